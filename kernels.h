@@ -1,0 +1,33 @@
+/* kernels.h - the math the forward pass spends its time in.
+ *
+ * All matrices are row-major float32. Every kernel is deterministic: the result
+ * is bit-identical whatever the number of threads (work is split over output
+ * elements only; each output's reduction order is fixed).
+ */
+#ifndef CLEANUP_KERNELS_H
+#define CLEANUP_KERNELS_H
+
+#include <stddef.h>
+
+/* out[M,N] = a[M,K] @ w[K,N] (+ bias[N] if bias is not NULL). out must not alias a or w. */
+void matmul(float *out, const float *a, const float *w, const float *bias, int M, int K, int N);
+
+/* Same with leading dimensions (row strides, in floats) for each matrix, for
+ * operating on column blocks: out[i*ldo + j] = sum_k a[i*lda + k] * w[k*ldw + j] (+ bias[j]). */
+void matmul_strided(float *out, int ldo, const float *a, int lda, const float *w, int ldw,
+                    const float *bias, int M, int K, int N);
+
+/* LayerNorm of each of `rows` rows of x[rows,D]:
+ *   scale[r] = sqrt(mean((x - mean x)^2) + eps); out = (x - mean x) / scale (* w + b when w, b given).
+ * scale may be NULL. out may alias x. */
+void layernorm(float *out, float *scale, const float *x, const float *w, const float *b, int rows, int D, float eps);
+
+/* In-place activations over n floats. */
+void gelu_erf(float *x, size_t n);   /* 0.5 x (1 + erf(x / sqrt 2)) */
+void gelu_tanh(float *x, size_t n);  /* 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) - gelu_new / gelu_fast */
+void relu(float *x, size_t n);
+
+/* In-place softmax of x[0..n): exp(x - max) / sum, summed in index order. */
+void softmax_row(float *x, int n);
+
+#endif

@@ -1,0 +1,24 @@
+/* sha256.h - SHA-256 (FIPS 180-4), own implementation, for file checksums. */
+#ifndef CLEANUP_SHA256_H
+#define CLEANUP_SHA256_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "util.h"
+
+typedef struct {
+    uint32_t state[8];
+    uint64_t bit_count;
+    unsigned char block[64];
+    size_t block_used;
+} Sha256;
+
+void sha256_init(Sha256 *s);
+void sha256_update(Sha256 *s, const void *data, size_t len);
+void sha256_final(Sha256 *s, unsigned char digest[32]);
+/* Lowercase hex of the SHA-256 of data into hex[65]. */
+void sha256_hex(const void *data, size_t len, char hex[65]);
+/* Lowercase hex of the SHA-256 of a file's contents (streamed) into hex[65]. */
+int sha256_file_hex(const char *path, char hex[65], Error *err);
+
+#endif

@@ -1,0 +1,322 @@
+/* util.c - see util.h. The only file that touches platform APIs (directories, clocks). */
+#if !defined(_WIN32) && !defined(_POSIX_C_SOURCE)
+#define _POSIX_C_SOURCE 200809L
+#endif
+#include "util.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#if defined(_WIN32)
+#include <direct.h>
+#include <sys/stat.h>
+#define MKDIR(p) _mkdir(p)
+#else
+#include <dirent.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <unistd.h>
+#define MKDIR(p) mkdir((p), 0777)
+#endif
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+int error_set(Error *err, const char *fmt, ...) {
+    if (err) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+        va_end(ap);
+        err->code = EXIT_INPUT;
+    }
+    return -1;
+}
+
+int error_set_code(Error *err, int code, const char *fmt, ...) {
+    if (err) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+        va_end(ap);
+        err->code = code;
+    }
+    return -1;
+}
+
+void die_error(const Error *err) {
+    fflush(stdout);
+    fprintf(stderr, "cleanup: %s\n", err->msg[0] ? err->msg : "unknown error");
+    exit(err->code ? err->code : EXIT_INPUT);
+}
+
+void die(int code, const char *fmt, ...) {
+    va_list ap;
+    fflush(stdout);
+    fputs("cleanup: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    exit(code);
+}
+
+int size_mul(size_t a, size_t b, size_t *out) {
+    if (a != 0 && b > (size_t)-1 / a) return -1;
+    *out = a * b;
+    return 0;
+}
+
+void *alloc_array(size_t count, size_t size) {
+    size_t n;
+    if (size_mul(count, size, &n) != 0) return NULL;
+    return calloc(n ? n : 1, 1);
+}
+
+void *xalloc_array(size_t count, size_t size, const char *what) {
+    void *p = alloc_array(count, size);
+    if (!p) die(EXIT_INTERNAL, "out of memory: %s (%lu x %lu bytes)", what, (unsigned long)count, (unsigned long)size);
+    return p;
+}
+
+char *xstrdup(const char *s) {
+    size_t n = strlen(s) + 1;
+    char *p = malloc(n);
+    if (!p) die(EXIT_INTERNAL, "out of memory");
+    memcpy(p, s, n);
+    return p;
+}
+
+int read_file(const char *path, size_t max_bytes, unsigned char **data, size_t *len, Error *err) {
+    FILE *f;
+    unsigned char *buf = NULL;
+    size_t cap = 0, used = 0;
+    *data = NULL;
+    *len = 0;
+    if (is_directory(path)) return error_set(err, "%s: is a directory, not a file", path);
+    f = fopen(path, "rb");
+    if (!f) return error_set(err, "%s: cannot open: %s", path, strerror(errno));
+    /* Read in growing chunks: works for pipes and does not trust a reported size. */
+    for (;;) {
+        size_t got;
+        if (used == cap) {
+            size_t ncap = cap ? cap * 2 : 65536;
+            unsigned char *nb;
+            if (ncap > max_bytes + 1) ncap = max_bytes + 1;
+            if (ncap <= cap) {
+                free(buf);
+                fclose(f);
+                return error_set(err, "%s: file is larger than the limit of %lu bytes", path, (unsigned long)max_bytes);
+            }
+            nb = realloc(buf, ncap + 1);
+            if (!nb) {
+                free(buf);
+                fclose(f);
+                return error_set_code(err, EXIT_INTERNAL, "%s: out of memory reading file", path);
+            }
+            buf = nb;
+            cap = ncap;
+        }
+        got = fread(buf + used, 1, cap - used, f);
+        used += got;
+        if (got == 0) break;
+    }
+    if (ferror(f)) {
+        free(buf);
+        fclose(f);
+        return error_set(err, "%s: read error", path);
+    }
+    fclose(f);
+    if (used > max_bytes) {
+        free(buf);
+        return error_set(err, "%s: file is larger than the limit of %lu bytes", path, (unsigned long)max_bytes);
+    }
+    if (!buf) {
+        buf = malloc(1);
+        if (!buf) return error_set_code(err, EXIT_INTERNAL, "out of memory");
+    }
+    buf[used] = 0;
+    *data = buf;
+    *len = used;
+    return 0;
+}
+
+int write_file_atomic(const char *path, const void *data, size_t len, Error *err) {
+    size_t n = strlen(path) + 32;
+    char *tmp = malloc(n);
+    FILE *f;
+    int ok;
+    if (!tmp) return error_set_code(err, EXIT_INTERNAL, "out of memory");
+    snprintf(tmp, n, "%s.tmp%ld", path, (long)(now_seconds() * 1000) % 100000);
+    f = fopen(tmp, "wb");
+    if (!f) {
+        error_set_code(err, EXIT_IO, "%s: cannot write: %s", path, strerror(errno));
+        free(tmp);
+        return -1;
+    }
+    ok = fwrite(data, 1, len, f) == len;
+    ok = (fflush(f) == 0) && ok;
+    ok = (fclose(f) == 0) && ok;
+    if (!ok) {
+        error_set_code(err, EXIT_IO, "%s: write error: %s", path, strerror(errno));
+        remove(tmp);
+        free(tmp);
+        return -1;
+    }
+    if (rename(tmp, path) != 0) {
+        error_set_code(err, EXIT_IO, "%s: cannot rename temporary file into place: %s", path, strerror(errno));
+        remove(tmp);
+        free(tmp);
+        return -1;
+    }
+    free(tmp);
+    return 0;
+}
+
+int path_exists(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0;
+}
+
+int is_directory(const char *path) {
+    struct stat st;
+    if (stat(path, &st) != 0) return 0;
+    return (st.st_mode & S_IFMT) == S_IFDIR;
+}
+
+int make_dirs(const char *path, Error *err) {
+    char *p = xstrdup(path);
+    size_t i, n = strlen(p);
+    for (i = 1; i <= n; i++) {
+        if (p[i] == '/' || p[i] == '\0') {
+            char saved = p[i];
+            p[i] = '\0';
+            if (!is_directory(p) && MKDIR(p) != 0 && errno != EEXIST) {
+                error_set_code(err, EXIT_IO, "%s: cannot create directory: %s", p, strerror(errno));
+                free(p);
+                return -1;
+            }
+            p[i] = saved;
+        }
+    }
+    free(p);
+    if (!is_directory(path)) return error_set_code(err, EXIT_IO, "%s: not a directory", path);
+    return 0;
+}
+
+static int compare_strings(const void *a, const void *b) {
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int list_dir(const char *dir, char ***names, int *count, Error *err) {
+    char **list = NULL;
+    int n = 0, cap = 0;
+#if defined(_WIN32)
+    (void)dir;
+    (void)err;
+#else
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    if (!d) return error_set(err, "%s: cannot open directory: %s", dir, strerror(errno));
+    while ((e = readdir(d)) != NULL) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
+        if (n == cap) {
+            char **nl;
+            cap = cap ? cap * 2 : 16;
+            nl = realloc(list, (size_t)cap * sizeof *list);
+            if (!nl) die(EXIT_INTERNAL, "out of memory");
+            list = nl;
+        }
+        list[n++] = xstrdup(e->d_name);
+    }
+    closedir(d);
+    if (n > 1) qsort(list, (size_t)n, sizeof *list, compare_strings);
+#endif
+    *names = list;
+    *count = n;
+    return 0;
+}
+
+void free_string_list(char **list, int count) {
+    int i;
+    for (i = 0; i < count; i++) free(list[i]);
+    free(list);
+}
+
+char *path_join(const char *dir, const char *name) {
+    size_t a = strlen(dir), b = strlen(name);
+    char *p = malloc(a + b + 2);
+    if (!p) die(EXIT_INTERNAL, "out of memory");
+    memcpy(p, dir, a);
+    if (a > 0 && dir[a - 1] != '/') p[a++] = '/';
+    memcpy(p + a, name, b + 1);
+    return p;
+}
+
+int ends_with(const char *s, const char *suffix) {
+    size_t a = strlen(s), b = strlen(suffix);
+    return a >= b && memcmp(s + a - b, suffix, b) == 0;
+}
+
+double now_seconds(void) {
+#if defined(_WIN32)
+    return (double)clock() / CLOCKS_PER_SEC;
+#else
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    return (double)tv.tv_sec + 1e-6 * (double)tv.tv_usec;
+#endif
+}
+
+int thread_count(void) {
+#ifdef _OPENMP
+    return omp_get_max_threads();
+#else
+    return 1;
+#endif
+}
+
+void set_thread_count(int n) {
+#ifdef _OPENMP
+    if (n > 0) omp_set_num_threads(n);
+#else
+    (void)n;
+#endif
+}
+
+int arg_value(int argc, char **argv, int *i, const char *name, const char **value) {
+    const char *a = argv[*i];
+    size_t n = strlen(name);
+    if (strncmp(a, name, n) != 0) return 0;
+    if (a[n] == '=') {
+        *value = a + n + 1;
+        return 1;
+    }
+    if (a[n] != '\0') return 0;
+    if (*i + 1 >= argc) die(EXIT_USAGE, "option %s needs a value (see --help)", name);
+    *i += 1;
+    *value = argv[*i];
+    return 1;
+}
+
+int parse_long(const char *s, long lo, long hi, long *out) {
+    char *end;
+    long v;
+    if (!s || !*s) return -1;
+    errno = 0;
+    v = strtol(s, &end, 10);
+    if (errno != 0 || *end != '\0' || v < lo || v > hi) return -1;
+    *out = v;
+    return 0;
+}
+
+long arg_int(const char *s, long lo, long hi, const char *what) {
+    long v;
+    if (parse_long(s, lo, hi, &v) != 0) die(EXIT_USAGE, "%s must be an integer from %ld to %ld, not '%s'", what, lo, hi, s);
+    return v;
+}
