@@ -1,0 +1,62 @@
+/* report.h - everything `cleanup all` writes besides results.tsv's numbers:
+ * gnuplot .dat/.gp per figure, SVG figures drawn here, report.md with the
+ * paper's reference values and PASS/FAIL, SHA256SUMS, and `cleanup verify`.
+ * All outputs are written atomically (temporary file + rename). */
+#ifndef CLEANUP_REPORT_H
+#define CLEANUP_REPORT_H
+
+#include <stddef.h>
+#include "stats.h"
+#include "util.h"
+
+/* One expectation checked in report.md: |value(metric) - expected| <= tolerance. */
+typedef struct {
+    const char *metric;    /* results.tsv name */
+    double expected;
+    double tolerance;
+    const char *source;    /* "paper Fig 2", "planted: L0H2 writes ...", ... */
+} RefCheck;
+
+/* What the report needs to know about a run. Strings may be NULL when unknown. */
+typedef struct {
+    const Results *results;
+    /* Fig 5 scatter points: writer DLA (x) against V-composition DLA (y). */
+    const double *fig5_x, *fig5_y;
+    size_t fig5_n;
+    /* model identity */
+    const char *model_dir, *config_path, *weights_path, *model_name;
+    int n_layers, n_heads, d_model, d_head, d_mlp, n_ctx, d_vocab;
+    const char *act_fn;
+    int processed;          /* 1: TransformerLens processing applied */
+    int is_gelu_4l;         /* config identifies NeelNanda/GELU_4L512W_C4_Code: check the paper's values */
+    int is_planted;         /* the bundled planted model: check its own expectations */
+    const RefCheck *checks; /* the expectations to check (paper's or planted's), may be NULL */
+    size_t n_checks;
+    /* data identity */
+    const char *data_path;
+    int n_rows, seq_len;
+    /* experiment configuration */
+    int writer_layer, writer_head, patched_layer;
+    int n_cleaners;
+    const int *cleaner_heads;  /* heads of the patched layer */
+    /* run */
+    int threads;
+    double seconds;
+} ReportInput;
+
+/* Writes results.tsv, the figure files, report.md and SHA256SUMS into out_dir
+ * (created if needed). SHA256SUMS is written last; every file atomically. */
+int report_write_all(const char *out_dir, const ReportInput *in, Error *err);
+
+/* The paper's reference values (PROTOCOL section 7) as checks, for gelu-4l. */
+const RefCheck *report_paper_checks(size_t *count);
+
+/* CLI: `cleanup verify [DIR]`: re-checks DIR/SHA256SUMS; EXIT_VERIFY on any mismatch. */
+int cmd_verify(int argc, char **argv);
+
+/* Progress on stderr for long steps: a bar when stderr is a terminal, plain lines otherwise. */
+void progress_begin(const char *what, long total);
+void progress_update(long done);
+void progress_end(void);
+
+#endif
