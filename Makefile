@@ -3,7 +3,7 @@
 
 CC      ?= cc
 OPENMP  ?= 1
-OPT     ?= -O2
+OPT     ?= -O3
 CFLAGS  ?= $(OPT)
 CFLAGS  += -std=c99 -Wall -Wextra -pedantic
 LDLIBS  += -lm
