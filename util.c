@@ -186,7 +186,11 @@ int path_exists(const char *path) {
 int is_directory(const char *path) {
     struct stat st;
     if (stat(path, &st) != 0) return 0;
-    return (st.st_mode & S_IFMT) == S_IFDIR;
+    #if defined(_WIN32)
+    return (st.st_mode & _S_IFDIR) != 0;
+#else
+    return S_ISDIR(st.st_mode);
+#endif
 }
 
 int make_dirs(const char *path, Error *err) {
