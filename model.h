@@ -172,8 +172,4 @@ int hook_lookup(const Model *m, const Activations *a, const char *name, HookView
 /* Calls fn for every hook name that exists for this model, in forward order. */
 void hook_names(const Model *m, void (*fn)(const char *name, void *ctx), void *ctx);
 
-/* CLI: `cleanup run ...` and `cleanup info ...`. Return an exit code. */
-int cmd_run(int argc, char **argv);
-int cmd_info(int argc, char **argv);
-
 #endif
