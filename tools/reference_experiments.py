@@ -278,7 +278,7 @@ def plant_top2(cfg, sd, tok):
     w = OrderedDict((k, v.to(F64)) for k, v in sd.items()
                     if not (k.endswith("attn.mask") or k.endswith("attn.IGNORE")))
     hk = tlref.forward(cfg, w, torch.tensor([ids]), False)
-    lnf = lambda hh: hh["ln_final.hook_normalized"] * w["ln_final.w"] + w["ln_final.b"]  # noqa: E731
+    lnf = lambda hh: hh["ln_final.hook_normalized"]  # noqa: E731  (the LN output, n*w+b)
     x = lnf(hk)[0, -1]
     # Only the part of x that differs from typical positions (random rows), so
     # other positions' logits move little and sec32's top-2 stays varied.

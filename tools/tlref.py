@@ -8,10 +8,11 @@ transformer_block.py, weight_processing.py); no code copied.
 
 Semantics followed (TransformerLens, the version the paper used):
   * LayerNorm: x - mean; scale = sqrt(mean(x^2) + eps) -> hook_scale [B,T,1];
-    hook_normalized = centred x / scale, BEFORE w and b (TransformerLens'
-    LayerNorm hooks the normalised value and then returns normalized*w + b).
-    So hook_normalized is the same formula processed or not; only the value
-    passed on to the next matmul differs (n*w+b unprocessed, n processed).
+    hook_normalized = the LayerNorm's OUTPUT: centred x / scale, times w plus b
+    when the LayerNorm keeps its weights (unprocessed LN model). This is the
+    TransformerLens the paper used (2023: `return self.hook_normalized(x * self.w
+    + self.b)`) and PROTOCOL section 2; TransformerLens moved the hook before w
+    and b only in 2025 (PR #770). Processed (LNPre): centred x / scale.
   * Attention: q,k,v = input @ W[h] + b[h]; scores = q.k / sqrt(d_head);
     positions above the diagonal set to exactly -1e5 (the IGNORE buffer of the
     paper's TransformerLens; recent versions use -inf, which gives the same
@@ -199,15 +200,15 @@ def act(cfg, x):
 
 
 def layer_norm(cfg, x, w, prefix, hooks, weight=None, bias=None):
-    """Records PREFIX.hook_scale [B,T,1] and PREFIX.hook_normalized; returns
-    the value passed on (normalized*w+b when the LN keeps its weights)."""
+    """Records PREFIX.hook_scale [B,T,1] and PREFIX.hook_normalized (the
+    output: normalized*w+b when the LN keeps its weights) and returns it."""
     xc = x - x.mean(-1, keepdim=True)
     scale = torch.sqrt((xc * xc).mean(-1, keepdim=True) + cfg["eps"])
     n = xc / scale
+    if weight is not None:
+        n = n * weight + bias
     hooks[prefix + ".hook_scale"] = scale
     hooks[prefix + ".hook_normalized"] = n
-    if weight is not None:
-        return n * weight + bias
     return n
 
 
