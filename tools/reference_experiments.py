@@ -25,13 +25,12 @@ Choices (the PROTOCOL leaves these to the implementation):
   * fig1.L0H{h}.{loc}.{stat}: every head of the writer's layer, all B*T samples.
   * fig2.L{l}H{h}.{stat} for every head except the writer itself (PR 1 by
     definition, "writer omitted"), fig2.MLP{l}.{stat} for every layer.
-    fig2.cleaners_sum.median = median over samples of PR(sum of cleaner outputs, writer).
-    fig2.cleaners_sum_of_medians = sum over cleaners of fig2.L2H{c}.median
-    (the PROTOCOL's "sum of the per-head medians", labelled).
+    fig2.cleaners_sum.{stat} = quantiles over samples of PR(sum of cleaner outputs,
+    writer) (the headline is .median). fig2.sum_of_medians = sum over cleaners of
+    fig2.L2H{c}.median (the PROTOCOL's "sum of the per-head medians", labelled).
   * fig3.clean.{loc}.{stat} (= fig1.L0H2.{loc}), fig3.patched.{loc}.{stat} for all
-    locations (below the patched layer equal to clean), fig3.patched.L2H{h}.{stat}
-    for every head of the patched layer (the clean ones are fig2.L2H{h}). Exactly
-    the names of PROTOCOL section 6: there is no fig3.clean.L2H{h}.
+    locations (below the patched layer equal to clean), fig3.clean.L2H{h}.{stat}
+    (= fig2.L2H{h}) and fig3.patched.L2H{h}.{stat} for every head of the patched layer.
     Patched value input of layer 2: (resid_pre - writer - mean)/s_clean, s_clean the
     clean ln1 scale; queries/keys clean; everything after recomputed (ln2 not frozen).
   * fig4: prompts tokenized with BOS prepended (BOS = tokenizer_config bos_token),
@@ -399,8 +398,9 @@ def run_all(model_dir, data_path, n_rows, seq_len, dtype=F64):
         for s, v in quantiles(pr(h["blocks.%d.hook_mlp_out" % l], writer)):
             res["fig2.MLP%d.%s" % (l, s)] = v
     csum = h["blocks.%d.attn.hook_result" % PATCHED][:, :, CLEANERS].sum(2)
-    res["fig2.cleaners_sum.median"] = quantiles(pr(csum, writer), STATS[:1])[0][1]
-    res["fig2.cleaners_sum_of_medians"] = sum(res["fig2.L%dH%d.median" % (PATCHED, c)] for c in CLEANERS)
+    for s, v in quantiles(pr(csum, writer)):
+        res["fig2.cleaners_sum.%s" % s] = v
+    res["fig2.sum_of_medians"] = sum(res["fig2.L%dH%d.median" % (PATCHED, c)] for c in CLEANERS)
 
     # Fig 3: value-input patch at the patched layer with the frozen clean ln1 scale.
     s_clean = h["blocks.%d.ln1.hook_scale" % PATCHED]
@@ -410,9 +410,10 @@ def run_all(model_dir, data_path, n_rows, seq_len, dtype=F64):
         for name, r in locations(hx, L):
             for s, v in quantiles(pr(r, writer)):
                 res["fig3.%s.%s.%s" % (tag, name, s)] = v
-    for hh in range(H):
-        for s, v in quantiles(pr(hp["blocks.%d.attn.hook_result" % PATCHED][:, :, hh], writer)):
-            res["fig3.patched.L%dH%d.%s" % (PATCHED, hh, s)] = v
+    for tag, hx in (("clean", h), ("patched", hp)):
+        for hh in range(H):
+            for s, v in quantiles(pr(hx["blocks.%d.attn.hook_result" % PATCHED][:, :, hh], writer)):
+                res["fig3.%s.L%dH%d.%s" % (tag, PATCHED, hh, s)] = v
 
     # Fig 4: adversarial prompts.
     W_U = w["unembed.W_U"]
