@@ -56,7 +56,7 @@ def normalize_config(raw):
 # ------------------------------------------------------------- safetensors --
 
 def write_safetensors(path, tensors):
-    """Writes an OrderedDict name -> torch tensor (float32 / bool) by the
+    """Writes an OrderedDict name -> torch tensor (F32/F16/BF16/BOOL) by the
     safetensors spec: u64 little-endian header length N, N bytes of JSON
     header (padded with spaces to a multiple of 8), then the raw data."""
     header = OrderedDict()
@@ -67,6 +67,10 @@ def write_safetensors(path, tensors):
         if t.dtype == torch.float32:
             dt = "F32"
             data = struct.pack("<%df" % t.numel(), *t.reshape(-1).tolist())
+        elif t.dtype in (torch.float16, torch.bfloat16):
+            dt = "F16" if t.dtype == torch.float16 else "BF16"
+            bits = [b & 0xFFFF for b in t.reshape(-1).view(torch.int16).tolist()]
+            data = struct.pack("<%dH" % t.numel(), *bits)
         elif t.dtype == torch.bool:
             dt = "BOOL"
             data = bytes(1 if v else 0 for v in t.reshape(-1).tolist())
@@ -86,7 +90,7 @@ def write_safetensors(path, tensors):
 
 
 def read_safetensors(path):
-    """Reads F32/BOOL tensors written by write_safetensors (or any F32 file)."""
+    """Reads F32/F16/BF16/BOOL tensors (F16/BF16 widened exactly to float32)."""
     with open(path, "rb") as f:
         buf = f.read()
     (n,) = struct.unpack("<Q", buf[:8])
@@ -102,6 +106,10 @@ def read_safetensors(path):
         if info["dtype"] == "F32":
             vals = struct.unpack("<%df" % (len(raw) // 4), raw)
             out[name] = torch.tensor(vals, dtype=torch.float32).reshape(shape)
+        elif info["dtype"] in ("F16", "BF16"):
+            bits = struct.unpack("<%dh" % (len(raw) // 2), raw)
+            dt = torch.float16 if info["dtype"] == "F16" else torch.bfloat16
+            out[name] = torch.tensor(bits, dtype=torch.int16).view(dt).to(torch.float32).reshape(shape)
         elif info["dtype"] == "BOOL":
             out[name] = torch.tensor(list(raw), dtype=torch.bool).reshape(shape)
         else:
