@@ -437,19 +437,18 @@ static int normalize_append(int form, const char *s, size_t n, Bytes *out) {
     const unsigned char *u = (const unsigned char *)s;
     size_t i, k;
     Cps c = {NULL, 0, 0};
-    int rc = -1;
+    int rc = -1, stable = 1;
     /* Quick check: a string with no character that can change is already normalized. */
-    for (i = 0; i < n;) {
+    for (i = 0; i < n && stable;) {
         unsigned long cp;
         if (u[i] < 0x80) {
             i++;
             continue;
         }
         i += utf8_dec(u + i, n - i, &cp);
-        if (uni_flags(cp) & flag) break;
-        if (cp >= HANGUL_S && cp < HANGUL_S + HANGUL_SCOUNT && !compose) break;
+        if (uni_flags(cp) & flag) stable = 0;
     }
-    if (i >= n) return bytes_put(out, s, n);
+    if (stable) return bytes_put(out, s, n);
     /* Full decomposition. */
     for (i = 0; i < n;) {
         unsigned long cp;
@@ -1728,14 +1727,13 @@ static int load_added_tokens(Tokenizer *tok, const JsonValue *list, Error *err) 
     return 0;
 }
 
-Tokenizer *tokenizer_load(const char *path, Error *err) {
-    unsigned char *data = NULL;
-    size_t len;
+/* Builds a tokenizer from tokenizer.json text. `name` is used in messages; when
+ * dir is not NULL, BOS/EOS/PAD are also read from the config files in dir. */
+static Tokenizer *load_json(const char *text, size_t len, const char *name, const char *dir, Error *err) {
     JsonValue *root = NULL;
     Tokenizer *tok;
     const JsonValue *dec, *pp;
     int i;
-    char *dir = NULL;
 
     tok = (Tokenizer *)calloc(1, sizeof *tok);
     if (!tok) {
@@ -1743,14 +1741,12 @@ Tokenizer *tokenizer_load(const char *path, Error *err) {
         return NULL;
     }
     tok->bos = tok->eos = tok->pad = -1;
-    tok->path = xstrdup(path);
+    tok->path = xstrdup(name);
     init_byte_alphabet(tok);
-    if (read_file(path, MAX_TOKENIZER_FILE, &data, &len, err)) goto fail;
-    root = json_parse((const char *)data, len, path, err);
-    free(data);
+    root = json_parse(text, len, name, err);
     if (!root) goto fail;
     if (root->type != JSON_OBJECT) {
-        error_set(err, "%s: not a tokenizer.json (the top level is not an object)", path);
+        error_set(err, "%s: not a tokenizer.json (the top level is not an object)", name);
         goto fail;
     }
     if (load_model(tok, json_get(root, "model"), err)) goto fail;
@@ -1760,7 +1756,7 @@ Tokenizer *tokenizer_load(const char *path, Error *err) {
     if (dec && dec->type != JSON_NULL) {
         const char *type = json_as_string(json_get(dec, "type"));
         if (!type || strcmp(type, "ByteLevel") != 0) {
-            error_set(err, "%s: decoder type '%s' is not supported (only ByteLevel)", path, type ? type : "?");
+            error_set(err, "%s: decoder type '%s' is not supported (only ByteLevel)", name, type ? type : "?");
             goto fail;
         }
         tok->decoder_bytelevel = 1;
@@ -1787,36 +1783,52 @@ Tokenizer *tokenizer_load(const char *path, Error *err) {
         a->pattern_len = cur.n;
     }
     if (build_matchers(tok, err)) goto fail;
-    pp = json_get(root, "post_processor");
     /* Special tokens: tokenizer_config.json, then special_tokens_map.json, then the post-processor. */
-    {
-        const char *slash = strrchr(path, '/');
-        const char *bslash = strrchr(path, '\\');
-        if (bslash && (!slash || bslash > slash)) slash = bslash;
-        if (slash) {
-            size_t dl = slash == path ? 1 : (size_t)(slash - path); /* keep "/" for a file in the root */
-            dir = (char *)malloc(dl + 1);
-            if (!dir) goto oom;
-            memcpy(dir, path, dl);
-            dir[dl] = '\0';
-        } else {
-            dir = xstrdup(".");
-        }
-        if (read_special_config(tok, dir, "tokenizer_config.json", err) ||
-            read_special_config(tok, dir, "special_tokens_map.json", err))
-            goto fail;
-        if (tok->bos < 0 && pp) tok->bos = post_processor_bos(tok, pp, 0);
-    }
-    free(dir);
+    if (dir && (read_special_config(tok, dir, "tokenizer_config.json", err) ||
+                read_special_config(tok, dir, "special_tokens_map.json", err)))
+        goto fail;
+    pp = json_get(root, "post_processor");
+    if (tok->bos < 0 && pp) tok->bos = post_processor_bos(tok, pp, 0);
     json_free(root);
     return tok;
 oom:
-    error_set_code(err, EXIT_INTERNAL, "%s: out of memory", path);
+    error_set_code(err, EXIT_INTERNAL, "%s: out of memory", name);
 fail:
-    free(dir);
     json_free(root);
     tokenizer_free(tok);
     return NULL;
+}
+
+Tokenizer *tokenizer_load_json(const char *text, size_t len, const char *name, Error *err) {
+    return load_json(text, len, name ? name : "tokenizer.json", NULL, err);
+}
+
+Tokenizer *tokenizer_load(const char *path, Error *err) {
+    unsigned char *data = NULL;
+    size_t len, dl;
+    Tokenizer *tok;
+    char *dir;
+    const char *slash = strrchr(path, '/'), *bslash = strrchr(path, '\\');
+    if (read_file(path, MAX_TOKENIZER_FILE, &data, &len, err)) return NULL;
+    /* The directory holding tokenizer.json, for tokenizer_config.json and special_tokens_map.json. */
+    if (bslash && (!slash || bslash > slash)) slash = bslash;
+    if (slash) {
+        dl = slash == path ? 1 : (size_t)(slash - path); /* keep "/" for a file in the root */
+        dir = (char *)malloc(dl + 1);
+        if (!dir) {
+            free(data);
+            error_set_code(err, EXIT_INTERNAL, "out of memory");
+            return NULL;
+        }
+        memcpy(dir, path, dl);
+        dir[dl] = '\0';
+    } else {
+        dir = xstrdup(".");
+    }
+    tok = load_json((const char *)data, len, path, dir, err);
+    free(data);
+    free(dir);
+    return tok;
 }
 
 /* ------------------------------------------------------------------------ */
