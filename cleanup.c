@@ -248,6 +248,8 @@ typedef struct {
 static const Command commands[] = {
     {"run", cmd_run, "run a model on tokens or text and write hook activations"},
     {"info", cmd_info, "describe a model directory: config, parameters, checksums, processing"},
+    {"tokenize", cmd_tokenize, "text -> token ids with an HF tokenizer.json (byte-level BPE)"},
+    {"detokenize", cmd_detokenize, "token ids -> text, byte-exact"},
 };
 
 static void print_help(FILE *f) {
