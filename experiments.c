@@ -593,13 +593,6 @@ const AdvPrompt *exp_paper_prompts(int *count) {
     return paper_prompts;
 }
 
-/* A prompt's tokens (BOS + encoding) and its two answers as single ids. */
-typedef struct {
-    int *tokens;
-    int n;
-    int correct, incorrect;
-} PromptTokens;
-
 static int answer_token(Tokenizer *tok, const char *answer, int k, const char *what, int *id, Error *err) {
     int *ids = NULL;
     size_t n = 0;
@@ -648,9 +641,8 @@ static int tokenize_prompt(const Model *m, Tokenizer *tok, const AdvPrompt *p, i
     return 0;
 }
 
-/* Fig 4 for one prompt k (1-based in metric names). */
-static int fig4_prompt(const Model *m, const Dataset *ds, const ExpHeads *hd, const AdvPrompt *p, int k,
-                       const PromptTokens *pt, Results *res, Error *err) {
+int exp_fig4_prompt(const Model *m, const Dataset *ds, const ExpHeads *hd, const PromptTokens *pt, int other_layer,
+                    int other_head, int k, Results *res, Error *err) {
     const ModelConfig *c = &m->cfg;
     int D = c->d_model, V = c->d_vocab, T = pt->n, last = T - 1, j, n_heads, hi, batch, row, b;
     int layers[2], heads[2], top1 = 0, top2 = -1, stop_layer;
@@ -664,6 +656,11 @@ static int fig4_prompt(const Model *m, const Dataset *ds, const ExpHeads *hd, co
     float s;
 
     /* The clean run of the prompt, with logits. */
+    if (T < 1 || T > ds->seq_len || T > c->n_ctx)
+        return error_set(err, "Fig 4 prompt %d: %d tokens do not fit the %d-token dataset rows", k, T, ds->seq_len);
+    if (other_layer < 0 || other_layer >= c->n_layers || other_head < 0 || other_head >= c->n_heads)
+        return error_set_code(err, EXIT_USAGE, "Fig 4 prompt %d: head L%dH%d does not exist in this model", k,
+                              other_layer, other_head);
     if (activations_alloc(&ap, m, 1, T, 0, 1, err)) return -1;
     model_forward(m, &ap, pt->tokens, 1, T, NULL);
     lg = ap.logits + (size_t)last * V;
@@ -685,8 +682,8 @@ static int fig4_prompt(const Model *m, const Dataset *ds, const ExpHeads *hd, co
     s = ap.lnf_scale[last];
     layers[0] = hd->writer_layer;
     heads[0] = hd->writer_head;
-    layers[1] = p->other_layer;
-    heads[1] = p->other_head;
+    layers[1] = other_layer;
+    heads[1] = other_head;
     n_heads = (layers[1] == layers[0] && heads[1] == heads[0]) ? 1 : 2;
     for (hi = 0; hi < n_heads; hi++) {
         head_label(lab, sizeof lab, layers[hi], heads[hi]);
@@ -744,7 +741,7 @@ int exp_fig4(const Model *m, const Dataset *ds, const ExpHeads *hd, Tokenizer *t
         PromptTokens pt;
         int rc;
         if (tokenize_prompt(m, tok, &prompts[k], k + 1, ds->seq_len, &pt, err)) return -1;
-        rc = fig4_prompt(m, ds, hd, &prompts[k], k + 1, &pt, res, err);
+        rc = exp_fig4_prompt(m, ds, hd, &pt, prompts[k].other_layer, prompts[k].other_head, k + 1, res, err);
         free(pt.tokens);
         if (rc) return -1;
     }

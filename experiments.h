@@ -73,6 +73,19 @@ int exp_clean_pass(const Model *m, const Dataset *ds, const ExpHeads *heads, uns
 int exp_fig4(const Model *m, const Dataset *ds, const ExpHeads *heads, Tokenizer *tok, const AdvPrompt *prompts,
              int n_prompts, Results *res, Error *err);
 
+/* A prompt's tokens (BOS first) and its two answers as single ids. */
+typedef struct {
+    int *tokens;
+    int n;
+    int correct, incorrect;
+} PromptTokens;
+
+/* Fig 4 for one tokenized prompt, metrics fig4.p{k}.*: the writer's and the other
+ * head's clean DLA at the last position, and their patched DLA with each dataset
+ * row (truncated to the prompt's length) supplying the head's input there. */
+int exp_fig4_prompt(const Model *m, const Dataset *ds, const ExpHeads *heads, const PromptTokens *pt, int other_layer,
+                    int other_head, int k, Results *res, Error *err);
+
 /* The paper's four prompts (PROTOCOL section 5, Fig 4). */
 const AdvPrompt *exp_paper_prompts(int *count);
 
