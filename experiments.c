@@ -123,22 +123,40 @@ int exp_heads_check(const Model *m, const ExpHeads *hd, Error *err) {
     return 0;
 }
 
-/* Residual locations of PROTOCOL section 3, in order: resid_pre0, resid_mid0, resid_post0, ... */
+/* Residual locations of PROTOCOL section 3, in order: resid_pre0, resid_mid0,
+ * resid_post0, ..., resid_post{L-1}. Attention-only blocks have no resid_mid
+ * (TransformerLens creates no hook_resid_mid for them): resid_pre0, resid_post0, ... */
 static int n_locations(const Model *m) {
-    return 1 + 2 * m->cfg.n_layers;
+    return 1 + (m->cfg.attn_only ? 1 : 2) * m->cfg.n_layers;
 }
 
-static void location_name(int k, char *buf, size_t size) {
-    if (k == 0) snprintf(buf, size, "resid_pre0");
-    else snprintf(buf, size, "%s%d", (k - 1) % 2 == 0 ? "resid_mid" : "resid_post", (k - 1) / 2);
+/* Layer of location k (>= 1) and whether it is a resid_mid. */
+static void location_of(const Model *m, int k, int *layer, int *is_mid) {
+    if (m->cfg.attn_only) {
+        *layer = k - 1;
+        *is_mid = 0;
+    } else {
+        *layer = (k - 1) / 2;
+        *is_mid = (k - 1) % 2 == 0;
+    }
+}
+
+static void location_name(const Model *m, int k, char *buf, size_t size) {
+    int l, mid;
+    if (k == 0) {
+        snprintf(buf, size, "resid_pre0");
+        return;
+    }
+    location_of(m, k, &l, &mid);
+    snprintf(buf, size, "%s%d", mid ? "resid_mid" : "resid_post", l);
 }
 
 /* The [B,T,D] array of location k in the current batch. */
-static const float *location_data(const Activations *a, int k) {
-    const LayerActivations *L;
+static const float *location_data(const Model *m, const Activations *a, int k) {
+    int l, mid;
     if (k == 0) return a->layer[0].resid_pre;
-    L = &a->layer[(k - 1) / 2];
-    return (k - 1) % 2 == 0 ? L->resid_mid : L->resid_post;
+    location_of(m, k, &l, &mid);
+    return mid ? a->layer[l].resid_mid : a->layer[l].resid_post;
 }
 
 /* hook_result of head h of layer l at (b, t): [D]. */
@@ -217,7 +235,7 @@ static void fig1_batch(CleanPass *cp, const Activations *a) {
             for (h = 0; h < H; h++) {
                 const float *head = head_output(m, a, 0, h, b, t);
                 for (k = 0; k < cp->n_loc; k++) {
-                    const float *x = location_data(a, k) + ((size_t)b * T + t) * D;
+                    const float *x = location_data(m, a, k) + ((size_t)b * T + t) * D;
                     samples_add(&cp->fig1[h * cp->n_loc + k], (float)projection_ratio(x, head, D));
                 }
             }
@@ -260,7 +278,7 @@ static void fig3_collect(CleanPass *cp, const Activations *a, const float *write
             size_t bt = (size_t)b * T + t;
             const float *w = writer + bt * D;
             for (k = 0; k < cp->n_loc; k++)
-                samples_add(&cp->fig3_loc[which][k], (float)projection_ratio(location_data(a, k) + bt * D, w, D));
+                samples_add(&cp->fig3_loc[which][k], (float)projection_ratio(location_data(m, a, k) + bt * D, w, D));
             for (h = 0; h < H; h++)
                 samples_add(&cp->fig3_head[which][h],
                             (float)projection_ratio(head_output(m, a, cp->hd->patched_layer, h, b, t), w, D));
@@ -404,7 +422,7 @@ static void clean_pass_results(CleanPass *cp, Results *res) {
         size_t n_nan = 0;
         for (h = 0; h < H; h++)
             for (k = 0; k < cp->n_loc; k++) {
-                location_name(k, loc, sizeof loc);
+                location_name(m, k, loc, sizeof loc);
                 snprintf(name, sizeof name, "fig1.L0H%d.%s", h, loc);
                 n_nan += cp->fig1[h * cp->n_loc + k].n_nan;
                 results_add_quantiles(res, name, &cp->fig1[h * cp->n_loc + k]);
@@ -438,7 +456,7 @@ static void clean_pass_results(CleanPass *cp, Results *res) {
         for (run = 0; run < 2; run++) {
             const char *which = run ? "patched" : "clean";
             for (k = 0; k < cp->n_loc; k++) {
-                location_name(k, loc, sizeof loc);
+                location_name(m, k, loc, sizeof loc);
                 snprintf(name, sizeof name, "fig3.%s.%s", which, loc);
                 results_add_quantiles(res, name, &cp->fig3_loc[run][k]);
             }
