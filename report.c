@@ -806,7 +806,7 @@ static int write_fig2(Ctx *c, Outputs *o) {
                 "set xtics rotate by 90 right\nset xrange [-0.5:%d.5]\n"
                 "set style fill solid 0.8 border -1\nset boxwidth 0.7\nunset key\n"
                 "plot \"fig2.dat\" using 1:5:($4 > 0 ? 7 : $3 + 1):xtic(2) with boxes lc variable, \\\n"
-                "     \"\" using 1:5:6:7 with yerrorbars lc rgb \"black\" pt 0\n",
+                "     \"\" using 1:5:6:7 with yerrorbars lc rgb \"black\" pt 7 ps 0\n",
                 c->writer, c->writer, n_nodes - 1);
     if (emit(o, "fig2.gp", &t) != 0) goto done;
 
@@ -928,17 +928,18 @@ static void grouped_bars_svg(Text *t, const Table *tb, const BarGroup *g, int ng
 /* The gnuplot lines of a grouped bar chart: clean bar (column cv) left,
  * patched bar (pv with whiskers pl..ph) right; optional marker column. */
 static void grouped_bars_gp(Text *t, const char *dat, int nrows, int cv, int cl, int ch, int pv, int pl, int ph, int mk,
-                            const char *clean_label, const char *patched_label, const char *marker_label) {
+                            const char *clean_label, const char *patched_label, const char *marker_label,
+                            const char *whisker_label) {
     text_printf(t,
                 "set xrange [-0.5:%d.5]\nset style fill solid 0.85 border -1\nset boxwidth 0.38\n"
                 "plot \"%s\" using 1:(NaN):xtic(2) notitle, \\\n"
                 "     \"\" using ($1-0.2):%d with boxes lc rgb \"%s\" title \"%s\", \\\n",
                 nrows - 1, dat, cv, COLOR_CLEAN, clean_label);
-    if (cl > 0) text_printf(t, "     \"\" using ($1-0.2):%d:%d:%d with yerrorbars lc rgb \"black\" pt 0 notitle, \\\n", cv, cl, ch);
+    if (cl > 0) text_printf(t, "     \"\" using ($1-0.2):%d:%d:%d with yerrorbars lc rgb \"black\" pt 7 ps 0 notitle, \\\n", cv, cl, ch);
     text_printf(t,
                 "     \"\" using ($1+0.2):%d with boxes lc rgb \"%s\" title \"%s\", \\\n"
-                "     \"\" using ($1+0.2):%d:%d:%d with yerrorbars lc rgb \"black\" pt 0 title \"12.5-87.5%% (patched)\"",
-                pv, COLOR_PATCHED, patched_label, pv, pl, ph);
+                "     \"\" using ($1+0.2):%d:%d:%d with yerrorbars lc rgb \"black\" pt 7 ps 0 title \"%s\"",
+                pv, COLOR_PATCHED, patched_label, pv, pl, ph, whisker_label);
     if (mk > 0) text_printf(t, ", \\\n     \"\" using 1:%d with points pt 9 ps 2 lc rgb \"black\" title \"%s\"", mk, marker_label);
     text_puts(t, "\n");
 }
@@ -990,7 +991,7 @@ static int write_fig3(Ctx *c, Outputs *o) {
                     "set xlabel \"residual location\"\nset ylabel \"projection ratio onto %s\"\n"
                     "set xtics rotate by 40 right\n",
                     c->writer, c->pl, c->writer);
-        grouped_bars_gp(&t, "fig3a.dat", c->n_locs, 3, 4, 5, 6, 7, 8, -1, "clean (median)", "patched (median)", NULL);
+        grouped_bars_gp(&t, "fig3a.dat", c->n_locs, 3, 4, 5, 6, 7, 8, -1, "clean (median)", "patched (median)", NULL, "12.5-87.5%");
         if (emit(o, "fig3a.gp", &t) != 0) goto done;
         t.len = 0;
         snprintf(title, sizeof title, "Fig 3a: the residual stream's projection onto %s, clean vs patched", c->writer);
@@ -1016,7 +1017,7 @@ static int write_fig3(Ctx *c, Outputs *o) {
                     "set title \"Fig 3b: PR(L%dHh, %s), clean vs value input patched\"\n"
                     "set xlabel \"head of layer %d\"\nset ylabel \"projection ratio onto %s\"\n",
                     c->pl, c->writer, c->pl, c->writer);
-        grouped_bars_gp(&t, "fig3b.dat", c->H, 3, 4, 5, 6, 7, 8, -1, "clean (median)", "patched (median)", NULL);
+        grouped_bars_gp(&t, "fig3b.dat", c->H, 3, 4, 5, 6, 7, 8, -1, "clean (median)", "patched (median)", NULL, "12.5-87.5%");
         if (emit(o, "fig3b.gp", &t) != 0) goto done;
         t.len = 0;
         snprintf(title, sizeof title, "Fig 3b: layer-%d heads' projection onto %s, clean vs patched", c->pl, c->writer);
@@ -1092,7 +1093,7 @@ static int write_fig4_panel(Ctx *c, Outputs *o, int which) {
     text_printf(&t, "set title \"%s\"\nset xlabel \"%s\"\nset ylabel \"DLA (logit difference units)\"\n", title,
                 which ? "prompt and head" : "prompt");
     grouped_bars_gp(&t, name, c->n_prompts, 3, -1, -1, 4, 5, 6, 7, "clean DLA", "patched DLA (median)",
-                    "clean logit difference");
+                    "clean logit difference", "12.5-87.5% (patched)");
     if (emit(o, which ? "fig4b.gp" : "fig4a.gp", &t) != 0) goto done;
 
     t.len = 0;
@@ -1508,7 +1509,7 @@ static int build_report_md(const Ctx *c, const Outputs *o, Text *t) {
     const Results *r = c->r;
     CheckSet cs;
     NameList hl = {NULL, 0, 0};
-    char cl[256], buf[512], v1[48];
+    char cl[256], buf[1024], v1[48];
     size_t i;
     int k, h, n_pass = 0, n_fail = 0, n_missing = 0, n_nan = 0, nan_note = 0;
 
@@ -1550,7 +1551,10 @@ static int build_report_md(const Ctx *c, const Outputs *o, Text *t) {
     text_printf(t, "- Model: %s%s\n", in->model_name ? in->model_name : "unknown",
                 in->is_gelu_4l ? " (gelu-4l, identified by its config)"
                                : in->is_planted ? " (the bundled planted model, NOT gelu-4l)" : " (not gelu-4l)");
-    if (cs.n == 0)
+    if (cs.n == 0 && in->is_planted)
+        text_puts(t, "- Checks: no reference. No expectations were supplied for the planted model, so its numbers are\n"
+                     "  reported without expected values.\n");
+    else if (cs.n == 0)
         text_puts(t, "- Checks: no reference. This model is neither gelu-4l nor the planted model, so its numbers are\n"
                      "  reported without expected values.\n");
     else
@@ -1619,8 +1623,8 @@ static int build_report_md(const Ctx *c, const Outputs *o, Text *t) {
     for (h = 0; h < c->H; h++) names_add(&hl, "fig2.L%dH%d.median", c->pl, h);
     snprintf(buf, sizeof buf,
              "PR of every node's output onto the writer %s. Headline: the median of the cleaners' summed PR "
-             "(cleaners %s; the paper's -0.903). The sum of the cleaners' separate medians is a different, smaller "
-             "number (`fig2.sum_of_medians`).",
+             "(cleaners %s; the paper's -0.903). The sum of the cleaners' separate medians is a different number, "
+             "smaller in magnitude (`fig2.sum_of_medians`).",
              c->writer, cl);
     md_experiment(t, r, &cs, "Fig 2: which nodes erase the writer", "fig2.", buf, &hl,
                   c->fig2 ? "`fig2.svg`, `fig2.dat`, `fig2.gp`" : NULL);
