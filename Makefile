@@ -22,7 +22,7 @@ HEADERS := $(wildcard *.h)
 TESTSRC := $(wildcard tests/test_*.c)
 TESTBIN := $(patsubst tests/%.c,$(BUILD)/%,$(TESTSRC))
 
-.PHONY: all test clean bench native
+.PHONY: all test clean bench native fetch
 
 all: cleanup
 
@@ -51,3 +51,7 @@ native:
 
 clean:
 	rm -rf $(BUILD) build-native cleanup
+
+# Optional: download gelu-4l, its tokenizer and data rows (needs network and curl).
+fetch:
+	sh tools/fetch_gelu4l.sh weights/gelu-4l

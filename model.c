@@ -364,6 +364,36 @@ int model_load(const char *dir, const char *weights_path, int process, Model *m,
     return 0;
 }
 
+int model_alloc_weights(Model *m, const ModelConfig *cfg, Error *err) {
+    size_t D = (size_t)cfg->d_model, H = (size_t)cfg->n_heads, dh = (size_t)cfg->d_head, M = (size_t)cfg->d_mlp;
+    size_t V = (size_t)cfg->d_vocab;
+    int l, ln = cfg->normalization == NORM_LN, ok = 1;
+    memset(m, 0, sizeof *m);
+    m->cfg = *cfg;
+    m->layers = alloc_array((size_t)cfg->n_layers, sizeof *m->layers);
+    if (!m->layers) return error_set_code(err, EXIT_INTERNAL, "out of memory");
+    ok = ok && (m->W_E = model_own(m, V * D)) && (m->W_pos = model_own(m, (size_t)cfg->n_ctx * D)) &&
+         (m->W_U = model_own(m, D * V)) && (m->b_U = model_own(m, V));
+    if (ln) ok = ok && (m->lnf_w = model_own(m, D)) && (m->lnf_b = model_own(m, D));
+    for (l = 0; l < cfg->n_layers && ok; l++) {
+        LayerWeights *w = &m->layers[l];
+        ok = (w->W_Q = model_own(m, H * D * dh)) && (w->W_K = model_own(m, H * D * dh)) &&
+             (w->W_V = model_own(m, H * D * dh)) && (w->W_O = model_own(m, H * dh * D)) && (w->b_Q = model_own(m, H * dh)) &&
+             (w->b_K = model_own(m, H * dh)) && (w->b_V = model_own(m, H * dh)) && (w->b_O = model_own(m, D));
+        if (ln) ok = ok && (w->ln1_w = model_own(m, D)) && (w->ln1_b = model_own(m, D));
+        if (cfg->attn_only) continue;
+        ok = ok && (w->W_in = model_own(m, D * M)) && (w->b_in = model_own(m, M)) && (w->W_out = model_own(m, M * D)) &&
+             (w->b_out = model_own(m, D));
+        if (ln) ok = ok && (w->ln2_w = model_own(m, D)) && (w->ln2_b = model_own(m, D));
+    }
+    m->has_ln_weights = ln;
+    if (!ok) {
+        model_free(m);
+        return error_set_code(err, EXIT_INTERNAL, "out of memory allocating model weights");
+    }
+    return 0;
+}
+
 void model_free(Model *m) {
     int i;
     for (i = 0; i < m->n_owned; i++) free(m->owned[i]);
