@@ -9,6 +9,7 @@
 
 #include "model.h"
 #include "sha256.h"
+#include "synth.h"
 #include "tokenizer.h"
 #include "util.h"
 
@@ -248,6 +249,7 @@ typedef struct {
 static const Command commands[] = {
     {"run", cmd_run, "run a model on tokens or text and write hook activations"},
     {"info", cmd_info, "describe a model directory: config, parameters, checksums, processing"},
+    {"synth", cmd_synth, "write the bundled planted model (or random gelu-4l-shaped weights)"},
 };
 
 static void print_help(FILE *f) {

@@ -918,7 +918,6 @@ int synth_write(const char *out_dir, const SynthOptions *opt, Error *err) {
         s.d_vocab = bpe.n;
         if (planted_weights(tl, &s, opt->seed, err) != 0) goto done;
         if (write_tokenizer(&bpe, out_dir, s.n_ctx, err) != 0) goto done;
-        if (write_config(&s, SYNTH_PLANTED_NAME, "cleanup-planted-bpe", opt->seed, out_dir, err) != 0) goto done;
         if (write_data(out_dir, opt->rows, s.n_ctx, s.d_vocab, 1, opt->seed, err) != 0) goto done;
     } else {
         s.n_layers = 4;
@@ -929,11 +928,14 @@ int synth_write(const char *out_dir, const SynthOptions *opt, Error *err) {
         s.n_ctx = 1024;
         s.d_vocab = 48262;
         if (random_weights(tl, &s, opt->seed, err) != 0) goto done;
-        if (write_config(&s, SYNTH_RANDOM_NAME, "NeelNanda/gpt-neox-tokenizer-digits", opt->seed, out_dir, err) != 0)
-            goto done;
         if (write_data(out_dir, opt->rows, s.n_ctx, s.d_vocab, 0, opt->seed, err) != 0) goto done;
     }
     if (tl_write(tl, out_dir, metadata, err) != 0) goto done;
+    /* config.json last: its presence means the directory is complete (make's target). */
+    if (write_config(&s, opt->shape == SYNTH_PLANTED ? SYNTH_PLANTED_NAME : SYNTH_RANDOM_NAME,
+                     opt->shape == SYNTH_PLANTED ? "cleanup-planted-bpe" : "NeelNanda/gpt-neox-tokenizer-digits",
+                     opt->seed, out_dir, err) != 0)
+        goto done;
     rc = 0;
 done:
     if (have_bpe) bpe_free(&bpe);
