@@ -24,7 +24,7 @@ TESTBIN := $(patsubst tests/%.c,$(BUILD)/%,$(TESTSRC))
 
 .PHONY: all test clean bench native fetch
 
-all: cleanup
+all: cleanup weights/planted/config.json
 
 cleanup: $(BUILD)/cleanup.o $(BUILD)/libcleanup.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
@@ -55,3 +55,7 @@ clean:
 # Optional: download gelu-4l, its tokenizer and data rows (needs network and curl).
 fetch:
 	sh tools/fetch_gelu4l.sh weights/gelu-4l
+
+# The bundled planted model (the default model of `cleanup all`), built by the program itself.
+weights/planted/config.json: cleanup
+	./cleanup synth --out weights/planted

@@ -10,6 +10,7 @@
 #include "experiments.h"
 #include "model.h"
 #include "sha256.h"
+#include "synth.h"
 #include "tokenizer.h"
 #include "util.h"
 
@@ -258,6 +259,7 @@ static const Command commands[] = {
     {"info", cmd_info, "describe a model directory: config, parameters, checksums, processing"},
     {"tokenize", cmd_tokenize, "text -> token ids with an HF tokenizer.json (byte-level BPE)"},
     {"detokenize", cmd_detokenize, "token ids -> text, byte-exact"},
+    {"synth", cmd_synth, "write the bundled planted model (or random gelu-4l-shaped weights)"},
 };
 
 static void print_help(FILE *f) {
