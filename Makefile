@@ -76,7 +76,7 @@ $(FUZZBUILD)/libcleanup.a: $(FUZZLIB)
 	rm -f $@
 	$(AR) rcs $@ $^
 
-$(FUZZBUILD)/fuzz_%: fuzz/fuzz_%.c fuzz/fuzz_common.h $(FUZZBUILD)/libcleanup.a
+$(FUZZBUILD)/fuzz_%: fuzz/fuzz_%.c $(wildcard fuzz/*.h) $(FUZZBUILD)/libcleanup.a
 	$(FUZZCC) $(FUZZFLAGS) -fsanitize=fuzzer -I. -o $@ $< $(FUZZBUILD)/libcleanup.a -lm
 
 # Runs each target for SECONDS seconds, one at a time, on its committed seeds
