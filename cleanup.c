@@ -287,7 +287,15 @@ int main(int argc, char **argv) {
         return argc < 2 ? EXIT_USAGE : EXIT_OK;
     }
     for (i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        if (strcmp(argv[1], commands[i].name) == 0) return commands[i].run(argc - 1, argv + 1);
+        if (strcmp(argv[1], commands[i].name) == 0) {
+            int rc = commands[i].run(argc - 1, argv + 1);
+            /* Output that could not be written (disk full, /dev/full) must not look like success. */
+            if (fflush(stdout) != 0 || ferror(stdout)) {
+                fprintf(stderr, "cleanup: standard output: write error\n");
+                return rc != EXIT_OK ? rc : EXIT_IO;
+            }
+            return rc;
+        }
     fprintf(stderr, "cleanup: unknown command '%s' (try cleanup --help)\n", argv[1]);
     return EXIT_USAGE;
 }

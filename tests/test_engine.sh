@@ -15,7 +15,7 @@
 RTOL=${RTOL:-1e-5}
 ATOL=${ATOL:-1e-5}
 FIX=tests/fixtures/models
-BIN=./cleanup
+BIN=${CLEANUP:-./cleanup}
 
 if [ ! -x "$BIN" ]; then
     echo "test_engine: $BIN not built (run make)"; exit 1
