@@ -241,8 +241,13 @@ static void gemm_part(float *out, int ldo, const float *a, int lda, const float 
                       const float *bias, int m0, int m1, int n0, int n1, int K) {
     float *ap, *bp;
     if (m0 >= m1 || n0 >= n1) return;
-    ap = (float *)malloc(sizeof(float) * MC * KC);
-    bp = (float *)malloc(sizeof(float) * KC * NC);
+    {
+        /* Buffers only as large as this part needs (small products stay cheap). */
+        const size_t kc = (size_t)(K < KC ? K : KC), rows = (size_t)(m1 - m0 < MC ? m1 - m0 : MC);
+        const size_t cols = (size_t)(n1 - n0 < NC ? n1 - n0 : NC);
+        ap = (float *)malloc(sizeof(float) * kc * ((rows + MR - 1) / MR * MR));
+        bp = (float *)malloc(sizeof(float) * kc * ((cols + NR - 1) / NR * NR));
+    }
     if (ap && bp)
         gemm_blocked(out, ldo, a, lda, w, ldw, bias, m0, m1, n0, n1, K, ap, bp);
     else /* short of memory: the slow loop, same results */
