@@ -76,44 +76,30 @@ static void gemm_rows(float *out, int ldo, const float *a, int lda, const float 
     }
 }
 
-/* Packs rows [0,mc) x cols [0,kc) of a (row stride lda) into MR-row micro-panels:
- * ap[(ir/MR)*kc*MR + p*MR + i] = a[ir+i, p], rows past mc padded with zeros. */
-static void pack_a(float *restrict ap, const float *a, int lda, int mc, int kc) {
-    int ir, i, p;
-    for (ir = 0; ir < mc; ir += MR) {
-        const int mr = mc - ir < MR ? mc - ir : MR;
-        float *restrict dst = ap + (size_t)ir * kc;
-        for (i = 0; i < mr; i++) {
-            const float *src = a + (size_t)(ir + i) * lda;
-            for (p = 0; p < kc; p++) dst[p * MR + i] = src[p];
-        }
-        for (; i < MR; i++)
-            for (p = 0; p < kc; p++) dst[p * MR + i] = 0.0f;
-    }
-}
-
 /* Packs rows [0,kc) x cols [0,nc) of w (row stride ldw) into NR-column slivers:
  * bp[(jr/NR)*kc*NR + p*NR + j] = w[p, jr+j], columns past nc padded with zeros. */
 static void pack_b(float *restrict bp, const float *w, int ldw, int kc, int nc) {
+    const int nfull = nc / NR * NR;
     int jr, j, p;
-    for (jr = 0; jr < nc; jr += NR) {
-        const int nr = nc - jr < NR ? nc - jr : NR;
-        float *restrict dst = bp + (size_t)jr * kc;
-        for (p = 0; p < kc; p++) {
-            const float *src = w + (size_t)p * ldw + jr;
-            float *restrict d = dst + (size_t)p * NR;
-            if (nr == NR) {
-                for (j = 0; j < NR; j++) d[j] = src[j];
-            } else {
-                for (j = 0; j < nr; j++) d[j] = src[j];
-                for (; j < NR; j++) d[j] = 0.0f;
-            }
+    /* Row by row, so w is read sequentially (prefetch-friendly); the slivers
+     * being written stay in cache. */
+    for (p = 0; p < kc; p++) {
+        const float *src = w + (size_t)p * ldw;
+        for (jr = 0; jr < nfull; jr += NR) {
+            float *restrict d = bp + (size_t)jr * kc + (size_t)p * NR;
+            for (j = 0; j < NR; j++) d[j] = src[jr + j];
+        }
+        if (nfull < nc) {
+            float *restrict d = bp + (size_t)nfull * kc + (size_t)p * NR;
+            for (j = 0; j < nc - nfull; j++) d[j] = src[nfull + j];
+            for (; j < NR; j++) d[j] = 0.0f;
         }
     }
 }
 
 /* The micro-kernel: c[MR][NR] (in/out, the carried partial sums) continues
- * each output's chain over kc packed steps: for p, c[i][j] = madd(ap[p][i], bp[p][j], c[i][j]).
+ * each output's chain over kc steps: for p, c[i][j] = madd(ar[i][p], bp[p][j], c[i][j]),
+ * ar[i] the MR rows of a, bp the packed sliver of w.
  *
  * With gcc or clang it is written with GNU C vector types (not intrinsics: the
  * compiler maps them to SSE, AVX or NEON), because auto-vectorizers keep an
@@ -130,7 +116,9 @@ static inline vfloat maddv(vfloat a, vfloat b, vfloat c) {
     return a * b + c;
 }
 
-static void micro_kernel(int kc, const float *restrict ap, const float *restrict bp, float *restrict c) {
+static void micro_kernel(int kc, const float *const *ar, const float *restrict bp, float *restrict c) {
+    const float *restrict a0 = ar[0], *restrict a1 = ar[1], *restrict a2 = ar[2];
+    const float *restrict a3 = ar[3], *restrict a4 = ar[4], *restrict a5 = ar[5];
     vfloat c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51;
     const vfloat zero = {0};
     const size_t vb = sizeof(vfloat);
@@ -143,17 +131,16 @@ static void micro_kernel(int kc, const float *restrict ap, const float *restrict
     memcpy(&c40, c + 4 * NR, vb); memcpy(&c41, c + 4 * NR + VL, vb);
     memcpy(&c50, c + 5 * NR, vb); memcpy(&c51, c + 5 * NR + VL, vb);
     for (p = 0; p < kc; p++) {
-        const float *av = ap + (size_t)p * MR;
         vfloat b0, b1, a;
         memcpy(&b0, bp + (size_t)p * NR, vb);
         memcpy(&b1, bp + (size_t)p * NR + VL, vb);
         /* x - 0 is exactly x (also for -0), so this is a pure broadcast. */
-        a = av[0] - zero; c00 = maddv(a, b0, c00); c01 = maddv(a, b1, c01);
-        a = av[1] - zero; c10 = maddv(a, b0, c10); c11 = maddv(a, b1, c11);
-        a = av[2] - zero; c20 = maddv(a, b0, c20); c21 = maddv(a, b1, c21);
-        a = av[3] - zero; c30 = maddv(a, b0, c30); c31 = maddv(a, b1, c31);
-        a = av[4] - zero; c40 = maddv(a, b0, c40); c41 = maddv(a, b1, c41);
-        a = av[5] - zero; c50 = maddv(a, b0, c50); c51 = maddv(a, b1, c51);
+        a = a0[p] - zero; c00 = maddv(a, b0, c00); c01 = maddv(a, b1, c01);
+        a = a1[p] - zero; c10 = maddv(a, b0, c10); c11 = maddv(a, b1, c11);
+        a = a2[p] - zero; c20 = maddv(a, b0, c20); c21 = maddv(a, b1, c21);
+        a = a3[p] - zero; c30 = maddv(a, b0, c30); c31 = maddv(a, b1, c31);
+        a = a4[p] - zero; c40 = maddv(a, b0, c40); c41 = maddv(a, b1, c41);
+        a = a5[p] - zero; c50 = maddv(a, b0, c50); c51 = maddv(a, b1, c51);
     }
     memcpy(c + 0 * NR, &c00, vb); memcpy(c + 0 * NR + VL, &c01, vb);
     memcpy(c + 1 * NR, &c10, vb); memcpy(c + 1 * NR + VL, &c11, vb);
@@ -163,15 +150,14 @@ static void micro_kernel(int kc, const float *restrict ap, const float *restrict
     memcpy(c + 5 * NR, &c50, vb); memcpy(c + 5 * NR + VL, &c51, vb);
 }
 #else
-static void micro_kernel(int kc, const float *restrict ap, const float *restrict bp, float *restrict c) {
+static void micro_kernel(int kc, const float *const *ar, const float *restrict bp, float *restrict c) {
     float acc[MR * NR];
     int p, i, j;
     for (i = 0; i < MR * NR; i++) acc[i] = c[i];
     for (p = 0; p < kc; p++) {
         const float *restrict b = bp + (size_t)p * NR;
-        const float *restrict av = ap + (size_t)p * MR;
         for (i = 0; i < MR; i++) {
-            const float ai = av[i];
+            const float ai = ar[i][p];
 #if defined(_OPENMP)
 #pragma omp simd
 #endif
@@ -183,11 +169,11 @@ static void micro_kernel(int kc, const float *restrict ap, const float *restrict
 #endif
 
 /* One thread's share: out rows [m0,m1) x cols [n0,n1), with private packing
- * buffers ap (MC*KC floats) and bp (KC*NC floats). */
+ * packing buffer bp (KC*NC floats). */
 static void gemm_blocked(float *out, int ldo, const float *a, int lda, const float *w, int ldw,
-                         const float *bias, int m0, int m1, int n0, int n1, int K,
-                         float *ap, float *bp) {
+                         const float *bias, int m0, int m1, int n0, int n1, int K, float *bp) {
     float c[MR * NR];
+    const float *ar[MR];
     int jc, pc, ic, jr, ir, i, j;
     for (jc = n0; jc < n1; jc += NC) {
         const int nc = n1 - jc < NC ? n1 - jc : NC;
@@ -197,12 +183,15 @@ static void gemm_blocked(float *out, int ldo, const float *a, int lda, const flo
             pack_b(bp, w + (size_t)pc * ldw + jc, ldw, kc, nc);
             for (ic = m0; ic < m1; ic += MC) {
                 const int mc = m1 - ic < MC ? m1 - ic : MC;
-                pack_a(ap, a + (size_t)ic * lda + pc, lda, mc, kc);
                 for (jr = 0; jr < nc; jr += NR) {
                     const int nr = nc - jr < NR ? nc - jr : NR;
                     for (ir = 0; ir < mc; ir += MR) {
                         const int mr = mc - ir < MR ? mc - ir : MR;
                         float *o = out + (size_t)(ic + ir) * ldo + jc + jr;
+                        /* Rows of a read in place (six streams the prefetcher
+                         * follows; packing them cost more than it saved). Rows
+                         * past the edge repeat the last one; their results are dropped. */
+                        for (i = 0; i < MR; i++) ar[i] = a + (size_t)(ic + ir + (i < mr ? i : mr - 1)) * lda + pc;
                         /* Load the carried partial sums (zero for the first K block). */
                         if (first) {
                             for (i = 0; i < MR * NR; i++) c[i] = 0.0f;
@@ -214,7 +203,7 @@ static void gemm_blocked(float *out, int ldo, const float *a, int lda, const flo
                                 for (j = 0; j < NR; j++)
                                     c[i * NR + j] = (i < mr && j < nr) ? o[(size_t)i * ldo + j] : 0.0f;
                         }
-                        micro_kernel(kc, ap + (size_t)ir * kc, bp + (size_t)jr * kc, c);
+                        micro_kernel(kc, ar, bp + (size_t)jr * kc, c);
                         if (mr == MR && nr == NR && !(last && bias)) {
                             for (i = 0; i < MR; i++)
                                 for (j = 0; j < NR; j++) o[(size_t)i * ldo + j] = c[i * NR + j];
@@ -239,20 +228,17 @@ static void gemm_blocked(float *out, int ldo, const float *a, int lda, const flo
 /* Runs one thread's part [m0,m1) x [n0,n1) with its own packing buffers. */
 static void gemm_part(float *out, int ldo, const float *a, int lda, const float *w, int ldw,
                       const float *bias, int m0, int m1, int n0, int n1, int K) {
-    float *ap, *bp;
+    float *bp;
     if (m0 >= m1 || n0 >= n1) return;
     {
-        /* Buffers only as large as this part needs (small products stay cheap). */
-        const size_t kc = (size_t)(K < KC ? K : KC), rows = (size_t)(m1 - m0 < MC ? m1 - m0 : MC);
-        const size_t cols = (size_t)(n1 - n0 < NC ? n1 - n0 : NC);
-        ap = (float *)malloc(sizeof(float) * kc * ((rows + MR - 1) / MR * MR));
+        /* Buffer only as large as this part needs (small products stay cheap). */
+        const size_t kc = (size_t)(K < KC ? K : KC), cols = (size_t)(n1 - n0 < NC ? n1 - n0 : NC);
         bp = (float *)malloc(sizeof(float) * kc * ((cols + NR - 1) / NR * NR));
     }
-    if (ap && bp)
-        gemm_blocked(out, ldo, a, lda, w, ldw, bias, m0, m1, n0, n1, K, ap, bp);
+    if (bp)
+        gemm_blocked(out, ldo, a, lda, w, ldw, bias, m0, m1, n0, n1, K, bp);
     else /* short of memory: the slow loop, same results */
         gemm_rows(out, ldo, a, lda, w, ldw, bias, m0, m1, n0, n1, K);
-    free(ap);
     free(bp);
 }
 
