@@ -244,11 +244,25 @@ static void gemm_part(float *out, int ldo, const float *a, int lda, const float 
 
 void matmul_strided(float *out, int ldo, const float *a, int lda, const float *w, int ldw,
                     const float *bias, int M, int K, int N) {
-    long macs;
+    double macs; /* in double: M*N*K overflows a 32-bit long for the unembedding */
     if (M <= 0 || N <= 0) return;
-    macs = (long)M * N * (K > 0 ? K : 1);
-    if (K <= 0 || macs < SMALL_MACS || M < MR) {
+    macs = (double)M * N * (K > 0 ? K : 1);
+    if (K <= 0 || macs < SMALL_MACS) {
         gemm_rows(out, ldo, a, lda, w, ldw, bias, 0, M, 0, N, K > 0 ? K : 0);
+        return;
+    }
+    if (M < MR) {
+        /* A few rows (one position's logits, say): the plain loop on column
+         * chunks, spread over the threads. */
+        const int nch = (N + 511) / 512;
+        int ch;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) if (macs >= 4 * SMALL_MACS && nch > 1)
+#endif
+        for (ch = 0; ch < nch; ch++) {
+            const int n0 = ch * 512, n1 = N - n0 < 512 ? N : n0 + 512;
+            gemm_rows(out, ldo, a, lda, w, ldw, bias, 0, M, n0, n1, K);
+        }
         return;
     }
 #ifdef _OPENMP

@@ -154,6 +154,7 @@ static void test_matmul(void) {
     test_matmul_determinism(65, 129, 33);
     test_matmul_determinism(300, 520, 200);
     test_matmul_determinism(13, 64, 1000); /* split over columns */
+    test_matmul_determinism(3, 200, 3000); /* few rows: column chunks over threads */
 }
 
 /* ---- layernorm --------------------------------------------------------- */
