@@ -264,6 +264,155 @@ static void fuzz_file(const char *name, int expect_all_truncations_fail) {
     free(orig);
 }
 
+/* ---- a minimal independent ZIP writer, to fuzz the pickle past the CRC check */
+
+static uint32_t test_crc32(const unsigned char *p, size_t n) {
+    uint32_t c = 0xFFFFFFFFu;
+    size_t i;
+    int k;
+    for (i = 0; i < n; i++) {
+        c ^= p[i];
+        for (k = 0; k < 8; k++) c = (c & 1) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+    }
+    return ~c;
+}
+
+static void put16(unsigned char *b, uint32_t v) {
+    b[0] = (unsigned char)v;
+    b[1] = (unsigned char)(v >> 8);
+}
+
+static void put32(unsigned char *b, uint32_t v) {
+    put16(b, v & 0xFFFF);
+    put16(b + 2, v >> 16);
+}
+
+#define NSTORAGE 32
+#define STORAGE_BYTES 128 /* >= the largest storage in the fixture pickles (96 bytes) */
+
+/* A stored ZIP (APPNOTE 4.3) holding t/data.pkl = pkl[0..pn) and storages
+ * t/data/0 .. t/data/31 of STORAGE_BYTES zero bytes each. */
+static unsigned char *build_zip(const unsigned char *pkl, size_t pn, size_t *out_len) {
+    static unsigned char zeros[STORAGE_BYTES];
+    size_t cap = 2 * (NSTORAGE + 1) * (100 + 64) + pn + NSTORAGE * STORAGE_BYTES + 64, len = 0, cd_start;
+    unsigned char *z = malloc(cap), *cd = malloc((NSTORAGE + 1) * 100);
+    size_t cdlen = 0;
+    int e;
+    for (e = 0; e <= NSTORAGE; e++) {
+        char name[32];
+        const unsigned char *data = e == 0 ? pkl : zeros;
+        size_t dn = e == 0 ? pn : STORAGE_BYTES, nl;
+        static uint32_t zeros_crc;
+        uint32_t crc;
+        if (!zeros_crc) zeros_crc = test_crc32(zeros, STORAGE_BYTES);
+        crc = e == 0 ? test_crc32(data, dn) : zeros_crc;
+        if (e == 0) strcpy(name, "t/data.pkl");
+        else sprintf(name, "t/data/%d", e - 1);
+        nl = strlen(name);
+        memset(cd + cdlen, 0, 46);
+        put32(cd + cdlen, 0x02014b50u);
+        put16(cd + cdlen + 4, 20);
+        put16(cd + cdlen + 6, 20);
+        put32(cd + cdlen + 16, crc);
+        put32(cd + cdlen + 20, (uint32_t)dn);
+        put32(cd + cdlen + 24, (uint32_t)dn);
+        put16(cd + cdlen + 28, (uint32_t)nl);
+        put32(cd + cdlen + 42, (uint32_t)len);
+        memcpy(cd + cdlen + 46, name, nl);
+        cdlen += 46 + nl;
+        memset(z + len, 0, 30);
+        put32(z + len, 0x04034b50u);
+        put16(z + len + 4, 20);
+        put32(z + len + 14, crc);
+        put32(z + len + 18, (uint32_t)dn);
+        put32(z + len + 22, (uint32_t)dn);
+        put16(z + len + 26, (uint32_t)nl);
+        memcpy(z + len + 30, name, nl);
+        len += 30 + nl;
+        if (dn) memcpy(z + len, data, dn);
+        len += dn;
+    }
+    cd_start = len;
+    memcpy(z + len, cd, cdlen);
+    len += cdlen;
+    memset(z + len, 0, 22);
+    put32(z + len, 0x06054b50u);
+    put16(z + len + 8, NSTORAGE + 1);
+    put16(z + len + 10, NSTORAGE + 1);
+    put32(z + len + 12, (uint32_t)cdlen);
+    put32(z + len + 16, (uint32_t)cd_start);
+    len += 22;
+    free(cd);
+    *out_len = len;
+    return z;
+}
+
+/* Fuzzes a torch.save pickle itself: truncations, flips and random
+ * corruptions are re-zipped with valid CRCs, so the interpreter sees them. */
+static void fuzz_pickle(const char *name, int want_tensors) {
+    char path[512];
+    size_t n, zn, i;
+    unsigned char *orig, *buf, *z;
+    int bad = 0, refused = 0, opened = 0, trunc_ok = 0, r, k;
+    uint32_t rng = 777u;
+    TensorFile tf;
+    Error err;
+    snprintf(path, sizeof path, FIX "%s", name);
+    orig = slurp(path, &n);
+    CHECK(orig != NULL && n > 0, "read %s", path);
+    if (!orig) return;
+    /* The unmodified pickle in this test's own ZIP must load: checks the harness. */
+    z = build_zip(orig, n, &zn);
+    r = tensorfile_open_buffer(TMP, z, zn, &tf, &err);
+    CHECK(r == 0 && tf.count == want_tensors, "%s re-zipped loads with %d tensors (rc %d, %d, %s)", name, want_tensors,
+          r, tf.count, r ? err.msg : "");
+    if (r == 0) tensorfile_close(&tf);
+    buf = malloc(n);
+    for (i = 0; i < n; i++) {
+        z = build_zip(orig, i, &zn);
+        r = try_variant(z, zn, 0);
+        free(z);
+        if (r < 0) bad++;
+        if (r == 0) trunc_ok++;
+    }
+    CHECK(bad == 0 && trunc_ok == 0, "%s: truncated pickles: %d bad outcomes, %d accepted", name, bad, trunc_ok);
+    bad = 0;
+    for (i = 0; i < n; i++) {
+        static const unsigned char pats[3] = {0xFF, 0x01, 0x80};
+        for (k = 0; k < 3; k++) {
+            memcpy(buf, orig, n);
+            buf[i] ^= pats[k];
+            z = build_zip(buf, n, &zn);
+            r = try_variant(z, zn, 0);
+            free(z);
+            if (r < 0) bad++;
+            if (r == 1) refused++;
+            if (r == 0) opened++;
+        }
+    }
+    for (i = 0; i < 3000; i++) {
+        int m;
+        memcpy(buf, orig, n);
+        rng = rng * 1103515245u + 12345u;
+        m = 1 + (int)((rng >> 16) % 6);
+        for (k = 0; k < m; k++) {
+            rng = rng * 1103515245u + 12345u;
+            buf[(rng >> 8) % n] = (unsigned char)(rng >> 24);
+        }
+        z = build_zip(buf, n, &zn);
+        r = try_variant(z, zn, 0);
+        free(z);
+        if (r < 0) bad++;
+        if (r == 1) refused++;
+        if (r == 0) opened++;
+    }
+    CHECK(bad == 0, "%s: %d corrupted pickles gave a bad outcome", name, bad);
+    printf("  %s: %lu truncations, %lu flips + 3000 random corruptions of the pickle: %d refused, %d still valid\n",
+           name, (unsigned long)n, (unsigned long)(3 * n), refused, opened);
+    free(buf);
+    free(orig);
+}
+
 /* safetensors_write round trip, with the byte layout checked against the spec. */
 static void check_writer(void) {
     const char *names[3] = {"a.weight", "odd \"name\"\\\n", "scalar"};
@@ -414,6 +563,8 @@ int main(void) {
     fuzz_file("module.pth", 1);
     fuzz_file("all.safetensors", 1);
     fuzz_file("fake_ok.pth", 1);
+    fuzz_pickle("proto2.pkl", 14);
+    fuzz_pickle("proto4.pkl", 14);
     remove(TMP);
     return check_done("formats");
 }

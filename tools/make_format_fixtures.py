@@ -253,6 +253,11 @@ def main():
     expected.append("F noalign.safetensors ok")
     expected += expect_lines(st_tensors[:3], contiguous=True)
 
+    # The raw pickles, for the C test's own pickle fuzzing (it re-zips them).
+    for proto in (2, 4):
+        z = zipfile.ZipFile(os.path.join(OUT, "proto%d.pth" % proto))
+        files["proto%d.pkl" % proto] = z.read("proto%d/data.pkl" % proto)
+
     # Refused inputs.
     proto2 = open(os.path.join(OUT, "proto2.pth"), "rb").read()
     files["deflate.pth"] = rezip(proto2, zipfile.ZIP_DEFLATED)
