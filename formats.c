@@ -19,7 +19,7 @@
 /* Limits for the pickle interpreter. A torch.save state dict of a large model
  * needs a few thousand objects, a stack of a few dozen and a memo of a few
  * thousand entries; these bounds are far above that yet keep memory bounded. */
-#define PKL_MAX_OBJECTS (1u << 22)
+#define PKL_MAX_OBJECTS (1u << 20)
 #define PKL_MAX_STACK (1u << 20)
 #define PKL_MAX_MARKS (1u << 16)
 #define PKL_MAX_MEMO (1u << 24)
@@ -326,6 +326,13 @@ static int zip_open(const char *path, const unsigned char *d, size_t n, Zip *z, 
             return error_set(err, "%s: ZIP entry '%s': local header overruns the data area", path, nm);
         if (lnlen != nlen || memcmp(d + lho + 30, e->name, nlen) != 0)
             return error_set(err, "%s: ZIP entry '%s': local header names a different file", path, nm);
+        /* Without a data descriptor (flag bit 3) the local header repeats the
+         * CRC and sizes (saturated when zip64 moves them to the extra field). */
+        if (!(rd16(d + lho + 6) & 8) &&
+            (rd32(d + lho + 14) != e->crc ||
+             (rd32(d + lho + 18) != 0xFFFFFFFFu && rd32(d + lho + 18) != csize) ||
+             (rd32(d + lho + 22) != 0xFFFFFFFFu && rd32(d + lho + 22) != usize)))
+            return error_set(err, "%s: ZIP entry '%s': local header disagrees with the central directory", path, nm);
         e->data_off = (size_t)(lho + 30 + lnlen + lxlen);
         if (csize > cd_off - e->data_off)
             return error_set(err, "%s: ZIP entry '%s': %llu bytes of data run past the end of the data area", path, nm,

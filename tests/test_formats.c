@@ -547,6 +547,64 @@ static void check_conversions(void) {
           "stride 0 with offset: elements gathered from the right storage positions");
 }
 
+/* Specific corruptions with a known expected diagnosis. */
+static void check_targeted(void) {
+    size_t n, zn;
+    unsigned char *orig = slurp(FIX "fake_ok.pth", &n), *z, *pk;
+    TensorFile tf;
+    Error err;
+    int r;
+    CHECK(orig != NULL, "read fake_ok.pth");
+    if (!orig) return;
+    /* fake_ok.pth stores the floats 1..6 in fake/data/0: corrupt 5.0f (00 00 a0 40). */
+    z = malloc(n);
+    memcpy(z, orig, n);
+    for (pk = z; pk + 4 <= z + n; pk++)
+        if (pk[0] == 0 && pk[1] == 0 && pk[2] == 0xa0 && pk[3] == 0x40) break;
+    CHECK(pk + 4 <= z + n, "found 5.0f in fake_ok.pth");
+    if (pk + 4 <= z + n) {
+        pk[3] ^= 0x01;
+        err.msg[0] = '\0';
+        r = tensorfile_open_buffer(TMP, z, n, &tf, &err);
+        CHECK(r == -1 && strstr(err.msg, "CRC-32") && strstr(err.msg, "fake/data/0"),
+              "a flipped data byte is caught by the CRC-32 naming the entry (%s)", err.msg);
+    } else {
+        free(z);
+    }
+    /* The same archive with the local header's stored CRC changed. */
+    z = malloc(n);
+    memcpy(z, orig, n);
+    z[14] ^= 0x55; /* first local header, CRC field (Python's zipfile writes no data descriptor) */
+    r = tensorfile_open_buffer(TMP, z, n, &tf, &err);
+    CHECK(r == -1 && strstr(err.msg, "local header"), "local/central CRC disagreement refused (%s)", err.msg);
+    /* The EOCD claiming more entries than the central directory can hold. */
+    z = malloc(n);
+    memcpy(z, orig, n);
+    z[n - 22 + 10] = 0xFF;
+    z[n - 22 + 8] = 0xFF;
+    r = tensorfile_open_buffer(TMP, z, n, &tf, &err);
+    CHECK(r == -1 && strstr(err.msg, "entries"), "absurd entry count refused (%s)", err.msg);
+    /* Central directory offset pointing past the file. */
+    z = malloc(n);
+    memcpy(z, orig, n);
+    z[n - 22 + 19] = 0x7F;
+    r = tensorfile_open_buffer(TMP, z, n, &tf, &err);
+    CHECK(r == -1 && strstr(err.msg, "outside the file"), "central directory offset past the end refused (%s)", err.msg);
+    /* An empty pickle inside a valid ZIP, and a zero-length file. */
+    z = build_zip((const unsigned char *)"", 0, &zn);
+    r = tensorfile_open_buffer(TMP, z, zn, &tf, &err);
+    CHECK(r == -1 && strstr(err.msg, "without STOP"), "empty pickle refused (%s)", err.msg);
+    z = malloc(1);
+    r = tensorfile_open_buffer(TMP, z, 0, &tf, &err);
+    CHECK(r == -1 && strstr(err.msg, TMP), "empty file refused (%s)", err.msg);
+    err.msg[0] = '\0';
+    r = tensorfile_open("tests/fixtures/formats/does_not_exist.pth", &tf, &err);
+    CHECK(r == -1 && strstr(err.msg, "does_not_exist.pth"), "missing file refused naming it (%s)", err.msg);
+    r = tensorfile_open("tests/fixtures/formats", &tf, &err);
+    CHECK(r == -1 && strstr(err.msg, "tests/fixtures/formats"), "directory refused (%s)", err.msg);
+    free(orig);
+}
+
 int main(void) {
     FILE *f = fopen(FIX "expected.txt", "r");
     if (!f) {
@@ -557,6 +615,7 @@ int main(void) {
     check_expected();
     check_conversions();
     check_writer();
+    check_targeted();
     fuzz_file("proto2.pth", 1);
     fuzz_file("proto4.pth", 1);
     fuzz_file("zip64.pth", 1);
