@@ -25,6 +25,7 @@
 #define PKL_MAX_MEMO (1u << 24)
 #define PKL_MAX_STRING (1u << 24)
 #define PKL_MAX_GLOBAL_NAME 256
+#define PKL_MAX_NAME 4096        /* bytes in a (flattened) tensor name */
 #define PKL_MAX_NEST 32          /* nested dicts flattened into "outer.inner" names */
 #define SAFETENSORS_MAX_HEADER (100u << 20) /* the reference implementation's limit */
 #define TENSORFILE_MAX_BYTES (((size_t)-1) / 2)
@@ -923,6 +924,8 @@ static int collect(Vm *vm, TensorFile *tf, size_t *cap, Obj *d, const char *pref
         if (key->kind != O_STR) continue;
         if (val->kind != O_TENSOR && !(val->kind == O_DICT && !val->visited && depth < PKL_MAX_NEST)) continue;
         if (memchr(key->s, '\0', key->len)) return vm_fail(vm, "state-dict key contains a NUL byte");
+        if (key->len > PKL_MAX_NAME || plen + key->len > PKL_MAX_NAME)
+            return vm_fail(vm, "state-dict key longer than %d bytes", PKL_MAX_NAME);
         name = malloc(plen + key->len + 2);
         if (!name) return vm_fail(vm, "out of memory");
         memcpy(name, prefix, plen);

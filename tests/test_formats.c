@@ -597,6 +597,29 @@ static void check_targeted(void) {
     z = malloc(1);
     r = tensorfile_open_buffer(TMP, z, 0, &tf, &err);
     CHECK(r == -1 && strstr(err.msg, TMP), "empty file refused (%s)", err.msg);
+    /* Limits: nested MARKs, object count, and a dict that contains itself. */
+    {
+        size_t big = (1u << 20) + 16, k;
+        unsigned char *p = malloc(big + 4);
+        static const unsigned char cyc[] = "\x80\x02}q\x00X\x01\x00\x00\x00" "a" "h\x00s.";
+        p[0] = 0x80;
+        p[1] = 2;
+        for (k = 2; k < 70002; k++) p[k] = '(';
+        p[k++] = '.';
+        z = build_zip(p, k, &zn);
+        r = tensorfile_open_buffer(TMP, z, zn, &tf, &err);
+        CHECK(r == -1 && strstr(err.msg, "MARK"), "70000 nested MARKs refused (%s)", err.msg);
+        for (k = 2; k < big; k++) p[k] = '}';
+        p[k++] = '.';
+        z = build_zip(p, k, &zn);
+        r = tensorfile_open_buffer(TMP, z, zn, &tf, &err);
+        CHECK(r == -1 && strstr(err.msg, "objects"), "a million empty dicts hit the object limit (%s)", err.msg);
+        free(p);
+        z = build_zip(cyc, sizeof cyc - 1, &zn);
+        r = tensorfile_open_buffer(TMP, z, zn, &tf, &err);
+        CHECK(r == 0 && tf.count == 0, "a dict containing itself loads with no tensors (rc %d, %s)", r, r ? err.msg : "");
+        if (r == 0) tensorfile_close(&tf);
+    }
     err.msg[0] = '\0';
     r = tensorfile_open("tests/fixtures/formats/does_not_exist.pth", &tf, &err);
     CHECK(r == -1 && strstr(err.msg, "does_not_exist.pth"), "missing file refused naming it (%s)", err.msg);
