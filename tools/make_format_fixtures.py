@@ -149,21 +149,26 @@ def zip64_rewrite(src):
     return bytes(out)
 
 
+def zi(name):
+    """A ZipInfo with a fixed timestamp, so the fixtures are reproducible."""
+    return zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+
+
 def rezip(src, compression, rename=None):
     zin = zipfile.ZipFile(io.BytesIO(src))
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", compression) as zout:
         for info in zin.infolist():
             name = rename(info.filename) if rename else info.filename
-            zout.writestr(name, zin.read(info.filename), compress_type=compression)
+            zout.writestr(zi(name), zin.read(info.filename), compress_type=compression)
     return buf.getvalue()
 
 
 def evil_zip(pkl, folder="evil"):
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as z:
-        z.writestr(folder + "/data.pkl", pkl)
-        z.writestr(folder + "/version", "3\n")
+        z.writestr(zi(folder + "/data.pkl"), pkl)
+        z.writestr(zi(folder + "/version"), "3\n")
     return buf.getvalue()
 
 
@@ -190,9 +195,9 @@ def fake_torch_zip(size, stride, offset, numel, data, storage="FloatStorage", ke
            b"\x89}tRu.")
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as z:
-        z.writestr(folder + "/data.pkl", pkl)
-        z.writestr(folder + "/data/0", data)
-        z.writestr(folder + "/version", "3\n")
+        z.writestr(zi(folder + "/data.pkl"), pkl)
+        z.writestr(zi(folder + "/data/0"), data)
+        z.writestr(zi(folder + "/version"), "3\n")
     return buf.getvalue()
 
 
@@ -234,6 +239,17 @@ def main():
     assert zcheck.testzip() is None
     files["zip64.pth"] = z64
     expected.append("F zip64.pth ok")
+    expected += expect_lines(tensors)
+
+    # A ZIP comment after the end record (Python's zipfile as writer; sizes in the local headers).
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as zc:
+        zsrc = zipfile.ZipFile(os.path.join(OUT, "proto4.pth"))
+        for info in zsrc.infolist():
+            zc.writestr(zi(info.filename.replace("proto4/", "renamed/")), zsrc.read(info.filename))
+        zc.comment = b"a comment PK\x05\x06 that looks like a record"
+    files["comment.pth"] = buf.getvalue()
+    expected.append("F comment.pth ok")
     expected += expect_lines(tensors)
 
     # A plain nn.Module state dict (as published checkpoints are).
@@ -351,19 +367,19 @@ def main():
         expected.append("F %s fail:%s" % (name, msg))
     two = io.BytesIO()
     with zipfile.ZipFile(two, "w") as z:
-        z.writestr("a/data.pkl", b"\x80\x02}.")
-        z.writestr("b/data.pkl", b"\x80\x02}.")
+        z.writestr(zi("a/data.pkl"), b"\x80\x02}.")
+        z.writestr(zi("b/data.pkl"), b"\x80\x02}.")
     files["two_pickles.pth"] = two.getvalue()
     expected.append("F two_pickles.pth fail:more than one")
     nopkl = io.BytesIO()
     with zipfile.ZipFile(nopkl, "w") as z:
-        z.writestr("a/readme.txt", b"hi")
+        z.writestr(zi("a/readme.txt"), b"hi")
     files["no_pickle.pth"] = nopkl.getvalue()
     expected.append("F no_pickle.pth fail:no ARCHIVE/data.pkl")
     big = io.BytesIO()
     with zipfile.ZipFile(big, "w") as z:
-        z.writestr("a/data.pkl", b"\x80\x02}.")
-        z.writestr("a/byteorder", b"big")
+        z.writestr(zi("a/data.pkl"), b"\x80\x02}.")
+        z.writestr(zi("a/byteorder"), b"big")
     files["big_endian.pth"] = big.getvalue()
     expected.append("F big_endian.pth fail:big-endian")
     files["empty_dict.pth"] = evil_zip(b"\x80\x02}.", "e")
