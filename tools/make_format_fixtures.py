@@ -252,6 +252,21 @@ def main():
     expected.append("F comment.pth ok")
     expected += expect_lines(tensors)
 
+    # The extra records newer torch versions add (byteorder, .data/serialization_id,
+    # .format_version, .storage_alignment) next to the usual ones.
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as zc:
+        zsrc = zipfile.ZipFile(os.path.join(OUT, "proto2.pth"))
+        for info in zsrc.infolist():
+            zc.writestr(zi(info.filename.replace("proto2/", "archive/")), zsrc.read(info.filename))
+        zc.writestr(zi("archive/byteorder"), b"little")
+        zc.writestr(zi("archive/.data/serialization_id"), b"1234567890123456789012345678901234567890")
+        zc.writestr(zi("archive/.format_version"), b"1")
+        zc.writestr(zi("archive/.storage_alignment"), b"64")
+    files["torch2_layout.pth"] = buf.getvalue()
+    expected.append("F torch2_layout.pth ok")
+    expected += expect_lines(tensors)
+
     # A plain nn.Module state dict (as published checkpoints are).
     torch.manual_seed(0)
     lin = torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.LayerNorm(2))
