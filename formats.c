@@ -530,7 +530,9 @@ static int vm_global(Vm *vm, const unsigned char *mod, size_t mlen, const unsign
     DType dt = DT_F32;
     if (str_is(mod, mlen, "collections") && str_is(name, nlen, "OrderedDict")) id = G_ORDERED_DICT;
     else if (str_is(mod, mlen, "torch._utils") && str_is(name, nlen, "_rebuild_tensor_v2")) id = G_REBUILD_TENSOR_V2;
-    else if (str_is(mod, mlen, "torch._utils") && str_is(name, nlen, "_rebuild_parameter")) id = G_REBUILD_PARAMETER;
+    else if (str_is(mod, mlen, "torch._utils") &&
+             (str_is(name, nlen, "_rebuild_parameter") || str_is(name, nlen, "_rebuild_parameter_with_state")))
+        id = G_REBUILD_PARAMETER;
     else if (str_is(mod, mlen, "torch") || str_is(mod, mlen, "torch.storage")) {
         for (k = 0; k < sizeof storage_dtypes / sizeof storage_dtypes[0]; k++)
             if (str_is(name, nlen, storage_names[k])) {

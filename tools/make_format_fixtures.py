@@ -267,6 +267,14 @@ def main():
     expected.append("F torch2_layout.pth ok")
     expected += expect_lines(tensors)
 
+    # nn.Parameter values (state_dict(keep_vars=True)): torch._utils._rebuild_parameter.
+    psd = collections.OrderedDict([("w", torch.nn.Parameter(torch.tensor([[1.5, -2.0], [0.25, 8.0]]))),
+                                   ("frozen", torch.nn.Parameter(torch.tensor([3.0]), requires_grad=False))])
+    torch.save(psd, os.path.join(OUT, "parameter.pth"))
+    assert b"_rebuild_parameter" in open(os.path.join(OUT, "parameter.pth"), "rb").read()
+    expected.append("F parameter.pth ok")
+    expected += expect_lines([(k, v.detach()) for k, v in psd.items()])
+
     # A plain nn.Module state dict (as published checkpoints are).
     torch.manual_seed(0)
     lin = torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.LayerNorm(2))
