@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "model.h"
+#include "report.h"
 #include "util.h"
 
 typedef struct {
@@ -18,6 +19,7 @@ typedef struct {
 static const Command commands[] = {
     {"run", cmd_run, "run a model on tokens or text and write hook activations"},
     {"info", cmd_info, "describe a model directory: config, parameters, checksums, processing"},
+    {"verify", cmd_verify, "re-check an output directory (default out/) against its SHA256SUMS"},
 };
 
 static void print_help(FILE *f) {
