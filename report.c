@@ -549,7 +549,8 @@ const char *const report_output_names[] = {
     "fig5.svg",    "fig5.dat",   "fig5.gp",   "SHA256SUMS", NULL};
 
 #define MAX_OUTPUTS 32
-#define MAX_PROMPTS 64
+#define MAX_PROMPTS 256
+#define MAX_LEGEND 64
 
 typedef struct {
     const char *dir;
@@ -617,7 +618,7 @@ static int write_fig1(Ctx *c, Outputs *o) {
     Text t = {0};
     Axes a;
     Range ya = {0, 0, 0}, yb = {0, 0, 0};
-    LegendItem leg[MAX_PROMPTS];
+    LegendItem leg[MAX_LEGEND];
     char title[160];
     int i, h, q, rc = -1;
     table_init(&ta, c->n_locs, c->H);
@@ -688,14 +689,14 @@ static int write_fig1(Ctx *c, Outputs *o) {
     axes_draw(&t, &a, title, "residual location", "median projection ratio", ta.labels, -40);
     for (h = 0; h < c->H; h++) {
         draw_series(&t, &a, ta.v + h, c->n_locs, c->H, palette[h % 10], h == c->f1h ? 2.5 : 1.5);
-        if (h < MAX_PROMPTS) {
+        if (h < MAX_LEGEND) {
             leg[h].label = ta.colnames[h];
             leg[h].color = palette[h % 10];
             leg[h].kind = LEG_LINE;
             leg[h].opacity = 1;
         }
     }
-    draw_legend(&t, 522, 70, leg, c->H < MAX_PROMPTS ? c->H : MAX_PROMPTS);
+    draw_legend(&t, 522, 70, leg, c->H < MAX_LEGEND ? c->H : MAX_LEGEND);
     axes_categorical(&a, 720, 70, 430, 330, c->n_locs, yb, 1);
     snprintf(title, sizeof title, "(b) PR(resid, %s): median and percentile bands", c->f1name);
     axes_draw(&t, &a, title, "residual location", "projection ratio", tb.labels, -40);
@@ -1568,7 +1569,10 @@ static int build_report_md(const Ctx *c, const Outputs *o, Text *t) {
                                    : in->is_planted ? "the planted model's expectations" : "the supplied expectations",
                     n_pass, (unsigned long)cs.n, n_fail ? ", some FAIL" : "", n_missing ? ", some MISSING" : "");
     if (cs.n) text_printf(t, "  pass %d, fail %d, missing %d.\n", n_pass, n_fail, n_missing);
-    text_printf(t, "- Figures written: %s%s%s%s%s%s%s\n", c->fig1 ? "fig1 " : "", c->fig2 ? "fig2 " : "",
+    if (!(c->fig1 || c->fig2 || c->fig3a || c->fig3b || c->fig4a || c->fig4b || c->fig5))
+        text_puts(t, "- Figures written: none\n");
+    else
+        text_printf(t, "- Figures written: %s%s%s%s%s%s%s\n", c->fig1 ? "fig1 " : "", c->fig2 ? "fig2 " : "",
                 c->fig3a ? "fig3a " : "", c->fig3b ? "fig3b " : "", c->fig4a ? "fig4a " : "", c->fig4b ? "fig4b " : "",
                 c->fig5 ? "fig5" : "");
     if (!(c->fig1 && c->fig2 && c->fig3a && c->fig3b && c->fig4a && c->fig4b && c->fig5))

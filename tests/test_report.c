@@ -823,6 +823,29 @@ static void test_variants(const char *dir) {
     results_free(&full);
 }
 
+/* No metrics at all: only results.tsv, report.md and SHA256SUMS; verify passes. */
+static void test_empty(const char *dir) {
+    Results r;
+    ReportInput in;
+    Error err;
+    char **names;
+    int n, rc;
+    char *md;
+    results_init(&r);
+    build_input(&in, &r, 0);
+    rc = report_write_all(dir, &in, &err);
+    CHECK(rc == 0, "report_write_all with no metrics (%s)", rc ? err.msg : "");
+    CHECK(list_dir(dir, &names, &n, &err) == 0 && n == 3 && strcmp(names[0], "SHA256SUMS") == 0 &&
+              strcmp(names[1], "report.md") == 0 && strcmp(names[2], "results.tsv") == 0,
+          "only SHA256SUMS, report.md and results.tsv are written (%d files)", n);
+    free_string_list(names, n);
+    md = slurp(dir, "report.md", NULL);
+    CHECK(md && strstr(md, "Figures written: none") && strstr(md, "**Not run**: results.tsv has no `sec32.*` metrics"),
+          "report.md says nothing was run");
+    free(md);
+    expect_verify(dir, 0, NULL, "on an output without figures");
+}
+
 /* gelu-4l with no checks supplied: the paper's checks are used. */
 static void test_paper_mode(const char *dir) {
     Results r;
@@ -1000,6 +1023,7 @@ int main(int argc, char **argv) {
     test_determinism(d3, d4);
     test_bad_input(d5);
     test_variants(d6);
+    test_empty(d5);
     test_progress();
     remove_tree(d1);
     remove_tree(d2);
