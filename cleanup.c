@@ -9,6 +9,7 @@
 
 #include "experiments.h"
 #include "model.h"
+#include "report.h"
 #include "sha256.h"
 #include "synth.h"
 #include "tokenizer.h"
@@ -259,7 +260,9 @@ static const Command commands[] = {
     {"info", cmd_info, "describe a model directory: config, parameters, checksums, processing"},
     {"tokenize", cmd_tokenize, "text -> token ids with an HF tokenizer.json (byte-level BPE)"},
     {"detokenize", cmd_detokenize, "token ids -> text, byte-exact"},
+    {"verify", cmd_verify, "re-check an output directory against its SHA256SUMS"},
     {"synth", cmd_synth, "write the bundled planted model (or random gelu-4l-shaped weights)"},
+    {"verify", cmd_verify, "re-check an output directory (default out/) against its SHA256SUMS"},
 };
 
 static void print_help(FILE *f) {
