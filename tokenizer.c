@@ -516,6 +516,29 @@ done:
     return rc;
 }
 
+int tokenizer_normalize(const char *form, const char *text, size_t len, char **out, size_t *out_len, Error *err) {
+    Bytes b = {NULL, 0, 0};
+    int f;
+    size_t bad;
+    *out = NULL;
+    *out_len = 0;
+    if (strcmp(form, "NFC") == 0) f = NORM_NFC;
+    else if (strcmp(form, "NFD") == 0) f = NORM_NFD;
+    else if (strcmp(form, "NFKC") == 0) f = NORM_NFKC;
+    else if (strcmp(form, "NFKD") == 0) f = NORM_NFKD;
+    else return error_set(err, "unknown normalization form '%s'", form);
+    bad = utf8_first_invalid((const unsigned char *)text, len);
+    if (bad < len) return error_set(err, "input text: byte %lu: invalid UTF-8", (unsigned long)bad);
+    if (bytes_reserve(&b, 0) || normalize_append(f, text, len, &b)) {
+        free(b.b);
+        return error_set_code(err, EXIT_INTERNAL, "out of memory while normalizing");
+    }
+    b.b[b.n] = '\0';
+    *out = b.b;
+    *out_len = b.n;
+    return 0;
+}
+
 /* ------------------------------------------------------------------------ */
 /* Segments: the text as it travels through the pipeline                     */
 
@@ -677,6 +700,12 @@ static int char_class(unsigned long cp) {
     return CL_OTHER;
 }
 
+/* Rust's char::is_numeric (categories Nd, Nl, No), used by the Digits pre-tokenizer. */
+static int is_numeric(unsigned long cp) {
+    if (cp < 0x80) return cp >= '0' && cp <= '9';
+    return uni_is_numeric(cp);
+}
+
 /* Length of the GPT-2 regex match at s[0..n) (n > 0):
  *   's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+
  * Alternatives are tried in order (leftmost-first), each greedy. Every
@@ -831,11 +860,11 @@ static int pretokenize_piece(const Tokenizer *tok, const PreTok *pt, const char 
         for (i = 0; i < n;) {
             unsigned long cp;
             size_t l = utf8_dec(u + i, n - i, &cp), j = i + l;
-            int num = char_class(cp) == CL_N;
+            int num = is_numeric(cp);
             if (!pt->individual_digits || !num) {
                 while (j < n) {
                     size_t l2 = utf8_dec(u + j, n - j, &cp);
-                    if ((char_class(cp) == CL_N) != num) break;
+                    if (is_numeric(cp) != num) break;
                     j += l2;
                 }
             }

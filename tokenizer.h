@@ -34,6 +34,10 @@ int tokenizer_pad_id(const Tokenizer *tok);
 /* Overrides the BOS id (--bos ID). */
 void tokenizer_set_bos_id(Tokenizer *tok, int id);
 
+/* Unicode normalization of UTF-8 text as the tokenizer's normalizers do it; form is
+ * "NFC", "NFD", "NFKC" or "NFKD". Invalid UTF-8 is an error. *out is malloc'ed. */
+int tokenizer_normalize(const char *form, const char *text, size_t len, char **out, size_t *out_len, Error *err);
+
 /* CLI: `cleanup tokenize ...` and `cleanup detokenize ...` (see --help). Return an exit code. */
 int cmd_tokenize(int argc, char **argv);
 int cmd_detokenize(int argc, char **argv);
