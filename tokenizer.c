@@ -291,11 +291,19 @@ typedef struct {
     int special, normalized, lstrip, rstrip, single_word;
 } AddedTok;
 
-/* One set of added tokens matched together (HF's split_trie / split_normalized_trie). */
+/* One set of added tokens matched together (HF's split_trie / split_normalized_trie):
+ * a byte trie of their patterns, children as sibling lists. */
 typedef struct {
-    int *toks;           /* indices into Tokenizer.added */
-    int n;
-    unsigned char first[256]; /* 1 if some pattern starts with this byte */
+    int child, sibling; /* node indices, -1 for none */
+    int tok;            /* index into Tokenizer.added of the pattern ending here, or -1 */
+    unsigned char byte;
+} TrieNode;
+
+typedef struct {
+    TrieNode *nodes;
+    int n_nodes, cap;
+    int root[256];      /* first-level node for each byte, or -1 */
+    int n_tokens;
 } Matcher;
 
 typedef struct {
@@ -366,8 +374,8 @@ void tokenizer_free(Tokenizer *tok) {
     free(tok->added);
     free(tok->added_map.slots);
     free(tok->added_by_id);
-    free(tok->raw.toks);
-    free(tok->norm.toks);
+    free(tok->raw.nodes);
+    free(tok->norm.nodes);
     for (i = 0; i < tok->n_pre; i++) free(tok->pre[i].pattern);
     free(tok->cache);
     free(tok->cache_keys.b);
@@ -540,29 +548,23 @@ int tokenizer_normalize(const char *form, const char *text, size_t len, char **o
 }
 
 /* ------------------------------------------------------------------------ */
-/* Segments: the text as it travels through the pipeline                     */
+/* Segments: the text around added tokens                                   */
 
 typedef struct {
-    size_t off, len; /* text: buf[off..off+len) */
-    int id;          /* >= 0: an added token already resolved; -1: text */
+    const char *p; /* text: p[0..len), pointing into the caller's buffer */
+    size_t len;
+    int id;        /* >= 0: an added token already resolved; -1: text */
 } Seg;
 
 typedef struct {
     Seg *v;
     size_t n, cap;
-    Bytes buf;
 } Segs;
 
-static void segs_free(Segs *s) {
-    free(s->v);
-    free(s->buf.b);
-    memset(s, 0, sizeof *s);
-}
-
-static int segs_push(Segs *s, size_t off, size_t len, int id) {
+static int segs_push(Segs *s, const char *p, size_t len, int id) {
     if (id < 0 && len == 0) return 0; /* HF drops empty splits */
     if (s->n == s->cap) {
-        size_t ncap = s->cap ? s->cap * 2 : 64, bytes;
+        size_t ncap = s->cap ? s->cap * 2 : 16, bytes;
         Seg *nv;
         if (ncap < s->cap || size_mul(ncap, sizeof(Seg), &bytes)) return -1;
         nv = (Seg *)realloc(s->v, bytes);
@@ -570,19 +572,11 @@ static int segs_push(Segs *s, size_t off, size_t len, int id) {
         s->v = nv;
         s->cap = ncap;
     }
-    s->v[s->n].off = off;
+    s->v[s->n].p = p;
     s->v[s->n].len = len;
     s->v[s->n].id = id;
     s->n++;
     return 0;
-}
-
-/* Appends text to out's buffer and pushes it as a text segment. */
-static int segs_push_text(Segs *out, const char *p, size_t len) {
-    size_t off = out->buf.n;
-    if (len == 0) return 0;
-    if (bytes_put(&out->buf, p, len)) return -1;
-    return segs_push(out, off, len, -1);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -638,21 +632,21 @@ static size_t space_run_at_start(const char *s, size_t n) {
  * earlier token wins a tie), then single_word filtering and lstrip/rstrip. */
 static int split_added(const Tokenizer *tok, const Matcher *m, const char *t, size_t n, Segs *out) {
     size_t pos = 0, start_offset = 0;
-    if (m->n == 0) return segs_push_text(out, t, n);
+    const unsigned char *u = (const unsigned char *)t;
+    if (m->n_tokens == 0) return segs_push(out, t, n, -1);
     while (pos < n) {
-        int best = -1, k;
-        size_t start, stop, best_len = 0;
+        int best = -1, cur = m->root[u[pos]];
+        size_t start, stop, best_len = 0, j = pos;
         const AddedTok *a;
-        if (!m->first[(unsigned char)t[pos]]) {
-            pos++;
-            continue;
-        }
-        for (k = 0; k < m->n; k++) {
-            const AddedTok *c = &tok->added[m->toks[k]];
-            if (c->pattern_len > best_len && c->pattern_len <= n - pos && memcmp(t + pos, c->pattern, c->pattern_len) == 0) {
-                best = m->toks[k];
-                best_len = c->pattern_len;
+        /* Walk the trie as far as the text allows; the last pattern end seen is the longest match here. */
+        while (cur >= 0) {
+            if (m->nodes[cur].tok >= 0) {
+                best = m->nodes[cur].tok;
+                best_len = j + 1 - pos;
             }
+            if (++j >= n) break;
+            cur = m->nodes[cur].child;
+            while (cur >= 0 && m->nodes[cur].byte != u[j]) cur = m->nodes[cur].sibling;
         }
         if (best < 0) {
             pos++;
@@ -672,11 +666,11 @@ static int split_added(const Tokenizer *tok, const Matcher *m, const char *t, si
             start = ns > start_offset ? ns : start_offset;
         }
         if (a->rstrip) stop += space_run_at_start(t + stop, n - stop);
-        if (start_offset < start && segs_push_text(out, t + start_offset, start - start_offset)) return -1;
-        if (segs_push(out, 0, 0, a->id)) return -1;
+        if (start_offset < start && segs_push(out, t + start_offset, start - start_offset, -1)) return -1;
+        if (segs_push(out, NULL, 0, a->id)) return -1;
         start_offset = stop;
     }
-    if (start_offset < n && segs_push_text(out, t + start_offset, n - start_offset)) return -1;
+    if (start_offset < n && segs_push(out, t + start_offset, n - start_offset, -1)) return -1;
     return 0;
 }
 
@@ -754,78 +748,11 @@ static size_t gpt2_match(const unsigned char *s, size_t n) {
     return i;               /* \s+ : a single whitespace before non-space */
 }
 
-/* Splits piece p[0..n) (text in `in`) with behavior over the match list
- * given as alternating flags. Matches are (start,end) pairs, sorted. */
+/* A piece of a split: [s, e) and whether it is a pattern match. */
 typedef struct {
     size_t s, e;
     int is_match;
 } Part;
-
-static int emit_parts(Segs *out, const char *p, const Part *parts, size_t np, int behavior) {
-    size_t i;
-    /* Segments to emit, computed like HF's NormalizedString::split. */
-    size_t cur_s = 0, cur_e = 0;
-    int have = 0, prev_match = 0;
-    if (behavior == SPLIT_ISOLATED) {
-        for (i = 0; i < np; i++)
-            if (segs_push_text(out, p + parts[i].s, parts[i].e - parts[i].s)) return -1;
-        return 0;
-    }
-    if (behavior == SPLIT_REMOVED) {
-        for (i = 0; i < np; i++)
-            if (!parts[i].is_match && segs_push_text(out, p + parts[i].s, parts[i].e - parts[i].s)) return -1;
-        return 0;
-    }
-    if (behavior == SPLIT_MERGED_NEXT) {
-        /* Walk backwards: a match joins the piece to its right unless that is also a match. */
-        size_t *ss, *es, m = 0;
-        if (np == 0) return 0;
-        ss = (size_t *)alloc_array(np, sizeof(size_t));
-        es = (size_t *)alloc_array(np, sizeof(size_t));
-        if (!ss || !es) {
-            free(ss);
-            free(es);
-            return -1;
-        }
-        prev_match = 0;
-        for (i = np; i-- > 0;) {
-            if (parts[i].is_match && !prev_match && m > 0) {
-                ss[m - 1] = parts[i].s;
-            } else {
-                ss[m] = parts[i].s;
-                es[m] = parts[i].e;
-                m++;
-            }
-            prev_match = parts[i].is_match;
-        }
-        for (i = m; i-- > 0;)
-            if (segs_push_text(out, p + ss[i], es[i] - ss[i])) {
-                free(ss);
-                free(es);
-                return -1;
-            }
-        free(ss);
-        free(es);
-        return 0;
-    }
-    /* MergedWithPrevious and Contiguous: forward fold. */
-    for (i = 0; i < np; i++) {
-        int join;
-        if (behavior == SPLIT_MERGED_PREV) join = parts[i].is_match && !prev_match && have;
-        else join = parts[i].is_match == prev_match && have;
-        if (join) {
-            cur_e = parts[i].e;
-        } else {
-            if (have && segs_push_text(out, p + cur_s, cur_e - cur_s)) return -1;
-            cur_s = parts[i].s;
-            cur_e = parts[i].e;
-            have = 1;
-        }
-        prev_match = parts[i].is_match;
-    }
-    if (have && segs_push_text(out, p + cur_s, cur_e - cur_s)) return -1;
-    return 0;
-}
 
 typedef struct {
     Part *v;
@@ -850,13 +777,100 @@ static int parts_push(Parts *x, size_t s, size_t e, int is_match) {
     return 0;
 }
 
-/* Applies one pre-tokenizer to the text piece p[0..n), appending to out. */
-static int pretokenize_piece(const Tokenizer *tok, const PreTok *pt, const char *p, size_t n, Segs *out, Parts *parts) {
-    const unsigned char *u = (const unsigned char *)p;
+/* Turns the tiling `in` (matches and gaps, in order) into the pieces HF's
+ * NormalizedString::split gives for `behavior`, written to out. */
+static int apply_behavior(const Parts *in, int behavior, Parts *out) {
     size_t i;
-    parts->n = 0;
+    int prev_match = 0;
+    out->n = 0;
+    if (behavior == SPLIT_ISOLATED || behavior == SPLIT_REMOVED) {
+        for (i = 0; i < in->n; i++)
+            if ((behavior == SPLIT_ISOLATED || !in->v[i].is_match) && parts_push(out, in->v[i].s, in->v[i].e, 0))
+                return -1;
+        return 0;
+    }
+    if (behavior == SPLIT_MERGED_NEXT) {
+        /* Walk backwards: a match joins the piece on its right unless that is a match too. */
+        size_t a, b;
+        for (i = in->n; i-- > 0;) {
+            if (in->v[i].is_match && !prev_match && out->n > 0) out->v[out->n - 1].s = in->v[i].s;
+            else if (parts_push(out, in->v[i].s, in->v[i].e, 0)) return -1;
+            prev_match = in->v[i].is_match;
+        }
+        for (a = 0, b = out->n; a + 1 < b; a++, b--) {
+            Part t = out->v[a];
+            out->v[a] = out->v[b - 1];
+            out->v[b - 1] = t;
+        }
+        return 0;
+    }
+    /* MergedWithPrevious: a match joins the piece on its left unless that is a match.
+     * Contiguous: runs of matches (and runs of gaps) become one piece. */
+    for (i = 0; i < in->n; i++) {
+        int join = out->n > 0 && (behavior == SPLIT_MERGED_PREV ? in->v[i].is_match && !prev_match
+                                                                 : in->v[i].is_match == prev_match);
+        if (join) out->v[out->n - 1].e = in->v[i].e;
+        else if (parts_push(out, in->v[i].s, in->v[i].e, 0)) return -1;
+        prev_match = in->v[i].is_match;
+    }
+    return 0;
+}
+
+/* Scratch space of one pre-tokenizer level (levels recurse into each other). */
+typedef struct {
+    Parts tiling, pieces;
+    Bytes prefixed, mapped;
+} Level;
+
+typedef struct {
+    Tokenizer *tok;
+    Ints *out;
+    Error *err;
+    Level lv[MAX_PRETOKENIZERS];
+} EncodeState;
+
+static int bpe_cached(Tokenizer *tok, const char *w, size_t n, Ints *out, Error *err);
+
+/* Runs pre-tokenizers k.. on piece p[0..n) and the model on what comes out.
+ * Streaming piece by piece keeps memory small whatever the text length. */
+static int pretok_chain(EncodeState *st, int k, const char *p, size_t n) {
+    Tokenizer *tok = st->tok;
+    const PreTok *pt;
+    Level *lv;
+    const unsigned char *u;
+    size_t i;
+    if (n == 0) return 0; /* HF drops empty pieces */
+    if (k == tok->n_pre) return bpe_cached(tok, p, n, st->out, st->err);
+    pt = &tok->pre[k];
+    lv = &st->lv[k];
+    u = (const unsigned char *)p;
+    if (pt->type == PRE_BYTELEVEL) {
+        /* Optional prefix space, the GPT-2 regex split, then bytes -> alphabet characters. */
+        const char *q = p;
+        size_t qn = n;
+        if (pt->add_prefix_space && p[0] != ' ') {
+            lv->prefixed.n = 0;
+            if (bytes_put(&lv->prefixed, " ", 1) || bytes_put(&lv->prefixed, p, n)) goto oom;
+            q = lv->prefixed.b;
+            qn = lv->prefixed.n;
+        }
+        for (i = 0; i < qn;) {
+            size_t l = pt->use_regex ? gpt2_match((const unsigned char *)q + i, qn - i) : qn - i, j;
+            lv->mapped.n = 0;
+            if (bytes_reserve(&lv->mapped, 2 * l)) goto oom;
+            for (j = i; j < i + l; j++) {
+                unsigned char b = (unsigned char)q[j];
+                memcpy(lv->mapped.b + lv->mapped.n, tok->byte_char[b], tok->byte_char_len[b]);
+                lv->mapped.n += tok->byte_char_len[b];
+            }
+            /* Deeper levels have their own scratch, so lv->mapped stays valid during the call. */
+            if (pretok_chain(st, k + 1, lv->mapped.b, lv->mapped.n)) return -1;
+            i += l;
+        }
+        return 0;
+    }
     if (pt->type == PRE_DIGITS) {
-        /* Rust char::is_numeric (categories Nd, Nl, No): Isolated or Contiguous. */
+        /* Rust char::is_numeric; each digit alone (individual_digits) or runs of digits. */
         for (i = 0; i < n;) {
             unsigned long cp;
             size_t l = utf8_dec(u + i, n - i, &cp), j = i + l;
@@ -868,63 +882,39 @@ static int pretokenize_piece(const Tokenizer *tok, const PreTok *pt, const char 
                     j += l2;
                 }
             }
-            if (parts_push(parts, i, j, num)) return -1;
+            if (pretok_chain(st, k + 1, p + i, j - i)) return -1;
             i = j;
         }
-        return emit_parts(out, p, parts->v, parts->n, SPLIT_ISOLATED);
+        return 0;
     }
-    if (pt->type == PRE_SPLIT) {
-        size_t last = 0;
-        if (pt->pattern) {
-            /* Literal pattern: leftmost non-overlapping occurrences. */
-            size_t pl = pt->pattern_len;
-            i = 0;
-            while (pl > 0 && i + pl <= n) {
-                if (memcmp(p + i, pt->pattern, pl) == 0) {
-                    if (parts_push(parts, last, i, pt->invert) || parts_push(parts, i, i + pl, !pt->invert)) return -1;
-                    i += pl;
-                    last = i;
-                } else {
-                    i++;
-                }
-            }
-            if (parts_push(parts, last, n, pt->invert)) return -1;
-        } else {
-            for (i = 0; i < n;) {
-                size_t l = gpt2_match(u + i, n - i);
-                if (parts_push(parts, i, i + l, !pt->invert)) return -1;
-                i += l;
+    /* Split: tile the piece into matches and gaps, apply the behavior, recurse on each piece. */
+    lv->tiling.n = 0;
+    if (pt->pattern) {
+        size_t pl = pt->pattern_len, last = 0;
+        i = 0;
+        while (pl > 0 && i + pl <= n) {
+            if (memcmp(p + i, pt->pattern, pl) == 0) {
+                if (parts_push(&lv->tiling, last, i, pt->invert) || parts_push(&lv->tiling, i, i + pl, !pt->invert)) goto oom;
+                i += pl;
+                last = i;
+            } else {
+                i++;
             }
         }
-        return emit_parts(out, p, parts->v, parts->n, pt->behavior);
-    }
-    /* ByteLevel: optional prefix space, GPT-2 regex split, then bytes -> alphabet chars. */
-    {
-        Bytes tmp = {NULL, 0, 0};
-        const char *q = p;
-        size_t qn = n;
-        int rc = 0;
-        if (pt->add_prefix_space && (n == 0 || p[0] != ' ')) {
-            if (bytes_put(&tmp, " ", 1) || bytes_put(&tmp, p, n)) {
-                free(tmp.b);
-                return -1;
-            }
-            q = tmp.b;
-            qn = tmp.n;
-        }
-        for (i = 0; i < qn && rc == 0;) {
-            size_t l = pt->use_regex ? gpt2_match((const unsigned char *)q + i, qn - i) : qn - i, j;
-            size_t off = out->buf.n;
-            for (j = i; j < i + l && rc == 0; j++) {
-                unsigned char b = (unsigned char)q[j];
-                rc = bytes_put(&out->buf, tok->byte_char[b], tok->byte_char_len[b]);
-            }
-            if (rc == 0) rc = segs_push(out, off, out->buf.n - off, -1);
+        if (parts_push(&lv->tiling, last, n, pt->invert)) goto oom;
+    } else {
+        for (i = 0; i < n;) {
+            size_t l = gpt2_match(u + i, n - i);
+            if (parts_push(&lv->tiling, i, i + l, !pt->invert)) goto oom;
             i += l;
         }
-        free(tmp.b);
-        return rc;
     }
+    if (apply_behavior(&lv->tiling, pt->behavior, &lv->pieces)) goto oom;
+    for (i = 0; i < lv->pieces.n; i++)
+        if (pretok_chain(st, k + 1, p + lv->pieces.v[i].s, lv->pieces.v[i].e - lv->pieces.v[i].s)) return -1;
+    return 0;
+oom:
+    return error_set_code(st->err, EXIT_INTERNAL, "%s: out of memory while encoding", tok->path);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1199,69 +1189,56 @@ static int bpe_cached(Tokenizer *tok, const char *w, size_t n, Ints *out, Error 
 /* Encode / decode                                                           */
 
 int tokenizer_encode(Tokenizer *tok, const char *text, size_t len, int **ids, size_t *n_ids, Error *err) {
-    Segs a = {NULL, 0, 0, {NULL, 0, 0}}, b = {NULL, 0, 0, {NULL, 0, 0}};
+    Segs raw = {NULL, 0, 0}, normed = {NULL, 0, 0};
     Ints out = {NULL, 0, 0};
-    Parts parts = {NULL, 0, 0};
-    Bytes norm = {NULL, 0, 0};
-    size_t bad, i;
+    Bytes norm = {NULL, 0, 0}, tmp = {NULL, 0, 0};
+    EncodeState st;
+    size_t bad, i, j;
     int k, rc = -1;
     *ids = NULL;
     *n_ids = 0;
-    if (!text) len = 0;
+    if (!text) {
+        text = "";
+        len = 0;
+    }
     bad = utf8_first_invalid((const unsigned char *)text, len);
     if (bad < len)
         return error_set(err, "input text: byte %lu: invalid UTF-8 (byte 0x%02X); the tokenizer accepts only valid UTF-8",
                          (unsigned long)bad, (unsigned)(unsigned char)text[bad]);
-    /* 1. Added tokens matched in the raw text. */
-    if (split_added(tok, &tok->raw, text ? text : "", len, &a)) goto oom;
-    /* 2. Normalize the remaining pieces, then match the normalized added tokens. */
-    for (i = 0; i < a.n; i++) {
-        const char *p = a.buf.b + a.v[i].off;
-        size_t pn = a.v[i].len;
-        if (a.v[i].id >= 0) {
-            if (segs_push(&b, 0, 0, a.v[i].id)) goto oom;
+    memset(&st, 0, sizeof st);
+    st.tok = tok;
+    st.out = &out;
+    st.err = err;
+    /* 1. Added tokens that are not normalized, matched in the raw text. */
+    if (split_added(tok, &tok->raw, text, len, &raw)) goto oom;
+    for (i = 0; i < raw.n; i++) {
+        const char *p = raw.v[i].p;
+        size_t pn = raw.v[i].len;
+        if (raw.v[i].id >= 0) {
+            if (ints_push(&out, raw.v[i].id)) goto oom;
             continue;
         }
-        /* A Sequence applies each normalizer to the previous one's output. */
+        /* 2. Normalize the piece (a Sequence applies each normalizer in turn), then
+         * match the normalized added tokens in it. */
         for (k = 0; k < tok->n_normalizers; k++) {
-            Bytes t2 = {NULL, 0, 0};
-            if (normalize_append(tok->normalizers[k], p, pn, &t2)) {
-                free(t2.b);
-                goto oom;
-            }
-            free(norm.b);
-            norm = t2;
-            p = norm.b ? norm.b : "";
+            Bytes t;
+            tmp.n = 0;
+            if (bytes_reserve(&tmp, pn) || normalize_append(tok->normalizers[k], p, pn, &tmp)) goto oom;
+            t = norm;
+            norm = tmp;
+            tmp = t;
+            p = norm.b;
             pn = norm.n;
         }
-        if (split_added(tok, &tok->norm, p, pn, &b)) goto oom;
-    }
-    /* 3. Pre-tokenizers, each over every text piece. */
-    for (k = 0; k < tok->n_pre; k++) {
-        Segs c = {NULL, 0, 0, {NULL, 0, 0}};
-        segs_free(&a);
-        for (i = 0; i < b.n; i++) {
-            if (b.v[i].id >= 0) {
-                if (segs_push(&c, 0, 0, b.v[i].id)) {
-                    segs_free(&c);
-                    goto oom;
-                }
-                continue;
+        normed.n = 0;
+        if (split_added(tok, &tok->norm, p, pn, &normed)) goto oom;
+        /* 3-4. Pre-tokenizers and the model, piece by piece. */
+        for (j = 0; j < normed.n; j++) {
+            if (normed.v[j].id >= 0) {
+                if (ints_push(&out, normed.v[j].id)) goto oom;
+            } else if (pretok_chain(&st, 0, normed.v[j].p, normed.v[j].len)) {
+                goto done;
             }
-            if (pretokenize_piece(tok, &tok->pre[k], b.buf.b + b.v[i].off, b.v[i].len, &c, &parts)) {
-                segs_free(&c);
-                goto oom;
-            }
-        }
-        segs_free(&b);
-        b = c;
-    }
-    /* 4. The model. */
-    for (i = 0; i < b.n; i++) {
-        if (b.v[i].id >= 0) {
-            if (ints_push(&out, b.v[i].id)) goto oom;
-        } else if (bpe_cached(tok, b.buf.b + b.v[i].off, b.v[i].len, &out, err)) {
-            goto done;
         }
     }
     *ids = out.v;
@@ -1272,11 +1249,17 @@ int tokenizer_encode(Tokenizer *tok, const char *text, size_t len, int **ids, si
 oom:
     error_set_code(err, EXIT_INTERNAL, "%s: out of memory while encoding", tok->path);
 done:
-    segs_free(&a);
-    segs_free(&b);
+    for (k = 0; k < MAX_PRETOKENIZERS; k++) {
+        free(st.lv[k].tiling.v);
+        free(st.lv[k].pieces.v);
+        free(st.lv[k].prefixed.b);
+        free(st.lv[k].mapped.b);
+    }
+    free(raw.v);
+    free(normed.v);
     free(out.v);
-    free(parts.v);
     free(norm.b);
+    free(tmp.b);
     return rc;
 }
 
@@ -1663,19 +1646,51 @@ bad_merge:
     return error_set(err, "%s: merge %lu must be \"a b\" (one space) or [\"a\", \"b\"]", tok->path, (unsigned long)i);
 }
 
+/* Adds pattern p[0..n) of added token `index` to trie m; an identical earlier pattern wins. */
+static int trie_add(Matcher *m, const char *p, size_t n, int index) {
+    int *link = &m->root[(unsigned char)p[0]], cur = -1;
+    size_t i;
+    for (i = 0; i < n; i++) {
+        int c = *link;
+        while (c >= 0 && m->nodes[c].byte != (unsigned char)p[i]) c = m->nodes[c].sibling;
+        if (c < 0) {
+            if (m->n_nodes == m->cap) {
+                int ncap = m->cap ? m->cap * 2 : 64;
+                TrieNode *nn;
+                if (ncap <= m->cap || ncap > 100000000) return -1;
+                nn = (TrieNode *)realloc(m->nodes, (size_t)ncap * sizeof(TrieNode));
+                if (!nn) return -1;
+                m->nodes = nn;
+                m->cap = ncap;
+                /* `link` may point into the old array: recompute it. */
+                link = cur < 0 ? &m->root[(unsigned char)p[0]] : &m->nodes[cur].child;
+            }
+            c = m->n_nodes++;
+            m->nodes[c].child = -1;
+            m->nodes[c].tok = -1;
+            m->nodes[c].byte = (unsigned char)p[i];
+            m->nodes[c].sibling = *link;
+            *link = c;
+        }
+        cur = c;
+        link = &m->nodes[cur].child;
+    }
+    if (m->nodes[cur].tok < 0) m->nodes[cur].tok = index;
+    m->n_tokens++;
+    return 0;
+}
+
 /* Builds the two matchers: specials first, then the others, as HF's refresh does. */
 static int build_matchers(Tokenizer *tok, Error *err) {
     int pass, i;
-    tok->raw.toks = (int *)alloc_array((size_t)tok->n_added + 1, sizeof(int));
-    tok->norm.toks = (int *)alloc_array((size_t)tok->n_added + 1, sizeof(int));
-    if (!tok->raw.toks || !tok->norm.toks) return error_set_code(err, EXIT_INTERNAL, "%s: out of memory", tok->path);
+    for (i = 0; i < 256; i++) tok->raw.root[i] = tok->norm.root[i] = -1;
     for (pass = 0; pass < 2; pass++)
         for (i = 0; i < tok->n_added; i++) {
             AddedTok *a = &tok->added[i];
             Matcher *m = a->normalized ? &tok->norm : &tok->raw;
             if (a->special != (pass == 0) || a->pattern_len == 0) continue;
-            m->toks[m->n++] = i;
-            m->first[(unsigned char)a->pattern[0]] = 1;
+            if (trie_add(m, a->pattern, a->pattern_len, i))
+                return error_set_code(err, EXIT_INTERNAL, "%s: out of memory", tok->path);
         }
     return 0;
 }
