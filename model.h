@@ -73,6 +73,10 @@ char *model_find_weights(const char *dir, Error *err);
  * `process` is 1, applies model_process. Then calls model_prepare. */
 int model_load(const char *dir, const char *weights_path, int process, Model *m, Error *err);
 void model_free(Model *m);
+/* Allocates zeroed weights for cfg (LayerNorm w/b too when cfg->normalization
+ * is LN), for building models in memory (tests, synth, benchmarks). Call
+ * model_prepare after filling them. */
+int model_alloc_weights(Model *m, const ModelConfig *cfg, Error *err);
 
 /* TransformerLens processing, in order: fold_ln, center_writing_weights,
  * center_unembed, fold_value_biases (PROTOCOL section 1). */
@@ -171,9 +175,5 @@ typedef struct {
 int hook_lookup(const Model *m, const Activations *a, const char *name, HookView *view, Error *err);
 /* Calls fn for every hook name that exists for this model, in forward order. */
 void hook_names(const Model *m, void (*fn)(const char *name, void *ctx), void *ctx);
-
-/* CLI: `cleanup run ...` and `cleanup info ...`. Return an exit code. */
-int cmd_run(int argc, char **argv);
-int cmd_info(int argc, char **argv);
 
 #endif

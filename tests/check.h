@@ -13,7 +13,7 @@
 
 static int check_total, check_failed;
 
-static void check_report(int ok, const char *file, int line, const char *fmt, ...) {
+static inline void check_report(int ok, const char *file, int line, const char *fmt, ...) {
     check_total++;
     if (!ok) {
         va_list ap;
@@ -30,12 +30,12 @@ static void check_report(int ok, const char *file, int line, const char *fmt, ..
 #define CHECK(cond, ...) check_report((cond) ? 1 : 0, __FILE__, __LINE__, __VA_ARGS__)
 
 /* 1 if |a-b| <= atol + rtol |b|. */
-static int check_close(double a, double b, double rtol, double atol) {
+static inline int check_close(double a, double b, double rtol, double atol) {
     if (isnan(a) || isnan(b)) return isnan(a) && isnan(b);
     return fabs(a - b) <= atol + rtol * fabs(b);
 }
 
-static int check_done(const char *name) {
+static inline int check_done(const char *name) {
     printf("  %s: %d checks, %d failed\n", name, check_total, check_failed);
     return check_failed ? 1 : 0;
 }

@@ -1,0 +1,965 @@
+/* model.c - config, weights, TransformerLens processing, forward pass, hooks,
+ * interventions. See model.h and ../shared/PROTOCOL.md sections 1-2. */
+#include "model.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "formats.h"
+#include "json.h"
+#include "kernels.h"
+
+/* The masked attention score of PROTOCOL section 2 (TransformerLens' IGNORE). */
+#define MASKED_SCORE (-100000.0f)
+
+/* ------------------------------------------------------------------------ */
+/* Configuration                                                             */
+/* ------------------------------------------------------------------------ */
+
+/* Reads an integer config key into *out; missing keys leave *out untouched
+ * and return 0 so the caller can decide whether the key is required. */
+static int config_int(const JsonValue *root, const char *key, int *out, const char *path, Error *err) {
+    const JsonValue *v = json_get(root, key);
+    long long x;
+    if (!v || v->type == JSON_NULL) return 0;
+    if (!json_as_int(v, &x)) return error_set(err, "%s: \"%s\" must be an integer", path, key);
+    if (x < 0 || x > 100000000) return error_set(err, "%s: \"%s\" = %lld is out of range", path, key, x);
+    *out = (int)x;
+    return 0;
+}
+
+/* 1 if the boolean key is present and true (missing or null counts as false). */
+static int config_flag(const JsonValue *root, const char *key) {
+    const JsonValue *v = json_get(root, key);
+    int b = 0;
+    return v && json_as_bool(v, &b) && b;
+}
+
+static void copy_string(char *dst, size_t cap, const char *src) {
+    size_t n = src ? strlen(src) : 0;
+    if (n >= cap) n = cap - 1;
+    if (n) memcpy(dst, src, n);
+    dst[n] = '\0';
+}
+
+int model_load_config(const char *path, ModelConfig *cfg, Error *err) {
+    unsigned char *text;
+    size_t len;
+    JsonValue *root;
+    const char *s;
+    const JsonValue *v;
+    int rc = -1, d_vocab_out = -1;
+    memset(cfg, 0, sizeof *cfg);
+    cfg->eps = 1e-5f;
+    cfg->d_head = -1;
+    if (read_file(path, 1 << 20, &text, &len, err) != 0) return -1;
+    root = json_parse((const char *)text, len, path, err);
+    free(text);
+    if (!root) return -1;
+    if (root->type != JSON_OBJECT) {
+        error_set(err, "%s: expected a JSON object", path);
+        goto done;
+    }
+    if (config_int(root, "d_model", &cfg->d_model, path, err) || config_int(root, "n_layers", &cfg->n_layers, path, err) ||
+        config_int(root, "n_heads", &cfg->n_heads, path, err) || config_int(root, "d_head", &cfg->d_head, path, err) ||
+        config_int(root, "d_mlp", &cfg->d_mlp, path, err) || config_int(root, "n_ctx", &cfg->n_ctx, path, err) ||
+        config_int(root, "d_vocab", &cfg->d_vocab, path, err) || config_int(root, "d_vocab_out", &d_vocab_out, path, err))
+        goto done;
+    if (cfg->d_model <= 0 || cfg->n_layers <= 0 || cfg->n_heads <= 0 || cfg->n_ctx <= 0 || cfg->d_vocab <= 0) {
+        error_set(err, "%s: d_model, n_layers, n_heads, n_ctx and d_vocab must all be given and positive", path);
+        goto done;
+    }
+    if (cfg->d_head < 0) cfg->d_head = cfg->d_model / cfg->n_heads;
+    if (cfg->d_head <= 0) {
+        error_set(err, "%s: d_head must be positive", path);
+        goto done;
+    }
+    if (d_vocab_out >= 0 && d_vocab_out != cfg->d_vocab) {
+        error_set(err, "%s: d_vocab_out (%d) differs from d_vocab (%d); not supported", path, d_vocab_out, cfg->d_vocab);
+        goto done;
+    }
+    if ((long long)cfg->d_model * cfg->d_vocab > 2000000000LL || (long long)cfg->n_ctx * cfg->d_model > 2000000000LL ||
+        (long long)cfg->d_model * cfg->d_mlp > 2000000000LL || (long long)cfg->n_heads * cfg->d_head > 2000000000LL / cfg->d_model ||
+        cfg->n_layers > 1000 || cfg->n_ctx > 1000000) {
+        error_set(err, "%s: model dimensions are too large for this program", path);
+        goto done;
+    }
+    cfg->attn_only = config_flag(root, "attn_only");
+    if (!cfg->attn_only && cfg->d_mlp <= 0) {
+        error_set(err, "%s: d_mlp must be given and positive (or attn_only true)", path);
+        goto done;
+    }
+    v = json_get(root, "eps");
+    if (v && v->type != JSON_NULL) {
+        double e;
+        if (!json_as_double(v, &e) || !(e > 0 && e < 1)) {
+            error_set(err, "%s: \"eps\" must be a small positive number", path);
+            goto done;
+        }
+        cfg->eps = (float)e;
+    }
+    s = json_as_string(json_get(root, "act_fn"));
+    if (!s && !cfg->attn_only) {
+        error_set(err, "%s: \"act_fn\" is missing", path);
+        goto done;
+    }
+    if (!s || strcmp(s, "gelu") == 0) cfg->act_fn = ACT_GELU;
+    else if (strcmp(s, "gelu_new") == 0 || strcmp(s, "gelu_fast") == 0) cfg->act_fn = ACT_GELU_NEW;
+    else if (strcmp(s, "relu") == 0) cfg->act_fn = ACT_RELU;
+    else {
+        error_set(err, "%s: act_fn \"%s\" is not supported (gelu, gelu_new, gelu_fast, relu)", path, s);
+        goto done;
+    }
+    copy_string(cfg->act_fn_name, sizeof cfg->act_fn_name, s ? s : "gelu");
+    /* Neel-style configs say "normalization", TransformerLens ones "normalization_type". */
+    s = json_as_string(json_get(root, "normalization_type"));
+    if (!s) s = json_as_string(json_get(root, "normalization"));
+    if (!s || strcmp(s, "LN") == 0) cfg->normalization = NORM_LN;
+    else if (strcmp(s, "LNPre") == 0) cfg->normalization = NORM_LNPRE;
+    else {
+        error_set(err, "%s: normalization \"%s\" is not supported (LN or LNPre)", path, s);
+        goto done;
+    }
+    if (config_flag(root, "final_rms")) {
+        error_set(err, "%s: final_rms models are not supported", path);
+        goto done;
+    }
+    if (config_flag(root, "shortformer_pos")) {
+        error_set(err, "%s: shortformer_pos models are not supported (learned absolute positions only)", path);
+        goto done;
+    }
+    if (config_flag(root, "parallel_attn_mlp")) {
+        error_set(err, "%s: parallel attention/MLP blocks are not supported", path);
+        goto done;
+    }
+    s = json_as_string(json_get(root, "positional_embedding_type"));
+    if (s && strcmp(s, "standard") != 0) {
+        error_set(err, "%s: positional_embedding_type \"%s\" is not supported (standard only)", path, s);
+        goto done;
+    }
+    v = json_get(root, "n_key_value_heads");
+    if (v && v->type != JSON_NULL) {
+        long long kv;
+        if (!json_as_int(v, &kv) || kv != cfg->n_heads) {
+            error_set(err, "%s: grouped-query attention (n_key_value_heads) is not supported", path);
+            goto done;
+        }
+    }
+    s = json_as_string(json_get(root, "model_name"));
+    if (!s) s = json_as_string(json_get(root, "name"));
+    copy_string(cfg->model_name, sizeof cfg->model_name, s);
+    copy_string(cfg->tokenizer_name, sizeof cfg->tokenizer_name, json_as_string(json_get(root, "tokenizer_name")));
+    rc = 0;
+done:
+    json_free(root);
+    return rc;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Weights                                                                   */
+/* ------------------------------------------------------------------------ */
+
+char *model_find_weights(const char *dir, Error *err) {
+    static const char *const fallback[] = {"model_final.pth", "final.pth", "model.pth", "model.safetensors"};
+    static const char *const suffixes[] = {"final.pth", ".pth", ".safetensors"};
+    char **names;
+    int count, i;
+    size_t s;
+    if (!is_directory(dir)) {
+        error_set(err, "%s: model directory not found", dir);
+        return NULL;
+    }
+    if (list_dir(dir, &names, &count, err) != 0) return NULL;
+    for (s = 0; s < sizeof suffixes / sizeof suffixes[0]; s++)
+        for (i = 0; i < count; i++)
+            if (ends_with(names[i], suffixes[s])) {
+                char *p = path_join(dir, names[i]);
+                free_string_list(names, count);
+                return p;
+            }
+    free_string_list(names, count);
+    for (s = 0; s < sizeof fallback / sizeof fallback[0]; s++) {
+        char *p = path_join(dir, fallback[s]);
+        if (path_exists(p)) return p;
+        free(p);
+    }
+    error_set(err, "%s: no weights file (*final.pth, *.pth or *.safetensors) in the model directory", dir);
+    return NULL;
+}
+
+static float *model_own(Model *m, size_t count) {
+    float *p = alloc_array(count, sizeof(float));
+    if (!p) return NULL;
+    if (m->n_owned == m->cap_owned) {
+        int ncap = m->cap_owned ? m->cap_owned * 2 : 64;
+        float **no = realloc(m->owned, (size_t)ncap * sizeof *no);
+        if (!no) {
+            free(p);
+            return NULL;
+        }
+        m->owned = no;
+        m->cap_owned = ncap;
+    }
+    m->owned[m->n_owned++] = p;
+    return p;
+}
+
+/* Loads tensor `name` with the expected shape (ndim dims of `dims`) into a new
+ * owned float buffer. Every element must be finite. */
+static int load_tensor(Model *m, const TensorFile *tf, const char *name, int ndim, const int *dims, float **out, Error *err) {
+    const TensorEntry *t = tensorfile_find(tf, name);
+    char want[128], got[128];
+    size_t count = 1, i;
+    int d, shape_ok;
+    float *buf;
+    if (!t) return error_set(err, "%s: missing tensor '%s'", tf->path, name);
+    shape_ok = t->ndim == ndim;
+    for (d = 0; d < ndim && shape_ok; d++) shape_ok = t->shape[d] == dims[d];
+    if (!shape_ok) {
+        size_t w = 0, g = 0;
+        want[0] = got[0] = '\0';
+        for (d = 0; d < ndim; d++) w += (size_t)snprintf(want + w, sizeof want - w, "%s%d", d ? "," : "", dims[d]);
+        for (d = 0; d < t->ndim && d < TENSOR_MAX_DIMS; d++)
+            g += (size_t)snprintf(got + g, sizeof got - g, "%s%lld", d ? "," : "", (long long)t->shape[d]);
+        return error_set(err, "%s: tensor '%s' has shape [%s] but config.json implies [%s]", tf->path, name, got, want);
+    }
+    for (d = 0; d < ndim; d++) count *= (size_t)dims[d];
+    buf = model_own(m, count);
+    if (!buf) return error_set_code(err, EXIT_INTERNAL, "%s: out of memory loading '%s'", tf->path, name);
+    if (tensor_to_f32(tf, t, buf, err) != 0) return -1;
+    for (i = 0; i < count; i++)
+        if (!isfinite(buf[i]))
+            return error_set(err, "%s: tensor '%s' contains %s at element %lu", tf->path, name,
+                             isnan(buf[i]) ? "NaN" : "Inf", (unsigned long)i);
+    *out = buf;
+    return 0;
+}
+
+/* load_tensor for "blocks.LAYER.SUFFIX". */
+static int load_layer_tensor(Model *m, const TensorFile *tf, int layer, const char *suffix, int ndim, const int *dims,
+                             float **out, Error *err) {
+    char key[96];
+    snprintf(key, sizeof key, "blocks.%d.%s", layer, suffix);
+    return load_tensor(m, tf, key, ndim, dims, out, err);
+}
+
+/* 1 if a state-dict key is one the model uses (given the config). */
+static int key_is_expected(const ModelConfig *c, const char *key) {
+    static const char *const layer_keys[] = {"ln1.w", "ln1.b", "attn.W_Q", "attn.W_K", "attn.W_V", "attn.W_O",
+                                             "attn.b_Q", "attn.b_K", "attn.b_V", "attn.b_O", "ln2.w", "ln2.b",
+                                             "mlp.W_in", "mlp.b_in", "mlp.W_out", "mlp.b_out"};
+    static const char *const top_keys[] = {"embed.W_E", "pos_embed.W_pos", "ln_final.w", "ln_final.b", "unembed.W_U", "unembed.b_U"};
+    size_t i;
+    int layer, consumed = 0;
+    for (i = 0; i < sizeof top_keys / sizeof top_keys[0]; i++)
+        if (strcmp(key, top_keys[i]) == 0) return 1;
+    if (sscanf(key, "blocks.%d.%n", &layer, &consumed) == 1 && consumed > 0 && layer >= 0 && layer < c->n_layers)
+        for (i = 0; i < sizeof layer_keys / sizeof layer_keys[0]; i++)
+            if (strcmp(key + consumed, layer_keys[i]) == 0) return 1;
+    return 0;
+}
+
+/* Buffers that carry no weights (the causal mask and the IGNORE constant). */
+static int key_is_buffer(const char *key) {
+    return ends_with(key, ".mask") || ends_with(key, ".IGNORE");
+}
+
+static int load_weights(Model *m, const TensorFile *tf, Error *err) {
+    const ModelConfig *c = &m->cfg;
+    int D = c->d_model, H = c->n_heads, dh = c->d_head, M = c->d_mlp, V = c->d_vocab;
+    int has_ln = c->normalization == NORM_LN;
+    int l, i;
+    for (i = 0; i < tf->count; i++) {
+        const char *name = tf->tensors[i].name;
+        if (key_is_buffer(name)) continue;
+        if (!key_is_expected(c, name))
+            return error_set(err, "%s: unexpected tensor '%s' (not part of a %d-layer %s model described by config.json)",
+                             tf->path, name, c->n_layers, c->attn_only ? "attention-only" : "transformer");
+        if (!has_ln && (strstr(name, ".ln1.") || strstr(name, ".ln2.") || strncmp(name, "ln_final.", 9) == 0))
+            return error_set(err, "%s: tensor '%s' is a LayerNorm weight but config.json says LNPre", tf->path, name);
+        if (c->attn_only && strstr(name, ".mlp."))
+            return error_set(err, "%s: tensor '%s' is an MLP weight but config.json says attn_only", tf->path, name);
+    }
+    {
+        int dims_E[2] = {V, D}, dims_pos[2] = {c->n_ctx, D}, dims_U[2] = {D, V}, dims_V[1] = {V}, dims_D[1] = {D};
+        if (load_tensor(m, tf, "embed.W_E", 2, dims_E, &m->W_E, err) ||
+            load_tensor(m, tf, "pos_embed.W_pos", 2, dims_pos, &m->W_pos, err) ||
+            load_tensor(m, tf, "unembed.W_U", 2, dims_U, &m->W_U, err) ||
+            load_tensor(m, tf, "unembed.b_U", 1, dims_V, &m->b_U, err))
+            return -1;
+        if (has_ln && (load_tensor(m, tf, "ln_final.w", 1, dims_D, &m->lnf_w, err) ||
+                       load_tensor(m, tf, "ln_final.b", 1, dims_D, &m->lnf_b, err)))
+            return -1;
+    }
+    for (l = 0; l < c->n_layers; l++) {
+        LayerWeights *w = &m->layers[l];
+        int d_hdd[3] = {H, D, dh}, d_hdD[3] = {H, dh, D}, d_hd[2] = {H, dh}, d_D[1] = {D};
+        int d_DM[2] = {D, M}, d_M[1] = {M}, d_MD[2] = {M, D};
+        if (load_layer_tensor(m, tf, l, "attn.W_Q", 3, d_hdd, &w->W_Q, err) ||
+            load_layer_tensor(m, tf, l, "attn.W_K", 3, d_hdd, &w->W_K, err) ||
+            load_layer_tensor(m, tf, l, "attn.W_V", 3, d_hdd, &w->W_V, err) ||
+            load_layer_tensor(m, tf, l, "attn.W_O", 3, d_hdD, &w->W_O, err) ||
+            load_layer_tensor(m, tf, l, "attn.b_Q", 2, d_hd, &w->b_Q, err) ||
+            load_layer_tensor(m, tf, l, "attn.b_K", 2, d_hd, &w->b_K, err) ||
+            load_layer_tensor(m, tf, l, "attn.b_V", 2, d_hd, &w->b_V, err) ||
+            load_layer_tensor(m, tf, l, "attn.b_O", 1, d_D, &w->b_O, err))
+            return -1;
+        if (has_ln && (load_layer_tensor(m, tf, l, "ln1.w", 1, d_D, &w->ln1_w, err) ||
+                       load_layer_tensor(m, tf, l, "ln1.b", 1, d_D, &w->ln1_b, err)))
+            return -1;
+        if (c->attn_only) continue;
+        if (load_layer_tensor(m, tf, l, "mlp.W_in", 2, d_DM, &w->W_in, err) ||
+            load_layer_tensor(m, tf, l, "mlp.b_in", 1, d_M, &w->b_in, err) ||
+            load_layer_tensor(m, tf, l, "mlp.W_out", 2, d_MD, &w->W_out, err) ||
+            load_layer_tensor(m, tf, l, "mlp.b_out", 1, d_D, &w->b_out, err))
+            return -1;
+        if (has_ln && (load_layer_tensor(m, tf, l, "ln2.w", 1, d_D, &w->ln2_w, err) ||
+                       load_layer_tensor(m, tf, l, "ln2.b", 1, d_D, &w->ln2_b, err)))
+            return -1;
+    }
+    m->has_ln_weights = has_ln;
+    return 0;
+}
+
+int model_load(const char *dir, const char *weights_path, int process, Model *m, Error *err) {
+    TensorFile tf;
+    char *wpath;
+    int rc;
+    memset(m, 0, sizeof *m);
+    m->config_path = path_join(dir, "config.json");
+    if (!is_directory(dir)) {
+        error_set(err, "%s: model directory not found", dir);
+        model_free(m);
+        return -1;
+    }
+    if (model_load_config(m->config_path, &m->cfg, err) != 0) {
+        model_free(m);
+        return -1;
+    }
+    wpath = weights_path ? xstrdup(weights_path) : model_find_weights(dir, err);
+    if (!wpath) {
+        model_free(m);
+        return -1;
+    }
+    m->weights_path = wpath;
+    m->layers = alloc_array((size_t)m->cfg.n_layers, sizeof *m->layers);
+    if (!m->layers) {
+        model_free(m);
+        return error_set_code(err, EXIT_INTERNAL, "out of memory");
+    }
+    if (tensorfile_open(wpath, &tf, err) != 0) {
+        model_free(m);
+        return -1;
+    }
+    rc = load_weights(m, &tf, err);
+    tensorfile_close(&tf);
+    if (rc != 0) {
+        model_free(m);
+        return -1;
+    }
+    if (process) model_process(m);
+    model_prepare(m);
+    return 0;
+}
+
+int model_alloc_weights(Model *m, const ModelConfig *cfg, Error *err) {
+    size_t D = (size_t)cfg->d_model, H = (size_t)cfg->n_heads, dh = (size_t)cfg->d_head, M = (size_t)cfg->d_mlp;
+    size_t V = (size_t)cfg->d_vocab;
+    int l, ln = cfg->normalization == NORM_LN, ok = 1;
+    memset(m, 0, sizeof *m);
+    m->cfg = *cfg;
+    m->layers = alloc_array((size_t)cfg->n_layers, sizeof *m->layers);
+    if (!m->layers) return error_set_code(err, EXIT_INTERNAL, "out of memory");
+    ok = ok && (m->W_E = model_own(m, V * D)) && (m->W_pos = model_own(m, (size_t)cfg->n_ctx * D)) &&
+         (m->W_U = model_own(m, D * V)) && (m->b_U = model_own(m, V));
+    if (ln) ok = ok && (m->lnf_w = model_own(m, D)) && (m->lnf_b = model_own(m, D));
+    for (l = 0; l < cfg->n_layers && ok; l++) {
+        LayerWeights *w = &m->layers[l];
+        ok = (w->W_Q = model_own(m, H * D * dh)) && (w->W_K = model_own(m, H * D * dh)) &&
+             (w->W_V = model_own(m, H * D * dh)) && (w->W_O = model_own(m, H * dh * D)) && (w->b_Q = model_own(m, H * dh)) &&
+             (w->b_K = model_own(m, H * dh)) && (w->b_V = model_own(m, H * dh)) && (w->b_O = model_own(m, D));
+        if (ln) ok = ok && (w->ln1_w = model_own(m, D)) && (w->ln1_b = model_own(m, D));
+        if (cfg->attn_only) continue;
+        ok = ok && (w->W_in = model_own(m, D * M)) && (w->b_in = model_own(m, M)) && (w->W_out = model_own(m, M * D)) &&
+             (w->b_out = model_own(m, D));
+        if (ln) ok = ok && (w->ln2_w = model_own(m, D)) && (w->ln2_b = model_own(m, D));
+    }
+    m->has_ln_weights = ln;
+    if (!ok) {
+        model_free(m);
+        return error_set_code(err, EXIT_INTERNAL, "out of memory allocating model weights");
+    }
+    return 0;
+}
+
+void model_free(Model *m) {
+    int i;
+    for (i = 0; i < m->n_owned; i++) free(m->owned[i]);
+    free(m->owned);
+    free(m->layers);
+    free(m->weights_path);
+    free(m->config_path);
+    memset(m, 0, sizeof *m);
+}
+
+size_t model_param_count(const Model *m) {
+    const ModelConfig *c = &m->cfg;
+    size_t D = (size_t)c->d_model, H = (size_t)c->n_heads, dh = (size_t)c->d_head, M = (size_t)c->d_mlp;
+    size_t per_layer = 4 * H * D * dh + 3 * H * dh + D;
+    size_t n;
+    if (!c->attn_only) per_layer += 2 * D * M + M + D;
+    if (c->normalization == NORM_LN) per_layer += c->attn_only ? 2 * D : 4 * D;
+    n = (size_t)c->d_vocab * D * 2 + (size_t)c->d_vocab + (size_t)c->n_ctx * D + per_layer * (size_t)c->n_layers;
+    if (c->normalization == NORM_LN) n += 2 * D;
+    return n;
+}
+
+/* ------------------------------------------------------------------------ */
+/* TransformerLens processing (PROTOCOL section 1)                           */
+/* ------------------------------------------------------------------------ */
+
+/* Folds a LayerNorm (w, b) into the matrix it feeds: W is `groups` blocks of
+ * [D, cols] (one per head, or one for the MLP/unembed), bias is [groups, cols].
+ * bias += b . W; W[d,:] *= w[d]; then each column is centred over d. */
+static void fold_layernorm_into(float *W, float *bias, const float *w, const float *b, int groups, int D, int cols) {
+    int g, d, e;
+    for (g = 0; g < groups; g++) {
+        float *Wg = W + (size_t)g * D * cols;
+        float *bg = bias + (size_t)g * cols;
+        for (e = 0; e < cols; e++) {
+            double acc = 0.0;
+            for (d = 0; d < D; d++) acc += (double)b[d] * Wg[(size_t)d * cols + e];
+            bg[e] = (float)(bg[e] + acc);
+        }
+        for (d = 0; d < D; d++)
+            for (e = 0; e < cols; e++) Wg[(size_t)d * cols + e] *= w[d];
+    }
+}
+
+/* Subtracts from each column of each [D, cols] block its mean over d: the
+ * input of these matrices is centred by LayerNorm, so the mean is dead weight. */
+static void center_columns(float *W, int groups, int D, int cols) {
+    int g, d, e;
+    for (g = 0; g < groups; g++) {
+        float *Wg = W + (size_t)g * D * cols;
+        for (e = 0; e < cols; e++) {
+            double mean = 0.0;
+            for (d = 0; d < D; d++) mean += Wg[(size_t)d * cols + e];
+            mean /= D;
+            for (d = 0; d < D; d++) Wg[(size_t)d * cols + e] = (float)(Wg[(size_t)d * cols + e] - mean);
+        }
+    }
+}
+
+/* Subtracts from each of `rows` rows of length n its mean: writes to the
+ * residual stream are only ever read through a LayerNorm, which removes it. */
+static void center_rows(float *W, size_t rows, int n) {
+    size_t r;
+    int j;
+    for (r = 0; r < rows; r++) {
+        float *row = W + r * n;
+        double mean = 0.0;
+        for (j = 0; j < n; j++) mean += row[j];
+        mean /= n;
+        for (j = 0; j < n; j++) row[j] = (float)(row[j] - mean);
+    }
+}
+
+void model_process(Model *m) {
+    const ModelConfig *c = &m->cfg;
+    int D = c->d_model, H = c->n_heads, dh = c->d_head, M = c->d_mlp, V = c->d_vocab;
+    int l, h, e, d;
+    if (m->processed) return;
+    /* 1. fold_ln */
+    for (l = 0; l < c->n_layers; l++) {
+        LayerWeights *w = &m->layers[l];
+        if (m->has_ln_weights) {
+            fold_layernorm_into(w->W_Q, w->b_Q, w->ln1_w, w->ln1_b, H, D, dh);
+            fold_layernorm_into(w->W_K, w->b_K, w->ln1_w, w->ln1_b, H, D, dh);
+            fold_layernorm_into(w->W_V, w->b_V, w->ln1_w, w->ln1_b, H, D, dh);
+            if (!c->attn_only) fold_layernorm_into(w->W_in, w->b_in, w->ln2_w, w->ln2_b, 1, D, M);
+        }
+        center_columns(w->W_Q, H, D, dh);
+        center_columns(w->W_K, H, D, dh);
+        center_columns(w->W_V, H, D, dh);
+        if (!c->attn_only) center_columns(w->W_in, 1, D, M);
+        w->ln1_w = w->ln1_b = w->ln2_w = w->ln2_b = NULL;
+    }
+    if (m->has_ln_weights) fold_layernorm_into(m->W_U, m->b_U, m->lnf_w, m->lnf_b, 1, D, V);
+    center_columns(m->W_U, 1, D, V);
+    m->lnf_w = m->lnf_b = NULL;
+    m->has_ln_weights = 0;
+    /* 2. center_writing_weights */
+    center_rows(m->W_E, (size_t)V, D);
+    center_rows(m->W_pos, (size_t)c->n_ctx, D);
+    for (l = 0; l < c->n_layers; l++) {
+        LayerWeights *w = &m->layers[l];
+        center_rows(w->W_O, (size_t)H * dh, D);
+        center_rows(w->b_O, 1, D);
+        if (!c->attn_only) {
+            center_rows(w->W_out, (size_t)M, D);
+            center_rows(w->b_out, 1, D);
+        }
+    }
+    /* 3. center_unembed */
+    center_rows(m->W_U, (size_t)D, V);
+    center_rows(m->b_U, 1, V);
+    /* 4. fold_value_biases: b_O += sum_h b_V[h] @ W_O[h]; b_V = 0 */
+    for (l = 0; l < c->n_layers; l++) {
+        LayerWeights *w = &m->layers[l];
+        for (d = 0; d < D; d++) {
+            double acc = 0.0;
+            for (h = 0; h < H; h++)
+                for (e = 0; e < dh; e++) acc += (double)w->b_V[h * dh + e] * w->W_O[((size_t)h * dh + e) * D + d];
+            w->b_O[d] = (float)(w->b_O[d] + acc);
+        }
+        memset(w->b_V, 0, (size_t)H * dh * sizeof(float));
+    }
+    m->processed = 1;
+}
+
+/* W_packed[d, h*dh + e] = W[h, d, e]: one [D, H*dh] matrix for all heads. */
+static void pack_heads(float *packed, const float *W, int H, int D, int dh) {
+    int h, d, e;
+    for (h = 0; h < H; h++)
+        for (d = 0; d < D; d++)
+            for (e = 0; e < dh; e++) packed[(size_t)d * H * dh + (size_t)h * dh + e] = W[((size_t)h * D + d) * dh + e];
+}
+
+void model_prepare(Model *m) {
+    const ModelConfig *c = &m->cfg;
+    size_t n = (size_t)c->d_model * c->n_heads * c->d_head;
+    int l;
+    for (l = 0; l < c->n_layers; l++) {
+        LayerWeights *w = &m->layers[l];
+        if (!w->W_Q_packed) {
+            w->W_Q_packed = model_own(m, n);
+            w->W_K_packed = model_own(m, n);
+            w->W_V_packed = model_own(m, n);
+            if (!w->W_Q_packed || !w->W_K_packed || !w->W_V_packed) die(EXIT_INTERNAL, "out of memory packing weights");
+        }
+        pack_heads(w->W_Q_packed, w->W_Q, c->n_heads, c->d_model, c->d_head);
+        pack_heads(w->W_K_packed, w->W_K, c->n_heads, c->d_model, c->d_head);
+        pack_heads(w->W_V_packed, w->W_V, c->n_heads, c->d_model, c->d_head);
+    }
+}
+
+/* ------------------------------------------------------------------------ */
+/* Activations                                                               */
+/* ------------------------------------------------------------------------ */
+
+/* Hands out consecutive pieces of one block; sizes are in floats. */
+typedef struct {
+    float *base;
+    size_t used, total;
+} Arena;
+
+static float *arena_take(Arena *a, size_t n) {
+    float *p = a->base ? a->base + a->used : NULL;
+    a->used += n;
+    return p;
+}
+
+/* Lays out every activation buffer in the arena (a sizing pass when base is NULL). */
+static void layout_activations(Activations *a, const ModelConfig *c, Arena *ar) {
+    size_t BT = (size_t)a->max_rows * a->max_pos;
+    size_t D = (size_t)c->d_model, HD = (size_t)c->n_heads * c->d_head, M = (size_t)c->d_mlp;
+    size_t BHTT = (size_t)a->max_rows * c->n_heads * a->max_pos * a->max_pos;
+    int l;
+    a->embed = arena_take(ar, BT * D);
+    a->pos_embed = arena_take(ar, BT * D);
+    for (l = 0; l < c->n_layers; l++) {
+        LayerActivations *L = &a->layer[l];
+        L->resid_pre = arena_take(ar, BT * D);
+        L->ln1_scale = arena_take(ar, BT);
+        L->ln1_normalized = arena_take(ar, BT * D);
+        L->q = arena_take(ar, BT * HD);
+        L->k = arena_take(ar, BT * HD);
+        L->v = arena_take(ar, BT * HD);
+        L->attn_scores = a->has_scores ? arena_take(ar, BHTT) : NULL;
+        L->pattern = arena_take(ar, BHTT);
+        L->z = arena_take(ar, BT * HD);
+        L->result = arena_take(ar, BT * c->n_heads * D);
+        L->attn_out = arena_take(ar, BT * D);
+        L->resid_mid = arena_take(ar, BT * D);
+        if (!c->attn_only) {
+            L->ln2_scale = arena_take(ar, BT);
+            L->ln2_normalized = arena_take(ar, BT * D);
+            L->mlp_pre = arena_take(ar, BT * M);
+            L->mlp_post = arena_take(ar, BT * M);
+            L->mlp_out = arena_take(ar, BT * D);
+        }
+        L->resid_post = arena_take(ar, BT * D);
+    }
+    a->lnf_scale = arena_take(ar, BT);
+    a->lnf_normalized = arena_take(ar, BT * D);
+    a->logits = a->has_logits ? arena_take(ar, BT * (size_t)c->d_vocab) : NULL;
+    /* scratch: the value-patch normalised input [BT, D] and its values [BT, H*dh] */
+    a->scratch = arena_take(ar, BT * D + BT * HD);
+}
+
+int activations_alloc(Activations *a, const Model *m, int max_rows, int max_pos, int want_scores, int want_logits, Error *err) {
+    const ModelConfig *c = &m->cfg;
+    Arena sizing = {NULL, 0, 0}, ar;
+    double estimate;
+    memset(a, 0, sizeof *a);
+    if (max_rows <= 0 || max_pos <= 0 || max_pos > c->n_ctx)
+        return error_set_code(err, EXIT_USAGE, "activations: need 1..%d positions, got %d", c->n_ctx, max_pos);
+    /* Refuse before any size arithmetic could overflow size_t. */
+    estimate = (double)max_rows * max_pos *
+               ((double)c->n_layers * (c->n_heads * (double)max_pos * (want_scores ? 2 : 1) + 16.0 * c->d_model +
+                                       2.0 * c->d_mlp + c->n_heads * (double)c->d_model) +
+                (want_logits ? (double)c->d_vocab : 0.0) + 8.0 * c->d_model);
+    if (estimate * sizeof(float) > 1e13)
+        return error_set_code(err, EXIT_INTERNAL, "activations for %d x %d tokens would need %.3g GB", max_rows, max_pos,
+                              estimate * sizeof(float) / 1e9);
+    a->max_rows = max_rows;
+    a->max_pos = max_pos;
+    a->has_scores = want_scores;
+    a->has_logits = want_logits;
+    a->layer = alloc_array((size_t)c->n_layers, sizeof *a->layer);
+    if (!a->layer) return error_set_code(err, EXIT_INTERNAL, "out of memory");
+    layout_activations(a, c, &sizing);
+    ar.base = alloc_array(sizing.used, sizeof(float));
+    if (!ar.base) {
+        free(a->layer);
+        a->layer = NULL;
+        return error_set_code(err, EXIT_INTERNAL, "out of memory: activations for %d x %d tokens need %.1f MB", max_rows,
+                              max_pos, sizing.used * 4.0 / 1e6);
+    }
+    ar.used = 0;
+    ar.total = sizing.used;
+    layout_activations(a, c, &ar);
+    a->bytes = ar.total * sizeof(float);
+    return 0;
+}
+
+void activations_free(Activations *a) {
+    free(a->embed); /* the arena's base */
+    free(a->layer);
+    memset(a, 0, sizeof *a);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Forward pass                                                              */
+/* ------------------------------------------------------------------------ */
+
+ForwardOptions forward_options_default(void) {
+    ForwardOptions o;
+    memset(&o, 0, sizeof o);
+    o.stop_after_layer = -1;
+    o.compute_logits = 1;
+    o.v_patch_layer = -1;
+    return o;
+}
+
+int model_check_tokens(const Model *m, const int *tokens, size_t n, int n_pos, const char *source, Error *err) {
+    size_t i;
+    if (n_pos > m->cfg.n_ctx)
+        return error_set(err, "%s: %d tokens is more than the model's context of %d", source, n_pos, m->cfg.n_ctx);
+    for (i = 0; i < n; i++)
+        if (tokens[i] < 0 || tokens[i] >= m->cfg.d_vocab)
+            return error_set(err, "%s: token id %d (at index %lu) is outside the vocabulary [0, %d)", source, tokens[i],
+                             (unsigned long)i, m->cfg.d_vocab);
+    return 0;
+}
+
+/* hook_embed and hook_pos_embed, and resid_pre of layer 0 = their sum. */
+static void embed_tokens(const Model *m, Activations *a, const int *tokens, int B, int T) {
+    int D = m->cfg.d_model, b, t, d;
+    float *resid = a->layer[0].resid_pre;
+    for (b = 0; b < B; b++)
+        for (t = 0; t < T; t++) {
+            size_t row = (size_t)b * T + t;
+            const float *e = m->W_E + (size_t)tokens[row] * D;
+            const float *p = m->W_pos + (size_t)t * D;
+            for (d = 0; d < D; d++) {
+                a->embed[row * D + d] = e[d];
+                a->pos_embed[row * D + d] = p[d];
+                resid[row * D + d] = e[d] + p[d];
+            }
+        }
+}
+
+/* (x - mean x) / scale[r] for each row, with a given (frozen) scale; then * w + b when w is given. */
+static void normalize_with_scale(float *out, const float *x, const float *scale, const float *w, const float *b, size_t rows, int D) {
+    size_t r;
+    int d;
+    for (r = 0; r < rows; r++) {
+        const float *xr = x + r * D;
+        double mean = 0.0;
+        for (d = 0; d < D; d++) mean += xr[d];
+        mean /= D;
+        for (d = 0; d < D; d++) {
+            float v = (float)(xr[d] - mean) / scale[r];
+            if (w) v = v * w[d] + b[d];
+            out[r * D + d] = v;
+        }
+    }
+}
+
+/* Causal attention of one layer: scores, pattern and z from q, k, v.
+ * q,k,v,z [B,T,H,dh]; scores, pattern [B,H,T,T]. Each (row, head, query) is
+ * computed independently, so the result does not depend on the thread count. */
+static void attention(const ModelConfig *c, LayerActivations *L, int B, int T) {
+    int H = c->n_heads, dh = c->d_head;
+    int HD = H * dh;
+    float inv_scale = 1.0f / sqrtf((float)dh);
+    int bh;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(dynamic, 1)
+#endif
+    for (bh = 0; bh < B * H; bh++) {
+        int b = bh / H, h = bh % H, i, j, e;
+        float *pattern = L->pattern + (size_t)bh * T * T;
+        float *scores = L->attn_scores ? L->attn_scores + (size_t)bh * T * T : NULL;
+        for (i = 0; i < T; i++) {
+            const float *qi = L->q + ((size_t)b * T + i) * HD + (size_t)h * dh;
+            float *p = pattern + (size_t)i * T;
+            float *zi = L->z + ((size_t)b * T + i) * HD + (size_t)h * dh;
+            for (j = 0; j <= i; j++) {
+                const float *kj = L->k + ((size_t)b * T + j) * HD + (size_t)h * dh;
+                float dot = 0.0f;
+                for (e = 0; e < dh; e++) dot += qi[e] * kj[e];
+                p[j] = dot * inv_scale;
+            }
+            if (scores) {
+                memcpy(scores + (size_t)i * T, p, (size_t)(i + 1) * sizeof(float));
+                for (j = i + 1; j < T; j++) scores[(size_t)i * T + j] = MASKED_SCORE;
+            }
+            /* exp(-1e5 - max) is exactly 0 in float32, so the masked entries
+             * contribute nothing and are written as 0. */
+            softmax_row(p, i + 1);
+            for (j = i + 1; j < T; j++) p[j] = 0.0f;
+            for (e = 0; e < dh; e++) zi[e] = 0.0f;
+            for (j = 0; j <= i; j++) {
+                const float *vj = L->v + ((size_t)b * T + j) * HD + (size_t)h * dh;
+                float pj = p[j];
+                for (e = 0; e < dh; e++) zi[e] += pj * vj[e];
+            }
+        }
+    }
+}
+
+/* hook_result[b,t,h,:] = z[b,t,h,:] @ W_O[h]; hook_attn_out = sum_h result + b_O. */
+static void attention_output(const ModelConfig *c, const LayerWeights *w, LayerActivations *L, size_t BT) {
+    int H = c->n_heads, dh = c->d_head, D = c->d_model, h, d;
+    size_t r;
+    for (h = 0; h < H; h++)
+        matmul_strided(L->result + (size_t)h * D, H * D, L->z + (size_t)h * dh, H * dh, w->W_O + (size_t)h * dh * D, D,
+                       NULL, (int)BT, dh, D);
+    for (r = 0; r < BT; r++) {
+        float *out = L->attn_out + r * D;
+        const float *res = L->result + r * H * D;
+        for (d = 0; d < D; d++) out[d] = w->b_O[d];
+        for (h = 0; h < H; h++)
+            for (d = 0; d < D; d++) out[d] += res[(size_t)h * D + d];
+    }
+}
+
+static void add_vectors(float *out, const float *a, const float *b, size_t n) {
+    size_t i;
+    for (i = 0; i < n; i++) out[i] = a[i] + b[i];
+}
+
+/* One transformer block: ln1, attention, (MLP), filling every hook of layer l.
+ * b_Q/b_K/b_V [H,dh] are already the packed [H*dh] bias of the packed matrices. */
+static void run_block(const Model *m, Activations *a, int l, int B, int T, const ForwardOptions *opt) {
+    const ModelConfig *c = &m->cfg;
+    const LayerWeights *w = &m->layers[l];
+    LayerActivations *L = &a->layer[l];
+    int D = c->d_model, H = c->n_heads, dh = c->d_head, M = c->d_mlp, HD = H * dh;
+    size_t BT = (size_t)B * T;
+
+    layernorm(L->ln1_normalized, L->ln1_scale, L->resid_pre, w->ln1_w, w->ln1_b, (int)BT, D, c->eps);
+    matmul(L->q, L->ln1_normalized, w->W_Q_packed, w->b_Q, (int)BT, D, HD);
+    matmul(L->k, L->ln1_normalized, w->W_K_packed, w->b_K, (int)BT, D, HD);
+    matmul(L->v, L->ln1_normalized, w->W_V_packed, w->b_V, (int)BT, D, HD);
+    if (opt->v_patch_layer == l) {
+        /* Fig 3: the value path reads the patched residual, normalised with the frozen scale. */
+        float *n_patched = a->scratch, *v_patched = a->scratch + BT * D;
+        int h;
+        size_t r;
+        normalize_with_scale(n_patched, opt->v_patch_resid, opt->v_patch_scale, w->ln1_w, w->ln1_b, BT, D);
+        matmul(v_patched, n_patched, w->W_V_packed, w->b_V, (int)BT, D, HD);
+        for (h = 0; h < H; h++) {
+            if (opt->v_patch_heads && !opt->v_patch_heads[h]) continue;
+            for (r = 0; r < BT; r++)
+                memcpy(L->v + r * HD + (size_t)h * dh, v_patched + r * HD + (size_t)h * dh, (size_t)dh * sizeof(float));
+        }
+    }
+    attention(c, L, B, T);
+    attention_output(c, w, L, BT);
+    add_vectors(L->resid_mid, L->resid_pre, L->attn_out, BT * D);
+    if (c->attn_only) {
+        memcpy(L->resid_post, L->resid_mid, BT * D * sizeof(float));
+        return;
+    }
+    layernorm(L->ln2_normalized, L->ln2_scale, L->resid_mid, w->ln2_w, w->ln2_b, (int)BT, D, c->eps);
+    matmul(L->mlp_pre, L->ln2_normalized, w->W_in, w->b_in, (int)BT, D, M);
+    memcpy(L->mlp_post, L->mlp_pre, BT * M * sizeof(float));
+    if (c->act_fn == ACT_GELU) gelu_erf(L->mlp_post, BT * M);
+    else if (c->act_fn == ACT_GELU_NEW) gelu_tanh(L->mlp_post, BT * M);
+    else relu(L->mlp_post, BT * M);
+    matmul(L->mlp_out, L->mlp_post, w->W_out, w->b_out, (int)BT, M, D);
+    add_vectors(L->resid_post, L->resid_mid, L->mlp_out, BT * D);
+}
+
+void model_forward(const Model *m, Activations *a, const int *tokens, int n_rows, int n_pos, const ForwardOptions *opt) {
+    const ModelConfig *c = &m->cfg;
+    ForwardOptions plain = forward_options_default();
+    int last = c->n_layers - 1, l;
+    size_t BT = (size_t)n_rows * n_pos;
+    if (!opt) opt = &plain;
+    if (n_rows > a->max_rows || n_pos > a->max_pos || n_rows <= 0 || n_pos <= 0)
+        die(EXIT_INTERNAL, "internal: forward of %d x %d tokens into activations for %d x %d", n_rows, n_pos, a->max_rows,
+            a->max_pos);
+    a->n_rows = n_rows;
+    a->n_pos = n_pos;
+    if (opt->stop_after_layer >= 0 && opt->stop_after_layer < last) last = opt->stop_after_layer;
+    if (opt->start_layer == 0) embed_tokens(m, a, tokens, n_rows, n_pos);
+    for (l = opt->start_layer; l <= last; l++) {
+        if (l > opt->start_layer) memcpy(a->layer[l].resid_pre, a->layer[l - 1].resid_post, BT * c->d_model * sizeof(float));
+        run_block(m, a, l, n_rows, n_pos, opt);
+    }
+    if (last != c->n_layers - 1) return;
+    layernorm(a->lnf_normalized, a->lnf_scale, a->layer[last].resid_post, m->lnf_w, m->lnf_b, (int)BT, c->d_model, c->eps);
+    if (opt->compute_logits && a->logits) matmul(a->logits, a->lnf_normalized, m->W_U, m->b_U, (int)BT, c->d_model, c->d_vocab);
+}
+
+void head_result_with_input(const Model *m, const Activations *a, int row, int layer, int head, int pos,
+                            const float *normalized_override, float *out_result) {
+    const ModelConfig *c = &m->cfg;
+    const LayerWeights *w = &m->layers[layer];
+    const LayerActivations *L = &a->layer[layer];
+    int D = c->d_model, dh = c->d_head, HD = c->n_heads * dh, T = a->n_pos;
+    float *scratch = xalloc_array((size_t)3 * dh + (size_t)pos + 1, sizeof(float), "head scratch");
+    float *q = scratch, *k = scratch + dh, *v = scratch + 2 * dh, *p = scratch + 3 * dh;
+    float inv_scale = 1.0f / sqrtf((float)dh), *z = k; /* k is dead once the scores exist */
+    const float *Wq = w->W_Q + (size_t)head * D * dh, *Wk = w->W_K + (size_t)head * D * dh, *Wv = w->W_V + (size_t)head * D * dh;
+    int d, e, j;
+    /* q, k, v of the overridden input: n @ W[head] + b[head] */
+    for (e = 0; e < dh; e++) {
+        q[e] = w->b_Q[head * dh + e];
+        k[e] = w->b_K[head * dh + e];
+        v[e] = w->b_V[head * dh + e];
+    }
+    for (d = 0; d < D; d++) {
+        float x = normalized_override[d];
+        for (e = 0; e < dh; e++) {
+            q[e] += x * Wq[(size_t)d * dh + e];
+            k[e] += x * Wk[(size_t)d * dh + e];
+            v[e] += x * Wv[(size_t)d * dh + e];
+        }
+    }
+    for (j = 0; j <= pos; j++) {
+        const float *kj = j == pos ? k : L->k + ((size_t)row * T + j) * HD + (size_t)head * dh;
+        float dot = 0.0f;
+        for (e = 0; e < dh; e++) dot += q[e] * kj[e];
+        p[j] = dot * inv_scale;
+    }
+    softmax_row(p, pos + 1);
+    for (e = 0; e < dh; e++) z[e] = 0.0f;
+    for (j = 0; j <= pos; j++) {
+        const float *vj = j == pos ? v : L->v + ((size_t)row * T + j) * HD + (size_t)head * dh;
+        for (e = 0; e < dh; e++) z[e] += p[j] * vj[e];
+    }
+    for (d = 0; d < D; d++) {
+        float acc = 0.0f;
+        for (e = 0; e < dh; e++) acc += z[e] * w->W_O[((size_t)head * dh + e) * D + d];
+        out_result[d] = acc;
+    }
+    free(scratch);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Hook points                                                               */
+/* ------------------------------------------------------------------------ */
+
+/* Per-layer hook suffixes in forward order; `mlp` marks the ones attn_only models lack. */
+static const struct {
+    const char *suffix;
+    int mlp;
+} layer_hooks[] = {
+    {"hook_resid_pre", 0},      {"ln1.hook_scale", 0},        {"ln1.hook_normalized", 0}, {"attn.hook_q", 0},
+    {"attn.hook_k", 0},         {"attn.hook_v", 0},           {"attn.hook_attn_scores", 0}, {"attn.hook_pattern", 0},
+    {"attn.hook_z", 0},         {"attn.hook_result", 0},      {"hook_attn_out", 0},       {"hook_resid_mid", 1},
+    {"ln2.hook_scale", 1},      {"ln2.hook_normalized", 1},   {"mlp.hook_pre", 1},        {"mlp.hook_post", 1},
+    {"hook_mlp_out", 1},        {"hook_resid_post", 0},
+};
+
+void hook_names(const Model *m, void (*fn)(const char *name, void *ctx), void *ctx) {
+    char name[96];
+    int l;
+    size_t i;
+    fn("hook_embed", ctx);
+    fn("hook_pos_embed", ctx);
+    for (l = 0; l < m->cfg.n_layers; l++)
+        for (i = 0; i < sizeof layer_hooks / sizeof layer_hooks[0]; i++) {
+            if (layer_hooks[i].mlp && m->cfg.attn_only) continue;
+            snprintf(name, sizeof name, "blocks.%d.%s", l, layer_hooks[i].suffix);
+            fn(name, ctx);
+        }
+    fn("ln_final.hook_scale", ctx);
+    fn("ln_final.hook_normalized", ctx);
+    fn("logits", ctx);
+}
+
+static void set_view(HookView *v, float *data, int ndim, int d0, int d1, int d2, int d3) {
+    v->data = data;
+    v->ndim = ndim;
+    v->shape[0] = d0;
+    v->shape[1] = d1;
+    v->shape[2] = d2;
+    v->shape[3] = d3;
+    v->shape[4] = 0;
+}
+
+int hook_lookup(const Model *m, const Activations *a, const char *name, HookView *view, Error *err) {
+    const ModelConfig *c = &m->cfg;
+    int B = a->n_rows, T = a->n_pos, D = c->d_model, H = c->n_heads, dh = c->d_head, M = c->d_mlp;
+    int l = -1, consumed = 0;
+    const char *s;
+    LayerActivations *L;
+    if (strcmp(name, "hook_embed") == 0) set_view(view, a->embed, 3, B, T, D, 0);
+    else if (strcmp(name, "hook_pos_embed") == 0) set_view(view, a->pos_embed, 3, B, T, D, 0);
+    else if (strcmp(name, "ln_final.hook_scale") == 0) set_view(view, a->lnf_scale, 3, B, T, 1, 0);
+    else if (strcmp(name, "ln_final.hook_normalized") == 0) set_view(view, a->lnf_normalized, 3, B, T, D, 0);
+    else if (strcmp(name, "logits") == 0 || strcmp(name, "unembed.hook_out") == 0) {
+        if (!a->logits) return error_set_code(err, EXIT_USAGE, "hook '%s' was not computed in this run", name);
+        set_view(view, a->logits, 3, B, T, c->d_vocab, 0);
+    } else {
+        if (sscanf(name, "blocks.%d.%n", &l, &consumed) != 1 || consumed == 0 || l < 0 || l >= c->n_layers ||
+            name[consumed - 1] != '.')
+            return error_set_code(err, EXIT_USAGE, "unknown hook '%s' (use --hook all, or a TransformerLens hook name)", name);
+        L = &a->layer[l];
+        s = name + consumed;
+        if (c->attn_only && (strcmp(s, "hook_resid_mid") == 0 || strncmp(s, "ln2.", 4) == 0 || strncmp(s, "mlp.", 4) == 0 ||
+                             strcmp(s, "hook_mlp_out") == 0))
+            return error_set_code(err, EXIT_USAGE, "hook '%s' does not exist in an attention-only model", name);
+        if (strcmp(s, "hook_resid_pre") == 0) set_view(view, L->resid_pre, 3, B, T, D, 0);
+        else if (strcmp(s, "ln1.hook_scale") == 0) set_view(view, L->ln1_scale, 3, B, T, 1, 0);
+        else if (strcmp(s, "ln1.hook_normalized") == 0) set_view(view, L->ln1_normalized, 3, B, T, D, 0);
+        else if (strcmp(s, "attn.hook_q") == 0) set_view(view, L->q, 4, B, T, H, dh);
+        else if (strcmp(s, "attn.hook_k") == 0) set_view(view, L->k, 4, B, T, H, dh);
+        else if (strcmp(s, "attn.hook_v") == 0) set_view(view, L->v, 4, B, T, H, dh);
+        else if (strcmp(s, "attn.hook_attn_scores") == 0) {
+            if (!L->attn_scores) return error_set_code(err, EXIT_USAGE, "hook '%s' was not kept in this run", name);
+            set_view(view, L->attn_scores, 4, B, H, T, T);
+        } else if (strcmp(s, "attn.hook_pattern") == 0) set_view(view, L->pattern, 4, B, H, T, T);
+        else if (strcmp(s, "attn.hook_z") == 0) set_view(view, L->z, 4, B, T, H, dh);
+        else if (strcmp(s, "attn.hook_result") == 0) set_view(view, L->result, 4, B, T, H, D);
+        else if (strcmp(s, "hook_attn_out") == 0) set_view(view, L->attn_out, 3, B, T, D, 0);
+        else if (strcmp(s, "hook_resid_mid") == 0) set_view(view, L->resid_mid, 3, B, T, D, 0);
+        else if (strcmp(s, "ln2.hook_scale") == 0) set_view(view, L->ln2_scale, 3, B, T, 1, 0);
+        else if (strcmp(s, "ln2.hook_normalized") == 0) set_view(view, L->ln2_normalized, 3, B, T, D, 0);
+        else if (strcmp(s, "mlp.hook_pre") == 0) set_view(view, L->mlp_pre, 3, B, T, M, 0);
+        else if (strcmp(s, "mlp.hook_post") == 0) set_view(view, L->mlp_post, 3, B, T, M, 0);
+        else if (strcmp(s, "hook_mlp_out") == 0) set_view(view, L->mlp_out, 3, B, T, D, 0);
+        else if (strcmp(s, "hook_resid_post") == 0) set_view(view, L->resid_post, 3, B, T, D, 0);
+        else return error_set_code(err, EXIT_USAGE, "unknown hook '%s' (use --hook all, or a TransformerLens hook name)", name);
+    }
+    return 0;
+}

@@ -1,0 +1,329 @@
+/* test_model.c - ground truths of the engine that hold for any weights:
+ *   - TransformerLens processing preserves the model's function: log-softmax
+ *     of the logits, attention patterns and LayerNorm scales are unchanged,
+ *     and every residual vector becomes the raw one minus its mean over D;
+ *   - after processing every head result / embedding has zero mean over D;
+ *   - the value-input patch with an unchanged input reproduces the clean run,
+ *     and with the writer removed it matches PROTOCOL's closed form
+ *     result'_h[i] = result_h[i] - sum_{j<=i} A_h[i,j] (w[j]/s[j]) W_V[h] W_O[h];
+ *   - starting at a later layer from copied activations reproduces the run;
+ *   - the single-head intervention with the clean input reproduces hook_result;
+ *   - 1 and 2 threads give bit-identical activations.
+ * The file-based parity with PyTorch is tests/test_engine.sh. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "model.h"
+
+static unsigned long long rng_state = 0x9E3779B97F4A7C15ULL;
+
+/* splitmix64 -> uniform in (-1, 1) */
+static float rnd(void) {
+    unsigned long long z = (rng_state += 0x9E3779B97F4A7C15ULL);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    z ^= z >> 31;
+    return (float)((double)(z >> 11) / 9007199254740992.0 * 2.0 - 1.0);
+}
+
+static void fill(float *p, size_t n, float scale, float offset) {
+    size_t i;
+    for (i = 0; i < n; i++) p[i] = offset + scale * rnd();
+}
+
+static void build_model(Model *m, int attn_only, ActFn act) {
+    ModelConfig c;
+    Error err;
+    int l;
+    size_t D, H, dh, M, V;
+    memset(&c, 0, sizeof c);
+    c.n_layers = 3;
+    c.d_model = 16;
+    c.n_heads = 4;
+    c.d_head = 4;
+    c.d_mlp = 32;
+    c.n_ctx = 12;
+    c.d_vocab = 20;
+    c.act_fn = act;
+    c.attn_only = attn_only;
+    c.normalization = NORM_LN;
+    c.eps = 1e-5f;
+    if (model_alloc_weights(m, &c, &err) != 0) {
+        printf("alloc failed: %s\n", err.msg);
+        exit(1);
+    }
+    D = 16, H = 4, dh = 4, M = 32, V = 20;
+    fill(m->W_E, V * D, 1.0f, 0.1f);
+    fill(m->W_pos, 12 * D, 0.5f, -0.05f);
+    fill(m->W_U, D * V, 0.5f, 0.02f);
+    fill(m->b_U, V, 0.3f, 0.1f);
+    fill(m->lnf_w, D, 0.3f, 1.0f);
+    fill(m->lnf_b, D, 0.1f, 0.0f);
+    for (l = 0; l < 3; l++) {
+        LayerWeights *w = &m->layers[l];
+        fill(w->W_Q, H * D * dh, 0.5f, 0.03f);
+        fill(w->W_K, H * D * dh, 0.5f, -0.02f);
+        fill(w->W_V, H * D * dh, 0.5f, 0.01f);
+        fill(w->W_O, H * dh * D, 0.5f, 0.02f);
+        fill(w->b_Q, H * dh, 0.1f, 0.0f);
+        fill(w->b_K, H * dh, 0.1f, 0.0f);
+        fill(w->b_V, H * dh, 0.1f, 0.05f);
+        fill(w->b_O, D, 0.1f, 0.05f);
+        fill(w->ln1_w, D, 0.3f, 1.0f);
+        fill(w->ln1_b, D, 0.1f, 0.0f);
+        if (attn_only) continue;
+        fill(w->W_in, D * M, 0.5f, 0.0f);
+        fill(w->b_in, M, 0.1f, 0.0f);
+        fill(w->W_out, M * D, 0.3f, 0.01f);
+        fill(w->b_out, D, 0.1f, 0.05f);
+        fill(w->ln2_w, D, 0.3f, 1.0f);
+        fill(w->ln2_b, D, 0.1f, 0.0f);
+    }
+    model_prepare(m);
+}
+
+static const int tokens[2 * 10] = {1, 5, 7, 3, 19, 0, 2, 11, 11, 4, 1, 8, 8, 8, 13, 6, 17, 2, 9, 10};
+enum { B = 2, T = 10 };
+
+static double max_abs_diff(const float *a, const float *b, size_t n) {
+    double m = 0;
+    size_t i;
+    for (i = 0; i < n; i++)
+        if (fabs((double)a[i] - b[i]) > m) m = fabs((double)a[i] - b[i]);
+    return m;
+}
+
+static void log_softmax_rows(double *out, const float *logits, int rows, int V) {
+    int r, v;
+    for (r = 0; r < rows; r++) {
+        double mx = -1e300, s = 0;
+        for (v = 0; v < V; v++)
+            if (logits[r * V + v] > mx) mx = logits[r * V + v];
+        for (v = 0; v < V; v++) s += exp(logits[r * V + v] - mx);
+        for (v = 0; v < V; v++) out[r * V + v] = logits[r * V + v] - mx - log(s);
+    }
+}
+
+/* raw resid minus its mean over D must equal the processed resid. */
+static double centred_diff(const float *raw, const float *processed, int rows, int D) {
+    double worst = 0;
+    int r, d;
+    for (r = 0; r < rows; r++) {
+        double mean = 0;
+        for (d = 0; d < D; d++) mean += raw[r * D + d];
+        mean /= D;
+        for (d = 0; d < D; d++) {
+            double diff = fabs(raw[r * D + d] - mean - processed[r * D + d]);
+            if (diff > worst) worst = diff;
+        }
+    }
+    return worst;
+}
+
+static void test_processing_preserves_function(void) {
+    Model raw, proc;
+    Activations a, b;
+    Error err;
+    int l, r, h, D = 16, V = 20;
+    double lr[B * T * 20], lp[B * T * 20], worst = 0;
+    size_t i;
+    rng_state = 42;
+    build_model(&raw, 0, ACT_GELU);
+    rng_state = 42;
+    build_model(&proc, 0, ACT_GELU);
+    model_process(&proc);
+    model_prepare(&proc);
+    CHECK(proc.processed && proc.lnf_w == NULL && proc.layers[0].ln1_w == NULL, "processing folds every LayerNorm");
+    CHECK(activations_alloc(&a, &raw, B, T, 1, 1, &err) == 0, "alloc");
+    CHECK(activations_alloc(&b, &proc, B, T, 1, 1, &err) == 0, "alloc");
+    model_forward(&raw, &a, tokens, B, T, NULL);
+    model_forward(&proc, &b, tokens, B, T, NULL);
+    log_softmax_rows(lr, a.logits, B * T, V);
+    log_softmax_rows(lp, b.logits, B * T, V);
+    for (i = 0; i < (size_t)B * T * V; i++)
+        if (fabs(lr[i] - lp[i]) > worst) worst = fabs(lr[i] - lp[i]);
+    CHECK(worst < 2e-4, "log-softmax unchanged by processing (max diff %g)", worst);
+    for (l = 0; l < 3; l++) {
+        CHECK(max_abs_diff(a.layer[l].pattern, b.layer[l].pattern, (size_t)B * 4 * T * T) < 1e-5,
+              "layer %d pattern unchanged by processing", l);
+        CHECK(max_abs_diff(a.layer[l].ln1_scale, b.layer[l].ln1_scale, B * T) < 1e-4, "layer %d ln1 scale unchanged", l);
+        CHECK(centred_diff(a.layer[l].resid_pre, b.layer[l].resid_pre, B * T, D) < 1e-4, "layer %d resid_pre = raw - mean", l);
+        CHECK(centred_diff(a.layer[l].resid_post, b.layer[l].resid_post, B * T, D) < 1e-4, "layer %d resid_post = raw - mean", l);
+        /* every head result of the processed model has zero mean over D */
+        for (r = 0; r < B * T; r++)
+            for (h = 0; h < 4; h++) {
+                double mean = 0;
+                int d;
+                for (d = 0; d < D; d++) mean += b.layer[l].result[((size_t)r * 4 + h) * D + d];
+                if (fabs(mean / D) > 1e-6) {
+                    CHECK(0, "layer %d head %d result has mean %g", l, h, mean / D);
+                    r = B * T;
+                    break;
+                }
+            }
+    }
+    for (r = 0; r < B * T; r++) {
+        double mean = 0;
+        int d;
+        for (d = 0; d < D; d++) mean += b.embed[r * D + d] + b.pos_embed[r * D + d];
+        if (fabs(mean) > 1e-5) {
+            CHECK(0, "processed embeddings must have zero mean (row %d: %g)", r, mean);
+            break;
+        }
+    }
+    activations_free(&a);
+    activations_free(&b);
+    model_free(&raw);
+    model_free(&proc);
+}
+
+static void test_interventions(int processed) {
+    Model m;
+    Activations clean, patched;
+    Error err;
+    ForwardOptions opt = forward_options_default();
+    int D = 16, H = 4, dh = 4, P = 2, l, b, i, j, h, d, e;
+    size_t BT = (size_t)B * T;
+    float *resid = malloc(BT * D * sizeof(float)), *scale = malloc(BT * sizeof(float));
+    float out[16];
+    double worst = 0;
+    rng_state = 7;
+    build_model(&m, 0, ACT_GELU_NEW);
+    if (processed) {
+        model_process(&m);
+        model_prepare(&m);
+    }
+    CHECK(activations_alloc(&clean, &m, B, T, 0, 1, &err) == 0, "alloc");
+    CHECK(activations_alloc(&patched, &m, B, T, 0, 1, &err) == 0, "alloc");
+    model_forward(&m, &clean, tokens, B, T, NULL);
+
+    /* 1. start at layer P from copied activations: same as the clean run */
+    memcpy(patched.layer[P].resid_pre, clean.layer[P].resid_pre, BT * D * sizeof(float));
+    opt.start_layer = P;
+    model_forward(&m, &patched, tokens, B, T, &opt);
+    CHECK(max_abs_diff(patched.logits, clean.logits, BT * 20) == 0, "start_layer run reproduces the clean logits");
+
+    /* 2. value patch with the unchanged input and its own scale: the clean run */
+    memcpy(resid, clean.layer[P].resid_pre, BT * D * sizeof(float));
+    memcpy(scale, clean.layer[P].ln1_scale, BT * sizeof(float));
+    opt.start_layer = 0;
+    opt.v_patch_layer = P;
+    opt.v_patch_resid = resid;
+    opt.v_patch_scale = scale;
+    model_forward(&m, &patched, tokens, B, T, &opt);
+    CHECK(max_abs_diff(patched.logits, clean.logits, BT * 20) < 1e-6, "identity value patch reproduces the clean run");
+
+    /* 3. remove L0H1's output from the value input: PROTOCOL's closed form */
+    for (i = 0; i < (int)BT; i++)
+        for (d = 0; d < D; d++) resid[(size_t)i * D + d] -= clean.layer[0].result[((size_t)i * H + 1) * D + d];
+    model_forward(&m, &patched, tokens, B, T, &opt);
+    if (processed) {
+        for (b = 0; b < B; b++)
+            for (h = 0; h < H; h++)
+                for (i = 0; i < T; i++) {
+                    const float *A = clean.layer[P].pattern + (((size_t)b * H + h) * T + i) * T;
+                    const LayerWeights *w = &m.layers[P];
+                    double expect[16];
+                    for (d = 0; d < D; d++) expect[d] = clean.layer[P].result[(((size_t)b * T + i) * H + h) * D + d];
+                    for (j = 0; j <= i; j++) {
+                        const float *wr = clean.layer[0].result + (((size_t)b * T + j) * H + 1) * D;
+                        double s = clean.layer[P].ln1_scale[b * T + j], vv[4] = {0, 0, 0, 0};
+                        for (e = 0; e < dh; e++)
+                            for (d = 0; d < D; d++) vv[e] += wr[d] / s * w->W_V[((size_t)h * D + d) * dh + e];
+                        for (d = 0; d < D; d++) {
+                            double o = 0;
+                            for (e = 0; e < dh; e++) o += vv[e] * w->W_O[((size_t)h * dh + e) * D + d];
+                            expect[d] -= A[j] * o;
+                        }
+                    }
+                    for (d = 0; d < D; d++) {
+                        double diff = fabs(expect[d] - patched.layer[P].result[(((size_t)b * T + i) * H + h) * D + d]);
+                        if (diff > worst) worst = diff;
+                    }
+                }
+        CHECK(worst < 1e-5, "value patch matches the closed form (max diff %g)", worst);
+    }
+    /* below the patched layer nothing changed; queries and keys stay clean */
+    CHECK(max_abs_diff(patched.layer[P].pattern, clean.layer[P].pattern, (size_t)B * H * T * T) == 0,
+          "value patch leaves the pattern clean");
+    for (l = 0; l < P; l++)
+        CHECK(max_abs_diff(patched.layer[l].resid_post, clean.layer[l].resid_post, BT * D) == 0,
+              "layers below the patch untouched (layer %d)", l);
+
+    /* 4. the single-head intervention with the clean input reproduces hook_result */
+    for (b = 0; b < B; b++)
+        for (h = 0; h < H; h++) {
+            int pos = T - 1 - b * 3;
+            head_result_with_input(&m, &clean, b, 1, h, pos, clean.layer[1].ln1_normalized + ((size_t)b * T + pos) * D, out);
+            CHECK(max_abs_diff(out, clean.layer[1].result + (((size_t)b * T + pos) * H + h) * D, D) < 1e-5,
+                  "head_result_with_input(clean) = hook_result (row %d head %d)", b, h);
+        }
+    activations_free(&clean);
+    activations_free(&patched);
+    model_free(&m);
+    free(resid);
+    free(scale);
+}
+
+static void test_thread_determinism(void) {
+    Model m;
+    Activations a, b;
+    Error err;
+    rng_state = 99;
+    build_model(&m, 0, ACT_GELU);
+    model_process(&m);
+    model_prepare(&m);
+    CHECK(activations_alloc(&a, &m, B, T, 1, 1, &err) == 0, "alloc");
+    CHECK(activations_alloc(&b, &m, B, T, 1, 1, &err) == 0, "alloc");
+    set_thread_count(1);
+    model_forward(&m, &a, tokens, B, T, NULL);
+    set_thread_count(2);
+    model_forward(&m, &b, tokens, B, T, NULL);
+    CHECK(a.bytes == b.bytes && memcmp(a.embed, b.embed, a.bytes) == 0, "1 and 2 threads give identical activations");
+    activations_free(&a);
+    activations_free(&b);
+    model_free(&m);
+}
+
+static void test_attn_only_and_hooks(void) {
+    Model m;
+    Activations a;
+    Error err;
+    HookView v;
+    rng_state = 5;
+    build_model(&m, 1, ACT_RELU);
+    CHECK(activations_alloc(&a, &m, 1, T, 0, 1, &err) == 0, "alloc");
+    model_forward(&m, &a, tokens, 1, T, NULL);
+    CHECK(hook_lookup(&m, &a, "blocks.1.hook_resid_mid", &v, &err) != 0, "attn-only model has no resid_mid hook");
+    CHECK(hook_lookup(&m, &a, "blocks.1.mlp.hook_pre", &v, &err) != 0, "attn-only model has no mlp hooks");
+    CHECK(hook_lookup(&m, &a, "blocks.1.attn.hook_attn_scores", &v, &err) != 0, "scores not kept -> clear error");
+    CHECK(hook_lookup(&m, &a, "blocks.7.hook_resid_pre", &v, &err) != 0, "layer out of range");
+    CHECK(hook_lookup(&m, &a, "blocks.1.hook_nonsense", &v, &err) != 0, "unknown hook");
+    CHECK(hook_lookup(&m, &a, "blocks.1.attn.hook_pattern", &v, &err) == 0 && v.ndim == 4 && v.shape[1] == 4 &&
+              v.shape[2] == T && v.shape[3] == T,
+          "pattern hook shape [B,H,T,T]");
+    {
+        /* resid_post = resid_pre + attn_out exactly, for attention-only blocks */
+        size_t i;
+        double worst = 0;
+        for (i = 0; i < (size_t)T * 16; i++) {
+            double diff = fabs((double)a.layer[2].resid_post[i] - (a.layer[2].resid_pre[i] + a.layer[2].attn_out[i]));
+            if (diff > worst) worst = diff;
+        }
+        CHECK(worst < 1e-6, "attn-only resid_post = resid_pre + attn_out");
+    }
+    activations_free(&a);
+    model_free(&m);
+}
+
+int main(void) {
+    test_processing_preserves_function();
+    test_interventions(1);
+    test_interventions(0);
+    test_thread_determinism();
+    test_attn_only_and_hooks();
+    return check_done("test_model");
+}

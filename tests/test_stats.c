@@ -1,0 +1,93 @@
+/* test_stats.c - stats.c against values computed independently with numpy.
+ *
+ * Reference values were produced with (Debian's /usr/bin/python3, numpy):
+ *   x = np.array([3.5,-1.25,7.0,2.0,0.5,9.75,-4.0,1.0,6.5,2.25], dtype=np.float32)
+ *   y = np.array([1.0,0.3,2.9,1.1,0.2,3.6,-1.5,0.4,2.8,0.9])
+ *   np.quantile(x.astype(np.float64), q)   for q in 0.5 0.125 0.25 0.75 0.875 0 1 0.3
+ *   np.corrcoef(x, y)[0,1];  np.polyfit(x, y, 1)
+ *   np.quantile([5.0], 0.3);  np.quantile([1.0, 2.0], 0.125)
+ */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "check.h"
+#include "stats.h"
+
+static const float X[10] = {3.5f, -1.25f, 7.0f, 2.0f, 0.5f, 9.75f, -4.0f, 1.0f, 6.5f, 2.25f};
+static const double Y[10] = {1.0, 0.3, 2.9, 1.1, 0.2, 3.6, -1.5, 0.4, 2.8, 0.9};
+
+static void test_quantiles(void) {
+    static const struct {
+        double q, expected;
+    } cases[] = {{0.5, 2.125},   {0.125, -1.03125}, {0.25, 0.625}, {0.75, 5.75},
+                 {0.875, 6.9375}, {0.0, -4.0},       {1.0, 9.75},   {0.3, 0.8499999999999999}};
+    Samples s;
+    size_t i;
+    samples_init(&s);
+    for (i = 0; i < 10; i++) samples_add(&s, X[i]);
+    /* NaN samples are skipped and counted, never part of the quantiles. */
+    samples_add(&s, NAN);
+    samples_add(&s, NAN);
+    CHECK(s.count == 10 && s.n_nan == 2, "10 samples and 2 NaN counted (got %zu, %zu)", s.count, s.n_nan);
+    for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        double got = samples_quantile(&s, cases[i].q);
+        CHECK(check_close(got, cases[i].expected, 1e-12, 1e-12), "quantile %g = %.17g (numpy %.17g)", cases[i].q, got,
+              cases[i].expected);
+    }
+    samples_free(&s);
+
+    samples_init(&s);
+    CHECK(isnan(samples_quantile(&s, 0.5)), "quantile of no samples is NaN");
+    samples_add(&s, 5.0f);
+    CHECK(samples_quantile(&s, 0.3) == 5.0, "quantile of one sample is that sample");
+    samples_free(&s);
+    samples_init(&s);
+    samples_add(&s, 2.0f);
+    samples_add(&s, 1.0f);
+    CHECK(check_close(samples_quantile(&s, 0.125), 1.125, 0, 1e-12), "two samples, q 0.125 = 1.125");
+    samples_free(&s);
+}
+
+static void test_pearson_and_least_squares(void) {
+    double x[10], slope, intercept, r;
+    double flat[3] = {1, 1, 1};
+    size_t i;
+    for (i = 0; i < 10; i++) x[i] = X[i];
+    r = pearson_r(x, Y, 10);
+    CHECK(check_close(r, 0.981057993154926, 1e-12, 1e-13), "pearson r = %.17g (numpy 0.981057993154926)", r);
+    least_squares(x, Y, 10, &slope, &intercept);
+    CHECK(check_close(slope, 0.36514025216641344, 1e-12, 1e-13), "slope = %.17g (numpy 0.36514025216641344)", slope);
+    CHECK(check_close(intercept, 0.17499281284652307, 1e-12, 1e-13), "intercept = %.17g (numpy 0.17499281284652307)",
+          intercept);
+    CHECK(isnan(pearson_r(x, Y, 1)), "r of one point is NaN");
+    CHECK(isnan(pearson_r(flat, Y, 3)), "r with zero variance is NaN");
+    least_squares(flat, Y, 3, &slope, &intercept);
+    CHECK(isnan(slope), "slope with zero x variance is NaN");
+}
+
+static void test_results(void) {
+    Results r;
+    Samples s;
+    double v = 0;
+    size_t i;
+    results_init(&r);
+    samples_init(&s);
+    for (i = 0; i < 10; i++) samples_add(&s, X[i]);
+    results_add_quantiles(&r, "fig1.L0H2.resid_pre0", &s);
+    CHECK(r.count == 5, "5 quantile metrics (got %d)", r.count);
+    CHECK(results_get(&r, "fig1.L0H2.resid_pre0.q87_5", &v) && check_close(v, 6.9375, 0, 1e-12), "q87_5 stored");
+    CHECK(results_get(&r, "fig1.L0H2.resid_pre0.q12_5", &v) && check_close(v, -1.03125, 0, 1e-12), "q12_5 stored");
+    results_set(&r, "fig1.L0H2.resid_pre0.median", 1.5);
+    CHECK(r.count == 5 && results_get(&r, "fig1.L0H2.resid_pre0.median", &v) && v == 1.5, "set replaces");
+    CHECK(!results_get(&r, "nope", &v), "missing metric not found");
+    samples_free(&s);
+    results_free(&r);
+}
+
+int main(void) {
+    test_quantiles();
+    test_pearson_and_least_squares();
+    test_results();
+    return check_done("test_stats");
+}
