@@ -2002,7 +2002,11 @@ int cmd_tokenize(int argc, char **argv) {
     if (rc) {
         tokenizer_free(tok);
         free(data);
-        if (input) die(err.code ? err.code : EXIT_INPUT, "%s: %s", strcmp(input, "-") == 0 ? "standard input" : input, err.msg);
+        if (input) {
+            /* Name the file instead of "input text". */
+            const char *msg = strncmp(err.msg, "input text: ", 12) == 0 ? err.msg + 12 : err.msg;
+            die(err.code ? err.code : EXIT_INPUT, "%s: %s", strcmp(input, "-") == 0 ? "standard input" : input, msg);
+        }
         die_error(&err);
     }
     if (want_bos) printf("%d", tokenizer_bos_id(tok));
