@@ -2025,7 +2025,7 @@ static void parse_ids(const char *s, Ints *ids, const char *what) {
     for (;;) {
         char num[32];
         size_t n = 0;
-        long v;
+        long v = 0;
         while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r' || *p == ',') p++;
         if (*p == '\0') break;
         while (*p && *p != ' ' && *p != '\t' && *p != '\n' && *p != '\r' && *p != ',') {
@@ -2033,8 +2033,9 @@ static void parse_ids(const char *s, Ints *ids, const char *what) {
             n++;
             p++;
         }
-        if (n + 1 > sizeof num || parse_long((num[n] = '\0', num), 0, 2147483647L, &v))
-            die(EXIT_USAGE, "detokenize: %s: '%.*s' is not a token id", what, (int)(n < 31 ? n : 31), p - n);
+        if (n + 1 > sizeof num) die(EXIT_USAGE, "detokenize: %s: '%.20s...' is not a token id", what, p - n);
+        num[n] = '\0';
+        if (parse_long(num, 0, 2147483647L, &v)) die(EXIT_USAGE, "detokenize: %s: '%s' is not a token id", what, num);
         if (ints_push(ids, (int)v)) die(EXIT_INTERNAL, "out of memory");
     }
 }
