@@ -437,26 +437,15 @@ static unsigned long compose_pair(unsigned long a, unsigned long b) {
     return uni_compose_pair(a, b);
 }
 
-/* Normalizes s[0..n) with form `form` and appends the result to out. */
-static int normalize_append(int form, const char *s, size_t n, Bytes *out) {
-    unsigned flag = form == NORM_NFC ? UNI_NFC : form == NORM_NFD ? UNI_NFD : form == NORM_NFKC ? UNI_NFKC : UNI_NFKD;
+/* Normalizes s[0..n) with form `form` (decompose, reorder, compose) and appends
+ * the result to out. */
+static int normalize_full(int form, const char *s, size_t n, Bytes *out) {
     int compat = form == NORM_NFKC || form == NORM_NFKD;
     int compose = form == NORM_NFC || form == NORM_NFKC;
     const unsigned char *u = (const unsigned char *)s;
     size_t i, k;
     Cps c = {NULL, 0, 0};
-    int rc = -1, stable = 1;
-    /* Quick check: a string with no character that can change is already normalized. */
-    for (i = 0; i < n && stable;) {
-        unsigned long cp;
-        if (u[i] < 0x80) {
-            i++;
-            continue;
-        }
-        i += utf8_dec(u + i, n - i, &cp);
-        if (uni_flags(cp) & flag) stable = 0;
-    }
-    if (stable) return bytes_put(out, s, n);
+    int rc = -1;
     /* Full decomposition. */
     for (i = 0; i < n;) {
         unsigned long cp;
@@ -522,6 +511,41 @@ static int normalize_append(int form, const char *s, size_t n, Bytes *out) {
 done:
     free(c.v);
     return rc;
+}
+
+/* Normalizes s[0..n) with form `form` and appends the result to out. Only the
+ * stretches around characters that can change are normalized: a character whose
+ * quick-check flag is clear (quick check Yes, combining class 0) is a boundary
+ * that normalization never moves across, so text between such stretches is
+ * copied as is. Each stretch starts at the last stable character before it, which
+ * may compose with what follows. */
+static int normalize_append(int form, const char *s, size_t n, Bytes *out) {
+    unsigned flag = form == NORM_NFC ? UNI_NFC : form == NORM_NFD ? UNI_NFD : form == NORM_NFKC ? UNI_NFKC : UNI_NFKD;
+    const unsigned char *u = (const unsigned char *)s;
+    size_t i = 0, done = 0, last_stable = 0;
+    while (i < n) {
+        unsigned long cp;
+        size_t l, e;
+        if (u[i] < 0x80) {
+            last_stable = i++;
+            continue;
+        }
+        l = utf8_dec(u + i, n - i, &cp);
+        if (!(uni_flags(cp) & flag)) {
+            last_stable = i;
+            i += l;
+            continue;
+        }
+        for (e = i + l; e < n;) {
+            size_t l2 = u[e] < 0x80 ? 1 : utf8_dec(u + e, n - e, &cp);
+            if (u[e] < 0x80 || !(uni_flags(cp) & flag)) break;
+            e += l2;
+        }
+        if (bytes_put(out, s + done, last_stable - done) || normalize_full(form, s + last_stable, e - last_stable, out))
+            return -1;
+        done = last_stable = i = e;
+    }
+    return bytes_put(out, s + done, n - done);
 }
 
 int tokenizer_normalize(const char *form, const char *text, size_t len, char **out, size_t *out_len, Error *err) {
