@@ -1554,6 +1554,7 @@ static int load_model(Tokenizer *tok, const JsonValue *model, Error *err) {
     size_t i, total = 0, off = 0, cap;
     long long max_id = -1;
     double dropout;
+    int rank = 0;
     char *buf = NULL;
     size_t buf_cap = 0;
 
@@ -1611,6 +1612,8 @@ static int load_model(Tokenizer *tok, const JsonValue *model, Error *err) {
         int ia, ib, inew;
         MergeSlot *slot;
         uint64_t key;
+        /* HF drops "#version" header lines of the legacy merges format before numbering ranks. */
+        if (m->type == JSON_STRING && m->len >= 8 && memcmp(m->str, "#version", 8) == 0) continue;
         if (m->type == JSON_STRING) {
             const char *sp = (const char *)memchr(m->str, ' ', m->len);
             if (!sp || memchr(sp + 1, ' ', m->len - (size_t)(sp + 1 - m->str)))
@@ -1660,7 +1663,7 @@ static int load_model(Tokenizer *tok, const JsonValue *model, Error *err) {
         slot = merge_slot(&tok->merges, key);
         if (!slot->key) tok->merges.count++;
         slot->key = key;
-        slot->rank = (int)i; /* a repeated pair keeps its last rank, as a Rust HashMap would */
+        slot->rank = rank++; /* a repeated pair keeps its last rank, as a Rust HashMap would */
         slot->new_id = inew;
     }
     free(buf);

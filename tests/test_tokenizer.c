@@ -104,6 +104,12 @@ static void test_bpe(void) {
     EXPECT_IDS(t, "ab", 4);
     tokenizer_free(t);
 
+    /* A legacy "#version" line is not a merge and takes no rank (HF filters it). */
+    t = load_str("{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0,\"b\":1,\"c\":2,\"ab\":3,\"bc\":4},"
+                 "\"merges\":[\"#version: 0.2\",\"b c\",\"a b\"]}}");
+    EXPECT_IDS(t, "abc", 0, 4); /* b+c has rank 0 */
+    tokenizer_free(t);
+
     t = load(FIX "bpe_unk.json");
     EXPECT_IDS(t, "axyb", 1, 0, 0, 2);
     tokenizer_free(t);
