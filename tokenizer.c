@@ -1016,8 +1016,13 @@ static int bpe_word(const Tokenizer *tok, const char *w, size_t n, Ints *out, Er
         int id = vocab_id(tok, w, n);
         if (id >= 0) return ints_push(out, id);
     }
-    cap = n + 1; /* at most one symbol per byte, plus byte-fallback expansion below */
-    if (tok->byte_fallback) cap = 4 * n + 8 + 4 * (tok->prefix_len + tok->suffix_len);
+    /* At most one symbol per byte; with byte_fallback a character may become one
+     * symbol per byte of prefix + character + suffix. */
+    cap = n + 1;
+    if (tok->byte_fallback) {
+        size_t per = 4 + tok->prefix_len + tok->suffix_len;
+        if (per < 4 || size_mul(n + 1, per, &cap)) goto oom;
+    }
     sym = (Sym *)alloc_array(cap, sizeof(Sym));
     if (!sym) goto oom;
 

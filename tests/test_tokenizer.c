@@ -123,6 +123,12 @@ static void test_bpe(void) {
     EXPECT_IDS(t, "aq", 4, 0);               /* no <0x71>: unk */
     tokenizer_free(t);
 
+    /* byte_fallback spells the prefixed string "##x" byte by byte, prefix included (as HF). */
+    t = load_str("{\"model\":{\"type\":\"BPE\",\"byte_fallback\":true,\"continuing_subword_prefix\":\"##\","
+                 "\"vocab\":{\"a\":0,\"<0x23>\":1,\"<0x78>\":2},\"merges\":[]}}");
+    EXPECT_IDS(t, "ax", 0, 1, 1, 2);
+    tokenizer_free(t);
+
     t = load(FIX "bpe_affixes.json"); /* prefix "##", suffix "</w>", merge a + ##b -> ab */
     EXPECT_IDS(t, "abc", 3, 2);       /* a ##b ##c</w> -> ab ##c</w> */
     EXPECT_IDS(t, "a", 4);            /* first and last: a</w> */
