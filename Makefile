@@ -115,3 +115,8 @@ test-sanitize:
 	LDFLAGS="$(SANFLAGS)" $(MAKE) BUILD=build-san OPT="-O1 -g $(SANFLAGS)" sanitize-programs
 	ASAN_OPTIONS=abort_on_error=0:detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	    CLEANUP=build-san/cleanup sh tests/run.sh build-san
+
+# Tokenizer throughput (needs ../shared/data/20B_tokenizer.json; skips without it).
+bench-tokenizer: $(BUILD)/libcleanup.a tests/bench_tokenizer.c $(HEADERS) | $(BUILD)
+	$(CC) $(CFLAGS) -I. $(LDFLAGS) -o $(BUILD)/bench_tokenizer tests/bench_tokenizer.c $(BUILD)/libcleanup.a $(LDLIBS)
+	$(BUILD)/bench_tokenizer || test $$? -eq 77
