@@ -174,10 +174,17 @@ static void add_quantiles3(Results *res, const char *name, Samples *s) {
     results_set(res, key, samples_quantile(s, 0.875));
 }
 
-static Samples *samples_array(size_t n) {
+/* n Samples, each with room for `reserve` values up front: the pass knows how many
+ * samples it will add, so the lists never grow by doubling (which would copy them and,
+ * at gelu-4l scale, briefly need twice the memory). */
+static Samples *samples_array(size_t n, size_t reserve) {
     Samples *s = xalloc_array(n, sizeof *s, "samples");
     size_t i;
-    for (i = 0; i < n; i++) samples_init(&s[i]);
+    for (i = 0; i < n; i++) {
+        samples_init(&s[i]);
+        s[i].values = alloc_array(reserve, sizeof(float));
+        if (s[i].values) s[i].cap = reserve; /* else samples_add grows it as needed */
+    }
     return s;
 }
 
@@ -492,7 +499,7 @@ int exp_clean_pass(const Model *m, const Dataset *ds, const ExpHeads *hd, unsign
     Points own_fig5;
     Activations a;
     int T = ds->seq_len, D = c->d_model, H = c->n_heads, L = c->n_layers, batch, row, row_limit, rc = -1;
-    size_t TD;
+    size_t TD, n_samples;
     ForwardOptions opt = forward_options_default();
 
     if (exp_heads_check(m, hd, err)) return -1;
@@ -522,16 +529,17 @@ int exp_clean_pass(const Model *m, const Dataset *ds, const ExpHeads *hd, unsign
         if (activations_alloc(&a, m, batch, T, 0, 0, err)) return -1;
     }
 
-    if (which & EXP_FIG1) cp.fig1 = samples_array((size_t)H * cp.n_loc);
+    n_samples = (size_t)ds->n_rows * T;
+    if (which & EXP_FIG1) cp.fig1 = samples_array((size_t)H * cp.n_loc, n_samples);
     if (which & EXP_FIG2) {
-        cp.fig2_head = samples_array((size_t)L * H);
-        cp.fig2_mlp = samples_array((size_t)L);
+        cp.fig2_head = samples_array((size_t)L * H, n_samples);
+        cp.fig2_mlp = samples_array((size_t)L, m->cfg.attn_only ? 0 : n_samples);
     }
     if (which & EXP_FIG3) {
-        cp.fig3_loc[0] = samples_array((size_t)cp.n_loc);
-        cp.fig3_loc[1] = samples_array((size_t)cp.n_loc);
-        cp.fig3_head[0] = samples_array((size_t)H);
-        cp.fig3_head[1] = samples_array((size_t)H);
+        cp.fig3_loc[0] = samples_array((size_t)cp.n_loc, n_samples);
+        cp.fig3_loc[1] = samples_array((size_t)cp.n_loc, n_samples);
+        cp.fig3_head[0] = samples_array((size_t)H, n_samples);
+        cp.fig3_head[1] = samples_array((size_t)H, n_samples);
         cp.patch_resid = xalloc_array((size_t)batch * T * D, sizeof(float), "Fig 3 patch");
         cp.patch_scale = xalloc_array((size_t)batch * T, sizeof(float), "Fig 3 patch");
         cp.writer = xalloc_array((size_t)batch * T * D, sizeof(float), "Fig 3 patch");
