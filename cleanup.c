@@ -9,7 +9,9 @@
 
 #include "experiments.h"
 #include "model.h"
+#include "report.h"
 #include "sha256.h"
+#include "synth.h"
 #include "tokenizer.h"
 #include "util.h"
 
@@ -256,6 +258,11 @@ static const Command commands[] = {
     {"sec32", cmd_experiment, "Section 3.2: the paper's two correlations"},
     {"run", cmd_run, "run a model on tokens or text and write hook activations"},
     {"info", cmd_info, "describe a model directory: config, parameters, checksums, processing"},
+    {"tokenize", cmd_tokenize, "text -> token ids with an HF tokenizer.json (byte-level BPE)"},
+    {"detokenize", cmd_detokenize, "token ids -> text, byte-exact"},
+    {"verify", cmd_verify, "re-check an output directory against its SHA256SUMS"},
+    {"synth", cmd_synth, "write the bundled planted model (or random gelu-4l-shaped weights)"},
+    {"verify", cmd_verify, "re-check an output directory (default out/) against its SHA256SUMS"},
 };
 
 static void print_help(FILE *f) {
@@ -283,7 +290,15 @@ int main(int argc, char **argv) {
         return argc < 2 ? EXIT_USAGE : EXIT_OK;
     }
     for (i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        if (strcmp(argv[1], commands[i].name) == 0) return commands[i].run(argc - 1, argv + 1);
+        if (strcmp(argv[1], commands[i].name) == 0) {
+            int rc = commands[i].run(argc - 1, argv + 1);
+            /* Output that could not be written (disk full, /dev/full) must not look like success. */
+            if (fflush(stdout) != 0 || ferror(stdout)) {
+                fprintf(stderr, "cleanup: standard output: write error\n");
+                return rc != EXIT_OK ? rc : EXIT_IO;
+            }
+            return rc;
+        }
     fprintf(stderr, "cleanup: unknown command '%s' (try cleanup --help)\n", argv[1]);
     return EXIT_USAGE;
 }

@@ -9,6 +9,7 @@
 
 #include "kernels.h"
 #include "report.h"
+#include "synth.h"
 
 /* Activations of one clean-pass batch are kept under this size (a gelu-4l row of 1024
  * tokens alone needs about 360 MB, so there the batch is one row). */
@@ -1094,14 +1095,11 @@ int cmd_experiment(int argc, char **argv) {
         in.act_fn = m.cfg.act_fn_name;
         in.processed = m.processed;
         in.is_gelu_4l = is_gelu_4l_shape(&m.cfg);
-        in.is_planted = strcmp(m.cfg.model_name, "cleanup-planted") == 0;
+        in.is_planted = synth_is_planted(m.cfg.model_name);
         if (in.is_gelu_4l) {
             in.checks = report_paper_checks(&in.n_checks);
         } else if (in.is_planted) {
-            /* TODO(lead): wire the planted model's expectations once synth.h lands:
-             *   in.checks = synth_planted_checks(&in.n_checks);               */
-            in.checks = NULL;
-            in.n_checks = 0;
+            in.checks = synth_planted_checks(&in.n_checks);
         }
         in.data_path = data_path;
         in.n_rows = ds.n_rows;

@@ -81,7 +81,7 @@ int model_load_config(const char *path, ModelConfig *cfg, Error *err) {
         goto done;
     }
     if ((long long)cfg->d_model * cfg->d_vocab > 2000000000LL || (long long)cfg->n_ctx * cfg->d_model > 2000000000LL ||
-        (long long)cfg->d_model * cfg->d_mlp > 2000000000LL || (long long)cfg->n_heads * cfg->d_head * cfg->d_model > 2000000000LL ||
+        (long long)cfg->d_model * cfg->d_mlp > 2000000000LL || (long long)cfg->n_heads * cfg->d_head > 2000000000LL / cfg->d_model ||
         cfg->n_layers > 1000 || cfg->n_ctx > 1000000) {
         error_set(err, "%s: model dimensions are too large for this program", path);
         goto done;
