@@ -27,9 +27,11 @@ static void fuzz_check_tensorfile(const TensorFile *tf) {
         double numel = 1, maxpos;
         const unsigned char *end = tf->file_data + tf->file_len;
         if (!t->name) tensors_fail("NULL name", t);
-        for (j = 0; j < i; j++)
+        /* Uniqueness: every name against its 16 predecessors, and tensorfile_find
+         * (a linear search) for the first 64, to stay fast on inputs with many tensors. */
+        for (j = i > 16 ? i - 16 : 0; j < i; j++)
             if (strcmp(tf->tensors[j].name, t->name) == 0) tensors_fail("duplicate name", t);
-        if (tensorfile_find(tf, t->name) != t) tensors_fail("tensorfile_find", t);
+        if (i < 64 && tensorfile_find(tf, t->name) != t) tensors_fail("tensorfile_find", t);
         if (t->ndim < 0 || t->ndim > TENSOR_MAX_DIMS) tensors_fail("ndim out of range", t);
         if (esz == 0 || esz > 8) tensors_fail("bad dtype", t);
         for (d = 0; d < t->ndim; d++) {
@@ -48,7 +50,7 @@ static void fuzz_check_tensorfile(const TensorFile *tf) {
             maxpos += (double)(t->shape[d] - 1) * (double)t->stride[d];
         }
         if ((maxpos + 1) * (double)esz > (double)t->storage_bytes) tensors_fail("elements outside the storage", t);
-        if (t->numel <= (1 << 20)) {
+        if (t->numel <= 4096 && i < 256) {
             Error err = {"", 0};
             float *out = malloc((size_t)t->numel * sizeof(float));
             int rc, is_float = t->dtype == DT_F32 || t->dtype == DT_F16 || t->dtype == DT_BF16 || t->dtype == DT_F64;
