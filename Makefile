@@ -22,9 +22,9 @@ HEADERS := $(wildcard *.h)
 TESTSRC := $(wildcard tests/test_*.c)
 TESTBIN := $(patsubst tests/%.c,$(BUILD)/%,$(TESTSRC))
 
-.PHONY: all test clean bench native
+.PHONY: all test clean bench native fetch
 
-all: cleanup
+all: cleanup weights/planted/config.json
 
 cleanup: $(BUILD)/cleanup.o $(BUILD)/libcleanup.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
@@ -51,6 +51,14 @@ native:
 
 clean:
 	rm -rf $(BUILD) build-native cleanup
+
+# Optional: download gelu-4l, its tokenizer and data rows (needs network and curl).
+fetch:
+	sh tools/fetch_gelu4l.sh weights/gelu-4l
+
+# The bundled planted model (the default model of `cleanup all`), built by the program itself.
+weights/planted/config.json: cleanup
+	./cleanup synth --out weights/planted
 
 # ---------------------------------------------------------------------------
 # Robustness (issue 7): libFuzzer targets and the sanitized test suite.

@@ -7,8 +7,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "experiments.h"
 #include "model.h"
+#include "report.h"
 #include "sha256.h"
+#include "synth.h"
 #include "tokenizer.h"
 #include "util.h"
 
@@ -246,8 +249,19 @@ typedef struct {
 } Command;
 
 static const Command commands[] = {
+    {"all", cmd_experiment, "run every experiment: results.tsv, figures, report.md"},
+    {"fig1", cmd_experiment, "Fig 1: residual stream projected onto the layer-0 heads"},
+    {"fig2", cmd_experiment, "Fig 2: projection of every node onto the writer (-0.903)"},
+    {"fig3", cmd_experiment, "Fig 3: value-input patch of the cleaners' layer"},
+    {"fig4", cmd_experiment, "Fig 4: adversarial prompts, clean and patched DLA"},
+    {"fig5", cmd_experiment, "Fig 5: writer DLA against its V-composition"},
+    {"sec32", cmd_experiment, "Section 3.2: the paper's two correlations"},
     {"run", cmd_run, "run a model on tokens or text and write hook activations"},
     {"info", cmd_info, "describe a model directory: config, parameters, checksums, processing"},
+    {"tokenize", cmd_tokenize, "text -> token ids with an HF tokenizer.json (byte-level BPE)"},
+    {"detokenize", cmd_detokenize, "token ids -> text, byte-exact"},
+    {"verify", cmd_verify, "re-check an output directory against its SHA256SUMS"},
+    {"synth", cmd_synth, "write the bundled planted model (or random gelu-4l-shaped weights)"},
 };
 
 static void print_help(FILE *f) {

@@ -13,6 +13,9 @@ typedef struct Tokenizer Tokenizer;
  * special_tokens_map.json from the same directory when present, for the BOS,
  * EOS and PAD tokens. Returns NULL and fills err on any problem. */
 Tokenizer *tokenizer_load(const char *path, Error *err);
+/* Same from tokenizer.json text already in memory (`name` is used in messages); no
+ * config files are read, so BOS comes only from a TemplateProcessing post-processor. */
+Tokenizer *tokenizer_load_json(const char *text, size_t len, const char *name, Error *err);
 void tokenizer_free(Tokenizer *tok);
 
 /* Encodes UTF-8 text (no BOS added). Invalid UTF-8 is an error naming the byte

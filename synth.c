@@ -1,0 +1,1053 @@
+/* synth.c - the bundled planted model and random gelu-4l-shaped weights.
+ *
+ * PLANTED_DOC_BEGIN
+ * (filled in below, see "The planted model")
+ * PLANTED_DOC_END
+ *
+ * Determinism: every random number comes from a splitmix64 stream keyed by
+ * (seed, tensor name); normals are Irwin-Hall sums of four uniforms (only
+ * + - * on doubles, no libm), and the construction uses only + - * / sqrt,
+ * which IEEE 754 rounds exactly. So the files are byte-identical on every
+ * platform with IEEE doubles evaluated in double precision (FLT_EVAL_METHOD 0)
+ * and no fused multiply-add contraction (gcc -std=c99 does not contract;
+ * clang is told not to below).
+ */
+#if defined(__clang__)
+#pragma STDC FP_CONTRACT OFF
+#endif
+
+#include "synth.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "formats.h"
+
+/* ------------------------------------------------------------------------ */
+/* Random numbers                                                           */
+
+typedef struct {
+    uint64_t state;
+} Rng;
+
+/* splitmix64 (Steele, Lea, Flood 2014): one 64-bit output per call. */
+static uint64_t rng_next(Rng *r) {
+    uint64_t z = (r->state += 0x9E3779B97F4A7C15ULL);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    return z ^ (z >> 31);
+}
+
+/* An independent stream for (seed, name): adding a tensor never shifts the
+ * numbers of another. */
+static Rng rng_stream(uint64_t seed, const char *name) {
+    Rng r;
+    uint64_t h = 0xCBF29CE484222325ULL; /* FNV-1a */
+    const unsigned char *p;
+    for (p = (const unsigned char *)name; *p; p++) {
+        h ^= *p;
+        h *= 0x100000001B3ULL;
+    }
+    r.state = seed * 0xD1B54A32D192ED03ULL + h;
+    (void)rng_next(&r);
+    return r;
+}
+
+/* Uniform in [0, 1) on the 2^-53 grid (exact). */
+static double rng_uniform(Rng *r) {
+    return (double)(rng_next(r) >> 11) * (1.0 / 9007199254740992.0);
+}
+
+/* Approximately standard normal: Irwin-Hall sum of four uniforms, centred and
+ * scaled to unit variance (bounded by +-3.46; no libm, so bit-reproducible). */
+static double rng_normal(Rng *r) {
+    double s = rng_uniform(r) + rng_uniform(r) + rng_uniform(r) + rng_uniform(r);
+    return (s - 2.0) * 1.7320508075688772;
+}
+
+/* Uniform integer in [0, n), n > 0 (modulo bias below 2^-40 for our n). */
+static int rng_below(Rng *r, int n) {
+    return (int)(rng_next(r) % (uint64_t)n);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Growable text buffer for the JSON files                                  */
+
+typedef struct {
+    char *data;
+    size_t len, cap;
+    int failed; /* an allocation failed; the buffer is unusable */
+} Buf;
+
+/* Appends printf-style text; on allocation failure sets b->failed. */
+static void buf_printf(Buf *b, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+static void buf_printf(Buf *b, const char *fmt, ...) {
+    va_list ap, ap2;
+    int n;
+    if (b->failed) return;
+    va_start(ap, fmt);
+    va_copy(ap2, ap);
+    n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0) {
+        b->failed = 1;
+        va_end(ap2);
+        return;
+    }
+    if (b->len + (size_t)n + 1 > b->cap) {
+        size_t ncap = b->cap ? b->cap : 4096;
+        char *nd;
+        while (ncap < b->len + (size_t)n + 1) ncap *= 2;
+        nd = realloc(b->data, ncap);
+        if (!nd) {
+            b->failed = 1;
+            va_end(ap2);
+            return;
+        }
+        b->data = nd;
+        b->cap = ncap;
+    }
+    vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap2);
+    va_end(ap2);
+    b->len += (size_t)n;
+}
+
+/* Appends s as a JSON string literal (s is valid UTF-8). */
+static void buf_json_string(Buf *b, const char *s) {
+    const unsigned char *p;
+    buf_printf(b, "\"");
+    for (p = (const unsigned char *)s; *p; p++) {
+        if (*p == '"' || *p == '\\') buf_printf(b, "\\%c", *p);
+        else if (*p < 0x20) buf_printf(b, "\\u%04x", *p);
+        else buf_printf(b, "%c", *p);
+    }
+    buf_printf(b, "\"");
+}
+
+/* Writes the buffer to dir/name atomically and frees it. */
+static int buf_write(Buf *b, const char *dir, const char *name, Error *err) {
+    char *path = path_join(dir, name);
+    int rc;
+    if (b->failed) {
+        free(b->data);
+        free(path);
+        return error_set_code(err, EXIT_INTERNAL, "%s/%s: out of memory", dir, name);
+    }
+    rc = write_file_atomic(path, b->data ? b->data : "", b->len, err);
+    if (rc != 0) err->code = EXIT_IO;
+    free(path);
+    free(b->data);
+    b->data = NULL;
+    b->len = b->cap = 0;
+    return rc;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Shapes and the list of tensors to write                                  */
+
+typedef struct {
+    int n_layers, d_model, n_heads, d_head, d_mlp, n_ctx, d_vocab;
+} Shape;
+
+#define SYNTH_MAX_TENSORS 128
+
+typedef struct {
+    int count;
+    char names[SYNTH_MAX_TENSORS][48];
+    int ndims[SYNTH_MAX_TENSORS];
+    int64_t shapes[SYNTH_MAX_TENSORS][TENSOR_MAX_DIMS];
+    float *data[SYNTH_MAX_TENSORS];
+} TensorList;
+
+/* Adds a zeroed tensor (up to 3 dims; pass 0 for unused trailing dims) and
+ * returns its buffer, or NULL on out of memory / too many tensors. */
+static float *tl_add(TensorList *tl, const char *name, int64_t d0, int64_t d1, int64_t d2) {
+    int i = tl->count, nd = d2 ? 3 : d1 ? 2 : 1;
+    size_t n = (size_t)d0 * (size_t)(d1 ? d1 : 1) * (size_t)(d2 ? d2 : 1);
+    if (i >= SYNTH_MAX_TENSORS) return NULL;
+    tl->data[i] = alloc_array(n, sizeof(float));
+    if (!tl->data[i]) return NULL;
+    snprintf(tl->names[i], sizeof tl->names[i], "%s", name);
+    tl->ndims[i] = nd;
+    memset(tl->shapes[i], 0, sizeof tl->shapes[i]);
+    tl->shapes[i][0] = d0;
+    tl->shapes[i][1] = d1;
+    tl->shapes[i][2] = d2;
+    tl->count++;
+    return tl->data[i];
+}
+
+static void tl_free(TensorList *tl) {
+    int i;
+    for (i = 0; i < tl->count; i++) free(tl->data[i]);
+    tl->count = 0;
+}
+
+static int tl_write(const TensorList *tl, const char *dir, const char *const *metadata, Error *err) {
+    const char *names[SYNTH_MAX_TENSORS];
+    const float *data[SYNTH_MAX_TENSORS];
+    char *path = path_join(dir, "model.safetensors");
+    int i, rc;
+    for (i = 0; i < tl->count; i++) {
+        names[i] = tl->names[i];
+        data[i] = tl->data[i];
+    }
+    rc = safetensors_write(path, tl->count, names, tl->ndims, (const int64_t(*)[TENSOR_MAX_DIMS])tl->shapes,
+                           data, metadata, err);
+    free(path);
+    return rc;
+}
+
+/* Fills n floats with sigma * normal from the stream (seed, name). */
+static void fill_normal(float *x, size_t n, double sigma, uint64_t seed, const char *name) {
+    Rng r = rng_stream(seed, name);
+    size_t i;
+    for (i = 0; i < n; i++) x[i] = (float)(sigma * rng_normal(&r));
+}
+
+/* Fills n floats with base + sigma * normal (LayerNorm weights). */
+static void fill_around(float *x, size_t n, double base, double sigma, uint64_t seed, const char *name) {
+    Rng r = rng_stream(seed, name);
+    size_t i;
+    for (i = 0; i < n; i++) x[i] = (float)(base + sigma * rng_normal(&r));
+}
+
+/* ------------------------------------------------------------------------ */
+/* The planted model                                                        */
+
+/* Design constants (the plant; see the header comment). All in the
+ * processed ("effective") weights that TransformerLens processing yields. */
+#define P_LAYERS 4
+#define P_D 64
+#define P_H 8
+#define P_DH 8
+#define P_M 256
+#define P_CTX 64
+#define P_WRITER_LAYER 0
+#define P_WRITER_HEAD 2
+#define P_CLEAN_LAYER 2
+#define P_CLEAN_FIRST 2 /* cleaners are heads P_CLEAN_FIRST..P_H-1 of layer 2 */
+
+static const double p_sigma_E = 0.125;    /* token embedding, per component (norm ~1) */
+static const double p_sigma_P = 0.0625;   /* positional embedding, generic part */
+static const double p_mu = 1.0;           /* positional component along s1, common to all positions */
+static const double p_rho = 0.25;         /* per-position jitter in the s1/s2 plane */
+static const double p_keep_u = 0.5;       /* fraction of the u component kept in generic writes */
+static const double p_sigma_QK = 0.15;
+static const double p_sigma_V = 0.1;
+static const double p_sigma_O = 0.035;
+static const double p_alpha = 0.28;       /* writer: reads alpha*s1, writes +u */
+static const double p_sigma_V_writer = 0.03;
+static const double p_sigma_O_writer = 0.02;
+static const double p_beta_total = 0.377;  /* sum over cleaners of their u -> -u gain */
+/* Relative shares of the cleaners L2H2..L2H7 (the paper's Fig 2 medians, rounded). */
+static const double p_share[6] = {0.15, 0.07, 0.12, 0.26, 0.18, 0.14};
+static const double p_sigma_in = 0.125;
+static const double p_sigma_bin = 0.1;
+static const double p_sigma_out = 0.006;
+static const double p_sigma_U = 0.05;
+static const double p_sigma_bias = 0.01;
+static const double p_ln_w_sigma = 0.1;
+static const double p_ln_b_sigma = 0.05;
+
+static double dot(const double *a, const double *b, int n) {
+    double s = 0;
+    int i;
+    for (i = 0; i < n; i++) s += a[i] * b[i];
+    return s;
+}
+
+/* v -= (v.dir) dir * (1 - keep): keeps a fraction `keep` of v's component along unit dir. */
+static void keep_along(double *v, const double *dir, double keep, int n) {
+    double c = dot(v, dir, n) * (1.0 - keep);
+    int i;
+    for (i = 0; i < n; i++) v[i] -= c * dir[i];
+}
+
+static void remove_mean(double *v, int n) {
+    double m = 0;
+    int i;
+    for (i = 0; i < n; i++) m += v[i];
+    m /= n;
+    for (i = 0; i < n; i++) v[i] -= m;
+}
+
+/* The planted basis: u (the writer's direction), s1, s2 (the positional plane
+ * the writer reads), orthonormal and orthogonal to the all-ones vector. */
+typedef struct {
+    double u[P_D], s1[P_D], s2[P_D];
+} PlantBasis;
+
+static void plant_basis(PlantBasis *b, uint64_t seed) {
+    Rng r = rng_stream(seed, "plant.basis");
+    double *vs[3];
+    int k, j, i, pass;
+    vs[0] = b->u;
+    vs[1] = b->s1;
+    vs[2] = b->s2;
+    for (k = 0; k < 3; k++) {
+        double nrm;
+        for (i = 0; i < P_D; i++) vs[k][i] = rng_normal(&r);
+        /* Gram-Schmidt twice against the ones vector and the earlier vectors. */
+        for (pass = 0; pass < 2; pass++) {
+            remove_mean(vs[k], P_D);
+            for (j = 0; j < k; j++) keep_along(vs[k], vs[j], 0.0, P_D);
+        }
+        nrm = sqrt(dot(vs[k], vs[k], P_D));
+        for (i = 0; i < P_D; i++) vs[k][i] /= nrm;
+    }
+}
+
+/* A generic written vector: sigma * normal, zero mean, u component scaled by
+ * p_keep_u, no s1/s2 component (so only the writer reads the positional plane). */
+static void generic_write(double *v, Rng *r, double sigma, const PlantBasis *b) {
+    int i;
+    for (i = 0; i < P_D; i++) v[i] = sigma * rng_normal(r);
+    remove_mean(v, P_D);
+    keep_along(v, b->u, p_keep_u, P_D);
+    keep_along(v, b->s1, 0.0, P_D);
+    keep_along(v, b->s2, 0.0, P_D);
+}
+
+static void store(float *dst, const double *v, int n) {
+    int i;
+    for (i = 0; i < n; i++) dst[i] = (float)v[i];
+}
+
+/* Turns effective (folded) input weights W[n_mat][D][n_out], bias[n_mat][n_out]
+ * into raw weights for a LayerNorm with weight lw and bias lb, so that
+ * TransformerLens' fold_ln gives back W (up to its column centring, which does
+ * not change the function) and bias:
+ *   W_raw[d] = W[d] / lw[d];   bias_raw = bias - sum_d lb[d] W_raw[d]. */
+static void unfold_ln(float *W, float *bias, const float *lw, const float *lb, int n_mat, int D, int n_out) {
+    int m, d, o;
+    for (m = 0; m < n_mat; m++) {
+        for (d = 0; d < D; d++)
+            for (o = 0; o < n_out; o++) {
+                float *w = &W[((size_t)m * D + d) * n_out + o];
+                *w = (float)((double)*w / (double)lw[d]);
+            }
+        for (o = 0; o < n_out; o++) {
+            double acc = 0;
+            for (d = 0; d < D; d++) acc += (double)lb[d] * (double)W[((size_t)m * D + d) * n_out + o];
+            bias[(size_t)m * n_out + o] = (float)((double)bias[(size_t)m * n_out + o] - acc);
+        }
+    }
+}
+
+static int planted_weights(TensorList *tl, const Shape *s, uint64_t seed, Error *err) {
+    PlantBasis b;
+    double v[P_D];
+    char name[64];
+    int l, h, d, e, i, t, p;
+    float *W_E, *W_pos, *lnf_w, *lnf_b, *W_U, *b_U;
+    const int D = P_D, H = P_H, dh = P_DH, M = P_M, V = s->d_vocab;
+    double share_sum = 0;
+    Rng r;
+
+    for (i = 0; i < 6; i++) share_sum += p_share[i];
+    plant_basis(&b, seed);
+
+    W_E = tl_add(tl, "embed.W_E", V, D, 0);
+    W_pos = tl_add(tl, "pos_embed.W_pos", P_CTX, D, 0);
+    if (!W_E || !W_pos) goto oom;
+    /* Tokens: generic vectors with a little of u (the writer's direction) and
+     * none of the positional plane. */
+    r = rng_stream(seed, "embed.W_E");
+    for (t = 0; t < V; t++) {
+        generic_write(v, &r, p_sigma_E, &b);
+        store(W_E + (size_t)t * D, v, D);
+    }
+    /* Positions: generic part plus (mu + rho n1) s1 + rho n2 s2 - the
+     * positional signal the writer copies into u. */
+    r = rng_stream(seed, "pos_embed.W_pos");
+    for (p = 0; p < P_CTX; p++) {
+        double n1, n2;
+        generic_write(v, &r, p_sigma_P, &b);
+        n1 = rng_normal(&r);
+        n2 = rng_normal(&r);
+        for (d = 0; d < D; d++) v[d] += (p_mu + p_rho * n1) * b.s1[d] + p_rho * n2 * b.s2[d];
+        store(W_pos + (size_t)p * D, v, D);
+    }
+
+    for (l = 0; l < P_LAYERS; l++) {
+        float *ln1_w, *ln1_b, *ln2_w, *ln2_b, *W_Q, *W_K, *W_V, *W_O, *b_Q, *b_K, *b_V, *b_O;
+        float *W_in, *b_in, *W_out, *b_out;
+#define ADD(var, suffix, d0, d1, d2)                                   \
+    snprintf(name, sizeof name, "blocks.%d.%s", l, suffix);            \
+    var = tl_add(tl, name, d0, d1, d2);                                \
+    if (!var) goto oom;
+        ADD(ln1_w, "ln1.w", D, 0, 0)
+        ADD(ln1_b, "ln1.b", D, 0, 0)
+        ADD(ln2_w, "ln2.w", D, 0, 0)
+        ADD(ln2_b, "ln2.b", D, 0, 0)
+        ADD(W_Q, "attn.W_Q", H, D, dh)
+        ADD(W_O, "attn.W_O", H, dh, D)
+        ADD(W_K, "attn.W_K", H, D, dh)
+        ADD(W_V, "attn.W_V", H, D, dh)
+        ADD(b_Q, "attn.b_Q", H, dh, 0)
+        ADD(b_O, "attn.b_O", D, 0, 0)
+        ADD(b_K, "attn.b_K", H, dh, 0)
+        ADD(b_V, "attn.b_V", H, dh, 0)
+        ADD(W_in, "mlp.W_in", D, M, 0)
+        ADD(b_in, "mlp.b_in", M, 0, 0)
+        ADD(W_out, "mlp.W_out", M, D, 0)
+        ADD(b_out, "mlp.b_out", D, 0, 0)
+#undef ADD
+        snprintf(name, sizeof name, "blocks.%d.ln1.w", l);
+        fill_around(ln1_w, D, 1.0, p_ln_w_sigma, seed, name);
+        snprintf(name, sizeof name, "blocks.%d.ln1.b", l);
+        fill_normal(ln1_b, D, p_ln_b_sigma, seed, name);
+        snprintf(name, sizeof name, "blocks.%d.ln2.w", l);
+        fill_around(ln2_w, D, 1.0, p_ln_w_sigma, seed, name);
+        snprintf(name, sizeof name, "blocks.%d.ln2.b", l);
+        fill_normal(ln2_b, D, p_ln_b_sigma, seed, name);
+
+        /* Queries and keys: random for every head (attention patterns are not planted). */
+        snprintf(name, sizeof name, "blocks.%d.attn.W_Q", l);
+        fill_normal(W_Q, (size_t)H * D * dh, p_sigma_QK, seed, name);
+        snprintf(name, sizeof name, "blocks.%d.attn.W_K", l);
+        fill_normal(W_K, (size_t)H * D * dh, p_sigma_QK, seed, name);
+        snprintf(name, sizeof name, "blocks.%d.attn.b_Q", l);
+        fill_normal(b_Q, (size_t)H * dh, p_sigma_bias, seed, name);
+        snprintf(name, sizeof name, "blocks.%d.attn.b_K", l);
+        fill_normal(b_K, (size_t)H * dh, p_sigma_bias, seed, name);
+        /* b_V stays 0 (it is folded into b_O anyway). */
+
+        /* Values and outputs: generic, except the planted ones. */
+        snprintf(name, sizeof name, "blocks.%d.attn.W_V", l);
+        r = rng_stream(seed, name);
+        for (h = 0; h < H; h++)
+            for (e = 0; e < dh; e++) {
+                int writer = l == P_WRITER_LAYER && h == P_WRITER_HEAD;
+                int cleaner = l == P_CLEAN_LAYER && h >= P_CLEAN_FIRST;
+                double sig = writer ? p_sigma_V_writer : p_sigma_V;
+                for (d = 0; d < D; d++) v[d] = sig * rng_normal(&r);
+                if (e == 0 && writer)
+                    for (d = 0; d < D; d++) v[d] = p_alpha * b.s1[d];
+                if (e == 0 && cleaner)
+                    for (d = 0; d < D; d++) v[d] = p_beta_total * p_share[h - P_CLEAN_FIRST] / share_sum * b.u[d];
+                for (d = 0; d < D; d++) W_V[((size_t)h * D + d) * dh + e] = (float)v[d];
+            }
+        snprintf(name, sizeof name, "blocks.%d.attn.W_O", l);
+        r = rng_stream(seed, name);
+        for (h = 0; h < H; h++)
+            for (e = 0; e < dh; e++) {
+                int writer = l == P_WRITER_LAYER && h == P_WRITER_HEAD;
+                int cleaner = l == P_CLEAN_LAYER && h >= P_CLEAN_FIRST;
+                generic_write(v, &r, writer ? p_sigma_O_writer : p_sigma_O, &b);
+                if (e == 0 && writer)
+                    for (d = 0; d < D; d++) v[d] = b.u[d];
+                if (e == 0 && cleaner)
+                    for (d = 0; d < D; d++) v[d] = -b.u[d];
+                store(W_O + ((size_t)h * dh + e) * D, v, D);
+            }
+        snprintf(name, sizeof name, "blocks.%d.attn.b_O", l);
+        r = rng_stream(seed, name);
+        generic_write(v, &r, p_sigma_bias, &b);
+        store(b_O, v, D);
+
+        /* MLP: reads everything, writes generic vectors. */
+        snprintf(name, sizeof name, "blocks.%d.mlp.W_in", l);
+        fill_normal(W_in, (size_t)D * M, p_sigma_in, seed, name);
+        snprintf(name, sizeof name, "blocks.%d.mlp.b_in", l);
+        fill_normal(b_in, (size_t)M, p_sigma_bin, seed, name);
+        snprintf(name, sizeof name, "blocks.%d.mlp.W_out", l);
+        r = rng_stream(seed, name);
+        for (i = 0; i < M; i++) {
+            generic_write(v, &r, p_sigma_out, &b);
+            store(W_out + (size_t)i * D, v, D);
+        }
+        snprintf(name, sizeof name, "blocks.%d.mlp.b_out", l);
+        r = rng_stream(seed, name);
+        generic_write(v, &r, p_sigma_bias, &b);
+        store(b_out, v, D);
+
+        /* Raw weights whose processing gives the above. */
+        unfold_ln(W_Q, b_Q, ln1_w, ln1_b, H, D, dh);
+        unfold_ln(W_K, b_K, ln1_w, ln1_b, H, D, dh);
+        unfold_ln(W_V, b_V, ln1_w, ln1_b, H, D, dh);
+        unfold_ln(W_in, b_in, ln2_w, ln2_b, 1, D, M);
+    }
+
+    lnf_w = tl_add(tl, "ln_final.w", D, 0, 0);
+    lnf_b = tl_add(tl, "ln_final.b", D, 0, 0);
+    W_U = tl_add(tl, "unembed.W_U", D, V, 0);
+    b_U = tl_add(tl, "unembed.b_U", V, 0, 0);
+    if (!lnf_w || !lnf_b || !W_U || !b_U) goto oom;
+    fill_around(lnf_w, D, 1.0, p_ln_w_sigma, seed, "ln_final.w");
+    fill_normal(lnf_b, D, p_ln_b_sigma, seed, "ln_final.b");
+    /* The unembedding reads every direction, u included, so the writer has a
+     * direct logit effect for the cleaners to cancel. */
+    fill_normal(W_U, (size_t)D * V, p_sigma_U, seed, "unembed.W_U");
+    fill_normal(b_U, (size_t)V, p_sigma_bias, seed, "unembed.b_U");
+    unfold_ln(W_U, b_U, lnf_w, lnf_b, 1, D, V);
+    return 0;
+oom:
+    return error_set_code(err, EXIT_INTERNAL, "out of memory building the planted model");
+}
+
+/* ------------------------------------------------------------------------ */
+/* Random weights of any shape (gelu-4l's for benchmarks)                   */
+
+static int random_weights(TensorList *tl, const Shape *s, uint64_t seed, Error *err) {
+    char name[64];
+    int l;
+    const int64_t D = s->d_model, H = s->n_heads, dh = s->d_head, M = s->d_mlp, V = s->d_vocab;
+    float *x;
+#define ADDR(nm, d0, d1, d2, base, sigma)                                                     \
+    x = tl_add(tl, nm, d0, d1, d2);                                                           \
+    if (!x) goto oom;                                                                         \
+    fill_around(x, (size_t)(d0) * (size_t)((d1) ? (d1) : 1) * (size_t)((d2) ? (d2) : 1), base, \
+                sigma, seed, nm);
+    ADDR("embed.W_E", V, D, 0, 0.0, 0.1)
+    ADDR("pos_embed.W_pos", s->n_ctx, D, 0, 0.0, 0.02)
+    for (l = 0; l < s->n_layers; l++) {
+#define LAYER(suffix, d0, d1, d2, base, sigma)                  \
+    snprintf(name, sizeof name, "blocks.%d.%s", l, suffix);     \
+    ADDR(name, d0, d1, d2, base, sigma)
+        LAYER("ln1.w", D, 0, 0, 1.0, 0.05)
+        LAYER("ln1.b", D, 0, 0, 0.0, 0.02)
+        LAYER("ln2.w", D, 0, 0, 1.0, 0.05)
+        LAYER("ln2.b", D, 0, 0, 0.0, 0.02)
+        LAYER("attn.W_Q", H, D, dh, 0.0, 0.02)
+        LAYER("attn.W_O", H, dh, D, 0.0, 0.02)
+        LAYER("attn.W_K", H, D, dh, 0.0, 0.02)
+        LAYER("attn.W_V", H, D, dh, 0.0, 0.02)
+        LAYER("attn.b_Q", H, dh, 0, 0.0, 0.01)
+        LAYER("attn.b_O", D, 0, 0, 0.0, 0.01)
+        LAYER("attn.b_K", H, dh, 0, 0.0, 0.01)
+        LAYER("attn.b_V", H, dh, 0, 0.0, 0.01)
+        LAYER("mlp.W_in", D, M, 0, 0.0, 0.02)
+        LAYER("mlp.b_in", M, 0, 0, 0.0, 0.01)
+        LAYER("mlp.W_out", M, D, 0, 0.0, 0.02)
+        LAYER("mlp.b_out", D, 0, 0, 0.0, 0.01)
+#undef LAYER
+    }
+    ADDR("ln_final.w", D, 0, 0, 1.0, 0.05)
+    ADDR("ln_final.b", D, 0, 0, 0.0, 0.02)
+    ADDR("unembed.W_U", D, V, 0, 0.0, 0.02)
+    ADDR("unembed.b_U", V, 0, 0, 0.0, 0.01)
+#undef ADDR
+    return 0;
+oom:
+    return error_set_code(err, EXIT_INTERNAL, "out of memory building random weights");
+}
+
+/* ------------------------------------------------------------------------ */
+/* The planted model's tokenizer: a small GPT-NeoX-style byte-level BPE       */
+
+/* Special tokens, as gelu-4l's tokenizer numbers them. */
+#define TOK_EOS 0
+#define TOK_BOS 1
+#define TOK_PAD 2
+#define TOK_FIRST_BYTE 3
+static const char *const special_tokens[3] = {"<|endoftext|>", "<|BOS|>", "<|PAD|>"};
+
+/* Pre-tokens (as the GPT-2 regex splits text) the BPE is trained on, with
+ * weights. Training continues until each of them is one token, so the four
+ * adversarial prompts' answers are single tokens. */
+typedef struct {
+    const char *text;
+    int weight;
+} CorpusWord;
+
+static const CorpusWord corpus[] = {
+    /* the answers of the four prompts (PROTOCOL Fig 4) */
+    {" bottom", 1000}, {" top", 1000}, {" State", 1000}, {" University", 1000},
+    {" __", 1000}, {" get", 1000}, {" Church", 1000}, {" church", 1000},
+    /* the prompts' other pieces */
+    {"It", 300}, {"'s", 300}, {" in", 300}, {" the", 300}, {" cupboard", 300}, {",", 300},
+    {" either", 300}, {" on", 300}, {" or", 300}, {"I", 300}, {" went", 300}, {" to", 300},
+    {" university", 300}, {" at", 300}, {" Michigan", 300}, {"class", 300}, {" My", 300},
+    {"Class", 300}, {":", 300}, {"\n\t", 300}, {"def", 300}, {"The", 300}, {" go", 300},
+    {" is", 300}, {" Seventh", 300}, {"-", 300}, {"day", 300}, {" Adventist", 300},
+    /* common English */
+    {" of", 200}, {" and", 200}, {" a", 200}, {" that", 190}, {" for", 190}, {" it", 190},
+    {" with", 180}, {" as", 180}, {" was", 180}, {" he", 170}, {" be", 170}, {" by", 170},
+    {" this", 160}, {" have", 160}, {" from", 160}, {" not", 150}, {" are", 150}, {" but", 150},
+    {" all", 140}, {" they", 140}, {" we", 140}, {" his", 130}, {" which", 130}, {" one", 130},
+    {" you", 120}, {" were", 120}, {" her", 120}, {" there", 110}, {" been", 110},
+    {" would", 110}, {" their", 100}, {" has", 100}, {" more", 100}, {" when", 90},
+    {" will", 90}, {" who", 90}, {" if", 80}, {" out", 80}, {" so", 80}, {" said", 70},
+    {" what", 70}, {" up", 70}, {" its", 60}, {" about", 60}, {" into", 60}, {" than", 50},
+    {" them", 50}, {" can", 50}, {" only", 50}, {" other", 50}, {" new", 50}, {" some", 50},
+    {" could", 40}, {" time", 40}, {" these", 40}, {" two", 40}, {" may", 40}, {" then", 40},
+    {" do", 40}, {" first", 40}, {" any", 40}, {" my", 40}, {" now", 40}, {" such", 40},
+    {" like", 30}, {" our", 30}, {" over", 30}, {" man", 30}, {" me", 30}, {" even", 30},
+    {" most", 30}, {" made", 30}, {" after", 30}, {" also", 30}, {" did", 30}, {" many", 30},
+    {" before", 20}, {" must", 20}, {" through", 20}, {" back", 20}, {" years", 20},
+    {" where", 20}, {" much", 20}, {" your", 20}, {" way", 20}, {" well", 20}, {" down", 20},
+    {" should", 20}, {" because", 20}, {" each", 20}, {" just", 20}, {" those", 20},
+    {" people", 20}, {" how", 20}, {" too", 20}, {" little", 20}, {" good", 20}, {" very", 20},
+    {" make", 20}, {" world", 20}, {" still", 20}, {" see", 20}, {" work", 20}, {" long", 20},
+    {" here", 20}, {" between", 10}, {" both", 10}, {" life", 10}, {" being", 10},
+    {" under", 10}, {" never", 10}, {" same", 10}, {" another", 10}, {" know", 10},
+    {" while", 10}, {" last", 10}, {" might", 10}, {" great", 10}, {" old", 10}, {" year", 10},
+    {" off", 10}, {" come", 10}, {" since", 10}, {" against", 10}, {" right", 10},
+    {" used", 10}, {" take", 10}, {" three", 10}, {" school", 10}, {" home", 10},
+    {" water", 10}, {" house", 10}, {" city", 10}, {" church", 10}, {" state", 10},
+    {" bottle", 10}, {" table", 10}, {" kitchen", 10}, {" door", 10}, {" room", 10},
+    {"The", 10}, {"In", 10}, {"He", 10}, {"This", 10}, {"We", 10}, {"A", 10},
+    {".", 200}, {" (", 50}, {")", 50}, {"\"", 50}, {" \"", 50}, {"'", 30}, {";", 30},
+    {"\n", 100}, {"\n\n", 50}, {" ", 50},
+    /* code */
+    {" return", 30}, {" self", 30}, {" import", 20}, {" print", 20}, {" def", 20},
+    {" else", 20}, {" range", 10}, {"()", 20}, {"):", 20}, {" =", 30}, {" ==", 10},
+    {"\n\t\t", 20}, {"\n    ", 20}, {"\n        ", 10}, {" None", 10}, {" True", 10},
+    {" False", 10}, {"__", 20}, {"init", 10}, {" 1", 10}, {" 0", 10}, {"0", 10}, {"1", 10},
+    {"2", 10}, {" x", 10}, {" i", 10},
+};
+
+/* GPT-2's bytes_to_unicode: the code point that stands for byte b in the
+ * vocabulary, and the order of the 256 byte symbols. */
+static void byte_symbols(unsigned int cp[256], int order[256]) {
+    int n = 0, extra = 0, b, seen[256];
+    memset(seen, 0, sizeof seen);
+    for (b = 0; b < 256; b++)
+        if ((b >= 33 && b <= 126) || (b >= 161 && b <= 172) || (b >= 174 && b <= 255)) {
+            cp[b] = (unsigned)b;
+            order[n++] = b;
+            seen[b] = 1;
+        }
+    for (b = 0; b < 256; b++)
+        if (!seen[b]) {
+            cp[b] = 256u + (unsigned)extra++;
+            order[n++] = b;
+        }
+}
+
+/* Encodes code point c (< 0x800 here) as UTF-8 into out; returns the length. */
+static int utf8_put(unsigned int c, char *out) {
+    if (c < 0x80) {
+        out[0] = (char)c;
+        return 1;
+    }
+    out[0] = (char)(0xC0 | (c >> 6));
+    out[1] = (char)(0x80 | (c & 0x3F));
+    return 2;
+}
+
+typedef struct {
+    char **str;     /* [n] token strings (byte-level unicode, UTF-8) */
+    int n, cap;
+    int (*merges)[2];
+    int n_merges;
+    int byte_id[256]; /* token id of each byte */
+} Bpe;
+
+static void bpe_free(Bpe *t) {
+    int i;
+    for (i = 0; i < t->n; i++) free(t->str[i]);
+    free(t->str);
+    free(t->merges);
+    memset(t, 0, sizeof *t);
+}
+
+/* Appends a token string (taking ownership); returns its id or -1 on OOM. */
+static int bpe_add(Bpe *t, char *s) {
+    if (!s) return -1;
+    if (t->n == t->cap) {
+        int ncap = t->cap ? 2 * t->cap : 512;
+        char **ns = realloc(t->str, (size_t)ncap * sizeof *ns);
+        if (!ns) {
+            free(s);
+            return -1;
+        }
+        t->str = ns;
+        t->cap = ncap;
+    }
+    t->str[t->n] = s;
+    return t->n++;
+}
+
+static char *dup_str(const char *s) {
+    size_t n = strlen(s) + 1;
+    char *p = malloc(n);
+    if (p) memcpy(p, s, n);
+    return p;
+}
+
+typedef struct {
+    int a, b;
+    long weight;
+} PairCount;
+
+static int pair_cmp(const void *x, const void *y) {
+    const PairCount *p = x, *q = y;
+    if (p->a != q->a) return p->a < q->a ? -1 : 1;
+    if (p->b != q->b) return p->b < q->b ? -1 : 1;
+    return 0;
+}
+
+/* Trains the BPE on `corpus`: repeatedly merges the most frequent adjacent
+ * pair (ties: the smallest pair of ids) until every corpus word is one token. */
+static int bpe_train(Bpe *t, Error *err) {
+    unsigned int cp[256];
+    int order[256], i, j, k, n_words = (int)(sizeof corpus / sizeof corpus[0]);
+    int **words = NULL, *lens = NULL, total = 0, rc = -1, merges_cap = 0;
+    PairCount *pairs = NULL;
+
+    memset(t, 0, sizeof *t);
+    for (i = 0; i < 3; i++)
+        if (bpe_add(t, dup_str(special_tokens[i])) < 0) goto oom;
+    byte_symbols(cp, order);
+    for (i = 0; i < 256; i++) {
+        char buf[4] = {0, 0, 0, 0};
+        utf8_put(cp[order[i]], buf);
+        t->byte_id[order[i]] = t->n;
+        if (bpe_add(t, dup_str(buf)) < 0) goto oom;
+    }
+    words = alloc_array((size_t)n_words, sizeof *words);
+    lens = alloc_array((size_t)n_words, sizeof *lens);
+    if (!words || !lens) goto oom;
+    for (i = 0; i < n_words; i++) {
+        const unsigned char *s = (const unsigned char *)corpus[i].text;
+        lens[i] = (int)strlen(corpus[i].text);
+        words[i] = alloc_array((size_t)lens[i], sizeof(int));
+        if (!words[i]) goto oom;
+        for (j = 0; j < lens[i]; j++) words[i][j] = t->byte_id[s[j]];
+        total += lens[i];
+    }
+    pairs = alloc_array((size_t)total + 1, sizeof *pairs);
+    if (!pairs) goto oom;
+    for (;;) {
+        int np = 0, best = -1, na, a, b, id;
+        char *merged;
+        /* Count pairs: list them all, sort, add up equal neighbours. */
+        for (i = 0; i < n_words; i++)
+            for (j = 0; j + 1 < lens[i]; j++) {
+                pairs[np].a = words[i][j];
+                pairs[np].b = words[i][j + 1];
+                pairs[np].weight = corpus[i].weight;
+                np++;
+            }
+        if (np == 0) break;
+        qsort(pairs, (size_t)np, sizeof *pairs, pair_cmp);
+        for (i = 0, na = 0; i < np; i++) {
+            if (na > 0 && pair_cmp(&pairs[na - 1], &pairs[i]) == 0) pairs[na - 1].weight += pairs[i].weight;
+            else pairs[na++] = pairs[i];
+        }
+        for (i = 0; i < na; i++)
+            if (best < 0 || pairs[i].weight > pairs[best].weight) best = i; /* first max = smallest ids */
+        a = pairs[best].a;
+        b = pairs[best].b;
+        /* The merged token (reuse the id if the string already exists). */
+        merged = malloc(strlen(t->str[a]) + strlen(t->str[b]) + 1);
+        if (!merged) goto oom;
+        strcpy(merged, t->str[a]);
+        strcat(merged, t->str[b]);
+        for (id = 0; id < t->n; id++)
+            if (strcmp(t->str[id], merged) == 0) break;
+        if (id < t->n) free(merged);
+        else if ((id = bpe_add(t, merged)) < 0) goto oom;
+        if (t->n_merges == merges_cap) {
+            int ncap = merges_cap ? 2 * merges_cap : 512;
+            int (*nm)[2] = realloc(t->merges, (size_t)ncap * sizeof *nm);
+            if (!nm) goto oom;
+            t->merges = nm;
+            merges_cap = ncap;
+        }
+        t->merges[t->n_merges][0] = a;
+        t->merges[t->n_merges][1] = b;
+        t->n_merges++;
+        /* Apply it to every word, left to right, non-overlapping. */
+        for (i = 0; i < n_words; i++) {
+            for (j = 0, k = 0; j < lens[i]; j++) {
+                if (j + 1 < lens[i] && words[i][j] == a && words[i][j + 1] == b) {
+                    words[i][k++] = id;
+                    j++;
+                } else {
+                    words[i][k++] = words[i][j];
+                }
+            }
+            lens[i] = k;
+        }
+    }
+    rc = 0;
+    goto done;
+oom:
+    error_set_code(err, EXIT_INTERNAL, "out of memory training the planted tokenizer");
+done:
+    if (words)
+        for (i = 0; i < n_words; i++) free(words[i]);
+    free(words);
+    free(lens);
+    free(pairs);
+    if (rc != 0) bpe_free(t);
+    return rc;
+}
+
+static int write_tokenizer(const Bpe *t, const char *dir, int n_ctx, Error *err) {
+    Buf b = {NULL, 0, 0, 0};
+    int i;
+    const char *bl = "{\"type\": \"ByteLevel\", \"add_prefix_space\": false, \"trim_offsets\": true, \"use_regex\": true}";
+    buf_printf(&b, "{\n  \"version\": \"1.0\",\n  \"truncation\": null,\n  \"padding\": null,\n  \"added_tokens\": [\n");
+    for (i = 0; i < 3; i++) {
+        buf_printf(&b, "    {\"id\": %d, \"content\": ", i);
+        buf_json_string(&b, special_tokens[i]);
+        buf_printf(&b, ", \"single_word\": false, \"lstrip\": false, \"rstrip\": false, \"normalized\": false, "
+                       "\"special\": true}%s\n", i < 2 ? "," : "");
+    }
+    buf_printf(&b, "  ],\n  \"normalizer\": {\"type\": \"NFC\"},\n");
+    buf_printf(&b, "  \"pre_tokenizer\": %s,\n  \"post_processor\": %s,\n  \"decoder\": %s,\n", bl, bl, bl);
+    buf_printf(&b, "  \"model\": {\n    \"type\": \"BPE\",\n    \"dropout\": null,\n    \"unk_token\": null,\n"
+                   "    \"continuing_subword_prefix\": null,\n    \"end_of_word_suffix\": null,\n"
+                   "    \"fuse_unk\": false,\n    \"byte_fallback\": false,\n    \"vocab\": {\n");
+    for (i = 0; i < t->n; i++) {
+        buf_printf(&b, "      ");
+        buf_json_string(&b, t->str[i]);
+        buf_printf(&b, ": %d%s\n", i, i + 1 < t->n ? "," : "");
+    }
+    buf_printf(&b, "    },\n    \"merges\": [\n");
+    for (i = 0; i < t->n_merges; i++) {
+        char *pair = malloc(strlen(t->str[t->merges[i][0]]) + strlen(t->str[t->merges[i][1]]) + 2);
+        if (!pair) {
+            b.failed = 1;
+            break;
+        }
+        sprintf(pair, "%s %s", t->str[t->merges[i][0]], t->str[t->merges[i][1]]);
+        buf_printf(&b, "      ");
+        buf_json_string(&b, pair);
+        buf_printf(&b, "%s\n", i + 1 < t->n_merges ? "," : "");
+        free(pair);
+    }
+    buf_printf(&b, "    ]\n  }\n}\n");
+    if (buf_write(&b, dir, "tokenizer.json", err) != 0) return -1;
+
+    buf_printf(&b, "{\n  \"bos_token\": \"%s\",\n  \"eos_token\": \"%s\",\n  \"pad_token\": \"%s\",\n"
+                   "  \"unk_token\": \"%s\"\n}\n",
+               special_tokens[TOK_BOS], special_tokens[TOK_EOS], special_tokens[TOK_PAD], special_tokens[TOK_EOS]);
+    if (buf_write(&b, dir, "special_tokens_map.json", err) != 0) return -1;
+
+    buf_printf(&b, "{\n  \"add_bos_token\": false,\n  \"add_eos_token\": false,\n  \"bos_token\": \"%s\",\n"
+                   "  \"eos_token\": \"%s\",\n  \"pad_token\": \"%s\",\n  \"unk_token\": \"%s\",\n"
+                   "  \"model_max_length\": %d,\n  \"tokenizer_class\": \"GPTNeoXTokenizer\"\n}\n",
+               special_tokens[TOK_BOS], special_tokens[TOK_EOS], special_tokens[TOK_PAD], special_tokens[TOK_EOS], n_ctx);
+    return buf_write(&b, dir, "tokenizer_config.json", err);
+}
+
+/* ------------------------------------------------------------------------ */
+/* config.json and data.jsonl                                               */
+
+static int write_config(const Shape *s, const char *model_name, const char *tokenizer_name, uint64_t seed,
+                        const char *dir, Error *err) {
+    Buf b = {NULL, 0, 0, 0};
+    buf_printf(&b,
+               "{\n  \"model_name\": \"%s\",\n  \"n_layers\": %d,\n  \"d_model\": %d,\n  \"d_mlp\": %d,\n"
+               "  \"d_head\": %d,\n  \"n_heads\": %d,\n  \"n_ctx\": %d,\n  \"d_vocab\": %d,\n"
+               "  \"act_fn\": \"gelu\",\n  \"normalization\": \"LN\",\n  \"attn_only\": false,\n"
+               "  \"shortformer_pos\": false,\n  \"ln_eps\": 1e-05,\n  \"tokenizer_name\": \"%s\",\n"
+               "  \"seed\": %lu,\n  \"generated_by\": \"cleanup synth\"\n}\n",
+               model_name, s->n_layers, s->d_model, s->d_mlp, s->d_head, s->n_heads, s->n_ctx, s->d_vocab,
+               tokenizer_name, (unsigned long)seed);
+    return buf_write(&b, dir, "config.json", err);
+}
+
+/* Rows of n_ctx tokens starting with BOS. markov: a fixed random Markov chain
+ * over the non-special tokens (each token has 4 preferred successors, taken 3
+ * times out of 4), so the data has structure; otherwise uniform tokens. */
+static int write_data(const char *dir, int rows, int n_ctx, int vocab, int markov, uint64_t seed, Error *err) {
+    Buf b = {NULL, 0, 0, 0};
+    Rng r = rng_stream(seed, "data");
+    int *succ = NULL, row, p, n_ord = vocab - TOK_FIRST_BYTE, t;
+    if (markov) {
+        succ = alloc_array((size_t)vocab * 4, sizeof(int));
+        if (!succ) return error_set_code(err, EXIT_INTERNAL, "out of memory");
+        for (t = 0; t < vocab * 4; t++) succ[t] = TOK_FIRST_BYTE + rng_below(&r, n_ord);
+    }
+    for (row = 0; row < rows; row++) {
+        int cur = TOK_FIRST_BYTE + rng_below(&r, n_ord);
+        buf_printf(&b, "{\"tokens\":[%d", TOK_BOS);
+        for (p = 1; p < n_ctx; p++) {
+            buf_printf(&b, ",%d", cur);
+            if (markov && rng_below(&r, 4) != 0) cur = succ[cur * 4 + rng_below(&r, 4)];
+            else cur = TOK_FIRST_BYTE + rng_below(&r, n_ord);
+        }
+        buf_printf(&b, "]}\n");
+    }
+    free(succ);
+    return buf_write(&b, dir, "data.jsonl", err);
+}
+
+/* ------------------------------------------------------------------------ */
+
+int synth_is_planted(const char *model_name) {
+    return model_name && strcmp(model_name, SYNTH_PLANTED_NAME) == 0;
+}
+
+int synth_write(const char *out_dir, const SynthOptions *opt, Error *err) {
+    TensorList *tl;
+    Shape s;
+    Bpe bpe;
+    int rc = -1, have_bpe = 0;
+    char seed_str[32];
+    const char *metadata[7];
+
+    if (make_dirs(out_dir, err) != 0) {
+        err->code = EXIT_IO;
+        return -1;
+    }
+    tl = alloc_array(1, sizeof *tl);
+    if (!tl) return error_set_code(err, EXIT_INTERNAL, "out of memory");
+    snprintf(seed_str, sizeof seed_str, "%lu", (unsigned long)opt->seed);
+    metadata[0] = "format";
+    metadata[1] = "pt";
+    metadata[2] = "generated_by";
+    metadata[3] = "cleanup synth";
+    metadata[4] = "seed";
+    metadata[5] = seed_str;
+    metadata[6] = NULL;
+
+    if (opt->shape == SYNTH_PLANTED) {
+        if (bpe_train(&bpe, err) != 0) goto done;
+        have_bpe = 1;
+        s.n_layers = P_LAYERS;
+        s.d_model = P_D;
+        s.n_heads = P_H;
+        s.d_head = P_DH;
+        s.d_mlp = P_M;
+        s.n_ctx = P_CTX;
+        s.d_vocab = bpe.n;
+        if (planted_weights(tl, &s, opt->seed, err) != 0) goto done;
+        if (write_tokenizer(&bpe, out_dir, s.n_ctx, err) != 0) goto done;
+        if (write_data(out_dir, opt->rows, s.n_ctx, s.d_vocab, 1, opt->seed, err) != 0) goto done;
+    } else {
+        s.n_layers = 4;
+        s.d_model = 512;
+        s.n_heads = 8;
+        s.d_head = 64;
+        s.d_mlp = 2048;
+        s.n_ctx = 1024;
+        s.d_vocab = 48262;
+        if (random_weights(tl, &s, opt->seed, err) != 0) goto done;
+        if (write_data(out_dir, opt->rows, s.n_ctx, s.d_vocab, 0, opt->seed, err) != 0) goto done;
+    }
+    if (tl_write(tl, out_dir, metadata, err) != 0) goto done;
+    /* config.json last: its presence means the directory is complete (make's target). */
+    if (write_config(&s, opt->shape == SYNTH_PLANTED ? SYNTH_PLANTED_NAME : SYNTH_RANDOM_NAME,
+                     opt->shape == SYNTH_PLANTED ? "cleanup-planted-bpe" : "NeelNanda/gpt-neox-tokenizer-digits",
+                     opt->seed, out_dir, err) != 0)
+        goto done;
+    rc = 0;
+done:
+    if (have_bpe) bpe_free(&bpe);
+    tl_free(tl);
+    free(tl);
+    return rc;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Expectations                                                             */
+
+/* What the plant guarantees for the bundled model (seed 0, 300 rows), with
+ * tolerances wide enough for other seeds and row counts (checked on seeds
+ * 0-3 with tools/check_planted.py). The expected values follow from the design
+ * constants above; the random parts only add spread. */
+static const RefCheck planted_checks[] = {
+    {"fig1.L0H2.resid_pre0.median", 0.0, 0.05, "planted: embeddings carry only a trace of L0H2's direction u"},
+    {"fig1.L0H2.resid_mid0.median", 1.0, 0.1, "planted: L0H2 writes u, nothing else in layer 0 does"},
+    {"fig1.L0H2.resid_post0.median", 1.0, 0.12, "planted: MLP0 does not write u"},
+    {"fig1.L0H2.resid_mid1.median", 1.0, 0.12, "planted: layer 1 does not write u"},
+    {"fig1.L0H2.resid_post1.median", 1.0, 0.12, "planted: layer 1 does not write u"},
+    {"fig1.L0H2.resid_mid2.median", 0.05, 0.15, "planted: L2H2..L2H7 erase 90% of u"},
+    {"fig1.L0H2.resid_post3.median", 0.05, 0.2, "planted: nothing after layer 2 writes u"},
+    {"fig2.cleaners_sum.median", -0.9, 0.15, "planted: L2H2..L2H7 together write -0.9 x L0H2's output"},
+    {"fig2.L2H2.median", -0.9 * 0.15 / 0.92, 0.08, "planted: cleaner share 0.15"},
+    {"fig2.L2H3.median", -0.9 * 0.07 / 0.92, 0.08, "planted: cleaner share 0.07"},
+    {"fig2.L2H4.median", -0.9 * 0.12 / 0.92, 0.08, "planted: cleaner share 0.12"},
+    {"fig2.L2H5.median", -0.9 * 0.26 / 0.92, 0.08, "planted: cleaner share 0.26"},
+    {"fig2.L2H6.median", -0.9 * 0.18 / 0.92, 0.08, "planted: cleaner share 0.18"},
+    {"fig2.L2H7.median", -0.9 * 0.14 / 0.92, 0.08, "planted: cleaner share 0.14"},
+    {"fig2.L2H0.median", 0.0, 0.08, "planted: not a cleaner"},
+    {"fig2.L2H1.median", 0.0, 0.08, "planted: not a cleaner"},
+    {"fig2.MLP0.median", 0.0, 0.08, "planted: MLPs do not write u"},
+    {"fig2.MLP1.median", 0.0, 0.08, "planted: MLPs do not write u"},
+    {"fig2.MLP2.median", 0.0, 0.08, "planted: MLPs do not write u"},
+    {"fig2.MLP3.median", 0.0, 0.08, "planted: MLPs do not write u"},
+    {"fig3.clean.resid_mid2.median", 0.05, 0.15, "planted: as fig1 (clean run)"},
+    {"fig3.patched.resid_mid2.median", 1.0, 0.15, "planted: without L0H2 in their values the cleaners erase nothing"},
+    {"fig3.patched.resid_post2.median", 1.0, 0.15, "planted: MLP2 does not write u"},
+    {"fig3.patched.L2H2.median", 0.0, 0.08, "planted: patched cleaner reads no u"},
+    {"fig3.patched.L2H3.median", 0.0, 0.08, "planted: patched cleaner reads no u"},
+    {"fig3.patched.L2H4.median", 0.0, 0.08, "planted: patched cleaner reads no u"},
+    {"fig3.patched.L2H5.median", 0.0, 0.08, "planted: patched cleaner reads no u"},
+    {"fig3.patched.L2H6.median", 0.0, 0.08, "planted: patched cleaner reads no u"},
+    {"fig3.patched.L2H7.median", 0.0, 0.08, "planted: patched cleaner reads no u"},
+    {"fig5.slope", -1.05, 0.2, "planted: same-position V-composition = -(gain / ln1 scale) x writer, gain/scale ~ 1.05"},
+    {"fig5.r", -0.85, 0.15, "planted: V-composition is mostly the writer's negative"},
+    {"sec32.r_vcomp", -0.85, 0.2, "planted: V-composition is mostly the writer's negative"},
+};
+
+const RefCheck *synth_planted_checks(size_t *count) {
+    *count = sizeof planted_checks / sizeof planted_checks[0];
+    return planted_checks;
+}
+
+/* ------------------------------------------------------------------------ */
+/* CLI                                                                      */
+
+static void synth_usage(FILE *f) {
+    fprintf(f,
+            "usage: cleanup synth [--shape planted|gelu-4l] [--out DIR] [--seed N] [--rows N]\n"
+            "\n"
+            "Writes a model directory in the published formats (config.json,\n"
+            "model.safetensors, data.jsonl; tokenizer files for the planted model).\n"
+            "  --shape planted   the bundled planted model (default; out: weights/planted):\n"
+            "                    gelu-4l's architecture at width 64 with a planted\n"
+            "                    memory-management circuit (L0H2 writes, L2H2..L2H7 erase)\n"
+            "  --shape gelu-4l   random weights of gelu-4l's exact shapes, for benchmarks\n"
+            "                    (out: weights/gelu-4l-random; about 250 MB)\n"
+            "  --seed N          random seed (default 0: the bundled model)\n"
+            "  --rows N          data rows to write (default 300)\n"
+            "  --print-checks    print the planted model's expected results and exit\n"
+            "Output is byte-identical for the same options on every platform.\n");
+}
+
+int cmd_synth(int argc, char **argv) {
+    SynthOptions opt;
+    const char *out = NULL, *val;
+    int i;
+    Error err;
+    opt.shape = SYNTH_PLANTED;
+    opt.seed = 0;
+    opt.rows = 300;
+    err.msg[0] = 0;
+    err.code = 0;
+    for (i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            synth_usage(stdout);
+            return EXIT_OK;
+        } else if (strcmp(argv[i], "--print-checks") == 0) {
+            size_t n, k;
+            const RefCheck *c = synth_planted_checks(&n);
+            for (k = 0; k < n; k++) printf("%s\t%.9g\t%.9g\t%s\n", c[k].metric, c[k].expected, c[k].tolerance, c[k].source);
+            return EXIT_OK;
+        } else if (arg_value(argc, argv, &i, "--shape", &val)) {
+            if (strcmp(val, "planted") == 0) opt.shape = SYNTH_PLANTED;
+            else if (strcmp(val, "gelu-4l") == 0) opt.shape = SYNTH_GELU4L;
+            else die(EXIT_USAGE, "synth: --shape must be planted or gelu-4l, not '%s'", val);
+        } else if (arg_value(argc, argv, &i, "--out", &val)) {
+            out = val;
+        } else if (arg_value(argc, argv, &i, "--seed", &val)) {
+            opt.seed = (uint64_t)arg_int(val, 0, 2147483647L, "--seed");
+        } else if (arg_value(argc, argv, &i, "--rows", &val)) {
+            opt.rows = (int)arg_int(val, 1, 100000, "--rows");
+        } else {
+            fprintf(stderr, "cleanup synth: unknown option '%s'\n", argv[i]);
+            synth_usage(stderr);
+            return EXIT_USAGE;
+        }
+    }
+    if (!out) out = opt.shape == SYNTH_PLANTED ? "weights/planted" : "weights/gelu-4l-random";
+    if (synth_write(out, &opt, &err) != 0) die_error(&err);
+    printf("wrote %s model to %s\n", opt.shape == SYNTH_PLANTED ? "planted" : "random gelu-4l-shaped", out);
+    return EXIT_OK;
+}
