@@ -308,6 +308,7 @@ int data_load(const char *path, int n_rows, int seq_len, int n_ctx, int d_vocab,
             JsonValue *v;
             const JsonValue *t;
             char *copy;
+            size_t tlen;
             if (skip_ws(line, line + llen) == line + llen) {
                 line = nl ? nl + 1 : end;
                 continue;
@@ -327,8 +328,9 @@ int data_load(const char *path, int n_rows, int seq_len, int n_ctx, int d_vocab,
                 goto fail;
             }
             memcpy(copy, t->str, t->len + 1);
+            tlen = t->len; /* t belongs to v: read it before freeing v */
             json_free(v);
-            if (text_add(tb, copy, t->len, copy, tok, n_ctx, n_rows - st.n_rows, err)) goto fail;
+            if (text_add(tb, copy, tlen, copy, tok, n_ctx, n_rows - st.n_rows, err)) goto fail;
         } else {
             if (!nl && llen == 0) break; /* no empty document after the final newline */
             if (text_add(tb, line, llen, NULL, tok, n_ctx, n_rows - st.n_rows, err)) goto fail;
