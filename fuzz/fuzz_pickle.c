@@ -84,7 +84,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     Bytes z = {NULL, 0, 0};
     TensorFile tf;
     Error err = {"", 0};
-    const char *path;
     int i, n = 0;
     if (size > 1 << 20) return 0;
     if (!names[0][0]) {
@@ -100,10 +99,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         np[n] = names[n]; dp[n] = storage; lp[n] = STORAGE_BYTES; cp[n] = storage_crc; n++;
     }
     make_zip(&z, n, np, dp, lp, cp);
-    path = fuzz_write_file("model.pth", z.b, z.n);
-    free(z.b);
-    if (tensorfile_open(path, &tf, &err) != 0) {
-        fuzz_check_error(&err, path);
+    if (tensorfile_open_buffer("fuzz/model.pth", z.b, z.n, &tf, &err) != 0) { /* takes z.b */
+        fuzz_check_error(&err, "fuzz/model.pth: ");
         return 0;
     }
     fuzz_check_tensorfile(&tf);
