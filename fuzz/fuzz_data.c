@@ -15,7 +15,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
     Error err = {"", 0};
     (void)argc;
     (void)argv;
-    tok = tokenizer_load("fuzz/tokenizer_planted.json", &err);
+    tok = tokenizer_load("fuzz/tokenizer_planted/tokenizer.json", &err);
     if (!tok) {
         fprintf(stderr, "fuzz_data: %s (run from the repo root)\n", err.msg);
         exit(1);

@@ -1,7 +1,7 @@
 /* fuzz_tokenizer_encode.c - libFuzzer target: encoding arbitrary bytes with a
  * real tokenizer. Loads $CLEANUP_FUZZ_TOKENIZER, else ../shared/data/20B_tokenizer.json
  * (gelu-4l's tokenizer) when it exists, else the committed planted-model
- * tokenizer fuzz/tokenizer_planted.json (paths relative to the repo root).
+ * tokenizer fuzz/tokenizer_planted/tokenizer.json (paths relative to the repo root).
  *
  * Oracles (independent of tokenizer.c):
  *   - input that is not valid UTF-8 is refused with a message naming a byte;
@@ -20,7 +20,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
     (void)argc;
     (void)argv;
     if (!path || !*path) path = path_exists("../shared/data/20B_tokenizer.json") ? "../shared/data/20B_tokenizer.json"
-                                                                               : "fuzz/tokenizer_planted.json";
+                                                                               : "fuzz/tokenizer_planted/tokenizer.json";
     tok = tokenizer_load(path, &err);
     if (!tok) {
         fprintf(stderr, "fuzz_tokenizer_encode: %s (run from the repo root)\n", err.msg);
