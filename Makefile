@@ -66,7 +66,8 @@ weights/planted/config.json: cleanup
 # a developer target, not part of `make test`.
 FUZZCC    ?= clang
 FUZZBUILD := build-fuzz
-FUZZFLAGS := -std=c99 -g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
+FUZZFLAGS := -std=c99 -g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all \
+             -fsanitize-coverage-ignorelist=fuzz/coverage_ignore.txt
 FUZZSRC   := $(wildcard fuzz/fuzz_*.c)
 FUZZBIN   := $(patsubst fuzz/%.c,$(FUZZBUILD)/%,$(FUZZSRC))
 FUZZLIB   := $(patsubst %.c,$(FUZZBUILD)/lib/%.o,$(LIBSRC))

@@ -802,7 +802,8 @@ static int vm_run(Vm *vm, Obj **result) {
         }
         case 't': /* TUPLE */
             if (vm_pop_mark(vm, &k) != 0) return -1;
-            if (!(o = vm_tuple(vm, vm->stack + k, vm->sp - k))) return -1;
+            /* An empty tuple may come before anything was pushed (stack still NULL). */
+            if (!(o = vm_tuple(vm, vm->sp > k ? vm->stack + k : NULL, vm->sp - k))) return -1;
             vm->sp = k;
             if (vm_push(vm, o) != 0) return -1;
             break;
