@@ -1859,9 +1859,10 @@ static Tokenizer *load_json(const char *text, size_t len, const char *name, cons
         a->pattern_len = cur.n;
     }
     if (build_matchers(tok, err)) goto fail;
-    /* Special tokens: tokenizer_config.json, then special_tokens_map.json, then the post-processor. */
-    if (dir && (read_special_config(tok, dir, "tokenizer_config.json", err) ||
-                read_special_config(tok, dir, "special_tokens_map.json", err)))
+    /* Special tokens: special_tokens_map.json wins over tokenizer_config.json (as in
+     * transformers' from_pretrained), then the post-processor's template gives BOS. */
+    if (dir && (read_special_config(tok, dir, "special_tokens_map.json", err) ||
+                read_special_config(tok, dir, "tokenizer_config.json", err)))
         goto fail;
     pp = json_get(root, "post_processor");
     if (tok->bos < 0 && pp) tok->bos = post_processor_bos(tok, pp, 0);
