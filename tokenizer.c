@@ -1526,14 +1526,12 @@ static int config_token(const Tokenizer *tok, const JsonValue *cfg, const char *
     return token_to_id(tok, v->str, v->len);
 }
 
-/* Reads BOS/EOS/PAD from the JSON file `name` beside tokenizer.json, filling only
- * those still unset. A missing file is fine; a malformed one is an error. */
-static int read_special_config(Tokenizer *tok, const char *dir, const char *name, Error *err) {
+/* Parses the JSON file `name` in dir; *root is NULL when the file does not exist. */
+static int read_config(const char *dir, const char *name, JsonValue **root, Error *err) {
     char *p = path_join(dir, name);
     unsigned char *data = NULL;
     size_t len;
-    JsonValue *root;
-    int id;
+    *root = NULL;
     if (!path_exists(p)) {
         free(p);
         return 0;
@@ -1542,14 +1540,40 @@ static int read_special_config(Tokenizer *tok, const char *dir, const char *name
         free(p);
         return -1;
     }
-    root = json_parse((const char *)data, len, p, err);
+    *root = json_parse((const char *)data, len, p, err);
     free(data);
     free(p);
-    if (!root) return -1;
+    return *root ? 0 : -1;
+}
+
+/* Fills BOS/EOS/PAD still unset from a special-tokens config object. */
+static void apply_special_config(Tokenizer *tok, const JsonValue *root) {
+    int id;
+    if (!root) return;
     if (tok->bos < 0 && (id = config_token(tok, root, "bos_token")) >= 0) tok->bos = id;
     if (tok->eos < 0 && (id = config_token(tok, root, "eos_token")) >= 0) tok->eos = id;
     if (tok->pad < 0 && (id = config_token(tok, root, "pad_token")) >= 0) tok->pad = id;
-    json_free(root);
+}
+
+/* BOS/EOS/PAD from tokenizer_config.json and special_tokens_map.json in dir, with
+ * transformers' precedence: special_tokens_map.json wins, except that a
+ * tokenizer_config.json written by newer transformers (it has "added_tokens_decoder")
+ * is used on its own terms first. Missing files are fine; malformed ones are errors. */
+static int read_special_configs(Tokenizer *tok, const char *dir, Error *err) {
+    JsonValue *cfg = NULL, *map = NULL;
+    if (read_config(dir, "tokenizer_config.json", &cfg, err) || read_config(dir, "special_tokens_map.json", &map, err)) {
+        json_free(cfg);
+        return -1;
+    }
+    if (cfg && json_get(cfg, "added_tokens_decoder")) {
+        apply_special_config(tok, cfg);
+        apply_special_config(tok, map);
+    } else {
+        apply_special_config(tok, map);
+        apply_special_config(tok, cfg);
+    }
+    json_free(cfg);
+    json_free(map);
     return 0;
 }
 
@@ -1859,11 +1883,8 @@ static Tokenizer *load_json(const char *text, size_t len, const char *name, cons
         a->pattern_len = cur.n;
     }
     if (build_matchers(tok, err)) goto fail;
-    /* Special tokens: special_tokens_map.json wins over tokenizer_config.json (as in
-     * transformers' from_pretrained), then the post-processor's template gives BOS. */
-    if (dir && (read_special_config(tok, dir, "special_tokens_map.json", err) ||
-                read_special_config(tok, dir, "tokenizer_config.json", err)))
-        goto fail;
+    /* Special tokens from the config files, else BOS from the post-processor's template. */
+    if (dir && read_special_configs(tok, dir, err)) goto fail;
     pp = json_get(root, "post_processor");
     if (tok->bos < 0 && pp) tok->bos = post_processor_bos(tok, pp, 0);
     json_free(root);

@@ -225,6 +225,10 @@ static void test_special_config(void) {
     CHECK(t && tokenizer_bos_id(t) == 1 && tokenizer_eos_id(t) == 0 && tokenizer_pad_id(t) == -1,
           "BOS/EOS from tokenizer_config.json alone, no PAD");
     tokenizer_free(t);
+    t = load(FIX "config_new/tokenizer.json"); /* newer transformers config (added_tokens_decoder) wins */
+    CHECK(t && tokenizer_bos_id(t) == 1 && tokenizer_eos_id(t) == 0 && tokenizer_pad_id(t) == 2,
+          "BOS <s> from a tokenizer_config.json with added_tokens_decoder; PAD filled from the map");
+    tokenizer_free(t);
     t = load(FIX "template_bos.json");
     CHECK(t && tokenizer_bos_id(t) == 1 && tokenizer_eos_id(t) == -1, "BOS from TemplateProcessing");
     tokenizer_free(t);
