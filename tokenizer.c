@@ -27,7 +27,7 @@
 #define MAX_NORMALIZERS 16
 #define MAX_PRETOKENIZERS 16
 #define CACHE_MAX_WORD 256         /* like HF: words this long or longer are not cached */
-#define CACHE_MAX_ENTRIES 65536
+#define CACHE_MAX_ENTRIES 32768
 
 /* ------------------------------------------------------------------------ */
 /* Small growable buffers                                                    */
@@ -306,10 +306,12 @@ typedef struct {
     int n_tokens;
 } Matcher;
 
+/* A word cache slot, kept to 16 bytes so the table stays small and cache-friendly.
+ * Offsets fit in 32 bits because the cache is cleared when it holds
+ * CACHE_MAX_ENTRIES words of fewer than CACHE_MAX_WORD bytes. key_len 0 = empty. */
 typedef struct {
-    size_t key_off, key_len, ids_off, n_ids;
-    uint64_t hash;
-    int used;
+    uint32_t hash, key_off, ids_off;
+    uint16_t key_len, n_ids;
 } CacheSlot;
 
 struct Tokenizer {
@@ -1167,7 +1169,7 @@ static void cache_clear(Tokenizer *tok) {
 
 /* BPE with a word cache: a piece seen before returns its stored ids. */
 static int bpe_cached(Tokenizer *tok, const char *w, size_t n, Ints *out, Error *err) {
-    uint64_t h;
+    uint32_t h;
     size_t i, before, k;
     CacheSlot *s;
     if (n >= CACHE_MAX_WORD) return bpe_word(tok, w, n, out, err);
@@ -1176,11 +1178,11 @@ static int bpe_cached(Tokenizer *tok, const char *w, size_t n, Ints *out, Error 
         tok->cache = (CacheSlot *)alloc_array(tok->cache_cap, sizeof(CacheSlot));
         if (!tok->cache) return bpe_word(tok, w, n, out, err);
     }
-    h = hash_bytes(w, n);
+    h = (uint32_t)hash_bytes(w, n);
     i = (size_t)h & (tok->cache_cap - 1);
     for (;;) {
         s = &tok->cache[i];
-        if (!s->used) break;
+        if (s->key_len == 0) break;
         if (s->hash == h && s->key_len == n && memcmp(tok->cache_keys.b + s->key_off, w, n) == 0) {
             for (k = 0; k < s->n_ids; k++)
                 if (ints_push(out, tok->cache_ids.v[s->ids_off + k]))
@@ -1191,9 +1193,9 @@ static int bpe_cached(Tokenizer *tok, const char *w, size_t n, Ints *out, Error 
     }
     before = out->n;
     if (bpe_word(tok, w, n, out, err)) return -1;
-    if (tok->cache_count >= CACHE_MAX_ENTRIES) {
-        cache_clear(tok);
-        return 0; /* the slot found above is stale now; insert on a later miss */
+    if (tok->cache_count >= CACHE_MAX_ENTRIES || out->n - before > 65535) {
+        if (tok->cache_count >= CACHE_MAX_ENTRIES) cache_clear(tok);
+        return 0; /* the slot found above may be stale now; insert on a later miss */
     }
     {
         size_t key_off = tok->cache_keys.n, ids_off = tok->cache_ids.n;
@@ -1203,12 +1205,11 @@ static int bpe_cached(Tokenizer *tok, const char *w, size_t n, Ints *out, Error 
                 tok->cache_ids.n = ids_off;
                 return 0;
             }
-        s->used = 1;
         s->hash = h;
-        s->key_off = key_off;
-        s->key_len = n;
-        s->ids_off = ids_off;
-        s->n_ids = out->n - before;
+        s->key_off = (uint32_t)key_off;
+        s->key_len = (uint16_t)n;
+        s->ids_off = (uint32_t)ids_off;
+        s->n_ids = (uint16_t)(out->n - before);
         tok->cache_count++;
     }
     return 0;
@@ -1526,14 +1527,12 @@ static int config_token(const Tokenizer *tok, const JsonValue *cfg, const char *
     return token_to_id(tok, v->str, v->len);
 }
 
-/* Reads BOS/EOS/PAD from the JSON file `name` beside tokenizer.json, filling only
- * those still unset. A missing file is fine; a malformed one is an error. */
-static int read_special_config(Tokenizer *tok, const char *dir, const char *name, Error *err) {
+/* Parses the JSON file `name` in dir; *root is NULL when the file does not exist. */
+static int read_config(const char *dir, const char *name, JsonValue **root, Error *err) {
     char *p = path_join(dir, name);
     unsigned char *data = NULL;
     size_t len;
-    JsonValue *root;
-    int id;
+    *root = NULL;
     if (!path_exists(p)) {
         free(p);
         return 0;
@@ -1542,14 +1541,40 @@ static int read_special_config(Tokenizer *tok, const char *dir, const char *name
         free(p);
         return -1;
     }
-    root = json_parse((const char *)data, len, p, err);
+    *root = json_parse((const char *)data, len, p, err);
     free(data);
     free(p);
-    if (!root) return -1;
+    return *root ? 0 : -1;
+}
+
+/* Fills BOS/EOS/PAD still unset from a special-tokens config object. */
+static void apply_special_config(Tokenizer *tok, const JsonValue *root) {
+    int id;
+    if (!root) return;
     if (tok->bos < 0 && (id = config_token(tok, root, "bos_token")) >= 0) tok->bos = id;
     if (tok->eos < 0 && (id = config_token(tok, root, "eos_token")) >= 0) tok->eos = id;
     if (tok->pad < 0 && (id = config_token(tok, root, "pad_token")) >= 0) tok->pad = id;
-    json_free(root);
+}
+
+/* BOS/EOS/PAD from tokenizer_config.json and special_tokens_map.json in dir, with
+ * transformers' precedence: special_tokens_map.json wins, except that a
+ * tokenizer_config.json written by newer transformers (it has "added_tokens_decoder")
+ * is used on its own terms first. Missing files are fine; malformed ones are errors. */
+static int read_special_configs(Tokenizer *tok, const char *dir, Error *err) {
+    JsonValue *cfg = NULL, *map = NULL;
+    if (read_config(dir, "tokenizer_config.json", &cfg, err) || read_config(dir, "special_tokens_map.json", &map, err)) {
+        json_free(cfg);
+        return -1;
+    }
+    if (cfg && json_get(cfg, "added_tokens_decoder")) {
+        apply_special_config(tok, cfg);
+        apply_special_config(tok, map);
+    } else {
+        apply_special_config(tok, map);
+        apply_special_config(tok, cfg);
+    }
+    json_free(cfg);
+    json_free(map);
     return 0;
 }
 
@@ -1859,10 +1884,8 @@ static Tokenizer *load_json(const char *text, size_t len, const char *name, cons
         a->pattern_len = cur.n;
     }
     if (build_matchers(tok, err)) goto fail;
-    /* Special tokens: tokenizer_config.json, then special_tokens_map.json, then the post-processor. */
-    if (dir && (read_special_config(tok, dir, "tokenizer_config.json", err) ||
-                read_special_config(tok, dir, "special_tokens_map.json", err)))
-        goto fail;
+    /* Special tokens from the config files, else BOS from the post-processor's template. */
+    if (dir && read_special_configs(tok, dir, err)) goto fail;
     pp = json_get(root, "post_processor");
     if (tok->bos < 0 && pp) tok->bos = post_processor_bos(tok, pp, 0);
     json_free(root);

@@ -19,9 +19,12 @@
 
 typedef struct Tokenizer Tokenizer;
 
-/* Loads tokenizer.json at `path`. Also reads tokenizer_config.json and
- * special_tokens_map.json from the same directory when present, for the BOS,
- * EOS and PAD tokens. Returns NULL and fills err on any problem. */
+/* Loads tokenizer.json at `path`. Also reads special_tokens_map.json and
+ * tokenizer_config.json from the same directory when present, for the BOS, EOS and
+ * PAD tokens (a string or {"content": ...}; precedence as in transformers:
+ * special_tokens_map.json wins unless tokenizer_config.json has
+ * "added_tokens_decoder"); without them BOS comes from a TemplateProcessing
+ * post-processor. Returns NULL and fills err on any problem. */
 Tokenizer *tokenizer_load(const char *path, Error *err);
 /* Same from tokenizer.json text already in memory (`name` is used in messages); no
  * config files are read, so BOS comes only from a TemplateProcessing post-processor. */

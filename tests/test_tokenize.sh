@@ -26,7 +26,7 @@ expect_fail() {
 
 expect_out "tokenize text" "4 8" ./cleanup tokenize --tokenizer $F/bytelevel.json "hi's"
 expect_out "tokenize --model dir" "3" ./cleanup tokenize --model $F/with_config a
-expect_out "tokenize --bos (tokenizer_config.json)" "1 3 0" ./cleanup tokenize --model $F/with_config --bos "a</s>"
+expect_out "tokenize --bos (special_tokens_map.json)" "0 3 0" ./cleanup tokenize --model $F/with_config --bos "a</s>"
 expect_out "tokenize --bos-id" "2 3" ./cleanup tokenize --model $F/with_config --bos-id 2 a
 expect_out "tokenize empty text" "" ./cleanup tokenize --tokenizer $F/bytelevel.json ""
 expect_out "tokenize -- -text" "0 1 2" ./cleanup tokenize --tokenizer $F/bytelevel.json -- "-hi"

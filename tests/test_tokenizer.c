@@ -210,8 +210,9 @@ static void test_added_tokens(void) {
 
 static void test_special_config(void) {
     Tokenizer *t = load(FIX "with_config/tokenizer.json");
-    /* tokenizer_config.json gives bos {"content":"<s>"}; special_tokens_map.json only fills the rest. */
-    CHECK(t && tokenizer_bos_id(t) == 1, "BOS <s> = 1 from tokenizer_config.json");
+    /* special_tokens_map.json says bos "</s>" and wins over tokenizer_config.json's
+     * bos {"content":"<s>"}, as in transformers' from_pretrained. */
+    CHECK(t && tokenizer_bos_id(t) == 0, "BOS </s> = 0 from special_tokens_map.json");
     CHECK(t && tokenizer_eos_id(t) == 0, "EOS </s> = 0 from special_tokens_map.json");
     CHECK(t && tokenizer_pad_id(t) == 2, "PAD <pad> = 2");
     if (t) {
@@ -219,6 +220,14 @@ static void test_special_config(void) {
         CHECK(tokenizer_bos_id(t) == 3, "BOS override");
     }
     EXPECT_IDS(t, "<s>a</s>", 1, 3, 0);
+    tokenizer_free(t);
+    t = load(FIX "config_only/tokenizer.json"); /* only tokenizer_config.json: bos {"content"}, eos string, pad null */
+    CHECK(t && tokenizer_bos_id(t) == 1 && tokenizer_eos_id(t) == 0 && tokenizer_pad_id(t) == -1,
+          "BOS/EOS from tokenizer_config.json alone, no PAD");
+    tokenizer_free(t);
+    t = load(FIX "config_new/tokenizer.json"); /* newer transformers config (added_tokens_decoder) wins */
+    CHECK(t && tokenizer_bos_id(t) == 1 && tokenizer_eos_id(t) == 0 && tokenizer_pad_id(t) == 2,
+          "BOS <s> from a tokenizer_config.json with added_tokens_decoder; PAD filled from the map");
     tokenizer_free(t);
     t = load(FIX "template_bos.json");
     CHECK(t && tokenizer_bos_id(t) == 1 && tokenizer_eos_id(t) == -1, "BOS from TemplateProcessing");

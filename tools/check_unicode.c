@@ -75,6 +75,18 @@ int main(int argc, char **argv) {
                     bad++;
                 }
                 n_cls++;
+            } else if (line[0] == 'W') {
+                int w, sp;
+                unsigned fl;
+                sscanf(line + 2, "%lx %d %d", &cp, &w, &sp);
+                fl = uni_flags(cp);
+                /* The lstrip probe cannot tell for 'x' (the token itself) and 'y' (in the vocabulary). */
+                if (cp == 'x' || cp == 'y') sp = !!(fl & UNI_WS);
+                if (!!(fl & UNI_WORD) != w || !!(fl & UNI_WS) != sp) {
+                    if (bad < 40) printf("U+%04lX word/space: HF %d %d, ours %x\n", cp, w, sp, fl);
+                    bad++;
+                }
+                n_cls++;
             } else {
                 char form[8], want[256];
                 size_t wl, sl;

@@ -52,6 +52,10 @@ LATER_CLASSES = [
     (0x1E5D0, 0x1E5ED, 1, 0, 0), (0x1E5F0, 0x1E5F0, 1, 0, 0), (0x1E5F1, 0x1E5FA, 0, 1, 0),
     (0x2EBF0, 0x2EE5D, 1, 0, 0),  # CJK Extension I (Unicode 15.1)
 ]
+# Marks assigned after 15.0 that Rust's regex \w (single_word added tokens) counts as word characters.
+LATER_WORD = [(0x897, 0x897), (0x10D69, 0x10D6D), (0x10EFC, 0x10EFC), (0x113B8, 0x113C0), (0x113C2, 0x113C2),
+              (0x113C5, 0x113C5), (0x113C7, 0x113CA), (0x113CC, 0x113D0), (0x113D2, 0x113D2), (0x113E1, 0x113E2),
+              (0x11F5A, 0x11F5A), (0x1611E, 0x1612F), (0x1E5EE, 0x1E5EF)]
 
 
 def path(name):
@@ -220,6 +224,10 @@ def main():
                 flags[cp] |= F_N | F_WORD
         if is_num:
             extra_numeric.append((lo, hi))
+    for lo, hi in LATER_WORD:
+        for cp in range(lo, hi + 1):
+            assert cat.get(cp, "Cn") == "Cn"
+            flags[cp] |= F_WORD
 
     memo = {}
     canon = []   # (cp, list)
