@@ -731,12 +731,27 @@ int exp_fig4_prompt(const Model *m, const Dataset *ds, const ExpHeads *hd, const
     /* Patched: each dataset row, truncated to T, supplies the head's ln1-normalized
      * input at T-1; only the layers up to the highest patched head are run. */
     stop_layer = layers[0] > layers[1] ? layers[0] : layers[1];
-    batch = ds->n_rows < 32 ? ds->n_rows : 32;
-    if (activations_alloc(&ar, m, batch, T, 0, 0, err)) {
+    /* As many rows per forward as fit in EXP_BATCH_BYTES (prompts are short, but
+     * --prompts may bring long ones), at most 64. */
+    if (activations_alloc(&ar, m, 1, T, 0, 0, err)) {
         activations_free(&ap);
         free(u);
         free(out);
         return -1;
+    }
+    batch = (int)(EXP_BATCH_BYTES / (ar.bytes ? ar.bytes : 1));
+    if (batch > 64) batch = 64;
+    if (batch > ds->n_rows) batch = ds->n_rows;
+    if (batch > 1) {
+        activations_free(&ar);
+        if (activations_alloc(&ar, m, batch, T, 0, 0, err)) {
+            activations_free(&ap);
+            free(u);
+            free(out);
+            return -1;
+        }
+    } else {
+        batch = 1;
     }
     rows_tokens = xalloc_array((size_t)batch * T, sizeof(int), "fig4 rows");
     opt = forward_options_default();
