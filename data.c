@@ -310,6 +310,7 @@ static int load_rows(const char *path, int n_rows, int allow_fewer, int seq_len,
             JsonValue *v;
             const JsonValue *t;
             char *copy;
+            size_t doc_len;
             if (skip_ws(line, line + llen) == line + llen) {
                 line = nl ? nl + 1 : end;
                 continue;
@@ -329,8 +330,9 @@ static int load_rows(const char *path, int n_rows, int allow_fewer, int seq_len,
                 goto fail;
             }
             memcpy(copy, t->str, t->len + 1);
+            doc_len = t->len;
             json_free(v);
-            if (text_add(tb, copy, t->len, copy, tok, n_ctx, n_rows - st.n_rows, err)) goto fail;
+            if (text_add(tb, copy, doc_len, copy, tok, n_ctx, n_rows - st.n_rows, err)) goto fail;
         } else {
             if (!nl && llen == 0) break; /* no empty document after the final newline */
             if (text_add(tb, line, llen, NULL, tok, n_ctx, n_rows - st.n_rows, err)) goto fail;
