@@ -340,7 +340,7 @@ static int load_rows(const char *path, int n_rows, int allow_fewer, int seq_len,
             JsonValue *v;
             const JsonValue *t;
             char *copy;
-            size_t tlen;
+            size_t doc_len;
             if (skip_ws(line, line + llen) == line + llen) {
                 line = nl ? nl + 1 : end;
                 continue;
@@ -360,9 +360,9 @@ static int load_rows(const char *path, int n_rows, int allow_fewer, int seq_len,
                 goto fail;
             }
             memcpy(copy, t->str, t->len + 1);
-            tlen = t->len; /* t belongs to v: read it before freeing v */
+            doc_len = t->len; /* t belongs to v: read it before freeing v */
             json_free(v);
-            if (text_add(tb, copy, tlen, copy, tok, n_ctx, n_rows - st.n_rows, err)) goto fail;
+            if (text_add(tb, copy, doc_len, copy, tok, n_ctx, n_rows - st.n_rows, err)) goto fail;
         } else {
             size_t bad;
             if (!nl && llen == 0) break; /* no empty document after the final newline */

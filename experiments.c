@@ -230,6 +230,7 @@ typedef struct {
     /* work buffers for the V-composition and the logits of Section 3.2 */
     float *x, *y, *z, *v, *tmp; /* [T,D] [T,dh] [T,dh] [T,D] [T,D] */
     float *logits;             /* [EXP_LOGIT_CHUNK, V] */
+    float *nf;                 /* [EXP_LOGIT_CHUNK, D] ln_final's output */
     float *u;                  /* [D] */
     float *sum;                /* [D] */
 } CleanPass;
@@ -387,8 +388,11 @@ static void sec32_batch(CleanPass *cp, const Activations *a, int first_row) {
         v_composition(cp, a, b, 0, T, 1);
         for (i0 = 0; i0 < T; i0 += EXP_LOGIT_CHUNK) {
             int n = T - i0 < EXP_LOGIT_CHUNK ? T - i0 : EXP_LOGIT_CHUNK;
-            /* logits = ln_final(resid) W_U + b_U for these positions only */
-            matmul(cp->logits, a->lnf_normalized + ((size_t)b * T + i0) * D, m->W_U, m->b_U, n, D, V);
+            /* logits = ln_final(resid) W_U + b_U for these positions only (ln_final
+             * recomputed with its weights, whatever the hook holds) */
+            layernorm(cp->nf, NULL, a->layer[m->cfg.n_layers - 1].resid_post + ((size_t)b * T + i0) * D, m->lnf_w,
+                      m->lnf_b, n, D, m->cfg.eps);
+            matmul(cp->logits, cp->nf, m->W_U, m->b_U, n, D, V);
             for (i = i0; i < i0 + n; i++) {
                 const float *lg = cp->logits + (size_t)(i - i0) * V;
                 size_t bt = (size_t)b * T + i;
@@ -553,7 +557,10 @@ int exp_clean_pass(const Model *m, const Dataset *ds, const ExpHeads *hd, unsign
     cp.z = xalloc_array((size_t)T * c->d_head, sizeof(float), "work");
     cp.u = xalloc_array((size_t)D, sizeof(float), "work");
     cp.sum = xalloc_array((size_t)D, sizeof(float), "work");
-    if (which & EXP_SEC32) cp.logits = xalloc_array((size_t)EXP_LOGIT_CHUNK * c->d_vocab, sizeof(float), "logits");
+    if (which & EXP_SEC32) {
+        cp.logits = xalloc_array((size_t)EXP_LOGIT_CHUNK * c->d_vocab, sizeof(float), "logits");
+        cp.nf = xalloc_array((size_t)EXP_LOGIT_CHUNK * D, sizeof(float), "logits");
+    }
 
     /* Fig 5 and Section 3.2 alone need only their first rows. */
     row_limit = ds->n_rows;
@@ -598,6 +605,7 @@ int exp_clean_pass(const Model *m, const Dataset *ds, const ExpHeads *hd, unsign
     free(cp.u);
     free(cp.sum);
     free(cp.logits);
+    free(cp.nf);
     points_free(&cp.sec32_cleaners);
     points_free(&cp.sec32_vcomp);
     points_free(&own_fig5);
@@ -723,12 +731,27 @@ int exp_fig4_prompt(const Model *m, const Dataset *ds, const ExpHeads *hd, const
     /* Patched: each dataset row, truncated to T, supplies the head's ln1-normalized
      * input at T-1; only the layers up to the highest patched head are run. */
     stop_layer = layers[0] > layers[1] ? layers[0] : layers[1];
-    batch = ds->n_rows < 32 ? ds->n_rows : 32;
-    if (activations_alloc(&ar, m, batch, T, 0, 0, err)) {
+    /* As many rows per forward as fit in EXP_BATCH_BYTES (prompts are short, but
+     * --prompts may bring long ones), at most 64. */
+    if (activations_alloc(&ar, m, 1, T, 0, 0, err)) {
         activations_free(&ap);
         free(u);
         free(out);
         return -1;
+    }
+    batch = (int)(EXP_BATCH_BYTES / (ar.bytes ? ar.bytes : 1));
+    if (batch > 64) batch = 64;
+    if (batch > ds->n_rows) batch = ds->n_rows;
+    if (batch > 1) {
+        activations_free(&ar);
+        if (activations_alloc(&ar, m, batch, T, 0, 0, err)) {
+            activations_free(&ap);
+            free(u);
+            free(out);
+            return -1;
+        }
+    } else {
+        batch = 1;
     }
     rows_tokens = xalloc_array((size_t)batch * T, sizeof(int), "fig4 rows");
     opt = forward_options_default();

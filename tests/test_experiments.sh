@@ -98,6 +98,33 @@ expect_error 1 "n_ctx" $BIN fig1 $OPTS --seq-len 17 --out "$TMP/e"
 expect_error 1 "unknown option" $BIN fig1 $OPTS --bogus --out "$TMP/e"
 expect_error 2 "not found" $BIN fig1 $OPTS --data "$TMP/nope.jsonl" --out "$TMP/e"
 
+# Fig 4 with --prompts on the planted model (it has a tokenizer): the TSV's \n and \t
+# escapes must give the built-in prompt 3 (a real newline and tab), so the same numbers.
+PLANTED=weights/planted
+if [ -f "$PLANTED/tokenizer.json" ]; then
+    POPTS="--model $PLANTED --n-prompts 20 --seq-len 40"
+    printf '# prompt\tcorrect\tincorrect\thead\nclass MyClass:\\n\\tdef\t __\t get\tL3H5\n' > "$TMP/p.tsv"
+    if $BIN fig4 $POPTS --out "$TMP/f4a" > "$TMP/log" 2>&1 &&
+       $BIN fig4 $POPTS --prompts "$TMP/p.tsv" --out "$TMP/f4b" > "$TMP/log" 2>&1; then
+        grep '^fig4\.p3\.' "$TMP/f4a/results.tsv" | sed 's/^fig4\.p3\./X/' > "$TMP/c"
+        grep '^fig4\.p1\.' "$TMP/f4b/results.tsv" | sed 's/^fig4\.p1\./X/' > "$TMP/p"
+        [ "$(wc -l < "$TMP/c")" -eq 10 ] || fail "fig4 prompt 3 has $(wc -l < "$TMP/c") metrics, expected 10"
+        cmp -s "$TMP/c" "$TMP/p" || fail "--prompts with \\n \\t escapes differs from the built-in prompt 3"
+        n=$(grep -c '^fig4\.p[1-4]\.' "$TMP/f4a/results.tsv")
+        [ "$n" -eq 40 ] || fail "fig4 has $n metrics for 4 prompts, expected 40"
+    else
+        fail "fig4 failed: $(cat "$TMP/log")"
+    fi
+    printf 'It is on the\t bottom drawer\t top\tL3H1\n' > "$TMP/multi.tsv"
+    expect_error 2 "not one" $BIN fig4 $POPTS --prompts "$TMP/multi.tsv" --out "$TMP/e"
+    printf 'It is on the\t bottom\t top\tL7H1\n' > "$TMP/badhead.tsv"
+    expect_error 2 "line 1" $BIN fig4 $POPTS --prompts "$TMP/badhead.tsv" --out "$TMP/e"
+    printf 'It is on the\t bottom\n' > "$TMP/fields.tsv"
+    expect_error 2 "4 tab-separated fields" $BIN fig4 $POPTS --prompts "$TMP/fields.tsv" --out "$TMP/e"
+else
+    echo "  skip Fig 4 --prompts checks: $PLANTED/tokenizer.json not built (make)"
+fi
+
 if [ $fails -ne 0 ]; then echo "  test_experiments.sh: $fails failed"; exit 1; fi
 echo "  test_experiments.sh: all passed"
 exit 0
