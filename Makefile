@@ -59,3 +59,77 @@ fetch:
 # The bundled planted model (the default model of `cleanup all`), built by the program itself.
 weights/planted/config.json: cleanup
 	./cleanup synth --out weights/planted
+
+# ---------------------------------------------------------------------------
+# Robustness (issue 7): libFuzzer targets and the sanitized test suite.
+# `make fuzz` needs clang with libFuzzer (Debian: clang libclang-rt-14-dev); it is
+# a developer target, not part of `make test`.
+FUZZCC    ?= clang
+FUZZBUILD := build-fuzz
+FUZZFLAGS := -std=c99 -g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all \
+             -fsanitize-coverage-ignorelist=fuzz/coverage_ignore.txt
+FUZZSRC   := $(wildcard fuzz/fuzz_*.c)
+FUZZBIN   := $(patsubst fuzz/%.c,$(FUZZBUILD)/%,$(FUZZSRC))
+FUZZLIB   := $(patsubst %.c,$(FUZZBUILD)/lib/%.o,$(LIBSRC))
+SECONDS   ?= 60
+
+.PHONY: fuzz fuzz-run test-sanitize sanitize-programs
+
+fuzz: $(FUZZBIN)
+
+$(FUZZBUILD)/lib/%.o: %.c $(HEADERS)
+	@mkdir -p $(FUZZBUILD)/lib
+	$(FUZZCC) $(FUZZFLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
+
+$(FUZZBUILD)/libcleanup.a: $(FUZZLIB)
+	rm -f $@
+	$(AR) rcs $@ $^
+
+$(FUZZBUILD)/fuzz_%: fuzz/fuzz_%.c $(wildcard fuzz/*.h) $(FUZZBUILD)/libcleanup.a
+	$(FUZZCC) $(FUZZFLAGS) -fsanitize=fuzzer -I. -o $@ $< $(FUZZBUILD)/libcleanup.a -lm
+
+# Runs each target for SECONDS seconds, one at a time, on its committed seeds
+# (fuzz/corpus/NAME) plus a scratch corpus (build-fuzz/corpus/NAME).
+fuzz-run: fuzz
+	@for t in $(FUZZBIN); do \
+	    n=$$(basename $$t); mkdir -p $(FUZZBUILD)/corpus/$$n fuzz/corpus/$$n; \
+	    dict=; [ -f fuzz/$$n.dict ] && dict=-dict=fuzz/$$n.dict; \
+	    $$t -max_total_time=$(SECONDS) -rss_limit_mb=2048 -print_final_stats=1 \
+	        -artifact_prefix=$(FUZZBUILD)/$$n- $$dict $(FUZZBUILD)/corpus/$$n fuzz/corpus/$$n \
+	        >$(FUZZBUILD)/$$n.log 2>&1; rc=$$?; \
+	    runs=$$(sed -n 's/^stat::number_of_executed_units: *//p' $(FUZZBUILD)/$$n.log); \
+	    echo "$$n: $${runs:-?} executions in $(SECONDS) s, exit $$rc"; \
+	    if [ $$rc -ne 0 ]; then tail -n 60 $(FUZZBUILD)/$$n.log; exit 1; fi; \
+	done
+
+# The whole suite built with AddressSanitizer + UndefinedBehaviorSanitizer
+# (any compiler that supports them; objects and the binary go to build-san/,
+# shell tests run build-san/cleanup through $$CLEANUP).
+SANFLAGS  := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+
+sanitize-programs: $(BUILD)/cleanup $(TESTBIN)
+
+$(BUILD)/cleanup: $(BUILD)/cleanup.o $(BUILD)/libcleanup.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+test-sanitize:
+	LDFLAGS="$(SANFLAGS)" $(MAKE) BUILD=build-san OPT="-O1 -g $(SANFLAGS)" sanitize-programs
+	ASAN_OPTIONS=abort_on_error=0:detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	    CLEANUP=build-san/cleanup sh tests/run.sh build-san
+
+# Tokenizer throughput (needs ../shared/data/20B_tokenizer.json; skips without it).
+bench-tokenizer: $(BUILD)/libcleanup.a tests/bench_tokenizer.c $(HEADERS) | $(BUILD)
+	$(CC) $(CFLAGS) -I. $(LDFLAGS) -o $(BUILD)/bench_tokenizer tests/bench_tokenizer.c $(BUILD)/libcleanup.a $(LDLIBS)
+	$(BUILD)/bench_tokenizer || test $$? -eq 77
+
+# The kernels are written for vectorizers; gcc vectorizes all of their loops
+# only at -O3 (an OPT given on the command line still wins).
+$(BUILD)/kernels.o: OPT = -O3
+
+# `make bench`: performance numbers (bench/bench.c; not part of `make test`).
+# `make bench OPT="-O3 -march=native" BUILD=build-native` for the native build.
+$(BUILD)/bench: bench/bench.c $(BUILD)/libcleanup.a $(HEADERS) | $(BUILD)
+	$(CC) $(CFLAGS) -I. $(LDFLAGS) -o $@ $< $(BUILD)/libcleanup.a $(LDLIBS)
+
+bench: $(BUILD)/bench cleanup
+	$(BUILD)/bench $(BENCHFLAGS)

@@ -7,7 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "experiments.h"
 #include "model.h"
+#include "report.h"
 #include "sha256.h"
 #include "synth.h"
 #include "tokenizer.h"
@@ -247,9 +249,20 @@ typedef struct {
 } Command;
 
 static const Command commands[] = {
+    {"all", cmd_experiment, "run every experiment: results.tsv, figures, report.md"},
+    {"fig1", cmd_experiment, "Fig 1: residual stream projected onto the layer-0 heads"},
+    {"fig2", cmd_experiment, "Fig 2: projection of every node onto the writer (-0.903)"},
+    {"fig3", cmd_experiment, "Fig 3: value-input patch of the cleaners' layer"},
+    {"fig4", cmd_experiment, "Fig 4: adversarial prompts, clean and patched DLA"},
+    {"fig5", cmd_experiment, "Fig 5: writer DLA against its V-composition"},
+    {"sec32", cmd_experiment, "Section 3.2: the paper's two correlations"},
     {"run", cmd_run, "run a model on tokens or text and write hook activations"},
     {"info", cmd_info, "describe a model directory: config, parameters, checksums, processing"},
+    {"tokenize", cmd_tokenize, "text -> token ids with an HF tokenizer.json (byte-level BPE)"},
+    {"detokenize", cmd_detokenize, "token ids -> text, byte-exact"},
+    {"verify", cmd_verify, "re-check an output directory against its SHA256SUMS"},
     {"synth", cmd_synth, "write the bundled planted model (or random gelu-4l-shaped weights)"},
+    {"verify", cmd_verify, "re-check an output directory (default out/) against its SHA256SUMS"},
 };
 
 static void print_help(FILE *f) {
@@ -277,7 +290,15 @@ int main(int argc, char **argv) {
         return argc < 2 ? EXIT_USAGE : EXIT_OK;
     }
     for (i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        if (strcmp(argv[1], commands[i].name) == 0) return commands[i].run(argc - 1, argv + 1);
+        if (strcmp(argv[1], commands[i].name) == 0) {
+            int rc = commands[i].run(argc - 1, argv + 1);
+            /* Output that could not be written (disk full, /dev/full) must not look like success. */
+            if (fflush(stdout) != 0 || ferror(stdout)) {
+                fprintf(stderr, "cleanup: standard output: write error\n");
+                return rc != EXIT_OK ? rc : EXIT_IO;
+            }
+            return rc;
+        }
     fprintf(stderr, "cleanup: unknown command '%s' (try cleanup --help)\n", argv[1]);
     return EXIT_USAGE;
 }

@@ -47,6 +47,9 @@ typedef struct {
 /* Opens a .pth (torch.save zip) or .safetensors file, detected by content.
  * Every entry's extent is validated against its storage before returning. */
 int tensorfile_open(const char *path, TensorFile *tf, Error *err);
+/* The same for bytes already in memory: takes ownership of data (from malloc;
+ * freed by tensorfile_close, or at once on failure); path names it in messages. */
+int tensorfile_open_buffer(const char *path, unsigned char *data, size_t len, TensorFile *tf, Error *err);
 void tensorfile_close(TensorFile *tf);
 /* The entry named `name`, or NULL. */
 const TensorEntry *tensorfile_find(const TensorFile *tf, const char *name);

@@ -45,13 +45,37 @@ typedef struct {
 } ReportInput;
 
 /* Writes results.tsv, the figure files, report.md and SHA256SUMS into out_dir
- * (created if needed). SHA256SUMS is written last; every file atomically. */
+ * (created if needed). SHA256SUMS is written last; every file atomically.
+ * An old SHA256SUMS is removed first, so an interrupted run leaves a directory
+ * that `verify` rejects; figure files of an earlier run that this run does not
+ * produce (e.g. fig4 when its metrics are absent) are removed.
+ * Checks: in->checks are evaluated whatever the model; when in->is_gelu_4l and
+ * in->checks is NULL, the paper's checks (report_paper_checks) are used; with
+ * no checks every number is reported as "no reference". */
 int report_write_all(const char *out_dir, const ReportInput *in, Error *err);
+
+/* Outcome of one check (added after the first interface; compatible). */
+#define REFCHECK_PASS 0
+#define REFCHECK_FAIL 1     /* present but outside the tolerance, or NaN */
+#define REFCHECK_MISSING 2  /* the metric is not in the results */
+/* Evaluates |value(metric) - expected| <= tolerance (with a relative slack of
+ * 1e-9 so that decimal boundaries such as 0.9904 vs 0.9604 +- 0.03 pass).
+ * Stores the value (NaN when missing) and returns one of REFCHECK_*. */
+int refcheck_eval(const RefCheck *c, const Results *r, double *value);
+
+/* Every file name report_write_all can write (NULL-terminated), SHA256SUMS last.
+ * `verify` flags these names when present in DIR but not listed in SHA256SUMS. */
+extern const char *const report_output_names[];
 
 /* The paper's reference values (PROTOCOL section 7) as checks, for gelu-4l. */
 const RefCheck *report_paper_checks(size_t *count);
 
-/* CLI: `cleanup verify [DIR]`: re-checks DIR/SHA256SUMS; EXIT_VERIFY on any mismatch. */
+/* CLI: `cleanup verify [--quiet] [DIR]` (default out/): re-checks DIR/SHA256SUMS;
+ * EXIT_VERIFY on any mismatch, missing file, missing or malformed SHA256SUMS,
+ * and on files named like outputs (report_output_names) or their leftover
+ * temporaries that SHA256SUMS does not list. Other files (e.g. gnuplot's PNGs)
+ * are ignored. One message per problem on stderr; the OK line (stdout) is
+ * suppressed by --quiet. */
 int cmd_verify(int argc, char **argv);
 
 /* Progress on stderr for long steps: a bar when stderr is a terminal, plain lines otherwise. */

@@ -3,6 +3,9 @@
 # Exit status 0 = pass, 77 = skipped (reason printed), anything else = fail.
 # Ends with the line "N passed, N failed, N skipped".
 BUILD=${1:-build}
+# Shell tests run the binary named by $CLEANUP (make test-sanitize: build-san/cleanup).
+CLEANUP=${CLEANUP:-./cleanup}
+export CLEANUP
 cd "$(dirname "$0")/.." || exit 1
 passed=0; failed=0; skipped=0; failures=""
 for t in "$BUILD"/test_* tests/test_*.sh; do

@@ -15,7 +15,7 @@
 RTOL=${RTOL:-1e-5}
 ATOL=${ATOL:-1e-5}
 FIX=tests/fixtures/models
-BIN=./cleanup
+BIN=${CLEANUP:-./cleanup}
 
 if [ ! -x "$BIN" ]; then
     echo "test_engine: $BIN not built (run make)"; exit 1
@@ -58,7 +58,12 @@ fail=0; checked=0
 for mdir in "$FIX"/*/; do
     mdir=${mdir%/}
     name=$(basename "$mdir")
-    [ -f "$mdir/tokens.txt" ] && [ -d "$mdir/ref_processed" ] || continue
+    [ -f "$mdir/tokens.txt" ] || continue
+    # A twin (same weights in another file format) uses the references of the
+    # model its refs_of file names.
+    refs=$mdir
+    if [ -f "$mdir/refs_of" ]; then refs=$FIX/$(cat "$mdir/refs_of"); fi
+    [ -d "$refs/ref_processed" ] || { echo "FAIL $name: no references in $refs"; fail=1; continue; }
     tokens=$(tr -s ' \n' ',,' < "$mdir/tokens.txt" | sed 's/^,//; s/,$//')
     for mode in processed raw; do
         out="$TMP/$name.$mode"
@@ -69,7 +74,7 @@ for mdir in "$FIX"/*/; do
             fail=1; continue
         fi
         nfiles=0; nbad=0
-        for ref in "$mdir/ref_$mode"/*.dat; do
+        for ref in "$refs/ref_$mode"/*.dat; do
             hook=$(basename "$ref")
             nfiles=$((nfiles + 1))
             if [ ! -f "$out/$hook" ]; then
@@ -79,7 +84,7 @@ for mdir in "$FIX"/*/; do
         done
         for o in "$out"/*.dat; do
             [ -f "$o" ] || continue
-            [ -f "$mdir/ref_$mode/$(basename "$o")" ] || echo "note: $name $mode: extra hook $(basename "$o") (not in TransformerLens' list, not checked)"
+            [ -f "$refs/ref_$mode/$(basename "$o")" ] || echo "note: $name $mode: extra hook $(basename "$o") (not in TransformerLens' list, not checked)"
         done
         checked=$((checked + nfiles))
         if [ $nbad -ne 0 ] || [ $nfiles -eq 0 ]; then

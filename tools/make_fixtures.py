@@ -15,6 +15,10 @@ Models (published layout: config.json + one weights file):
                written by hand from the spec (tlref.write_safetensors; F32 weights,
                plus the mask as BOOL and IGNORE as a 0-d F32, both to be skipped).
   attn_only    attn_only true, 2 layers, act_fn gelu (unused), Neel-style keys, .pth.
+  gelu_st_twin gelu_pth's weights and config as an F32 model.safetensors; no
+               references of its own: `refs_of` names gelu_pth, whose apply.
+  relu_half_st act_fn relu, 1 layer, TransformerLens keys, model.safetensors with
+               matrices in BF16 and vectors in F16 (the mask BOOL, IGNORE F32).
 Every model has non-trivial LayerNorm weights (1 + 0.3 N(0,1)) and biases
 (0.1 N(0,1)) and non-zero biases everywhere (b_Q/K/V/O, b_in/out, b_U).
 
@@ -184,6 +188,17 @@ def write_refs(d, cfg, w_raw, tokens):
                 f.write("\n]}\n")
 
 
+def half_dtypes(sd):
+    """Stores weights as 16-bit floats: matrices BF16, vectors F16 (both widen
+    exactly to float32, so the reference reads back the file's exact values)."""
+    out = OrderedDict()
+    for k, v in sd.items():
+        if v.dtype == torch.float32 and v.dim() >= 1:
+            v = v.to(torch.bfloat16 if v.dim() >= 2 else torch.float16)
+        out[k] = v
+    return out
+
+
 def make(name, cfg, fmt, keys, seed, tokens):
     d = os.path.join(ROOT, name)
     os.makedirs(d, exist_ok=True)
@@ -197,6 +212,8 @@ def make(name, cfg, fmt, keys, seed, tokens):
         f.write("\n")
     if fmt == "pth":
         torch.save(sd, os.path.join(d, "model_final.pth"))
+    elif fmt == "safetensors16":
+        tlref.write_safetensors(os.path.join(d, "model.safetensors"), half_dtypes(sd))
     else:
         tlref.write_safetensors(os.path.join(d, "model.safetensors"), sd)
     with open(os.path.join(d, "tokens.txt"), "w") as f:
@@ -204,6 +221,24 @@ def make(name, cfg, fmt, keys, seed, tokens):
     # Reload through the reader, so the reference starts from the file's bits.
     cfg2, w = tlref.load_model_dir(d)
     write_refs(d, cfg2, w, tokens)
+    return sd
+
+
+def make_twin(name, of, sd):
+    """The same weights as model `of` in an F32 .safetensors, same config and
+    tokens; its references are `of`'s (file refs_of names it)."""
+    d = os.path.join(ROOT, name)
+    os.makedirs(d, exist_ok=True)
+    src = os.path.join(ROOT, of)
+    for f in ("config.json", "tokens.txt"):
+        with open(os.path.join(src, f)) as a, open(os.path.join(d, f), "w") as b:
+            b.write(a.read())
+    tlref.write_safetensors(os.path.join(d, "model.safetensors"), sd)
+    with open(os.path.join(d, "refs_of"), "w") as f:
+        f.write(of + "\n")
+    cfg, w = tlref.load_model_dir(d)
+    cfg0, w0 = tlref.load_model_dir(src)
+    assert cfg == cfg0 and all(torch.equal(w[k], w0[k]) for k in w0) and list(w) == list(w0)
 
 
 def base_cfg(**kw):
@@ -216,9 +251,11 @@ def base_cfg(**kw):
 def main():
     # 12 tokens, BOS (0) first, including the largest id (d_vocab-1) and a repeat.
     tokens = [0, 17, 49, 3, 3, 28, 41, 9, 0, 33, 12, 45]
-    make("gelu_pth", base_cfg(n_layers=3), "pth", "neel", 1001, tokens)
+    sd = make("gelu_pth", base_cfg(n_layers=3), "pth", "neel", 1001, tokens)
+    make_twin("gelu_st_twin", "gelu_pth", sd)
     make("gelu_new_st", base_cfg(act_fn="gelu_new"), "safetensors", "tl", 1002, tokens)
     make("attn_only", base_cfg(attn_only=True), "pth", "neel", 1003, tokens)
+    make("relu_half_st", base_cfg(n_layers=1, act_fn="relu"), "safetensors16", "tl", 1004, tokens)
 
 
 if __name__ == "__main__":

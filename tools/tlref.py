@@ -8,10 +8,11 @@ transformer_block.py, weight_processing.py); no code copied.
 
 Semantics followed (TransformerLens, the version the paper used):
   * LayerNorm: x - mean; scale = sqrt(mean(x^2) + eps) -> hook_scale [B,T,1];
-    hook_normalized = centred x / scale, BEFORE w and b (TransformerLens'
-    LayerNorm hooks the normalised value and then returns normalized*w + b).
-    So hook_normalized is the same formula processed or not; only the value
-    passed on to the next matmul differs (n*w+b unprocessed, n processed).
+    hook_normalized = the LayerNorm's OUTPUT: centred x / scale, times w plus b
+    when the LayerNorm keeps its weights (unprocessed LN model). This is the
+    TransformerLens the paper used (2023: `return self.hook_normalized(x * self.w
+    + self.b)`) and PROTOCOL section 2; TransformerLens moved the hook before w
+    and b only in 2025 (PR #770). Processed (LNPre): centred x / scale.
   * Attention: q,k,v = input @ W[h] + b[h]; scores = q.k / sqrt(d_head);
     positions above the diagonal set to exactly -1e5 (the IGNORE buffer of the
     paper's TransformerLens; recent versions use -inf, which gives the same
@@ -55,7 +56,7 @@ def normalize_config(raw):
 # ------------------------------------------------------------- safetensors --
 
 def write_safetensors(path, tensors):
-    """Writes an OrderedDict name -> torch tensor (float32 / bool) by the
+    """Writes an OrderedDict name -> torch tensor (F32/F16/BF16/BOOL) by the
     safetensors spec: u64 little-endian header length N, N bytes of JSON
     header (padded with spaces to a multiple of 8), then the raw data."""
     header = OrderedDict()
@@ -66,6 +67,10 @@ def write_safetensors(path, tensors):
         if t.dtype == torch.float32:
             dt = "F32"
             data = struct.pack("<%df" % t.numel(), *t.reshape(-1).tolist())
+        elif t.dtype in (torch.float16, torch.bfloat16):
+            dt = "F16" if t.dtype == torch.float16 else "BF16"
+            bits = [b & 0xFFFF for b in t.reshape(-1).view(torch.int16).tolist()]
+            data = struct.pack("<%dH" % t.numel(), *bits)
         elif t.dtype == torch.bool:
             dt = "BOOL"
             data = bytes(1 if v else 0 for v in t.reshape(-1).tolist())
@@ -85,7 +90,7 @@ def write_safetensors(path, tensors):
 
 
 def read_safetensors(path):
-    """Reads F32/BOOL tensors written by write_safetensors (or any F32 file)."""
+    """Reads F32/F16/BF16/BOOL tensors (F16/BF16 widened exactly to float32)."""
     with open(path, "rb") as f:
         buf = f.read()
     (n,) = struct.unpack("<Q", buf[:8])
@@ -101,6 +106,10 @@ def read_safetensors(path):
         if info["dtype"] == "F32":
             vals = struct.unpack("<%df" % (len(raw) // 4), raw)
             out[name] = torch.tensor(vals, dtype=torch.float32).reshape(shape)
+        elif info["dtype"] in ("F16", "BF16"):
+            bits = struct.unpack("<%dh" % (len(raw) // 2), raw)
+            dt = torch.float16 if info["dtype"] == "F16" else torch.bfloat16
+            out[name] = torch.tensor(bits, dtype=torch.int16).view(dt).to(torch.float32).reshape(shape)
         elif info["dtype"] == "BOOL":
             out[name] = torch.tensor(list(raw), dtype=torch.bool).reshape(shape)
         else:
@@ -199,15 +208,15 @@ def act(cfg, x):
 
 
 def layer_norm(cfg, x, w, prefix, hooks, weight=None, bias=None):
-    """Records PREFIX.hook_scale [B,T,1] and PREFIX.hook_normalized; returns
-    the value passed on (normalized*w+b when the LN keeps its weights)."""
+    """Records PREFIX.hook_scale [B,T,1] and PREFIX.hook_normalized (the
+    output: normalized*w+b when the LN keeps its weights) and returns it."""
     xc = x - x.mean(-1, keepdim=True)
     scale = torch.sqrt((xc * xc).mean(-1, keepdim=True) + cfg["eps"])
     n = xc / scale
+    if weight is not None:
+        n = n * weight + bias
     hooks[prefix + ".hook_scale"] = scale
     hooks[prefix + ".hook_normalized"] = n
-    if weight is not None:
-        return n * weight + bias
     return n
 
 
