@@ -229,8 +229,10 @@ static const char *skip_ws(const char *s, const char *end) {
     return s;
 }
 
-int data_load(const char *path, int n_rows, int seq_len, int n_ctx, int d_vocab, Tokenizer *tok, Dataset *ds,
-              Error *err) {
+/* data_load's body; with allow_fewer, fewer than n_rows rows is not an error
+ * (ds->n_rows says how many there were). */
+static int load_rows(const char *path, int n_rows, int allow_fewer, int seq_len, int n_ctx, int d_vocab, Tokenizer *tok,
+                     Dataset *ds, Error *err) {
     unsigned char *data = NULL;
     size_t len;
     const char *text, *end, *line;
@@ -385,7 +387,7 @@ int data_load(const char *path, int n_rows, int seq_len, int n_ctx, int d_vocab,
     ds->format = mode == 1 ? "tokens-jsonl" : mode == 2 ? "text-jsonl" : "text";
 
 finish:
-    if (st.n_rows < n_rows) {
+    if (st.n_rows < n_rows && !(allow_fewer && st.n_rows > 0)) {
         if (tb)
             error_set(err, "%s: the text makes only %d rows of %d tokens, %d asked (--n-prompts)", path, st.n_rows,
                       n_ctx, n_rows);
@@ -394,7 +396,7 @@ finish:
         goto fail;
     }
     ds->tokens = st.rows;
-    ds->n_rows = n_rows;
+    ds->n_rows = st.n_rows < n_rows ? st.n_rows : n_rows;
     ds->seq_len = seq_len;
     json_free(whole);
     if (tb) {
@@ -416,6 +418,84 @@ fail:
     memset(ds, 0, sizeof *ds);
     name_the_file(err, path);
     return -1;
+}
+
+int data_load(const char *path, int n_rows, int seq_len, int n_ctx, int d_vocab, Tokenizer *tok, Dataset *ds,
+              Error *err) {
+    return load_rows(path, n_rows, 0, seq_len, n_ctx, d_vocab, tok, ds, err);
+}
+
+int data_load_files(char *const *paths, int n_paths, int n_rows, int seq_len, int n_ctx, int d_vocab, Tokenizer *tok,
+                    Dataset *ds, Error *err) {
+    Dataset *parts;
+    int *taken, i, k, total = 0, rc = -1;
+    if (n_paths == 1) return data_load(paths[0], n_rows, seq_len, n_ctx, d_vocab, tok, ds, err);
+    memset(ds, 0, sizeof *ds);
+    if (n_paths < 1) return error_set(err, "data: no files given");
+    parts = xalloc_array((size_t)n_paths, sizeof *parts, "data files");
+    taken = xalloc_array((size_t)n_paths, sizeof *taken, "data files");
+    for (i = 0; i < n_paths; i++) {
+        if (load_rows(paths[i], n_rows, 1, seq_len, n_ctx, d_vocab, tok, &parts[i], err)) goto done;
+        total += parts[i].n_rows;
+    }
+    if (total < n_rows) {
+        error_set(err, "%s and %d other file(s): only %d rows in total, %d asked (--n-prompts)", paths[0], n_paths - 1,
+                  total, n_rows);
+        goto done;
+    }
+    ds->tokens = xalloc_array((size_t)n_rows * (size_t)seq_len, sizeof(int), "data rows");
+    ds->n_rows = n_rows;
+    ds->seq_len = seq_len;
+    ds->format = parts[0].format;
+    /* Row k comes from the file furthest behind its share (k+1) count_i / total: the
+     * files are mixed in proportion, as a shuffle would on average. */
+    for (k = 0; k < n_rows; k++) {
+        int best = -1;
+        double best_deficit = 0;
+        for (i = 0; i < n_paths; i++) {
+            double deficit = (double)(k + 1) * parts[i].n_rows / total - taken[i];
+            if (taken[i] < parts[i].n_rows && (best < 0 || deficit > best_deficit)) {
+                best = i;
+                best_deficit = deficit;
+            }
+        }
+        memcpy(ds->tokens + (size_t)k * seq_len, parts[best].tokens + (size_t)taken[best] * seq_len,
+               (size_t)seq_len * sizeof(int));
+        taken[best]++;
+    }
+    rc = 0;
+done:
+    for (i = 0; i < n_paths; i++) data_free(&parts[i]);
+    free(parts);
+    free(taken);
+    return rc;
+}
+
+int data_find_files(const char *dir, char ***paths, int *n_paths, Error *err) {
+    char **names;
+    int count, i, n = 0;
+    char *single = path_join(dir, "data.jsonl");
+    *paths = NULL;
+    *n_paths = 0;
+    if (path_exists(single)) {
+        *paths = xalloc_array(1, sizeof **paths, "paths");
+        (*paths)[0] = single;
+        *n_paths = 1;
+        return 0;
+    }
+    free(single);
+    if (list_dir(dir, &names, &count, err)) return -1;
+    *paths = xalloc_array((size_t)(count ? count : 1), sizeof **paths, "paths");
+    for (i = 0; i < count; i++)
+        if (strncmp(names[i], "rows-", 5) == 0 && ends_with(names[i], ".json")) (*paths)[n++] = path_join(dir, names[i]);
+    free_string_list(names, count);
+    if (n == 0) {
+        free(*paths);
+        *paths = NULL;
+        return error_set(err, "%s: no data.jsonl and no rows-*.json files (pass --data FILE)", dir);
+    }
+    *n_paths = n;
+    return 0;
 }
 
 void data_free(Dataset *ds) {

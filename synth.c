@@ -1,8 +1,74 @@
 /* synth.c - the bundled planted model and random gelu-4l-shaped weights.
  *
- * PLANTED_DOC_BEGIN
- * (filled in below, see "The planted model")
- * PLANTED_DOC_END
+ * The planted model (`cleanup synth`, run by `make` into weights/planted/)
+ * ======================================================================
+ * What it is. gelu-4l's architecture (4 layers, 8 heads, exact-GELU MLPs,
+ * LayerNorm with weight and bias, learned absolute positions) at width 64:
+ * d_model 64, d_head 8, d_mlp 256, n_ctx 64, d_vocab 661. Its own byte-level
+ * BPE tokenizer (EOS 0, BOS 1, PAD 2 as gelu-4l's, the 256 GPT-2 byte symbols,
+ * then merges trained on the four adversarial prompts' words and common
+ * English/code pieces until each is one token, so " bottom", " top", " State",
+ * " University", " __", " get", " Church", " church" are single tokens). 300
+ * data rows of 64 tokens from a fixed random Markov chain. Files: config.json
+ * (model_name "cleanup-planted"), model.safetensors, tokenizer.json (+
+ * tokenizer_config.json, special_tokens_map.json), data.jsonl.
+ *
+ * What is planted. Stated for the weights as TransformerLens processing leaves
+ * them: the file has random LayerNorm weights and biases, and its raw weights
+ * are "unfolded" (W_raw = W / ln.w, b_raw = b - ln.b W_raw) so that fold_ln
+ * gives back exactly these.
+ *  - Three reserved unit directions, orthogonal to each other and to the
+ *    all-ones vector: u (the writer's direction) and s1, s2 (a positional plane).
+ *  - Every W_pos row has (1 + 0.25 n1) s1 + 0.25 n2 s2 (n1, n2 random per
+ *    position): a large positional component common to all positions plus
+ *    jitter. Token embeddings have none of s1, s2.
+ *  - Writer L0H2: value dimension 0 reads 0.28 s1 and its W_O row writes +u;
+ *    its other value dimensions are small. Its queries and keys are random like
+ *    every head's. So L0H2 writes a mostly positional signal along u (norm
+ *    about 1.5, two thirds of the norm of resid_mid0).
+ *  - Cleaners L2H2..L2H7: value dimension 0 reads beta_c u and its W_O row
+ *    writes -u, beta = 0.377 x (0.15, 0.07, 0.12, 0.26, 0.18, 0.14) / 0.92 (the
+ *    relative sizes of the paper's Fig 2 bars); their other dimensions are
+ *    random. The cleaners see u / s2 with the layer-2 ln1 scale s2 ~ 0.36, so
+ *    together they write about -1.05 x the writer's u component at the same
+ *    position and, averaged over the earlier positions they attend to, about
+ *    -0.9 x the writer (0.377 was calibrated once so that the bundled model's
+ *    fig2.cleaners_sum.median is -0.90; seeds 1-3 give -0.92 to -0.96).
+ *  - Everything else is random and writes little into u: every other head's
+ *    W_O rows, the MLPs' W_out rows, embeddings and biases keep half of their
+ *    natural u component and none of s1, s2; nothing else reads s1, s2.
+ *  - The unembedding is random (it reads u too), plus +-0.15 u on the columns
+ *    of each prompt's correct / incorrect answer, so L0H2 has a positive direct
+ *    logit attribution on every answer pair, which the cleaners erase.
+ *
+ * Why. It is the paper's mechanism in miniature with a known ground truth: a
+ * head writes a direction that later heads erase (memory management), so the
+ * writer's DLA overstates what it does. Every experiment's outcome is known in
+ * advance, and `make test` checks that the program recovers it.
+ *
+ * Expected outcomes (bundled model, seed 0; `cleanup all` and the independent
+ * numpy reference tools/check_planted.py agree on every metric to 1e-4):
+ *  - Fig 1: median PR(resid, L0H2) ~ 0 at resid_pre0 (-0.001), ~ 1 from
+ *    resid_mid0 to resid_post1 (1.01, 0.99, 0.92, 0.93), ~ 0 from resid_mid2 on
+ *    (0.00, 0.01, 0.02, 0.01). Paper: 0.01, 0.96, 1.04, 1.01, 1.02, 0.10, ...
+ *  - Fig 2: cleaners_sum median -0.90 (paper -0.903); the cleaners
+ *    -0.15 -0.11 -0.10 -0.25 -0.15 -0.14 (design -0.15 -0.07 -0.12 -0.25 -0.18
+ *    -0.14); every other node within 0.05 of 0.
+ *  - Fig 3: patched resid_mid2 0.95 and resid_post2 0.96, i.e. resid_pre2's
+ *    0.93 kept: without L0H2 in their value input the cleaners erase nothing;
+ *    the patched cleaners are within 0.05 of 0. (Paper 0.88, 0.65: in gelu-4l
+ *    MLP2 and layer 3 clean too; here nothing after layer 2 does.)
+ *  - Fig 4: L0H2's clean DLA is positive on all four answer pairs (0.63, 0.92,
+ *    0.77, 0.95) and the patched medians are the same (0.67, 0.90, 0.76, 0.94):
+ *    the writer's output is positional, so it does not depend on the prompt
+ *    (seeds 1-3: 0.84 to 1.73, patched within 0.1 of clean).
+ *    Logit differences and the other heads are those of a random model.
+ *  - Fig 5: slope -0.99, r -0.88 (same-position V-composition ~ -beta/s2 x the
+ *    writer, plus the cleaners' random dimensions).
+ *  - Section 3.2: r_vcomp -0.97 (paper -0.716), r_cleaners -0.96 (paper -0.159:
+ *    gelu-4l's cleaners do much else besides; these do not).
+ * synth_planted_checks() lists these with tolerances (`cleanup synth
+ * --print-checks`); report.md checks them.
  *
  * Determinism: every random number comes from a splitmix64 stream keyed by
  * (seed, tensor name); normals are Irwin-Hall sums of four uniforms (only
@@ -256,6 +322,10 @@ static const double p_sigma_U = 0.05;
 static const double p_sigma_bias = 0.01;
 static const double p_ln_w_sigma = 0.1;
 static const double p_ln_b_sigma = 0.05;
+/* The unembedding direction u is tilted towards each Fig 4 prompt's correct
+ * answer and away from its incorrect one by this much (+-gamma u per column),
+ * so L0H2 has a large positive direct logit attribution that the cleaners erase. */
+static const double p_gamma = 0.15;
 
 static double dot(const double *a, const double *b, int n) {
     double s = 0;
@@ -342,7 +412,8 @@ static void unfold_ln(float *W, float *bias, const float *lw, const float *lb, i
     }
 }
 
-static int planted_weights(TensorList *tl, const Shape *s, uint64_t seed, Error *err) {
+/* answers[2k], answers[2k+1]: token ids of prompt k's correct and incorrect answer. */
+static int planted_weights(TensorList *tl, const Shape *s, uint64_t seed, const int answers[8], Error *err) {
     PlantBasis b;
     double v[P_D];
     char name[64];
@@ -487,6 +558,9 @@ static int planted_weights(TensorList *tl, const Shape *s, uint64_t seed, Error 
     /* The unembedding reads every direction, u included, so the writer has a
      * direct logit effect for the cleaners to cancel. */
     fill_normal(W_U, (size_t)D * V, p_sigma_U, seed, "unembed.W_U");
+    for (i = 0; i < 8; i++)
+        for (d = 0; d < D; d++)
+            W_U[(size_t)d * V + answers[i]] += (float)((i % 2 == 0 ? p_gamma : -p_gamma) * b.u[d]);
     fill_normal(b_U, (size_t)V, p_sigma_bias, seed, "unembed.b_U");
     unfold_ln(W_U, b_U, lnf_w, lnf_b, 1, D, V);
     return 0;
@@ -785,6 +859,21 @@ done:
     return rc;
 }
 
+/* The id of the token whose text (raw bytes) is `text`, or -1. */
+static int bpe_token_id(const Bpe *t, const char *text) {
+    unsigned int cp[256];
+    int order[256], id;
+    char sym[256];
+    size_t n = 0;
+    const unsigned char *p;
+    byte_symbols(cp, order);
+    for (p = (const unsigned char *)text; *p && n + 3 < sizeof sym; p++) n += (size_t)utf8_put(cp[*p], sym + n);
+    sym[n] = 0;
+    for (id = TOK_FIRST_BYTE; id < t->n; id++)
+        if (strcmp(t->str[id], sym) == 0) return id;
+    return -1;
+}
+
 static int write_tokenizer(const Bpe *t, const char *dir, int n_ctx, Error *err) {
     Buf b = {NULL, 0, 0, 0};
     int i;
@@ -887,7 +976,9 @@ int synth_write(const char *out_dir, const SynthOptions *opt, Error *err) {
     TensorList *tl;
     Shape s;
     Bpe bpe;
-    int rc = -1, have_bpe = 0;
+    int rc = -1, have_bpe = 0, i, answers[8];
+    static const char *const answer_text[8] = {" bottom", " top", " State", " University",
+                                               " __", " get", " Church", " church"};
     char seed_str[32];
     const char *metadata[7];
 
@@ -916,7 +1007,14 @@ int synth_write(const char *out_dir, const SynthOptions *opt, Error *err) {
         s.d_mlp = P_M;
         s.n_ctx = P_CTX;
         s.d_vocab = bpe.n;
-        if (planted_weights(tl, &s, opt->seed, err) != 0) goto done;
+        for (i = 0; i < 8; i++) {
+            answers[i] = bpe_token_id(&bpe, answer_text[i]);
+            if (answers[i] < 0) {
+                error_set_code(err, EXIT_INTERNAL, "planted tokenizer: '%s' is not one token", answer_text[i]);
+                goto done;
+            }
+        }
+        if (planted_weights(tl, &s, opt->seed, answers, err) != 0) goto done;
         if (write_tokenizer(&bpe, out_dir, s.n_ctx, err) != 0) goto done;
         if (write_data(out_dir, opt->rows, s.n_ctx, s.d_vocab, 1, opt->seed, err) != 0) goto done;
     } else {
@@ -981,6 +1079,14 @@ static const RefCheck planted_checks[] = {
     {"fig3.patched.L2H5.median", 0.0, 0.08, "planted: patched cleaner reads no u"},
     {"fig3.patched.L2H6.median", 0.0, 0.08, "planted: patched cleaner reads no u"},
     {"fig3.patched.L2H7.median", 0.0, 0.08, "planted: patched cleaner reads no u"},
+    {"fig4.p1.L0H2.clean", 1.1, 0.7, "planted: u is tilted +-0.15 towards the correct answers (seeds 0-3: 0.63-1.63)"},
+    {"fig4.p2.L0H2.clean", 1.1, 0.7, "planted: u is tilted +-0.15 towards the correct answers"},
+    {"fig4.p3.L0H2.clean", 1.1, 0.7, "planted: u is tilted +-0.15 towards the correct answers"},
+    {"fig4.p4.L0H2.clean", 1.1, 0.7, "planted: u is tilted +-0.15 towards the correct answers"},
+    {"fig4.p1.L0H2.patched.median", 1.1, 0.7, "planted: L0H2 is positional, so patching its input changes little"},
+    {"fig4.p2.L0H2.patched.median", 1.1, 0.7, "planted: L0H2 is positional, so patching its input changes little"},
+    {"fig4.p3.L0H2.patched.median", 1.1, 0.7, "planted: L0H2 is positional, so patching its input changes little"},
+    {"fig4.p4.L0H2.patched.median", 1.1, 0.7, "planted: L0H2 is positional, so patching its input changes little"},
     {"fig5.slope", -1.05, 0.2, "planted: same-position V-composition = -(gain / ln1 scale) x writer, gain/scale ~ 1.05"},
     {"fig5.r", -0.85, 0.15, "planted: V-composition is mostly the writer's negative"},
     {"sec32.r_vcomp", -0.85, 0.2, "planted: V-composition is mostly the writer's negative"},
