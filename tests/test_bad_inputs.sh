@@ -334,6 +334,18 @@ printf 'good line\nbad \377 line\n' > "$D/bad.txt"; all_data "$D/bad.txt::line 2
 # (A first line that is not JSON makes the file plain text, by design: data.h.)
 { head -n 1 "$PL/data.jsonl"; awk 'BEGIN { for (i = 0; i < 600; i++) printf "{\"tokens\":"; print ""; }'; } > "$D/deep.jsonl"
 all_data "$D/deep.jsonl::line 2" "deeply nested JSON line"
+# Fig 4 prompts files (TSV: prompt, correct, incorrect, head).
+Q="$TMP/prompts"; mkdir -p "$Q"
+fig4_case() { # fig4_case FILE NAME DESC
+    expect_all 2 "$1::$2" "prompts: $3" "$BIN" fig4 --model "$PL" --n-prompts 8 --prompts "$1" --out "$TMP/fig4_out"
+}
+printf 'only one column\n' > "$Q/cols.tsv"; fig4_case "$Q/cols.tsv" "line 1" "wrong number of fields"
+printf 'a \377 b\t x\t y\tL2H3\n' > "$Q/utf8.tsv"; fig4_case "$Q/utf8.tsv" "byte 2" "invalid UTF-8"
+printf 'the prompt\t x\t y\tL9H3\n' > "$Q/head.tsv"; fig4_case "$Q/head.tsv" "L9H3" "head outside the model"
+awk 'BEGIN { for (i = 0; i < 200; i++) printf "word "; printf "\t x\t y\tL2H3\n"; }' > "$Q/long.tsv"
+fig4_case "$Q/long.tsv" "prompt 1" "prompt longer than the rows"
+printf 'the prompt\t x y\t z\tL2H3\n' > "$Q/answer.tsv"; fig4_case "$Q/answer.tsv" "x y" "answer of two tokens"
+if [ -e "$TMP/fig4_out" ]; then echo "FAIL prompts: a failing fig4 run created its output directory"; fail=1; fi
 expect_all 1 "--n-prompts" "--n-prompts 0" "$BIN" all --model "$PL" --n-prompts 0 --out "$TMP/all_out"
 
 # ---------------------------------------------------------------- `all`: unwritable outputs and atomic results
