@@ -270,5 +270,90 @@ for f in "$PART"/*; do
     if ! cmp -s "$f" "$FULL/$(basename "$f")"; then echo "FAIL partial output left: $f"; fail=1; fi
 done
 
+# ---------------------------------------------------------------- tokenizer.json, text, ids
+TOKDIR=fuzz/tokenizer_planted
+TOK=$TOKDIR/tokenizer.json
+K="$TMP/tok"
+mkdir -p "$K"
+tok_case() { # tok_case FILE DESC: tokenize with a broken tokenizer.json
+    expect 2 "$1" "tokenizer.json: $2" "$BIN" tokenize --tokenizer "$1" "hello there"
+}
+awk 'BEGIN { for (i = 0; i < 100000; i++) printf "["; }' > "$K/deep.json"; tok_case "$K/deep.json" "100000 nested arrays"
+: > "$K/empty.json"; tok_case "$K/empty.json" "empty"
+head -c 5000 "$TOK" > "$K/trunc.json"; tok_case "$K/trunc.json" "truncated"
+s=$(printf '<|PAD\377|>'); sed "s/<|PAD|>/$s/" "$TOK" > "$K/utf8.json"; tok_case "$K/utf8.json" "invalid UTF-8"
+sed 's/"model": *{/"modelx": {/' "$TOK" > "$K/nomodel.json"; tok_case "$K/nomodel.json" "no model"
+sed 's/"type": *"BPE"/"type": "WordPiece"/' "$TOK" > "$K/wp.json"; tok_case "$K/wp.json" "unsupported model type"
+sed 's/"vocab": *{/"vocab": {"zzz": 1099511627776, /' "$TOK" > "$K/hugeid.json"; tok_case "$K/hugeid.json" "vocabulary id 2^40"
+sed 's/"vocab": *{/"vocab": {"zzz": -5, /' "$TOK" > "$K/negid.json"; tok_case "$K/negid.json" "negative vocabulary id"
+sed 's/"merges": *\[/"merges": ["nope notthere", /' "$TOK" > "$K/merge.json"; tok_case "$K/merge.json" "merge of unknown tokens"
+sed 's/"merges": *\[/"merges": ["onlyone", /' "$TOK" > "$K/merge2.json"; tok_case "$K/merge2.json" "merge without a space"
+sed 's/"normalizer": *{[^}]*}/"normalizer": {"type": "Lowercase"}/' "$TOK" > "$K/norm.json"; tok_case "$K/norm.json" "unsupported normalizer"
+printf 'ab\377cd' > "$K/bad.txt"
+expect 2 "$K/bad.txt::byte 2" "tokenize --file with invalid UTF-8" "$BIN" tokenize --tokenizer "$TOK" --file "$K/bad.txt"
+expect 2 "byte 2" "tokenize invalid UTF-8 argument" "$BIN" tokenize --tokenizer "$TOK" "$(printf 'ab\355\240\200cd')"
+expect 2 "$TOK::99999" "detokenize an id outside the vocabulary" "$BIN" detokenize --tokenizer "$TOK" 5 99999
+expect 2 "$TMP/none.json" "tokenizer.json missing" "$BIN" tokenize --tokenizer "$TMP/none.json" "hi"
+
+# ---------------------------------------------------------------- data rows and prompts (planted model)
+PL="$TMP/planted"
+if ! "$BIN" synth --out "$PL" --rows 8 >"$TMP/out" 2>"$TMP/err"; then
+    echo "FAIL cleanup synth:"; cat "$TMP/err"; fail=1
+fi
+expect 2 "--text::64" "--text longer than n_ctx" \
+    "$BIN" run --model "$PL" --text "$(awk 'BEGIN { for (i = 0; i < 100; i++) printf "word "; }')" --hook logits --out "$TMP/o7"
+expect 2 "byte" "--text with invalid UTF-8" "$BIN" run --model "$PL" --text "$(printf 'a\377b')" --hook logits --out "$TMP/o8"
+# `all` prints progress lines on stderr: expect_all judges the lines that are not progress.
+expect_all() {
+    want=$1; name=$2; desc=$3; shift 3
+    cases=$((cases + 1))
+    "$@" >"$TMP/out" 2>"$TMP/err.all"
+    rc=$?
+    grep -vE '^[A-Za-z0-9 ._-]+: ([0-9]+/[0-9]+|done|started|[0-9]+ done)' "$TMP/err.all" > "$TMP/err"
+    check_failure "$want" "$name" "$desc" $rc
+}
+D="$TMP/data"; mkdir -p "$D"
+all_data() { # all_data FILE DESC [N]: `all` on the planted model with bad data
+    expect_all 2 "$1" "data: $2" "$BIN" all --model "$PL" --data "$1" --n-prompts "${3:-2}" --out "$TMP/all_out"
+    if [ -e "$TMP/all_out/results.tsv" ] || [ -e "$TMP/all_out/report.md" ]; then
+        echo "FAIL data: $2: results left by a failing run"; fail=1
+    fi
+}
+: > "$D/empty.jsonl"; all_data "$D/empty.jsonl" "empty file"
+head -n 1 "$PL/data.jsonl" > "$D/one.jsonl"; all_data "$D/one.jsonl" "fewer rows than --n-prompts"
+head -n 2 "$PL/data.jsonl" | sed 's/,[0-9]*\]}$/]}/' > "$D/short.jsonl"; all_data "$D/short.jsonl" "rows shorter than n_ctx"
+head -n 2 "$PL/data.jsonl" | sed 's/\[1,/[1,99999,/' > "$D/oor.jsonl"; all_data "$D/oor.jsonl" "token id outside the vocabulary"
+head -n 2 "$PL/data.jsonl" | sed 's/\[1,/[1,-3,/' > "$D/neg.jsonl"; all_data "$D/neg.jsonl" "negative token id"
+head -n 2 "$PL/data.jsonl" | sed 's/\[1,/[1,2.5,/' > "$D/frac.jsonl"; all_data "$D/frac.jsonl" "fractional token id"
+{ head -n 1 "$PL/data.jsonl"; printf '{"tokens": [1, 2,\n'; } > "$D/trunc.jsonl"; all_data "$D/trunc.jsonl" "truncated JSON line"
+{ head -n 1 "$PL/data.jsonl"; printf '{"text": "x"}\n'; } > "$D/mixed.jsonl"; all_data "$D/mixed.jsonl" "a text line among token lines"
+printf '{"rows": 5}' > "$D/rows.json"; all_data "$D/rows.json" "rows is not an array"
+printf '{"rows":[{"row_idx":0,"row":{"tokens":[1,2]},"truncated_cells":["tokens"]}]}' > "$D/rowst.json"
+all_data "$D/rowst.json" "server-truncated row" 1
+printf 'good line\nbad \377 line\n' > "$D/bad.txt"; all_data "$D/bad.txt::line 2" "invalid UTF-8 in text data" 1
+# (A first line that is not JSON makes the file plain text, by design: data.h.)
+{ head -n 1 "$PL/data.jsonl"; awk 'BEGIN { for (i = 0; i < 600; i++) printf "{\"tokens\":"; print ""; }'; } > "$D/deep.jsonl"
+all_data "$D/deep.jsonl::line 2" "deeply nested JSON line"
+# Fig 4 prompts files (TSV: prompt, correct, incorrect, head).
+Q="$TMP/prompts"; mkdir -p "$Q"
+fig4_case() { # fig4_case FILE NAME DESC
+    expect_all 2 "$1::$2" "prompts: $3" "$BIN" fig4 --model "$PL" --n-prompts 8 --prompts "$1" --out "$TMP/fig4_out"
+}
+printf 'only one column\n' > "$Q/cols.tsv"; fig4_case "$Q/cols.tsv" "line 1" "wrong number of fields"
+printf 'a \377 b\t x\t y\tL2H3\n' > "$Q/utf8.tsv"; fig4_case "$Q/utf8.tsv" "byte 2" "invalid UTF-8"
+printf 'the prompt\t x\t y\tL9H3\n' > "$Q/head.tsv"; fig4_case "$Q/head.tsv" "L9H3" "head outside the model"
+awk 'BEGIN { for (i = 0; i < 200; i++) printf "word "; printf "\t x\t y\tL2H3\n"; }' > "$Q/long.tsv"
+fig4_case "$Q/long.tsv" "prompt 1" "prompt longer than the rows"
+printf 'the prompt\t x y\t z\tL2H3\n' > "$Q/answer.tsv"; fig4_case "$Q/answer.tsv" "x y" "answer of two tokens"
+if [ -e "$TMP/fig4_out" ]; then echo "FAIL prompts: a failing fig4 run created its output directory"; fail=1; fi
+expect_all 1 "--n-prompts" "--n-prompts 0" "$BIN" all --model "$PL" --n-prompts 0 --out "$TMP/all_out"
+
+# ---------------------------------------------------------------- `all`: unwritable outputs and atomic results
+expect_all 3 "$TMP/regular" "all --out under a regular file" "$BIN" all --model "$PL" --n-prompts 8 --out "$TMP/regular/sub"
+expect_all 3 "$TMP/allf/results.tsv::write error" "all: write error (file size limit)" \
+    sh -c 'trap "" XFSZ; ulimit -f 8; exec "$0" all --model "$1" --n-prompts 8 --out "$2"' "$BIN" "$PL" "$TMP/allf"
+left=$(ls "$TMP/allf" 2>/dev/null | wc -l | tr -d ' ')
+if [ "$left" -ne 0 ]; then echo "FAIL all: $left files left after a write error: $(ls "$TMP/allf")"; fail=1; fi
+
 echo "test_bad_inputs: $cases cases"
 exit $fail
