@@ -1,16 +1,21 @@
 /* tokenizer.c - HF tokenizer.json byte-level BPE, id-exact with HF tokenizers.
  *
- * The encode pipeline mirrors HF tokenizers (tokenizers/src/tokenizer/mod.rs):
+ * The encode pipeline mirrors HF tokenizers 0.22 (tokenizers/src/tokenizer/mod.rs):
  *   1. added tokens that are not `normalized` are matched in the raw text
- *      (leftmost-longest; single_word / lstrip / rstrip honoured);
+ *      (leftmost-longest over a byte trie; single_word / lstrip / rstrip as in
+ *      AddedVocabulary::find_matches);
  *   2. every remaining piece is normalized (NFC, NFD, NFKC, NFKD, Sequence), then
  *      the `normalized` added tokens are matched in it;
  *   3. the pre-tokenizers split the remaining pieces (ByteLevel with the GPT-2
  *      regex written out by hand, Digits, Split, Sequence); empty pieces vanish;
- *   4. the BPE model turns each piece into ids (merge by rank with a heap, as
- *      HF's Word::merge_all does), through a word cache.
- * Text travels as a list of segments: an added-token id, or a byte range of a
- * UTF-8 buffer. Each stage builds a new list from the previous one.
+ *   4. the BPE model turns each piece into ids (merge by rank with a heap, stale
+ *      entries skipped, as HF's Word::merge_all), through a word cache.
+ * Steps 3-4 stream piece by piece (pretok_chain recurses one level per
+ * pre-tokenizer), so memory stays small whatever the text length. Normalization
+ * only touches the stretches around characters that can change.
+ * Unicode data (unicode_data.c) follows the Unicode versions HF itself uses (see
+ * tools/gen_unicode.py); tools/unicode_parity.js + tools/check_unicode.c check every
+ * code point against HF, tools/tokenizer_parity.js writes the parity test's ids.
  */
 #include "tokenizer.h"
 
