@@ -37,36 +37,7 @@
 /* ------------------------------------------------------------------------ */
 /* Small growable buffers                                                    */
 
-typedef struct {
-    char *b;
-    size_t n, cap;
-} Bytes;
-
-/* Ensures room for `extra` more bytes plus a NUL; -1 on overflow/OOM. */
-static int bytes_reserve(Bytes *x, size_t extra) {
-    size_t need = x->n + extra + 1, ncap;
-    char *nb;
-    if (need < x->n) return -1;
-    if (need <= x->cap) return 0;
-    ncap = x->cap ? x->cap : 256;
-    while (ncap < need) {
-        if (ncap > ((size_t)-1) / 2) return -1;
-        ncap *= 2;
-    }
-    nb = (char *)realloc(x->b, ncap);
-    if (!nb) return -1;
-    x->b = nb;
-    x->cap = ncap;
-    return 0;
-}
-
-static int bytes_put(Bytes *x, const void *p, size_t n) {
-    if (bytes_reserve(x, n)) return -1;
-    if (n) memcpy(x->b + x->n, p, n);
-    x->n += n;
-    x->b[x->n] = '\0';
-    return 0;
-}
+/* ByteBuffer (util.h) holds normalized and pre-tokenized text. */
 
 typedef struct {
     int *v;
@@ -352,7 +323,7 @@ struct Tokenizer {
     /* word cache */
     CacheSlot *cache;
     size_t cache_cap, cache_count;
-    Bytes cache_keys;
+    ByteBuffer cache_keys;
     Ints cache_ids;
 };
 
@@ -446,7 +417,7 @@ static unsigned long compose_pair(unsigned long a, unsigned long b) {
 
 /* Normalizes s[0..n) with form `form` (decompose, reorder, compose) and appends
  * the result to out. */
-static int normalize_full(int form, const char *s, size_t n, Bytes *out) {
+static int normalize_full(int form, const char *s, size_t n, ByteBuffer *out) {
     int compat = form == NORM_NFKC || form == NORM_NFKD;
     int compose = form == NORM_NFC || form == NORM_NFKC;
     const unsigned char *u = (const unsigned char *)s;
@@ -512,7 +483,7 @@ static int normalize_full(int form, const char *s, size_t n, Bytes *out) {
     }
     for (i = 0; i < c.n; i++) {
         char buf[4];
-        if (bytes_put(out, buf, utf8_enc(c.v[i], buf))) goto done;
+        if (bytebuf_put(out, buf, utf8_enc(c.v[i], buf))) goto done;
     }
     rc = 0;
 done:
@@ -526,7 +497,7 @@ done:
  * that normalization never moves across, so text between such stretches is
  * copied as is. Each stretch starts at the last stable character before it, which
  * may compose with what follows. */
-static int normalize_append(int form, const char *s, size_t n, Bytes *out) {
+static int normalize_append(int form, const char *s, size_t n, ByteBuffer *out) {
     unsigned flag = form == NORM_NFC ? UNI_NFC : form == NORM_NFD ? UNI_NFD : form == NORM_NFKC ? UNI_NFKC : UNI_NFKD;
     const unsigned char *u = (const unsigned char *)s;
     size_t i = 0, done = 0, last_stable = 0;
@@ -548,15 +519,15 @@ static int normalize_append(int form, const char *s, size_t n, Bytes *out) {
             if (u[e] < 0x80 || !(uni_flags(cp) & flag)) break;
             e += l2;
         }
-        if (bytes_put(out, s + done, last_stable - done) || normalize_full(form, s + last_stable, e - last_stable, out))
+        if (bytebuf_put(out, s + done, last_stable - done) || normalize_full(form, s + last_stable, e - last_stable, out))
             return -1;
         done = last_stable = i = e;
     }
-    return bytes_put(out, s + done, n - done);
+    return bytebuf_put(out, s + done, n - done);
 }
 
 int tokenizer_normalize(const char *form, const char *text, size_t len, char **out, size_t *out_len, Error *err) {
-    Bytes b = {NULL, 0, 0};
+    ByteBuffer b = {NULL, 0, 0};
     int f;
     size_t bad;
     *out = NULL;
@@ -568,7 +539,7 @@ int tokenizer_normalize(const char *form, const char *text, size_t len, char **o
     else return error_set(err, "unknown normalization form '%s'", form);
     bad = utf8_first_invalid((const unsigned char *)text, len);
     if (bad < len) return error_set(err, "input text: byte %lu: invalid UTF-8", (unsigned long)bad);
-    if (bytes_reserve(&b, 0) || normalize_append(f, text, len, &b)) {
+    if (bytebuf_reserve(&b, 0) || normalize_append(f, text, len, &b)) {
         free(b.b);
         return error_set_code(err, EXIT_INTERNAL, "out of memory while normalizing");
     }
@@ -850,7 +821,7 @@ static int apply_behavior(const Parts *in, int behavior, Parts *out) {
 /* Scratch space of one pre-tokenizer level (levels recurse into each other). */
 typedef struct {
     Parts tiling, pieces;
-    Bytes prefixed, mapped;
+    ByteBuffer prefixed, mapped;
 } Level;
 
 typedef struct {
@@ -881,14 +852,14 @@ static int pretok_chain(EncodeState *st, int k, const char *p, size_t n) {
         size_t qn = n;
         if (pt->add_prefix_space && p[0] != ' ') {
             lv->prefixed.n = 0;
-            if (bytes_put(&lv->prefixed, " ", 1) || bytes_put(&lv->prefixed, p, n)) goto oom;
+            if (bytebuf_put(&lv->prefixed, " ", 1) || bytebuf_put(&lv->prefixed, p, n)) goto oom;
             q = lv->prefixed.b;
             qn = lv->prefixed.n;
         }
         for (i = 0; i < qn;) {
             size_t l = pt->use_regex ? gpt2_match((const unsigned char *)q + i, qn - i) : qn - i, j;
             lv->mapped.n = 0;
-            if (bytes_reserve(&lv->mapped, 2 * l)) goto oom;
+            if (bytebuf_reserve(&lv->mapped, 2 * l)) goto oom;
             for (j = i; j < i + l; j++) {
                 unsigned char b = (unsigned char)q[j];
                 memcpy(lv->mapped.b + lv->mapped.n, tok->byte_char[b], tok->byte_char_len[b]);
@@ -1017,7 +988,7 @@ static int bpe_word(const Tokenizer *tok, const char *w, size_t n, Ints *out, Er
     size_t ns = 0, nh = 0, i, cap;
     int unk_id = -1, have_unk = 0, rc = -1;
     size_t unk_len = 0;
-    Bytes tmp = {NULL, 0, 0};
+    ByteBuffer tmp = {NULL, 0, 0};
 
     if (tok->ignore_merges) {
         int id = vocab_id(tok, w, n);
@@ -1041,8 +1012,8 @@ static int bpe_word(const Tokenizer *tok, const char *w, size_t n, Ints *out, Er
         size_t sl = l;
         if ((!is_first && tok->prefix) || (is_last && tok->suffix)) {
             tmp.n = 0;
-            if ((!is_first && tok->prefix && bytes_put(&tmp, tok->prefix, tok->prefix_len)) || bytes_put(&tmp, w + i, l) ||
-                (is_last && tok->suffix && bytes_put(&tmp, tok->suffix, tok->suffix_len)))
+            if ((!is_first && tok->prefix && bytebuf_put(&tmp, tok->prefix, tok->prefix_len)) || bytebuf_put(&tmp, w + i, l) ||
+                (is_last && tok->suffix && bytebuf_put(&tmp, tok->suffix, tok->suffix_len)))
                 goto oom;
             s = tmp.b;
             sl = tmp.n;
@@ -1204,7 +1175,7 @@ static int bpe_cached(Tokenizer *tok, const char *w, size_t n, Ints *out, Error 
     }
     {
         size_t key_off = tok->cache_keys.n, ids_off = tok->cache_ids.n;
-        if (bytes_put(&tok->cache_keys, w, n)) return 0; /* caching is optional */
+        if (bytebuf_put(&tok->cache_keys, w, n)) return 0; /* caching is optional */
         for (k = before; k < out->n; k++)
             if (ints_push(&tok->cache_ids, out->v[k])) {
                 tok->cache_ids.n = ids_off;
@@ -1226,7 +1197,7 @@ static int bpe_cached(Tokenizer *tok, const char *w, size_t n, Ints *out, Error 
 int tokenizer_encode(Tokenizer *tok, const char *text, size_t len, int **ids, size_t *n_ids, Error *err) {
     Segs raw = {NULL, 0, 0}, normed = {NULL, 0, 0};
     Ints out = {NULL, 0, 0};
-    Bytes norm = {NULL, 0, 0}, tmp = {NULL, 0, 0};
+    ByteBuffer norm = {NULL, 0, 0}, tmp = {NULL, 0, 0};
     EncodeState st;
     size_t bad, i, j;
     int k, rc = -1;
@@ -1256,9 +1227,9 @@ int tokenizer_encode(Tokenizer *tok, const char *text, size_t len, int **ids, si
         /* 2. Normalize the piece (a Sequence applies each normalizer in turn), then
          * match the normalized added tokens in it. */
         for (k = 0; k < tok->n_normalizers; k++) {
-            Bytes t;
+            ByteBuffer t;
             tmp.n = 0;
-            if (bytes_reserve(&tmp, pn) || normalize_append(tok->normalizers[k], p, pn, &tmp)) goto oom;
+            if (bytebuf_reserve(&tmp, pn) || normalize_append(tok->normalizers[k], p, pn, &tmp)) goto oom;
             t = norm;
             norm = tmp;
             tmp = t;
@@ -1299,11 +1270,11 @@ done:
 }
 
 int tokenizer_decode(const Tokenizer *tok, const int *ids, size_t n_ids, char **text, size_t *len, Error *err) {
-    Bytes out = {NULL, 0, 0};
+    ByteBuffer out = {NULL, 0, 0};
     size_t i;
     *text = NULL;
     *len = 0;
-    if (bytes_reserve(&out, 0)) goto oom;
+    if (bytebuf_reserve(&out, 0)) goto oom;
     out.b[0] = '\0';
     for (i = 0; i < n_ids; i++) {
         const char *t;
@@ -1325,7 +1296,7 @@ int tokenizer_decode(const Tokenizer *tok, const int *ids, size_t n_ids, char **
         }
         if (!tok->decoder_bytelevel) {
             /* No decoder: HF joins the tokens with spaces. */
-            if ((i > 0 && bytes_put(&out, " ", 1)) || bytes_put(&out, t, tl)) goto oom;
+            if ((i > 0 && bytebuf_put(&out, " ", 1)) || bytebuf_put(&out, t, tl)) goto oom;
             continue;
         }
         /* ByteLevel: map every character back to its byte; a token with a
@@ -1340,13 +1311,13 @@ int tokenizer_decode(const Tokenizer *tok, const int *ids, size_t n_ids, char **
                     ok = 0;
                 } else {
                     char c = (char)tok->char_byte[cp];
-                    if (bytes_put(&out, &c, 1)) goto oom;
+                    if (bytebuf_put(&out, &c, 1)) goto oom;
                 }
                 j += l;
             }
             if (!ok) {
                 out.n = start;
-                if (bytes_put(&out, t, tl)) goto oom;
+                if (bytebuf_put(&out, t, tl)) goto oom;
             }
         }
     }
@@ -1871,12 +1842,12 @@ static Tokenizer *load_json(const char *text, size_t len, const char *name, cons
     /* Normalized added tokens are matched by their normalized form. */
     for (i = 0; i < tok->n_added; i++) {
         AddedTok *a = &tok->added[i];
-        Bytes cur = {NULL, 0, 0};
+        ByteBuffer cur = {NULL, 0, 0};
         int k;
-        if (bytes_put(&cur, a->content, a->len)) goto oom;
+        if (bytebuf_put(&cur, a->content, a->len)) goto oom;
         if (a->normalized)
             for (k = 0; k < tok->n_normalizers; k++) {
-                Bytes nx = {NULL, 0, 0};
+                ByteBuffer nx = {NULL, 0, 0};
                 if (normalize_append(tok->normalizers[k], cur.b, cur.n, &nx)) {
                     free(cur.b);
                     free(nx.b);
@@ -1974,11 +1945,11 @@ static void detokenize_help(FILE *f) {
 
 /* Reads a whole file, or standard input for "-". */
 static int read_input(const char *path, unsigned char **data, size_t *len, Error *err) {
-    Bytes b = {NULL, 0, 0};
+    ByteBuffer b = {NULL, 0, 0};
     if (strcmp(path, "-") != 0) return read_file(path, (size_t)1 << 30, data, len, err);
     for (;;) {
         size_t got;
-        if (bytes_reserve(&b, 65536)) {
+        if (bytebuf_reserve(&b, 65536)) {
             free(b.b);
             return error_set_code(err, EXIT_INTERNAL, "standard input: out of memory");
         }
