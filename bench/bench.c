@@ -8,7 +8,7 @@
  * ../shared/data/20B_tokenizer.json is there), model load time and `cleanup all`
  * wall time on synthetic gelu-4l-shaped weights (with --all), and peak RSS.
  *
- * usage: build/bench [--quick] [--all] [--rows N]
+ * usage: build/bench [--quick] [--all] [--rows N] [--only matmul|forward|tokenizer]
  * Wall-clock timings take the best of several runs: the machine is shared.
  * Not part of `make test`. */
 #if defined(__unix__) || defined(__APPLE__)
@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "kernels.h"
 #include "model.h"
@@ -31,6 +32,13 @@
 #endif
 
 static int quick;
+static const char *only = ""; /* --only matmul|forward|tokenizer: one section */
+
+/* CPU seconds of this process (all threads): unlike wall time, not inflated
+ * when other programs share the cores. */
+static double cpu_seconds(void) {
+    return (double)clock() / CLOCKS_PER_SEC;
+}
 
 /* ---- machine peak --------------------------------------------------------- */
 
@@ -85,20 +93,27 @@ static double peak_one(long iters) {
 #endif
 }
 
-/* Peak GFLOP/s with nt threads: best of 3 runs of the loop on every thread. */
-static double peak_gflops(int nt) {
-    double best = 0;
+/* Peak GFLOP/s with nt threads: best of 3 runs of the loop on every thread.
+ * *cpu_based gets nt x flops / CPU seconds (see cpu_seconds). */
+static double peak_gflops(int nt, double *cpu_based) {
+    double best = 0, best_cpu = 0;
+    const long iters = quick ? 20000000L : 60000000L;
     int r;
+    set_thread_count(nt);
     for (r = 0; r < 3; r++) {
-        double total = 0;
-        int t;
-        set_thread_count(nt);
+        double total = 0, t = now_seconds(), c = cpu_seconds();
+        int k;
 #ifdef _OPENMP
 #pragma omp parallel for reduction(+ : total) schedule(static, 1)
 #endif
-        for (t = 0; t < nt; t++) total += peak_one(quick ? 20000000L : 60000000L);
-        if (total > best) best = total;
+        for (k = 0; k < nt; k++) total += peak_one(iters);
+        t = now_seconds() - t;
+        c = cpu_seconds() - c;
+        if (2.0 * 12 * PVL * iters * nt / t > best) best = 2.0 * 12 * PVL * iters * nt / t;
+        if (2.0 * 12 * PVL * iters * nt * nt / c > best_cpu) best_cpu = 2.0 * 12 * PVL * iters * nt * nt / c;
+        (void)total;
     }
+    *cpu_based = best_cpu / 1e9;
     return best / 1e9;
 }
 
@@ -115,23 +130,28 @@ static float *rand_floats(size_t n, float scale, unsigned seed) {
     return p;
 }
 
-/* Best GFLOP/s of out = a @ w (+ bias) over repeated runs (about `budget` seconds). */
-static double time_matmul(int M, int K, int N, int nt, double budget) {
+/* Best GFLOP/s of out = a @ w (+ bias) over repeated runs (about `budget`
+ * seconds), by wall time and (*cpu_based) by threads x flops / CPU seconds. */
+static double time_matmul(int M, int K, int N, int nt, double budget, double *cpu_based) {
     float *a = rand_floats((size_t)M * K, 1.0f, 1), *w = rand_floats((size_t)K * N, 0.05f, 2);
     float *bias = rand_floats((size_t)N, 0.1f, 3), *out = xalloc_array((size_t)M * N, sizeof(float), "out");
-    double best = 1e30, start;
+    double best = 1e30, best_cpu = 1e30, start;
     int reps = 0;
     set_thread_count(nt);
     matmul(out, a, w, bias, M, K, N); /* warm up: page in, spin up threads */
     start = now_seconds();
     while (reps < 3 || now_seconds() - start < budget) {
-        double t = now_seconds();
+        double t = now_seconds(), c = cpu_seconds();
         matmul(out, a, w, bias, M, K, N);
         t = now_seconds() - t;
+        c = cpu_seconds() - c;
         if (t < best) best = t;
+        if (c < best_cpu) best_cpu = c;
         if (++reps >= 200) break;
     }
     free(a), free(w), free(bias), free(out);
+    /* clock() ticks coarsely: trust the CPU figure only for runs of some length */
+    *cpu_based = best_cpu > 0.002 ? nt * 2.0 * M * K * N / best_cpu / 1e9 : 0.0;
     return 2.0 * M * K * N / best / 1e9;
 }
 
@@ -147,12 +167,14 @@ static void bench_matmul(double peak1, double peak2) {
         {"unembed (256x512 @ 512x48262)", 256, 512, 48262},
     };
     size_t s;
-    printf("\nmatmul (GFLOP/s, best of runs; %% of the measured peak at that thread count)\n");
-    printf("  %-32s %16s %16s\n", "shape", "1 thread", "2 threads");
+    printf("\nmatmul GFLOP/s: wall = best wall time; cpu = threads x flops / CPU s; %% of the cpu-based peak\n");
+    printf("  %-32s %22s %22s\n", "shape", "1 thread: wall  cpu", "2 threads: wall  cpu");
     for (s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
-        double g1 = time_matmul(shapes[s].M, shapes[s].K, shapes[s].N, 1, quick ? 0.2 : 0.6);
-        double g2 = time_matmul(shapes[s].M, shapes[s].K, shapes[s].N, 2, quick ? 0.2 : 0.6);
-        printf("  %-32s %7.1f (%3.0f%%) %7.1f (%3.0f%%)\n", shapes[s].name, g1, 100 * g1 / peak1, g2, 100 * g2 / peak2);
+        double c1, c2;
+        double g1 = time_matmul(shapes[s].M, shapes[s].K, shapes[s].N, 1, quick ? 0.2 : 0.6, &c1);
+        double g2 = time_matmul(shapes[s].M, shapes[s].K, shapes[s].N, 2, quick ? 0.2 : 0.6, &c2);
+        printf("  %-32s %8.1f %6.1f (%3.0f%%) %8.1f %6.1f (%3.0f%%)\n", shapes[s].name, g1, c1, 100 * c1 / peak1, g2, c2,
+               100 * c2 / peak2);
         fflush(stdout);
     }
 }
@@ -210,18 +232,22 @@ static int build_model(Model *m, Error *err) {
 }
 
 /* Best seconds of one forward pass over `reps` runs. */
-static double time_forward(const Model *m, Activations *a, const int *tokens, int B, int T, int logits, int nt, int reps) {
+static double time_forward(const Model *m, Activations *a, const int *tokens, int B, int T, int logits, int nt, int reps,
+                           double *cpu) {
     ForwardOptions o = forward_options_default();
-    double best = 1e30;
+    double best = 1e30, best_cpu = 1e30;
     int r;
     o.compute_logits = logits;
     set_thread_count(nt);
     for (r = 0; r < reps; r++) {
-        double t = now_seconds();
+        double t = now_seconds(), c = cpu_seconds();
         model_forward(m, a, tokens, B, T, &o);
         t = now_seconds() - t;
+        c = cpu_seconds() - c;
         if (t < best) best = t;
+        if (c < best_cpu) best_cpu = c;
     }
+    if (cpu) *cpu = best_cpu;
     return best;
 }
 
@@ -270,16 +296,19 @@ static void bench_forward(void) {
     tokens = xalloc_array((size_t)B * T, sizeof(int), "tokens");
     for (i = 0; i < B * T; i++) tokens[i] = (int)((i * 7919u + 13u) % 48262u);
     tokens[0] = 1;
-    printf("  %-10s %14s %14s %12s %22s\n", "threads", "tok/s no unemb", "tok/s w/ unemb", "forward s", "outside dense kernels");
+    printf("  tok/s = tokens / best wall time; cpu-tok/s = threads x tokens / CPU seconds (what an idle\n"
+           "  machine would give if the threads scaled; robust to other programs on the cores)\n");
+    printf("  %-8s %15s %15s %15s %15s %10s %24s\n", "threads", "tok/s no unemb", "cpu-tok/s", "tok/s w/ unemb",
+           "cpu-tok/s", "forward s", "outside dense kernels");
     for (nt = 1; nt <= 2; nt++) {
         const int reps = quick || nt == 1 ? 1 : 3;
-        double tn, tu, td;
-        time_forward(&m, &a, tokens, B, T, 0, nt, 1); /* warm up: page in the activations */
-        tn = time_forward(&m, &a, tokens, B, T, 0, nt, reps);
-        tu = time_forward(&m, &a, tokens, B, T, 1, nt, reps);
+        double tn, tu, td, cn, cu;
+        time_forward(&m, &a, tokens, B, T, 0, nt, 1, NULL); /* warm up: page in the activations */
+        tn = time_forward(&m, &a, tokens, B, T, 0, nt, reps, &cn);
+        tu = time_forward(&m, &a, tokens, B, T, 1, nt, reps, &cu);
         td = time_dense_parts(B * T, nt);
-        printf("  %-10d %14.0f %14.0f %12.3f %14.3f s (%2.0f%%)\n", nt, B * T / tn, B * T / tu, tn, tn - td,
-               100 * (tn - td) / tn);
+        printf("  %-8d %15.0f %15.0f %15.0f %15.0f %10.3f %16.3f s (%2.0f%%)\n", nt, B * T / tn, nt * B * T / cn,
+               B * T / tu, nt * B * T / cu, tn, tn - td, 100 * (tn - td) / tn);
         fflush(stdout);
     }
     free(tokens);
@@ -384,8 +413,9 @@ int main(int argc, char **argv) {
         if (!strcmp(argv[i], "--quick")) quick = 1;
         else if (!strcmp(argv[i], "--all")) all = 1;
         else if (!strcmp(argv[i], "--rows") && i + 1 < argc) rows = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--only") && i + 1 < argc) only = argv[++i];
         else {
-            fprintf(stderr, "usage: bench [--quick] [--all] [--rows N]\n");
+            fprintf(stderr, "usage: bench [--quick] [--all] [--rows N] [--only matmul|forward|tokenizer]\n");
             return 1;
         }
     }
@@ -396,13 +426,15 @@ int main(int argc, char **argv) {
            "no OpenMP",
 #endif
            thread_count(), PVL);
-    p1 = peak_gflops(1);
-    p2 = peak_gflops(2);
-    printf("\nmeasured multiply-add peak: %.1f GFLOP/s (1 thread), %.1f GFLOP/s (2 threads)\n", p1, p2);
+    {
+        double w1 = peak_gflops(1, &p1), w2 = peak_gflops(2, &p2);
+        printf("\nmeasured multiply-add peak (GFLOP/s): 1 thread %.1f wall, %.1f cpu; 2 threads %.1f wall, %.1f cpu\n", w1,
+               p1, w2, p2);
+    }
     fflush(stdout);
-    bench_matmul(p1, p2);
-    bench_forward();
-    bench_tokenizer();
+    if (!*only || !strcmp(only, "matmul")) bench_matmul(p1, p2);
+    if (!*only || !strcmp(only, "forward")) bench_forward();
+    if (!*only || !strcmp(only, "tokenizer")) bench_tokenizer();
     if (all) bench_all(rows);
 #if defined(__unix__) || defined(__APPLE__)
     {
