@@ -1074,7 +1074,11 @@ int cmd_experiment(int argc, char **argv) {
         /* Tokenize and check the prompts now, not after the long pass. */
         for (i = 0; i < n_prompts; i++) {
             PromptTokens pt;
-            if (tokenize_prompt(&m, tok, &prompts[i], i + 1, T, &pt, &err)) die_error(&err);
+            if (tokenize_prompt(&m, tok, &prompts[i], i + 1, T, &pt, &err)) {
+                /* The problem is in the user's prompts file: name it. */
+                if (o.prompts_file) die(err.code ? err.code : EXIT_INPUT, "%s: %s", o.prompts_file, err.msg);
+                die_error(&err);
+            }
             free(pt.tokens);
         }
     } else {

@@ -18,6 +18,7 @@
 #include "kernels.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #ifdef _OPENMP
@@ -240,8 +241,13 @@ static void gemm_part(float *out, int ldo, const float *a, int lda, const float 
                       const float *bias, int m0, int m1, int n0, int n1, int K) {
     float *ap, *bp;
     if (m0 >= m1 || n0 >= n1) return;
-    ap = (float *)malloc(sizeof(float) * MC * KC);
-    bp = (float *)malloc(sizeof(float) * KC * NC);
+    {
+        /* Buffers only as large as this part needs (small products stay cheap). */
+        const size_t kc = (size_t)(K < KC ? K : KC), rows = (size_t)(m1 - m0 < MC ? m1 - m0 : MC);
+        const size_t cols = (size_t)(n1 - n0 < NC ? n1 - n0 : NC);
+        ap = (float *)malloc(sizeof(float) * kc * ((rows + MR - 1) / MR * MR));
+        bp = (float *)malloc(sizeof(float) * kc * ((cols + NR - 1) / NR * NR));
+    }
     if (ap && bp)
         gemm_blocked(out, ldo, a, lda, w, ldw, bias, m0, m1, n0, n1, K, ap, bp);
     else /* short of memory: the slow loop, same results */
@@ -289,37 +295,147 @@ void matmul(float *out, const float *a, const float *w, const float *bias, int M
 
 /* ---- layernorm, activations, softmax ------------------------------------ */
 
+/* Sum of x[0..n) in double, in a fixed order: 8 interleaved partial sums
+ * (lane j takes j, j+8, ...), then the tail, combined pairwise. Four times
+ * shorter dependency chains than one running sum, and the same order on
+ * every call, so results never depend on threads. */
+static double sum8(const float *restrict x, int n) {
+    double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    int i, j;
+    for (i = 0; i + 8 <= n; i += 8)
+        for (j = 0; j < 8; j++) acc[j] += x[i + j];
+    for (j = 0; i < n; i++, j++) acc[j] += x[i];
+    return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+}
+
+/* Sum of (x - mean)^2 in the same order as sum8. */
+static double sumsq8(const float *restrict x, int n, double mean) {
+    double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    int i, j;
+    for (i = 0; i + 8 <= n; i += 8)
+        for (j = 0; j < 8; j++) {
+            const double c = x[i + j] - mean;
+            acc[j] += c * c;
+        }
+    for (j = 0; i < n; i++, j++) {
+        const double c = x[i] - mean;
+        acc[j] += c * c;
+    }
+    return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+}
+
 void layernorm(float *out, float *scale, const float *x, const float *w, const float *b, int rows, int D, float eps) {
     int r;
 #ifdef _OPENMP
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((long)rows * D > 32768)
 #endif
     for (r = 0; r < rows; r++) {
         const float *xr = x + (size_t)r * D;
-        float *o = out + (size_t)r * D;
-        double mean = 0.0, var = 0.0;
-        float s;
+        float *o = out + (size_t)r * D; /* may alias xr: each element is read before it is written */
+        const double mean = sum8(xr, D) / D;
+        const double var = sumsq8(xr, D, mean) / D;
+        const float s = (float)sqrt(var + eps);
         int d;
-        for (d = 0; d < D; d++) mean += xr[d];
-        mean /= D;
-        for (d = 0; d < D; d++) {
-            double c = xr[d] - mean;
-            var += c * c;
-        }
-        var /= D;
-        s = (float)sqrt(var + eps);
         if (scale) scale[r] = s;
-        for (d = 0; d < D; d++) {
-            float v = (float)(xr[d] - mean) / s;
-            if (w) v = v * w[d] + b[d];
-            o[d] = v;
+        if (w) {
+            for (d = 0; d < D; d++) o[d] = (float)(xr[d] - mean) / s * w[d] + b[d];
+        } else {
+            for (d = 0; d < D; d++) o[d] = (float)(xr[d] - mean) / s;
         }
     }
 }
 
+/* 2^k for k in [-126, 127], built from its float bits. This relies on IEEE
+ * float32 and on float and uint32 sharing byte order (true of every IEEE
+ * platform); it is an in-memory reinterpretation, not file data. */
+static inline double pow2i(int k) {
+    const uint32_t bits = (uint32_t)(k + 127) << 23;
+    float f;
+    memcpy(&f, &bits, sizeof f);
+    return f;
+}
+
+/* exp(y) for y in [-150, 0.5], in double, to 1e-11 relative (plenty for float results): y = k ln2 + r with
+ * |r| <= ln2/2 (ln2 split in two so k ln2 is exact), a degree-9 Taylor
+ * polynomial for e^r, then 2^k as two exact float powers of two. Straight-line
+ * arithmetic, so loops calling it vectorize. */
+static inline double exp_small(double y) {
+    const double ln2_hi = 6.93147180369123816490e-01, ln2_lo = 1.90821492927058770002e-10;
+    const int k = (int)(y * 1.44269504088896340736 + 1000.5) - 1000; /* nearest integer */
+    const int k1 = k / 2;
+    const double r = (y - k * ln2_hi) - k * ln2_lo;
+    double p = 1.0 / 362880.0;
+    p = p * r + 1.0 / 40320.0;
+    p = p * r + 1.0 / 5040.0;
+    p = p * r + 1.0 / 720.0;
+    p = p * r + 1.0 / 120.0;
+    p = p * r + 1.0 / 24.0;
+    p = p * r + 1.0 / 6.0;
+    p = p * r + 0.5;
+    p = p * r + 1.0;
+    p = p * r + 1.0;
+    return p * pow2i(k1) * pow2i(k - k1);
+}
+
+/* gelu(x) = x Phi(x), Phi(x) = erfc(-x/sqrt 2)/2 = 1 - erfc(|x|/sqrt 2)/2 for
+ * x >= 0, erfc(|x|/sqrt 2)/2 for x < 0: the same function as 0.5 x (1 + erf(x/sqrt 2)),
+ * without its cancellation for negative x. erfc(t) = u exp(-t^2 + f(u)),
+ * u = 1/(1 + t/2), with f a degree-10 polynomial fitted (Chebyshev, in double,
+ * against libm's erfc, tools-free: numpy chebfit on 4000 nodes) on t in [0, 10]:
+ * |error of f| < 8e-9, so Phi carries a relative error < 1e-8 and the float
+ * result is within 0.5 + 0.2 ulp (test_kernels checks <= 1 ulp on [-12, 12]).
+ * Evaluated in double.
+ *
+ * Written for vectorizers, which (gcc) give up on a loop as soon as some
+ * arithmetic sits under a condition: a first pass does only selects, a
+ * second only arithmetic. The first pass gives c = x clamped to [-15, 15]
+ * (past that Phi is 0 or 1 in float, and exp's argument stays bounded),
+ * xp = x if x >= 0 or NaN, else 0, and sg = +1 if x >= 0, else -1. With
+ * q = c h, h = erfc(|c|/sqrt 2)/2:
+ *   x >= 0: x Phi(x) = x - x h = xp - sg q;   x < 0: x Phi(x) = c h = xp - sg q.
+ * NaN stays NaN (xp), inf stays inf, -inf gives -0. */
+static inline float gelu_erf_from(float xpf, float cf, float sgf) {
+    const double c = cf;
+    const double t = fabs(c) * 0.70710678118654752440;
+    const double u = 1.0 / (1.0 + 0.5 * t);
+    const double v = (12.0 * u - 7.0) * 0.2; /* u in [1/6, 1] -> v in [-1, 1] */
+    double f = -2.2855769757973959e-05, h;
+    f = f * v + 5.4860246839211018e-05;
+    f = f * v + 0.00012986821453811326;
+    f = f * v - 0.00053432061049722029;
+    f = f * v - 0.00027596115816574528;
+    f = f * v + 0.0037074767403680437;
+    f = f * v - 0.0010455518349476696;
+    f = f * v - 0.029470336858025158;
+    f = f * v + 0.015745074072064092;
+    f = f * v + 0.57030710297661857;
+    f = f * v - 0.55859535372792424;
+    h = 0.5 * u * exp_small(f - t * t); /* erfc(t) / 2 */
+    return (float)((double)xpf - (double)sgf * (c * h));
+}
+
 void gelu_erf(float *x, size_t n) {
-    size_t i;
-    for (i = 0; i < n; i++) x[i] = (float)(0.5 * x[i] * (1.0 + erf(x[i] * 0.70710678118654752440)));
+    /* Chunks of 1024 elements: threads take whole chunks, each element is
+     * computed alone, so the result does not depend on the thread count. */
+    const long nchunks = (long)((n + 1023) / 1024);
+    long ch;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) if (nchunks > 16)
+#endif
+    for (ch = 0; ch < nchunks; ch++) {
+        float *restrict p = x + (size_t)ch * 1024;
+        const size_t len = (size_t)ch == n / 1024 ? n % 1024 : 1024;
+        float c[1024], xp[1024], sg[1024];
+        size_t i;
+        for (i = 0; i < len; i++) {
+            const float xi = p[i];
+            const float lo = xi > -15.0f ? xi : -15.0f;
+            c[i] = lo < 15.0f ? lo : 15.0f;
+            xp[i] = xi < 0.0f ? 0.0f : xi;
+            sg[i] = xi < 0.0f ? -1.0f : 1.0f;
+        }
+        for (i = 0; i < len; i++) p[i] = gelu_erf_from(xp[i], c[i], sg[i]);
+    }
 }
 
 void gelu_tanh(float *x, size_t n) {
@@ -339,12 +455,24 @@ void relu(float *x, size_t n) {
 void softmax_row(float *x, int n) {
     float mx = x[0];
     double sum = 0.0;
-    int i;
-    for (i = 1; i < n; i++)
-        if (x[i] > mx) mx = x[i];
-    for (i = 0; i < n; i++) {
-        x[i] = expf(x[i] - mx);
-        sum += x[i];
+    int i, i0, nan_seen = 0;
+    for (i = 1; i < n; i++) mx = x[i] > mx ? x[i] : mx;
+    /* exp in chunks: a pass of selects (clamp at -150: exp is 0 in float
+     * there), a pass of arithmetic (see gelu_erf for why), then the sum in
+     * index order. A NaN anywhere (or +inf, as inf - inf) makes every output
+     * NaN, as the sum would. */
+    for (i0 = 0; i0 < n; i0 += 1024) {
+        const int len = n - i0 < 1024 ? n - i0 : 1024;
+        float *restrict p = x + i0;
+        float c[1024];
+        for (i = 0; i < len; i++) {
+            const float d = p[i] - mx;
+            c[i] = d > -150.0f ? d : -150.0f;
+            nan_seen |= d != d;
+        }
+        for (i = 0; i < len; i++) p[i] = (float)exp_small(c[i]);
+        for (i = 0; i < len; i++) sum += p[i];
     }
+    if (nan_seen) sum = NAN;
     for (i = 0; i < n; i++) x[i] = (float)(x[i] / sum);
 }

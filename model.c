@@ -700,46 +700,67 @@ static void normalize_with_scale(float *out, const float *x, const float *scale,
     }
 }
 
+/* Query rows per block of the attention matmuls: the diagonal block is
+ * computed in full, so a block of QB rows wastes about QB/2 of T keys. */
+#define ATTN_QB 64
+
 /* Causal attention of one layer: scores, pattern and z from q, k, v.
- * q,k,v,z [B,T,H,dh]; scores, pattern [B,H,T,T]. Each (row, head, query) is
- * computed independently, so the result does not depend on the thread count. */
+ * q,k,v,z [B,T,H,dh]; scores, pattern [B,H,T,T].
+ *
+ * Per (row, head), blocks of ATTN_QB queries: raw dot products with the
+ * block's keys 0..i0+QB-1 by one matmul against k transposed (the causal
+ * lower triangle plus the diagonal block), then per query row scale, mask
+ * (scores hook) and softmax over keys 0..i, zeros above the diagonal, and
+ * z = pattern block @ v by a second matmul. matmul sums each output in k
+ * order with one multiply-add per step, so every dot product and every z
+ * element is the same float chain as the plain loops
+ *     dot += q[e] * k[e];   z[e] += p[j] * v[j][e]
+ * (the zeros above the diagonal add exactly nothing). Each (row, head) is
+ * computed by one thread from its inputs alone, so the result does not depend
+ * on the thread count. */
 static void attention(const ModelConfig *c, LayerActivations *L, int B, int T) {
-    int H = c->n_heads, dh = c->d_head;
-    int HD = H * dh;
-    float inv_scale = 1.0f / sqrtf((float)dh);
+    const int H = c->n_heads, dh = c->d_head, HD = H * dh;
+    const float inv_scale = 1.0f / sqrtf((float)dh);
     int bh;
 #ifdef _OPENMP
-#pragma omp parallel for schedule(dynamic, 1)
+#pragma omp parallel
 #endif
-    for (bh = 0; bh < B * H; bh++) {
-        int b = bh / H, h = bh % H, i, j, e;
-        float *pattern = L->pattern + (size_t)bh * T * T;
-        float *scores = L->attn_scores ? L->attn_scores + (size_t)bh * T * T : NULL;
-        for (i = 0; i < T; i++) {
-            const float *qi = L->q + ((size_t)b * T + i) * HD + (size_t)h * dh;
-            float *p = pattern + (size_t)i * T;
-            float *zi = L->z + ((size_t)b * T + i) * HD + (size_t)h * dh;
-            for (j = 0; j <= i; j++) {
-                const float *kj = L->k + ((size_t)b * T + j) * HD + (size_t)h * dh;
-                float dot = 0.0f;
-                for (e = 0; e < dh; e++) dot += qi[e] * kj[e];
-                p[j] = dot * inv_scale;
-            }
-            if (scores) {
-                memcpy(scores + (size_t)i * T, p, (size_t)(i + 1) * sizeof(float));
-                for (j = i + 1; j < T; j++) scores[(size_t)i * T + j] = MASKED_SCORE;
-            }
-            /* exp(-1e5 - max) is exactly 0 in float32, so the masked entries
-             * contribute nothing and are written as 0. */
-            softmax_row(p, i + 1);
-            for (j = i + 1; j < T; j++) p[j] = 0.0f;
-            for (e = 0; e < dh; e++) zi[e] = 0.0f;
-            for (j = 0; j <= i; j++) {
-                const float *vj = L->v + ((size_t)b * T + j) * HD + (size_t)h * dh;
-                float pj = p[j];
-                for (e = 0; e < dh; e++) zi[e] += pj * vj[e];
+    {
+        /* k of one (row, head), transposed: kt[e * T + j] = k[b, j, h, e] */
+        float *kt = xalloc_array((size_t)dh * T, sizeof(float), "attention scratch");
+#ifdef _OPENMP
+#pragma omp for schedule(dynamic, 1)
+#endif
+        for (bh = 0; bh < B * H; bh++) {
+            const int b = bh / H, h = bh % H;
+            const size_t base = (size_t)b * T * HD + (size_t)h * dh;
+            const float *q = L->q + base, *k = L->k + base, *v = L->v + base;
+            float *z = L->z + base;
+            float *pattern = L->pattern + (size_t)bh * T * T;
+            float *scores = L->attn_scores ? L->attn_scores + (size_t)bh * T * T : NULL;
+            int i0, i, j, e;
+            for (j = 0; j < T; j++)
+                for (e = 0; e < dh; e++) kt[(size_t)e * T + j] = k[(size_t)j * HD + e];
+            for (i0 = 0; i0 < T; i0 += ATTN_QB) {
+                const int mb = T - i0 < ATTN_QB ? T - i0 : ATTN_QB, nk = i0 + mb;
+                float *p0 = pattern + (size_t)i0 * T;
+                matmul_strided(p0, T, q + (size_t)i0 * HD, HD, kt, T, NULL, mb, dh, nk);
+                for (i = i0; i < nk; i++) {
+                    float *p = pattern + (size_t)i * T;
+                    for (j = 0; j <= i; j++) p[j] = p[j] * inv_scale;
+                    if (scores) {
+                        memcpy(scores + (size_t)i * T, p, (size_t)(i + 1) * sizeof(float));
+                        for (j = i + 1; j < T; j++) scores[(size_t)i * T + j] = MASKED_SCORE;
+                    }
+                    /* exp(-1e5 - max) is exactly 0 in float32, so the masked entries
+                     * contribute nothing and are written as 0. */
+                    softmax_row(p, i + 1);
+                    for (j = i + 1; j < T; j++) p[j] = 0.0f;
+                }
+                matmul_strided(z + (size_t)i0 * HD, HD, p0, T, v, HD, NULL, mb, nk, dh);
             }
         }
+        free(kt);
     }
 }
 

@@ -1728,11 +1728,11 @@ static int build_report_md(const Ctx *c, const Outputs *o, Text *t) {
               "`figN.png`, or `gnuplot -e \"fmt='svg'\" figN.gp` for `figN.gnuplot.svg`.\n");
 
     text_puts(t, "\n## Run\n\n");
-    text_printf(t, "- Run time: %.1f s with %d thread%s.\n", in->seconds, in->threads, in->threads == 1 ? "" : "s");
     text_puts(t,
-              "- Determinism: `results.tsv` and every figure file (`.svg`, `.dat`, `.gp`) are bit-identical across runs\n"
-              "  and thread counts for the same model, data and options. This report is not (it contains the run time\n"
-              "  above), and therefore neither is `SHA256SUMS`.\n"
+              "- Run time and thread count are in `run.txt`, the one output that varies from run to run and so is\n"
+              "  not listed in `SHA256SUMS`.\n"
+              "- Determinism: every other file (`results.tsv`, this report, the figure files and `SHA256SUMS`) is\n"
+              "  bit-identical across runs and thread counts for the same model, data and options.\n"
               "- Integrity: `./cleanup verify DIR` (or `sha256sum -c SHA256SUMS` inside this directory) re-checks every\n"
               "  file against `SHA256SUMS`.\n");
     free(hl.names);
@@ -1883,6 +1883,13 @@ int report_write_all(const char *out_dir, const ReportInput *in, Error *err) {
         text_printf(&t, "%s  %s\n", hex, sorted[i]);
     }
     if (emit(&o, "SHA256SUMS", &t) != 0) goto done;
+    /* Wall time and threads differ between runs: kept out of the checksummed files. */
+    t.len = 0;
+    text_printf(&t, "run time: %.1f s\nthreads: %d\n", in->seconds, in->threads);
+    path = path_join(out_dir, "run.txt");
+    k = write_file_atomic(path, t.data, t.len, err);
+    free(path);
+    if (k != 0) goto done;
     rc = 0;
 done:
     free(c.locs);

@@ -642,7 +642,14 @@ static void test_full(const char *dir) {
     check_line(md, "`fig5.n_points`", "PASS", 1);
     check_line(md, "`fig1.L0H2.resid_mid0.median`", "no reference", 1);
     check_line(md, "pass 2, fail 1, missing 1", "pass 2", 1);
-    check_line(md, "Run time", "1.2 s with 2 threads", 1); /* 1.25 printed with %.1f */
+    check_line(md, "Run time and thread count", "run.txt", 1);
+    {
+        /* run time and threads live in run.txt, outside SHA256SUMS */
+        char *run = slurp(dir, "run.txt", NULL);
+        CHECK(run && strcmp(run, "run time: 1.2 s\nthreads: 2\n") == 0, "run.txt has the run time and threads: %s",
+              run ? run : "(missing)"); /* 1.25 printed with %.1f */
+        free(run);
+    }
     check_line(md, "`fig4.p3.top2`", "| no |", 1);
     CHECK(md && strstr(md, "bit-identical"), "report.md states what is deterministic");
     check_line(md, "Config: n_layers 4", "d_vocab 300", 1);
@@ -835,9 +842,9 @@ static void test_empty(const char *dir) {
     build_input(&in, &r, 0);
     rc = report_write_all(dir, &in, &err);
     CHECK(rc == 0, "report_write_all with no metrics (%s)", rc ? err.msg : "");
-    CHECK(list_dir(dir, &names, &n, &err) == 0 && n == 3 && strcmp(names[0], "SHA256SUMS") == 0 &&
-              strcmp(names[1], "report.md") == 0 && strcmp(names[2], "results.tsv") == 0,
-          "only SHA256SUMS, report.md and results.tsv are written (%d files)", n);
+    CHECK(list_dir(dir, &names, &n, &err) == 0 && n == 4 && strcmp(names[0], "SHA256SUMS") == 0 &&
+              strcmp(names[1], "report.md") == 0 && strcmp(names[2], "results.tsv") == 0 && strcmp(names[3], "run.txt") == 0,
+          "only SHA256SUMS, report.md, results.tsv and run.txt are written (%d files)", n);
     free_string_list(names, n);
     md = slurp(dir, "report.md", NULL);
     CHECK(md && strstr(md, "Figures written: none") && strstr(md, "**Not run**: results.tsv has no `sec32.*` metrics"),

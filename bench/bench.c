@@ -1,0 +1,415 @@
+/* bench.c - `make bench`: the performance numbers of issue 6 on this machine.
+ *
+ * Prints: the machine's measured multiply-add peak (1 and 2 threads), GFLOP/s
+ * of matmul on each of gelu-4l's matmul shapes (and % of that peak), forward
+ * tokens/s on gelu-4l's shape (batch 4 x 1024, random weights in memory) with
+ * and without the unembedding and the time share outside the big matmuls
+ * (attention and glue), tokenizer MB/s on generated English-like text (when
+ * ../shared/data/20B_tokenizer.json is there), model load time and `cleanup all`
+ * wall time on synthetic gelu-4l-shaped weights (with --all), and peak RSS.
+ *
+ * usage: build/bench [--quick] [--all] [--rows N]
+ * Wall-clock timings take the best of several runs: the machine is shared.
+ * Not part of `make test`. */
+#if defined(__unix__) || defined(__APPLE__)
+#define _POSIX_C_SOURCE 200809L
+#include <sys/resource.h>
+#endif
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels.h"
+#include "model.h"
+#include "tokenizer.h"
+#include "util.h"
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+static int quick;
+
+/* ---- machine peak --------------------------------------------------------- */
+
+#if defined(__AVX__)
+#define PVL 8
+#else
+#define PVL 4
+#endif
+
+/* One thread's multiply-add throughput: 12 independent chains of vector
+ * multiply-adds (enough to cover the latency of two FMA/FADD pipes).
+ * Returns flops per second. Uses GNU C vector types where available. */
+static double peak_one(long iters) {
+#if defined(__GNUC__)
+    typedef float pv __attribute__((vector_size(PVL * sizeof(float))));
+    pv a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, m, c;
+    float sink[PVL];
+    int j;
+    long it;
+    double t;
+    for (j = 0; j < PVL; j++) {
+        m[j] = 0.9999999f;
+        c[j] = 1e-7f * (float)(j + 1);
+    }
+    a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = a8 = a9 = a10 = a11 = c;
+    t = now_seconds();
+    for (it = 0; it < iters; it++) {
+        a0 = a0 * m + c; a1 = a1 * m + c; a2 = a2 * m + c; a3 = a3 * m + c;
+        a4 = a4 * m + c; a5 = a5 * m + c; a6 = a6 * m + c; a7 = a7 * m + c;
+        a8 = a8 * m + c; a9 = a9 * m + c; a10 = a10 * m + c; a11 = a11 * m + c;
+    }
+    t = now_seconds() - t;
+    a0 = a0 + a1 + a2 + a3 + a4 + a5 + a6 + a7 + a8 + a9 + a10 + a11;
+    memcpy(sink, &a0, sizeof sink);
+    if (sink[0] == 12345.0f) printf("(unlikely)\n"); /* keep the loop alive */
+    return 2.0 * 12 * PVL * (double)iters / t;
+#else
+    float acc[12][4], sink = 0;
+    int i, j;
+    long it;
+    double t;
+    for (i = 0; i < 12; i++)
+        for (j = 0; j < 4; j++) acc[i][j] = 1e-7f * (float)(i + j);
+    t = now_seconds();
+    for (it = 0; it < iters; it++)
+        for (i = 0; i < 12; i++)
+            for (j = 0; j < 4; j++) acc[i][j] = acc[i][j] * 0.9999999f + 1e-7f;
+    t = now_seconds() - t;
+    for (i = 0; i < 12; i++) sink += acc[i][0];
+    if (sink == 12345.0f) printf("(unlikely)\n");
+    return 2.0 * 48 * (double)iters / t;
+#endif
+}
+
+/* Peak GFLOP/s with nt threads: best of 3 runs of the loop on every thread. */
+static double peak_gflops(int nt) {
+    double best = 0;
+    int r;
+    for (r = 0; r < 3; r++) {
+        double total = 0;
+        int t;
+        set_thread_count(nt);
+#ifdef _OPENMP
+#pragma omp parallel for reduction(+ : total) schedule(static, 1)
+#endif
+        for (t = 0; t < nt; t++) total += peak_one(quick ? 20000000L : 60000000L);
+        if (total > best) best = total;
+    }
+    return best / 1e9;
+}
+
+/* ---- matmul --------------------------------------------------------------- */
+
+static float *rand_floats(size_t n, float scale, unsigned seed) {
+    float *p = xalloc_array(n, sizeof(float), "benchmark data");
+    size_t i;
+    unsigned s = seed * 2654435761u + 1u;
+    for (i = 0; i < n; i++) {
+        s ^= s << 13, s ^= s >> 17, s ^= s << 5;
+        p[i] = scale * (float)((double)(s >> 8) / 8388608.0 - 1.0);
+    }
+    return p;
+}
+
+/* Best GFLOP/s of out = a @ w (+ bias) over repeated runs (about `budget` seconds). */
+static double time_matmul(int M, int K, int N, int nt, double budget) {
+    float *a = rand_floats((size_t)M * K, 1.0f, 1), *w = rand_floats((size_t)K * N, 0.05f, 2);
+    float *bias = rand_floats((size_t)N, 0.1f, 3), *out = xalloc_array((size_t)M * N, sizeof(float), "out");
+    double best = 1e30, start;
+    int reps = 0;
+    set_thread_count(nt);
+    matmul(out, a, w, bias, M, K, N); /* warm up: page in, spin up threads */
+    start = now_seconds();
+    while (reps < 3 || now_seconds() - start < budget) {
+        double t = now_seconds();
+        matmul(out, a, w, bias, M, K, N);
+        t = now_seconds() - t;
+        if (t < best) best = t;
+        if (++reps >= 200) break;
+    }
+    free(a), free(w), free(bias), free(out);
+    return 2.0 * M * K * N / best / 1e9;
+}
+
+static void bench_matmul(double peak1, double peak2) {
+    static const struct {
+        const char *name;
+        int M, K, N;
+    } shapes[] = {
+        {"qkv  (1024x512 @ 512x1536)", 1024, 512, 1536},
+        {"W_in (1024x512 @ 512x2048)", 1024, 512, 2048},
+        {"W_out (1024x2048 @ 2048x512)", 1024, 2048, 512},
+        {"W_O head (1024x64 @ 64x512)", 1024, 64, 512},
+        {"unembed (256x512 @ 512x48262)", 256, 512, 48262},
+    };
+    size_t s;
+    printf("\nmatmul (GFLOP/s, best of runs; %% of the measured peak at that thread count)\n");
+    printf("  %-32s %16s %16s\n", "shape", "1 thread", "2 threads");
+    for (s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        double g1 = time_matmul(shapes[s].M, shapes[s].K, shapes[s].N, 1, quick ? 0.2 : 0.6);
+        double g2 = time_matmul(shapes[s].M, shapes[s].K, shapes[s].N, 2, quick ? 0.2 : 0.6);
+        printf("  %-32s %7.1f (%3.0f%%) %7.1f (%3.0f%%)\n", shapes[s].name, g1, 100 * g1 / peak1, g2, 100 * g2 / peak2);
+        fflush(stdout);
+    }
+}
+
+/* ---- forward pass ---------------------------------------------------------- */
+
+/* gelu-4l's shape (PROTOCOL section 1), processed (LNPre), random weights. */
+static int build_model(Model *m, Error *err) {
+    ModelConfig c;
+    int l;
+    memset(&c, 0, sizeof c);
+    c.n_layers = 4, c.d_model = 512, c.n_heads = 8, c.d_head = 64, c.d_mlp = 2048, c.n_ctx = 1024;
+    c.d_vocab = 48262, c.act_fn = ACT_GELU, c.normalization = NORM_LNPRE, c.eps = 1e-5f;
+    strcpy(c.act_fn_name, "gelu");
+    strcpy(c.model_name, "bench-random-gelu-4l-shape");
+    if (model_alloc_weights(m, &c, err) != 0) return -1;
+    for (l = 0; l < 4; l++) {
+        LayerWeights *w = &m->layers[l];
+        float *src;
+        size_t i, n;
+        struct {
+            float *p;
+            size_t n;
+            float scale;
+        } parts[12];
+        int np = 0, k;
+        parts[np].p = w->W_Q, parts[np].n = 8 * 512 * 64, parts[np++].scale = 0.08f;
+        parts[np].p = w->W_K, parts[np].n = 8 * 512 * 64, parts[np++].scale = 0.08f;
+        parts[np].p = w->W_V, parts[np].n = 8 * 512 * 64, parts[np++].scale = 0.08f;
+        parts[np].p = w->W_O, parts[np].n = 8 * 64 * 512, parts[np++].scale = 0.08f;
+        parts[np].p = w->b_Q, parts[np].n = 8 * 64, parts[np++].scale = 0.1f;
+        parts[np].p = w->b_K, parts[np].n = 8 * 64, parts[np++].scale = 0.1f;
+        parts[np].p = w->b_O, parts[np].n = 512, parts[np++].scale = 0.1f;
+        parts[np].p = w->W_in, parts[np].n = 512 * 2048, parts[np++].scale = 0.08f;
+        parts[np].p = w->b_in, parts[np].n = 2048, parts[np++].scale = 0.1f;
+        parts[np].p = w->W_out, parts[np].n = 2048 * 512, parts[np++].scale = 0.04f;
+        parts[np].p = w->b_out, parts[np].n = 512, parts[np++].scale = 0.1f;
+        for (k = 0; k < np; k++) {
+            n = parts[k].n;
+            src = rand_floats(n, parts[k].scale, (unsigned)(100 * l + k + 7));
+            for (i = 0; i < n; i++) parts[k].p[i] = src[i];
+            free(src);
+        }
+    }
+    {
+        float *src;
+        src = rand_floats((size_t)48262 * 512, 0.5f, 901), memcpy(m->W_E, src, sizeof(float) * 48262 * 512), free(src);
+        src = rand_floats((size_t)1024 * 512, 0.2f, 902), memcpy(m->W_pos, src, sizeof(float) * 1024 * 512), free(src);
+        src = rand_floats((size_t)512 * 48262, 0.08f, 903), memcpy(m->W_U, src, sizeof(float) * 512 * 48262), free(src);
+        src = rand_floats((size_t)48262, 0.1f, 904), memcpy(m->b_U, src, sizeof(float) * 48262), free(src);
+    }
+    m->processed = 1;
+    model_prepare(m);
+    return 0;
+}
+
+/* Best seconds of one forward pass over `reps` runs. */
+static double time_forward(const Model *m, Activations *a, const int *tokens, int B, int T, int logits, int nt, int reps) {
+    ForwardOptions o = forward_options_default();
+    double best = 1e30;
+    int r;
+    o.compute_logits = logits;
+    set_thread_count(nt);
+    for (r = 0; r < reps; r++) {
+        double t = now_seconds();
+        model_forward(m, a, tokens, B, T, &o);
+        t = now_seconds() - t;
+        if (t < best) best = t;
+    }
+    return best;
+}
+
+/* Seconds of the forward pass's big matmuls, layernorms and gelu run alone at
+ * the same shapes (so forward - this = attention, residual adds and copies). */
+static double time_dense_parts(int BT, int nt) {
+    float *x = rand_floats((size_t)BT * 2048, 1.0f, 5), *y = xalloc_array((size_t)BT * 2048, sizeof(float), "y");
+    float *w = rand_floats((size_t)2048 * 1536, 0.05f, 6), *bias = rand_floats(2048, 0.1f, 7);
+    double total = 0, t;
+    int l;
+    set_thread_count(nt);
+    matmul(y, x, w, bias, BT, 512, 1536); /* warm up */
+    t = now_seconds();
+    for (l = 0; l < 4; l++) {
+        layernorm(y, NULL, x, NULL, NULL, BT, 512, 1e-5f);
+        matmul(y, x, w, bias, BT, 512, 512); /* q */
+        matmul(y, x, w, bias, BT, 512, 512); /* k */
+        matmul(y, x, w, bias, BT, 512, 512); /* v */
+        layernorm(y, NULL, x, NULL, NULL, BT, 512, 1e-5f);
+        matmul(y, x, w, bias, BT, 512, 2048); /* W_in */
+        gelu_erf(y, (size_t)BT * 2048);
+        matmul(y, x, w, bias, BT, 2048, 512); /* W_out */
+    }
+    layernorm(y, NULL, x, NULL, NULL, BT, 512, 1e-5f);
+    total = now_seconds() - t;
+    free(x), free(y), free(w), free(bias);
+    return total;
+}
+
+static void bench_forward(void) {
+    Model m;
+    Activations a;
+    Error err;
+    const int B = 4, T = 1024;
+    int *tokens, i, nt;
+    double t0;
+    memset(&m, 0, sizeof m);
+    memset(&a, 0, sizeof a);
+    printf("\nforward pass, gelu-4l shape (L=4 D=512 H=8 M=2048 V=48262), batch %d x %d, random weights\n", B, T);
+    t0 = now_seconds();
+    if (build_model(&m, &err) != 0 || activations_alloc(&a, &m, B, T, 0, 1, &err) != 0) {
+        printf("  skipped: %s\n", err.msg);
+        return;
+    }
+    printf("  model + activations built in %.2f s (activations %.0f MB)\n", now_seconds() - t0, a.bytes / 1048576.0);
+    tokens = xalloc_array((size_t)B * T, sizeof(int), "tokens");
+    for (i = 0; i < B * T; i++) tokens[i] = (int)((i * 7919u + 13u) % 48262u);
+    tokens[0] = 1;
+    printf("  %-10s %14s %14s %12s %22s\n", "threads", "tok/s no unemb", "tok/s w/ unemb", "forward s", "outside dense kernels");
+    for (nt = 1; nt <= 2; nt++) {
+        const int reps = quick || nt == 1 ? 1 : 3;
+        double tn, tu, td;
+        time_forward(&m, &a, tokens, B, T, 0, nt, 1); /* warm up: page in the activations */
+        tn = time_forward(&m, &a, tokens, B, T, 0, nt, reps);
+        tu = time_forward(&m, &a, tokens, B, T, 1, nt, reps);
+        td = time_dense_parts(B * T, nt);
+        printf("  %-10d %14.0f %14.0f %12.3f %14.3f s (%2.0f%%)\n", nt, B * T / tn, B * T / tu, tn, tn - td,
+               100 * (tn - td) / tn);
+        fflush(stdout);
+    }
+    free(tokens);
+    activations_free(&a);
+    model_free(&m);
+}
+
+/* ---- tokenizer ------------------------------------------------------------- */
+
+static void bench_tokenizer(void) {
+    static const char *words[] = {
+        "the", "of", "and", "to", "in", "a", "is", "that", "for", "it", "as", "was", "with", "be", "by", "on",
+        "not", "he", "this", "are", "or", "his", "from", "at", "which", "but", "have", "an", "had", "they",
+        "you", "were", "their", "one", "all", "we", "can", "her", "has", "there", "been", "if", "more", "when",
+        "will", "would", "who", "so", "no", "model", "attention", "residual", "stream", "memory", "management",
+        "interpretability", "researchers", "Tuesday", "London", "government", "announced", "2023", "1,024",
+        "don't", "it's", "network's", "performance", "approximately", "e.g.", "(see", "below)", "\"quoted\"",
+    };
+    const char *path = "../shared/data/20B_tokenizer.json";
+    const size_t target = quick ? 1u << 20 : 4u << 20;
+    size_t len = 0, n_ids = 0, nw = sizeof words / sizeof words[0];
+    unsigned s = 7;
+    char *text;
+    int *ids = NULL;
+    Tokenizer *tok;
+    Error err;
+    double t, best = 1e30;
+    int r;
+    printf("\ntokenizer (1 thread, generated English-like text)\n");
+    if (!path_exists(path)) {
+        printf("  skipped: %s not found\n", path);
+        return;
+    }
+    tok = tokenizer_load(path, &err);
+    if (!tok) {
+        printf("  skipped: %s\n", err.msg);
+        return;
+    }
+    text = xalloc_array(target + 64, 1, "text");
+    while (len < target) {
+        const char *w;
+        size_t wl;
+        s ^= s << 13, s ^= s >> 17, s ^= s << 5;
+        w = words[s % nw];
+        wl = strlen(w);
+        memcpy(text + len, w, wl);
+        len += wl;
+        text[len++] = (s >> 20) % 13 == 0 ? '.' : ' ';
+        if ((s >> 12) % 61 == 0) text[len++] = '\n';
+    }
+    text[len] = 0;
+    set_thread_count(1);
+    for (r = 0; r < 3; r++) {
+        t = now_seconds();
+        if (tokenizer_encode(tok, text, len, &ids, &n_ids, &err) != 0) {
+            printf("  failed: %s\n", err.msg);
+            break;
+        }
+        t = now_seconds() - t;
+        if (t < best) best = t;
+        free(ids);
+    }
+    if (best < 1e30) printf("  %.1f MB in %.3f s: %.1f MB/s, %.2f M tokens/s (%zu tokens)\n", len / 1e6, best, len / 1e6 / best,
+                            n_ids / 1e6 / best, n_ids);
+    free(text);
+    tokenizer_free(tok);
+}
+
+/* ---- load time and `cleanup all` ------------------------------------------- */
+
+static void bench_all(int rows) {
+    char cmd[512];
+    Model m;
+    Error err;
+    double t;
+    int rc;
+    const char *dir = "build/bench-gelu4l";
+    printf("\ncleanup all on synthetic gelu-4l-shaped weights (%d rows x 1024)\n", rows);
+    snprintf(cmd, sizeof cmd, "./cleanup synth --shape gelu-4l --out %s --rows %d > /dev/null", dir, rows);
+    if (system(cmd) != 0) {
+        printf("  skipped: '%s' failed\n", cmd);
+        return;
+    }
+    memset(&m, 0, sizeof m);
+    t = now_seconds();
+    if (model_load(dir, NULL, 1, &m, &err) != 0) {
+        printf("  load failed: %s\n", err.msg);
+        return;
+    }
+    printf("  model load (with processing): %.2f s\n", now_seconds() - t);
+    model_free(&m);
+    snprintf(cmd, sizeof cmd, "./cleanup all --model %s --n-prompts %d --out build/bench-out --threads 2 > /dev/null", dir, rows);
+    t = now_seconds();
+    rc = system(cmd);
+    printf("  cleanup all --n-prompts %d: %.1f s (exit %d)\n", rows, now_seconds() - t, rc);
+}
+
+int main(int argc, char **argv) {
+    double p1, p2;
+    int i, all = 0, rows = 8;
+    for (i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--quick")) quick = 1;
+        else if (!strcmp(argv[i], "--all")) all = 1;
+        else if (!strcmp(argv[i], "--rows") && i + 1 < argc) rows = atoi(argv[++i]);
+        else {
+            fprintf(stderr, "usage: bench [--quick] [--all] [--rows N]\n");
+            return 1;
+        }
+    }
+    printf("cleanup benchmark (%s, %d threads available; vector width %d floats)\n",
+#ifdef _OPENMP
+           "OpenMP",
+#else
+           "no OpenMP",
+#endif
+           thread_count(), PVL);
+    p1 = peak_gflops(1);
+    p2 = peak_gflops(2);
+    printf("\nmeasured multiply-add peak: %.1f GFLOP/s (1 thread), %.1f GFLOP/s (2 threads)\n", p1, p2);
+    fflush(stdout);
+    bench_matmul(p1, p2);
+    bench_forward();
+    bench_tokenizer();
+    if (all) bench_all(rows);
+#if defined(__unix__) || defined(__APPLE__)
+    {
+        struct rusage ru;
+        if (getrusage(RUSAGE_SELF, &ru) == 0)
+            printf("\npeak RSS of this benchmark: %.0f MB\n", ru.ru_maxrss / 1024.0); /* KB on Linux */
+    }
+#endif
+    return 0;
+}

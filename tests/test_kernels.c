@@ -1,0 +1,314 @@
+/* test_kernels.c - kernels.h against independent double-precision references:
+ * matmul on many shapes (odd sizes, several K blocks, strided column blocks,
+ * with and without bias), bit-identical results for 1, 2 and 3 threads and for
+ * a row computed alone; layernorm, gelu, relu and softmax against double formulas. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "kernels.h"
+#include "util.h"
+
+/* Deterministic pseudo-random floats in [-1, 1) (xorshift32; no libc rand). */
+static unsigned rng_state = 12345u;
+static float frand(void) {
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 17;
+    rng_state ^= rng_state << 5;
+    return (float)((rng_state >> 8) * (1.0 / 8388608.0) - 1.0);
+}
+static float *rand_buf(size_t n) {
+    float *p = (float *)malloc(sizeof(float) * (n ? n : 1));
+    size_t i;
+    if (!p) {
+        printf("out of memory\n");
+        exit(1);
+    }
+    for (i = 0; i < n; i++) p[i] = frand();
+    return p;
+}
+
+/* Checks out (M x N block, row stride ldo) against the double-precision product,
+ * with the rounding-error bound of a length-K float sum: |err| <= 2 K u sum|a w| (+ |bias| u). */
+static int check_matmul_block(const float *out, int ldo, const float *a, int lda, const float *w, int ldw,
+                              const float *bias, int M, int K, int N, const char *what) {
+    const double u = 1.0 / 16777216.0; /* 2^-24, float unit roundoff */
+    int i, j, k, bad = 0;
+    for (i = 0; i < M && !bad; i++)
+        for (j = 0; j < N && !bad; j++) {
+            double ref = 0.0, mag = 0.0, tol;
+            for (k = 0; k < K; k++) {
+                double t = (double)a[(size_t)i * lda + k] * w[(size_t)k * ldw + j];
+                ref += t;
+                mag += fabs(t);
+            }
+            if (bias) {
+                ref += bias[j];
+                mag += fabs(bias[j]);
+            }
+            tol = 2.0 * (K + 1) * u * mag + 1e-30;
+            if (!(fabs(out[(size_t)i * ldo + j] - ref) <= tol)) {
+                CHECK(0, "%s: out[%d,%d] = %.9g, reference %.9g (tolerance %.3g)", what, i, j,
+                      out[(size_t)i * ldo + j], ref, tol);
+                bad = 1;
+            }
+        }
+    return !bad;
+}
+
+static void test_matmul_shape(int M, int K, int N, int with_bias) {
+    char what[96];
+    float *a = rand_buf((size_t)M * K), *w = rand_buf((size_t)K * N), *bias = rand_buf((size_t)N);
+    float *out = rand_buf((size_t)M * N); /* garbage first: matmul must overwrite */
+    snprintf(what, sizeof what, "matmul %dx%dx%d%s", M, K, N, with_bias ? " +bias" : "");
+    matmul(out, a, w, with_bias ? bias : NULL, M, K, N);
+    CHECK(check_matmul_block(out, N, a, K, w, N, with_bias ? bias : NULL, M, K, N, what), "%s", what);
+    free(a), free(w), free(bias), free(out);
+}
+
+/* A column block of a wider product, as the model uses (per-head slices):
+ * out[:, c0:c0+N] = a[:, k0:k0+K] @ w[k0:k0+K, c0:c0+N]; the rest of out untouched. */
+static void test_matmul_strided(int M, int K, int N, int extra) {
+    const int lda = K + extra, ldw = N + 2 * extra + 1, ldo = N + extra + 3, c0 = extra + 1, k0 = extra;
+    float *a = rand_buf((size_t)M * lda), *w = rand_buf((size_t)(K + k0) * ldw), *bias = rand_buf((size_t)ldw);
+    float *out = rand_buf((size_t)M * ldo), *orig = (float *)malloc(sizeof(float) * M * ldo);
+    char what[96];
+    int i, j, untouched = 1;
+    if (!orig) exit(1);
+    memcpy(orig, out, sizeof(float) * M * ldo);
+    snprintf(what, sizeof what, "matmul_strided %dx%dx%d", M, K, N);
+    matmul_strided(out + c0, ldo, a + k0, lda, w + (size_t)k0 * ldw + c0, ldw, bias + c0, M, K, N);
+    CHECK(check_matmul_block(out + c0, ldo, a + k0, lda, w + (size_t)k0 * ldw + c0, ldw, bias + c0, M, K, N, what),
+          "%s", what);
+    for (i = 0; i < M; i++)
+        for (j = 0; j < ldo; j++)
+            if ((j < c0 || j >= c0 + N) && memcmp(&out[(size_t)i * ldo + j], &orig[(size_t)i * ldo + j], sizeof(float)))
+                untouched = 0;
+    CHECK(untouched, "%s: elements outside the column block must stay untouched", what);
+    free(a), free(w), free(bias), free(out), free(orig);
+}
+
+/* Same bits for 1, 2 and 3 threads, and for each row computed on its own
+ * (a 1-row product takes the simple path, a big one the blocked path). */
+static void test_matmul_determinism(int M, int K, int N) {
+    float *a = rand_buf((size_t)M * K), *w = rand_buf((size_t)K * N), *bias = rand_buf((size_t)N);
+    float *o1 = rand_buf((size_t)M * N), *o2 = rand_buf((size_t)M * N), *o3 = rand_buf((size_t)M * N);
+    float *row = rand_buf((size_t)N);
+    int i, same_rows = 1;
+    set_thread_count(1);
+    matmul(o1, a, w, bias, M, K, N);
+    set_thread_count(2);
+    matmul(o2, a, w, bias, M, K, N);
+    set_thread_count(3);
+    matmul(o3, a, w, bias, M, K, N);
+    set_thread_count(2);
+    CHECK(memcmp(o1, o2, sizeof(float) * M * N) == 0, "matmul %dx%dx%d: 1 and 2 threads must give the same bits", M, K, N);
+    CHECK(memcmp(o1, o3, sizeof(float) * M * N) == 0, "matmul %dx%dx%d: 1 and 3 threads must give the same bits", M, K, N);
+    for (i = 0; i < M; i += (M > 40 ? 37 : 1)) {
+        matmul(row, a + (size_t)i * K, w, bias, 1, K, N);
+        if (memcmp(row, o1 + (size_t)i * N, sizeof(float) * N)) same_rows = 0;
+    }
+    CHECK(same_rows, "matmul %dx%dx%d: a row computed alone must give the same bits as in the batch", M, K, N);
+    CHECK(check_matmul_block(o1, N, a, K, w, N, bias, M, K, N, "determinism shape"), "values of %dx%dx%d", M, K, N);
+    free(a), free(w), free(bias), free(o1), free(o2), free(o3), free(row);
+}
+
+/* A product with known exact values: integer-valued inputs sum exactly in float. */
+static void test_matmul_exact(void) {
+    enum { M = 9, K = 300, N = 21 };
+    static float a[M * K], w[K * N], out[M * N], bias[N];
+    int i, j, k, ok = 1;
+    for (i = 0; i < M; i++)
+        for (k = 0; k < K; k++) a[i * K + k] = (float)((i + 2 * k) % 7 - 3);
+    for (k = 0; k < K; k++)
+        for (j = 0; j < N; j++) w[k * N + j] = (float)((3 * k + j) % 5 - 2);
+    for (j = 0; j < N; j++) bias[j] = (float)j;
+    matmul(out, a, w, bias, M, K, N);
+    for (i = 0; i < M; i++)
+        for (j = 0; j < N; j++) {
+            long s = j;
+            for (k = 0; k < K; k++) s += (long)((i + 2 * k) % 7 - 3) * ((3 * k + j) % 5 - 2);
+            if (out[i * N + j] != (float)s) ok = 0;
+        }
+    CHECK(ok, "integer-valued product must be exact");
+}
+
+static void test_matmul(void) {
+    static const int shapes[][3] = {
+        {1, 1, 1}, {1, 7, 3}, {2, 3, 1}, {7, 13, 5}, {6, 16, 16}, {5, 17, 15}, {12, 32, 33},
+        {65, 129, 33}, {64, 64, 64}, {97, 300, 70}, {6, 513, 17}, {31, 600, 2100}, {130, 70, 9},
+        {8, 0, 5}, {200, 257, 96},
+    };
+    size_t s;
+    for (s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        test_matmul_shape(shapes[s][0], shapes[s][1], shapes[s][2], 0);
+        test_matmul_shape(shapes[s][0], shapes[s][1], shapes[s][2], 1);
+    }
+    test_matmul_strided(1, 1, 1, 1);
+    test_matmul_strided(7, 13, 5, 3);
+    test_matmul_strided(65, 64, 64, 64);  /* one head of a [T, H*dh] matrix */
+    test_matmul_strided(130, 300, 40, 7); /* several K blocks, partial tiles */
+    test_matmul_exact();
+    test_matmul_determinism(65, 129, 33);
+    test_matmul_determinism(300, 520, 200);
+    test_matmul_determinism(13, 64, 1000); /* split over columns */
+}
+
+/* ---- layernorm --------------------------------------------------------- */
+
+static void test_layernorm(void) {
+    enum { R = 5, D = 67 };
+    float *x = rand_buf(R * D), *w = rand_buf(D), *b = rand_buf(D), out[R * D], scale[R], inplace[R * D];
+    const float eps = 1e-5f;
+    int r, d, pass;
+    for (d = 0; d < D; d++) x[2 * D + d] = 1000.0f + x[2 * D + d] * 1e-3f; /* large mean, tiny spread */
+    for (d = 0; d < D; d++) x[3 * D + d] = 0.25f;                          /* constant row: scale = sqrt(eps) */
+    for (pass = 0; pass < 2; pass++) {
+        const int affine = pass == 1;
+        int ok = 1;
+        layernorm(out, scale, x, affine ? w : NULL, affine ? b : NULL, R, D, eps);
+        for (r = 0; r < R; r++) {
+            double mean = 0, var = 0, s;
+            for (d = 0; d < D; d++) mean += x[r * D + d];
+            mean /= D;
+            for (d = 0; d < D; d++) var += (x[r * D + d] - mean) * (x[r * D + d] - mean);
+            var /= D;
+            s = sqrt(var + (double)eps);
+            if (!check_close(scale[r], s, 2e-7, 0)) ok = 0;
+            for (d = 0; d < D; d++) {
+                double v = (x[r * D + d] - mean) / s;
+                if (affine) v = v * w[d] + b[d];
+                if (!check_close(out[r * D + d], v, 1e-6, 1e-6)) {
+                    if (ok) printf("  layernorm row %d col %d: %.9g vs %.9g\n", r, d, out[r * D + d], v);
+                    ok = 0;
+                }
+            }
+        }
+        CHECK(ok, "layernorm%s matches the double reference", affine ? " (w, b)" : "");
+    }
+    CHECK(fabs(scale[3] - sqrt(1e-5)) < 1e-9, "constant row: scale = sqrt(eps)");
+    memcpy(inplace, x, sizeof inplace);
+    layernorm(inplace, NULL, inplace, w, b, R, D, eps);
+    CHECK(memcmp(inplace, out, sizeof out) == 0, "layernorm in place gives the same bits");
+    free(x), free(w), free(b);
+}
+
+/* ---- activations ------------------------------------------------------- */
+
+/* Distance in units in the last place of the float nearest ref. */
+static double ulps(float got, double ref) {
+    double ulp;
+    int e;
+    if (ref == 0.0) return got == 0.0f ? 0.0 : fabs(got) / ldexp(1.0, -149);
+    frexp(ref, &e); /* |ref| in [2^(e-1), 2^e) */
+    ulp = ldexp(1.0, (e - 1 < -126 ? -126 : e - 1) - 23);
+    return fabs(got - ref) / ulp;
+}
+
+/* gelu(x) = x Phi(x) with Phi from erfc, accurate also for negative x. */
+static double gelu_ref(double x) {
+    return x * 0.5 * erfc(-x / sqrt(2.0));
+}
+
+static void test_gelu(void) {
+    enum { N = 200001 };
+    float *x = (float *)malloc(sizeof(float) * N), *y = (float *)malloc(sizeof(float) * N);
+    double worst = 0, worst_x = 0;
+    float sp[6];
+    int i;
+    if (!x || !y) exit(1);
+    for (i = 0; i < N; i++) x[i] = (float)(-12.0 + 24.0 * i / (N - 1));
+    memcpy(y, x, sizeof(float) * N);
+    gelu_erf(y, N);
+    for (i = 0; i < N; i++) {
+        double r = gelu_ref(x[i]);
+        /* Values under 1e-30 in magnitude (x < -11.5) are noise next to any sum. */
+        double e = fabs(r) < 1e-30 ? fabs(y[i] - r) / 1e-30 : ulps(y[i], r);
+        if (e > worst) worst = e, worst_x = x[i];
+    }
+    CHECK(worst <= 1.0, "gelu_erf within 1 ulp of x Phi(x) on [-12, 12] (worst %.2f ulp at x = %.7g)", worst, worst_x);
+    printf("  gelu_erf: worst %.2f ulp at x = %.7g\n", worst, worst_x);
+    sp[0] = 0.0f, sp[1] = 1.0f, sp[2] = -1.0f, sp[3] = 30.0f, sp[4] = -30.0f, sp[5] = 3.0f;
+    gelu_erf(sp, 6);
+    CHECK(sp[0] == 0.0f, "gelu(0) = 0");
+    CHECK(check_close(sp[1], 0.8413447460685429, 2e-7, 0), "gelu(1) = 0.8413447 (got %.9g)", sp[1]);
+    CHECK(check_close(sp[2], -0.15865525393145707, 4e-7, 0), "gelu(-1) = -0.1586553 (got %.9g)", sp[2]);
+    CHECK(sp[3] == 30.0f, "gelu(30) = 30");
+    CHECK(fabs(sp[4]) < 1e-30f, "gelu(-30) ~ 0 (got %g)", sp[4]);
+    CHECK(check_close(sp[5], 2.9959502, 2e-7, 0), "gelu(3) = 2.9959502 (got %.9g)", sp[5]);
+    {
+        float v[3];
+        v[0] = (float)INFINITY, v[1] = -(float)INFINITY, v[2] = (float)NAN;
+        gelu_erf(v, 3);
+        CHECK(v[0] == (float)INFINITY, "gelu(inf) = inf (got %g)", v[0]);
+        CHECK(v[1] == 0.0f || isnan(v[1]), "gelu(-inf) is 0 or NaN (got %g)", v[1]);
+        CHECK(isnan(v[2]), "gelu(NaN) = NaN (got %g)", v[2]);
+    }
+    /* gelu_tanh against its double formula */
+    memcpy(y, x, sizeof(float) * N);
+    gelu_tanh(y, N);
+    worst = 0;
+    for (i = 0; i < N; i++) {
+        double v = x[i], r = 0.5 * v * (1.0 + tanh(sqrt(2.0 / 3.14159265358979323846) * (v + 0.044715 * v * v * v)));
+        double e = fabs(y[i] - r) / (fabs(r) + 1e-30);
+        if (fabs(r) > 1e-20 && e > worst) worst = e;
+    }
+    /* 1 + tanh cancels for negative x: the double formula itself is only
+     * good to ~1e-16/(1 + tanh), so compare where it is meaningful. */
+    CHECK(worst < 1e-5, "gelu_tanh matches its double formula (worst relative %.3g)", worst);
+    free(x), free(y);
+}
+
+static void test_relu(void) {
+    float v[5];
+    v[0] = -2.0f, v[1] = 0.0f, v[2] = 3.5f, v[3] = -1e-30f, v[4] = 1e30f;
+    relu(v, 5);
+    CHECK(v[0] == 0.0f && v[1] == 0.0f && v[2] == 3.5f && v[3] == 0.0f && v[4] == 1e30f, "relu values");
+}
+
+/* ---- softmax ----------------------------------------------------------- */
+
+static void test_softmax(void) {
+    enum { N = 1031 };
+    float x[N], y[N];
+    double mx, sum, worst = 0, total = 0;
+    int i, n;
+    for (n = 1; n <= N; n = n * 3 + 1) {
+        for (i = 0; i < n; i++) x[i] = 8.0f * frand();
+        if (n > 4) x[n - 1] = -1e5f, x[n / 2] = -1e5f; /* masked entries */
+        memcpy(y, x, sizeof(float) * n);
+        softmax_row(y, n);
+        mx = x[0];
+        for (i = 1; i < n; i++)
+            if (x[i] > mx) mx = x[i];
+        sum = 0;
+        for (i = 0; i < n; i++) sum += exp((double)x[i] - mx);
+        total = 0;
+        for (i = 0; i < n; i++) {
+            double r = exp((double)x[i] - mx) / sum;
+            double e = r < 1e-37 ? fabs(y[i] - r) / 1e-37 : ulps(y[i], r);
+            if (e > worst) worst = e;
+            total += y[i];
+        }
+        CHECK(fabs(total - 1.0) < 1e-5, "softmax of %d values sums to 1 (got %.9g)", n, total);
+    }
+    CHECK(worst <= 4.0, "softmax within 4 ulp of the double reference (worst %.2f ulp)", worst);
+    printf("  softmax: worst %.2f ulp\n", worst);
+    x[0] = 3.0f;
+    softmax_row(x, 1);
+    CHECK(x[0] == 1.0f, "softmax of one value is 1");
+    x[0] = 1.0f, x[1] = 1.0f, x[2] = -1e5f;
+    softmax_row(x, 3);
+    CHECK(x[0] == 0.5f && x[1] == 0.5f && x[2] == 0.0f, "softmax(1, 1, -1e5) = (0.5, 0.5, 0)");
+}
+
+int main(void) {
+    test_matmul();
+    test_layernorm();
+    test_gelu();
+    test_relu();
+    test_softmax();
+    return check_done("test_kernels");
+}
