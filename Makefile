@@ -69,7 +69,8 @@ weights/planted/config.json: cleanup
 # a developer target, not part of `make test`.
 FUZZCC    ?= clang
 FUZZBUILD := build-fuzz
-FUZZFLAGS := -std=c99 -g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
+FUZZFLAGS := -std=c99 -g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all \
+             -fsanitize-coverage-ignorelist=fuzz/coverage_ignore.txt
 FUZZSRC   := $(wildcard fuzz/fuzz_*.c)
 FUZZBIN   := $(patsubst fuzz/%.c,$(FUZZBUILD)/%,$(FUZZSRC))
 FUZZLIB   := $(patsubst %.c,$(FUZZBUILD)/lib/%.o,$(LIBSRC))
@@ -118,6 +119,11 @@ test-sanitize:
 	LDFLAGS="$(SANFLAGS)" $(MAKE) BUILD=build-san OPT="-O1 -g $(SANFLAGS)" sanitize-programs
 	ASAN_OPTIONS=abort_on_error=0:detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	    CLEANUP=build-san/cleanup sh tests/run.sh build-san
+
+# Tokenizer throughput (needs ../shared/data/20B_tokenizer.json; skips without it).
+bench-tokenizer: $(BUILD)/libcleanup.a tests/bench_tokenizer.c $(HEADERS) | $(BUILD)
+	$(CC) $(CFLAGS) -I. $(LDFLAGS) -o $(BUILD)/bench_tokenizer tests/bench_tokenizer.c $(BUILD)/libcleanup.a $(LDLIBS)
+	$(BUILD)/bench_tokenizer || test $$? -eq 77
 
 # The kernels are written for vectorizers; gcc vectorizes all of their loops
 # only at -O3 (an OPT given on the command line still wins).

@@ -262,6 +262,7 @@ static const Command commands[] = {
     {"detokenize", cmd_detokenize, "token ids -> text, byte-exact"},
     {"verify", cmd_verify, "re-check an output directory against its SHA256SUMS"},
     {"synth", cmd_synth, "write the bundled planted model (or random gelu-4l-shaped weights)"},
+    {"verify", cmd_verify, "re-check an output directory (default out/) against its SHA256SUMS"},
 };
 
 static void print_help(FILE *f) {

@@ -194,13 +194,45 @@ static int text_rows_to_store(TextBatch *tb, RowStore *st, int n_ctx, int d_voca
     return 0;
 }
 
+/* Offset of the first byte of s[0..n) that is not part of valid UTF-8 (RFC 3629:
+ * no overlongs, surrogates or values above U+10FFFF), or n if all of it is valid. */
+static size_t utf8_invalid_at(const unsigned char *s, size_t n) {
+    size_t i = 0;
+    while (i < n) {
+        unsigned c = s[i];
+        size_t need, k;
+        unsigned lo = 0x80, hi = 0xBF;
+        if (c < 0x80) { i++; continue; }
+        if (c >= 0xC2 && c <= 0xDF) need = 1;
+        else if (c >= 0xE0 && c <= 0xEF) { need = 2; if (c == 0xE0) lo = 0xA0; if (c == 0xED) hi = 0x9F; }
+        else if (c >= 0xF0 && c <= 0xF4) { need = 3; if (c == 0xF0) lo = 0x90; if (c == 0xF4) hi = 0x8F; }
+        else return i;
+        if (n - i <= need || s[i + 1] < lo || s[i + 1] > hi) return i;
+        for (k = 2; k <= need; k++)
+            if ((s[i + k] & 0xC0) != 0x80) return i;
+        i += need + 1;
+    }
+    return n;
+}
+
+/* Messages from the tokenizer do not know the file: put its name in front (once). */
+static void name_the_file(Error *err, const char *path) {
+    char msg[sizeof err->msg];
+    size_t n = strlen(path);
+    if (!err || (strncmp(err->msg, path, n) == 0 && err->msg[n] == ':')) return;
+    snprintf(msg, sizeof msg, "%s: %.900s", path, err->msg);
+    memcpy(err->msg, msg, sizeof msg);
+}
+
 static const char *skip_ws(const char *s, const char *end) {
     while (s < end && (*s == ' ' || *s == '\t' || *s == '\r' || *s == '\n')) s++;
     return s;
 }
 
-int data_load(const char *path, int n_rows, int seq_len, int n_ctx, int d_vocab, Tokenizer *tok, Dataset *ds,
-              Error *err) {
+/* data_load's body; with allow_fewer, fewer than n_rows rows is not an error
+ * (ds->n_rows says how many there were). */
+static int load_rows(const char *path, int n_rows, int allow_fewer, int seq_len, int n_ctx, int d_vocab, Tokenizer *tok,
+                     Dataset *ds, Error *err) {
     unsigned char *data = NULL;
     size_t len;
     const char *text, *end, *line;
@@ -308,6 +340,7 @@ int data_load(const char *path, int n_rows, int seq_len, int n_ctx, int d_vocab,
             JsonValue *v;
             const JsonValue *t;
             char *copy;
+            size_t doc_len;
             if (skip_ws(line, line + llen) == line + llen) {
                 line = nl ? nl + 1 : end;
                 continue;
@@ -327,10 +360,18 @@ int data_load(const char *path, int n_rows, int seq_len, int n_ctx, int d_vocab,
                 goto fail;
             }
             memcpy(copy, t->str, t->len + 1);
+            doc_len = t->len; /* t belongs to v: read it before freeing v */
             json_free(v);
-            if (text_add(tb, copy, t->len, copy, tok, n_ctx, n_rows - st.n_rows, err)) goto fail;
+            if (text_add(tb, copy, doc_len, copy, tok, n_ctx, n_rows - st.n_rows, err)) goto fail;
         } else {
+            size_t bad;
             if (!nl && llen == 0) break; /* no empty document after the final newline */
+            bad = utf8_invalid_at((const unsigned char *)line, llen);
+            if (bad < llen) {
+                error_set(err, "%s: line %d: byte %lu is not valid UTF-8 (0x%02X); text data must be UTF-8", path,
+                          line_no, (unsigned long)bad, (unsigned)(unsigned char)line[bad]);
+                goto fail;
+            }
             if (text_add(tb, line, llen, NULL, tok, n_ctx, n_rows - st.n_rows, err)) goto fail;
         }
         if (tb && tb->n_chunks > 0) {
@@ -346,7 +387,7 @@ int data_load(const char *path, int n_rows, int seq_len, int n_ctx, int d_vocab,
     ds->format = mode == 1 ? "tokens-jsonl" : mode == 2 ? "text-jsonl" : "text";
 
 finish:
-    if (st.n_rows < n_rows) {
+    if (st.n_rows < n_rows && !(allow_fewer && st.n_rows > 0)) {
         if (tb)
             error_set(err, "%s: the text makes only %d rows of %d tokens, %d asked (--n-prompts)", path, st.n_rows,
                       n_ctx, n_rows);
@@ -355,7 +396,7 @@ finish:
         goto fail;
     }
     ds->tokens = st.rows;
-    ds->n_rows = n_rows;
+    ds->n_rows = st.n_rows < n_rows ? st.n_rows : n_rows;
     ds->seq_len = seq_len;
     json_free(whole);
     if (tb) {
@@ -375,7 +416,86 @@ fail:
     free(st.rows);
     free(data);
     memset(ds, 0, sizeof *ds);
+    name_the_file(err, path);
     return -1;
+}
+
+int data_load(const char *path, int n_rows, int seq_len, int n_ctx, int d_vocab, Tokenizer *tok, Dataset *ds,
+              Error *err) {
+    return load_rows(path, n_rows, 0, seq_len, n_ctx, d_vocab, tok, ds, err);
+}
+
+int data_load_files(char *const *paths, int n_paths, int n_rows, int seq_len, int n_ctx, int d_vocab, Tokenizer *tok,
+                    Dataset *ds, Error *err) {
+    Dataset *parts;
+    int *taken, i, k, total = 0, rc = -1;
+    if (n_paths == 1) return data_load(paths[0], n_rows, seq_len, n_ctx, d_vocab, tok, ds, err);
+    memset(ds, 0, sizeof *ds);
+    if (n_paths < 1) return error_set(err, "data: no files given");
+    parts = xalloc_array((size_t)n_paths, sizeof *parts, "data files");
+    taken = xalloc_array((size_t)n_paths, sizeof *taken, "data files");
+    for (i = 0; i < n_paths; i++) {
+        if (load_rows(paths[i], n_rows, 1, seq_len, n_ctx, d_vocab, tok, &parts[i], err)) goto done;
+        total += parts[i].n_rows;
+    }
+    if (total < n_rows) {
+        error_set(err, "%s and %d other file(s): only %d rows in total, %d asked (--n-prompts)", paths[0], n_paths - 1,
+                  total, n_rows);
+        goto done;
+    }
+    ds->tokens = xalloc_array((size_t)n_rows * (size_t)seq_len, sizeof(int), "data rows");
+    ds->n_rows = n_rows;
+    ds->seq_len = seq_len;
+    ds->format = parts[0].format;
+    /* Row k comes from the file furthest behind its share (k+1) count_i / total: the
+     * files are mixed in proportion, as a shuffle would on average. */
+    for (k = 0; k < n_rows; k++) {
+        int best = -1;
+        double best_deficit = 0;
+        for (i = 0; i < n_paths; i++) {
+            double deficit = (double)(k + 1) * parts[i].n_rows / total - taken[i];
+            if (taken[i] < parts[i].n_rows && (best < 0 || deficit > best_deficit)) {
+                best = i;
+                best_deficit = deficit;
+            }
+        }
+        memcpy(ds->tokens + (size_t)k * seq_len, parts[best].tokens + (size_t)taken[best] * seq_len,
+               (size_t)seq_len * sizeof(int));
+        taken[best]++;
+    }
+    rc = 0;
+done:
+    for (i = 0; i < n_paths; i++) data_free(&parts[i]);
+    free(parts);
+    free(taken);
+    return rc;
+}
+
+int data_find_files(const char *dir, char ***paths, int *n_paths, Error *err) {
+    char **names;
+    int count, i, n = 0;
+    char *single = path_join(dir, "data.jsonl");
+    *paths = NULL;
+    *n_paths = 0;
+    if (path_exists(single)) {
+        *paths = xalloc_array(1, sizeof **paths, "paths");
+        (*paths)[0] = single;
+        *n_paths = 1;
+        return 0;
+    }
+    free(single);
+    if (list_dir(dir, &names, &count, err)) return -1;
+    *paths = xalloc_array((size_t)(count ? count : 1), sizeof **paths, "paths");
+    for (i = 0; i < count; i++)
+        if (strncmp(names[i], "rows-", 5) == 0 && ends_with(names[i], ".json")) (*paths)[n++] = path_join(dir, names[i]);
+    free_string_list(names, count);
+    if (n == 0) {
+        free(*paths);
+        *paths = NULL;
+        return error_set(err, "%s: no data.jsonl and no rows-*.json files (pass --data FILE)", dir);
+    }
+    *n_paths = n;
+    return 0;
 }
 
 void data_free(Dataset *ds) {

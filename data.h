@@ -30,6 +30,18 @@ int data_load(const char *path, int n_rows, int seq_len, int n_ctx, int d_vocab,
               Error *err);
 void data_free(Dataset *ds);
 
+/* Like data_load over several files: every file's rows (up to n_rows each) are mixed
+ * in proportion to the files' row counts (row k comes from the file furthest behind
+ * its share), then the first n_rows are kept. With 240 C4 and 60 code rows, every
+ * fifth row is code, as in the authors' shuffled mix on average. One file: data_load. */
+int data_load_files(char *const *paths, int n_paths, int n_rows, int seq_len, int n_ctx, int d_vocab, Tokenizer *tok,
+                    Dataset *ds, Error *err);
+
+/* The data files of a model directory: DIR/data.jsonl if it exists, else every
+ * DIR/rows-*.json (datasets-server answers, as `make fetch` saves them) in name order.
+ * *paths is malloc'ed (free each and the array). */
+int data_find_files(const char *dir, char ***paths, int *n_paths, Error *err);
+
 /* TransformerLens tokenize_and_concatenate on one batch of documents (the
  * datasets library maps it over batches of 1000): the documents are joined with
  * the EOS token's text, the joined text is cut into 20 pieces of equal length in

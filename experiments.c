@@ -175,10 +175,17 @@ static void add_quantiles3(Results *res, const char *name, Samples *s) {
     results_set(res, key, samples_quantile(s, 0.875));
 }
 
-static Samples *samples_array(size_t n) {
+/* n Samples, each with room for `reserve` values up front: the pass knows how many
+ * samples it will add, so the lists never grow by doubling (which would copy them and,
+ * at gelu-4l scale, briefly need twice the memory). */
+static Samples *samples_array(size_t n, size_t reserve) {
     Samples *s = xalloc_array(n, sizeof *s, "samples");
     size_t i;
-    for (i = 0; i < n; i++) samples_init(&s[i]);
+    for (i = 0; i < n; i++) {
+        samples_init(&s[i]);
+        s[i].values = alloc_array(reserve, sizeof(float));
+        if (s[i].values) s[i].cap = reserve; /* else samples_add grows it as needed */
+    }
     return s;
 }
 
@@ -223,6 +230,7 @@ typedef struct {
     /* work buffers for the V-composition and the logits of Section 3.2 */
     float *x, *y, *z, *v, *tmp; /* [T,D] [T,dh] [T,dh] [T,D] [T,D] */
     float *logits;             /* [EXP_LOGIT_CHUNK, V] */
+    float *nf;                 /* [EXP_LOGIT_CHUNK, D] ln_final's output */
     float *u;                  /* [D] */
     float *sum;                /* [D] */
 } CleanPass;
@@ -380,8 +388,11 @@ static void sec32_batch(CleanPass *cp, const Activations *a, int first_row) {
         v_composition(cp, a, b, 0, T, 1);
         for (i0 = 0; i0 < T; i0 += EXP_LOGIT_CHUNK) {
             int n = T - i0 < EXP_LOGIT_CHUNK ? T - i0 : EXP_LOGIT_CHUNK;
-            /* logits = ln_final(resid) W_U + b_U for these positions only */
-            matmul(cp->logits, a->lnf_normalized + ((size_t)b * T + i0) * D, m->W_U, m->b_U, n, D, V);
+            /* logits = ln_final(resid) W_U + b_U for these positions only (ln_final
+             * recomputed with its weights, whatever the hook holds) */
+            layernorm(cp->nf, NULL, a->layer[m->cfg.n_layers - 1].resid_post + ((size_t)b * T + i0) * D, m->lnf_w,
+                      m->lnf_b, n, D, m->cfg.eps);
+            matmul(cp->logits, cp->nf, m->W_U, m->b_U, n, D, V);
             for (i = i0; i < i0 + n; i++) {
                 const float *lg = cp->logits + (size_t)(i - i0) * V;
                 size_t bt = (size_t)b * T + i;
@@ -493,7 +504,7 @@ int exp_clean_pass(const Model *m, const Dataset *ds, const ExpHeads *hd, unsign
     Points own_fig5;
     Activations a;
     int T = ds->seq_len, D = c->d_model, H = c->n_heads, L = c->n_layers, batch, row, row_limit, rc = -1;
-    size_t TD;
+    size_t TD, n_samples;
     ForwardOptions opt = forward_options_default();
 
     if (exp_heads_check(m, hd, err)) return -1;
@@ -523,16 +534,17 @@ int exp_clean_pass(const Model *m, const Dataset *ds, const ExpHeads *hd, unsign
         if (activations_alloc(&a, m, batch, T, 0, 0, err)) return -1;
     }
 
-    if (which & EXP_FIG1) cp.fig1 = samples_array((size_t)H * cp.n_loc);
+    n_samples = (size_t)ds->n_rows * T;
+    if (which & EXP_FIG1) cp.fig1 = samples_array((size_t)H * cp.n_loc, n_samples);
     if (which & EXP_FIG2) {
-        cp.fig2_head = samples_array((size_t)L * H);
-        cp.fig2_mlp = samples_array((size_t)L);
+        cp.fig2_head = samples_array((size_t)L * H, n_samples);
+        cp.fig2_mlp = samples_array((size_t)L, m->cfg.attn_only ? 0 : n_samples);
     }
     if (which & EXP_FIG3) {
-        cp.fig3_loc[0] = samples_array((size_t)cp.n_loc);
-        cp.fig3_loc[1] = samples_array((size_t)cp.n_loc);
-        cp.fig3_head[0] = samples_array((size_t)H);
-        cp.fig3_head[1] = samples_array((size_t)H);
+        cp.fig3_loc[0] = samples_array((size_t)cp.n_loc, n_samples);
+        cp.fig3_loc[1] = samples_array((size_t)cp.n_loc, n_samples);
+        cp.fig3_head[0] = samples_array((size_t)H, n_samples);
+        cp.fig3_head[1] = samples_array((size_t)H, n_samples);
         cp.patch_resid = xalloc_array((size_t)batch * T * D, sizeof(float), "Fig 3 patch");
         cp.patch_scale = xalloc_array((size_t)batch * T, sizeof(float), "Fig 3 patch");
         cp.writer = xalloc_array((size_t)batch * T * D, sizeof(float), "Fig 3 patch");
@@ -545,7 +557,10 @@ int exp_clean_pass(const Model *m, const Dataset *ds, const ExpHeads *hd, unsign
     cp.z = xalloc_array((size_t)T * c->d_head, sizeof(float), "work");
     cp.u = xalloc_array((size_t)D, sizeof(float), "work");
     cp.sum = xalloc_array((size_t)D, sizeof(float), "work");
-    if (which & EXP_SEC32) cp.logits = xalloc_array((size_t)EXP_LOGIT_CHUNK * c->d_vocab, sizeof(float), "logits");
+    if (which & EXP_SEC32) {
+        cp.logits = xalloc_array((size_t)EXP_LOGIT_CHUNK * c->d_vocab, sizeof(float), "logits");
+        cp.nf = xalloc_array((size_t)EXP_LOGIT_CHUNK * D, sizeof(float), "logits");
+    }
 
     /* Fig 5 and Section 3.2 alone need only their first rows. */
     row_limit = ds->n_rows;
@@ -590,6 +605,7 @@ int exp_clean_pass(const Model *m, const Dataset *ds, const ExpHeads *hd, unsign
     free(cp.u);
     free(cp.sum);
     free(cp.logits);
+    free(cp.nf);
     points_free(&cp.sec32_cleaners);
     points_free(&cp.sec32_vcomp);
     points_free(&own_fig5);
@@ -715,12 +731,27 @@ int exp_fig4_prompt(const Model *m, const Dataset *ds, const ExpHeads *hd, const
     /* Patched: each dataset row, truncated to T, supplies the head's ln1-normalized
      * input at T-1; only the layers up to the highest patched head are run. */
     stop_layer = layers[0] > layers[1] ? layers[0] : layers[1];
-    batch = ds->n_rows < 32 ? ds->n_rows : 32;
-    if (activations_alloc(&ar, m, batch, T, 0, 0, err)) {
+    /* As many rows per forward as fit in EXP_BATCH_BYTES (prompts are short, but
+     * --prompts may bring long ones), at most 64. */
+    if (activations_alloc(&ar, m, 1, T, 0, 0, err)) {
         activations_free(&ap);
         free(u);
         free(out);
         return -1;
+    }
+    batch = (int)(EXP_BATCH_BYTES / (ar.bytes ? ar.bytes : 1));
+    if (batch > 64) batch = 64;
+    if (batch > ds->n_rows) batch = ds->n_rows;
+    if (batch > 1) {
+        activations_free(&ar);
+        if (activations_alloc(&ar, m, batch, T, 0, 0, err)) {
+            activations_free(&ap);
+            free(u);
+            free(out);
+            return -1;
+        }
+    } else {
+        batch = 1;
     }
     rows_tokens = xalloc_array((size_t)batch * T, sizeof(int), "fig4 rows");
     opt = forward_options_default();
@@ -789,8 +820,10 @@ static void print_usage(FILE *f) {
             "  --model DIR       model directory (config.json, weights, tokenizer.json, data.jsonl);\n"
             "                    default weights/gelu-4l if present, else weights/planted\n"
             "  --weights FILE    weights file (default: the *final.pth / .pth / .safetensors in DIR)\n"
-            "  --data FILE       rows: {\"tokens\":[...]} JSONL, datasets-server /rows JSON, or raw\n"
-            "                    text ({\"text\":...} JSONL or plain text); default DIR/data.jsonl\n"
+            "  --data FILE|DIR   rows: {\"tokens\":[...]} JSONL, datasets-server /rows JSON, or raw\n"
+            "                    text ({\"text\":...} JSONL or plain text). A directory (default: the\n"
+            "                    model's) gives its data.jsonl, else all its rows-*.json, mixed in\n"
+            "                    proportion to their sizes\n"
             "  --n-prompts N     number of dataset rows (default 300)\n"
             "  --seq-len T       tokens per row (default n_ctx); longer rows are truncated\n"
             "  --out DIR         output directory (default out/)\n"
@@ -927,7 +960,8 @@ int cmd_experiment(int argc, char **argv) {
     Points fig5;
     AdvPrompt *file_prompts = NULL;
     const AdvPrompt *prompts;
-    char *prompts_text = NULL, *tok_path = NULL, *data_path = NULL, *out_path = NULL;
+    char *prompts_text = NULL, *tok_path = NULL, *data_path = NULL, *out_path = NULL, **data_files = NULL;
+    int n_data_files = 0;
     const char *cmd = argv[0];
     unsigned which = 0;
     int want_fig4 = 0, is_all = 0, n_prompts = 0, i, rc = EXIT_OK, T;
@@ -1040,7 +1074,11 @@ int cmd_experiment(int argc, char **argv) {
         /* Tokenize and check the prompts now, not after the long pass. */
         for (i = 0; i < n_prompts; i++) {
             PromptTokens pt;
-            if (tokenize_prompt(&m, tok, &prompts[i], i + 1, T, &pt, &err)) die_error(&err);
+            if (tokenize_prompt(&m, tok, &prompts[i], i + 1, T, &pt, &err)) {
+                /* The problem is in the user's prompts file: name it. */
+                if (o.prompts_file) die(err.code ? err.code : EXIT_INPUT, "%s: %s", o.prompts_file, err.msg);
+                die_error(&err);
+            }
             free(pt.tokens);
         }
     } else {
@@ -1048,10 +1086,20 @@ int cmd_experiment(int argc, char **argv) {
     }
 
     /* The data. */
-    data_path = o.data ? xstrdup(o.data) : path_join(o.model_dir, "data.jsonl");
-    if (!path_exists(data_path))
-        die(EXIT_INPUT, "%s: not found (pass --data FILE)", data_path);
-    if (data_load(data_path, (int)o.n_rows, T, m.cfg.n_ctx, m.cfg.d_vocab, tok, &ds, &err)) die_error(&err);
+    /* The data: --data FILE, or a directory's data.jsonl / rows-*.json files. */
+    if (o.data && !is_directory(o.data)) {
+        if (!path_exists(o.data)) die(EXIT_INPUT, "%s: not found", o.data);
+        data_files = xalloc_array(1, sizeof *data_files, "paths");
+        data_files[0] = xstrdup(o.data);
+        n_data_files = 1;
+    } else if (data_find_files(o.data ? o.data : o.model_dir, &data_files, &n_data_files, &err)) {
+        die_error(&err);
+    }
+    if (data_load_files(data_files, n_data_files, (int)o.n_rows, T, m.cfg.n_ctx, m.cfg.d_vocab, tok, &ds, &err))
+        die_error(&err);
+    data_path = xalloc_array(strlen(data_files[0]) + 64, 1, "data path");
+    if (n_data_files == 1) strcpy(data_path, data_files[0]);
+    else sprintf(data_path, "%s and %d more files (mixed in proportion)", data_files[0], n_data_files - 1);
     printf("data: %s (%s), %d rows x %d tokens\n", data_path, ds.format, ds.n_rows, ds.seq_len);
     printf("heads: writer L%dH%d, %d cleaners in layer %d; %d thread(s)\n", hd.writer_layer, hd.writer_head,
            hd.n_cleaners, hd.patched_layer, thread_count());
@@ -1086,9 +1134,14 @@ int cmd_experiment(int argc, char **argv) {
         in.d_vocab = m.cfg.d_vocab;
         in.act_fn = m.cfg.act_fn_name;
         in.processed = m.processed;
-        in.is_gelu_4l = is_gelu_4l_shape(&m.cfg);
+        /* The paper's values hold for gelu-4l as the authors loaded it (processed);
+         * synth's random weights of the same shape are named so as not to be checked. */
+        in.is_gelu_4l = is_gelu_4l_shape(&m.cfg) && strcmp(m.cfg.model_name, SYNTH_RANDOM_NAME) != 0;
         in.is_planted = synth_is_planted(m.cfg.model_name);
-        if (in.is_gelu_4l) {
+        if (!m.processed) {
+            in.checks = NULL; /* --no-processing: the reference values do not apply */
+            in.n_checks = 0;
+        } else if (in.is_gelu_4l) {
             in.checks = report_paper_checks(&in.n_checks);
         } else if (in.is_planted) {
             in.checks = synth_planted_checks(&in.n_checks);
@@ -1124,6 +1177,8 @@ int cmd_experiment(int argc, char **argv) {
     free(prompts_text);
     free(tok_path);
     free(data_path);
+    for (i = 0; i < n_data_files; i++) free(data_files[i]);
+    free(data_files);
     free(out_path);
     return rc;
 }

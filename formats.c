@@ -19,12 +19,13 @@
 /* Limits for the pickle interpreter. A torch.save state dict of a large model
  * needs a few thousand objects, a stack of a few dozen and a memo of a few
  * thousand entries; these bounds are far above that yet keep memory bounded. */
-#define PKL_MAX_OBJECTS (1u << 22)
+#define PKL_MAX_OBJECTS (1u << 20)
 #define PKL_MAX_STACK (1u << 20)
 #define PKL_MAX_MARKS (1u << 16)
 #define PKL_MAX_MEMO (1u << 24)
 #define PKL_MAX_STRING (1u << 24)
 #define PKL_MAX_GLOBAL_NAME 256
+#define PKL_MAX_NAME 4096        /* bytes in a (flattened) tensor name */
 #define PKL_MAX_NEST 32          /* nested dicts flattened into "outer.inner" names */
 #define SAFETENSORS_MAX_HEADER (100u << 20) /* the reference implementation's limit */
 #define TENSORFILE_MAX_BYTES (((size_t)-1) / 2)
@@ -150,9 +151,10 @@ typedef struct {
     size_t count;
 } Zip;
 
-/* CRC-32 (ISO-HDLC, as ZIP uses), slice-by-4 with tables built on the stack. */
+/* CRC-32 (ISO-HDLC, as ZIP uses), slice-by-8 with tables built on the stack
+ * (8 KiB, cheap next to hashing a model file; no shared mutable state). */
 static uint32_t crc32_buf(const unsigned char *p, size_t n) {
-    uint32_t t[4][256], c;
+    uint32_t t[8][256], c;
     unsigned i, k;
     for (i = 0; i < 256; i++) {
         c = i;
@@ -160,13 +162,14 @@ static uint32_t crc32_buf(const unsigned char *p, size_t n) {
         t[0][i] = c;
     }
     for (i = 0; i < 256; i++)
-        for (k = 1; k < 4; k++) t[k][i] = (t[k - 1][i] >> 8) ^ t[0][t[k - 1][i] & 255];
+        for (k = 1; k < 8; k++) t[k][i] = (t[k - 1][i] >> 8) ^ t[0][t[k - 1][i] & 255];
     c = 0xFFFFFFFFu;
-    while (n >= 4) {
-        c ^= rd32(p);
-        c = t[3][c & 255] ^ t[2][(c >> 8) & 255] ^ t[1][(c >> 16) & 255] ^ t[0][c >> 24];
-        p += 4;
-        n -= 4;
+    while (n >= 8) {
+        uint32_t lo = c ^ rd32(p), hi = rd32(p + 4);
+        c = t[7][lo & 255] ^ t[6][(lo >> 8) & 255] ^ t[5][(lo >> 16) & 255] ^ t[4][lo >> 24] ^
+            t[3][hi & 255] ^ t[2][(hi >> 8) & 255] ^ t[1][(hi >> 16) & 255] ^ t[0][hi >> 24];
+        p += 8;
+        n -= 8;
     }
     while (n--) c = t[0][(c ^ *p++) & 255] ^ (c >> 8);
     return c ^ 0xFFFFFFFFu;
@@ -324,6 +327,13 @@ static int zip_open(const char *path, const unsigned char *d, size_t n, Zip *z, 
             return error_set(err, "%s: ZIP entry '%s': local header overruns the data area", path, nm);
         if (lnlen != nlen || memcmp(d + lho + 30, e->name, nlen) != 0)
             return error_set(err, "%s: ZIP entry '%s': local header names a different file", path, nm);
+        /* Without a data descriptor (flag bit 3) the local header repeats the
+         * CRC and sizes (saturated when zip64 moves them to the extra field). */
+        if (!(rd16(d + lho + 6) & 8) &&
+            (rd32(d + lho + 14) != e->crc ||
+             (rd32(d + lho + 18) != 0xFFFFFFFFu && rd32(d + lho + 18) != csize) ||
+             (rd32(d + lho + 22) != 0xFFFFFFFFu && rd32(d + lho + 22) != usize)))
+            return error_set(err, "%s: ZIP entry '%s': local header disagrees with the central directory", path, nm);
         e->data_off = (size_t)(lho + 30 + lnlen + lxlen);
         if (csize > cd_off - e->data_off)
             return error_set(err, "%s: ZIP entry '%s': %llu bytes of data run past the end of the data area", path, nm,
@@ -520,7 +530,9 @@ static int vm_global(Vm *vm, const unsigned char *mod, size_t mlen, const unsign
     DType dt = DT_F32;
     if (str_is(mod, mlen, "collections") && str_is(name, nlen, "OrderedDict")) id = G_ORDERED_DICT;
     else if (str_is(mod, mlen, "torch._utils") && str_is(name, nlen, "_rebuild_tensor_v2")) id = G_REBUILD_TENSOR_V2;
-    else if (str_is(mod, mlen, "torch._utils") && str_is(name, nlen, "_rebuild_parameter")) id = G_REBUILD_PARAMETER;
+    else if (str_is(mod, mlen, "torch._utils") &&
+             (str_is(name, nlen, "_rebuild_parameter") || str_is(name, nlen, "_rebuild_parameter_with_state")))
+        id = G_REBUILD_PARAMETER;
     else if (str_is(mod, mlen, "torch") || str_is(mod, mlen, "torch.storage")) {
         for (k = 0; k < sizeof storage_dtypes / sizeof storage_dtypes[0]; k++)
             if (str_is(name, nlen, storage_names[k])) {
@@ -790,7 +802,8 @@ static int vm_run(Vm *vm, Obj **result) {
         }
         case 't': /* TUPLE */
             if (vm_pop_mark(vm, &k) != 0) return -1;
-            if (!(o = vm_tuple(vm, vm->stack + k, vm->sp - k))) return -1;
+            /* An empty tuple may come before anything was pushed (stack still NULL). */
+            if (!(o = vm_tuple(vm, vm->sp > k ? vm->stack + k : NULL, vm->sp - k))) return -1;
             vm->sp = k;
             if (vm_push(vm, o) != 0) return -1;
             break;
@@ -914,6 +927,8 @@ static int collect(Vm *vm, TensorFile *tf, size_t *cap, Obj *d, const char *pref
         if (key->kind != O_STR) continue;
         if (val->kind != O_TENSOR && !(val->kind == O_DICT && !val->visited && depth < PKL_MAX_NEST)) continue;
         if (memchr(key->s, '\0', key->len)) return vm_fail(vm, "state-dict key contains a NUL byte");
+        if (key->len > PKL_MAX_NAME || plen + key->len > PKL_MAX_NAME)
+            return vm_fail(vm, "state-dict key longer than %d bytes", PKL_MAX_NAME);
         name = malloc(plen + key->len + 2);
         if (!name) return vm_fail(vm, "out of memory");
         memcpy(name, prefix, plen);

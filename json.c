@@ -38,31 +38,8 @@ static void skip_ws(Parser *ps) {
     }
 }
 
-/* A growable byte buffer for decoded strings. */
-typedef struct {
-    char *b;
-    size_t n, cap;
-} Buf;
-
-static int buf_reserve(Buf *bf, size_t extra) {
-    size_t need = bf->n + extra + 1, ncap;
-    char *nb;
-    if (need < bf->n) return -1;
-    if (need <= bf->cap) return 0;
-    ncap = bf->cap ? bf->cap : 32;
-    while (ncap < need) {
-        if (ncap > ((size_t)-1) / 2) return -1;
-        ncap *= 2;
-    }
-    nb = (char *)realloc(bf->b, ncap);
-    if (!nb) return -1;
-    bf->b = nb;
-    bf->cap = ncap;
-    return 0;
-}
-
 /* Appends code point cp (already validated: <= 0x10FFFF, not a surrogate) as UTF-8. */
-static void buf_put_cp(Buf *bf, unsigned long cp) {
+static void buf_put_cp(ByteBuffer *bf, unsigned long cp) {
     if (cp < 0x80) {
         bf->b[bf->n++] = (char)cp;
     } else if (cp < 0x800) {
@@ -128,7 +105,7 @@ static size_t utf8_valid_len(const unsigned char *s, size_t avail) {
 /* Parses a string starting at the opening quote; stores a malloc'ed
  * NUL-terminated copy and its length. */
 static int parse_string(Parser *ps, char **out, size_t *out_len) {
-    Buf bf = {NULL, 0, 0};
+    ByteBuffer bf = {NULL, 0, 0};
     ps->pos++; /* opening quote */
     for (;;) {
         size_t start = ps->pos;
@@ -140,7 +117,7 @@ static int parse_string(Parser *ps, char **out, size_t *out_len) {
             ps->pos++;
         }
         if (ps->pos > start) {
-            if (buf_reserve(&bf, ps->pos - start)) goto nomem;
+            if (bytebuf_reserve(&bf, ps->pos - start)) goto nomem;
             memcpy(bf.b + bf.n, ps->p + start, ps->pos - start);
             bf.n += ps->pos - start;
         }
@@ -163,7 +140,7 @@ static int parse_string(Parser *ps, char **out, size_t *out_len) {
                 perr(ps, ps->pos, "invalid UTF-8 in string");
                 goto fail;
             }
-            if (buf_reserve(&bf, n)) goto nomem;
+            if (bytebuf_reserve(&bf, n)) goto nomem;
             memcpy(bf.b + bf.n, ps->p + ps->pos, n);
             bf.n += n;
             ps->pos += n;
@@ -179,7 +156,7 @@ static int parse_string(Parser *ps, char **out, size_t *out_len) {
                 goto fail;
             }
             c = ps->p[ps->pos++];
-            if (buf_reserve(&bf, 4)) goto nomem;
+            if (bytebuf_reserve(&bf, 4)) goto nomem;
             switch (c) {
             case '"': bf.b[bf.n++] = '"'; break;
             case '\\': bf.b[bf.n++] = '\\'; break;
@@ -217,7 +194,7 @@ static int parse_string(Parser *ps, char **out, size_t *out_len) {
             }
         }
     }
-    if (buf_reserve(&bf, 0)) goto nomem;
+    if (bytebuf_reserve(&bf, 0)) goto nomem;
     bf.b[bf.n] = '\0';
     *out = bf.b;
     *out_len = bf.n;

@@ -549,7 +549,8 @@ const char *const report_output_names[] = {
     "fig5.svg",    "fig5.dat",   "fig5.gp",   "SHA256SUMS", NULL};
 
 #define MAX_OUTPUTS 32
-#define MAX_PROMPTS 64
+#define MAX_PROMPTS 256
+#define MAX_LEGEND 64
 
 typedef struct {
     const char *dir;
@@ -581,6 +582,8 @@ typedef struct {
     int L, H, n_locs;
     int wl, wh, pl;
     char writer[24];
+    int f1l, f1h;      /* Fig 1: the layer whose heads it shows (0) and the head of its panel b */
+    char f1name[24];
     char (*locs)[LABEL_LEN];
     int n_prompts;
     char other[MAX_PROMPTS][24]; /* "other head" of each prompt, "" if none */
@@ -615,22 +618,22 @@ static int write_fig1(Ctx *c, Outputs *o) {
     Text t = {0};
     Axes a;
     Range ya = {0, 0, 0}, yb = {0, 0, 0};
-    LegendItem leg[MAX_PROMPTS];
+    LegendItem leg[MAX_LEGEND];
     char title[160];
     int i, h, q, rc = -1;
     table_init(&ta, c->n_locs, c->H);
     table_init(&tb, c->n_locs, 5);
-    for (h = 0; h < c->H; h++) snprintf(ta.colnames[h], LABEL_LEN, "L%dH%d", c->wl, h);
+    for (h = 0; h < c->H; h++) snprintf(ta.colnames[h], LABEL_LEN, "L%dH%d", c->f1l, h);
     for (q = 0; q < 5; q++) snprintf(tb.colnames[q], LABEL_LEN, "%s", qs[q]);
     for (i = 0; i < c->n_locs; i++) {
         snprintf(ta.labels[i], LABEL_LEN, "%s", c->locs[i]);
         snprintf(tb.labels[i], LABEL_LEN, "%s", c->locs[i]);
         for (h = 0; h < c->H; h++) {
-            *cell(&ta, i, h) = metric(r, "fig1.L%dH%d.%s.median", c->wl, h, c->locs[i]);
+            *cell(&ta, i, h) = metric(r, "fig1.L%dH%d.%s.median", c->f1l, h, c->locs[i]);
             range_add(&ya, cellv(&ta, i, h));
         }
         for (q = 0; q < 5; q++) {
-            *cell(&tb, i, q) = metric(r, "fig1.L%dH%d.%s.%s", c->wl, c->wh, c->locs[i], qs[q]);
+            *cell(&tb, i, q) = metric(r, "fig1.L%dH%d.%s.%s", c->f1l, c->f1h, c->locs[i], qs[q]);
             range_add(&yb, cellv(&tb, i, q));
         }
     }
@@ -643,7 +646,7 @@ static int write_fig1(Ctx *c, Outputs *o) {
                 "# fig1a.dat - Fig 1, left panel: for every layer-%d head h, the median over all (prompt, position)\n"
                 "# samples of PR(resid, L%dHh) = (resid . head)/(head . head) at each residual location.\n"
                 "# From results.tsv: fig1.L%dH{h}.{location}.median. NaN = not computed.\n",
-                c->wl, c->wl, c->wl);
+                c->f1l, c->f1l, c->f1l);
     table_dat(&t, &ta, "location");
     if (emit(o, "fig1a.dat", &t) != 0) goto done;
     t.len = 0;
@@ -651,51 +654,51 @@ static int write_fig1(Ctx *c, Outputs *o) {
                 "# fig1b.dat - Fig 1, right panel: PR(resid, %s) at each residual location: median and the\n"
                 "# 12.5/25/75/87.5 percentiles over all (prompt, position) samples (type-7 quantiles).\n"
                 "# From results.tsv: fig1.%s.{location}.{median,q12_5,q25,q75,q87_5}. NaN = not computed.\n",
-                c->writer, c->writer);
+                c->f1name, c->f1name);
     table_dat(&t, &tb, "location");
     if (emit(o, "fig1b.dat", &t) != 0) goto done;
 
     t.len = 0;
     gp_begin(&t, "fig1", "Fig 1 (two panels: fig1a.dat, fig1b.dat)", 1320, 520);
     text_printf(&t, "set multiplot layout 1,2 title \"Fig 1: projection of the residual stream onto the layer-%d heads\"\n",
-                c->wl);
+                c->f1l);
     text_printf(&t,
                 "set title \"Median PR(resid, L%dHh) per head\"\n"
                 "set xlabel \"residual location\"\nset ylabel \"median projection ratio\"\n"
                 "set xtics rotate by 40 right\nset xrange [-0.5:%d.5]\n",
-                c->wl, c->n_locs - 1);
+                c->f1l, c->n_locs - 1);
     text_puts(&t, "plot ");
     for (h = 0; h < c->H; h++)
         text_printf(&t, "%s\"fig1a.dat\" using 1:%d%s with linespoints pt 7 title \"L%dH%d\"", h ? ", \\\n     " : "",
-                    h + 3, h == 0 ? ":xtic(2)" : "", c->wl, h);
+                    h + 3, h == 0 ? ":xtic(2)" : "", c->f1l, h);
     text_printf(&t,
                 "\nset title \"PR(resid, %s): median with percentile bands\"\n"
                 "plot \"fig1b.dat\" using 1:4:7 with filledcurves fs solid 0.25 lc rgb \"%s\" title \"12.5-87.5%%\", \\\n"
                 "     \"\" using 1:5:6 with filledcurves fs solid 0.45 lc rgb \"%s\" title \"25-75%%\", \\\n"
                 "     \"\" using 1:3:xtic(2) with linespoints pt 7 lw 2 lc rgb \"%s\" title \"median\"\n"
                 "unset multiplot\n",
-                c->writer, COLOR_CLEAN, COLOR_CLEAN, COLOR_CLEAN);
+                c->f1name, COLOR_CLEAN, COLOR_CLEAN, COLOR_CLEAN);
     if (emit(o, "fig1.gp", &t) != 0) goto done;
 
     t.len = 0;
-    snprintf(title, sizeof title, "Fig 1: projection of the residual stream onto the layer-%d heads", c->wl);
+    snprintf(title, sizeof title, "Fig 1: projection of the residual stream onto the layer-%d heads", c->f1l);
     svg_begin(&t, 1320, 520, title);
     svg_text(&t, 660, 26, "middle", 16, 0, "font-weight=\"bold\"", title);
     axes_categorical(&a, 80, 70, 430, 330, c->n_locs, ya, 1);
-    snprintf(title, sizeof title, "(a) median PR(resid, L%dHh) for every head h", c->wl);
+    snprintf(title, sizeof title, "(a) median PR(resid, L%dHh) for every head h", c->f1l);
     axes_draw(&t, &a, title, "residual location", "median projection ratio", ta.labels, -40);
     for (h = 0; h < c->H; h++) {
-        draw_series(&t, &a, ta.v + h, c->n_locs, c->H, palette[h % 10], h == c->wh ? 2.5 : 1.5);
-        if (h < MAX_PROMPTS) {
+        draw_series(&t, &a, ta.v + h, c->n_locs, c->H, palette[h % 10], h == c->f1h ? 2.5 : 1.5);
+        if (h < MAX_LEGEND) {
             leg[h].label = ta.colnames[h];
             leg[h].color = palette[h % 10];
             leg[h].kind = LEG_LINE;
             leg[h].opacity = 1;
         }
     }
-    draw_legend(&t, 522, 70, leg, c->H < MAX_PROMPTS ? c->H : MAX_PROMPTS);
+    draw_legend(&t, 522, 70, leg, c->H < MAX_LEGEND ? c->H : MAX_LEGEND);
     axes_categorical(&a, 720, 70, 430, 330, c->n_locs, yb, 1);
-    snprintf(title, sizeof title, "(b) PR(resid, %s): median and percentile bands", c->writer);
+    snprintf(title, sizeof title, "(b) PR(resid, %s): median and percentile bands", c->f1name);
     axes_draw(&t, &a, title, "residual location", "projection ratio", tb.labels, -40);
     draw_band(&t, &a, tb.v + 1, tb.v + 4, c->n_locs, 5, COLOR_CLEAN, 0.18);
     draw_band(&t, &a, tb.v + 2, tb.v + 3, c->n_locs, 5, COLOR_CLEAN, 0.30);
@@ -766,6 +769,8 @@ static int write_fig2(Ctx *c, Outputs *o) {
             else
                 snprintf(node, sizeof node, "MLP%d", l);
             if (l == c->wl && h == c->wh) continue; /* the writer is omitted */
+            if (h == c->H && isnan(metric(r, "fig2.%s.median", node)) && !has_prefix_metric(r, "fig2.MLP"))
+                continue; /* attention-only model: no MLP nodes */
             snprintf(tb.labels[row], LABEL_LEN, "%s", node);
             *cell(&tb, row, 0) = l;
             *cell(&tb, row, 1) = h < c->H && is_cleaner(c, l, h);
@@ -775,6 +780,7 @@ static int write_fig2(Ctx *c, Outputs *o) {
             range_add(&y, cellv(&tb, row, 4));
             row++;
         }
+    n_nodes = tb.rows = row;
     if (!table_any(&tb, 2)) {
         rc = 0;
         goto done;
@@ -1563,7 +1569,10 @@ static int build_report_md(const Ctx *c, const Outputs *o, Text *t) {
                                    : in->is_planted ? "the planted model's expectations" : "the supplied expectations",
                     n_pass, (unsigned long)cs.n, n_fail ? ", some FAIL" : "", n_missing ? ", some MISSING" : "");
     if (cs.n) text_printf(t, "  pass %d, fail %d, missing %d.\n", n_pass, n_fail, n_missing);
-    text_printf(t, "- Figures written: %s%s%s%s%s%s%s\n", c->fig1 ? "fig1 " : "", c->fig2 ? "fig2 " : "",
+    if (!(c->fig1 || c->fig2 || c->fig3a || c->fig3b || c->fig4a || c->fig4b || c->fig5))
+        text_puts(t, "- Figures written: none\n");
+    else
+        text_printf(t, "- Figures written: %s%s%s%s%s%s%s\n", c->fig1 ? "fig1 " : "", c->fig2 ? "fig2 " : "",
                 c->fig3a ? "fig3a " : "", c->fig3b ? "fig3b " : "", c->fig4a ? "fig4a " : "", c->fig4b ? "fig4b " : "",
                 c->fig5 ? "fig5" : "");
     if (!(c->fig1 && c->fig2 && c->fig3a && c->fig3b && c->fig4a && c->fig4b && c->fig5))
@@ -1609,12 +1618,12 @@ static int build_report_md(const Ctx *c, const Outputs *o, Text *t) {
         text_puts(t, "No reference values for this model: every number is listed as \"no reference\".\n");
 
     /* Fig 1 */
-    for (k = 0; k < c->n_locs; k++) names_add(&hl, "fig1.%s.%s.median", c->writer, c->locs[k]);
+    for (k = 0; k < c->n_locs; k++) names_add(&hl, "fig1.%s.%s.median", c->f1name, c->locs[k]);
     snprintf(buf, sizeof buf,
              "Projection ratio PR(resid, %s) = (resid . head)/(head . head) at every residual location, over all "
-             "(prompt, position) samples. The writer's direction appears at resid_mid%d and, in gelu-4l, largely "
+             "(prompt, position) samples. The head's direction appears at resid_mid%d and, in gelu-4l, largely "
              "disappears after layer 2.",
-             c->writer, c->wl);
+             c->f1name, c->f1l);
     md_experiment(t, r, &cs, "Fig 1: residual stream onto the writer", "fig1.", buf, &hl,
                   c->fig1 ? "`fig1.svg`, `fig1a.dat`, `fig1b.dat`, `fig1.gp`" : NULL);
     /* Fig 2 */
@@ -1699,8 +1708,10 @@ static int build_report_md(const Ctx *c, const Outputs *o, Text *t) {
     /* NaN bookkeeping */
     for (k = 0; k < r->count; k++) {
         if (isnan(r->items[k].value)) n_nan++;
-        if (ends_with(r->items[k].name, ".n_nan") && r->items[k].value > 0) {
-            if (!nan_note) text_puts(t, "\n### Samples skipped as NaN (zero-norm denominators)\n\n");
+        if (ends_with(r->items[k].name, ".n_nan")) {
+            if (!nan_note)
+                text_puts(t, "\n### Samples skipped as NaN\n\n"
+                             "Projection ratios with a zero denominator are NaN and left out of the statistics:\n\n");
             nan_note = 1;
             human(r->items[k].value, v1, sizeof v1);
             text_printf(t, "- `%s`: %s\n", r->items[k].name, v1);
@@ -1717,11 +1728,11 @@ static int build_report_md(const Ctx *c, const Outputs *o, Text *t) {
               "`figN.png`, or `gnuplot -e \"fmt='svg'\" figN.gp` for `figN.gnuplot.svg`.\n");
 
     text_puts(t, "\n## Run\n\n");
-    text_printf(t, "- Run time: %.1f s with %d thread%s.\n", in->seconds, in->threads, in->threads == 1 ? "" : "s");
     text_puts(t,
-              "- Determinism: `results.tsv` and every figure file (`.svg`, `.dat`, `.gp`) are bit-identical across runs\n"
-              "  and thread counts for the same model, data and options. This report is not (it contains the run time\n"
-              "  above), and therefore neither is `SHA256SUMS`.\n"
+              "- Run time and thread count are in `run.txt`, the one output that varies from run to run and so is\n"
+              "  not listed in `SHA256SUMS`.\n"
+              "- Determinism: every other file (`results.tsv`, this report, the figure files and `SHA256SUMS`) is\n"
+              "  bit-identical across runs and thread counts for the same model, data and options.\n"
               "- Integrity: `./cleanup verify DIR` (or `sha256sum -c SHA256SUMS` inside this directory) re-checks every\n"
               "  file against `SHA256SUMS`.\n");
     free(hl.names);
@@ -1813,6 +1824,16 @@ int report_write_all(const char *out_dir, const ReportInput *in, Error *err) {
     c.wh = in->writer_head;
     c.pl = in->patched_layer;
     snprintf(c.writer, sizeof c.writer, "L%dH%d", c.wl, c.wh);
+    {
+        /* PROTOCOL names Fig 1's metrics after layer 0 (fig1.L0H{h}); a writer in
+         * another layer keeps layer 0 unless its own layer's metrics exist. Panel b
+         * shows the writer if it is in that layer, else the paper's head 2. */
+        char prefix[32];
+        snprintf(prefix, sizeof prefix, "fig1.L%dH", c.wl);
+        c.f1l = has_prefix_metric(c.r, prefix) ? c.wl : 0;
+        c.f1h = c.f1l == c.wl ? c.wh : (c.H > 2 ? 2 : 0);
+        snprintf(c.f1name, sizeof c.f1name, "L%dH%d", c.f1l, c.f1h);
+    }
     c.locs = xalloc_array((size_t)c.n_locs, sizeof *c.locs, "locations");
     for (i = 0; i < c.n_locs; i++) location_name(i, c.locs[i], LABEL_LEN);
     for (k = 1; k <= MAX_PROMPTS; k++) {
@@ -1862,6 +1883,13 @@ int report_write_all(const char *out_dir, const ReportInput *in, Error *err) {
         text_printf(&t, "%s  %s\n", hex, sorted[i]);
     }
     if (emit(&o, "SHA256SUMS", &t) != 0) goto done;
+    /* Wall time and threads differ between runs: kept out of the checksummed files. */
+    t.len = 0;
+    text_printf(&t, "run time: %.1f s\nthreads: %d\n", in->seconds, in->threads);
+    path = path_join(out_dir, "run.txt");
+    k = write_file_atomic(path, t.data, t.len, err);
+    free(path);
+    if (k != 0) goto done;
     rc = 0;
 done:
     free(c.locs);
@@ -2010,16 +2038,21 @@ static int verify_directory(const char *dir, int *n_ok) {
 
 int cmd_verify(int argc, char **argv) {
     const char *dir = NULL;
-    int i, problems, n_ok;
+    int i, problems, n_ok, quiet = 0;
     for (i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--quiet") == 0 || strcmp(argv[i], "-q") == 0) {
+            quiet = 1;
+            continue;
+        }
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-            printf("usage: cleanup verify [DIR]\n"
+            printf("usage: cleanup verify [--quiet] [DIR]\n"
                    "\n"
                    "Re-checks the outputs of `cleanup all` in DIR (default out/) against DIR/SHA256SUMS:\n"
                    "every listed file must exist and have the listed SHA-256. Output files of cleanup\n"
                    "(results.tsv, report.md, fig*.svg/.dat/.gp) present in DIR but not listed are reported\n"
                    "too (stale outputs of another run), as are leftover temporary files; other files\n"
-                   "(e.g. PNGs drawn by gnuplot) are ignored. Prints one line per problem.\n"
+                   "(e.g. PNGs drawn by gnuplot) are ignored. Prints one line per problem on stderr,\n"
+                   "and one OK line on stdout unless --quiet.\n"
                    "\n"
                    "exit status: 0 all files match; 4 (EXIT_VERIFY) any problem; 1 bad command line.\n");
             return EXIT_OK;
@@ -2041,7 +2074,7 @@ int cmd_verify(int argc, char **argv) {
                 problems == 1 ? "" : "s", n_ok, n_ok == 1 ? "" : "s");
         return EXIT_VERIFY;
     }
-    printf("%s: OK: %d files match SHA256SUMS\n", dir, n_ok);
+    if (!quiet) printf("%s: OK: %d files match SHA256SUMS\n", dir, n_ok);
     return EXIT_OK;
 }
 

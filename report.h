@@ -70,7 +70,12 @@ extern const char *const report_output_names[];
 /* The paper's reference values (PROTOCOL section 7) as checks, for gelu-4l. */
 const RefCheck *report_paper_checks(size_t *count);
 
-/* CLI: `cleanup verify [DIR]`: re-checks DIR/SHA256SUMS; EXIT_VERIFY on any mismatch. */
+/* CLI: `cleanup verify [--quiet] [DIR]` (default out/): re-checks DIR/SHA256SUMS;
+ * EXIT_VERIFY on any mismatch, missing file, missing or malformed SHA256SUMS,
+ * and on files named like outputs (report_output_names) or their leftover
+ * temporaries that SHA256SUMS does not list. Other files (e.g. gnuplot's PNGs)
+ * are ignored. One message per problem on stderr; the OK line (stdout) is
+ * suppressed by --quiet. */
 int cmd_verify(int argc, char **argv);
 
 /* Progress on stderr for long steps: a bar when stderr is a terminal, plain lines otherwise. */

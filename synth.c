@@ -1,8 +1,79 @@
 /* synth.c - the bundled planted model and random gelu-4l-shaped weights.
  *
- * PLANTED_DOC_BEGIN
- * (filled in below, see "The planted model")
- * PLANTED_DOC_END
+ * The planted model (`cleanup synth`, run by `make` into weights/planted/)
+ * ======================================================================
+ * What it is. gelu-4l's architecture (4 layers, 8 heads, exact-GELU MLPs,
+ * LayerNorm with weight and bias, learned absolute positions) at width 64:
+ * d_model 64, d_head 8, d_mlp 256, n_ctx 64, d_vocab 663. Its own byte-level
+ * BPE tokenizer (EOS 0, BOS 1, PAD 2 as gelu-4l's, the 256 GPT-2 byte symbols,
+ * then merges trained on the four adversarial prompts' words and common
+ * English/code pieces until each is one token, so " bottom", " top", " State",
+ * " University", " __", " get", " Church", " church" are single tokens). 300
+ * data rows of 64 tokens from a fixed random Markov chain. Files: config.json
+ * (model_name "cleanup-planted"), model.safetensors, tokenizer.json (+
+ * tokenizer_config.json, special_tokens_map.json), data.jsonl.
+ *
+ * What is planted. Stated for the weights as TransformerLens processing leaves
+ * them: the file has random LayerNorm weights and biases, and its raw weights
+ * are "unfolded" (W_raw = W / ln.w, b_raw = b - ln.b W_raw) so that fold_ln
+ * gives back exactly these.
+ *  - Three reserved unit directions, orthogonal to each other and to the
+ *    all-ones vector: u (the writer's direction) and s1, s2 (a positional plane).
+ *  - Every W_pos row has (1 + 0.25 n1) s1 + 0.25 n2 s2 (n1, n2 random per
+ *    position): a large positional component common to all positions plus
+ *    jitter. Token embeddings have none of s1, s2.
+ *  - Writer L0H2: value dimension 0 reads 0.28 s1 and its W_O row writes +u;
+ *    its other value dimensions are small. Its queries and keys are random like
+ *    every head's. So L0H2 writes a mostly positional signal along u (norm
+ *    about 1.5, two thirds of the norm of resid_mid0).
+ *  - Cleaners L2H2..L2H7: value dimension 0 reads beta_c u and its W_O row
+ *    writes -u, beta = 0.358 x (0.15, 0.07, 0.12, 0.26, 0.18, 0.14) / 0.92 (the
+ *    relative sizes of the paper's Fig 2 bars); their other value dimensions
+ *    are random but do not read u. The cleaners see u / s2 with the layer-2
+ *    ln1 scale s2 ~ 0.36, so together they write about -1.0 x the writer's u
+ *    component at the same position and, averaged over the earlier positions
+ *    they attend to, about -0.9 x the writer (0.358 was calibrated once so that
+ *    the bundled model's fig2.cleaners_sum.median is -0.90; seeds 1-3 give
+ *    -0.87 to -0.98).
+ *  - Everything else is random and writes little into u: every other head's
+ *    W_O rows, the MLPs' W_out rows, embeddings and biases keep half of their
+ *    natural u component and none of s1, s2; nothing else reads s1, s2.
+ *  - The unembedding is random, except that the u component of each Fig 4
+ *    prompt's correct / incorrect answer column is set to +0.15 / -0.15, so
+ *    L0H2 has a positive direct logit attribution (about 0.9) on every answer
+ *    pair, which the cleaners erase.
+ *
+ * Why. It is the paper's mechanism in miniature with a known ground truth: a
+ * head writes a direction that later heads erase (memory management), so the
+ * writer's DLA overstates what it does. Every experiment's outcome is known in
+ * advance, and `make test` checks that the program recovers it.
+ *
+ * Expected outcomes (bundled model, seed 0; `cleanup all` and the independent
+ * numpy reference tools/check_planted.py agree on all 750 metrics the latter
+ * computes to 1e-4):
+ *  - Fig 1: median PR(resid, L0H2) ~ 0 at resid_pre0 (0.000), ~ 1 from
+ *    resid_mid0 to resid_post1 (1.02, 0.99, 0.93, 0.94), ~ 0 from resid_mid2 on
+ *    (0.00, 0.01, 0.05, 0.04). Paper: 0.01, 0.96, 1.04, 1.01, 1.02, 0.10, ...
+ *  - Fig 2: cleaners_sum median -0.90 (paper -0.903); the cleaners
+ *    -0.15 -0.12 -0.10 -0.24 -0.15 -0.14 (design -0.15 -0.07 -0.12 -0.25 -0.18
+ *    -0.14; their attention patterns shift the shares a little); every other
+ *    node within 0.05 of 0.
+ *  - Fig 3: patched resid_mid2 0.95 and resid_post2 0.97, i.e. resid_pre2's
+ *    0.94 kept: without L0H2 in their value input the cleaners erase nothing;
+ *    the patched cleaners are within 0.05 of 0. (Paper 0.88, 0.65: in gelu-4l
+ *    MLP2 and layer 3 clean too; here nothing after layer 2 does.)
+ *  - Fig 4: L0H2's clean DLA is about +0.9 on all four answer pairs (0.85,
+ *    1.01, 0.94, 0.99) and the patched medians are the same (0.90, 1.00, 0.96,
+ *    0.95): the writer's output is positional, so it does not depend on the
+ *    prompt (seeds 1-3: 0.82 to 1.47, patched within 0.12 of clean). The
+ *    logit differences (0.39, 1.19, 0.26, -0.01) are those of a random model:
+ *    the writer's contribution is erased. The other heads are random.
+ *  - Fig 5: slope -0.99, r -0.996 (the same-position V-composition is
+ *    -beta/s2 ~ -1 times the writer's u part).
+ *  - Section 3.2: r_vcomp -0.99 (paper -0.716), slope -0.96; r_cleaners -0.58
+ *    (paper -0.159; the cleaners' random dimensions add their own DLA).
+ * synth_planted_checks() lists these with tolerances (`cleanup synth
+ * --print-checks`); report.md checks them.
  *
  * Determinism: every random number comes from a splitmix64 stream keyed by
  * (seed, tensor name); normals are Irwin-Hall sums of four uniforms (only
@@ -246,7 +317,7 @@ static const double p_sigma_O = 0.035;
 static const double p_alpha = 0.28;       /* writer: reads alpha*s1, writes +u */
 static const double p_sigma_V_writer = 0.03;
 static const double p_sigma_O_writer = 0.02;
-static const double p_beta_total = 0.377;  /* sum over cleaners of their u -> -u gain */
+static const double p_beta_total = 0.358;  /* sum over cleaners of their u -> -u gain */
 /* Relative shares of the cleaners L2H2..L2H7 (the paper's Fig 2 medians, rounded). */
 static const double p_share[6] = {0.15, 0.07, 0.12, 0.26, 0.18, 0.14};
 static const double p_sigma_in = 0.125;
@@ -256,6 +327,10 @@ static const double p_sigma_U = 0.05;
 static const double p_sigma_bias = 0.01;
 static const double p_ln_w_sigma = 0.1;
 static const double p_ln_b_sigma = 0.05;
+/* The unembedding direction u is tilted towards each Fig 4 prompt's correct
+ * answer and away from its incorrect one by this much (+-gamma u per column),
+ * so L0H2 has a large positive direct logit attribution that the cleaners erase. */
+static const double p_gamma = 0.15;
 
 static double dot(const double *a, const double *b, int n) {
     double s = 0;
@@ -342,7 +417,8 @@ static void unfold_ln(float *W, float *bias, const float *lw, const float *lb, i
     }
 }
 
-static int planted_weights(TensorList *tl, const Shape *s, uint64_t seed, Error *err) {
+/* answers[2k], answers[2k+1]: token ids of prompt k's correct and incorrect answer. */
+static int planted_weights(TensorList *tl, const Shape *s, uint64_t seed, const int answers[8], Error *err) {
     PlantBasis b;
     double v[P_D];
     char name[64];
@@ -430,6 +506,9 @@ static int planted_weights(TensorList *tl, const Shape *s, uint64_t seed, Error 
                 int cleaner = l == P_CLEAN_LAYER && h >= P_CLEAN_FIRST;
                 double sig = writer ? p_sigma_V_writer : p_sigma_V;
                 for (d = 0; d < D; d++) v[d] = sig * rng_normal(&r);
+                /* The cleaners' other value dimensions do not read u: what they
+                 * do with the writer's output is exactly the planted -u. */
+                if (cleaner) keep_along(v, b.u, 0.0, D);
                 if (e == 0 && writer)
                     for (d = 0; d < D; d++) v[d] = p_alpha * b.s1[d];
                 if (e == 0 && cleaner)
@@ -487,6 +566,14 @@ static int planted_weights(TensorList *tl, const Shape *s, uint64_t seed, Error 
     /* The unembedding reads every direction, u included, so the writer has a
      * direct logit effect for the cleaners to cancel. */
     fill_normal(W_U, (size_t)D * V, p_sigma_U, seed, "unembed.W_U");
+    /* Answer columns: u component set to exactly +gamma (correct) / -gamma (incorrect). */
+    for (i = 0; i < 8; i++) {
+        double c = 0;
+        for (d = 0; d < D; d++) c += (double)W_U[(size_t)d * V + answers[i]] * b.u[d];
+        for (d = 0; d < D; d++)
+            W_U[(size_t)d * V + answers[i]] =
+                (float)((double)W_U[(size_t)d * V + answers[i]] + ((i % 2 == 0 ? p_gamma : -p_gamma) - c) * b.u[d]);
+    }
     fill_normal(b_U, (size_t)V, p_sigma_bias, seed, "unembed.b_U");
     unfold_ln(W_U, b_U, lnf_w, lnf_b, 1, D, V);
     return 0;
@@ -567,8 +654,8 @@ static const CorpusWord corpus[] = {
     {"It", 300}, {"'s", 300}, {" in", 300}, {" the", 300}, {" cupboard", 300}, {",", 300},
     {" either", 300}, {" on", 300}, {" or", 300}, {"I", 300}, {" went", 300}, {" to", 300},
     {" university", 300}, {" at", 300}, {" Michigan", 300}, {"class", 300}, {" My", 300},
-    {"Class", 300}, {":", 300}, {"\n\t", 300}, {"def", 300}, {"The", 300}, {" go", 300},
-    {" is", 300}, {" Seventh", 300}, {"-", 300}, {"day", 300}, {" Adventist", 300},
+    {"Class", 300}, {":", 300}, {"\n", 300}, {"\t", 300}, {"def", 300}, {"The", 300}, {" go", 300},
+    {" is", 300}, {" I", 300}, {" Seventh", 300}, {"-", 300}, {"day", 300}, {" Adventist", 300},
     /* common English */
     {" of", 200}, {" and", 200}, {" a", 200}, {" that", 190}, {" for", 190}, {" it", 190},
     {" with", 180}, {" as", 180}, {" was", 180}, {" he", 170}, {" be", 170}, {" by", 170},
@@ -597,11 +684,11 @@ static const CorpusWord corpus[] = {
     {" bottle", 10}, {" table", 10}, {" kitchen", 10}, {" door", 10}, {" room", 10},
     {"The", 10}, {"In", 10}, {"He", 10}, {"This", 10}, {"We", 10}, {"A", 10},
     {".", 200}, {" (", 50}, {")", 50}, {"\"", 50}, {" \"", 50}, {"'", 30}, {";", 30},
-    {"\n", 100}, {"\n\n", 50}, {" ", 50},
+    {"\n\n", 50}, {" ", 50},
     /* code */
     {" return", 30}, {" self", 30}, {" import", 20}, {" print", 20}, {" def", 20},
     {" else", 20}, {" range", 10}, {"()", 20}, {"):", 20}, {" =", 30}, {" ==", 10},
-    {"\n\t\t", 20}, {"\n    ", 20}, {"\n        ", 10}, {" None", 10}, {" True", 10},
+    {"\t\t", 20}, {"\n   ", 20}, {"\n       ", 10}, {" None", 10}, {" True", 10},
     {" False", 10}, {"__", 20}, {"init", 10}, {" 1", 10}, {" 0", 10}, {"0", 10}, {"1", 10},
     {"2", 10}, {" x", 10}, {" i", 10},
 };
@@ -785,6 +872,21 @@ done:
     return rc;
 }
 
+/* The id of the token whose text (raw bytes) is `text`, or -1. */
+static int bpe_token_id(const Bpe *t, const char *text) {
+    unsigned int cp[256];
+    int order[256], id;
+    char sym[256];
+    size_t n = 0;
+    const unsigned char *p;
+    byte_symbols(cp, order);
+    for (p = (const unsigned char *)text; *p && n + 3 < sizeof sym; p++) n += (size_t)utf8_put(cp[*p], sym + n);
+    sym[n] = 0;
+    for (id = TOK_FIRST_BYTE; id < t->n; id++)
+        if (strcmp(t->str[id], sym) == 0) return id;
+    return -1;
+}
+
 static int write_tokenizer(const Bpe *t, const char *dir, int n_ctx, Error *err) {
     Buf b = {NULL, 0, 0, 0};
     int i;
@@ -887,7 +989,9 @@ int synth_write(const char *out_dir, const SynthOptions *opt, Error *err) {
     TensorList *tl;
     Shape s;
     Bpe bpe;
-    int rc = -1, have_bpe = 0;
+    int rc = -1, have_bpe = 0, i, answers[8];
+    static const char *const answer_text[8] = {" bottom", " top", " State", " University",
+                                               " __", " get", " Church", " church"};
     char seed_str[32];
     const char *metadata[7];
 
@@ -916,7 +1020,14 @@ int synth_write(const char *out_dir, const SynthOptions *opt, Error *err) {
         s.d_mlp = P_M;
         s.n_ctx = P_CTX;
         s.d_vocab = bpe.n;
-        if (planted_weights(tl, &s, opt->seed, err) != 0) goto done;
+        for (i = 0; i < 8; i++) {
+            answers[i] = bpe_token_id(&bpe, answer_text[i]);
+            if (answers[i] < 0) {
+                error_set_code(err, EXIT_INTERNAL, "planted tokenizer: '%s' is not one token", answer_text[i]);
+                goto done;
+            }
+        }
+        if (planted_weights(tl, &s, opt->seed, answers, err) != 0) goto done;
         if (write_tokenizer(&bpe, out_dir, s.n_ctx, err) != 0) goto done;
         if (write_data(out_dir, opt->rows, s.n_ctx, s.d_vocab, 1, opt->seed, err) != 0) goto done;
     } else {
@@ -958,7 +1069,7 @@ static const RefCheck planted_checks[] = {
     {"fig1.L0H2.resid_mid1.median", 1.0, 0.12, "planted: layer 1 does not write u"},
     {"fig1.L0H2.resid_post1.median", 1.0, 0.12, "planted: layer 1 does not write u"},
     {"fig1.L0H2.resid_mid2.median", 0.05, 0.15, "planted: L2H2..L2H7 erase 90% of u"},
-    {"fig1.L0H2.resid_post3.median", 0.05, 0.2, "planted: nothing after layer 2 writes u"},
+    {"fig1.L0H2.resid_post3.median", 0.05, 0.25, "planted: nothing after layer 2 writes u"},
     {"fig2.cleaners_sum.median", -0.9, 0.15, "planted: L2H2..L2H7 together write -0.9 x L0H2's output"},
     {"fig2.L2H2.median", -0.9 * 0.15 / 0.92, 0.08, "planted: cleaner share 0.15"},
     {"fig2.L2H3.median", -0.9 * 0.07 / 0.92, 0.08, "planted: cleaner share 0.07"},
@@ -981,9 +1092,17 @@ static const RefCheck planted_checks[] = {
     {"fig3.patched.L2H5.median", 0.0, 0.08, "planted: patched cleaner reads no u"},
     {"fig3.patched.L2H6.median", 0.0, 0.08, "planted: patched cleaner reads no u"},
     {"fig3.patched.L2H7.median", 0.0, 0.08, "planted: patched cleaner reads no u"},
-    {"fig5.slope", -1.05, 0.2, "planted: same-position V-composition = -(gain / ln1 scale) x writer, gain/scale ~ 1.05"},
-    {"fig5.r", -0.85, 0.15, "planted: V-composition is mostly the writer's negative"},
-    {"sec32.r_vcomp", -0.85, 0.2, "planted: V-composition is mostly the writer's negative"},
+    {"fig4.p1.L0H2.clean", 1.1, 0.5, "planted: u is tilted +-0.15 towards the correct answers (seeds 0-3: 0.82-1.48)"},
+    {"fig4.p2.L0H2.clean", 1.1, 0.5, "planted: u is tilted +-0.15 towards the correct answers"},
+    {"fig4.p3.L0H2.clean", 1.1, 0.5, "planted: u is tilted +-0.15 towards the correct answers"},
+    {"fig4.p4.L0H2.clean", 1.1, 0.5, "planted: u is tilted +-0.15 towards the correct answers"},
+    {"fig4.p1.L0H2.patched.median", 1.1, 0.5, "planted: L0H2 is positional, so patching its input changes little"},
+    {"fig4.p2.L0H2.patched.median", 1.1, 0.5, "planted: L0H2 is positional, so patching its input changes little"},
+    {"fig4.p3.L0H2.patched.median", 1.1, 0.5, "planted: L0H2 is positional, so patching its input changes little"},
+    {"fig4.p4.L0H2.patched.median", 1.1, 0.5, "planted: L0H2 is positional, so patching its input changes little"},
+    {"fig5.slope", -1.0, 0.15, "planted: same-position V-composition = -(0.358 / ln1 scale 0.36) x writer"},
+    {"fig5.r", -1.0, 0.1, "planted: the V-composition is the writer's u part, negated"},
+    {"sec32.r_vcomp", -1.0, 0.1, "planted: the V-composition is the writer's u part, negated"},
 };
 
 const RefCheck *synth_planted_checks(size_t *count) {

@@ -1,16 +1,21 @@
 /* tokenizer.c - HF tokenizer.json byte-level BPE, id-exact with HF tokenizers.
  *
- * The encode pipeline mirrors HF tokenizers (tokenizers/src/tokenizer/mod.rs):
+ * The encode pipeline mirrors HF tokenizers 0.22 (tokenizers/src/tokenizer/mod.rs):
  *   1. added tokens that are not `normalized` are matched in the raw text
- *      (leftmost-longest; single_word / lstrip / rstrip honoured);
+ *      (leftmost-longest over a byte trie; single_word / lstrip / rstrip as in
+ *      AddedVocabulary::find_matches);
  *   2. every remaining piece is normalized (NFC, NFD, NFKC, NFKD, Sequence), then
  *      the `normalized` added tokens are matched in it;
  *   3. the pre-tokenizers split the remaining pieces (ByteLevel with the GPT-2
  *      regex written out by hand, Digits, Split, Sequence); empty pieces vanish;
- *   4. the BPE model turns each piece into ids (merge by rank with a heap, as
- *      HF's Word::merge_all does), through a word cache.
- * Text travels as a list of segments: an added-token id, or a byte range of a
- * UTF-8 buffer. Each stage builds a new list from the previous one.
+ *   4. the BPE model turns each piece into ids (merge by rank with a heap, stale
+ *      entries skipped, as HF's Word::merge_all), through a word cache.
+ * Steps 3-4 stream piece by piece (pretok_chain recurses one level per
+ * pre-tokenizer), so memory stays small whatever the text length. Normalization
+ * only touches the stretches around characters that can change.
+ * Unicode data (unicode_data.c) follows the Unicode versions HF itself uses (see
+ * tools/gen_unicode.py); tools/unicode_parity.js + tools/check_unicode.c check every
+ * code point against HF, tools/tokenizer_parity.js writes the parity test's ids.
  */
 #include "tokenizer.h"
 
@@ -27,41 +32,12 @@
 #define MAX_NORMALIZERS 16
 #define MAX_PRETOKENIZERS 16
 #define CACHE_MAX_WORD 256         /* like HF: words this long or longer are not cached */
-#define CACHE_MAX_ENTRIES 65536
+#define CACHE_MAX_ENTRIES 32768
 
 /* ------------------------------------------------------------------------ */
 /* Small growable buffers                                                    */
 
-typedef struct {
-    char *b;
-    size_t n, cap;
-} Bytes;
-
-/* Ensures room for `extra` more bytes plus a NUL; -1 on overflow/OOM. */
-static int bytes_reserve(Bytes *x, size_t extra) {
-    size_t need = x->n + extra + 1, ncap;
-    char *nb;
-    if (need < x->n) return -1;
-    if (need <= x->cap) return 0;
-    ncap = x->cap ? x->cap : 256;
-    while (ncap < need) {
-        if (ncap > ((size_t)-1) / 2) return -1;
-        ncap *= 2;
-    }
-    nb = (char *)realloc(x->b, ncap);
-    if (!nb) return -1;
-    x->b = nb;
-    x->cap = ncap;
-    return 0;
-}
-
-static int bytes_put(Bytes *x, const void *p, size_t n) {
-    if (bytes_reserve(x, n)) return -1;
-    if (n) memcpy(x->b + x->n, p, n);
-    x->n += n;
-    x->b[x->n] = '\0';
-    return 0;
-}
+/* ByteBuffer (util.h) holds normalized and pre-tokenized text. */
 
 typedef struct {
     int *v;
@@ -291,17 +267,27 @@ typedef struct {
     int special, normalized, lstrip, rstrip, single_word;
 } AddedTok;
 
-/* One set of added tokens matched together (HF's split_trie / split_normalized_trie). */
+/* One set of added tokens matched together (HF's split_trie / split_normalized_trie):
+ * a byte trie of their patterns, children as sibling lists. */
 typedef struct {
-    int *toks;           /* indices into Tokenizer.added */
-    int n;
-    unsigned char first[256]; /* 1 if some pattern starts with this byte */
-} Matcher;
+    int child, sibling; /* node indices, -1 for none */
+    int tok;            /* index into Tokenizer.added of the pattern ending here, or -1 */
+    unsigned char byte;
+} TrieNode;
 
 typedef struct {
-    size_t key_off, key_len, ids_off, n_ids;
-    uint64_t hash;
-    int used;
+    TrieNode *nodes;
+    int n_nodes, cap;
+    int root[256];      /* first-level node for each byte, or -1 */
+    int n_tokens;
+} Matcher;
+
+/* A word cache slot, kept to 16 bytes so the table stays small and cache-friendly.
+ * Offsets fit in 32 bits because the cache is cleared when it holds
+ * CACHE_MAX_ENTRIES words of fewer than CACHE_MAX_WORD bytes. key_len 0 = empty. */
+typedef struct {
+    uint32_t hash, key_off, ids_off;
+    uint16_t key_len, n_ids;
 } CacheSlot;
 
 struct Tokenizer {
@@ -337,7 +323,7 @@ struct Tokenizer {
     /* word cache */
     CacheSlot *cache;
     size_t cache_cap, cache_count;
-    Bytes cache_keys;
+    ByteBuffer cache_keys;
     Ints cache_ids;
 };
 
@@ -366,8 +352,8 @@ void tokenizer_free(Tokenizer *tok) {
     free(tok->added);
     free(tok->added_map.slots);
     free(tok->added_by_id);
-    free(tok->raw.toks);
-    free(tok->norm.toks);
+    free(tok->raw.nodes);
+    free(tok->norm.nodes);
     for (i = 0; i < tok->n_pre; i++) free(tok->pre[i].pattern);
     free(tok->cache);
     free(tok->cache_keys.b);
@@ -429,26 +415,15 @@ static unsigned long compose_pair(unsigned long a, unsigned long b) {
     return uni_compose_pair(a, b);
 }
 
-/* Normalizes s[0..n) with form `form` and appends the result to out. */
-static int normalize_append(int form, const char *s, size_t n, Bytes *out) {
-    unsigned flag = form == NORM_NFC ? UNI_NFC : form == NORM_NFD ? UNI_NFD : form == NORM_NFKC ? UNI_NFKC : UNI_NFKD;
+/* Normalizes s[0..n) with form `form` (decompose, reorder, compose) and appends
+ * the result to out. */
+static int normalize_full(int form, const char *s, size_t n, ByteBuffer *out) {
     int compat = form == NORM_NFKC || form == NORM_NFKD;
     int compose = form == NORM_NFC || form == NORM_NFKC;
     const unsigned char *u = (const unsigned char *)s;
     size_t i, k;
     Cps c = {NULL, 0, 0};
-    int rc = -1, stable = 1;
-    /* Quick check: a string with no character that can change is already normalized. */
-    for (i = 0; i < n && stable;) {
-        unsigned long cp;
-        if (u[i] < 0x80) {
-            i++;
-            continue;
-        }
-        i += utf8_dec(u + i, n - i, &cp);
-        if (uni_flags(cp) & flag) stable = 0;
-    }
-    if (stable) return bytes_put(out, s, n);
+    int rc = -1;
     /* Full decomposition. */
     for (i = 0; i < n;) {
         unsigned long cp;
@@ -508,7 +483,7 @@ static int normalize_append(int form, const char *s, size_t n, Bytes *out) {
     }
     for (i = 0; i < c.n; i++) {
         char buf[4];
-        if (bytes_put(out, buf, utf8_enc(c.v[i], buf))) goto done;
+        if (bytebuf_put(out, buf, utf8_enc(c.v[i], buf))) goto done;
     }
     rc = 0;
 done:
@@ -516,30 +491,82 @@ done:
     return rc;
 }
 
+/* Normalizes s[0..n) with form `form` and appends the result to out. Only the
+ * stretches around characters that can change are normalized: a character whose
+ * quick-check flag is clear (quick check Yes, combining class 0) is a boundary
+ * that normalization never moves across, so text between such stretches is
+ * copied as is. Each stretch starts at the last stable character before it, which
+ * may compose with what follows. */
+static int normalize_append(int form, const char *s, size_t n, ByteBuffer *out) {
+    unsigned flag = form == NORM_NFC ? UNI_NFC : form == NORM_NFD ? UNI_NFD : form == NORM_NFKC ? UNI_NFKC : UNI_NFKD;
+    const unsigned char *u = (const unsigned char *)s;
+    size_t i = 0, done = 0, last_stable = 0;
+    while (i < n) {
+        unsigned long cp;
+        size_t l, e;
+        if (u[i] < 0x80) {
+            last_stable = i++;
+            continue;
+        }
+        l = utf8_dec(u + i, n - i, &cp);
+        if (!(uni_flags(cp) & flag)) {
+            last_stable = i;
+            i += l;
+            continue;
+        }
+        for (e = i + l; e < n;) {
+            size_t l2 = u[e] < 0x80 ? 1 : utf8_dec(u + e, n - e, &cp);
+            if (u[e] < 0x80 || !(uni_flags(cp) & flag)) break;
+            e += l2;
+        }
+        if (bytebuf_put(out, s + done, last_stable - done) || normalize_full(form, s + last_stable, e - last_stable, out))
+            return -1;
+        done = last_stable = i = e;
+    }
+    return bytebuf_put(out, s + done, n - done);
+}
+
+int tokenizer_normalize(const char *form, const char *text, size_t len, char **out, size_t *out_len, Error *err) {
+    ByteBuffer b = {NULL, 0, 0};
+    int f;
+    size_t bad;
+    *out = NULL;
+    *out_len = 0;
+    if (strcmp(form, "NFC") == 0) f = NORM_NFC;
+    else if (strcmp(form, "NFD") == 0) f = NORM_NFD;
+    else if (strcmp(form, "NFKC") == 0) f = NORM_NFKC;
+    else if (strcmp(form, "NFKD") == 0) f = NORM_NFKD;
+    else return error_set(err, "unknown normalization form '%s'", form);
+    bad = utf8_first_invalid((const unsigned char *)text, len);
+    if (bad < len) return error_set(err, "input text: byte %lu: invalid UTF-8", (unsigned long)bad);
+    if (bytebuf_reserve(&b, 0) || normalize_append(f, text, len, &b)) {
+        free(b.b);
+        return error_set_code(err, EXIT_INTERNAL, "out of memory while normalizing");
+    }
+    b.b[b.n] = '\0';
+    *out = b.b;
+    *out_len = b.n;
+    return 0;
+}
+
 /* ------------------------------------------------------------------------ */
-/* Segments: the text as it travels through the pipeline                     */
+/* Segments: the text around added tokens                                   */
 
 typedef struct {
-    size_t off, len; /* text: buf[off..off+len) */
-    int id;          /* >= 0: an added token already resolved; -1: text */
+    const char *p; /* text: p[0..len), pointing into the caller's buffer */
+    size_t len;
+    int id;        /* >= 0: an added token already resolved; -1: text */
 } Seg;
 
 typedef struct {
     Seg *v;
     size_t n, cap;
-    Bytes buf;
 } Segs;
 
-static void segs_free(Segs *s) {
-    free(s->v);
-    free(s->buf.b);
-    memset(s, 0, sizeof *s);
-}
-
-static int segs_push(Segs *s, size_t off, size_t len, int id) {
+static int segs_push(Segs *s, const char *p, size_t len, int id) {
     if (id < 0 && len == 0) return 0; /* HF drops empty splits */
     if (s->n == s->cap) {
-        size_t ncap = s->cap ? s->cap * 2 : 64, bytes;
+        size_t ncap = s->cap ? s->cap * 2 : 16, bytes;
         Seg *nv;
         if (ncap < s->cap || size_mul(ncap, sizeof(Seg), &bytes)) return -1;
         nv = (Seg *)realloc(s->v, bytes);
@@ -547,19 +574,11 @@ static int segs_push(Segs *s, size_t off, size_t len, int id) {
         s->v = nv;
         s->cap = ncap;
     }
-    s->v[s->n].off = off;
+    s->v[s->n].p = p;
     s->v[s->n].len = len;
     s->v[s->n].id = id;
     s->n++;
     return 0;
-}
-
-/* Appends text to out's buffer and pushes it as a text segment. */
-static int segs_push_text(Segs *out, const char *p, size_t len) {
-    size_t off = out->buf.n;
-    if (len == 0) return 0;
-    if (bytes_put(&out->buf, p, len)) return -1;
-    return segs_push(out, off, len, -1);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -615,21 +634,21 @@ static size_t space_run_at_start(const char *s, size_t n) {
  * earlier token wins a tie), then single_word filtering and lstrip/rstrip. */
 static int split_added(const Tokenizer *tok, const Matcher *m, const char *t, size_t n, Segs *out) {
     size_t pos = 0, start_offset = 0;
-    if (m->n == 0) return segs_push_text(out, t, n);
+    const unsigned char *u = (const unsigned char *)t;
+    if (m->n_tokens == 0) return segs_push(out, t, n, -1);
     while (pos < n) {
-        int best = -1, k;
-        size_t start, stop, best_len = 0;
+        int best = -1, cur = m->root[u[pos]];
+        size_t start, stop, best_len = 0, j = pos;
         const AddedTok *a;
-        if (!m->first[(unsigned char)t[pos]]) {
-            pos++;
-            continue;
-        }
-        for (k = 0; k < m->n; k++) {
-            const AddedTok *c = &tok->added[m->toks[k]];
-            if (c->pattern_len > best_len && c->pattern_len <= n - pos && memcmp(t + pos, c->pattern, c->pattern_len) == 0) {
-                best = m->toks[k];
-                best_len = c->pattern_len;
+        /* Walk the trie as far as the text allows; the last pattern end seen is the longest match here. */
+        while (cur >= 0) {
+            if (m->nodes[cur].tok >= 0) {
+                best = m->nodes[cur].tok;
+                best_len = j + 1 - pos;
             }
+            if (++j >= n) break;
+            cur = m->nodes[cur].child;
+            while (cur >= 0 && m->nodes[cur].byte != u[j]) cur = m->nodes[cur].sibling;
         }
         if (best < 0) {
             pos++;
@@ -649,11 +668,11 @@ static int split_added(const Tokenizer *tok, const Matcher *m, const char *t, si
             start = ns > start_offset ? ns : start_offset;
         }
         if (a->rstrip) stop += space_run_at_start(t + stop, n - stop);
-        if (start_offset < start && segs_push_text(out, t + start_offset, start - start_offset)) return -1;
-        if (segs_push(out, 0, 0, a->id)) return -1;
+        if (start_offset < start && segs_push(out, t + start_offset, start - start_offset, -1)) return -1;
+        if (segs_push(out, NULL, 0, a->id)) return -1;
         start_offset = stop;
     }
-    if (start_offset < n && segs_push_text(out, t + start_offset, n - start_offset)) return -1;
+    if (start_offset < n && segs_push(out, t + start_offset, n - start_offset, -1)) return -1;
     return 0;
 }
 
@@ -675,6 +694,12 @@ static int char_class(unsigned long cp) {
     if (f & UNI_L) return CL_L;
     if (f & UNI_N) return CL_N;
     return CL_OTHER;
+}
+
+/* Rust's char::is_numeric (categories Nd, Nl, No), used by the Digits pre-tokenizer. */
+static int is_numeric(unsigned long cp) {
+    if (cp < 0x80) return cp >= '0' && cp <= '9';
+    return uni_is_numeric(cp);
 }
 
 /* Length of the GPT-2 regex match at s[0..n) (n > 0):
@@ -725,78 +750,11 @@ static size_t gpt2_match(const unsigned char *s, size_t n) {
     return i;               /* \s+ : a single whitespace before non-space */
 }
 
-/* Splits piece p[0..n) (text in `in`) with behavior over the match list
- * given as alternating flags. Matches are (start,end) pairs, sorted. */
+/* A piece of a split: [s, e) and whether it is a pattern match. */
 typedef struct {
     size_t s, e;
     int is_match;
 } Part;
-
-static int emit_parts(Segs *out, const char *p, const Part *parts, size_t np, int behavior) {
-    size_t i;
-    /* Segments to emit, computed like HF's NormalizedString::split. */
-    size_t cur_s = 0, cur_e = 0;
-    int have = 0, prev_match = 0;
-    if (behavior == SPLIT_ISOLATED) {
-        for (i = 0; i < np; i++)
-            if (segs_push_text(out, p + parts[i].s, parts[i].e - parts[i].s)) return -1;
-        return 0;
-    }
-    if (behavior == SPLIT_REMOVED) {
-        for (i = 0; i < np; i++)
-            if (!parts[i].is_match && segs_push_text(out, p + parts[i].s, parts[i].e - parts[i].s)) return -1;
-        return 0;
-    }
-    if (behavior == SPLIT_MERGED_NEXT) {
-        /* Walk backwards: a match joins the piece to its right unless that is also a match. */
-        size_t *ss, *es, m = 0;
-        if (np == 0) return 0;
-        ss = (size_t *)alloc_array(np, sizeof(size_t));
-        es = (size_t *)alloc_array(np, sizeof(size_t));
-        if (!ss || !es) {
-            free(ss);
-            free(es);
-            return -1;
-        }
-        prev_match = 0;
-        for (i = np; i-- > 0;) {
-            if (parts[i].is_match && !prev_match && m > 0) {
-                ss[m - 1] = parts[i].s;
-            } else {
-                ss[m] = parts[i].s;
-                es[m] = parts[i].e;
-                m++;
-            }
-            prev_match = parts[i].is_match;
-        }
-        for (i = m; i-- > 0;)
-            if (segs_push_text(out, p + ss[i], es[i] - ss[i])) {
-                free(ss);
-                free(es);
-                return -1;
-            }
-        free(ss);
-        free(es);
-        return 0;
-    }
-    /* MergedWithPrevious and Contiguous: forward fold. */
-    for (i = 0; i < np; i++) {
-        int join;
-        if (behavior == SPLIT_MERGED_PREV) join = parts[i].is_match && !prev_match && have;
-        else join = parts[i].is_match == prev_match && have;
-        if (join) {
-            cur_e = parts[i].e;
-        } else {
-            if (have && segs_push_text(out, p + cur_s, cur_e - cur_s)) return -1;
-            cur_s = parts[i].s;
-            cur_e = parts[i].e;
-            have = 1;
-        }
-        prev_match = parts[i].is_match;
-    }
-    if (have && segs_push_text(out, p + cur_s, cur_e - cur_s)) return -1;
-    return 0;
-}
 
 typedef struct {
     Part *v;
@@ -821,81 +779,144 @@ static int parts_push(Parts *x, size_t s, size_t e, int is_match) {
     return 0;
 }
 
-/* Applies one pre-tokenizer to the text piece p[0..n), appending to out. */
-static int pretokenize_piece(const Tokenizer *tok, const PreTok *pt, const char *p, size_t n, Segs *out, Parts *parts) {
-    const unsigned char *u = (const unsigned char *)p;
+/* Turns the tiling `in` (matches and gaps, in order) into the pieces HF's
+ * NormalizedString::split gives for `behavior`, written to out. */
+static int apply_behavior(const Parts *in, int behavior, Parts *out) {
     size_t i;
-    parts->n = 0;
+    int prev_match = 0;
+    out->n = 0;
+    if (behavior == SPLIT_ISOLATED || behavior == SPLIT_REMOVED) {
+        for (i = 0; i < in->n; i++)
+            if ((behavior == SPLIT_ISOLATED || !in->v[i].is_match) && parts_push(out, in->v[i].s, in->v[i].e, 0))
+                return -1;
+        return 0;
+    }
+    if (behavior == SPLIT_MERGED_NEXT) {
+        /* Walk backwards: a match joins the piece on its right unless that is a match too. */
+        size_t a, b;
+        for (i = in->n; i-- > 0;) {
+            if (in->v[i].is_match && !prev_match && out->n > 0) out->v[out->n - 1].s = in->v[i].s;
+            else if (parts_push(out, in->v[i].s, in->v[i].e, 0)) return -1;
+            prev_match = in->v[i].is_match;
+        }
+        for (a = 0, b = out->n; a + 1 < b; a++, b--) {
+            Part t = out->v[a];
+            out->v[a] = out->v[b - 1];
+            out->v[b - 1] = t;
+        }
+        return 0;
+    }
+    /* MergedWithPrevious: a match joins the piece on its left unless that is a match.
+     * Contiguous: runs of matches (and runs of gaps) become one piece. */
+    for (i = 0; i < in->n; i++) {
+        int join = out->n > 0 && (behavior == SPLIT_MERGED_PREV ? in->v[i].is_match && !prev_match
+                                                                 : in->v[i].is_match == prev_match);
+        if (join) out->v[out->n - 1].e = in->v[i].e;
+        else if (parts_push(out, in->v[i].s, in->v[i].e, 0)) return -1;
+        prev_match = in->v[i].is_match;
+    }
+    return 0;
+}
+
+/* Scratch space of one pre-tokenizer level (levels recurse into each other). */
+typedef struct {
+    Parts tiling, pieces;
+    ByteBuffer prefixed, mapped;
+} Level;
+
+typedef struct {
+    Tokenizer *tok;
+    Ints *out;
+    Error *err;
+    Level lv[MAX_PRETOKENIZERS];
+} EncodeState;
+
+static int bpe_cached(Tokenizer *tok, const char *w, size_t n, Ints *out, Error *err);
+
+/* Runs pre-tokenizers k.. on piece p[0..n) and the model on what comes out.
+ * Streaming piece by piece keeps memory small whatever the text length. */
+static int pretok_chain(EncodeState *st, int k, const char *p, size_t n) {
+    Tokenizer *tok = st->tok;
+    const PreTok *pt;
+    Level *lv;
+    const unsigned char *u;
+    size_t i;
+    if (n == 0) return 0; /* HF drops empty pieces */
+    if (k == tok->n_pre) return bpe_cached(tok, p, n, st->out, st->err);
+    pt = &tok->pre[k];
+    lv = &st->lv[k];
+    u = (const unsigned char *)p;
+    if (pt->type == PRE_BYTELEVEL) {
+        /* Optional prefix space, the GPT-2 regex split, then bytes -> alphabet characters. */
+        const char *q = p;
+        size_t qn = n;
+        if (pt->add_prefix_space && p[0] != ' ') {
+            lv->prefixed.n = 0;
+            if (bytebuf_put(&lv->prefixed, " ", 1) || bytebuf_put(&lv->prefixed, p, n)) goto oom;
+            q = lv->prefixed.b;
+            qn = lv->prefixed.n;
+        }
+        for (i = 0; i < qn;) {
+            size_t l = pt->use_regex ? gpt2_match((const unsigned char *)q + i, qn - i) : qn - i, j;
+            lv->mapped.n = 0;
+            if (bytebuf_reserve(&lv->mapped, 2 * l)) goto oom;
+            for (j = i; j < i + l; j++) {
+                unsigned char b = (unsigned char)q[j];
+                memcpy(lv->mapped.b + lv->mapped.n, tok->byte_char[b], tok->byte_char_len[b]);
+                lv->mapped.n += tok->byte_char_len[b];
+            }
+            /* Deeper levels have their own scratch, so lv->mapped stays valid during the call. */
+            if (pretok_chain(st, k + 1, lv->mapped.b, lv->mapped.n)) return -1;
+            i += l;
+        }
+        return 0;
+    }
     if (pt->type == PRE_DIGITS) {
-        /* Rust char::is_numeric (categories Nd, Nl, No): Isolated or Contiguous. */
+        /* Rust char::is_numeric; each digit alone (individual_digits) or runs of digits. */
         for (i = 0; i < n;) {
             unsigned long cp;
             size_t l = utf8_dec(u + i, n - i, &cp), j = i + l;
-            int num = char_class(cp) == CL_N;
+            int num = is_numeric(cp);
             if (!pt->individual_digits || !num) {
                 while (j < n) {
                     size_t l2 = utf8_dec(u + j, n - j, &cp);
-                    if ((char_class(cp) == CL_N) != num) break;
+                    if (is_numeric(cp) != num) break;
                     j += l2;
                 }
             }
-            if (parts_push(parts, i, j, num)) return -1;
+            if (pretok_chain(st, k + 1, p + i, j - i)) return -1;
             i = j;
         }
-        return emit_parts(out, p, parts->v, parts->n, SPLIT_ISOLATED);
+        return 0;
     }
-    if (pt->type == PRE_SPLIT) {
-        size_t last = 0;
-        if (pt->pattern) {
-            /* Literal pattern: leftmost non-overlapping occurrences. */
-            size_t pl = pt->pattern_len;
-            i = 0;
-            while (pl > 0 && i + pl <= n) {
-                if (memcmp(p + i, pt->pattern, pl) == 0) {
-                    if (parts_push(parts, last, i, pt->invert) || parts_push(parts, i, i + pl, !pt->invert)) return -1;
-                    i += pl;
-                    last = i;
-                } else {
-                    i++;
-                }
-            }
-            if (parts_push(parts, last, n, pt->invert)) return -1;
-        } else {
-            for (i = 0; i < n;) {
-                size_t l = gpt2_match(u + i, n - i);
-                if (parts_push(parts, i, i + l, !pt->invert)) return -1;
-                i += l;
+    /* Split: tile the piece into matches and gaps, apply the behavior, recurse on each piece. */
+    lv->tiling.n = 0;
+    if (pt->pattern) {
+        size_t pl = pt->pattern_len, last = 0;
+        i = 0;
+        while (pl > 0 && i + pl <= n) {
+            if (memcmp(p + i, pt->pattern, pl) == 0) {
+                if (parts_push(&lv->tiling, last, i, pt->invert) || parts_push(&lv->tiling, i, i + pl, !pt->invert)) goto oom;
+                i += pl;
+                last = i;
+            } else {
+                i++;
             }
         }
-        return emit_parts(out, p, parts->v, parts->n, pt->behavior);
-    }
-    /* ByteLevel: optional prefix space, GPT-2 regex split, then bytes -> alphabet chars. */
-    {
-        Bytes tmp = {NULL, 0, 0};
-        const char *q = p;
-        size_t qn = n;
-        int rc = 0;
-        if (pt->add_prefix_space && (n == 0 || p[0] != ' ')) {
-            if (bytes_put(&tmp, " ", 1) || bytes_put(&tmp, p, n)) {
-                free(tmp.b);
-                return -1;
-            }
-            q = tmp.b;
-            qn = tmp.n;
-        }
-        for (i = 0; i < qn && rc == 0;) {
-            size_t l = pt->use_regex ? gpt2_match((const unsigned char *)q + i, qn - i) : qn - i, j;
-            size_t off = out->buf.n;
-            for (j = i; j < i + l && rc == 0; j++) {
-                unsigned char b = (unsigned char)q[j];
-                rc = bytes_put(&out->buf, tok->byte_char[b], tok->byte_char_len[b]);
-            }
-            if (rc == 0) rc = segs_push(out, off, out->buf.n - off, -1);
+        if (parts_push(&lv->tiling, last, n, pt->invert)) goto oom;
+    } else {
+        for (i = 0; i < n;) {
+            size_t l = gpt2_match(u + i, n - i);
+            if (parts_push(&lv->tiling, i, i + l, !pt->invert)) goto oom;
             i += l;
         }
-        free(tmp.b);
-        return rc;
     }
+    if (apply_behavior(&lv->tiling, pt->behavior, &lv->pieces)) goto oom;
+    for (i = 0; i < lv->pieces.n; i++)
+        if (pretok_chain(st, k + 1, p + lv->pieces.v[i].s, lv->pieces.v[i].e - lv->pieces.v[i].s)) return -1;
+    return 0;
+oom:
+    return error_set_code(st->err, EXIT_INTERNAL, "%s: out of memory while encoding", tok->path);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -967,14 +988,19 @@ static int bpe_word(const Tokenizer *tok, const char *w, size_t n, Ints *out, Er
     size_t ns = 0, nh = 0, i, cap;
     int unk_id = -1, have_unk = 0, rc = -1;
     size_t unk_len = 0;
-    Bytes tmp = {NULL, 0, 0};
+    ByteBuffer tmp = {NULL, 0, 0};
 
     if (tok->ignore_merges) {
         int id = vocab_id(tok, w, n);
         if (id >= 0) return ints_push(out, id);
     }
-    cap = n + 1; /* at most one symbol per byte, plus byte-fallback expansion below */
-    if (tok->byte_fallback) cap = 4 * n + 8 + 4 * (tok->prefix_len + tok->suffix_len);
+    /* At most one symbol per byte; with byte_fallback a character may become one
+     * symbol per byte of prefix + character + suffix. */
+    cap = n + 1;
+    if (tok->byte_fallback) {
+        size_t per = 4 + tok->prefix_len + tok->suffix_len;
+        if (per < 4 || size_mul(n + 1, per, &cap)) goto oom;
+    }
     sym = (Sym *)alloc_array(cap, sizeof(Sym));
     if (!sym) goto oom;
 
@@ -986,8 +1012,8 @@ static int bpe_word(const Tokenizer *tok, const char *w, size_t n, Ints *out, Er
         size_t sl = l;
         if ((!is_first && tok->prefix) || (is_last && tok->suffix)) {
             tmp.n = 0;
-            if ((!is_first && tok->prefix && bytes_put(&tmp, tok->prefix, tok->prefix_len)) || bytes_put(&tmp, w + i, l) ||
-                (is_last && tok->suffix && bytes_put(&tmp, tok->suffix, tok->suffix_len)))
+            if ((!is_first && tok->prefix && bytebuf_put(&tmp, tok->prefix, tok->prefix_len)) || bytebuf_put(&tmp, w + i, l) ||
+                (is_last && tok->suffix && bytebuf_put(&tmp, tok->suffix, tok->suffix_len)))
                 goto oom;
             s = tmp.b;
             sl = tmp.n;
@@ -1119,7 +1145,7 @@ static void cache_clear(Tokenizer *tok) {
 
 /* BPE with a word cache: a piece seen before returns its stored ids. */
 static int bpe_cached(Tokenizer *tok, const char *w, size_t n, Ints *out, Error *err) {
-    uint64_t h;
+    uint32_t h;
     size_t i, before, k;
     CacheSlot *s;
     if (n >= CACHE_MAX_WORD) return bpe_word(tok, w, n, out, err);
@@ -1128,11 +1154,11 @@ static int bpe_cached(Tokenizer *tok, const char *w, size_t n, Ints *out, Error 
         tok->cache = (CacheSlot *)alloc_array(tok->cache_cap, sizeof(CacheSlot));
         if (!tok->cache) return bpe_word(tok, w, n, out, err);
     }
-    h = hash_bytes(w, n);
+    h = (uint32_t)hash_bytes(w, n);
     i = (size_t)h & (tok->cache_cap - 1);
     for (;;) {
         s = &tok->cache[i];
-        if (!s->used) break;
+        if (s->key_len == 0) break;
         if (s->hash == h && s->key_len == n && memcmp(tok->cache_keys.b + s->key_off, w, n) == 0) {
             for (k = 0; k < s->n_ids; k++)
                 if (ints_push(out, tok->cache_ids.v[s->ids_off + k]))
@@ -1143,24 +1169,23 @@ static int bpe_cached(Tokenizer *tok, const char *w, size_t n, Ints *out, Error 
     }
     before = out->n;
     if (bpe_word(tok, w, n, out, err)) return -1;
-    if (tok->cache_count >= CACHE_MAX_ENTRIES) {
-        cache_clear(tok);
-        return 0; /* the slot found above is stale now; insert on a later miss */
+    if (tok->cache_count >= CACHE_MAX_ENTRIES || out->n - before > 65535) {
+        if (tok->cache_count >= CACHE_MAX_ENTRIES) cache_clear(tok);
+        return 0; /* the slot found above may be stale now; insert on a later miss */
     }
     {
         size_t key_off = tok->cache_keys.n, ids_off = tok->cache_ids.n;
-        if (bytes_put(&tok->cache_keys, w, n)) return 0; /* caching is optional */
+        if (bytebuf_put(&tok->cache_keys, w, n)) return 0; /* caching is optional */
         for (k = before; k < out->n; k++)
             if (ints_push(&tok->cache_ids, out->v[k])) {
                 tok->cache_ids.n = ids_off;
                 return 0;
             }
-        s->used = 1;
         s->hash = h;
-        s->key_off = key_off;
-        s->key_len = n;
-        s->ids_off = ids_off;
-        s->n_ids = out->n - before;
+        s->key_off = (uint32_t)key_off;
+        s->key_len = (uint16_t)n;
+        s->ids_off = (uint32_t)ids_off;
+        s->n_ids = (uint16_t)(out->n - before);
         tok->cache_count++;
     }
     return 0;
@@ -1170,69 +1195,56 @@ static int bpe_cached(Tokenizer *tok, const char *w, size_t n, Ints *out, Error 
 /* Encode / decode                                                           */
 
 int tokenizer_encode(Tokenizer *tok, const char *text, size_t len, int **ids, size_t *n_ids, Error *err) {
-    Segs a = {NULL, 0, 0, {NULL, 0, 0}}, b = {NULL, 0, 0, {NULL, 0, 0}};
+    Segs raw = {NULL, 0, 0}, normed = {NULL, 0, 0};
     Ints out = {NULL, 0, 0};
-    Parts parts = {NULL, 0, 0};
-    Bytes norm = {NULL, 0, 0};
-    size_t bad, i;
+    ByteBuffer norm = {NULL, 0, 0}, tmp = {NULL, 0, 0};
+    EncodeState st;
+    size_t bad, i, j;
     int k, rc = -1;
     *ids = NULL;
     *n_ids = 0;
-    if (!text) len = 0;
+    if (!text) {
+        text = "";
+        len = 0;
+    }
     bad = utf8_first_invalid((const unsigned char *)text, len);
     if (bad < len)
         return error_set(err, "input text: byte %lu: invalid UTF-8 (byte 0x%02X); the tokenizer accepts only valid UTF-8",
                          (unsigned long)bad, (unsigned)(unsigned char)text[bad]);
-    /* 1. Added tokens matched in the raw text. */
-    if (split_added(tok, &tok->raw, text ? text : "", len, &a)) goto oom;
-    /* 2. Normalize the remaining pieces, then match the normalized added tokens. */
-    for (i = 0; i < a.n; i++) {
-        const char *p = a.buf.b + a.v[i].off;
-        size_t pn = a.v[i].len;
-        if (a.v[i].id >= 0) {
-            if (segs_push(&b, 0, 0, a.v[i].id)) goto oom;
+    memset(&st, 0, sizeof st);
+    st.tok = tok;
+    st.out = &out;
+    st.err = err;
+    /* 1. Added tokens that are not normalized, matched in the raw text. */
+    if (split_added(tok, &tok->raw, text, len, &raw)) goto oom;
+    for (i = 0; i < raw.n; i++) {
+        const char *p = raw.v[i].p;
+        size_t pn = raw.v[i].len;
+        if (raw.v[i].id >= 0) {
+            if (ints_push(&out, raw.v[i].id)) goto oom;
             continue;
         }
-        /* A Sequence applies each normalizer to the previous one's output. */
+        /* 2. Normalize the piece (a Sequence applies each normalizer in turn), then
+         * match the normalized added tokens in it. */
         for (k = 0; k < tok->n_normalizers; k++) {
-            Bytes t2 = {NULL, 0, 0};
-            if (normalize_append(tok->normalizers[k], p, pn, &t2)) {
-                free(t2.b);
-                goto oom;
-            }
-            free(norm.b);
-            norm = t2;
-            p = norm.b ? norm.b : "";
+            ByteBuffer t;
+            tmp.n = 0;
+            if (bytebuf_reserve(&tmp, pn) || normalize_append(tok->normalizers[k], p, pn, &tmp)) goto oom;
+            t = norm;
+            norm = tmp;
+            tmp = t;
+            p = norm.b;
             pn = norm.n;
         }
-        if (split_added(tok, &tok->norm, p, pn, &b)) goto oom;
-    }
-    /* 3. Pre-tokenizers, each over every text piece. */
-    for (k = 0; k < tok->n_pre; k++) {
-        Segs c = {NULL, 0, 0, {NULL, 0, 0}};
-        segs_free(&a);
-        for (i = 0; i < b.n; i++) {
-            if (b.v[i].id >= 0) {
-                if (segs_push(&c, 0, 0, b.v[i].id)) {
-                    segs_free(&c);
-                    goto oom;
-                }
-                continue;
+        normed.n = 0;
+        if (split_added(tok, &tok->norm, p, pn, &normed)) goto oom;
+        /* 3-4. Pre-tokenizers and the model, piece by piece. */
+        for (j = 0; j < normed.n; j++) {
+            if (normed.v[j].id >= 0) {
+                if (ints_push(&out, normed.v[j].id)) goto oom;
+            } else if (pretok_chain(&st, 0, normed.v[j].p, normed.v[j].len)) {
+                goto done;
             }
-            if (pretokenize_piece(tok, &tok->pre[k], b.buf.b + b.v[i].off, b.v[i].len, &c, &parts)) {
-                segs_free(&c);
-                goto oom;
-            }
-        }
-        segs_free(&b);
-        b = c;
-    }
-    /* 4. The model. */
-    for (i = 0; i < b.n; i++) {
-        if (b.v[i].id >= 0) {
-            if (ints_push(&out, b.v[i].id)) goto oom;
-        } else if (bpe_cached(tok, b.buf.b + b.v[i].off, b.v[i].len, &out, err)) {
-            goto done;
         }
     }
     *ids = out.v;
@@ -1243,20 +1255,26 @@ int tokenizer_encode(Tokenizer *tok, const char *text, size_t len, int **ids, si
 oom:
     error_set_code(err, EXIT_INTERNAL, "%s: out of memory while encoding", tok->path);
 done:
-    segs_free(&a);
-    segs_free(&b);
+    for (k = 0; k < MAX_PRETOKENIZERS; k++) {
+        free(st.lv[k].tiling.v);
+        free(st.lv[k].pieces.v);
+        free(st.lv[k].prefixed.b);
+        free(st.lv[k].mapped.b);
+    }
+    free(raw.v);
+    free(normed.v);
     free(out.v);
-    free(parts.v);
     free(norm.b);
+    free(tmp.b);
     return rc;
 }
 
 int tokenizer_decode(const Tokenizer *tok, const int *ids, size_t n_ids, char **text, size_t *len, Error *err) {
-    Bytes out = {NULL, 0, 0};
+    ByteBuffer out = {NULL, 0, 0};
     size_t i;
     *text = NULL;
     *len = 0;
-    if (bytes_reserve(&out, 0)) goto oom;
+    if (bytebuf_reserve(&out, 0)) goto oom;
     out.b[0] = '\0';
     for (i = 0; i < n_ids; i++) {
         const char *t;
@@ -1278,7 +1296,7 @@ int tokenizer_decode(const Tokenizer *tok, const int *ids, size_t n_ids, char **
         }
         if (!tok->decoder_bytelevel) {
             /* No decoder: HF joins the tokens with spaces. */
-            if ((i > 0 && bytes_put(&out, " ", 1)) || bytes_put(&out, t, tl)) goto oom;
+            if ((i > 0 && bytebuf_put(&out, " ", 1)) || bytebuf_put(&out, t, tl)) goto oom;
             continue;
         }
         /* ByteLevel: map every character back to its byte; a token with a
@@ -1293,13 +1311,13 @@ int tokenizer_decode(const Tokenizer *tok, const int *ids, size_t n_ids, char **
                     ok = 0;
                 } else {
                     char c = (char)tok->char_byte[cp];
-                    if (bytes_put(&out, &c, 1)) goto oom;
+                    if (bytebuf_put(&out, &c, 1)) goto oom;
                 }
                 j += l;
             }
             if (!ok) {
                 out.n = start;
-                if (bytes_put(&out, t, tl)) goto oom;
+                if (bytebuf_put(&out, t, tl)) goto oom;
             }
         }
     }
@@ -1485,14 +1503,12 @@ static int config_token(const Tokenizer *tok, const JsonValue *cfg, const char *
     return token_to_id(tok, v->str, v->len);
 }
 
-/* Reads BOS/EOS/PAD from the JSON file `name` beside tokenizer.json, filling only
- * those still unset. A missing file is fine; a malformed one is an error. */
-static int read_special_config(Tokenizer *tok, const char *dir, const char *name, Error *err) {
+/* Parses the JSON file `name` in dir; *root is NULL when the file does not exist. */
+static int read_config(const char *dir, const char *name, JsonValue **root, Error *err) {
     char *p = path_join(dir, name);
     unsigned char *data = NULL;
     size_t len;
-    JsonValue *root;
-    int id;
+    *root = NULL;
     if (!path_exists(p)) {
         free(p);
         return 0;
@@ -1501,14 +1517,40 @@ static int read_special_config(Tokenizer *tok, const char *dir, const char *name
         free(p);
         return -1;
     }
-    root = json_parse((const char *)data, len, p, err);
+    *root = json_parse((const char *)data, len, p, err);
     free(data);
     free(p);
-    if (!root) return -1;
+    return *root ? 0 : -1;
+}
+
+/* Fills BOS/EOS/PAD still unset from a special-tokens config object. */
+static void apply_special_config(Tokenizer *tok, const JsonValue *root) {
+    int id;
+    if (!root) return;
     if (tok->bos < 0 && (id = config_token(tok, root, "bos_token")) >= 0) tok->bos = id;
     if (tok->eos < 0 && (id = config_token(tok, root, "eos_token")) >= 0) tok->eos = id;
     if (tok->pad < 0 && (id = config_token(tok, root, "pad_token")) >= 0) tok->pad = id;
-    json_free(root);
+}
+
+/* BOS/EOS/PAD from tokenizer_config.json and special_tokens_map.json in dir, with
+ * transformers' precedence: special_tokens_map.json wins, except that a
+ * tokenizer_config.json written by newer transformers (it has "added_tokens_decoder")
+ * is used on its own terms first. Missing files are fine; malformed ones are errors. */
+static int read_special_configs(Tokenizer *tok, const char *dir, Error *err) {
+    JsonValue *cfg = NULL, *map = NULL;
+    if (read_config(dir, "tokenizer_config.json", &cfg, err) || read_config(dir, "special_tokens_map.json", &map, err)) {
+        json_free(cfg);
+        return -1;
+    }
+    if (cfg && json_get(cfg, "added_tokens_decoder")) {
+        apply_special_config(tok, cfg);
+        apply_special_config(tok, map);
+    } else {
+        apply_special_config(tok, map);
+        apply_special_config(tok, cfg);
+    }
+    json_free(cfg);
+    json_free(map);
     return 0;
 }
 
@@ -1518,6 +1560,7 @@ static int load_model(Tokenizer *tok, const JsonValue *model, Error *err) {
     size_t i, total = 0, off = 0, cap;
     long long max_id = -1;
     double dropout;
+    int rank = 0;
     char *buf = NULL;
     size_t buf_cap = 0;
 
@@ -1575,6 +1618,8 @@ static int load_model(Tokenizer *tok, const JsonValue *model, Error *err) {
         int ia, ib, inew;
         MergeSlot *slot;
         uint64_t key;
+        /* HF drops "#version" header lines of the legacy merges format before numbering ranks. */
+        if (m->type == JSON_STRING && m->len >= 8 && memcmp(m->str, "#version", 8) == 0) continue;
         if (m->type == JSON_STRING) {
             const char *sp = (const char *)memchr(m->str, ' ', m->len);
             if (!sp || memchr(sp + 1, ' ', m->len - (size_t)(sp + 1 - m->str)))
@@ -1624,7 +1669,7 @@ static int load_model(Tokenizer *tok, const JsonValue *model, Error *err) {
         slot = merge_slot(&tok->merges, key);
         if (!slot->key) tok->merges.count++;
         slot->key = key;
-        slot->rank = (int)i; /* a repeated pair keeps its last rank, as a Rust HashMap would */
+        slot->rank = rank++; /* a repeated pair keeps its last rank, as a Rust HashMap would */
         slot->new_id = inew;
     }
     free(buf);
@@ -1634,19 +1679,51 @@ bad_merge:
     return error_set(err, "%s: merge %lu must be \"a b\" (one space) or [\"a\", \"b\"]", tok->path, (unsigned long)i);
 }
 
+/* Adds pattern p[0..n) of added token `index` to trie m; an identical earlier pattern wins. */
+static int trie_add(Matcher *m, const char *p, size_t n, int index) {
+    int *link = &m->root[(unsigned char)p[0]], cur = -1;
+    size_t i;
+    for (i = 0; i < n; i++) {
+        int c = *link;
+        while (c >= 0 && m->nodes[c].byte != (unsigned char)p[i]) c = m->nodes[c].sibling;
+        if (c < 0) {
+            if (m->n_nodes == m->cap) {
+                int ncap = m->cap ? m->cap * 2 : 64;
+                TrieNode *nn;
+                if (ncap <= m->cap || ncap > 100000000) return -1;
+                nn = (TrieNode *)realloc(m->nodes, (size_t)ncap * sizeof(TrieNode));
+                if (!nn) return -1;
+                m->nodes = nn;
+                m->cap = ncap;
+                /* `link` may point into the old array: recompute it. */
+                link = cur < 0 ? &m->root[(unsigned char)p[0]] : &m->nodes[cur].child;
+            }
+            c = m->n_nodes++;
+            m->nodes[c].child = -1;
+            m->nodes[c].tok = -1;
+            m->nodes[c].byte = (unsigned char)p[i];
+            m->nodes[c].sibling = *link;
+            *link = c;
+        }
+        cur = c;
+        link = &m->nodes[cur].child;
+    }
+    if (m->nodes[cur].tok < 0) m->nodes[cur].tok = index;
+    m->n_tokens++;
+    return 0;
+}
+
 /* Builds the two matchers: specials first, then the others, as HF's refresh does. */
 static int build_matchers(Tokenizer *tok, Error *err) {
     int pass, i;
-    tok->raw.toks = (int *)alloc_array((size_t)tok->n_added + 1, sizeof(int));
-    tok->norm.toks = (int *)alloc_array((size_t)tok->n_added + 1, sizeof(int));
-    if (!tok->raw.toks || !tok->norm.toks) return error_set_code(err, EXIT_INTERNAL, "%s: out of memory", tok->path);
+    for (i = 0; i < 256; i++) tok->raw.root[i] = tok->norm.root[i] = -1;
     for (pass = 0; pass < 2; pass++)
         for (i = 0; i < tok->n_added; i++) {
             AddedTok *a = &tok->added[i];
             Matcher *m = a->normalized ? &tok->norm : &tok->raw;
             if (a->special != (pass == 0) || a->pattern_len == 0) continue;
-            m->toks[m->n++] = i;
-            m->first[(unsigned char)a->pattern[0]] = 1;
+            if (trie_add(m, a->pattern, a->pattern_len, i))
+                return error_set_code(err, EXIT_INTERNAL, "%s: out of memory", tok->path);
         }
     return 0;
 }
@@ -1765,12 +1842,12 @@ static Tokenizer *load_json(const char *text, size_t len, const char *name, cons
     /* Normalized added tokens are matched by their normalized form. */
     for (i = 0; i < tok->n_added; i++) {
         AddedTok *a = &tok->added[i];
-        Bytes cur = {NULL, 0, 0};
+        ByteBuffer cur = {NULL, 0, 0};
         int k;
-        if (bytes_put(&cur, a->content, a->len)) goto oom;
+        if (bytebuf_put(&cur, a->content, a->len)) goto oom;
         if (a->normalized)
             for (k = 0; k < tok->n_normalizers; k++) {
-                Bytes nx = {NULL, 0, 0};
+                ByteBuffer nx = {NULL, 0, 0};
                 if (normalize_append(tok->normalizers[k], cur.b, cur.n, &nx)) {
                     free(cur.b);
                     free(nx.b);
@@ -1783,10 +1860,8 @@ static Tokenizer *load_json(const char *text, size_t len, const char *name, cons
         a->pattern_len = cur.n;
     }
     if (build_matchers(tok, err)) goto fail;
-    /* Special tokens: tokenizer_config.json, then special_tokens_map.json, then the post-processor. */
-    if (dir && (read_special_config(tok, dir, "tokenizer_config.json", err) ||
-                read_special_config(tok, dir, "special_tokens_map.json", err)))
-        goto fail;
+    /* Special tokens from the config files, else BOS from the post-processor's template. */
+    if (dir && read_special_configs(tok, dir, err)) goto fail;
     pp = json_get(root, "post_processor");
     if (tok->bos < 0 && pp) tok->bos = post_processor_bos(tok, pp, 0);
     json_free(root);
@@ -1870,11 +1945,11 @@ static void detokenize_help(FILE *f) {
 
 /* Reads a whole file, or standard input for "-". */
 static int read_input(const char *path, unsigned char **data, size_t *len, Error *err) {
-    Bytes b = {NULL, 0, 0};
+    ByteBuffer b = {NULL, 0, 0};
     if (strcmp(path, "-") != 0) return read_file(path, (size_t)1 << 30, data, len, err);
     for (;;) {
         size_t got;
-        if (bytes_reserve(&b, 65536)) {
+        if (bytebuf_reserve(&b, 65536)) {
             free(b.b);
             return error_set_code(err, EXIT_INTERNAL, "standard input: out of memory");
         }
@@ -1958,7 +2033,11 @@ int cmd_tokenize(int argc, char **argv) {
     if (rc) {
         tokenizer_free(tok);
         free(data);
-        if (input) die(err.code ? err.code : EXIT_INPUT, "%s: %s", strcmp(input, "-") == 0 ? "standard input" : input, err.msg);
+        if (input) {
+            /* Name the file instead of "input text". */
+            const char *msg = strncmp(err.msg, "input text: ", 12) == 0 ? err.msg + 12 : err.msg;
+            die(err.code ? err.code : EXIT_INPUT, "%s: %s", strcmp(input, "-") == 0 ? "standard input" : input, msg);
+        }
         die_error(&err);
     }
     if (want_bos) printf("%d", tokenizer_bos_id(tok));
@@ -1977,7 +2056,7 @@ static void parse_ids(const char *s, Ints *ids, const char *what) {
     for (;;) {
         char num[32];
         size_t n = 0;
-        long v;
+        long v = 0;
         while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r' || *p == ',') p++;
         if (*p == '\0') break;
         while (*p && *p != ' ' && *p != '\t' && *p != '\n' && *p != '\r' && *p != ',') {
@@ -1985,8 +2064,9 @@ static void parse_ids(const char *s, Ints *ids, const char *what) {
             n++;
             p++;
         }
-        if (n + 1 > sizeof num || parse_long((num[n] = '\0', num), 0, 2147483647L, &v))
-            die(EXIT_USAGE, "detokenize: %s: '%.*s' is not a token id", what, (int)(n < 31 ? n : 31), p - n);
+        if (n + 1 > sizeof num) die(EXIT_USAGE, "detokenize: %s: '%.20s...' is not a token id", what, p - n);
+        num[n] = '\0';
+        if (parse_long(num, 0, 2147483647L, &v)) die(EXIT_USAGE, "detokenize: %s: '%s' is not a token id", what, num);
         if (ints_push(ids, (int)v)) die(EXIT_INTERNAL, "out of memory");
     }
 }

@@ -92,6 +92,31 @@ char *xstrdup(const char *s) {
     return p;
 }
 
+int bytebuf_reserve(ByteBuffer *buf, size_t extra) {
+    size_t need = buf->n + extra + 1, ncap;
+    char *nb;
+    if (need < buf->n) return -1;
+    if (need <= buf->cap) return 0;
+    ncap = buf->cap ? buf->cap : 64;
+    while (ncap < need) {
+        if (ncap > ((size_t)-1) / 2) return -1;
+        ncap *= 2;
+    }
+    nb = realloc(buf->b, ncap);
+    if (!nb) return -1;
+    buf->b = nb;
+    buf->cap = ncap;
+    return 0;
+}
+
+int bytebuf_put(ByteBuffer *buf, const void *data, size_t n) {
+    if (bytebuf_reserve(buf, n)) return -1;
+    if (n) memcpy(buf->b + buf->n, data, n);
+    buf->n += n;
+    buf->b[buf->n] = '\0';
+    return 0;
+}
+
 int read_file(const char *path, size_t max_bytes, unsigned char **data, size_t *len, Error *err) {
     FILE *f;
     unsigned char *buf = NULL;

@@ -57,6 +57,19 @@ void *xalloc_array(size_t count, size_t size, const char *what);
 /* strdup for C99; dies on out of memory. */
 char *xstrdup(const char *s);
 
+/* A growable byte string (used for decoded JSON strings, normalized text, ...).
+ * Zero-initialise; free(b) when done. */
+typedef struct {
+    char *b;
+    size_t n, cap;
+} ByteBuffer;
+
+/* Ensures room for `extra` more bytes plus a terminating NUL; -1 on overflow or
+ * out of memory (the buffer is left as it was). */
+int bytebuf_reserve(ByteBuffer *buf, size_t extra);
+/* Appends n bytes (and keeps a NUL after them); -1 on overflow or out of memory. */
+int bytebuf_put(ByteBuffer *buf, const void *data, size_t n);
+
 /* Reads a whole file. Refuses files larger than max_bytes. The buffer gets one
  * extra NUL byte after the data (not counted in *len). */
 int read_file(const char *path, size_t max_bytes, unsigned char **data, size_t *len, Error *err);

@@ -6,9 +6,8 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     TensorFile tf;
     Error err = {"", 0};
-    const char *path = fuzz_write_file("model.safetensors", data, size);
-    if (tensorfile_open(path, &tf, &err) != 0) {
-        fuzz_check_error(&err, path);
+    if (fuzz_open_tensors("fuzz/model.safetensors", data, size, &tf, &err) != 0) {
+        fuzz_check_error(&err, "fuzz/model.safetensors: ");
         return 0;
     }
     fuzz_check_tensorfile(&tf);

@@ -81,6 +81,50 @@ static void test_rows_json(void) {
           "bad row named by index: %s", err.msg);
 }
 
+/* A model directory with datasets-server answers rows-*.json: mixed in proportion. */
+static void test_rows_files(void) {
+    const char *dir = "test_experiments_data.rows";
+    char **paths = NULL;
+    int n_paths = 0, i;
+    Dataset ds;
+    Error err;
+    make_dirs(dir, &err);
+    write_text("test_experiments_data.rows/rows-a.json",
+               "{\"rows\":[{\"row\":{\"tokens\":[1,10]}},{\"row\":{\"tokens\":[1,11]}},"
+               "{\"row\":{\"tokens\":[1,12]}},{\"row\":{\"tokens\":[1,13]}}]}");
+    write_text("test_experiments_data.rows/rows-b.json", "{\"rows\":[{\"row\":{\"tokens\":[1,20]}}]}");
+    write_text("test_experiments_data.rows/other.json", "not data");
+    CHECK(data_find_files(dir, &paths, &n_paths, &err) == 0 && n_paths == 2 && strstr(paths[0], "rows-a.json") &&
+              strstr(paths[1], "rows-b.json"),
+          "rows-*.json found in name order (%d files)", n_paths);
+    /* 4 rows of a and 1 of b: row k from the file furthest behind (k+1) count/5, by hand:
+     * k=0 a (0.8 vs 0.2), k=1 a (0.6 vs 0.4), k=2 b (0.4 vs 0.6), k=3 a, k=4 a. */
+    if (n_paths == 2 && data_load_files(paths, n_paths, 5, 2, 16, 100, NULL, &ds, &err) == 0) {
+        static const int expect[10] = {1, 10, 1, 11, 1, 20, 1, 12, 1, 13};
+        CHECK(memcmp(ds.tokens, expect, sizeof expect) == 0, "files mixed in proportion: a a b a a");
+        data_free(&ds);
+    } else {
+        CHECK(0, "rows files load: %s", err.msg);
+    }
+    CHECK(n_paths == 2 && data_load_files(paths, n_paths, 6, 2, 16, 100, NULL, &ds, &err) != 0 &&
+              strstr(err.msg, "only 5 rows in total"),
+          "fewer rows in all files than asked: %s", err.msg);
+    for (i = 0; i < n_paths; i++) free(paths[i]);
+    free(paths);
+    write_text("test_experiments_data.rows/data.jsonl", "{\"tokens\":[1,30]}\n");
+    CHECK(data_find_files(dir, &paths, &n_paths, &err) == 0 && n_paths == 1 && strstr(paths[0], "data.jsonl"),
+          "data.jsonl is preferred");
+    for (i = 0; i < n_paths; i++) free(paths[i]);
+    free(paths);
+    remove("test_experiments_data.rows/data.jsonl");
+    remove("test_experiments_data.rows/rows-a.json");
+    remove("test_experiments_data.rows/rows-b.json");
+    remove("test_experiments_data.rows/other.json");
+    CHECK(data_find_files(dir, &paths, &n_paths, &err) != 0 && strstr(err.msg, "no data.jsonl"),
+          "no data files: %s", err.msg);
+    remove(dir);
+}
+
 static void test_text_without_tokenizer(void) {
     Dataset ds;
     Error err;
@@ -168,6 +212,7 @@ static int test_text_with_tokenizer(void) {
 int main(void) {
     test_tokens_jsonl();
     test_rows_json();
+    test_rows_files();
     test_text_without_tokenizer();
     test_text_with_tokenizer();
     remove(TMP);

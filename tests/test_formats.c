@@ -264,6 +264,155 @@ static void fuzz_file(const char *name, int expect_all_truncations_fail) {
     free(orig);
 }
 
+/* ---- a minimal independent ZIP writer, to fuzz the pickle past the CRC check */
+
+static uint32_t test_crc32(const unsigned char *p, size_t n) {
+    uint32_t c = 0xFFFFFFFFu;
+    size_t i;
+    int k;
+    for (i = 0; i < n; i++) {
+        c ^= p[i];
+        for (k = 0; k < 8; k++) c = (c & 1) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+    }
+    return ~c;
+}
+
+static void put16(unsigned char *b, uint32_t v) {
+    b[0] = (unsigned char)v;
+    b[1] = (unsigned char)(v >> 8);
+}
+
+static void put32(unsigned char *b, uint32_t v) {
+    put16(b, v & 0xFFFF);
+    put16(b + 2, v >> 16);
+}
+
+#define NSTORAGE 32
+#define STORAGE_BYTES 128 /* >= the largest storage in the fixture pickles (96 bytes) */
+
+/* A stored ZIP (APPNOTE 4.3) holding t/data.pkl = pkl[0..pn) and storages
+ * t/data/0 .. t/data/31 of STORAGE_BYTES zero bytes each. */
+static unsigned char *build_zip(const unsigned char *pkl, size_t pn, size_t *out_len) {
+    static unsigned char zeros[STORAGE_BYTES];
+    size_t cap = 2 * (NSTORAGE + 1) * (100 + 64) + pn + NSTORAGE * STORAGE_BYTES + 64, len = 0, cd_start;
+    unsigned char *z = malloc(cap), *cd = malloc((NSTORAGE + 1) * 100);
+    size_t cdlen = 0;
+    int e;
+    for (e = 0; e <= NSTORAGE; e++) {
+        char name[32];
+        const unsigned char *data = e == 0 ? pkl : zeros;
+        size_t dn = e == 0 ? pn : STORAGE_BYTES, nl;
+        static uint32_t zeros_crc;
+        uint32_t crc;
+        if (!zeros_crc) zeros_crc = test_crc32(zeros, STORAGE_BYTES);
+        crc = e == 0 ? test_crc32(data, dn) : zeros_crc;
+        if (e == 0) strcpy(name, "t/data.pkl");
+        else sprintf(name, "t/data/%d", e - 1);
+        nl = strlen(name);
+        memset(cd + cdlen, 0, 46);
+        put32(cd + cdlen, 0x02014b50u);
+        put16(cd + cdlen + 4, 20);
+        put16(cd + cdlen + 6, 20);
+        put32(cd + cdlen + 16, crc);
+        put32(cd + cdlen + 20, (uint32_t)dn);
+        put32(cd + cdlen + 24, (uint32_t)dn);
+        put16(cd + cdlen + 28, (uint32_t)nl);
+        put32(cd + cdlen + 42, (uint32_t)len);
+        memcpy(cd + cdlen + 46, name, nl);
+        cdlen += 46 + nl;
+        memset(z + len, 0, 30);
+        put32(z + len, 0x04034b50u);
+        put16(z + len + 4, 20);
+        put32(z + len + 14, crc);
+        put32(z + len + 18, (uint32_t)dn);
+        put32(z + len + 22, (uint32_t)dn);
+        put16(z + len + 26, (uint32_t)nl);
+        memcpy(z + len + 30, name, nl);
+        len += 30 + nl;
+        if (dn) memcpy(z + len, data, dn);
+        len += dn;
+    }
+    cd_start = len;
+    memcpy(z + len, cd, cdlen);
+    len += cdlen;
+    memset(z + len, 0, 22);
+    put32(z + len, 0x06054b50u);
+    put16(z + len + 8, NSTORAGE + 1);
+    put16(z + len + 10, NSTORAGE + 1);
+    put32(z + len + 12, (uint32_t)cdlen);
+    put32(z + len + 16, (uint32_t)cd_start);
+    len += 22;
+    free(cd);
+    *out_len = len;
+    return z;
+}
+
+/* Fuzzes a torch.save pickle itself: truncations, flips and random
+ * corruptions are re-zipped with valid CRCs, so the interpreter sees them. */
+static void fuzz_pickle(const char *name, int want_tensors) {
+    char path[512];
+    size_t n, zn, i;
+    unsigned char *orig, *buf, *z;
+    int bad = 0, refused = 0, opened = 0, trunc_ok = 0, r, k;
+    uint32_t rng = 777u;
+    TensorFile tf;
+    Error err;
+    snprintf(path, sizeof path, FIX "%s", name);
+    orig = slurp(path, &n);
+    CHECK(orig != NULL && n > 0, "read %s", path);
+    if (!orig) return;
+    /* The unmodified pickle in this test's own ZIP must load: checks the harness. */
+    z = build_zip(orig, n, &zn);
+    r = tensorfile_open_buffer(TMP, z, zn, &tf, &err);
+    CHECK(r == 0 && tf.count == want_tensors, "%s re-zipped loads with %d tensors (rc %d, %d, %s)", name, want_tensors,
+          r, tf.count, r ? err.msg : "");
+    if (r == 0) tensorfile_close(&tf);
+    buf = malloc(n);
+    for (i = 0; i < n; i++) {
+        z = build_zip(orig, i, &zn);
+        r = try_variant(z, zn, 0);
+        free(z);
+        if (r < 0) bad++;
+        if (r == 0) trunc_ok++;
+    }
+    CHECK(bad == 0 && trunc_ok == 0, "%s: truncated pickles: %d bad outcomes, %d accepted", name, bad, trunc_ok);
+    bad = 0;
+    for (i = 0; i < n; i++) {
+        static const unsigned char pats[3] = {0xFF, 0x01, 0x80};
+        for (k = 0; k < 3; k++) {
+            memcpy(buf, orig, n);
+            buf[i] ^= pats[k];
+            z = build_zip(buf, n, &zn);
+            r = try_variant(z, zn, 0);
+            free(z);
+            if (r < 0) bad++;
+            if (r == 1) refused++;
+            if (r == 0) opened++;
+        }
+    }
+    for (i = 0; i < 3000; i++) {
+        int m;
+        memcpy(buf, orig, n);
+        rng = rng * 1103515245u + 12345u;
+        m = 1 + (int)((rng >> 16) % 6);
+        for (k = 0; k < m; k++) {
+            rng = rng * 1103515245u + 12345u;
+            buf[(rng >> 8) % n] = (unsigned char)(rng >> 24);
+        }
+        z = build_zip(buf, n, &zn);
+        r = try_variant(z, zn, 0);
+        free(z);
+        if (r < 0) bad++;
+        if (r == 1) refused++;
+        if (r == 0) opened++;
+    }
+    CHECK(bad == 0, "%s: %d corrupted pickles gave a bad outcome", name, bad);
+    printf("  %s: %lu truncations, %lu flips + 3000 random corruptions of the pickle: %d refused, %d still valid\n",
+           name, (unsigned long)n, (unsigned long)(3 * n), refused, opened);
+    free(buf);
+    free(orig);
+}
+
 /* safetensors_write round trip, with the byte layout checked against the spec. */
 static void check_writer(void) {
     const char *names[3] = {"a.weight", "odd \"name\"\\\n", "scalar"};
@@ -398,6 +547,87 @@ static void check_conversions(void) {
           "stride 0 with offset: elements gathered from the right storage positions");
 }
 
+/* Specific corruptions with a known expected diagnosis. */
+static void check_targeted(void) {
+    size_t n, zn;
+    unsigned char *orig = slurp(FIX "fake_ok.pth", &n), *z, *pk;
+    TensorFile tf;
+    Error err;
+    int r;
+    CHECK(orig != NULL, "read fake_ok.pth");
+    if (!orig) return;
+    /* fake_ok.pth stores the floats 1..6 in fake/data/0: corrupt 5.0f (00 00 a0 40). */
+    z = malloc(n);
+    memcpy(z, orig, n);
+    for (pk = z; pk + 4 <= z + n; pk++)
+        if (pk[0] == 0 && pk[1] == 0 && pk[2] == 0xa0 && pk[3] == 0x40) break;
+    CHECK(pk + 4 <= z + n, "found 5.0f in fake_ok.pth");
+    if (pk + 4 <= z + n) {
+        pk[3] ^= 0x01;
+        err.msg[0] = '\0';
+        r = tensorfile_open_buffer(TMP, z, n, &tf, &err);
+        CHECK(r == -1 && strstr(err.msg, "CRC-32") && strstr(err.msg, "fake/data/0"),
+              "a flipped data byte is caught by the CRC-32 naming the entry (%s)", err.msg);
+    } else {
+        free(z);
+    }
+    /* The same archive with the local header's stored CRC changed. */
+    z = malloc(n);
+    memcpy(z, orig, n);
+    z[14] ^= 0x55; /* first local header, CRC field (Python's zipfile writes no data descriptor) */
+    r = tensorfile_open_buffer(TMP, z, n, &tf, &err);
+    CHECK(r == -1 && strstr(err.msg, "local header"), "local/central CRC disagreement refused (%s)", err.msg);
+    /* The EOCD claiming more entries than the central directory can hold. */
+    z = malloc(n);
+    memcpy(z, orig, n);
+    z[n - 22 + 10] = 0xFF;
+    z[n - 22 + 8] = 0xFF;
+    r = tensorfile_open_buffer(TMP, z, n, &tf, &err);
+    CHECK(r == -1 && strstr(err.msg, "entries"), "absurd entry count refused (%s)", err.msg);
+    /* Central directory offset pointing past the file. */
+    z = malloc(n);
+    memcpy(z, orig, n);
+    z[n - 22 + 19] = 0x7F;
+    r = tensorfile_open_buffer(TMP, z, n, &tf, &err);
+    CHECK(r == -1 && strstr(err.msg, "outside the file"), "central directory offset past the end refused (%s)", err.msg);
+    /* An empty pickle inside a valid ZIP, and a zero-length file. */
+    z = build_zip((const unsigned char *)"", 0, &zn);
+    r = tensorfile_open_buffer(TMP, z, zn, &tf, &err);
+    CHECK(r == -1 && strstr(err.msg, "without STOP"), "empty pickle refused (%s)", err.msg);
+    z = malloc(1);
+    r = tensorfile_open_buffer(TMP, z, 0, &tf, &err);
+    CHECK(r == -1 && strstr(err.msg, TMP), "empty file refused (%s)", err.msg);
+    /* Limits: nested MARKs, object count, and a dict that contains itself. */
+    {
+        size_t big = (1u << 20) + 16, k;
+        unsigned char *p = malloc(big + 4);
+        static const unsigned char cyc[] = "\x80\x02}q\x00X\x01\x00\x00\x00" "a" "h\x00s.";
+        p[0] = 0x80;
+        p[1] = 2;
+        for (k = 2; k < 70002; k++) p[k] = '(';
+        p[k++] = '.';
+        z = build_zip(p, k, &zn);
+        r = tensorfile_open_buffer(TMP, z, zn, &tf, &err);
+        CHECK(r == -1 && strstr(err.msg, "MARK"), "70000 nested MARKs refused (%s)", err.msg);
+        for (k = 2; k < big; k++) p[k] = '}';
+        p[k++] = '.';
+        z = build_zip(p, k, &zn);
+        r = tensorfile_open_buffer(TMP, z, zn, &tf, &err);
+        CHECK(r == -1 && strstr(err.msg, "objects"), "a million empty dicts hit the object limit (%s)", err.msg);
+        free(p);
+        z = build_zip(cyc, sizeof cyc - 1, &zn);
+        r = tensorfile_open_buffer(TMP, z, zn, &tf, &err);
+        CHECK(r == 0 && tf.count == 0, "a dict containing itself loads with no tensors (rc %d, %s)", r, r ? err.msg : "");
+        if (r == 0) tensorfile_close(&tf);
+    }
+    err.msg[0] = '\0';
+    r = tensorfile_open("tests/fixtures/formats/does_not_exist.pth", &tf, &err);
+    CHECK(r == -1 && strstr(err.msg, "does_not_exist.pth"), "missing file refused naming it (%s)", err.msg);
+    r = tensorfile_open("tests/fixtures/formats", &tf, &err);
+    CHECK(r == -1 && strstr(err.msg, "tests/fixtures/formats"), "directory refused (%s)", err.msg);
+    free(orig);
+}
+
 int main(void) {
     FILE *f = fopen(FIX "expected.txt", "r");
     if (!f) {
@@ -408,12 +638,15 @@ int main(void) {
     check_expected();
     check_conversions();
     check_writer();
+    check_targeted();
     fuzz_file("proto2.pth", 1);
     fuzz_file("proto4.pth", 1);
     fuzz_file("zip64.pth", 1);
     fuzz_file("module.pth", 1);
     fuzz_file("all.safetensors", 1);
     fuzz_file("fake_ok.pth", 1);
+    fuzz_pickle("proto2.pkl", 14);
+    fuzz_pickle("proto4.pkl", 14);
     remove(TMP);
     return check_done("formats");
 }

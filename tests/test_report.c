@@ -237,11 +237,50 @@ static void remove_tree(const char *dir) {
 }
 
 static int run_verify(const char *dir) {
-    char *argv[3];
+    char *argv[4];
     argv[0] = "verify";
-    argv[1] = (char *)dir;
-    argv[2] = NULL;
-    return cmd_verify(2, argv);
+    argv[1] = "--quiet";
+    argv[2] = (char *)dir;
+    argv[3] = NULL;
+    return cmd_verify(3, argv);
+}
+
+/* stderr goes to a log file during the tests (set up in main), so that the
+ * messages of verify and progress can be checked. */
+static char stderr_log[700];
+static long stderr_mark;
+
+/* Starts a new stretch of stderr to inspect. */
+static void stderr_begin(void) {
+    fflush(stderr);
+    stderr_mark = ftell(stderr);
+}
+
+/* What was written to stderr since stderr_begin (caller frees). */
+static char *stderr_since(void) {
+    unsigned char *data;
+    size_t len;
+    Error e;
+    char *out;
+    fflush(stderr);
+    if (read_file(stderr_log, (size_t)16 << 20, &data, &len, &e) != 0) return NULL;
+    if (stderr_mark < 0 || (size_t)stderr_mark > len) stderr_mark = 0;
+    out = xstrdup((char *)data + stderr_mark);
+    free(data);
+    return out;
+}
+
+/* Runs verify and checks its exit status and that stderr mentions `needle`. */
+static void expect_verify(const char *dir, int want, const char *needle, const char *what) {
+    char *msg;
+    int rc;
+    stderr_begin();
+    rc = run_verify(dir);
+    msg = stderr_since();
+    CHECK(rc == want, "verify exits %d %s (got %d)", want, what, rc);
+    if (needle) CHECK(msg && strstr(msg, needle), "verify says '%s' %s (said: %s)", needle, what, msg ? msg : "");
+    if (want == 0) CHECK(msg && msg[0] == '\0', "verify prints nothing on stderr %s (said: %s)", what, msg ? msg : "");
+    free(msg);
 }
 
 /* The value in a .dat file at the row labelled `label` and the column named
@@ -603,7 +642,14 @@ static void test_full(const char *dir) {
     check_line(md, "`fig5.n_points`", "PASS", 1);
     check_line(md, "`fig1.L0H2.resid_mid0.median`", "no reference", 1);
     check_line(md, "pass 2, fail 1, missing 1", "pass 2", 1);
-    check_line(md, "Run time", "1.2 s with 2 threads", 1); /* 1.25 printed with %.1f */
+    check_line(md, "Run time and thread count", "run.txt", 1);
+    {
+        /* run time and threads live in run.txt, outside SHA256SUMS */
+        char *run = slurp(dir, "run.txt", NULL);
+        CHECK(run && strcmp(run, "run time: 1.2 s\nthreads: 2\n") == 0, "run.txt has the run time and threads: %s",
+              run ? run : "(missing)"); /* 1.25 printed with %.1f */
+        free(run);
+    }
     check_line(md, "`fig4.p3.top2`", "| no |", 1);
     CHECK(md && strstr(md, "bit-identical"), "report.md states what is deterministic");
     check_line(md, "Config: n_layers 4", "d_vocab 300", 1);
@@ -611,12 +657,13 @@ static void test_full(const char *dir) {
     results_free(&r);
 }
 
-/* Flips one byte of every output in turn: verify must fail, then pass again
- * after restoring it; deleting a file must fail too. */
+/* Flips one byte of every output in turn: verify must fail naming the file,
+ * then pass again after restoring it; a deleted file, a tampered, malformed
+ * or missing SHA256SUMS and a missing directory must fail too. */
 static void test_verify(const char *dir) {
-    int i, rc;
-    char *path;
-    CHECK(run_verify(dir) == 0, "verify passes on a fresh output directory");
+    int i;
+    char *path, msg[200];
+    expect_verify(dir, 0, NULL, "on a fresh output directory");
     for (i = 0; FULL_FILES[i]; i++) {
         size_t len;
         unsigned char *data;
@@ -630,27 +677,25 @@ static void test_verify(const char *dir) {
         }
         data[len / 2] ^= 0x01;
         write_file_atomic(path, data, len, &e);
-        rc = run_verify(dir);
-        CHECK(rc == EXIT_VERIFY, "verify fails (exit %d) after one byte of %s changed (got %d)", EXIT_VERIFY, FULL_FILES[i], rc);
+        snprintf(msg, sizeof msg, "%s: SHA-256 mismatch", FULL_FILES[i]);
+        expect_verify(dir, EXIT_VERIFY, msg, "after one byte changed");
         data[len / 2] ^= 0x01;
         write_file_atomic(path, data, len, &e);
-        CHECK(run_verify(dir) == 0, "verify passes again once %s is restored", FULL_FILES[i]);
+        expect_verify(dir, 0, NULL, "once the file is restored");
         free(data);
         free(path);
     }
-    /* a deleted file */
     {
         size_t len;
         char *keep = slurp(dir, "fig3b.dat", &len);
         Error e;
         path = path_join(dir, "fig3b.dat");
         remove(path);
-        CHECK(run_verify(dir) == EXIT_VERIFY, "verify fails after fig3b.dat is deleted");
+        expect_verify(dir, EXIT_VERIFY, "fig3b.dat: listed in SHA256SUMS but missing", "after fig3b.dat is deleted");
         write_file_atomic(path, keep, len, &e);
         free(keep);
         free(path);
     }
-    /* a tampered SHA256SUMS line, a missing SHA256SUMS, a missing directory */
     {
         size_t len;
         char *keep = slurp(dir, "SHA256SUMS", &len), *bad;
@@ -660,31 +705,43 @@ static void test_verify(const char *dir) {
         memcpy(bad, keep, len + 1);
         bad[3] = bad[3] == 'a' ? 'b' : 'a';
         write_file_atomic(path, bad, len, &e);
-        CHECK(run_verify(dir) == EXIT_VERIFY, "verify fails after a checksum in SHA256SUMS changed");
+        expect_verify(dir, EXIT_VERIFY, "SHA-256 mismatch", "after a checksum in SHA256SUMS changed");
         memcpy(bad, "not a checksum line\n", 20);
         write_file_atomic(path, bad, len, &e);
-        CHECK(run_verify(dir) == EXIT_VERIFY, "verify fails on a malformed SHA256SUMS");
+        expect_verify(dir, EXIT_VERIFY, "SHA256SUMS: line 1: not", "on a malformed SHA256SUMS line");
+        memcpy(bad, keep, len + 1);
+        memcpy(bad + 66, "../x", 4);
+        write_file_atomic(path, bad, len, &e);
+        expect_verify(dir, EXIT_VERIFY, "not a plain file name", "on a path in SHA256SUMS");
+        write_file_atomic(path, "", 0, &e);
+        expect_verify(dir, EXIT_VERIFY, "lists no files", "on an empty SHA256SUMS");
         remove(path);
-        CHECK(run_verify(dir) == EXIT_VERIFY, "verify fails without SHA256SUMS");
+        expect_verify(dir, EXIT_VERIFY, "SHA256SUMS: missing or unreadable", "without SHA256SUMS");
         write_file_atomic(path, keep, len, &e);
-        CHECK(run_verify(dir) == 0, "verify passes with SHA256SUMS restored");
+        expect_verify(dir, 0, NULL, "with SHA256SUMS restored");
         free(bad);
         free(keep);
         free(path);
     }
     {
         char *missing = path_join(dir, "no-such-dir");
-        CHECK(run_verify(missing) == EXIT_VERIFY, "verify fails on a missing directory");
+        expect_verify(missing, EXIT_VERIFY, "no such directory", "on a missing directory");
         free(missing);
     }
-    /* unrelated files are ignored; an unlisted output name and a temp leftover are not */
     {
         Error e;
         path = path_join(dir, "fig1.png");
         write_file_atomic(path, "png", 3, &e);
-        CHECK(run_verify(dir) == 0, "verify ignores files that are not cleanup outputs (fig1.png)");
+        expect_verify(dir, 0, NULL, "with a file that is not a cleanup output (fig1.png)");
         remove(path);
         free(path);
+    }
+    {
+        char *argv[3];
+        argv[0] = "verify";
+        argv[1] = "--bogus";
+        argv[2] = NULL;
+        CHECK(cmd_verify(2, argv) == EXIT_USAGE, "verify --bogus is a usage error");
     }
 }
 
@@ -713,20 +770,87 @@ static void test_degraded(const char *dir) {
           "without checks the report says 'no reference' and never PASS/FAIL");
     CHECK(md && !strstr(md, "This is not gelu-4l"), "no planted note for a model that is not the planted one");
     free(md);
-    CHECK(run_verify(dir) == 0, "verify passes on the degraded output");
+    expect_verify(dir, 0, NULL, "on the degraded output");
     {
         path = path_join(dir, "fig4a.svg");
         write_file_atomic(path, "<svg/>", 6, &err);
-        CHECK(run_verify(dir) == EXIT_VERIFY, "verify flags an output file that SHA256SUMS does not list");
+        expect_verify(dir, EXIT_VERIFY, "fig4a.svg: an output file not listed in SHA256SUMS",
+                      "on an output file that SHA256SUMS does not list");
         remove(path);
         free(path);
         path = path_join(dir, "fig2.svg.tmp123");
         write_file_atomic(path, "x", 1, &err);
-        CHECK(run_verify(dir) == EXIT_VERIFY, "verify flags a leftover temporary file");
+        expect_verify(dir, EXIT_VERIFY, "fig2.svg.tmp123: leftover temporary file", "on a leftover temporary file");
         remove(path);
         free(path);
     }
     results_free(&r);
+}
+
+/* An attention-only model (no fig2.MLP* metrics), a NaN metric, NaN counts,
+ * and a writer outside layer 0 (Fig 1 stays on layer 0's metrics). */
+static void test_variants(const char *dir) {
+    Results full, r;
+    ReportInput in;
+    Error err;
+    char *md, *t;
+    int i, rc;
+    build_results(&full, 1);
+    results_init(&r);
+    for (i = 0; i < full.count; i++)
+        if (strncmp(full.items[i].name, "fig2.MLP", 8) != 0) results_set(&r, full.items[i].name, full.items[i].value);
+    results_set(&r, "fig1.L0H3.resid_mid1.median", NAN);
+    results_set(&r, "fig1.n_nan", 7);
+    results_set(&r, "fig2.n_nan", 0);
+    build_input(&in, &r, 1);
+    in.writer_layer = 1;
+    in.writer_head = 3;
+    rc = report_write_all(dir, &in, &err);
+    CHECK(rc == 0, "report_write_all for an attention-only model with writer L1H3 (%s)", rc ? err.msg : "");
+    CHECK(isnan(dat_value(dir, "fig2.dat", "MLP1", "median")), "fig2.dat has no MLP rows without MLP metrics");
+    CHECK(check_close(dat_value(dir, "fig2.dat", "L0H2", "median"), fig2_median(0, 2), 1e-9, 0),
+          "fig2.dat keeps L0H2 when the writer is L1H3");
+    CHECK(isnan(dat_value(dir, "fig2.dat", "L1H3", "median")), "fig2.dat omits the writer L1H3");
+    t = slurp(dir, "fig2.svg", NULL);
+    CHECK(t && !strstr(t, ">MLP0</text>") && strstr(t, ">L0H2</text>"), "fig2.svg: no MLP bars, L0H2 present");
+    free(t);
+    t = slurp(dir, "fig1a.dat", NULL);
+    CHECK(t && strstr(t, "\n3 resid_mid1 -0.06 0.041 1.0108 NaN -0.056 "), "fig1a.dat writes the NaN cell as NaN");
+    free(t);
+    CHECK(check_close(dat_value(dir, "fig1b.dat", "resid_mid0", "median"), 0.9604, 1e-9, 0),
+          "fig1 panel b falls back to L0H2 when the writer is not in layer 0");
+    md = slurp(dir, "report.md", NULL);
+    check_line(md, "`fig1.n_nan`", ": 7", 1);
+    check_line(md, "`fig2.n_nan`", ": 0", 1);
+    check_line(md, "`fig1.L0H2.resid_mid0.median`", "0.9604", 1);
+    CHECK(md && strstr(md, "1 metrics are NaN"), "report.md counts NaN metrics");
+    free(md);
+    CHECK(run_verify(dir) == 0, "verify passes");
+    results_free(&r);
+    results_free(&full);
+}
+
+/* No metrics at all: only results.tsv, report.md and SHA256SUMS; verify passes. */
+static void test_empty(const char *dir) {
+    Results r;
+    ReportInput in;
+    Error err;
+    char **names;
+    int n, rc;
+    char *md;
+    results_init(&r);
+    build_input(&in, &r, 0);
+    rc = report_write_all(dir, &in, &err);
+    CHECK(rc == 0, "report_write_all with no metrics (%s)", rc ? err.msg : "");
+    CHECK(list_dir(dir, &names, &n, &err) == 0 && n == 4 && strcmp(names[0], "SHA256SUMS") == 0 &&
+              strcmp(names[1], "report.md") == 0 && strcmp(names[2], "results.tsv") == 0 && strcmp(names[3], "run.txt") == 0,
+          "only SHA256SUMS, report.md, results.tsv and run.txt are written (%d files)", n);
+    free_string_list(names, n);
+    md = slurp(dir, "report.md", NULL);
+    CHECK(md && strstr(md, "Figures written: none") && strstr(md, "**Not run**: results.tsv has no `sec32.*` metrics"),
+          "report.md says nothing was run");
+    free(md);
+    expect_verify(dir, 0, NULL, "on an output without figures");
 }
 
 /* gelu-4l with no checks supplied: the paper's checks are used. */
@@ -837,39 +961,29 @@ static void test_bad_input(const char *dir) {
     results_free(&r);
 }
 
-/* Last: progress lines go to stderr, which is redirected to a file here, so
- * they must be plain lines (no carriage returns), a handful, ending in "done". */
-static void test_progress(const char *path) {
+/* Progress lines go to stderr, which is a log file here, so they must be
+ * plain lines (no carriage returns), a handful, ending in "done". */
+static void test_progress(void) {
     long i;
-    size_t len;
-    unsigned char *data;
-    Error e;
     int lines = 0;
-    size_t k;
-    fflush(stderr);
-    if (!freopen(path, "w", stderr)) {
-        CHECK(0, "cannot redirect stderr to %s", path);
-        return;
-    }
+    char *msg, *p;
+    stderr_begin();
     progress_begin("testing progress", 1000);
     for (i = 1; i <= 1000; i++) progress_update(i);
     progress_end();
-    fflush(stderr);
-    if (read_file(path, 1 << 20, &data, &len, &e) != 0) {
-        CHECK(0, "progress output readable");
-        return;
-    }
-    for (k = 0; k < len; k++) lines += data[k] == '\n';
-    CHECK(memchr(data, '\r', len) == NULL, "no carriage returns when stderr is not a terminal");
+    msg = stderr_since();
+    CHECK(msg != NULL, "progress output readable");
+    if (!msg) return;
+    for (p = msg; *p; p++) lines += *p == '\n';
+    CHECK(strchr(msg, '\r') == NULL, "no carriage returns when stderr is not a terminal");
     CHECK(lines >= 3 && lines <= 12, "occasional plain lines (%d)", lines);
-    CHECK(strstr((char *)data, "testing progress: 500/1000 (50%)") != NULL, "a line at 50%%");
-    CHECK(strstr((char *)data, "testing progress: done, 1000/1000") != NULL, "a final 'done' line");
-    free(data);
-    remove(path);
+    CHECK(strstr(msg, "testing progress: 500/1000 (50%)") != NULL, "a line at 50%%: %s", msg);
+    CHECK(strstr(msg, "testing progress: done, 1000/1000") != NULL, "a final 'done' line: %s", msg);
+    free(msg);
 }
 
 int main(int argc, char **argv) {
-    char base[512], d1[600], d2[600], d3[600], d4[600], d5[600], prog[600];
+    char base[512], d1[600], d2[600], d3[600], d4[600], d5[600], d6[600];
     const char *tmp = getenv("TMPDIR");
     Error err;
     if (argc == 3 && strcmp(argv[1], "--write") == 0) {
@@ -899,7 +1013,13 @@ int main(int argc, char **argv) {
     snprintf(d3, sizeof d3, "%s/det1", base);
     snprintf(d4, sizeof d4, "%s/det2", base);
     snprintf(d5, sizeof d5, "%s/bad", base);
-    snprintf(prog, sizeof prog, "%s/progress.txt", base);
+    snprintf(d6, sizeof d6, "%s/variants", base);
+    snprintf(stderr_log, sizeof stderr_log, "%s/stderr.log", base);
+    fflush(stderr);
+    if (!freopen(stderr_log, "w", stderr)) {
+        printf("SKIP: cannot redirect stderr to %s\n", stderr_log);
+        return CHECK_SKIP;
+    }
     test_xml_checker();
     test_refcheck_eval();
     test_paper_checks();
@@ -909,12 +1029,17 @@ int main(int argc, char **argv) {
     test_paper_mode(d2);
     test_determinism(d3, d4);
     test_bad_input(d5);
-    test_progress(prog);
+    test_variants(d6);
+    test_empty(d5);
+    test_progress();
     remove_tree(d1);
     remove_tree(d2);
     remove_tree(d3);
     remove_tree(d4);
     remove_tree(d5);
+    remove_tree(d6);
+    fclose(stderr);
+    remove(stderr_log);
     remove_tree(base);
     return check_done("test_report");
 }

@@ -268,6 +268,63 @@ def experiments(w, cfg, tokens, wl=0, wh=2, pl=2, cleaners=(2, 3, 4, 5, 6, 7), e
     return res
 
 
+PROMPTS = [
+    ("It's in the cupboard, either on the top or on the", " bottom", " top", (3, 1)),
+    ("I went to university at Michigan", " State", " University", (2, 1)),
+    ("class MyClass:\n\tdef", " __", " get", (3, 5)),
+    ("The church I go to is the Seventh-day Adventist", " Church", " church", (2, 2)),
+]
+
+
+def fig4(w, cfg, tokens, tok, res, wl=0, wh=2, eps=1e-5):
+    """PROTOCOL Fig 4: logit difference, clean DLA and patched DLA of the writer
+    and the other head at the prompt's last position."""
+    vocab, ranks = tok
+    WU = w["unembed.W_U"]
+    for k, (prompt, good, bad, other) in enumerate(PROMPTS, 1):
+        ids = [1] + encode(prompt, vocab, ranks)
+        T = len(ids)
+        a = forward(w, cfg, np.array([ids]), eps)
+        cg, ci = encode(good, vocab, ranks), encode(bad, vocab, ranks)
+        assert len(cg) == 1 and len(ci) == 1
+        lg = a["logits"][0, T - 1]
+        res["fig4.p%d.logit_diff" % k] = float(lg[cg[0]] - lg[ci[0]])
+        udir = WU[:, cg[0]] - WU[:, ci[0]]
+        sf = a["lnf_scale"][0, T - 1]
+        rows = forward(w, cfg, tokens[:, :T], eps)
+        for (l, h) in ((wl, wh), other):
+            name = "fig4.p%d.L%dH%d" % (k, l, h)
+            res[name + ".clean"] = float(dla(a["result%d" % l][0, T - 1, h], np.float64(sf), udir))
+            p = "blocks.%d.attn." % l
+            n = a["n%d" % l][0]                                  # [T,D] clean
+            vals = []
+            for b in range(tokens.shape[0]):
+                nn = n.copy()
+                nn[T - 1] = rows["n%d" % l][b, T - 1]
+                q = nn[T - 1] @ w[p + "W_Q"][h] + w[p + "b_Q"][h]
+                kk = nn @ w[p + "W_K"][h] + w[p + "b_K"][h]
+                v = nn @ w[p + "W_V"][h] + w[p + "b_V"][h]
+                sc = kk @ q / np.sqrt(q.shape[0])
+                pat = np.exp(sc - sc.max())
+                pat /= pat.sum()
+                out = (pat @ v) @ w[p + "W_O"][h]
+                vals.append(dla(out, np.float64(sf), udir))
+            vals = np.array(vals)
+            res[name + ".patched.median"] = float(np.percentile(vals, 50))
+            res[name + ".patched.q12_5"] = float(np.percentile(vals, 12.5))
+            res[name + ".patched.q87_5"] = float(np.percentile(vals, 87.5))
+
+
+def encode(text, vocab, ranks):
+    """GPT-2 pre-tokenizer regex restricted to ASCII, then byte-level BPE."""
+    import re
+    pat = re.compile(r"""'s|'t|'re|'ve|'m|'ll|'d| ?[A-Za-z]+| ?[0-9]+| ?[^\sA-Za-z0-9]+|\s+(?!\S)|\s+""")
+    out = []
+    for piece in pat.findall(text):
+        out += bpe_encode_word(piece, vocab, ranks)
+    return out
+
+
 # ---- tokenizer: an independent byte-level BPE (ASCII text only) ----
 def bytes_to_unicode():
     bs = list(range(33, 127)) + list(range(161, 173)) + list(range(174, 256))
@@ -322,6 +379,10 @@ def main(argv):
     tokens = np.array(rows, dtype=np.int64)
     res = experiments(w, cfg, tokens)
     ok = True
+    tj = json.load(open(d + "/tokenizer.json", encoding="utf-8"))
+    fig4(w, cfg, tokens, (tj["model"]["vocab"], {tuple(m.split(" ")): i for i, m in enumerate(tj["model"]["merges"])}), res)
+    print("fig4 L0H2 clean/patched:", " ".join("p%d %.3f/%.3f" % (k, res["fig4.p%d.L0H2.clean" % k],
+                                                                 res["fig4.p%d.L0H2.patched.median" % k]) for k in range(1, 5)))
     bad, nv = check_tokenizer(d)
     print("tokenizer: vocab %d, answers not single tokens: %s" % (nv, bad or "none"))
     ok = ok and not bad

@@ -29,9 +29,33 @@ BLOCK = 128
 
 F_L, F_N, F_WS, F_WORD, F_NFC, F_NFD, F_NFKC, F_NFKD = 1, 2, 4, 8, 16, 32, 64, 128
 
-# Code points that HF tokenizers' Oniguruma (Unicode 15.1) classifies as \p{L}
-# but UCD 15.0 does not know: CJK Unified Ideographs Extension I (Lo).
-EXTRA_L_15_1 = [(0x2EBF0, 0x2EE5D)]
+# HF tokenizers 0.22 (the library whose ids we reproduce) mixes Unicode versions:
+#  - its regex engine (Oniguruma 6.9.10) classifies \p{L} / \p{N} with Unicode 16.0 and
+#    Rust's char::is_numeric (Digits pre-tokenizer) with Unicode 16/17;
+#  - its normalizer (unicode-normalization-alignments) has Unicode 9.0 tables: characters
+#    assigned after 9.0 have no decomposition and combining class 0 there.
+# The UCD here is 15.0, so letters/numbers assigned later are added from this list
+# (found by probing HF for every code point with tools/unicode_parity.js; checked by
+# tools/check_unicode.c), and normalization data is limited to characters of Age <= 9.0.
+NORMALIZATION_AGE = 9.0
+# (first, last, L, N (regex \p{N} and is_numeric), numeric (is_numeric only))
+LATER_CLASSES = [
+    (0x1C89, 0x1C8A, 1, 0, 0), (0xA7CB, 0xA7CD, 1, 0, 0), (0xA7DA, 0xA7DC, 1, 0, 0),
+    (0x105C0, 0x105F3, 1, 0, 0), (0x10D40, 0x10D49, 0, 1, 0), (0x10D4A, 0x10D65, 1, 0, 0),
+    (0x10D6F, 0x10D85, 1, 0, 0), (0x10EC2, 0x10EC4, 1, 0, 0), (0x11380, 0x11389, 1, 0, 0),
+    (0x1138B, 0x1138B, 1, 0, 0), (0x1138E, 0x1138E, 1, 0, 0), (0x11390, 0x113B5, 1, 0, 0),
+    (0x113B7, 0x113B7, 1, 0, 0), (0x113D1, 0x113D1, 1, 0, 0), (0x113D3, 0x113D3, 1, 0, 0),
+    (0x116D0, 0x116E3, 0, 1, 0), (0x11BC0, 0x11BE0, 1, 0, 0), (0x11BF0, 0x11BF9, 0, 1, 0),
+    (0x11DE0, 0x11DE9, 0, 0, 1), (0x13460, 0x143FA, 1, 0, 0), (0x16100, 0x1611D, 1, 0, 0),
+    (0x16130, 0x16139, 0, 1, 0), (0x16D40, 0x16D6C, 1, 0, 0), (0x16D70, 0x16D79, 0, 1, 0),
+    (0x16FF4, 0x16FF6, 0, 0, 1), (0x18CFF, 0x18CFF, 1, 0, 0), (0x1CCF0, 0x1CCF9, 0, 1, 0),
+    (0x1E5D0, 0x1E5ED, 1, 0, 0), (0x1E5F0, 0x1E5F0, 1, 0, 0), (0x1E5F1, 0x1E5FA, 0, 1, 0),
+    (0x2EBF0, 0x2EE5D, 1, 0, 0),  # CJK Extension I (Unicode 15.1)
+]
+# Marks assigned after 15.0 that Rust's regex \w (single_word added tokens) counts as word characters.
+LATER_WORD = [(0x897, 0x897), (0x10D69, 0x10D6D), (0x10EFC, 0x10EFC), (0x113B8, 0x113C0), (0x113C2, 0x113C2),
+              (0x113C5, 0x113C5), (0x113C7, 0x113CA), (0x113CC, 0x113D0), (0x113D2, 0x113D2), (0x113E1, 0x113E2),
+              (0x11F5A, 0x11F5A), (0x1611E, 0x1612F), (0x1E5EE, 0x1E5EF)]
 
 
 def path(name):
@@ -94,6 +118,20 @@ def read_prop_file(name, wanted):
     return out
 
 
+def read_ages():
+    ages = {}
+    with open(path("DerivedAge.txt"), encoding="utf-8") as f:
+        for line in f:
+            line = line.split("#", 1)[0].strip()
+            if not line:
+                continue
+            r, a = [x.strip() for x in line.split(";")]
+            r = r.split("..")
+            for c in range(int(r[0], 16), int(r[-1], 16) + 1):
+                ages[c] = float(a)
+    return ages
+
+
 def full_decomp(cp, decomp, compat, memo):
     key = (cp, compat)
     if key in memo:
@@ -142,6 +180,10 @@ def wrap(nums, per=24):
 def main():
     ver = version()
     cat, ccc, decomp = read_unicode_data()
+    ages = read_ages()
+    old = lambda c: ages.get(c, 99.0) <= NORMALIZATION_AGE
+    ccc = {c: v for c, v in ccc.items() if old(c)}
+    decomp = {c: v for c, v in decomp.items() if old(c)}
     props = read_prop_file("PropList.txt", ["White_Space", "Join_Control"])
     core = read_prop_file("DerivedCoreProperties.txt", ["Alphabetic"])
     norm = read_prop_file("DerivedNormalizationProps.txt", [
@@ -162,19 +204,30 @@ def main():
             f |= F_WORD
         c = ccc.get(cp, 0)
         cccs[cp] = c
-        if c or cp in norm["NFC_QC=N"] or cp in norm["NFC_QC=M"]:
-            f |= F_NFC
-        if c or cp in norm["NFD_QC=N"]:
-            f |= F_NFD
-        if c or cp in norm["NFKC_QC=N"] or cp in norm["NFKC_QC=M"]:
-            f |= F_NFKC
-        if c or cp in norm["NFKD_QC=N"]:
-            f |= F_NFKD
+        if old(cp):
+            if c or cp in norm["NFC_QC=N"] or cp in norm["NFC_QC=M"]:
+                f |= F_NFC
+            if c or cp in norm["NFD_QC=N"]:
+                f |= F_NFD
+            if c or cp in norm["NFKC_QC=N"] or cp in norm["NFKC_QC=M"]:
+                f |= F_NFKC
+            if c or cp in norm["NFKD_QC=N"]:
+                f |= F_NFKD
         flags[cp] = f
-    for lo, hi in EXTRA_L_15_1:
+    extra_numeric = []
+    for lo, hi, is_l, is_n, is_num in LATER_CLASSES:
+        assert all(cat.get(cp, "Cn") == "Cn" for cp in range(lo, hi + 1))
         for cp in range(lo, hi + 1):
-            if cat.get(cp, "Cn") == "Cn":
+            if is_l:
                 flags[cp] |= F_L | F_WORD
+            if is_n:
+                flags[cp] |= F_N | F_WORD
+        if is_num:
+            extra_numeric.append((lo, hi))
+    for lo, hi in LATER_WORD:
+        for cp in range(lo, hi + 1):
+            assert cat.get(cp, "Cn") == "Cn"
+            flags[cp] |= F_WORD
 
     memo = {}
     canon = []   # (cp, list)
@@ -216,11 +269,18 @@ def main():
     print("/* unicode_data.c - GENERATED by tools/gen_unicode.py from the Unicode Character")
     print(" * Database version %s (Debian unicode-data). Do not edit; regenerate with" % ver)
     print(" *   /usr/bin/python3 tools/gen_unicode.py > unicode_data.c")
-    print(" * Letters also include CJK Extension I (U+2EBF0..U+2EE5D, Unicode 15.1), as the")
-    print(" * Oniguruma used by HF tokenizers does. */")
+    print(" * To match HF tokenizers 0.22 exactly: letters and numbers assigned after 15.0 that")
+    print(" * its regex engine knows are added (LATER_CLASSES), and normalization data (combining")
+    print(" * classes, decompositions, compositions) covers only characters of Unicode <= %.1f," % NORMALIZATION_AGE)
+    print(" * the version of its normalization tables. */")
     print('#include "unicode_data.h"')
     print()
-    print('const char unicode_data_version[] = "%s";' % ver)
+    print('const char unicode_data_version[] = "UCD %s (normalization: Unicode <= %.1f characters)";' % (ver, NORMALIZATION_AGE))
+    print()
+    print("/* Numbers for Rust's char::is_numeric that the regex \\p{N} does not know yet. */")
+    print("static const unsigned int extra_numeric[%d][2] = {" % max(1, len(extra_numeric)))
+    print("\n".join("{%d,%d}," % r for r in extra_numeric) if extra_numeric else "{0,0},")
+    print("};")
     print()
     print(two_level(flags, "flags", "unsigned char"))
     print()
@@ -236,6 +296,14 @@ def main():
 unsigned uni_flags(unsigned long cp) {
     if (cp >= 0x110000UL) return 0;
     return flags_stage2[(unsigned long)flags_stage1[cp >> 7] * 128 + (cp & 127)];
+}
+
+int uni_is_numeric(unsigned long cp) {
+    unsigned i;
+    if (uni_flags(cp) & UNI_N) return 1;
+    for (i = 0; i < (unsigned)(sizeof extra_numeric / sizeof extra_numeric[0]); i++)
+        if (cp >= extra_numeric[i][0] && cp <= extra_numeric[i][1] && extra_numeric[i][1] > 0) return 1;
+    return 0;
 }
 
 unsigned uni_ccc(unsigned long cp) {

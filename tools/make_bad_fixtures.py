@@ -400,5 +400,83 @@ def torch_save_bytes(sd):
     return bio.getvalue()
 
 
+
+
+# ---------------------------------------------------------------- tokenizer and data seeds (no torch needed)
+
+
+def bytes_to_unicode():
+    """GPT-2's byte -> printable character map (as HF ByteLevel uses)."""
+    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("\xa1"), ord("\xac") + 1)) + list(range(ord("\xae"), ord("\xff") + 1))
+    cs = bs[:]
+    n = 0
+    for b in range(256):
+        if b not in bs:
+            bs.append(b)
+            cs.append(256 + n)
+            n += 1
+    return dict(zip(bs, [chr(c) for c in cs]))
+
+
+def mini_tokenizer(pre, normalizer, post, extra_added=()):
+    b2u = bytes_to_unicode()
+    added = [("<|endoftext|>", 0), ("<|BOS|>", 1), ("<|PAD|>", 2)] + list(extra_added)
+    vocab = OrderedDict()
+    for b in range(256):
+        vocab[b2u[b]] = 3 + b
+    merges = []
+    for a, b in [("Ġ", "t"), ("h", "e"), ("Ġt", "he"), ("i", "n"), ("Ġ", "a"), ("1", "2"), ("e", "r")]:
+        merges.append(a + " " + b)
+        vocab[a + b] = len(vocab) + 3
+    return json.dumps(
+        OrderedDict(
+            [
+                ("version", "1.0"),
+                ("truncation", None),
+                ("padding", None),
+                ("added_tokens", [{"id": i, "content": c, "single_word": False, "lstrip": False, "rstrip": False, "normalized": False, "special": True} for c, i in added]),
+                ("normalizer", normalizer),
+                ("pre_tokenizer", pre),
+                ("post_processor", post),
+                ("decoder", {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True, "use_regex": True}),
+                ("model", OrderedDict([("type", "BPE"), ("dropout", None), ("unk_token", None), ("continuing_subword_prefix", None), ("end_of_word_suffix", None), ("fuse_unk", False), ("vocab", vocab), ("merges", merges)])),
+            ]
+        ),
+        ensure_ascii=False,
+    ).encode("utf-8")
+
+
+def tokenizer_and_data_seeds():
+    bl = {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True, "use_regex": True}
+    tp = {
+        "type": "TemplateProcessing",
+        "single": [{"SpecialToken": {"id": "<|BOS|>", "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}}],
+        "pair": [{"Sequence": {"id": "A", "type_id": 0}}, {"Sequence": {"id": "B", "type_id": 1}}],
+        "special_tokens": {"<|BOS|>": {"id": "<|BOS|>", "ids": [1], "tokens": ["<|BOS|>"]}},
+    }
+    seq = {
+        "type": "Sequence",
+        "pretokenizers": [
+            {"type": "Digits", "individual_digits": True},
+            {"type": "Split", "pattern": {"String": " "}, "behavior": "Isolated", "invert": False},
+            {"type": "ByteLevel", "add_prefix_space": True, "trim_offsets": True, "use_regex": False},
+        ],
+    }
+    d = os.path.join(CORPUS, "fuzz_tokenizer_load")
+    write(os.path.join(d, "mini_bytelevel.json"), mini_tokenizer(bl, {"type": "NFC"}, tp))
+    write(os.path.join(d, "mini_sequence.json"), mini_tokenizer(seq, {"type": "Sequence", "normalizers": [{"type": "NFKC"}]}, {"type": "Sequence", "processors": [bl, {"type": "RobertaProcessing", "sep": ["<|endoftext|>", 0], "cls": ["<|BOS|>", 1]}]}, [("  ", 300)]))
+    write(os.path.join(d, "mini_split_regex.json"), mini_tokenizer({"type": "Split", "pattern": {"Regex": "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+"}, "behavior": "Removed", "invert": True}, None, None))
+    d = os.path.join(CORPUS, "fuzz_tokenizer_encode")
+    for name, text in [("ascii.txt", "Hello world, the 123 numbers and   spaces\n\tend"), ("unicode.txt", "café e\u0301 Ａ 😀 ﬁ \u212b <|endoftext|>x"), ("code.txt", "def f(x):\n    return x ** 2  # ok\n")]:
+        write(os.path.join(d, name), text.encode("utf-8"))
+    d = os.path.join(CORPUS, "fuzz_data")
+    toks = lambda n, s: ",".join(str((s * 7 + i * 13) % 600 + 3) for i in range(n))  # noqa: E731
+    write(os.path.join(d, "tokens.jsonl"), b"\x02\x07" + "".join('{"tokens":[1,%s]}\n' % toks(9, s) for s in range(3)).encode())
+    write(os.path.join(d, "rows.json"), b"\x01\x05" + ('{"rows":[{"row_idx":0,"row":{"tokens":[1,%s]},"truncated_cells":[]},{"row_idx":1,"row":{"tokens":[1,%s]},"truncated_cells":[]}]}' % (toks(6, 1), toks(6, 2))).encode())
+    write(os.path.join(d, "text.jsonl"), b"\x01\x0f" + "".join(json.dumps({"text": t}) + "\n" for t in ["the cat sat on the mat " * 3, "numbers 123 456", "café"]).encode())
+    write(os.path.join(d, "plain.txt"), b"\x00\x03" + b"a plain text document\nanother line of text here\n\n")
+
+
 if __name__ == "__main__":
+    tokenizer_and_data_seeds()
     sys.exit(main())

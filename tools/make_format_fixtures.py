@@ -149,21 +149,26 @@ def zip64_rewrite(src):
     return bytes(out)
 
 
+def zi(name):
+    """A ZipInfo with a fixed timestamp, so the fixtures are reproducible."""
+    return zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+
+
 def rezip(src, compression, rename=None):
     zin = zipfile.ZipFile(io.BytesIO(src))
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", compression) as zout:
         for info in zin.infolist():
             name = rename(info.filename) if rename else info.filename
-            zout.writestr(name, zin.read(info.filename), compress_type=compression)
+            zout.writestr(zi(name), zin.read(info.filename), compress_type=compression)
     return buf.getvalue()
 
 
 def evil_zip(pkl, folder="evil"):
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as z:
-        z.writestr(folder + "/data.pkl", pkl)
-        z.writestr(folder + "/version", "3\n")
+        z.writestr(zi(folder + "/data.pkl"), pkl)
+        z.writestr(zi(folder + "/version"), "3\n")
     return buf.getvalue()
 
 
@@ -190,9 +195,9 @@ def fake_torch_zip(size, stride, offset, numel, data, storage="FloatStorage", ke
            b"\x89}tRu.")
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as z:
-        z.writestr(folder + "/data.pkl", pkl)
-        z.writestr(folder + "/data/0", data)
-        z.writestr(folder + "/version", "3\n")
+        z.writestr(zi(folder + "/data.pkl"), pkl)
+        z.writestr(zi(folder + "/data/0"), data)
+        z.writestr(zi(folder + "/version"), "3\n")
     return buf.getvalue()
 
 
@@ -236,6 +241,40 @@ def main():
     expected.append("F zip64.pth ok")
     expected += expect_lines(tensors)
 
+    # A ZIP comment after the end record (Python's zipfile as writer; sizes in the local headers).
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as zc:
+        zsrc = zipfile.ZipFile(os.path.join(OUT, "proto4.pth"))
+        for info in zsrc.infolist():
+            zc.writestr(zi(info.filename.replace("proto4/", "renamed/")), zsrc.read(info.filename))
+        zc.comment = b"a comment PK\x05\x06 that looks like a record"
+    files["comment.pth"] = buf.getvalue()
+    expected.append("F comment.pth ok")
+    expected += expect_lines(tensors)
+
+    # The extra records newer torch versions add (byteorder, .data/serialization_id,
+    # .format_version, .storage_alignment) next to the usual ones.
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as zc:
+        zsrc = zipfile.ZipFile(os.path.join(OUT, "proto2.pth"))
+        for info in zsrc.infolist():
+            zc.writestr(zi(info.filename.replace("proto2/", "archive/")), zsrc.read(info.filename))
+        zc.writestr(zi("archive/byteorder"), b"little")
+        zc.writestr(zi("archive/.data/serialization_id"), b"1234567890123456789012345678901234567890")
+        zc.writestr(zi("archive/.format_version"), b"1")
+        zc.writestr(zi("archive/.storage_alignment"), b"64")
+    files["torch2_layout.pth"] = buf.getvalue()
+    expected.append("F torch2_layout.pth ok")
+    expected += expect_lines(tensors)
+
+    # nn.Parameter values (state_dict(keep_vars=True)): torch._utils._rebuild_parameter.
+    psd = collections.OrderedDict([("w", torch.nn.Parameter(torch.tensor([[1.5, -2.0], [0.25, 8.0]]))),
+                                   ("frozen", torch.nn.Parameter(torch.tensor([3.0]), requires_grad=False))])
+    torch.save(psd, os.path.join(OUT, "parameter.pth"))
+    assert b"_rebuild_parameter" in open(os.path.join(OUT, "parameter.pth"), "rb").read()
+    expected.append("F parameter.pth ok")
+    expected += expect_lines([(k, v.detach()) for k, v in psd.items()])
+
     # A plain nn.Module state dict (as published checkpoints are).
     torch.manual_seed(0)
     lin = torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.LayerNorm(2))
@@ -252,6 +291,11 @@ def main():
     files["noalign.safetensors"] = st_bytes(st_tensors[:3], metadata=None, align=False)
     expected.append("F noalign.safetensors ok")
     expected += expect_lines(st_tensors[:3], contiguous=True)
+
+    # The raw pickles, for the C test's own pickle fuzzing (it re-zips them).
+    for proto in (2, 4):
+        z = zipfile.ZipFile(os.path.join(OUT, "proto%d.pth" % proto))
+        files["proto%d.pkl" % proto] = z.read("proto%d/data.pkl" % proto)
 
     # Refused inputs.
     proto2 = open(os.path.join(OUT, "proto2.pth"), "rb").read()
@@ -346,19 +390,19 @@ def main():
         expected.append("F %s fail:%s" % (name, msg))
     two = io.BytesIO()
     with zipfile.ZipFile(two, "w") as z:
-        z.writestr("a/data.pkl", b"\x80\x02}.")
-        z.writestr("b/data.pkl", b"\x80\x02}.")
+        z.writestr(zi("a/data.pkl"), b"\x80\x02}.")
+        z.writestr(zi("b/data.pkl"), b"\x80\x02}.")
     files["two_pickles.pth"] = two.getvalue()
     expected.append("F two_pickles.pth fail:more than one")
     nopkl = io.BytesIO()
     with zipfile.ZipFile(nopkl, "w") as z:
-        z.writestr("a/readme.txt", b"hi")
+        z.writestr(zi("a/readme.txt"), b"hi")
     files["no_pickle.pth"] = nopkl.getvalue()
     expected.append("F no_pickle.pth fail:no ARCHIVE/data.pkl")
     big = io.BytesIO()
     with zipfile.ZipFile(big, "w") as z:
-        z.writestr("a/data.pkl", b"\x80\x02}.")
-        z.writestr("a/byteorder", b"big")
+        z.writestr(zi("a/data.pkl"), b"\x80\x02}.")
+        z.writestr(zi("a/byteorder"), b"big")
     files["big_endian.pth"] = big.getvalue()
     expected.append("F big_endian.pth fail:big-endian")
     files["empty_dict.pth"] = evil_zip(b"\x80\x02}.", "e")
