@@ -94,7 +94,8 @@ int model_load_config(const char *path, ModelConfig *cfg, Error *err) {
     v = json_get(root, "eps");
     if (v && v->type != JSON_NULL) {
         double e;
-        if (!json_as_double(v, &e) || !(e > 0 && e < 1)) {
+        /* Checked as the float it becomes: 1e-50 > 0 as a double but rounds to 0. */
+        if (!json_as_double(v, &e) || !(e > 0 && e < 1) || !((float)e > 0)) {
             error_set(err, "%s: \"eps\" must be a small positive number", path);
             goto done;
         }
