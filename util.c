@@ -27,12 +27,21 @@
 #include <omp.h>
 #endif
 
+/* Messages quote names and strings taken from input files: control characters
+ * (newlines, terminal escapes) become '?' so an error stays one harmless line. */
+static void error_clean(Error *err) {
+    char *p;
+    for (p = err->msg; *p; p++)
+        if ((unsigned char)*p < 0x20 || (unsigned char)*p == 0x7F) *p = '?';
+}
+
 int error_set(Error *err, const char *fmt, ...) {
     if (err) {
         va_list ap;
         va_start(ap, fmt);
         vsnprintf(err->msg, sizeof err->msg, fmt, ap);
         va_end(ap);
+        error_clean(err);
         err->code = EXIT_INPUT;
     }
     return -1;
@@ -44,6 +53,7 @@ int error_set_code(Error *err, int code, const char *fmt, ...) {
         va_start(ap, fmt);
         vsnprintf(err->msg, sizeof err->msg, fmt, ap);
         va_end(ap);
+        error_clean(err);
         err->code = code;
     }
     return -1;
@@ -56,13 +66,14 @@ void die_error(const Error *err) {
 }
 
 void die(int code, const char *fmt, ...) {
+    Error e;
     va_list ap;
-    fflush(stdout);
-    fputs("cleanup: ", stderr);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    vsnprintf(e.msg, sizeof e.msg, fmt, ap);
     va_end(ap);
-    fputc('\n', stderr);
+    error_clean(&e);
+    fflush(stdout);
+    fprintf(stderr, "cleanup: %s\n", e.msg);
     exit(code);
 }
 

@@ -219,6 +219,11 @@ cp fuzz/corpus/fuzz_config/regress-heads-overflow.json "$C/config.json"; cfg_cas
 sed 's/"n_layers": 1/"n_layers": 100000000/' "$TINY/config.json" > "$C/config.json"; cfg_case "absurd n_layers"
 sed 's/"act_fn": "gelu"/"act_fn": "swish"/' "$TINY/config.json" > "$C/config.json"; cfg_case "unknown act_fn"
 sed 's/"d_model": 4,/"d_model": 4, "eps": 1e-50,/' "$TINY/config.json" > "$C/config.json"; cfg_case "eps that rounds to 0 in float32"
+# A newline and a terminal escape in a quoted value must not break the one-line message.
+printf '{"d_model": 4, "n_layers": 1, "n_heads": 2, "d_head": 2, "d_mlp": 8, "n_ctx": 8, "d_vocab": 12,
+ "act_fn": "ge\\nlu\\u001b[2J"}' > "$C/config.json"
+cfg_case "act_fn with a newline and an escape"
+if grep -q "$(printf '\033')" "$TMP/err"; then echo "FAIL a terminal escape from config.json reached stderr"; fail=1; fi
 printf '{"a":1}\000{"b":2}' > "$C/config.json"; cfg_case "NUL byte and trailing data"
 awk 'BEGIN { printf "{\"model_name\": \""; for (i = 0; i < 1100000; i++) printf "x"; printf "\"}"; }' > "$C/config.json"
 cfg_case "larger than the 1 MiB limit"
