@@ -1471,15 +1471,17 @@ static int post_processor_bos(const Tokenizer *tok, const JsonValue *pp, int dep
         return -1;
     }
     if (strcmp(type, "TemplateProcessing") == 0) {
-        const JsonValue *single = json_get(pp, "single"), *st, *name, *spec;
+        const JsonValue *single = json_get(pp, "single"), *st, *name, *spec, *ids;
         long long id;
         if (!single || single->type != JSON_ARRAY || single->count == 0) return -1;
         st = json_get(&single->items[0], "SpecialToken");
         name = json_get(st, "id");
         if (!name || name->type != JSON_STRING) return -1;
         spec = json_get(json_get(pp, "special_tokens"), name->str);
-        if (json_as_int(json_get(spec, "ids") ? &json_get(spec, "ids")->items[0] : NULL, &id) &&
-            json_get(spec, "ids")->count > 0 && id >= 0 && id < tok->n_ids)
+        ids = json_get(spec, "ids");
+        /* Only a non-empty array has an items[0] ("ids": [] or a number has none). */
+        if (ids && ids->type == JSON_ARRAY && ids->count > 0 && json_as_int(&ids->items[0], &id) && id >= 0 &&
+            id < tok->n_ids)
             return (int)id;
         return token_to_id(tok, name->str, name->len);
     }

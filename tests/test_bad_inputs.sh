@@ -355,5 +355,14 @@ expect_all 3 "$TMP/allf/results.tsv::write error" "all: write error (file size l
 left=$(ls "$TMP/allf" 2>/dev/null | wc -l | tr -d ' ')
 if [ "$left" -ne 0 ]; then echo "FAIL all: $left files left after a write error: $(ls "$TMP/allf")"; fail=1; fi
 
+# Other commands' outputs.
+expect 3 "standard output" "tokenize > /dev/full" sh -c 'exec "$0" tokenize --tokenizer "$1" hello > /dev/full' "$BIN" "$TOK"
+expect 3 "standard output" "detokenize > /dev/full" sh -c 'exec "$0" detokenize --tokenizer "$1" 70 71 > /dev/full' "$BIN" "$TOK"
+expect 3 "$TMP/regular" "synth --out under a regular file" "$BIN" synth --out "$TMP/regular/x" --rows 2
+expect 3 "$TMP/syn/model.safetensors::write error" "synth: write error (file size limit)" \
+    sh -c 'trap "" XFSZ; ulimit -f 100; exec "$0" synth --out "$1" --rows 2' "$BIN" "$TMP/syn"
+# config.json is written last: a model directory cut short by an error cannot be loaded.
+if [ -e "$TMP/syn/config.json" ]; then echo "FAIL synth: config.json written although the weights failed"; fail=1; fi
+
 echo "test_bad_inputs: $cases cases"
 exit $fail
