@@ -260,7 +260,6 @@ static const Command commands[] = {
     {"info", cmd_info, "describe a model directory: config, parameters, checksums, processing"},
     {"tokenize", cmd_tokenize, "text -> token ids with an HF tokenizer.json (byte-level BPE)"},
     {"detokenize", cmd_detokenize, "token ids -> text, byte-exact"},
-    {"verify", cmd_verify, "re-check an output directory against its SHA256SUMS"},
     {"synth", cmd_synth, "write the bundled planted model (or random gelu-4l-shaped weights)"},
     {"verify", cmd_verify, "re-check an output directory (default out/) against its SHA256SUMS"},
 };

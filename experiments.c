@@ -949,6 +949,25 @@ static int is_gelu_4l_shape(const ModelConfig *c) {
     return c->d_model == 512 && c->n_layers == 4 && c->n_heads == 8 && c->d_vocab == 48262 && c->d_mlp == 2048;
 }
 
+/* One line saying how the run compares with its reference values, if any. */
+static void print_check_summary(const ReportInput *in, const Results *res) {
+    size_t i, pass = 0, fail = 0, missing = 0;
+    double value;
+    if (!in->checks || in->n_checks == 0) {
+        printf("checks: no reference values for this model\n");
+        return;
+    }
+    for (i = 0; i < in->n_checks; i++) {
+        int outcome = refcheck_eval(&in->checks[i], res, &value);
+        if (outcome == REFCHECK_PASS) pass++;
+        else if (outcome == REFCHECK_FAIL) fail++;
+        else missing++;
+    }
+    printf("checks: %lu of %lu %s PASS, %lu FAIL, %lu missing\n", (unsigned long)pass, (unsigned long)in->n_checks,
+           in->is_planted ? "planted-model expectations" : "paper reference values", (unsigned long)fail,
+           (unsigned long)missing);
+}
+
 int cmd_experiment(int argc, char **argv) {
     ExpOptions o;
     Error err;
@@ -1029,7 +1048,9 @@ int cmd_experiment(int argc, char **argv) {
             printf("model: weights/gelu-4l (the paper's model, found in weights/)\n");
         } else {
             o.model_dir = "weights/planted";
-            printf("model: weights/planted (weights/gelu-4l/config.json not found; using the bundled planted model)\n");
+            printf("model: weights/planted - the bundled PLANTED model, not gelu-4l (weights/gelu-4l/config.json\n"
+                   "       not found). It exercises the whole pipeline on a known circuit; to reproduce the\n"
+                   "       paper, get gelu-4l with `make fetch` or by hand (README, \"Getting gelu-4l\").\n");
         }
     }
     if (model_load(o.model_dir, o.weights, !o.no_processing, &m, &err)) die_error(&err);
@@ -1159,6 +1180,8 @@ int cmd_experiment(int argc, char **argv) {
         if (report_write_all(o.out, &in, &err)) die_error(&err);
         printf("wrote %s/results.tsv (%d metrics), figures and report.md in %.1f s\n", o.out, res.count,
                now_seconds() - t0);
+        print_check_summary(&in, &res);
+        printf("report: %s/report.md   (check the files with: ./cleanup verify %s)\n", o.out, o.out);
     } else {
         out_path = path_join(o.out, "results.tsv");
         if (results_write_tsv(&res, out_path, &err)) {

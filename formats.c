@@ -663,7 +663,7 @@ static int vm_call(Vm *vm, Obj *fn, Obj *args) {
 }
 
 static int vm_memo_put(Vm *vm, uint64_t idx) {
-    Obj *top;
+    Obj *top = NULL;
     if (vm_top(vm, &top) != 0) return -1;
     /* Indices come from the file: bounded so the memo never outgrows the pickle. */
     if (idx >= PKL_MAX_MEMO || idx > vm->n) return vm_fail(vm, "memo index %llu too large", (unsigned long long)idx);
@@ -700,7 +700,7 @@ static int vm_run(Vm *vm, Obj **result) {
     for (;;) {
         const unsigned char *a = NULL;
         unsigned op;
-        Obj *o, *x, *y;
+        Obj *o = NULL, *x = NULL, *y = NULL;
         size_t k = 0;
         vm->op_pos = vm->pos;
         if (vm->pos >= vm->n) return vm_fail(vm, "pickle ends without STOP");
@@ -857,8 +857,8 @@ static int vm_run(Vm *vm, Obj **result) {
             if (vm_take(vm, 4, &a) != 0 || vm_memo_get(vm, rd32(a)) != 0) return -1;
             break;
         case 'c': { /* GLOBAL module\nname\n */
-            const unsigned char *m, *nm;
-            size_t ml, nl;
+            const unsigned char *m = NULL, *nm = NULL;
+            size_t ml = 0, nl = 0;
             if (vm_line(vm, &m, &ml) != 0 || vm_line(vm, &nm, &nl) != 0) return -1;
             if (vm_global(vm, m, ml, nm, nl) != 0) return -1;
             break;

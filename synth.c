@@ -231,7 +231,7 @@ typedef struct {
 
 typedef struct {
     int count;
-    char names[SYNTH_MAX_TENSORS][48];
+    char names[SYNTH_MAX_TENSORS][64];
     int ndims[SYNTH_MAX_TENSORS];
     int64_t shapes[SYNTH_MAX_TENSORS][TENSOR_MAX_DIMS];
     float *data[SYNTH_MAX_TENSORS];
