@@ -28,7 +28,9 @@
 #define PKL_MAX_NAME 4096        /* bytes in a (flattened) tensor name */
 #define PKL_MAX_NEST 32          /* nested dicts flattened into "outer.inner" names */
 #define SAFETENSORS_MAX_HEADER (100u << 20) /* the reference implementation's limit */
-#define TENSORFILE_MAX_BYTES (((size_t)-1) / 2)
+/* Weights files are read whole: refuse anything over 16 GiB (gelu-4l is 250 MB) instead of
+ * growing until memory runs out on an endless input such as /dev/zero. */
+#define TENSORFILE_MAX_BYTES (SIZE_MAX > 0xFFFFFFFFu ? (size_t)0x400000000ULL : SIZE_MAX / 2)
 
 /* ---------------------------------------------------------------- helpers */
 
@@ -1233,11 +1235,31 @@ static int open_detected(TensorFile *tf, Error *err) {
     return rc;
 }
 
+/* 0 if the first bytes of the file match none of the formats open_detected
+ * knows, so that a large or endless wrong input (/dev/zero) is refused before
+ * it is read whole. 1 otherwise, including files that cannot be opened or are
+ * too short to tell (read_file and open_detected then give the message). */
+static int looks_like_tensorfile(const char *path) {
+    unsigned char d[9];
+    size_t n;
+    FILE *f = fopen(path, "rb");
+    if (!f) return 1;
+    n = fread(d, 1, sizeof d, f);
+    fclose(f);
+    if (n < sizeof d) return 1;
+    return (d[0] == 'P' && d[1] == 'K') || d[8] == '{' || d[0] == 0x80;
+}
+
 int tensorfile_open(const char *path, TensorFile *tf, Error *err) {
     memset(tf, 0, sizeof *tf);
     tf->path = malloc(strlen(path) + 1);
     if (!tf->path) return error_set_code(err, EXIT_INTERNAL, "out of memory");
     strcpy(tf->path, path);
+    if (!looks_like_tensorfile(path)) {
+        error_set(err, "%s: not a torch.save ZIP archive or a safetensors file", path);
+        tensorfile_close(tf);
+        return -1;
+    }
     if (read_file(path, TENSORFILE_MAX_BYTES, &tf->file_data, &tf->file_len, err) != 0) {
         tensorfile_close(tf);
         return -1;

@@ -261,6 +261,7 @@ expect 3 "$TMP/regular" "output directory is a regular file" \
     "$BIN" run --model "$TINY" --tokens 0,1 --hook logits --out "$TMP/regular"
 expect 3 "/proc/version" "output directory under /proc/version" \
     "$BIN" run --model "$TINY" --tokens 0,1 --hook logits --out /proc/version/out
+expect 2 "/dev/zero" "endless weights file (/dev/zero) refused before reading it" "$BIN" info --model "$TINY" --weights /dev/zero
 expect 3 "standard output" "info > /dev/full" sh -c "exec \"\$0\" info --model \"\$1\" > /dev/full" "$BIN" "$TINY"
 # A file-size limit makes a large hook file fail midway: exit 3, and the files
 # left are either complete (identical to a full run) or absent - never partial.
