@@ -53,7 +53,7 @@ native:
 	$(MAKE) OPT="$(NATIVE_OPT)" BUILD=build-native
 
 clean:
-	rm -rf $(BUILD) build-native cleanup
+	rm -rf $(BUILD) build-native build-san build-fuzz cleanup
 
 # Optional: download gelu-4l, its tokenizer and data rows (needs network and curl).
 fetch:
