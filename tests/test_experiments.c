@@ -305,7 +305,7 @@ static void test_fig4_self_patch(const Model *m) {
     Results r;
     Error err;
     int prompt[6] = {1, 17, 4, 33, 9, 28}, i;
-    double clean, med, lo, hi, ld;
+    double clean = 0, med = 0, lo = 0, hi = 0, ld = 0;
     memset(&ds, 0, sizeof ds);
     ds.n_rows = 3;
     ds.seq_len = 10;
