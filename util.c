@@ -35,14 +35,19 @@ static void error_clean(Error *err) {
         if ((unsigned char)*p < 0x20 || (unsigned char)*p == 0x7F) *p = '?';
 }
 
+/* Formats the message, cleans it and sets the code: the body of both setters. */
+static void error_vset(Error *err, int code, const char *fmt, va_list ap) {
+    vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+    error_clean(err);
+    err->code = code;
+}
+
 int error_set(Error *err, const char *fmt, ...) {
     if (err) {
         va_list ap;
         va_start(ap, fmt);
-        vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+        error_vset(err, EXIT_INPUT, fmt, ap);
         va_end(ap);
-        error_clean(err);
-        err->code = EXIT_INPUT;
     }
     return -1;
 }
@@ -51,10 +56,8 @@ int error_set_code(Error *err, int code, const char *fmt, ...) {
     if (err) {
         va_list ap;
         va_start(ap, fmt);
-        vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+        error_vset(err, code, fmt, ap);
         va_end(ap);
-        error_clean(err);
-        err->code = code;
     }
     return -1;
 }
