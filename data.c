@@ -299,11 +299,20 @@ static int load_rows(const char *path, int n_rows, int allow_fewer, int seq_len,
             }
             mode = 3;
             if (*s == '{') {
-                Error ignored;
-                JsonValue *v = json_parse(line, llen, path, &ignored);
+                /* A first line that looks like JSON must be a row: a damaged token file must
+                 * not silently run on the text of its own JSON. */
+                Error why;
+                JsonValue *v;
+                snprintf(where, sizeof where, "%s: line %d", path, line_no);
+                v = json_parse(line, llen, where, &why);
                 if (v && json_get(v, "tokens")) mode = 1;
                 else if (v && json_as_string(json_get(v, "text"))) mode = 2;
                 json_free(v);
+                if (mode == 3) {
+                    if (v) error_set(err, "%s: a JSON object without \"tokens\" or a \"text\" string", where);
+                    else error_set(err, "%s (a data file whose first line starts with '{' must be JSONL rows)", why.msg);
+                    goto fail;
+                }
             }
             if (mode == 3) { /* plain text: every line is a document, from the first one */
                 line_no = 0;

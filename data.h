@@ -5,7 +5,9 @@
  *   - the JSON a datasets-server /rows request returns:
  *     {"rows":[{"row_idx":0,"row":{"tokens":[...]}, "truncated_cells":[]}, ...]};
  *   - raw text: JSONL {"text":"..."} (one document per line), or any other file as plain
- *     text with one document per line (as datasets' "text" loader reads it). Documents are
+ *     text with one document per line (as datasets' "text" loader reads it). A file whose
+ *     first non-blank line starts with '{' is JSONL: that line must parse and hold "tokens"
+ *     or a "text" string, so a damaged token file is refused instead of read as text. Documents are
  *     tokenized and cut into rows like TransformerLens' tokenize_and_concatenate.
  */
 #ifndef CLEANUP_DATA_H

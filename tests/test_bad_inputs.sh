@@ -339,7 +339,9 @@ printf '{"rows": 5}' > "$D/rows.json"; all_data "$D/rows.json" "rows is not an a
 printf '{"rows":[{"row_idx":0,"row":{"tokens":[1,2]},"truncated_cells":["tokens"]}]}' > "$D/rowst.json"
 all_data "$D/rowst.json" "server-truncated row" 1
 printf 'good line\nbad \377 line\n' > "$D/bad.txt"; all_data "$D/bad.txt::line 2" "invalid UTF-8 in text data" 1
-# (A first line that is not JSON makes the file plain text, by design: data.h.)
+# A first line that starts with '{' must be a JSONL row (a damaged token file must not run as text).
+{ printf '{"tokens": [1, 2,\n'; head -n 2 "$PL/data.jsonl"; } > "$D/trunc1.jsonl"; all_data "$D/trunc1.jsonl::line 1" "truncated first JSON line"
+{ printf '{"toknes": [1, 2]}\n'; head -n 2 "$PL/data.jsonl"; } > "$D/nokey.jsonl"; all_data "$D/nokey.jsonl::line 1" "first JSON line without tokens or text"
 { head -n 1 "$PL/data.jsonl"; awk 'BEGIN { for (i = 0; i < 600; i++) printf "{\"tokens\":"; print ""; }'; } > "$D/deep.jsonl"
 all_data "$D/deep.jsonl::line 2" "deeply nested JSON line"
 # Fig 4 prompts files (TSV: prompt, correct, incorrect, head).
