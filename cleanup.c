@@ -231,8 +231,7 @@ static int cmd_info(int argc, char **argv) {
     printf("parameters        %lu\n", (unsigned long)model_param_count(&model));
     if (sha256_file_hex(model.config_path, hex, &err) != 0) die_error(&err);
     printf("sha256            %s  %s\n", hex, model.config_path);
-    if (sha256_file_hex(model.weights_path, hex, &err) != 0) die_error(&err);
-    printf("sha256            %s  %s\n", hex, model.weights_path);
+    printf("sha256            %s  %s\n", model.weights_sha256, model.weights_path);
     if (process)
         printf("processing        TransformerLens defaults: fold_ln, center_writing_weights, center_unembed,\n"
                "                  fold_value_biases (LayerNorms become LNPre)\n");

@@ -1145,6 +1145,7 @@ int cmd_experiment(int argc, char **argv) {
         in.model_dir = o.model_dir;
         in.config_path = m.config_path;
         in.weights_path = m.weights_path;
+        in.weights_sha256 = m.weights_sha256;
         in.model_name = m.cfg.model_name;
         in.n_layers = m.cfg.n_layers;
         in.n_heads = m.cfg.n_heads;

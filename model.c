@@ -10,6 +10,7 @@
 #include "formats.h"
 #include "json.h"
 #include "kernels.h"
+#include "sha256.h"
 
 /* The masked attention score of PROTOCOL section 2 (TransformerLens' IGNORE). */
 #define MASKED_SCORE (-100000.0f)
@@ -355,6 +356,7 @@ int model_load(const char *dir, const char *weights_path, int process, Model *m,
         return -1;
     }
     rc = load_weights(m, &tf, err);
+    sha256_hex(tf.file_data, tf.file_len, m->weights_sha256);
     tensorfile_close(&tf);
     if (rc != 0) {
         model_free(m);

@@ -55,6 +55,7 @@ typedef struct {
     int processed;                /* 1 after model_process */
     int has_ln_weights;           /* 1 while LayerNorms carry w,b (unprocessed LN model) */
     char *weights_path;           /* the file the weights came from */
+    char weights_sha256[65];      /* its SHA-256 (hex), hashed from the bytes loaded: no second read */
     char *config_path;
     float **owned;                /* every buffer the model owns (freed by model_free) */
     int n_owned, cap_owned;

@@ -1493,8 +1493,8 @@ static const char *describe(const char *name) {
     return "";
 }
 
-/* "SHA-256 `hex`" of a file, or why not. */
-static void md_file_hash(Text *t, const char *label, const char *path) {
+/* "SHA-256 `hex`" of a file, or why not; known_hex (may be NULL) saves reading it again. */
+static void md_file_hash(Text *t, const char *label, const char *path, const char *known_hex) {
     char hex[65];
     Error e;
     if (!path) {
@@ -1502,7 +1502,9 @@ static void md_file_hash(Text *t, const char *label, const char *path) {
         return;
     }
     text_printf(t, "- %s: `%s`", label, path);
-    if (is_directory(path))
+    if (known_hex && known_hex[0])
+        text_printf(t, "  \n  SHA-256 `%s`\n", known_hex);
+    else if (is_directory(path))
         text_puts(t, " (a directory: no single checksum)\n");
     else if (sha256_file_hex(path, hex, &e) == 0)
         text_printf(t, "  \n  SHA-256 `%s`\n", hex);
@@ -1587,8 +1589,8 @@ static int build_report_md(const Ctx *c, const Outputs *o, Text *t) {
                 "- Config: n_layers %d, n_heads %d, d_model %d, d_head %d, d_mlp %d, n_ctx %d, d_vocab %d, act_fn %s\n",
                 in->n_layers, in->n_heads, in->d_model, in->d_head, in->d_mlp, in->n_ctx, in->d_vocab,
                 in->act_fn ? in->act_fn : "unknown");
-    md_file_hash(t, "Config file", in->config_path);
-    md_file_hash(t, "Weights file", in->weights_path);
+    md_file_hash(t, "Config file", in->config_path, NULL);
+    md_file_hash(t, "Weights file", in->weights_path, in->weights_sha256);
     if (in->processed)
         text_puts(t, "- Processing: TransformerLens default processing applied, in this order: fold_ln,\n"
                      "  center_writing_weights, center_unembed, fold_value_biases (PROTOCOL section 1). Every number of\n"
@@ -1598,7 +1600,7 @@ static int build_report_md(const Ctx *c, const Outputs *o, Text *t) {
                      "  paper's numbers are not expected to match.\n");
 
     text_puts(t, "\n## Data\n\n");
-    md_file_hash(t, "File", in->data_path);
+    md_file_hash(t, "File", in->data_path, NULL);
     text_printf(t, "- Rows: %d; positions per row: %d; samples per statistic (rows x positions): %.0f\n", in->n_rows,
                 in->seq_len, (double)in->n_rows * (double)in->seq_len);
 

@@ -25,6 +25,7 @@ typedef struct {
     size_t fig5_n;
     /* model identity */
     const char *model_dir, *config_path, *weights_path, *model_name;
+    const char *weights_sha256; /* hex SHA-256 of the weights file when already known, else NULL */
     int n_layers, n_heads, d_model, d_head, d_mlp, n_ctx, d_vocab;
     const char *act_fn;
     int processed;          /* 1: TransformerLens processing applied */

@@ -95,4 +95,14 @@ for mdir in "$FIX"/*/; do
     done
 done
 if [ $checked -eq 0 ]; then echo "test_engine: no fixtures found under $FIX"; exit 1; fi
+# `info` prints the weights' SHA-256 (hashed from the loaded bytes): coreutils must agree.
+if command -v sha256sum >/dev/null 2>&1; then
+    for w in "$FIX"/gelu_pth/model_final.pth "$FIX"/gelu_new_st/model.safetensors; do
+        want=$(sha256sum "$w" | cut -d' ' -f1)
+        got=$("$BIN" info --model "$(dirname "$w")" | awk -v f="$w" '$1 == "sha256" && $3 == f { print $2 }')
+        if [ "$got" = "$want" ]; then echo "ok   info sha256 of $w"; else echo "FAIL info sha256 of $w: '$got' != '$want'"; fail=1; fi
+    done
+else
+    echo "note: sha256sum not found; info's checksum not cross-checked"
+fi
 exit $fail
