@@ -507,22 +507,41 @@ static void fig5_batch(CleanPass *cp, const Activations *a, const int *tokens, i
     }
 }
 
+/* Elements top2_indices tests at once for "nothing here changes the result". */
+#define TOP2_BLOCK 64
+
 /* The largest and second largest of lg[0..V), first occurrence on ties: the same
  * indices as the two scans
  *     top1 = 0;   for j in 1..V-1:             if lg[j] > lg[top1]: top1 = j
  *     top2 = -1;  for j != top1 in 0..V-1:     if top2 < 0 || lg[j] > lg[top2]: top2 = j
- * in one pass, NaNs included: *top1 follows exactly the first scan's rule. When j
+ * in one pass, NaNs included. *top1 follows exactly the first scan's rule. When j
  * replaces top1, the second scan's result over 0..j-1 (j is not among them) is the old
  * top1 (its rule from top2 = 0 on is the first scan's); otherwise j is offered to top2
- * with the second scan's rule, over the same indices in the same order. */
+ * with the second scan's rule, over the same indices in the same order.
+ * Fast path: once top2 is set and lg[top1], lg[top2] are not NaN, lg[top1] is the
+ * largest of the non-NaN values so far, so lg[top2] <= lg[top1], and an element
+ * changes something only if it is > lg[top2]: a block with none is skipped whole
+ * (a branch-free test, instead of a compare-and-select chain through memory). */
 static void top2_indices(const float *lg, int V, int *top1, int *top2) {
-    int j, t1 = 0, t2 = -1;
-    for (j = 1; j < V; j++) {
-        if (lg[j] > lg[t1]) {
-            t2 = t1;
-            t1 = j;
-        } else if (t2 < 0 || lg[j] > lg[t2]) {
-            t2 = j;
+    int j = 1, t1 = 0, t2 = -1;
+    while (j < V) {
+        const int end = V - j < TOP2_BLOCK ? V : j + TOP2_BLOCK;
+        if (end - j == TOP2_BLOCK && t2 >= 0 && !isnan(lg[t1]) && !isnan(lg[t2])) {
+            const float v2 = lg[t2];
+            int k, hit = 0;
+            for (k = 0; k < TOP2_BLOCK; k++) hit |= lg[j + k] > v2;
+            if (!hit) {
+                j = end;
+                continue;
+            }
+        }
+        for (; j < end; j++) {
+            if (lg[j] > lg[t1]) {
+                t2 = t1;
+                t1 = j;
+            } else if (t2 < 0 || lg[j] > lg[t2]) {
+                t2 = j;
+            }
         }
     }
     *top1 = t1;
