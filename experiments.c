@@ -455,6 +455,9 @@ static void v_composition(CleanPass *cp, const Activations *a, int b, int from, 
     const LayerActivations *LP = &a->layer[hd->patched_layer];
     int D = m->cfg.d_model, dh = m->cfg.d_head, H = m->cfg.n_heads, T = a->n_pos, i, c;
     size_t k;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static)
+#endif
     for (i = 0; i < n; i++) {
         size_t bt = (size_t)b * T + from + i;
         normalize_contribution(cp->x + (size_t)i * D, head_output(m, a, hd->writer_layer, hd->writer_head, b, from + i),
