@@ -512,7 +512,7 @@ static void fig5_batch(CleanPass *cp, const Activations *a, const int *tokens, i
     }
 }
 
-/* Elements top2_indices tests at once for "nothing here changes the result". */
+/* Elements logits_top2 tests at once for "nothing here changes the result". */
 #define TOP2_BLOCK 64
 
 /* The largest and second largest of lg[0..V), first occurrence on ties: the same
@@ -527,7 +527,7 @@ static void fig5_batch(CleanPass *cp, const Activations *a, const int *tokens, i
  * largest of the non-NaN values so far, so lg[top2] <= lg[top1], and an element
  * changes something only if it is > lg[top2]: a block with none is skipped whole
  * (a branch-free test, instead of a compare-and-select chain through memory). */
-static void top2_indices(const float *lg, int V, int *top1, int *top2) {
+void logits_top2(const float *lg, int V, int *top1, int *top2) {
     int j = 1, t1 = 0, t2 = -1;
     while (j < V) {
         const int end = V - j < TOP2_BLOCK ? V : j + TOP2_BLOCK;
@@ -587,7 +587,7 @@ static void sec32_batch(CleanPass *cp, const Activations *a, int first_row) {
                     const float s = a->lnf_scale[bt];
                     double *out = cp->dla + 3 * (size_t)j;
                     int top1, top2, c, d;
-                    top2_indices(cp->logits + (size_t)j * V, V, &top1, &top2);
+                    logits_top2(cp->logits + (size_t)j * V, V, &top1, &top2);
                     unembed_direction(m, top1, top2, u);
                     for (d = 0; d < D; d++) sum[d] = 0;
                     for (c = 0; c < hd->n_cleaners; c++) {
@@ -874,7 +874,7 @@ static int tokenize_prompt(const Model *m, Tokenizer *tok, const AdvPrompt *p, i
 int exp_fig4_prompt(const Model *m, const Dataset *ds, const ExpHeads *hd, const PromptTokens *pt, int other_layer,
                     int other_head, int k, Results *res, Error *err) {
     const ModelConfig *c = &m->cfg;
-    int D = c->d_model, V = c->d_vocab, T = pt->n, last = T - 1, j, n_heads, hi, batch, row, b;
+    int D = c->d_model, V = c->d_vocab, T = pt->n, last = T - 1, n_heads, hi, batch, row, b;
     int layers[2], heads[2], top1 = 0, top2 = -1, stop_layer;
     Activations ap, ar;
     ForwardOptions opt;
@@ -896,10 +896,7 @@ int exp_fig4_prompt(const Model *m, const Dataset *ds, const ExpHeads *hd, const
     lg = ap.logits + (size_t)last * V;
     snprintf(name, sizeof name, "fig4.p%d.logit_diff", k);
     results_set(res, name, (double)lg[pt->correct] - (double)lg[pt->incorrect]);
-    for (j = 1; j < V; j++)
-        if (lg[j] > lg[top1]) top1 = j;
-    for (j = 0; j < V; j++)
-        if (j != top1 && (top2 < 0 || lg[j] > lg[top2])) top2 = j;
+    logits_top2(lg, V, &top1, &top2);
     snprintf(name, sizeof name, "fig4.p%d.top2", k);
     results_set(res, name,
                 ((top1 == pt->correct && top2 == pt->incorrect) || (top1 == pt->incorrect && top2 == pt->correct)) ? 1.0
