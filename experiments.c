@@ -440,6 +440,7 @@ static void fig3_batch(CleanPass *cp, Activations *a) {
     opt.v_patch_heads = NULL; /* every head of the layer */
     opt.v_patch_resid = cp->patch_resid;
     opt.v_patch_scale = cp->patch_scale;
+    opt.reuse_attention_pattern = 1; /* the clean run of this batch is in a */
     model_forward(m, a, NULL, a->n_rows, T, &opt);
     fig3_collect(cp, a, 1);
 }

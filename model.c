@@ -707,6 +707,15 @@ static void normalize_with_scale(float *out, const float *x, const float *scale,
  * computed in full, so a block of QB rows wastes about QB/2 of T keys. */
 #define ATTN_QB 64
 
+/* z rows [i0, i0+mb) of (row b, head h) = pattern rows @ v over keys
+ * 0..i0+mb-1 (the pattern is zero above the diagonal). */
+static void attention_values_block(LayerActivations *L, int b, int h, int i0, int mb, int T, int HD, int dh) {
+    const size_t base = (size_t)b * T * HD + (size_t)h * dh;
+    const int H = HD / dh;
+    const float *p0 = L->pattern + (((size_t)b * H + h) * T + i0) * T;
+    matmul_strided(L->z + base + (size_t)i0 * HD, HD, p0, T, L->v + base, HD, NULL, mb, i0 + mb, dh);
+}
+
 /* Causal attention of one layer: scores, pattern and z from q, k, v.
  * q,k,v,z [B,T,H,dh]; scores, pattern [B,H,T,T].
  *
@@ -737,8 +746,7 @@ static void attention(const ModelConfig *c, LayerActivations *L, int B, int T) {
         for (bh = 0; bh < B * H; bh++) {
             const int b = bh / H, h = bh % H;
             const size_t base = (size_t)b * T * HD + (size_t)h * dh;
-            const float *q = L->q + base, *k = L->k + base, *v = L->v + base;
-            float *z = L->z + base;
+            const float *q = L->q + base, *k = L->k + base;
             float *pattern = L->pattern + (size_t)bh * T * T;
             float *scores = L->attn_scores ? L->attn_scores + (size_t)bh * T * T : NULL;
             int i0, i, j, e;
@@ -760,10 +768,26 @@ static void attention(const ModelConfig *c, LayerActivations *L, int B, int T) {
                     softmax_row(p, i + 1);
                     for (j = i + 1; j < T; j++) p[j] = 0.0f;
                 }
-                matmul_strided(z + (size_t)i0 * HD, HD, p0, T, v, HD, NULL, mb, nk, dh);
+                attention_values_block(L, b, h, i0, mb, T, HD, dh);
             }
         }
         free(kt);
+    }
+}
+
+/* z = pattern @ v for every (row, head) from the pattern already in L (the
+ * reuse_attention_pattern path), block by block exactly as attention() does, so
+ * the same bits. */
+static void attention_values(const ModelConfig *c, LayerActivations *L, int B, int T) {
+    const int H = c->n_heads, dh = c->d_head, HD = H * dh;
+    int bh;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(dynamic, 1)
+#endif
+    for (bh = 0; bh < B * H; bh++) {
+        int i0;
+        for (i0 = 0; i0 < T; i0 += ATTN_QB)
+            attention_values_block(L, bh / H, bh % H, i0, T - i0 < ATTN_QB ? T - i0 : ATTN_QB, T, HD, dh);
     }
 }
 
@@ -797,24 +821,35 @@ static void run_block(const Model *m, Activations *a, int l, int B, int T, const
     int D = c->d_model, H = c->n_heads, dh = c->d_head, M = c->d_mlp, HD = H * dh;
     size_t BT = (size_t)B * T;
 
-    layernorm(L->ln1_normalized, L->ln1_scale, L->resid_pre, w->ln1_w, w->ln1_b, (int)BT, D, c->eps);
-    matmul(L->q, L->ln1_normalized, w->W_Q_packed, w->b_Q, (int)BT, D, HD);
-    matmul(L->k, L->ln1_normalized, w->W_K_packed, w->b_K, (int)BT, D, HD);
-    matmul(L->v, L->ln1_normalized, w->W_V_packed, w->b_V, (int)BT, D, HD);
+    /* Fig 3's patched rerun keeps the clean queries, keys and pattern it already has. */
+    const int reuse = opt->reuse_attention_pattern && l == opt->start_layer;
+    const int all_heads_patched = opt->v_patch_layer == l && !opt->v_patch_heads;
+
+    if (!reuse) {
+        layernorm(L->ln1_normalized, L->ln1_scale, L->resid_pre, w->ln1_w, w->ln1_b, (int)BT, D, c->eps);
+        matmul(L->q, L->ln1_normalized, w->W_Q_packed, w->b_Q, (int)BT, D, HD);
+        matmul(L->k, L->ln1_normalized, w->W_K_packed, w->b_K, (int)BT, D, HD);
+    }
+    if (!all_heads_patched) matmul(L->v, L->ln1_normalized, w->W_V_packed, w->b_V, (int)BT, D, HD);
     if (opt->v_patch_layer == l) {
         /* Fig 3: the value path reads the patched residual, normalised with the frozen scale. */
         float *n_patched = a->scratch, *v_patched = a->scratch + BT * D;
         int h;
         size_t r;
         normalize_with_scale(n_patched, opt->v_patch_resid, opt->v_patch_scale, w->ln1_w, w->ln1_b, BT, D);
-        matmul(v_patched, n_patched, w->W_V_packed, w->b_V, (int)BT, D, HD);
-        for (h = 0; h < H; h++) {
+        if (all_heads_patched) {
+            matmul(L->v, n_patched, w->W_V_packed, w->b_V, (int)BT, D, HD);
+        } else {
+            matmul(v_patched, n_patched, w->W_V_packed, w->b_V, (int)BT, D, HD);
+        }
+        for (h = 0; h < H && !all_heads_patched; h++) {
             if (opt->v_patch_heads && !opt->v_patch_heads[h]) continue;
             for (r = 0; r < BT; r++)
                 memcpy(L->v + r * HD + (size_t)h * dh, v_patched + r * HD + (size_t)h * dh, (size_t)dh * sizeof(float));
         }
     }
-    attention(c, L, B, T);
+    if (reuse) attention_values(c, L, B, T);
+    else attention(c, L, B, T);
     attention_output(c, w, L, BT);
     add_vectors(L->resid_mid, L->resid_pre, L->attn_out, BT * D);
     if (c->attn_only) {

@@ -143,6 +143,11 @@ typedef struct {
     const int *v_patch_heads;
     const float *v_patch_resid;
     const float *v_patch_scale;
+    /* 1: the activations already hold this batch's run of layer start_layer (same
+     * tokens, same resid_pre), so its ln1, queries, keys, scores and pattern are
+     * kept rather than recomputed: only the values and what follows are. Same
+     * bits as recomputing them; for a value patch at start_layer (Fig 3). */
+    int reuse_attention_pattern;
 } ForwardOptions;
 
 ForwardOptions forward_options_default(void);

@@ -254,6 +254,39 @@ static void test_interventions(int processed) {
         CHECK(max_abs_diff(patched.layer[l].resid_post, clean.layer[l].resid_post, BT * D) == 0,
               "layers below the patch untouched (layer %d)", l);
 
+    /* 3b. Fig 3's rerun from the patched layer, reusing the clean pattern, gives the
+     * same bits as recomputing it (every head patched, and only heads 1 and 3). */
+    {
+        static const int some_heads[4] = {0, 1, 0, 1};
+        Activations ref;
+        int variant;
+        CHECK(activations_alloc(&ref, &m, B, T, 0, 1, &err) == 0, "alloc");
+        for (variant = 0; variant < 2; variant++) {
+            ForwardOptions o = forward_options_default();
+            int same = 1;
+            o.start_layer = P;
+            o.v_patch_layer = P;
+            o.v_patch_heads = variant ? some_heads : NULL;
+            o.v_patch_resid = resid;
+            o.v_patch_scale = scale;
+            model_forward(&m, &ref, tokens, B, T, NULL);
+            model_forward(&m, &ref, tokens, B, T, &o); /* recomputes ln1, q, k, pattern */
+            model_forward(&m, &patched, tokens, B, T, NULL);
+            o.reuse_attention_pattern = 1;
+            model_forward(&m, &patched, tokens, B, T, &o);
+            for (l = P; l < m.cfg.n_layers; l++) {
+                same &= memcmp(ref.layer[l].z, patched.layer[l].z, BT * H * dh * sizeof(float)) == 0;
+                same &= memcmp(ref.layer[l].result, patched.layer[l].result, BT * H * D * sizeof(float)) == 0;
+                same &= memcmp(ref.layer[l].resid_post, patched.layer[l].resid_post, BT * D * sizeof(float)) == 0;
+            }
+            same &= memcmp(ref.logits, patched.logits, BT * 20 * sizeof(float)) == 0;
+            CHECK(same, "reuse_attention_pattern gives the bits of the full rerun (%s)", variant ? "heads 1, 3" : "all heads");
+            CHECK(max_abs_diff(patched.layer[P].z, clean.layer[P].z, BT * H * dh) > 0, "the patch changed z (variant %d)",
+                  variant);
+        }
+        activations_free(&ref);
+    }
+
     /* 4. the single-head intervention with the clean input reproduces hook_result */
     for (b = 0; b < B; b++)
         for (h = 0; h < H; h++) {
