@@ -798,6 +798,10 @@ static void attention_output(const ModelConfig *c, const LayerWeights *w, LayerA
     for (h = 0; h < H; h++)
         matmul_strided(L->result + (size_t)h * D, H * D, L->z + (size_t)h * dh, H * dh, w->W_O + (size_t)h * dh * D, D,
                        NULL, (int)BT, dh, D);
+    /* rows in parallel: each output element's sum runs over heads in order */
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) private(h, d)
+#endif
     for (r = 0; r < BT; r++) {
         float *out = L->attn_out + r * D;
         const float *res = L->result + r * H * D;
@@ -807,8 +811,12 @@ static void attention_output(const ModelConfig *c, const LayerWeights *w, LayerA
     }
 }
 
+/* out = a + b over n floats (elementwise, so threads do not change the bits). */
 static void add_vectors(float *out, const float *a, const float *b, size_t n) {
     size_t i;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) if (n > 65536)
+#endif
     for (i = 0; i < n; i++) out[i] = a[i] + b[i];
 }
 
