@@ -102,9 +102,38 @@ static void pack_b(float *restrict bp, const float *w, int ldw, int kc, int nc) 
     }
 }
 
-/* The micro-kernel: c[MR][NR] (in/out, the carried partial sums) continues
- * each output's chain over kc steps: for p, c[i][j] = madd(ar[i][p], bp[p][j], c[i][j]),
- * ar[i] the MR rows of a, bp the packed sliver of w.
+/* Packs rows [0,mc) x cols [0,kc) of a (row stride lda) into MR-row slivers:
+ * ap[(ir/MR)*kc*MR + p*MR + i] = a[ir+i, p], rows past mc padded with zeros.
+ * The micro-kernel then reads one sequential stream of a instead of MR rows
+ * lda apart (with lda a multiple of 1 KB those rows fall into the same few L1
+ * sets and evict each other and the packed w). */
+static void pack_a(float *restrict ap, const float *a, int lda, int mc, int kc) {
+    int ir, i, p;
+    for (ir = 0; ir < mc; ir += MR) {
+        const int mr = mc - ir < MR ? mc - ir : MR;
+        float *restrict d = ap + (size_t)ir * kc;
+        const float *src = a + (size_t)ir * lda;
+        if (mr == MR) {
+            const float *r0 = src, *r1 = src + lda, *r2 = r1 + lda, *r3 = r2 + lda, *r4 = r3 + lda, *r5 = r4 + lda;
+            for (p = 0; p < kc; p++) {
+                d[p * MR + 0] = r0[p];
+                d[p * MR + 1] = r1[p];
+                d[p * MR + 2] = r2[p];
+                d[p * MR + 3] = r3[p];
+                d[p * MR + 4] = r4[p];
+                d[p * MR + 5] = r5[p];
+            }
+        } else {
+            for (p = 0; p < kc; p++)
+                for (i = 0; i < MR; i++) d[p * MR + i] = i < mr ? src[(size_t)i * lda + p] : 0.0f;
+        }
+    }
+}
+
+/* The micro-kernel: the MR x NR tile c (row stride ldc) continues each
+ * output's chain over kc steps: for p, c[i][j] = madd(ap[p][i], bp[p][j], c[i][j]),
+ * ap the packed MR-row sliver of a, bp the packed NR-column sliver of w. With
+ * load == 0 the chains start from 0 (the first K block) and c is only written.
  *
  * With gcc or clang it is written with GNU C vector types (not intrinsics: the
  * compiler maps them to SSE, AVX or NEON), because auto-vectorizers keep an
@@ -121,64 +150,69 @@ static inline vfloat maddv(vfloat a, vfloat b, vfloat c) {
     return a * b + c;
 }
 
-static void micro_kernel(int kc, const float *const *ar, const float *restrict bp, float *restrict c) {
-    const float *restrict a0 = ar[0], *restrict a1 = ar[1], *restrict a2 = ar[2];
-    const float *restrict a3 = ar[3], *restrict a4 = ar[4], *restrict a5 = ar[5];
+static void micro_kernel(int kc, const float *restrict ap, const float *restrict bp, float *restrict c, size_t ldc,
+                         int load) {
     vfloat c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51;
     const vfloat zero = {0};
     const size_t vb = sizeof(vfloat);
     int p;
     /* memcpy: the tile need not be vector-aligned; compilers emit plain loads. */
-    memcpy(&c00, c + 0 * NR, vb); memcpy(&c01, c + 0 * NR + VL, vb);
-    memcpy(&c10, c + 1 * NR, vb); memcpy(&c11, c + 1 * NR + VL, vb);
-    memcpy(&c20, c + 2 * NR, vb); memcpy(&c21, c + 2 * NR + VL, vb);
-    memcpy(&c30, c + 3 * NR, vb); memcpy(&c31, c + 3 * NR + VL, vb);
-    memcpy(&c40, c + 4 * NR, vb); memcpy(&c41, c + 4 * NR + VL, vb);
-    memcpy(&c50, c + 5 * NR, vb); memcpy(&c51, c + 5 * NR + VL, vb);
+    if (load) {
+        memcpy(&c00, c + 0 * ldc, vb); memcpy(&c01, c + 0 * ldc + VL, vb);
+        memcpy(&c10, c + 1 * ldc, vb); memcpy(&c11, c + 1 * ldc + VL, vb);
+        memcpy(&c20, c + 2 * ldc, vb); memcpy(&c21, c + 2 * ldc + VL, vb);
+        memcpy(&c30, c + 3 * ldc, vb); memcpy(&c31, c + 3 * ldc + VL, vb);
+        memcpy(&c40, c + 4 * ldc, vb); memcpy(&c41, c + 4 * ldc + VL, vb);
+        memcpy(&c50, c + 5 * ldc, vb); memcpy(&c51, c + 5 * ldc + VL, vb);
+    } else {
+        c00 = c01 = c10 = c11 = c20 = c21 = c30 = c31 = c40 = c41 = c50 = c51 = zero;
+    }
     for (p = 0; p < kc; p++) {
         vfloat b0, b1, a;
         memcpy(&b0, bp + (size_t)p * NR, vb);
         memcpy(&b1, bp + (size_t)p * NR + VL, vb);
         /* x - 0 is exactly x (also for -0), so this is a pure broadcast. */
-        a = a0[p] - zero; c00 = maddv(a, b0, c00); c01 = maddv(a, b1, c01);
-        a = a1[p] - zero; c10 = maddv(a, b0, c10); c11 = maddv(a, b1, c11);
-        a = a2[p] - zero; c20 = maddv(a, b0, c20); c21 = maddv(a, b1, c21);
-        a = a3[p] - zero; c30 = maddv(a, b0, c30); c31 = maddv(a, b1, c31);
-        a = a4[p] - zero; c40 = maddv(a, b0, c40); c41 = maddv(a, b1, c41);
-        a = a5[p] - zero; c50 = maddv(a, b0, c50); c51 = maddv(a, b1, c51);
+        a = ap[p * MR + 0] - zero; c00 = maddv(a, b0, c00); c01 = maddv(a, b1, c01);
+        a = ap[p * MR + 1] - zero; c10 = maddv(a, b0, c10); c11 = maddv(a, b1, c11);
+        a = ap[p * MR + 2] - zero; c20 = maddv(a, b0, c20); c21 = maddv(a, b1, c21);
+        a = ap[p * MR + 3] - zero; c30 = maddv(a, b0, c30); c31 = maddv(a, b1, c31);
+        a = ap[p * MR + 4] - zero; c40 = maddv(a, b0, c40); c41 = maddv(a, b1, c41);
+        a = ap[p * MR + 5] - zero; c50 = maddv(a, b0, c50); c51 = maddv(a, b1, c51);
     }
-    memcpy(c + 0 * NR, &c00, vb); memcpy(c + 0 * NR + VL, &c01, vb);
-    memcpy(c + 1 * NR, &c10, vb); memcpy(c + 1 * NR + VL, &c11, vb);
-    memcpy(c + 2 * NR, &c20, vb); memcpy(c + 2 * NR + VL, &c21, vb);
-    memcpy(c + 3 * NR, &c30, vb); memcpy(c + 3 * NR + VL, &c31, vb);
-    memcpy(c + 4 * NR, &c40, vb); memcpy(c + 4 * NR + VL, &c41, vb);
-    memcpy(c + 5 * NR, &c50, vb); memcpy(c + 5 * NR + VL, &c51, vb);
+    memcpy(c + 0 * ldc, &c00, vb); memcpy(c + 0 * ldc + VL, &c01, vb);
+    memcpy(c + 1 * ldc, &c10, vb); memcpy(c + 1 * ldc + VL, &c11, vb);
+    memcpy(c + 2 * ldc, &c20, vb); memcpy(c + 2 * ldc + VL, &c21, vb);
+    memcpy(c + 3 * ldc, &c30, vb); memcpy(c + 3 * ldc + VL, &c31, vb);
+    memcpy(c + 4 * ldc, &c40, vb); memcpy(c + 4 * ldc + VL, &c41, vb);
+    memcpy(c + 5 * ldc, &c50, vb); memcpy(c + 5 * ldc + VL, &c51, vb);
 }
 #else
-static void micro_kernel(int kc, const float *const *ar, const float *restrict bp, float *restrict c) {
+static void micro_kernel(int kc, const float *restrict ap, const float *restrict bp, float *restrict c, size_t ldc,
+                         int load) {
     float acc[MR * NR];
     int p, i, j;
-    for (i = 0; i < MR * NR; i++) acc[i] = c[i];
+    for (i = 0; i < MR; i++)
+        for (j = 0; j < NR; j++) acc[i * NR + j] = load ? c[i * ldc + j] : 0.0f;
     for (p = 0; p < kc; p++) {
         const float *restrict b = bp + (size_t)p * NR;
         for (i = 0; i < MR; i++) {
-            const float ai = ar[i][p];
+            const float ai = ap[p * MR + i];
 #if defined(_OPENMP)
 #pragma omp simd
 #endif
             for (j = 0; j < NR; j++) acc[i * NR + j] = madd(ai, b[j], acc[i * NR + j]);
         }
     }
-    for (i = 0; i < MR * NR; i++) c[i] = acc[i];
+    for (i = 0; i < MR; i++)
+        for (j = 0; j < NR; j++) c[i * ldc + j] = acc[i * NR + j];
 }
 #endif
 
 /* One thread's share: out rows [m0,m1) x cols [n0,n1), with private packing
- * packing buffer bp (KC*NC floats). */
+ * buffers ap (MC*KC floats) and bp (KC*NC floats). */
 static void gemm_blocked(float *out, int ldo, const float *a, int lda, const float *w, int ldw,
-                         const float *bias, int m0, int m1, int n0, int n1, int K, float *bp) {
+                         const float *bias, int m0, int m1, int n0, int n1, int K, float *ap, float *bp) {
     float c[MR * NR];
-    const float *ar[MR];
     int jc, pc, ic, jr, ir, i, j;
     for (jc = n0; jc < n1; jc += NC) {
         const int nc = n1 - jc < NC ? n1 - jc : NC;
@@ -188,39 +222,32 @@ static void gemm_blocked(float *out, int ldo, const float *a, int lda, const flo
             pack_b(bp, w + (size_t)pc * ldw + jc, ldw, kc, nc);
             for (ic = m0; ic < m1; ic += MC) {
                 const int mc = m1 - ic < MC ? m1 - ic : MC;
+                pack_a(ap, a + (size_t)ic * lda + pc, lda, mc, kc);
                 for (jr = 0; jr < nc; jr += NR) {
                     const int nr = nc - jr < NR ? nc - jr : NR;
                     for (ir = 0; ir < mc; ir += MR) {
                         const int mr = mc - ir < MR ? mc - ir : MR;
                         float *o = out + (size_t)(ic + ir) * ldo + jc + jr;
-                        /* Rows of a read in place (six streams the prefetcher
-                         * follows; packing them cost more than it saved). Rows
-                         * past the edge repeat the last one; their results are dropped. */
-                        for (i = 0; i < MR; i++) ar[i] = a + (size_t)(ic + ir + (i < mr ? i : mr - 1)) * lda + pc;
-                        /* Load the carried partial sums (zero for the first K block). */
-                        if (first) {
-                            for (i = 0; i < MR * NR; i++) c[i] = 0.0f;
-                        } else if (mr == MR && nr == NR) {
-                            for (i = 0; i < MR; i++)
-                                for (j = 0; j < NR; j++) c[i * NR + j] = o[(size_t)i * ldo + j];
+                        const float *as = ap + (size_t)ir * kc, *bs = bp + (size_t)jr * kc;
+                        if (mr == MR && nr == NR) {
+                            /* The carried partial sums live in out itself. */
+                            micro_kernel(kc, as, bs, o, (size_t)ldo, !first);
                         } else {
-                            for (i = 0; i < MR; i++)
-                                for (j = 0; j < NR; j++)
-                                    c[i * NR + j] = (i < mr && j < nr) ? o[(size_t)i * ldo + j] : 0.0f;
+                            /* Edge tile: through c; rows and columns past the
+                             * edge compute on zero padding and are dropped. */
+                            if (!first)
+                                for (i = 0; i < MR; i++)
+                                    for (j = 0; j < NR; j++)
+                                        c[i * NR + j] = (i < mr && j < nr) ? o[(size_t)i * ldo + j] : 0.0f;
+                            micro_kernel(kc, as, bs, c, NR, !first);
+                            for (i = 0; i < mr; i++)
+                                for (j = 0; j < nr; j++) o[(size_t)i * ldo + j] = c[i * NR + j];
                         }
-                        micro_kernel(kc, ar, bp + (size_t)jr * kc, c);
-                        if (mr == MR && nr == NR && !(last && bias)) {
-                            for (i = 0; i < MR; i++)
-                                for (j = 0; j < NR; j++) o[(size_t)i * ldo + j] = c[i * NR + j];
-                            continue;
-                        }
-                        for (i = 0; i < mr; i++) {
-                            float *oi = o + (size_t)i * ldo;
-                            if (last && bias) {
-                                const float *bj = bias + jc + jr;
-                                for (j = 0; j < nr; j++) oi[j] = c[i * NR + j] + bj[j];
-                            } else {
-                                for (j = 0; j < nr; j++) oi[j] = c[i * NR + j];
+                        if (last && bias) {
+                            const float *bj = bias + jc + jr;
+                            for (i = 0; i < mr; i++) {
+                                float *oi = o + (size_t)i * ldo;
+                                for (j = 0; j < nr; j++) oi[j] = oi[j] + bj[j];
                             }
                         }
                     }
@@ -233,18 +260,21 @@ static void gemm_blocked(float *out, int ldo, const float *a, int lda, const flo
 /* Runs one thread's part [m0,m1) x [n0,n1) with its own packing buffers. */
 static void gemm_part(float *out, int ldo, const float *a, int lda, const float *w, int ldw,
                       const float *bias, int m0, int m1, int n0, int n1, int K) {
-    float *bp;
+    float *buf;
+    size_t kc, rows, cols;
     if (m0 >= m1 || n0 >= n1) return;
-    {
-        /* Buffer only as large as this part needs (small products stay cheap). */
-        const size_t kc = (size_t)(K < KC ? K : KC), cols = (size_t)(n1 - n0 < NC ? n1 - n0 : NC);
-        bp = (float *)malloc(sizeof(float) * kc * ((cols + NR - 1) / NR * NR));
-    }
-    if (bp)
-        gemm_blocked(out, ldo, a, lda, w, ldw, bias, m0, m1, n0, n1, K, bp);
+    /* Buffers only as large as this part needs (small products stay cheap). */
+    kc = (size_t)(K < KC ? K : KC);
+    rows = (size_t)(m1 - m0 < MC ? m1 - m0 : MC);
+    cols = (size_t)(n1 - n0 < NC ? n1 - n0 : NC);
+    rows = (rows + MR - 1) / MR * MR;
+    cols = (cols + NR - 1) / NR * NR;
+    buf = (float *)malloc(sizeof(float) * kc * (rows + cols));
+    if (buf)
+        gemm_blocked(out, ldo, a, lda, w, ldw, bias, m0, m1, n0, n1, K, buf + kc * cols, buf);
     else /* short of memory: the slow loop, same results */
         gemm_rows(out, ldo, a, lda, w, ldw, bias, m0, m1, n0, n1, K);
-    free(bp);
+    free(buf);
 }
 
 static void matmul_strided(float *out, int ldo, const float *a, int lda, const float *w, int ldw,
