@@ -61,6 +61,15 @@ static inline float madd(float a, float b, float c) {
 #define KC 512
 #define MC 48
 #define NC 1024
+/* Floats stored per element of packed a: VL (each one already broadcast to a
+ * whole vector) on x86 without AVX, where SSE has no load-and-broadcast and
+ * each broadcast costs a shuffle on the pipes the multiplies need (measured:
+ * the SSE2 micro-kernel is shuffle-bound without it); 1 elsewhere. */
+#if defined(__GNUC__) && !defined(KERNELS_PORTABLE) && defined(__SSE2__) && !defined(__AVX__)
+#define APV VL
+#else
+#define APV 1
+#endif
 
 /* Below this many multiply-adds a product runs on one thread with the plain loop. */
 #define SMALL_MACS (64L * 64 * 64)
@@ -107,29 +116,34 @@ static void pack_b(float *restrict bp, const float *w, int ldw, int kc, int nc) 
 }
 
 /* Packs rows [0,mc) x cols [0,kc) of a (row stride lda) into MR-row slivers:
- * ap[(ir/MR)*kc*MR + p*MR + i] = a[ir+i, p], rows past mc padded with zeros.
- * The micro-kernel then reads one sequential stream of a instead of MR rows
- * lda apart (with lda a multiple of 1 KB those rows fall into the same few L1
- * sets and evict each other and the packed w). */
+ * ap[((ir/MR)*kc*MR + p*MR + i)*APV + l] = a[ir+i, p] for l < APV, rows past
+ * mc padded with zeros. The micro-kernel then reads one sequential stream of a
+ * instead of MR rows lda apart (with lda a multiple of 1 KB those rows fall
+ * into the same few L1 sets and evict each other and the packed w). */
 static void pack_a(float *restrict ap, const float *a, int lda, int mc, int kc) {
-    int ir, i, p;
+    int ir, i, p, l;
     for (ir = 0; ir < mc; ir += MR) {
         const int mr = mc - ir < MR ? mc - ir : MR;
-        float *restrict d = ap + (size_t)ir * kc;
+        float *restrict d = ap + (size_t)ir * kc * APV;
         const float *src = a + (size_t)ir * lda;
         if (mr == MR) {
             const float *r0 = src, *r1 = src + lda, *r2 = r1 + lda, *r3 = r2 + lda, *r4 = r3 + lda, *r5 = r4 + lda;
             for (p = 0; p < kc; p++) {
-                d[p * MR + 0] = r0[p];
-                d[p * MR + 1] = r1[p];
-                d[p * MR + 2] = r2[p];
-                d[p * MR + 3] = r3[p];
-                d[p * MR + 4] = r4[p];
-                d[p * MR + 5] = r5[p];
+                float *restrict dp = d + (size_t)p * MR * APV;
+                for (l = 0; l < APV; l++) {
+                    dp[0 * APV + l] = r0[p];
+                    dp[1 * APV + l] = r1[p];
+                    dp[2 * APV + l] = r2[p];
+                    dp[3 * APV + l] = r3[p];
+                    dp[4 * APV + l] = r4[p];
+                    dp[5 * APV + l] = r5[p];
+                }
             }
         } else {
             for (p = 0; p < kc; p++)
-                for (i = 0; i < MR; i++) d[p * MR + i] = i < mr ? src[(size_t)i * lda + p] : 0.0f;
+                for (i = 0; i < MR; i++)
+                    for (l = 0; l < APV; l++)
+                        d[((size_t)p * MR + i) * APV + l] = i < mr ? src[(size_t)i * lda + p] : 0.0f;
         }
     }
 }
@@ -176,12 +190,22 @@ static void micro_kernel(int kc, const float *restrict ap, const float *restrict
         memcpy(&b0, bp + (size_t)p * NR, vb);
         memcpy(&b1, bp + (size_t)p * NR + VL, vb);
         /* x - 0 is exactly x (also for -0), so this is a pure broadcast. */
+#if APV == 1
         a = ap[p * MR + 0] - zero; c00 = maddv(a, b0, c00); c01 = maddv(a, b1, c01);
         a = ap[p * MR + 1] - zero; c10 = maddv(a, b0, c10); c11 = maddv(a, b1, c11);
         a = ap[p * MR + 2] - zero; c20 = maddv(a, b0, c20); c21 = maddv(a, b1, c21);
         a = ap[p * MR + 3] - zero; c30 = maddv(a, b0, c30); c31 = maddv(a, b1, c31);
         a = ap[p * MR + 4] - zero; c40 = maddv(a, b0, c40); c41 = maddv(a, b1, c41);
         a = ap[p * MR + 5] - zero; c50 = maddv(a, b0, c50); c51 = maddv(a, b1, c51);
+#else
+        /* a already broadcast by pack_a: plain vector loads. */
+        memcpy(&a, ap + (size_t)(p * MR + 0) * VL, vb); c00 = maddv(a, b0, c00); c01 = maddv(a, b1, c01);
+        memcpy(&a, ap + (size_t)(p * MR + 1) * VL, vb); c10 = maddv(a, b0, c10); c11 = maddv(a, b1, c11);
+        memcpy(&a, ap + (size_t)(p * MR + 2) * VL, vb); c20 = maddv(a, b0, c20); c21 = maddv(a, b1, c21);
+        memcpy(&a, ap + (size_t)(p * MR + 3) * VL, vb); c30 = maddv(a, b0, c30); c31 = maddv(a, b1, c31);
+        memcpy(&a, ap + (size_t)(p * MR + 4) * VL, vb); c40 = maddv(a, b0, c40); c41 = maddv(a, b1, c41);
+        memcpy(&a, ap + (size_t)(p * MR + 5) * VL, vb); c50 = maddv(a, b0, c50); c51 = maddv(a, b1, c51);
+#endif
     }
     memcpy(c + 0 * ldc, &c00, vb); memcpy(c + 0 * ldc + VL, &c01, vb);
     memcpy(c + 1 * ldc, &c10, vb); memcpy(c + 1 * ldc + VL, &c11, vb);
@@ -213,7 +237,7 @@ static void micro_kernel(int kc, const float *restrict ap, const float *restrict
 #endif
 
 /* One thread's share: out rows [m0,m1) x cols [n0,n1), with private packing
- * buffers ap (MC*KC floats) and bp (KC*NC floats). */
+ * buffers ap (MC*KC*APV floats) and bp (KC*NC floats). */
 static void gemm_blocked(float *out, int ldo, const float *a, int lda, const float *w, int ldw,
                          const float *bias, int m0, int m1, int n0, int n1, int K, float *ap, float *bp) {
     float c[MR * NR];
@@ -232,7 +256,7 @@ static void gemm_blocked(float *out, int ldo, const float *a, int lda, const flo
                     for (ir = 0; ir < mc; ir += MR) {
                         const int mr = mc - ir < MR ? mc - ir : MR;
                         float *o = out + (size_t)(ic + ir) * ldo + jc + jr;
-                        const float *as = ap + (size_t)ir * kc, *bs = bp + (size_t)jr * kc;
+                        const float *as = ap + (size_t)ir * kc * APV, *bs = bp + (size_t)jr * kc;
                         if (mr == MR && nr == NR) {
                             /* The carried partial sums live in out itself. */
                             micro_kernel(kc, as, bs, o, (size_t)ldo, !first);
@@ -273,7 +297,7 @@ static void gemm_part(float *out, int ldo, const float *a, int lda, const float 
     cols = (size_t)(n1 - n0 < NC ? n1 - n0 : NC);
     rows = (rows + MR - 1) / MR * MR;
     cols = (cols + NR - 1) / NR * NR;
-    buf = (float *)malloc(sizeof(float) * kc * (rows + cols));
+    buf = (float *)malloc(sizeof(float) * kc * (rows * APV + cols));
     if (buf)
         gemm_blocked(out, ldo, a, lda, w, ldw, bias, m0, m1, n0, n1, K, buf + kc * cols, buf);
     else /* short of memory: the slow loop, same results */
