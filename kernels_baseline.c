@@ -98,20 +98,27 @@ static void gemm_rows(float *out, int ldo, const float *a, int lda, const float 
  * bp[(jr/NR)*kc*NR + p*NR + j] = w[p, jr+j], columns past nc padded with zeros. */
 static void pack_b(float *restrict bp, const float *w, int ldw, int kc, int nc) {
     const int nfull = nc / NR * NR;
-    int jr, j, p;
-    /* Row by row, so w is read sequentially (prefetch-friendly); the slivers
-     * being written stay in cache. */
-    for (p = 0; p < kc; p++) {
-        const float *src = w + (size_t)p * ldw;
-        for (jr = 0; jr < nfull; jr += NR) {
-            float *restrict d = bp + (size_t)jr * kc + (size_t)p * NR;
-            for (j = 0; j < NR; j++) d[j] = src[jr + j];
-        }
-        if (nfull < nc) {
-            float *restrict d = bp + (size_t)nfull * kc + (size_t)p * NR;
-            for (j = 0; j < nc - nfull; j++) d[j] = src[nfull + j];
-            for (; j < NR; j++) d[j] = 0.0f;
-        }
+    int jr, j, p, p0;
+    /* Eight rows at a time: w is read as eight sequential streams, and each
+     * sliver gets eight consecutive rows. (Row by row, the lines written for
+     * one row are kc*NR floats apart, a multiple of 4 KB for kc a multiple
+     * of 64: they all fall into one L1 set and evict each other; measured
+     * 2.5-3x slower on Zen 3.) */
+    for (p0 = 0; p0 < kc; p0 += 8) {
+        const int p1 = kc - p0 < 8 ? kc : p0 + 8;
+        for (jr = 0; jr < nfull; jr += NR)
+            for (p = p0; p < p1; p++) {
+                const float *src = w + (size_t)p * ldw + jr;
+                float *restrict d = bp + (size_t)jr * kc + (size_t)p * NR;
+                for (j = 0; j < NR; j++) d[j] = src[j];
+            }
+        if (nfull < nc)
+            for (p = p0; p < p1; p++) {
+                const float *src = w + (size_t)p * ldw + nfull;
+                float *restrict d = bp + (size_t)nfull * kc + (size_t)p * NR;
+                for (j = 0; j < nc - nfull; j++) d[j] = src[j];
+                for (; j < NR; j++) d[j] = 0.0f;
+            }
     }
 }
 
