@@ -252,19 +252,22 @@ static void micro_kernel(int kc, const float *restrict ap, const float *restrict
 #endif
 
 /* One thread's share: out rows [m0,m1) x cols [n0,n1), with private packing
- * buffers ap (MC*KC*APV floats) and bp (KC*NC floats). */
+ * buffers ap ((MC + MC/2 rounded up to MR)*KC*APV floats) and bp (KC*NC floats). */
 static void gemm_blocked(float *out, int ldo, const float *a, int lda, const float *w, int ldw,
                          const float *bias, int m0, int m1, int n0, int n1, int K, float *ap, float *bp) {
     float c[MR * NR];
-    int jc, pc, ic, jr, ir, i, j;
+    int jc, pc, ic, mc, jr, ir, i, j;
     for (jc = n0; jc < n1; jc += NC) {
         const int nc = n1 - jc < NC ? n1 - jc : NC;
         for (pc = 0; pc < K; pc += KC) {
             const int kc = K - pc < KC ? K - pc : KC;
             const int first = pc == 0, last = pc + kc == K;
             pack_b(bp, w + (size_t)pc * ldw + jc, ldw, kc, nc);
-            for (ic = m0; ic < m1; ic += MC) {
-                const int mc = m1 - ic < MC ? m1 - ic : MC;
+            for (ic = m0; ic < m1; ic += mc) {
+                /* A remainder of up to MC/2 rows joins the last block: a
+                 * product of 64 rows (attention's blocks) is one block, so
+                 * each packed sliver of w is used for all its rows. */
+                mc = m1 - ic <= MC + MC / 2 ? m1 - ic : MC;
                 pack_a(ap, a + (size_t)ic * lda + pc, lda, mc, kc);
                 for (jr = 0; jr < nc; jr += NR) {
                     const int nr = nc - jr < NR ? nc - jr : NR;
@@ -305,7 +308,7 @@ static void gemm_part(float *out, int ldo, const float *a, int lda, const float 
     if (m0 >= m1 || n0 >= n1) return;
     /* Buffers only as large as this part needs (small products stay cheap). */
     kc = (size_t)(K < KC ? K : KC);
-    rows = (size_t)(m1 - m0 < MC ? m1 - m0 : MC);
+    rows = (size_t)(m1 - m0 < MC + MC / 2 ? m1 - m0 : MC + MC / 2);
     cols = (size_t)(n1 - n0 < NC ? n1 - n0 : NC);
     rows = (rows + MR - 1) / MR * MR;
     cols = (cols + NR - 1) / NR * NR;
