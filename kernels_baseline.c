@@ -278,6 +278,14 @@ static void gemm_blocked(float *out, int ldo, const float *a, int lda, const flo
                         float *o = out + (size_t)(ic + ir) * ldo + jc + jr;
                         const float *as = ap + (size_t)ir * kc * APV, *bs = bp + (size_t)jr * kc;
                         const float *bj = last && bias ? bias + jc + jr : NULL;
+#if defined(__GNUC__)
+                        /* Ask for the next tile's output lines now: they are
+                         * often not in cache (written once: the first store
+                         * would wait for the line), and a micro-kernel's time
+                         * is enough to fetch them. */
+                        if (ir + MR < mc)
+                            for (i = 0; i < MR && ir + MR + i < mc; i++) __builtin_prefetch(o + (size_t)(MR + i) * ldo, 1);
+#endif
                         if (mr == MR && nr == NR) {
                             /* The carried partial sums live in out itself;
                              * the bias is added in registers (adding it in a
