@@ -52,11 +52,25 @@ static inline float madd(float a, float b, float c) {
 #endif
 #define MR 6
 #define NR (2 * VL)
-/* Cache blocks: a KC x NR sliver of w stays in L1, an MC x KC block of a in L2,
- * the KC x NC panel of w in L2/L3. MC is a multiple of MR, NC of NR. */
-#define KC 256
-#define MC 96
-#define NC 2048
+/* Cache blocks: the MR x KC sliver of packed a (12 KB with AVX) stays in L1
+ * while the KC x NR sliver of packed w (32 KB) streams from L2, the MC x KC
+ * block of a stays in L2, the KC x NC panel of w in L2/L3. MC is a multiple
+ * of MR, NC of NR. Measured on Zen 3 (32 KB L1d, 512 KB L2) with AVX2 on
+ * gelu-4l's shapes, 1 thread: KC = 512, MC = 48, NC = 1024 beat BLIS-like
+ * KC = 256, MC = 96, NC = 2048 by 10-20% (half the passes over the output
+ * tiles). */
+#define KC 512
+#define MC 48
+#define NC 1024
+/* Floats stored per element of packed a: VL (each one already broadcast to a
+ * whole vector) on x86 without AVX, where SSE has no load-and-broadcast and
+ * each broadcast costs a shuffle on the pipes the multiplies need (measured:
+ * the SSE2 micro-kernel is shuffle-bound without it); 1 elsewhere. */
+#if defined(__GNUC__) && !defined(KERNELS_PORTABLE) && defined(__SSE2__) && !defined(__AVX__)
+#define APV VL
+#else
+#define APV 1
+#endif
 
 /* Below this many multiply-adds a product runs on one thread with the plain loop. */
 #define SMALL_MACS (64L * 64 * 64)
@@ -85,26 +99,68 @@ static void gemm_rows(float *out, int ldo, const float *a, int lda, const float 
  * bp[(jr/NR)*kc*NR + p*NR + j] = w[p, jr+j], columns past nc padded with zeros. */
 static void pack_b(float *restrict bp, const float *w, int ldw, int kc, int nc) {
     const int nfull = nc / NR * NR;
-    int jr, j, p;
-    /* Row by row, so w is read sequentially (prefetch-friendly); the slivers
-     * being written stay in cache. */
-    for (p = 0; p < kc; p++) {
-        const float *src = w + (size_t)p * ldw;
-        for (jr = 0; jr < nfull; jr += NR) {
-            float *restrict d = bp + (size_t)jr * kc + (size_t)p * NR;
-            for (j = 0; j < NR; j++) d[j] = src[jr + j];
-        }
-        if (nfull < nc) {
-            float *restrict d = bp + (size_t)nfull * kc + (size_t)p * NR;
-            for (j = 0; j < nc - nfull; j++) d[j] = src[nfull + j];
-            for (; j < NR; j++) d[j] = 0.0f;
+    int jr, j, p, p0;
+    /* Eight rows at a time: w is read as eight sequential streams, and each
+     * sliver gets eight consecutive rows. (Row by row, the lines written for
+     * one row are kc*NR floats apart, a multiple of 4 KB for kc a multiple
+     * of 64: they all fall into one L1 set and evict each other; measured
+     * 2.5-3x slower on Zen 3.) */
+    for (p0 = 0; p0 < kc; p0 += 8) {
+        const int p1 = kc - p0 < 8 ? kc : p0 + 8;
+        for (jr = 0; jr < nfull; jr += NR)
+            for (p = p0; p < p1; p++) {
+                const float *src = w + (size_t)p * ldw + jr;
+                float *restrict d = bp + (size_t)jr * kc + (size_t)p * NR;
+                for (j = 0; j < NR; j++) d[j] = src[j];
+            }
+        if (nfull < nc)
+            for (p = p0; p < p1; p++) {
+                const float *src = w + (size_t)p * ldw + nfull;
+                float *restrict d = bp + (size_t)nfull * kc + (size_t)p * NR;
+                for (j = 0; j < nc - nfull; j++) d[j] = src[j];
+                for (; j < NR; j++) d[j] = 0.0f;
+            }
+    }
+}
+
+/* Packs rows [0,mc) x cols [0,kc) of a (row stride lda) into MR-row slivers:
+ * ap[((ir/MR)*kc*MR + p*MR + i)*APV + l] = a[ir+i, p] for l < APV, rows past
+ * mc padded with zeros. The micro-kernel then reads one sequential stream of a
+ * instead of MR rows lda apart (with lda a multiple of 1 KB those rows fall
+ * into the same few L1 sets and evict each other and the packed w). */
+static void pack_a(float *restrict ap, const float *a, int lda, int mc, int kc) {
+    int ir, i, p, l;
+    for (ir = 0; ir < mc; ir += MR) {
+        const int mr = mc - ir < MR ? mc - ir : MR;
+        float *restrict d = ap + (size_t)ir * kc * APV;
+        const float *src = a + (size_t)ir * lda;
+        if (mr == MR) {
+            const float *r0 = src, *r1 = src + lda, *r2 = r1 + lda, *r3 = r2 + lda, *r4 = r3 + lda, *r5 = r4 + lda;
+            for (p = 0; p < kc; p++) {
+                float *restrict dp = d + (size_t)p * MR * APV;
+                for (l = 0; l < APV; l++) {
+                    dp[0 * APV + l] = r0[p];
+                    dp[1 * APV + l] = r1[p];
+                    dp[2 * APV + l] = r2[p];
+                    dp[3 * APV + l] = r3[p];
+                    dp[4 * APV + l] = r4[p];
+                    dp[5 * APV + l] = r5[p];
+                }
+            }
+        } else {
+            for (p = 0; p < kc; p++)
+                for (i = 0; i < MR; i++)
+                    for (l = 0; l < APV; l++)
+                        d[((size_t)p * MR + i) * APV + l] = i < mr ? src[(size_t)i * lda + p] : 0.0f;
         }
     }
 }
 
-/* The micro-kernel: c[MR][NR] (in/out, the carried partial sums) continues
- * each output's chain over kc steps: for p, c[i][j] = madd(ar[i][p], bp[p][j], c[i][j]),
- * ar[i] the MR rows of a, bp the packed sliver of w.
+/* The micro-kernel: the MR x NR tile c (row stride ldc) continues each
+ * output's chain over kc steps: for p, c[i][j] = madd(ap[p][i], bp[p][j], c[i][j]),
+ * ap the packed MR-row sliver of a, bp the packed NR-column sliver of w. With
+ * load == 0 the chains start from 0 (the first K block) and c is only written.
+ * bias (NULL, or NR floats: the last K block) is added to each row at the end.
  *
  * With gcc or clang it is written with GNU C vector types (not intrinsics: the
  * compiler maps them to SSE, AVX or NEON), because auto-vectorizers keep an
@@ -121,107 +177,131 @@ static inline vfloat maddv(vfloat a, vfloat b, vfloat c) {
     return a * b + c;
 }
 
-static void micro_kernel(int kc, const float *const *ar, const float *restrict bp, float *restrict c) {
-    const float *restrict a0 = ar[0], *restrict a1 = ar[1], *restrict a2 = ar[2];
-    const float *restrict a3 = ar[3], *restrict a4 = ar[4], *restrict a5 = ar[5];
+static void micro_kernel(int kc, const float *restrict ap, const float *restrict bp, float *restrict c, size_t ldc,
+                         int load, const float *restrict bias) {
     vfloat c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51;
     const vfloat zero = {0};
     const size_t vb = sizeof(vfloat);
     int p;
     /* memcpy: the tile need not be vector-aligned; compilers emit plain loads. */
-    memcpy(&c00, c + 0 * NR, vb); memcpy(&c01, c + 0 * NR + VL, vb);
-    memcpy(&c10, c + 1 * NR, vb); memcpy(&c11, c + 1 * NR + VL, vb);
-    memcpy(&c20, c + 2 * NR, vb); memcpy(&c21, c + 2 * NR + VL, vb);
-    memcpy(&c30, c + 3 * NR, vb); memcpy(&c31, c + 3 * NR + VL, vb);
-    memcpy(&c40, c + 4 * NR, vb); memcpy(&c41, c + 4 * NR + VL, vb);
-    memcpy(&c50, c + 5 * NR, vb); memcpy(&c51, c + 5 * NR + VL, vb);
+    if (load) {
+        memcpy(&c00, c + 0 * ldc, vb); memcpy(&c01, c + 0 * ldc + VL, vb);
+        memcpy(&c10, c + 1 * ldc, vb); memcpy(&c11, c + 1 * ldc + VL, vb);
+        memcpy(&c20, c + 2 * ldc, vb); memcpy(&c21, c + 2 * ldc + VL, vb);
+        memcpy(&c30, c + 3 * ldc, vb); memcpy(&c31, c + 3 * ldc + VL, vb);
+        memcpy(&c40, c + 4 * ldc, vb); memcpy(&c41, c + 4 * ldc + VL, vb);
+        memcpy(&c50, c + 5 * ldc, vb); memcpy(&c51, c + 5 * ldc + VL, vb);
+    } else {
+        c00 = c01 = c10 = c11 = c20 = c21 = c30 = c31 = c40 = c41 = c50 = c51 = zero;
+    }
     for (p = 0; p < kc; p++) {
         vfloat b0, b1, a;
         memcpy(&b0, bp + (size_t)p * NR, vb);
         memcpy(&b1, bp + (size_t)p * NR + VL, vb);
         /* x - 0 is exactly x (also for -0), so this is a pure broadcast. */
-        a = a0[p] - zero; c00 = maddv(a, b0, c00); c01 = maddv(a, b1, c01);
-        a = a1[p] - zero; c10 = maddv(a, b0, c10); c11 = maddv(a, b1, c11);
-        a = a2[p] - zero; c20 = maddv(a, b0, c20); c21 = maddv(a, b1, c21);
-        a = a3[p] - zero; c30 = maddv(a, b0, c30); c31 = maddv(a, b1, c31);
-        a = a4[p] - zero; c40 = maddv(a, b0, c40); c41 = maddv(a, b1, c41);
-        a = a5[p] - zero; c50 = maddv(a, b0, c50); c51 = maddv(a, b1, c51);
+#if APV == 1
+        a = ap[p * MR + 0] - zero; c00 = maddv(a, b0, c00); c01 = maddv(a, b1, c01);
+        a = ap[p * MR + 1] - zero; c10 = maddv(a, b0, c10); c11 = maddv(a, b1, c11);
+        a = ap[p * MR + 2] - zero; c20 = maddv(a, b0, c20); c21 = maddv(a, b1, c21);
+        a = ap[p * MR + 3] - zero; c30 = maddv(a, b0, c30); c31 = maddv(a, b1, c31);
+        a = ap[p * MR + 4] - zero; c40 = maddv(a, b0, c40); c41 = maddv(a, b1, c41);
+        a = ap[p * MR + 5] - zero; c50 = maddv(a, b0, c50); c51 = maddv(a, b1, c51);
+#else
+        /* a already broadcast by pack_a: plain vector loads. */
+        memcpy(&a, ap + (size_t)(p * MR + 0) * VL, vb); c00 = maddv(a, b0, c00); c01 = maddv(a, b1, c01);
+        memcpy(&a, ap + (size_t)(p * MR + 1) * VL, vb); c10 = maddv(a, b0, c10); c11 = maddv(a, b1, c11);
+        memcpy(&a, ap + (size_t)(p * MR + 2) * VL, vb); c20 = maddv(a, b0, c20); c21 = maddv(a, b1, c21);
+        memcpy(&a, ap + (size_t)(p * MR + 3) * VL, vb); c30 = maddv(a, b0, c30); c31 = maddv(a, b1, c31);
+        memcpy(&a, ap + (size_t)(p * MR + 4) * VL, vb); c40 = maddv(a, b0, c40); c41 = maddv(a, b1, c41);
+        memcpy(&a, ap + (size_t)(p * MR + 5) * VL, vb); c50 = maddv(a, b0, c50); c51 = maddv(a, b1, c51);
+#endif
     }
-    memcpy(c + 0 * NR, &c00, vb); memcpy(c + 0 * NR + VL, &c01, vb);
-    memcpy(c + 1 * NR, &c10, vb); memcpy(c + 1 * NR + VL, &c11, vb);
-    memcpy(c + 2 * NR, &c20, vb); memcpy(c + 2 * NR + VL, &c21, vb);
-    memcpy(c + 3 * NR, &c30, vb); memcpy(c + 3 * NR + VL, &c31, vb);
-    memcpy(c + 4 * NR, &c40, vb); memcpy(c + 4 * NR + VL, &c41, vb);
-    memcpy(c + 5 * NR, &c50, vb); memcpy(c + 5 * NR + VL, &c51, vb);
+    if (bias) {
+        /* out = chain + bias[j], the same float add as anywhere else. */
+        vfloat b0, b1;
+        memcpy(&b0, bias, vb);
+        memcpy(&b1, bias + VL, vb);
+        c00 = c00 + b0; c01 = c01 + b1; c10 = c10 + b0; c11 = c11 + b1; c20 = c20 + b0; c21 = c21 + b1;
+        c30 = c30 + b0; c31 = c31 + b1; c40 = c40 + b0; c41 = c41 + b1; c50 = c50 + b0; c51 = c51 + b1;
+    }
+    memcpy(c + 0 * ldc, &c00, vb); memcpy(c + 0 * ldc + VL, &c01, vb);
+    memcpy(c + 1 * ldc, &c10, vb); memcpy(c + 1 * ldc + VL, &c11, vb);
+    memcpy(c + 2 * ldc, &c20, vb); memcpy(c + 2 * ldc + VL, &c21, vb);
+    memcpy(c + 3 * ldc, &c30, vb); memcpy(c + 3 * ldc + VL, &c31, vb);
+    memcpy(c + 4 * ldc, &c40, vb); memcpy(c + 4 * ldc + VL, &c41, vb);
+    memcpy(c + 5 * ldc, &c50, vb); memcpy(c + 5 * ldc + VL, &c51, vb);
 }
 #else
-static void micro_kernel(int kc, const float *const *ar, const float *restrict bp, float *restrict c) {
+static void micro_kernel(int kc, const float *restrict ap, const float *restrict bp, float *restrict c, size_t ldc,
+                         int load, const float *restrict bias) {
     float acc[MR * NR];
     int p, i, j;
-    for (i = 0; i < MR * NR; i++) acc[i] = c[i];
+    for (i = 0; i < MR; i++)
+        for (j = 0; j < NR; j++) acc[i * NR + j] = load ? c[i * ldc + j] : 0.0f;
     for (p = 0; p < kc; p++) {
         const float *restrict b = bp + (size_t)p * NR;
         for (i = 0; i < MR; i++) {
-            const float ai = ar[i][p];
+            const float ai = ap[p * MR + i];
 #if defined(_OPENMP)
 #pragma omp simd
 #endif
             for (j = 0; j < NR; j++) acc[i * NR + j] = madd(ai, b[j], acc[i * NR + j]);
         }
     }
-    for (i = 0; i < MR * NR; i++) c[i] = acc[i];
+    for (i = 0; i < MR; i++)
+        for (j = 0; j < NR; j++) c[i * ldc + j] = bias ? acc[i * NR + j] + bias[j] : acc[i * NR + j];
 }
 #endif
 
 /* One thread's share: out rows [m0,m1) x cols [n0,n1), with private packing
- * packing buffer bp (KC*NC floats). */
+ * buffers ap ((MC + MC/2 rounded up to MR)*KC*APV floats) and bp (KC*NC floats). */
 static void gemm_blocked(float *out, int ldo, const float *a, int lda, const float *w, int ldw,
-                         const float *bias, int m0, int m1, int n0, int n1, int K, float *bp) {
+                         const float *bias, int m0, int m1, int n0, int n1, int K, float *ap, float *bp) {
     float c[MR * NR];
-    const float *ar[MR];
-    int jc, pc, ic, jr, ir, i, j;
+    int jc, pc, ic, mc, jr, ir, i, j;
     for (jc = n0; jc < n1; jc += NC) {
         const int nc = n1 - jc < NC ? n1 - jc : NC;
         for (pc = 0; pc < K; pc += KC) {
             const int kc = K - pc < KC ? K - pc : KC;
             const int first = pc == 0, last = pc + kc == K;
             pack_b(bp, w + (size_t)pc * ldw + jc, ldw, kc, nc);
-            for (ic = m0; ic < m1; ic += MC) {
-                const int mc = m1 - ic < MC ? m1 - ic : MC;
+            for (ic = m0; ic < m1; ic += mc) {
+                /* A remainder of up to MC/2 rows joins the last block: a
+                 * product of 64 rows (attention's blocks) is one block, so
+                 * each packed sliver of w is used for all its rows. */
+                mc = m1 - ic <= MC + MC / 2 ? m1 - ic : MC;
+                pack_a(ap, a + (size_t)ic * lda + pc, lda, mc, kc);
                 for (jr = 0; jr < nc; jr += NR) {
                     const int nr = nc - jr < NR ? nc - jr : NR;
                     for (ir = 0; ir < mc; ir += MR) {
                         const int mr = mc - ir < MR ? mc - ir : MR;
                         float *o = out + (size_t)(ic + ir) * ldo + jc + jr;
-                        /* Rows of a read in place (six streams the prefetcher
-                         * follows; packing them cost more than it saved). Rows
-                         * past the edge repeat the last one; their results are dropped. */
-                        for (i = 0; i < MR; i++) ar[i] = a + (size_t)(ic + ir + (i < mr ? i : mr - 1)) * lda + pc;
-                        /* Load the carried partial sums (zero for the first K block). */
-                        if (first) {
-                            for (i = 0; i < MR * NR; i++) c[i] = 0.0f;
-                        } else if (mr == MR && nr == NR) {
-                            for (i = 0; i < MR; i++)
-                                for (j = 0; j < NR; j++) c[i * NR + j] = o[(size_t)i * ldo + j];
+                        const float *as = ap + (size_t)ir * kc * APV, *bs = bp + (size_t)jr * kc;
+                        const float *bj = last && bias ? bias + jc + jr : NULL;
+#if defined(__GNUC__)
+                        /* Ask for the next tile's output lines now: they are
+                         * often not in cache (written once: the first store
+                         * would wait for the line), and a micro-kernel's time
+                         * is enough to fetch them. */
+                        if (ir + MR < mc)
+                            for (i = 0; i < MR && ir + MR + i < mc; i++) __builtin_prefetch(o + (size_t)(MR + i) * ldo, 1);
+#endif
+                        if (mr == MR && nr == NR) {
+                            /* The carried partial sums live in out itself;
+                             * the bias is added in registers (adding it in a
+                             * second pass reloaded the tile just stored:
+                             * store-forwarding stalls, ~7% of the time). */
+                            micro_kernel(kc, as, bs, o, (size_t)ldo, !first, bj);
                         } else {
-                            for (i = 0; i < MR; i++)
-                                for (j = 0; j < NR; j++)
-                                    c[i * NR + j] = (i < mr && j < nr) ? o[(size_t)i * ldo + j] : 0.0f;
-                        }
-                        micro_kernel(kc, ar, bp + (size_t)jr * kc, c);
-                        if (mr == MR && nr == NR && !(last && bias)) {
-                            for (i = 0; i < MR; i++)
-                                for (j = 0; j < NR; j++) o[(size_t)i * ldo + j] = c[i * NR + j];
-                            continue;
-                        }
-                        for (i = 0; i < mr; i++) {
-                            float *oi = o + (size_t)i * ldo;
-                            if (last && bias) {
-                                const float *bj = bias + jc + jr;
-                                for (j = 0; j < nr; j++) oi[j] = c[i * NR + j] + bj[j];
-                            } else {
-                                for (j = 0; j < nr; j++) oi[j] = c[i * NR + j];
-                            }
+                            /* Edge tile: through c; rows and columns past the
+                             * edge compute on zero padding and are dropped. */
+                            if (!first)
+                                for (i = 0; i < MR; i++)
+                                    for (j = 0; j < NR; j++)
+                                        c[i * NR + j] = (i < mr && j < nr) ? o[(size_t)i * ldo + j] : 0.0f;
+                            micro_kernel(kc, as, bs, c, NR, !first, NULL);
+                            for (i = 0; i < mr; i++)
+                                for (j = 0; j < nr; j++) o[(size_t)i * ldo + j] = bj ? c[i * NR + j] + bj[j] : c[i * NR + j];
                         }
                     }
                 }
@@ -233,18 +313,21 @@ static void gemm_blocked(float *out, int ldo, const float *a, int lda, const flo
 /* Runs one thread's part [m0,m1) x [n0,n1) with its own packing buffers. */
 static void gemm_part(float *out, int ldo, const float *a, int lda, const float *w, int ldw,
                       const float *bias, int m0, int m1, int n0, int n1, int K) {
-    float *bp;
+    float *buf;
+    size_t kc, rows, cols;
     if (m0 >= m1 || n0 >= n1) return;
-    {
-        /* Buffer only as large as this part needs (small products stay cheap). */
-        const size_t kc = (size_t)(K < KC ? K : KC), cols = (size_t)(n1 - n0 < NC ? n1 - n0 : NC);
-        bp = (float *)malloc(sizeof(float) * kc * ((cols + NR - 1) / NR * NR));
-    }
-    if (bp)
-        gemm_blocked(out, ldo, a, lda, w, ldw, bias, m0, m1, n0, n1, K, bp);
+    /* Buffers only as large as this part needs (small products stay cheap). */
+    kc = (size_t)(K < KC ? K : KC);
+    rows = (size_t)(m1 - m0 < MC + MC / 2 ? m1 - m0 : MC + MC / 2);
+    cols = (size_t)(n1 - n0 < NC ? n1 - n0 : NC);
+    rows = (rows + MR - 1) / MR * MR;
+    cols = (cols + NR - 1) / NR * NR;
+    buf = (float *)malloc(sizeof(float) * kc * (rows * APV + cols));
+    if (buf)
+        gemm_blocked(out, ldo, a, lda, w, ldw, bias, m0, m1, n0, n1, K, buf + kc * cols, buf);
     else /* short of memory: the slow loop, same results */
         gemm_rows(out, ldo, a, lda, w, ldw, bias, m0, m1, n0, n1, K);
-    free(bp);
+    free(buf);
 }
 
 static void matmul_strided(float *out, int ldo, const float *a, int lda, const float *w, int ldw,
