@@ -28,9 +28,6 @@
 #define PKL_MAX_NAME 4096        /* bytes in a (flattened) tensor name */
 #define PKL_MAX_NEST 32          /* nested dicts flattened into "outer.inner" names */
 #define SAFETENSORS_MAX_HEADER (100u << 20) /* the reference implementation's limit */
-/* Weights files are read whole: refuse anything over 16 GiB (gelu-4l is 250 MB) instead of
- * growing until memory runs out on an endless input such as /dev/zero. */
-#define TENSORFILE_MAX_BYTES (SIZE_MAX > 0xFFFFFFFFu ? (size_t)0x400000000ULL : SIZE_MAX / 2)
 
 /* ---------------------------------------------------------------- helpers */
 
@@ -1235,6 +1232,11 @@ static int open_detected(TensorFile *tf, Error *err) {
     return rc;
 }
 
+int tensorfile_sniff(const unsigned char *head, size_t n) {
+    if (n < 9) return 1;
+    return (head[0] == 'P' && head[1] == 'K') || head[8] == '{' || head[0] == 0x80;
+}
+
 /* 0 if the first bytes of the file match none of the formats open_detected
  * knows, so that a large or endless wrong input (/dev/zero) is refused before
  * it is read whole. 1 otherwise, including files that cannot be opened or are
@@ -1246,8 +1248,7 @@ static int looks_like_tensorfile(const char *path) {
     if (!f) return 1;
     n = fread(d, 1, sizeof d, f);
     fclose(f);
-    if (n < sizeof d) return 1;
-    return (d[0] == 'P' && d[1] == 'K') || d[8] == '{' || d[0] == 0x80;
+    return tensorfile_sniff(d, n);
 }
 
 int tensorfile_open(const char *path, TensorFile *tf, Error *err) {
@@ -1281,11 +1282,25 @@ int tensorfile_open_buffer(const char *path, unsigned char *data, size_t len, Te
     return open_detected(tf, err);
 }
 
+int tensorfile_open_view(const char *path, const unsigned char *data, size_t len, TensorFile *tf, Error *err) {
+    memset(tf, 0, sizeof *tf);
+    tf->file_data = (unsigned char *)data; /* never written or freed: borrowed is set */
+    tf->file_len = len;
+    tf->borrowed = 1;
+    tf->path = malloc(strlen(path) + 1);
+    if (!tf->path) {
+        tf->file_data = NULL;
+        return error_set_code(err, EXIT_INTERNAL, "out of memory");
+    }
+    strcpy(tf->path, path);
+    return open_detected(tf, err);
+}
+
 void tensorfile_close(TensorFile *tf) {
     int i;
     for (i = 0; i < tf->count; i++) free(tf->tensors[i].name);
     free(tf->tensors);
-    free(tf->file_data);
+    if (!tf->borrowed) free(tf->file_data);
     free(tf->path);
     memset(tf, 0, sizeof *tf);
 }

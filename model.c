@@ -12,6 +12,10 @@
 #include "kernels.h"
 #include "sha256.h"
 
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
 /* The masked attention score of PROTOCOL section 2 (TransformerLens' IGNORE). */
 #define MASKED_SCORE (-100000.0f)
 
@@ -325,10 +329,182 @@ static int load_weights(Model *m, const TensorFile *tf, Error *err) {
     return 0;
 }
 
-int model_load(const char *dir, const char *weights_path, int process, Model *m, Error *err) {
+/* Bytes read per fread while the hasher follows: small enough that hashing
+ * starts at once, large enough that the publishing costs nothing. */
+#define LOAD_CHUNK ((size_t)1 << 20)
+
+/* What the reader publishes to the hasher in load_and_hash. buf[0, avail) is
+ * read and never written again; finished = 1 once avail is final. Both are
+ * written and read with OpenMP atomics, each paired with a flush so the bytes
+ * are visible before the count that covers them. */
+typedef struct {
+    const unsigned char *buf;
+    size_t avail;
+    int finished;
+} ReadProgress;
+
+/* Adds `got` newly read bytes (and sets finished when `finished`). Atomic
+ * updates rather than atomic writes: gcc 12 warns about parameters used only
+ * in an atomic write. */
+static void progress_publish(ReadProgress *rp, size_t got, int finished) {
+#ifdef _OPENMP
+#pragma omp flush
+#pragma omp atomic
+    rp->avail += got;
+#pragma omp flush
+#pragma omp atomic
+    rp->finished |= finished;
+#pragma omp flush
+#else
+    rp->avail += got;
+    rp->finished |= finished;
+#endif
+}
+
+/* Hashes the bytes as the reader publishes them, until it has finished: the
+ * digest does not depend on how the bytes arrive (any split of a message into
+ * sha256_update calls gives the same digest). Spins while it waits: the reader
+ * fills a chunk in well under a millisecond, the hasher is the slower side. */
+static void hash_following(ReadProgress *rp, char hex[65]) {
+    Sha256 s;
+    unsigned char d[32];
+    size_t done = 0, avail;
+    int finished, i;
+    static const char digits[] = "0123456789abcdef";
+    sha256_init(&s);
+    for (;;) {
+#ifdef _OPENMP
+#pragma omp atomic read
+        finished = rp->finished;
+#pragma omp flush
+#pragma omp atomic read
+        avail = rp->avail;
+#pragma omp flush
+#else
+        finished = rp->finished;
+        avail = rp->avail;
+#endif
+        if (avail > done) {
+            sha256_update(&s, rp->buf + done, avail - done);
+            done = avail;
+        } else if (finished) {
+            break;
+        }
+    }
+    sha256_final(&s, d);
+    for (i = 0; i < 32; i++) {
+        hex[2 * i] = digits[d[i] >> 4];
+        hex[2 * i + 1] = digits[d[i] & 15];
+    }
+    hex[64] = '\0';
+}
+
+/* Reads `size` bytes of f (already opened, `size` from its reported length)
+ * into buf in chunks, publishing progress; then checks the file ended there.
+ * Always publishes finished, so the hasher stops even on a read error. */
+static int read_published(FILE *f, const char *path, unsigned char *buf, size_t size, ReadProgress *rp, size_t *len,
+                          Error *err) {
+    size_t used = 0;
+    int rc = 0;
+    while (used < size) {
+        size_t want = size - used < LOAD_CHUNK ? size - used : LOAD_CHUNK;
+        size_t got = fread(buf + used, 1, want, f);
+        used += got;
+        progress_publish(rp, got, 0);
+        if (got < want) break;
+    }
+    if (ferror(f)) rc = error_set(err, "%s: read error", path);
+    else if (used < size) rc = error_set(err, "%s: file shrank while it was being read", path);
+    else if (fgetc(f) != EOF) rc = error_set(err, "%s: file grew while it was being read", path);
+    progress_publish(rp, 0, 1);
+    *len = used;
+    return rc;
+}
+
+/* Weights, processing and packing once the bytes are in tf. */
+static int load_processed(Model *m, const TensorFile *tf, int process, Error *err) {
+    if (load_weights(m, tf, err) != 0) return -1;
+    if (process) model_process(m);
+    model_prepare(m);
+    return 0;
+}
+
+/* The size of a weights file to read in one go, or 0 when the plain path
+ * (tensorfile_open: growing reads, its own messages) should handle it: not a
+ * regular file of known size, too short or too large, or its first bytes are
+ * no tensor file format. f is left at the start of the file. */
+static size_t weights_size(FILE *f) {
+    unsigned char head[9];
+    long end;
+    if (fseek(f, 0, SEEK_END) != 0) return 0;
+    end = ftell(f);
+    if (fseek(f, 0, SEEK_SET) != 0) return 0;
+    if (end < (long)sizeof head || (unsigned long)end > TENSORFILE_MAX_BYTES) return 0;
+    if (fread(head, 1, sizeof head, f) != sizeof head || !tensorfile_sniff(head, sizeof head)) return 0;
+    if (fseek(f, 0, SEEK_SET) != 0) return 0;
+    return (size_t)end;
+}
+
+/* Reads the weights file, loads, processes (when `process`) and prepares the
+ * weights, and hashes the file's bytes into m->weights_sha256, each byte read
+ * once. With OpenMP and two threads allowed, the hash (the longest single
+ * task: SHA-256 runs at ~300 MB/s) runs on the second thread, following the
+ * reader chunk by chunk and then overlapping parsing, conversion and
+ * processing; the model is built by one thread either way, so the results are
+ * the same bits whatever the thread count. */
+static int load_and_hash(Model *m, const char *path, int process, Error *err) {
     TensorFile tf;
+    ReadProgress rp;
+    unsigned char *buf;
+    size_t size, len = 0;
+    int rc = 0, nthreads = 1;
+    FILE *f = is_directory(path) ? NULL : fopen(path, "rb");
+    size = f ? weights_size(f) : 0;
+    buf = size ? malloc(size) : NULL;
+    if (!buf) {
+        /* The plain path: one thread, growing reads, tensorfile_open's messages. */
+        if (f) fclose(f);
+        if (tensorfile_open(path, &tf, err) != 0) return -1;
+        rc = load_processed(m, &tf, process, err);
+        sha256_hex(tf.file_data, tf.file_len, m->weights_sha256);
+        tensorfile_close(&tf);
+        return rc;
+    }
+    memset(&rp, 0, sizeof rp);
+    rp.buf = buf;
+    memset(&tf, 0, sizeof tf);
+#ifdef _OPENMP
+    nthreads = omp_get_max_threads() >= 2 ? 2 : 1;
+#pragma omp parallel num_threads(nthreads)
+    {
+        if (omp_get_num_threads() == 2) {
+            if (omp_get_thread_num() == 1) {
+                hash_following(&rp, m->weights_sha256);
+            } else {
+                rc = read_published(f, path, buf, size, &rp, &len, err);
+                if (rc == 0) rc = tensorfile_open_view(path, buf, len, &tf, err);
+                if (rc == 0) rc = load_processed(m, &tf, process, err);
+            }
+        } else {
+#pragma omp single
+            nthreads = 1;
+        }
+    }
+#endif
+    if (nthreads == 1) {
+        rc = read_published(f, path, buf, size, &rp, &len, err);
+        if (rc == 0) rc = tensorfile_open_view(path, buf, len, &tf, err);
+        if (rc == 0) rc = load_processed(m, &tf, process, err);
+        hash_following(&rp, m->weights_sha256);
+    }
+    tensorfile_close(&tf);
+    free(buf);
+    fclose(f);
+    return rc;
+}
+
+int model_load(const char *dir, const char *weights_path, int process, Model *m, Error *err) {
     char *wpath;
-    int rc;
     memset(m, 0, sizeof *m);
     m->config_path = path_join(dir, "config.json");
     if (!is_directory(dir)) {
@@ -351,19 +527,10 @@ int model_load(const char *dir, const char *weights_path, int process, Model *m,
         model_free(m);
         return error_set_code(err, EXIT_INTERNAL, "out of memory");
     }
-    if (tensorfile_open(wpath, &tf, err) != 0) {
+    if (load_and_hash(m, wpath, process, err) != 0) {
         model_free(m);
         return -1;
     }
-    rc = load_weights(m, &tf, err);
-    sha256_hex(tf.file_data, tf.file_len, m->weights_sha256);
-    tensorfile_close(&tf);
-    if (rc != 0) {
-        model_free(m);
-        return -1;
-    }
-    if (process) model_process(m);
-    model_prepare(m);
     return 0;
 }
 
@@ -423,35 +590,46 @@ size_t model_param_count(const Model *m) {
 /* TransformerLens processing (PROTOCOL section 1)                           */
 /* ------------------------------------------------------------------------ */
 
-/* Folds a LayerNorm (w, b) into the matrix it feeds: W is `groups` blocks of
- * [D, cols] (one per head, or one for the MLP/unembed), bias is [groups, cols].
- * bias += b . W; W[d,:] *= w[d]; then each column is centred over d. */
-static void fold_layernorm_into(float *W, float *bias, const float *w, const float *b, int groups, int D, int cols) {
-    int g, d, e;
-    for (g = 0; g < groups; g++) {
-        float *Wg = W + (size_t)g * D * cols;
-        float *bg = bias + (size_t)g * cols;
-        for (e = 0; e < cols; e++) {
-            double acc = 0.0;
-            for (d = 0; d < D; d++) acc += (double)b[d] * Wg[(size_t)d * cols + e];
-            bg[e] = (float)(bg[e] + acc);
-        }
-        for (d = 0; d < D; d++)
-            for (e = 0; e < cols; e++) Wg[(size_t)d * cols + e] *= w[d];
-    }
-}
+/* Columns handled together by fold_and_center: a [D, 64] block of floats
+ * (128 KB at D = 512) stays in cache between the two passes over it. */
+#define FOLD_BLOCK 64
 
-/* Subtracts from each column of each [D, cols] block its mean over d: the
- * input of these matrices is centred by LayerNorm, so the mean is dead weight. */
-static void center_columns(float *W, int groups, int D, int cols) {
-    int g, d, e;
+/* Folds a LayerNorm (w, b) into the matrix it feeds and centres its columns.
+ * W is `groups` blocks of [D, cols] (one per head, or one for the MLP/unembed),
+ * bias is [groups, cols]. With w and b (fold_ln): bias += b . W; W[d,:] *= w[d].
+ * Then (both cases) each column is centred over d: the input is centred by
+ * LayerNorm, so the column mean is dead weight. Works on blocks of FOLD_BLOCK
+ * columns walked row by row (each column strided by cols floats would miss the
+ * cache at every element for W_U); every column still sums over d in
+ * increasing order, in double, so the result does not depend on the blocking. */
+static void fold_and_center(float *W, float *bias, const float *w, const float *b, int groups, int D, int cols) {
+    double acc[FOLD_BLOCK], mean[FOLD_BLOCK];
+    int g, d, e, e0, n;
     for (g = 0; g < groups; g++) {
         float *Wg = W + (size_t)g * D * cols;
-        for (e = 0; e < cols; e++) {
-            double mean = 0.0;
-            for (d = 0; d < D; d++) mean += Wg[(size_t)d * cols + e];
-            mean /= D;
-            for (d = 0; d < D; d++) Wg[(size_t)d * cols + e] = (float)(Wg[(size_t)d * cols + e] - mean);
+        float *bg = bias ? bias + (size_t)g * cols : NULL;
+        for (e0 = 0; e0 < cols; e0 += FOLD_BLOCK) {
+            n = cols - e0 < FOLD_BLOCK ? cols - e0 : FOLD_BLOCK;
+            for (e = 0; e < n; e++) acc[e] = mean[e] = 0.0;
+            for (d = 0; d < D; d++) {
+                float *row = Wg + (size_t)d * cols + e0;
+                if (w) {
+                    for (e = 0; e < n; e++) {
+                        acc[e] += (double)b[d] * row[e];
+                        row[e] *= w[d];
+                        mean[e] += row[e];
+                    }
+                } else {
+                    for (e = 0; e < n; e++) mean[e] += row[e];
+                }
+            }
+            if (w)
+                for (e = 0; e < n; e++) bg[e0 + e] = (float)(bg[e0 + e] + acc[e]);
+            for (e = 0; e < n; e++) mean[e] /= D;
+            for (d = 0; d < D; d++) {
+                float *row = Wg + (size_t)d * cols + e0;
+                for (e = 0; e < n; e++) row[e] = (float)(row[e] - mean[e]);
+            }
         }
     }
 }
@@ -473,25 +651,21 @@ static void center_rows(float *W, size_t rows, int n) {
 void model_process(Model *m) {
     const ModelConfig *c = &m->cfg;
     int D = c->d_model, H = c->n_heads, dh = c->d_head, M = c->d_mlp, V = c->d_vocab;
-    int l, h, e, d;
+    int l, d, d0;
+    size_t r;
     if (m->processed) return;
     /* 1. fold_ln */
     for (l = 0; l < c->n_layers; l++) {
         LayerWeights *w = &m->layers[l];
-        if (m->has_ln_weights) {
-            fold_layernorm_into(w->W_Q, w->b_Q, w->ln1_w, w->ln1_b, H, D, dh);
-            fold_layernorm_into(w->W_K, w->b_K, w->ln1_w, w->ln1_b, H, D, dh);
-            fold_layernorm_into(w->W_V, w->b_V, w->ln1_w, w->ln1_b, H, D, dh);
-            if (!c->attn_only) fold_layernorm_into(w->W_in, w->b_in, w->ln2_w, w->ln2_b, 1, D, M);
-        }
-        center_columns(w->W_Q, H, D, dh);
-        center_columns(w->W_K, H, D, dh);
-        center_columns(w->W_V, H, D, dh);
-        if (!c->attn_only) center_columns(w->W_in, 1, D, M);
+        const float *ln1_w = m->has_ln_weights ? w->ln1_w : NULL, *ln1_b = m->has_ln_weights ? w->ln1_b : NULL;
+        const float *ln2_w = m->has_ln_weights ? w->ln2_w : NULL, *ln2_b = m->has_ln_weights ? w->ln2_b : NULL;
+        fold_and_center(w->W_Q, w->b_Q, ln1_w, ln1_b, H, D, dh);
+        fold_and_center(w->W_K, w->b_K, ln1_w, ln1_b, H, D, dh);
+        fold_and_center(w->W_V, w->b_V, ln1_w, ln1_b, H, D, dh);
+        if (!c->attn_only) fold_and_center(w->W_in, w->b_in, ln2_w, ln2_b, 1, D, M);
         w->ln1_w = w->ln1_b = w->ln2_w = w->ln2_b = NULL;
     }
-    if (m->has_ln_weights) fold_layernorm_into(m->W_U, m->b_U, m->lnf_w, m->lnf_b, 1, D, V);
-    center_columns(m->W_U, 1, D, V);
+    fold_and_center(m->W_U, m->b_U, m->has_ln_weights ? m->lnf_w : NULL, m->has_ln_weights ? m->lnf_b : NULL, 1, D, V);
     m->lnf_w = m->lnf_b = NULL;
     m->has_ln_weights = 0;
     /* 2. center_writing_weights */
@@ -512,11 +686,18 @@ void model_process(Model *m) {
     /* 4. fold_value_biases: b_O += sum_h b_V[h] @ W_O[h]; b_V = 0 */
     for (l = 0; l < c->n_layers; l++) {
         LayerWeights *w = &m->layers[l];
-        for (d = 0; d < D; d++) {
-            double acc = 0.0;
-            for (h = 0; h < H; h++)
-                for (e = 0; e < dh; e++) acc += (double)w->b_V[h * dh + e] * w->W_O[((size_t)h * dh + e) * D + d];
-            w->b_O[d] = (float)(w->b_O[d] + acc);
+        /* Row by row of W_O over blocks of columns (cache-friendly); each
+         * output still sums over the H*dh rows in increasing order. */
+        for (d0 = 0; d0 < D; d0 += FOLD_BLOCK) {
+            double acc[FOLD_BLOCK];
+            int n = D - d0 < FOLD_BLOCK ? D - d0 : FOLD_BLOCK;
+            for (d = 0; d < n; d++) acc[d] = 0.0;
+            for (r = 0; r < (size_t)H * dh; r++) {
+                const float *row = w->W_O + r * D + d0;
+                double bv = w->b_V[r];
+                for (d = 0; d < n; d++) acc[d] += bv * row[d];
+            }
+            for (d = 0; d < n; d++) w->b_O[d0 + d] = (float)(w->b_O[d0 + d] + acc[d]);
         }
         memset(w->b_V, 0, (size_t)H * dh * sizeof(float));
     }
