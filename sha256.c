@@ -7,6 +7,16 @@
 #include <stdio.h>
 #include <string.h>
 
+/* x86-64 SHA extensions (SHA-NI): an optional fast path, compiled only with
+ * gcc or clang on x86-64 and used only when CPUID reports them at run time;
+ * everywhere else (and with -DSHA256_PORTABLE_ONLY) the portable C below is
+ * the only code. tests/test_sha256.c runs every vector through both. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(SHA256_PORTABLE_ONLY)
+#define SHA256_HAVE_SHA_NI 1
+#include <cpuid.h>
+#include <immintrin.h>
+#endif
+
 /* FIPS 180-4 4.2.2: first 32 bits of the fractional parts of the cube roots of
  * the first 64 primes. */
 static const uint32_t K[64] = {
@@ -99,6 +109,84 @@ static void sha256_block(uint32_t H[8], const unsigned char *p) {
     H[0] += a; H[1] += b; H[2] += c; H[3] += d; H[4] += e; H[5] += f; H[6] += g; H[7] += h;
 }
 
+#ifdef SHA256_HAVE_SHA_NI
+/* The same compression (FIPS 180-4 6.2.2) of n consecutive blocks with the
+ * SHA-NI instructions. The state lives in two registers as (A,B,E,F) and
+ * (C,D,G,H), the layout SHA256RNDS2 works on; each iteration of the round
+ * loop does 4 rounds with message words W[4i..4i+3] (x), extended for i >= 4
+ * from the previous 16 words kept in X (SHA256MSG1/MSG2 compute the sigma
+ * terms of 6.2.2 step 1). */
+__attribute__((target("sha,ssse3,sse4.1"))) static void sha256_blocks_sha_ni(uint32_t H[8], const unsigned char *p,
+                                                                             size_t n) {
+    const __m128i bswap = _mm_set_epi8(12, 13, 14, 15, 8, 9, 10, 11, 4, 5, 6, 7, 0, 1, 2, 3);
+    __m128i dcba = _mm_loadu_si128((const __m128i *)(const void *)&H[0]);
+    __m128i hgfe = _mm_loadu_si128((const __m128i *)(const void *)&H[4]);
+    __m128i cdab = _mm_shuffle_epi32(dcba, 0xB1);
+    __m128i efgh = _mm_shuffle_epi32(hgfe, 0x1B);
+    __m128i abef = _mm_alignr_epi8(cdab, efgh, 8);
+    __m128i cdgh = _mm_blend_epi16(efgh, cdab, 0xF0);
+    __m128i X[4], x, wk, abef_in, cdgh_in;
+    int i;
+    for (; n > 0; n--, p += 64) {
+        abef_in = abef;
+        cdgh_in = cdgh;
+        for (i = 0; i < 16; i++) {
+            if (i < 4)
+                x = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(const void *)(p + 16 * i)), bswap);
+            else /* X[i & 3] holds W[4i-16..], X[(i-3) & 3] W[4i-12..], ... */
+                x = _mm_sha256msg2_epu32(_mm_add_epi32(_mm_sha256msg1_epu32(X[i & 3], X[(i - 3) & 3]),
+                                                       _mm_alignr_epi8(X[(i - 1) & 3], X[(i - 2) & 3], 4)),
+                                         X[(i - 1) & 3]);
+            X[i & 3] = x;
+            wk = _mm_add_epi32(x, _mm_loadu_si128((const __m128i *)(const void *)&K[4 * i]));
+            cdgh = _mm_sha256rnds2_epu32(cdgh, abef, wk);                         /* rounds 4i, 4i+1 */
+            abef = _mm_sha256rnds2_epu32(abef, cdgh, _mm_shuffle_epi32(wk, 0x0E)); /* rounds 4i+2, 4i+3 */
+        }
+        abef = _mm_add_epi32(abef, abef_in);
+        cdgh = _mm_add_epi32(cdgh, cdgh_in);
+    }
+    {
+        __m128i feba = _mm_shuffle_epi32(abef, 0x1B);
+        __m128i dchg = _mm_shuffle_epi32(cdgh, 0xB1);
+        _mm_storeu_si128((__m128i *)(void *)&H[0], _mm_blend_epi16(feba, dchg, 0xF0));
+        _mm_storeu_si128((__m128i *)(void *)&H[4], _mm_alignr_epi8(dchg, feba, 8));
+    }
+}
+
+/* 1 if the CPU has the SHA extensions and SSSE3/SSE4.1 (CPUID leaf 7 EBX bit 29,
+ * leaf 1 ECX bits 9 and 19). */
+static int cpu_has_sha_ni(void) {
+    unsigned a, b, c, d;
+    if (!__get_cpuid(1, &a, &b, &c, &d) || !(c & (1u << 9)) || !(c & (1u << 19))) return 0;
+    if (__get_cpuid_max(0, NULL) < 7) return 0;
+    __cpuid_count(7, 0, a, b, c, d);
+    return (b & (1u << 29)) != 0;
+}
+#endif
+
+/* 0 forces the portable code (sha256_use_accel). Set by tests only, before hashing. */
+static int accel_allowed = 1;
+
+int sha256_use_accel(int enable) {
+    accel_allowed = enable;
+#ifdef SHA256_HAVE_SHA_NI
+    return enable && cpu_has_sha_ni();
+#else
+    return 0;
+#endif
+}
+
+/* n consecutive 64-byte blocks through the path chosen at sha256_init. */
+static void sha256_blocks(Sha256 *s, const unsigned char *p, size_t n) {
+#ifdef SHA256_HAVE_SHA_NI
+    if (s->accel) {
+        sha256_blocks_sha_ni(s->state, p, n);
+        return;
+    }
+#endif
+    for (; n > 0; n--, p += 64) sha256_block(s->state, p);
+}
+
 /* FIPS 180-4 5.3.3 initial hash value. */
 void sha256_init(Sha256 *s) {
     static const uint32_t H0[8] = {0x6a09e667u, 0xbb67ae85u, 0x3c6ef372u, 0xa54ff53au,
@@ -106,6 +194,11 @@ void sha256_init(Sha256 *s) {
     memcpy(s->state, H0, sizeof H0);
     s->bit_count = 0;
     s->block_used = 0;
+#ifdef SHA256_HAVE_SHA_NI
+    s->accel = accel_allowed && cpu_has_sha_ni();
+#else
+    s->accel = 0;
+#endif
 }
 
 /* Absorbs len bytes; any split of the message into updates gives the same digest. */
@@ -114,9 +207,10 @@ void sha256_update(Sha256 *s, const void *data, size_t len) {
     s->bit_count += (uint64_t)len * 8u; /* modulo 2^64 as the padding field is 64 bits */
     while (len > 0) {
         if (s->block_used == 0 && len >= 64) {
-            sha256_block(s->state, p);
-            p += 64;
-            len -= 64;
+            size_t n = len / 64;
+            sha256_blocks(s, p, n);
+            p += 64 * n;
+            len -= 64 * n;
         } else {
             size_t take = 64 - s->block_used;
             if (take > len) take = len;
@@ -125,7 +219,7 @@ void sha256_update(Sha256 *s, const void *data, size_t len) {
             p += take;
             len -= take;
             if (s->block_used == 64) {
-                sha256_block(s->state, s->block);
+                sha256_blocks(s, s->block, 1);
                 s->block_used = 0;
             }
         }
@@ -140,12 +234,12 @@ void sha256_final(Sha256 *s, unsigned char digest[32]) {
     s->block[s->block_used++] = 0x80;
     if (s->block_used > 56) {
         memset(s->block + s->block_used, 0, 64 - s->block_used);
-        sha256_block(s->state, s->block);
+        sha256_blocks(s, s->block, 1);
         s->block_used = 0;
     }
     memset(s->block + s->block_used, 0, 56 - s->block_used);
     for (i = 0; i < 8; i++) s->block[56 + i] = (unsigned char)(bits >> (56 - 8 * i));
-    sha256_block(s->state, s->block);
+    sha256_blocks(s, s->block, 1);
     for (i = 0; i < 8; i++) {
         digest[4 * i] = (unsigned char)(s->state[i] >> 24);
         digest[4 * i + 1] = (unsigned char)(s->state[i] >> 16);
