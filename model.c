@@ -212,12 +212,22 @@ static float *model_own(Model *m, size_t count) {
     return p;
 }
 
-/* Loads tensor `name` with the expected shape (ndim dims of `dims`) into a new
- * owned float buffer. Every element must be finite. */
-static int load_tensor(Model *m, const TensorFile *tf, const char *name, int ndim, const int *dims, float **out, Error *err) {
+/* A tensor to convert into its model buffer (load_weights plans them all,
+ * then converts them in parallel). */
+typedef struct {
+    const TensorEntry *t;
+    float *buf;
+    size_t count;
+} ConvertJob;
+
+/* Finds tensor `name`, checks it has the expected shape (ndim dims of `dims`),
+ * allocates its owned float buffer into *out and appends the conversion to
+ * jobs[*n_jobs] (room is the caller's: one job per tensor the model has). */
+static int plan_tensor(Model *m, const TensorFile *tf, const char *name, int ndim, const int *dims, float **out,
+                       ConvertJob *jobs, int *n_jobs, Error *err) {
     const TensorEntry *t = tensorfile_find(tf, name);
     char want[128], got[128];
-    size_t count = 1, i;
+    size_t count = 1;
     int d, shape_ok;
     float *buf;
     if (!t) return error_set(err, "%s: missing tensor '%s'", tf->path, name);
@@ -234,21 +244,48 @@ static int load_tensor(Model *m, const TensorFile *tf, const char *name, int ndi
     for (d = 0; d < ndim; d++) count *= (size_t)dims[d];
     buf = model_own(m, count);
     if (!buf) return error_set_code(err, EXIT_INTERNAL, "%s: out of memory loading '%s'", tf->path, name);
-    if (tensor_to_f32(tf, t, buf, err) != 0) return -1;
-    for (i = 0; i < count; i++)
-        if (!isfinite(buf[i]))
-            return error_set(err, "%s: tensor '%s' contains %s at element %lu", tf->path, name,
-                             isnan(buf[i]) ? "NaN" : "Inf", (unsigned long)i);
+    jobs[*n_jobs].t = t;
+    jobs[*n_jobs].buf = buf;
+    jobs[*n_jobs].count = count;
+    (*n_jobs)++;
     *out = buf;
     return 0;
 }
 
-/* load_tensor for "blocks.LAYER.SUFFIX". */
-static int load_layer_tensor(Model *m, const TensorFile *tf, int layer, const char *suffix, int ndim, const int *dims,
-                             float **out, Error *err) {
+/* plan_tensor for "blocks.LAYER.SUFFIX". */
+static int plan_layer_tensor(Model *m, const TensorFile *tf, int layer, const char *suffix, int ndim, const int *dims,
+                             float **out, ConvertJob *jobs, int *n_jobs, Error *err) {
     char key[96];
     snprintf(key, sizeof key, "blocks.%d.%s", layer, suffix);
-    return load_tensor(m, tf, key, ndim, dims, out, err);
+    return plan_tensor(m, tf, key, ndim, dims, out, jobs, n_jobs, err);
+}
+
+/* Converts one planned tensor to float32; every element must be finite. */
+static int convert_job(const TensorFile *tf, const ConvertJob *j, Error *err) {
+    size_t i;
+    if (tensor_to_f32(tf, j->t, j->buf, err) != 0) return -1;
+    for (i = 0; i < j->count; i++)
+        if (!isfinite(j->buf[i]))
+            return error_set(err, "%s: tensor '%s' contains %s at element %lu", tf->path, j->t->name,
+                             isnan(j->buf[i]) ? "NaN" : "Inf", (unsigned long)i);
+    return 0;
+}
+
+/* Runs every job, spread over the threads (each tensor converted by one
+ * thread: the same bits whatever the count). On failure the error is that of
+ * the first failing job in plan order, so the message does not depend on
+ * the thread count either. */
+static int convert_jobs(const TensorFile *tf, const ConvertJob *jobs, int n, Error *err) {
+    int i, first_bad = n;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(dynamic, 1) reduction(min : first_bad)
+#endif
+    for (i = 0; i < n; i++) {
+        Error local;
+        if (convert_job(tf, &jobs[i], &local) != 0 && i < first_bad) first_bad = i;
+    }
+    if (first_bad == n) return 0;
+    return convert_job(tf, &jobs[first_bad], err); /* again, for its message */
 }
 
 /* 1 if a state-dict key is one the model uses (given the config). */
@@ -276,7 +313,8 @@ static int load_weights(Model *m, const TensorFile *tf, Error *err) {
     const ModelConfig *c = &m->cfg;
     int D = c->d_model, H = c->n_heads, dh = c->d_head, M = c->d_mlp, V = c->d_vocab;
     int has_ln = c->normalization == NORM_LN;
-    int l, i;
+    int l, i, nj = 0, rc;
+    ConvertJob *J;
     for (i = 0; i < tf->count; i++) {
         const char *name = tf->tensors[i].name;
         if (key_is_buffer(name)) continue;
@@ -288,45 +326,52 @@ static int load_weights(Model *m, const TensorFile *tf, Error *err) {
         if (c->attn_only && strstr(name, ".mlp."))
             return error_set(err, "%s: tensor '%s' is an MLP weight but config.json says attn_only", tf->path, name);
     }
+    J = alloc_array(6 + 16 * (size_t)c->n_layers, sizeof *J); /* one per tensor the model has */
+    if (!J) return error_set_code(err, EXIT_INTERNAL, "out of memory");
     {
         int dims_E[2] = {V, D}, dims_pos[2] = {c->n_ctx, D}, dims_U[2] = {D, V}, dims_V[1] = {V}, dims_D[1] = {D};
-        if (load_tensor(m, tf, "embed.W_E", 2, dims_E, &m->W_E, err) ||
-            load_tensor(m, tf, "pos_embed.W_pos", 2, dims_pos, &m->W_pos, err) ||
-            load_tensor(m, tf, "unembed.W_U", 2, dims_U, &m->W_U, err) ||
-            load_tensor(m, tf, "unembed.b_U", 1, dims_V, &m->b_U, err))
-            return -1;
-        if (has_ln && (load_tensor(m, tf, "ln_final.w", 1, dims_D, &m->lnf_w, err) ||
-                       load_tensor(m, tf, "ln_final.b", 1, dims_D, &m->lnf_b, err)))
-            return -1;
+        if (plan_tensor(m, tf, "embed.W_E", 2, dims_E, &m->W_E, J, &nj, err) ||
+            plan_tensor(m, tf, "pos_embed.W_pos", 2, dims_pos, &m->W_pos, J, &nj, err) ||
+            plan_tensor(m, tf, "unembed.W_U", 2, dims_U, &m->W_U, J, &nj, err) ||
+            plan_tensor(m, tf, "unembed.b_U", 1, dims_V, &m->b_U, J, &nj, err))
+            goto fail;
+        if (has_ln && (plan_tensor(m, tf, "ln_final.w", 1, dims_D, &m->lnf_w, J, &nj, err) ||
+                       plan_tensor(m, tf, "ln_final.b", 1, dims_D, &m->lnf_b, J, &nj, err)))
+            goto fail;
     }
     for (l = 0; l < c->n_layers; l++) {
         LayerWeights *w = &m->layers[l];
         int d_hdd[3] = {H, D, dh}, d_hdD[3] = {H, dh, D}, d_hd[2] = {H, dh}, d_D[1] = {D};
         int d_DM[2] = {D, M}, d_M[1] = {M}, d_MD[2] = {M, D};
-        if (load_layer_tensor(m, tf, l, "attn.W_Q", 3, d_hdd, &w->W_Q, err) ||
-            load_layer_tensor(m, tf, l, "attn.W_K", 3, d_hdd, &w->W_K, err) ||
-            load_layer_tensor(m, tf, l, "attn.W_V", 3, d_hdd, &w->W_V, err) ||
-            load_layer_tensor(m, tf, l, "attn.W_O", 3, d_hdD, &w->W_O, err) ||
-            load_layer_tensor(m, tf, l, "attn.b_Q", 2, d_hd, &w->b_Q, err) ||
-            load_layer_tensor(m, tf, l, "attn.b_K", 2, d_hd, &w->b_K, err) ||
-            load_layer_tensor(m, tf, l, "attn.b_V", 2, d_hd, &w->b_V, err) ||
-            load_layer_tensor(m, tf, l, "attn.b_O", 1, d_D, &w->b_O, err))
-            return -1;
-        if (has_ln && (load_layer_tensor(m, tf, l, "ln1.w", 1, d_D, &w->ln1_w, err) ||
-                       load_layer_tensor(m, tf, l, "ln1.b", 1, d_D, &w->ln1_b, err)))
-            return -1;
+        if (plan_layer_tensor(m, tf, l, "attn.W_Q", 3, d_hdd, &w->W_Q, J, &nj, err) ||
+            plan_layer_tensor(m, tf, l, "attn.W_K", 3, d_hdd, &w->W_K, J, &nj, err) ||
+            plan_layer_tensor(m, tf, l, "attn.W_V", 3, d_hdd, &w->W_V, J, &nj, err) ||
+            plan_layer_tensor(m, tf, l, "attn.W_O", 3, d_hdD, &w->W_O, J, &nj, err) ||
+            plan_layer_tensor(m, tf, l, "attn.b_Q", 2, d_hd, &w->b_Q, J, &nj, err) ||
+            plan_layer_tensor(m, tf, l, "attn.b_K", 2, d_hd, &w->b_K, J, &nj, err) ||
+            plan_layer_tensor(m, tf, l, "attn.b_V", 2, d_hd, &w->b_V, J, &nj, err) ||
+            plan_layer_tensor(m, tf, l, "attn.b_O", 1, d_D, &w->b_O, J, &nj, err))
+            goto fail;
+        if (has_ln && (plan_layer_tensor(m, tf, l, "ln1.w", 1, d_D, &w->ln1_w, J, &nj, err) ||
+                       plan_layer_tensor(m, tf, l, "ln1.b", 1, d_D, &w->ln1_b, J, &nj, err)))
+            goto fail;
         if (c->attn_only) continue;
-        if (load_layer_tensor(m, tf, l, "mlp.W_in", 2, d_DM, &w->W_in, err) ||
-            load_layer_tensor(m, tf, l, "mlp.b_in", 1, d_M, &w->b_in, err) ||
-            load_layer_tensor(m, tf, l, "mlp.W_out", 2, d_MD, &w->W_out, err) ||
-            load_layer_tensor(m, tf, l, "mlp.b_out", 1, d_D, &w->b_out, err))
-            return -1;
-        if (has_ln && (load_layer_tensor(m, tf, l, "ln2.w", 1, d_D, &w->ln2_w, err) ||
-                       load_layer_tensor(m, tf, l, "ln2.b", 1, d_D, &w->ln2_b, err)))
-            return -1;
+        if (plan_layer_tensor(m, tf, l, "mlp.W_in", 2, d_DM, &w->W_in, J, &nj, err) ||
+            plan_layer_tensor(m, tf, l, "mlp.b_in", 1, d_M, &w->b_in, J, &nj, err) ||
+            plan_layer_tensor(m, tf, l, "mlp.W_out", 2, d_MD, &w->W_out, J, &nj, err) ||
+            plan_layer_tensor(m, tf, l, "mlp.b_out", 1, d_D, &w->b_out, J, &nj, err))
+            goto fail;
+        if (has_ln && (plan_layer_tensor(m, tf, l, "ln2.w", 1, d_D, &w->ln2_w, J, &nj, err) ||
+                       plan_layer_tensor(m, tf, l, "ln2.b", 1, d_D, &w->ln2_b, J, &nj, err)))
+            goto fail;
     }
     m->has_ln_weights = has_ln;
-    return 0;
+    rc = convert_jobs(tf, J, nj, err);
+    free(J);
+    return rc;
+fail:
+    free(J);
+    return -1;
 }
 
 /* Bytes read per fread while the hasher follows: small enough that hashing
@@ -447,22 +492,26 @@ static size_t weights_size(FILE *f) {
 
 /* Reads the weights file, loads, processes (when `process`) and prepares the
  * weights, and hashes the file's bytes into m->weights_sha256, each byte read
- * once. With OpenMP and two threads allowed, the hash (the longest single
- * task: SHA-256 runs at ~300 MB/s) runs on the second thread, following the
- * reader chunk by chunk and then overlapping parsing, conversion and
- * processing; the model is built by one thread either way, so the results are
- * the same bits whatever the thread count. */
+ * once. With OpenMP and two threads allowed, the hash runs on the second
+ * thread, following the reader chunk by chunk. With the portable SHA-256
+ * (~300 MB/s, the longest single task) it then keeps going while the first
+ * thread parses, converts and processes alone. With the CPU's SHA
+ * instructions the hash keeps pace with the reader, so both threads meet after
+ * the read and parse (CRC-32s), convert and process together (parallel loops
+ * inside). Each
+ * weight is computed by one thread in a fixed order either way: the results
+ * are the same bits whatever the thread count. */
 static int load_and_hash(Model *m, const char *path, int process, Error *err) {
     TensorFile tf;
     ReadProgress rp;
     unsigned char *buf;
     size_t size, len = 0;
-    int rc = 0, nthreads = 1;
+    int rc = 0, nthreads = 1, hash_waits = 1;
     FILE *f = is_directory(path) ? NULL : fopen(path, "rb");
     size = f ? weights_size(f) : 0;
     buf = size ? malloc(size) : NULL;
     if (!buf) {
-        /* The plain path: one thread, growing reads, tensorfile_open's messages. */
+        /* The plain path: growing reads, tensorfile_open's messages. */
         if (f) fclose(f);
         if (tensorfile_open(path, &tf, err) != 0) return -1;
         rc = load_processed(m, &tf, process, err);
@@ -475,6 +524,7 @@ static int load_and_hash(Model *m, const char *path, int process, Error *err) {
     memset(&tf, 0, sizeof tf);
 #ifdef _OPENMP
     nthreads = omp_get_max_threads() >= 2 ? 2 : 1;
+    hash_waits = !sha256_accelerated();
 #pragma omp parallel num_threads(nthreads)
     {
         if (omp_get_num_threads() == 2) {
@@ -482,13 +532,17 @@ static int load_and_hash(Model *m, const char *path, int process, Error *err) {
                 hash_following(&rp, m->weights_sha256);
             } else {
                 rc = read_published(f, path, buf, size, &rp, &len, err);
-                if (rc == 0) rc = tensorfile_open_view(path, buf, len, &tf, err);
-                if (rc == 0) rc = load_processed(m, &tf, process, err);
+                if (rc == 0 && hash_waits) rc = tensorfile_open_view(path, buf, len, &tf, err);
+                if (rc == 0 && hash_waits) rc = load_processed(m, &tf, process, err);
             }
         } else {
 #pragma omp single
             nthreads = 1;
         }
+    }
+    if (nthreads == 2 && rc == 0 && !hash_waits) {
+        rc = tensorfile_open_view(path, buf, len, &tf, err);
+        if (rc == 0) rc = load_processed(m, &tf, process, err);
     }
 #endif
     if (nthreads == 1) {
@@ -603,33 +657,37 @@ size_t model_param_count(const Model *m) {
  * cache at every element for W_U); every column still sums over d in
  * increasing order, in double, so the result does not depend on the blocking. */
 static void fold_and_center(float *W, float *bias, const float *w, const float *b, int groups, int D, int cols) {
-    double acc[FOLD_BLOCK], mean[FOLD_BLOCK];
-    int g, d, e, e0, n;
-    for (g = 0; g < groups; g++) {
+    long nblocks = (cols + FOLD_BLOCK - 1) / FOLD_BLOCK, k;
+    /* Blocks are independent: spread over the threads when there is enough
+     * work (W_U, W_in); each block is done by one thread, so same bits. */
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) if ((double)groups * D * cols > 1e6)
+#endif
+    for (k = 0; k < groups * nblocks; k++) {
+        double acc[FOLD_BLOCK], mean[FOLD_BLOCK];
+        int g = (int)(k / nblocks), e0 = (int)(k % nblocks) * FOLD_BLOCK, d, e;
+        int n = cols - e0 < FOLD_BLOCK ? cols - e0 : FOLD_BLOCK;
         float *Wg = W + (size_t)g * D * cols;
         float *bg = bias ? bias + (size_t)g * cols : NULL;
-        for (e0 = 0; e0 < cols; e0 += FOLD_BLOCK) {
-            n = cols - e0 < FOLD_BLOCK ? cols - e0 : FOLD_BLOCK;
-            for (e = 0; e < n; e++) acc[e] = mean[e] = 0.0;
-            for (d = 0; d < D; d++) {
-                float *row = Wg + (size_t)d * cols + e0;
-                if (w) {
-                    for (e = 0; e < n; e++) {
-                        acc[e] += (double)b[d] * row[e];
-                        row[e] *= w[d];
-                        mean[e] += row[e];
-                    }
-                } else {
-                    for (e = 0; e < n; e++) mean[e] += row[e];
+        for (e = 0; e < n; e++) acc[e] = mean[e] = 0.0;
+        for (d = 0; d < D; d++) {
+            float *row = Wg + (size_t)d * cols + e0;
+            if (w) {
+                for (e = 0; e < n; e++) {
+                    acc[e] += (double)b[d] * row[e];
+                    row[e] *= w[d];
+                    mean[e] += row[e];
                 }
+            } else {
+                for (e = 0; e < n; e++) mean[e] += row[e];
             }
-            if (w)
-                for (e = 0; e < n; e++) bg[e0 + e] = (float)(bg[e0 + e] + acc[e]);
-            for (e = 0; e < n; e++) mean[e] /= D;
-            for (d = 0; d < D; d++) {
-                float *row = Wg + (size_t)d * cols + e0;
-                for (e = 0; e < n; e++) row[e] = (float)(row[e] - mean[e]);
-            }
+        }
+        if (w)
+            for (e = 0; e < n; e++) bg[e0 + e] = (float)(bg[e0 + e] + acc[e]);
+        for (e = 0; e < n; e++) mean[e] /= D;
+        for (d = 0; d < D; d++) {
+            float *row = Wg + (size_t)d * cols + e0;
+            for (e = 0; e < n; e++) row[e] = (float)(row[e] - mean[e]);
         }
     }
 }
@@ -637,11 +695,15 @@ static void fold_and_center(float *W, float *bias, const float *w, const float *
 /* Subtracts from each of `rows` rows of length n its mean: writes to the
  * residual stream are only ever read through a LayerNorm, which removes it. */
 static void center_rows(float *W, size_t rows, int n) {
-    size_t r;
-    int j;
-    for (r = 0; r < rows; r++) {
-        float *row = W + r * n;
+    long r;
+    /* Rows are independent: one thread per row, same bits whatever the count. */
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) if ((double)rows * n > 1e6)
+#endif
+    for (r = 0; r < (long)rows; r++) {
+        float *row = W + (size_t)r * n;
         double mean = 0.0;
+        int j;
         for (j = 0; j < n; j++) mean += row[j];
         mean /= n;
         for (j = 0; j < n; j++) row[j] = (float)(row[j] - mean);

@@ -176,6 +176,14 @@ int sha256_use_accel(int enable) {
 #endif
 }
 
+int sha256_accelerated(void) {
+#ifdef SHA256_HAVE_SHA_NI
+    return accel_allowed && cpu_has_sha_ni();
+#else
+    return 0;
+#endif
+}
+
 /* n consecutive 64-byte blocks through the path chosen at sha256_init. */
 static void sha256_blocks(Sha256 *s, const unsigned char *p, size_t n) {
 #ifdef SHA256_HAVE_SHA_NI
