@@ -498,15 +498,14 @@ static size_t weights_size(FILE *f) {
  * thread parses, converts and processes alone. With the CPU's SHA
  * instructions the hash keeps pace with the reader, so both threads meet after
  * the read and parse (CRC-32s), convert and process together (parallel loops
- * inside). Each
- * weight is computed by one thread in a fixed order either way: the results
- * are the same bits whatever the thread count. */
+ * inside). Each weight is computed by one thread in a fixed order either way:
+ * the results are the same bits whatever the thread count. */
 static int load_and_hash(Model *m, const char *path, int process, Error *err) {
     TensorFile tf;
     ReadProgress rp;
     unsigned char *buf;
     size_t size, len = 0;
-    int rc = 0, nthreads = 1, hash_waits = 1;
+    int rc = 0, nthreads = 1;
     FILE *f = is_directory(path) ? NULL : fopen(path, "rb");
     size = f ? weights_size(f) : 0;
     buf = size ? malloc(size) : NULL;
@@ -523,8 +522,8 @@ static int load_and_hash(Model *m, const char *path, int process, Error *err) {
     rp.buf = buf;
     memset(&tf, 0, sizeof tf);
 #ifdef _OPENMP
+    int hash_waits = !sha256_accelerated();
     nthreads = omp_get_max_threads() >= 2 ? 2 : 1;
-    hash_waits = !sha256_accelerated();
 #pragma omp parallel num_threads(nthreads)
     {
         if (omp_get_num_threads() == 2) {
