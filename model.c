@@ -376,7 +376,7 @@ fail:
 
 /* Bytes read per fread while the hasher follows: small enough that hashing
  * starts at once, large enough that the publishing costs nothing. */
-#define LOAD_CHUNK ((size_t)1 << 20)
+#define LOAD_CHUNK ((size_t)1 << 18)
 
 /* What the reader publishes to the hasher in load_and_hash. buf[0, avail) is
  * read and never written again; finished = 1 once avail is final. Both are
