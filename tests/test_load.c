@@ -135,7 +135,7 @@ done:
 }
 
 int main(void) {
-    const char *tmp = "build/test_load_tmp", *bad = "build/test_load_bad";
+    const char *tmp = "build/load_model.tmp", *bad = "build/load_corrupt.tmp";
     static const char *const fixtures[] = {"gelu_pth", "attn_only", "gelu_new_st"};
     SynthOptions opt;
     Error err = {"", 0};
