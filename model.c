@@ -195,9 +195,9 @@ char *model_find_weights(const char *dir, Error *err) {
     return NULL;
 }
 
-static float *model_own(Model *m, size_t count) {
-    float *p = alloc_array(count, sizeof(float));
-    if (!p) return NULL;
+/* Adds p (from malloc) to the buffers model_free releases; frees p and
+ * returns NULL if the list cannot grow. */
+static float *model_register(Model *m, float *p) {
     if (m->n_owned == m->cap_owned) {
         int ncap = m->cap_owned ? m->cap_owned * 2 : 64;
         float **no = realloc(m->owned, (size_t)ncap * sizeof *no);
@@ -212,24 +212,36 @@ static float *model_own(Model *m, size_t count) {
     return p;
 }
 
-/* A tensor to convert into its model buffer (load_weights plans them all,
- * then converts them in parallel). */
+static float *model_own(Model *m, size_t count) {
+    float *p = alloc_array(count, sizeof(float));
+    return p ? model_register(m, p) : NULL;
+}
+
+/* A tensor to convert into the model (load_weights plans them all, then
+ * converts them in parallel). */
 typedef struct {
     const TensorEntry *t;
-    float *buf;
+    float **dst;                  /* the model's pointer to set */
+    float *buf;                   /* where the float32 values go */
     size_t count;
+    const unsigned char *src;     /* bytes the tensor is read from (a bound: */
+    size_t src_len;               /* the whole storage unless contiguous) */
+    int contiguous;               /* row-major and dense */
+    int in_place;                 /* F32, contiguous, aligned, overlapping no other
+                                     tensor: decoded where it lies in the file buffer */
 } ConvertJob;
 
-/* Finds tensor `name`, checks it has the expected shape (ndim dims of `dims`),
- * allocates its owned float buffer into *out and appends the conversion to
- * jobs[*n_jobs] (room is the caller's: one job per tensor the model has). */
-static int plan_tensor(Model *m, const TensorFile *tf, const char *name, int ndim, const int *dims, float **out,
-                       ConvertJob *jobs, int *n_jobs, Error *err) {
+/* Finds tensor `name`, checks it has the expected shape (ndim dims of `dims`)
+ * and appends its conversion into *out to jobs[*n_jobs] (room is the
+ * caller's: one job per tensor the model has). Buffers come later (place_jobs). */
+static int plan_tensor(const TensorFile *tf, const char *name, int ndim, const int *dims, float **out, ConvertJob *jobs,
+                       int *n_jobs, Error *err) {
     const TensorEntry *t = tensorfile_find(tf, name);
+    ConvertJob *j = &jobs[*n_jobs];
     char want[128], got[128];
-    size_t count = 1;
+    size_t count = 1, esz;
+    int64_t expect = 1;
     int d, shape_ok;
-    float *buf;
     if (!t) return error_set(err, "%s: missing tensor '%s'", tf->path, name);
     shape_ok = t->ndim == ndim;
     for (d = 0; d < ndim && shape_ok; d++) shape_ok = t->shape[d] == dims[d];
@@ -242,50 +254,111 @@ static int plan_tensor(Model *m, const TensorFile *tf, const char *name, int ndi
         return error_set(err, "%s: tensor '%s' has shape [%s] but config.json implies [%s]", tf->path, name, got, want);
     }
     for (d = 0; d < ndim; d++) count *= (size_t)dims[d];
-    buf = model_own(m, count);
-    if (!buf) return error_set_code(err, EXIT_INTERNAL, "%s: out of memory loading '%s'", tf->path, name);
-    jobs[*n_jobs].t = t;
-    jobs[*n_jobs].buf = buf;
-    jobs[*n_jobs].count = count;
+    memset(j, 0, sizeof *j);
+    j->t = t;
+    j->dst = out;
+    j->count = count;
+    j->contiguous = 1;
+    for (d = ndim - 1; d >= 0; d--) {
+        if (t->shape[d] != 1 && t->stride[d] != expect) j->contiguous = 0;
+        expect *= t->shape[d];
+    }
+    esz = dtype_size(t->dtype);
+    if (j->contiguous && t->storage && count > 0) {
+        j->src = t->storage + (size_t)t->offset * esz;
+        j->src_len = count * esz;
+    } else {
+        j->src = t->storage;
+        j->src_len = t->storage_bytes;
+    }
     (*n_jobs)++;
-    *out = buf;
     return 0;
 }
 
 /* plan_tensor for "blocks.LAYER.SUFFIX". */
-static int plan_layer_tensor(Model *m, const TensorFile *tf, int layer, const char *suffix, int ndim, const int *dims,
-                             float **out, ConvertJob *jobs, int *n_jobs, Error *err) {
+static int plan_layer_tensor(const TensorFile *tf, int layer, const char *suffix, int ndim, const int *dims, float **out,
+                             ConvertJob *jobs, int *n_jobs, Error *err) {
     char key[96];
     snprintf(key, sizeof key, "blocks.%d.%s", layer, suffix);
-    return plan_tensor(m, tf, key, ndim, dims, out, jobs, n_jobs, err);
+    return plan_tensor(tf, key, ndim, dims, out, jobs, n_jobs, err);
 }
+
+/* Gives every job its destination. With in_place_ok (the caller lets the file
+ * buffer be overwritten and kept), a contiguous, 4-byte-aligned F32 tensor
+ * whose bytes overlap no other planned tensor's is decoded where it lies:
+ * no second 250 MB buffer to fault in and fill. Others get an owned buffer.
+ * Sets *any_in_place. */
+static int place_jobs(Model *m, const TensorFile *tf, ConvertJob *jobs, int n, int in_place_ok, int *any_in_place,
+                      Error *err) {
+    int i, k;
+    *any_in_place = 0;
+    for (i = 0; i < n; i++) {
+        ConvertJob *j = &jobs[i];
+        j->in_place = in_place_ok && j->contiguous && j->t->dtype == DT_F32 && j->count > 0 && j->src &&
+                      (size_t)(j->src - tf->file_data) % sizeof(float) == 0;
+        for (k = 0; k < n && j->in_place; k++)
+            if (k != i && jobs[k].src && jobs[k].src < j->src + j->src_len && j->src < jobs[k].src + jobs[k].src_len)
+                j->in_place = 0;
+        if (j->in_place) {
+            j->buf = (float *)(void *)(tf->file_data + (j->src - tf->file_data));
+            *any_in_place = 1;
+        } else {
+            j->buf = model_own(m, j->count);
+            if (!j->buf) return error_set_code(err, EXIT_INTERNAL, "%s: out of memory loading '%s'", tf->path, j->t->name);
+        }
+        *j->dst = j->buf;
+    }
+    return 0;
+}
+
+/* Elements converted at a time for contiguous tensors, then checked while
+ * still in cache. */
+#define CONVERT_CHUNK 16384
 
 /* Converts one planned tensor to float32; every element must be finite. */
 static int convert_job(const TensorFile *tf, const ConvertJob *j, Error *err) {
-    size_t i;
-    if (tensor_to_f32(tf, j->t, j->buf, err) != 0) return -1;
-    for (i = 0; i < j->count; i++)
-        if (!isfinite(j->buf[i]))
-            return error_set(err, "%s: tensor '%s' contains %s at element %lu", tf->path, j->t->name,
-                             isnan(j->buf[i]) ? "NaN" : "Inf", (unsigned long)i);
+    size_t i, start = 0, n = j->count;
+    TensorEntry piece = *j->t;
+    if (!j->contiguous) {
+        if (tensor_to_f32(tf, j->t, j->buf, err) != 0) return -1;
+    }
+    while (start < j->count) {
+        if (j->contiguous) {
+            /* a 1-D view of the next chunk */
+            n = j->count - start < CONVERT_CHUNK ? j->count - start : CONVERT_CHUNK;
+            piece.ndim = 1;
+            piece.shape[0] = (int64_t)n;
+            piece.stride[0] = 1;
+            piece.numel = (int64_t)n;
+            piece.offset = j->t->offset + (int64_t)start;
+            if (tensor_to_f32(tf, &piece, j->buf + start, err) != 0) return -1;
+        }
+        for (i = start; i < start + n; i++)
+            if (!isfinite(j->buf[i]))
+                return error_set(err, "%s: tensor '%s' contains %s at element %lu", tf->path, j->t->name,
+                                 isnan(j->buf[i]) ? "NaN" : "Inf", (unsigned long)i);
+        start += n;
+    }
     return 0;
 }
 
 /* Runs every job, spread over the threads (each tensor converted by one
  * thread: the same bits whatever the count). On failure the error is that of
  * the first failing job in plan order, so the message does not depend on
- * the thread count either. */
+ * the thread count either. Each job keeps its own message: an in-place job
+ * cannot be re-run for it (its bytes are already decoded). */
 static int convert_jobs(const TensorFile *tf, const ConvertJob *jobs, int n, Error *err) {
     int i, first_bad = n;
+    Error *errs = alloc_array((size_t)n + 1, sizeof *errs);
+    if (!errs) return error_set_code(err, EXIT_INTERNAL, "%s: out of memory", tf->path);
 #ifdef _OPENMP
 #pragma omp parallel for schedule(dynamic, 1) reduction(min : first_bad)
 #endif
-    for (i = 0; i < n; i++) {
-        Error local;
-        if (convert_job(tf, &jobs[i], &local) != 0 && i < first_bad) first_bad = i;
-    }
-    if (first_bad == n) return 0;
-    return convert_job(tf, &jobs[first_bad], err); /* again, for its message */
+    for (i = 0; i < n; i++)
+        if (convert_job(tf, &jobs[i], &errs[i]) != 0 && i < first_bad) first_bad = i;
+    if (first_bad < n) *err = errs[first_bad];
+    free(errs);
+    return first_bad < n ? -1 : 0;
 }
 
 /* 1 if a state-dict key is one the model uses (given the config). */
@@ -309,12 +382,16 @@ static int key_is_buffer(const char *key) {
     return ends_with(key, ".mask") || ends_with(key, ".IGNORE");
 }
 
-static int load_weights(Model *m, const TensorFile *tf, Error *err) {
+/* Checks the state dict against the config, plans every tensor, gives each
+ * its buffer (in place in tf's bytes when in_place_ok allows: *any_in_place
+ * then says whether the model now points into them) and converts. */
+static int load_weights(Model *m, const TensorFile *tf, int in_place_ok, int *any_in_place, Error *err) {
     const ModelConfig *c = &m->cfg;
     int D = c->d_model, H = c->n_heads, dh = c->d_head, M = c->d_mlp, V = c->d_vocab;
     int has_ln = c->normalization == NORM_LN;
     int l, i, nj = 0, rc;
     ConvertJob *J;
+    *any_in_place = 0;
     for (i = 0; i < tf->count; i++) {
         const char *name = tf->tensors[i].name;
         if (key_is_buffer(name)) continue;
@@ -330,43 +407,44 @@ static int load_weights(Model *m, const TensorFile *tf, Error *err) {
     if (!J) return error_set_code(err, EXIT_INTERNAL, "out of memory");
     {
         int dims_E[2] = {V, D}, dims_pos[2] = {c->n_ctx, D}, dims_U[2] = {D, V}, dims_V[1] = {V}, dims_D[1] = {D};
-        if (plan_tensor(m, tf, "embed.W_E", 2, dims_E, &m->W_E, J, &nj, err) ||
-            plan_tensor(m, tf, "pos_embed.W_pos", 2, dims_pos, &m->W_pos, J, &nj, err) ||
-            plan_tensor(m, tf, "unembed.W_U", 2, dims_U, &m->W_U, J, &nj, err) ||
-            plan_tensor(m, tf, "unembed.b_U", 1, dims_V, &m->b_U, J, &nj, err))
+        if (plan_tensor(tf, "embed.W_E", 2, dims_E, &m->W_E, J, &nj, err) ||
+            plan_tensor(tf, "pos_embed.W_pos", 2, dims_pos, &m->W_pos, J, &nj, err) ||
+            plan_tensor(tf, "unembed.W_U", 2, dims_U, &m->W_U, J, &nj, err) ||
+            plan_tensor(tf, "unembed.b_U", 1, dims_V, &m->b_U, J, &nj, err))
             goto fail;
-        if (has_ln && (plan_tensor(m, tf, "ln_final.w", 1, dims_D, &m->lnf_w, J, &nj, err) ||
-                       plan_tensor(m, tf, "ln_final.b", 1, dims_D, &m->lnf_b, J, &nj, err)))
+        if (has_ln && (plan_tensor(tf, "ln_final.w", 1, dims_D, &m->lnf_w, J, &nj, err) ||
+                       plan_tensor(tf, "ln_final.b", 1, dims_D, &m->lnf_b, J, &nj, err)))
             goto fail;
     }
     for (l = 0; l < c->n_layers; l++) {
         LayerWeights *w = &m->layers[l];
         int d_hdd[3] = {H, D, dh}, d_hdD[3] = {H, dh, D}, d_hd[2] = {H, dh}, d_D[1] = {D};
         int d_DM[2] = {D, M}, d_M[1] = {M}, d_MD[2] = {M, D};
-        if (plan_layer_tensor(m, tf, l, "attn.W_Q", 3, d_hdd, &w->W_Q, J, &nj, err) ||
-            plan_layer_tensor(m, tf, l, "attn.W_K", 3, d_hdd, &w->W_K, J, &nj, err) ||
-            plan_layer_tensor(m, tf, l, "attn.W_V", 3, d_hdd, &w->W_V, J, &nj, err) ||
-            plan_layer_tensor(m, tf, l, "attn.W_O", 3, d_hdD, &w->W_O, J, &nj, err) ||
-            plan_layer_tensor(m, tf, l, "attn.b_Q", 2, d_hd, &w->b_Q, J, &nj, err) ||
-            plan_layer_tensor(m, tf, l, "attn.b_K", 2, d_hd, &w->b_K, J, &nj, err) ||
-            plan_layer_tensor(m, tf, l, "attn.b_V", 2, d_hd, &w->b_V, J, &nj, err) ||
-            plan_layer_tensor(m, tf, l, "attn.b_O", 1, d_D, &w->b_O, J, &nj, err))
+        if (plan_layer_tensor(tf, l, "attn.W_Q", 3, d_hdd, &w->W_Q, J, &nj, err) ||
+            plan_layer_tensor(tf, l, "attn.W_K", 3, d_hdd, &w->W_K, J, &nj, err) ||
+            plan_layer_tensor(tf, l, "attn.W_V", 3, d_hdd, &w->W_V, J, &nj, err) ||
+            plan_layer_tensor(tf, l, "attn.W_O", 3, d_hdD, &w->W_O, J, &nj, err) ||
+            plan_layer_tensor(tf, l, "attn.b_Q", 2, d_hd, &w->b_Q, J, &nj, err) ||
+            plan_layer_tensor(tf, l, "attn.b_K", 2, d_hd, &w->b_K, J, &nj, err) ||
+            plan_layer_tensor(tf, l, "attn.b_V", 2, d_hd, &w->b_V, J, &nj, err) ||
+            plan_layer_tensor(tf, l, "attn.b_O", 1, d_D, &w->b_O, J, &nj, err))
             goto fail;
-        if (has_ln && (plan_layer_tensor(m, tf, l, "ln1.w", 1, d_D, &w->ln1_w, J, &nj, err) ||
-                       plan_layer_tensor(m, tf, l, "ln1.b", 1, d_D, &w->ln1_b, J, &nj, err)))
+        if (has_ln && (plan_layer_tensor(tf, l, "ln1.w", 1, d_D, &w->ln1_w, J, &nj, err) ||
+                       plan_layer_tensor(tf, l, "ln1.b", 1, d_D, &w->ln1_b, J, &nj, err)))
             goto fail;
         if (c->attn_only) continue;
-        if (plan_layer_tensor(m, tf, l, "mlp.W_in", 2, d_DM, &w->W_in, J, &nj, err) ||
-            plan_layer_tensor(m, tf, l, "mlp.b_in", 1, d_M, &w->b_in, J, &nj, err) ||
-            plan_layer_tensor(m, tf, l, "mlp.W_out", 2, d_MD, &w->W_out, J, &nj, err) ||
-            plan_layer_tensor(m, tf, l, "mlp.b_out", 1, d_D, &w->b_out, J, &nj, err))
+        if (plan_layer_tensor(tf, l, "mlp.W_in", 2, d_DM, &w->W_in, J, &nj, err) ||
+            plan_layer_tensor(tf, l, "mlp.b_in", 1, d_M, &w->b_in, J, &nj, err) ||
+            plan_layer_tensor(tf, l, "mlp.W_out", 2, d_MD, &w->W_out, J, &nj, err) ||
+            plan_layer_tensor(tf, l, "mlp.b_out", 1, d_D, &w->b_out, J, &nj, err))
             goto fail;
-        if (has_ln && (plan_layer_tensor(m, tf, l, "ln2.w", 1, d_D, &w->ln2_w, J, &nj, err) ||
-                       plan_layer_tensor(m, tf, l, "ln2.b", 1, d_D, &w->ln2_b, J, &nj, err)))
+        if (has_ln && (plan_layer_tensor(tf, l, "ln2.w", 1, d_D, &w->ln2_w, J, &nj, err) ||
+                       plan_layer_tensor(tf, l, "ln2.b", 1, d_D, &w->ln2_b, J, &nj, err)))
             goto fail;
     }
     m->has_ln_weights = has_ln;
-    rc = convert_jobs(tf, J, nj, err);
+    rc = place_jobs(m, tf, J, nj, in_place_ok, any_in_place, err);
+    if (rc == 0) rc = convert_jobs(tf, J, nj, err);
     free(J);
     return rc;
 fail:
@@ -466,9 +544,19 @@ static int read_published(FILE *f, const char *path, unsigned char *buf, size_t 
     return rc;
 }
 
-/* Weights, processing and packing once the bytes are in tf. */
-static int load_processed(Model *m, const TensorFile *tf, int process, Error *err) {
-    if (load_weights(m, tf, err) != 0) return -1;
+/* Weights, processing and packing once the bytes are in tf. With in_place_ok,
+ * tf's bytes (from malloc, not owned by tf) may become the model's: then
+ * they are registered with the model and *kept is 1 (the caller must not
+ * free them); on failure they are left to the caller. */
+static int load_processed(Model *m, const TensorFile *tf, int process, int in_place_ok, int *kept, Error *err) {
+    int any = 0;
+    *kept = 0;
+    if (load_weights(m, tf, in_place_ok, &any, err) != 0) return -1;
+    if (any) {
+        *kept = 1; /* registered, or freed by model_register when it cannot be */
+        if (!model_register(m, (float *)(void *)tf->file_data))
+            return error_set_code(err, EXIT_INTERNAL, "%s: out of memory", tf->path);
+    }
     if (process) model_process(m);
     model_prepare(m);
     return 0;
@@ -505,7 +593,7 @@ static int load_and_hash(Model *m, const char *path, int process, Error *err) {
     ReadProgress rp;
     unsigned char *buf;
     size_t size, len = 0;
-    int rc = 0, nthreads = 1;
+    int rc = 0, nthreads = 1, kept = 0;
     FILE *f = is_directory(path) ? NULL : fopen(path, "rb");
     size = f ? weights_size(f) : 0;
     buf = size ? malloc(size) : NULL;
@@ -513,7 +601,7 @@ static int load_and_hash(Model *m, const char *path, int process, Error *err) {
         /* The plain path: growing reads, tensorfile_open's messages. */
         if (f) fclose(f);
         if (tensorfile_open(path, &tf, err) != 0) return -1;
-        rc = load_processed(m, &tf, process, err);
+        rc = load_processed(m, &tf, process, 0, &kept, err);
         sha256_hex(tf.file_data, tf.file_len, m->weights_sha256);
         tensorfile_close(&tf);
         return rc;
@@ -530,9 +618,11 @@ static int load_and_hash(Model *m, const char *path, int process, Error *err) {
             if (omp_get_thread_num() == 1) {
                 hash_following(&rp, m->weights_sha256);
             } else {
+                /* While the hasher may still read buf, nothing may write it:
+                 * no in-place conversion here. */
                 rc = read_published(f, path, buf, size, &rp, &len, err);
                 if (rc == 0 && hash_waits) rc = tensorfile_open_view(path, buf, len, &tf, err);
-                if (rc == 0 && hash_waits) rc = load_processed(m, &tf, process, err);
+                if (rc == 0 && hash_waits) rc = load_processed(m, &tf, process, 0, &kept, err);
             }
         } else {
 #pragma omp single
@@ -541,17 +631,17 @@ static int load_and_hash(Model *m, const char *path, int process, Error *err) {
     }
     if (nthreads == 2 && rc == 0 && !hash_waits) {
         rc = tensorfile_open_view(path, buf, len, &tf, err);
-        if (rc == 0) rc = load_processed(m, &tf, process, err);
+        if (rc == 0) rc = load_processed(m, &tf, process, 1, &kept, err);
     }
 #endif
     if (nthreads == 1) {
         rc = read_published(f, path, buf, size, &rp, &len, err);
+        hash_following(&rp, m->weights_sha256); /* before the bytes may change */
         if (rc == 0) rc = tensorfile_open_view(path, buf, len, &tf, err);
-        if (rc == 0) rc = load_processed(m, &tf, process, err);
-        hash_following(&rp, m->weights_sha256);
+        if (rc == 0) rc = load_processed(m, &tf, process, 1, &kept, err);
     }
     tensorfile_close(&tf);
-    free(buf);
+    if (!kept) free(buf);
     fclose(f);
     return rc;
 }

@@ -6,13 +6,15 @@
  * separate streaming path, itself checked against NIST vectors in
  * test_sha256); the weights must be bit-identical across all four ways. Uses
  * the planted model written by synth_write (1.2 MB: several read chunks) and
- * the .pth fixtures, plus a .pth with one flipped data byte, which must be
- * refused with the same CRC-32 message every way. Run from the repo root. */
+ * the .pth fixtures, plus a .pth with one flipped data byte and the planted
+ * model with one NaN weight, which must be refused with the same message
+ * every way. Run from the repo root. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "check.h"
+#include "formats.h"
 #include "model.h"
 #include "sha256.h"
 #include "synth.h"
@@ -134,8 +136,66 @@ done:
     free(dst_cfg);
 }
 
+/* Writes len bytes to dir/name; 0 on success. */
+static int write_bytes(const char *dir, const char *name, const unsigned char *data, size_t len) {
+    char *p = path_join(dir, name);
+    FILE *f = fopen(p, "wb");
+    int ok = f && fwrite(data, 1, len, f) == len;
+    if (f && fclose(f) != 0) ok = 0;
+    free(p);
+    return ok ? 0 : -1;
+}
+
+/* The planted model with a NaN at element 5 of the last layer's W_out (decoded in
+ * place, or copied, depending on the way) must be refused naming the tensor
+ * and the element, the same every way. */
+static void check_nan(const char *src_dir, const char *tmp) {
+    char *w = path_join(src_dir, "model.safetensors"), *cfg = path_join(src_dir, "config.json");
+    unsigned char *text = NULL, *copy = NULL;
+    size_t tlen = 0;
+    TensorFile tf;
+    const TensorEntry *t;
+    Error err = {"", 0};
+    int accel, threads;
+    char want[256];
+    if (tensorfile_open(w, &tf, &err) != 0 || read_file(cfg, 1 << 20, &text, &tlen, &err) != 0) {
+        CHECK(0, "cannot read the planted model: %s", err.msg);
+        free(w);
+        free(cfg);
+        return;
+    }
+    t = tensorfile_find(&tf, "blocks.1.mlp.W_out");
+    copy = malloc(tf.file_len);
+    if (t && copy && t->dtype == DT_F32 && t->numel > 5) {
+        size_t at = (size_t)(t->storage - tf.file_data) + ((size_t)t->offset + 5) * 4;
+        memcpy(copy, tf.file_data, tf.file_len);
+        copy[at] = 0x00, copy[at + 1] = 0x00, copy[at + 2] = 0xC0, copy[at + 3] = 0x7F; /* quiet NaN, little-endian */
+        CHECK(write_bytes(tmp, "model.safetensors", copy, tf.file_len) == 0 && write_bytes(tmp, "config.json", text, tlen) == 0,
+              "cannot write the NaN model to %s", tmp);
+        snprintf(want, sizeof want, "tensor 'blocks.1.mlp.W_out' contains NaN at element 5");
+        for (accel = 0; accel < 2; accel++) {
+            sha256_use_accel(accel);
+            for (threads = 1; threads <= 2; threads++) {
+                Model m;
+                set_thread_count(threads);
+                err.msg[0] = '\0';
+                CHECK(model_load(tmp, NULL, 1, &m, &err) == -1 && strstr(err.msg, want),
+                      "NaN weight (accel %d, %d threads) refused with \"%s\": got '%s'", accel, threads, want, err.msg);
+            }
+        }
+        sha256_use_accel(1);
+    } else {
+        CHECK(0, "planted model has no F32 blocks.1.mlp.W_out");
+    }
+    tensorfile_close(&tf);
+    free(copy);
+    free(text);
+    free(w);
+    free(cfg);
+}
+
 int main(void) {
-    const char *tmp = "build/load_model.tmp", *bad = "build/load_corrupt.tmp";
+    const char *tmp = "build/load_model.tmp", *bad = "build/load_corrupt.tmp", *nan = "build/load_nan.tmp";
     static const char *const fixtures[] = {"gelu_pth", "attn_only", "gelu_new_st"};
     SynthOptions opt;
     Error err = {"", 0};
@@ -164,6 +224,8 @@ int main(void) {
         free(w);
         free(dir);
     }
+    if (make_dirs(nan, &err) == 0) check_nan(tmp, nan);
+    else CHECK(0, "cannot create %s: %s", nan, err.msg);
     if (make_dirs(bad, &err) == 0) check_corrupt(bad);
     else CHECK(0, "cannot create %s: %s", bad, err.msg);
     set_thread_count(threads0);
