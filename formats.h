@@ -71,7 +71,9 @@ size_t dtype_size(DType dt);
 const char *dtype_name(DType dt);
 /* Copies t into out[0..t->numel) as host float32, in row-major (C) order,
  * following the strides. Accepts F32, F16, BF16, F64; other dtypes are an error
- * naming tf path and tensor. */
+ * naming tf path and tensor. For a contiguous F32 tensor, out may be the
+ * tensor's own bytes (decoded in place: each element is read before it is
+ * written); otherwise out must not overlap the file's bytes. */
 int tensor_to_f32(const TensorFile *tf, const TensorEntry *t, float *out, Error *err);
 
 /* Writes a safetensors file (F32 tensors, contiguous) atomically.
