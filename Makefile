@@ -127,7 +127,14 @@ bench-tokenizer: $(BUILD)/libcleanup.a tests/bench_tokenizer.c $(HEADERS) | $(BU
 
 # The kernels are written for vectorizers; gcc vectorizes all of their loops
 # only at -O3 (an OPT given on the command line still wins).
-$(BUILD)/kernels.o: OPT = -O3
+$(BUILD)/kernels_baseline.o $(BUILD)/kernels_avx2.o: OPT = -O3
+# On x86-64 the kernels are compiled a second time for AVX2 + FMA; kernels.c
+# runs that copy only on CPUs that have both (kernels.h: kernels_init).
+# Elsewhere kernels_avx2.c compiles to an empty table.
+ifneq ($(filter x86_64-% amd64-%,$(shell $(CC) -dumpmachine)),)
+$(BUILD)/kernels_avx2.o: CFLAGS += -mavx2 -mfma -ffp-contract=fast
+endif
+$(BUILD)/kernels_avx2.o: kernels_baseline.c
 
 # `make bench`: performance numbers (bench/bench.c; not part of `make test`).
 # `make bench-native` for the -march=native build (build-native/).

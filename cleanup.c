@@ -13,6 +13,7 @@
 #include "sha256.h"
 #include "synth.h"
 #include "tokenizer.h"
+#include "kernels.h"
 #include "util.h"
 
 #define DEFAULT_MODEL_DIR "weights/gelu-4l"
@@ -289,7 +290,13 @@ int main(int argc, char **argv) {
     }
     for (i = 0; i < sizeof commands / sizeof commands[0]; i++)
         if (strcmp(argv[1], commands[i].name) == 0) {
-            int rc = commands[i].run(argc - 1, argv + 1);
+            const char *why;
+            int rc;
+            if (kernels_init(&why)) {
+                fprintf(stderr, "cleanup: %s\n", why);
+                return EXIT_USAGE;
+            }
+            rc = commands[i].run(argc - 1, argv + 1);
             /* Output that could not be written (disk full, /dev/full) must not look like success. */
             if (fflush(stdout) != 0 || ferror(stdout)) {
                 fprintf(stderr, "cleanup: standard output: write error\n");

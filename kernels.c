@@ -1,478 +1,96 @@
-/* kernels.c - see kernels.h.
- *
- * matmul: a cache-blocked sgemm in portable C99 (the BLIS loop structure: pack
- * a KC x NC panel of w and an MC x KC block of a, then run an MR x NR register
- * tile micro-kernel written so gcc and clang vectorize it).
- *
- * Determinism. Every output element is computed as ONE sequential chain
- *     acc = 0; for k = 0..K-1: acc = madd(a[i,k], w[k,j], acc); out = acc (+ bias[j])
- * in float, whatever the blocking, the tile sizes or the thread count: the K
- * blocks are visited in order and the partial sum is carried through `out`
- * (a float, like the register it came from). Threads split only the output
- * rows or columns. So the result is bit-identical for any number of threads,
- * and the simple row loop used for small products gives the same bits too.
- * madd is the expression a*b + c; whether it is fused is the compiler's
- * choice, the same in every path of one build: bits can differ between builds
- * (e.g. clang -march=native fuses, gcc does not), never within one.
- */
+/* kernels.c - see kernels.h. The public entry points forward to one table
+ * of kernels (kernels_impl.h), chosen once by kernels_init. */
 #include "kernels.h"
+#include "kernels_impl.h"
 
-#include <math.h>
-#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
-/* ---- multiply-add ------------------------------------------------------ */
+static const KernelTable *active = &kernels_baseline;
 
-/* c + a*b written as one expression everywhere (the plain loop, both
- * micro-kernels), so a compiler that contracts it into a fused multiply-add
- * (clang with FMA hardware) does so in every path and one build is
- * self-consistent; gcc in ISO C mode never contracts. */
-static inline float madd(float a, float b, float c) {
-    return a * b + c;
-}
-
-/* ---- sgemm ------------------------------------------------------------- */
-
-/* Register tile MR x NR = 6 rows x 2 vectors of VL floats: 12 vector
- * accumulators + 2 for the w row + 1 broadcast fit 16 vector registers
- * (AVX: 6 x 16 floats; SSE2/NEON: 6 x 8). */
-#if defined(__AVX__)
-#define VL 8
+/* 1 if the CPU and the operating system run AVX2 and FMA instructions
+ * (gcc's and clang's cpu model checks the OS saves the AVX registers). */
+static int cpu_has_avx2_fma(void) {
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
 #else
-#define VL 4
+    return 0;
 #endif
-#define MR 6
-#define NR (2 * VL)
-/* Cache blocks: a KC x NR sliver of w stays in L1, an MC x KC block of a in L2,
- * the KC x NC panel of w in L2/L3. MC is a multiple of MR, NC of NR. */
-#define KC 256
-#define MC 96
-#define NC 2048
-
-/* Below this many multiply-adds a product runs on one thread with the plain loop. */
-#define SMALL_MACS (64L * 64 * 64)
-
-/* The plain loop, for small products and as a fallback when memory for the
- * packed panels is short: rows [m0,m1), columns [n0,n1). Same chains as the
- * blocked path, so the same bits. */
-static void gemm_rows(float *out, int ldo, const float *a, int lda, const float *w, int ldw,
-                      const float *bias, int m0, int m1, int n0, int n1, int K) {
-    int i, j, k;
-    for (i = m0; i < m1; i++) {
-        float *restrict o = out + (size_t)i * ldo;
-        const float *ai = a + (size_t)i * lda;
-        for (j = n0; j < n1; j++) o[j] = 0.0f;
-        for (k = 0; k < K; k++) {
-            const float aik = ai[k];
-            const float *restrict wk = w + (size_t)k * ldw;
-            for (j = n0; j < n1; j++) o[j] = madd(aik, wk[j], o[j]);
-        }
-        if (bias)
-            for (j = n0; j < n1; j++) o[j] = o[j] + bias[j];
-    }
 }
 
-/* Packs rows [0,kc) x cols [0,nc) of w (row stride ldw) into NR-column slivers:
- * bp[(jr/NR)*kc*NR + p*NR + j] = w[p, jr+j], columns past nc padded with zeros. */
-static void pack_b(float *restrict bp, const float *w, int ldw, int kc, int nc) {
-    const int nfull = nc / NR * NR;
-    int jr, j, p;
-    /* Row by row, so w is read sequentially (prefetch-friendly); the slivers
-     * being written stay in cache. */
-    for (p = 0; p < kc; p++) {
-        const float *src = w + (size_t)p * ldw;
-        for (jr = 0; jr < nfull; jr += NR) {
-            float *restrict d = bp + (size_t)jr * kc + (size_t)p * NR;
-            for (j = 0; j < NR; j++) d[j] = src[jr + j];
-        }
-        if (nfull < nc) {
-            float *restrict d = bp + (size_t)nfull * kc + (size_t)p * NR;
-            for (j = 0; j < nc - nfull; j++) d[j] = src[nfull + j];
-            for (; j < NR; j++) d[j] = 0.0f;
-        }
-    }
+void kernels_use_table(const KernelTable *t) {
+    active = t;
 }
 
-/* The micro-kernel: c[MR][NR] (in/out, the carried partial sums) continues
- * each output's chain over kc steps: for p, c[i][j] = madd(ar[i][p], bp[p][j], c[i][j]),
- * ar[i] the MR rows of a, bp the packed sliver of w.
- *
- * With gcc or clang it is written with GNU C vector types (not intrinsics: the
- * compiler maps them to SSE, AVX or NEON), because auto-vectorizers keep an
- * accumulator array in registers only for some compiler/flag combinations
- * (measured: 2 to 72 GFLOP/s for the same loop); twelve named vector variables
- * stay in registers at -O2 and -O3 alike. Elsewhere, or with -DKERNELS_PORTABLE
- * (tests/test_kernels_portable.c), the plain C99 loop below computes the same
- * chains. Both give the same bits as gemm_rows. */
-#if defined(__GNUC__) && !defined(KERNELS_PORTABLE)
-typedef float vfloat __attribute__((vector_size(VL * sizeof(float))));
-
-/* c + a*b lane by lane, as madd. */
-static inline vfloat maddv(vfloat a, vfloat b, vfloat c) {
-    return a * b + c;
+int kernels_use(const char *name) {
+    if (strcmp(name, "baseline") == 0) {
+        active = &kernels_baseline;
+        return 0;
+    }
+    if (strcmp(name, "avx2") == 0 && kernels_avx2.name && cpu_has_avx2_fma()) {
+        active = &kernels_avx2;
+        return 0;
+    }
+    return -1;
 }
 
-static void micro_kernel(int kc, const float *const *ar, const float *restrict bp, float *restrict c) {
-    const float *restrict a0 = ar[0], *restrict a1 = ar[1], *restrict a2 = ar[2];
-    const float *restrict a3 = ar[3], *restrict a4 = ar[4], *restrict a5 = ar[5];
-    vfloat c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51;
-    const vfloat zero = {0};
-    const size_t vb = sizeof(vfloat);
-    int p;
-    /* memcpy: the tile need not be vector-aligned; compilers emit plain loads. */
-    memcpy(&c00, c + 0 * NR, vb); memcpy(&c01, c + 0 * NR + VL, vb);
-    memcpy(&c10, c + 1 * NR, vb); memcpy(&c11, c + 1 * NR + VL, vb);
-    memcpy(&c20, c + 2 * NR, vb); memcpy(&c21, c + 2 * NR + VL, vb);
-    memcpy(&c30, c + 3 * NR, vb); memcpy(&c31, c + 3 * NR + VL, vb);
-    memcpy(&c40, c + 4 * NR, vb); memcpy(&c41, c + 4 * NR + VL, vb);
-    memcpy(&c50, c + 5 * NR, vb); memcpy(&c51, c + 5 * NR + VL, vb);
-    for (p = 0; p < kc; p++) {
-        vfloat b0, b1, a;
-        memcpy(&b0, bp + (size_t)p * NR, vb);
-        memcpy(&b1, bp + (size_t)p * NR + VL, vb);
-        /* x - 0 is exactly x (also for -0), so this is a pure broadcast. */
-        a = a0[p] - zero; c00 = maddv(a, b0, c00); c01 = maddv(a, b1, c01);
-        a = a1[p] - zero; c10 = maddv(a, b0, c10); c11 = maddv(a, b1, c11);
-        a = a2[p] - zero; c20 = maddv(a, b0, c20); c21 = maddv(a, b1, c21);
-        a = a3[p] - zero; c30 = maddv(a, b0, c30); c31 = maddv(a, b1, c31);
-        a = a4[p] - zero; c40 = maddv(a, b0, c40); c41 = maddv(a, b1, c41);
-        a = a5[p] - zero; c50 = maddv(a, b0, c50); c51 = maddv(a, b1, c51);
+int kernels_init(const char **why) {
+    const char *want = getenv("CLEANUP_SIMD");
+    *why = NULL;
+    if (!want || !*want || strcmp(want, "auto") == 0) {
+        if (kernels_use("avx2")) active = &kernels_baseline;
+        return 0;
     }
-    memcpy(c + 0 * NR, &c00, vb); memcpy(c + 0 * NR + VL, &c01, vb);
-    memcpy(c + 1 * NR, &c10, vb); memcpy(c + 1 * NR + VL, &c11, vb);
-    memcpy(c + 2 * NR, &c20, vb); memcpy(c + 2 * NR + VL, &c21, vb);
-    memcpy(c + 3 * NR, &c30, vb); memcpy(c + 3 * NR + VL, &c31, vb);
-    memcpy(c + 4 * NR, &c40, vb); memcpy(c + 4 * NR + VL, &c41, vb);
-    memcpy(c + 5 * NR, &c50, vb); memcpy(c + 5 * NR + VL, &c51, vb);
-}
-#else
-static void micro_kernel(int kc, const float *const *ar, const float *restrict bp, float *restrict c) {
-    float acc[MR * NR];
-    int p, i, j;
-    for (i = 0; i < MR * NR; i++) acc[i] = c[i];
-    for (p = 0; p < kc; p++) {
-        const float *restrict b = bp + (size_t)p * NR;
-        for (i = 0; i < MR; i++) {
-            const float ai = ar[i][p];
-#if defined(_OPENMP)
-#pragma omp simd
-#endif
-            for (j = 0; j < NR; j++) acc[i * NR + j] = madd(ai, b[j], acc[i * NR + j]);
-        }
+    if (strcmp(want, "baseline") != 0 && strcmp(want, "avx2") != 0) {
+        *why = "CLEANUP_SIMD: unknown value (expected auto, baseline or avx2)";
+        return -1;
     }
-    for (i = 0; i < MR * NR; i++) c[i] = acc[i];
-}
-#endif
-
-/* One thread's share: out rows [m0,m1) x cols [n0,n1), with private packing
- * packing buffer bp (KC*NC floats). */
-static void gemm_blocked(float *out, int ldo, const float *a, int lda, const float *w, int ldw,
-                         const float *bias, int m0, int m1, int n0, int n1, int K, float *bp) {
-    float c[MR * NR];
-    const float *ar[MR];
-    int jc, pc, ic, jr, ir, i, j;
-    for (jc = n0; jc < n1; jc += NC) {
-        const int nc = n1 - jc < NC ? n1 - jc : NC;
-        for (pc = 0; pc < K; pc += KC) {
-            const int kc = K - pc < KC ? K - pc : KC;
-            const int first = pc == 0, last = pc + kc == K;
-            pack_b(bp, w + (size_t)pc * ldw + jc, ldw, kc, nc);
-            for (ic = m0; ic < m1; ic += MC) {
-                const int mc = m1 - ic < MC ? m1 - ic : MC;
-                for (jr = 0; jr < nc; jr += NR) {
-                    const int nr = nc - jr < NR ? nc - jr : NR;
-                    for (ir = 0; ir < mc; ir += MR) {
-                        const int mr = mc - ir < MR ? mc - ir : MR;
-                        float *o = out + (size_t)(ic + ir) * ldo + jc + jr;
-                        /* Rows of a read in place (six streams the prefetcher
-                         * follows; packing them cost more than it saved). Rows
-                         * past the edge repeat the last one; their results are dropped. */
-                        for (i = 0; i < MR; i++) ar[i] = a + (size_t)(ic + ir + (i < mr ? i : mr - 1)) * lda + pc;
-                        /* Load the carried partial sums (zero for the first K block). */
-                        if (first) {
-                            for (i = 0; i < MR * NR; i++) c[i] = 0.0f;
-                        } else if (mr == MR && nr == NR) {
-                            for (i = 0; i < MR; i++)
-                                for (j = 0; j < NR; j++) c[i * NR + j] = o[(size_t)i * ldo + j];
-                        } else {
-                            for (i = 0; i < MR; i++)
-                                for (j = 0; j < NR; j++)
-                                    c[i * NR + j] = (i < mr && j < nr) ? o[(size_t)i * ldo + j] : 0.0f;
-                        }
-                        micro_kernel(kc, ar, bp + (size_t)jr * kc, c);
-                        if (mr == MR && nr == NR && !(last && bias)) {
-                            for (i = 0; i < MR; i++)
-                                for (j = 0; j < NR; j++) o[(size_t)i * ldo + j] = c[i * NR + j];
-                            continue;
-                        }
-                        for (i = 0; i < mr; i++) {
-                            float *oi = o + (size_t)i * ldo;
-                            if (last && bias) {
-                                const float *bj = bias + jc + jr;
-                                for (j = 0; j < nr; j++) oi[j] = c[i * NR + j] + bj[j];
-                            } else {
-                                for (j = 0; j < nr; j++) oi[j] = c[i * NR + j];
-                            }
-                        }
-                    }
-                }
-            }
-        }
+    if (kernels_use(want)) {
+        *why = kernels_avx2.name ? "CLEANUP_SIMD=avx2: this CPU lacks AVX2 or FMA"
+                                 : "CLEANUP_SIMD=avx2: this build has no AVX2 kernels (x86-64 gcc/clang builds only)";
+        return -1;
     }
+    return 0;
 }
 
-/* Runs one thread's part [m0,m1) x [n0,n1) with its own packing buffers. */
-static void gemm_part(float *out, int ldo, const float *a, int lda, const float *w, int ldw,
-                      const float *bias, int m0, int m1, int n0, int n1, int K) {
-    float *bp;
-    if (m0 >= m1 || n0 >= n1) return;
-    {
-        /* Buffer only as large as this part needs (small products stay cheap). */
-        const size_t kc = (size_t)(K < KC ? K : KC), cols = (size_t)(n1 - n0 < NC ? n1 - n0 : NC);
-        bp = (float *)malloc(sizeof(float) * kc * ((cols + NR - 1) / NR * NR));
-    }
-    if (bp)
-        gemm_blocked(out, ldo, a, lda, w, ldw, bias, m0, m1, n0, n1, K, bp);
-    else /* short of memory: the slow loop, same results */
-        gemm_rows(out, ldo, a, lda, w, ldw, bias, m0, m1, n0, n1, K);
-    free(bp);
+const char *kernels_name(void) {
+    return active->name;
 }
 
-void matmul_strided(float *out, int ldo, const float *a, int lda, const float *w, int ldw,
-                    const float *bias, int M, int K, int N) {
-    double macs; /* in double: M*N*K overflows a 32-bit long for the unembedding */
-    if (M <= 0 || N <= 0) return;
-    macs = (double)M * N * (K > 0 ? K : 1);
-    if (K <= 0 || macs < SMALL_MACS) {
-        gemm_rows(out, ldo, a, lda, w, ldw, bias, 0, M, 0, N, K > 0 ? K : 0);
-        return;
-    }
-    if (M < MR) {
-        /* A few rows (one position's logits, say): the plain loop on column
-         * chunks, spread over the threads. */
-        const int nch = (N + 511) / 512;
-        int ch;
-#ifdef _OPENMP
-#pragma omp parallel for schedule(static) if (macs >= 4 * SMALL_MACS && nch > 1)
-#endif
-        for (ch = 0; ch < nch; ch++) {
-            const int n0 = ch * 512, n1 = N - n0 < 512 ? N : n0 + 512;
-            gemm_rows(out, ldo, a, lda, w, ldw, bias, 0, M, n0, n1, K);
-        }
-        return;
-    }
-#ifdef _OPENMP
-#pragma omp parallel if (macs >= 4 * SMALL_MACS)
-#endif
-    {
-        int nt = 1, t = 0;
-        /* Split the dimension with more register tiles into nt contiguous
-         * ranges of whole tiles (static, so the same for every call). */
-        const long um = (M + MR - 1) / MR, un = (N + NR - 1) / NR;
-#ifdef _OPENMP
-        nt = omp_get_num_threads();
-        t = omp_get_thread_num();
-#endif
-        if (um >= un) {
-            int m0 = (int)(um * t / nt) * MR, m1 = (int)(um * (t + 1) / nt) * MR;
-            if (m1 > M) m1 = M;
-            gemm_part(out, ldo, a, lda, w, ldw, bias, m0, m1, 0, N, K);
-        } else {
-            int n0 = (int)(un * t / nt) * NR, n1 = (int)(un * (t + 1) / nt) * NR;
-            if (n1 > N) n1 = N;
-            gemm_part(out, ldo, a, lda, w, ldw, bias, 0, M, n0, n1, K);
-        }
-    }
+int kernels_vector_floats(void) {
+    return active->vector_floats;
+}
+
+double kernels_peak_loop(long iters) {
+    return active->madd_peak_loop(iters);
+}
+
+void matmul_strided(float *out, int ldo, const float *a, int lda, const float *w, int ldw, const float *bias, int M,
+                    int K, int N) {
+    active->matmul_strided(out, ldo, a, lda, w, ldw, bias, M, K, N);
 }
 
 void matmul(float *out, const float *a, const float *w, const float *bias, int M, int K, int N) {
-    matmul_strided(out, N, a, K, w, N, bias, M, K, N);
-}
-
-/* ---- layernorm, activations, softmax ------------------------------------ */
-
-/* Sum of x[0..n) in double, in a fixed order: 8 interleaved partial sums
- * (lane j takes j, j+8, ...), then the tail, combined pairwise. Four times
- * shorter dependency chains than one running sum, and the same order on
- * every call, so results never depend on threads. */
-static double sum8(const float *restrict x, int n) {
-    double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-    int i, j;
-    for (i = 0; i + 8 <= n; i += 8)
-        for (j = 0; j < 8; j++) acc[j] += x[i + j];
-    for (j = 0; i < n; i++, j++) acc[j] += x[i];
-    return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
-}
-
-/* Sum of (x - mean)^2 in the same order as sum8. */
-static double sumsq8(const float *restrict x, int n, double mean) {
-    double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-    int i, j;
-    for (i = 0; i + 8 <= n; i += 8)
-        for (j = 0; j < 8; j++) {
-            const double c = x[i + j] - mean;
-            acc[j] += c * c;
-        }
-    for (j = 0; i < n; i++, j++) {
-        const double c = x[i] - mean;
-        acc[j] += c * c;
-    }
-    return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+    active->matmul_strided(out, N, a, K, w, N, bias, M, K, N);
 }
 
 void layernorm(float *out, float *scale, const float *x, const float *w, const float *b, int rows, int D, float eps) {
-    int r;
-#ifdef _OPENMP
-#pragma omp parallel for schedule(static) if ((long)rows * D > 32768)
-#endif
-    for (r = 0; r < rows; r++) {
-        const float *xr = x + (size_t)r * D;
-        float *o = out + (size_t)r * D; /* may alias xr: each element is read before it is written */
-        const double mean = sum8(xr, D) / D;
-        const double var = sumsq8(xr, D, mean) / D;
-        const float s = (float)sqrt(var + eps);
-        int d;
-        if (scale) scale[r] = s;
-        if (w) {
-            for (d = 0; d < D; d++) o[d] = (float)(xr[d] - mean) / s * w[d] + b[d];
-        } else {
-            for (d = 0; d < D; d++) o[d] = (float)(xr[d] - mean) / s;
-        }
-    }
-}
-
-/* 2^k for k in [-126, 127], built from its float bits. This relies on IEEE
- * float32 and on float and uint32 sharing byte order (true of every IEEE
- * platform); it is an in-memory reinterpretation, not file data. */
-static inline double pow2i(int k) {
-    const uint32_t bits = (uint32_t)(k + 127) << 23;
-    float f;
-    memcpy(&f, &bits, sizeof f);
-    return f;
-}
-
-/* exp(y) for y in [-150, 0.5], in double, to 1e-11 relative (plenty for float results): y = k ln2 + r with
- * |r| <= ln2/2 (ln2 split in two so k ln2 is exact), a degree-9 Taylor
- * polynomial for e^r, then 2^k as two exact float powers of two. Straight-line
- * arithmetic, so loops calling it vectorize. */
-static inline double exp_small(double y) {
-    const double ln2_hi = 6.93147180369123816490e-01, ln2_lo = 1.90821492927058770002e-10;
-    const int k = (int)(y * 1.44269504088896340736 + 1000.5) - 1000; /* nearest integer */
-    const int k1 = k / 2;
-    const double r = (y - k * ln2_hi) - k * ln2_lo;
-    double p = 1.0 / 362880.0;
-    p = p * r + 1.0 / 40320.0;
-    p = p * r + 1.0 / 5040.0;
-    p = p * r + 1.0 / 720.0;
-    p = p * r + 1.0 / 120.0;
-    p = p * r + 1.0 / 24.0;
-    p = p * r + 1.0 / 6.0;
-    p = p * r + 0.5;
-    p = p * r + 1.0;
-    p = p * r + 1.0;
-    return p * pow2i(k1) * pow2i(k - k1);
-}
-
-/* gelu(x) = x Phi(x), Phi(x) = erfc(-x/sqrt 2)/2 = 1 - erfc(|x|/sqrt 2)/2 for
- * x >= 0, erfc(|x|/sqrt 2)/2 for x < 0: the same function as 0.5 x (1 + erf(x/sqrt 2)),
- * without its cancellation for negative x. erfc(t) = u exp(-t^2 + f(u)),
- * u = 1/(1 + t/2), with f a degree-10 polynomial fitted (Chebyshev, in double,
- * against libm's erfc, tools-free: numpy chebfit on 4000 nodes) on t in [0, 10]:
- * |error of f| < 8e-9, so Phi carries a relative error < 1e-8 and the float
- * result is within 0.5 + 0.2 ulp (test_kernels checks <= 1 ulp on [-12, 12]).
- * Evaluated in double.
- *
- * Written for vectorizers, which (gcc) give up on a loop as soon as some
- * arithmetic sits under a condition: a first pass does only selects, a
- * second only arithmetic. The first pass gives c = x clamped to [-15, 15]
- * (past that Phi is 0 or 1 in float, and exp's argument stays bounded),
- * xp = x if x >= 0 or NaN, else 0, and sg = +1 if x >= 0, else -1. With
- * q = c h, h = erfc(|c|/sqrt 2)/2:
- *   x >= 0: x Phi(x) = x - x h = xp - sg q;   x < 0: x Phi(x) = c h = xp - sg q.
- * NaN stays NaN (xp), inf stays inf, -inf gives -0. */
-static inline float gelu_erf_from(float xpf, float cf, float sgf) {
-    const double c = cf;
-    const double t = fabs(c) * 0.70710678118654752440;
-    const double u = 1.0 / (1.0 + 0.5 * t);
-    const double v = (12.0 * u - 7.0) * 0.2; /* u in [1/6, 1] -> v in [-1, 1] */
-    double f = -2.2855769757973959e-05, h;
-    f = f * v + 5.4860246839211018e-05;
-    f = f * v + 0.00012986821453811326;
-    f = f * v - 0.00053432061049722029;
-    f = f * v - 0.00027596115816574528;
-    f = f * v + 0.0037074767403680437;
-    f = f * v - 0.0010455518349476696;
-    f = f * v - 0.029470336858025158;
-    f = f * v + 0.015745074072064092;
-    f = f * v + 0.57030710297661857;
-    f = f * v - 0.55859535372792424;
-    h = 0.5 * u * exp_small(f - t * t); /* erfc(t) / 2 */
-    return (float)((double)xpf - (double)sgf * (c * h));
+    active->layernorm(out, scale, x, w, b, rows, D, eps);
 }
 
 void gelu_erf(float *x, size_t n) {
-    /* Chunks of 1024 elements: threads take whole chunks, each element is
-     * computed alone, so the result does not depend on the thread count. */
-    const long nchunks = (long)((n + 1023) / 1024);
-    long ch;
-#ifdef _OPENMP
-#pragma omp parallel for schedule(static) if (nchunks > 16)
-#endif
-    for (ch = 0; ch < nchunks; ch++) {
-        float *restrict p = x + (size_t)ch * 1024;
-        const size_t len = (size_t)ch == n / 1024 ? n % 1024 : 1024;
-        float c[1024], xp[1024], sg[1024];
-        size_t i;
-        for (i = 0; i < len; i++) {
-            const float xi = p[i];
-            const float lo = xi > -15.0f ? xi : -15.0f;
-            c[i] = lo < 15.0f ? lo : 15.0f;
-            xp[i] = xi < 0.0f ? 0.0f : xi;
-            sg[i] = xi < 0.0f ? -1.0f : 1.0f;
-        }
-        for (i = 0; i < len; i++) p[i] = gelu_erf_from(xp[i], c[i], sg[i]);
-    }
+    active->gelu_erf(x, n);
 }
 
 void gelu_tanh(float *x, size_t n) {
-    size_t i;
-    for (i = 0; i < n; i++) {
-        double v = x[i];
-        x[i] = (float)(0.5 * v * (1.0 + tanh(0.79788456080286535588 * (v + 0.044715 * v * v * v))));
-    }
+    active->gelu_tanh(x, n);
 }
 
 void relu(float *x, size_t n) {
-    size_t i;
-    for (i = 0; i < n; i++)
-        if (x[i] < 0.0f) x[i] = 0.0f;
+    active->relu(x, n);
 }
 
 void softmax_row(float *x, int n) {
-    float mx = x[0];
-    double sum = 0.0;
-    int i, i0, nan_seen = 0;
-    for (i = 1; i < n; i++) mx = x[i] > mx ? x[i] : mx;
-    /* exp in chunks: a pass of selects (clamp at -150: exp is 0 in float
-     * there), a pass of arithmetic (see gelu_erf for why), then the sum in
-     * index order. A NaN anywhere (or +inf, as inf - inf) makes every output
-     * NaN, as the sum would. */
-    for (i0 = 0; i0 < n; i0 += 1024) {
-        const int len = n - i0 < 1024 ? n - i0 : 1024;
-        float *restrict p = x + i0;
-        float c[1024];
-        for (i = 0; i < len; i++) {
-            const float d = p[i] - mx;
-            c[i] = d > -150.0f ? d : -150.0f;
-            nan_seen |= d != d;
-        }
-        for (i = 0; i < len; i++) p[i] = (float)exp_small(c[i]);
-        for (i = 0; i < len; i++) sum += p[i];
-    }
-    if (nan_seen) sum = NAN;
-    for (i = 0; i < n; i++) x[i] = (float)(x[i] / sum);
+    active->softmax_row(x, n);
 }

@@ -30,4 +30,29 @@ void relu(float *x, size_t n);
 /* In-place softmax of x[0..n): exp(x - max) / sum, summed in index order. */
 void softmax_row(float *x, int n);
 
+/* ---- instruction set ------------------------------------------------------
+ * The kernels are compiled twice on x86-64: for the baseline instruction set
+ * (SSE2, runs everywhere) and for AVX2 + FMA (about 2x faster). Until
+ * kernels_init or kernels_use is called, the baseline kernels run. */
+
+/* Selects the kernels once, before any parallel use: those named by the
+ * environment variable CLEANUP_SIMD ("baseline" or "avx2"), or, when it is
+ * unset, empty or "auto", the fastest this CPU runs. Returns 0, or -1 with
+ * *why set to a static message (unknown name, or AVX2 + FMA asked for but
+ * missing from the CPU or the build). */
+int kernels_init(const char **why);
+
+/* Selects the kernels by name ("baseline", "avx2"); 0 on success, -1 if this
+ * build or CPU lacks them (the active kernels are then unchanged). */
+int kernels_use(const char *name);
+
+/* The active kernels' name and vector width in floats. */
+const char *kernels_name(void);
+int kernels_vector_floats(void);
+
+/* Runs the active kernels' multiply-add peak loop (12 independent vector
+ * chains, `iters` steps) and returns the flops it did; time it to get the
+ * machine's peak at the kernels' instruction set (`make bench`). */
+double kernels_peak_loop(long iters);
+
 #endif

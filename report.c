@@ -11,6 +11,7 @@
 #define _POSIX_C_SOURCE 200809L
 #endif
 #include "report.h"
+#include "kernels.h"
 
 #include <errno.h>
 #include <math.h>
@@ -1731,10 +1732,12 @@ static int build_report_md(const Ctx *c, const Outputs *o, Text *t) {
 
     text_puts(t, "\n## Run\n\n");
     text_puts(t,
-              "- Run time and thread count are in `run.txt`, the one output that varies from run to run and so is\n"
-              "  not listed in `SHA256SUMS`.\n"
+              "- Run time, thread count and kernels are in `run.txt`, the one output that varies from run to run and\n"
+              "  so is not listed in `SHA256SUMS`.\n"
               "- Determinism: every other file (`results.tsv`, this report, the figure files and `SHA256SUMS`) is\n"
-              "  bit-identical across runs and thread counts for the same model, data and options.\n"
+              "  bit-identical across runs and thread counts for the same model, data, options and kernels. The\n"
+              "  AVX2 + FMA kernels (chosen automatically where the CPU has them) round differently from the baseline\n"
+              "  ones in the last bits; `CLEANUP_SIMD=baseline` selects the baseline kernels on any machine.\n"
               "- Integrity: `./cleanup verify DIR` (or `sha256sum -c SHA256SUMS` inside this directory) re-checks every\n"
               "  file against `SHA256SUMS`.\n");
     free(hl.names);
@@ -1887,7 +1890,8 @@ int report_write_all(const char *out_dir, const ReportInput *in, Error *err) {
     if (emit(&o, "SHA256SUMS", &t) != 0) goto done;
     /* Wall time and threads differ between runs: kept out of the checksummed files. */
     t.len = 0;
-    text_printf(&t, "run time: %.1f s\nthreads: %d\n", in->seconds, in->threads);
+    text_printf(&t, "run time: %.1f s\nthreads: %d\nkernels: %s (CLEANUP_SIMD)\n", in->seconds, in->threads,
+                kernels_name());
     path = path_join(out_dir, "run.txt");
     k = write_file_atomic(path, t.data, t.len, err);
     free(path);

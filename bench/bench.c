@@ -43,61 +43,8 @@ static double cpu_seconds(void) {
 
 /* ---- machine peak --------------------------------------------------------- */
 
-#if defined(__AVX__)
-#define PVL 8
-#else
-#define PVL 4
-#endif
-
-/* One thread's multiply-add throughput: 12 independent chains of vector
- * multiply-adds (enough to cover the latency of two FMA/FADD pipes).
- * Returns flops per second. Uses GNU C vector types where available. */
-static double peak_one(long iters) {
-#if defined(__GNUC__)
-    typedef float pv __attribute__((vector_size(PVL * sizeof(float))));
-    pv a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, m, c;
-    float sink[PVL];
-    int j;
-    long it;
-    double t;
-    for (j = 0; j < PVL; j++) {
-        m[j] = 0.9999999f;
-        c[j] = 1e-7f * (float)(j + 1);
-    }
-    /* Twelve different starting values: identical ones would let the
-     * compiler compute one chain for all twelve. */
-    a0 = c * 1.0f, a1 = c * 2.0f, a2 = c * 3.0f, a3 = c * 4.0f, a4 = c * 5.0f, a5 = c * 6.0f;
-    a6 = c * 7.0f, a7 = c * 8.0f, a8 = c * 9.0f, a9 = c * 10.0f, a10 = c * 11.0f, a11 = c * 12.0f;
-    t = now_seconds();
-    for (it = 0; it < iters; it++) {
-        a0 = a0 * m + c; a1 = a1 * m + c; a2 = a2 * m + c; a3 = a3 * m + c;
-        a4 = a4 * m + c; a5 = a5 * m + c; a6 = a6 * m + c; a7 = a7 * m + c;
-        a8 = a8 * m + c; a9 = a9 * m + c; a10 = a10 * m + c; a11 = a11 * m + c;
-    }
-    t = now_seconds() - t;
-    a0 = a0 + a1 + a2 + a3 + a4 + a5 + a6 + a7 + a8 + a9 + a10 + a11;
-    memcpy(sink, &a0, sizeof sink);
-    if (sink[0] == 12345.0f) printf("(unlikely)\n"); /* keep the loop alive */
-    return 2.0 * 12 * PVL * (double)iters / t;
-#else
-    float acc[12][4], sink = 0;
-    int i, j;
-    long it;
-    double t;
-    for (i = 0; i < 12; i++)
-        for (j = 0; j < 4; j++) acc[i][j] = 1e-7f * (float)(i * 4 + j + 1);
-    t = now_seconds();
-    for (it = 0; it < iters; it++)
-        for (i = 0; i < 12; i++)
-            for (j = 0; j < 4; j++) acc[i][j] = acc[i][j] * 0.9999999f + 1e-7f;
-    t = now_seconds() - t;
-    for (i = 0; i < 12; i++) sink += acc[i][0];
-    if (sink == 12345.0f) printf("(unlikely)\n");
-    return 2.0 * 48 * (double)iters / t;
-#endif
-}
-
-/* Peak GFLOP/s with nt threads: best of 3 runs of the loop on every thread.
+/* Peak GFLOP/s with nt threads: best of 3 runs of the active kernels' peak
+ * loop (kernels_peak_loop: same instruction set as the matmul) on every thread.
  * *cpu_based gets nt x flops / CPU seconds (see cpu_seconds). */
 static double peak_gflops(int nt, double *cpu_based) {
     double best = 0, best_cpu = 0;
@@ -110,12 +57,11 @@ static double peak_gflops(int nt, double *cpu_based) {
 #ifdef _OPENMP
 #pragma omp parallel for reduction(+ : total) schedule(static, 1)
 #endif
-        for (k = 0; k < nt; k++) total += peak_one(iters);
+        for (k = 0; k < nt; k++) total += kernels_peak_loop(iters);
         t = now_seconds() - t;
         c = cpu_seconds() - c;
-        if (2.0 * 12 * PVL * iters * nt / t > best) best = 2.0 * 12 * PVL * iters * nt / t;
-        if (2.0 * 12 * PVL * iters * nt * nt / c > best_cpu) best_cpu = 2.0 * 12 * PVL * iters * nt * nt / c;
-        (void)total;
+        if (total / t > best) best = total / t;
+        if (total * nt / c > best_cpu) best_cpu = total * nt / c;
     }
     *cpu_based = best_cpu / 1e9;
     return best / 1e9;
@@ -461,13 +407,20 @@ int main(int argc, char **argv) {
             return 1;
         }
     }
-    printf("cleanup benchmark (%s, %d threads available; vector width %d floats)\n",
+    {
+        const char *why;
+        if (kernels_init(&why)) {
+            fprintf(stderr, "bench: %s\n", why);
+            return 1;
+        }
+    }
+    printf("cleanup benchmark (%s, %d threads available; kernels %s, vector width %d floats; CLEANUP_SIMD picks)\n",
 #ifdef _OPENMP
            "OpenMP",
 #else
            "no OpenMP",
 #endif
-           thread_count(), PVL);
+           thread_count(), kernels_name(), kernels_vector_floats());
     {
         double w1 = peak_gflops(1, &p1), w2 = peak_gflops(2, &p2);
         printf("\nmeasured multiply-add peak (GFLOP/s): 1 thread %.1f wall, %.1f cpu; 2 threads %.1f wall, %.1f cpu\n", w1,

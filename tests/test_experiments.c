@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "check.h"
+#include "kernels.h"
 #include "experiments.h"
 #include "model.h"
 
@@ -358,6 +359,11 @@ static void test_head_checks(const Model *m) {
 int main(void) {
     Model m;
     Dataset ds;
+    const char *why;
+    if (kernels_init(&why)) { /* the kernels users get (CLEANUP_SIMD) */
+        printf("  %s\n", why);
+        return 1;
+    }
     build_model(&m);
     build_data(&ds);
     test_projection_identities(&m, &ds);

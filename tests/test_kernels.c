@@ -9,6 +9,7 @@
 
 #include "check.h"
 #include "kernels.h"
+#include "kernels_impl.h"
 #include "util.h"
 
 /* Deterministic pseudo-random floats in [-1, 1) (xorshift32; no libc rand). */
@@ -305,11 +306,38 @@ static void test_softmax(void) {
     CHECK(x[0] == 0.5f && x[1] == 0.5f && x[2] == 0.0f, "softmax(1, 1, -1e5) = (0.5, 0.5, 0)");
 }
 
-int main(void) {
+static void test_all(void) {
     test_matmul();
     test_layernorm();
     test_gelu();
     test_relu();
     test_softmax();
+}
+
+#ifndef KERNELS_TEST_TABLE
+/* Every set of kernels this build and CPU have (kernels.h): the baseline ones
+ * always, the AVX2 + FMA ones on x86-64 CPUs that have them. */
+int main(void) {
+    static const char *const names[] = {"baseline", "avx2"};
+    size_t i;
+    for (i = 0; i < sizeof names / sizeof names[0]; i++) {
+        if (kernels_use(names[i]) != 0) {
+            CHECK(strcmp(names[i], "baseline") != 0, "the baseline kernels are always there");
+            printf("  %s kernels: not in this build or CPU, not tested here\n", names[i]);
+            continue;
+        }
+        CHECK(strcmp(kernels_name(), names[i]) == 0, "kernels_use(%s) selects them", names[i]);
+        printf("  %s kernels (%d floats per vector)\n", kernels_name(), kernels_vector_floats());
+        test_all();
+    }
+    CHECK(kernels_use("sse9") == -1, "unknown kernels are refused");
     return check_done("test_kernels");
 }
+#else
+/* test_kernels_portable.c: the table it compiled itself. */
+int main(void) {
+    kernels_use_table(&KERNELS_TEST_TABLE);
+    test_all();
+    return check_done("test_kernels_portable");
+}
+#endif

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "check.h"
+#include "kernels.h"
 #include "model.h"
 
 static unsigned long long rng_state = 0x9E3779B97F4A7C15ULL;
@@ -320,6 +321,11 @@ static void test_attn_only_and_hooks(void) {
 }
 
 int main(void) {
+    const char *why;
+    if (kernels_init(&why)) { /* the kernels users get (CLEANUP_SIMD) */
+        printf("  %s\n", why);
+        return 1;
+    }
     test_processing_preserves_function();
     test_interventions(1);
     test_interventions(0);

@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "check.h"
+#include "kernels.h"
 #include "report.h"
 #include "stats.h"
 #include "util.h"
@@ -642,11 +643,13 @@ static void test_full(const char *dir) {
     check_line(md, "`fig5.n_points`", "PASS", 1);
     check_line(md, "`fig1.L0H2.resid_mid0.median`", "no reference", 1);
     check_line(md, "pass 2, fail 1, missing 1", "pass 2", 1);
-    check_line(md, "Run time and thread count", "run.txt", 1);
+    check_line(md, "Run time, thread count and kernels", "run.txt", 1);
     {
         /* run time and threads live in run.txt, outside SHA256SUMS */
         char *run = slurp(dir, "run.txt", NULL);
-        CHECK(run && strcmp(run, "run time: 1.2 s\nthreads: 2\n") == 0, "run.txt has the run time and threads: %s",
+        char want[128];
+        snprintf(want, sizeof want, "run time: 1.2 s\nthreads: 2\nkernels: %s (CLEANUP_SIMD)\n", kernels_name());
+        CHECK(run && strcmp(run, want) == 0, "run.txt has the run time, threads and kernels: %s",
               run ? run : "(missing)"); /* 1.25 printed with %.1f */
         free(run);
     }
