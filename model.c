@@ -283,22 +283,42 @@ static int plan_layer_tensor(const TensorFile *tf, int layer, const char *suffix
     return plan_tensor(tf, key, ndim, dims, out, jobs, n_jobs, err);
 }
 
+/* Orders jobs by the first byte they read (qsort on pointers to jobs). */
+static int job_src_cmp(const void *a, const void *b) {
+    const ConvertJob *x = *(const ConvertJob *const *)a, *y = *(const ConvertJob *const *)b;
+    return x->src < y->src ? -1 : x->src > y->src ? 1 : 0;
+}
+
 /* Gives every job its destination. With in_place_ok (the caller lets the file
  * buffer be overwritten and kept), a contiguous, 4-byte-aligned F32 tensor
  * whose bytes overlap no other planned tensor's is decoded where it lies:
  * no second 250 MB buffer to fault in and fill. Others get an owned buffer.
- * Sets *any_in_place. */
+ * Overlaps are found in one pass over the jobs sorted by first byte: job k
+ * overlaps another iff an earlier one ends after k starts or the next one
+ * starts before k ends. Sets *any_in_place. */
 static int place_jobs(Model *m, const TensorFile *tf, ConvertJob *jobs, int n, int in_place_ok, int *any_in_place,
                       Error *err) {
-    int i, k;
+    ConvertJob **by_src = alloc_array((size_t)n + 1, sizeof *by_src);
+    const unsigned char *max_end = NULL;
+    int i, ns = 0;
     *any_in_place = 0;
+    if (!by_src) return error_set_code(err, EXIT_INTERNAL, "%s: out of memory", tf->path);
     for (i = 0; i < n; i++) {
         ConvertJob *j = &jobs[i];
         j->in_place = in_place_ok && j->contiguous && j->t->dtype == DT_F32 && j->count > 0 && j->src &&
                       (size_t)(j->src - tf->file_data) % sizeof(float) == 0;
-        for (k = 0; k < n && j->in_place; k++)
-            if (k != i && jobs[k].src && jobs[k].src < j->src + j->src_len && j->src < jobs[k].src + jobs[k].src_len)
-                j->in_place = 0;
+        if (j->src) by_src[ns++] = j;
+    }
+    qsort(by_src, (size_t)ns, sizeof *by_src, job_src_cmp);
+    for (i = 0; i < ns; i++) {
+        ConvertJob *j = by_src[i];
+        const unsigned char *end = j->src + j->src_len;
+        if ((max_end && max_end > j->src) || (i + 1 < ns && by_src[i + 1]->src < end)) j->in_place = 0;
+        if (!max_end || end > max_end) max_end = end;
+    }
+    free(by_src);
+    for (i = 0; i < n; i++) {
+        ConvertJob *j = &jobs[i];
         if (j->in_place) {
             j->buf = (float *)(void *)(tf->file_data + (j->src - tf->file_data));
             *any_in_place = 1;

@@ -6,9 +6,11 @@
  * separate streaming path, itself checked against NIST vectors in
  * test_sha256); the weights must be bit-identical across all four ways. Uses
  * the planted model written by synth_write (1.2 MB: several read chunks) and
- * the .pth fixtures, plus a .pth with one flipped data byte and the planted
- * model with one NaN weight, which must be refused with the same message
- * every way. Run from the repo root. */
+ * the .pth fixtures, a variant whose b_Q and b_K share their bytes (which
+ * must not be decoded in place: processing changes them differently), plus a
+ * .pth with one flipped data byte and the planted model with one NaN weight,
+ * which must be refused with the same message every way. Run from the repo
+ * root. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -194,8 +196,53 @@ static void check_nan(const char *src_dir, const char *tmp) {
     free(cfg);
 }
 
+/* The planted model with blocks.0.attn.b_K pointing at the same bytes as
+ * blocks.0.attn.b_Q (safetensors data_offsets may overlap): the two must stay
+ * separate buffers (processing folds different matrices into each), so
+ * neither may be decoded in place. Written to dir; 0 on success. */
+static int write_shared_bias(const char *src_dir, const char *dir) {
+    char *w = path_join(src_dir, "model.safetensors"), *cfg = path_join(src_dir, "config.json");
+    unsigned char *d = NULL, *text = NULL, *out = NULL;
+    size_t len = 0, tlen = 0, hlen, q0, q1, k, nlen, o = 0;
+    const char *key = "\"blocks.0.attn.b_K\"", *qkey = "\"blocks.0.attn.b_Q\"", *offs = "\"data_offsets\":[";
+    char *h = NULL, *kpos, *qpos, *ko, *qo, *kend, *qend;
+    Error err = {"", 0};
+    int rc = -1;
+    if (read_file(w, 1 << 26, &d, &len, &err) != 0 || read_file(cfg, 1 << 20, &text, &tlen, &err) != 0 || len < 8)
+        goto done;
+    for (hlen = 0, k = 0; k < 8; k++) hlen |= (size_t)d[k] << (8 * k);
+    if (hlen > len - 8 || !(h = malloc(hlen + 1))) goto done;
+    memcpy(h, d + 8, hlen);
+    h[hlen] = '\0';
+    kpos = strstr(h, key);
+    qpos = strstr(h, qkey);
+    if (!kpos || !qpos || !(ko = strstr(kpos, offs)) || !(qo = strstr(qpos, offs))) goto done;
+    ko += strlen(offs);
+    qo += strlen(offs);
+    if (!(kend = strchr(ko, ']')) || !(qend = strchr(qo, ']'))) goto done;
+    q0 = (size_t)(ko - h);
+    q1 = (size_t)(kend - h);
+    nlen = hlen - (q1 - q0) + (size_t)(qend - qo);
+    if (!(out = malloc(8 + nlen + (len - 8 - hlen)))) goto done;
+    for (k = 0; k < 8; k++) out[o++] = (unsigned char)(nlen >> (8 * k));
+    memcpy(out + o, h, q0), o += q0;
+    memcpy(out + o, qo, (size_t)(qend - qo)), o += (size_t)(qend - qo);
+    memcpy(out + o, h + q1, hlen - q1), o += hlen - q1;
+    memcpy(out + o, d + 8 + hlen, len - 8 - hlen), o += len - 8 - hlen;
+    if (write_bytes(dir, "model.safetensors", out, o) == 0 && write_bytes(dir, "config.json", text, tlen) == 0) rc = 0;
+done:
+    free(d);
+    free(text);
+    free(out);
+    free(h);
+    free(w);
+    free(cfg);
+    return rc;
+}
+
 int main(void) {
-    const char *tmp = "build/load_model.tmp", *bad = "build/load_corrupt.tmp", *nan = "build/load_nan.tmp";
+    const char *tmp = "build/load_model.tmp", *bad = "build/load_corrupt.tmp", *nan = "build/load_nan.tmp",
+               *shared = "build/load_shared.tmp";
     static const char *const fixtures[] = {"gelu_pth", "attn_only", "gelu_new_st"};
     SynthOptions opt;
     Error err = {"", 0};
@@ -223,6 +270,23 @@ int main(void) {
         }
         free(w);
         free(dir);
+    }
+    if (make_dirs(shared, &err) == 0 && write_shared_bias(tmp, shared) == 0) {
+        char *w = path_join(shared, "model.safetensors");
+        Model m;
+        check_model(shared, w);
+        /* raw: b_Q and b_K read the same bytes, so they hold the same values */
+        if (model_load(shared, NULL, 0, &m, &err) == 0) {
+            CHECK(memcmp(m.layers[0].b_Q, m.layers[0].b_K, (size_t)m.cfg.n_heads * m.cfg.d_head * sizeof(float)) == 0 &&
+                      m.layers[0].b_Q != m.layers[0].b_K,
+                  "shared-bytes b_Q/b_K: equal values in separate buffers");
+            model_free(&m);
+        } else {
+            CHECK(0, "shared-bytes model: %s", err.msg);
+        }
+        free(w);
+    } else {
+        CHECK(0, "cannot write the shared-bytes model to %s", shared);
     }
     if (make_dirs(nan, &err) == 0) check_nan(tmp, nan);
     else CHECK(0, "cannot create %s: %s", nan, err.msg);
