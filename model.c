@@ -768,9 +768,11 @@ size_t model_param_count(const Model *m) {
 static void fold_and_center(float *W, float *bias, const float *w, const float *b, int groups, int D, int cols) {
     long nblocks = (cols + FOLD_BLOCK - 1) / FOLD_BLOCK, k;
     /* Blocks are independent: spread over the threads when there is enough
-     * work (W_U, W_in); each block is done by one thread, so same bits. */
+     * work (W_U, W_in); each block is done by one thread, so same bits.
+     * Dynamic: on a shared machine a descheduled thread does not hold up
+     * the other at the end of the loop. */
 #ifdef _OPENMP
-#pragma omp parallel for schedule(static) if ((double)groups * D * cols > 1e6)
+#pragma omp parallel for schedule(dynamic, 4) if ((double)groups * D * cols > 1e6)
 #endif
     for (k = 0; k < groups * nblocks; k++) {
         double acc[FOLD_BLOCK], mean[FOLD_BLOCK];
@@ -805,9 +807,10 @@ static void fold_and_center(float *W, float *bias, const float *w, const float *
  * residual stream are only ever read through a LayerNorm, which removes it. */
 static void center_rows(float *W, size_t rows, int n) {
     long r;
-    /* Rows are independent: one thread per row, same bits whatever the count. */
+    /* Rows are independent: one thread per row, same bits whatever the count
+     * (dynamic, as in fold_and_center). */
 #ifdef _OPENMP
-#pragma omp parallel for schedule(static) if ((double)rows * n > 1e6)
+#pragma omp parallel for schedule(dynamic, 16) if ((double)rows * n > 1e6)
 #endif
     for (r = 0; r < (long)rows; r++) {
         float *row = W + (size_t)r * n;
