@@ -14,12 +14,17 @@
 /* Activations of one clean-pass batch are kept under this size (a gelu-4l row of 1024
  * tokens alone needs about 360 MB, so there the batch is one row). */
 #define EXP_BATCH_BYTES ((size_t)256 << 20)
-/* Positions whose logits are computed at once for Section 3.2's top-2 (x d_vocab floats). */
-#define EXP_LOGIT_CHUNK 64
+/* Positions whose logits are computed at once for Section 3.2's top-2 (x d_vocab floats:
+ * 49 MB for gelu-4l). Each chunk packs all of W_U again, so not much smaller: 64 cost
+ * ~25% more CPU in the unembedding matmul than 256. */
+#define EXP_LOGIT_CHUNK 256
 /* Fig 5 and Section 3.2 use the first rows only (the authors' scripts). */
 #define FIG5_ROWS 10
 #define FIG5_FIRST_POS 32
 #define SEC32_ROWS 30
+/* Positions whose projection ratios are computed at once (in parallel) before being
+ * appended to their Samples; bounds the scratch to EXP_STAT_CHUNK x statistics floats. */
+#define EXP_STAT_CHUNK 256
 
 /* ------------------------------------------------------------------------ */
 /* Small helpers                                                             */
@@ -60,6 +65,44 @@ double projection_ratio(const float *a, const float *b, int D) {
     }
     if (bb == 0) return NAN;
     return ab / bb;
+}
+
+/* The float sample of a projection ratio from its two dot products, as
+ * (float)projection_ratio(a, b, D) returns it. */
+static float pr_sample(double ab, double bb) {
+    if (bb == 0) return NAN;
+    return (float)(ab / bb);
+}
+
+/* out[k] = (float)projection_ratio(a[k], b, D) for k < n, bit for bit: every dot product
+ * is the same double chain (x += (double)a[d] * b[d] for d = 0..D-1) as in
+ * projection_ratio, but b.b is summed once for all n, and four a.b chains run side by
+ * side in one loop (independent chains: the loop is not bound by one add's latency). */
+static void projection_ratios(float *out, const float *const *a, int n, const float *b, int D) {
+    double bb = 0;
+    int d, k;
+    for (d = 0; d < D; d++) bb += (double)b[d] * b[d];
+    for (k = 0; k + 4 <= n; k += 4) {
+        const float *a0 = a[k], *a1 = a[k + 1], *a2 = a[k + 2], *a3 = a[k + 3];
+        double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+        for (d = 0; d < D; d++) {
+            double bd = b[d];
+            s0 += (double)a0[d] * bd;
+            s1 += (double)a1[d] * bd;
+            s2 += (double)a2[d] * bd;
+            s3 += (double)a3[d] * bd;
+        }
+        out[k] = pr_sample(s0, bb);
+        out[k + 1] = pr_sample(s1, bb);
+        out[k + 2] = pr_sample(s2, bb);
+        out[k + 3] = pr_sample(s3, bb);
+    }
+    for (; k < n; k++) {
+        const float *a0 = a[k];
+        double s0 = 0;
+        for (d = 0; d < D; d++) s0 += (double)a0[d] * b[d];
+        out[k] = pr_sample(s0, bb);
+    }
 }
 
 double direct_logit_attribution(const float *r, int D, float scale, const float *lnf_w, const float *u) {
@@ -224,6 +267,9 @@ typedef struct {
     float *patch_resid;        /* [B*T*D] Fig 3's value input: resid_pre - writer */
     float *patch_scale;        /* [B*T] the clean ln1 scale of the patched layer */
     float *writer;             /* [B*T*D] the writer's clean output, packed */
+    float *stat;               /* [EXP_STAT_CHUNK * n_ptrs] one chunk's projection ratios */
+    int n_ptrs;                /* the most statistics of one position (Figs 1-3) */
+    double *dla;               /* [3 * T] one row's DLA values (Fig 5, Section 3.2) */
     Points *fig5;              /* Fig 5 points (owned by the caller or by the pass) */
     Points sec32_cleaners;     /* (writer DLA, cleaners' actual DLA) */
     Points sec32_vcomp;        /* (writer DLA, attention-weighted V-composition DLA) */
@@ -231,23 +277,92 @@ typedef struct {
     float *x, *y, *z, *v, *tmp; /* [T,D] [T,dh] [T,dh] [T,D] [T,D] */
     float *logits;             /* [EXP_LOGIT_CHUNK, V] */
     float *nf;                 /* [EXP_LOGIT_CHUNK, D] ln_final's output */
-    float *u;                  /* [D] */
-    float *sum;                /* [D] */
 } CleanPass;
+
+/* The statistics of one position (b, t): out[0..n_stat) for the Samples collect_positions
+ * is given. ptrs (room for cp->n_ptrs pointers) and sum (D floats) are the calling
+ * thread's scratch. */
+typedef void (*PositionStats)(const CleanPass *cp, const Activations *a, int b, int t, const float **ptrs, float *sum,
+                              float *out);
+
+/* Runs fn on every (b, t) of the batch, EXP_STAT_CHUNK positions at a time in parallel,
+ * then appends each chunk's values to targets[s] in (b, t) order. Every value depends on
+ * its position alone, so each Samples receives the same values in the same order as
+ * when they are added one position at a time, whatever the thread count. */
+static void collect_positions(CleanPass *cp, const Activations *a, PositionStats fn, Samples *const *targets,
+                              int n_stat) {
+    const int T = a->n_pos;
+    const size_t n_bt = (size_t)a->n_rows * T;
+    size_t bt0;
+    for (bt0 = 0; bt0 < n_bt; bt0 += EXP_STAT_CHUNK) {
+        const int n = n_bt - bt0 < EXP_STAT_CHUNK ? (int)(n_bt - bt0) : EXP_STAT_CHUNK;
+        int i, s;
+#ifdef _OPENMP
+#pragma omp parallel
+#endif
+        {
+            const float **ptrs = xalloc_array((size_t)cp->n_ptrs, sizeof *ptrs, "statistics scratch");
+            float *sum = xalloc_array((size_t)cp->m->cfg.d_model, sizeof *sum, "statistics scratch");
+            int j;
+#ifdef _OPENMP
+#pragma omp for schedule(static)
+#endif
+            for (j = 0; j < n; j++) {
+                const size_t bt = bt0 + (size_t)j;
+                fn(cp, a, (int)(bt / (size_t)T), (int)(bt % (size_t)T), ptrs, sum, cp->stat + (size_t)j * n_stat);
+            }
+            free(ptrs);
+            free(sum);
+        }
+        for (s = 0; s < n_stat; s++)
+            for (i = 0; i < n; i++) samples_add(targets[s], cp->stat[(size_t)i * n_stat + s]);
+    }
+}
+
+/* Fig 1 at (b, t): PR of every residual location onto each layer-0 head,
+ * out[h * n_loc + k] for head h and location k. */
+static void fig1_position(const CleanPass *cp, const Activations *a, int b, int t, const float **ptrs, float *sum,
+                          float *out) {
+    const Model *m = cp->m;
+    const int D = m->cfg.d_model, H = m->cfg.n_heads;
+    const size_t bt = (size_t)b * a->n_pos + t;
+    int h, k;
+    (void)sum;
+    for (k = 0; k < cp->n_loc; k++) ptrs[k] = location_data(m, a, k) + bt * D;
+    for (h = 0; h < H; h++) projection_ratios(out + (size_t)h * cp->n_loc, ptrs, cp->n_loc, head_output(m, a, 0, h, b, t), D);
+}
 
 /* Fig 1: PR of every residual location onto each layer-0 head, every (b, p). */
 static void fig1_batch(CleanPass *cp, const Activations *a) {
+    const int n_stat = cp->m->cfg.n_heads * cp->n_loc;
+    Samples **targets = xalloc_array((size_t)n_stat, sizeof *targets, "statistics");
+    int s;
+    for (s = 0; s < n_stat; s++) targets[s] = &cp->fig1[s];
+    collect_positions(cp, a, fig1_position, targets, n_stat);
+    free(targets);
+}
+
+/* Fig 2 at (b, t): PR onto the writer of every head but the writer and every MLP output,
+ * layer by layer (each layer's heads, then its MLP), then of the cleaners' summed output. */
+static void fig2_position(const CleanPass *cp, const Activations *a, int b, int t, const float **ptrs, float *sum,
+                          float *out) {
     const Model *m = cp->m;
-    int D = m->cfg.d_model, H = m->cfg.n_heads, T = a->n_pos, b, t, h, k;
-    for (b = 0; b < a->n_rows; b++)
-        for (t = 0; t < T; t++)
-            for (h = 0; h < H; h++) {
-                const float *head = head_output(m, a, 0, h, b, t);
-                for (k = 0; k < cp->n_loc; k++) {
-                    const float *x = location_data(m, a, k) + ((size_t)b * T + t) * D;
-                    samples_add(&cp->fig1[h * cp->n_loc + k], (float)projection_ratio(x, head, D));
-                }
-            }
+    const ExpHeads *hd = cp->hd;
+    const int D = m->cfg.d_model, H = m->cfg.n_heads, L = m->cfg.n_layers;
+    const size_t bt = (size_t)b * a->n_pos + t;
+    int l, h, c, d, n = 0;
+    for (l = 0; l < L; l++) {
+        for (h = 0; h < H; h++)
+            if (l != hd->writer_layer || h != hd->writer_head) ptrs[n++] = head_output(m, a, l, h, b, t);
+        if (!m->cfg.attn_only) ptrs[n++] = a->layer[l].mlp_out + bt * D;
+    }
+    for (d = 0; d < D; d++) sum[d] = 0;
+    for (c = 0; c < hd->n_cleaners; c++) {
+        const float *r = head_output(m, a, hd->patched_layer, hd->cleaners[c], b, t);
+        for (d = 0; d < D; d++) sum[d] += r[d];
+    }
+    ptrs[n++] = sum;
+    projection_ratios(out, ptrs, n, head_output(m, a, hd->writer_layer, hd->writer_head, b, t), D);
 }
 
 /* Fig 2: PR of every node (head output, MLP output) onto the writer; and of the
@@ -255,43 +370,43 @@ static void fig1_batch(CleanPass *cp, const Activations *a) {
 static void fig2_batch(CleanPass *cp, const Activations *a) {
     const Model *m = cp->m;
     const ExpHeads *hd = cp->hd;
-    int D = m->cfg.d_model, H = m->cfg.n_heads, L = m->cfg.n_layers, T = a->n_pos, b, t, l, h, c, d;
-    for (b = 0; b < a->n_rows; b++)
-        for (t = 0; t < T; t++) {
-            const float *w = head_output(m, a, hd->writer_layer, hd->writer_head, b, t);
-            size_t bt = (size_t)b * T + t;
-            for (l = 0; l < L; l++) {
-                for (h = 0; h < H; h++) {
-                    if (l == hd->writer_layer && h == hd->writer_head) continue;
-                    samples_add(&cp->fig2_head[l * H + h], (float)projection_ratio(head_output(m, a, l, h, b, t), w, D));
-                }
-                if (!m->cfg.attn_only)
-                    samples_add(&cp->fig2_mlp[l], (float)projection_ratio(a->layer[l].mlp_out + bt * D, w, D));
-            }
-            for (d = 0; d < D; d++) cp->sum[d] = 0;
-            for (c = 0; c < hd->n_cleaners; c++) {
-                const float *r = head_output(m, a, hd->patched_layer, hd->cleaners[c], b, t);
-                for (d = 0; d < D; d++) cp->sum[d] += r[d];
-            }
-            samples_add(&cp->fig2_cleaners, (float)projection_ratio(cp->sum, w, D));
-        }
+    const int H = m->cfg.n_heads, L = m->cfg.n_layers;
+    Samples **targets = xalloc_array((size_t)L * H + L + 1, sizeof *targets, "statistics");
+    int l, h, n = 0;
+    for (l = 0; l < L; l++) { /* the order of fig2_position's values */
+        for (h = 0; h < H; h++)
+            if (l != hd->writer_layer || h != hd->writer_head) targets[n++] = &cp->fig2_head[l * H + h];
+        if (!m->cfg.attn_only) targets[n++] = &cp->fig2_mlp[l];
+    }
+    targets[n++] = &cp->fig2_cleaners;
+    collect_positions(cp, a, fig2_position, targets, n);
+    free(targets);
+}
+
+/* Fig 3 at (b, t): PR onto the writer's clean output (cp->writer) of every location,
+ * then of every head of the patched layer. */
+static void fig3_position(const CleanPass *cp, const Activations *a, int b, int t, const float **ptrs, float *sum,
+                          float *out) {
+    const Model *m = cp->m;
+    const int D = m->cfg.d_model, H = m->cfg.n_heads;
+    const size_t bt = (size_t)b * a->n_pos + t;
+    int k, h;
+    (void)sum;
+    for (k = 0; k < cp->n_loc; k++) ptrs[k] = location_data(m, a, k) + bt * D;
+    for (h = 0; h < H; h++) ptrs[cp->n_loc + h] = head_output(m, a, cp->hd->patched_layer, h, b, t);
+    projection_ratios(out, ptrs, cp->n_loc + H, cp->writer + bt * D, D);
 }
 
 /* Fig 3's statistics of one run (clean: which 0, patched: 1): PR onto the writer's
- * clean output of every location and of every head of the patched layer. */
-static void fig3_collect(CleanPass *cp, const Activations *a, const float *writer, int which) {
-    const Model *m = cp->m;
-    int D = m->cfg.d_model, H = m->cfg.n_heads, T = a->n_pos, b, t, h, k;
-    for (b = 0; b < a->n_rows; b++)
-        for (t = 0; t < T; t++) {
-            size_t bt = (size_t)b * T + t;
-            const float *w = writer + bt * D;
-            for (k = 0; k < cp->n_loc; k++)
-                samples_add(&cp->fig3_loc[which][k], (float)projection_ratio(location_data(m, a, k) + bt * D, w, D));
-            for (h = 0; h < H; h++)
-                samples_add(&cp->fig3_head[which][h],
-                            (float)projection_ratio(head_output(m, a, cp->hd->patched_layer, h, b, t), w, D));
-        }
+ * clean output (cp->writer) of every location and of every head of the patched layer. */
+static void fig3_collect(CleanPass *cp, const Activations *a, int which) {
+    const int H = cp->m->cfg.n_heads, n_stat = cp->n_loc + H;
+    Samples **targets = xalloc_array((size_t)n_stat, sizeof *targets, "statistics");
+    int k, h;
+    for (k = 0; k < cp->n_loc; k++) targets[k] = &cp->fig3_loc[which][k];
+    for (h = 0; h < H; h++) targets[cp->n_loc + h] = &cp->fig3_head[which][h];
+    collect_positions(cp, a, fig3_position, targets, n_stat);
+    free(targets);
 }
 
 /* Fig 3: the value-input patch. Collects the clean statistics, then reruns the model
@@ -303,18 +418,22 @@ static void fig3_collect(CleanPass *cp, const Activations *a, const float *write
 static void fig3_batch(CleanPass *cp, Activations *a) {
     const Model *m = cp->m;
     const ExpHeads *hd = cp->hd;
-    int D = m->cfg.d_model, T = a->n_pos, p = hd->patched_layer, b, t, d;
+    const int D = m->cfg.d_model, T = a->n_pos, p = hd->patched_layer, n_bt = a->n_rows * T;
+    int i;
     ForwardOptions opt = forward_options_default();
-    for (b = 0; b < a->n_rows; b++)
-        for (t = 0; t < T; t++) {
-            size_t bt = (size_t)b * T + t;
-            const float *w = head_output(m, a, hd->writer_layer, hd->writer_head, b, t);
-            const float *x = a->layer[p].resid_pre + bt * D;
-            memcpy(cp->writer + bt * D, w, (size_t)D * sizeof(float));
-            for (d = 0; d < D; d++) cp->patch_resid[bt * D + d] = x[d] - w[d];
-            cp->patch_scale[bt] = a->layer[p].ln1_scale[bt];
-        }
-    fig3_collect(cp, a, cp->writer, 0);
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static)
+#endif
+    for (i = 0; i < n_bt; i++) {
+        const size_t bt = (size_t)i;
+        const float *w = head_output(m, a, hd->writer_layer, hd->writer_head, i / T, i % T);
+        const float *x = a->layer[p].resid_pre + bt * D;
+        int d;
+        memcpy(cp->writer + bt * D, w, (size_t)D * sizeof(float));
+        for (d = 0; d < D; d++) cp->patch_resid[bt * D + d] = x[d] - w[d];
+        cp->patch_scale[bt] = a->layer[p].ln1_scale[bt];
+    }
+    fig3_collect(cp, a, 0);
     opt.start_layer = p;
     opt.compute_logits = 0;
     opt.v_patch_layer = p;
@@ -322,7 +441,7 @@ static void fig3_batch(CleanPass *cp, Activations *a) {
     opt.v_patch_resid = cp->patch_resid;
     opt.v_patch_scale = cp->patch_scale;
     model_forward(m, a, NULL, a->n_rows, T, &opt);
-    fig3_collect(cp, a, cp->writer, 1);
+    fig3_collect(cp, a, 1);
 }
 
 /* V-composition of the writer through the cleaners: for positions [from, from+n) of
@@ -336,6 +455,9 @@ static void v_composition(CleanPass *cp, const Activations *a, int b, int from, 
     const LayerActivations *LP = &a->layer[hd->patched_layer];
     int D = m->cfg.d_model, dh = m->cfg.d_head, H = m->cfg.n_heads, T = a->n_pos, i, c;
     size_t k;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static)
+#endif
     for (i = 0; i < n; i++) {
         size_t bt = (size_t)b * T + from + i;
         normalize_contribution(cp->x + (size_t)i * D, head_output(m, a, hd->writer_layer, hd->writer_head, b, from + i),
@@ -358,63 +480,132 @@ static void v_composition(CleanPass *cp, const Activations *a, int b, int from, 
 }
 
 /* Fig 5 (the authors' script): rows < 10, positions 32..T-2; writer DLA and the DLA of
- * its no-attention V-composition through the cleaners, both along W_U[:, tok[i+1]]. */
+ * its no-attention V-composition through the cleaners, both along W_U[:, tok[i+1]].
+ * The positions' DLAs are computed in parallel into cp->dla, then added in order. */
 static void fig5_batch(CleanPass *cp, const Activations *a, const int *tokens, int first_row) {
     const Model *m = cp->m;
-    int D = m->cfg.d_model, T = a->n_pos, b, i, n = T - 1 - FIG5_FIRST_POS;
+    const int D = m->cfg.d_model, T = a->n_pos, n = T - 1 - FIG5_FIRST_POS;
+    int b, i;
     for (b = 0; b < a->n_rows && first_row + b < FIG5_ROWS; b++) {
         v_composition(cp, a, b, FIG5_FIRST_POS, n, 0);
-        for (i = 0; i < n; i++) {
-            int pos = FIG5_FIRST_POS + i;
-            size_t bt = (size_t)b * T + pos;
-            float s = a->lnf_scale[bt];
-            unembed_direction(m, tokens[bt + 1], -1, cp->u);
-            points_add(cp->fig5,
-                       direct_logit_attribution(head_output(m, a, cp->hd->writer_layer, cp->hd->writer_head, b, pos), D,
-                                                s, m->lnf_w, cp->u),
-                       direct_logit_attribution(cp->v + (size_t)i * D, D, s, m->lnf_w, cp->u));
+#ifdef _OPENMP
+#pragma omp parallel
+#endif
+        {
+            float *u = xalloc_array((size_t)D, sizeof *u, "Fig 5 scratch");
+            int j;
+#ifdef _OPENMP
+#pragma omp for schedule(static)
+#endif
+            for (j = 0; j < n; j++) {
+                const int pos = FIG5_FIRST_POS + j;
+                const size_t bt = (size_t)b * T + pos;
+                const float s = a->lnf_scale[bt];
+                unembed_direction(m, tokens[bt + 1], -1, u);
+                cp->dla[2 * (size_t)j] = direct_logit_attribution(
+                    head_output(m, a, cp->hd->writer_layer, cp->hd->writer_head, b, pos), D, s, m->lnf_w, u);
+                cp->dla[2 * (size_t)j + 1] = direct_logit_attribution(cp->v + (size_t)j * D, D, s, m->lnf_w, u);
+            }
+            free(u);
+        }
+        for (i = 0; i < n; i++) points_add(cp->fig5, cp->dla[2 * (size_t)i], cp->dla[2 * (size_t)i + 1]);
+    }
+}
+
+/* Elements logits_top2 tests at once for "nothing here changes the result". */
+#define TOP2_BLOCK 64
+
+/* The largest and second largest of lg[0..V), first occurrence on ties: the same
+ * indices as the two scans
+ *     top1 = 0;   for j in 1..V-1:             if lg[j] > lg[top1]: top1 = j
+ *     top2 = -1;  for j != top1 in 0..V-1:     if top2 < 0 || lg[j] > lg[top2]: top2 = j
+ * in one pass, NaNs included. *top1 follows exactly the first scan's rule. When j
+ * replaces top1, the second scan's result over 0..j-1 (j is not among them) is the old
+ * top1 (its rule from top2 = 0 on is the first scan's); otherwise j is offered to top2
+ * with the second scan's rule, over the same indices in the same order.
+ * Fast path: once top2 is set and lg[top1], lg[top2] are not NaN, lg[top1] is the
+ * largest of the non-NaN values so far, so lg[top2] <= lg[top1], and an element
+ * changes something only if it is > lg[top2]: a block with none is skipped whole
+ * (a branch-free test, instead of a compare-and-select chain through memory). */
+void logits_top2(const float *lg, int V, int *top1, int *top2) {
+    int j = 1, t1 = 0, t2 = -1;
+    while (j < V) {
+        const int end = V - j < TOP2_BLOCK ? V : j + TOP2_BLOCK;
+        if (end - j == TOP2_BLOCK && t2 >= 0 && !isnan(lg[t1]) && !isnan(lg[t2])) {
+            const float v2 = lg[t2];
+            int k, hit = 0;
+            for (k = 0; k < TOP2_BLOCK; k++) hit |= lg[j + k] > v2;
+            if (!hit) {
+                j = end;
+                continue;
+            }
+        }
+        for (; j < end; j++) {
+            if (lg[j] > lg[t1]) {
+                t2 = t1;
+                t1 = j;
+            } else if (t2 < 0 || lg[j] > lg[t2]) {
+                t2 = j;
+            }
         }
     }
+    *top1 = t1;
+    *top2 = t2;
 }
 
 /* Section 3.2 (the paper's text): rows < 30, every position, along W_U[:,top1] -
  * W_U[:,top2] of the model's own logits: writer DLA against the cleaners' actual
- * summed DLA, and against the attention-weighted V-composition's DLA. */
+ * summed DLA, and against the attention-weighted V-composition's DLA. The positions
+ * of each chunk of logits are handled in parallel into cp->dla, then added in order. */
 static void sec32_batch(CleanPass *cp, const Activations *a, int first_row) {
     const Model *m = cp->m;
     const ExpHeads *hd = cp->hd;
-    int D = m->cfg.d_model, V = m->cfg.d_vocab, T = a->n_pos, b, i, i0, c, d, j;
+    const int D = m->cfg.d_model, V = m->cfg.d_vocab, T = a->n_pos;
+    int b, i, i0;
     for (b = 0; b < a->n_rows && first_row + b < SEC32_ROWS; b++) {
         v_composition(cp, a, b, 0, T, 1);
         for (i0 = 0; i0 < T; i0 += EXP_LOGIT_CHUNK) {
-            int n = T - i0 < EXP_LOGIT_CHUNK ? T - i0 : EXP_LOGIT_CHUNK;
+            const int n = T - i0 < EXP_LOGIT_CHUNK ? T - i0 : EXP_LOGIT_CHUNK;
             /* logits = ln_final(resid) W_U + b_U for these positions only (ln_final
              * recomputed with its weights, whatever the hook holds) */
             layernorm(cp->nf, NULL, a->layer[m->cfg.n_layers - 1].resid_post + ((size_t)b * T + i0) * D, m->lnf_w,
                       m->lnf_b, n, D, m->cfg.eps);
             matmul(cp->logits, cp->nf, m->W_U, m->b_U, n, D, V);
-            for (i = i0; i < i0 + n; i++) {
-                const float *lg = cp->logits + (size_t)(i - i0) * V;
-                size_t bt = (size_t)b * T + i;
-                float s = a->lnf_scale[bt];
-                int top1 = 0, top2 = -1;
-                double wdla, cdla, vdla;
-                for (j = 1; j < V; j++)
-                    if (lg[j] > lg[top1]) top1 = j;
-                for (j = 0; j < V; j++)
-                    if (j != top1 && (top2 < 0 || lg[j] > lg[top2])) top2 = j;
-                unembed_direction(m, top1, top2, cp->u);
-                for (d = 0; d < D; d++) cp->sum[d] = 0;
-                for (c = 0; c < hd->n_cleaners; c++) {
-                    const float *r = head_output(m, a, hd->patched_layer, hd->cleaners[c], b, i);
-                    for (d = 0; d < D; d++) cp->sum[d] += r[d];
+#ifdef _OPENMP
+#pragma omp parallel
+#endif
+            {
+                float *u = xalloc_array((size_t)D, sizeof *u, "Section 3.2 scratch");
+                float *sum = xalloc_array((size_t)D, sizeof *sum, "Section 3.2 scratch");
+                int j;
+#ifdef _OPENMP
+#pragma omp for schedule(static)
+#endif
+                for (j = 0; j < n; j++) {
+                    const int pos = i0 + j;
+                    const size_t bt = (size_t)b * T + pos;
+                    const float s = a->lnf_scale[bt];
+                    double *out = cp->dla + 3 * (size_t)j;
+                    int top1, top2, c, d;
+                    logits_top2(cp->logits + (size_t)j * V, V, &top1, &top2);
+                    unembed_direction(m, top1, top2, u);
+                    for (d = 0; d < D; d++) sum[d] = 0;
+                    for (c = 0; c < hd->n_cleaners; c++) {
+                        const float *r = head_output(m, a, hd->patched_layer, hd->cleaners[c], b, pos);
+                        for (d = 0; d < D; d++) sum[d] += r[d];
+                    }
+                    out[0] = direct_logit_attribution(head_output(m, a, hd->writer_layer, hd->writer_head, b, pos), D,
+                                                      s, m->lnf_w, u);
+                    out[1] = direct_logit_attribution(sum, D, s, m->lnf_w, u);
+                    out[2] = direct_logit_attribution(cp->v + (size_t)pos * D, D, s, m->lnf_w, u);
                 }
-                wdla = direct_logit_attribution(head_output(m, a, hd->writer_layer, hd->writer_head, b, i), D, s,
-                                                m->lnf_w, cp->u);
-                cdla = direct_logit_attribution(cp->sum, D, s, m->lnf_w, cp->u);
-                vdla = direct_logit_attribution(cp->v + (size_t)i * D, D, s, m->lnf_w, cp->u);
-                points_add(&cp->sec32_cleaners, wdla, cdla);
-                points_add(&cp->sec32_vcomp, wdla, vdla);
+                free(u);
+                free(sum);
+            }
+            for (i = 0; i < n; i++) {
+                const double *out = cp->dla + 3 * (size_t)i;
+                points_add(&cp->sec32_cleaners, out[0], out[1]);
+                points_add(&cp->sec32_vcomp, out[0], out[2]);
             }
         }
     }
@@ -555,8 +746,12 @@ int exp_clean_pass(const Model *m, const Dataset *ds, const ExpHeads *hd, unsign
     cp.tmp = xalloc_array(TD, sizeof(float), "work");
     cp.y = xalloc_array((size_t)T * c->d_head, sizeof(float), "work");
     cp.z = xalloc_array((size_t)T * c->d_head, sizeof(float), "work");
-    cp.u = xalloc_array((size_t)D, sizeof(float), "work");
-    cp.sum = xalloc_array((size_t)D, sizeof(float), "work");
+    cp.dla = xalloc_array((size_t)3 * T, sizeof(double), "work");
+    /* Figs 1-3's statistics per position: H * n_loc, L * H - 1 + L + 1, n_loc + H */
+    cp.n_ptrs = H * cp.n_loc;
+    if (cp.n_ptrs < L * H + L + 1) cp.n_ptrs = L * H + L + 1;
+    if (cp.n_ptrs < cp.n_loc + H) cp.n_ptrs = cp.n_loc + H;
+    cp.stat = xalloc_array((size_t)EXP_STAT_CHUNK * cp.n_ptrs, sizeof(float), "work");
     if (which & EXP_SEC32) {
         cp.logits = xalloc_array((size_t)EXP_LOGIT_CHUNK * c->d_vocab, sizeof(float), "logits");
         cp.nf = xalloc_array((size_t)EXP_LOGIT_CHUNK * D, sizeof(float), "logits");
@@ -602,8 +797,8 @@ int exp_clean_pass(const Model *m, const Dataset *ds, const ExpHeads *hd, unsign
     free(cp.tmp);
     free(cp.y);
     free(cp.z);
-    free(cp.u);
-    free(cp.sum);
+    free(cp.dla);
+    free(cp.stat);
     free(cp.logits);
     free(cp.nf);
     points_free(&cp.sec32_cleaners);
@@ -679,7 +874,7 @@ static int tokenize_prompt(const Model *m, Tokenizer *tok, const AdvPrompt *p, i
 int exp_fig4_prompt(const Model *m, const Dataset *ds, const ExpHeads *hd, const PromptTokens *pt, int other_layer,
                     int other_head, int k, Results *res, Error *err) {
     const ModelConfig *c = &m->cfg;
-    int D = c->d_model, V = c->d_vocab, T = pt->n, last = T - 1, j, n_heads, hi, batch, row, b;
+    int D = c->d_model, V = c->d_vocab, T = pt->n, last = T - 1, n_heads, hi, batch, row, b;
     int layers[2], heads[2], top1 = 0, top2 = -1, stop_layer;
     Activations ap, ar;
     ForwardOptions opt;
@@ -701,10 +896,7 @@ int exp_fig4_prompt(const Model *m, const Dataset *ds, const ExpHeads *hd, const
     lg = ap.logits + (size_t)last * V;
     snprintf(name, sizeof name, "fig4.p%d.logit_diff", k);
     results_set(res, name, (double)lg[pt->correct] - (double)lg[pt->incorrect]);
-    for (j = 1; j < V; j++)
-        if (lg[j] > lg[top1]) top1 = j;
-    for (j = 0; j < V; j++)
-        if (j != top1 && (top2 < 0 || lg[j] > lg[top2])) top2 = j;
+    logits_top2(lg, V, &top1, &top2);
     snprintf(name, sizeof name, "fig4.p%d.top2", k);
     results_set(res, name,
                 ((top1 == pt->correct && top2 == pt->incorrect) || (top1 == pt->incorrect && top2 == pt->correct)) ? 1.0

@@ -52,6 +52,11 @@ double projection_ratio(const float *a, const float *b, int D);
 /* DLA of r along u: ((r - mean_D r) / scale) . u, with the ln_final weight folded into
  * the direction when the model is unprocessed (lnf_w not NULL). */
 double direct_logit_attribution(const float *r, int D, float scale, const float *lnf_w, const float *u);
+/* The largest and second largest of lg[0..V) (first index on ties; *top2 = -1 when V is 1),
+ * exactly the indices of the two scans: top1 = 0, then j = 1..V-1 takes top1 if
+ * lg[j] > lg[top1]; top2 = -1, then every j != top1 in order takes top2 if top2 < 0 or
+ * lg[j] > lg[top2] (NaNs included). */
+void logits_top2(const float *lg, int V, int *top1, int *top2);
 /* u[d] = W_U[d, c] - W_U[d, i] (i < 0: just the column c). */
 void unembed_direction(const Model *m, int c, int i, float *u);
 

@@ -7,7 +7,9 @@
  *     head outputs match the closed form of PROTOCOL section 5:
  *     result'_h[i] = result_h[i] - sum_{j<=i} A_h[i,j] (writer[j]/s[j]) W_V[h] W_O[h];
  *   - Fig 4's patched DLA equals the clean DLA when every dataset row starts with the prompt;
- *   - results do not depend on the thread count.
+ *   - results do not depend on the thread count;
+ *   - the pass's Figs 1-3 samples are projection_ratio's values, exactly;
+ *   - Section 3.2's one-pass top-2 gives the indices of the two plain scans.
  */
 #include <math.h>
 #include <stdio.h>
@@ -298,6 +300,133 @@ static void test_clean_pass(const Model *m, const Dataset *ds) {
     results_free(&r2);
 }
 
+/* Residual location k of PROTOCOL section 3 (resid_pre0, resid_mid0, resid_post0, ...). */
+static const float *location_at(const Activations *a, int k, char *name, size_t size) {
+    if (k == 0) {
+        snprintf(name, size, "resid_pre0");
+        return a->layer[0].resid_pre;
+    }
+    snprintf(name, size, "%s%d", k % 2 ? "resid_mid" : "resid_post", (k - 1) / 2);
+    return k % 2 ? a->layer[(k - 1) / 2].resid_mid : a->layer[(k - 1) / 2].resid_post;
+}
+
+/* Figs 1-3 of exp_clean_pass hold the values of projection_ratio itself (a plain loop
+ * over the same activations here): every Fig 1, Fig 2 and clean Fig 3 statistic's
+ * quantiles compared exactly. */
+static void test_pass_samples(const Model *m, const Dataset *ds) {
+    enum { NLOC = 1 + 2 * L, NS = H * NLOC + L * H - 1 + L + 1 + NLOC + H };
+    static const char *stats[] = {"median", "q12_5", "q25", "q75", "q87_5"};
+    static const double qs[] = {0.5, 0.125, 0.25, 0.75, 0.875};
+    static char names[NS][64];
+    static Samples s[NS];
+    ExpHeads hd = default_heads();
+    Results r;
+    Activations a;
+    Error err;
+    int b, t, i, k, h, l, d, n = 0, mismatch = 0, missing = 0;
+    float sum[D];
+    double v;
+    char name[128], loc[32];
+    results_init(&r);
+    set_thread_count(2);
+    CHECK(exp_clean_pass(m, ds, &hd, EXP_FIG1 | EXP_FIG2 | EXP_FIG3, &r, NULL, &err) == 0, "clean pass runs (%s)", err.msg);
+    if (activations_alloc(&a, m, ROWS, T, 0, 0, &err)) {
+        CHECK(0, "activations: %s", err.msg);
+        results_free(&r);
+        return;
+    }
+    model_forward(m, &a, ds->tokens, ROWS, T, NULL);
+    for (i = 0; i < NS; i++) samples_init(&s[i]);
+    for (b = 0; b < ROWS; b++)
+        for (t = 0; t < T; t++) {
+            const size_t bt = (size_t)b * T + t;
+            const float *w = result_at(&a, 0, 2, b, t); /* the writer L0H2 */
+            n = 0;
+            for (h = 0; h < H; h++)
+                for (k = 0; k < NLOC; k++) {
+                    const float *x = location_at(&a, k, loc, sizeof loc) + bt * D;
+                    snprintf(names[n], sizeof names[n], "fig1.L0H%d.%s", h, loc);
+                    samples_add(&s[n++], (float)projection_ratio(x, result_at(&a, 0, h, b, t), D));
+                }
+            for (l = 0; l < L; l++) {
+                for (h = 0; h < H; h++) {
+                    if (l == 0 && h == 2) continue;
+                    snprintf(names[n], sizeof names[n], "fig2.L%dH%d", l, h);
+                    samples_add(&s[n++], (float)projection_ratio(result_at(&a, l, h, b, t), w, D));
+                }
+                snprintf(names[n], sizeof names[n], "fig2.MLP%d", l);
+                samples_add(&s[n++], (float)projection_ratio(a.layer[l].mlp_out + bt * D, w, D));
+            }
+            for (d = 0; d < D; d++) sum[d] = 0.0f + result_at(&a, 2, 1, b, t)[d] + result_at(&a, 2, 3, b, t)[d];
+            snprintf(names[n], sizeof names[n], "fig2.cleaners_sum");
+            samples_add(&s[n++], (float)projection_ratio(sum, w, D));
+            for (k = 0; k < NLOC; k++) {
+                const float *x = location_at(&a, k, loc, sizeof loc) + bt * D;
+                snprintf(names[n], sizeof names[n], "fig3.clean.%s", loc);
+                samples_add(&s[n++], (float)projection_ratio(x, w, D));
+            }
+            for (h = 0; h < H; h++) {
+                snprintf(names[n], sizeof names[n], "fig3.clean.L2H%d", h);
+                samples_add(&s[n++], (float)projection_ratio(result_at(&a, 2, h, b, t), w, D));
+            }
+        }
+    CHECK(n == NS, "%d statistics (got %d)", NS, n);
+    for (i = 0; i < NS; i++) {
+        for (k = 0; k < 5; k++) {
+            snprintf(name, sizeof name, "%.63s.%s", names[i], stats[k]);
+            if (!results_get(&r, name, &v)) missing++;
+            else if (memcmp(&v, &(double){samples_quantile(&s[i], qs[k])}, sizeof v) != 0) mismatch++;
+        }
+        samples_free(&s[i]);
+    }
+    CHECK(missing == 0, "the pass reports every Figs 1-3 quantile (%d missing)", missing);
+    CHECK(mismatch == 0, "the pass's Figs 1-3 quantiles are exactly projection_ratio's (%d of %d differ)", mismatch,
+          5 * NS);
+    activations_free(&a);
+    results_free(&r);
+}
+
+/* The two scans logits_top2 must reproduce (its contract in experiments.h). */
+static void top2_by_two_scans(const float *lg, int n, int *top1, int *top2) {
+    int j, t1 = 0, t2 = -1;
+    for (j = 1; j < n; j++)
+        if (lg[j] > lg[t1]) t1 = j;
+    for (j = 0; j < n; j++)
+        if (j != t1 && (t2 < 0 || lg[j] > lg[t2])) t2 = j;
+    *top1 = t1;
+    *top2 = t2;
+}
+
+/* logits_top2 skips blocks of logits: it must give the two scans' indices on every
+ * length (across the block size), with ties, NaNs, infinities and signed zeros. */
+static void test_top2(void) {
+    static float lg[700];
+    int it, j, n, a1, a2, r1, r2, bad = 0, kinds = 6;
+    for (it = 0; it < 20000; it++) {
+        const int kind = it % kinds;
+        n = 1 + (int)((rnd() + 1.0f) * 0.5f * (it % 10 == 0 ? 699 : 200));
+        if (n > 700) n = 700;
+        for (j = 0; j < n; j++) {
+            float x = rnd();
+            if (kind == 1) x = (float)(int)(x * 3.0f);                  /* many ties */
+            if (kind == 2) x = (float)j * 1e-3f + x * 1e-4f;             /* rising: top1 moves often */
+            if (kind == 3 && rnd() > 0.9f) x = NAN;
+            if (kind == 4 && rnd() > 0.95f) x = rnd() > 0 ? INFINITY : -INFINITY;
+            if (kind == 5) x = rnd() > 0.5f ? NAN : (rnd() > 0 ? 0.0f : -0.0f);
+            lg[j] = x;
+        }
+        if (it % 13 == 0) lg[0] = NAN;                  /* top1 stuck at a NaN */
+        if (it % 17 == 0 && n > 70) lg[65] = NAN;       /* a NaN runner-up in the second block */
+        logits_top2(lg, n, &a1, &a2);
+        top2_by_two_scans(lg, n, &r1, &r2);
+        if (a1 != r1 || a2 != r2) bad++;
+    }
+    CHECK(bad == 0, "logits_top2 = the two scans on 20000 random rows (%d differ)", bad);
+    lg[0] = 1.0f;
+    logits_top2(lg, 1, &a1, &a2);
+    CHECK(a1 == 0 && a2 == -1, "logits_top2 of one logit: 0 and -1 (got %d %d)", a1, a2);
+}
+
 /* Fig 4: rows that start with the prompt itself give patched DLA = clean DLA. */
 static void test_fig4_self_patch(const Model *m) {
     Dataset ds;
@@ -370,6 +499,8 @@ int main(void) {
     test_dla_linearity(&m);
     test_patch_closed_form(&m, &ds);
     test_clean_pass(&m, &ds);
+    test_pass_samples(&m, &ds);
+    test_top2();
     test_fig4_self_patch(&m);
     test_head_checks(&m);
     data_free(&ds);
