@@ -42,7 +42,12 @@ typedef struct {
     TensorEntry *tensors;
     int count;
     int is_safetensors;          /* 1: safetensors, 0: torch.save zip */
+    int borrowed;                /* 1: file_data belongs to the caller (tensorfile_open_view) */
 } TensorFile;
+
+/* Weights files are read whole: refuse anything over 16 GiB (gelu-4l is 250 MB) instead of
+ * growing until memory runs out on an endless input such as /dev/zero. */
+#define TENSORFILE_MAX_BYTES (SIZE_MAX > 0xFFFFFFFFu ? (size_t)0x400000000ULL : SIZE_MAX / 2)
 
 /* Opens a .pth (torch.save zip) or .safetensors file, detected by content.
  * Every entry's extent is validated against its storage before returning. */
@@ -50,6 +55,14 @@ int tensorfile_open(const char *path, TensorFile *tf, Error *err);
 /* The same for bytes already in memory: takes ownership of data (from malloc;
  * freed by tensorfile_close, or at once on failure); path names it in messages. */
 int tensorfile_open_buffer(const char *path, unsigned char *data, size_t len, TensorFile *tf, Error *err);
+/* The same without taking ownership: data must stay valid (and unchanged) until
+ * tensorfile_close, which does not free it. For callers that read the file
+ * themselves, e.g. while another thread hashes the same bytes. */
+int tensorfile_open_view(const char *path, const unsigned char *data, size_t len, TensorFile *tf, Error *err);
+/* 0 if the first n bytes of a file (n >= 9 to tell) rule out every format
+ * tensorfile_open knows, 1 if it may be one: lets a reader refuse a large
+ * wrong file before reading it whole. */
+int tensorfile_sniff(const unsigned char *head, size_t n);
 void tensorfile_close(TensorFile *tf);
 /* The entry named `name`, or NULL. */
 const TensorEntry *tensorfile_find(const TensorFile *tf, const char *name);
@@ -58,7 +71,9 @@ size_t dtype_size(DType dt);
 const char *dtype_name(DType dt);
 /* Copies t into out[0..t->numel) as host float32, in row-major (C) order,
  * following the strides. Accepts F32, F16, BF16, F64; other dtypes are an error
- * naming tf path and tensor. */
+ * naming tf path and tensor. For a contiguous F32 tensor, out may be the
+ * tensor's own bytes (decoded in place: each element is read before it is
+ * written); otherwise out must not overlap the file's bytes. */
 int tensor_to_f32(const TensorFile *tf, const TensorEntry *t, float *out, Error *err);
 
 /* Writes a safetensors file (F32 tensors, contiguous) atomically.

@@ -12,6 +12,10 @@
 #include "kernels.h"
 #include "sha256.h"
 
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
 /* The masked attention score of PROTOCOL section 2 (TransformerLens' IGNORE). */
 #define MASKED_SCORE (-100000.0f)
 
@@ -191,9 +195,9 @@ char *model_find_weights(const char *dir, Error *err) {
     return NULL;
 }
 
-static float *model_own(Model *m, size_t count) {
-    float *p = alloc_array(count, sizeof(float));
-    if (!p) return NULL;
+/* Adds p (from malloc) to the buffers model_free releases; frees p and
+ * returns NULL if the list cannot grow. */
+static float *model_register(Model *m, float *p) {
     if (m->n_owned == m->cap_owned) {
         int ncap = m->cap_owned ? m->cap_owned * 2 : 64;
         float **no = realloc(m->owned, (size_t)ncap * sizeof *no);
@@ -208,14 +212,36 @@ static float *model_own(Model *m, size_t count) {
     return p;
 }
 
-/* Loads tensor `name` with the expected shape (ndim dims of `dims`) into a new
- * owned float buffer. Every element must be finite. */
-static int load_tensor(Model *m, const TensorFile *tf, const char *name, int ndim, const int *dims, float **out, Error *err) {
+static float *model_own(Model *m, size_t count) {
+    float *p = alloc_array(count, sizeof(float));
+    return p ? model_register(m, p) : NULL;
+}
+
+/* A tensor to convert into the model (load_weights plans them all, then
+ * converts them in parallel). */
+typedef struct {
+    const TensorEntry *t;
+    float **dst;                  /* the model's pointer to set */
+    float *buf;                   /* where the float32 values go */
+    size_t count;
+    const unsigned char *src;     /* bytes the tensor is read from (a bound: */
+    size_t src_len;               /* the whole storage unless contiguous) */
+    int contiguous;               /* row-major and dense */
+    int in_place;                 /* F32, contiguous, aligned, overlapping no other
+                                     tensor: decoded where it lies in the file buffer */
+} ConvertJob;
+
+/* Finds tensor `name`, checks it has the expected shape (ndim dims of `dims`)
+ * and appends its conversion into *out to jobs[*n_jobs] (room is the
+ * caller's: one job per tensor the model has). Buffers come later (place_jobs). */
+static int plan_tensor(const TensorFile *tf, const char *name, int ndim, const int *dims, float **out, ConvertJob *jobs,
+                       int *n_jobs, Error *err) {
     const TensorEntry *t = tensorfile_find(tf, name);
+    ConvertJob *j = &jobs[*n_jobs];
     char want[128], got[128];
-    size_t count = 1, i;
+    size_t count = 1, esz;
+    int64_t expect = 1;
     int d, shape_ok;
-    float *buf;
     if (!t) return error_set(err, "%s: missing tensor '%s'", tf->path, name);
     shape_ok = t->ndim == ndim;
     for (d = 0; d < ndim && shape_ok; d++) shape_ok = t->shape[d] == dims[d];
@@ -228,23 +254,131 @@ static int load_tensor(Model *m, const TensorFile *tf, const char *name, int ndi
         return error_set(err, "%s: tensor '%s' has shape [%s] but config.json implies [%s]", tf->path, name, got, want);
     }
     for (d = 0; d < ndim; d++) count *= (size_t)dims[d];
-    buf = model_own(m, count);
-    if (!buf) return error_set_code(err, EXIT_INTERNAL, "%s: out of memory loading '%s'", tf->path, name);
-    if (tensor_to_f32(tf, t, buf, err) != 0) return -1;
-    for (i = 0; i < count; i++)
-        if (!isfinite(buf[i]))
-            return error_set(err, "%s: tensor '%s' contains %s at element %lu", tf->path, name,
-                             isnan(buf[i]) ? "NaN" : "Inf", (unsigned long)i);
-    *out = buf;
+    memset(j, 0, sizeof *j);
+    j->t = t;
+    j->dst = out;
+    j->count = count;
+    j->contiguous = 1;
+    for (d = ndim - 1; d >= 0; d--) {
+        if (t->shape[d] != 1 && t->stride[d] != expect) j->contiguous = 0;
+        expect *= t->shape[d];
+    }
+    esz = dtype_size(t->dtype);
+    if (j->contiguous && t->storage && count > 0) {
+        j->src = t->storage + (size_t)t->offset * esz;
+        j->src_len = count * esz;
+    } else {
+        j->src = t->storage;
+        j->src_len = t->storage_bytes;
+    }
+    (*n_jobs)++;
     return 0;
 }
 
-/* load_tensor for "blocks.LAYER.SUFFIX". */
-static int load_layer_tensor(Model *m, const TensorFile *tf, int layer, const char *suffix, int ndim, const int *dims,
-                             float **out, Error *err) {
+/* plan_tensor for "blocks.LAYER.SUFFIX". */
+static int plan_layer_tensor(const TensorFile *tf, int layer, const char *suffix, int ndim, const int *dims, float **out,
+                             ConvertJob *jobs, int *n_jobs, Error *err) {
     char key[96];
     snprintf(key, sizeof key, "blocks.%d.%s", layer, suffix);
-    return load_tensor(m, tf, key, ndim, dims, out, err);
+    return plan_tensor(tf, key, ndim, dims, out, jobs, n_jobs, err);
+}
+
+/* Orders jobs by the first byte they read (qsort on pointers to jobs). */
+static int job_src_cmp(const void *a, const void *b) {
+    const ConvertJob *x = *(const ConvertJob *const *)a, *y = *(const ConvertJob *const *)b;
+    return x->src < y->src ? -1 : x->src > y->src ? 1 : 0;
+}
+
+/* Gives every job its destination. With in_place_ok (the caller lets the file
+ * buffer be overwritten and kept), a contiguous, 4-byte-aligned F32 tensor
+ * whose bytes overlap no other planned tensor's is decoded where it lies:
+ * no second 250 MB buffer to fault in and fill. Others get an owned buffer.
+ * Overlaps are found in one pass over the jobs sorted by first byte: job k
+ * overlaps another iff an earlier one ends after k starts or the next one
+ * starts before k ends. Sets *any_in_place. */
+static int place_jobs(Model *m, const TensorFile *tf, ConvertJob *jobs, int n, int in_place_ok, int *any_in_place,
+                      Error *err) {
+    ConvertJob **by_src = alloc_array((size_t)n + 1, sizeof *by_src);
+    const unsigned char *max_end = NULL;
+    int i, ns = 0;
+    *any_in_place = 0;
+    if (!by_src) return error_set_code(err, EXIT_INTERNAL, "%s: out of memory", tf->path);
+    for (i = 0; i < n; i++) {
+        ConvertJob *j = &jobs[i];
+        j->in_place = in_place_ok && j->contiguous && j->t->dtype == DT_F32 && j->count > 0 && j->src &&
+                      (size_t)(j->src - tf->file_data) % sizeof(float) == 0;
+        if (j->src) by_src[ns++] = j;
+    }
+    qsort(by_src, (size_t)ns, sizeof *by_src, job_src_cmp);
+    for (i = 0; i < ns; i++) {
+        ConvertJob *j = by_src[i];
+        const unsigned char *end = j->src + j->src_len;
+        if ((max_end && max_end > j->src) || (i + 1 < ns && by_src[i + 1]->src < end)) j->in_place = 0;
+        if (!max_end || end > max_end) max_end = end;
+    }
+    free(by_src);
+    for (i = 0; i < n; i++) {
+        ConvertJob *j = &jobs[i];
+        if (j->in_place) {
+            j->buf = (float *)(void *)(tf->file_data + (j->src - tf->file_data));
+            *any_in_place = 1;
+        } else {
+            j->buf = model_own(m, j->count);
+            if (!j->buf) return error_set_code(err, EXIT_INTERNAL, "%s: out of memory loading '%s'", tf->path, j->t->name);
+        }
+        *j->dst = j->buf;
+    }
+    return 0;
+}
+
+/* Elements converted at a time for contiguous tensors, then checked while
+ * still in cache. */
+#define CONVERT_CHUNK 16384
+
+/* Converts one planned tensor to float32; every element must be finite. */
+static int convert_job(const TensorFile *tf, const ConvertJob *j, Error *err) {
+    size_t i, start = 0, n = j->count;
+    TensorEntry piece = *j->t;
+    if (!j->contiguous) {
+        if (tensor_to_f32(tf, j->t, j->buf, err) != 0) return -1;
+    }
+    while (start < j->count) {
+        if (j->contiguous) {
+            /* a 1-D view of the next chunk */
+            n = j->count - start < CONVERT_CHUNK ? j->count - start : CONVERT_CHUNK;
+            piece.ndim = 1;
+            piece.shape[0] = (int64_t)n;
+            piece.stride[0] = 1;
+            piece.numel = (int64_t)n;
+            piece.offset = j->t->offset + (int64_t)start;
+            if (tensor_to_f32(tf, &piece, j->buf + start, err) != 0) return -1;
+        }
+        for (i = start; i < start + n; i++)
+            if (!isfinite(j->buf[i]))
+                return error_set(err, "%s: tensor '%s' contains %s at element %lu", tf->path, j->t->name,
+                                 isnan(j->buf[i]) ? "NaN" : "Inf", (unsigned long)i);
+        start += n;
+    }
+    return 0;
+}
+
+/* Runs every job, spread over the threads (each tensor converted by one
+ * thread: the same bits whatever the count). On failure the error is that of
+ * the first failing job in plan order, so the message does not depend on
+ * the thread count either. Each job keeps its own message: an in-place job
+ * cannot be re-run for it (its bytes are already decoded). */
+static int convert_jobs(const TensorFile *tf, const ConvertJob *jobs, int n, Error *err) {
+    int i, first_bad = n;
+    Error *errs = alloc_array((size_t)n + 1, sizeof *errs);
+    if (!errs) return error_set_code(err, EXIT_INTERNAL, "%s: out of memory", tf->path);
+#ifdef _OPENMP
+#pragma omp parallel for schedule(dynamic, 1) reduction(min : first_bad)
+#endif
+    for (i = 0; i < n; i++)
+        if (convert_job(tf, &jobs[i], &errs[i]) != 0 && i < first_bad) first_bad = i;
+    if (first_bad < n) *err = errs[first_bad];
+    free(errs);
+    return first_bad < n ? -1 : 0;
 }
 
 /* 1 if a state-dict key is one the model uses (given the config). */
@@ -268,11 +402,16 @@ static int key_is_buffer(const char *key) {
     return ends_with(key, ".mask") || ends_with(key, ".IGNORE");
 }
 
-static int load_weights(Model *m, const TensorFile *tf, Error *err) {
+/* Checks the state dict against the config, plans every tensor, gives each
+ * its buffer (in place in tf's bytes when in_place_ok allows: *any_in_place
+ * then says whether the model now points into them) and converts. */
+static int load_weights(Model *m, const TensorFile *tf, int in_place_ok, int *any_in_place, Error *err) {
     const ModelConfig *c = &m->cfg;
     int D = c->d_model, H = c->n_heads, dh = c->d_head, M = c->d_mlp, V = c->d_vocab;
     int has_ln = c->normalization == NORM_LN;
-    int l, i;
+    int l, i, nj = 0, rc;
+    ConvertJob *J;
+    *any_in_place = 0;
     for (i = 0; i < tf->count; i++) {
         const char *name = tf->tensors[i].name;
         if (key_is_buffer(name)) continue;
@@ -284,51 +423,251 @@ static int load_weights(Model *m, const TensorFile *tf, Error *err) {
         if (c->attn_only && strstr(name, ".mlp."))
             return error_set(err, "%s: tensor '%s' is an MLP weight but config.json says attn_only", tf->path, name);
     }
+    J = alloc_array(6 + 16 * (size_t)c->n_layers, sizeof *J); /* one per tensor the model has */
+    if (!J) return error_set_code(err, EXIT_INTERNAL, "out of memory");
     {
         int dims_E[2] = {V, D}, dims_pos[2] = {c->n_ctx, D}, dims_U[2] = {D, V}, dims_V[1] = {V}, dims_D[1] = {D};
-        if (load_tensor(m, tf, "embed.W_E", 2, dims_E, &m->W_E, err) ||
-            load_tensor(m, tf, "pos_embed.W_pos", 2, dims_pos, &m->W_pos, err) ||
-            load_tensor(m, tf, "unembed.W_U", 2, dims_U, &m->W_U, err) ||
-            load_tensor(m, tf, "unembed.b_U", 1, dims_V, &m->b_U, err))
-            return -1;
-        if (has_ln && (load_tensor(m, tf, "ln_final.w", 1, dims_D, &m->lnf_w, err) ||
-                       load_tensor(m, tf, "ln_final.b", 1, dims_D, &m->lnf_b, err)))
-            return -1;
+        if (plan_tensor(tf, "embed.W_E", 2, dims_E, &m->W_E, J, &nj, err) ||
+            plan_tensor(tf, "pos_embed.W_pos", 2, dims_pos, &m->W_pos, J, &nj, err) ||
+            plan_tensor(tf, "unembed.W_U", 2, dims_U, &m->W_U, J, &nj, err) ||
+            plan_tensor(tf, "unembed.b_U", 1, dims_V, &m->b_U, J, &nj, err))
+            goto fail;
+        if (has_ln && (plan_tensor(tf, "ln_final.w", 1, dims_D, &m->lnf_w, J, &nj, err) ||
+                       plan_tensor(tf, "ln_final.b", 1, dims_D, &m->lnf_b, J, &nj, err)))
+            goto fail;
     }
     for (l = 0; l < c->n_layers; l++) {
         LayerWeights *w = &m->layers[l];
         int d_hdd[3] = {H, D, dh}, d_hdD[3] = {H, dh, D}, d_hd[2] = {H, dh}, d_D[1] = {D};
         int d_DM[2] = {D, M}, d_M[1] = {M}, d_MD[2] = {M, D};
-        if (load_layer_tensor(m, tf, l, "attn.W_Q", 3, d_hdd, &w->W_Q, err) ||
-            load_layer_tensor(m, tf, l, "attn.W_K", 3, d_hdd, &w->W_K, err) ||
-            load_layer_tensor(m, tf, l, "attn.W_V", 3, d_hdd, &w->W_V, err) ||
-            load_layer_tensor(m, tf, l, "attn.W_O", 3, d_hdD, &w->W_O, err) ||
-            load_layer_tensor(m, tf, l, "attn.b_Q", 2, d_hd, &w->b_Q, err) ||
-            load_layer_tensor(m, tf, l, "attn.b_K", 2, d_hd, &w->b_K, err) ||
-            load_layer_tensor(m, tf, l, "attn.b_V", 2, d_hd, &w->b_V, err) ||
-            load_layer_tensor(m, tf, l, "attn.b_O", 1, d_D, &w->b_O, err))
-            return -1;
-        if (has_ln && (load_layer_tensor(m, tf, l, "ln1.w", 1, d_D, &w->ln1_w, err) ||
-                       load_layer_tensor(m, tf, l, "ln1.b", 1, d_D, &w->ln1_b, err)))
-            return -1;
+        if (plan_layer_tensor(tf, l, "attn.W_Q", 3, d_hdd, &w->W_Q, J, &nj, err) ||
+            plan_layer_tensor(tf, l, "attn.W_K", 3, d_hdd, &w->W_K, J, &nj, err) ||
+            plan_layer_tensor(tf, l, "attn.W_V", 3, d_hdd, &w->W_V, J, &nj, err) ||
+            plan_layer_tensor(tf, l, "attn.W_O", 3, d_hdD, &w->W_O, J, &nj, err) ||
+            plan_layer_tensor(tf, l, "attn.b_Q", 2, d_hd, &w->b_Q, J, &nj, err) ||
+            plan_layer_tensor(tf, l, "attn.b_K", 2, d_hd, &w->b_K, J, &nj, err) ||
+            plan_layer_tensor(tf, l, "attn.b_V", 2, d_hd, &w->b_V, J, &nj, err) ||
+            plan_layer_tensor(tf, l, "attn.b_O", 1, d_D, &w->b_O, J, &nj, err))
+            goto fail;
+        if (has_ln && (plan_layer_tensor(tf, l, "ln1.w", 1, d_D, &w->ln1_w, J, &nj, err) ||
+                       plan_layer_tensor(tf, l, "ln1.b", 1, d_D, &w->ln1_b, J, &nj, err)))
+            goto fail;
         if (c->attn_only) continue;
-        if (load_layer_tensor(m, tf, l, "mlp.W_in", 2, d_DM, &w->W_in, err) ||
-            load_layer_tensor(m, tf, l, "mlp.b_in", 1, d_M, &w->b_in, err) ||
-            load_layer_tensor(m, tf, l, "mlp.W_out", 2, d_MD, &w->W_out, err) ||
-            load_layer_tensor(m, tf, l, "mlp.b_out", 1, d_D, &w->b_out, err))
-            return -1;
-        if (has_ln && (load_layer_tensor(m, tf, l, "ln2.w", 1, d_D, &w->ln2_w, err) ||
-                       load_layer_tensor(m, tf, l, "ln2.b", 1, d_D, &w->ln2_b, err)))
-            return -1;
+        if (plan_layer_tensor(tf, l, "mlp.W_in", 2, d_DM, &w->W_in, J, &nj, err) ||
+            plan_layer_tensor(tf, l, "mlp.b_in", 1, d_M, &w->b_in, J, &nj, err) ||
+            plan_layer_tensor(tf, l, "mlp.W_out", 2, d_MD, &w->W_out, J, &nj, err) ||
+            plan_layer_tensor(tf, l, "mlp.b_out", 1, d_D, &w->b_out, J, &nj, err))
+            goto fail;
+        if (has_ln && (plan_layer_tensor(tf, l, "ln2.w", 1, d_D, &w->ln2_w, J, &nj, err) ||
+                       plan_layer_tensor(tf, l, "ln2.b", 1, d_D, &w->ln2_b, J, &nj, err)))
+            goto fail;
     }
     m->has_ln_weights = has_ln;
+    rc = place_jobs(m, tf, J, nj, in_place_ok, any_in_place, err);
+    if (rc == 0) rc = convert_jobs(tf, J, nj, err);
+    free(J);
+    return rc;
+fail:
+    free(J);
+    return -1;
+}
+
+/* Bytes read per fread while the hasher follows: small enough that hashing
+ * starts at once, large enough that the publishing costs nothing. */
+#define LOAD_CHUNK ((size_t)1 << 18)
+
+/* What the reader publishes to the hasher in load_and_hash. buf[0, avail) is
+ * read and never written again; finished = 1 once avail is final. Both are
+ * written and read with OpenMP atomics, each paired with a flush so the bytes
+ * are visible before the count that covers them. */
+typedef struct {
+    const unsigned char *buf;
+    size_t avail;
+    int finished;
+} ReadProgress;
+
+/* Adds `got` newly read bytes (and sets finished when `finished`). Atomic
+ * updates rather than atomic writes: gcc 12 warns about parameters used only
+ * in an atomic write. */
+static void progress_publish(ReadProgress *rp, size_t got, int finished) {
+#ifdef _OPENMP
+#pragma omp flush
+#pragma omp atomic
+    rp->avail += got;
+#pragma omp flush
+#pragma omp atomic
+    rp->finished |= finished;
+#pragma omp flush
+#else
+    rp->avail += got;
+    rp->finished |= finished;
+#endif
+}
+
+/* Hashes the bytes as the reader publishes them, until it has finished: the
+ * digest does not depend on how the bytes arrive (any split of a message into
+ * sha256_update calls gives the same digest). Spins while it waits: the reader
+ * fills a chunk in well under a millisecond, the hasher is the slower side. */
+static void hash_following(ReadProgress *rp, char hex[65]) {
+    Sha256 s;
+    unsigned char d[32];
+    size_t done = 0, avail;
+    int finished, i;
+    static const char digits[] = "0123456789abcdef";
+    sha256_init(&s);
+    for (;;) {
+#ifdef _OPENMP
+#pragma omp atomic read
+        finished = rp->finished;
+#pragma omp flush
+#pragma omp atomic read
+        avail = rp->avail;
+#pragma omp flush
+#else
+        finished = rp->finished;
+        avail = rp->avail;
+#endif
+        if (avail > done) {
+            sha256_update(&s, rp->buf + done, avail - done);
+            done = avail;
+        } else if (finished) {
+            break;
+        }
+    }
+    sha256_final(&s, d);
+    for (i = 0; i < 32; i++) {
+        hex[2 * i] = digits[d[i] >> 4];
+        hex[2 * i + 1] = digits[d[i] & 15];
+    }
+    hex[64] = '\0';
+}
+
+/* Reads `size` bytes of f (already opened, `size` from its reported length)
+ * into buf in chunks, publishing progress; then checks the file ended there.
+ * Always publishes finished, so the hasher stops even on a read error. */
+static int read_published(FILE *f, const char *path, unsigned char *buf, size_t size, ReadProgress *rp, size_t *len,
+                          Error *err) {
+    size_t used = 0;
+    int rc = 0;
+    while (used < size) {
+        size_t want = size - used < LOAD_CHUNK ? size - used : LOAD_CHUNK;
+        size_t got = fread(buf + used, 1, want, f);
+        used += got;
+        progress_publish(rp, got, 0);
+        if (got < want) break;
+    }
+    if (ferror(f)) rc = error_set(err, "%s: read error", path);
+    else if (used < size) rc = error_set(err, "%s: file shrank while it was being read", path);
+    else if (fgetc(f) != EOF) rc = error_set(err, "%s: file grew while it was being read", path);
+    progress_publish(rp, 0, 1);
+    *len = used;
+    return rc;
+}
+
+/* Weights, processing and packing once the bytes are in tf. With in_place_ok,
+ * tf's bytes (from malloc, not owned by tf) may become the model's: then
+ * they are registered with the model and *kept is 1 (the caller must not
+ * free them); on failure they are left to the caller. */
+static int load_processed(Model *m, const TensorFile *tf, int process, int in_place_ok, int *kept, Error *err) {
+    int any = 0;
+    *kept = 0;
+    if (load_weights(m, tf, in_place_ok, &any, err) != 0) return -1;
+    if (any) {
+        *kept = 1; /* registered, or freed by model_register when it cannot be */
+        if (!model_register(m, (float *)(void *)tf->file_data))
+            return error_set_code(err, EXIT_INTERNAL, "%s: out of memory", tf->path);
+    }
+    if (process) model_process(m);
+    model_prepare(m);
     return 0;
 }
 
-int model_load(const char *dir, const char *weights_path, int process, Model *m, Error *err) {
+/* The size of a weights file to read in one go, or 0 when the plain path
+ * (tensorfile_open: growing reads, its own messages) should handle it: not a
+ * regular file of known size, too short or too large, or its first bytes are
+ * no tensor file format. f is left at the start of the file. */
+static size_t weights_size(FILE *f) {
+    unsigned char head[9];
+    long end;
+    if (fseek(f, 0, SEEK_END) != 0) return 0;
+    end = ftell(f);
+    if (fseek(f, 0, SEEK_SET) != 0) return 0;
+    if (end < (long)sizeof head || (unsigned long)end > TENSORFILE_MAX_BYTES) return 0;
+    if (fread(head, 1, sizeof head, f) != sizeof head || !tensorfile_sniff(head, sizeof head)) return 0;
+    if (fseek(f, 0, SEEK_SET) != 0) return 0;
+    return (size_t)end;
+}
+
+/* Reads the weights file, loads, processes (when `process`) and prepares the
+ * weights, and hashes the file's bytes into m->weights_sha256, each byte read
+ * once. With OpenMP and two threads allowed, the hash runs on the second
+ * thread, following the reader chunk by chunk. With the portable SHA-256
+ * (~300 MB/s, the longest single task) it then keeps going while the first
+ * thread parses, converts and processes alone. With the CPU's SHA
+ * instructions the hash keeps pace with the reader, so both threads meet after
+ * the read and parse (CRC-32s), convert and process together (parallel loops
+ * inside). Each weight is computed by one thread in a fixed order either way:
+ * the results are the same bits whatever the thread count. */
+static int load_and_hash(Model *m, const char *path, int process, Error *err) {
     TensorFile tf;
+    ReadProgress rp;
+    unsigned char *buf;
+    size_t size, len = 0;
+    int rc = 0, nthreads = 1, kept = 0;
+    FILE *f = is_directory(path) ? NULL : fopen(path, "rb");
+    size = f ? weights_size(f) : 0;
+    buf = size ? malloc(size) : NULL;
+    if (!buf) {
+        /* The plain path: growing reads, tensorfile_open's messages. */
+        if (f) fclose(f);
+        if (tensorfile_open(path, &tf, err) != 0) return -1;
+        rc = load_processed(m, &tf, process, 0, &kept, err);
+        sha256_hex(tf.file_data, tf.file_len, m->weights_sha256);
+        tensorfile_close(&tf);
+        return rc;
+    }
+    memset(&rp, 0, sizeof rp);
+    rp.buf = buf;
+    memset(&tf, 0, sizeof tf);
+#ifdef _OPENMP
+    int hash_waits = !sha256_accelerated();
+    nthreads = omp_get_max_threads() >= 2 ? 2 : 1;
+#pragma omp parallel num_threads(nthreads)
+    {
+        if (omp_get_num_threads() == 2) {
+            if (omp_get_thread_num() == 1) {
+                hash_following(&rp, m->weights_sha256);
+            } else {
+                /* While the hasher may still read buf, nothing may write it:
+                 * no in-place conversion here. */
+                rc = read_published(f, path, buf, size, &rp, &len, err);
+                if (rc == 0 && hash_waits) rc = tensorfile_open_view(path, buf, len, &tf, err);
+                if (rc == 0 && hash_waits) rc = load_processed(m, &tf, process, 0, &kept, err);
+            }
+        } else {
+#pragma omp single
+            nthreads = 1;
+        }
+    }
+    if (nthreads == 2 && rc == 0 && !hash_waits) {
+        rc = tensorfile_open_view(path, buf, len, &tf, err);
+        if (rc == 0) rc = load_processed(m, &tf, process, 1, &kept, err);
+    }
+#endif
+    if (nthreads == 1) {
+        rc = read_published(f, path, buf, size, &rp, &len, err);
+        hash_following(&rp, m->weights_sha256); /* before the bytes may change */
+        if (rc == 0) rc = tensorfile_open_view(path, buf, len, &tf, err);
+        if (rc == 0) rc = load_processed(m, &tf, process, 1, &kept, err);
+    }
+    tensorfile_close(&tf);
+    if (!kept) free(buf);
+    fclose(f);
+    return rc;
+}
+
+int model_load(const char *dir, const char *weights_path, int process, Model *m, Error *err) {
     char *wpath;
-    int rc;
     memset(m, 0, sizeof *m);
     m->config_path = path_join(dir, "config.json");
     if (!is_directory(dir)) {
@@ -351,19 +690,10 @@ int model_load(const char *dir, const char *weights_path, int process, Model *m,
         model_free(m);
         return error_set_code(err, EXIT_INTERNAL, "out of memory");
     }
-    if (tensorfile_open(wpath, &tf, err) != 0) {
+    if (load_and_hash(m, wpath, process, err) != 0) {
         model_free(m);
         return -1;
     }
-    rc = load_weights(m, &tf, err);
-    sha256_hex(tf.file_data, tf.file_len, m->weights_sha256);
-    tensorfile_close(&tf);
-    if (rc != 0) {
-        model_free(m);
-        return -1;
-    }
-    if (process) model_process(m);
-    model_prepare(m);
     return 0;
 }
 
@@ -423,35 +753,52 @@ size_t model_param_count(const Model *m) {
 /* TransformerLens processing (PROTOCOL section 1)                           */
 /* ------------------------------------------------------------------------ */
 
-/* Folds a LayerNorm (w, b) into the matrix it feeds: W is `groups` blocks of
- * [D, cols] (one per head, or one for the MLP/unembed), bias is [groups, cols].
- * bias += b . W; W[d,:] *= w[d]; then each column is centred over d. */
-static void fold_layernorm_into(float *W, float *bias, const float *w, const float *b, int groups, int D, int cols) {
-    int g, d, e;
-    for (g = 0; g < groups; g++) {
-        float *Wg = W + (size_t)g * D * cols;
-        float *bg = bias + (size_t)g * cols;
-        for (e = 0; e < cols; e++) {
-            double acc = 0.0;
-            for (d = 0; d < D; d++) acc += (double)b[d] * Wg[(size_t)d * cols + e];
-            bg[e] = (float)(bg[e] + acc);
-        }
-        for (d = 0; d < D; d++)
-            for (e = 0; e < cols; e++) Wg[(size_t)d * cols + e] *= w[d];
-    }
-}
+/* Columns handled together by fold_and_center: a [D, 64] block of floats
+ * (128 KB at D = 512) stays in cache between the two passes over it. */
+#define FOLD_BLOCK 64
 
-/* Subtracts from each column of each [D, cols] block its mean over d: the
- * input of these matrices is centred by LayerNorm, so the mean is dead weight. */
-static void center_columns(float *W, int groups, int D, int cols) {
-    int g, d, e;
-    for (g = 0; g < groups; g++) {
+/* Folds a LayerNorm (w, b) into the matrix it feeds and centres its columns.
+ * W is `groups` blocks of [D, cols] (one per head, or one for the MLP/unembed),
+ * bias is [groups, cols]. With w and b (fold_ln): bias += b . W; W[d,:] *= w[d].
+ * Then (both cases) each column is centred over d: the input is centred by
+ * LayerNorm, so the column mean is dead weight. Works on blocks of FOLD_BLOCK
+ * columns walked row by row (each column strided by cols floats would miss the
+ * cache at every element for W_U); every column still sums over d in
+ * increasing order, in double, so the result does not depend on the blocking. */
+static void fold_and_center(float *W, float *bias, const float *w, const float *b, int groups, int D, int cols) {
+    long nblocks = (cols + FOLD_BLOCK - 1) / FOLD_BLOCK, k;
+    /* Blocks are independent: spread over the threads when there is enough
+     * work (W_U, W_in); each block is done by one thread, so same bits.
+     * Dynamic: on a shared machine a descheduled thread does not hold up
+     * the other at the end of the loop. */
+#ifdef _OPENMP
+#pragma omp parallel for schedule(dynamic, 4) if ((double)groups * D * cols > 1e6)
+#endif
+    for (k = 0; k < groups * nblocks; k++) {
+        double acc[FOLD_BLOCK], mean[FOLD_BLOCK];
+        int g = (int)(k / nblocks), e0 = (int)(k % nblocks) * FOLD_BLOCK, d, e;
+        int n = cols - e0 < FOLD_BLOCK ? cols - e0 : FOLD_BLOCK;
         float *Wg = W + (size_t)g * D * cols;
-        for (e = 0; e < cols; e++) {
-            double mean = 0.0;
-            for (d = 0; d < D; d++) mean += Wg[(size_t)d * cols + e];
-            mean /= D;
-            for (d = 0; d < D; d++) Wg[(size_t)d * cols + e] = (float)(Wg[(size_t)d * cols + e] - mean);
+        float *bg = bias ? bias + (size_t)g * cols : NULL;
+        for (e = 0; e < n; e++) acc[e] = mean[e] = 0.0;
+        for (d = 0; d < D; d++) {
+            float *row = Wg + (size_t)d * cols + e0;
+            if (w) {
+                for (e = 0; e < n; e++) {
+                    acc[e] += (double)b[d] * row[e];
+                    row[e] *= w[d];
+                    mean[e] += row[e];
+                }
+            } else {
+                for (e = 0; e < n; e++) mean[e] += row[e];
+            }
+        }
+        if (w)
+            for (e = 0; e < n; e++) bg[e0 + e] = (float)(bg[e0 + e] + acc[e]);
+        for (e = 0; e < n; e++) mean[e] /= D;
+        for (d = 0; d < D; d++) {
+            float *row = Wg + (size_t)d * cols + e0;
+            for (e = 0; e < n; e++) row[e] = (float)(row[e] - mean[e]);
         }
     }
 }
@@ -459,11 +806,16 @@ static void center_columns(float *W, int groups, int D, int cols) {
 /* Subtracts from each of `rows` rows of length n its mean: writes to the
  * residual stream are only ever read through a LayerNorm, which removes it. */
 static void center_rows(float *W, size_t rows, int n) {
-    size_t r;
-    int j;
-    for (r = 0; r < rows; r++) {
-        float *row = W + r * n;
+    long r;
+    /* Rows are independent: one thread per row, same bits whatever the count
+     * (dynamic, as in fold_and_center). */
+#ifdef _OPENMP
+#pragma omp parallel for schedule(dynamic, 16) if ((double)rows * n > 1e6)
+#endif
+    for (r = 0; r < (long)rows; r++) {
+        float *row = W + (size_t)r * n;
         double mean = 0.0;
+        int j;
         for (j = 0; j < n; j++) mean += row[j];
         mean /= n;
         for (j = 0; j < n; j++) row[j] = (float)(row[j] - mean);
@@ -473,25 +825,21 @@ static void center_rows(float *W, size_t rows, int n) {
 void model_process(Model *m) {
     const ModelConfig *c = &m->cfg;
     int D = c->d_model, H = c->n_heads, dh = c->d_head, M = c->d_mlp, V = c->d_vocab;
-    int l, h, e, d;
+    int l, d, d0;
+    size_t r;
     if (m->processed) return;
     /* 1. fold_ln */
     for (l = 0; l < c->n_layers; l++) {
         LayerWeights *w = &m->layers[l];
-        if (m->has_ln_weights) {
-            fold_layernorm_into(w->W_Q, w->b_Q, w->ln1_w, w->ln1_b, H, D, dh);
-            fold_layernorm_into(w->W_K, w->b_K, w->ln1_w, w->ln1_b, H, D, dh);
-            fold_layernorm_into(w->W_V, w->b_V, w->ln1_w, w->ln1_b, H, D, dh);
-            if (!c->attn_only) fold_layernorm_into(w->W_in, w->b_in, w->ln2_w, w->ln2_b, 1, D, M);
-        }
-        center_columns(w->W_Q, H, D, dh);
-        center_columns(w->W_K, H, D, dh);
-        center_columns(w->W_V, H, D, dh);
-        if (!c->attn_only) center_columns(w->W_in, 1, D, M);
+        const float *ln1_w = m->has_ln_weights ? w->ln1_w : NULL, *ln1_b = m->has_ln_weights ? w->ln1_b : NULL;
+        const float *ln2_w = m->has_ln_weights ? w->ln2_w : NULL, *ln2_b = m->has_ln_weights ? w->ln2_b : NULL;
+        fold_and_center(w->W_Q, w->b_Q, ln1_w, ln1_b, H, D, dh);
+        fold_and_center(w->W_K, w->b_K, ln1_w, ln1_b, H, D, dh);
+        fold_and_center(w->W_V, w->b_V, ln1_w, ln1_b, H, D, dh);
+        if (!c->attn_only) fold_and_center(w->W_in, w->b_in, ln2_w, ln2_b, 1, D, M);
         w->ln1_w = w->ln1_b = w->ln2_w = w->ln2_b = NULL;
     }
-    if (m->has_ln_weights) fold_layernorm_into(m->W_U, m->b_U, m->lnf_w, m->lnf_b, 1, D, V);
-    center_columns(m->W_U, 1, D, V);
+    fold_and_center(m->W_U, m->b_U, m->has_ln_weights ? m->lnf_w : NULL, m->has_ln_weights ? m->lnf_b : NULL, 1, D, V);
     m->lnf_w = m->lnf_b = NULL;
     m->has_ln_weights = 0;
     /* 2. center_writing_weights */
@@ -512,11 +860,18 @@ void model_process(Model *m) {
     /* 4. fold_value_biases: b_O += sum_h b_V[h] @ W_O[h]; b_V = 0 */
     for (l = 0; l < c->n_layers; l++) {
         LayerWeights *w = &m->layers[l];
-        for (d = 0; d < D; d++) {
-            double acc = 0.0;
-            for (h = 0; h < H; h++)
-                for (e = 0; e < dh; e++) acc += (double)w->b_V[h * dh + e] * w->W_O[((size_t)h * dh + e) * D + d];
-            w->b_O[d] = (float)(w->b_O[d] + acc);
+        /* Row by row of W_O over blocks of columns (cache-friendly); each
+         * output still sums over the H*dh rows in increasing order. */
+        for (d0 = 0; d0 < D; d0 += FOLD_BLOCK) {
+            double acc[FOLD_BLOCK];
+            int n = D - d0 < FOLD_BLOCK ? D - d0 : FOLD_BLOCK;
+            for (d = 0; d < n; d++) acc[d] = 0.0;
+            for (r = 0; r < (size_t)H * dh; r++) {
+                const float *row = w->W_O + r * D + d0;
+                double bv = w->b_V[r];
+                for (d = 0; d < n; d++) acc[d] += bv * row[d];
+            }
+            for (d = 0; d < n; d++) w->b_O[d0 + d] = (float)(w->b_O[d0 + d] + acc[d]);
         }
         memset(w->b_V, 0, (size_t)H * dh * sizeof(float));
     }
