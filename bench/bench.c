@@ -227,7 +227,16 @@ static double time_dense_parts(int BT, int nt) {
     return total;
 }
 
-static void bench_forward(void) {
+/* Multiply-adds x 2 per token of a forward pass of m over T positions: the
+ * matmuls (q, k, v, W_O, MLP) and causal attention (q.k and pattern.v over
+ * (T+1)/2 keys on average), plus the unembedding when with_unembed. */
+static double forward_flops_per_token(const ModelConfig *c, int T, int with_unembed) {
+    const double D = c->d_model, HD = (double)c->n_heads * c->d_head, M = c->d_mlp;
+    const double per_layer = 2 * D * 3 * HD + 2 * HD * D + 2 * 2 * D * M + 2 * 2 * HD * (T + 1) / 2.0;
+    return c->n_layers * per_layer + (with_unembed ? 2 * D * c->d_vocab : 0);
+}
+
+static void bench_forward(double peak2) {
     Model m;
     Activations a;
     Error err;
@@ -252,13 +261,24 @@ static void bench_forward(void) {
            "cpu-tok/s", "forward s", "outside dense kernels");
     for (nt = 1; nt <= 2; nt++) {
         const int reps = quick || nt == 1 ? 1 : 3;
-        double tn, tu, td, cn, cu;
+        double tn, tu, td, cn, cu, fn, fu;
         time_forward(&m, &a, tokens, B, T, 0, nt, 1, NULL); /* warm up: page in the activations */
         tn = time_forward(&m, &a, tokens, B, T, 0, nt, reps, &cn);
         tu = time_forward(&m, &a, tokens, B, T, 1, nt, reps, &cu);
         td = time_dense_parts(B * T, nt);
         printf("  %-8d %15.0f %15.0f %15.0f %15.0f %10.3f %16.3f s (%2.0f%%)\n", nt, B * T / tn, nt * B * T / cn,
                B * T / tu, nt * B * T / cu, tn, tn - td, 100 * (tn - td) / tn);
+        if (nt == 2) {
+            /* issue 6: targets 6000 / 3600 tokens/s; PyTorch 1983 / 1209 tokens/s quoted there */
+            fn = forward_flops_per_token(&m.cfg, T, 0) * B * T / tn / 1e9;
+            fu = forward_flops_per_token(&m.cfg, T, 1) * B * T / tu / 1e9;
+            printf("  2 threads: %.1f / %.1f MFLOP per token (no unembed / with): %.0f / %.0f GFLOP/s = %.0f%% / %.0f%% of\n"
+                   "  the 2-thread peak; %.2fx / %.2fx issue 6's targets (6000 / 3600 tok/s), %.2fx / %.2fx the\n"
+                   "  PyTorch figures it quotes (1983 / 1209 tok/s; tools/bench_torch.py measures them here)\n",
+                   forward_flops_per_token(&m.cfg, T, 0) / 1e6, forward_flops_per_token(&m.cfg, T, 1) / 1e6, fn, fu,
+                   100 * fn / peak2, 100 * fu / peak2, B * T / tn / 6000, B * T / tu / 3600, B * T / tn / 1983,
+                   B * T / tu / 1209);
+        }
         fflush(stdout);
     }
     free(tokens);
@@ -428,7 +448,7 @@ int main(int argc, char **argv) {
     }
     fflush(stdout);
     if (!*only || !strcmp(only, "matmul")) bench_matmul(p1, p2);
-    if (!*only || !strcmp(only, "forward")) bench_forward();
+    if (!*only || !strcmp(only, "forward")) bench_forward(p2);
     if (!*only || !strcmp(only, "tokenizer")) bench_tokenizer();
     if (all) bench_all(rows);
 #if defined(__unix__) || defined(__APPLE__)
