@@ -27,7 +27,8 @@ void gelu_erf(float *x, size_t n);   /* 0.5 x (1 + erf(x / sqrt 2)) */
 void gelu_tanh(float *x, size_t n);  /* 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) - gelu_new / gelu_fast */
 void relu(float *x, size_t n);
 
-/* In-place softmax of x[0..n): exp(x - max) / sum, summed in index order. */
+/* In-place softmax of x[0..n): exp(x - max) / sum, the sum in double in a
+ * fixed order (8 interleaved partial sums), so the same bits on every call. */
 void softmax_row(float *x, int n);
 
 /* ---- instruction set ------------------------------------------------------

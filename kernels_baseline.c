@@ -536,15 +536,30 @@ static void relu(float *x, size_t n) {
         if (x[i] < 0.0f) x[i] = 0.0f;
 }
 
+/* The largest of x[0..n) (n >= 1) by 8 interleaved running maxima combined at
+ * the end: the same value as one running maximum (max is exact and the same
+ * whatever the order, NaNs aside, which softmax_row treats on its own), with
+ * chains short enough to vectorize. */
+static float max8(const float *restrict x, int n) {
+    float m[8];
+    int i, j;
+    for (j = 0; j < 8; j++) m[j] = x[0];
+    for (i = 0; i + 8 <= n; i += 8)
+        for (j = 0; j < 8; j++) m[j] = x[i + j] > m[j] ? x[i + j] : m[j];
+    for (j = 0; i < n; i++, j++) m[j] = x[i] > m[j] ? x[i] : m[j];
+    for (j = 1; j < 8; j++) m[0] = m[j] > m[0] ? m[j] : m[0];
+    return m[0];
+}
+
 static void softmax_row(float *x, int n) {
-    float mx = x[0];
-    double sum = 0.0;
+    const float mx = max8(x, n);
+    double sum;
     int i, i0, nan_seen = 0;
-    for (i = 1; i < n; i++) mx = x[i] > mx ? x[i] : mx;
     /* exp in chunks: a pass of selects (clamp at -150: exp is 0 in float
-     * there), a pass of arithmetic (see gelu_erf for why), then the sum in
-     * index order. A NaN anywhere (or +inf, as inf - inf) makes every output
-     * NaN, as the sum would. */
+     * there), then a pass of arithmetic (see gelu_erf for why); the sum in
+     * sum8's fixed order (one running sum was a chain of dependent double adds,
+     * the slowest part). A NaN anywhere (or +inf, as inf - inf) makes every
+     * output NaN, as the sum would. */
     for (i0 = 0; i0 < n; i0 += 1024) {
         const int len = n - i0 < 1024 ? n - i0 : 1024;
         float *restrict p = x + i0;
@@ -555,9 +570,8 @@ static void softmax_row(float *x, int n) {
             nan_seen |= d != d;
         }
         for (i = 0; i < len; i++) p[i] = (float)exp_small(c[i]);
-        for (i = 0; i < len; i++) sum += p[i];
     }
-    if (nan_seen) sum = NAN;
+    sum = nan_seen ? NAN : sum8(x, n);
     for (i = 0; i < n; i++) x[i] = (float)(x[i] / sum);
 }
 
