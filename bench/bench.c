@@ -382,8 +382,10 @@ static void bench_all(int rows) {
     double t;
     int rc;
     const char *dir = "build/bench-gelu4l";
+    /* the binary to run: $CLEANUP (the Makefile passes its build's), else ./cleanup */
+    const char *bin = getenv("CLEANUP") && *getenv("CLEANUP") ? getenv("CLEANUP") : "./cleanup";
     printf("\ncleanup all on synthetic gelu-4l-shaped weights (%d rows x 1024)\n", rows);
-    snprintf(cmd, sizeof cmd, "./cleanup synth --shape gelu-4l --out %s --rows %d > /dev/null", dir, rows);
+    snprintf(cmd, sizeof cmd, "%s synth --shape gelu-4l --out %s --rows %d > /dev/null", bin, dir, rows);
     if (system(cmd) != 0) {
         printf("  skipped: '%s' failed\n", cmd);
         return;
@@ -408,7 +410,8 @@ static void bench_all(int rows) {
                sha256_accelerated() ? " via SHA-NI" : "", best);
         bench_sha256();
     }
-    snprintf(cmd, sizeof cmd, "./cleanup all --model %s --n-prompts %d --out build/bench-out --threads 2 > /dev/null", dir, rows);
+    snprintf(cmd, sizeof cmd, "%s all --model %s --n-prompts %d --out build/bench-out --threads 2 > /dev/null", bin, dir,
+             rows);
     t = now_seconds();
     rc = system(cmd);
     printf("  cleanup all --n-prompts %d: %.1f s (exit %d)\n", rows, now_seconds() - t, rc);
