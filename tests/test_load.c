@@ -89,6 +89,24 @@ static void check_model(const char *dir, const char *weights_file) {
     sha256_use_accel(1);
 }
 
+/* Loading the model in dir fails every way (1 and 2 threads, portable and
+ * accelerated SHA-256) with a message containing want1 and want2. */
+static void check_refused_every_way(const char *dir, const char *want1, const char *want2, const char *what) {
+    int accel, threads;
+    for (accel = 0; accel < 2; accel++) {
+        sha256_use_accel(accel);
+        for (threads = 1; threads <= 2; threads++) {
+            Model m;
+            Error err = {"", 0};
+            set_thread_count(threads);
+            CHECK(model_load(dir, NULL, 1, &m, &err) == -1 && strstr(err.msg, want1) && strstr(err.msg, want2),
+                  "%s (accel %d, %d threads) refused with a message containing '%s' and '%s': got '%s'", what, accel,
+                  threads, want1, want2, err.msg);
+        }
+    }
+    sha256_use_accel(1);
+}
+
 /* A copy of the gelu_pth fixture with one byte of its largest stored tensor
  * flipped must be refused with a CRC-32 message naming the file, every way. */
 static void check_corrupt(const char *tmp) {
@@ -98,7 +116,6 @@ static void check_corrupt(const char *tmp) {
     unsigned char *data = NULL, *text = NULL;
     size_t len = 0, tlen = 0;
     Error err = {"", 0};
-    int accel, threads;
     FILE *f;
     if (read_file(src, 1 << 26, &data, &len, &err) != 0 || read_file(cfg, 1 << 20, &text, &tlen, &err) != 0) {
         CHECK(0, "cannot read the gelu_pth fixture: %s", err.msg);
@@ -115,18 +132,7 @@ static void check_corrupt(const char *tmp) {
         fwrite(text, 1, tlen, f);
         fclose(f);
     }
-    for (accel = 0; accel < 2; accel++) {
-        sha256_use_accel(accel);
-        for (threads = 1; threads <= 2; threads++) {
-            Model m;
-            set_thread_count(threads);
-            err.msg[0] = '\0';
-            CHECK(model_load(tmp, NULL, 1, &m, &err) == -1 && strstr(err.msg, "CRC-32") && strstr(err.msg, dst),
-                  "corrupt .pth (accel %d, %d threads) refused with a CRC-32 message naming it: '%s'", accel, threads,
-                  err.msg);
-        }
-    }
-    sha256_use_accel(1);
+    check_refused_every_way(tmp, "CRC-32", dst, "corrupt .pth");
     remove(dst);
     remove(dst_cfg);
 done:
@@ -158,7 +164,6 @@ static void check_nan(const char *src_dir, const char *tmp) {
     TensorFile tf;
     const TensorEntry *t;
     Error err = {"", 0};
-    int accel, threads;
     char want[256];
     if (tensorfile_open(w, &tf, &err) != 0 || read_file(cfg, 1 << 20, &text, &tlen, &err) != 0) {
         CHECK(0, "cannot read the planted model: %s", err.msg);
@@ -175,17 +180,7 @@ static void check_nan(const char *src_dir, const char *tmp) {
         CHECK(write_bytes(tmp, "model.safetensors", copy, tf.file_len) == 0 && write_bytes(tmp, "config.json", text, tlen) == 0,
               "cannot write the NaN model to %s", tmp);
         snprintf(want, sizeof want, "tensor 'blocks.1.mlp.W_out' contains NaN at element 5");
-        for (accel = 0; accel < 2; accel++) {
-            sha256_use_accel(accel);
-            for (threads = 1; threads <= 2; threads++) {
-                Model m;
-                set_thread_count(threads);
-                err.msg[0] = '\0';
-                CHECK(model_load(tmp, NULL, 1, &m, &err) == -1 && strstr(err.msg, want),
-                      "NaN weight (accel %d, %d threads) refused with \"%s\": got '%s'", accel, threads, want, err.msg);
-            }
-        }
-        sha256_use_accel(1);
+        check_refused_every_way(tmp, want, "", "NaN weight");
     } else {
         CHECK(0, "planted model has no F32 blocks.1.mlp.W_out");
     }
