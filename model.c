@@ -510,10 +510,8 @@ static void progress_publish(ReadProgress *rp, size_t got, int finished) {
  * fills a chunk in well under a millisecond, the hasher is the slower side. */
 static void hash_following(ReadProgress *rp, char hex[65]) {
     Sha256 s;
-    unsigned char d[32];
     size_t done = 0, avail;
-    int finished, i;
-    static const char digits[] = "0123456789abcdef";
+    int finished;
     sha256_init(&s);
     for (;;) {
 #ifdef _OPENMP
@@ -534,12 +532,7 @@ static void hash_following(ReadProgress *rp, char hex[65]) {
             break;
         }
     }
-    sha256_final(&s, d);
-    for (i = 0; i < 32; i++) {
-        hex[2 * i] = digits[d[i] >> 4];
-        hex[2 * i + 1] = digits[d[i] & 15];
-    }
-    hex[64] = '\0';
+    sha256_final_hex(&s, hex);
 }
 
 /* Reads `size` bytes of f (already opened, `size` from its reported length)

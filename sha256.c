@@ -257,9 +257,12 @@ void sha256_final(Sha256 *s, unsigned char digest[32]) {
     s->block_used = 0;
 }
 
-static void to_hex(const unsigned char d[32], char hex[65]) {
+/* Finishes s (as sha256_final) and writes the digest as lowercase hex. */
+void sha256_final_hex(Sha256 *s, char hex[65]) {
     static const char digits[] = "0123456789abcdef";
+    unsigned char d[32];
     int i;
+    sha256_final(s, d);
     for (i = 0; i < 32; i++) {
         hex[2 * i] = digits[d[i] >> 4];
         hex[2 * i + 1] = digits[d[i] & 15];
@@ -270,18 +273,15 @@ static void to_hex(const unsigned char d[32], char hex[65]) {
 /* One-shot digest of a buffer as lowercase hex. */
 void sha256_hex(const void *data, size_t len, char hex[65]) {
     Sha256 s;
-    unsigned char d[32];
     sha256_init(&s);
     sha256_update(&s, data, len);
-    sha256_final(&s, d);
-    to_hex(d, hex);
+    sha256_final_hex(&s, hex);
 }
 
 /* Streams the file in 16 KiB chunks (stack buffer: reentrant), so model files of any size need no big buffer. */
 int sha256_file_hex(const char *path, char hex[65], Error *err) {
     unsigned char buf[16384];
     Sha256 s;
-    unsigned char d[32];
     FILE *f;
     size_t got;
     hex[0] = '\0';
@@ -295,7 +295,6 @@ int sha256_file_hex(const char *path, char hex[65], Error *err) {
         return error_set(err, "%s: read error", path);
     }
     fclose(f);
-    sha256_final(&s, d);
-    to_hex(d, hex);
+    sha256_final_hex(&s, hex);
     return 0;
 }

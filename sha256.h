@@ -17,6 +17,8 @@ typedef struct {
 void sha256_init(Sha256 *s);
 void sha256_update(Sha256 *s, const void *data, size_t len);
 void sha256_final(Sha256 *s, unsigned char digest[32]);
+/* sha256_final, the digest written as lowercase hex into hex[65]. */
+void sha256_final_hex(Sha256 *s, char hex[65]);
 /* Allows (1, the default) or forbids (0) the CPU's SHA instructions (x86-64
  * SHA-NI, detected at run time) for contexts initialised afterwards; the
  * digest is the same either way. Returns 1 if they will be used. For tests
