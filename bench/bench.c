@@ -418,7 +418,7 @@ static void bench_all(int rows) {
 }
 
 int main(int argc, char **argv) {
-    double p1, p2;
+    double p1 = 0, p2 = 0;
     int i, all = 0, rows = 8;
     for (i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--quick")) quick = 1;
@@ -444,7 +444,8 @@ int main(int argc, char **argv) {
            "no OpenMP",
 #endif
            thread_count(), kernels_name(), kernels_vector_floats());
-    {
+    if (!*only || !strcmp(only, "peak") || !strcmp(only, "matmul") || !strcmp(only, "forward")) {
+        /* the % of peak figures need it; the tokenizer alone does not */
         double w1 = peak_gflops(1, &p1), w2 = peak_gflops(2, &p2);
         printf("\nmeasured multiply-add peak (GFLOP/s): 1 thread %.1f wall, %.1f cpu; 2 threads %.1f wall, %.1f cpu\n", w1,
                p1, w2, p2);
