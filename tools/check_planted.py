@@ -15,10 +15,14 @@ usage: /usr/bin/python3 tools/check_planted.py MODEL_DIR [--rows N] [--tsv OUT]
 Exit 0 when every check holds (and every compared metric agrees), 1 otherwise.
 """
 import json
+import os
 import struct
 import sys
 
 import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from gpt2_bytes import bytes_to_unicode  # noqa: E402
 
 
 def load_safetensors(path):
@@ -326,17 +330,6 @@ def encode(text, vocab, ranks):
 
 
 # ---- tokenizer: an independent byte-level BPE (ASCII text only) ----
-def bytes_to_unicode():
-    bs = list(range(33, 127)) + list(range(161, 173)) + list(range(174, 256))
-    cs = bs[:]
-    n = 0
-    for b in range(256):
-        if b not in bs:
-            bs.append(b)
-            cs.append(256 + n)
-            n += 1
-    return dict(zip(bs, [chr(c) for c in cs]))
-
 
 def bpe_encode_word(word, vocab, ranks):
     b2u = bytes_to_unicode()

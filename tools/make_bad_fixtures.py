@@ -62,6 +62,9 @@ from collections import OrderedDict
 
 import torch
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from gpt2_bytes import bytes_to_unicode  # noqa: E402
+
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 BAD = os.path.join(ROOT, "tests", "fixtures", "bad")
 CORPUS = os.path.join(ROOT, "fuzz", "corpus")
@@ -400,22 +403,7 @@ def torch_save_bytes(sd):
     return bio.getvalue()
 
 
-
-
 # ---------------------------------------------------------------- tokenizer and data seeds (no torch needed)
-
-
-def bytes_to_unicode():
-    """GPT-2's byte -> printable character map (as HF ByteLevel uses)."""
-    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("\xa1"), ord("\xac") + 1)) + list(range(ord("\xae"), ord("\xff") + 1))
-    cs = bs[:]
-    n = 0
-    for b in range(256):
-        if b not in bs:
-            bs.append(b)
-            cs.append(256 + n)
-            n += 1
-    return dict(zip(bs, [chr(c) for c in cs]))
 
 
 def mini_tokenizer(pre, normalizer, post, extra_added=()):

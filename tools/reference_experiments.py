@@ -77,6 +77,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import tlref  # noqa: E402
+from gpt2_bytes import bytes_to_unicode  # noqa: E402
 from make_fixtures import random_state_dict, neel_config  # noqa: E402
 
 F64 = torch.float64
@@ -96,18 +97,6 @@ STATS = [("median", 0.5), ("q12_5", 0.125), ("q25", 0.25), ("q75", 0.75), ("q87_
 
 
 # --------------------------------------------------------------- tokenizer --
-
-def bytes_to_unicode():
-    """GPT-2's byte -> printable character table of the ByteLevel pre-tokenizer."""
-    bs = list(range(ord("!"), ord("~") + 1)) + list(range(0xA1, 0xAC + 1)) + list(range(0xAE, 0xFF + 1))
-    cs = bs[:]
-    n = 0
-    for b in range(256):
-        if b not in bs:
-            bs.append(b)
-            cs.append(256 + n)
-            n += 1
-    return {b: chr(c) for b, c in zip(bs, cs)}
 
 
 def pretokenize(text):
