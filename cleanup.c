@@ -277,6 +277,10 @@ static void print_help(FILE *f) {
         fprintf(f, "  %-12s %s\n", commands[i].name, commands[i].summary);
     fprintf(f,
             "\n"
+            "environment:\n"
+            "  CLEANUP_SIMD  auto (default): AVX2+FMA kernels when the CPU has them, else baseline;\n"
+            "                baseline or avx2 to choose (results differ in the last bits; run.txt says which)\n"
+            "\n"
             "exit codes:\n"
             "  0 success   1 bad command line   2 bad or missing input file\n"
             "  3 cannot write output   4 verify found a mismatch   5 out of memory / internal limit\n");
@@ -293,7 +297,7 @@ int main(int argc, char **argv) {
             const char *why;
             int rc;
             if (kernels_init(&why)) {
-                fprintf(stderr, "cleanup: %s\n", why);
+                fprintf(stderr, "cleanup: CLEANUP_SIMD=%s: %s\n", getenv("CLEANUP_SIMD"), why);
                 return EXIT_USAGE;
             }
             rc = commands[i].run(argc - 1, argv + 1);

@@ -43,12 +43,12 @@ int kernels_init(const char **why) {
         return 0;
     }
     if (strcmp(want, "baseline") != 0 && strcmp(want, "avx2") != 0) {
-        *why = "CLEANUP_SIMD: unknown value (expected auto, baseline or avx2)";
+        *why = "unknown value (expected auto, baseline or avx2)";
         return -1;
     }
     if (kernels_use(want)) {
-        *why = kernels_avx2.name ? "CLEANUP_SIMD=avx2: this CPU lacks AVX2 or FMA"
-                                 : "CLEANUP_SIMD=avx2: this build has no AVX2 kernels (x86-64 gcc/clang builds only)";
+        *why = kernels_avx2.name ? "this CPU lacks AVX2 or FMA"
+                                 : "this build has no AVX2 kernels (x86-64 gcc/clang builds only)";
         return -1;
     }
     return 0;

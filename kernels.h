@@ -40,7 +40,7 @@ void softmax_row(float *x, int n);
  * environment variable CLEANUP_SIMD ("baseline" or "avx2"), or, when it is
  * unset, empty or "auto", the fastest this CPU runs. Returns 0, or -1 with
  * *why set to a static message (unknown name, or AVX2 + FMA asked for but
- * missing from the CPU or the build). */
+ * missing from the CPU or the build); the caller names CLEANUP_SIMD. */
 int kernels_init(const char **why);
 
 /* Selects the kernels by name ("baseline", "avx2"); 0 on success, -1 if this

@@ -433,7 +433,7 @@ int main(int argc, char **argv) {
     {
         const char *why;
         if (kernels_init(&why)) {
-            fprintf(stderr, "bench: %s\n", why);
+            fprintf(stderr, "bench: CLEANUP_SIMD=%s: %s\n", getenv("CLEANUP_SIMD"), why);
             return 1;
         }
     }

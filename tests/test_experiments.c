@@ -490,7 +490,7 @@ int main(void) {
     Dataset ds;
     const char *why;
     if (kernels_init(&why)) { /* the kernels users get (CLEANUP_SIMD) */
-        printf("  %s\n", why);
+        printf("  CLEANUP_SIMD: %s\n", why);
         return 1;
     }
     build_model(&m);

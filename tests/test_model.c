@@ -356,7 +356,7 @@ static void test_attn_only_and_hooks(void) {
 int main(void) {
     const char *why;
     if (kernels_init(&why)) { /* the kernels users get (CLEANUP_SIMD) */
-        printf("  %s\n", why);
+        printf("  CLEANUP_SIMD: %s\n", why);
         return 1;
     }
     test_processing_preserves_function();
