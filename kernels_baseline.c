@@ -331,7 +331,7 @@ static void gemm_part(float *out, int ldo, const float *a, int lda, const float 
 }
 
 static void matmul_strided(float *out, int ldo, const float *a, int lda, const float *w, int ldw,
-                    const float *bias, int M, int K, int N) {
+                           const float *bias, int M, int K, int N) {
     double macs; /* in double: M*N*K overflows a 32-bit long for the unembedding */
     if (M <= 0 || N <= 0) return;
     macs = (double)M * N * (K > 0 ? K : 1);
