@@ -15,8 +15,10 @@ CFLAGS  += $(OMPFLAGS)
 LDFLAGS += $(OMPFLAGS)
 
 BUILD   ?= build
-# Every top-level .c file except the CLI is library code shared with the tests.
-LIBSRC  := $(filter-out cleanup.c,$(wildcard *.c))
+# Every top-level .c file except the CLI (cleanup.c, cli_*.c) is library code shared with the tests.
+LIBSRC  := $(filter-out cleanup.c cli_%.c,$(wildcard *.c))
+CLISRC  := $(wildcard cli_*.c)
+CLIOBJ  := $(patsubst %.c,$(BUILD)/%.o,$(CLISRC))
 LIBOBJ  := $(patsubst %.c,$(BUILD)/%.o,$(LIBSRC))
 HEADERS := $(wildcard *.h)
 TESTSRC := $(wildcard tests/test_*.c)
@@ -26,7 +28,7 @@ TESTBIN := $(patsubst tests/%.c,$(BUILD)/%,$(TESTSRC))
 
 all: cleanup weights/planted/config.json
 
-cleanup: $(BUILD)/cleanup.o $(BUILD)/libcleanup.a
+cleanup: $(BUILD)/cleanup.o $(CLIOBJ) $(BUILD)/libcleanup.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # Tests link the library archive, so each pulls in only the modules it uses.
@@ -112,7 +114,7 @@ SANFLAGS  := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-fr
 
 sanitize-programs: $(BUILD)/cleanup $(TESTBIN)
 
-$(BUILD)/cleanup: $(BUILD)/cleanup.o $(BUILD)/libcleanup.a
+$(BUILD)/cleanup: $(BUILD)/cleanup.o $(CLIOBJ) $(BUILD)/libcleanup.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 test-sanitize:

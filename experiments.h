@@ -1,11 +1,19 @@
-/* experiments.h - the paper's experiments (PROTOCOL sections 3-6): Fig 1, Fig 2, Fig 3,
- * Fig 4, Fig 5 and Section 3.2, each filling metrics of results.tsv.
+/* experiments.h - the paper's experiments (PROTOCOL sections 3-6; EXPERIMENTS.md) as
+ * units, and the clean pass that feeds them.
  *
- * Figures 1, 2, 3, 5 and Section 3.2 share one clean pass over the dataset rows,
- * streamed a few rows at a time: per batch only per-sample scalars (projection
- * ratios, DLA values) are kept, in Samples, so memory does not grow with the
- * activations of all rows. Fig 4 runs the adversarial prompts and, per dataset
- * row, only the layers below the heads it patches.
+ * Each experiment is one unit, one file (exp_fig1.c ... exp_sec32.c), described by an
+ * Experiment: its name, the work it does per batch of the clean pass (or on its own,
+ * as Fig 4), the metrics it adds to results.tsv, its figure files and its report.md
+ * section. The table experiment_list() holds them in the paper's order; the command
+ * list, usage text, clean pass, report.md, SHA256SUMS and `verify` iterate over it.
+ *
+ * The clean pass streams the dataset rows a few at a time through the model: per
+ * batch each unit keeps only per-sample scalars (projection ratios, DLA values), so
+ * memory does not grow with the activations of all rows.
+ *
+ * Adding an experiment: write exp_NAME.c with its descriptor (see exp_fig2.c for a
+ * clean-pass unit, exp_fig4.c for one that runs on its own), add one line to the
+ * table in experiments.c and an EXP_* bit here. CONTRIBUTING.md has the details.
  */
 #ifndef CLEANUP_EXPERIMENTS_H
 #define CLEANUP_EXPERIMENTS_H
@@ -34,9 +42,6 @@ typedef struct {
     int other_layer, other_head;
 } AdvPrompt;
 
-/* Parts of the clean pass. */
-enum { EXP_FIG1 = 1, EXP_FIG2 = 2, EXP_FIG3 = 4, EXP_FIG5 = 8, EXP_SEC32 = 16 };
-
 /* Points of a scatter plot (Fig 5: writer DLA x, V-composition DLA y). */
 typedef struct {
     double *x, *y;
@@ -47,8 +52,102 @@ void points_init(Points *p);
 void points_add(Points *p, double x, double y);
 void points_free(Points *p);
 
+/* ------------------------------------------------------------------------ */
+/* Experiment units                                                          */
+/* ------------------------------------------------------------------------ */
+
+/* Bit i selects experiment_list()[i] (the order of the table in experiments.c). */
+enum { EXP_FIG1 = 1, EXP_FIG2 = 2, EXP_FIG3 = 4, EXP_FIG4 = 8, EXP_FIG5 = 16, EXP_SEC32 = 32 };
+
+/* What a unit reads of the run. */
+typedef struct {
+    const Model *model;
+    const Dataset *data;
+    const ExpHeads *heads;
+    Tokenizer *tokenizer;        /* Fig 4's prompts; NULL when the model has none */
+    const AdvPrompt *prompts;    /* Fig 4 */
+    int n_prompts;
+} ExpInputs;
+
+/* One batch of the clean pass: rows [first_row, first_row + acts->n_rows). */
+typedef struct {
+    Activations *acts;           /* the clean run of the batch */
+    const int *tokens;           /* [n_rows, T] */
+    int first_row;
+} ExpBatch;
+
+/* A file a unit may write, with its line in report.md's file list. */
+typedef struct {
+    const char *name;
+    const char *what;
+} ExpOutput;
+
+struct ReportContext; /* report.h */
+struct ReportSection;
+struct Outputs;
+
+typedef struct {
+    const char *name;    /* command name and metric prefix without the dot: "fig2" */
+    const char *summary; /* one line for the command list and usage */
+    const char *heading; /* report.md section heading */
+
+    /* Clean-pass units (begin != NULL). rows_needed: only the first rows (0: all).
+     * A unit that overwrites the batch's activations (Fig 3's patched rerun) runs
+     * after the others of each batch. */
+    int rows_needed;
+    int overwrites_activations;
+    /* Checks what the unit needs of the inputs beyond the heads (e.g. row length),
+     * before any work; NULL if nothing. Returns 0, or -1 with err. */
+    int (*check)(const ExpInputs *in, Error *err);
+    /* Allocates the unit's state for a pass over n_rows rows of T tokens, at most
+     * batch_rows at a time. Dies on out of memory (as xalloc_array). */
+    void *(*begin)(const ExpInputs *in, int n_rows, int T, int batch_rows);
+    void (*batch)(void *state, const ExpInputs *in, ExpBatch *b);
+    /* Adds the unit's metrics; a unit whose figure plots samples (Fig 5) hands
+     * them to points when it is not NULL. */
+    void (*finish)(void *state, const ExpInputs *in, Results *res, Points *points);
+    void (*end)(void *state);
+
+    /* Units outside the clean pass (Fig 4). Returns 0, or -1 with err. */
+    int (*run)(const ExpInputs *in, Results *res, Error *err);
+
+    /* The report: figure files (from the metrics in ctx; a figure whose metrics are
+     * absent is not written) and the report.md section. */
+    int (*write_figures)(const struct ReportContext *ctx, struct Outputs *out);
+    void (*report_section)(const struct ReportContext *ctx, struct ReportSection *section);
+    const ExpOutput *outputs;   /* every file write_figures can write, {NULL} last */
+    const char *const *figures; /* figure stems, NULL last: "fig3a" is written when fig3a.svg is */
+} Experiment;
+
+/* Activations of one batch of rows are kept under this many bytes (a gelu-4l row of
+ * 1024 tokens alone needs about 360 MB, so there a batch is one row). */
+size_t exp_batch_bytes(void);
+
+/* The units in the paper's order (bit i of EXP_* selects entry i); *count gets the number. */
+const Experiment *const *experiment_list(int *count);
+/* The unit named name ("fig2"), or NULL; *bit gets its EXP_* bit when found. */
+const Experiment *experiment_find(const char *name, unsigned *bit);
+/* EXP_* bits of every unit. */
+unsigned experiment_all(void);
+
+/* Runs the units selected by `which` (EXP_* bits) on in, adding their metrics to res:
+ * first one clean pass for the clean-pass units, then the others. Fig 5's points go
+ * to points when not NULL. Checks every unit's needs before any work. Returns 0,
+ * or -1 with err. */
+int experiments_run(const ExpInputs *in, unsigned which, Results *res, Points *points, Error *err);
+
+/* The clean pass alone over ds for the clean-pass units in `which`. Returns 0, or -1 with err. */
+int exp_clean_pass(const Model *m, const Dataset *ds, const ExpHeads *heads, unsigned which, Results *res,
+                   Points *fig5, Error *err);
+
+/* ------------------------------------------------------------------------ */
+/* Measurements shared by the units                                          */
+/* ------------------------------------------------------------------------ */
+
 /* PR(a, b) = (a.b)/(b.b) over D (double sums); NaN when b is zero. */
 double projection_ratio(const float *a, const float *b, int D);
+/* out[k] = (float)projection_ratio(a[k], b, D) for k < n, bit for bit, faster. */
+void projection_ratios(float *out, const float *const *a, int n, const float *b, int D);
 /* DLA of r along u: ((r - mean_D r) / scale) . u, with the ln_final weight folded into
  * the direction when the model is unprocessed (lnf_w not NULL). */
 double direct_logit_attribution(const float *r, int D, float scale, const float *lnf_w, const float *u);
@@ -62,21 +161,56 @@ void unembed_direction(const Model *m, int c, int i, float *u);
 
 /* Parses "L0H2" into layer and head, checked against the model; -1 with err otherwise. */
 int parse_head(const Model *m, const char *s, int *layer, int *head, Error *err);
+/* Parses "L2H2,L2H3" into hd's cleaners (all in one layer, which becomes the patched layer). */
+int parse_cleaners(const Model *m, const char *list, ExpHeads *hd, Error *err);
 /* Checks the configured heads exist and the writer's layer is below the cleaners'. */
 int exp_heads_check(const Model *m, const ExpHeads *heads, Error *err);
 
-/* The clean pass over ds feeding the experiments in `which` (EXP_* bits), adding their
- * metrics to res; Fig 5's points go to fig5 when not NULL. Needs ds->seq_len > 33
- * for Fig 5. Returns 0, or -1 with err. */
-int exp_clean_pass(const Model *m, const Dataset *ds, const ExpHeads *heads, unsigned which, Results *res,
-                   Points *fig5, Error *err);
+/* Residual locations of PROTOCOL section 3, in order: resid_pre0, resid_mid0, resid_post0,
+ * ..., resid_post{L-1}; attention-only blocks have no resid_mid (TransformerLens creates
+ * no hook_resid_mid for them): resid_pre0, resid_post0, ... */
+int resid_location_count(int n_layers, int attn_only);
+void resid_location_name(int attn_only, int k, char *buf, size_t size);
+/* The [B,T,D] array of location k in a batch's activations. */
+const float *resid_location_data(const Model *m, const Activations *a, int k);
+/* hook_result of head h of layer l at (b, t): [D]. */
+const float *head_output(const Model *m, const Activations *a, int l, int h, int b, int t);
+/* "L2H5" */
+void head_label(char *buf, size_t size, int l, int h);
 
-/* Fig 4 on the given prompts: logit difference, top-2 check, clean DLA of the writer
- * and the prompt's other head, and their DLA when the head's input at the last
- * position comes from each dataset row. Prompts are tokenized with BOS prepended;
- * answers must be single tokens. Returns 0, or -1 with err. */
-int exp_fig4(const Model *m, const Dataset *ds, const ExpHeads *heads, Tokenizer *tok, const AdvPrompt *prompts,
-             int n_prompts, Results *res, Error *err);
+/* n Samples, each with room for `reserve` values up front (the pass knows how many it
+ * will add, so the lists never grow by doubling). Free with samples_array_free. */
+Samples *samples_array(size_t n, size_t reserve);
+void samples_array_free(Samples *s, size_t n);
+/* Adds NAME.median, NAME.q12_5 and NAME.q87_5 of s. */
+void add_quantiles3(Results *res, const char *name, Samples *s);
+
+/* The statistics of one position (b, t) of a batch into out[0..n_stat); ptrs (room for
+ * n_stat pointers) and sum (d_model floats) are the calling thread's scratch. */
+typedef void (*PositionStats)(const void *ctx, const Activations *a, int b, int t, const float **ptrs, float *sum,
+                              float *out);
+/* Runs fn on every (b, t) of the batch in parallel, a chunk of positions at a time, then
+ * appends each chunk's values to targets[s] in (b, t) order: each Samples receives the
+ * same values in the same order whatever the thread count. */
+void collect_positions(const Model *m, const Activations *a, PositionStats fn, const void *ctx,
+                       Samples *const *targets, int n_stat);
+
+/* Work buffers of v_composition for rows of up to T positions. */
+typedef struct {
+    float *x, *y, *z, *v, *tmp; /* [T,D] [T,dh] [T,dh] [T,D] [T,D] */
+} VCompBuffers;
+void vcomp_alloc(VCompBuffers *w, const Model *m, int T);
+void vcomp_free(VCompBuffers *w);
+/* V-composition of the writer through the cleaners for positions [from, from+n) of row b
+ * of the batch: w->v[i] = sum_c x[i] W_V[c] W_O[c] with x[i] = writer[i] / s2[i] (ln1 of
+ * the patched layer, its weight when unprocessed), no biases. With attention_weighted
+ * (Section 3.2), x is first mixed by the clean pattern: sum_{j<=i} A_c[i,j] x[j] (from = 0). */
+void v_composition(VCompBuffers *w, const Model *m, const ExpHeads *hd, const Activations *a, int b, int from, int n,
+                   int attention_weighted);
+
+/* ------------------------------------------------------------------------ */
+/* Fig 4's prompts                                                           */
+/* ------------------------------------------------------------------------ */
 
 /* A prompt's tokens (BOS first) and its two answers as single ids. */
 typedef struct {
@@ -85,16 +219,25 @@ typedef struct {
     int correct, incorrect;
 } PromptTokens;
 
+/* The paper's four prompts (PROTOCOL section 5, Fig 4). */
+const AdvPrompt *exp_paper_prompts(int *count);
+/* Tokenizes prompt k (1-based, for messages) with BOS prepended and checks it fits
+ * max_len tokens and its answers are single tokens. Free pt->tokens. */
+int exp_tokenize_prompt(const Model *m, Tokenizer *tok, const AdvPrompt *p, int k, int max_len, PromptTokens *pt,
+                        Error *err);
+/* Fig 4 on the given prompts: logit difference, top-2 check, clean DLA of the writer
+ * and the prompt's other head, and their DLA when the head's input at the last
+ * position comes from each dataset row. Returns 0, or -1 with err. */
+int exp_fig4(const Model *m, const Dataset *ds, const ExpHeads *heads, Tokenizer *tok, const AdvPrompt *prompts,
+             int n_prompts, Results *res, Error *err);
 /* Fig 4 for one tokenized prompt, metrics fig4.p{k}.*: the writer's and the other
  * head's clean DLA at the last position, and their patched DLA with each dataset
  * row (truncated to the prompt's length) supplying the head's input there. */
 int exp_fig4_prompt(const Model *m, const Dataset *ds, const ExpHeads *heads, const PromptTokens *pt, int other_layer,
                     int other_head, int k, Results *res, Error *err);
 
-/* The paper's four prompts (PROTOCOL section 5, Fig 4). */
-const AdvPrompt *exp_paper_prompts(int *count);
-
-/* CLI: `cleanup all|fig1|fig2|fig3|fig4|fig5|sec32 [options]`; argv[0] is the experiment. */
-int cmd_experiment(int argc, char **argv);
+/* The units (exp_*.c). */
+extern const Experiment experiment_fig1, experiment_fig2, experiment_fig3, experiment_fig4, experiment_fig5,
+    experiment_sec32;
 
 #endif

@@ -72,7 +72,7 @@
  *    -beta/s2 ~ -1 times the writer's u part).
  *  - Section 3.2: r_vcomp -0.99 (paper -0.716), slope -0.96; r_cleaners -0.58
  *    (paper -0.159; the cleaners' random dimensions add their own DLA).
- * synth_planted_checks() lists these with tolerances (`cleanup synth
+ * planted_checks_table() (references.c) lists these with tolerances (`cleanup synth
  * --print-checks`); report.md checks them.
  *
  * Determinism: every random number comes from a splitmix64 stream keyed by
@@ -1053,120 +1053,4 @@ done:
     tl_free(tl);
     free(tl);
     return rc;
-}
-
-/* ------------------------------------------------------------------------ */
-/* Expectations                                                             */
-
-/* What the plant guarantees for the bundled model (seed 0, 300 rows), with
- * tolerances wide enough for other seeds and row counts (checked on seeds
- * 0-3 with tools/check_planted.py). The expected values follow from the design
- * constants above; the random parts only add spread. */
-static const RefCheck planted_checks[] = {
-    {"fig1.L0H2.resid_pre0.median", 0.0, 0.05, "planted: embeddings carry only a trace of L0H2's direction u"},
-    {"fig1.L0H2.resid_mid0.median", 1.0, 0.1, "planted: L0H2 writes u, nothing else in layer 0 does"},
-    {"fig1.L0H2.resid_post0.median", 1.0, 0.12, "planted: MLP0 does not write u"},
-    {"fig1.L0H2.resid_mid1.median", 1.0, 0.12, "planted: layer 1 does not write u"},
-    {"fig1.L0H2.resid_post1.median", 1.0, 0.12, "planted: layer 1 does not write u"},
-    {"fig1.L0H2.resid_mid2.median", 0.05, 0.15, "planted: L2H2..L2H7 erase 90% of u"},
-    {"fig1.L0H2.resid_post3.median", 0.05, 0.25, "planted: nothing after layer 2 writes u"},
-    {"fig2.cleaners_sum.median", -0.9, 0.15, "planted: L2H2..L2H7 together write -0.9 x L0H2's output"},
-    {"fig2.L2H2.median", -0.9 * 0.15 / 0.92, 0.08, "planted: cleaner share 0.15"},
-    {"fig2.L2H3.median", -0.9 * 0.07 / 0.92, 0.08, "planted: cleaner share 0.07"},
-    {"fig2.L2H4.median", -0.9 * 0.12 / 0.92, 0.08, "planted: cleaner share 0.12"},
-    {"fig2.L2H5.median", -0.9 * 0.26 / 0.92, 0.08, "planted: cleaner share 0.26"},
-    {"fig2.L2H6.median", -0.9 * 0.18 / 0.92, 0.08, "planted: cleaner share 0.18"},
-    {"fig2.L2H7.median", -0.9 * 0.14 / 0.92, 0.08, "planted: cleaner share 0.14"},
-    {"fig2.L2H0.median", 0.0, 0.08, "planted: not a cleaner"},
-    {"fig2.L2H1.median", 0.0, 0.08, "planted: not a cleaner"},
-    {"fig2.MLP0.median", 0.0, 0.08, "planted: MLPs do not write u"},
-    {"fig2.MLP1.median", 0.0, 0.08, "planted: MLPs do not write u"},
-    {"fig2.MLP2.median", 0.0, 0.08, "planted: MLPs do not write u"},
-    {"fig2.MLP3.median", 0.0, 0.08, "planted: MLPs do not write u"},
-    {"fig3.clean.resid_mid2.median", 0.05, 0.15, "planted: as fig1 (clean run)"},
-    {"fig3.patched.resid_mid2.median", 1.0, 0.15, "planted: without L0H2 in their values the cleaners erase nothing"},
-    {"fig3.patched.resid_post2.median", 1.0, 0.15, "planted: MLP2 does not write u"},
-    {"fig3.patched.L2H2.median", 0.0, 0.08, "planted: patched cleaner reads no u"},
-    {"fig3.patched.L2H3.median", 0.0, 0.08, "planted: patched cleaner reads no u"},
-    {"fig3.patched.L2H4.median", 0.0, 0.08, "planted: patched cleaner reads no u"},
-    {"fig3.patched.L2H5.median", 0.0, 0.08, "planted: patched cleaner reads no u"},
-    {"fig3.patched.L2H6.median", 0.0, 0.08, "planted: patched cleaner reads no u"},
-    {"fig3.patched.L2H7.median", 0.0, 0.08, "planted: patched cleaner reads no u"},
-    {"fig4.p1.L0H2.clean", 1.1, 0.5, "planted: u is tilted +-0.15 towards the correct answers (seeds 0-3: 0.82-1.48)"},
-    {"fig4.p2.L0H2.clean", 1.1, 0.5, "planted: u is tilted +-0.15 towards the correct answers"},
-    {"fig4.p3.L0H2.clean", 1.1, 0.5, "planted: u is tilted +-0.15 towards the correct answers"},
-    {"fig4.p4.L0H2.clean", 1.1, 0.5, "planted: u is tilted +-0.15 towards the correct answers"},
-    {"fig4.p1.L0H2.patched.median", 1.1, 0.5, "planted: L0H2 is positional, so patching its input changes little"},
-    {"fig4.p2.L0H2.patched.median", 1.1, 0.5, "planted: L0H2 is positional, so patching its input changes little"},
-    {"fig4.p3.L0H2.patched.median", 1.1, 0.5, "planted: L0H2 is positional, so patching its input changes little"},
-    {"fig4.p4.L0H2.patched.median", 1.1, 0.5, "planted: L0H2 is positional, so patching its input changes little"},
-    {"fig5.slope", -1.0, 0.15, "planted: same-position V-composition = -(0.358 / ln1 scale 0.36) x writer"},
-    {"fig5.r", -1.0, 0.1, "planted: the V-composition is the writer's u part, negated"},
-    {"sec32.r_vcomp", -1.0, 0.1, "planted: the V-composition is the writer's u part, negated"},
-};
-
-const RefCheck *synth_planted_checks(size_t *count) {
-    *count = sizeof planted_checks / sizeof planted_checks[0];
-    return planted_checks;
-}
-
-/* ------------------------------------------------------------------------ */
-/* CLI                                                                      */
-
-static void synth_usage(FILE *f) {
-    fprintf(f,
-            "usage: cleanup synth [--shape planted|gelu-4l] [--out DIR] [--seed N] [--rows N]\n"
-            "\n"
-            "Writes a model directory in the published formats (config.json,\n"
-            "model.safetensors, data.jsonl; tokenizer files for the planted model).\n"
-            "  --shape planted   the bundled planted model (default; out: weights/planted):\n"
-            "                    gelu-4l's architecture at width 64 with a planted\n"
-            "                    memory-management circuit (L0H2 writes, L2H2..L2H7 erase)\n"
-            "  --shape gelu-4l   random weights of gelu-4l's exact shapes, for benchmarks\n"
-            "                    (out: weights/gelu-4l-random; about 250 MB)\n"
-            "  --seed N          random seed (default 0: the bundled model)\n"
-            "  --rows N          data rows to write (default 300)\n"
-            "  --print-checks    print the planted model's expected results and exit\n"
-            "Output is byte-identical for the same options on every platform.\n");
-}
-
-int cmd_synth(int argc, char **argv) {
-    SynthOptions opt;
-    const char *out = NULL, *val;
-    int i;
-    Error err;
-    opt.shape = SYNTH_PLANTED;
-    opt.seed = 0;
-    opt.rows = 300;
-    err.msg[0] = 0;
-    err.code = 0;
-    for (i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-            synth_usage(stdout);
-            return EXIT_OK;
-        } else if (strcmp(argv[i], "--print-checks") == 0) {
-            size_t n, k;
-            const RefCheck *c = synth_planted_checks(&n);
-            for (k = 0; k < n; k++) printf("%s\t%.9g\t%.9g\t%s\n", c[k].metric, c[k].expected, c[k].tolerance, c[k].source);
-            return EXIT_OK;
-        } else if (arg_value(argc, argv, &i, "--shape", &val)) {
-            if (strcmp(val, "planted") == 0) opt.shape = SYNTH_PLANTED;
-            else if (strcmp(val, "gelu-4l") == 0) opt.shape = SYNTH_GELU4L;
-            else die(EXIT_USAGE, "synth: --shape must be planted or gelu-4l, not '%s'", val);
-        } else if (arg_value(argc, argv, &i, "--out", &val)) {
-            out = val;
-        } else if (arg_value(argc, argv, &i, "--seed", &val)) {
-            opt.seed = (uint64_t)arg_int(val, 0, 2147483647L, "--seed");
-        } else if (arg_value(argc, argv, &i, "--rows", &val)) {
-            opt.rows = (int)arg_int(val, 1, 100000, "--rows");
-        } else {
-            fprintf(stderr, "cleanup synth: unknown option '%s'\n", argv[i]);
-            synth_usage(stderr);
-            return EXIT_USAGE;
-        }
-    }
-    if (!out) out = opt.shape == SYNTH_PLANTED ? "weights/planted" : "weights/gelu-4l-random";
-    if (synth_write(out, &opt, &err) != 0) die_error(&err);
-    printf("wrote %s model to %s\n", opt.shape == SYNTH_PLANTED ? "planted" : "random gelu-4l-shaped", out);
-    return EXIT_OK;
 }

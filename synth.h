@@ -14,7 +14,6 @@
 
 #include <stddef.h>
 #include <stdint.h>
-#include "report.h"
 #include "util.h"
 
 /* config.json "model_name" of the planted model. */
@@ -37,12 +36,5 @@ int synth_write(const char *out_dir, const SynthOptions *opt, Error *err);
 
 /* 1 if a config's model_name identifies the bundled planted model. */
 int synth_is_planted(const char *model_name);
-
-/* The planted model's expected experiment outcomes (results.tsv metric names of
- * PROTOCOL section 6), each |value - expected| <= tolerance. Static storage. */
-const RefCheck *synth_planted_checks(size_t *count);
-
-/* CLI: `cleanup synth [--shape planted|gelu-4l] [--out DIR] [--seed N] [--rows N]`. */
-int cmd_synth(int argc, char **argv);
 
 #endif

@@ -54,8 +54,5 @@ void tokenizer_set_bos_id(Tokenizer *tok, int id);
  * "NFC", "NFD", "NFKC" or "NFKD". Invalid UTF-8 is an error. *out is malloc'ed. */
 int tokenizer_normalize(const char *form, const char *text, size_t len, char **out, size_t *out_len, Error *err);
 
-/* CLI: `cleanup tokenize ...` and `cleanup detokenize ...` (see --help). Return an exit code. */
-int cmd_tokenize(int argc, char **argv);
-int cmd_detokenize(int argc, char **argv);
 
 #endif

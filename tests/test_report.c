@@ -4,7 +4,7 @@
  *
  *   test_report              runs the checks (in a temporary directory)
  *   test_report --write DIR  writes the synthetic report into DIR (for tests/test_report.sh)
- *   test_report --verify DIR runs cmd_verify on DIR (exit status of verify)
+ *   test_report --verify DIR runs verify_directory on DIR (exit status as `cleanup verify`)
  */
 #if !defined(_WIN32) && !defined(_POSIX_C_SOURCE)
 #define _POSIX_C_SOURCE 200809L
@@ -18,8 +18,10 @@
 #include "check.h"
 #include "kernels.h"
 #include "report.h"
+#include "progress.h"
 #include "stats.h"
 #include "util.h"
+#include "verify.h"
 
 #if defined(__unix__) || defined(__APPLE__)
 #include <unistd.h>
@@ -237,13 +239,21 @@ static void remove_tree(const char *dir) {
     remove(dir);
 }
 
+/* Prints a problem as `cleanup verify` does. */
+static void print_problem(void *ctx, const char *message) {
+    (void)ctx;
+    fprintf(stderr, "cleanup verify: %s\n", message);
+}
+
+/* verify_directory with `cleanup verify --quiet`'s messages and exit status. */
 static int run_verify(const char *dir) {
-    char *argv[4];
-    argv[0] = "verify";
-    argv[1] = "--quiet";
-    argv[2] = (char *)dir;
-    argv[3] = NULL;
-    return cmd_verify(3, argv);
+    int n_ok, problems = verify_directory(dir, print_problem, NULL, &n_ok);
+    if (problems) {
+        fprintf(stderr, "cleanup verify: %s: FAILED: %d problem%s (%d file%s matched)\n", dir, problems,
+                problems == 1 ? "" : "s", n_ok, n_ok == 1 ? "" : "s");
+        return EXIT_VERIFY;
+    }
+    return EXIT_OK;
 }
 
 /* stderr goes to a log file during the tests (set up in main), so that the
@@ -739,13 +749,6 @@ static void test_verify(const char *dir) {
         remove(path);
         free(path);
     }
-    {
-        char *argv[3];
-        argv[0] = "verify";
-        argv[1] = "--bogus";
-        argv[2] = NULL;
-        CHECK(cmd_verify(2, argv) == EXIT_USAGE, "verify --bogus is a usage error");
-    }
 }
 
 /* Without Fig 4 metrics and Fig 5 points, into the same directory: the fig4
@@ -890,7 +893,7 @@ static void test_paper_checks(void) {
                 {"fig4.p1.L3H1.clean", 1.134, 0.01},           {"fig4.p4.L2H2.patched.q12_5", -0.061, 0.05},
                 {"fig5.slope", -0.723, 0.05},                  {"sec32.r_cleaners", -0.159, 0.05}};
     size_t n, i, j;
-    const RefCheck *c = report_paper_checks(&n);
+    const RefCheck *c = paper_checks_table(&n);
     CHECK(n == 89, "89 paper checks: 27 Fig 1, 9 Fig 2, 12 Fig 3, 36 Fig 4, 3 Fig 5, 2 sec 3.2 (got %lu)", (unsigned long)n);
     for (i = 0; i < sizeof want / sizeof want[0]; i++) {
         int found = 0;

@@ -1,0 +1,586 @@
+/* cli_tools.c - the commands around the experiments: run, info, tokenize,
+ * detokenize, synth and verify. Each parses its options, calls the library and
+ * prints; the library itself never prints or exits. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "model.h"
+#include "references.h"
+#include "sha256.h"
+#include "synth.h"
+#include "tokenizer.h"
+#include "verify.h"
+
+#define DEFAULT_MODEL_DIR "weights/gelu-4l"
+#define MAX_HOOKS 256
+
+/* ------------------------------------------------------------------------ */
+/* cleanup run                                                               */
+/* ------------------------------------------------------------------------ */
+
+static const char run_help[] =
+    "usage: cleanup run [--model DIR] [--weights FILE] (--tokens 1,2,3 | --text TEXT) --hook NAME [--hook NAME ...]\n"
+    "                   [--no-processing] [--bos ID] --out DIR\n"
+    "\n"
+    "Runs the model on one sequence and writes each requested hook point to DIR/NAME.dat:\n"
+    "a first line \"# NAME shape d1 d2 ...\" (TransformerLens shape without the batch dimension),\n"
+    "then one line per index of the leading dimensions with the last dimension's values (%.9g).\n"
+    "\n"
+    "  --model DIR       model directory (config.json + *.pth or *.safetensors); default " DEFAULT_MODEL_DIR "\n"
+    "  --weights FILE    use this weights file instead of searching DIR\n"
+    "  --tokens IDS      comma-separated token ids, used as given (include BOS yourself)\n"
+    "  --text TEXT       text, tokenized with DIR/tokenizer.json, BOS prepended\n"
+    "  --bos ID          BOS id for --text (default: from the tokenizer files)\n"
+    "  --hook NAME       a TransformerLens hook name (blocks.0.attn.hook_pattern, logits, ...) or 'all'\n"
+    "  --no-processing   the raw model: no fold_ln / centering / value-bias folding\n"
+    "  --out DIR         output directory (created if needed)\n";
+
+/* Parses "1,2,3" into a new array. Dies with EXIT_USAGE on anything else. */
+static int *parse_token_list(const char *s, int *count) {
+    int *ids = xalloc_array(strlen(s) / 2 + 2, sizeof(int), "token list");
+    int n = 0;
+    const char *p = s;
+    while (*p) {
+        char *end;
+        long v = strtol(p, &end, 10);
+        if (end == p || v < 0 || v > 2147483647L || (*end != ',' && *end != '\0'))
+            die(EXIT_USAGE, "--tokens must be comma-separated non-negative integers, not '%s'", s);
+        ids[n++] = (int)v;
+        p = *end ? end + 1 : end;
+    }
+    if (n == 0) die(EXIT_USAGE, "--tokens is empty");
+    *count = n;
+    return ids;
+}
+
+typedef struct {
+    char **names;
+    int count;
+} HookList;
+
+static void collect_hook(const char *name, void *ctx) {
+    HookList *list = ctx;
+    if (list->count < MAX_HOOKS) list->names[list->count++] = xstrdup(name);
+}
+
+/* Writes one hook as text; the batch dimension (one row here) is dropped. */
+static int write_hook_dat(const char *dir, const char *name, const HookView *v, Error *err) {
+    char *file_name = xalloc_array(strlen(name) + 8, 1, "file name"), *path, *buf;
+    size_t rows = 1, last, r, j, cap, used = 0;
+    int d, rc;
+    sprintf(file_name, "%s.dat", name);
+    path = path_join(dir, file_name);
+    free(file_name);
+    last = (size_t)v->shape[v->ndim - 1];
+    for (d = 1; d < v->ndim - 1; d++) rows *= (size_t)v->shape[d];
+    cap = 64 + strlen(name) + rows * (last * 17 + 1);
+    buf = xalloc_array(cap, 1, "hook text");
+    used += (size_t)snprintf(buf + used, cap - used, "# %s shape", name);
+    for (d = 1; d < v->ndim; d++) used += (size_t)snprintf(buf + used, cap - used, " %d", v->shape[d]);
+    buf[used++] = '\n';
+    for (r = 0; r < rows; r++) {
+        for (j = 0; j < last; j++)
+            used += (size_t)snprintf(buf + used, cap - used, j ? " %.9g" : "%.9g", v->data[r * last + j]);
+        buf[used++] = '\n';
+    }
+    rc = write_file_atomic(path, buf, used, err);
+    free(buf);
+    free(path);
+    return rc;
+}
+
+int cmd_run(int argc, char **argv) {
+    const char *model_dir = DEFAULT_MODEL_DIR, *weights = NULL, *tokens_arg = NULL, *text = NULL, *out = NULL, *v;
+    const char *bos_arg = NULL;
+    char *hooks[MAX_HOOKS];
+    int n_hooks = 0, all_hooks = 0, process = 1, i, n_tokens = 0, *tokens = NULL;
+    Model model;
+    Activations acts;
+    HookList list;
+    Error err = {"", 0};
+    for (i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            fputs(run_help, stdout);
+            return EXIT_OK;
+        } else if (arg_value(argc, argv, &i, "--model", &model_dir)) {
+        } else if (arg_value(argc, argv, &i, "--weights", &weights)) {
+        } else if (arg_value(argc, argv, &i, "--tokens", &tokens_arg)) {
+        } else if (arg_value(argc, argv, &i, "--text", &text)) {
+        } else if (arg_value(argc, argv, &i, "--bos", &bos_arg)) {
+        } else if (arg_value(argc, argv, &i, "--out", &out)) {
+        } else if (arg_value(argc, argv, &i, "--hook", &v)) {
+            if (strcmp(v, "all") == 0) all_hooks = 1;
+            else if (n_hooks < MAX_HOOKS) hooks[n_hooks++] = (char *)v;
+            else die(EXIT_USAGE, "too many --hook options (at most %d)", MAX_HOOKS);
+        } else if (strcmp(argv[i], "--no-processing") == 0) {
+            process = 0;
+        } else {
+            die(EXIT_USAGE, "run: unknown option '%s' (see cleanup run --help)", argv[i]);
+        }
+    }
+    if (!tokens_arg == !text) die(EXIT_USAGE, "run: give exactly one of --tokens or --text (see cleanup run --help)");
+    if (!out) die(EXIT_USAGE, "run: --out DIR is required");
+    if (!all_hooks && n_hooks == 0) die(EXIT_USAGE, "run: give at least one --hook NAME (or --hook all)");
+    if (model_load(model_dir, weights, process, &model, &err) != 0) die_error(&err);
+    if (tokens_arg) {
+        tokens = parse_token_list(tokens_arg, &n_tokens);
+    } else {
+        char *tok_path = path_join(model_dir, "tokenizer.json");
+        Tokenizer *tok;
+        int *ids;
+        size_t n_ids;
+        long bos;
+        if (!path_exists(tok_path)) die(EXIT_INPUT, "%s: no tokenizer.json; use --tokens instead of --text", model_dir);
+        tok = tokenizer_load(tok_path, &err);
+        if (!tok) die_error(&err);
+        bos = bos_arg ? arg_int(bos_arg, 0, 2147483647L, "--bos") : tokenizer_bos_id(tok);
+        if (bos < 0) die(EXIT_INPUT, "%s: the tokenizer defines no BOS token; give --bos ID", tok_path);
+        if (tokenizer_encode(tok, text, strlen(text), &ids, &n_ids, &err) != 0) die_error(&err);
+        if (n_ids + 1 > (size_t)model.cfg.n_ctx)
+            die(EXIT_INPUT, "--text: %lu tokens with BOS is more than the model's context of %d", (unsigned long)(n_ids + 1),
+                model.cfg.n_ctx);
+        tokens = xalloc_array(n_ids + 1, sizeof(int), "tokens");
+        tokens[0] = (int)bos;
+        memcpy(tokens + 1, ids, n_ids * sizeof(int));
+        n_tokens = (int)n_ids + 1;
+        free(ids);
+        tokenizer_free(tok);
+        free(tok_path);
+    }
+    if (model_check_tokens(&model, tokens, (size_t)n_tokens, n_tokens, tokens_arg ? "--tokens" : "--text", &err) != 0)
+        die_error(&err);
+    if (activations_alloc(&acts, &model, 1, n_tokens, 1, 1, &err) != 0) die_error(&err);
+    list.names = hooks;
+    list.count = n_hooks;
+    if (all_hooks) {
+        list.count = 0;
+        hook_names(&model, collect_hook, &list);
+    } else {
+        /* Unknown names are refused before any work is done. */
+        for (i = 0; i < n_hooks; i++) {
+            HookView view;
+            acts.n_rows = 1;
+            acts.n_pos = n_tokens;
+            if (hook_lookup(&model, &acts, hooks[i], &view, &err) != 0) die_error(&err);
+        }
+    }
+    model_forward(&model, &acts, tokens, 1, n_tokens, NULL);
+    if (make_dirs(out, &err) != 0) die_error(&err);
+    for (i = 0; i < list.count; i++) {
+        HookView view;
+        if (hook_lookup(&model, &acts, list.names[i], &view, &err) != 0) die_error(&err);
+        if (write_hook_dat(out, list.names[i], &view, &err) != 0) die_error(&err);
+    }
+    printf("wrote %d hook%s for %d tokens to %s\n", list.count, list.count == 1 ? "" : "s", n_tokens, out);
+    if (all_hooks)
+        for (i = 0; i < list.count; i++) free(list.names[i]);
+    free(tokens);
+    activations_free(&acts);
+    model_free(&model);
+    return EXIT_OK;
+}
+
+/* ------------------------------------------------------------------------ */
+/* cleanup info                                                              */
+/* ------------------------------------------------------------------------ */
+
+static const char info_help[] =
+    "usage: cleanup info [--model DIR] [--weights FILE] [--no-processing]\n"
+    "\n"
+    "Loads a model directory (checking every shape against config.json) and prints its\n"
+    "configuration, parameter count, SHA-256 of config.json and the weights file, and the\n"
+    "weight processing that `run` and the experiments apply.\n";
+
+int cmd_info(int argc, char **argv) {
+    const char *model_dir = DEFAULT_MODEL_DIR, *weights = NULL;
+    const char *act_names[] = {"gelu", "gelu_new", "relu"};
+    int process = 1, i;
+    char hex[65];
+    Model model;
+    Error err = {"", 0};
+    const ModelConfig *c;
+    for (i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            fputs(info_help, stdout);
+            return EXIT_OK;
+        } else if (arg_value(argc, argv, &i, "--model", &model_dir)) {
+        } else if (arg_value(argc, argv, &i, "--weights", &weights)) {
+        } else if (strcmp(argv[i], "--no-processing") == 0) {
+            process = 0;
+        } else {
+            die(EXIT_USAGE, "info: unknown option '%s' (see cleanup info --help)", argv[i]);
+        }
+    }
+    if (model_load(model_dir, weights, process, &model, &err) != 0) die_error(&err);
+    c = &model.cfg;
+    printf("model directory   %s\n", model_dir);
+    printf("model name        %s\n", c->model_name[0] ? c->model_name : "(not given)");
+    printf("layers            %d\n", c->n_layers);
+    printf("d_model           %d\n", c->d_model);
+    printf("heads x d_head    %d x %d\n", c->n_heads, c->d_head);
+    printf("d_mlp             %d%s\n", c->d_mlp, c->attn_only ? " (attention-only: no MLPs)" : "");
+    printf("n_ctx             %d\n", c->n_ctx);
+    printf("d_vocab           %d\n", c->d_vocab);
+    printf("act_fn            %s (%s)\n", c->act_fn_name, act_names[c->act_fn]);
+    printf("normalization     %s, eps %g\n", c->normalization == NORM_LN ? "LN" : "LNPre", (double)c->eps);
+    printf("tokenizer         %s\n", c->tokenizer_name[0] ? c->tokenizer_name : "(not given)");
+    printf("parameters        %lu\n", (unsigned long)model_param_count(&model));
+    if (sha256_file_hex(model.config_path, hex, &err) != 0) die_error(&err);
+    printf("sha256            %s  %s\n", hex, model.config_path);
+    printf("sha256            %s  %s\n", model.weights_sha256, model.weights_path);
+    if (process)
+        printf("processing        TransformerLens defaults: fold_ln, center_writing_weights, center_unembed,\n"
+               "                  fold_value_biases (LayerNorms become LNPre)\n");
+    else
+        printf("processing        none (--no-processing): LayerNorm with weight and bias, nothing folded\n");
+    model_free(&model);
+    return EXIT_OK;
+}
+
+/* ------------------------------------------------------------------------ */
+/* cleanup tokenize / detokenize                                             */
+/* ------------------------------------------------------------------------ */
+
+/* A growable list of token ids. */
+typedef struct {
+    int *v;
+    size_t n, cap;
+} IdList;
+
+static void idlist_push(IdList *l, int id) {
+    if (l->n == l->cap) {
+        size_t ncap = l->cap ? l->cap * 2 : 64;
+        int *nv = realloc(l->v, ncap * sizeof *nv);
+        if (!nv) die(EXIT_INTERNAL, "out of memory");
+        l->v = nv;
+        l->cap = ncap;
+    }
+    l->v[l->n++] = id;
+}
+
+static void tokenize_help(FILE *f) {
+    fprintf(f,
+            "usage: cleanup tokenize (--tokenizer FILE | --model DIR) [--bos] [--bos-id ID] (--file F | TEXT)\n"
+            "\n"
+            "Encodes UTF-8 text with an HF tokenizer.json (byte-level BPE; the ids are those the\n"
+            "HF tokenizers library gives with add_special_tokens=False) and prints the ids\n"
+            "space-separated on one line.\n"
+            "\n"
+            "  --tokenizer FILE  the tokenizer.json to use\n"
+            "  --model DIR       use DIR/tokenizer.json (BOS/EOS/PAD come from tokenizer_config.json\n"
+            "                    or special_tokens_map.json beside it when present)\n"
+            "  --bos             prepend the BOS token\n"
+            "  --bos-id ID       prepend token ID as BOS (implies --bos)\n"
+            "  --file F          read the text from file F ('-' = standard input), byte for byte\n"
+            "  TEXT              the text itself (use -- before a TEXT that starts with '-')\n"
+            "\n"
+            "Invalid UTF-8 is an error naming the byte offset.\n"
+            "exit codes: 0 ok, 1 bad command line, 2 bad tokenizer or input, 5 out of memory\n");
+}
+
+static void detokenize_help(FILE *f) {
+    fprintf(f,
+            "usage: cleanup detokenize (--tokenizer FILE | --model DIR) [--file F] IDS...\n"
+            "\n"
+            "Decodes token ids and writes the text to standard output byte for byte (no newline\n"
+            "added; special tokens included). IDS are integers separated by spaces or commas, as\n"
+            "arguments or read from --file F ('-' = standard input). The exact inverse of\n"
+            "`cleanup tokenize` for valid UTF-8 text.\n"
+            "\n"
+            "  --tokenizer FILE  the tokenizer.json to use\n"
+            "  --model DIR       use DIR/tokenizer.json\n"
+            "exit codes: 0 ok, 1 bad command line, 2 bad tokenizer or unknown id, 3 write error\n");
+}
+
+/* Reads a whole file, or standard input for "-". */
+static int read_input(const char *path, unsigned char **data, size_t *len, Error *err) {
+    ByteBuffer b = {NULL, 0, 0};
+    if (strcmp(path, "-") != 0) return read_file(path, (size_t)1 << 30, data, len, err);
+    for (;;) {
+        size_t got;
+        if (bytebuf_reserve(&b, 65536)) {
+            free(b.b);
+            return error_set_code(err, EXIT_INTERNAL, "standard input: out of memory");
+        }
+        got = fread(b.b + b.n, 1, 65536, stdin);
+        b.n += got;
+        if (got == 0) break;
+    }
+    if (ferror(stdin)) {
+        free(b.b);
+        return error_set(err, "standard input: read error");
+    }
+    b.b[b.n] = '\0';
+    *data = (unsigned char *)b.b;
+    *len = b.n;
+    return 0;
+}
+
+/* Loads the tokenizer named by --tokenizer or --model; dies on error. */
+static Tokenizer *cli_load(const char *file, const char *model_dir, const char *cmd) {
+    Error err;
+    Tokenizer *tok;
+    char *path;
+    if ((file != NULL) == (model_dir != NULL))
+        die(EXIT_USAGE, "%s: give exactly one of --tokenizer FILE or --model DIR (see --help)", cmd);
+    path = file ? xstrdup(file) : path_join(model_dir, "tokenizer.json");
+    tok = tokenizer_load(path, &err);
+    free(path);
+    if (!tok) die_error(&err);
+    return tok;
+}
+
+int cmd_tokenize(int argc, char **argv) {
+    const char *file = NULL, *model = NULL, *input = NULL, *text = NULL, *bos_id = NULL;
+    int i, want_bos = 0, rc;
+    Tokenizer *tok;
+    unsigned char *data = NULL;
+    size_t len, n, k;
+    int *ids;
+    Error err;
+    for (i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            tokenize_help(stdout);
+            return EXIT_OK;
+        }
+        if (arg_value(argc, argv, &i, "--tokenizer", &file) || arg_value(argc, argv, &i, "--model", &model) ||
+            arg_value(argc, argv, &i, "--file", &input) || arg_value(argc, argv, &i, "--bos-id", &bos_id))
+            continue;
+        if (strcmp(argv[i], "--bos") == 0) {
+            want_bos = 1;
+            continue;
+        }
+        if (strcmp(argv[i], "--") == 0 && i + 1 < argc) {
+            i++;
+        } else if (argv[i][0] == '-' && argv[i][1] != '\0') {
+            fprintf(stderr, "cleanup tokenize: unknown option '%s' (see --help)\n", argv[i]);
+            return EXIT_USAGE;
+        }
+        if (text) die(EXIT_USAGE, "tokenize: give the TEXT as one argument (quote it)");
+        text = argv[i];
+    }
+    if ((text != NULL) == (input != NULL)) die(EXIT_USAGE, "tokenize: give exactly one of --file F or TEXT (see --help)");
+    tok = cli_load(file, model, "tokenize");
+    if (bos_id) {
+        tokenizer_set_bos_id(tok, (int)arg_int(bos_id, 0, tokenizer_vocab_size(tok) - 1, "--bos-id"));
+        want_bos = 1;
+    }
+    if (want_bos && tokenizer_bos_id(tok) < 0) {
+        tokenizer_free(tok);
+        die(EXIT_USAGE, "tokenize: this tokenizer defines no BOS token (no tokenizer_config.json, "
+                        "special_tokens_map.json or template); give --bos-id ID");
+    }
+    if (input) {
+        if (read_input(input, &data, &len, &err)) {
+            tokenizer_free(tok);
+            die_error(&err);
+        }
+    } else {
+        len = strlen(text);
+    }
+    rc = tokenizer_encode(tok, input ? (const char *)data : text, len, &ids, &n, &err);
+    if (rc) {
+        tokenizer_free(tok);
+        free(data);
+        if (input) {
+            /* Name the file instead of "input text". */
+            const char *msg = strncmp(err.msg, "input text: ", 12) == 0 ? err.msg + 12 : err.msg;
+            die(err.code ? err.code : EXIT_INPUT, "%s: %s", strcmp(input, "-") == 0 ? "standard input" : input, msg);
+        }
+        die_error(&err);
+    }
+    if (want_bos) printf("%d", tokenizer_bos_id(tok));
+    for (k = 0; k < n; k++) printf(k == 0 && !want_bos ? "%d" : " %d", ids[k]);
+    printf("\n");
+    free(ids);
+    free(data);
+    tokenizer_free(tok);
+    if (fflush(stdout) != 0 || ferror(stdout)) die(EXIT_IO, "tokenize: cannot write to standard output");
+    return EXIT_OK;
+}
+
+/* Appends the ids written in s (integers separated by spaces, tabs, newlines or commas). */
+static void parse_ids(const char *s, IdList *ids, const char *what) {
+    const char *p = s;
+    for (;;) {
+        char num[32];
+        size_t n = 0;
+        long v = 0;
+        while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r' || *p == ',') p++;
+        if (*p == '\0') break;
+        while (*p && *p != ' ' && *p != '\t' && *p != '\n' && *p != '\r' && *p != ',') {
+            if (n + 1 < sizeof num) num[n] = *p;
+            n++;
+            p++;
+        }
+        if (n + 1 > sizeof num) die(EXIT_USAGE, "detokenize: %s: '%.20s...' is not a token id", what, p - n);
+        num[n] = '\0';
+        if (parse_long(num, 0, 2147483647L, &v)) die(EXIT_USAGE, "detokenize: %s: '%s' is not a token id", what, num);
+        idlist_push(ids, (int)v);
+    }
+}
+
+int cmd_detokenize(int argc, char **argv) {
+    const char *file = NULL, *model = NULL, *input = NULL;
+    int i;
+    Tokenizer *tok;
+    IdList ids = {NULL, 0, 0};
+    char *text;
+    size_t len;
+    Error err;
+    int have_args = 0;
+    for (i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            detokenize_help(stdout);
+            return EXIT_OK;
+        }
+        if (arg_value(argc, argv, &i, "--tokenizer", &file) || arg_value(argc, argv, &i, "--model", &model) ||
+            arg_value(argc, argv, &i, "--file", &input))
+            continue;
+        if (argv[i][0] == '-' && argv[i][1] != '\0') {
+            fprintf(stderr, "cleanup detokenize: unknown option '%s' (see --help)\n", argv[i]);
+            return EXIT_USAGE;
+        }
+        parse_ids(argv[i], &ids, "argument");
+        have_args = 1;
+    }
+    if (input) {
+        unsigned char *data;
+        size_t dl;
+        if (have_args) die(EXIT_USAGE, "detokenize: give IDS as arguments or --file, not both");
+        if (read_input(input, &data, &dl, &err)) die_error(&err);
+        if (memchr(data, '\0', dl)) die(EXIT_USAGE, "detokenize: %s: not a list of ids (NUL byte)", input);
+        parse_ids((const char *)data, &ids, input);
+        free(data);
+    } else if (!have_args) {
+        die(EXIT_USAGE, "detokenize: no ids given (see --help)");
+    }
+    tok = cli_load(file, model, "detokenize");
+    if (tokenizer_decode(tok, ids.v, ids.n, &text, &len, &err)) {
+        tokenizer_free(tok);
+        free(ids.v);
+        die_error(&err);
+    }
+    if (len && fwrite(text, 1, len, stdout) != len) die(EXIT_IO, "detokenize: cannot write to standard output");
+    free(text);
+    free(ids.v);
+    tokenizer_free(tok);
+    if (fflush(stdout) != 0 || ferror(stdout)) die(EXIT_IO, "detokenize: cannot write to standard output");
+    return EXIT_OK;
+}
+
+/* ------------------------------------------------------------------------ */
+/* cleanup synth                                                             */
+/* ------------------------------------------------------------------------ */
+
+static void synth_usage(FILE *f) {
+    fprintf(f,
+            "usage: cleanup synth [--shape planted|gelu-4l] [--out DIR] [--seed N] [--rows N]\n"
+            "\n"
+            "Writes a model directory in the published formats (config.json,\n"
+            "model.safetensors, data.jsonl; tokenizer files for the planted model).\n"
+            "  --shape planted   the bundled planted model (default; out: weights/planted):\n"
+            "                    gelu-4l's architecture at width 64 with a planted\n"
+            "                    memory-management circuit (L0H2 writes, L2H2..L2H7 erase)\n"
+            "  --shape gelu-4l   random weights of gelu-4l's exact shapes, for benchmarks\n"
+            "                    (out: weights/gelu-4l-random; about 250 MB)\n"
+            "  --seed N          random seed (default 0: the bundled model)\n"
+            "  --rows N          data rows to write (default 300)\n"
+            "  --print-checks    print the planted model's expected results and exit\n"
+            "Output is byte-identical for the same options on every platform.\n");
+}
+
+int cmd_synth(int argc, char **argv) {
+    SynthOptions opt;
+    const char *out = NULL, *val;
+    int i;
+    Error err;
+    opt.shape = SYNTH_PLANTED;
+    opt.seed = 0;
+    opt.rows = 300;
+    err.msg[0] = 0;
+    err.code = 0;
+    for (i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            synth_usage(stdout);
+            return EXIT_OK;
+        } else if (strcmp(argv[i], "--print-checks") == 0) {
+            size_t n, k;
+            const RefCheck *c = planted_checks_table(&n);
+            for (k = 0; k < n; k++) printf("%s\t%.9g\t%.9g\t%s\n", c[k].metric, c[k].expected, c[k].tolerance, c[k].source);
+            return EXIT_OK;
+        } else if (arg_value(argc, argv, &i, "--shape", &val)) {
+            if (strcmp(val, "planted") == 0) opt.shape = SYNTH_PLANTED;
+            else if (strcmp(val, "gelu-4l") == 0) opt.shape = SYNTH_GELU4L;
+            else die(EXIT_USAGE, "synth: --shape must be planted or gelu-4l, not '%s'", val);
+        } else if (arg_value(argc, argv, &i, "--out", &val)) {
+            out = val;
+        } else if (arg_value(argc, argv, &i, "--seed", &val)) {
+            opt.seed = (uint64_t)arg_int(val, 0, 2147483647L, "--seed");
+        } else if (arg_value(argc, argv, &i, "--rows", &val)) {
+            opt.rows = (int)arg_int(val, 1, 100000, "--rows");
+        } else {
+            fprintf(stderr, "cleanup synth: unknown option '%s'\n", argv[i]);
+            synth_usage(stderr);
+            return EXIT_USAGE;
+        }
+    }
+    if (!out) out = opt.shape == SYNTH_PLANTED ? "weights/planted" : "weights/gelu-4l-random";
+    if (synth_write(out, &opt, &err) != 0) die_error(&err);
+    printf("wrote %s model to %s\n", opt.shape == SYNTH_PLANTED ? "planted" : "random gelu-4l-shaped", out);
+    return EXIT_OK;
+}
+
+/* ------------------------------------------------------------------------ */
+/* cleanup verify                                                            */
+/* ------------------------------------------------------------------------ */
+
+static void print_problem(void *ctx, const char *message) {
+    (void)ctx;
+    fprintf(stderr, "cleanup verify: %s\n", message);
+}
+
+int cmd_verify(int argc, char **argv) {
+    const char *dir = NULL;
+    int i, problems, n_ok, quiet = 0;
+    for (i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--quiet") == 0 || strcmp(argv[i], "-q") == 0) {
+            quiet = 1;
+            continue;
+        }
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            printf("usage: cleanup verify [--quiet] [DIR]\n"
+                   "\n"
+                   "Re-checks the outputs of `cleanup all` in DIR (default out/) against DIR/SHA256SUMS:\n"
+                   "every listed file must exist and have the listed SHA-256. Output files of cleanup\n"
+                   "(results.tsv, report.md, fig*.svg/.dat/.gp) present in DIR but not listed are reported\n"
+                   "too (stale outputs of another run), as are leftover temporary files; other files\n"
+                   "(e.g. PNGs drawn by gnuplot) are ignored. Prints one line per problem on stderr,\n"
+                   "and one OK line on stdout unless --quiet.\n"
+                   "\n"
+                   "exit status: 0 all files match; 4 (EXIT_VERIFY) any problem; 1 bad command line.\n");
+            return EXIT_OK;
+        }
+        if (argv[i][0] == '-' && argv[i][1] != '\0') {
+            fprintf(stderr, "cleanup verify: unknown option '%s' (try cleanup verify --help)\n", argv[i]);
+            return EXIT_USAGE;
+        }
+        if (dir) {
+            fprintf(stderr, "cleanup verify: only one directory can be given (try cleanup verify --help)\n");
+            return EXIT_USAGE;
+        }
+        dir = argv[i];
+    }
+    if (!dir) dir = "out";
+    problems = verify_directory(dir, print_problem, NULL, &n_ok);
+    if (problems) {
+        fprintf(stderr, "cleanup verify: %s: FAILED: %d problem%s (%d file%s matched)\n", dir, problems,
+                problems == 1 ? "" : "s", n_ok, n_ok == 1 ? "" : "s");
+        return EXIT_VERIFY;
+    }
+    if (!quiet) printf("%s: OK: %d files match SHA256SUMS\n", dir, n_ok);
+    return EXIT_OK;
+}
+

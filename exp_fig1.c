@@ -1,0 +1,238 @@
+/* exp_fig1.c - Fig 1 (PROTOCOL section 3): the residual stream projected onto the
+ * layer-0 heads. For every (row, position) sample and every residual location,
+ * PR(resid, L0Hh) = (resid . head)/(head . head); metrics fig1.L0H{h}.{location}.{stat}.
+ * The writer's direction appears at resid_mid0 and, in gelu-4l, largely disappears
+ * after layer 2. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "experiments.h"
+#include "report.h"
+
+typedef struct {
+    int n_loc;
+    size_t n_pr;
+    Samples *pr; /* [n_pr = H * n_loc]: L0H{h} onto location k at h * n_loc + k */
+} Fig1;
+
+static void *fig1_begin(const ExpInputs *in, int n_rows, int T, int batch_rows) {
+    const ModelConfig *c = &in->model->cfg;
+    Fig1 *f = xalloc_array(1, sizeof *f, "Fig 1");
+    (void)batch_rows;
+    f->n_loc = resid_location_count(c->n_layers, c->attn_only);
+    f->n_pr = (size_t)c->n_heads * f->n_loc;
+    f->pr = samples_array(f->n_pr, (size_t)n_rows * T);
+    return f;
+}
+
+/* At (b, t): PR of every residual location onto each layer-0 head, out[h * n_loc + k]. */
+static void fig1_position(const void *ctx, const Activations *a, int b, int t, const float **ptrs, float *sum,
+                          float *out) {
+    const ExpInputs *in = ctx;
+    const Model *m = in->model;
+    const int D = m->cfg.d_model, H = m->cfg.n_heads, n_loc = resid_location_count(m->cfg.n_layers, m->cfg.attn_only);
+    const size_t bt = (size_t)b * a->n_pos + t;
+    int h, k;
+    (void)sum;
+    for (k = 0; k < n_loc; k++) ptrs[k] = resid_location_data(m, a, k) + bt * D;
+    for (h = 0; h < H; h++) projection_ratios(out + (size_t)h * n_loc, ptrs, n_loc, head_output(m, a, 0, h, b, t), D);
+}
+
+static void fig1_batch(void *state, const ExpInputs *in, ExpBatch *b) {
+    Fig1 *f = state;
+    const int n_stat = in->model->cfg.n_heads * f->n_loc;
+    Samples **targets = xalloc_array((size_t)n_stat, sizeof *targets, "statistics");
+    int s;
+    for (s = 0; s < n_stat; s++) targets[s] = &f->pr[s];
+    collect_positions(in->model, b->acts, fig1_position, in, targets, n_stat);
+    free(targets);
+}
+
+static void fig1_finish(void *state, const ExpInputs *in, Results *res, Points *points) {
+    Fig1 *f = state;
+    const ModelConfig *c = &in->model->cfg;
+    size_t n_nan = 0;
+    char name[256], loc[32];
+    int h, k;
+    (void)points;
+    for (h = 0; h < c->n_heads; h++)
+        for (k = 0; k < f->n_loc; k++) {
+            resid_location_name(c->attn_only, k, loc, sizeof loc);
+            snprintf(name, sizeof name, "fig1.L0H%d.%s", h, loc);
+            n_nan += f->pr[h * f->n_loc + k].n_nan;
+            results_add_quantiles(res, name, &f->pr[h * f->n_loc + k]);
+        }
+    results_set(res, "fig1.n_nan", (double)n_nan);
+}
+
+static void fig1_end(void *state) {
+    Fig1 *f = state;
+    samples_array_free(f->pr, f->n_pr);
+    free(f);
+}
+
+/* ---- figure and report ---- */
+
+/* The layer whose heads Fig 1 shows and the head of its panel b. PROTOCOL names Fig 1's
+ * metrics after layer 0 (fig1.L0H{h}); a writer in another layer keeps layer 0 unless
+ * its own layer's metrics exist. Panel b shows the writer if it is in that layer, else
+ * the paper's head 2. */
+typedef struct {
+    int layer, head;
+    char name[24];
+} Fig1Panel;
+
+static void fig1_panel(const ReportContext *c, Fig1Panel *p) {
+    char prefix[32];
+    snprintf(prefix, sizeof prefix, "fig1.L%dH", c->wl);
+    p->layer = has_prefix_metric(c->r, prefix) ? c->wl : 0;
+    p->head = p->layer == c->wl ? c->wh : (c->H > 2 ? 2 : 0);
+    snprintf(p->name, sizeof p->name, "L%dH%d", p->layer, p->head);
+}
+
+static int fig1_write_figures(const ReportContext *c, Outputs *o) {
+    static const char *const qs[5] = {"median", "q12_5", "q25", "q75", "q87_5"};
+    const Results *r = c->r;
+    Table ta, tb;
+    Text t = {0};
+    Axes a;
+    Range ya = {0, 0, 0}, yb = {0, 0, 0};
+    LegendItem leg[MAX_LEGEND];
+    char title[160];
+    Fig1Panel p;
+    int i, h, q, rc = -1;
+    fig1_panel(c, &p);
+    table_init(&ta, c->n_locs, c->H);
+    table_init(&tb, c->n_locs, 5);
+    for (h = 0; h < c->H; h++) snprintf(ta.colnames[h], LABEL_LEN, "L%dH%d", p.layer, h);
+    for (q = 0; q < 5; q++) snprintf(tb.colnames[q], LABEL_LEN, "%s", qs[q]);
+    for (i = 0; i < c->n_locs; i++) {
+        snprintf(ta.labels[i], LABEL_LEN, "%s", c->locs[i]);
+        snprintf(tb.labels[i], LABEL_LEN, "%s", c->locs[i]);
+        for (h = 0; h < c->H; h++) {
+            *table_cell(&ta, i, h) = metric_value(r, "fig1.L%dH%d.%s.median", p.layer, h, c->locs[i]);
+            range_add(&ya, table_get(&ta, i, h));
+        }
+        for (q = 0; q < 5; q++) {
+            *table_cell(&tb, i, q) = metric_value(r, "fig1.L%dH%d.%s.%s", p.layer, p.head, c->locs[i], qs[q]);
+            range_add(&yb, table_get(&tb, i, q));
+        }
+    }
+    if (!table_any(&ta, -1) && !table_any(&tb, -1)) {
+        rc = 0;
+        goto done;
+    }
+
+    text_printf(&t,
+                "# fig1a.dat - Fig 1, left panel: for every layer-%d head h, the median over all (prompt, position)\n"
+                "# samples of PR(resid, L%dHh) = (resid . head)/(head . head) at each residual location.\n"
+                "# From results.tsv: fig1.L%dH{h}.{location}.median. NaN = not computed.\n",
+                p.layer, p.layer, p.layer);
+    table_dat(&t, &ta, "location");
+    if (outputs_emit(o, "fig1a.dat", &t) != 0) goto done;
+    t.len = 0;
+    text_printf(&t,
+                "# fig1b.dat - Fig 1, right panel: PR(resid, %s) at each residual location: median and the\n"
+                "# 12.5/25/75/87.5 percentiles over all (prompt, position) samples (type-7 quantiles).\n"
+                "# From results.tsv: fig1.%s.{location}.{median,q12_5,q25,q75,q87_5}. NaN = not computed.\n",
+                p.name, p.name);
+    table_dat(&t, &tb, "location");
+    if (outputs_emit(o, "fig1b.dat", &t) != 0) goto done;
+
+    t.len = 0;
+    gp_begin(&t, "fig1", "Fig 1 (two panels: fig1a.dat, fig1b.dat)", 1320, 520);
+    text_printf(&t, "set multiplot layout 1,2 title \"Fig 1: projection of the residual stream onto the layer-%d heads\"\n",
+                p.layer);
+    text_printf(&t,
+                "set title \"Median PR(resid, L%dHh) per head\"\n"
+                "set xlabel \"residual location\"\nset ylabel \"median projection ratio\"\n"
+                "set xtics rotate by 40 right\nset xrange [-0.5:%d.5]\n",
+                p.layer, c->n_locs - 1);
+    text_puts(&t, "plot ");
+    for (h = 0; h < c->H; h++)
+        text_printf(&t, "%s\"fig1a.dat\" using 1:%d%s with linespoints pt 7 title \"L%dH%d\"", h ? ", \\\n     " : "",
+                    h + 3, h == 0 ? ":xtic(2)" : "", p.layer, h);
+    text_printf(&t,
+                "\nset title \"PR(resid, %s): median with percentile bands\"\n"
+                "plot \"fig1b.dat\" using 1:4:7 with filledcurves fs solid 0.25 lc rgb \"%s\" title \"12.5-87.5%%\", \\\n"
+                "     \"\" using 1:5:6 with filledcurves fs solid 0.45 lc rgb \"%s\" title \"25-75%%\", \\\n"
+                "     \"\" using 1:3:xtic(2) with linespoints pt 7 lw 2 lc rgb \"%s\" title \"median\"\n"
+                "unset multiplot\n",
+                p.name, COLOR_CLEAN, COLOR_CLEAN, COLOR_CLEAN);
+    if (outputs_emit(o, "fig1.gp", &t) != 0) goto done;
+
+    t.len = 0;
+    snprintf(title, sizeof title, "Fig 1: projection of the residual stream onto the layer-%d heads", p.layer);
+    svg_begin(&t, 1320, 520, title);
+    svg_text(&t, 660, 26, "middle", 16, 0, "font-weight=\"bold\"", title);
+    axes_categorical(&a, 80, 70, 430, 330, c->n_locs, ya, 1);
+    snprintf(title, sizeof title, "(a) median PR(resid, L%dHh) for every head h", p.layer);
+    axes_draw(&t, &a, title, "residual location", "median projection ratio", ta.labels, -40);
+    for (h = 0; h < c->H; h++) {
+        draw_series(&t, &a, ta.v + h, c->n_locs, c->H, palette[h % 10], h == p.head ? 2.5 : 1.5);
+        if (h < MAX_LEGEND) {
+            leg[h].label = ta.colnames[h];
+            leg[h].color = palette[h % 10];
+            leg[h].kind = LEG_LINE;
+            leg[h].opacity = 1;
+        }
+    }
+    draw_legend(&t, 522, 70, leg, c->H < MAX_LEGEND ? c->H : MAX_LEGEND);
+    axes_categorical(&a, 720, 70, 430, 330, c->n_locs, yb, 1);
+    snprintf(title, sizeof title, "(b) PR(resid, %s): median and percentile bands", p.name);
+    axes_draw(&t, &a, title, "residual location", "projection ratio", tb.labels, -40);
+    draw_band(&t, &a, tb.v + 1, tb.v + 4, c->n_locs, 5, COLOR_CLEAN, 0.18);
+    draw_band(&t, &a, tb.v + 2, tb.v + 3, c->n_locs, 5, COLOR_CLEAN, 0.30);
+    draw_series(&t, &a, tb.v + 0, c->n_locs, 5, COLOR_CLEAN, 2.5);
+    leg[0].label = "median";
+    leg[0].color = COLOR_CLEAN;
+    leg[0].kind = LEG_LINE;
+    leg[1].label = "25-75% band";
+    leg[1].color = COLOR_CLEAN;
+    leg[1].kind = LEG_BAND;
+    leg[1].opacity = 0.45;
+    leg[2].label = "12.5-87.5% band";
+    leg[2].color = COLOR_CLEAN;
+    leg[2].kind = LEG_BAND;
+    leg[2].opacity = 0.18;
+    draw_legend(&t, 1162, 70, leg, 3);
+    svg_end(&t);
+    if (outputs_emit(o, "fig1.svg", &t) != 0) goto done;
+    rc = 0;
+done:
+    table_free(&ta);
+    table_free(&tb);
+    text_free(&t);
+    return rc;
+}
+
+static void fig1_report_section(const ReportContext *c, ReportSection *s) {
+    Fig1Panel p;
+    char intro[1024];
+    int k;
+    fig1_panel(c, &p);
+    for (k = 0; k < c->n_locs; k++) section_headline(s, "fig1.%s.%s.median", p.name, c->locs[k]);
+    snprintf(intro, sizeof intro,
+             "Projection ratio PR(resid, %s) = (resid . head)/(head . head) at every residual location, over all "
+             "(prompt, position) samples. The head's direction appears at resid_mid%d and, in gelu-4l, largely "
+             "disappears after layer 2.",
+             p.name, p.layer);
+    section_write(s, intro);
+}
+
+static const ExpOutput fig1_outputs[] = {
+    {"fig1.svg", "Fig 1, both panels: residual stream projected onto the writer's layer heads"},
+    {"fig1a.dat", "Fig 1 left panel data: median PR per residual location, one column per head"},
+    {"fig1b.dat", "Fig 1 right panel data: the writer's median and 12.5/25/75/87.5 percentiles"},
+    {"fig1.gp", "gnuplot script drawing Fig 1 from fig1a.dat and fig1b.dat"},
+    {NULL, NULL},
+};
+static const char *const fig1_figures[] = {"fig1", NULL};
+
+const Experiment experiment_fig1 = {
+    "fig1", "Fig 1: residual stream projected onto the layer-0 heads", "Fig 1: residual stream onto the writer",
+    0, 0, NULL, fig1_begin, fig1_batch, fig1_finish, fig1_end, NULL,
+    fig1_write_figures, fig1_report_section, fig1_outputs, fig1_figures,
+};

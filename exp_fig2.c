@@ -1,0 +1,258 @@
+/* exp_fig2.c - Fig 2 (PROTOCOL section 4): the projection ratio of every node (every
+ * head's hook_result but the writer's, every hook_mlp_out) onto the writer, and of the
+ * cleaners' summed output: the paper's headline -0.903 is the median of the latter.
+ * Metrics fig2.{node}.{stat}, fig2.cleaners_sum.*, fig2.sum_of_medians, fig2.n_nan. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "experiments.h"
+#include "report.h"
+
+typedef struct {
+    Samples *head;     /* [L * H] */
+    Samples *mlp;      /* [L] */
+    Samples cleaners;  /* PR of the cleaners' summed output */
+    int L, H;
+} Fig2;
+
+static void *fig2_begin(const ExpInputs *in, int n_rows, int T, int batch_rows) {
+    const ModelConfig *c = &in->model->cfg;
+    const size_t n_samples = (size_t)n_rows * T;
+    Fig2 *f = xalloc_array(1, sizeof *f, "Fig 2");
+    (void)batch_rows;
+    f->L = c->n_layers;
+    f->H = c->n_heads;
+    f->head = samples_array((size_t)f->L * f->H, n_samples);
+    f->mlp = samples_array((size_t)f->L, c->attn_only ? 0 : n_samples);
+    samples_init(&f->cleaners);
+    return f;
+}
+
+/* At (b, t): PR onto the writer of every head but the writer and every MLP output,
+ * layer by layer (each layer's heads, then its MLP), then of the cleaners' summed output. */
+static void fig2_position(const void *ctx, const Activations *a, int b, int t, const float **ptrs, float *sum,
+                          float *out) {
+    const ExpInputs *in = ctx;
+    const Model *m = in->model;
+    const ExpHeads *hd = in->heads;
+    const int D = m->cfg.d_model, H = m->cfg.n_heads, L = m->cfg.n_layers;
+    const size_t bt = (size_t)b * a->n_pos + t;
+    int l, h, c, d, n = 0;
+    for (l = 0; l < L; l++) {
+        for (h = 0; h < H; h++)
+            if (l != hd->writer_layer || h != hd->writer_head) ptrs[n++] = head_output(m, a, l, h, b, t);
+        if (!m->cfg.attn_only) ptrs[n++] = a->layer[l].mlp_out + bt * D;
+    }
+    for (d = 0; d < D; d++) sum[d] = 0;
+    for (c = 0; c < hd->n_cleaners; c++) {
+        const float *r = head_output(m, a, hd->patched_layer, hd->cleaners[c], b, t);
+        for (d = 0; d < D; d++) sum[d] += r[d];
+    }
+    ptrs[n++] = sum;
+    projection_ratios(out, ptrs, n, head_output(m, a, hd->writer_layer, hd->writer_head, b, t), D);
+}
+
+static void fig2_batch(void *state, const ExpInputs *in, ExpBatch *b) {
+    Fig2 *f = state;
+    const ExpHeads *hd = in->heads;
+    Samples **targets = xalloc_array((size_t)f->L * f->H + f->L + 1, sizeof *targets, "statistics");
+    int l, h, n = 0;
+    for (l = 0; l < f->L; l++) { /* the order of fig2_position's values */
+        for (h = 0; h < f->H; h++)
+            if (l != hd->writer_layer || h != hd->writer_head) targets[n++] = &f->head[l * f->H + h];
+        if (!in->model->cfg.attn_only) targets[n++] = &f->mlp[l];
+    }
+    targets[n++] = &f->cleaners;
+    collect_positions(in->model, b->acts, fig2_position, in, targets, n);
+    free(targets);
+}
+
+static void fig2_finish(void *state, const ExpInputs *in, Results *res, Points *points) {
+    Fig2 *f = state;
+    const ExpHeads *hd = in->heads;
+    double sum_of_medians = 0;
+    size_t n_nan = f->cleaners.n_nan;
+    char name[256], lab[32];
+    int l, h, c;
+    (void)points;
+    for (l = 0; l < f->L; l++) {
+        for (h = 0; h < f->H; h++) {
+            if (l == hd->writer_layer && h == hd->writer_head) continue;
+            head_label(lab, sizeof lab, l, h);
+            snprintf(name, sizeof name, "fig2.%s", lab);
+            n_nan += f->head[l * f->H + h].n_nan;
+            results_add_quantiles(res, name, &f->head[l * f->H + h]);
+        }
+        if (!in->model->cfg.attn_only) {
+            snprintf(name, sizeof name, "fig2.MLP%d", l);
+            n_nan += f->mlp[l].n_nan;
+            results_add_quantiles(res, name, &f->mlp[l]);
+        }
+    }
+    for (c = 0; c < hd->n_cleaners; c++)
+        sum_of_medians += samples_quantile(&f->head[hd->patched_layer * f->H + hd->cleaners[c]], 0.5);
+    results_add_quantiles(res, "fig2.cleaners_sum", &f->cleaners);
+    results_set(res, "fig2.sum_of_medians", sum_of_medians);
+    results_set(res, "fig2.n_nan", (double)n_nan);
+}
+
+static void fig2_end(void *state) {
+    Fig2 *f = state;
+    samples_array_free(f->head, (size_t)f->L * f->H);
+    samples_array_free(f->mlp, (size_t)f->L);
+    samples_free(&f->cleaners);
+    free(f);
+}
+
+/* ---- figure and report ---- */
+
+static int fig2_write_figures(const ReportContext *c, Outputs *o) {
+    static const char *const qs[5] = {"median", "q12_5", "q87_5", "q25", "q75"};
+    const Results *r = c->r;
+    Table tb;
+    Text t = {0};
+    Axes a;
+    Range y = {0, 0, 0};
+    LegendItem leg[16];
+    char title[256], cl[256], sum1[32], sum2[32], names[12][24];
+    int l, h, q, row = 0, n_nodes, rc = -1, nleg = 0;
+    double cs, som;
+    n_nodes = c->L * (c->H + 1) - 1;
+    table_init(&tb, n_nodes, 7);
+    snprintf(tb.colnames[0], LABEL_LEN, "layer");
+    snprintf(tb.colnames[1], LABEL_LEN, "is_cleaner");
+    for (q = 0; q < 5; q++) snprintf(tb.colnames[q + 2], LABEL_LEN, "%s", qs[q]);
+    for (l = 0; l < c->L; l++)
+        for (h = 0; h <= c->H; h++) {
+            char node[LABEL_LEN];
+            if (h < c->H)
+                snprintf(node, sizeof node, "L%dH%d", l, h);
+            else
+                snprintf(node, sizeof node, "MLP%d", l);
+            if (l == c->wl && h == c->wh) continue; /* the writer is omitted */
+            if (h == c->H && isnan(metric_value(r, "fig2.%s.median", node)) && !has_prefix_metric(r, "fig2.MLP"))
+                continue; /* attention-only model: no MLP nodes */
+            snprintf(tb.labels[row], LABEL_LEN, "%s", node);
+            *table_cell(&tb, row, 0) = l;
+            *table_cell(&tb, row, 1) = h < c->H && report_is_cleaner(c, l, h);
+            for (q = 0; q < 5; q++) *table_cell(&tb, row, q + 2) = metric_value(r, "fig2.%s.%s", node, qs[q]);
+            range_add(&y, table_get(&tb, row, 2));
+            range_add(&y, table_get(&tb, row, 3));
+            range_add(&y, table_get(&tb, row, 4));
+            row++;
+        }
+    n_nodes = tb.rows = row;
+    if (!table_any(&tb, 2)) {
+        rc = 0;
+        goto done;
+    }
+    cs = metric_value(r, "fig2.cleaners_sum.median");
+    som = metric_value(r, "fig2.sum_of_medians");
+    snprintf(cl, sizeof cl, "%s", c->cleaners);
+
+    text_printf(&t,
+                "# fig2.dat - Fig 2: projection ratio PR(node, %s) of every node (every head's hook_result,\n"
+                "# every hook_mlp_out) onto the writer %s, over all (prompt, position) samples. The writer is\n"
+                "# omitted. Bars: median; whiskers: 12.5 and 87.5 percentiles. layer = the node's layer;\n"
+                "# is_cleaner = 1 for the cleaners (%s).\n"
+                "# From results.tsv: fig2.{node}.{median,q12_5,q87_5,q25,q75}. NaN = not computed.\n"
+                "# fig2.cleaners_sum.median (median of the cleaners' summed PR) = ",
+                c->writer, c->writer, cl);
+    text_num(&t, cs);
+    text_puts(&t, "\n# fig2.sum_of_medians (sum of the cleaners' medians, a different number) = ");
+    text_num(&t, som);
+    text_puts(&t, "\n");
+    table_dat(&t, &tb, "node");
+    if (outputs_emit(o, "fig2.dat", &t) != 0) goto done;
+
+    t.len = 0;
+    gp_begin(&t, "fig2", "Fig 2 (fig2.dat)", 1240, 520);
+    text_printf(&t,
+                "set title \"Fig 2: PR of every node onto the writer %s (bars: median, whiskers: 12.5-87.5%%)\"\n"
+                "set xlabel \"node (the writer is omitted; red: cleaners)\"\nset ylabel \"projection ratio onto %s\"\n"
+                "set xtics rotate by 90 right\nset xrange [-0.5:%d.5]\n"
+                "set style fill solid 0.8 border -1\nset boxwidth 0.7\nunset key\n"
+                "plot \"fig2.dat\" using 1:5:($4 > 0 ? 7 : $3 + 1):xtic(2) with boxes lc variable, \\\n"
+                "     \"\" using 1:5:6:7 with yerrorbars lc rgb \"black\" pt 7 ps 0\n",
+                c->writer, c->writer, n_nodes - 1);
+    if (outputs_emit(o, "fig2.gp", &t) != 0) goto done;
+
+    t.len = 0;
+    snprintf(title, sizeof title, "Fig 2: projection ratio of every node onto the writer %s", c->writer);
+    svg_begin(&t, 1240, 520, title);
+    svg_text(&t, 620, 26, "middle", 16, 0, "font-weight=\"bold\"", title);
+    axes_categorical(&a, 80, 70, 930, 340, n_nodes, y, 1);
+    snprintf(sum1, sizeof sum1, "%.3f", cs);
+    snprintf(sum2, sizeof sum2, "%.3f", som);
+    snprintf(title, sizeof title, "cleaners' summed output: median PR %s; sum of the cleaners' medians %s",
+             isfinite(cs) ? sum1 : "n/a", isfinite(som) ? sum2 : "n/a");
+    axes_draw(&t, &a, title, "node (bars: median; whiskers: 12.5 and 87.5 percentiles)", "projection ratio onto the writer",
+              tb.labels, -90);
+    for (row = 0; row < n_nodes; row++) {
+        int layer = (int)table_get(&tb, row, 0), mlp = strncmp(tb.labels[row], "MLP", 3) == 0;
+        const char *color = table_get(&tb, row, 1) > 0 ? COLOR_CLEANER : palette[layer % 10 == 3 ? 9 : layer % 10];
+        draw_bar(&t, &a, row, 0.38, table_get(&tb, row, 2), color, mlp ? "fill-opacity=\"0.45\"" : NULL);
+        draw_whisker(&t, &a, row, 0.38, table_get(&tb, row, 3), table_get(&tb, row, 4));
+    }
+    for (l = 0; l < c->L && nleg < 12; l++) {
+        snprintf(names[nleg], sizeof names[nleg], "layer %d", l);
+        leg[nleg].label = names[nleg];
+        leg[nleg].color = palette[l % 10 == 3 ? 9 : l % 10];
+        leg[nleg].kind = LEG_BOX;
+        leg[nleg].opacity = 1;
+        nleg++;
+    }
+    leg[nleg].label = "cleaners";
+    leg[nleg].color = COLOR_CLEANER;
+    leg[nleg].kind = LEG_BOX;
+    leg[nleg].opacity = 1;
+    nleg++;
+    leg[nleg].label = "MLP (paler)";
+    leg[nleg].color = palette[0];
+    leg[nleg].kind = LEG_BOX;
+    leg[nleg].opacity = 0.45;
+    nleg++;
+    leg[nleg].label = "12.5-87.5%";
+    leg[nleg].color = "black";
+    leg[nleg].kind = LEG_WHISKER;
+    leg[nleg].opacity = 1;
+    nleg++;
+    draw_legend(&t, 1022, 70, leg, nleg);
+    svg_end(&t);
+    if (outputs_emit(o, "fig2.svg", &t) != 0) goto done;
+    rc = 0;
+done:
+    table_free(&tb);
+    text_free(&t);
+    return rc;
+}
+
+static void fig2_report_section(const ReportContext *c, ReportSection *s) {
+    char intro[1024];
+    int h;
+    section_headline(s, "fig2.cleaners_sum.median");
+    section_headline(s, "fig2.sum_of_medians");
+    for (h = 0; h < c->H; h++) section_headline(s, "fig2.L%dH%d.median", c->pl, h);
+    snprintf(intro, sizeof intro,
+             "PR of every node's output onto the writer %s. Headline: the median of the cleaners' summed PR "
+             "(cleaners %s; the paper's -0.903). The sum of the cleaners' separate medians is a different number, "
+             "smaller in magnitude (`fig2.sum_of_medians`).",
+             c->writer, c->cleaners);
+    section_write(s, intro);
+}
+
+static const ExpOutput fig2_outputs[] = {
+    {"fig2.svg", "Fig 2: every node's median PR onto the writer, 12.5-87.5 whiskers"},
+    {"fig2.dat", "Fig 2 data: per node layer, cleaner flag, median and percentiles"},
+    {"fig2.gp", "gnuplot script drawing Fig 2"},
+    {NULL, NULL},
+};
+static const char *const fig2_figures[] = {"fig2", NULL};
+
+const Experiment experiment_fig2 = {
+    "fig2", "Fig 2: projection of every node onto the writer (-0.903)", "Fig 2: which nodes erase the writer",
+    0, 0, NULL, fig2_begin, fig2_batch, fig2_finish, fig2_end, NULL,
+    fig2_write_figures, fig2_report_section, fig2_outputs, fig2_figures,
+};

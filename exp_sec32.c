@@ -1,0 +1,146 @@
+/* exp_sec32.c - Section 3.2 (PROTOCOL section 6; the paper's text): rows < 30, every
+ * position, along W_U[:,top1] - W_U[:,top2] of the model's own logits: Pearson r between
+ * the writer's DLA and the cleaners' actual summed DLA (r_cleaners), and between the
+ * writer's DLA and the DLA of its attention-weighted V-composition through the cleaners
+ * (r_vcomp, with its slope). Metrics sec32.{n_points,r_cleaners,r_vcomp,slope_vcomp}. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "experiments.h"
+#include "kernels.h"
+#include "report.h"
+
+#define SEC32_ROWS 30
+/* Positions whose logits are computed at once for the top-2 (x d_vocab floats: 49 MB
+ * for gelu-4l). Each chunk packs all of W_U again, so not much smaller: 64 cost ~25%
+ * more CPU in the unembedding matmul than 256. */
+#define EXP_LOGIT_CHUNK 256
+
+typedef struct {
+    VCompBuffers w;
+    double *dla;     /* [3 * EXP_LOGIT_CHUNK] one chunk's DLA values */
+    float *logits;   /* [EXP_LOGIT_CHUNK, V] */
+    float *nf;       /* [EXP_LOGIT_CHUNK, D] ln_final's output */
+    Points cleaners; /* (writer DLA, cleaners' actual DLA) */
+    Points vcomp;    /* (writer DLA, attention-weighted V-composition DLA) */
+} Sec32;
+
+static void *sec32_begin(const ExpInputs *in, int n_rows, int T, int batch_rows) {
+    const ModelConfig *c = &in->model->cfg;
+    Sec32 *f = xalloc_array(1, sizeof *f, "Section 3.2");
+    (void)n_rows;
+    (void)batch_rows;
+    vcomp_alloc(&f->w, in->model, T);
+    f->dla = xalloc_array((size_t)3 * T, sizeof(double), "work");
+    f->logits = xalloc_array((size_t)EXP_LOGIT_CHUNK * c->d_vocab, sizeof(float), "logits");
+    f->nf = xalloc_array((size_t)EXP_LOGIT_CHUNK * c->d_model, sizeof(float), "logits");
+    points_init(&f->cleaners);
+    points_init(&f->vcomp);
+    return f;
+}
+
+/* The positions of each chunk of logits are handled in parallel into f->dla, then
+ * added in order. */
+static void sec32_batch(void *state, const ExpInputs *in, ExpBatch *batch) {
+    Sec32 *f = state;
+    const Model *m = in->model;
+    const ExpHeads *hd = in->heads;
+    const Activations *a = batch->acts;
+    const int first_row = batch->first_row;
+    const int D = m->cfg.d_model, V = m->cfg.d_vocab, T = a->n_pos;
+    int b, i, i0;
+    for (b = 0; b < a->n_rows && first_row + b < SEC32_ROWS; b++) {
+        v_composition(&f->w, m, hd, a, b, 0, T, 1);
+        for (i0 = 0; i0 < T; i0 += EXP_LOGIT_CHUNK) {
+            const int n = T - i0 < EXP_LOGIT_CHUNK ? T - i0 : EXP_LOGIT_CHUNK;
+            /* logits = ln_final(resid) W_U + b_U for these positions only (ln_final
+             * recomputed with its weights, whatever the hook holds) */
+            layernorm(f->nf, NULL, a->layer[m->cfg.n_layers - 1].resid_post + ((size_t)b * T + i0) * D, m->lnf_w,
+                      m->lnf_b, n, D, m->cfg.eps);
+            matmul(f->logits, f->nf, m->W_U, m->b_U, n, D, V);
+#ifdef _OPENMP
+#pragma omp parallel
+#endif
+            {
+                float *u = xalloc_array((size_t)D, sizeof *u, "Section 3.2 scratch");
+                float *sum = xalloc_array((size_t)D, sizeof *sum, "Section 3.2 scratch");
+                int j;
+#ifdef _OPENMP
+#pragma omp for schedule(static)
+#endif
+                for (j = 0; j < n; j++) {
+                    const int pos = i0 + j;
+                    const size_t bt = (size_t)b * T + pos;
+                    const float s = a->lnf_scale[bt];
+                    double *out = f->dla + 3 * (size_t)j;
+                    int top1, top2, c, d;
+                    logits_top2(f->logits + (size_t)j * V, V, &top1, &top2);
+                    unembed_direction(m, top1, top2, u);
+                    for (d = 0; d < D; d++) sum[d] = 0;
+                    for (c = 0; c < hd->n_cleaners; c++) {
+                        const float *r = head_output(m, a, hd->patched_layer, hd->cleaners[c], b, pos);
+                        for (d = 0; d < D; d++) sum[d] += r[d];
+                    }
+                    out[0] = direct_logit_attribution(head_output(m, a, hd->writer_layer, hd->writer_head, b, pos), D,
+                                                      s, m->lnf_w, u);
+                    out[1] = direct_logit_attribution(sum, D, s, m->lnf_w, u);
+                    out[2] = direct_logit_attribution(f->w.v + (size_t)pos * D, D, s, m->lnf_w, u);
+                }
+                free(u);
+                free(sum);
+            }
+            for (i = 0; i < n; i++) {
+                const double *out = f->dla + 3 * (size_t)i;
+                points_add(&f->cleaners, out[0], out[1]);
+                points_add(&f->vcomp, out[0], out[2]);
+            }
+        }
+    }
+}
+
+static void sec32_finish(void *state, const ExpInputs *in, Results *res, Points *points) {
+    Sec32 *f = state;
+    double slope, intercept;
+    (void)in;
+    (void)points;
+    least_squares(f->vcomp.x, f->vcomp.y, f->vcomp.n, &slope, &intercept);
+    results_set(res, "sec32.n_points", (double)f->vcomp.n);
+    results_set(res, "sec32.r_cleaners", pearson_r(f->cleaners.x, f->cleaners.y, f->cleaners.n));
+    results_set(res, "sec32.r_vcomp", pearson_r(f->vcomp.x, f->vcomp.y, f->vcomp.n));
+    results_set(res, "sec32.slope_vcomp", slope);
+}
+
+static void sec32_end(void *state) {
+    Sec32 *f = state;
+    vcomp_free(&f->w);
+    free(f->dla);
+    free(f->logits);
+    free(f->nf);
+    points_free(&f->cleaners);
+    points_free(&f->vcomp);
+    free(f);
+}
+
+/* ---- report (no figure: the paper has none for it) ---- */
+
+static void sec32_report_section(const ReportContext *c, ReportSection *s) {
+    (void)c;
+    section_headline(s, "sec32.n_points");
+    section_headline(s, "sec32.r_cleaners");
+    section_headline(s, "sec32.r_vcomp");
+    section_headline(s, "sec32.slope_vcomp");
+    section_write(s, "First rows, every position, direction W_U[:,top1] - W_U[:,top2]: Pearson r between the writer's DLA "
+                     "and the cleaners' summed actual DLA (`r_cleaners`), and the attention-weighted V-composition "
+                     "(`r_vcomp`, with its slope).");
+}
+
+static const ExpOutput sec32_outputs[] = {{NULL, NULL}};
+static const char *const sec32_figures[] = {NULL};
+
+const Experiment experiment_sec32 = {
+    "sec32", "Section 3.2: the paper's two correlations", "Section 3.2: the paper's correlations",
+    SEC32_ROWS, 0, NULL, sec32_begin, sec32_batch, sec32_finish, sec32_end, NULL,
+    NULL, sec32_report_section, sec32_outputs, sec32_figures,
+};
