@@ -91,6 +91,35 @@ static int write_hook_dat(const char *dir, const char *name, const HookView *v, 
     return rc;
 }
 
+/* --text: tokenized with the model directory's tokenizer.json, BOS (--bos, else the
+ * tokenizer's) prepended; must fit the model's context. Dies on error. */
+static int *tokenize_text(const char *model_dir, const Model *model, const char *text, const char *bos_arg,
+                          int *n_tokens) {
+    char *tok_path = path_join(model_dir, "tokenizer.json");
+    Tokenizer *tok;
+    Error err;
+    int *ids, *tokens;
+    size_t n_ids;
+    long bos;
+    if (!path_exists(tok_path)) die(EXIT_INPUT, "%s: no tokenizer.json; use --tokens instead of --text", model_dir);
+    tok = tokenizer_load(tok_path, &err);
+    if (!tok) die_error(&err);
+    bos = bos_arg ? arg_int(bos_arg, 0, 2147483647L, "--bos") : tokenizer_bos_id(tok);
+    if (bos < 0) die(EXIT_INPUT, "%s: the tokenizer defines no BOS token; give --bos ID", tok_path);
+    if (tokenizer_encode(tok, text, strlen(text), &ids, &n_ids, &err) != 0) die_error(&err);
+    if (n_ids + 1 > (size_t)model->cfg.n_ctx)
+        die(EXIT_INPUT, "--text: %lu tokens with BOS is more than the model's context of %d", (unsigned long)(n_ids + 1),
+            model->cfg.n_ctx);
+    tokens = xalloc_array(n_ids + 1, sizeof(int), "tokens");
+    tokens[0] = (int)bos;
+    memcpy(tokens + 1, ids, n_ids * sizeof(int));
+    *n_tokens = (int)n_ids + 1;
+    free(ids);
+    tokenizer_free(tok);
+    free(tok_path);
+    return tokens;
+}
+
 int cmd_run(int argc, char **argv) {
     const char *model_dir = DEFAULT_MODEL_DIR, *weights = NULL, *tokens_arg = NULL, *text = NULL, *out = NULL, *v;
     const char *bos_arg = NULL;
@@ -127,27 +156,7 @@ int cmd_run(int argc, char **argv) {
     if (tokens_arg) {
         tokens = parse_token_list(tokens_arg, &n_tokens);
     } else {
-        char *tok_path = path_join(model_dir, "tokenizer.json");
-        Tokenizer *tok;
-        int *ids;
-        size_t n_ids;
-        long bos;
-        if (!path_exists(tok_path)) die(EXIT_INPUT, "%s: no tokenizer.json; use --tokens instead of --text", model_dir);
-        tok = tokenizer_load(tok_path, &err);
-        if (!tok) die_error(&err);
-        bos = bos_arg ? arg_int(bos_arg, 0, 2147483647L, "--bos") : tokenizer_bos_id(tok);
-        if (bos < 0) die(EXIT_INPUT, "%s: the tokenizer defines no BOS token; give --bos ID", tok_path);
-        if (tokenizer_encode(tok, text, strlen(text), &ids, &n_ids, &err) != 0) die_error(&err);
-        if (n_ids + 1 > (size_t)model.cfg.n_ctx)
-            die(EXIT_INPUT, "--text: %lu tokens with BOS is more than the model's context of %d", (unsigned long)(n_ids + 1),
-                model.cfg.n_ctx);
-        tokens = xalloc_array(n_ids + 1, sizeof(int), "tokens");
-        tokens[0] = (int)bos;
-        memcpy(tokens + 1, ids, n_ids * sizeof(int));
-        n_tokens = (int)n_ids + 1;
-        free(ids);
-        tokenizer_free(tok);
-        free(tok_path);
+        tokens = tokenize_text(model_dir, &model, text, bos_arg, &n_tokens);
     }
     if (model_check_tokens(&model, tokens, (size_t)n_tokens, n_tokens, tokens_arg ? "--tokens" : "--text", &err) != 0)
         die_error(&err);

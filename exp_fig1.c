@@ -92,118 +92,124 @@ static void fig1_panel(const ReportContext *c, Fig1Panel *p) {
     snprintf(p->name, sizeof p->name, "L%dH%d", p->layer, p->head);
 }
 
-static int fig1_write_figures(const ReportContext *c, Outputs *o) {
-    static const char *const qs[5] = {"median", "q12_5", "q25", "q75", "q87_5"};
-    const Results *r = c->r;
-    Table ta, tb;
-    Text t = {0};
-    Axes a;
-    Range ya = {0, 0, 0}, yb = {0, 0, 0};
-    LegendItem leg[MAX_LEGEND];
-    char title[160];
+/* Panel a: the median per location of every head of the panel's layer; panel b: the
+ * panel head's median and percentiles. */
+typedef struct {
     Fig1Panel p;
-    int i, h, q, rc = -1;
-    fig1_panel(c, &p);
-    table_init(&ta, c->n_locs, c->H);
-    table_init(&tb, c->n_locs, 5);
-    for (h = 0; h < c->H; h++) snprintf(ta.colnames[h], LABEL_LEN, "L%dH%d", p.layer, h);
-    for (q = 0; q < 5; q++) snprintf(tb.colnames[q], LABEL_LEN, "%s", qs[q]);
+    Table a, b;
+    Range ya, yb;
+} Fig1Tables;
+
+static const char *const fig1_stats[5] = {"median", "q12_5", "q25", "q75", "q87_5"};
+
+static void fig1_tables(const ReportContext *c, Fig1Tables *f) {
+    int i, h, q;
+    memset(f, 0, sizeof *f);
+    fig1_panel(c, &f->p);
+    table_init(&f->a, c->n_locs, c->H);
+    table_init(&f->b, c->n_locs, 5);
+    for (h = 0; h < c->H; h++) snprintf(f->a.colnames[h], LABEL_LEN, "L%dH%d", f->p.layer, h);
+    for (q = 0; q < 5; q++) snprintf(f->b.colnames[q], LABEL_LEN, "%s", fig1_stats[q]);
     for (i = 0; i < c->n_locs; i++) {
-        snprintf(ta.labels[i], LABEL_LEN, "%s", c->locs[i]);
-        snprintf(tb.labels[i], LABEL_LEN, "%s", c->locs[i]);
+        snprintf(f->a.labels[i], LABEL_LEN, "%s", c->locs[i]);
+        snprintf(f->b.labels[i], LABEL_LEN, "%s", c->locs[i]);
         for (h = 0; h < c->H; h++) {
-            *table_cell(&ta, i, h) = metric_value(r, "fig1.L%dH%d.%s.median", p.layer, h, c->locs[i]);
-            range_add(&ya, table_get(&ta, i, h));
+            *table_cell(&f->a, i, h) = metric_value(c->r, "fig1.L%dH%d.%s.median", f->p.layer, h, c->locs[i]);
+            range_add(&f->ya, table_get(&f->a, i, h));
         }
         for (q = 0; q < 5; q++) {
-            *table_cell(&tb, i, q) = metric_value(r, "fig1.L%dH%d.%s.%s", p.layer, p.head, c->locs[i], qs[q]);
-            range_add(&yb, table_get(&tb, i, q));
+            *table_cell(&f->b, i, q) =
+                metric_value(c->r, "fig1.L%dH%d.%s.%s", f->p.layer, f->p.head, c->locs[i], fig1_stats[q]);
+            range_add(&f->yb, table_get(&f->b, i, q));
         }
     }
-    if (!table_any(&ta, -1) && !table_any(&tb, -1)) {
-        rc = 0;
-        goto done;
-    }
+}
 
-    text_printf(&t,
+static int fig1_dat(const Fig1Tables *f, Text *t, Outputs *o) {
+    t->len = 0;
+    text_printf(t,
                 "# fig1a.dat - Fig 1, left panel: for every layer-%d head h, the median over all (prompt, position)\n"
                 "# samples of PR(resid, L%dHh) = (resid . head)/(head . head) at each residual location.\n"
                 "# From results.tsv: fig1.L%dH{h}.{location}.median. NaN = not computed.\n",
-                p.layer, p.layer, p.layer);
-    table_dat(&t, &ta, "location");
-    if (outputs_emit(o, "fig1a.dat", &t) != 0) goto done;
-    t.len = 0;
-    text_printf(&t,
+                f->p.layer, f->p.layer, f->p.layer);
+    table_dat(t, &f->a, "location");
+    if (outputs_emit(o, "fig1a.dat", t) != 0) return -1;
+    t->len = 0;
+    text_printf(t,
                 "# fig1b.dat - Fig 1, right panel: PR(resid, %s) at each residual location: median and the\n"
                 "# 12.5/25/75/87.5 percentiles over all (prompt, position) samples (type-7 quantiles).\n"
                 "# From results.tsv: fig1.%s.{location}.{median,q12_5,q25,q75,q87_5}. NaN = not computed.\n",
-                p.name, p.name);
-    table_dat(&t, &tb, "location");
-    if (outputs_emit(o, "fig1b.dat", &t) != 0) goto done;
+                f->p.name, f->p.name);
+    table_dat(t, &f->b, "location");
+    return outputs_emit(o, "fig1b.dat", t);
+}
 
-    t.len = 0;
-    gp_begin(&t, "fig1", "Fig 1 (two panels: fig1a.dat, fig1b.dat)", 1320, 520);
-    text_printf(&t, "set multiplot layout 1,2 title \"Fig 1: projection of the residual stream onto the layer-%d heads\"\n",
-                p.layer);
-    text_printf(&t,
+static int fig1_gp(const ReportContext *c, const Fig1Tables *f, Text *t, Outputs *o) {
+    int h;
+    t->len = 0;
+    gp_begin(t, "fig1", "Fig 1 (two panels: fig1a.dat, fig1b.dat)", 1320, 520);
+    text_printf(t, "set multiplot layout 1,2 title \"Fig 1: projection of the residual stream onto the layer-%d heads\"\n",
+                f->p.layer);
+    text_printf(t,
                 "set title \"Median PR(resid, L%dHh) per head\"\n"
                 "set xlabel \"residual location\"\nset ylabel \"median projection ratio\"\n"
                 "set xtics rotate by 40 right\nset xrange [-0.5:%d.5]\n",
-                p.layer, c->n_locs - 1);
-    text_puts(&t, "plot ");
+                f->p.layer, c->n_locs - 1);
+    text_puts(t, "plot ");
     for (h = 0; h < c->H; h++)
-        text_printf(&t, "%s\"fig1a.dat\" using 1:%d%s with linespoints pt 7 title \"L%dH%d\"", h ? ", \\\n     " : "",
-                    h + 3, h == 0 ? ":xtic(2)" : "", p.layer, h);
-    text_printf(&t,
+        text_printf(t, "%s\"fig1a.dat\" using 1:%d%s with linespoints pt 7 title \"L%dH%d\"", h ? ", \\\n     " : "",
+                    h + 3, h == 0 ? ":xtic(2)" : "", f->p.layer, h);
+    text_printf(t,
                 "\nset title \"PR(resid, %s): median with percentile bands\"\n"
                 "plot \"fig1b.dat\" using 1:4:7 with filledcurves fs solid 0.25 lc rgb \"%s\" title \"12.5-87.5%%\", \\\n"
                 "     \"\" using 1:5:6 with filledcurves fs solid 0.45 lc rgb \"%s\" title \"25-75%%\", \\\n"
                 "     \"\" using 1:3:xtic(2) with linespoints pt 7 lw 2 lc rgb \"%s\" title \"median\"\n"
                 "unset multiplot\n",
-                p.name, COLOR_CLEAN, COLOR_CLEAN, COLOR_CLEAN);
-    if (outputs_emit(o, "fig1.gp", &t) != 0) goto done;
+                f->p.name, COLOR_CLEAN, COLOR_CLEAN, COLOR_CLEAN);
+    return outputs_emit(o, "fig1.gp", t);
+}
 
-    t.len = 0;
-    snprintf(title, sizeof title, "Fig 1: projection of the residual stream onto the layer-%d heads", p.layer);
-    svg_begin(&t, 1320, 520, title);
-    svg_text(&t, 660, 26, "middle", 16, 0, "font-weight=\"bold\"", title);
-    axes_categorical(&a, 80, 70, 430, 330, c->n_locs, ya, 1);
-    snprintf(title, sizeof title, "(a) median PR(resid, L%dHh) for every head h", p.layer);
-    axes_draw(&t, &a, title, "residual location", "median projection ratio", ta.labels, -40);
+static int fig1_svg(const ReportContext *c, const Fig1Tables *f, Text *t, Outputs *o) {
+    LegendItem leg[MAX_LEGEND];
+    char title[160];
+    Axes a;
+    int h, n_leg = c->H < MAX_LEGEND ? c->H : MAX_LEGEND;
+    t->len = 0;
+    snprintf(title, sizeof title, "Fig 1: projection of the residual stream onto the layer-%d heads", f->p.layer);
+    svg_begin(t, 1320, 520, title);
+    svg_text(t, 660, 26, "middle", 16, 0, "font-weight=\"bold\"", title);
+    axes_categorical(&a, 80, 70, 430, 330, c->n_locs, f->ya, 1);
+    snprintf(title, sizeof title, "(a) median PR(resid, L%dHh) for every head h", f->p.layer);
+    axes_draw(t, &a, title, "residual location", "median projection ratio", f->a.labels, -40);
     for (h = 0; h < c->H; h++) {
-        draw_series(&t, &a, ta.v + h, c->n_locs, c->H, palette[h % 10], h == p.head ? 2.5 : 1.5);
-        if (h < MAX_LEGEND) {
-            leg[h].label = ta.colnames[h];
-            leg[h].color = palette[h % 10];
-            leg[h].kind = LEG_LINE;
-            leg[h].opacity = 1;
-        }
+        draw_series(t, &a, f->a.v + h, c->n_locs, c->H, palette[h % 10], h == f->p.head ? 2.5 : 1.5);
+        if (h < n_leg) leg[h] = legend_item(f->a.colnames[h], palette[h % 10], LEG_LINE, 1);
     }
-    draw_legend(&t, 522, 70, leg, c->H < MAX_LEGEND ? c->H : MAX_LEGEND);
-    axes_categorical(&a, 720, 70, 430, 330, c->n_locs, yb, 1);
-    snprintf(title, sizeof title, "(b) PR(resid, %s): median and percentile bands", p.name);
-    axes_draw(&t, &a, title, "residual location", "projection ratio", tb.labels, -40);
-    draw_band(&t, &a, tb.v + 1, tb.v + 4, c->n_locs, 5, COLOR_CLEAN, 0.18);
-    draw_band(&t, &a, tb.v + 2, tb.v + 3, c->n_locs, 5, COLOR_CLEAN, 0.30);
-    draw_series(&t, &a, tb.v + 0, c->n_locs, 5, COLOR_CLEAN, 2.5);
-    leg[0].label = "median";
-    leg[0].color = COLOR_CLEAN;
-    leg[0].kind = LEG_LINE;
-    leg[1].label = "25-75% band";
-    leg[1].color = COLOR_CLEAN;
-    leg[1].kind = LEG_BAND;
-    leg[1].opacity = 0.45;
-    leg[2].label = "12.5-87.5% band";
-    leg[2].color = COLOR_CLEAN;
-    leg[2].kind = LEG_BAND;
-    leg[2].opacity = 0.18;
-    draw_legend(&t, 1162, 70, leg, 3);
-    svg_end(&t);
-    if (outputs_emit(o, "fig1.svg", &t) != 0) goto done;
-    rc = 0;
-done:
-    table_free(&ta);
-    table_free(&tb);
+    draw_legend(t, 522, 70, leg, n_leg);
+    axes_categorical(&a, 720, 70, 430, 330, c->n_locs, f->yb, 1);
+    snprintf(title, sizeof title, "(b) PR(resid, %s): median and percentile bands", f->p.name);
+    axes_draw(t, &a, title, "residual location", "projection ratio", f->b.labels, -40);
+    draw_band(t, &a, f->b.v + 1, f->b.v + 4, c->n_locs, 5, COLOR_CLEAN, 0.18);
+    draw_band(t, &a, f->b.v + 2, f->b.v + 3, c->n_locs, 5, COLOR_CLEAN, 0.30);
+    draw_series(t, &a, f->b.v + 0, c->n_locs, 5, COLOR_CLEAN, 2.5);
+    leg[0] = legend_item("median", COLOR_CLEAN, LEG_LINE, 1);
+    leg[1] = legend_item("25-75% band", COLOR_CLEAN, LEG_BAND, 0.45);
+    leg[2] = legend_item("12.5-87.5% band", COLOR_CLEAN, LEG_BAND, 0.18);
+    draw_legend(t, 1162, 70, leg, 3);
+    svg_end(t);
+    return outputs_emit(o, "fig1.svg", t);
+}
+
+/* fig1a.dat, fig1b.dat, fig1.gp, fig1.svg; nothing when Fig 1's metrics are absent. */
+static int fig1_write_figures(const ReportContext *c, Outputs *o) {
+    Fig1Tables f;
+    Text t = {0};
+    int rc = 0;
+    fig1_tables(c, &f);
+    if (table_any(&f.a, -1) || table_any(&f.b, -1))
+        rc = fig1_dat(&f, &t, o) || fig1_gp(c, &f, &t, o) || fig1_svg(c, &f, &t, o) ? -1 : 0;
+    table_free(&f.a);
+    table_free(&f.b);
     text_free(&t);
     return rc;
 }

@@ -108,22 +108,16 @@ static void fig2_end(void *state) {
 
 /* ---- figure and report ---- */
 
-static int fig2_write_figures(const ReportContext *c, Outputs *o) {
-    static const char *const qs[5] = {"median", "q12_5", "q87_5", "q25", "q75"};
-    const Results *r = c->r;
-    Table tb;
-    Text t = {0};
-    Axes a;
-    Range y = {0, 0, 0};
-    LegendItem leg[16];
-    char title[256], cl[256], sum1[32], sum2[32], names[12][24];
-    int l, h, q, row = 0, n_nodes, rc = -1, nleg = 0;
-    double cs, som;
-    n_nodes = c->L * (c->H + 1) - 1;
-    table_init(&tb, n_nodes, 7);
-    snprintf(tb.colnames[0], LABEL_LEN, "layer");
-    snprintf(tb.colnames[1], LABEL_LEN, "is_cleaner");
-    for (q = 0; q < 5; q++) snprintf(tb.colnames[q + 2], LABEL_LEN, "%s", qs[q]);
+static const char *const fig2_stats[5] = {"median", "q12_5", "q87_5", "q25", "q75"};
+
+/* One row per node (the writer omitted; no MLP rows for attention-only models):
+ * layer, is_cleaner, then fig2_stats. */
+static void fig2_table(const ReportContext *c, Table *tb, Range *y) {
+    int l, h, q, row = 0;
+    table_init(tb, c->L * (c->H + 1) - 1, 7);
+    snprintf(tb->colnames[0], LABEL_LEN, "layer");
+    snprintf(tb->colnames[1], LABEL_LEN, "is_cleaner");
+    for (q = 0; q < 5; q++) snprintf(tb->colnames[q + 2], LABEL_LEN, "%s", fig2_stats[q]);
     for (l = 0; l < c->L; l++)
         for (h = 0; h <= c->H; h++) {
             char node[LABEL_LEN];
@@ -132,98 +126,101 @@ static int fig2_write_figures(const ReportContext *c, Outputs *o) {
             else
                 snprintf(node, sizeof node, "MLP%d", l);
             if (l == c->wl && h == c->wh) continue; /* the writer is omitted */
-            if (h == c->H && isnan(metric_value(r, "fig2.%s.median", node)) && !has_prefix_metric(r, "fig2.MLP"))
+            if (h == c->H && isnan(metric_value(c->r, "fig2.%s.median", node)) && !has_prefix_metric(c->r, "fig2.MLP"))
                 continue; /* attention-only model: no MLP nodes */
-            snprintf(tb.labels[row], LABEL_LEN, "%s", node);
-            *table_cell(&tb, row, 0) = l;
-            *table_cell(&tb, row, 1) = h < c->H && report_is_cleaner(c, l, h);
-            for (q = 0; q < 5; q++) *table_cell(&tb, row, q + 2) = metric_value(r, "fig2.%s.%s", node, qs[q]);
-            range_add(&y, table_get(&tb, row, 2));
-            range_add(&y, table_get(&tb, row, 3));
-            range_add(&y, table_get(&tb, row, 4));
+            snprintf(tb->labels[row], LABEL_LEN, "%s", node);
+            *table_cell(tb, row, 0) = l;
+            *table_cell(tb, row, 1) = h < c->H && report_is_cleaner(c, l, h);
+            for (q = 0; q < 5; q++) *table_cell(tb, row, q + 2) = metric_value(c->r, "fig2.%s.%s", node, fig2_stats[q]);
+            range_add(y, table_get(tb, row, 2));
+            range_add(y, table_get(tb, row, 3));
+            range_add(y, table_get(tb, row, 4));
             row++;
         }
-    n_nodes = tb.rows = row;
-    if (!table_any(&tb, 2)) {
-        rc = 0;
-        goto done;
-    }
-    cs = metric_value(r, "fig2.cleaners_sum.median");
-    som = metric_value(r, "fig2.sum_of_medians");
-    snprintf(cl, sizeof cl, "%s", c->cleaners);
+    tb->rows = row;
+}
 
-    text_printf(&t,
+static int fig2_dat(const ReportContext *c, const Table *tb, Text *t, Outputs *o) {
+    t->len = 0;
+    text_printf(t,
                 "# fig2.dat - Fig 2: projection ratio PR(node, %s) of every node (every head's hook_result,\n"
                 "# every hook_mlp_out) onto the writer %s, over all (prompt, position) samples. The writer is\n"
                 "# omitted. Bars: median; whiskers: 12.5 and 87.5 percentiles. layer = the node's layer;\n"
                 "# is_cleaner = 1 for the cleaners (%s).\n"
                 "# From results.tsv: fig2.{node}.{median,q12_5,q87_5,q25,q75}. NaN = not computed.\n"
                 "# fig2.cleaners_sum.median (median of the cleaners' summed PR) = ",
-                c->writer, c->writer, cl);
-    text_num(&t, cs);
-    text_puts(&t, "\n# fig2.sum_of_medians (sum of the cleaners' medians, a different number) = ");
-    text_num(&t, som);
-    text_puts(&t, "\n");
-    table_dat(&t, &tb, "node");
-    if (outputs_emit(o, "fig2.dat", &t) != 0) goto done;
+                c->writer, c->writer, c->cleaners);
+    text_num(t, metric_value(c->r, "fig2.cleaners_sum.median"));
+    text_puts(t, "\n# fig2.sum_of_medians (sum of the cleaners' medians, a different number) = ");
+    text_num(t, metric_value(c->r, "fig2.sum_of_medians"));
+    text_puts(t, "\n");
+    table_dat(t, tb, "node");
+    return outputs_emit(o, "fig2.dat", t);
+}
 
-    t.len = 0;
-    gp_begin(&t, "fig2", "Fig 2 (fig2.dat)", 1240, 520);
-    text_printf(&t,
+static int fig2_gp(const ReportContext *c, const Table *tb, Text *t, Outputs *o) {
+    t->len = 0;
+    gp_begin(t, "fig2", "Fig 2 (fig2.dat)", 1240, 520);
+    text_printf(t,
                 "set title \"Fig 2: PR of every node onto the writer %s (bars: median, whiskers: 12.5-87.5%%)\"\n"
                 "set xlabel \"node (the writer is omitted; red: cleaners)\"\nset ylabel \"projection ratio onto %s\"\n"
                 "set xtics rotate by 90 right\nset xrange [-0.5:%d.5]\n"
                 "set style fill solid 0.8 border -1\nset boxwidth 0.7\nunset key\n"
                 "plot \"fig2.dat\" using 1:5:($4 > 0 ? 7 : $3 + 1):xtic(2) with boxes lc variable, \\\n"
                 "     \"\" using 1:5:6:7 with yerrorbars lc rgb \"black\" pt 7 ps 0\n",
-                c->writer, c->writer, n_nodes - 1);
-    if (outputs_emit(o, "fig2.gp", &t) != 0) goto done;
+                c->writer, c->writer, tb->rows - 1);
+    return outputs_emit(o, "fig2.gp", t);
+}
 
-    t.len = 0;
+/* The colour of layer l's bars (palette[3], red, is kept for the cleaners). */
+static const char *layer_color(int l) {
+    return palette[l % 10 == 3 ? 9 : l % 10];
+}
+
+static int fig2_svg(const ReportContext *c, const Table *tb, Range y, Text *t, Outputs *o) {
+    const double cs = metric_value(c->r, "fig2.cleaners_sum.median"), som = metric_value(c->r, "fig2.sum_of_medians");
+    LegendItem leg[16];
+    Axes a;
+    char title[256], sum1[32], sum2[32], names[12][24];
+    int l, row, nleg = 0;
+    t->len = 0;
     snprintf(title, sizeof title, "Fig 2: projection ratio of every node onto the writer %s", c->writer);
-    svg_begin(&t, 1240, 520, title);
-    svg_text(&t, 620, 26, "middle", 16, 0, "font-weight=\"bold\"", title);
-    axes_categorical(&a, 80, 70, 930, 340, n_nodes, y, 1);
+    svg_begin(t, 1240, 520, title);
+    svg_text(t, 620, 26, "middle", 16, 0, "font-weight=\"bold\"", title);
+    axes_categorical(&a, 80, 70, 930, 340, tb->rows, y, 1);
     snprintf(sum1, sizeof sum1, "%.3f", cs);
     snprintf(sum2, sizeof sum2, "%.3f", som);
     snprintf(title, sizeof title, "cleaners' summed output: median PR %s; sum of the cleaners' medians %s",
              isfinite(cs) ? sum1 : "n/a", isfinite(som) ? sum2 : "n/a");
-    axes_draw(&t, &a, title, "node (bars: median; whiskers: 12.5 and 87.5 percentiles)", "projection ratio onto the writer",
-              tb.labels, -90);
-    for (row = 0; row < n_nodes; row++) {
-        int layer = (int)table_get(&tb, row, 0), mlp = strncmp(tb.labels[row], "MLP", 3) == 0;
-        const char *color = table_get(&tb, row, 1) > 0 ? COLOR_CLEANER : palette[layer % 10 == 3 ? 9 : layer % 10];
-        draw_bar(&t, &a, row, 0.38, table_get(&tb, row, 2), color, mlp ? "fill-opacity=\"0.45\"" : NULL);
-        draw_whisker(&t, &a, row, 0.38, table_get(&tb, row, 3), table_get(&tb, row, 4));
+    axes_draw(t, &a, title, "node (bars: median; whiskers: 12.5 and 87.5 percentiles)", "projection ratio onto the writer",
+              tb->labels, -90);
+    for (row = 0; row < tb->rows; row++) {
+        int layer = (int)table_get(tb, row, 0), mlp = strncmp(tb->labels[row], "MLP", 3) == 0;
+        const char *color = table_get(tb, row, 1) > 0 ? COLOR_CLEANER : layer_color(layer);
+        draw_bar(t, &a, row, 0.38, table_get(tb, row, 2), color, mlp ? "fill-opacity=\"0.45\"" : NULL);
+        draw_whisker(t, &a, row, 0.38, table_get(tb, row, 3), table_get(tb, row, 4));
     }
     for (l = 0; l < c->L && nleg < 12; l++) {
         snprintf(names[nleg], sizeof names[nleg], "layer %d", l);
-        leg[nleg].label = names[nleg];
-        leg[nleg].color = palette[l % 10 == 3 ? 9 : l % 10];
-        leg[nleg].kind = LEG_BOX;
-        leg[nleg].opacity = 1;
+        leg[nleg] = legend_item(names[nleg], layer_color(l), LEG_BOX, 1);
         nleg++;
     }
-    leg[nleg].label = "cleaners";
-    leg[nleg].color = COLOR_CLEANER;
-    leg[nleg].kind = LEG_BOX;
-    leg[nleg].opacity = 1;
-    nleg++;
-    leg[nleg].label = "MLP (paler)";
-    leg[nleg].color = palette[0];
-    leg[nleg].kind = LEG_BOX;
-    leg[nleg].opacity = 0.45;
-    nleg++;
-    leg[nleg].label = "12.5-87.5%";
-    leg[nleg].color = "black";
-    leg[nleg].kind = LEG_WHISKER;
-    leg[nleg].opacity = 1;
-    nleg++;
-    draw_legend(&t, 1022, 70, leg, nleg);
-    svg_end(&t);
-    if (outputs_emit(o, "fig2.svg", &t) != 0) goto done;
-    rc = 0;
-done:
+    leg[nleg++] = legend_item("cleaners", COLOR_CLEANER, LEG_BOX, 1);
+    leg[nleg++] = legend_item("MLP (paler)", palette[0], LEG_BOX, 0.45);
+    leg[nleg++] = legend_item("12.5-87.5%", "black", LEG_WHISKER, 1);
+    draw_legend(t, 1022, 70, leg, nleg);
+    svg_end(t);
+    return outputs_emit(o, "fig2.svg", t);
+}
+
+/* fig2.dat, fig2.gp, fig2.svg; nothing when Fig 2's medians are absent. */
+static int fig2_write_figures(const ReportContext *c, Outputs *o) {
+    Table tb;
+    Range y = {0, 0, 0};
+    Text t = {0};
+    int rc = 0;
+    fig2_table(c, &tb, &y);
+    if (table_any(&tb, 2)) rc = fig2_dat(c, &tb, &t, o) || fig2_gp(c, &tb, &t, o) || fig2_svg(c, &tb, y, &t, o) ? -1 : 0;
     table_free(&tb);
     text_free(&t);
     return rc;

@@ -145,89 +145,104 @@ static void fig3_end(void *state) {
 
 /* ---- figure and report ---- */
 
-static int fig3_write_figures(const ReportContext *c, Outputs *o) {
-    static const char *const qs[3] = {"median", "q12_5", "q87_5"};
-    static const BarGroup groups[2] = {{"clean", COLOR_CLEAN, 0, 1, 2}, {"patched", COLOR_PATCHED, 3, 4, 5}};
-    const Results *r = c->r;
-    Table ta, tb;
-    Text t = {0};
-    char title[256], panel[400], cl[256];
-    int i, h, q, rc = -1;
-    table_init(&ta, c->n_locs, 6);
-    table_init(&tb, c->H, 6);
+static const char *const fig3_stats[3] = {"median", "q12_5", "q87_5"};
+static const BarGroup fig3_groups[2] = {{"clean", COLOR_CLEAN, 0, 1, 2}, {"patched", COLOR_PATCHED, 3, 4, 5}};
+
+/* Panel a: one row per residual location; panel b: one per head of the patched layer.
+ * Columns: clean and patched median, q12_5, q87_5. */
+static void fig3_tables(const ReportContext *c, Table *ta, Table *tb) {
+    int i, h, q;
+    table_init(ta, c->n_locs, 6);
+    table_init(tb, c->H, 6);
     for (q = 0; q < 3; q++) {
-        snprintf(ta.colnames[q], LABEL_LEN, "clean_%s", qs[q]);
-        snprintf(ta.colnames[q + 3], LABEL_LEN, "patched_%s", qs[q]);
-        snprintf(tb.colnames[q], LABEL_LEN, "clean_%s", qs[q]);
-        snprintf(tb.colnames[q + 3], LABEL_LEN, "patched_%s", qs[q]);
+        snprintf(ta->colnames[q], LABEL_LEN, "clean_%s", fig3_stats[q]);
+        snprintf(ta->colnames[q + 3], LABEL_LEN, "patched_%s", fig3_stats[q]);
+        snprintf(tb->colnames[q], LABEL_LEN, "clean_%s", fig3_stats[q]);
+        snprintf(tb->colnames[q + 3], LABEL_LEN, "patched_%s", fig3_stats[q]);
     }
     for (i = 0; i < c->n_locs; i++) {
-        snprintf(ta.labels[i], LABEL_LEN, "%s", c->locs[i]);
+        snprintf(ta->labels[i], LABEL_LEN, "%s", c->locs[i]);
         for (q = 0; q < 3; q++) {
-            *table_cell(&ta, i, q) = metric_value(r, "fig3.clean.%s.%s", c->locs[i], qs[q]);
-            *table_cell(&ta, i, q + 3) = metric_value(r, "fig3.patched.%s.%s", c->locs[i], qs[q]);
+            *table_cell(ta, i, q) = metric_value(c->r, "fig3.clean.%s.%s", c->locs[i], fig3_stats[q]);
+            *table_cell(ta, i, q + 3) = metric_value(c->r, "fig3.patched.%s.%s", c->locs[i], fig3_stats[q]);
         }
     }
     for (h = 0; h < c->H; h++) {
-        snprintf(tb.labels[h], LABEL_LEN, "L%dH%d", c->pl, h);
+        snprintf(tb->labels[h], LABEL_LEN, "L%dH%d", c->pl, h);
         for (q = 0; q < 3; q++) {
-            *table_cell(&tb, h, q) = metric_value(r, "fig3.clean.L%dH%d.%s", c->pl, h, qs[q]);
-            *table_cell(&tb, h, q + 3) = metric_value(r, "fig3.patched.L%dH%d.%s", c->pl, h, qs[q]);
+            *table_cell(tb, h, q) = metric_value(c->r, "fig3.clean.L%dH%d.%s", c->pl, h, fig3_stats[q]);
+            *table_cell(tb, h, q + 3) = metric_value(c->r, "fig3.patched.L%dH%d.%s", c->pl, h, fig3_stats[q]);
         }
     }
-    snprintf(cl, sizeof cl, "%s", c->cleaners);
-    if (table_any(&ta, -1)) {
-        text_printf(&t,
-                    "# fig3a.dat - Fig 3a: PR(resid, %s) onto the writer's clean output at every residual location, clean\n"
-                    "# run vs the run whose layer-%d heads read resid_pre%d - %s as value input (queries, keys and\n"
-                    "# the ln1 scale of the value path stay clean). Median, 12.5 and 87.5 percentiles.\n"
-                    "# From results.tsv: fig3.{clean,patched}.{location}.{median,q12_5,q87_5}. NaN = not computed.\n",
-                    c->writer, c->pl, c->pl, c->writer);
-        table_dat(&t, &ta, "location");
-        if (outputs_emit(o, "fig3a.dat", &t) != 0) goto done;
-        t.len = 0;
-        gp_begin(&t, "fig3a", "Fig 3a (fig3a.dat)", 980, 520);
-        text_printf(&t,
-                    "set title \"Fig 3a: PR(resid, %s), clean vs value input of layer %d patched\"\n"
-                    "set xlabel \"residual location\"\nset ylabel \"projection ratio onto %s\"\n"
-                    "set xtics rotate by 40 right\n",
-                    c->writer, c->pl, c->writer);
-        grouped_bars_gp(&t, "fig3a.dat", c->n_locs, 3, 4, 5, 6, 7, 8, -1, "clean (median)", "patched (median)", NULL, "12.5-87.5%");
-        if (outputs_emit(o, "fig3a.gp", &t) != 0) goto done;
-        t.len = 0;
-        snprintf(title, sizeof title, "Fig 3a: the residual stream's projection onto %s, clean vs patched", c->writer);
-        snprintf(panel, sizeof panel, "patched: layer-%d heads read resid_pre%d - %s as value input", c->pl, c->pl,
-                 c->writer);
-        grouped_bars_svg(&t, &ta, groups, 2, -1, NULL, "12.5-87.5%", title, panel, "residual location",
-                         "projection ratio onto the writer (median)", 980, -40);
-        if (outputs_emit(o, "fig3a.svg", &t) != 0) goto done;
-    }
-    if (table_any(&tb, -1)) {
-        t.len = 0;
-        text_printf(&t,
-                    "# fig3b.dat - Fig 3b: PR(head output, %s) of every head of layer %d, clean vs patched (value input\n"
-                    "# resid_pre%d - %s). Cleaners: %s. Median, 12.5 and 87.5 percentiles.\n"
-                    "# From results.tsv: fig3.{clean,patched}.L%dH{h}.{median,q12_5,q87_5}. NaN = not computed.\n",
-                    c->writer, c->pl, c->pl, c->writer, cl, c->pl);
-        table_dat(&t, &tb, "head");
-        if (outputs_emit(o, "fig3b.dat", &t) != 0) goto done;
-        t.len = 0;
-        gp_begin(&t, "fig3b", "Fig 3b (fig3b.dat)", 980, 520);
-        text_printf(&t,
-                    "set title \"Fig 3b: PR(L%dHh, %s), clean vs value input patched\"\n"
-                    "set xlabel \"head of layer %d\"\nset ylabel \"projection ratio onto %s\"\n",
-                    c->pl, c->writer, c->pl, c->writer);
-        grouped_bars_gp(&t, "fig3b.dat", c->H, 3, 4, 5, 6, 7, 8, -1, "clean (median)", "patched (median)", NULL, "12.5-87.5%");
-        if (outputs_emit(o, "fig3b.gp", &t) != 0) goto done;
-        t.len = 0;
-        snprintf(title, sizeof title, "Fig 3b: layer-%d heads' projection onto %s, clean vs patched", c->pl, c->writer);
-        snprintf(panel, sizeof panel, "cleaners: %s", cl);
-        grouped_bars_svg(&t, &tb, groups, 2, -1, NULL, "12.5-87.5%", title, panel, "head", "projection ratio onto the writer (median)",
-                         980, 0);
-        if (outputs_emit(o, "fig3b.svg", &t) != 0) goto done;
-    }
-    rc = 0;
-done:
+}
+
+/* fig3a.dat, fig3a.gp, fig3a.svg: the residual locations. */
+static int fig3a_write(const ReportContext *c, const Table *ta, Text *t, Outputs *o) {
+    char title[256], panel[400];
+    t->len = 0;
+    text_printf(t,
+                "# fig3a.dat - Fig 3a: PR(resid, %s) onto the writer's clean output at every residual location, clean\n"
+                "# run vs the run whose layer-%d heads read resid_pre%d - %s as value input (queries, keys and\n"
+                "# the ln1 scale of the value path stay clean). Median, 12.5 and 87.5 percentiles.\n"
+                "# From results.tsv: fig3.{clean,patched}.{location}.{median,q12_5,q87_5}. NaN = not computed.\n",
+                c->writer, c->pl, c->pl, c->writer);
+    table_dat(t, ta, "location");
+    if (outputs_emit(o, "fig3a.dat", t) != 0) return -1;
+    t->len = 0;
+    gp_begin(t, "fig3a", "Fig 3a (fig3a.dat)", 980, 520);
+    text_printf(t,
+                "set title \"Fig 3a: PR(resid, %s), clean vs value input of layer %d patched\"\n"
+                "set xlabel \"residual location\"\nset ylabel \"projection ratio onto %s\"\n"
+                "set xtics rotate by 40 right\n",
+                c->writer, c->pl, c->writer);
+    grouped_bars_gp(t, "fig3a.dat", c->n_locs, 3, 4, 5, 6, 7, 8, -1, "clean (median)", "patched (median)", NULL,
+                    "12.5-87.5%");
+    if (outputs_emit(o, "fig3a.gp", t) != 0) return -1;
+    t->len = 0;
+    snprintf(title, sizeof title, "Fig 3a: the residual stream's projection onto %s, clean vs patched", c->writer);
+    snprintf(panel, sizeof panel, "patched: layer-%d heads read resid_pre%d - %s as value input", c->pl, c->pl,
+             c->writer);
+    grouped_bars_svg(t, ta, fig3_groups, 2, -1, NULL, "12.5-87.5%", title, panel, "residual location",
+                     "projection ratio onto the writer (median)", 980, -40);
+    return outputs_emit(o, "fig3a.svg", t);
+}
+
+/* fig3b.dat, fig3b.gp, fig3b.svg: the heads of the patched layer. */
+static int fig3b_write(const ReportContext *c, const Table *tb, Text *t, Outputs *o) {
+    char title[256], panel[400];
+    t->len = 0;
+    text_printf(t,
+                "# fig3b.dat - Fig 3b: PR(head output, %s) of every head of layer %d, clean vs patched (value input\n"
+                "# resid_pre%d - %s). Cleaners: %s. Median, 12.5 and 87.5 percentiles.\n"
+                "# From results.tsv: fig3.{clean,patched}.L%dH{h}.{median,q12_5,q87_5}. NaN = not computed.\n",
+                c->writer, c->pl, c->pl, c->writer, c->cleaners, c->pl);
+    table_dat(t, tb, "head");
+    if (outputs_emit(o, "fig3b.dat", t) != 0) return -1;
+    t->len = 0;
+    gp_begin(t, "fig3b", "Fig 3b (fig3b.dat)", 980, 520);
+    text_printf(t,
+                "set title \"Fig 3b: PR(L%dHh, %s), clean vs value input patched\"\n"
+                "set xlabel \"head of layer %d\"\nset ylabel \"projection ratio onto %s\"\n",
+                c->pl, c->writer, c->pl, c->writer);
+    grouped_bars_gp(t, "fig3b.dat", c->H, 3, 4, 5, 6, 7, 8, -1, "clean (median)", "patched (median)", NULL,
+                    "12.5-87.5%");
+    if (outputs_emit(o, "fig3b.gp", t) != 0) return -1;
+    t->len = 0;
+    snprintf(title, sizeof title, "Fig 3b: layer-%d heads' projection onto %s, clean vs patched", c->pl, c->writer);
+    snprintf(panel, sizeof panel, "cleaners: %s", c->cleaners);
+    grouped_bars_svg(t, tb, fig3_groups, 2, -1, NULL, "12.5-87.5%", title, panel, "head",
+                     "projection ratio onto the writer (median)", 980, 0);
+    return outputs_emit(o, "fig3b.svg", t);
+}
+
+/* Each panel's files when its metrics exist. */
+static int fig3_write_figures(const ReportContext *c, Outputs *o) {
+    Table ta, tb;
+    Text t = {0};
+    int rc = 0;
+    fig3_tables(c, &ta, &tb);
+    if (table_any(&ta, -1)) rc = fig3a_write(c, &ta, &t, o);
+    if (rc == 0 && table_any(&tb, -1)) rc = fig3b_write(c, &tb, &t, o);
     table_free(&ta);
     table_free(&tb);
     text_free(&t);
@@ -237,7 +252,8 @@ done:
 static void fig3_report_section(const ReportContext *c, ReportSection *s) {
     char intro[1024];
     int k, h;
-    for (k = 1 + 2 * c->pl; k < c->n_locs; k++) {
+    /* the locations from the patched layer on */
+    for (k = resid_location_count(c->pl, c->in->attn_only); k < c->n_locs; k++) {
         section_headline(s, "fig3.clean.%s.median", c->locs[k]);
         section_headline(s, "fig3.patched.%s.median", c->locs[k]);
     }

@@ -253,43 +253,40 @@ static void fig4_heads(const ReportContext *c, Fig4Heads *fh) {
     }
 }
 
-/* Fig 4: which = 0 for the writer (4a), 1 for each prompt's other head (4b). */
-static int fig4_write_panel(const ReportContext *c, const Fig4Heads *fh, Outputs *o, int which) {
-    static const BarGroup groups[2] = {{"clean DLA", COLOR_CLEAN, 0, -1, -1},
-                                       {"patched DLA (median)", COLOR_PATCHED, 1, 2, 3}};
-    const Results *r = c->r;
-    const char *stem = which ? "fig4b" : "fig4a";
-    Table tb;
-    Text t = {0};
-    char title[256], name[64];
-    int k, rc = -1;
-    table_init(&tb, fh->n_prompts, 6);
-    snprintf(tb.colnames[0], LABEL_LEN, "clean");
-    snprintf(tb.colnames[1], LABEL_LEN, "patched_median");
-    snprintf(tb.colnames[2], LABEL_LEN, "patched_q12_5");
-    snprintf(tb.colnames[3], LABEL_LEN, "patched_q87_5");
-    snprintf(tb.colnames[4], LABEL_LEN, "logit_diff");
-    snprintf(tb.colnames[5], LABEL_LEN, "top2");
+/* One row per prompt: the head's clean DLA and patched median, q12_5, q87_5 (NaN when
+ * the prompt has no such head), the clean logit difference and the top-2 flag. Panel
+ * which = 0 shows the writer (4a), 1 each prompt's other head (4b). */
+static void fig4_table(const ReportContext *c, const Fig4Heads *fh, int which, Table *tb) {
+    static const char *const cols[6] = {"clean", "patched_median", "patched_q12_5", "patched_q87_5", "logit_diff",
+                                        "top2"};
+    int k, j;
+    table_init(tb, fh->n_prompts, 6);
+    for (j = 0; j < 6; j++) snprintf(tb->colnames[j], LABEL_LEN, "%s", cols[j]);
     for (k = 0; k < fh->n_prompts; k++) {
         const char *head = which ? fh->other[k] : c->writer;
         if (which)
-            snprintf(tb.labels[k], LABEL_LEN, "P%d_%s", k + 1, head[0] ? head : "none");
+            snprintf(tb->labels[k], LABEL_LEN, "P%d_%s", k + 1, head[0] ? head : "none");
         else
-            snprintf(tb.labels[k], LABEL_LEN, "P%d", k + 1);
+            snprintf(tb->labels[k], LABEL_LEN, "P%d", k + 1);
         if (head[0]) {
-            *table_cell(&tb, k, 0) = metric_value(r, "fig4.p%d.%s.clean", k + 1, head);
-            *table_cell(&tb, k, 1) = metric_value(r, "fig4.p%d.%s.patched.median", k + 1, head);
-            *table_cell(&tb, k, 2) = metric_value(r, "fig4.p%d.%s.patched.q12_5", k + 1, head);
-            *table_cell(&tb, k, 3) = metric_value(r, "fig4.p%d.%s.patched.q87_5", k + 1, head);
+            *table_cell(tb, k, 0) = metric_value(c->r, "fig4.p%d.%s.clean", k + 1, head);
+            *table_cell(tb, k, 1) = metric_value(c->r, "fig4.p%d.%s.patched.median", k + 1, head);
+            *table_cell(tb, k, 2) = metric_value(c->r, "fig4.p%d.%s.patched.q12_5", k + 1, head);
+            *table_cell(tb, k, 3) = metric_value(c->r, "fig4.p%d.%s.patched.q87_5", k + 1, head);
         }
-        *table_cell(&tb, k, 4) = metric_value(r, "fig4.p%d.logit_diff", k + 1);
-        *table_cell(&tb, k, 5) = metric_value(r, "fig4.p%d.top2", k + 1);
+        *table_cell(tb, k, 4) = metric_value(c->r, "fig4.p%d.logit_diff", k + 1);
+        *table_cell(tb, k, 5) = metric_value(c->r, "fig4.p%d.top2", k + 1);
     }
-    if (!table_any(&tb, 0) && !table_any(&tb, 1)) {
-        rc = 0;
-        goto done;
-    }
-    text_printf(&t,
+}
+
+/* fig4a.* (which = 0) or fig4b.* (which = 1): .dat, .gp, .svg. */
+static int fig4_write_panel(const ReportContext *c, const Table *tb, int which, Text *t, Outputs *o) {
+    static const BarGroup groups[2] = {{"clean DLA", COLOR_CLEAN, 0, -1, -1},
+                                       {"patched DLA (median)", COLOR_PATCHED, 1, 2, 3}};
+    const char *stem = which ? "fig4b" : "fig4a";
+    char title[256];
+    t->len = 0;
+    text_printf(t,
                 "# %s.dat - Fig 4%s: direct logit attribution (DLA) of %s at the last position along\n"
                 "# W_U[:,correct] - W_U[:,incorrect] for each adversarial prompt: clean, and resample-patched\n"
                 "# (the head's query/key/value input at the last position taken from each data row; median,\n"
@@ -298,40 +295,43 @@ static int fig4_write_panel(const ReportContext *c, const Fig4Heads *fh, Outputs
                 "# From results.tsv: fig4.p{k}.{head}.clean, fig4.p{k}.{head}.patched.{median,q12_5,q87_5},\n"
                 "# fig4.p{k}.logit_diff, fig4.p{k}.top2. NaN = not computed.\n",
                 stem, which ? "b" : "a", which ? "each prompt's other head" : c->writer);
-    table_dat(&t, &tb, which ? "prompt_head" : "prompt");
-    snprintf(name, sizeof name, "%s.dat", stem);
-    if (outputs_emit(o, which ? "fig4b.dat" : "fig4a.dat", &t) != 0) goto done;
+    table_dat(t, tb, which ? "prompt_head" : "prompt");
+    if (outputs_emit(o, which ? "fig4b.dat" : "fig4a.dat", t) != 0) return -1;
 
-    t.len = 0;
+    t->len = 0;
     if (which)
         snprintf(title, sizeof title, "Fig 4b: DLA of each prompt's other head, clean vs resample-patched");
     else
         snprintf(title, sizeof title, "Fig 4a: DLA of the writer %s, clean vs resample-patched", c->writer);
-    gp_begin(&t, stem, which ? "Fig 4b (fig4b.dat)" : "Fig 4a (fig4a.dat)", 900, 520);
-    text_printf(&t, "set title \"%s\"\nset xlabel \"%s\"\nset ylabel \"DLA (logit difference units)\"\n", title,
+    gp_begin(t, stem, which ? "Fig 4b (fig4b.dat)" : "Fig 4a (fig4a.dat)", 900, 520);
+    text_printf(t, "set title \"%s\"\nset xlabel \"%s\"\nset ylabel \"DLA (logit difference units)\"\n", title,
                 which ? "prompt and head" : "prompt");
-    grouped_bars_gp(&t, name, fh->n_prompts, 3, -1, -1, 4, 5, 6, 7, "clean DLA", "patched DLA (median)",
-                    "clean logit difference", "12.5-87.5% (patched)");
-    if (outputs_emit(o, which ? "fig4b.gp" : "fig4a.gp", &t) != 0) goto done;
+    grouped_bars_gp(t, which ? "fig4b.dat" : "fig4a.dat", tb->rows, 3, -1, -1, 4, 5, 6, 7, "clean DLA",
+                    "patched DLA (median)", "clean logit difference", "12.5-87.5% (patched)");
+    if (outputs_emit(o, which ? "fig4b.gp" : "fig4a.gp", t) != 0) return -1;
 
-    t.len = 0;
-    grouped_bars_svg(&t, &tb, groups, 2, 4, "clean logit difference", "12.5-87.5% (patched)", title,
-                     "direction W_U[:,correct] - W_U[:,incorrect] at the last position", which ? "prompt and head" : "prompt",
-                     "DLA (logit difference units)", 900, 0);
-    if (outputs_emit(o, which ? "fig4b.svg" : "fig4a.svg", &t) != 0) goto done;
-    rc = 0;
-done:
-    table_free(&tb);
-    text_free(&t);
-    return rc;
+    t->len = 0;
+    grouped_bars_svg(t, tb, groups, 2, 4, "clean logit difference", "12.5-87.5% (patched)", title,
+                     "direction W_U[:,correct] - W_U[:,incorrect] at the last position",
+                     which ? "prompt and head" : "prompt", "DLA (logit difference units)", 900, 0);
+    return outputs_emit(o, which ? "fig4b.svg" : "fig4a.svg", t);
 }
 
+/* Both panels, each when its DLA metrics exist. */
 static int fig4_write_figures(const ReportContext *c, Outputs *o) {
     Fig4Heads fh;
+    Text t = {0};
+    int which, rc = 0;
     fig4_heads(c, &fh);
     if (fh.n_prompts == 0) return 0;
-    if (fig4_write_panel(c, &fh, o, 0) != 0) return -1;
-    return fig4_write_panel(c, &fh, o, 1);
+    for (which = 0; which < 2 && rc == 0; which++) {
+        Table tb;
+        fig4_table(c, &fh, which, &tb);
+        if (table_any(&tb, 0) || table_any(&tb, 1)) rc = fig4_write_panel(c, &tb, which, &t, o);
+        table_free(&tb);
+    }
+    text_free(&t);
+    return rc;
 }
 
 static void fig4_report_section(const ReportContext *c, ReportSection *s) {

@@ -98,94 +98,115 @@ static void fig5_end(void *state) {
 
 /* ---- figure and report ---- */
 
-static int fig5_write_figures(const ReportContext *c, Outputs *o) {
+/* The least-squares line of results.tsv; has_fit 0 when slope or intercept is absent. */
+typedef struct {
+    double slope, intercept, r;
+    int has_fit;
+    char label[160];
+} Fig5Fit;
+
+static void fig5_fit(const ReportContext *c, Fig5Fit *f) {
+    f->slope = metric_value(c->r, "fig5.slope");
+    f->intercept = metric_value(c->r, "fig5.intercept");
+    f->r = metric_value(c->r, "fig5.r");
+    f->has_fit = isfinite(f->slope) && isfinite(f->intercept);
+    if (f->has_fit)
+        snprintf(f->label, sizeof f->label, "fit: y = %.3f x %s %.3f, r = %.3f", f->slope, f->intercept < 0 ? "-" : "+",
+                 fabs(f->intercept), f->r);
+    else
+        snprintf(f->label, sizeof f->label, "no fit (fig5.slope absent)");
+}
+
+static int fig5_dat(const ReportContext *c, const Fig5Fit *fit, Text *t, Outputs *o) {
     const ReportInput *in = c->in;
-    const Results *r = c->r;
-    Text t = {0};
-    Axes a;
-    Range xr = {0, 0, 0}, yr = {0, 0, 0};
-    LegendItem leg[2];
-    char title[256], fit[160], cl[256];
-    double slope = metric_value(r, "fig5.slope"), icpt = metric_value(r, "fig5.intercept"), rr = metric_value(r, "fig5.r");
     size_t i;
-    int rc = -1;
-    if (in->fig5_n == 0 || !in->fig5_x || !in->fig5_y) return 0;
-    snprintf(cl, sizeof cl, "%s", c->cleaners);
-    text_printf(&t,
+    t->len = 0;
+    text_printf(t,
                 "# fig5.dat - Fig 5 (the authors' regression): one point per (row, position) of the first rows,\n"
                 "# positions 32..T-2. x = DLA of the writer %s at position i along W_U[:, next token];\n"
                 "# y = DLA of its V-composition through the cleaners (%s), no attention weights.\n"
                 "# Least-squares fit from results.tsv: fig5.slope = ",
-                c->writer, cl);
-    text_num(&t, slope);
-    text_puts(&t, ", fig5.intercept = ");
-    text_num(&t, icpt);
-    text_puts(&t, ", fig5.r = ");
-    text_num(&t, rr);
-    text_printf(&t, ", points = %lu\n# columns: writer_dla vcomp_dla\n", (unsigned long)in->fig5_n);
+                c->writer, c->cleaners);
+    text_num(t, fit->slope);
+    text_puts(t, ", fig5.intercept = ");
+    text_num(t, fit->intercept);
+    text_puts(t, ", fig5.r = ");
+    text_num(t, fit->r);
+    text_printf(t, ", points = %lu\n# columns: writer_dla vcomp_dla\n", (unsigned long)in->fig5_n);
     for (i = 0; i < in->fig5_n; i++) {
-        text_num(&t, in->fig5_x[i]);
-        text_puts(&t, " ");
-        text_num(&t, in->fig5_y[i]);
-        text_puts(&t, "\n");
-        range_add(&xr, in->fig5_x[i]);
-        range_add(&yr, in->fig5_y[i]);
+        text_num(t, in->fig5_x[i]);
+        text_puts(t, " ");
+        text_num(t, in->fig5_y[i]);
+        text_puts(t, "\n");
     }
-    if (outputs_emit(o, "fig5.dat", &t) != 0) goto done;
+    return outputs_emit(o, "fig5.dat", t);
+}
 
-    if (isfinite(slope) && isfinite(icpt))
-        snprintf(fit, sizeof fit, "fit: y = %.3f x %s %.3f, r = %.3f", slope, icpt < 0 ? "-" : "+", fabs(icpt), rr);
-    else
-        snprintf(fit, sizeof fit, "no fit (fig5.slope absent)");
-    t.len = 0;
-    gp_begin(&t, "fig5", "Fig 5 (fig5.dat)", 900, 640);
-    text_printf(&t,
+static int fig5_gp(const ReportContext *c, const Fig5Fit *fit, Text *t, Outputs *o) {
+    const unsigned long n = (unsigned long)c->in->fig5_n;
+    t->len = 0;
+    gp_begin(t, "fig5", "Fig 5 (fig5.dat)", 900, 640);
+    text_printf(t,
                 "set title \"Fig 5: writer DLA vs its V-composition through the cleaners\"\n"
                 "set xlabel \"DLA of the writer %s\"\nset ylabel \"DLA of the V-composition (cleaners)\"\nset grid xtics\n",
                 c->writer);
-    if (isfinite(slope) && isfinite(icpt)) {
-        text_printf(&t, "slope = %.9g\nintercept = %.9g\n", slope, icpt);
-        text_printf(&t,
+    if (fit->has_fit) {
+        text_printf(t, "slope = %.9g\nintercept = %.9g\n", fit->slope, fit->intercept);
+        text_printf(t,
                     "plot \"fig5.dat\" using 1:2 with points pt 7 ps 0.4 lc rgb \"%s\" title \"positions (n=%lu)\", \\\n"
                     "     slope * x + intercept with lines lw 2 lc rgb \"%s\" title \"%s\"\n",
-                    palette[0], (unsigned long)in->fig5_n, COLOR_CLEANER, fit);
+                    palette[0], n, COLOR_CLEANER, fit->label);
     } else {
-        text_printf(&t, "plot \"fig5.dat\" using 1:2 with points pt 7 ps 0.4 lc rgb \"%s\" title \"positions (n=%lu)\"\n",
-                    palette[0], (unsigned long)in->fig5_n);
+        text_printf(t, "plot \"fig5.dat\" using 1:2 with points pt 7 ps 0.4 lc rgb \"%s\" title \"positions (n=%lu)\"\n",
+                    palette[0], n);
     }
-    if (outputs_emit(o, "fig5.gp", &t) != 0) goto done;
+    return outputs_emit(o, "fig5.gp", t);
+}
 
-    t.len = 0;
-    snprintf(title, sizeof title, "Fig 5: writer DLA vs its V-composition through the cleaners");
-    svg_begin(&t, 900, 640, title);
-    svg_text(&t, 450, 26, "middle", 16, 0, "font-weight=\"bold\"", title);
+static int fig5_svg(const ReportContext *c, const Fig5Fit *fit, Text *t, Outputs *o) {
+    const ReportInput *in = c->in;
+    const char *title = "Fig 5: writer DLA vs its V-composition through the cleaners";
+    Range xr = {0, 0, 0}, yr = {0, 0, 0};
+    LegendItem leg[2];
+    Axes a;
+    size_t i;
+    for (i = 0; i < in->fig5_n; i++) {
+        range_add(&xr, in->fig5_x[i]);
+        range_add(&yr, in->fig5_y[i]);
+    }
+    t->len = 0;
+    svg_begin(t, 900, 640, title);
+    svg_text(t, 450, 26, "middle", 16, 0, "font-weight=\"bold\"", title);
     axes_numeric(&a, 80, 70, 560, 480, xr, yr);
-    axes_draw(&t, &a, fit, "DLA of the writer along W_U[:, next token]", "DLA of the V-composition", NULL, 0);
-    text_puts(&t, "<defs><clipPath id=\"plotarea\">");
-    text_printf(&t, "<rect x=\"%.2f\" y=\"%.2f\" width=\"%.2f\" height=\"%.2f\"/>", a.left, a.top, a.width, a.height);
-    text_puts(&t, "</clipPath></defs>\n<g clip-path=\"url(#plotarea)\">\n");
-    text_printf(&t, "<g fill=\"%s\" fill-opacity=\"0.35\">\n", palette[0]);
+    axes_draw(t, &a, fit->label, "DLA of the writer along W_U[:, next token]", "DLA of the V-composition", NULL, 0);
+    text_puts(t, "<defs><clipPath id=\"plotarea\">");
+    text_printf(t, "<rect x=\"%.2f\" y=\"%.2f\" width=\"%.2f\" height=\"%.2f\"/>", a.left, a.top, a.width, a.height);
+    text_puts(t, "</clipPath></defs>\n<g clip-path=\"url(#plotarea)\">\n");
+    text_printf(t, "<g fill=\"%s\" fill-opacity=\"0.35\">\n", palette[0]);
     for (i = 0; i < in->fig5_n; i++)
         if (isfinite(in->fig5_x[i]) && isfinite(in->fig5_y[i]))
-            text_printf(&t, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"1.8\"/>\n", ax_x(&a, in->fig5_x[i]), ax_y(&a, in->fig5_y[i]));
-    text_puts(&t, "</g>\n");
-    if (isfinite(slope) && isfinite(icpt))
-        svg_line(&t, ax_x(&a, a.xmin), ax_y(&a, slope * a.xmin + icpt), ax_x(&a, a.xmax), ax_y(&a, slope * a.xmax + icpt),
-                 COLOR_CLEANER, 2.5, NULL);
-    text_puts(&t, "</g>\n");
-    leg[0].label = "one (row, position)";
-    leg[0].color = palette[0];
-    leg[0].kind = LEG_POINT;
-    leg[0].opacity = 0.6;
-    leg[1].label = "least-squares line";
-    leg[1].color = COLOR_CLEANER;
-    leg[1].kind = LEG_DASH;
-    leg[1].opacity = 1;
-    draw_legend(&t, 652, 70, leg, isfinite(slope) && isfinite(icpt) ? 2 : 1);
-    svg_end(&t);
-    if (outputs_emit(o, "fig5.svg", &t) != 0) goto done;
-    rc = 0;
-done:
+            text_printf(t, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"1.8\"/>\n", ax_x(&a, in->fig5_x[i]), ax_y(&a, in->fig5_y[i]));
+    text_puts(t, "</g>\n");
+    if (fit->has_fit)
+        svg_line(t, ax_x(&a, a.xmin), ax_y(&a, fit->slope * a.xmin + fit->intercept), ax_x(&a, a.xmax),
+                 ax_y(&a, fit->slope * a.xmax + fit->intercept), COLOR_CLEANER, 2.5, NULL);
+    text_puts(t, "</g>\n");
+    leg[0] = legend_item("one (row, position)", palette[0], LEG_POINT, 0.6);
+    leg[1] = legend_item("least-squares line", COLOR_CLEANER, LEG_DASH, 1);
+    draw_legend(t, 652, 70, leg, fit->has_fit ? 2 : 1);
+    svg_end(t);
+    return outputs_emit(o, "fig5.svg", t);
+}
+
+/* fig5.dat, fig5.gp, fig5.svg from the run's points; nothing without points. */
+static int fig5_write_figures(const ReportContext *c, Outputs *o) {
+    const ReportInput *in = c->in;
+    Fig5Fit fit;
+    Text t = {0};
+    int rc;
+    if (in->fig5_n == 0 || !in->fig5_x || !in->fig5_y) return 0;
+    fig5_fit(c, &fit);
+    rc = fig5_dat(c, &fit, &t, o) || fig5_gp(c, &fit, &t, o) || fig5_svg(c, &fit, &t, o) ? -1 : 0;
     text_free(&t);
     return rc;
 }

@@ -416,6 +416,15 @@ void draw_whisker(Text *t, const Axes *a, double xc, double half, double lo, dou
     svg_line(t, x - cap, ax_y(a, hi), x + cap, ax_y(a, hi), "black", 1.2, NULL);
 }
 
+LegendItem legend_item(const char *label, const char *color, int kind, double opacity) {
+    LegendItem it;
+    it.label = label;
+    it.color = color;
+    it.kind = kind;
+    it.opacity = opacity;
+    return it;
+}
+
 /* A framed legend whose top-left corner is (x, y). */
 void draw_legend(Text *t, double x, double y, const LegendItem *items, int n) {
     int i;

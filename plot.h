@@ -128,6 +128,8 @@ typedef struct {
     int kind; /* LEG_* */
     double opacity;
 } LegendItem;
+/* A legend entry (label and color are not copied). */
+LegendItem legend_item(const char *label, const char *color, int kind, double opacity);
 /* The most items a figure's legend lists. */
 #define MAX_LEGEND 64
 /* A framed legend whose top-left corner is (x, y). */

@@ -276,31 +276,26 @@ static void md_file_hash(Text *t, const char *label, const char *path, const cha
         text_printf(t, " (checksum unavailable: %s)\n", e.msg);
 }
 
-static int build_report_md(const ReportContext *c, const Outputs *o, Text *t) {
-    const ReportInput *in = c->in;
-    const Results *r = c->r;
-    CheckSet cs;
-    NameList hl = {NULL, 0, 0};
-    char v1[48];
+/* Counts the checks of cs by outcome. */
+static void count_checks(const CheckSet *cs, const Results *r, int *n_pass, int *n_fail, int *n_missing) {
     size_t i;
-    const Experiment *const *units;
-    int k, u, n_units, n_pass = 0, n_fail = 0, n_missing = 0, n_nan = 0, nan_note = 0;
-
-    cs.checks = in->checks;
-    cs.n = in->checks ? in->n_checks : 0;
-    cs.kind = in->is_gelu_4l ? "paper" : in->is_planted ? "planted" : "supplied";
-    if (!cs.checks && in->is_gelu_4l) cs.checks = paper_checks_table(&cs.n);
-    cs.shown = xalloc_array(cs.n ? cs.n : 1, 1, "report checks");
-    for (i = 0; i < cs.n; i++) {
-        int outcome = refcheck_eval(&cs.checks[i], r, NULL);
+    *n_pass = *n_fail = *n_missing = 0;
+    for (i = 0; i < cs->n; i++) {
+        int outcome = refcheck_eval(&cs->checks[i], r, NULL);
         if (outcome == REFCHECK_PASS)
-            n_pass++;
+            (*n_pass)++;
         else if (outcome == REFCHECK_FAIL)
-            n_fail++;
+            (*n_fail)++;
         else
-            n_missing++;
+            (*n_missing)++;
     }
+}
 
+/* Title, the planted model's warning, and the summary: model, checks, figures. */
+static void md_summary(const ReportContext *c, const Outputs *o, const CheckSet *cs, Text *t) {
+    const ReportInput *in = c->in;
+    int n_pass, n_fail, n_missing;
+    count_checks(cs, c->r, &n_pass, &n_fail, &n_missing);
     text_puts(t, "# cleanup report\n\n");
     text_puts(t,
               "Reproduction of \"An adversarial example for Direct Logit Attribution: memory management in gelu-4l\"\n"
@@ -323,18 +318,18 @@ static int build_report_md(const ReportContext *c, const Outputs *o, Text *t) {
     text_printf(t, "- Model: %s%s\n", in->model_name ? in->model_name : "unknown",
                 in->is_gelu_4l ? " (gelu-4l, identified by its config)"
                                : in->is_planted ? " (the bundled planted model, NOT gelu-4l)" : " (not gelu-4l)");
-    if (cs.n == 0 && in->is_planted)
+    if (cs->n == 0 && in->is_planted)
         text_puts(t, "- Checks: no reference. No expectations were supplied for the planted model, so its numbers are\n"
                      "  reported without expected values.\n");
-    else if (cs.n == 0)
+    else if (cs->n == 0)
         text_puts(t, "- Checks: no reference. This model is neither gelu-4l nor the planted model, so its numbers are\n"
                      "  reported without expected values.\n");
     else
         text_printf(t, "- Checks against %s: **%d of %lu pass**%s%s (a check passes when |value - reference| <= tolerance).\n",
                     in->is_gelu_4l ? "the paper's reference values (PROTOCOL section 7)"
                                    : in->is_planted ? "the planted model's expectations" : "the supplied expectations",
-                    n_pass, (unsigned long)cs.n, n_fail ? ", some FAIL" : "", n_missing ? ", some MISSING" : "");
-    if (cs.n) text_printf(t, "  pass %d, fail %d, missing %d.\n", n_pass, n_fail, n_missing);
+                    n_pass, (unsigned long)cs->n, n_fail ? ", some FAIL" : "", n_missing ? ", some MISSING" : "");
+    if (cs->n) text_printf(t, "  pass %d, fail %d, missing %d.\n", n_pass, n_fail, n_missing);
     if (!any_figure(o, 1))
         text_puts(t, "- Figures written: none\n");
     else {
@@ -348,6 +343,11 @@ static int build_report_md(const ReportContext *c, const Outputs *o, Text *t) {
         text_puts(t, "\n");
     }
 
+}
+
+/* The model, the data and the experiment configuration. */
+static void md_inputs(const ReportContext *c, Text *t) {
+    const ReportInput *in = c->in;
     text_puts(t, "\n## Model\n\n");
     text_printf(t, "- Name: %s\n", in->model_name ? in->model_name : "unknown");
     text_printf(t, "- Directory: `%s`\n", in->model_dir ? in->model_dir : "unknown");
@@ -375,8 +375,19 @@ static int build_report_md(const ReportContext *c, const Outputs *o, Text *t) {
     text_puts(t, "- Statistics: type-7 quantiles over all (prompt, position) samples; NaN samples are skipped.\n");
     text_puts(t, "- Error bars and bands are the 12.5 and 87.5 percentiles (the paper's), not the quartiles.\n");
 
+}
+
+/* Every unit's section, checks outside them, and the NaN bookkeeping. */
+static void md_results(const ReportContext *c, const Outputs *o, CheckSet *cs, Text *t) {
+    const ReportInput *in = c->in;
+    const Results *r = c->r;
+    const Experiment *const *units;
+    NameList hl = {NULL, 0, 0};
+    char v1[48];
+    size_t i;
+    int k, u, n_units, n_nan = 0, nan_note = 0;
     text_puts(t, "\n## Results\n\n");
-    if (cs.n)
+    if (cs->n)
         text_printf(t,
                     "Each table lists the headline numbers and every check of that experiment. Reference values: %s.\n"
                     "result PASS: |value - reference| <= tolerance; FAIL otherwise; MISSING: the metric was not computed.\n",
@@ -391,19 +402,19 @@ static int build_report_md(const ReportContext *c, const Outputs *o, Text *t) {
         ReportSection s;
         s.t = t;
         s.r = r;
-        s.cs = &cs;
+        s.cs = cs;
         s.hl = &hl;
         s.unit = units[u];
         s.o = o;
         units[u]->report_section(c, &s);
     }
     /* checks on metrics outside the experiments above */
-    for (i = 0; i < cs.n; i++)
-        if (!cs.shown[i]) {
+    for (i = 0; i < cs->n; i++)
+        if (!cs->shown[i]) {
             if (hl.n == 0) text_puts(t, "\n### Other checks\n\n");
-            names_add(&hl, "%s", cs.checks[i].metric);
+            names_add(&hl, "%s", cs->checks[i].metric);
             if (hl.n == 1) md_table_head(t);
-            md_metric_row(t, r, &cs, cs.checks[i].metric);
+            md_metric_row(t, r, cs, cs->checks[i].metric);
         }
     /* NaN bookkeeping */
     for (k = 0; k < r->count; k++) {
@@ -419,6 +430,12 @@ static int build_report_md(const ReportContext *c, const Outputs *o, Text *t) {
     }
     if (n_nan) text_printf(t, "\n%d metrics are NaN (not computable, e.g. no samples or zero variance).\n", n_nan);
 
+    free(hl.names);
+}
+
+/* The list of files and how the run can be checked. */
+static void md_files_and_run(const Outputs *o, Text *t) {
+    int k;
     text_puts(t, "\n## Files\n\n");
     for (k = 0; k < o->n_written; k++) text_printf(t, "- `%s`: %s\n", o->written[k], describe(o->written[k]));
     text_printf(t, "- `report.md`: %s\n", describe("report.md"));
@@ -437,9 +454,21 @@ static int build_report_md(const ReportContext *c, const Outputs *o, Text *t) {
               "  ones in the last bits; `CLEANUP_SIMD=baseline` selects the baseline kernels on any machine.\n"
               "- Integrity: `./cleanup verify DIR` (or `sha256sum -c SHA256SUMS` inside this directory) re-checks every\n"
               "  file against `SHA256SUMS`.\n");
-    free(hl.names);
+}
+
+static void build_report_md(const ReportContext *c, const Outputs *o, Text *t) {
+    const ReportInput *in = c->in;
+    CheckSet cs;
+    cs.checks = in->checks;
+    cs.n = in->checks ? in->n_checks : 0;
+    cs.kind = in->is_gelu_4l ? "paper" : in->is_planted ? "planted" : "supplied";
+    if (!cs.checks && in->is_gelu_4l) cs.checks = paper_checks_table(&cs.n);
+    cs.shown = xalloc_array(cs.n ? cs.n : 1, 1, "report checks");
+    md_summary(c, o, &cs, t);
+    md_inputs(c, t);
+    md_results(c, o, &cs, t);
+    md_files_and_run(o, t);
     free(cs.shown);
-    return 0;
 }
 
 /* ------------------------------------------------------------------ */
@@ -472,16 +501,8 @@ static int compare_names(const void *a, const void *b) {
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-int report_write_all(const char *out_dir, const ReportInput *in, Error *err) {
-    Outputs o;
-    ReportContext c;
-    Text t = {0};
-    char *path;
-    const char **sorted = NULL;
-    const Experiment *const *units;
-    const char *const *names;
-    int i, k, n_units, n_names, n_sorted, rc = -1;
-
+/* Refuses a ReportInput the report cannot describe. */
+static int check_input(const ReportInput *in, Error *err) {
     if (!in || !in->results) return error_set_code(err, EXIT_INTERNAL, "report: no results to write");
     if (in->n_layers < 1 || in->n_layers > 1000 || in->n_heads < 1 || in->n_heads > 1000)
         return error_set_code(err, EXIT_INTERNAL, "report: implausible model shape (%d layers, %d heads)", in->n_layers,
@@ -493,84 +514,104 @@ int report_write_all(const char *out_dir, const ReportInput *in, Error *err) {
     if (in->fig5_n > 0 && (!in->fig5_x || !in->fig5_y))
         return error_set_code(err, EXIT_INTERNAL, "report: fig5_n is %lu but the points are missing",
                               (unsigned long)in->fig5_n);
-    if (make_dirs(out_dir, err) != 0) return -1;
-    /* No SHA256SUMS until every file is in place: an interrupted run fails verify. */
-    path = path_join(out_dir, "SHA256SUMS");
-    if (path_exists(path) && remove(path) != 0) {
-        error_set_code(err, EXIT_IO, "%s: cannot remove the old checksum file: %s", path, strerror(errno));
-        free(path);
-        return -1;
-    }
-    free(path);
+    return 0;
+}
 
+/* Removes dir/name if it exists. */
+static int remove_output(const char *dir, const char *name, const char *what, Error *err) {
+    char *path = path_join(dir, name);
+    int rc = 0;
+    if (path_exists(path) && remove(path) != 0)
+        rc = error_set_code(err, EXIT_IO, "%s: cannot remove %s: %s", path, what, strerror(errno));
+    free(path);
+    return rc;
+}
+
+/* What the figure writers and sections see; free c->locs. */
+static void build_context(const ReportInput *in, ReportContext *c) {
+    int i;
+    memset(c, 0, sizeof *c);
+    c->in = in;
+    c->r = in->results;
+    c->L = in->n_layers;
+    c->H = in->n_heads;
+    c->n_locs = resid_location_count(c->L, in->attn_only);
+    c->wl = in->writer_layer;
+    c->wh = in->writer_head;
+    c->pl = in->patched_layer;
+    head_label(c->writer, sizeof c->writer, c->wl, c->wh);
+    cleaners_text(in, c->cleaners, sizeof c->cleaners);
+    c->locs = xalloc_array((size_t)c->n_locs, sizeof *c->locs, "locations");
+    for (i = 0; i < c->n_locs; i++) resid_location_name(in->attn_only, i, c->locs[i], LABEL_LEN);
+}
+
+/* SHA256SUMS over every file written, as they are on disk, sorted by name. */
+static int write_checksums(Outputs *o, Error *err) {
+    const char **sorted = xalloc_array((size_t)o->n_written, sizeof *sorted, "output names");
+    Text t = {0};
+    int i, rc = 0, n = o->n_written;
+    memcpy((void *)sorted, o->written, (size_t)n * sizeof *sorted);
+    qsort((void *)sorted, (size_t)n, sizeof *sorted, compare_names);
+    for (i = 0; i < n && rc == 0; i++) {
+        char hex[65], *path = path_join(o->dir, sorted[i]);
+        rc = sha256_file_hex(path, hex, err);
+        free(path);
+        if (rc == 0) text_printf(&t, "%s  %s\n", hex, sorted[i]);
+    }
+    if (rc == 0) rc = outputs_emit(o, "SHA256SUMS", &t);
+    free((void *)sorted);
+    text_free(&t);
+    return rc;
+}
+
+/* run.txt: wall time, threads and kernels differ between runs, so they stay out of
+ * the checksummed files. */
+static int write_run_txt(const char *out_dir, const ReportInput *in, Error *err) {
+    Text t = {0};
+    char *path = path_join(out_dir, "run.txt");
+    int rc;
+    text_printf(&t, "run time: %.1f s\nthreads: %d\nkernels: %s (CLEANUP_SIMD)\n", in->seconds, in->threads,
+                kernels_name());
+    rc = write_file_atomic(path, t.data, t.len, err);
+    free(path);
+    text_free(&t);
+    return rc;
+}
+
+int report_write_all(const char *out_dir, const ReportInput *in, Error *err) {
+    Outputs o;
+    ReportContext c;
+    Text t = {0};
+    char *path;
+    const Experiment *const *units;
+    const char *const *names;
+    int i, k, n_units, n_names, rc = -1;
+
+    if (check_input(in, err) || make_dirs(out_dir, err)) return -1;
+    /* No SHA256SUMS until every file is in place: an interrupted run fails verify. */
+    if (remove_output(out_dir, "SHA256SUMS", "the old checksum file", err)) return -1;
     path = path_join(out_dir, "results.tsv");
     k = results_write_tsv(in->results, path, err);
     free(path);
     if (k != 0) return -1;
     outputs_init(&o, out_dir, err);
     outputs_record(&o, "results.tsv");
-
-    memset(&c, 0, sizeof c);
-    c.in = in;
-    c.r = in->results;
-    c.L = in->n_layers;
-    c.H = in->n_heads;
-    c.n_locs = resid_location_count(c.L, in->attn_only);
-    c.wl = in->writer_layer;
-    c.wh = in->writer_head;
-    c.pl = in->patched_layer;
-    head_label(c.writer, sizeof c.writer, c.wl, c.wh);
-    cleaners_text(in, c.cleaners, sizeof c.cleaners);
-    c.locs = xalloc_array((size_t)c.n_locs, sizeof *c.locs, "locations");
-    for (i = 0; i < c.n_locs; i++) resid_location_name(in->attn_only, i, c.locs[i], LABEL_LEN);
+    build_context(in, &c);
 
     units = experiment_list(&n_units);
     for (i = 0; i < n_units; i++)
         if (units[i]->write_figures && units[i]->write_figures(&c, &o) != 0) goto done;
-
     build_report_md(&c, &o, &t);
     if (outputs_emit(&o, "report.md", &t) != 0) goto done;
-
     /* Outputs of an earlier run that this run did not produce would be stale. */
     names = report_output_names(&n_names);
-    for (i = 0; i < n_names; i++) {
-        const char *name = names[i];
-        if (strcmp(name, "SHA256SUMS") == 0 || outputs_written(&o, name)) continue;
-        path = path_join(out_dir, name);
-        if (path_exists(path) && remove(path) != 0) {
-            error_set_code(err, EXIT_IO, "%s: cannot remove stale output of an earlier run: %s", path, strerror(errno));
-            free(path);
+    for (i = 0; i < n_names; i++)
+        if (strcmp(names[i], "SHA256SUMS") != 0 && !outputs_written(&o, names[i]) &&
+            remove_output(out_dir, names[i], "stale output of an earlier run", err))
             goto done;
-        }
-        free(path);
-    }
-
-    /* SHA256SUMS last, over the files as they are on disk. */
-    n_sorted = o.n_written;
-    sorted = xalloc_array((size_t)n_sorted, sizeof *sorted, "output names");
-    memcpy((void *)sorted, o.written, (size_t)n_sorted * sizeof *sorted);
-    qsort((void *)sorted, (size_t)n_sorted, sizeof *sorted, compare_names);
-    t.len = 0;
-    for (i = 0; i < n_sorted; i++) {
-        char hex[65];
-        path = path_join(out_dir, sorted[i]);
-        k = sha256_file_hex(path, hex, err);
-        free(path);
-        if (k != 0) goto done;
-        text_printf(&t, "%s  %s\n", hex, sorted[i]);
-    }
-    if (outputs_emit(&o, "SHA256SUMS", &t) != 0) goto done;
-    /* Wall time and threads differ between runs: kept out of the checksummed files. */
-    t.len = 0;
-    text_printf(&t, "run time: %.1f s\nthreads: %d\nkernels: %s (CLEANUP_SIMD)\n", in->seconds, in->threads,
-                kernels_name());
-    path = path_join(out_dir, "run.txt");
-    k = write_file_atomic(path, t.data, t.len, err);
-    free(path);
-    if (k != 0) goto done;
+    if (write_checksums(&o, err) || write_run_txt(out_dir, in, err)) goto done;
     rc = 0;
 done:
-    free((void *)sorted);
     free(c.locs);
     outputs_free(&o);
     text_free(&t);
