@@ -19,6 +19,7 @@
 #include "check.h"
 #include "kernels.h"
 #include "experiments.h"
+#include "report.h"
 #include "model.h"
 
 enum { L = 3, H = 4, D = 32, DH = 8, M = 64, CTX = 48, V = 50, ROWS = 5, T = 40 };
@@ -485,6 +486,58 @@ static void test_head_checks(const Model *m) {
     CHECK(exp_heads_check(m, &hd, &err) != 0, "writer in the cleaners' layer is an error");
 }
 
+/* The table of experiment units: names unique and found by experiment_find with the bit
+ * of their position; clean-pass units have every step; every unit has a report section;
+ * output file names unique across units, each unit's figures among its outputs; and
+ * report_output_names lists results.tsv, report.md, every unit's outputs and SHA256SUMS. */
+static void test_unit_table(void) {
+    static const char *const paper_order[] = {"fig1", "fig2", "fig3", "fig4", "fig5", "sec32"};
+    const Experiment *const *units;
+    const char *const *names;
+    int n, i, j, n_names, n_outputs = 0;
+    units = experiment_list(&n);
+    CHECK(n == 6, "six units (%d)", n);
+    CHECK(experiment_all() == (1u << n) - 1, "experiment_all has a bit per unit");
+    for (i = 0; i < n; i++) {
+        unsigned bit = 0;
+        const ExpOutput *f;
+        const char *const *fig;
+        CHECK(i < 6 && strcmp(units[i]->name, paper_order[i]) == 0, "unit %d is %s", i, paper_order[i < 6 ? i : 0]);
+        CHECK(experiment_find(units[i]->name, &bit) == units[i] && bit == 1u << i, "%s found with bit %d",
+              units[i]->name, i);
+        CHECK(units[i]->report_section && units[i]->summary && units[i]->heading, "%s: section, summary, heading",
+              units[i]->name);
+        CHECK((units[i]->begin != NULL) != (units[i]->run != NULL), "%s: in the clean pass or on its own, not both",
+              units[i]->name);
+        if (units[i]->begin)
+            CHECK(units[i]->batch && units[i]->finish && units[i]->end, "%s: every clean-pass step", units[i]->name);
+        for (f = units[i]->outputs; f->name; f++) {
+            n_outputs++;
+            CHECK(strncmp(f->name, units[i]->name, strlen(units[i]->name)) == 0 && f->what && f->what[0],
+                  "%s: output %s is named after the unit and described", units[i]->name, f->name);
+            for (j = 0; j < i; j++) {
+                const ExpOutput *g;
+                for (g = units[j]->outputs; g->name; g++)
+                    CHECK(strcmp(f->name, g->name) != 0, "%s and %s both write %s", units[i]->name, units[j]->name,
+                          f->name);
+            }
+        }
+        for (fig = units[i]->figures; *fig; fig++) {
+            char svg[64];
+            int found = 0;
+            snprintf(svg, sizeof svg, "%s.svg", *fig);
+            for (f = units[i]->outputs; f->name; f++) found |= strcmp(f->name, svg) == 0;
+            CHECK(found, "%s: figure %s has its svg among the outputs", units[i]->name, *fig);
+        }
+    }
+    CHECK(experiment_find("fig9", NULL) == NULL, "an unknown name is not found");
+    names = report_output_names(&n_names);
+    CHECK(n_names == n_outputs + 3, "report_output_names: %d names for %d unit outputs + 3", n_names, n_outputs);
+    CHECK(n_names > 3 && strcmp(names[0], "results.tsv") == 0 && strcmp(names[1], "report.md") == 0 &&
+              strcmp(names[n_names - 1], "SHA256SUMS") == 0,
+          "report_output_names: results.tsv, report.md first, SHA256SUMS last");
+}
+
 int main(void) {
     Model m;
     Dataset ds;
@@ -503,6 +556,7 @@ int main(void) {
     test_top2();
     test_fig4_self_patch(&m);
     test_head_checks(&m);
+    test_unit_table();
     data_free(&ds);
     model_free(&m);
     return check_done("test_experiments");

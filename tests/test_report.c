@@ -988,6 +988,48 @@ static void test_progress(void) {
     free(msg);
 }
 
+/* An attention-only model has no resid_mid locations (TransformerLens creates no
+ * hook_resid_mid without MLPs): Fig 1 and Fig 3 use resid_pre0, resid_post0, ...,
+ * and their .dat files have exactly those rows, none of them NaN. */
+static void test_attn_only(const char *dir) {
+    static const char *const locs[3] = {"resid_pre0", "resid_post0", "resid_post1"};
+    static const double med[3] = {0.01, 0.98, 0.12};
+    Results r;
+    ReportInput in;
+    Error err;
+    char name[128], *t;
+    int k, h, rc;
+    results_init(&r);
+    for (k = 0; k < 3; k++)
+        for (h = 0; h < 4; h++) {
+            snprintf(name, sizeof name, "fig1.L0H%d.%s.median", h, locs[k]);
+            results_set(&r, name, med[k] + 0.001 * h);
+            snprintf(name, sizeof name, "fig3.clean.%s.median", locs[k]);
+            results_set(&r, name, med[k]);
+        }
+    build_input(&in, &r, 0);
+    in.n_layers = 2;
+    in.n_heads = 4;
+    in.attn_only = 1;
+    in.writer_layer = 0;
+    in.writer_head = 2;
+    in.patched_layer = 1;
+    in.n_cleaners = 1;
+    rc = report_write_all(dir, &in, &err);
+    CHECK(rc == 0, "report_write_all for an attention-only model (%s)", rc ? err.msg : "");
+    for (k = 0; k < 3; k++) {
+        CHECK(check_close(dat_value(dir, "fig1b.dat", locs[k], "median"), med[k] + 0.002, 1e-9, 0),
+              "attention-only fig1b.dat: %s is the writer's median", locs[k]);
+        CHECK(check_close(dat_value(dir, "fig3a.dat", locs[k], "clean_median"), med[k], 1e-9, 0),
+              "attention-only fig3a.dat: %s is its median", locs[k]);
+    }
+    t = slurp(dir, "fig1b.dat", NULL);
+    CHECK(t && !strstr(t, "resid_mid") && !strstr(t, "\n3 "), "attention-only fig1b.dat: rows 0-2 only, no resid_mid");
+    free(t);
+    CHECK(run_verify(dir) == 0, "verify passes");
+    results_free(&r);
+}
+
 int main(int argc, char **argv) {
     char base[512], d1[600], d2[600], d3[600], d4[600], d5[600], d6[600];
     const char *tmp = getenv("TMPDIR");
@@ -1036,6 +1078,7 @@ int main(int argc, char **argv) {
     test_determinism(d3, d4);
     test_bad_input(d5);
     test_variants(d6);
+    test_attn_only(d6);
     test_empty(d5);
     test_progress();
     remove_tree(d1);
