@@ -106,13 +106,8 @@ typedef struct {
     int n, cap;
 } NameList;
 
-static void names_add(NameList *l, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 2, 3)))
-#endif
-    ;
-static void names_add(NameList *l, const char *fmt, ...) {
-    va_list ap;
+/* Appends a formatted name. */
+static void names_vadd(NameList *l, const char *fmt, va_list ap) {
     if (l->n == l->cap) {
         int ncap = l->cap ? l->cap * 2 : 64;
         char(*nn)[128] = realloc(l->names, (size_t)ncap * sizeof *nn);
@@ -120,9 +115,7 @@ static void names_add(NameList *l, const char *fmt, ...) {
         l->names = nn;
         l->cap = ncap;
     }
-    va_start(ap, fmt);
     vsnprintf(l->names[l->n], sizeof l->names[l->n], fmt, ap);
-    va_end(ap);
     l->n++;
 }
 
@@ -136,19 +129,10 @@ struct ReportSection {
 };
 
 void section_headline(ReportSection *s, const char *fmt, ...) {
-    NameList *l = s->hl;
     va_list ap;
-    if (l->n == l->cap) {
-        int ncap = l->cap ? l->cap * 2 : 64;
-        char(*nn)[128] = realloc(l->names, (size_t)ncap * sizeof *nn);
-        if (!nn) die(EXIT_INTERNAL, "out of memory building the report");
-        l->names = nn;
-        l->cap = ncap;
-    }
     va_start(ap, fmt);
-    vsnprintf(l->names[l->n], sizeof l->names[l->n], fmt, ap);
+    names_vadd(s->hl, fmt, ap);
     va_end(ap);
-    l->n++;
 }
 
 int section_has_figures(const ReportSection *s) {
@@ -385,7 +369,7 @@ static void md_results(const ReportContext *c, const Outputs *o, CheckSet *cs, T
     NameList hl = {NULL, 0, 0};
     char v1[48];
     size_t i;
-    int k, u, n_units, n_nan = 0, nan_note = 0;
+    int k, u, n_units, n_nan = 0, nan_note = 0, n_other = 0;
     text_puts(t, "\n## Results\n\n");
     if (cs->n)
         text_printf(t,
@@ -411,9 +395,8 @@ static void md_results(const ReportContext *c, const Outputs *o, CheckSet *cs, T
     /* checks on metrics outside the experiments above */
     for (i = 0; i < cs->n; i++)
         if (!cs->shown[i]) {
-            if (hl.n == 0) text_puts(t, "\n### Other checks\n\n");
-            names_add(&hl, "%s", cs->checks[i].metric);
-            if (hl.n == 1) md_table_head(t);
+            if (n_other++ == 0) text_puts(t, "\n### Other checks\n\n");
+            if (n_other == 1) md_table_head(t);
             md_metric_row(t, r, cs, cs->checks[i].metric);
         }
     /* NaN bookkeeping */
