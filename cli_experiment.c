@@ -7,16 +7,23 @@
 
 #include "cli.h"
 #include "experiments.h"
+#include "references.h"
 #include "report.h"
+#include "sha256.h"
 #include "synth.h"
+#include "verify.h"
 
 typedef struct {
     const char *cmd;
-    unsigned which;   /* EXP_* bits of the units to run */
-    int is_all;       /* `all`: every unit, then the figures and report.md */
-    const char *model_dir, *weights, *data, *out, *prompts_file, *writer, *cleaners;
+    unsigned requested; /* EXP_* bits of the units asked for */
+    unsigned which;     /* those that run (`all` skips Fig 4 without a tokenizer) */
+    int is_all;         /* `all`: every unit */
+    const char *model_dir, *weights, *data, *out, *prompts_file, *writer, *cleaners, *checks, *reference;
     long n_rows, seq_len, threads, bos;
     int no_processing;
+    int argc;
+    char **argv;        /* the command line, argv[0] the command */
+    char default_out[64];
 } ExpOptions;
 
 /* Everything a run reads, opened and checked. */
@@ -32,6 +39,8 @@ typedef struct {
     char **data_files;
     int n_data_files;
     char *data_label;            /* the data file, or "FILE and N more files (...)" */
+    PromptRecord *prompt_records; /* Fig 4's prompts as tokenized, for the report */
+    char *tok_path;              /* tokenizer.json when loaded */
 } ExpRun;
 
 static void print_usage(FILE *f) {
@@ -67,8 +76,17 @@ static void print_usage(FILE *f) {
             "                    (\\n, \\t, \\\\ escapes; # comments); default the paper's four\n"
             "  --bos ID          BOS token id prepended to prompts and text rows\n"
             "  --no-processing   use the raw weights (no TransformerLens folding/centering)\n"
+            "  --checks auto|none  auto (default): check the run against the reference values of\n"
+            "                    its model (the paper's for gelu-4l, the planted model's expectations);\n"
+            "                    none: report the numbers without a verdict\n"
+            "  --reference FILE  check against FILE instead (NAME<TAB>VALUE<TAB>TOLERANCE[<TAB>SOURCE]\n"
+            "                    lines, @KEY<TAB>VALUE configuration lines; README)\n"
             "\n"
-            "exit codes: 0 ok, 1 bad command line, 2 bad input, 3 cannot write, 5 out of memory\n");
+            "Outputs: results.tsv, the figures, report.md and SHA256SUMS in --out (default out/ for\n"
+            "`all`, out/NAME for one experiment); `cleanup verify DIR` re-checks them.\n"
+            "exit codes: 0 ok (every comparable check passed, or none applies), 1 bad command line,\n"
+            "2 bad input, 3 cannot write, 5 out of memory, 6 a check failed or is missing (the\n"
+            "outputs are complete; report.md says which)\n");
 }
 
 /* ------------------------------------------------------------------------ */
@@ -80,17 +98,24 @@ static int parse_options(int argc, char **argv, ExpOptions *o) {
     int i;
     memset(o, 0, sizeof *o);
     o->cmd = argv[0];
+    o->argc = argc;
+    o->argv = argv;
     o->n_rows = 300;
     o->bos = -1;
-    o->out = "out";
+    o->checks = "auto";
     o->writer = "L0H2";
     o->cleaners = "L2H2,L2H3,L2H4,L2H5,L2H6,L2H7";
     if (strcmp(o->cmd, "all") == 0) {
         o->is_all = 1;
         o->which = experiment_all();
+        o->out = "out";
     } else if (!experiment_find(o->cmd, &o->which)) {
         die(EXIT_USAGE, "unknown experiment '%s'", o->cmd);
+    } else {
+        snprintf(o->default_out, sizeof o->default_out, "out/%s", o->cmd);
+        o->out = o->default_out;
     }
+    o->requested = o->which;
     for (i = 1; i < argc; i++) {
         const char *v;
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
@@ -120,13 +145,76 @@ static int parse_options(int argc, char **argv, ExpOptions *o) {
             o->prompts_file = v;
         } else if (arg_value(argc, argv, &i, "--bos", &v)) {
             o->bos = arg_int(v, 0, 100000000, "--bos");
+        } else if (arg_value(argc, argv, &i, "--checks", &v)) {
+            if (strcmp(v, "auto") != 0 && strcmp(v, "none") != 0)
+                die(EXIT_USAGE, "--checks: '%s' is not auto or none (--reference FILE checks against a file)", v);
+            o->checks = v;
+        } else if (arg_value(argc, argv, &i, "--reference", &v)) {
+            o->reference = v;
         } else {
             fprintf(stderr, "cleanup %s: unknown option '%s'\n\n", o->cmd, argv[i]);
             print_usage(stderr);
             return EXIT_USAGE;
         }
     }
+    if (o->reference && strcmp(o->checks, "none") == 0)
+        die(EXIT_USAGE, "--reference and --checks none contradict each other");
     return -1;
+}
+
+/* The nearest existing directory at or above path (path itself when it exists). */
+static char *existing_ancestor(const char *path) {
+    char *p = xstrdup(path);
+    for (;;) {
+        char *slash;
+        size_t n = strlen(p);
+        if (path_exists(p)) return p;
+        while (n > 1 && p[n - 1] == '/') p[--n] = '\0';
+        slash = strrchr(p, '/');
+        if (!slash) {
+            strcpy(p, ".");
+            return p;
+        }
+        if (slash == p) slash[1] = '\0';
+        else *slash = '\0';
+    }
+}
+
+/* The output directory, checked before any work: an existing directory, or one that can
+ * be created, that can be written (tried with a file that is removed at once). It is
+ * created only when the outputs are written, so a run that fails leaves nothing. A
+ * directory holding another command's complete run (its SHA256SUMS lists files this run
+ * would not write) is refused rather than mixed; otherwise the previous SHA256SUMS is
+ * removed at once, so nothing in the directory verifies until this run completes. */
+static void prepare_out(const ExpOptions *o) {
+    const Experiment *const *units;
+    const ExpOutput *f;
+    char *dir = existing_ancestor(o->out), *probe, *sums;
+    unsigned char *data;
+    size_t len;
+    int i, n;
+    Error err;
+    if (!is_directory(dir))
+        die(EXIT_IO, "--out %s: %s is not a directory", o->out, strcmp(dir, o->out) == 0 ? "it" : dir);
+    probe = path_join(dir, ".cleanup-write-test");
+    if (write_file_atomic(probe, "", 0, &err)) die(EXIT_IO, "--out %s: cannot write in %s (%s)", o->out, dir, err.msg);
+    remove(probe);
+    free(probe);
+    free(dir);
+    sums = path_join(o->out, "SHA256SUMS");
+    if (read_file(sums, (size_t)1 << 20, &data, &len, &err) == 0) {
+        units = experiment_list(&n);
+        for (i = 0; i < n; i++)
+            for (f = units[i]->outputs; !(o->requested & (1u << i)) && f->name; f++)
+                if (strstr((char *)data, f->name))
+                    die(EXIT_USAGE,
+                        "--out %s holds another run (its SHA256SUMS lists %s, which `cleanup %s` does not write); "
+                        "give another --out",
+                        o->out, f->name, o->cmd);
+        free(data);
+        if (remove(sums) != 0) die(EXIT_IO, "%s: cannot remove the previous run's checksums", sums);
+    }
+    free(sums);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -260,6 +348,7 @@ static void open_tokenizer_and_prompts(ExpOptions *o, ExpRun *run) {
         run->tok = tokenizer_load(tok_path, &err);
         if (!run->tok) die_error(&err);
         if (o->bos >= 0) tokenizer_set_bos_id(run->tok, (int)o->bos);
+        run->tok_path = xstrdup(tok_path);
     }
     if ((o->which & EXP_FIG4) && !run->tok) {
         if (!o->is_all)
@@ -275,13 +364,23 @@ static void open_tokenizer_and_prompts(ExpOptions *o, ExpRun *run) {
     } else {
         prompts = exp_paper_prompts(&run->n_prompts);
     }
+    run->prompt_records = xalloc_array((size_t)run->n_prompts, sizeof *run->prompt_records, "prompts");
     for (i = 0; i < run->n_prompts; i++) {
         PromptTokens pt;
+        PromptRecord *rec = &run->prompt_records[i];
         if (exp_tokenize_prompt(&run->model, run->tok, &prompts[i], i + 1, run->T, &pt, &err)) {
             /* The problem is in the user's prompts file: name it. */
             if (o->prompts_file) die(err.code ? err.code : EXIT_INPUT, "%s: %s", o->prompts_file, err.msg);
             die_error(&err);
         }
+        rec->prompt = prompts[i].prompt;
+        rec->correct = prompts[i].correct;
+        rec->incorrect = prompts[i].incorrect;
+        rec->n_tokens = pt.n;
+        rec->correct_id = pt.correct;
+        rec->incorrect_id = pt.incorrect;
+        rec->other_layer = prompts[i].other_layer;
+        rec->other_head = prompts[i].other_head;
         free(pt.tokens);
     }
 }
@@ -316,6 +415,8 @@ static void close_inputs(ExpRun *run) {
     free(run->file_prompts);
     free(run->prompts_text);
     free(run->data_label);
+    free(run->prompt_records);
+    free(run->tok_path);
     for (i = 0; i < run->n_data_files; i++) free(run->data_files[i]);
     free(run->data_files);
 }
@@ -328,8 +429,120 @@ static int is_gelu_4l_shape(const ModelConfig *c) {
     return c->d_model == 512 && c->n_layers == 4 && c->n_heads == 8 && c->d_vocab == 48262 && c->d_mlp == 2048;
 }
 
-/* What the report says about the run, and the reference values it is checked against. */
-static void fill_report_input(const ExpRun *run, const char *model_dir, const Results *res, const Points *fig5,
+/* Which model this is, in the terms of the reference sets: "gelu-4l", "cleanup-planted",
+ * or the config's model_name. The paper's values hold for gelu-4l itself; synth's random
+ * weights of the same shape are named so as not to pass for it. */
+static const char *model_identity(const Model *m) {
+    if (is_gelu_4l_shape(&m->cfg) && strcmp(m->cfg.model_name, SYNTH_RANDOM_NAME) != 0) return "gelu-4l";
+    if (synth_is_planted(m->cfg.model_name)) return SYNTH_PLANTED_NAME;
+    return m->cfg.model_name;
+}
+
+/* The run's configuration in the terms of a reference set (strings in bufs). */
+static void run_config(const ExpOptions *o, const ExpRun *run, RefConfig *c, char *writer, char *cleaners, size_t n) {
+    int i;
+    size_t used = 0;
+    memset(c, 0, sizeof *c);
+    c->model = model_identity(&run->model);
+    snprintf(writer, n, "L%dH%d", run->heads.writer_layer, run->heads.writer_head);
+    c->writer = writer;
+    cleaners[0] = '\0';
+    for (i = 0; i < run->heads.n_cleaners && used + 16 < n; i++)
+        used += (size_t)snprintf(cleaners + used, n - used, "%sL%dH%d", i ? "," : "", run->heads.patched_layer,
+                                 run->heads.cleaners[i]);
+    c->cleaners = cleaners;
+    c->prompts = o->prompts_file ? o->prompts_file : "paper";
+    c->rows = run->data.n_rows;
+    c->seq_len = run->data.seq_len;
+    c->processed = run->model.processed;
+}
+
+/* The reference set the run is checked against (NULL: none, *why says why): --reference
+ * FILE, else the model's own (the paper's for gelu-4l, the plant's for the planted model).
+ * Checks of experiments that were not asked for are left out. */
+static const RefSet *choose_reference(const ExpOptions *o, const ExpRun *run, RefSet *file_set, RefSet *subset,
+                                      const char **why) {
+    const RefSet *set = NULL;
+    Error err;
+    size_t i;
+    *why = NULL;
+    if (strcmp(o->checks, "none") == 0) {
+        *why = "Not requested (`--checks none`).";
+        return NULL;
+    }
+    if (o->reference) {
+        if (refset_read(o->reference, file_set, &err)) die_error(&err);
+        set = file_set;
+    } else if (strcmp(model_identity(&run->model), "gelu-4l") == 0) {
+        set = paper_reference();
+    } else if (strcmp(model_identity(&run->model), SYNTH_PLANTED_NAME) == 0) {
+        set = planted_reference();
+    } else {
+        *why = "This model is neither gelu-4l nor the planted model, and no `--reference FILE` was given.";
+        return NULL;
+    }
+    *subset = *set;
+    subset->owned = NULL;
+    subset->checks = xalloc_array(set->n ? set->n : 1, sizeof *subset->checks, "checks");
+    subset->n = 0;
+    for (i = 0; i < set->n; i++) {
+        const char *dot = strchr(set->checks[i].metric, '.');
+        char unit[32];
+        unsigned bit = 0;
+        snprintf(unit, sizeof unit, "%.*s", dot ? (int)(dot - set->checks[i].metric) : 0, set->checks[i].metric);
+        if (!experiment_find(unit, &bit) || (o->requested & bit))
+            ((RefCheck *)subset->checks)[subset->n++] = set->checks[i];
+    }
+    return subset;
+}
+
+/* The command line as typed, each argument quoted when the shell would need it;
+ * skip_out_threads leaves --out and --threads out (they do not change any number). */
+static char *command_line(const ExpOptions *o, int skip_out_threads) {
+    size_t cap = 64, used;
+    char *s;
+    int i;
+    for (i = 0; i < o->argc; i++) cap += strlen(o->argv[i]) * 4 + 3;
+    s = xalloc_array(cap, 1, "command line");
+    used = (size_t)snprintf(s, cap, "cleanup");
+    for (i = 0; i < o->argc; i++) {
+        const char *a = o->argv[i], *p;
+        if (skip_out_threads && i + 1 < o->argc && (strcmp(a, "--out") == 0 || strcmp(a, "--threads") == 0)) {
+            i++;
+            continue;
+        }
+        if (skip_out_threads && (strncmp(a, "--out=", 6) == 0 || strncmp(a, "--threads=", 10) == 0)) continue;
+        if (*a && strspn(a, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_=./,:+@%") == strlen(a)) {
+            used += (size_t)snprintf(s + used, cap - used, " %s", a);
+            continue;
+        }
+        used += (size_t)snprintf(s + used, cap - used, " '");
+        for (p = a; *p; p++)
+            used += (size_t)snprintf(s + used, cap - used, *p == '\'' ? "'\\''" : "%c", *p);
+        used += (size_t)snprintf(s + used, cap - used, "'");
+    }
+    return s;
+}
+
+/* Every option's effective value that can change a number ("--name value"). */
+static int settings(const ExpOptions *o, const ExpRun *run, char lines[][160]) {
+    int n = 0;
+    snprintf(lines[n++], 160, "--model %s", o->model_dir);
+    snprintf(lines[n++], 160, "--weights %s", run->model.weights_path ? run->model.weights_path : "(found in --model)");
+    snprintf(lines[n++], 160, "--data %s", o->data ? o->data : o->model_dir);
+    snprintf(lines[n++], 160, "--n-prompts %d", run->data.n_rows);
+    snprintf(lines[n++], 160, "--seq-len %d", run->data.seq_len);
+    snprintf(lines[n++], 160, "--writer %s", o->writer);
+    snprintf(lines[n++], 160, "--cleaners %s", o->cleaners);
+    snprintf(lines[n++], 160, "--prompts %s", o->prompts_file ? o->prompts_file : "(the paper's four)");
+    if (run->tok) snprintf(lines[n++], 160, "--bos %d", tokenizer_bos_id(run->tok));
+    snprintf(lines[n++], 160, "%s", run->model.processed ? "processing: TransformerLens" : "--no-processing");
+    snprintf(lines[n++], 160, "--checks %s", o->reference ? o->reference : o->checks);
+    return n;
+}
+
+/* What the report says about the run. */
+static void fill_report_input(const ExpOptions *o, const ExpRun *run, const Results *res, const Points *fig5,
                               ReportInput *in) {
     const Model *m = &run->model;
     memset(in, 0, sizeof *in);
@@ -337,7 +550,7 @@ static void fill_report_input(const ExpRun *run, const char *model_dir, const Re
     in->fig5_x = fig5->x;
     in->fig5_y = fig5->y;
     in->fig5_n = fig5->n;
-    in->model_dir = model_dir;
+    in->model_dir = o->model_dir;
     in->config_path = m->config_path;
     in->weights_path = m->weights_path;
     in->weights_sha256 = m->weights_sha256;
@@ -352,19 +565,15 @@ static void fill_report_input(const ExpRun *run, const char *model_dir, const Re
     in->attn_only = m->cfg.attn_only;
     in->act_fn = m->cfg.act_fn_name;
     in->processed = m->processed;
-    /* The paper's values hold for gelu-4l as the authors loaded it (processed);
-     * synth's random weights of the same shape are named so as not to be checked. */
-    in->is_gelu_4l = is_gelu_4l_shape(&m->cfg) && strcmp(m->cfg.model_name, SYNTH_RANDOM_NAME) != 0;
-    in->is_planted = synth_is_planted(m->cfg.model_name);
-    if (!m->processed) {
-        in->checks = NULL; /* --no-processing: the reference values do not apply */
-        in->n_checks = 0;
-    } else if (in->is_gelu_4l) {
-        in->checks = paper_checks_table(&in->n_checks);
-    } else if (in->is_planted) {
-        in->checks = planted_checks_table(&in->n_checks);
-    }
+    in->is_gelu_4l = strcmp(model_identity(m), "gelu-4l") == 0;
+    in->is_planted = strcmp(model_identity(m), SYNTH_PLANTED_NAME) == 0;
     in->data_path = run->data_label;
+    in->data_files = (const char *const *)run->data_files;
+    in->n_data_files = run->n_data_files;
+    in->tokenizer_path = run->tok_path;
+    in->prompts_path = o->prompts_file;
+    in->prompts = run->prompt_records;
+    in->n_prompts = run->prompt_records ? run->n_prompts : 0;
     in->n_rows = run->data.n_rows;
     in->seq_len = run->data.seq_len;
     in->writer_layer = run->heads.writer_layer;
@@ -373,52 +582,67 @@ static void fill_report_input(const ExpRun *run, const char *model_dir, const Re
     in->n_cleaners = run->heads.n_cleaners;
     in->cleaner_heads = run->heads.cleaners;
     in->threads = thread_count();
+    in->units = o->requested;
 }
 
-/* One line saying how the run compares with its reference values, if any. */
-static void print_check_summary(const ReportInput *in, const Results *res) {
-    size_t i, pass = 0, fail = 0, missing = 0;
-    double value;
-    if (!in->checks || in->n_checks == 0) {
-        printf("checks: no reference values for this model\n");
+/* One line with the verdict, as report.md's summary says it. */
+static void print_verdict(const Verdict *v, const char *why_none) {
+    int comparable;
+    if (!v->set) {
+        printf("checks: none. %s\n", why_none);
         return;
     }
-    for (i = 0; i < in->n_checks; i++) {
-        int outcome = refcheck_eval(&in->checks[i], res, &value);
-        if (outcome == REFCHECK_PASS) pass++;
-        else if (outcome == REFCHECK_FAIL) fail++;
-        else missing++;
-    }
-    printf("checks: %lu of %lu %s PASS, %lu FAIL, %lu missing\n", (unsigned long)pass, (unsigned long)in->n_checks,
-           in->is_planted ? "planted-model expectations" : "paper reference values", (unsigned long)fail,
-           (unsigned long)missing);
+    comparable = (int)v->set->n - v->n_not_comparable;
+    printf("checks against %s: %d of %d comparable checks PASS, %d FAIL, %d missing", v->set->name, v->n_pass,
+           comparable, v->n_fail, v->n_missing);
+    if (v->n_not_comparable) printf("; %d not comparable (the run's configuration differs)", v->n_not_comparable);
+    printf("\nverdict: %s\n", verdict_failed(v) ? "NOT REPRODUCED (exit status 6)"
+                              : comparable      ? "REPRODUCED"
+                                                : "not assessed (no check applies to this configuration)");
 }
 
-/* `all`: results.tsv, figures, report.md, SHA256SUMS; one experiment: results.tsv alone. */
-static void write_outputs(const ExpOptions *o, const ExpRun *run, const Results *res, const Points *fig5, double t0) {
+/* Writes results.tsv, the figures, report.md and SHA256SUMS; returns the exit status:
+ * EXIT_CHECKS when a comparable check failed or is missing. */
+static int write_outputs(const ExpOptions *o, const ExpRun *run, const Results *res, const Points *fig5, double t0) {
+    ReportInput in;
+    RefSet file_set, subset;
+    RefConfig config;
+    Verdict v;
+    const RefSet *set;
+    const char *why_none;
+    char writer[24], cleaners[1024], lines[16][160];
+    const char *setting_ptrs[16];
+    char *cmd_full = command_line(o, 0), *cmd_report = command_line(o, 1);
     Error err;
-    if (make_dirs(o->out, &err)) {
-        err.code = EXIT_IO;
-        die_error(&err);
-    }
-    if (o->is_all) {
-        ReportInput in;
-        fill_report_input(run, o->model_dir, res, fig5, &in);
-        in.seconds = now_seconds() - t0;
-        if (report_write_all(o->out, &in, &err)) die_error(&err);
-        printf("wrote %s/results.tsv (%d metrics), figures and report.md in %.1f s\n", o->out, res->count,
-               now_seconds() - t0);
-        print_check_summary(&in, res);
-        printf("report: %s/report.md   (check the files with: ./cleanup verify %s)\n", o->out, o->out);
-    } else {
-        char *path = path_join(o->out, "results.tsv");
-        if (results_write_tsv(res, path, &err)) {
-            err.code = EXIT_IO;
-            die_error(&err);
-        }
-        printf("wrote %s (%d metrics) in %.1f s\n", path, res->count, now_seconds() - t0);
-        free(path);
-    }
+    int i, n_settings, failed;
+
+    memset(&file_set, 0, sizeof file_set);
+    memset(&subset, 0, sizeof subset);
+    run_config(o, run, &config, writer, cleaners, sizeof cleaners);
+    set = choose_reference(o, run, &file_set, &subset, &why_none);
+    verdict_evaluate(set, &config, res, &v);
+    fill_report_input(o, run, res, fig5, &in);
+    in.verdict = &v;
+    in.no_checks_reason = why_none;
+    in.command_line = cmd_report;
+    in.command_line_full = cmd_full;
+    n_settings = settings(o, run, lines);
+    for (i = 0; i < n_settings; i++) setting_ptrs[i] = lines[i];
+    in.settings = setting_ptrs;
+    in.n_settings = n_settings;
+    in.seconds = now_seconds() - t0;
+    if (report_write_all(o->out, &in, &err)) die_error(&err);
+    printf("wrote %s/results.tsv (%d metrics), figures and report.md in %.1f s\n", o->out, res->count,
+           now_seconds() - t0);
+    print_verdict(&v, why_none);
+    printf("report: %s/report.md   (check the files with: ./cleanup verify %s)\n", o->out, o->out);
+    failed = verdict_failed(&v);
+    verdict_free(&v);
+    free((void *)subset.checks);
+    refset_free(&file_set);
+    free(cmd_full);
+    free(cmd_report);
+    return failed ? EXIT_CHECKS : EXIT_OK;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -438,6 +662,7 @@ int cmd_experiment(int argc, char **argv) {
     if (o.threads > 0) set_thread_count((int)o.threads);
 
     memset(&run, 0, sizeof run);
+    prepare_out(&o);
     open_model(&o, &run);
     open_heads(&o, &run);
     open_tokenizer_and_prompts(&o, &run);
@@ -458,10 +683,10 @@ int cmd_experiment(int argc, char **argv) {
     results_init(&res);
     points_init(&fig5);
     if (experiments_run(&in, o.which, &res, &fig5, &err)) die_error(&err);
-    write_outputs(&o, &run, &res, &fig5, t0);
+    rc = write_outputs(&o, &run, &res, &fig5, t0);
 
     results_free(&res);
     points_free(&fig5);
     close_inputs(&run);
-    return EXIT_OK;
+    return rc;
 }

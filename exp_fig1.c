@@ -241,4 +241,5 @@ const Experiment experiment_fig1 = {
     "fig1", "Fig 1: residual stream projected onto the layer-0 heads", "Fig 1: residual stream onto the writer",
     0, 0, NULL, fig1_begin, fig1_batch, fig1_finish, fig1_end, NULL,
     fig1_write_figures, fig1_report_section, fig1_outputs, fig1_figures,
+    REF_MODEL | REF_PROCESSED | REF_ROWS | REF_SEQ_LEN,
 };

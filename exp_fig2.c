@@ -252,4 +252,5 @@ const Experiment experiment_fig2 = {
     "fig2", "Fig 2: projection of every node onto the writer (-0.903)", "Fig 2: which nodes erase the writer",
     0, 0, NULL, fig2_begin, fig2_batch, fig2_finish, fig2_end, NULL,
     fig2_write_figures, fig2_report_section, fig2_outputs, fig2_figures,
+    REF_MODEL | REF_PROCESSED | REF_WRITER | REF_CLEANERS | REF_ROWS | REF_SEQ_LEN,
 };

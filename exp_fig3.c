@@ -284,4 +284,5 @@ const Experiment experiment_fig3 = {
     "fig3", "Fig 3: value-input patch of the cleaners' layer", "Fig 3: the clean-up depends on the writer",
     0, 1, NULL, fig3_begin, fig3_batch, fig3_finish, fig3_end, NULL,
     fig3_write_figures, fig3_report_section, fig3_outputs, fig3_figures,
+    REF_MODEL | REF_PROCESSED | REF_WRITER | REF_CLEANERS | REF_ROWS | REF_SEQ_LEN,
 };

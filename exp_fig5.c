@@ -236,4 +236,5 @@ const Experiment experiment_fig5 = {
     "Fig 5: writer DLA against its V-composition (the authors' regression)",
     FIG5_ROWS, 0, fig5_check, fig5_begin, fig5_batch, fig5_finish, fig5_end, NULL,
     fig5_write_figures, fig5_report_section, fig5_outputs, fig5_figures,
+    REF_MODEL | REF_PROCESSED | REF_WRITER | REF_CLEANERS | REF_ROWS | REF_SEQ_LEN,
 };

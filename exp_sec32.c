@@ -143,4 +143,5 @@ const Experiment experiment_sec32 = {
     "sec32", "Section 3.2: the paper's two correlations", "Section 3.2: the paper's correlations",
     SEC32_ROWS, 0, NULL, sec32_begin, sec32_batch, sec32_finish, sec32_end, NULL,
     NULL, sec32_report_section, sec32_outputs, sec32_figures,
+    REF_MODEL | REF_PROCESSED | REF_WRITER | REF_CLEANERS | REF_ROWS | REF_SEQ_LEN,
 };

@@ -44,6 +44,15 @@ const Experiment *experiment_find(const char *name, unsigned *bit) {
     return NULL;
 }
 
+unsigned experiment_depends_on(const char *metric) {
+    const char *dot = strchr(metric, '.');
+    int i;
+    for (i = 0; dot && i < N_UNITS; i++)
+        if (strlen(units[i]->name) == (size_t)(dot - metric) && strncmp(units[i]->name, metric, (size_t)(dot - metric)) == 0)
+            return units[i]->depends_on;
+    return REF_MODEL | REF_WRITER | REF_CLEANERS | REF_PROMPTS | REF_ROWS | REF_SEQ_LEN | REF_PROCESSED;
+}
+
 size_t exp_batch_bytes(void) {
     return EXP_BATCH_BYTES;
 }

@@ -22,6 +22,7 @@
 
 #include "data.h"
 #include "model.h"
+#include "references.h"
 #include "stats.h"
 #include "tokenizer.h"
 #include "util.h"
@@ -117,6 +118,10 @@ typedef struct {
     void (*report_section)(const struct ReportContext *ctx, struct ReportSection *section);
     const ExpOutput *outputs;   /* every file write_figures can write, {NULL} last */
     const char *const *figures; /* figure stems, NULL last: "fig3a" is written when fig3a.svg is */
+
+    /* What the unit's metrics depend on (REF_* bits of references.h): a reference value
+     * measured under another model, heads, prompts, ... does not apply to them. */
+    unsigned depends_on;
 } Experiment;
 
 /* Activations of one batch of rows are kept under this many bytes (a gelu-4l row of
@@ -129,6 +134,9 @@ const Experiment *const *experiment_list(int *count);
 const Experiment *experiment_find(const char *name, unsigned *bit);
 /* EXP_* bits of every unit. */
 unsigned experiment_all(void);
+/* The REF_* keys a metric depends on: those of the unit its name starts with
+ * ("fig2.L2H5.median": fig2), every key for a name of no unit. */
+unsigned experiment_depends_on(const char *metric);
 
 /* Runs the units selected by `which` (EXP_* bits) on in, adding their metrics to res:
  * first one clean pass for the clean-pass units, then the others. Fig 5's points go

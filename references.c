@@ -3,8 +3,13 @@
  * model was built to show (synth.c's design notes). */
 #include "references.h"
 
+#include "experiments.h"
+
 #include <math.h>
 #include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 /* ------------------------------------------------------------------------ */
 /* The paper                                                                 */
@@ -191,4 +196,240 @@ int refcheck_eval(const RefCheck *c, const Results *r, double *value) {
      * passing side despite binary rounding; NaN compares false and fails. */
     if (fabs(v - c->expected) <= c->tolerance * (1 + 1e-9) + 1e-12) return REFCHECK_PASS;
     return REFCHECK_FAIL;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Reference sets and their configurations                                   */
+/* ------------------------------------------------------------------------ */
+
+#define PAPER_CLEANERS "L2H2,L2H3,L2H4,L2H5,L2H6,L2H7"
+
+const RefSet *paper_reference(void) {
+    static RefSet set;
+    if (!set.checks) {
+        set.name = "the paper's reference values";
+        set.checks = paper_checks_table(&set.n);
+        set.config.model = "gelu-4l";
+        set.config.writer = "L0H2";
+        set.config.cleaners = PAPER_CLEANERS;
+        set.config.prompts = "paper";
+        set.config.rows = 300;
+        set.config.seq_len = 1024;
+        set.config.processed = 1;
+    }
+    return &set;
+}
+
+/* The plant's expectations hold for any seed, row count and row length (their
+ * tolerances were chosen so), but only for the planted heads and the paper's prompts. */
+const RefSet *planted_reference(void) {
+    static RefSet set;
+    if (!set.checks) {
+        set.name = "the planted model's expectations";
+        set.checks = planted_checks_table(&set.n);
+        set.config.model = "cleanup-planted";
+        set.config.writer = "L0H2";
+        set.config.cleaners = PAPER_CLEANERS;
+        set.config.prompts = "paper";
+        set.config.processed = 1;
+    }
+    return &set;
+}
+
+const char *refcheck_not_comparable(const RefSet *set, unsigned depends_on, const RefConfig *run, char *buf,
+                                    size_t size) {
+    const RefConfig *ref = &set->config;
+    if ((depends_on & REF_MODEL) && ref->model && (!run->model || strcmp(run->model, ref->model) != 0))
+        snprintf(buf, size, "the model is %s, not %s", run->model ? run->model : "unknown", ref->model);
+    else if ((depends_on & REF_PROCESSED) && ref->processed >= 0 && run->processed != ref->processed)
+        snprintf(buf, size, "%s", run->processed ? "the weights are processed, the reference's are raw"
+                                                  : "--no-processing: the reference is for processed weights");
+    else if ((depends_on & REF_WRITER) && ref->writer && (!run->writer || strcmp(run->writer, ref->writer) != 0))
+        snprintf(buf, size, "--writer is %s, the reference's %s", run->writer ? run->writer : "unset", ref->writer);
+    else if ((depends_on & REF_CLEANERS) && ref->cleaners &&
+             (!run->cleaners || strcmp(run->cleaners, ref->cleaners) != 0))
+        snprintf(buf, size, "--cleaners is %s, the reference's %s", run->cleaners ? run->cleaners : "unset",
+                 ref->cleaners);
+    else if ((depends_on & REF_PROMPTS) && ref->prompts && (!run->prompts || strcmp(run->prompts, ref->prompts) != 0))
+        snprintf(buf, size, "--prompts differs from the reference's (%s)", ref->prompts);
+    else if ((depends_on & REF_ROWS) && ref->rows > 0 && run->rows < ref->rows)
+        snprintf(buf, size, "%d rows (--n-prompts) are fewer than the reference's %d", run->rows, ref->rows);
+    else if ((depends_on & REF_SEQ_LEN) && ref->seq_len > 0 && run->seq_len != ref->seq_len)
+        snprintf(buf, size, "--seq-len %d differs from the reference's %d", run->seq_len, ref->seq_len);
+    else
+        return NULL;
+    return buf;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Reference files                                                           */
+/* ------------------------------------------------------------------------ */
+
+typedef struct {
+    char *text;      /* the file, split in place into the strings the set points to */
+    RefCheck *checks;
+} OwnedSet;
+
+/* A finite number filling the whole field, else -1. */
+static int parse_number(const char *s, double *v) {
+    char *end;
+    if (!*s) return -1;
+    *v = strtod(s, &end);
+    if (*end != '\0' || !isfinite(*v)) return -1;
+    return 0;
+}
+
+/* One "@KEY<TAB>VALUE" line into set->config. */
+static int read_config_line(RefSet *set, char *key, char *value, const char *path, int line_no, Error *err) {
+    long n;
+    RefConfig *c = &set->config;
+    if (strcmp(key, "model") == 0) c->model = value;
+    else if (strcmp(key, "writer") == 0) c->writer = value;
+    else if (strcmp(key, "cleaners") == 0) c->cleaners = value;
+    else if (strcmp(key, "prompts") == 0) c->prompts = value;
+    else if (strcmp(key, "rows") == 0 || strcmp(key, "seq_len") == 0) {
+        if (parse_long(value, 1, 100000000, &n))
+            return error_set(err, "%s: line %d: @%s must be a positive whole number, not '%s'", path, line_no, key, value);
+        if (key[0] == 'r') c->rows = (int)n;
+        else c->seq_len = (int)n;
+    } else if (strcmp(key, "processing") == 0) {
+        if (strcmp(value, "transformerlens") == 0) c->processed = 1;
+        else if (strcmp(value, "none") == 0) c->processed = 0;
+        else return error_set(err, "%s: line %d: @processing must be transformerlens or none", path, line_no);
+    } else {
+        return error_set(err, "%s: line %d: unknown key @%s (model, writer, cleaners, prompts, rows, seq_len, processing)",
+                         path, line_no, key);
+    }
+    return 0;
+}
+
+/* One "NAME<TAB>VALUE<TAB>TOLERANCE[<TAB>SOURCE]" line. */
+static int read_check_line(char **f, int nf, RefCheck *c, const char *path, int line_no, Error *err) {
+    if (nf < 3 || nf > 4)
+        return error_set(err, "%s: line %d: expected NAME<TAB>VALUE<TAB>TOLERANCE[<TAB>SOURCE]", path, line_no);
+    if (!*f[0]) return error_set(err, "%s: line %d: empty metric name", path, line_no);
+    if (parse_number(f[1], &c->expected))
+        return error_set(err, "%s: line %d: value '%s' is not a finite number", path, line_no, f[1]);
+    if (parse_number(f[2], &c->tolerance) || c->tolerance < 0)
+        return error_set(err, "%s: line %d: tolerance '%s' is not a finite number >= 0", path, line_no, f[2]);
+    c->metric = f[0];
+    c->source = nf == 4 ? f[3] : path;
+    return 0;
+}
+
+/* Splits line at tabs into at most 5 fields; returns their number. */
+static int split_tabs(char *line, char **f) {
+    int n = 0;
+    char *p = line;
+    while (p && n < 5) {
+        f[n++] = p;
+        p = strchr(p, '\t');
+        if (p) *p++ = '\0';
+    }
+    return p ? 6 : n;
+}
+
+int refset_read(const char *path, RefSet *set, Error *err) {
+    unsigned char *data;
+    size_t len, cap = 0, i;
+    char *line, *next;
+    int line_no = 0;
+    OwnedSet *own;
+    memset(set, 0, sizeof *set);
+    set->config.processed = -1;
+    if (read_file(path, (size_t)64 << 20, &data, &len, err)) return -1;
+    if (memchr(data, '\0', len)) {
+        free(data);
+        return error_set(err, "%s: not a text file (NUL byte)", path);
+    }
+    own = xalloc_array(1, sizeof *own, "reference set");
+    own->text = (char *)data;
+    set->owned = own;
+    set->name = path;
+    for (line = own->text; line && *line; line = next) {
+        char *f[6];
+        int nf;
+        size_t ll;
+        next = strchr(line, '\n');
+        if (next) *next++ = '\0';
+        line_no++;
+        ll = strlen(line);
+        if (ll && line[ll - 1] == '\r') line[--ll] = '\0';
+        if (ll == 0 || line[0] == '#') continue;
+        nf = split_tabs(line, f);
+        if (line[0] == '@') {
+            if (nf != 2) {
+                error_set(err, "%s: line %d: expected @KEY<TAB>VALUE", path, line_no);
+                goto fail;
+            }
+            if (read_config_line(set, f[0] + 1, f[1], path, line_no, err)) goto fail;
+            continue;
+        }
+        if (set->n == cap) {
+            RefCheck *nc;
+            cap = cap ? cap * 2 : 64;
+            nc = realloc(own->checks, cap * sizeof *nc);
+            if (!nc) die(EXIT_INTERNAL, "out of memory reading %s", path);
+            own->checks = nc;
+        }
+        if (read_check_line(f, nf, &own->checks[set->n], path, line_no, err)) goto fail;
+        for (i = 0; i < set->n; i++)
+            if (strcmp(own->checks[i].metric, own->checks[set->n].metric) == 0) {
+                error_set(err, "%s: line %d: %s is listed twice", path, line_no, own->checks[i].metric);
+                goto fail;
+            }
+        set->n++;
+    }
+    if (set->n == 0) {
+        error_set(err, "%s: no reference values", path);
+        goto fail;
+    }
+    set->checks = own->checks;
+    return 0;
+fail:
+    refset_free(set);
+    return -1;
+}
+
+void refset_free(RefSet *set) {
+    OwnedSet *own = set->owned;
+    if (own) {
+        free(own->text);
+        free(own->checks);
+        free(own);
+    }
+    memset(set, 0, sizeof *set);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Verdicts                                                                  */
+/* ------------------------------------------------------------------------ */
+
+void verdict_evaluate(const RefSet *set, const RefConfig *run, const Results *r, Verdict *v) {
+    size_t i;
+    memset(v, 0, sizeof *v);
+    v->set = set;
+    if (!set) return;
+    v->items = xalloc_array(set->n ? set->n : 1, sizeof *v->items, "verdict");
+    for (i = 0; i < set->n; i++) {
+        CheckOutcome *o = &v->items[i];
+        const char *why = refcheck_not_comparable(set, experiment_depends_on(set->checks[i].metric), run, o->why,
+                                                  sizeof o->why);
+        o->outcome = refcheck_eval(&set->checks[i], r, &o->value);
+        if (why) o->outcome = REFCHECK_NOT_COMPARABLE;
+        else o->why[0] = '\0';
+        if (o->outcome == REFCHECK_PASS) v->n_pass++;
+        else if (o->outcome == REFCHECK_FAIL) v->n_fail++;
+        else if (o->outcome == REFCHECK_MISSING) v->n_missing++;
+        else v->n_not_comparable++;
+    }
+}
+
+void verdict_free(Verdict *v) {
+    free(v->items);
+    memset(v, 0, sizeof *v);
+}
+
+int verdict_failed(const Verdict *v) {
+    return v->n_fail + v->n_missing > 0;
 }

@@ -7,6 +7,7 @@
 #include <stddef.h>
 
 #include "stats.h"
+#include "util.h"
 
 /* One expectation: |value(metric) - expected| <= tolerance. */
 typedef struct {
@@ -26,9 +27,83 @@ const RefCheck *planted_checks_table(size_t *count);
 #define REFCHECK_PASS 0
 #define REFCHECK_FAIL 1     /* present but outside the tolerance, or NaN */
 #define REFCHECK_MISSING 2  /* the metric is not in the results */
+#define REFCHECK_NOT_COMPARABLE 3 /* the run's configuration differs from the reference's */
 /* Evaluates |value(metric) - expected| <= tolerance (with a relative slack of
  * 1e-9 so that decimal boundaries such as 0.9904 vs 0.9604 +- 0.03 pass).
  * Stores the value (NaN when missing) and returns one of REFCHECK_*. */
 int refcheck_eval(const RefCheck *c, const Results *r, double *value);
+
+/* The configuration a set of reference values was measured under, and a run's
+ * configuration in the same terms. In a reference, NULL strings, 0 rows/seq_len and
+ * processed -1 leave that key unconstrained. */
+typedef struct {
+    const char *model;    /* "gelu-4l", "cleanup-planted", or a config's model_name */
+    const char *writer;   /* "L0H2" */
+    const char *cleaners; /* "L2H2,L2H3,L2H4,L2H5,L2H6,L2H7" */
+    const char *prompts;  /* "paper", or the --prompts file's SHA-256 */
+    int rows;             /* reference: the fewest rows it applies to; run: its rows */
+    int seq_len;          /* positions per row */
+    int processed;        /* 1 TransformerLens processing, 0 raw weights */
+} RefConfig;
+
+/* What each experiment's metrics depend on (Experiment.depends_on). */
+enum {
+    REF_MODEL = 1,
+    REF_WRITER = 2,
+    REF_CLEANERS = 4,
+    REF_PROMPTS = 8,
+    REF_ROWS = 16,
+    REF_SEQ_LEN = 32,
+    REF_PROCESSED = 64
+};
+
+/* A named set of reference values and the configuration they hold for. */
+typedef struct {
+    const char *name;     /* "the paper's reference values", a file's path, ... */
+    const RefCheck *checks;
+    size_t n;
+    RefConfig config;
+    void *owned;          /* storage of a set read from a file (refset_free) */
+} RefSet;
+
+/* The built-in sets (static storage). */
+const RefSet *paper_reference(void);
+const RefSet *planted_reference(void);
+
+/* Reads a reference file: UTF-8 text, '#' comments and blank lines ignored;
+ *   @KEY<TAB>VALUE             the configuration (model, writer, cleaners, prompts, rows,
+ *                              seq_len, processing = transformerlens|none)
+ *   NAME<TAB>VALUE<TAB>TOLERANCE[<TAB>SOURCE]
+ * Names are unique, values and tolerances finite numbers, tolerances >= 0. Errors name
+ * the file and line. Free with refset_free. */
+int refset_read(const char *path, RefSet *set, Error *err);
+void refset_free(RefSet *set);
+
+/* NULL if check c of set applies to a run configured as run, else why not, e.g.
+ * "--cleaners is L2H2,L2H3, the reference's L2H2,L2H3,L2H4,L2H5,L2H6,L2H7" (in buf).
+ * depends_on: the REF_* keys the check's metric depends on. */
+const char *refcheck_not_comparable(const RefSet *set, unsigned depends_on, const RefConfig *run, char *buf,
+                                    size_t size);
+
+/* The outcome of every check of a set on one run. */
+typedef struct {
+    int outcome;   /* REFCHECK_* */
+    double value;  /* NaN when missing */
+    char why[200]; /* REFCHECK_NOT_COMPARABLE: the reason */
+} CheckOutcome;
+
+typedef struct {
+    const RefSet *set;    /* NULL: no reference values apply to this run */
+    CheckOutcome *items;  /* [set->n] */
+    int n_pass, n_fail, n_missing, n_not_comparable;
+} Verdict;
+
+/* Evaluates every check of set (may be NULL) on r for a run configured as run; a
+ * check's dependencies are those of the experiment its metric belongs to
+ * (experiment_depends_on). Free with verdict_free. */
+void verdict_evaluate(const RefSet *set, const RefConfig *run, const Results *r, Verdict *v);
+void verdict_free(Verdict *v);
+/* 1 if a comparable check failed or is missing: the run did not reproduce its reference. */
+int verdict_failed(const Verdict *v);
 
 #endif

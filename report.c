@@ -18,6 +18,7 @@
 #include "experiments.h"
 #include "kernels.h"
 #include "sha256.h"
+#include "version.h"
 
 int report_is_cleaner(const ReportContext *c, int l, int h) {
     int i;
@@ -25,6 +26,11 @@ int report_is_cleaner(const ReportContext *c, int l, int h) {
     for (i = 0; i < c->in->n_cleaners; i++)
         if (c->in->cleaner_heads[i] == h) return 1;
     return 0;
+}
+
+/* 1 if unit i of the table was run (in->units, 0 meaning all). */
+static int unit_included(const ReportInput *in, int i) {
+    return in->units == 0 || (in->units & (1u << i)) != 0;
 }
 
 /* Text "L2H2, L2H3, ..." of the cleaners, "none" without. */
@@ -59,8 +65,8 @@ static void human(double v, char *buf, size_t n) {
 typedef struct {
     const RefCheck *checks;
     size_t n;
-    unsigned char *shown; /* per check: already printed in a table */
-    const char *kind;     /* "paper", "planted", "supplied" */
+    const CheckOutcome *outcomes; /* [n] */
+    unsigned char *shown;         /* per check: already printed in a table */
 } CheckSet;
 
 static void md_table_head(Text *t) {
@@ -68,17 +74,21 @@ static void md_table_head(Text *t) {
     text_puts(t, "|---|---:|---:|---:|---|---|\n");
 }
 
-/* One table row for a metric: its value and, if a check names it, the
- * reference, tolerance and PASS/FAIL/MISSING. Returns 1 if printed. */
+/* One table row for a metric: its value and, if a check names it, the reference,
+ * tolerance and PASS/FAIL/MISSING/not comparable. Returns 1 if printed. */
 static int md_metric_row(Text *t, const Results *r, CheckSet *cs, const char *name) {
     size_t i;
     const RefCheck *c = NULL;
+    const CheckOutcome *out = NULL;
     double v;
     int present = results_get(r, name, &v);
     char vb[48], eb[48], tb[48];
     for (i = 0; i < cs->n; i++)
         if (strcmp(cs->checks[i].metric, name) == 0) {
-            if (!c) c = &cs->checks[i];
+            if (!c) {
+                c = &cs->checks[i];
+                out = &cs->outcomes[i];
+            }
             cs->shown[i] = 1;
         }
     if (!present && !c) return 0;
@@ -88,12 +98,16 @@ static int md_metric_row(Text *t, const Results *r, CheckSet *cs, const char *na
         snprintf(vb, sizeof vb, "absent");
     if (present && ends_with(name, ".top2")) snprintf(vb, sizeof vb, "%s", v == 1 ? "yes" : v == 0 ? "no" : "NaN");
     text_printf(t, "| `%s` | %s |", name, vb);
-    if (c) {
-        int outcome = refcheck_eval(c, r, NULL);
+    if (c && out->outcome == REFCHECK_NOT_COMPARABLE) {
+        human(c->expected, eb, sizeof eb);
+        text_printf(t, " %s | - | not comparable | %s |\n", eb, out->why);
+    } else if (c) {
         human(c->expected, eb, sizeof eb);
         snprintf(tb, sizeof tb, "+-%g", c->tolerance);
         text_printf(t, " %s | %s | %s | %s |\n", eb, tb,
-                    outcome == REFCHECK_PASS ? "PASS" : outcome == REFCHECK_FAIL ? "**FAIL**" : "**MISSING**",
+                    out->outcome == REFCHECK_PASS   ? "PASS"
+                    : out->outcome == REFCHECK_FAIL ? "**FAIL**"
+                                                    : "**MISSING**",
                     c->source ? c->source : "");
     } else {
         text_puts(t, " - | - | no reference | |\n");
@@ -210,14 +224,14 @@ static const char *describe(const char *name) {
 }
 
 /* 1 if some figure was written (written = 1) or was not (written = 0). */
-static int any_figure(const Outputs *o, int written) {
+static int any_figure(const ReportInput *in, const Outputs *o, int written) {
     const Experiment *const *units;
     const char *const *f;
     int i, n;
     char svg[64];
     units = experiment_list(&n);
     for (i = 0; i < n; i++)
-        for (f = units[i]->figures; *f; f++) {
+        for (f = units[i]->figures; unit_included(in, i) && *f; f++) {
             snprintf(svg, sizeof svg, "%s.svg", *f);
             if (outputs_written(o, svg) == written) return 1;
         }
@@ -225,7 +239,7 @@ static int any_figure(const Outputs *o, int written) {
 }
 
 /* The figures written (written = 1) or not, each followed by a space but the last of all. */
-static void list_figures(Text *t, const Outputs *o, int written) {
+static void list_figures(const ReportInput *in, Text *t, const Outputs *o, int written) {
     const Experiment *const *units;
     const char *const *f;
     const char *last = NULL;
@@ -233,12 +247,30 @@ static void list_figures(Text *t, const Outputs *o, int written) {
     char svg[64];
     units = experiment_list(&n);
     for (i = 0; i < n; i++)
-        for (f = units[i]->figures; *f; f++) last = *f;
+        for (f = units[i]->figures; unit_included(in, i) && *f; f++) last = *f;
     for (i = 0; i < n; i++)
-        for (f = units[i]->figures; *f; f++) {
+        for (f = units[i]->figures; unit_included(in, i) && *f; f++) {
             snprintf(svg, sizeof svg, "%s.svg", *f);
             if (outputs_written(o, svg) == written) text_printf(t, "%s%s", *f, *f == last ? "" : " ");
         }
+}
+
+/* s as inline code in a table cell: backquotes and | escaped, newline and tab spelled \n, \t. */
+static void md_code(Text *t, const char *s) {
+    text_puts(t, "`");
+    for (; *s; s++) {
+        if (*s == '\n') text_puts(t, "\\n");
+        else if (*s == '\t') text_puts(t, "\\t");
+        else if (*s == '|') text_puts(t, "\\|");
+        else if (*s == '`') text_puts(t, "'");
+        else {
+            char ch[2];
+            ch[0] = *s;
+            ch[1] = '\0';
+            text_puts(t, ch);
+        }
+    }
+    text_puts(t, "`");
 }
 
 /* "SHA-256 `hex`" of a file, or why not; known_hex (may be NULL) saves reading it again. */
@@ -260,26 +292,11 @@ static void md_file_hash(Text *t, const char *label, const char *path, const cha
         text_printf(t, " (checksum unavailable: %s)\n", e.msg);
 }
 
-/* Counts the checks of cs by outcome. */
-static void count_checks(const CheckSet *cs, const Results *r, int *n_pass, int *n_fail, int *n_missing) {
-    size_t i;
-    *n_pass = *n_fail = *n_missing = 0;
-    for (i = 0; i < cs->n; i++) {
-        int outcome = refcheck_eval(&cs->checks[i], r, NULL);
-        if (outcome == REFCHECK_PASS)
-            (*n_pass)++;
-        else if (outcome == REFCHECK_FAIL)
-            (*n_fail)++;
-        else
-            (*n_missing)++;
-    }
-}
-
 /* Title, the planted model's warning, and the summary: model, checks, figures. */
-static void md_summary(const ReportContext *c, const Outputs *o, const CheckSet *cs, Text *t) {
+static void md_summary(const ReportContext *c, const Outputs *o, const Verdict *v, Text *t) {
     const ReportInput *in = c->in;
-    int n_pass, n_fail, n_missing;
-    count_checks(cs, c->r, &n_pass, &n_fail, &n_missing);
+    const int n_pass = v->n_pass, n_fail = v->n_fail, n_missing = v->n_missing;
+    const size_t n_checks = v->set ? v->set->n : 0;
     text_puts(t, "# cleanup report\n\n");
     text_puts(t,
               "Reproduction of \"An adversarial example for Direct Logit Attribution: memory management in gelu-4l\"\n"
@@ -302,31 +319,53 @@ static void md_summary(const ReportContext *c, const Outputs *o, const CheckSet 
     text_printf(t, "- Model: %s%s\n", in->model_name ? in->model_name : "unknown",
                 in->is_gelu_4l ? " (gelu-4l, identified by its config)"
                                : in->is_planted ? " (the bundled planted model, NOT gelu-4l)" : " (not gelu-4l)");
-    if (cs->n == 0 && in->is_planted)
-        text_puts(t, "- Checks: no reference. No expectations were supplied for the planted model, so its numbers are\n"
-                     "  reported without expected values.\n");
-    else if (cs->n == 0)
-        text_puts(t, "- Checks: no reference. This model is neither gelu-4l nor the planted model, so its numbers are\n"
-                     "  reported without expected values.\n");
-    else
-        text_printf(t, "- Checks against %s: **%d of %lu pass**%s%s (a check passes when |value - reference| <= tolerance).\n",
-                    in->is_gelu_4l ? "the paper's reference values (PROTOCOL section 7)"
-                                   : in->is_planted ? "the planted model's expectations" : "the supplied expectations",
-                    n_pass, (unsigned long)cs->n, n_fail ? ", some FAIL" : "", n_missing ? ", some MISSING" : "");
-    if (cs->n) text_printf(t, "  pass %d, fail %d, missing %d.\n", n_pass, n_fail, n_missing);
-    if (!any_figure(o, 1))
+    if (!v->set) {
+        text_printf(t, "- Checks: none. %s\n",
+                    in->no_checks_reason ? in->no_checks_reason
+                                         : "This model is neither gelu-4l nor the planted model, so its numbers are "
+                                           "reported without expected values.");
+    } else {
+        const int comparable = (int)n_checks - v->n_not_comparable;
+        text_printf(t, "- Verdict: **%s** against %s: %d of %d comparable checks pass, %d fail, %d missing",
+                    verdict_failed(v) ? "NOT REPRODUCED" : comparable ? "REPRODUCED" : "NOT ASSESSED", v->set->name,
+                    n_pass, comparable, n_fail, n_missing);
+        if (v->n_not_comparable)
+            text_printf(t, "; %d not comparable (the run's configuration differs from the reference's)",
+                        v->n_not_comparable);
+        text_puts(t, ". A check passes when |value - reference| <= tolerance.\n");
+    }
+    if (!any_figure(in, o, 1))
         text_puts(t, "- Figures written: none\n");
     else {
         text_puts(t, "- Figures written: ");
-        list_figures(t, o, 1);
+        list_figures(in, t, o, 1);
         text_puts(t, "\n");
     }
-    if (any_figure(o, 0)) {
+    if (any_figure(in, o, 0)) {
         text_puts(t, "- Figures skipped (their metrics are absent): ");
-        list_figures(t, o, 0);
+        list_figures(in, t, o, 0);
         text_puts(t, "\n");
     }
 
+}
+
+/* Fig 4's prompts as run: text, answers and their token ids. */
+static void md_prompts(const ReportInput *in, Text *t) {
+    int k;
+    if (in->prompts_path) md_file_hash(t, "Fig 4 prompts file", in->prompts_path, NULL);
+    if (in->n_prompts <= 0 || !in->prompts) return;
+    text_puts(t, "- Fig 4 prompts (BOS prepended; answers are single tokens):\n\n");
+    text_puts(t, "| # | prompt | correct (id) | incorrect (id) | tokens | other head |\n|---|---|---|---|---:|---|\n");
+    for (k = 0; k < in->n_prompts; k++) {
+        const PromptRecord *p = &in->prompts[k];
+        text_printf(t, "| %d | ", k + 1);
+        md_code(t, p->prompt);
+        text_puts(t, " | ");
+        md_code(t, p->correct);
+        text_printf(t, " (%d) | ", p->correct_id);
+        md_code(t, p->incorrect);
+        text_printf(t, " (%d) | %d | L%dH%d |\n", p->incorrect_id, p->n_tokens, p->other_layer, p->other_head);
+    }
 }
 
 /* The model, the data and the experiment configuration. */
@@ -349,8 +388,17 @@ static void md_inputs(const ReportContext *c, Text *t) {
         text_puts(t, "- Processing: none (`--no-processing`): raw weights, LayerNorm with its weight and bias. The\n"
                      "  paper's numbers are not expected to match.\n");
 
+    if (in->tokenizer_path) md_file_hash(t, "Tokenizer", in->tokenizer_path, NULL);
+
     text_puts(t, "\n## Data\n\n");
-    md_file_hash(t, "File", in->data_path, NULL);
+    if (in->data_files && in->n_data_files > 0) {
+        int k;
+        if (in->n_data_files > 1)
+            text_printf(t, "- %d files, mixed in proportion to their sizes:\n", in->n_data_files);
+        for (k = 0; k < in->n_data_files; k++) md_file_hash(t, "File", in->data_files[k], NULL);
+    } else {
+        md_file_hash(t, "File", in->data_path, NULL);
+    }
     text_printf(t, "- Rows: %d; positions per row: %d; samples per statistic (rows x positions): %.0f\n", in->n_rows,
                 in->seq_len, (double)in->n_rows * (double)in->seq_len);
 
@@ -358,12 +406,11 @@ static void md_inputs(const ReportContext *c, Text *t) {
     text_printf(t, "- Writer: %s; cleaners: %s; patched layer: %d\n", c->writer, c->cleaners, c->pl);
     text_puts(t, "- Statistics: type-7 quantiles over all (prompt, position) samples; NaN samples are skipped.\n");
     text_puts(t, "- Error bars and bands are the 12.5 and 87.5 percentiles (the paper's), not the quartiles.\n");
-
+    md_prompts(in, t);
 }
 
 /* Every unit's section, checks outside them, and the NaN bookkeeping. */
 static void md_results(const ReportContext *c, const Outputs *o, CheckSet *cs, Text *t) {
-    const ReportInput *in = c->in;
     const Results *r = c->r;
     const Experiment *const *units;
     NameList hl = {NULL, 0, 0};
@@ -373,10 +420,9 @@ static void md_results(const ReportContext *c, const Outputs *o, CheckSet *cs, T
     text_puts(t, "\n## Results\n\n");
     if (cs->n)
         text_printf(t,
-                    "Each table lists the headline numbers and every check of that experiment. Reference values: %s.\n"
-                    "result PASS: |value - reference| <= tolerance; FAIL otherwise; MISSING: the metric was not computed.\n",
-                    in->is_gelu_4l ? "the paper's (PROTOCOL section 7)"
-                                   : in->is_planted ? "the planted model's expectations" : "as supplied");
+                    "Each table lists the headline numbers and every check of that experiment.\n"
+                    "result PASS: |value - reference| <= tolerance; FAIL otherwise; MISSING: the metric was not computed;\n"
+                    "not comparable: the reference was measured under another configuration (the reason is given).\n");
     else
         text_puts(t, "No reference values for this model: every number is listed as \"no reference\".\n");
 
@@ -384,6 +430,7 @@ static void md_results(const ReportContext *c, const Outputs *o, CheckSet *cs, T
     units = experiment_list(&n_units);
     for (u = 0; u < n_units; u++) {
         ReportSection s;
+        if (!unit_included(c->in, u)) continue;
         s.t = t;
         s.r = r;
         s.cs = cs;
@@ -417,7 +464,7 @@ static void md_results(const ReportContext *c, const Outputs *o, CheckSet *cs, T
 }
 
 /* The list of files and how the run can be checked. */
-static void md_files_and_run(const Outputs *o, Text *t) {
+static void md_files_and_run(const ReportInput *in, const Outputs *o, Text *t) {
     int k;
     text_puts(t, "\n## Files\n\n");
     for (k = 0; k < o->n_written; k++) text_printf(t, "- `%s`: %s\n", o->written[k], describe(o->written[k]));
@@ -428,6 +475,21 @@ static void md_files_and_run(const Outputs *o, Text *t) {
               "`figN.png`, or `gnuplot -e \"fmt='svg'\" figN.gp` for `figN.gnuplot.svg`.\n");
 
     text_puts(t, "\n## Run\n\n");
+    text_printf(t, "- Program: cleanup %s\n", cleanup_version());
+    if (in->command_line) {
+        text_puts(t, "- Command line: ");
+        md_code(t, in->command_line);
+        text_puts(t, "\n");
+    }
+    if (in->n_settings > 0) {
+        int k;
+        text_puts(t, "- Settings in effect:");
+        for (k = 0; k < in->n_settings; k++) {
+            text_puts(t, k ? ", " : " ");
+            md_code(t, in->settings[k]);
+        }
+        text_puts(t, "\n");
+    }
     text_puts(t,
               "- Run time, thread count and kernels are in `run.txt`, the one output that varies from run to run and\n"
               "  so is not listed in `SHA256SUMS`.\n"
@@ -442,16 +504,30 @@ static void md_files_and_run(const Outputs *o, Text *t) {
 static void build_report_md(const ReportContext *c, const Outputs *o, Text *t) {
     const ReportInput *in = c->in;
     CheckSet cs;
-    cs.checks = in->checks;
-    cs.n = in->checks ? in->n_checks : 0;
-    cs.kind = in->is_gelu_4l ? "paper" : in->is_planted ? "planted" : "supplied";
-    if (!cs.checks && in->is_gelu_4l) cs.checks = paper_checks_table(&cs.n);
+    RefSet given;
+    Verdict own;
+    const Verdict *v = in->verdict;
+    if (!v) { /* in->checks, all applicable */
+        memset(&given, 0, sizeof given);
+        given.name = in->is_gelu_4l ? "the paper's reference values"
+                     : in->is_planted ? "the planted model's expectations" : "the supplied expectations";
+        given.checks = in->checks;
+        given.n = in->checks ? in->n_checks : 0;
+        if (!given.checks && in->is_gelu_4l) given.checks = paper_checks_table(&given.n);
+        given.config.processed = -1;
+        verdict_evaluate(given.n ? &given : NULL, &given.config, c->r, &own);
+        v = &own;
+    }
+    cs.checks = v->set ? v->set->checks : NULL;
+    cs.n = v->set ? v->set->n : 0;
+    cs.outcomes = v->items;
     cs.shown = xalloc_array(cs.n ? cs.n : 1, 1, "report checks");
-    md_summary(c, o, &cs, t);
+    md_summary(c, o, v, t);
     md_inputs(c, t);
     md_results(c, o, &cs, t);
-    md_files_and_run(o, t);
+    md_files_and_run(in, o, t);
     free(cs.shown);
+    if (v == &own) verdict_free(&own);
 }
 
 /* ------------------------------------------------------------------ */
@@ -552,7 +628,10 @@ static int write_checksums(Outputs *o, Error *err) {
 static int write_run_txt(const char *out_dir, const ReportInput *in, Error *err) {
     Text t = {0};
     char *path = path_join(out_dir, "run.txt");
-    int rc;
+    int rc, k;
+    text_printf(&t, "program: cleanup %s\n", cleanup_version());
+    if (in->command_line_full) text_printf(&t, "command: %s\n", in->command_line_full);
+    for (k = 0; k < in->n_settings; k++) text_printf(&t, "setting: %s\n", in->settings[k]);
     text_printf(&t, "run time: %.1f s\nthreads: %d\nkernels: %s (CLEANUP_SIMD)\n", in->seconds, in->threads,
                 kernels_name());
     rc = write_file_atomic(path, t.data, t.len, err);
@@ -583,7 +662,7 @@ int report_write_all(const char *out_dir, const ReportInput *in, Error *err) {
 
     units = experiment_list(&n_units);
     for (i = 0; i < n_units; i++)
-        if (units[i]->write_figures && units[i]->write_figures(&c, &o) != 0) goto done;
+        if (unit_included(in, i) && units[i]->write_figures && units[i]->write_figures(&c, &o) != 0) goto done;
     build_report_md(&c, &o, &t);
     if (outputs_emit(&o, "report.md", &t) != 0) goto done;
     /* Outputs of an earlier run that this run did not produce would be stale. */

@@ -13,6 +13,14 @@
 #include "stats.h"
 #include "util.h"
 
+/* One of Fig 4's prompts as it was run. */
+typedef struct {
+    const char *prompt, *correct, *incorrect; /* UTF-8 */
+    int n_tokens;                             /* with BOS */
+    int correct_id, incorrect_id;
+    int other_layer, other_head;
+} PromptRecord;
+
 /* What the report needs to know about a run. Strings may be NULL when unknown. */
 typedef struct {
     const Results *results;
@@ -30,6 +38,8 @@ typedef struct {
     int is_planted;         /* the bundled planted model: check its own expectations */
     const RefCheck *checks; /* the expectations to check (paper's or planted's), may be NULL */
     size_t n_checks;
+    const Verdict *verdict; /* the checks' outcomes on this run; NULL: every check of checks applies */
+    const char *no_checks_reason; /* why no reference applies, for report.md (NULL: a default) */
     /* data identity */
     const char *data_path;
     int n_rows, seq_len;
@@ -40,6 +50,19 @@ typedef struct {
     /* run */
     int threads;
     double seconds;
+    unsigned units;            /* EXP_* bits of the experiments run (0: all) */
+    /* provenance (each may be NULL / 0) */
+    const char *command_line;          /* for report.md: as typed without --out and --threads, which change
+                                          no number (so report.md is the same whatever they are) */
+    const char *command_line_full;     /* for run.txt: as typed */
+    const char *const *settings;       /* every option's effective value, "--name value" */
+    int n_settings;
+    const char *const *data_files;     /* each rows file, hashed separately (else data_path) */
+    int n_data_files;
+    const char *tokenizer_path;        /* hashed */
+    const char *prompts_path;          /* --prompts FILE, hashed */
+    const PromptRecord *prompts;       /* Fig 4's prompts as run */
+    int n_prompts;
 } ReportInput;
 
 /* What the units' figure writers and report sections see (built by report_write_all). */

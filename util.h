@@ -20,6 +20,7 @@
 #define EXIT_IO 3       /* cannot write an output */
 #define EXIT_VERIFY 4   /* `verify` found a mismatch or a missing file */
 #define EXIT_INTERNAL 5 /* out of memory or an internal limit */
+#define EXIT_CHECKS 6   /* the run completed, but a check against its reference failed or is missing */
 
 typedef struct {
     char msg[1024];
