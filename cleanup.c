@@ -12,6 +12,7 @@
 #include "experiments.h"
 #include "kernels.h"
 #include "util.h"
+#include "version.h"
 
 typedef struct {
     const char *name;
@@ -28,6 +29,7 @@ static const Command commands[] = {
     {"detokenize", cmd_detokenize, "token ids -> text, byte-exact"},
     {"synth", cmd_synth, "write the bundled planted model (or random gelu-4l-shaped weights)"},
     {"verify", cmd_verify, "re-check an output directory (default out/) against its SHA256SUMS"},
+    {"compare", cmd_compare, "check a run's results.tsv against another run or a reference file"},
 };
 
 static void print_help(FILE *f) {
@@ -39,6 +41,7 @@ static void print_help(FILE *f) {
             "memory management in gelu-4l\" (Dao, Lau, Rager, Janiak, 2023) in portable C.\n"
             "\n"
             "usage: cleanup COMMAND [options]      cleanup COMMAND --help for details\n"
+            "       cleanup --version\n"
             "\n"
             "commands:\n");
     fprintf(f, "  %-12s %s\n", commands[0].name, commands[0].summary);
@@ -54,7 +57,8 @@ static void print_help(FILE *f) {
             "\n"
             "exit codes:\n"
             "  0 success   1 bad command line   2 bad or missing input file\n"
-            "  3 cannot write output   4 verify found a mismatch   5 out of memory / internal limit\n");
+            "  3 cannot write output   4 verify found a mismatch   5 out of memory / internal limit\n"
+            "  6 a check against the reference values failed or is missing (the outputs are complete)\n");
 }
 
 /* The command named name, or NULL. */
@@ -73,6 +77,10 @@ int main(int argc, char **argv) {
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
         print_help(stdout);
         return argc < 2 ? EXIT_USAGE : EXIT_OK;
+    }
+    if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0) {
+        printf("cleanup %s\n", cleanup_version());
+        return EXIT_OK;
     }
     run = find_command(argv[1]);
     if (!run) {

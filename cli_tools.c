@@ -1,6 +1,7 @@
 /* cli_tools.c - the commands around the experiments: run, info, tokenize,
  * detokenize, synth and verify. Each parses its options, calls the library and
  * prints; the library itself never prints or exits. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,6 +9,7 @@
 #include "cli.h"
 #include "model.h"
 #include "references.h"
+#include "stats.h"
 #include "sha256.h"
 #include "synth.h"
 #include "tokenizer.h"
@@ -593,3 +595,124 @@ int cmd_verify(int argc, char **argv) {
     return EXIT_OK;
 }
 
+
+/* ------------------------------------------------------------------------ */
+/* cleanup compare                                                           */
+/* ------------------------------------------------------------------------ */
+
+static const char compare_help[] =
+    "usage: cleanup compare A B [--rtol R] [--atol A] [--subset] [--top N]\n"
+    "\n"
+    "Checks the metrics of run A against B. A is a run directory (its results.tsv) or a\n"
+    "results.tsv. B is the same, or a reference file: NAME<TAB>VALUE<TAB>TOLERANCE[<TAB>SOURCE]\n"
+    "lines ('#' comments; @KEY<TAB>VALUE configuration lines are read but not compared: `cleanup\n"
+    "all --reference FILE` checks the configuration too).\n"
+    "  results B: |A - B| <= atol + rtol x |B| for every metric (NaN equals NaN); both must\n"
+    "             have the same metrics unless --subset (then only B's are compared)\n"
+    "  reference B: each value within its own tolerance\n"
+    "  --rtol R   relative tolerance (default 1e-6)      --atol A   absolute (default 1e-9)\n"
+    "  --top N    list the N worst metrics (default 10)\n"
+    "Prints a one-line summary, then the worst offenders.\n"
+    "\n"
+    "exit codes: 0 every metric agrees, 6 some differ or are missing in A, 1 bad command line,\n"
+    "2 a file cannot be read, is malformed, or the metric sets differ\n";
+
+/* dir/results.tsv when path is a directory, else path (new string). */
+static char *results_path(const char *path) {
+    return is_directory(path) ? path_join(path, "results.tsv") : xstrdup(path);
+}
+
+/* 1 if the file's first data line has three or more fields or is a configuration line. */
+static int is_reference_file(const char *path) {
+    unsigned char *data;
+    size_t len;
+    char *line, *next;
+    Error err;
+    int ref = 0;
+    if (read_file(path, (size_t)64 << 20, &data, &len, &err)) return 0;
+    for (line = (char *)data; line && *line; line = next) {
+        char *tab;
+        next = strchr(line, '\n');
+        if (next) *next++ = '\0';
+        if (*line == '\0' || *line == '#' || *line == '\r') continue;
+        tab = strchr(line, '\t');
+        ref = *line == '@' || (tab && strchr(tab + 1, '\t'));
+        break;
+    }
+    free(data);
+    return ref;
+}
+
+static int compare_by_excess(const void *x, const void *y) {
+    const Comparison *a = x, *b = y;
+    if (a->excess != b->excess) return a->excess < b->excess ? 1 : -1;
+    return strcmp(a->name, b->name);
+}
+
+static void print_comparison(const Comparison *c) {
+    if (c->outcome == REFCHECK_MISSING)
+        printf("  %s: missing in A (B %.9g)\n", c->name, c->b);
+    else
+        printf("  %s: A %.9g, B %.9g (|A - B| = %.3g x tolerance)\n", c->name, c->a, c->b, c->excess);
+}
+
+int cmd_compare(int argc, char **argv) {
+    const char *paths[2] = {NULL, NULL}, *v;
+    double rtol = 1e-6, atol = 1e-9;
+    int subset = 0, top = 10, n_paths = 0, i, b_is_ref;
+    char *pa, *pb;
+    Results a, b;
+    RefSet set;
+    CompareReport rep;
+    Error err;
+    for (i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            fputs(compare_help, stdout);
+            return EXIT_OK;
+        } else if (strcmp(argv[i], "--subset") == 0) {
+            subset = 1;
+        } else if (arg_value(argc, argv, &i, "--rtol", &v) || arg_value(argc, argv, &i, "--atol", &v)) {
+            char *end;
+            double x = strtod(v, &end);
+            if (*end || !(x >= 0) || x > 1e300) die(EXIT_USAGE, "compare: %s '%s' is not a number >= 0", argv[i - 1], v);
+            if (strcmp(argv[i - 1], "--rtol") == 0) rtol = x;
+            else atol = x;
+        } else if (arg_value(argc, argv, &i, "--top", &v)) {
+            top = (int)arg_int(v, 0, 1000000, "--top");
+        } else if (argv[i][0] == '-' && argv[i][1]) {
+            die(EXIT_USAGE, "compare: unknown option '%s' (see cleanup compare --help)", argv[i]);
+        } else if (n_paths < 2) {
+            paths[n_paths++] = argv[i];
+        } else {
+            die(EXIT_USAGE, "compare: give exactly two runs or files (see cleanup compare --help)");
+        }
+    }
+    if (n_paths != 2) die(EXIT_USAGE, "compare: give exactly two runs or files (see cleanup compare --help)");
+    pa = results_path(paths[0]);
+    pb = results_path(paths[1]);
+    if (results_read_tsv(pa, &a, &err)) die_error(&err);
+    b_is_ref = is_reference_file(pb);
+    results_init(&b);
+    memset(&set, 0, sizeof set);
+    if (b_is_ref ? refset_read(pb, &set, &err) : results_read_tsv(pb, &b, &err)) die_error(&err);
+    if (compare_results(&a, &b, b_is_ref ? &set : NULL, rtol, atol, subset, &rep, &err))
+        die(EXIT_INPUT, "compare: %s vs %s: %s", pa, pb, err.msg);
+    printf("compare: %s against %s: %lu metrics, %d agree, %d differ, %d missing in A", pa, pb, (unsigned long)rep.n,
+           rep.n_pass, rep.n_fail, rep.n_missing);
+    if (b_is_ref) printf(" (each within its reference tolerance)\n");
+    else printf(" (tolerance %g + %g x |B|)\n", atol, rtol);
+    qsort(rep.items, rep.n, sizeof *rep.items, compare_by_excess);
+    for (i = 0; i < (int)rep.n && i < top && rep.items[i].outcome != REFCHECK_PASS; i++) print_comparison(&rep.items[i]);
+    if (rep.n_fail + rep.n_missing == 0 && rep.n > 0 && top > 0) {
+        printf("largest difference:\n");
+        print_comparison(&rep.items[0]);
+    }
+    i = rep.n_fail + rep.n_missing ? EXIT_CHECKS : EXIT_OK;
+    compare_report_free(&rep);
+    refset_free(&set);
+    results_free(&a);
+    results_free(&b);
+    free(pa);
+    free(pb);
+    return i;
+}

@@ -433,3 +433,58 @@ void verdict_free(Verdict *v) {
 int verdict_failed(const Verdict *v) {
     return v->n_fail + v->n_missing > 0;
 }
+
+/* ------------------------------------------------------------------------ */
+/* Comparing runs                                                            */
+/* ------------------------------------------------------------------------ */
+
+/* Fills c for a = value (present says whether a has it) against b within tol. */
+static void compare_one(Comparison *c, const char *name, int present, double a, double b, double tol) {
+    c->name = name;
+    c->a = present ? a : NAN;
+    c->b = b;
+    if (!present) {
+        c->outcome = REFCHECK_MISSING;
+        c->excess = INFINITY;
+    } else if (isnan(a) || isnan(b)) {
+        c->outcome = isnan(a) && isnan(b) ? REFCHECK_PASS : REFCHECK_FAIL;
+        c->excess = c->outcome == REFCHECK_PASS ? 0 : INFINITY;
+    } else {
+        double d = fabs(a - b);
+        c->excess = tol > 0 ? d / tol : (d > 0 ? INFINITY : 0);
+        c->outcome = d <= tol * (1 + 1e-9) + 1e-300 ? REFCHECK_PASS : REFCHECK_FAIL;
+    }
+}
+
+int compare_results(const Results *a, const Results *b, const RefSet *b_set, double rtol, double atol, int subset,
+                    CompareReport *out, Error *err) {
+    size_t i, n = b_set ? b_set->n : (size_t)b->count;
+    memset(out, 0, sizeof *out);
+    if (!b_set && !subset) {
+        int k;
+        double v;
+        for (k = 0; k < a->count; k++)
+            if (!results_get(b, a->items[k].name, &v))
+                return error_set(err, "%s is in the first results but not in the second (--subset compares only "
+                                      "the second's metrics)", a->items[k].name);
+    }
+    out->items = xalloc_array(n ? n : 1, sizeof *out->items, "comparison");
+    out->n = n;
+    for (i = 0; i < n; i++) {
+        const char *name = b_set ? b_set->checks[i].metric : b->items[i].name;
+        double bv = b_set ? b_set->checks[i].expected : b->items[i].value;
+        double tol = b_set ? b_set->checks[i].tolerance : atol + rtol * fabs(bv);
+        double av = NAN;
+        int present = results_get(a, name, &av);
+        compare_one(&out->items[i], name, present, av, bv, tol);
+        if (out->items[i].outcome == REFCHECK_PASS) out->n_pass++;
+        else if (out->items[i].outcome == REFCHECK_FAIL) out->n_fail++;
+        else out->n_missing++;
+    }
+    return 0;
+}
+
+void compare_report_free(CompareReport *r) {
+    free(r->items);
+    memset(r, 0, sizeof *r);
+}

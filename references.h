@@ -106,4 +106,26 @@ void verdict_free(Verdict *v);
 /* 1 if a comparable check failed or is missing: the run did not reproduce its reference. */
 int verdict_failed(const Verdict *v);
 
+/* One metric compared by compare_results. */
+typedef struct {
+    const char *name;
+    double a, b;       /* A's value, B's (reference) value */
+    double excess;     /* |a - b| / tolerance: > 1 means outside */
+    int outcome;       /* REFCHECK_PASS, _FAIL or _MISSING (not in A) */
+} Comparison;
+
+typedef struct {
+    Comparison *items; /* every metric checked, in B's order */
+    size_t n;
+    int n_pass, n_fail, n_missing;
+} CompareReport;
+
+/* Compares run a with b. When b_set is not NULL (a reference file) its checks are used,
+ * each with its own tolerance; otherwise every metric of b with tolerance
+ * atol + rtol * |b|. A metric of b that a lacks is missing; with subset 0, a metric of a
+ * that b lacks is an error (the sets differ: err names it). NaN equals NaN only in b. */
+int compare_results(const Results *a, const Results *b, const RefSet *b_set, double rtol, double atol, int subset,
+                    CompareReport *out, Error *err);
+void compare_report_free(CompareReport *r);
+
 #endif

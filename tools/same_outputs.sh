@@ -5,6 +5,9 @@
 #
 #   sh tools/same_outputs.sh [REV]        # exit 0 when every file is identical
 #
+# Both are built with VERSION_COMMIT=compared, so the version line of report.md is the
+# same; report.md leaves --out and --threads out of its command line. Rebuild with a
+# plain `make` afterwards for the real version.
 # Uses a scratch directory (SAME_OUTPUTS_TMP, default a mktemp -d) and leaves the
 # tree as it was. ROWS (default 12) and SEQ (default 256) size the gelu-4l run.
 set -eu
@@ -20,9 +23,9 @@ rm -rf "$tmp/old"
 git -C "$root" worktree add --detach -f "$tmp/old" "$rev" >/dev/null 2>&1 || {
     echo "same_outputs: cannot check out $rev" >&2; exit 1; }
 trap 'git -C "$root" worktree remove --force "$tmp/old" >/dev/null 2>&1 || true' EXIT
-make -C "$tmp/old" -j2 >/dev/null
+make -C "$tmp/old" -j2 VERSION_COMMIT=compared >/dev/null
 echo "same_outputs: building the working tree"
-make -C "$root" -j2 >/dev/null
+make -C "$root" -j2 VERSION_COMMIT=compared >/dev/null
 
 # One gelu-4l-shaped model for both (synth output is itself platform-independent).
 if [ ! -f "$tmp/g4l/config.json" ]; then
