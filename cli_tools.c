@@ -601,7 +601,7 @@ int cmd_verify(int argc, char **argv) {
 /* ------------------------------------------------------------------------ */
 
 static const char compare_help[] =
-    "usage: cleanup compare A B [--rtol R] [--atol A] [--subset] [--top N]\n"
+    "usage: cleanup compare A B [--rtol R] [--atol A] [--sigmas K] [--subset] [--top N]\n"
     "\n"
     "Checks the metrics of run A against B. A is a run directory (its results.tsv) or a\n"
     "results.tsv. B is the same, or a reference file: NAME<TAB>VALUE<TAB>TOLERANCE[<TAB>SOURCE]\n"
@@ -611,6 +611,8 @@ static const char compare_help[] =
     "             have the same metrics unless --subset (then only B's are compared)\n"
     "  reference B: each value within its own tolerance\n"
     "  --rtol R   relative tolerance (default 1e-6)      --atol A   absolute (default 1e-9)\n"
+    "  --sigmas K for two runs of different rows: widen each tolerance to K x sqrt(SE_A^2 +\n"
+    "             SE_B^2), with the standard errors of their uncertainty.tsv files\n"
     "  --top N    list the N worst metrics (default 10)\n"
     "Prints a one-line summary, then the worst offenders.\n"
     "\n"
@@ -643,6 +645,23 @@ static int is_reference_file(const char *path) {
     return ref;
 }
 
+/* Reads the uncertainty.tsv beside results file path into r; 1 if there was one. Dies on
+ * a malformed one. */
+static int read_uncertainty(const char *results_file, Results *r) {
+    const char *slash = strrchr(results_file, '/');
+    char *dir = slash ? xstrdup(results_file) : xstrdup(".");
+    char *path;
+    Error err;
+    int found;
+    if (slash) dir[slash - results_file] = '\0';
+    path = path_join(dir, "uncertainty.tsv");
+    found = path_exists(path);
+    if (found && results_read_se_tsv(path, r, &err)) die_error(&err);
+    free(path);
+    free(dir);
+    return found;
+}
+
 static int compare_by_excess(const void *x, const void *y) {
     const Comparison *a = x, *b = y;
     if (a->excess != b->excess) return a->excess < b->excess ? 1 : -1;
@@ -658,7 +677,7 @@ static void print_comparison(const Comparison *c) {
 
 int cmd_compare(int argc, char **argv) {
     const char *paths[2] = {NULL, NULL}, *v;
-    double rtol = 1e-6, atol = 1e-9;
+    double rtol = 1e-6, atol = 1e-9, sigmas = 0;
     int subset = 0, top = 10, n_paths = 0, i, b_is_ref;
     char *pa, *pb;
     Results a, b;
@@ -671,12 +690,15 @@ int cmd_compare(int argc, char **argv) {
             return EXIT_OK;
         } else if (strcmp(argv[i], "--subset") == 0) {
             subset = 1;
-        } else if (arg_value(argc, argv, &i, "--rtol", &v) || arg_value(argc, argv, &i, "--atol", &v)) {
+        } else if (arg_value(argc, argv, &i, "--rtol", &v) || arg_value(argc, argv, &i, "--atol", &v) ||
+                   arg_value(argc, argv, &i, "--sigmas", &v)) {
+            const char *opt = strncmp(argv[i], "--", 2) == 0 ? argv[i] : argv[i - 1];
             char *end;
             double x = strtod(v, &end);
-            if (*end || !(x >= 0) || x > 1e300) die(EXIT_USAGE, "compare: %s '%s' is not a number >= 0", argv[i - 1], v);
-            if (strcmp(argv[i - 1], "--rtol") == 0) rtol = x;
-            else atol = x;
+            if (*end || !(x >= 0) || x > 1e300) die(EXIT_USAGE, "compare: %.8s '%s' is not a number >= 0", opt, v);
+            if (strncmp(opt, "--rtol", 6) == 0) rtol = x;
+            else if (strncmp(opt, "--atol", 6) == 0) atol = x;
+            else sigmas = x;
         } else if (arg_value(argc, argv, &i, "--top", &v)) {
             top = (int)arg_int(v, 0, 1000000, "--top");
         } else if (argv[i][0] == '-' && argv[i][1]) {
@@ -695,11 +717,14 @@ int cmd_compare(int argc, char **argv) {
     results_init(&b);
     memset(&set, 0, sizeof set);
     if (b_is_ref ? refset_read(pb, &set, &err) : results_read_tsv(pb, &b, &err)) die_error(&err);
-    if (compare_results(&a, &b, b_is_ref ? &set : NULL, rtol, atol, subset, &rep, &err))
+    if (sigmas > 0 && (read_uncertainty(pa, &a) + (b_is_ref ? 0 : read_uncertainty(pb, &b))) == 0)
+        die(EXIT_INPUT, "compare: --sigmas needs the runs' uncertainty.tsv beside their results.tsv (none found)");
+    if (compare_results(&a, &b, b_is_ref ? &set : NULL, rtol, atol, sigmas, subset, &rep, &err))
         die(EXIT_INPUT, "compare: %s vs %s: %s", pa, pb, err.msg);
     printf("compare: %s against %s: %lu metrics, %d agree, %d differ, %d missing in A", pa, pb, (unsigned long)rep.n,
            rep.n_pass, rep.n_fail, rep.n_missing);
     if (b_is_ref) printf(" (each within its reference tolerance)\n");
+    else if (sigmas > 0) printf(" (tolerance %g + %g x |B|, or %g standard errors)\n", atol, rtol, sigmas);
     else printf(" (tolerance %g + %g x |B|)\n", atol, rtol);
     qsort(rep.items, rep.n, sizeof *rep.items, compare_by_excess);
     for (i = 0; i < (int)rep.n && i < top && rep.items[i].outcome != REFCHECK_PASS; i++) print_comparison(&rep.items[i]);

@@ -72,11 +72,20 @@ static void fig2_batch(void *state, const ExpInputs *in, ExpBatch *b) {
 static void fig2_finish(void *state, const ExpInputs *in, Results *res, Points *points) {
     Fig2 *f = state;
     const ExpHeads *hd = in->heads;
-    double sum_of_medians = 0;
+    double sum_of_medians = 0, block_sum[SAMPLES_SE_GROUPS];
+    int n_blocks = 0;
     size_t n_nan = f->cleaners.n_nan;
     char name[256], lab[32];
     int l, h, c;
     (void)points;
+    /* The SE of the sum of the cleaners' medians: batch means over the same row blocks,
+     * before results_add_quantiles sorts the samples. */
+    for (c = 0; c < hd->n_cleaners; c++) {
+        double block[SAMPLES_SE_GROUPS];
+        int g;
+        n_blocks = samples_block_quantiles(&f->head[hd->patched_layer * f->H + hd->cleaners[c]], 0.5, block);
+        for (g = 0; g < n_blocks; g++) block_sum[g] = (c ? block_sum[g] : 0) + block[g];
+    }
     for (l = 0; l < f->L; l++) {
         for (h = 0; h < f->H; h++) {
             if (l == hd->writer_layer && h == hd->writer_head) continue;
@@ -95,6 +104,7 @@ static void fig2_finish(void *state, const ExpInputs *in, Results *res, Points *
         sum_of_medians += samples_quantile(&f->head[hd->patched_layer * f->H + hd->cleaners[c]], 0.5);
     results_add_quantiles(res, "fig2.cleaners_sum", &f->cleaners);
     results_set(res, "fig2.sum_of_medians", sum_of_medians);
+    results_set_se(res, "fig2.sum_of_medians", batch_means_se(block_sum, n_blocks));
     results_set(res, "fig2.n_nan", (double)n_nan);
 }
 

@@ -74,13 +74,18 @@ static void fig5_batch(void *state, const ExpInputs *in, ExpBatch *batch) {
 
 static void fig5_finish(void *state, const ExpInputs *in, Results *res, Points *points) {
     Fig5 *f = state;
-    double slope, intercept;
-    (void)in;
+    double slope, intercept, se_slope, se_intercept, se_r;
     least_squares(f->points.x, f->points.y, f->points.n, &slope, &intercept);
     results_set(res, "fig5.n_points", (double)f->points.n);
     results_set(res, "fig5.slope", slope);
     results_set(res, "fig5.intercept", intercept);
     results_set(res, "fig5.r", pearson_r(f->points.x, f->points.y, f->points.n));
+    /* rows are the unit of sampling: every row gives T - 1 - FIG5_FIRST_POS points */
+    regression_jackknife_se(f->points.x, f->points.y, f->points.n, (size_t)(in->data->seq_len - 1 - FIG5_FIRST_POS),
+                            &se_slope, &se_intercept, &se_r);
+    results_set_se(res, "fig5.slope", se_slope);
+    results_set_se(res, "fig5.intercept", se_intercept);
+    results_set_se(res, "fig5.r", se_r);
     if (points) { /* the figure plots them: hand them over */
         points_free(points);
         *points = f->points;

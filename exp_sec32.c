@@ -102,14 +102,20 @@ static void sec32_batch(void *state, const ExpInputs *in, ExpBatch *batch) {
 
 static void sec32_finish(void *state, const ExpInputs *in, Results *res, Points *points) {
     Sec32 *f = state;
-    double slope, intercept;
-    (void)in;
+    const int T = in->data->seq_len;
+    double slope, intercept, se_slope, se_r;
     (void)points;
     least_squares(f->vcomp.x, f->vcomp.y, f->vcomp.n, &slope, &intercept);
     results_set(res, "sec32.n_points", (double)f->vcomp.n);
     results_set(res, "sec32.r_cleaners", pearson_r(f->cleaners.x, f->cleaners.y, f->cleaners.n));
     results_set(res, "sec32.r_vcomp", pearson_r(f->vcomp.x, f->vcomp.y, f->vcomp.n));
     results_set(res, "sec32.slope_vcomp", slope);
+    /* rows are the unit of sampling: every row gives T points */
+    regression_jackknife_se(f->cleaners.x, f->cleaners.y, f->cleaners.n, (size_t)T, NULL, NULL, &se_r);
+    results_set_se(res, "sec32.r_cleaners", se_r);
+    regression_jackknife_se(f->vcomp.x, f->vcomp.y, f->vcomp.n, (size_t)T, &se_slope, NULL, &se_r);
+    results_set_se(res, "sec32.r_vcomp", se_r);
+    results_set_se(res, "sec32.slope_vcomp", se_slope);
 }
 
 static void sec32_end(void *state) {

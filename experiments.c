@@ -243,13 +243,17 @@ void head_label(char *buf, size_t size, int l, int h) {
 }
 
 void add_quantiles3(Results *res, const char *name, Samples *s) {
+    static const double qs[3] = {0.5, 0.125, 0.875};
+    static const char *const suffix[3] = {"median", "q12_5", "q87_5"};
+    double se[3];
     char key[300];
-    snprintf(key, sizeof key, "%s.median", name);
-    results_set(res, key, samples_quantile(s, 0.5));
-    snprintf(key, sizeof key, "%s.q12_5", name);
-    results_set(res, key, samples_quantile(s, 0.125));
-    snprintf(key, sizeof key, "%s.q87_5", name);
-    results_set(res, key, samples_quantile(s, 0.875));
+    int k;
+    samples_quantile_se(s, qs, 3, se); /* before the quantiles sort the samples */
+    for (k = 0; k < 3; k++) {
+        snprintf(key, sizeof key, "%s.%s", name, suffix[k]);
+        results_set(res, key, samples_quantile(s, qs[k]));
+        results_set_se(res, key, se[k]);
+    }
 }
 
 /* The lists never grow by doubling, which would copy them and, at gelu-4l scale,

@@ -29,95 +29,95 @@
  * +-0.03 (also the figure-read Fig 2 medians), single-prompt deterministic
  * values +-0.01, patched values +-0.05, slope, intercept and r +-0.05. */
 static const RefCheck paper_checks[] = {
-    {"fig1.L0H2.resid_pre0.median", 0.0119, 0.03, SRC_F1},
-    {"fig1.L0H2.resid_mid0.median", 0.9604, 0.03, SRC_F1},
-    {"fig1.L0H2.resid_post0.median", 1.0448, 0.03, SRC_F1},
-    {"fig1.L0H2.resid_mid1.median", 1.0108, 0.03, SRC_F1},
-    {"fig1.L0H2.resid_post1.median", 1.0195, 0.03, SRC_F1},
-    {"fig1.L0H2.resid_mid2.median", 0.1027, 0.03, SRC_F1},
-    {"fig1.L0H2.resid_post2.median", 0.0929, 0.03, SRC_F1},
-    {"fig1.L0H2.resid_mid3.median", 0.0489, 0.03, SRC_F1},
-    {"fig1.L0H2.resid_post3.median", 0.0548, 0.03, SRC_F1},
-    {"fig1.L0H2.resid_pre0.q25", -0.0052, 0.03, SRC_F1},
-    {"fig1.L0H2.resid_mid0.q25", 0.8632, 0.03, SRC_F1},
-    {"fig1.L0H2.resid_post0.q25", 0.9587, 0.03, SRC_F1},
-    {"fig1.L0H2.resid_mid1.q25", 0.9305, 0.03, SRC_F1},
-    {"fig1.L0H2.resid_post1.q25", 0.9382, 0.03, SRC_F1},
-    {"fig1.L0H2.resid_mid2.q25", -0.1220, 0.03, SRC_F1},
-    {"fig1.L0H2.resid_post2.q25", -0.0531, 0.03, SRC_F1},
-    {"fig1.L0H2.resid_mid3.q25", -0.1646, 0.03, SRC_F1},
-    {"fig1.L0H2.resid_post3.q25", -0.1771, 0.03, SRC_F1},
-    {"fig1.L0H2.resid_pre0.q75", 0.0380, 0.03, SRC_F1},
-    {"fig1.L0H2.resid_mid0.q75", 1.0960, 0.03, SRC_F1},
-    {"fig1.L0H2.resid_post0.q75", 1.1546, 0.03, SRC_F1},
-    {"fig1.L0H2.resid_mid1.q75", 1.1243, 0.03, SRC_F1},
-    {"fig1.L0H2.resid_post1.q75", 1.1243, 0.03, SRC_F1},
-    {"fig1.L0H2.resid_mid2.q75", 0.3073, 0.03, SRC_F1},
-    {"fig1.L0H2.resid_post2.q75", 0.2426, 0.03, SRC_F1},
-    {"fig1.L0H2.resid_mid3.q75", 0.2696, 0.03, SRC_F1},
-    {"fig1.L0H2.resid_post3.q75", 0.2792, 0.03, SRC_F1},
-    {"fig2.L2H0.median", 0.000, 0.03, SRC_F2},
-    {"fig2.L2H1.median", -0.009, 0.03, SRC_F2},
-    {"fig2.L2H2.median", -0.143, 0.03, SRC_F2},
-    {"fig2.L2H3.median", -0.035, 0.03, SRC_F2},
-    {"fig2.L2H4.median", -0.117, 0.03, SRC_F2},
-    {"fig2.L2H5.median", -0.264, 0.03, SRC_F2},
-    {"fig2.L2H6.median", -0.177, 0.03, SRC_F2},
-    {"fig2.L2H7.median", -0.140, 0.03, SRC_F2},
-    {"fig2.cleaners_sum.median", -0.903, 0.03, SRC_F2S},
-    {"fig3.patched.resid_mid2.median", 0.883, 0.05, SRC_F3},
-    {"fig3.patched.resid_post2.median", 0.646, 0.05, SRC_F3},
-    {"fig3.patched.resid_mid3.median", 0.573, 0.05, SRC_F3},
-    {"fig3.patched.resid_post3.median", 0.484, 0.05, SRC_F3},
-    {"fig3.patched.L2H0.median", 0.001, 0.05, SRC_F3},
-    {"fig3.patched.L2H1.median", 0.003, 0.05, SRC_F3},
-    {"fig3.patched.L2H2.median", -0.019, 0.05, SRC_F3},
-    {"fig3.patched.L2H3.median", -0.009, 0.05, SRC_F3},
-    {"fig3.patched.L2H4.median", -0.001, 0.05, SRC_F3},
-    {"fig3.patched.L2H5.median", -0.033, 0.05, SRC_F3},
-    {"fig3.patched.L2H6.median", -0.028, 0.05, SRC_F3},
-    {"fig3.patched.L2H7.median", -0.010, 0.05, SRC_F3},
-    {"fig4.p1.logit_diff", 1.07, 0.01, SRC_F4L},
-    {"fig4.p2.logit_diff", 1.89, 0.01, SRC_F4L},
-    {"fig4.p3.logit_diff", 3.02, 0.01, SRC_F4L},
-    {"fig4.p4.logit_diff", 0.94, 0.01, SRC_F4L},
-    {"fig4.p1.L0H2.clean", 0.595, 0.01, SRC_F4C},
-    {"fig4.p1.L0H2.patched.median", 0.598, 0.05, SRC_F4P},
-    {"fig4.p1.L0H2.patched.q12_5", 0.583, 0.05, SRC_F4P},
-    {"fig4.p1.L0H2.patched.q87_5", 0.637, 0.05, SRC_F4P},
-    {"fig4.p1.L3H1.clean", 1.134, 0.01, SRC_F4C},
-    {"fig4.p1.L3H1.patched.median", 0.084, 0.05, SRC_F4P},
-    {"fig4.p1.L3H1.patched.q12_5", 0.066, 0.05, SRC_F4P},
-    {"fig4.p1.L3H1.patched.q87_5", 0.137, 0.05, SRC_F4P},
-    {"fig4.p2.L0H2.clean", 0.837, 0.01, SRC_F4C},
-    {"fig4.p2.L0H2.patched.median", 0.814, 0.05, SRC_F4P},
-    {"fig4.p2.L0H2.patched.q12_5", 0.811, 0.05, SRC_F4P},
-    {"fig4.p2.L0H2.patched.q87_5", 0.834, 0.05, SRC_F4P},
-    {"fig4.p2.L2H1.clean", 0.841, 0.01, SRC_F4C},
-    {"fig4.p2.L2H1.patched.median", 0.033, 0.05, SRC_F4P},
-    {"fig4.p2.L2H1.patched.q12_5", -0.151, 0.05, SRC_F4P},
-    {"fig4.p2.L2H1.patched.q87_5", 0.261, 0.05, SRC_F4P},
-    {"fig4.p3.L0H2.clean", 0.949, 0.01, SRC_F4C},
-    {"fig4.p3.L0H2.patched.median", 0.973, 0.05, SRC_F4P},
-    {"fig4.p3.L0H2.patched.q12_5", 0.965, 0.05, SRC_F4P},
-    {"fig4.p3.L0H2.patched.q87_5", 0.996, 0.05, SRC_F4P},
-    {"fig4.p3.L3H5.clean", 2.289, 0.01, SRC_F4C},
-    {"fig4.p3.L3H5.patched.median", 0.708, 0.05, SRC_F4P},
-    {"fig4.p3.L3H5.patched.q12_5", 0.166, 0.05, SRC_F4P},
-    {"fig4.p3.L3H5.patched.q87_5", 1.548, 0.05, SRC_F4P},
-    {"fig4.p4.L0H2.clean", 0.246, 0.01, SRC_F4C},
-    {"fig4.p4.L0H2.patched.median", 0.247, 0.05, SRC_F4P},
-    {"fig4.p4.L0H2.patched.q12_5", 0.245, 0.05, SRC_F4P},
-    {"fig4.p4.L0H2.patched.q87_5", 0.253, 0.05, SRC_F4P},
-    {"fig4.p4.L2H2.clean", 0.524, 0.01, SRC_F4C},
-    {"fig4.p4.L2H2.patched.median", 0.165, 0.05, SRC_F4P},
-    {"fig4.p4.L2H2.patched.q12_5", -0.061, 0.05, SRC_F4P},
-    {"fig4.p4.L2H2.patched.q87_5", 0.473, 0.05, SRC_F4P},
-    {"fig5.slope", -0.723, 0.05, SRC_F5},
-    {"fig5.intercept", 0.052, 0.05, SRC_F5},
-    {"fig5.r", -0.745, 0.05, SRC_F5 " (r implied by the paper's fit, about)"},
-    {"sec32.r_cleaners", -0.159, 0.05, SRC_32},
-    {"sec32.r_vcomp", -0.716, 0.05, SRC_32},
+    {"fig1.L0H2.resid_pre0.median", 0.0119, 0.03, SRC_F1, 0.00005},
+    {"fig1.L0H2.resid_mid0.median", 0.9604, 0.03, SRC_F1, 0.00005},
+    {"fig1.L0H2.resid_post0.median", 1.0448, 0.03, SRC_F1, 0.00005},
+    {"fig1.L0H2.resid_mid1.median", 1.0108, 0.03, SRC_F1, 0.00005},
+    {"fig1.L0H2.resid_post1.median", 1.0195, 0.03, SRC_F1, 0.00005},
+    {"fig1.L0H2.resid_mid2.median", 0.1027, 0.03, SRC_F1, 0.00005},
+    {"fig1.L0H2.resid_post2.median", 0.0929, 0.03, SRC_F1, 0.00005},
+    {"fig1.L0H2.resid_mid3.median", 0.0489, 0.03, SRC_F1, 0.00005},
+    {"fig1.L0H2.resid_post3.median", 0.0548, 0.03, SRC_F1, 0.00005},
+    {"fig1.L0H2.resid_pre0.q25", -0.0052, 0.03, SRC_F1, 0.00005},
+    {"fig1.L0H2.resid_mid0.q25", 0.8632, 0.03, SRC_F1, 0.00005},
+    {"fig1.L0H2.resid_post0.q25", 0.9587, 0.03, SRC_F1, 0.00005},
+    {"fig1.L0H2.resid_mid1.q25", 0.9305, 0.03, SRC_F1, 0.00005},
+    {"fig1.L0H2.resid_post1.q25", 0.9382, 0.03, SRC_F1, 0.00005},
+    {"fig1.L0H2.resid_mid2.q25", -0.1220, 0.03, SRC_F1, 0.00005},
+    {"fig1.L0H2.resid_post2.q25", -0.0531, 0.03, SRC_F1, 0.00005},
+    {"fig1.L0H2.resid_mid3.q25", -0.1646, 0.03, SRC_F1, 0.00005},
+    {"fig1.L0H2.resid_post3.q25", -0.1771, 0.03, SRC_F1, 0.00005},
+    {"fig1.L0H2.resid_pre0.q75", 0.0380, 0.03, SRC_F1, 0.00005},
+    {"fig1.L0H2.resid_mid0.q75", 1.0960, 0.03, SRC_F1, 0.00005},
+    {"fig1.L0H2.resid_post0.q75", 1.1546, 0.03, SRC_F1, 0.00005},
+    {"fig1.L0H2.resid_mid1.q75", 1.1243, 0.03, SRC_F1, 0.00005},
+    {"fig1.L0H2.resid_post1.q75", 1.1243, 0.03, SRC_F1, 0.00005},
+    {"fig1.L0H2.resid_mid2.q75", 0.3073, 0.03, SRC_F1, 0.00005},
+    {"fig1.L0H2.resid_post2.q75", 0.2426, 0.03, SRC_F1, 0.00005},
+    {"fig1.L0H2.resid_mid3.q75", 0.2696, 0.03, SRC_F1, 0.00005},
+    {"fig1.L0H2.resid_post3.q75", 0.2792, 0.03, SRC_F1, 0.00005},
+    {"fig2.L2H0.median", 0.000, 0.03, SRC_F2, 0.005},
+    {"fig2.L2H1.median", -0.009, 0.03, SRC_F2, 0.005},
+    {"fig2.L2H2.median", -0.143, 0.03, SRC_F2, 0.005},
+    {"fig2.L2H3.median", -0.035, 0.03, SRC_F2, 0.005},
+    {"fig2.L2H4.median", -0.117, 0.03, SRC_F2, 0.005},
+    {"fig2.L2H5.median", -0.264, 0.03, SRC_F2, 0.005},
+    {"fig2.L2H6.median", -0.177, 0.03, SRC_F2, 0.005},
+    {"fig2.L2H7.median", -0.140, 0.03, SRC_F2, 0.005},
+    {"fig2.cleaners_sum.median", -0.903, 0.03, SRC_F2S, 0.0005},
+    {"fig3.patched.resid_mid2.median", 0.883, 0.05, SRC_F3, 0.005},
+    {"fig3.patched.resid_post2.median", 0.646, 0.05, SRC_F3, 0.005},
+    {"fig3.patched.resid_mid3.median", 0.573, 0.05, SRC_F3, 0.005},
+    {"fig3.patched.resid_post3.median", 0.484, 0.05, SRC_F3, 0.005},
+    {"fig3.patched.L2H0.median", 0.001, 0.05, SRC_F3, 0.005},
+    {"fig3.patched.L2H1.median", 0.003, 0.05, SRC_F3, 0.005},
+    {"fig3.patched.L2H2.median", -0.019, 0.05, SRC_F3, 0.005},
+    {"fig3.patched.L2H3.median", -0.009, 0.05, SRC_F3, 0.005},
+    {"fig3.patched.L2H4.median", -0.001, 0.05, SRC_F3, 0.005},
+    {"fig3.patched.L2H5.median", -0.033, 0.05, SRC_F3, 0.005},
+    {"fig3.patched.L2H6.median", -0.028, 0.05, SRC_F3, 0.005},
+    {"fig3.patched.L2H7.median", -0.010, 0.05, SRC_F3, 0.005},
+    {"fig4.p1.logit_diff", 1.07, 0.01, SRC_F4L, 0},
+    {"fig4.p2.logit_diff", 1.89, 0.01, SRC_F4L, 0},
+    {"fig4.p3.logit_diff", 3.02, 0.01, SRC_F4L, 0},
+    {"fig4.p4.logit_diff", 0.94, 0.01, SRC_F4L, 0},
+    {"fig4.p1.L0H2.clean", 0.595, 0.01, SRC_F4C, 0},
+    {"fig4.p1.L0H2.patched.median", 0.598, 0.05, SRC_F4P, 0.0005},
+    {"fig4.p1.L0H2.patched.q12_5", 0.583, 0.05, SRC_F4P, 0.0005},
+    {"fig4.p1.L0H2.patched.q87_5", 0.637, 0.05, SRC_F4P, 0.0005},
+    {"fig4.p1.L3H1.clean", 1.134, 0.01, SRC_F4C, 0},
+    {"fig4.p1.L3H1.patched.median", 0.084, 0.05, SRC_F4P, 0.0005},
+    {"fig4.p1.L3H1.patched.q12_5", 0.066, 0.05, SRC_F4P, 0.0005},
+    {"fig4.p1.L3H1.patched.q87_5", 0.137, 0.05, SRC_F4P, 0.0005},
+    {"fig4.p2.L0H2.clean", 0.837, 0.01, SRC_F4C, 0},
+    {"fig4.p2.L0H2.patched.median", 0.814, 0.05, SRC_F4P, 0.0005},
+    {"fig4.p2.L0H2.patched.q12_5", 0.811, 0.05, SRC_F4P, 0.0005},
+    {"fig4.p2.L0H2.patched.q87_5", 0.834, 0.05, SRC_F4P, 0.0005},
+    {"fig4.p2.L2H1.clean", 0.841, 0.01, SRC_F4C, 0},
+    {"fig4.p2.L2H1.patched.median", 0.033, 0.05, SRC_F4P, 0.0005},
+    {"fig4.p2.L2H1.patched.q12_5", -0.151, 0.05, SRC_F4P, 0.0005},
+    {"fig4.p2.L2H1.patched.q87_5", 0.261, 0.05, SRC_F4P, 0.0005},
+    {"fig4.p3.L0H2.clean", 0.949, 0.01, SRC_F4C, 0},
+    {"fig4.p3.L0H2.patched.median", 0.973, 0.05, SRC_F4P, 0.0005},
+    {"fig4.p3.L0H2.patched.q12_5", 0.965, 0.05, SRC_F4P, 0.0005},
+    {"fig4.p3.L0H2.patched.q87_5", 0.996, 0.05, SRC_F4P, 0.0005},
+    {"fig4.p3.L3H5.clean", 2.289, 0.01, SRC_F4C, 0},
+    {"fig4.p3.L3H5.patched.median", 0.708, 0.05, SRC_F4P, 0.0005},
+    {"fig4.p3.L3H5.patched.q12_5", 0.166, 0.05, SRC_F4P, 0.0005},
+    {"fig4.p3.L3H5.patched.q87_5", 1.548, 0.05, SRC_F4P, 0.0005},
+    {"fig4.p4.L0H2.clean", 0.246, 0.01, SRC_F4C, 0},
+    {"fig4.p4.L0H2.patched.median", 0.247, 0.05, SRC_F4P, 0.0005},
+    {"fig4.p4.L0H2.patched.q12_5", 0.245, 0.05, SRC_F4P, 0.0005},
+    {"fig4.p4.L0H2.patched.q87_5", 0.253, 0.05, SRC_F4P, 0.0005},
+    {"fig4.p4.L2H2.clean", 0.524, 0.01, SRC_F4C, 0},
+    {"fig4.p4.L2H2.patched.median", 0.165, 0.05, SRC_F4P, 0.0005},
+    {"fig4.p4.L2H2.patched.q12_5", -0.061, 0.05, SRC_F4P, 0.0005},
+    {"fig4.p4.L2H2.patched.q87_5", 0.473, 0.05, SRC_F4P, 0.0005},
+    {"fig5.slope", -0.723, 0.05, SRC_F5, 0.0005},
+    {"fig5.intercept", 0.052, 0.05, SRC_F5, 0.0005},
+    {"fig5.r", -0.745, 0.05, SRC_F5 " (r implied by the paper's fit, about)", 0.0005},
+    {"sec32.r_cleaners", -0.159, 0.05, SRC_32, 0.0005},
+    {"sec32.r_vcomp", -0.716, 0.05, SRC_32, 0.0005},
 };
 
 const RefCheck *paper_checks_table(size_t *count) {
@@ -134,46 +134,46 @@ const RefCheck *paper_checks_table(size_t *count) {
  * 0-3 with tools/check_planted.py). The expected values follow from the design
  * constants above; the random parts only add spread. */
 static const RefCheck planted_checks[] = {
-    {"fig1.L0H2.resid_pre0.median", 0.0, 0.05, "planted: embeddings carry only a trace of L0H2's direction u"},
-    {"fig1.L0H2.resid_mid0.median", 1.0, 0.1, "planted: L0H2 writes u, nothing else in layer 0 does"},
-    {"fig1.L0H2.resid_post0.median", 1.0, 0.12, "planted: MLP0 does not write u"},
-    {"fig1.L0H2.resid_mid1.median", 1.0, 0.12, "planted: layer 1 does not write u"},
-    {"fig1.L0H2.resid_post1.median", 1.0, 0.12, "planted: layer 1 does not write u"},
-    {"fig1.L0H2.resid_mid2.median", 0.05, 0.15, "planted: L2H2..L2H7 erase 90% of u"},
-    {"fig1.L0H2.resid_post3.median", 0.05, 0.25, "planted: nothing after layer 2 writes u"},
-    {"fig2.cleaners_sum.median", -0.9, 0.15, "planted: L2H2..L2H7 together write -0.9 x L0H2's output"},
-    {"fig2.L2H2.median", -0.9 * 0.15 / 0.92, 0.08, "planted: cleaner share 0.15"},
-    {"fig2.L2H3.median", -0.9 * 0.07 / 0.92, 0.08, "planted: cleaner share 0.07"},
-    {"fig2.L2H4.median", -0.9 * 0.12 / 0.92, 0.08, "planted: cleaner share 0.12"},
-    {"fig2.L2H5.median", -0.9 * 0.26 / 0.92, 0.08, "planted: cleaner share 0.26"},
-    {"fig2.L2H6.median", -0.9 * 0.18 / 0.92, 0.08, "planted: cleaner share 0.18"},
-    {"fig2.L2H7.median", -0.9 * 0.14 / 0.92, 0.08, "planted: cleaner share 0.14"},
-    {"fig2.L2H0.median", 0.0, 0.08, "planted: not a cleaner"},
-    {"fig2.L2H1.median", 0.0, 0.08, "planted: not a cleaner"},
-    {"fig2.MLP0.median", 0.0, 0.08, "planted: MLPs do not write u"},
-    {"fig2.MLP1.median", 0.0, 0.08, "planted: MLPs do not write u"},
-    {"fig2.MLP2.median", 0.0, 0.08, "planted: MLPs do not write u"},
-    {"fig2.MLP3.median", 0.0, 0.08, "planted: MLPs do not write u"},
-    {"fig3.clean.resid_mid2.median", 0.05, 0.15, "planted: as fig1 (clean run)"},
-    {"fig3.patched.resid_mid2.median", 1.0, 0.15, "planted: without L0H2 in their values the cleaners erase nothing"},
-    {"fig3.patched.resid_post2.median", 1.0, 0.15, "planted: MLP2 does not write u"},
-    {"fig3.patched.L2H2.median", 0.0, 0.08, "planted: patched cleaner reads no u"},
-    {"fig3.patched.L2H3.median", 0.0, 0.08, "planted: patched cleaner reads no u"},
-    {"fig3.patched.L2H4.median", 0.0, 0.08, "planted: patched cleaner reads no u"},
-    {"fig3.patched.L2H5.median", 0.0, 0.08, "planted: patched cleaner reads no u"},
-    {"fig3.patched.L2H6.median", 0.0, 0.08, "planted: patched cleaner reads no u"},
-    {"fig3.patched.L2H7.median", 0.0, 0.08, "planted: patched cleaner reads no u"},
-    {"fig4.p1.L0H2.clean", 1.1, 0.5, "planted: u is tilted +-0.15 towards the correct answers (seeds 0-3: 0.82-1.48)"},
-    {"fig4.p2.L0H2.clean", 1.1, 0.5, "planted: u is tilted +-0.15 towards the correct answers"},
-    {"fig4.p3.L0H2.clean", 1.1, 0.5, "planted: u is tilted +-0.15 towards the correct answers"},
-    {"fig4.p4.L0H2.clean", 1.1, 0.5, "planted: u is tilted +-0.15 towards the correct answers"},
-    {"fig4.p1.L0H2.patched.median", 1.1, 0.5, "planted: L0H2 is positional, so patching its input changes little"},
-    {"fig4.p2.L0H2.patched.median", 1.1, 0.5, "planted: L0H2 is positional, so patching its input changes little"},
-    {"fig4.p3.L0H2.patched.median", 1.1, 0.5, "planted: L0H2 is positional, so patching its input changes little"},
-    {"fig4.p4.L0H2.patched.median", 1.1, 0.5, "planted: L0H2 is positional, so patching its input changes little"},
-    {"fig5.slope", -1.0, 0.15, "planted: same-position V-composition = -(0.358 / ln1 scale 0.36) x writer"},
-    {"fig5.r", -1.0, 0.1, "planted: the V-composition is the writer's u part, negated"},
-    {"sec32.r_vcomp", -1.0, 0.1, "planted: the V-composition is the writer's u part, negated"},
+    {"fig1.L0H2.resid_pre0.median", 0.0, 0.05, "planted: embeddings carry only a trace of L0H2's direction u", 0},
+    {"fig1.L0H2.resid_mid0.median", 1.0, 0.1, "planted: L0H2 writes u, nothing else in layer 0 does", 0},
+    {"fig1.L0H2.resid_post0.median", 1.0, 0.12, "planted: MLP0 does not write u", 0},
+    {"fig1.L0H2.resid_mid1.median", 1.0, 0.12, "planted: layer 1 does not write u", 0},
+    {"fig1.L0H2.resid_post1.median", 1.0, 0.12, "planted: layer 1 does not write u", 0},
+    {"fig1.L0H2.resid_mid2.median", 0.05, 0.15, "planted: L2H2..L2H7 erase 90% of u", 0},
+    {"fig1.L0H2.resid_post3.median", 0.05, 0.25, "planted: nothing after layer 2 writes u", 0},
+    {"fig2.cleaners_sum.median", -0.9, 0.15, "planted: L2H2..L2H7 together write -0.9 x L0H2's output", 0},
+    {"fig2.L2H2.median", -0.9 * 0.15 / 0.92, 0.08, "planted: cleaner share 0.15", 0},
+    {"fig2.L2H3.median", -0.9 * 0.07 / 0.92, 0.08, "planted: cleaner share 0.07", 0},
+    {"fig2.L2H4.median", -0.9 * 0.12 / 0.92, 0.08, "planted: cleaner share 0.12", 0},
+    {"fig2.L2H5.median", -0.9 * 0.26 / 0.92, 0.08, "planted: cleaner share 0.26", 0},
+    {"fig2.L2H6.median", -0.9 * 0.18 / 0.92, 0.08, "planted: cleaner share 0.18", 0},
+    {"fig2.L2H7.median", -0.9 * 0.14 / 0.92, 0.08, "planted: cleaner share 0.14", 0},
+    {"fig2.L2H0.median", 0.0, 0.08, "planted: not a cleaner", 0},
+    {"fig2.L2H1.median", 0.0, 0.08, "planted: not a cleaner", 0},
+    {"fig2.MLP0.median", 0.0, 0.08, "planted: MLPs do not write u", 0},
+    {"fig2.MLP1.median", 0.0, 0.08, "planted: MLPs do not write u", 0},
+    {"fig2.MLP2.median", 0.0, 0.08, "planted: MLPs do not write u", 0},
+    {"fig2.MLP3.median", 0.0, 0.08, "planted: MLPs do not write u", 0},
+    {"fig3.clean.resid_mid2.median", 0.05, 0.15, "planted: as fig1 (clean run)", 0},
+    {"fig3.patched.resid_mid2.median", 1.0, 0.15, "planted: without L0H2 in their values the cleaners erase nothing", 0},
+    {"fig3.patched.resid_post2.median", 1.0, 0.15, "planted: MLP2 does not write u", 0},
+    {"fig3.patched.L2H2.median", 0.0, 0.08, "planted: patched cleaner reads no u", 0},
+    {"fig3.patched.L2H3.median", 0.0, 0.08, "planted: patched cleaner reads no u", 0},
+    {"fig3.patched.L2H4.median", 0.0, 0.08, "planted: patched cleaner reads no u", 0},
+    {"fig3.patched.L2H5.median", 0.0, 0.08, "planted: patched cleaner reads no u", 0},
+    {"fig3.patched.L2H6.median", 0.0, 0.08, "planted: patched cleaner reads no u", 0},
+    {"fig3.patched.L2H7.median", 0.0, 0.08, "planted: patched cleaner reads no u", 0},
+    {"fig4.p1.L0H2.clean", 1.1, 0.5, "planted: u is tilted +-0.15 towards the correct answers (seeds 0-3: 0.82-1.48)", 0},
+    {"fig4.p2.L0H2.clean", 1.1, 0.5, "planted: u is tilted +-0.15 towards the correct answers", 0},
+    {"fig4.p3.L0H2.clean", 1.1, 0.5, "planted: u is tilted +-0.15 towards the correct answers", 0},
+    {"fig4.p4.L0H2.clean", 1.1, 0.5, "planted: u is tilted +-0.15 towards the correct answers", 0},
+    {"fig4.p1.L0H2.patched.median", 1.1, 0.5, "planted: L0H2 is positional, so patching its input changes little", 0},
+    {"fig4.p2.L0H2.patched.median", 1.1, 0.5, "planted: L0H2 is positional, so patching its input changes little", 0},
+    {"fig4.p3.L0H2.patched.median", 1.1, 0.5, "planted: L0H2 is positional, so patching its input changes little", 0},
+    {"fig4.p4.L0H2.patched.median", 1.1, 0.5, "planted: L0H2 is positional, so patching its input changes little", 0},
+    {"fig5.slope", -1.0, 0.15, "planted: same-position V-composition = -(0.358 / ln1 scale 0.36) x writer", 0},
+    {"fig5.r", -1.0, 0.1, "planted: the V-composition is the writer's u part, negated", 0},
+    {"sec32.r_vcomp", -1.0, 0.1, "planted: the V-composition is the writer's u part, negated", 0},
 };
 
 const RefCheck *planted_checks_table(size_t *count) {
@@ -185,6 +185,13 @@ const RefCheck *planted_checks_table(size_t *count) {
 /* Evaluation                                                                */
 /* ------------------------------------------------------------------------ */
 
+double refcheck_tolerance(const RefCheck *c, double se) {
+    double t;
+    if (c->precision <= 0 || isnan(se)) return c->tolerance;
+    t = REF_SIGMAS * sqrt(2.0) * se;
+    return t > c->precision ? t : c->precision;
+}
+
 int refcheck_eval(const RefCheck *c, const Results *r, double *value) {
     double v;
     if (!r || !results_get(r, c->metric, &v)) {
@@ -194,7 +201,8 @@ int refcheck_eval(const RefCheck *c, const Results *r, double *value) {
     if (value) *value = v;
     /* The slack keeps decimal boundaries (0.9904 vs 0.9604 +- 0.03) on the
      * passing side despite binary rounding; NaN compares false and fails. */
-    if (fabs(v - c->expected) <= c->tolerance * (1 + 1e-9) + 1e-12) return REFCHECK_PASS;
+    if (fabs(v - c->expected) <= refcheck_tolerance(c, results_get_se(r, c->metric)) * (1 + 1e-9) + 1e-12)
+        return REFCHECK_PASS;
     return REFCHECK_FAIL;
 }
 
@@ -314,6 +322,7 @@ static int read_check_line(char **f, int nf, RefCheck *c, const char *path, int 
         return error_set(err, "%s: line %d: tolerance '%s' is not a finite number >= 0", path, line_no, f[2]);
     c->metric = f[0];
     c->source = nf == 4 ? f[3] : path;
+    c->precision = 0; /* a file's tolerances are fixed */
     return 0;
 }
 
@@ -416,6 +425,8 @@ void verdict_evaluate(const RefSet *set, const RefConfig *run, const Results *r,
         const char *why = refcheck_not_comparable(set, experiment_depends_on(set->checks[i].metric), run, o->why,
                                                   sizeof o->why);
         o->outcome = refcheck_eval(&set->checks[i], r, &o->value);
+        o->se = results_get_se(r, set->checks[i].metric);
+        o->tolerance = refcheck_tolerance(&set->checks[i], o->se);
         if (why) o->outcome = REFCHECK_NOT_COMPARABLE;
         else o->why[0] = '\0';
         if (o->outcome == REFCHECK_PASS) v->n_pass++;
@@ -456,8 +467,16 @@ static void compare_one(Comparison *c, const char *name, int present, double a, 
     }
 }
 
-int compare_results(const Results *a, const Results *b, const RefSet *b_set, double rtol, double atol, int subset,
-                    CompareReport *out, Error *err) {
+/* sigmas * sqrt(se_a^2 + se_b^2) of metric name, 0 when neither run has an SE. */
+static double sampling_tolerance(const Results *a, const Results *b, const char *name, double sigmas) {
+    double sa = results_get_se(a, name), sb = results_get_se(b, name);
+    if (isnan(sa)) sa = 0;
+    if (isnan(sb)) sb = 0;
+    return sigmas * sqrt(sa * sa + sb * sb);
+}
+
+int compare_results(const Results *a, const Results *b, const RefSet *b_set, double rtol, double atol, double sigmas,
+                    int subset, CompareReport *out, Error *err) {
     size_t i, n = b_set ? b_set->n : (size_t)b->count;
     memset(out, 0, sizeof *out);
     if (!b_set && !subset) {
@@ -475,6 +494,10 @@ int compare_results(const Results *a, const Results *b, const RefSet *b_set, dou
         double bv = b_set ? b_set->checks[i].expected : b->items[i].value;
         double tol = b_set ? b_set->checks[i].tolerance : atol + rtol * fabs(bv);
         double av = NAN;
+        if (!b_set && sigmas > 0) {
+            double st = sampling_tolerance(a, b, name, sigmas);
+            if (st > tol) tol = st;
+        }
         int present = results_get(a, name, &av);
         compare_one(&out->items[i], name, present, av, bv, tol);
         if (out->items[i].outcome == REFCHECK_PASS) out->n_pass++;

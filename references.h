@@ -9,13 +9,28 @@
 #include "stats.h"
 #include "util.h"
 
-/* One expectation: |value(metric) - expected| <= tolerance. */
+/* One expectation: |value(metric) - expected| <= tolerance.
+ * A sampling-aware check (precision > 0) is a statistic of the rows, and the run's rows
+ * differ from the reference's: when the run estimated the metric's standard error SE,
+ * its tolerance is max(precision, REF_SIGMAS x sqrt(2) x SE) (the sqrt(2): the reference
+ * is a sample of the same size too), and the fixed tolerance is used only without an SE. */
 typedef struct {
     const char *metric;    /* results.tsv name */
     double expected;
-    double tolerance;
+    double tolerance;      /* fixed tolerance (without an SE, or when precision is 0) */
     const char *source;    /* "paper Fig 2", "planted: L0H2 writes ...", ... */
+    double precision;      /* > 0: sampling-aware, the reference's own precision (its rounding,
+                              or how well it was read off a figure) */
 } RefCheck;
+
+/* Standard errors a sampling-aware tolerance spans. With SE from 20 batches (a t
+ * distribution with 19 degrees of freedom) a faithful run fails one check with
+ * probability about 1e-4, so all 89 paper checks together about 0.7% of the time
+ * (tests/test_verdicts.sh measures it on the planted model with disjoint rows). */
+#define REF_SIGMAS 5.0
+
+/* The tolerance check c has for a value whose standard error is se (NaN: unknown). */
+double refcheck_tolerance(const RefCheck *c, double se);
 
 /* The paper's reference values, for gelu-4l as the authors loaded it (processed). */
 const RefCheck *paper_checks_table(size_t *count);
@@ -28,9 +43,9 @@ const RefCheck *planted_checks_table(size_t *count);
 #define REFCHECK_FAIL 1     /* present but outside the tolerance, or NaN */
 #define REFCHECK_MISSING 2  /* the metric is not in the results */
 #define REFCHECK_NOT_COMPARABLE 3 /* the run's configuration differs from the reference's */
-/* Evaluates |value(metric) - expected| <= tolerance (with a relative slack of
- * 1e-9 so that decimal boundaries such as 0.9904 vs 0.9604 +- 0.03 pass).
- * Stores the value (NaN when missing) and returns one of REFCHECK_*. */
+/* Evaluates |value(metric) - expected| <= refcheck_tolerance(c, its SE in r) (with a
+ * relative slack of 1e-9 so that decimal boundaries such as 0.9904 vs 0.9604 +- 0.03
+ * pass). Stores the value (NaN when missing) and returns one of REFCHECK_*. */
 int refcheck_eval(const RefCheck *c, const Results *r, double *value);
 
 /* The configuration a set of reference values was measured under, and a run's
@@ -87,9 +102,11 @@ const char *refcheck_not_comparable(const RefSet *set, unsigned depends_on, cons
 
 /* The outcome of every check of a set on one run. */
 typedef struct {
-    int outcome;   /* REFCHECK_* */
-    double value;  /* NaN when missing */
-    char why[200]; /* REFCHECK_NOT_COMPARABLE: the reason */
+    int outcome;      /* REFCHECK_* */
+    double value;     /* NaN when missing */
+    double se;        /* the run's standard error of the value, NaN when not estimated */
+    double tolerance; /* the tolerance applied */
+    char why[200];    /* REFCHECK_NOT_COMPARABLE: the reason */
 } CheckOutcome;
 
 typedef struct {
@@ -122,10 +139,12 @@ typedef struct {
 
 /* Compares run a with b. When b_set is not NULL (a reference file) its checks are used,
  * each with its own tolerance; otherwise every metric of b with tolerance
- * atol + rtol * |b|. A metric of b that a lacks is missing; with subset 0, a metric of a
- * that b lacks is an error (the sets differ: err names it). NaN equals NaN only in b. */
-int compare_results(const Results *a, const Results *b, const RefSet *b_set, double rtol, double atol, int subset,
-                    CompareReport *out, Error *err);
+ * atol + rtol * |b|, widened to sigmas * sqrt(se_a^2 + se_b^2) when sigmas > 0 and the
+ * runs' standard errors are known (results_get_se; an unknown one counts as 0). A metric
+ * of b that a lacks is missing; with subset 0, a metric of a that b lacks is an error
+ * (the sets differ: err names it). NaN equals NaN. */
+int compare_results(const Results *a, const Results *b, const RefSet *b_set, double rtol, double atol, double sigmas,
+                    int subset, CompareReport *out, Error *err);
 void compare_report_free(CompareReport *r);
 
 #endif

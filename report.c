@@ -70,8 +70,8 @@ typedef struct {
 } CheckSet;
 
 static void md_table_head(Text *t) {
-    text_puts(t, "| metric | value | reference | tolerance | result | source |\n");
-    text_puts(t, "|---|---:|---:|---:|---|---|\n");
+    text_puts(t, "| metric | value | SE | reference | tolerance | result | source |\n");
+    text_puts(t, "|---|---:|---:|---:|---:|---|---|\n");
 }
 
 /* One table row for a metric: its value and, if a check names it, the reference,
@@ -82,7 +82,7 @@ static int md_metric_row(Text *t, const Results *r, CheckSet *cs, const char *na
     const CheckOutcome *out = NULL;
     double v;
     int present = results_get(r, name, &v);
-    char vb[48], eb[48], tb[48];
+    char vb[48], eb[48], tb[48], sb[48];
     for (i = 0; i < cs->n; i++)
         if (strcmp(cs->checks[i].metric, name) == 0) {
             if (!c) {
@@ -97,13 +97,18 @@ static int md_metric_row(Text *t, const Results *r, CheckSet *cs, const char *na
     else
         snprintf(vb, sizeof vb, "absent");
     if (present && ends_with(name, ".top2")) snprintf(vb, sizeof vb, "%s", v == 1 ? "yes" : v == 0 ? "no" : "NaN");
-    text_printf(t, "| `%s` | %s |", name, vb);
+    if (present && !isnan(results_get_se(r, name))) snprintf(sb, sizeof sb, "%.2g", results_get_se(r, name));
+    else snprintf(sb, sizeof sb, "-");
+    text_printf(t, "| `%s` | %s | %s |", name, vb, sb);
     if (c && out->outcome == REFCHECK_NOT_COMPARABLE) {
         human(c->expected, eb, sizeof eb);
         text_printf(t, " %s | - | not comparable | %s |\n", eb, out->why);
     } else if (c) {
         human(c->expected, eb, sizeof eb);
-        snprintf(tb, sizeof tb, "+-%g", c->tolerance);
+        snprintf(tb, sizeof tb, "+-%.2g%s", out->tolerance,
+                 c->precision > 0 && !isnan(out->se) ? " (5 x sqrt2 x SE)" : "");
+        if (c->precision > 0 && !isnan(out->se) && out->tolerance == c->precision)
+            snprintf(tb, sizeof tb, "+-%.2g (precision)", out->tolerance);
         text_printf(t, " %s | %s | %s | %s |\n", eb, tb,
                     out->outcome == REFCHECK_PASS   ? "PASS"
                     : out->outcome == REFCHECK_FAIL ? "**FAIL**"
@@ -215,6 +220,9 @@ static const char *describe(const char *name) {
     int i, n;
     if (strcmp(name, "results.tsv") == 0) return "every metric, `name<TAB>value`, sorted by name, `%.9g` (PROTOCOL section 6)";
     if (strcmp(name, "report.md") == 0) return "this report";
+    if (strcmp(name, "uncertainty.tsv") == 0)
+        return "the standard error of every statistic estimated from the run's own rows (`name<TAB>SE`; batch means over "
+               "row blocks, jackknife over rows for the regressions)";
     if (strcmp(name, "SHA256SUMS") == 0) return "SHA-256 of every other file (`sha256sum -c` format), written last";
     units = experiment_list(&n);
     for (i = 0; i < n; i++)
@@ -543,6 +551,7 @@ const char *const *report_output_names(int *count) {
         int i, n, k = 0;
         units = experiment_list(&n);
         names[k++] = "results.tsv";
+        names[k++] = "uncertainty.tsv";
         names[k++] = "report.md";
         for (i = 0; i < n; i++)
             for (f = units[i]->outputs; f->name; f++) {
@@ -656,8 +665,13 @@ int report_write_all(const char *out_dir, const ReportInput *in, Error *err) {
     k = results_write_tsv(in->results, path, err);
     free(path);
     if (k != 0) return -1;
+    path = path_join(out_dir, "uncertainty.tsv");
+    k = results_write_se_tsv(in->results, path, err);
+    free(path);
+    if (k != 0) return -1;
     outputs_init(&o, out_dir, err);
     outputs_record(&o, "results.tsv");
+    outputs_record(&o, "uncertainty.tsv");
     build_context(in, &c);
 
     units = experiment_list(&n_units);

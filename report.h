@@ -105,8 +105,8 @@ int section_has_figures(const ReportSection *s);
  * reported as "no reference". */
 int report_write_all(const char *out_dir, const ReportInput *in, Error *err);
 
-/* Every file name report_write_all can write (results.tsv, report.md, each unit's
- * outputs, SHA256SUMS last), in that order; *count gets the number. */
+/* Every file name report_write_all can write (results.tsv, uncertainty.tsv, report.md,
+ * each unit's outputs, SHA256SUMS last), in that order; *count gets the number. */
 const char *const *report_output_names(int *count);
 
 #endif

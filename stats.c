@@ -55,6 +55,72 @@ double samples_quantile(Samples *s, double q) {
     return lo_value + (h - (double)lo) * (hi_value - lo_value);
 }
 
+/* Quantile q of the sorted v[0..n), type 7. */
+static double sorted_quantile(const float *v, size_t n, double q) {
+    double h = (double)(n - 1) * q;
+    size_t lo = (size_t)floor(h);
+    if (lo >= n - 1) return v[n - 1];
+    return v[lo] + (h - (double)lo) * (v[lo + 1] - v[lo]);
+}
+
+#define SE_GROUPS SAMPLES_SE_GROUPS
+
+static int samples_quantile_se_blocks(const Samples *s, const double *qs, int nq, double *se, double *first);
+
+int samples_block_quantiles(const Samples *s, double q, double *out) {
+    double se;
+    return samples_quantile_se_blocks(s, &q, 1, &se, out);
+}
+
+double batch_means_se(const double *v, int n) {
+    double sum = 0, sum2 = 0, mean, var;
+    int i;
+    if (n < 2) return NAN;
+    for (i = 0; i < n; i++) {
+        sum += v[i];
+        sum2 += v[i] * v[i];
+    }
+    mean = sum / n;
+    var = (sum2 - n * mean * mean) / (n - 1);
+    return sqrt(var > 0 ? var : 0) / sqrt((double)n);
+}
+
+void samples_quantile_se(const Samples *s, const double *qs, int nq, double *se) {
+    samples_quantile_se_blocks(s, qs, nq, se, NULL);
+}
+
+/* samples_quantile_se, and the blocks' quantile qs[0] into first (when not NULL);
+ * returns the number of blocks. */
+static int samples_quantile_se_blocks(const Samples *s, const double *qs, int nq, double *se, double *first) {
+    size_t g, n = s->count, groups = n / 2 < SE_GROUPS ? n / 2 : SE_GROUPS;
+    double sum[16] = {0}, sum2[16] = {0};
+    float *block;
+    int k;
+    if (nq > 16) nq = 16;
+    if (n < 4) {
+        for (k = 0; k < nq; k++) se[k] = NAN;
+        return 0;
+    }
+    block = xalloc_array(n / groups + 1, sizeof *block, "quantile blocks");
+    for (g = 0; g < groups; g++) {
+        size_t a = g * n / groups, b = (g + 1) * n / groups;
+        memcpy(block, s->values + a, (b - a) * sizeof *block);
+        qsort(block, b - a, sizeof *block, compare_floats);
+        for (k = 0; k < nq; k++) {
+            double v = sorted_quantile(block, b - a, qs[k]);
+            if (k == 0 && first) first[g] = v;
+            sum[k] += v;
+            sum2[k] += v * v;
+        }
+    }
+    for (k = 0; k < nq; k++) {
+        double mean = sum[k] / (double)groups, var = (sum2[k] - (double)groups * mean * mean) / (double)(groups - 1);
+        se[k] = sqrt(var > 0 ? var : 0) / sqrt((double)groups);
+    }
+    free(block);
+    return (int)groups;
+}
+
 /* Means of x and y, then the centred sums; shared by pearson_r and least_squares. */
 static void centred_sums(const double *x, const double *y, size_t n, double *sxx, double *syy, double *sxy,
                          double *mean_x, double *mean_y) {
@@ -118,6 +184,7 @@ void results_set(Results *r, const char *name, double value) {
     for (i = 0; i < r->count; i++)
         if (strcmp(r->items[i].name, name) == 0) {
             r->items[i].value = value;
+            r->items[i].se = NAN;
             return;
         }
     if (r->count == r->cap) {
@@ -129,7 +196,24 @@ void results_set(Results *r, const char *name, double value) {
     }
     r->items[r->count].name = xstrdup(name);
     r->items[r->count].value = value;
+    r->items[r->count].se = NAN;
     r->count++;
+}
+
+void results_set_se(Results *r, const char *name, double se) {
+    int i;
+    for (i = r->count - 1; i >= 0; i--)
+        if (strcmp(r->items[i].name, name) == 0) {
+            r->items[i].se = se;
+            return;
+        }
+}
+
+double results_get_se(const Results *r, const char *name) {
+    int i;
+    for (i = 0; i < r->count; i++)
+        if (strcmp(r->items[i].name, name) == 0) return r->items[i].se;
+    return NAN;
 }
 
 int results_get(const Results *r, const char *name, double *value) {
@@ -147,11 +231,16 @@ void results_add_quantiles(Results *r, const char *name, Samples *s) {
         const char *suffix;
         double q;
     } stats[] = {{"median", 0.5}, {"q12_5", 0.125}, {"q25", 0.25}, {"q75", 0.75}, {"q87_5", 0.875}};
+    enum { N_STATS = sizeof stats / sizeof stats[0] };
+    double qs[N_STATS], se[N_STATS];
     char key[256];
     size_t i;
-    for (i = 0; i < sizeof stats / sizeof stats[0]; i++) {
+    for (i = 0; i < N_STATS; i++) qs[i] = stats[i].q;
+    samples_quantile_se(s, qs, N_STATS, se); /* before the quantiles sort the samples */
+    for (i = 0; i < N_STATS; i++) {
         snprintf(key, sizeof key, "%s.%s", name, stats[i].suffix);
         results_set(r, key, samples_quantile(s, stats[i].q));
+        results_set_se(r, key, se[i]);
     }
 }
 
@@ -208,4 +297,86 @@ int results_read_tsv(const char *path, Results *r, Error *err) {
     }
     free(data);
     return 0;
+}
+
+int results_write_se_tsv(const Results *r, const char *path, Error *err) {
+    Metric *sorted;
+    char *buf;
+    size_t cap = 64, used = 0;
+    int i, rc;
+    sorted = xalloc_array((size_t)(r->count ? r->count : 1), sizeof *sorted, "results");
+    if (r->count) memcpy(sorted, r->items, (size_t)r->count * sizeof *sorted);
+    qsort(sorted, (size_t)r->count, sizeof *sorted, compare_metrics);
+    for (i = 0; i < r->count; i++) cap += strlen(sorted[i].name) + 40;
+    buf = xalloc_array(cap, 1, "uncertainty text");
+    for (i = 0; i < r->count; i++)
+        if (!isnan(sorted[i].se))
+            used += (size_t)snprintf(buf + used, cap - used, "%s\t%.9g\n", sorted[i].name, sorted[i].se);
+    rc = write_file_atomic(path, buf, used, err);
+    free(buf);
+    free(sorted);
+    return rc;
+}
+
+int results_read_se_tsv(const char *path, Results *r, Error *err) {
+    Results se;
+    int i;
+    if (results_read_tsv(path, &se, err)) return -1;
+    for (i = 0; i < se.count; i++) results_set_se(r, se.items[i].name, se.items[i].value);
+    results_free(&se);
+    return 0;
+}
+
+/* Pearson r and the least-squares line of the points outside [skip_a, skip_b). */
+static void regression_without(const double *x, const double *y, size_t n, size_t skip_a, size_t skip_b,
+                               double *slope, double *intercept, double *r) {
+    double sx = 0, sy = 0, sxx = 0, syy = 0, sxy = 0, mx, my, m;
+    size_t i;
+    for (i = 0; i < n; i++)
+        if (i < skip_a || i >= skip_b) {
+            sx += x[i];
+            sy += y[i];
+        }
+    m = (double)(n - (skip_b - skip_a));
+    mx = sx / m;
+    my = sy / m;
+    for (i = 0; i < n; i++)
+        if (i < skip_a || i >= skip_b) {
+            double dx = x[i] - mx, dy = y[i] - my;
+            sxx += dx * dx;
+            syy += dy * dy;
+            sxy += dx * dy;
+        }
+    *slope = sxx > 0 ? sxy / sxx : NAN;
+    *intercept = my - *slope * mx;
+    *r = sxx > 0 && syy > 0 ? sxy / sqrt(sxx * syy) : NAN;
+}
+
+void regression_jackknife_se(const double *x, const double *y, size_t n, size_t per_row, double *se_slope,
+                             double *se_intercept, double *se_r) {
+    double s[3] = {0, 0, 0}, s2[3] = {0, 0, 0}, out[3];
+    size_t rows = per_row ? (n + per_row - 1) / per_row : 0, k;
+    int j;
+    if (rows < 3) {
+        if (se_slope) *se_slope = NAN;
+        if (se_intercept) *se_intercept = NAN;
+        if (se_r) *se_r = NAN;
+        return;
+    }
+    for (k = 0; k < rows; k++) {
+        size_t a = k * per_row, b = a + per_row < n ? a + per_row : n;
+        double v[3];
+        regression_without(x, y, n, a, b, &v[0], &v[1], &v[2]);
+        for (j = 0; j < 3; j++) {
+            s[j] += v[j];
+            s2[j] += v[j] * v[j];
+        }
+    }
+    for (j = 0; j < 3; j++) {
+        double mean = s[j] / (double)rows, ss = s2[j] - (double)rows * mean * mean;
+        out[j] = sqrt((double)(rows - 1) / (double)rows * (ss > 0 ? ss : 0));
+    }
+    if (se_slope) *se_slope = out[0];
+    if (se_intercept) *se_intercept = out[1];
+    if (se_r) *se_r = out[2];
 }

@@ -22,6 +22,27 @@ void samples_free(Samples *s);
  * Sorts s->values in place (cheap when already sorted). NaN when there are no samples. */
 double samples_quantile(Samples *s, double q);
 
+/* Standard errors of the quantiles qs[0..nq) of s (into se[0..nq)), by batch means: the
+ * samples, in the order they were added, are cut into G contiguous blocks of equal size
+ * (G = 20, fewer when there are under 40 samples), each block's quantile is computed,
+ * and se = sd(block quantiles) / sqrt(G). When the samples were added row by row, each
+ * block spans whole rows, so rows are the unit of sampling: positions within a row are
+ * correlated, rows are not. Call it before any samples_quantile (which sorts s in place).
+ * NaN when there are fewer than 4 samples. Deterministic. */
+void samples_quantile_se(const Samples *s, const double *qs, int nq, double *se);
+/* The quantile q of each of those blocks into out[0..G); returns G (0 with under 4
+ * samples). out has room for SAMPLES_SE_GROUPS values. */
+#define SAMPLES_SE_GROUPS 20
+int samples_block_quantiles(const Samples *s, double q, double *out);
+/* sd(v[0..n)) / sqrt(n): the standard error of the mean of n batch values; NaN for n < 2. */
+double batch_means_se(const double *v, int n);
+
+/* Delete-one-row jackknife standard errors of the least-squares slope and intercept and
+ * of Pearson r of points that come in rows of per_row consecutive points (the last row
+ * may be shorter). NaN when there are fewer than 3 rows. Any of the outputs may be NULL. */
+void regression_jackknife_se(const double *x, const double *y, size_t n, size_t per_row, double *se_slope,
+                             double *se_intercept, double *se_r);
+
 /* Pearson correlation of (x[i], y[i]); NaN if fewer than 2 points or zero variance. */
 double pearson_r(const double *x, const double *y, size_t n);
 /* Least-squares line y = slope x + intercept; NaN slope if x has zero variance. */
@@ -30,6 +51,7 @@ void least_squares(const double *x, const double *y, size_t n, double *slope, do
 typedef struct {
     char *name;
     double value;
+    double se; /* its standard error from the run's own rows, NaN when not estimated */
 } Metric;
 
 typedef struct {
@@ -43,8 +65,18 @@ void results_free(Results *r);
 void results_set(Results *r, const char *name, double value);
 /* 1 and the value if present, 0 otherwise. */
 int results_get(const Results *r, const char *name, double *value);
-/* Adds NAME.{median,q12_5,q25,q75,q87_5} for the samples (sorting them). */
+/* Sets the standard error of metric `name` (which must exist; otherwise nothing). */
+void results_set_se(Results *r, const char *name, double se);
+/* The standard error of `name`, NaN when absent or not estimated. */
+double results_get_se(const Results *r, const char *name);
+/* Adds NAME.{median,q12_5,q25,q75,q87_5} for the samples with their standard errors
+ * (samples_quantile_se; sorting the samples). */
 void results_add_quantiles(Results *r, const char *name, Samples *s);
+/* uncertainty.tsv: "NAME<TAB>SE" for every metric with an estimated standard error,
+ * sorted by name, %.9g, written atomically. */
+int results_write_se_tsv(const Results *r, const char *path, Error *err);
+/* Reads such a file into r's metrics (names r lacks are ignored). */
+int results_read_se_tsv(const char *path, Results *r, Error *err);
 /* Sorted by name, "%s\t%.9g\n" each, written atomically. */
 int results_write_tsv(const Results *r, const char *path, Error *err);
 /* Reads a results.tsv written by results_write_tsv (or by the reference script). */

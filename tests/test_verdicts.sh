@@ -146,6 +146,35 @@ printf '@colour\tblue\na\t1\t0.1\n' > "$TMP/badkey.tsv"
 run 2 ref_badkey "$BIN" compare "$TMP/ok" "$TMP/badkey.tsv"
 run 1 cmp_args "$BIN" compare "$TMP/ok"
 
+# Sampling-aware tolerances: six runs on disjoint 50-row blocks of the planted data,
+# compared in pairs with the tolerance K x sqrt(SE_A^2 + SE_B^2) of their uncertainty.tsv.
+# K = 5 (REF_SIGMAS) must give at most one false failure in the 3 x 761 comparisons (the
+# stated rate is ~1e-4 per check); K = 2 must fail 2-12% (about 5% for well-estimated
+# standard errors): standard errors that were too large or too small would show here.
+for k in 0 1 2 3 4 5; do
+    sed -n "$((k * 50 + 1)),$((k * 50 + 50))p" $PL/data.jsonl > "$TMP/block$k.jsonl"
+    "$BIN" all --model $PL --data "$TMP/block$k.jsonl" --n-prompts 50 --threads 1 --out "$TMP/block$k" >/dev/null 2>&1 &
+done
+wait
+for K in 5 2; do
+    total=0; differ=0
+    for pair in "0 1" "2 3" "4 5"; do
+        set -- $pair
+        line=$("$BIN" compare "$TMP/block$1" "$TMP/block$2" --sigmas $K --top 0 2>&1 | head -n 1)
+        n=$(echo "$line" | sed -n 's/.*: \([0-9]*\) metrics, .*/\1/p')
+        d=$(echo "$line" | sed -n 's/.* \([0-9]*\) differ.*/\1/p')
+        [ -n "$n" ] && [ -n "$d" ] || { fail "compare --sigmas $K printed '$line'"; continue; }
+        total=$((total + n)); differ=$((differ + d))
+    done
+    echo "  disjoint rows, $K standard errors: $differ of $total comparisons differ"
+    if [ $K = 5 ]; then
+        [ $differ -le 1 ] || fail "$differ of $total false failures at 5 standard errors (stated rate ~1e-4)"
+    else
+        [ $((differ * 100)) -ge $((total * 2)) ] && [ $((differ * 100)) -le $((total * 12)) ] ||
+            fail "$differ of $total differ at 2 standard errors: the standard errors are miscalibrated"
+    fi
+done
+
 if [ $fails -ne 0 ]; then echo "  test_verdicts.sh: $fails failed"; exit 1; fi
 echo "  test_verdicts.sh: all passed"
 exit 0
