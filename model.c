@@ -209,8 +209,9 @@ static size_t walk_length(int n, int g0, int g1, int n_layers) {
 #define MODEL_FIELD(f) offsetof(Model, f)
 #define LAYER_FIELD(f) offsetof(LayerWeights, f)
 
-/* Every weight tensor, in state-dict order (as in gelu-4l's file; synth writes
- * this order). Per-layer entries are contiguous (tensor_group). */
+/* Every weight tensor, in the order synth writes them (a file may order them
+ * otherwise: the loader looks each up by name). Per-layer entries are
+ * contiguous (tensor_group). */
 static const TensorSpec tensor_table[] = {
     {"embed.W_E", 0, TENSOR_MATRIX, 0, 2, {DIM_VOCAB, DIM_MODEL}, MODEL_FIELD(W_E)},
     {"pos_embed.W_pos", 0, TENSOR_MATRIX, 0, 2, {DIM_CTX, DIM_MODEL}, MODEL_FIELD(W_pos)},
@@ -245,14 +246,6 @@ static void tensor_group(int *g0, int *g1) {
     *g0 = i;
     while (i < N_TENSORS && tensor_table[i].per_layer) i++;
     *g1 = i;
-}
-
-int model_tensor_count(void) {
-    return N_TENSORS;
-}
-
-const TensorSpec *model_tensor(int i) {
-    return i >= 0 && i < N_TENSORS ? &tensor_table[i] : NULL;
 }
 
 int model_tensor_present(const TensorSpec *t, const ModelConfig *c) {

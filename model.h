@@ -70,8 +70,9 @@ typedef enum { TENSOR_MATRIX, TENSOR_BIAS, TENSOR_LN_WEIGHT, TENSOR_LN_BIAS } Te
 
 /* One entry of the model's tensor table: every weight tensor a gelu-4l-family
  * state dict can hold, described once for loading, allocation, counting and
- * synth. The table is in state-dict order (gelu-4l's file), with the per-layer
- * entries contiguous. */
+ * synth. "State-dict order" below is the table's: the globals before the
+ * blocks, each block's tensors in turn, the globals after (the order synth
+ * writes; files may order keys otherwise, the loader finds each by name). */
 typedef struct {
     const char *name;   /* state-dict key ("embed.W_E"); for per-layer tensors the
                            part after "blocks.L." ("attn.W_Q") */
@@ -89,9 +90,6 @@ typedef struct {
     int layer;
 } TensorRef;
 
-/* The tensor table: model_tensor(i) for 0 <= i < model_tensor_count(). */
-int model_tensor_count(void);
-const TensorSpec *model_tensor(int i);
 /* 1 if a model with config c has tensor t in its state dict (LayerNorm weights
  * only when c->normalization is LN, MLP weights only without attn_only). */
 int model_tensor_present(const TensorSpec *t, const ModelConfig *c);
@@ -104,9 +102,8 @@ void model_tensor_key(const TensorSpec *t, int layer, char *buf, size_t cap);
 const TensorSpec *model_tensor_find(const char *key, int n_layers, int *layer);
 /* Where m keeps tensor t of block `layer` (m->layers must exist for per-layer t). */
 float **model_tensor_field(Model *m, const TensorSpec *t, int layer);
-/* Lists the tensors a model with config c has, in state-dict order (the globals
- * before the blocks, each block in turn, the globals after), into out (room for
- * all, or NULL to count); returns how many. */
+/* Lists the tensors a model with config c has, in state-dict order, into out
+ * (room for all, or NULL to count); returns how many. */
 size_t model_state_dict(const ModelConfig *c, TensorRef *out);
 
 /* Reads config.json (Neel-style or TransformerLens keys) into cfg; refuses
