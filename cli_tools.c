@@ -57,16 +57,6 @@ static int *parse_token_list(const char *s, int *count) {
     return ids;
 }
 
-typedef struct {
-    char **names;
-    int count;
-} HookList;
-
-static void collect_hook(const char *name, void *ctx) {
-    HookList *list = ctx;
-    if (list->count < MAX_HOOKS) list->names[list->count++] = xstrdup(name);
-}
-
 /* Writes one hook as text; the batch dimension (one row here) is dropped. */
 static int write_hook_dat(const char *dir, const char *name, const HookView *v, Error *err) {
     char *file_name = xalloc_array(strlen(name) + 8, 1, "file name"), *path, *buf;
@@ -129,7 +119,9 @@ int cmd_run(int argc, char **argv) {
     int n_hooks = 0, all_hooks = 0, process = 1, i, n_tokens = 0, *tokens = NULL;
     Model model;
     Activations acts;
-    HookList list;
+    HookPoint *points;
+    size_t n_points;
+    char name[96];
     Error err = {"", 0};
     for (i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
@@ -163,30 +155,23 @@ int cmd_run(int argc, char **argv) {
     if (model_check_tokens(&model, tokens, (size_t)n_tokens, n_tokens, tokens_arg ? "--tokens" : "--text", &err) != 0)
         die_error(&err);
     if (activations_alloc(&acts, &model, 1, n_tokens, 1, 1, &err) != 0) die_error(&err);
-    list.names = hooks;
-    list.count = n_hooks;
-    if (all_hooks) {
-        list.count = 0;
-        hook_names(&model, collect_hook, &list);
-    } else {
-        /* Unknown names are refused before any work is done. */
-        for (i = 0; i < n_hooks; i++) {
-            HookView view;
-            acts.n_rows = 1;
-            acts.n_pos = n_tokens;
-            if (hook_lookup(&model, &acts, hooks[i], &view, &err) != 0) die_error(&err);
-        }
-    }
+    /* Unknown names are refused before any work is done. */
+    n_points = all_hooks ? hook_points(&model.cfg, NULL) : (size_t)n_hooks;
+    points = xalloc_array(n_points, sizeof *points, "hook list");
+    if (all_hooks) hook_points(&model.cfg, points);
+    for (i = 0; !all_hooks && i < n_hooks; i++)
+        if (hook_parse(&model.cfg, hooks[i], &points[i], &err) != 0) die_error(&err);
     model_forward(&model, &acts, tokens, 1, n_tokens, NULL);
     if (make_dirs(out, &err) != 0) die_error(&err);
-    for (i = 0; i < list.count; i++) {
+    for (i = 0; i < (int)n_points; i++) {
         HookView view;
-        if (hook_lookup(&model, &acts, list.names[i], &view, &err) != 0) die_error(&err);
-        if (write_hook_dat(out, list.names[i], &view, &err) != 0) die_error(&err);
+        if (hook_view(&model, &acts, points[i], &view, &err) != 0) die_error(&err);
+        hook_point_name(points[i], name, sizeof name);
+        /* the file is named as the hook was asked for (an alias stays an alias) */
+        if (write_hook_dat(out, all_hooks ? name : hooks[i], &view, &err) != 0) die_error(&err);
     }
-    printf("wrote %d hook%s for %d tokens to %s\n", list.count, list.count == 1 ? "" : "s", n_tokens, out);
-    if (all_hooks)
-        for (i = 0; i < list.count; i++) free(list.names[i]);
+    printf("wrote %d hook%s for %d tokens to %s\n", (int)n_points, n_points == 1 ? "" : "s", n_tokens, out);
+    free(points);
     free(tokens);
     activations_free(&acts);
     model_free(&model);

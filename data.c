@@ -194,27 +194,6 @@ static int text_rows_to_store(TextBatch *tb, RowStore *st, int n_ctx, int d_voca
     return 0;
 }
 
-/* Offset of the first byte of s[0..n) that is not part of valid UTF-8 (RFC 3629:
- * no overlongs, surrogates or values above U+10FFFF), or n if all of it is valid. */
-static size_t utf8_invalid_at(const unsigned char *s, size_t n) {
-    size_t i = 0;
-    while (i < n) {
-        unsigned c = s[i];
-        size_t need, k;
-        unsigned lo = 0x80, hi = 0xBF;
-        if (c < 0x80) { i++; continue; }
-        if (c >= 0xC2 && c <= 0xDF) need = 1;
-        else if (c >= 0xE0 && c <= 0xEF) { need = 2; if (c == 0xE0) lo = 0xA0; if (c == 0xED) hi = 0x9F; }
-        else if (c >= 0xF0 && c <= 0xF4) { need = 3; if (c == 0xF0) lo = 0x90; if (c == 0xF4) hi = 0x8F; }
-        else return i;
-        if (n - i <= need || s[i + 1] < lo || s[i + 1] > hi) return i;
-        for (k = 2; k <= need; k++)
-            if ((s[i + k] & 0xC0) != 0x80) return i;
-        i += need + 1;
-    }
-    return n;
-}
-
 /* Messages from the tokenizer do not know the file: put its name in front (once). */
 static void name_the_file(Error *err, const char *path) {
     char msg[sizeof err->msg];
@@ -375,7 +354,7 @@ static int load_rows(const char *path, int n_rows, int allow_fewer, int seq_len,
         } else {
             size_t bad;
             if (!nl && llen == 0) break; /* no empty document after the final newline */
-            bad = utf8_invalid_at((const unsigned char *)line, llen);
+            bad = utf8_first_invalid((const unsigned char *)line, llen);
             if (bad < llen) {
                 error_set(err, "%s: line %d: byte %lu is not valid UTF-8 (0x%02X); text data must be UTF-8", path,
                           line_no, (unsigned long)bad, (unsigned)(unsigned char)line[bad]);

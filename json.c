@@ -76,32 +76,6 @@ static int read_hex4(Parser *ps, unsigned long *out) {
     return 0;
 }
 
-/* Length of the valid UTF-8 sequence starting at s[0..avail), or 0 if it is
- * invalid (overlong, surrogate, above U+10FFFF, truncated, bad continuation). */
-static size_t utf8_valid_len(const unsigned char *s, size_t avail) {
-    unsigned char c = s[0];
-    if (c < 0x80) return 1;
-    if (c >= 0xC2 && c <= 0xDF) {
-        if (avail < 2 || (s[1] & 0xC0) != 0x80) return 0;
-        return 2;
-    }
-    if (c >= 0xE0 && c <= 0xEF) {
-        unsigned char lo = 0x80, hi = 0xBF;
-        if (c == 0xE0) lo = 0xA0;      /* no overlongs */
-        if (c == 0xED) hi = 0x9F;      /* no surrogates */
-        if (avail < 3 || s[1] < lo || s[1] > hi || (s[2] & 0xC0) != 0x80) return 0;
-        return 3;
-    }
-    if (c >= 0xF0 && c <= 0xF4) {
-        unsigned char lo = 0x80, hi = 0xBF;
-        if (c == 0xF0) lo = 0x90;      /* no overlongs */
-        if (c == 0xF4) hi = 0x8F;      /* nothing above U+10FFFF */
-        if (avail < 4 || s[1] < lo || s[1] > hi || (s[2] & 0xC0) != 0x80 || (s[3] & 0xC0) != 0x80) return 0;
-        return 4;
-    }
-    return 0;
-}
-
 /* Parses a string starting at the opening quote; stores a malloc'ed
  * NUL-terminated copy and its length. */
 static int parse_string(Parser *ps, char **out, size_t *out_len) {

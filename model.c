@@ -3,6 +3,7 @@
 #include "model.h"
 
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -164,6 +165,151 @@ done:
 }
 
 /* ------------------------------------------------------------------------ */
+/* The tensor table                                                          */
+/* ------------------------------------------------------------------------ */
+
+/* Size of dimension d for config c, in a batch of B rows of T positions. */
+static int dim_size(ModelDim d, const ModelConfig *c, int B, int T) {
+    switch (d) {
+    case DIM_VOCAB: return c->d_vocab;
+    case DIM_CTX: return c->n_ctx;
+    case DIM_MODEL: return c->d_model;
+    case DIM_HEADS: return c->n_heads;
+    case DIM_HEAD: return c->d_head;
+    case DIM_MLP: return c->d_mlp;
+    case DIM_ROWS: return B;
+    case DIM_POS: return T;
+    case DIM_ONE: return 1;
+    }
+    return 0;
+}
+
+/* Position p of a table's walk order: entries [0, g0), then the per-layer
+ * entries [g0, g1) for block 0, 1, ..., n_layers-1, then entries [g1, n). The
+ * tensors' state-dict order and the hooks' forward order are such walks. */
+static void walk_at(size_t p, int g0, int g1, int n_layers, int *index, int *layer) {
+    size_t g = (size_t)(g1 - g0), in_blocks = g * (size_t)n_layers;
+    if (p < (size_t)g0) {
+        *index = (int)p;
+        *layer = -1;
+    } else if (p < (size_t)g0 + in_blocks) {
+        *index = g0 + (int)((p - (size_t)g0) % g);
+        *layer = (int)((p - (size_t)g0) / g);
+    } else {
+        *index = (int)(p - in_blocks + g);
+        *layer = -1;
+    }
+}
+
+/* Number of positions of that walk over a table of n entries. */
+static size_t walk_length(int n, int g0, int g1, int n_layers) {
+    return (size_t)(n - (g1 - g0)) + (size_t)(g1 - g0) * (size_t)n_layers;
+}
+
+#define MODEL_FIELD(f) offsetof(Model, f)
+#define LAYER_FIELD(f) offsetof(LayerWeights, f)
+
+/* Every weight tensor, in the order synth writes them (a file may order them
+ * otherwise: the loader looks each up by name). Per-layer entries are
+ * contiguous (tensor_group). */
+static const TensorSpec tensor_table[] = {
+    {"embed.W_E", 0, TENSOR_MATRIX, 0, 2, {DIM_VOCAB, DIM_MODEL}, MODEL_FIELD(W_E)},
+    {"pos_embed.W_pos", 0, TENSOR_MATRIX, 0, 2, {DIM_CTX, DIM_MODEL}, MODEL_FIELD(W_pos)},
+    {"ln1.w", 1, TENSOR_LN_WEIGHT, 0, 1, {DIM_MODEL}, LAYER_FIELD(ln1_w)},
+    {"ln1.b", 1, TENSOR_LN_BIAS, 0, 1, {DIM_MODEL}, LAYER_FIELD(ln1_b)},
+    {"ln2.w", 1, TENSOR_LN_WEIGHT, 1, 1, {DIM_MODEL}, LAYER_FIELD(ln2_w)},
+    {"ln2.b", 1, TENSOR_LN_BIAS, 1, 1, {DIM_MODEL}, LAYER_FIELD(ln2_b)},
+    {"attn.W_Q", 1, TENSOR_MATRIX, 0, 3, {DIM_HEADS, DIM_MODEL, DIM_HEAD}, LAYER_FIELD(W_Q)},
+    {"attn.W_O", 1, TENSOR_MATRIX, 0, 3, {DIM_HEADS, DIM_HEAD, DIM_MODEL}, LAYER_FIELD(W_O)},
+    {"attn.W_K", 1, TENSOR_MATRIX, 0, 3, {DIM_HEADS, DIM_MODEL, DIM_HEAD}, LAYER_FIELD(W_K)},
+    {"attn.W_V", 1, TENSOR_MATRIX, 0, 3, {DIM_HEADS, DIM_MODEL, DIM_HEAD}, LAYER_FIELD(W_V)},
+    {"attn.b_Q", 1, TENSOR_BIAS, 0, 2, {DIM_HEADS, DIM_HEAD}, LAYER_FIELD(b_Q)},
+    {"attn.b_O", 1, TENSOR_BIAS, 0, 1, {DIM_MODEL}, LAYER_FIELD(b_O)},
+    {"attn.b_K", 1, TENSOR_BIAS, 0, 2, {DIM_HEADS, DIM_HEAD}, LAYER_FIELD(b_K)},
+    {"attn.b_V", 1, TENSOR_BIAS, 0, 2, {DIM_HEADS, DIM_HEAD}, LAYER_FIELD(b_V)},
+    {"mlp.W_in", 1, TENSOR_MATRIX, 1, 2, {DIM_MODEL, DIM_MLP}, LAYER_FIELD(W_in)},
+    {"mlp.b_in", 1, TENSOR_BIAS, 1, 1, {DIM_MLP}, LAYER_FIELD(b_in)},
+    {"mlp.W_out", 1, TENSOR_MATRIX, 1, 2, {DIM_MLP, DIM_MODEL}, LAYER_FIELD(W_out)},
+    {"mlp.b_out", 1, TENSOR_BIAS, 1, 1, {DIM_MODEL}, LAYER_FIELD(b_out)},
+    {"ln_final.w", 0, TENSOR_LN_WEIGHT, 0, 1, {DIM_MODEL}, MODEL_FIELD(lnf_w)},
+    {"ln_final.b", 0, TENSOR_LN_BIAS, 0, 1, {DIM_MODEL}, MODEL_FIELD(lnf_b)},
+    {"unembed.W_U", 0, TENSOR_MATRIX, 0, 2, {DIM_MODEL, DIM_VOCAB}, MODEL_FIELD(W_U)},
+    {"unembed.b_U", 0, TENSOR_BIAS, 0, 1, {DIM_VOCAB}, MODEL_FIELD(b_U)},
+};
+
+#define N_TENSORS ((int)(sizeof tensor_table / sizeof tensor_table[0]))
+
+/* The per-layer entries [*g0, *g1) of the tensor table. */
+static void tensor_group(int *g0, int *g1) {
+    int i = 0;
+    while (i < N_TENSORS && !tensor_table[i].per_layer) i++;
+    *g0 = i;
+    while (i < N_TENSORS && tensor_table[i].per_layer) i++;
+    *g1 = i;
+}
+
+int model_tensor_present(const TensorSpec *t, const ModelConfig *c) {
+    int is_ln = t->role == TENSOR_LN_WEIGHT || t->role == TENSOR_LN_BIAS;
+    return !(is_ln && c->normalization != NORM_LN) && !(t->needs_mlp && c->attn_only);
+}
+
+int model_tensor_shape(const TensorSpec *t, const ModelConfig *c, int dims[3]) {
+    int d;
+    for (d = 0; d < t->ndim; d++) dims[d] = dim_size(t->dims[d], c, 0, 0);
+    return t->ndim;
+}
+
+void model_tensor_key(const TensorSpec *t, int layer, char *buf, size_t cap) {
+    if (t->per_layer) snprintf(buf, cap, "blocks.%d.%s", layer, t->name);
+    else snprintf(buf, cap, "%s", t->name);
+}
+
+const TensorSpec *model_tensor_find(const char *key, int n_layers, int *layer) {
+    int i, l, consumed = 0;
+    for (i = 0; i < N_TENSORS; i++)
+        if (!tensor_table[i].per_layer && strcmp(key, tensor_table[i].name) == 0) {
+            *layer = -1;
+            return &tensor_table[i];
+        }
+    if (sscanf(key, "blocks.%d.%n", &l, &consumed) == 1 && consumed > 0 && l >= 0 && l < n_layers)
+        for (i = 0; i < N_TENSORS; i++)
+            if (tensor_table[i].per_layer && strcmp(key + consumed, tensor_table[i].name) == 0) {
+                *layer = l;
+                return &tensor_table[i];
+            }
+    return NULL;
+}
+
+float **model_tensor_field(Model *m, const TensorSpec *t, int layer) {
+    char *base = t->per_layer ? (char *)&m->layers[layer] : (char *)m;
+    return (float **)(void *)(base + t->field);
+}
+
+size_t model_state_dict(const ModelConfig *c, TensorRef *out) {
+    size_t p, n = 0;
+    int g0, g1, index, layer;
+    tensor_group(&g0, &g1);
+    for (p = 0; p < walk_length(N_TENSORS, g0, g1, c->n_layers); p++) {
+        walk_at(p, g0, g1, c->n_layers, &index, &layer);
+        if (!model_tensor_present(&tensor_table[index], c)) continue;
+        if (out) {
+            out[n].spec = &tensor_table[index];
+            out[n].layer = layer;
+        }
+        n++;
+    }
+    return n;
+}
+
+/* Number of elements of tensor t for config c. */
+static size_t tensor_elements(const TensorSpec *t, const ModelConfig *c) {
+    int dims[3], d, nd = model_tensor_shape(t, c, dims);
+    size_t n = 1;
+    for (d = 0; d < nd; d++) n *= (size_t)dims[d];
+    return n;
+}
+
+/* ------------------------------------------------------------------------ */
 /* Weights                                                                   */
 /* ------------------------------------------------------------------------ */
 
@@ -275,14 +421,6 @@ static int plan_tensor(const TensorFile *tf, const char *name, int ndim, const i
     return 0;
 }
 
-/* plan_tensor for "blocks.LAYER.SUFFIX". */
-static int plan_layer_tensor(const TensorFile *tf, int layer, const char *suffix, int ndim, const int *dims, float **out,
-                             ConvertJob *jobs, int *n_jobs, Error *err) {
-    char key[96];
-    snprintf(key, sizeof key, "blocks.%d.%s", layer, suffix);
-    return plan_tensor(tf, key, ndim, dims, out, jobs, n_jobs, err);
-}
-
 /* Orders jobs by the first byte they read (qsort on pointers to jobs). */
 static int job_src_cmp(const void *a, const void *b) {
     const ConvertJob *x = *(const ConvertJob *const *)a, *y = *(const ConvertJob *const *)b;
@@ -381,22 +519,6 @@ static int convert_jobs(const TensorFile *tf, const ConvertJob *jobs, int n, Err
     return first_bad < n ? -1 : 0;
 }
 
-/* 1 if a state-dict key is one the model uses (given the config). */
-static int key_is_expected(const ModelConfig *c, const char *key) {
-    static const char *const layer_keys[] = {"ln1.w", "ln1.b", "attn.W_Q", "attn.W_K", "attn.W_V", "attn.W_O",
-                                             "attn.b_Q", "attn.b_K", "attn.b_V", "attn.b_O", "ln2.w", "ln2.b",
-                                             "mlp.W_in", "mlp.b_in", "mlp.W_out", "mlp.b_out"};
-    static const char *const top_keys[] = {"embed.W_E", "pos_embed.W_pos", "ln_final.w", "ln_final.b", "unembed.W_U", "unembed.b_U"};
-    size_t i;
-    int layer, consumed = 0;
-    for (i = 0; i < sizeof top_keys / sizeof top_keys[0]; i++)
-        if (strcmp(key, top_keys[i]) == 0) return 1;
-    if (sscanf(key, "blocks.%d.%n", &layer, &consumed) == 1 && consumed > 0 && layer >= 0 && layer < c->n_layers)
-        for (i = 0; i < sizeof layer_keys / sizeof layer_keys[0]; i++)
-            if (strcmp(key + consumed, layer_keys[i]) == 0) return 1;
-    return 0;
-}
-
 /* Buffers that carry no weights (the causal mask and the IGNORE constant). */
 static int key_is_buffer(const char *key) {
     return ends_with(key, ".mask") || ends_with(key, ".IGNORE");
@@ -407,69 +529,46 @@ static int key_is_buffer(const char *key) {
  * then says whether the model now points into them) and converts. */
 static int load_weights(Model *m, const TensorFile *tf, int in_place_ok, int *any_in_place, Error *err) {
     const ModelConfig *c = &m->cfg;
-    int D = c->d_model, H = c->n_heads, dh = c->d_head, M = c->d_mlp, V = c->d_vocab;
     int has_ln = c->normalization == NORM_LN;
-    int l, i, nj = 0, rc;
+    int i, layer, nj = 0, rc = -1;
+    size_t k, n_refs = model_state_dict(c, NULL);
+    TensorRef *refs;
     ConvertJob *J;
     *any_in_place = 0;
     for (i = 0; i < tf->count; i++) {
         const char *name = tf->tensors[i].name;
+        const TensorSpec *t;
         if (key_is_buffer(name)) continue;
-        if (!key_is_expected(c, name))
+        t = model_tensor_find(name, c->n_layers, &layer);
+        if (!t)
             return error_set(err, "%s: unexpected tensor '%s' (not part of a %d-layer %s model described by config.json)",
                              tf->path, name, c->n_layers, c->attn_only ? "attention-only" : "transformer");
-        if (!has_ln && (strstr(name, ".ln1.") || strstr(name, ".ln2.") || strncmp(name, "ln_final.", 9) == 0))
+        if (!has_ln && (t->role == TENSOR_LN_WEIGHT || t->role == TENSOR_LN_BIAS))
             return error_set(err, "%s: tensor '%s' is a LayerNorm weight but config.json says LNPre", tf->path, name);
-        if (c->attn_only && strstr(name, ".mlp."))
+        if (c->attn_only && t->needs_mlp)
             return error_set(err, "%s: tensor '%s' is an MLP weight but config.json says attn_only", tf->path, name);
     }
-    J = alloc_array(6 + 16 * (size_t)c->n_layers, sizeof *J); /* one per tensor the model has */
-    if (!J) return error_set_code(err, EXIT_INTERNAL, "out of memory");
-    {
-        int dims_E[2] = {V, D}, dims_pos[2] = {c->n_ctx, D}, dims_U[2] = {D, V}, dims_V[1] = {V}, dims_D[1] = {D};
-        if (plan_tensor(tf, "embed.W_E", 2, dims_E, &m->W_E, J, &nj, err) ||
-            plan_tensor(tf, "pos_embed.W_pos", 2, dims_pos, &m->W_pos, J, &nj, err) ||
-            plan_tensor(tf, "unembed.W_U", 2, dims_U, &m->W_U, J, &nj, err) ||
-            plan_tensor(tf, "unembed.b_U", 1, dims_V, &m->b_U, J, &nj, err))
-            goto fail;
-        if (has_ln && (plan_tensor(tf, "ln_final.w", 1, dims_D, &m->lnf_w, J, &nj, err) ||
-                       plan_tensor(tf, "ln_final.b", 1, dims_D, &m->lnf_b, J, &nj, err)))
-            goto fail;
+    refs = alloc_array(n_refs + 1, sizeof *refs);
+    J = alloc_array(n_refs + 1, sizeof *J); /* one per tensor the model has */
+    if (!refs || !J) {
+        free(refs);
+        free(J);
+        return error_set_code(err, EXIT_INTERNAL, "out of memory");
     }
-    for (l = 0; l < c->n_layers; l++) {
-        LayerWeights *w = &m->layers[l];
-        int d_hdd[3] = {H, D, dh}, d_hdD[3] = {H, dh, D}, d_hd[2] = {H, dh}, d_D[1] = {D};
-        int d_DM[2] = {D, M}, d_M[1] = {M}, d_MD[2] = {M, D};
-        if (plan_layer_tensor(tf, l, "attn.W_Q", 3, d_hdd, &w->W_Q, J, &nj, err) ||
-            plan_layer_tensor(tf, l, "attn.W_K", 3, d_hdd, &w->W_K, J, &nj, err) ||
-            plan_layer_tensor(tf, l, "attn.W_V", 3, d_hdd, &w->W_V, J, &nj, err) ||
-            plan_layer_tensor(tf, l, "attn.W_O", 3, d_hdD, &w->W_O, J, &nj, err) ||
-            plan_layer_tensor(tf, l, "attn.b_Q", 2, d_hd, &w->b_Q, J, &nj, err) ||
-            plan_layer_tensor(tf, l, "attn.b_K", 2, d_hd, &w->b_K, J, &nj, err) ||
-            plan_layer_tensor(tf, l, "attn.b_V", 2, d_hd, &w->b_V, J, &nj, err) ||
-            plan_layer_tensor(tf, l, "attn.b_O", 1, d_D, &w->b_O, J, &nj, err))
-            goto fail;
-        if (has_ln && (plan_layer_tensor(tf, l, "ln1.w", 1, d_D, &w->ln1_w, J, &nj, err) ||
-                       plan_layer_tensor(tf, l, "ln1.b", 1, d_D, &w->ln1_b, J, &nj, err)))
-            goto fail;
-        if (c->attn_only) continue;
-        if (plan_layer_tensor(tf, l, "mlp.W_in", 2, d_DM, &w->W_in, J, &nj, err) ||
-            plan_layer_tensor(tf, l, "mlp.b_in", 1, d_M, &w->b_in, J, &nj, err) ||
-            plan_layer_tensor(tf, l, "mlp.W_out", 2, d_MD, &w->W_out, J, &nj, err) ||
-            plan_layer_tensor(tf, l, "mlp.b_out", 1, d_D, &w->b_out, J, &nj, err))
-            goto fail;
-        if (has_ln && (plan_layer_tensor(tf, l, "ln2.w", 1, d_D, &w->ln2_w, J, &nj, err) ||
-                       plan_layer_tensor(tf, l, "ln2.b", 1, d_D, &w->ln2_b, J, &nj, err)))
-            goto fail;
+    model_state_dict(c, refs);
+    for (k = 0; k < n_refs; k++) {
+        char key[96];
+        int dims[3], nd = model_tensor_shape(refs[k].spec, c, dims);
+        model_tensor_key(refs[k].spec, refs[k].layer, key, sizeof key);
+        if (plan_tensor(tf, key, nd, dims, model_tensor_field(m, refs[k].spec, refs[k].layer), J, &nj, err) != 0) goto done;
     }
     m->has_ln_weights = has_ln;
     rc = place_jobs(m, tf, J, nj, in_place_ok, any_in_place, err);
     if (rc == 0) rc = convert_jobs(tf, J, nj, err);
+done:
+    free(refs);
     free(J);
     return rc;
-fail:
-    free(J);
-    return -1;
 }
 
 /* Bytes read per fread while the hasher follows: small enough that hashing
@@ -691,28 +790,20 @@ int model_load(const char *dir, const char *weights_path, int process, Model *m,
 }
 
 int model_alloc_weights(Model *m, const ModelConfig *cfg, Error *err) {
-    size_t D = (size_t)cfg->d_model, H = (size_t)cfg->n_heads, dh = (size_t)cfg->d_head, M = (size_t)cfg->d_mlp;
-    size_t V = (size_t)cfg->d_vocab;
-    int l, ln = cfg->normalization == NORM_LN, ok = 1;
+    size_t k, n_refs = model_state_dict(cfg, NULL);
+    TensorRef *refs = alloc_array(n_refs + 1, sizeof *refs);
+    int ok = refs != NULL;
     memset(m, 0, sizeof *m);
     m->cfg = *cfg;
     m->layers = alloc_array((size_t)cfg->n_layers, sizeof *m->layers);
-    if (!m->layers) return error_set_code(err, EXIT_INTERNAL, "out of memory");
-    ok = ok && (m->W_E = model_own(m, V * D)) && (m->W_pos = model_own(m, (size_t)cfg->n_ctx * D)) &&
-         (m->W_U = model_own(m, D * V)) && (m->b_U = model_own(m, V));
-    if (ln) ok = ok && (m->lnf_w = model_own(m, D)) && (m->lnf_b = model_own(m, D));
-    for (l = 0; l < cfg->n_layers && ok; l++) {
-        LayerWeights *w = &m->layers[l];
-        ok = (w->W_Q = model_own(m, H * D * dh)) && (w->W_K = model_own(m, H * D * dh)) &&
-             (w->W_V = model_own(m, H * D * dh)) && (w->W_O = model_own(m, H * dh * D)) && (w->b_Q = model_own(m, H * dh)) &&
-             (w->b_K = model_own(m, H * dh)) && (w->b_V = model_own(m, H * dh)) && (w->b_O = model_own(m, D));
-        if (ln) ok = ok && (w->ln1_w = model_own(m, D)) && (w->ln1_b = model_own(m, D));
-        if (cfg->attn_only) continue;
-        ok = ok && (w->W_in = model_own(m, D * M)) && (w->b_in = model_own(m, M)) && (w->W_out = model_own(m, M * D)) &&
-             (w->b_out = model_own(m, D));
-        if (ln) ok = ok && (w->ln2_w = model_own(m, D)) && (w->ln2_b = model_own(m, D));
+    ok = ok && m->layers;
+    if (ok) model_state_dict(cfg, refs);
+    for (k = 0; k < n_refs && ok; k++) {
+        float **field = model_tensor_field(m, refs[k].spec, refs[k].layer);
+        ok = (*field = model_own(m, tensor_elements(refs[k].spec, cfg))) != NULL;
     }
-    m->has_ln_weights = ln;
+    free(refs);
+    m->has_ln_weights = cfg->normalization == NORM_LN;
     if (!ok) {
         model_free(m);
         return error_set_code(err, EXIT_INTERNAL, "out of memory allocating model weights");
@@ -732,13 +823,11 @@ void model_free(Model *m) {
 
 size_t model_param_count(const Model *m) {
     const ModelConfig *c = &m->cfg;
-    size_t D = (size_t)c->d_model, H = (size_t)c->n_heads, dh = (size_t)c->d_head, M = (size_t)c->d_mlp;
-    size_t per_layer = 4 * H * D * dh + 3 * H * dh + D;
-    size_t n;
-    if (!c->attn_only) per_layer += 2 * D * M + M + D;
-    if (c->normalization == NORM_LN) per_layer += c->attn_only ? 2 * D : 4 * D;
-    n = (size_t)c->d_vocab * D * 2 + (size_t)c->d_vocab + (size_t)c->n_ctx * D + per_layer * (size_t)c->n_layers;
-    if (c->normalization == NORM_LN) n += 2 * D;
+    size_t n = 0;
+    int i;
+    for (i = 0; i < N_TENSORS; i++)
+        if (model_tensor_present(&tensor_table[i], c))
+            n += tensor_elements(&tensor_table[i], c) * (tensor_table[i].per_layer ? (size_t)c->n_layers : 1);
     return n;
 }
 
@@ -898,6 +987,190 @@ void model_prepare(Model *m) {
 }
 
 /* ------------------------------------------------------------------------ */
+/* Hook points                                                               */
+/* ------------------------------------------------------------------------ */
+
+/* When a hook that exists for the model is kept in Activations. */
+typedef enum {
+    KEPT_ALWAYS,
+    KEPT_IF_SCORES, /* activations_alloc with want_scores */
+    KEPT_IF_LOGITS  /* activations_alloc with want_logits */
+} HookKept;
+
+typedef struct {
+    const char *name;  /* full name, or the part after "blocks.L." when per-layer */
+    const char *alias; /* another name TransformerLens accepts, or NULL */
+    int needs_mlp;     /* 1: absent from attention-only models */
+    HookKept kept;
+    int ndim;          /* with the batch dimension */
+    ModelDim dims[4];
+    size_t field;      /* offsetof the float * in Activations, or in LayerActivations */
+} HookSpec;
+
+#define ACTS_FIELD(f) offsetof(Activations, f)
+#define LACTS_FIELD(f) offsetof(LayerActivations, f)
+#define BTD {DIM_ROWS, DIM_POS, DIM_MODEL}
+#define BT1 {DIM_ROWS, DIM_POS, DIM_ONE}
+#define BTHd {DIM_ROWS, DIM_POS, DIM_HEADS, DIM_HEAD}
+#define BHTT {DIM_ROWS, DIM_HEADS, DIM_POS, DIM_POS}
+
+/* Every hook point, indexed by HookKind (forward order; the per-layer kinds are
+ * HOOK_FIRST_PER_LAYER..HOOK_LAST_PER_LAYER). Activations are laid out in this order. */
+static const HookSpec hook_table[HOOK_COUNT] = {
+    [HOOK_EMBED] = {"hook_embed", NULL, 0, KEPT_ALWAYS, 3, BTD, ACTS_FIELD(embed)},
+    [HOOK_POS_EMBED] = {"hook_pos_embed", NULL, 0, KEPT_ALWAYS, 3, BTD, ACTS_FIELD(pos_embed)},
+    [HOOK_RESID_PRE] = {"hook_resid_pre", NULL, 0, KEPT_ALWAYS, 3, BTD, LACTS_FIELD(resid_pre)},
+    [HOOK_LN1_SCALE] = {"ln1.hook_scale", NULL, 0, KEPT_ALWAYS, 3, BT1, LACTS_FIELD(ln1_scale)},
+    [HOOK_LN1_NORMALIZED] = {"ln1.hook_normalized", NULL, 0, KEPT_ALWAYS, 3, BTD, LACTS_FIELD(ln1_normalized)},
+    [HOOK_Q] = {"attn.hook_q", NULL, 0, KEPT_ALWAYS, 4, BTHd, LACTS_FIELD(q)},
+    [HOOK_K] = {"attn.hook_k", NULL, 0, KEPT_ALWAYS, 4, BTHd, LACTS_FIELD(k)},
+    [HOOK_V] = {"attn.hook_v", NULL, 0, KEPT_ALWAYS, 4, BTHd, LACTS_FIELD(v)},
+    [HOOK_ATTN_SCORES] = {"attn.hook_attn_scores", NULL, 0, KEPT_IF_SCORES, 4, BHTT, LACTS_FIELD(attn_scores)},
+    [HOOK_PATTERN] = {"attn.hook_pattern", NULL, 0, KEPT_ALWAYS, 4, BHTT, LACTS_FIELD(pattern)},
+    [HOOK_Z] = {"attn.hook_z", NULL, 0, KEPT_ALWAYS, 4, BTHd, LACTS_FIELD(z)},
+    [HOOK_RESULT] = {"attn.hook_result", NULL, 0, KEPT_ALWAYS, 4, {DIM_ROWS, DIM_POS, DIM_HEADS, DIM_MODEL},
+                     LACTS_FIELD(result)},
+    [HOOK_ATTN_OUT] = {"hook_attn_out", NULL, 0, KEPT_ALWAYS, 3, BTD, LACTS_FIELD(attn_out)},
+    [HOOK_RESID_MID] = {"hook_resid_mid", NULL, 1, KEPT_ALWAYS, 3, BTD, LACTS_FIELD(resid_mid)},
+    [HOOK_LN2_SCALE] = {"ln2.hook_scale", NULL, 1, KEPT_ALWAYS, 3, BT1, LACTS_FIELD(ln2_scale)},
+    [HOOK_LN2_NORMALIZED] = {"ln2.hook_normalized", NULL, 1, KEPT_ALWAYS, 3, BTD, LACTS_FIELD(ln2_normalized)},
+    [HOOK_MLP_PRE] = {"mlp.hook_pre", NULL, 1, KEPT_ALWAYS, 3, {DIM_ROWS, DIM_POS, DIM_MLP}, LACTS_FIELD(mlp_pre)},
+    [HOOK_MLP_POST] = {"mlp.hook_post", NULL, 1, KEPT_ALWAYS, 3, {DIM_ROWS, DIM_POS, DIM_MLP}, LACTS_FIELD(mlp_post)},
+    [HOOK_MLP_OUT] = {"hook_mlp_out", NULL, 1, KEPT_ALWAYS, 3, BTD, LACTS_FIELD(mlp_out)},
+    [HOOK_RESID_POST] = {"hook_resid_post", NULL, 0, KEPT_ALWAYS, 3, BTD, LACTS_FIELD(resid_post)},
+    [HOOK_LNF_SCALE] = {"ln_final.hook_scale", NULL, 0, KEPT_ALWAYS, 3, BT1, ACTS_FIELD(lnf_scale)},
+    [HOOK_LNF_NORMALIZED] = {"ln_final.hook_normalized", NULL, 0, KEPT_ALWAYS, 3, BTD, ACTS_FIELD(lnf_normalized)},
+    [HOOK_LOGITS] = {"logits", "unembed.hook_out", 0, KEPT_IF_LOGITS, 3, {DIM_ROWS, DIM_POS, DIM_VOCAB},
+                     ACTS_FIELD(logits)},
+};
+
+/* A set of kinds must fit a uint32_t bitmask (model.h): fails to compile otherwise. */
+typedef char hook_kinds_fit_a_mask[HOOK_COUNT <= 32 ? 1 : -1];
+
+int model_hook_count(void) {
+    return HOOK_COUNT;
+}
+
+const char *hook_kind_name(HookKind kind) {
+    return hook_table[kind].name;
+}
+
+int hook_kind_per_layer(HookKind kind) {
+    return kind >= HOOK_FIRST_PER_LAYER && kind <= HOOK_LAST_PER_LAYER;
+}
+
+int hook_kind_exists(HookKind kind, const ModelConfig *c) {
+    return !(hook_table[kind].needs_mlp && c->attn_only);
+}
+
+/* Number of hook points in forward order for config c, counting those the
+ * model lacks (the walk hook_walk_at steps through). */
+static size_t hook_walk_length(const ModelConfig *c) {
+    return walk_length(HOOK_COUNT, HOOK_FIRST_PER_LAYER, HOOK_LAST_PER_LAYER + 1, c->n_layers);
+}
+
+/* Hook point i of that walk. */
+static HookPoint hook_walk_at(const ModelConfig *c, size_t i) {
+    HookPoint p;
+    int kind;
+    walk_at(i, HOOK_FIRST_PER_LAYER, HOOK_LAST_PER_LAYER + 1, c->n_layers, &kind, &p.layer);
+    p.kind = (HookKind)kind;
+    return p;
+}
+
+size_t hook_points(const ModelConfig *c, HookPoint *out) {
+    size_t i, n = 0;
+    for (i = 0; i < hook_walk_length(c); i++) {
+        HookPoint p = hook_walk_at(c, i);
+        if (!hook_kind_exists(p.kind, c)) continue;
+        if (out) out[n] = p;
+        n++;
+    }
+    return n;
+}
+
+void hook_point_name(HookPoint p, char *buf, size_t cap) {
+    if (hook_kind_per_layer(p.kind)) snprintf(buf, cap, "blocks.%d.%s", p.layer, hook_table[p.kind].name);
+    else snprintf(buf, cap, "%s", hook_table[p.kind].name);
+}
+
+void hook_names(const Model *m, void (*fn)(const char *name, void *ctx), void *ctx) {
+    size_t i, n = hook_points(&m->cfg, NULL);
+    HookPoint *points = xalloc_array(n, sizeof *points, "hook list");
+    char name[96];
+    hook_points(&m->cfg, points);
+    for (i = 0; i < n; i++) {
+        hook_point_name(points[i], name, sizeof name);
+        fn(name, ctx);
+    }
+    free(points);
+}
+
+/* 1 if `name` is the hook's name or its alias. */
+static int hook_named(const HookSpec *h, const char *name) {
+    return strcmp(name, h->name) == 0 || (h->alias && strcmp(name, h->alias) == 0);
+}
+
+int hook_parse(const ModelConfig *c, const char *name, HookPoint *p, Error *err) {
+    int k, l = -1, consumed = 0;
+    for (k = 0; k < HOOK_COUNT; k++)
+        if (!hook_kind_per_layer((HookKind)k) && hook_named(&hook_table[k], name)) {
+            p->kind = (HookKind)k;
+            p->layer = -1;
+            return 0;
+        }
+    if (sscanf(name, "blocks.%d.%n", &l, &consumed) == 1 && consumed > 0 && l >= 0 && l < c->n_layers &&
+        name[consumed - 1] == '.')
+        for (k = HOOK_FIRST_PER_LAYER; k <= HOOK_LAST_PER_LAYER; k++)
+            if (hook_named(&hook_table[k], name + consumed)) {
+                if (!hook_kind_exists((HookKind)k, c))
+                    return error_set_code(err, EXIT_USAGE, "hook '%s' does not exist in an attention-only model", name);
+                p->kind = (HookKind)k;
+                p->layer = l;
+                return 0;
+            }
+    return error_set_code(err, EXIT_USAGE, "unknown hook '%s' (use --hook all, or a TransformerLens hook name)", name);
+}
+
+/* Where a keeps hook point p (a->layer must exist for per-layer kinds). */
+static float **hook_field(Activations *a, HookPoint p) {
+    char *base = hook_kind_per_layer(p.kind) ? (char *)&a->layer[p.layer] : (char *)a;
+    return (float **)(void *)(base + hook_table[p.kind].field);
+}
+
+/* Writes hook kind k's shape for B rows of T positions into shape[5]; returns ndim. */
+static int hook_shape(HookKind k, const ModelConfig *c, int B, int T, int shape[5]) {
+    int d;
+    for (d = 0; d < 5; d++) shape[d] = d < hook_table[k].ndim ? dim_size(hook_table[k].dims[d], c, B, T) : 0;
+    return hook_table[k].ndim;
+}
+
+/* hook_view, with `name` (as the caller spelled it) in the messages. */
+static int hook_view_named(const Model *m, const Activations *a, HookPoint p, const char *name, HookView *view,
+                           Error *err) {
+    if (!hook_kind_exists(p.kind, &m->cfg))
+        return error_set_code(err, EXIT_USAGE, "hook '%s' does not exist in an attention-only model", name);
+    view->data = *hook_field((Activations *)a, p);
+    if (!view->data)
+        return error_set_code(err, EXIT_USAGE, "hook '%s' was not %s in this run", name,
+                              hook_table[p.kind].kept == KEPT_IF_SCORES ? "kept" : "computed");
+    view->ndim = hook_shape(p.kind, &m->cfg, a->n_rows, a->n_pos, view->shape);
+    return 0;
+}
+
+int hook_view(const Model *m, const Activations *a, HookPoint p, HookView *view, Error *err) {
+    char name[96];
+    hook_point_name(p, name, sizeof name);
+    return hook_view_named(m, a, p, name, view, err);
+}
+
+int hook_lookup(const Model *m, const Activations *a, const char *name, HookView *view, Error *err) {
+    HookPoint p;
+    if (hook_parse(&m->cfg, name, &p, err) != 0) return -1;
+    return hook_view_named(m, a, p, name, view, err);
+}
+
+/* ------------------------------------------------------------------------ */
 /* Activations                                                               */
 /* ------------------------------------------------------------------------ */
 
@@ -913,40 +1186,30 @@ static float *arena_take(Arena *a, size_t n) {
     return p;
 }
 
-/* Lays out every activation buffer in the arena (a sizing pass when base is NULL). */
+/* 1 if activations a keep hook kind k of a model with config c. */
+static int hook_kept(HookKind k, const ModelConfig *c, const Activations *a) {
+    const HookSpec *h = &hook_table[k];
+    return hook_kind_exists(k, c) && (h->kept == KEPT_ALWAYS || (h->kept == KEPT_IF_SCORES && a->has_scores) ||
+                                      (h->kept == KEPT_IF_LOGITS && a->has_logits));
+}
+
+/* Lays out every activation buffer in the arena (a sizing pass when base is
+ * NULL), in forward order; hooks not kept get NULL. embed comes first: its
+ * address is the arena's. */
 static void layout_activations(Activations *a, const ModelConfig *c, Arena *ar) {
-    size_t BT = (size_t)a->max_rows * a->max_pos;
-    size_t D = (size_t)c->d_model, HD = (size_t)c->n_heads * c->d_head, M = (size_t)c->d_mlp;
-    size_t BHTT = (size_t)a->max_rows * c->n_heads * a->max_pos * a->max_pos;
-    int l;
-    a->embed = arena_take(ar, BT * D);
-    a->pos_embed = arena_take(ar, BT * D);
-    for (l = 0; l < c->n_layers; l++) {
-        LayerActivations *L = &a->layer[l];
-        L->resid_pre = arena_take(ar, BT * D);
-        L->ln1_scale = arena_take(ar, BT);
-        L->ln1_normalized = arena_take(ar, BT * D);
-        L->q = arena_take(ar, BT * HD);
-        L->k = arena_take(ar, BT * HD);
-        L->v = arena_take(ar, BT * HD);
-        L->attn_scores = a->has_scores ? arena_take(ar, BHTT) : NULL;
-        L->pattern = arena_take(ar, BHTT);
-        L->z = arena_take(ar, BT * HD);
-        L->result = arena_take(ar, BT * c->n_heads * D);
-        L->attn_out = arena_take(ar, BT * D);
-        L->resid_mid = arena_take(ar, BT * D);
-        if (!c->attn_only) {
-            L->ln2_scale = arena_take(ar, BT);
-            L->ln2_normalized = arena_take(ar, BT * D);
-            L->mlp_pre = arena_take(ar, BT * M);
-            L->mlp_post = arena_take(ar, BT * M);
-            L->mlp_out = arena_take(ar, BT * D);
+    size_t BT = (size_t)a->max_rows * a->max_pos, i;
+    size_t D = (size_t)c->d_model, HD = (size_t)c->n_heads * c->d_head;
+    int shape[5], d;
+    for (i = 0; i < hook_walk_length(c); i++) {
+        HookPoint hp = hook_walk_at(c, i);
+        size_t count = 1;
+        if (!hook_kept(hp.kind, c, a)) {
+            *hook_field(a, hp) = NULL;
+            continue;
         }
-        L->resid_post = arena_take(ar, BT * D);
+        for (d = 0; d < hook_shape(hp.kind, c, a->max_rows, a->max_pos, shape); d++) count *= (size_t)shape[d];
+        *hook_field(a, hp) = arena_take(ar, count);
     }
-    a->lnf_scale = arena_take(ar, BT);
-    a->lnf_normalized = arena_take(ar, BT * D);
-    a->logits = a->has_logits ? arena_take(ar, BT * (size_t)c->d_vocab) : NULL;
     /* scratch: the value-patch normalised input [BT, D] and its values [BT, H*dh] */
     a->scratch = arena_take(ar, BT * D + BT * HD);
 }
@@ -1207,11 +1470,9 @@ static void run_block(const Model *m, Activations *a, int l, int B, int T, const
     if (reuse) attention_values(c, L, B, T);
     else attention(c, L, B, T);
     attention_output(c, w, L, BT);
-    add_vectors(L->resid_mid, L->resid_pre, L->attn_out, BT * D);
-    if (c->attn_only) {
-        memcpy(L->resid_post, L->resid_mid, BT * D * sizeof(float));
-        return;
-    }
+    /* An attention-only block has no resid_mid (nor a buffer for it): its sum is resid_post. */
+    add_vectors(c->attn_only ? L->resid_post : L->resid_mid, L->resid_pre, L->attn_out, BT * D);
+    if (c->attn_only) return;
     layernorm(L->ln2_normalized, L->ln2_scale, L->resid_mid, w->ln2_w, w->ln2_b, (int)BT, D, c->eps);
     matmul(L->mlp_pre, L->ln2_normalized, w->W_in, w->b_in, (int)BT, D, M);
     memcpy(L->mlp_post, L->mlp_pre, BT * M * sizeof(float));
@@ -1287,94 +1548,4 @@ void head_result_with_input(const Model *m, const Activations *a, int row, int l
         out_result[d] = acc;
     }
     free(scratch);
-}
-
-/* ------------------------------------------------------------------------ */
-/* Hook points                                                               */
-/* ------------------------------------------------------------------------ */
-
-/* Per-layer hook suffixes in forward order; `mlp` marks the ones attn_only models lack. */
-static const struct {
-    const char *suffix;
-    int mlp;
-} layer_hooks[] = {
-    {"hook_resid_pre", 0},      {"ln1.hook_scale", 0},        {"ln1.hook_normalized", 0}, {"attn.hook_q", 0},
-    {"attn.hook_k", 0},         {"attn.hook_v", 0},           {"attn.hook_attn_scores", 0}, {"attn.hook_pattern", 0},
-    {"attn.hook_z", 0},         {"attn.hook_result", 0},      {"hook_attn_out", 0},       {"hook_resid_mid", 1},
-    {"ln2.hook_scale", 1},      {"ln2.hook_normalized", 1},   {"mlp.hook_pre", 1},        {"mlp.hook_post", 1},
-    {"hook_mlp_out", 1},        {"hook_resid_post", 0},
-};
-
-void hook_names(const Model *m, void (*fn)(const char *name, void *ctx), void *ctx) {
-    char name[96];
-    int l;
-    size_t i;
-    fn("hook_embed", ctx);
-    fn("hook_pos_embed", ctx);
-    for (l = 0; l < m->cfg.n_layers; l++)
-        for (i = 0; i < sizeof layer_hooks / sizeof layer_hooks[0]; i++) {
-            if (layer_hooks[i].mlp && m->cfg.attn_only) continue;
-            snprintf(name, sizeof name, "blocks.%d.%s", l, layer_hooks[i].suffix);
-            fn(name, ctx);
-        }
-    fn("ln_final.hook_scale", ctx);
-    fn("ln_final.hook_normalized", ctx);
-    fn("logits", ctx);
-}
-
-static void set_view(HookView *v, float *data, int ndim, int d0, int d1, int d2, int d3) {
-    v->data = data;
-    v->ndim = ndim;
-    v->shape[0] = d0;
-    v->shape[1] = d1;
-    v->shape[2] = d2;
-    v->shape[3] = d3;
-    v->shape[4] = 0;
-}
-
-int hook_lookup(const Model *m, const Activations *a, const char *name, HookView *view, Error *err) {
-    const ModelConfig *c = &m->cfg;
-    int B = a->n_rows, T = a->n_pos, D = c->d_model, H = c->n_heads, dh = c->d_head, M = c->d_mlp;
-    int l = -1, consumed = 0;
-    const char *s;
-    LayerActivations *L;
-    if (strcmp(name, "hook_embed") == 0) set_view(view, a->embed, 3, B, T, D, 0);
-    else if (strcmp(name, "hook_pos_embed") == 0) set_view(view, a->pos_embed, 3, B, T, D, 0);
-    else if (strcmp(name, "ln_final.hook_scale") == 0) set_view(view, a->lnf_scale, 3, B, T, 1, 0);
-    else if (strcmp(name, "ln_final.hook_normalized") == 0) set_view(view, a->lnf_normalized, 3, B, T, D, 0);
-    else if (strcmp(name, "logits") == 0 || strcmp(name, "unembed.hook_out") == 0) {
-        if (!a->logits) return error_set_code(err, EXIT_USAGE, "hook '%s' was not computed in this run", name);
-        set_view(view, a->logits, 3, B, T, c->d_vocab, 0);
-    } else {
-        if (sscanf(name, "blocks.%d.%n", &l, &consumed) != 1 || consumed == 0 || l < 0 || l >= c->n_layers ||
-            name[consumed - 1] != '.')
-            return error_set_code(err, EXIT_USAGE, "unknown hook '%s' (use --hook all, or a TransformerLens hook name)", name);
-        L = &a->layer[l];
-        s = name + consumed;
-        if (c->attn_only && (strcmp(s, "hook_resid_mid") == 0 || strncmp(s, "ln2.", 4) == 0 || strncmp(s, "mlp.", 4) == 0 ||
-                             strcmp(s, "hook_mlp_out") == 0))
-            return error_set_code(err, EXIT_USAGE, "hook '%s' does not exist in an attention-only model", name);
-        if (strcmp(s, "hook_resid_pre") == 0) set_view(view, L->resid_pre, 3, B, T, D, 0);
-        else if (strcmp(s, "ln1.hook_scale") == 0) set_view(view, L->ln1_scale, 3, B, T, 1, 0);
-        else if (strcmp(s, "ln1.hook_normalized") == 0) set_view(view, L->ln1_normalized, 3, B, T, D, 0);
-        else if (strcmp(s, "attn.hook_q") == 0) set_view(view, L->q, 4, B, T, H, dh);
-        else if (strcmp(s, "attn.hook_k") == 0) set_view(view, L->k, 4, B, T, H, dh);
-        else if (strcmp(s, "attn.hook_v") == 0) set_view(view, L->v, 4, B, T, H, dh);
-        else if (strcmp(s, "attn.hook_attn_scores") == 0) {
-            if (!L->attn_scores) return error_set_code(err, EXIT_USAGE, "hook '%s' was not kept in this run", name);
-            set_view(view, L->attn_scores, 4, B, H, T, T);
-        } else if (strcmp(s, "attn.hook_pattern") == 0) set_view(view, L->pattern, 4, B, H, T, T);
-        else if (strcmp(s, "attn.hook_z") == 0) set_view(view, L->z, 4, B, T, H, dh);
-        else if (strcmp(s, "attn.hook_result") == 0) set_view(view, L->result, 4, B, T, H, D);
-        else if (strcmp(s, "hook_attn_out") == 0) set_view(view, L->attn_out, 3, B, T, D, 0);
-        else if (strcmp(s, "hook_resid_mid") == 0) set_view(view, L->resid_mid, 3, B, T, D, 0);
-        else if (strcmp(s, "ln2.hook_scale") == 0) set_view(view, L->ln2_scale, 3, B, T, 1, 0);
-        else if (strcmp(s, "ln2.hook_normalized") == 0) set_view(view, L->ln2_normalized, 3, B, T, D, 0);
-        else if (strcmp(s, "mlp.hook_pre") == 0) set_view(view, L->mlp_pre, 3, B, T, M, 0);
-        else if (strcmp(s, "mlp.hook_post") == 0) set_view(view, L->mlp_post, 3, B, T, M, 0);
-        else if (strcmp(s, "hook_mlp_out") == 0) set_view(view, L->mlp_out, 3, B, T, D, 0);
-        else if (strcmp(s, "hook_resid_post") == 0) set_view(view, L->resid_post, 3, B, T, D, 0);
-        else return error_set_code(err, EXIT_USAGE, "unknown hook '%s' (use --hook all, or a TransformerLens hook name)", name);
-    }
-    return 0;
 }

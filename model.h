@@ -61,6 +61,51 @@ typedef struct {
     int n_owned, cap_owned;
 } Model;
 
+/* The sizes a tensor or hook shape is made of: the config's dimensions, and a
+ * batch's rows (B) and positions (T). DIM_ONE is 1 (the scale hooks' last dim). */
+typedef enum { DIM_VOCAB, DIM_CTX, DIM_MODEL, DIM_HEADS, DIM_HEAD, DIM_MLP, DIM_ROWS, DIM_POS, DIM_ONE } ModelDim;
+
+/* What a weight tensor is (the part of its role the code needs to know). */
+typedef enum { TENSOR_MATRIX, TENSOR_BIAS, TENSOR_LN_WEIGHT, TENSOR_LN_BIAS } TensorRole;
+
+/* One entry of the model's tensor table: every weight tensor a gelu-4l-family
+ * state dict can hold, described once for loading, allocation, counting and
+ * synth. "State-dict order" below is the table's: the globals before the
+ * blocks, each block's tensors in turn, the globals after (the order synth
+ * writes; files may order keys otherwise, the loader finds each by name). */
+typedef struct {
+    const char *name;   /* state-dict key ("embed.W_E"); for per-layer tensors the
+                           part after "blocks.L." ("attn.W_Q") */
+    int per_layer;      /* 1: one per block, in LayerWeights; 0: one, in Model */
+    TensorRole role;    /* LayerNorm tensors exist only in LN (not LNPre) files */
+    int needs_mlp;      /* 1: absent from attn_only models (mlp.*, ln2.*) */
+    int ndim;
+    ModelDim dims[3];   /* TransformerLens shape */
+    size_t field;       /* offsetof the float * in Model, or in LayerWeights */
+} TensorSpec;
+
+/* A tensor of one particular model: its table entry and block (-1: not per layer). */
+typedef struct {
+    const TensorSpec *spec;
+    int layer;
+} TensorRef;
+
+/* 1 if a model with config c has tensor t in its state dict (LayerNorm weights
+ * only when c->normalization is LN, MLP weights only without attn_only). */
+int model_tensor_present(const TensorSpec *t, const ModelConfig *c);
+/* Writes t's shape for config c into dims; returns its number of dimensions. */
+int model_tensor_shape(const TensorSpec *t, const ModelConfig *c, int dims[3]);
+/* The state-dict key of t in block `layer` ("blocks.2.attn.W_Q", "unembed.W_U"). */
+void model_tensor_key(const TensorSpec *t, int layer, char *buf, size_t cap);
+/* The table entry of a state-dict key of a model with n_layers blocks, with its
+ * block in *layer (-1 if not per layer); NULL if the key is no tensor's. */
+const TensorSpec *model_tensor_find(const char *key, int n_layers, int *layer);
+/* Where m keeps tensor t of block `layer` (m->layers must exist for per-layer t). */
+float **model_tensor_field(Model *m, const TensorSpec *t, int layer);
+/* Lists the tensors a model with config c has, in state-dict order, into out
+ * (room for all, or NULL to count); returns how many. */
+size_t model_state_dict(const ModelConfig *c, TensorRef *out);
+
 /* Reads config.json (Neel-style or TransformerLens keys) into cfg; refuses
  * what the forward pass cannot run (rotary, parallel attn/MLP, RMSNorm, ...). */
 int model_load_config(const char *path, ModelConfig *cfg, Error *err);
@@ -168,6 +213,49 @@ int model_check_tokens(const Model *m, const int *tokens, size_t n, int n_pos, c
 void head_result_with_input(const Model *m, const Activations *a, int row, int layer, int head,
                             int pos, const float *normalized_override, float *out_result);
 
+/* Every TransformerLens hook point of the forward pass, in forward order. The
+ * per-layer kinds (HOOK_RESID_PRE..HOOK_RESID_POST) exist once per block, named
+ * "blocks.L." + their name; the others once per model. HOOK_COUNT <= 32, so a set
+ * of kinds (e.g. the hooks a caller wants a forward pass to keep) fits a uint32_t
+ * bitmask with bit 1u << kind; per-layer sets, one such mask per layer. */
+typedef enum {
+    HOOK_EMBED, HOOK_POS_EMBED,
+    HOOK_RESID_PRE, HOOK_LN1_SCALE, HOOK_LN1_NORMALIZED, HOOK_Q, HOOK_K, HOOK_V, HOOK_ATTN_SCORES, HOOK_PATTERN,
+    HOOK_Z, HOOK_RESULT, HOOK_ATTN_OUT, HOOK_RESID_MID, HOOK_LN2_SCALE, HOOK_LN2_NORMALIZED, HOOK_MLP_PRE,
+    HOOK_MLP_POST, HOOK_MLP_OUT, HOOK_RESID_POST,
+    HOOK_LNF_SCALE, HOOK_LNF_NORMALIZED, HOOK_LOGITS,
+    HOOK_COUNT
+} HookKind;
+
+#define HOOK_FIRST_PER_LAYER HOOK_RESID_PRE
+#define HOOK_LAST_PER_LAYER HOOK_RESID_POST
+
+/* One hook point of a particular model: kind and block (-1 for global kinds). */
+typedef struct {
+    HookKind kind;
+    int layer;
+} HookPoint;
+
+/* Number of hook kinds (HOOK_COUNT). */
+int model_hook_count(void);
+/* TransformerLens name of a kind: the full name of a global hook ("hook_embed",
+ * "logits"), the part after "blocks.L." of a per-layer one ("attn.hook_pattern"). */
+const char *hook_kind_name(HookKind kind);
+/* 1 for the per-layer kinds. */
+int hook_kind_per_layer(HookKind kind);
+/* 1 if a model with config c has this hook (attention-only models have no MLP
+ * hooks, ln2 hooks or hook_resid_mid, as in TransformerLens). */
+int hook_kind_exists(HookKind kind, const ModelConfig *c);
+/* Lists every hook point of a model with config c in forward order into out
+ * (room for all, or NULL to count); returns how many. */
+size_t hook_points(const ModelConfig *c, HookPoint *out);
+/* The full TransformerLens name of p ("blocks.1.attn.hook_z"). */
+void hook_point_name(HookPoint p, char *buf, size_t cap);
+/* Parses a TransformerLens hook name ("blocks.1.attn.hook_pattern", "logits" or
+ * its alias "unembed.hook_out", "hook_embed", ...) into *p. Returns -1 with err
+ * (EXIT_USAGE) for names that are no hook of a model with config c. */
+int hook_parse(const ModelConfig *c, const char *name, HookPoint *p, Error *err);
+
 /* A hook point's data in the current batch, for `cleanup run` and tests. */
 typedef struct {
     float *data;
@@ -175,9 +263,11 @@ typedef struct {
     int shape[5];
 } HookView;
 
-/* Looks up a TransformerLens hook name ("blocks.1.attn.hook_pattern", "logits",
- * "hook_embed", "ln_final.hook_scale", ...). Scale hooks have shape [B,T,1].
- * Returns -1 with err for unknown names or hooks not computed in this run. */
+/* The data of hook point p in the batch a last ran (shape with the batch
+ * dimension first; scale hooks have shape [B,T,1]). Returns -1 with err
+ * (EXIT_USAGE) for a hook the model lacks or this run did not keep. */
+int hook_view(const Model *m, const Activations *a, HookPoint p, HookView *view, Error *err);
+/* hook_parse, then hook_view. */
 int hook_lookup(const Model *m, const Activations *a, const char *name, HookView *view, Error *err);
 /* Calls fn for every hook name that exists for this model, in forward order. */
 void hook_names(const Model *m, void (*fn)(const char *name, void *ctx), void *ctx);

@@ -96,6 +96,7 @@
 #include <string.h>
 
 #include "formats.h"
+#include "model.h"
 
 /* ------------------------------------------------------------------------ */
 /* Random numbers                                                           */
@@ -223,10 +224,6 @@ static int buf_write(Buf *b, const char *dir, const char *name, Error *err) {
 /* ------------------------------------------------------------------------ */
 /* Shapes and the list of tensors to write                                  */
 
-typedef struct {
-    int n_layers, d_model, n_heads, d_head, d_mlp, n_ctx, d_vocab;
-} Shape;
-
 #define SYNTH_MAX_TENSORS 128
 
 typedef struct {
@@ -235,6 +232,7 @@ typedef struct {
     int ndims[SYNTH_MAX_TENSORS];
     int64_t shapes[SYNTH_MAX_TENSORS][TENSOR_MAX_DIMS];
     float *data[SYNTH_MAX_TENSORS];
+    const TensorSpec *specs[SYNTH_MAX_TENSORS]; /* the model's tensor table entry of each */
 } TensorList;
 
 /* Adds a zeroed tensor (up to 3 dims; pass 0 for unused trailing dims) and
@@ -253,6 +251,32 @@ static float *tl_add(TensorList *tl, const char *name, int64_t d0, int64_t d1, i
     tl->shapes[i][2] = d2;
     tl->count++;
     return tl->data[i];
+}
+
+/* Adds every tensor of a model with config c to tl, zeroed, in state-dict
+ * order, and points view's weights at them (view->layers is allocated: free it;
+ * the buffers are tl's). Returns -1 on out of memory or too many tensors. */
+static int tl_add_model(TensorList *tl, const ModelConfig *c, Model *view) {
+    size_t k, n = model_state_dict(c, NULL);
+    TensorRef *refs = alloc_array(n, sizeof *refs);
+    int rc = 0;
+    memset(view, 0, sizeof *view);
+    view->cfg = *c;
+    view->layers = alloc_array((size_t)c->n_layers, sizeof *view->layers);
+    if (!refs || !view->layers) rc = -1;
+    else model_state_dict(c, refs);
+    for (k = 0; k < n && rc == 0; k++) {
+        char key[64];
+        int dims[3] = {0, 0, 0};
+        float **field = model_tensor_field(view, refs[k].spec, refs[k].layer);
+        model_tensor_shape(refs[k].spec, c, dims);
+        model_tensor_key(refs[k].spec, refs[k].layer, key, sizeof key);
+        *field = tl_add(tl, key, dims[0], dims[1], dims[2]);
+        if (!*field) rc = -1;
+        else tl->specs[tl->count - 1] = refs[k].spec;
+    }
+    free(refs);
+    return rc;
 }
 
 static void tl_free(TensorList *tl) {
@@ -418,7 +442,7 @@ static void unfold_ln(float *W, float *bias, const float *lw, const float *lb, i
 }
 
 /* answers[2k], answers[2k+1]: token ids of prompt k's correct and incorrect answer. */
-static int planted_weights(TensorList *tl, const Shape *s, uint64_t seed, const int answers[8], Error *err) {
+static int planted_weights(TensorList *tl, const ModelConfig *s, uint64_t seed, const int answers[8], Error *err) {
     PlantBasis b;
     double v[P_D];
     char name[64];
@@ -426,14 +450,22 @@ static int planted_weights(TensorList *tl, const Shape *s, uint64_t seed, const 
     float *W_E, *W_pos, *lnf_w, *lnf_b, *W_U, *b_U;
     const int D = P_D, H = P_H, dh = P_DH, M = P_M, V = s->d_vocab;
     double share_sum = 0;
+    Model pm; /* the planted weights, in tl's buffers */
     Rng r;
 
+    if (tl_add_model(tl, s, &pm) != 0) {
+        free(pm.layers);
+        return error_set_code(err, EXIT_INTERNAL, "out of memory building the planted model");
+    }
+    W_E = pm.W_E;
+    W_pos = pm.W_pos;
+    lnf_w = pm.lnf_w;
+    lnf_b = pm.lnf_b;
+    W_U = pm.W_U;
+    b_U = pm.b_U;
     for (i = 0; i < 6; i++) share_sum += p_share[i];
     plant_basis(&b, seed);
 
-    W_E = tl_add(tl, "embed.W_E", V, D, 0);
-    W_pos = tl_add(tl, "pos_embed.W_pos", P_CTX, D, 0);
-    if (!W_E || !W_pos) goto oom;
     /* Tokens: generic vectors with a little of u (the writer's direction) and
      * none of the positional plane. */
     r = rng_stream(seed, "embed.W_E");
@@ -454,29 +486,11 @@ static int planted_weights(TensorList *tl, const Shape *s, uint64_t seed, const 
     }
 
     for (l = 0; l < P_LAYERS; l++) {
-        float *ln1_w, *ln1_b, *ln2_w, *ln2_b, *W_Q, *W_K, *W_V, *W_O, *b_Q, *b_K, *b_V, *b_O;
-        float *W_in, *b_in, *W_out, *b_out;
-#define ADD(var, suffix, d0, d1, d2)                                   \
-    snprintf(name, sizeof name, "blocks.%d.%s", l, suffix);            \
-    var = tl_add(tl, name, d0, d1, d2);                                \
-    if (!var) goto oom;
-        ADD(ln1_w, "ln1.w", D, 0, 0)
-        ADD(ln1_b, "ln1.b", D, 0, 0)
-        ADD(ln2_w, "ln2.w", D, 0, 0)
-        ADD(ln2_b, "ln2.b", D, 0, 0)
-        ADD(W_Q, "attn.W_Q", H, D, dh)
-        ADD(W_O, "attn.W_O", H, dh, D)
-        ADD(W_K, "attn.W_K", H, D, dh)
-        ADD(W_V, "attn.W_V", H, D, dh)
-        ADD(b_Q, "attn.b_Q", H, dh, 0)
-        ADD(b_O, "attn.b_O", D, 0, 0)
-        ADD(b_K, "attn.b_K", H, dh, 0)
-        ADD(b_V, "attn.b_V", H, dh, 0)
-        ADD(W_in, "mlp.W_in", D, M, 0)
-        ADD(b_in, "mlp.b_in", M, 0, 0)
-        ADD(W_out, "mlp.W_out", M, D, 0)
-        ADD(b_out, "mlp.b_out", D, 0, 0)
-#undef ADD
+        const LayerWeights *w = &pm.layers[l];
+        float *ln1_w = w->ln1_w, *ln1_b = w->ln1_b, *ln2_w = w->ln2_w, *ln2_b = w->ln2_b;
+        float *W_Q = w->W_Q, *W_K = w->W_K, *W_V = w->W_V, *W_O = w->W_O;
+        float *b_Q = w->b_Q, *b_K = w->b_K, *b_V = w->b_V, *b_O = w->b_O;
+        float *W_in = w->W_in, *b_in = w->b_in, *W_out = w->W_out, *b_out = w->b_out;
         snprintf(name, sizeof name, "blocks.%d.ln1.w", l);
         fill_around(ln1_w, D, 1.0, p_ln_w_sigma, seed, name);
         snprintf(name, sizeof name, "blocks.%d.ln1.b", l);
@@ -556,11 +570,6 @@ static int planted_weights(TensorList *tl, const Shape *s, uint64_t seed, const 
         unfold_ln(W_in, b_in, ln2_w, ln2_b, 1, D, M);
     }
 
-    lnf_w = tl_add(tl, "ln_final.w", D, 0, 0);
-    lnf_b = tl_add(tl, "ln_final.b", D, 0, 0);
-    W_U = tl_add(tl, "unembed.W_U", D, V, 0);
-    b_U = tl_add(tl, "unembed.b_U", V, 0, 0);
-    if (!lnf_w || !lnf_b || !W_U || !b_U) goto oom;
     fill_around(lnf_w, D, 1.0, p_ln_w_sigma, seed, "ln_final.w");
     fill_normal(lnf_b, D, p_ln_b_sigma, seed, "ln_final.b");
     /* The unembedding reads every direction, u included, so the writer has a
@@ -576,56 +585,32 @@ static int planted_weights(TensorList *tl, const Shape *s, uint64_t seed, const 
     }
     fill_normal(b_U, (size_t)V, p_sigma_bias, seed, "unembed.b_U");
     unfold_ln(W_U, b_U, lnf_w, lnf_b, 1, D, V);
+    free(pm.layers);
     return 0;
-oom:
-    return error_set_code(err, EXIT_INTERNAL, "out of memory building the planted model");
 }
 
 /* ------------------------------------------------------------------------ */
 /* Random weights of any shape (gelu-4l's for benchmarks)                   */
 
-static int random_weights(TensorList *tl, const Shape *s, uint64_t seed, Error *err) {
-    char name[64];
-    int l;
-    const int64_t D = s->d_model, H = s->n_heads, dh = s->d_head, M = s->d_mlp, V = s->d_vocab;
-    float *x;
-#define ADDR(nm, d0, d1, d2, base, sigma)                                                     \
-    x = tl_add(tl, nm, d0, d1, d2);                                                           \
-    if (!x) goto oom;                                                                         \
-    fill_around(x, (size_t)(d0) * (size_t)((d1) ? (d1) : 1) * (size_t)((d2) ? (d2) : 1), base, \
-                sigma, seed, nm);
-    ADDR("embed.W_E", V, D, 0, 0.0, 0.1)
-    ADDR("pos_embed.W_pos", s->n_ctx, D, 0, 0.0, 0.02)
-    for (l = 0; l < s->n_layers; l++) {
-#define LAYER(suffix, d0, d1, d2, base, sigma)                  \
-    snprintf(name, sizeof name, "blocks.%d.%s", l, suffix);     \
-    ADDR(name, d0, d1, d2, base, sigma)
-        LAYER("ln1.w", D, 0, 0, 1.0, 0.05)
-        LAYER("ln1.b", D, 0, 0, 0.0, 0.02)
-        LAYER("ln2.w", D, 0, 0, 1.0, 0.05)
-        LAYER("ln2.b", D, 0, 0, 0.0, 0.02)
-        LAYER("attn.W_Q", H, D, dh, 0.0, 0.02)
-        LAYER("attn.W_O", H, dh, D, 0.0, 0.02)
-        LAYER("attn.W_K", H, D, dh, 0.0, 0.02)
-        LAYER("attn.W_V", H, D, dh, 0.0, 0.02)
-        LAYER("attn.b_Q", H, dh, 0, 0.0, 0.01)
-        LAYER("attn.b_O", D, 0, 0, 0.0, 0.01)
-        LAYER("attn.b_K", H, dh, 0, 0.0, 0.01)
-        LAYER("attn.b_V", H, dh, 0, 0.0, 0.01)
-        LAYER("mlp.W_in", D, M, 0, 0.0, 0.02)
-        LAYER("mlp.b_in", M, 0, 0, 0.0, 0.01)
-        LAYER("mlp.W_out", M, D, 0, 0.0, 0.02)
-        LAYER("mlp.b_out", D, 0, 0, 0.0, 0.01)
-#undef LAYER
+/* Each tensor of the random weights is base + sigma * normal, from the stream
+ * named by its key: LayerNorm weights around 1, the token embedding larger
+ * than the other matrices, biases smaller. */
+static int random_weights(TensorList *tl, const ModelConfig *s, uint64_t seed, Error *err) {
+    Model view;
+    int i, rc = tl_add_model(tl, s, &view);
+    for (i = 0; i < tl->count && rc == 0; i++) {
+        const TensorSpec *t = tl->specs[i];
+        size_t n = (size_t)tl->shapes[i][0] * (size_t)(tl->ndims[i] > 1 ? tl->shapes[i][1] : 1) *
+                   (size_t)(tl->ndims[i] > 2 ? tl->shapes[i][2] : 1);
+        double base = t->role == TENSOR_LN_WEIGHT ? 1.0 : 0.0, sigma;
+        if (t->role == TENSOR_LN_WEIGHT) sigma = 0.05;
+        else if (t->role == TENSOR_LN_BIAS) sigma = 0.02;
+        else if (t->role == TENSOR_BIAS) sigma = 0.01;
+        else sigma = tl->data[i] == view.W_E ? 0.1 : 0.02;
+        fill_around(tl->data[i], n, base, sigma, seed, tl->names[i]);
     }
-    ADDR("ln_final.w", D, 0, 0, 1.0, 0.05)
-    ADDR("ln_final.b", D, 0, 0, 0.0, 0.02)
-    ADDR("unembed.W_U", D, V, 0, 0.0, 0.02)
-    ADDR("unembed.b_U", V, 0, 0, 0.0, 0.01)
-#undef ADDR
-    return 0;
-oom:
-    return error_set_code(err, EXIT_INTERNAL, "out of memory building random weights");
+    free(view.layers);
+    return rc == 0 ? 0 : error_set_code(err, EXIT_INTERNAL, "out of memory building random weights");
 }
 
 /* ------------------------------------------------------------------------ */
@@ -939,7 +924,7 @@ static int write_tokenizer(const Bpe *t, const char *dir, int n_ctx, Error *err)
 /* ------------------------------------------------------------------------ */
 /* config.json and data.jsonl                                               */
 
-static int write_config(const Shape *s, const char *model_name, const char *tokenizer_name, uint64_t seed,
+static int write_config(const ModelConfig *s, const char *model_name, const char *tokenizer_name, uint64_t seed,
                         const char *dir, Error *err) {
     Buf b = {NULL, 0, 0, 0};
     buf_printf(&b,
@@ -987,7 +972,7 @@ int synth_is_planted(const char *model_name) {
 
 int synth_write(const char *out_dir, const SynthOptions *opt, Error *err) {
     TensorList *tl;
-    Shape s;
+    ModelConfig s;
     Bpe bpe;
     int rc = -1, have_bpe = 0, i, answers[8];
     static const char *const answer_text[8] = {" bottom", " top", " State", " University",
@@ -1009,6 +994,10 @@ int synth_write(const char *out_dir, const SynthOptions *opt, Error *err) {
     metadata[4] = "seed";
     metadata[5] = seed_str;
     metadata[6] = NULL;
+    /* Both models are what write_config says: LN, GELU, with MLPs. */
+    memset(&s, 0, sizeof s);
+    s.normalization = NORM_LN;
+    s.act_fn = ACT_GELU;
 
     if (opt->shape == SYNTH_PLANTED) {
         if (bpe_train(&bpe, err) != 0) goto done;

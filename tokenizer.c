@@ -110,33 +110,6 @@ static size_t utf8_enc(unsigned long cp, char *out) {
     return 4;
 }
 
-/* Returns the offset of the first byte that is not valid UTF-8 (strict: no
- * overlongs, surrogates or code points above U+10FFFF), or n if all is valid. */
-static size_t utf8_first_invalid(const unsigned char *s, size_t n) {
-    size_t i = 0;
-    while (i < n) {
-        unsigned char c = s[i];
-        if (c < 0x80) {
-            i++;
-        } else if (c >= 0xC2 && c <= 0xDF) {
-            if (n - i < 2 || (s[i + 1] & 0xC0) != 0x80) return i;
-            i += 2;
-        } else if (c >= 0xE0 && c <= 0xEF) {
-            unsigned char lo = c == 0xE0 ? 0xA0 : 0x80, hi = c == 0xED ? 0x9F : 0xBF;
-            if (n - i < 3 || s[i + 1] < lo || s[i + 1] > hi || (s[i + 2] & 0xC0) != 0x80) return i;
-            i += 3;
-        } else if (c >= 0xF0 && c <= 0xF4) {
-            unsigned char lo = c == 0xF0 ? 0x90 : 0x80, hi = c == 0xF4 ? 0x8F : 0xBF;
-            if (n - i < 4 || s[i + 1] < lo || s[i + 1] > hi || (s[i + 2] & 0xC0) != 0x80 || (s[i + 3] & 0xC0) != 0x80)
-                return i;
-            i += 4;
-        } else {
-            return i;
-        }
-    }
-    return n;
-}
-
 /* ------------------------------------------------------------------------ */
 /* Hash maps                                                                 */
 

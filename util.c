@@ -131,6 +131,36 @@ int bytebuf_put(ByteBuffer *buf, const void *data, size_t n) {
     return 0;
 }
 
+size_t utf8_valid_len(const unsigned char *s, size_t avail) {
+    unsigned char c = s[0];
+    if (c < 0x80) return 1;
+    if (c >= 0xC2 && c <= 0xDF) {
+        if (avail < 2 || (s[1] & 0xC0) != 0x80) return 0;
+        return 2;
+    }
+    if (c >= 0xE0 && c <= 0xEF) {
+        unsigned char lo = 0x80, hi = 0xBF;
+        if (c == 0xE0) lo = 0xA0;      /* no overlongs */
+        if (c == 0xED) hi = 0x9F;      /* no surrogates */
+        if (avail < 3 || s[1] < lo || s[1] > hi || (s[2] & 0xC0) != 0x80) return 0;
+        return 3;
+    }
+    if (c >= 0xF0 && c <= 0xF4) {
+        unsigned char lo = 0x80, hi = 0xBF;
+        if (c == 0xF0) lo = 0x90;      /* no overlongs */
+        if (c == 0xF4) hi = 0x8F;      /* nothing above U+10FFFF */
+        if (avail < 4 || s[1] < lo || s[1] > hi || (s[2] & 0xC0) != 0x80 || (s[3] & 0xC0) != 0x80) return 0;
+        return 4;
+    }
+    return 0;
+}
+
+size_t utf8_first_invalid(const unsigned char *s, size_t n) {
+    size_t i = 0, len;
+    while (i < n && (len = utf8_valid_len(s + i, n - i)) > 0) i += len;
+    return i;
+}
+
 int read_file(const char *path, size_t max_bytes, unsigned char **data, size_t *len, Error *err) {
     FILE *f;
     unsigned char *buf = NULL;

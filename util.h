@@ -71,6 +71,15 @@ int bytebuf_reserve(ByteBuffer *buf, size_t extra);
 /* Appends n bytes (and keeps a NUL after them); -1 on overflow or out of memory. */
 int bytebuf_put(ByteBuffer *buf, const void *data, size_t n);
 
+/* UTF-8 as RFC 3629 defines it: no overlong forms, no surrogates (U+D800..DFFF),
+ * nothing above U+10FFFF, no truncated sequences. */
+/* Length (1 to 4) of the valid UTF-8 sequence starting at s[0] (avail >= 1 bytes
+ * readable), or 0 if the bytes there are not one. */
+size_t utf8_valid_len(const unsigned char *s, size_t avail);
+/* Offset of the first byte of s[0..n) where no valid sequence starts, or n if
+ * all of it is valid UTF-8. */
+size_t utf8_first_invalid(const unsigned char *s, size_t n);
+
 /* Reads a whole file. Refuses files larger than max_bytes. The buffer gets one
  * extra NUL byte after the data (not counted in *len). */
 int read_file(const char *path, size_t max_bytes, unsigned char **data, size_t *len, Error *err);

@@ -22,37 +22,28 @@
 #include "synth.h"
 #include "util.h"
 
-/* SHA-256 over every weight array of m, in a fixed order: equal digests mean
- * bit-identical weights. */
+/* SHA-256 over every weight array of m (those processing kept) and the packed
+ * W_Q, in state-dict order: equal digests mean bit-identical weights. */
 static void weights_digest(const Model *m, char hex[65]) {
     const ModelConfig *c = &m->cfg;
-    size_t D = (size_t)c->d_model, H = (size_t)c->n_heads, dh = (size_t)c->d_head, M = (size_t)c->d_mlp;
-    size_t V = (size_t)c->d_vocab, HDd = H * D * dh;
+    size_t k, n = model_state_dict(c, NULL);
+    TensorRef *refs = calloc(n, sizeof *refs);
     Sha256 s;
     unsigned char d[32];
     int l, i;
     sha256_init(&s);
-    sha256_update(&s, m->W_E, V * D * sizeof(float));
-    sha256_update(&s, m->W_pos, (size_t)c->n_ctx * D * sizeof(float));
-    sha256_update(&s, m->W_U, D * V * sizeof(float));
-    sha256_update(&s, m->b_U, V * sizeof(float));
-    for (l = 0; l < c->n_layers; l++) {
-        const LayerWeights *w = &m->layers[l];
-        sha256_update(&s, w->W_Q, HDd * sizeof(float));
-        sha256_update(&s, w->W_K, HDd * sizeof(float));
-        sha256_update(&s, w->W_V, HDd * sizeof(float));
-        sha256_update(&s, w->W_O, HDd * sizeof(float));
-        sha256_update(&s, w->W_Q_packed, HDd * sizeof(float));
-        sha256_update(&s, w->b_Q, H * dh * sizeof(float));
-        sha256_update(&s, w->b_K, H * dh * sizeof(float));
-        sha256_update(&s, w->b_V, H * dh * sizeof(float));
-        sha256_update(&s, w->b_O, D * sizeof(float));
-        if (c->attn_only) continue;
-        sha256_update(&s, w->W_in, D * M * sizeof(float));
-        sha256_update(&s, w->b_in, M * sizeof(float));
-        sha256_update(&s, w->W_out, M * D * sizeof(float));
-        sha256_update(&s, w->b_out, D * sizeof(float));
+    model_state_dict(c, refs);
+    for (k = 0; k < n; k++) {
+        const float *data = *model_tensor_field((Model *)m, refs[k].spec, refs[k].layer);
+        int dims[3], nd = model_tensor_shape(refs[k].spec, c, dims);
+        size_t count = 1;
+        if (!data) continue; /* a folded LayerNorm */
+        for (i = 0; i < nd; i++) count *= (size_t)dims[i];
+        sha256_update(&s, data, count * sizeof(float));
     }
+    for (l = 0; l < c->n_layers; l++)
+        sha256_update(&s, m->layers[l].W_Q_packed, (size_t)c->n_heads * c->d_model * c->d_head * sizeof(float));
+    free(refs);
     sha256_final(&s, d);
     for (i = 0; i < 32; i++) sprintf(hex + 2 * i, "%02x", d[i]);
 }

@@ -14,34 +14,14 @@
 #include "util.h"
 
 /* The processed tensor named `name` (TransformerLens state-dict name) and its
- * element count, or NULL when the model has no such tensor. */
+ * element count, or NULL when the model has no such tensor (or it was folded). */
 static const float *tensor_by_name(const Model *m, const char *name, size_t *n) {
-    const ModelConfig *c = &m->cfg;
-    size_t D = (size_t)c->d_model, H = (size_t)c->n_heads, dh = (size_t)c->d_head, M = (size_t)c->d_mlp;
-    int l = -1, used = 0;
-    char rest[64];
-    if (strcmp(name, "embed.W_E") == 0) { *n = (size_t)c->d_vocab * D; return m->W_E; }
-    if (strcmp(name, "pos_embed.W_pos") == 0) { *n = (size_t)c->n_ctx * D; return m->W_pos; }
-    if (strcmp(name, "unembed.W_U") == 0) { *n = D * (size_t)c->d_vocab; return m->W_U; }
-    if (strcmp(name, "unembed.b_U") == 0) { *n = (size_t)c->d_vocab; return m->b_U; }
-    if (sscanf(name, "blocks.%d.%n", &l, &used) != 1 || l < 0 || l >= c->n_layers) return NULL;
-    snprintf(rest, sizeof rest, "%s", name + used);
-    {
-        const LayerWeights *w = &m->layers[l];
-        if (strcmp(rest, "attn.W_Q") == 0) { *n = H * D * dh; return w->W_Q; }
-        if (strcmp(rest, "attn.W_K") == 0) { *n = H * D * dh; return w->W_K; }
-        if (strcmp(rest, "attn.W_V") == 0) { *n = H * D * dh; return w->W_V; }
-        if (strcmp(rest, "attn.b_Q") == 0) { *n = H * dh; return w->b_Q; }
-        if (strcmp(rest, "attn.b_K") == 0) { *n = H * dh; return w->b_K; }
-        if (strcmp(rest, "attn.b_V") == 0) { *n = H * dh; return w->b_V; }
-        if (strcmp(rest, "attn.W_O") == 0) { *n = H * dh * D; return w->W_O; }
-        if (strcmp(rest, "attn.b_O") == 0) { *n = D; return w->b_O; }
-        if (strcmp(rest, "mlp.W_in") == 0) { *n = D * M; return w->W_in; }
-        if (strcmp(rest, "mlp.b_in") == 0) { *n = M; return w->b_in; }
-        if (strcmp(rest, "mlp.W_out") == 0) { *n = M * D; return w->W_out; }
-        if (strcmp(rest, "mlp.b_out") == 0) { *n = D; return w->b_out; }
-    }
-    return NULL;
+    int layer, dims[3], d, nd;
+    const TensorSpec *t = model_tensor_find(name, m->cfg.n_layers, &layer);
+    if (!t || !model_tensor_present(t, &m->cfg)) return NULL;
+    nd = model_tensor_shape(t, &m->cfg, dims);
+    for (*n = 1, d = 0; d < nd; d++) *n *= (size_t)dims[d];
+    return *model_tensor_field((Model *)m, t, layer);
 }
 
 /* Checks every entry of DIR/ref_processed/weights_check.json against the
