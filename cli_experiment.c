@@ -65,7 +65,7 @@ static void print_usage(FILE *f) {
             "                    text ({\"text\":...} JSONL or plain text). A directory (default: the\n"
             "                    model's) gives its data.jsonl, else all its rows-*.json, mixed in\n"
             "                    proportion to their sizes\n"
-            "  --n-prompts N     number of dataset rows (default 300)\n"
+            "  --rows N          number of dataset rows (default 300; --n-prompts N is the same)\n"
             "  --seq-len T       tokens per row (default n_ctx); longer rows are truncated\n"
             "  --out DIR         output directory (default out/)\n"
             "  --threads N       worker threads (results do not depend on it)\n"
@@ -74,7 +74,8 @@ static void print_usage(FILE *f) {
             "                    (default L2H2,L2H3,L2H4,L2H5,L2H6,L2H7)\n"
             "  --prompts FILE    Fig 4 prompts, TSV: prompt, correct, incorrect, other head\n"
             "                    (\\n, \\t, \\\\ escapes; # comments); default the paper's four\n"
-            "  --bos ID          BOS token id prepended to prompts and text rows\n"
+            "  --bos-id ID       BOS token id prepended to prompts and text rows (default: the\n"
+            "                    tokenizer's; --bos ID is the same)\n"
             "  --no-processing   use the raw weights (no TransformerLens folding/centering)\n"
             "  --checks auto|none  auto (default): check the run against the reference values of\n"
             "                    its model (the paper's for gelu-4l, the planted model's expectations);\n"
@@ -129,8 +130,8 @@ static int parse_options(int argc, char **argv, ExpOptions *o) {
             o->weights = v;
         } else if (arg_value(argc, argv, &i, "--data", &v)) {
             o->data = v;
-        } else if (arg_value(argc, argv, &i, "--n-prompts", &v)) {
-            o->n_rows = arg_int(v, 1, 100000000, "--n-prompts");
+        } else if (arg_value(argc, argv, &i, "--rows", &v) || arg_value(argc, argv, &i, "--n-prompts", &v)) {
+            o->n_rows = arg_int(v, 1, 100000000, "--rows");
         } else if (arg_value(argc, argv, &i, "--seq-len", &v)) {
             o->seq_len = arg_int(v, 1, 1 << 24, "--seq-len");
         } else if (arg_value(argc, argv, &i, "--out", &v)) {
@@ -143,8 +144,8 @@ static int parse_options(int argc, char **argv, ExpOptions *o) {
             o->cleaners = v;
         } else if (arg_value(argc, argv, &i, "--prompts", &v)) {
             o->prompts_file = v;
-        } else if (arg_value(argc, argv, &i, "--bos", &v)) {
-            o->bos = arg_int(v, 0, 100000000, "--bos");
+        } else if (arg_value(argc, argv, &i, "--bos-id", &v) || arg_value(argc, argv, &i, "--bos", &v)) {
+            o->bos = arg_int(v, 0, 100000000, "--bos-id");
         } else if (arg_value(argc, argv, &i, "--checks", &v)) {
             if (strcmp(v, "auto") != 0 && strcmp(v, "none") != 0)
                 die(EXIT_USAGE, "--checks: '%s' is not auto or none (--reference FILE checks against a file)", v);
@@ -152,9 +153,11 @@ static int parse_options(int argc, char **argv, ExpOptions *o) {
         } else if (arg_value(argc, argv, &i, "--reference", &v)) {
             o->reference = v;
         } else {
-            fprintf(stderr, "cleanup %s: unknown option '%s'\n\n", o->cmd, argv[i]);
-            print_usage(stderr);
-            return EXIT_USAGE;
+            static const char *const options[] = {"--model", "--weights", "--data", "--rows", "--n-prompts", "--seq-len",
+                                                  "--out", "--threads", "--writer", "--cleaners", "--prompts",
+                                                  "--bos-id", "--no-processing", "--checks", "--reference", "--help",
+                                                  NULL};
+            die_unknown_option(o->cmd, argv[i], options);
         }
     }
     if (o->reference && strcmp(o->checks, "none") == 0)
@@ -239,6 +242,8 @@ static void open_model(ExpOptions *o, ExpRun *run) {
     run->T = o->seq_len ? (int)o->seq_len : run->model.cfg.n_ctx;
     if (run->T > run->model.cfg.n_ctx)
         die(EXIT_USAGE, "--seq-len %d is longer than the model's n_ctx %d", run->T, run->model.cfg.n_ctx);
+    if (o->bos >= run->model.cfg.d_vocab)
+        die(EXIT_USAGE, "--bos-id %ld is not a token id of this model (d_vocab %d)", o->bos, run->model.cfg.d_vocab);
 }
 
 /* --writer and --cleaners, checked against the model. */
@@ -530,12 +535,12 @@ static int settings(const ExpOptions *o, const ExpRun *run, char lines[][160]) {
     snprintf(lines[n++], 160, "--model %s", o->model_dir);
     snprintf(lines[n++], 160, "--weights %s", run->model.weights_path ? run->model.weights_path : "(found in --model)");
     snprintf(lines[n++], 160, "--data %s", o->data ? o->data : o->model_dir);
-    snprintf(lines[n++], 160, "--n-prompts %d", run->data.n_rows);
+    snprintf(lines[n++], 160, "--rows %d", run->data.n_rows);
     snprintf(lines[n++], 160, "--seq-len %d", run->data.seq_len);
     snprintf(lines[n++], 160, "--writer %s", o->writer);
     snprintf(lines[n++], 160, "--cleaners %s", o->cleaners);
     snprintf(lines[n++], 160, "--prompts %s", o->prompts_file ? o->prompts_file : "(the paper's four)");
-    if (run->tok) snprintf(lines[n++], 160, "--bos %d", tokenizer_bos_id(run->tok));
+    if (run->tok) snprintf(lines[n++], 160, "--bos-id %d", tokenizer_bos_id(run->tok));
     snprintf(lines[n++], 160, "%s", run->model.processed ? "processing: TransformerLens" : "--no-processing");
     snprintf(lines[n++], 160, "--checks %s", o->reference ? o->reference : o->checks);
     return n;

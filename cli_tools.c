@@ -96,7 +96,7 @@ static int *tokenize_text(const char *model_dir, const Model *model, const char 
     if (!path_exists(tok_path)) die(EXIT_INPUT, "%s: no tokenizer.json; use --tokens instead of --text", model_dir);
     tok = tokenizer_load(tok_path, &err);
     if (!tok) die_error(&err);
-    bos = bos_arg ? arg_int(bos_arg, 0, 2147483647L, "--bos") : tokenizer_bos_id(tok);
+    bos = bos_arg ? arg_int(bos_arg, 0, model->cfg.d_vocab - 1, "--bos-id") : tokenizer_bos_id(tok);
     if (bos < 0) die(EXIT_INPUT, "%s: the tokenizer defines no BOS token; give --bos ID", tok_path);
     if (tokenizer_encode(tok, text, strlen(text), &ids, &n_ids, &err) != 0) die_error(&err);
     if (n_ids + 1 > (size_t)model->cfg.n_ctx)
@@ -131,7 +131,7 @@ int cmd_run(int argc, char **argv) {
         } else if (arg_value(argc, argv, &i, "--weights", &weights)) {
         } else if (arg_value(argc, argv, &i, "--tokens", &tokens_arg)) {
         } else if (arg_value(argc, argv, &i, "--text", &text)) {
-        } else if (arg_value(argc, argv, &i, "--bos", &bos_arg)) {
+        } else if (arg_value(argc, argv, &i, "--bos-id", &bos_arg) || arg_value(argc, argv, &i, "--bos", &bos_arg)) {
         } else if (arg_value(argc, argv, &i, "--out", &out)) {
         } else if (arg_value(argc, argv, &i, "--hook", &v)) {
             if (strcmp(v, "all") == 0) all_hooks = 1;
@@ -140,7 +140,9 @@ int cmd_run(int argc, char **argv) {
         } else if (strcmp(argv[i], "--no-processing") == 0) {
             process = 0;
         } else {
-            die(EXIT_USAGE, "run: unknown option '%s' (see cleanup run --help)", argv[i]);
+            static const char *const options[] = {"--model", "--weights", "--tokens", "--text", "--bos-id", "--out",
+                                                  "--hook", "--no-processing", "--help", NULL};
+            die_unknown_option("run", argv[i], options);
         }
     }
     if (!tokens_arg == !text) die(EXIT_USAGE, "run: give exactly one of --tokens or --text (see cleanup run --help)");
@@ -206,7 +208,8 @@ int cmd_info(int argc, char **argv) {
         } else if (strcmp(argv[i], "--no-processing") == 0) {
             process = 0;
         } else {
-            die(EXIT_USAGE, "info: unknown option '%s' (see cleanup info --help)", argv[i]);
+            static const char *const options[] = {"--model", "--weights", "--no-processing", "--help", NULL};
+            die_unknown_option("info", argv[i], options);
         }
     }
     if (model_load(model_dir, weights, process, &model, &err) != 0) die_error(&err);
@@ -351,8 +354,9 @@ int cmd_tokenize(int argc, char **argv) {
         if (strcmp(argv[i], "--") == 0 && i + 1 < argc) {
             i++;
         } else if (argv[i][0] == '-' && argv[i][1] != '\0') {
-            fprintf(stderr, "cleanup tokenize: unknown option '%s' (see --help)\n", argv[i]);
-            return EXIT_USAGE;
+            static const char *const options[] = {"--tokenizer", "--model", "--file", "--bos", "--bos-id", "--help",
+                                                  NULL};
+            die_unknown_option("tokenize", argv[i], options);
         }
         if (text) die(EXIT_USAGE, "tokenize: give the TEXT as one argument (quote it)");
         text = argv[i];
@@ -436,8 +440,8 @@ int cmd_detokenize(int argc, char **argv) {
             arg_value(argc, argv, &i, "--file", &input))
             continue;
         if (argv[i][0] == '-' && argv[i][1] != '\0') {
-            fprintf(stderr, "cleanup detokenize: unknown option '%s' (see --help)\n", argv[i]);
-            return EXIT_USAGE;
+            static const char *const options[] = {"--tokenizer", "--model", "--file", "--help", NULL};
+            die_unknown_option("detokenize", argv[i], options);
         }
         parse_ids(argv[i], &ids, "argument");
         have_args = 1;
@@ -518,9 +522,9 @@ int cmd_synth(int argc, char **argv) {
         } else if (arg_value(argc, argv, &i, "--rows", &val)) {
             opt.rows = (int)arg_int(val, 1, 100000, "--rows");
         } else {
-            fprintf(stderr, "cleanup synth: unknown option '%s'\n", argv[i]);
-            synth_usage(stderr);
-            return EXIT_USAGE;
+            static const char *const options[] = {"--shape", "--out", "--seed", "--rows", "--print-checks", "--help",
+                                                  NULL};
+            die_unknown_option("synth", argv[i], options);
         }
     }
     if (!out) out = opt.shape == SYNTH_PLANTED ? "weights/planted" : "weights/gelu-4l-random";
@@ -535,7 +539,7 @@ int cmd_synth(int argc, char **argv) {
 
 static void print_problem(void *ctx, const char *message) {
     (void)ctx;
-    fprintf(stderr, "cleanup verify: %s\n", message);
+    fprintf(stderr, "cleanup: verify: %s\n", message);
 }
 
 int cmd_verify(int argc, char **argv) {
@@ -560,19 +564,19 @@ int cmd_verify(int argc, char **argv) {
             return EXIT_OK;
         }
         if (argv[i][0] == '-' && argv[i][1] != '\0') {
-            fprintf(stderr, "cleanup verify: unknown option '%s' (try cleanup verify --help)\n", argv[i]);
-            return EXIT_USAGE;
+            static const char *const options[] = {"--quiet", "--help", NULL};
+            die_unknown_option("verify", argv[i], options);
         }
         if (dir) {
-            fprintf(stderr, "cleanup verify: only one directory can be given (try cleanup verify --help)\n");
-            return EXIT_USAGE;
+            die(EXIT_USAGE, "verify: only one directory can be given; see cleanup verify --help");
         }
         dir = argv[i];
     }
     if (!dir) dir = "out";
+    if (!is_directory(dir)) die(EXIT_INPUT, "verify: %s: no such directory", dir);
     problems = verify_directory(dir, print_problem, NULL, &n_ok);
     if (problems) {
-        fprintf(stderr, "cleanup verify: %s: FAILED: %d problem%s (%d file%s matched)\n", dir, problems,
+        fprintf(stderr, "cleanup: verify: %s: FAILED: %d problem%s (%d file%s matched)\n", dir, problems,
                 problems == 1 ? "" : "s", n_ok, n_ok == 1 ? "" : "s");
         return EXIT_VERIFY;
     }
@@ -687,7 +691,8 @@ int cmd_compare(int argc, char **argv) {
         } else if (arg_value(argc, argv, &i, "--top", &v)) {
             top = (int)arg_int(v, 0, 1000000, "--top");
         } else if (argv[i][0] == '-' && argv[i][1]) {
-            die(EXIT_USAGE, "compare: unknown option '%s' (see cleanup compare --help)", argv[i]);
+            static const char *const options[] = {"--rtol", "--atol", "--sigmas", "--subset", "--top", "--help", NULL};
+            die_unknown_option("compare", argv[i], options);
         } else if (n_paths < 2) {
             paths[n_paths++] = argv[i];
         } else {

@@ -377,10 +377,10 @@ static int load_rows(const char *path, int n_rows, int allow_fewer, int seq_len,
 finish:
     if (st.n_rows < n_rows && !(allow_fewer && st.n_rows > 0)) {
         if (tb)
-            error_set(err, "%s: the text makes only %d rows of %d tokens, %d asked (--n-prompts)", path, st.n_rows,
+            error_set(err, "%s: the text makes only %d rows of %d tokens, %d asked (--rows)", path, st.n_rows,
                       n_ctx, n_rows);
         else
-            error_set(err, "%s: only %d rows, %d asked (--n-prompts)", path, st.n_rows, n_rows);
+            error_set(err, "%s: only %d rows, %d asked (--rows)", path, st.n_rows, n_rows);
         goto fail;
     }
     ds->tokens = st.rows;
@@ -427,7 +427,7 @@ int data_load_files(char *const *paths, int n_paths, int n_rows, int seq_len, in
         total += parts[i].n_rows;
     }
     if (total < n_rows) {
-        error_set(err, "%s and %d other file(s): only %d rows in total, %d asked (--n-prompts)", paths[0], n_paths - 1,
+        error_set(err, "%s and %d other file(s): only %d rows in total, %d asked (--rows)", paths[0], n_paths - 1,
                   total, n_rows);
         goto done;
     }

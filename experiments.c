@@ -422,7 +422,7 @@ void logits_top2(const float *lg, int V, int *top1, int *top2) {
 
 int parse_cleaners(const Model *m, const char *list, ExpHeads *hd, Error *err) {
     char buf[1024], *p, *next;
-    if (strlen(list) >= sizeof buf) return error_set_code(err, EXIT_USAGE, "--cleaners: list too long");
+    if (strlen(list) >= sizeof buf) return error_set_code(err, EXIT_USAGE, "list too long");
     strcpy(buf, list);
     hd->n_cleaners = 0;
     for (p = buf; p; p = next) {
@@ -433,12 +433,12 @@ int parse_cleaners(const Model *m, const char *list, ExpHeads *hd, Error *err) {
         if (parse_head(m, p, &l, &h, err)) return -1;
         if (hd->n_cleaners == 0) hd->patched_layer = l;
         else if (l != hd->patched_layer)
-            return error_set_code(err, EXIT_USAGE, "--cleaners: %s is not in layer %d like the first cleaner", p,
+            return error_set_code(err, EXIT_USAGE, "%s is not in layer %d like the first cleaner", p,
                                   hd->patched_layer);
-        if (hd->n_cleaners == EXP_MAX_CLEANERS) return error_set_code(err, EXIT_USAGE, "--cleaners: too many heads");
+        if (hd->n_cleaners == EXP_MAX_CLEANERS) return error_set_code(err, EXIT_USAGE, "too many heads");
         hd->cleaners[hd->n_cleaners++] = h;
     }
-    if (hd->n_cleaners == 0) return error_set_code(err, EXIT_USAGE, "--cleaners: no heads given");
+    if (hd->n_cleaners == 0) return error_set_code(err, EXIT_USAGE, "no heads given");
     return 0;
 }
 

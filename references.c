@@ -261,7 +261,7 @@ const char *refcheck_not_comparable(const RefSet *set, unsigned depends_on, cons
     else if ((depends_on & REF_PROMPTS) && ref->prompts && (!run->prompts || strcmp(run->prompts, ref->prompts) != 0))
         snprintf(buf, size, "--prompts differs from the reference's (%s)", ref->prompts);
     else if ((depends_on & REF_ROWS) && ref->rows > 0 && run->rows < ref->rows)
-        snprintf(buf, size, "%d rows (--n-prompts) are fewer than the reference's %d", run->rows, ref->rows);
+        snprintf(buf, size, "%d rows (--rows) are fewer than the reference's %d", run->rows, ref->rows);
     else if ((depends_on & REF_SEQ_LEN) && ref->seq_len > 0 && run->seq_len != ref->seq_len)
         snprintf(buf, size, "--seq-len %d differs from the reference's %d", run->seq_len, ref->seq_len);
     else

@@ -393,3 +393,37 @@ long arg_int(const char *s, long lo, long hi, const char *what) {
     if (parse_long(s, lo, hi, &v) != 0) die(EXIT_USAGE, "%s must be an integer from %ld to %ld, not '%s'", what, lo, hi, s);
     return v;
 }
+
+/* Levenshtein distance of a and b (both at most 63 characters are compared). */
+static int edit_distance(const char *a, const char *b) {
+    int d[64][64], i, j, n = (int)strlen(a), m = (int)strlen(b);
+    if (n > 63) n = 63;
+    if (m > 63) m = 63;
+    for (i = 0; i <= n; i++) d[i][0] = i;
+    for (j = 0; j <= m; j++) d[0][j] = j;
+    for (i = 1; i <= n; i++)
+        for (j = 1; j <= m; j++) {
+            int best = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
+            if (d[i - 1][j] + 1 < best) best = d[i - 1][j] + 1;
+            if (d[i][j - 1] + 1 < best) best = d[i][j - 1] + 1;
+            d[i][j] = best;
+        }
+    return d[n][m];
+}
+
+void die_unknown_option(const char *cmd, const char *arg, const char *const *options) {
+    const char *best = NULL, *eq = strchr(arg, '=');
+    char name[64];
+    int best_d = 4, i;
+    snprintf(name, sizeof name, "%.*s", eq ? (int)(eq - arg) : (int)strlen(arg), arg);
+    for (i = 0; options && options[i]; i++) {
+        int d = strncmp(options[i], name, strlen(name)) == 0 && strlen(name) > 2 ? 1 : edit_distance(name, options[i]);
+        if (d < best_d) {
+            best_d = d;
+            best = options[i];
+        }
+    }
+    if (best)
+        die(EXIT_USAGE, "%s: unknown option '%s' (did you mean %s?); see cleanup %s --help", cmd, arg, best, cmd);
+    die(EXIT_USAGE, "%s: unknown option '%s'; see cleanup %s --help", cmd, arg, cmd);
+}

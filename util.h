@@ -115,6 +115,10 @@ void set_thread_count(int n);
 int arg_value(int argc, char **argv, int *i, const char *name, const char **value);
 /* Parses a whole decimal integer in [lo, hi]; dies with EXIT_USAGE naming `what` otherwise. */
 long arg_int(const char *s, long lo, long hi, const char *what);
+/* Dies with EXIT_USAGE: "cleanup: CMD: unknown option 'ARG' (did you mean --X?); see
+ * cleanup CMD --help", suggesting the option of `options` (NULL-terminated) nearest to
+ * ARG by edit distance (at most 3 edits, or one it begins), if any. */
+void die_unknown_option(const char *cmd, const char *arg, const char *const *options);
 /* Parses an integer in [lo, hi] into *out; returns -1 (no message) if s is not one. */
 int parse_long(const char *s, long lo, long hi, long *out);
 

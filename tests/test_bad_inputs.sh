@@ -356,7 +356,7 @@ awk 'BEGIN { for (i = 0; i < 200; i++) printf "word "; printf "\t x\t y\tL2H3\n"
 fig4_case "$Q/long.tsv" "prompt 1" "prompt longer than the rows"
 printf 'the prompt\t x y\t z\tL2H3\n' > "$Q/answer.tsv"; fig4_case "$Q/answer.tsv" "x y" "answer of two tokens"
 if [ -e "$TMP/fig4_out" ]; then echo "FAIL prompts: a failing fig4 run created its output directory"; fail=1; fi
-expect_all 1 "--n-prompts" "--n-prompts 0" "$BIN" all --model "$PL" --n-prompts 0 --out "$TMP/all_out"
+expect_all 1 "--rows" "--n-prompts 0" "$BIN" all --model "$PL" --n-prompts 0 --out "$TMP/all_out"
 
 # ---------------------------------------------------------------- `all`: unwritable outputs and atomic results
 expect_all 3 "$TMP/regular" "all --out under a regular file" "$BIN" all --model "$PL" --n-prompts 8 --out "$TMP/regular/sub"

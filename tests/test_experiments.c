@@ -489,7 +489,8 @@ static void test_head_checks(const Model *m) {
 /* The table of experiment units: names unique and found by experiment_find with the bit
  * of their position; clean-pass units have every step; every unit has a report section;
  * output file names unique across units, each unit's figures among its outputs; and
- * report_output_names lists results.tsv, report.md, every unit's outputs and SHA256SUMS. */
+ * report_output_names lists results.tsv, uncertainty.tsv, report.md, every unit's outputs
+ * and SHA256SUMS. */
 static void test_unit_table(void) {
     static const char *const paper_order[] = {"fig1", "fig2", "fig3", "fig4", "fig5", "sec32"};
     const Experiment *const *units;
@@ -532,10 +533,10 @@ static void test_unit_table(void) {
     }
     CHECK(experiment_find("fig9", NULL) == NULL, "an unknown name is not found");
     names = report_output_names(&n_names);
-    CHECK(n_names == n_outputs + 3, "report_output_names: %d names for %d unit outputs + 3", n_names, n_outputs);
-    CHECK(n_names > 3 && strcmp(names[0], "results.tsv") == 0 && strcmp(names[1], "report.md") == 0 &&
-              strcmp(names[n_names - 1], "SHA256SUMS") == 0,
-          "report_output_names: results.tsv, report.md first, SHA256SUMS last");
+    CHECK(n_names == n_outputs + 4, "report_output_names: %d names for %d unit outputs + 4", n_names, n_outputs);
+    CHECK(n_names > 4 && strcmp(names[0], "results.tsv") == 0 && strcmp(names[1], "uncertainty.tsv") == 0 &&
+              strcmp(names[2], "report.md") == 0 && strcmp(names[n_names - 1], "SHA256SUMS") == 0,
+          "report_output_names: results.tsv, uncertainty.tsv, report.md first, SHA256SUMS last");
 }
 
 int main(void) {

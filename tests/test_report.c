@@ -242,14 +242,14 @@ static void remove_tree(const char *dir) {
 /* Prints a problem as `cleanup verify` does. */
 static void print_problem(void *ctx, const char *message) {
     (void)ctx;
-    fprintf(stderr, "cleanup verify: %s\n", message);
+    fprintf(stderr, "cleanup: verify: %s\n", message);
 }
 
 /* verify_directory with `cleanup verify --quiet`'s messages and exit status. */
 static int run_verify(const char *dir) {
     int n_ok, problems = verify_directory(dir, print_problem, NULL, &n_ok);
     if (problems) {
-        fprintf(stderr, "cleanup verify: %s: FAILED: %d problem%s (%d file%s matched)\n", dir, problems,
+        fprintf(stderr, "cleanup: verify: %s: FAILED: %d problem%s (%d file%s matched)\n", dir, problems,
                 problems == 1 ? "" : "s", n_ok, n_ok == 1 ? "" : "s");
         return EXIT_VERIFY;
     }
@@ -638,7 +638,7 @@ static void test_full(const char *dir) {
             p = nl + 1;
         }
         CHECK(ok, "SHA256SUMS lines are 'HEX  NAME', sorted, without itself");
-        CHECK(lines == 24, "SHA256SUMS lists the 24 other outputs (%d)", lines);
+        CHECK(lines == 25, "SHA256SUMS lists the 25 other outputs (%d)", lines);
     }
     free(sums);
 
@@ -838,7 +838,7 @@ static void test_variants(const char *dir) {
     results_free(&full);
 }
 
-/* No metrics at all: only results.tsv, report.md and SHA256SUMS; verify passes. */
+/* No metrics at all: only results.tsv, uncertainty.tsv, report.md and SHA256SUMS; verify passes. */
 static void test_empty(const char *dir) {
     Results r;
     ReportInput in;
@@ -850,9 +850,10 @@ static void test_empty(const char *dir) {
     build_input(&in, &r, 0);
     rc = report_write_all(dir, &in, &err);
     CHECK(rc == 0, "report_write_all with no metrics (%s)", rc ? err.msg : "");
-    CHECK(list_dir(dir, &names, &n, &err) == 0 && n == 4 && strcmp(names[0], "SHA256SUMS") == 0 &&
-              strcmp(names[1], "report.md") == 0 && strcmp(names[2], "results.tsv") == 0 && strcmp(names[3], "run.txt") == 0,
-          "only SHA256SUMS, report.md, results.tsv and run.txt are written (%d files)", n);
+    CHECK(list_dir(dir, &names, &n, &err) == 0 && n == 5 && strcmp(names[0], "SHA256SUMS") == 0 &&
+              strcmp(names[1], "report.md") == 0 && strcmp(names[2], "results.tsv") == 0 &&
+              strcmp(names[3], "run.txt") == 0 && strcmp(names[4], "uncertainty.tsv") == 0,
+          "only SHA256SUMS, report.md, results.tsv, run.txt and uncertainty.tsv are written (%d files)", n);
     free_string_list(names, n);
     md = slurp(dir, "report.md", NULL);
     CHECK(md && strstr(md, "Figures written: none") && strstr(md, "**Not run**: results.tsv has no `sec32.*` metrics"),

@@ -74,7 +74,7 @@ grep -q "fig2.cleaners_sum.median.*not comparable | --cleaners is L2H2,L2H3" "$T
 grep -q "fig1.L0H2.resid_mid0.median.*PASS" "$TMP/cl/report.md" || fail "Fig 1 (independent of --cleaners) not checked"
 printf '@rows\t300\nfig1.L0H2.resid_mid0.median\t1.0\t0.1\tplanted\n' > "$TMP/rows.tsv"
 run 0 rows "$BIN" all --model $PL $FAST --reference "$TMP/rows.tsv" --out "$TMP/rows"
-grep -q "40 rows (--n-prompts) are fewer than the reference's 300" "$TMP/rows/report.md" ||
+grep -q "40 rows (--rows) are fewer than the reference's 300" "$TMP/rows/report.md" ||
     fail "fewer rows than the reference's @rows is not 'not comparable'"
 
 # A killed run over a complete one: nothing verifies.
