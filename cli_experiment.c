@@ -7,6 +7,7 @@
 
 #include "cli.h"
 #include "experiments.h"
+#include "identity.h"
 #include "report.h"
 #include "synth.h"
 
@@ -332,6 +333,7 @@ static int is_gelu_4l_shape(const ModelConfig *c) {
 static void fill_report_input(const ExpRun *run, const char *model_dir, const Results *res, const Points *fig5,
                               ReportInput *in) {
     const Model *m = &run->model;
+    ModelIdentity identity;
     memset(in, 0, sizeof *in);
     in->results = res;
     in->fig5_x = fig5->x;
@@ -356,6 +358,10 @@ static void fill_report_input(const ExpRun *run, const char *model_dir, const Re
      * synth's random weights of the same shape are named so as not to be checked. */
     in->is_gelu_4l = is_gelu_4l_shape(&m->cfg) && strcmp(m->cfg.model_name, SYNTH_RANDOM_NAME) != 0;
     in->is_planted = synth_is_planted(m->cfg.model_name);
+    model_fingerprints(m, &identity);
+    in->gelu4l_shape = identity.shape_matches;
+    in->fingerprints_matched = identity.matched;
+    in->fingerprints_total = identity.total;
     if (!m->processed) {
         in->checks = NULL; /* --no-processing: the reference values do not apply */
         in->n_checks = 0;

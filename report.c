@@ -339,6 +339,15 @@ static void md_inputs(const ReportContext *c, Text *t) {
                 "- Config: n_layers %d, n_heads %d, d_model %d, d_head %d, d_mlp %d, n_ctx %d, d_vocab %d, act_fn %s\n",
                 in->n_layers, in->n_heads, in->d_model, in->d_head, in->d_mlp, in->n_ctx, in->d_vocab,
                 in->act_fn ? in->act_fn : "unknown");
+    if (in->gelu4l_shape && in->fingerprints_total > 0) {
+        if (in->fingerprints_matched == in->fingerprints_total)
+            text_printf(t, "- Identity: gelu-4l (weights match %d fingerprints)\n", in->fingerprints_matched);
+        else
+            text_printf(t,
+                        "- Identity: gelu-4l's shape, but the weights are not the published checkpoint (%d of %d\n"
+                        "  fingerprints match)\n",
+                        in->fingerprints_matched, in->fingerprints_total);
+    }
     md_file_hash(t, "Config file", in->config_path, NULL);
     md_file_hash(t, "Weights file", in->weights_path, in->weights_sha256);
     if (in->processed)

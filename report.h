@@ -28,6 +28,9 @@ typedef struct {
     int processed;          /* 1: TransformerLens processing applied */
     int is_gelu_4l;         /* config identifies NeelNanda/GELU_4L512W_C4_Code: check the paper's values */
     int is_planted;         /* the bundled planted model: check its own expectations */
+    /* identity from the weights (identity.h): set when the config has gelu-4l's shape */
+    int gelu4l_shape;
+    int fingerprints_matched, fingerprints_total; /* of gelu-4l's fingerprints; total 0: not measured */
     const RefCheck *checks; /* the expectations to check (paper's or planted's), may be NULL */
     size_t n_checks;
     /* data identity */
