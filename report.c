@@ -199,7 +199,7 @@ static const char *describe(const char *name) {
     const Experiment *const *units;
     const ExpOutput *f;
     int i, n;
-    if (strcmp(name, "results.tsv") == 0) return "every metric, `name<TAB>value`, sorted by name, `%.9g` (PROTOCOL section 6)";
+    if (strcmp(name, "results.tsv") == 0) return "every metric, `name<TAB>value`, sorted by name, `%.9g` (docs/PROTOCOL.md section 6)";
     if (strcmp(name, "report.md") == 0) return "this report";
     if (strcmp(name, "SHA256SUMS") == 0) return "SHA-256 of every other file (`sha256sum -c` format), written last";
     units = experiment_list(&n);
@@ -310,7 +310,7 @@ static void md_summary(const ReportContext *c, const Outputs *o, const CheckSet 
                      "  reported without expected values.\n");
     else
         text_printf(t, "- Checks against %s: **%d of %lu pass**%s%s (a check passes when |value - reference| <= tolerance).\n",
-                    in->is_gelu_4l ? "the paper's reference values (PROTOCOL section 7)"
+                    in->is_gelu_4l ? "the paper's reference values (docs/PROTOCOL.md section 7)"
                                    : in->is_planted ? "the planted model's expectations" : "the supplied expectations",
                     n_pass, (unsigned long)cs->n, n_fail ? ", some FAIL" : "", n_missing ? ", some MISSING" : "");
     if (cs->n) text_printf(t, "  pass %d, fail %d, missing %d.\n", n_pass, n_fail, n_missing);
@@ -352,8 +352,8 @@ static void md_inputs(const ReportContext *c, Text *t) {
     md_file_hash(t, "Weights file", in->weights_path, in->weights_sha256);
     if (in->processed)
         text_puts(t, "- Processing: TransformerLens default processing applied, in this order: fold_ln,\n"
-                     "  center_writing_weights, center_unembed, fold_value_biases (PROTOCOL section 1). Every number of\n"
-                     "  the paper depends on it.\n");
+                     "  center_writing_weights, center_unembed, fold_value_biases (docs/PROTOCOL.md section 1).\n"
+                     "  Every number of the paper depends on it.\n");
     else
         text_puts(t, "- Processing: none (`--no-processing`): raw weights, LayerNorm with its weight and bias. The\n"
                      "  paper's numbers are not expected to match.\n");
@@ -384,7 +384,7 @@ static void md_results(const ReportContext *c, const Outputs *o, CheckSet *cs, T
         text_printf(t,
                     "Each table lists the headline numbers and every check of that experiment. Reference values: %s.\n"
                     "result PASS: |value - reference| <= tolerance; FAIL otherwise; MISSING: the metric was not computed.\n",
-                    in->is_gelu_4l ? "the paper's (PROTOCOL section 7)"
+                    in->is_gelu_4l ? "the paper's (docs/PROTOCOL.md section 7)"
                                    : in->is_planted ? "the planted model's expectations" : "as supplied");
     else
         text_puts(t, "No reference values for this model: every number is listed as \"no reference\".\n");
