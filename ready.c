@@ -45,14 +45,28 @@ static const char *base_name(const char *path) {
 
 static void check_identity(const Model *m, ReadyReport *r) {
     const ModelIdentity *id = &r->identity;
+    int n, k;
     model_fingerprints(m, &r->identity);
     if (id->identified)
         add(r, "model", "identity", READY_OK, 0,
             "gelu-4l: the weights match %d of %d fingerprints of the published checkpoint", id->matched, id->total);
-    else if (id->shape_matches)
+    else if (id->shape_matches) {
+        /* the first fingerprint that differs, to tell a near miss from other weights */
+        const Fingerprint *fp = gelu4l_fingerprints(&n);
+        char differs[200];
+        for (k = 0; k < n - 1 && id->result[k].matches; k++) {
+        }
+        if (fp[k].kind == FP_MAX_B_IN)
+            snprintf(differs, sizeof differs,
+                     "the largest b_in is %.6f at layer %d neuron %d, not %.6f at layer %d neuron %d",
+                     id->result[k].value, id->result[k].layer, id->result[k].neuron, fp[k].expected, fp[k].layer,
+                     fp[k].neuron);
+        else
+            snprintf(differs, sizeof differs, "%s is %.6f, not %.6f", fp[k].what, id->result[k].value, fp[k].expected);
         add(r, "model", "identity", READY_FAIL, EXIT_INPUT,
-            "%s: gelu-4l's shape, but the weights are not the published checkpoint (%d of %d fingerprints match)",
-            m->weights_path, id->matched, id->total);
+            "%s: gelu-4l's shape, but the weights are not the published checkpoint (%d of %d fingerprints match; %s)",
+            m->weights_path, id->matched, id->total, differs);
+    }
     else if (synth_is_planted(m->cfg.model_name))
         add(r, "model", "identity", READY_NOTE, 0,
             "the bundled planted model, not gelu-4l: `all` checks it against its own expectations");

@@ -94,7 +94,7 @@ not_ready "model alone, full check" "tokenizer.json: not found"
 G=$TMP/g4l
 "$BIN" synth --shape gelu-4l --rows 2 --out "$G" >/dev/null || { echo "FAIL synth --shape gelu-4l"; exit 1; }
 run "gelu-4l shape, random weights" 2 --model "$G" --n-prompts 2
-not_ready "gelu-4l shape, random weights" "model.safetensors: gelu-4l's shape, but the weights are not the published checkpoint \(0 of 3 fingerprints match\)"
+not_ready "gelu-4l shape, random weights" "model.safetensors: gelu-4l's shape, but the weights are not the published checkpoint \(0 of 3 fingerprints match; cos\(W_in\[:,50\], W_out\[50,:\]\) of layer 2 is"
 run "gelu-4l shape, random weights, --no-processing" 2 --model "$G" --model-only --no-processing
 not_ready "gelu-4l shape, random weights, --no-processing" "not the published checkpoint \(0 of 3"
 
