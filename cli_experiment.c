@@ -8,6 +8,7 @@
 #include "cli.h"
 #include "experiments.h"
 #include "references.h"
+#include "identity.h"
 #include "report.h"
 #include "sha256.h"
 #include "synth.h"
@@ -39,6 +40,7 @@ typedef struct {
     char **data_files;
     int n_data_files;
     char *data_label;            /* the data file, or "FILE and N more files (...)" */
+    ModelIdentity identity;      /* gelu-4l's fingerprints on the weights */
     PromptRecord *prompt_records; /* Fig 4's prompts as tokenized, for the report */
     char *tok_path;              /* tokenizer.json when loaded */
 } ExpRun;
@@ -239,6 +241,7 @@ static void open_model(ExpOptions *o, ExpRun *run) {
         }
     }
     if (model_load(o->model_dir, o->weights, !o->no_processing, &run->model, &err)) die_error(&err);
+    model_fingerprints(&run->model, &run->identity);
     run->T = o->seq_len ? (int)o->seq_len : run->model.cfg.n_ctx;
     if (run->T > run->model.cfg.n_ctx)
         die(EXIT_USAGE, "--seq-len %d is longer than the model's n_ctx %d", run->T, run->model.cfg.n_ctx);
@@ -430,17 +433,20 @@ static void close_inputs(ExpRun *run) {
 /* Outputs                                                                   */
 /* ------------------------------------------------------------------------ */
 
-static int is_gelu_4l_shape(const ModelConfig *c) {
-    return c->d_model == 512 && c->n_layers == 4 && c->n_heads == 8 && c->d_vocab == 48262 && c->d_mlp == 2048;
+/* Which model this is, in the terms of the reference sets: "gelu-4l" when the weights
+ * carry gelu-4l's fingerprints (identity.h), "cleanup-planted", else the config's
+ * model_name. The shape alone makes nothing gelu-4l. */
+static const char *model_identity(const ExpRun *run) {
+    if (run->identity.identified) return "gelu-4l";
+    if (synth_is_planted(run->model.cfg.model_name)) return SYNTH_PLANTED_NAME;
+    return run->model.cfg.model_name;
 }
 
-/* Which model this is, in the terms of the reference sets: "gelu-4l", "cleanup-planted",
- * or the config's model_name. The paper's values hold for gelu-4l itself; synth's random
- * weights of the same shape are named so as not to pass for it. */
-static const char *model_identity(const Model *m) {
-    if (is_gelu_4l_shape(&m->cfg) && strcmp(m->cfg.model_name, SYNTH_RANDOM_NAME) != 0) return "gelu-4l";
-    if (synth_is_planted(m->cfg.model_name)) return SYNTH_PLANTED_NAME;
-    return m->cfg.model_name;
+/* A checkpoint that has gelu-4l's shape but not its weights, other than synth's random
+ * weights (named so): the user asked for the paper and did not get it. */
+static int is_impostor(const ExpRun *run) {
+    return run->identity.shape_matches && !run->identity.identified &&
+           strcmp(run->model.cfg.model_name, SYNTH_RANDOM_NAME) != 0;
 }
 
 /* The run's configuration in the terms of a reference set (strings in bufs). */
@@ -448,7 +454,7 @@ static void run_config(const ExpOptions *o, const ExpRun *run, RefConfig *c, cha
     int i;
     size_t used = 0;
     memset(c, 0, sizeof *c);
-    c->model = model_identity(&run->model);
+    c->model = model_identity(run);
     snprintf(writer, n, "L%dH%d", run->heads.writer_layer, run->heads.writer_head);
     c->writer = writer;
     cleaners[0] = '\0';
@@ -478,10 +484,14 @@ static const RefSet *choose_reference(const ExpOptions *o, const ExpRun *run, Re
     if (o->reference) {
         if (refset_read(o->reference, file_set, &err)) die_error(&err);
         set = file_set;
-    } else if (strcmp(model_identity(&run->model), "gelu-4l") == 0) {
+    } else if (strcmp(model_identity(run), "gelu-4l") == 0) {
         set = paper_reference();
-    } else if (strcmp(model_identity(&run->model), SYNTH_PLANTED_NAME) == 0) {
+    } else if (strcmp(model_identity(run), SYNTH_PLANTED_NAME) == 0) {
         set = planted_reference();
+    } else if (is_impostor(run)) {
+        *why = "The model has gelu-4l's shape, but its weights are not the published checkpoint (see Model): the "
+               "paper's values do not apply, and this run does not reproduce the paper.";
+        return NULL;
     } else {
         *why = "This model is neither gelu-4l nor the planted model, and no `--reference FILE` was given.";
         return NULL;
@@ -570,8 +580,12 @@ static void fill_report_input(const ExpOptions *o, const ExpRun *run, const Resu
     in->attn_only = m->cfg.attn_only;
     in->act_fn = m->cfg.act_fn_name;
     in->processed = m->processed;
-    in->is_gelu_4l = strcmp(model_identity(m), "gelu-4l") == 0;
-    in->is_planted = strcmp(model_identity(m), SYNTH_PLANTED_NAME) == 0;
+    in->is_gelu_4l = strcmp(model_identity(run), "gelu-4l") == 0;
+    in->is_planted = strcmp(model_identity(run), SYNTH_PLANTED_NAME) == 0;
+    in->not_reproduced = is_impostor(run) && !o->reference && strcmp(o->checks, "none") != 0;
+    in->gelu4l_shape = run->identity.shape_matches;
+    in->fingerprints_matched = run->identity.matched;
+    in->fingerprints_total = run->identity.total;
     in->data_path = run->data_label;
     in->data_files = (const char *const *)run->data_files;
     in->n_data_files = run->n_data_files;
@@ -640,8 +654,9 @@ static int write_outputs(const ExpOptions *o, const ExpRun *run, const Results *
     printf("wrote %s/results.tsv (%d metrics), figures and report.md in %.1f s\n", o->out, res->count,
            now_seconds() - t0);
     print_verdict(&v, why_none);
+    if (in.not_reproduced) printf("verdict: NOT REPRODUCED (exit status 6)\n");
     printf("report: %s/report.md   (check the files with: ./cleanup verify %s)\n", o->out, o->out);
-    failed = verdict_failed(&v);
+    failed = verdict_failed(&v) || in.not_reproduced;
     verdict_free(&v);
     free((void *)subset.checks);
     refset_free(&file_set);

@@ -8,6 +8,7 @@
 
 #include "cli.h"
 #include "model.h"
+#include "ready.h"
 #include "references.h"
 #include "stats.h"
 #include "sha256.h"
@@ -24,7 +25,7 @@
 
 static const char run_help[] =
     "usage: cleanup run [--model DIR] [--weights FILE] (--tokens 1,2,3 | --text TEXT) --hook NAME [--hook NAME ...]\n"
-    "                   [--no-processing] [--bos ID] --out DIR\n"
+    "                   [--no-processing] [--bos-id ID] --out DIR\n"
     "\n"
     "Runs the model on one sequence and writes each requested hook point to DIR/NAME.dat:\n"
     "a first line \"# NAME shape d1 d2 ...\" (TransformerLens shape without the batch dimension),\n"
@@ -34,7 +35,7 @@ static const char run_help[] =
     "  --weights FILE    use this weights file instead of searching DIR\n"
     "  --tokens IDS      comma-separated token ids, used as given (include BOS yourself)\n"
     "  --text TEXT       text, tokenized with DIR/tokenizer.json, BOS prepended\n"
-    "  --bos ID          BOS id for --text (default: from the tokenizer files)\n"
+    "  --bos-id ID       BOS id for --text (default: from the tokenizer files; --bos ID is the same)\n"
     "  --hook NAME       a TransformerLens hook name (blocks.0.attn.hook_pattern, logits, ...) or 'all'\n"
     "  --no-processing   the raw model: no fold_ln / centering / value-bias folding\n"
     "  --out DIR         output directory (created if needed)\n";
@@ -97,7 +98,7 @@ static int *tokenize_text(const char *model_dir, const Model *model, const char 
     tok = tokenizer_load(tok_path, &err);
     if (!tok) die_error(&err);
     bos = bos_arg ? arg_int(bos_arg, 0, model->cfg.d_vocab - 1, "--bos-id") : tokenizer_bos_id(tok);
-    if (bos < 0) die(EXIT_INPUT, "%s: the tokenizer defines no BOS token; give --bos ID", tok_path);
+    if (bos < 0) die(EXIT_INPUT, "%s: the tokenizer defines no BOS token; give --bos-id ID", tok_path);
     if (tokenizer_encode(tok, text, strlen(text), &ids, &n_ids, &err) != 0) die_error(&err);
     if (n_ids + 1 > (size_t)model->cfg.n_ctx)
         die(EXIT_INPUT, "--text: %lu tokens with BOS is more than the model's context of %d", (unsigned long)(n_ids + 1),
@@ -185,35 +186,39 @@ int cmd_run(int argc, char **argv) {
 /* ------------------------------------------------------------------------ */
 
 static const char info_help[] =
-    "usage: cleanup info [--model DIR] [--weights FILE] [--no-processing]\n"
+    "usage: cleanup info [--model DIR] [--weights FILE] [--data FILE|DIR] [--rows N] [--seq-len T]\n"
+    "                    [--bos-id ID] [--no-processing] [--model-only]\n"
     "\n"
-    "Loads a model directory (checking every shape against config.json) and prints its\n"
-    "configuration, parameter count, SHA-256 of config.json and the weights file, and the\n"
-    "weight processing that `run` and the experiments apply.\n";
+    "Is a model directory ready to reproduce the paper? Loads the model and prints its\n"
+    "configuration, parameter count, SHA-256 of config.json and the weights file and the\n"
+    "weight processing, then a checklist:\n"
+    "  model      config.json; the weights (every tensor, each of its shape, finite values);\n"
+    "             identity from the weights: gelu-4l's fingerprints (docs/PROTOCOL.md section 7).\n"
+    "             gelu-4l's shape with other weights fails: it is not the paper's model\n"
+    "  tokenizer  DIR/tokenizer.json loads; its ids fit d_vocab; a BOS id; the paper's four\n"
+    "             Fig 4 prompts encode with single-token answers\n"
+    "  data       the rows `cleanup all` would read: N rows of T tokens, ids in range, BOS first\n"
+    "and ends with `ready: yes` or `ready: no`. The options mean what they mean for `all`.\n"
+    "\n"
+    "  --model DIR       model directory; default " DEFAULT_MODEL_DIR "\n"
+    "  --weights FILE    use this weights file instead of searching DIR\n"
+    "  --data FILE|DIR   the rows to check (default: DIR's data.jsonl, else its rows-*.json)\n"
+    "  --rows N          rows needed (default 300, as for `all`; --n-prompts N is the same)\n"
+    "  --seq-len T       tokens per row (default n_ctx)\n"
+    "  --bos-id ID       BOS id (default: the tokenizer's; --bos ID is the same)\n"
+    "  --no-processing   load the raw weights (the fingerprints are measured on the processed\n"
+    "                    view of the same weights either way)\n"
+    "  --model-only      check the model alone (no tokenizer, no data)\n"
+    "\n"
+    "exit codes: 0 ready; 1 bad command line; otherwise the code of the first failed item\n"
+    "(2 a missing, malformed or unfitting input; 5 out of memory), with that item on stderr.\n";
 
-int cmd_info(int argc, char **argv) {
-    const char *model_dir = DEFAULT_MODEL_DIR, *weights = NULL;
+/* The model's configuration and files, as `info` has always printed them. */
+static void print_model_summary(const char *model_dir, const Model *model) {
     const char *act_names[] = {"gelu", "gelu_new", "relu"};
-    int process = 1, i;
+    const ModelConfig *c = &model->cfg;
     char hex[65];
-    Model model;
-    Error err = {"", 0};
-    const ModelConfig *c;
-    for (i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-            fputs(info_help, stdout);
-            return EXIT_OK;
-        } else if (arg_value(argc, argv, &i, "--model", &model_dir)) {
-        } else if (arg_value(argc, argv, &i, "--weights", &weights)) {
-        } else if (strcmp(argv[i], "--no-processing") == 0) {
-            process = 0;
-        } else {
-            static const char *const options[] = {"--model", "--weights", "--no-processing", "--help", NULL};
-            die_unknown_option("info", argv[i], options);
-        }
-    }
-    if (model_load(model_dir, weights, process, &model, &err) != 0) die_error(&err);
-    c = &model.cfg;
+    Error err;
     printf("model directory   %s\n", model_dir);
     printf("model name        %s\n", c->model_name[0] ? c->model_name : "(not given)");
     printf("layers            %d\n", c->n_layers);
@@ -225,16 +230,76 @@ int cmd_info(int argc, char **argv) {
     printf("act_fn            %s (%s)\n", c->act_fn_name, act_names[c->act_fn]);
     printf("normalization     %s, eps %g\n", c->normalization == NORM_LN ? "LN" : "LNPre", (double)c->eps);
     printf("tokenizer         %s\n", c->tokenizer_name[0] ? c->tokenizer_name : "(not given)");
-    printf("parameters        %lu\n", (unsigned long)model_param_count(&model));
-    if (sha256_file_hex(model.config_path, hex, &err) != 0) die_error(&err);
-    printf("sha256            %s  %s\n", hex, model.config_path);
-    printf("sha256            %s  %s\n", model.weights_sha256, model.weights_path);
-    if (process)
+    printf("parameters        %lu\n", (unsigned long)model_param_count(model));
+    if (sha256_file_hex(model->config_path, hex, &err) != 0) die_error(&err);
+    printf("sha256            %s  %s\n", hex, model->config_path);
+    printf("sha256            %s  %s\n", model->weights_sha256, model->weights_path);
+    if (model->processed)
         printf("processing        TransformerLens defaults: fold_ln, center_writing_weights, center_unembed,\n"
                "                  fold_value_biases (LayerNorms become LNPre)\n");
     else
         printf("processing        none (--no-processing): LayerNorm with weight and bias, nothing folded\n");
-    model_free(&model);
+}
+
+/* The checklist, one line per item under its group, and the verdict. */
+static void print_checklist(const ReadyReport *r) {
+    const char *group = "";
+    int i;
+    printf("\nready to reproduce?\n");
+    for (i = 0; i < r->n; i++) {
+        const ReadyItem *it = &r->item[i];
+        const char *mark = it->status == READY_OK ? "ok  " : it->status == READY_FAIL ? "FAIL" : "--  ";
+        if (strcmp(group, it->group) != 0) printf("%s\n", it->group);
+        group = it->group;
+        printf("  %s  %-14s %s\n", mark, it->what, it->detail);
+    }
+    printf("ready: %s\n", r->ready ? "yes" : "no");
+}
+
+int cmd_info(int argc, char **argv) {
+    ReadyOptions opt;
+    ReadyReport report;
+    Model model;
+    const char *v;
+    int i;
+    memset(&opt, 0, sizeof opt);
+    opt.model_dir = DEFAULT_MODEL_DIR;
+    opt.process = 1;
+    opt.bos = -1;
+    opt.n_rows = 300;
+    for (i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            fputs(info_help, stdout);
+            return EXIT_OK;
+        } else if (arg_value(argc, argv, &i, "--model", &opt.model_dir)) {
+        } else if (arg_value(argc, argv, &i, "--weights", &opt.weights)) {
+        } else if (arg_value(argc, argv, &i, "--data", &opt.data)) {
+        } else if (arg_value(argc, argv, &i, "--rows", &v) || arg_value(argc, argv, &i, "--n-prompts", &v)) {
+            opt.n_rows = (int)arg_int(v, 1, 100000000, "--rows");
+        } else if (arg_value(argc, argv, &i, "--seq-len", &v)) {
+            opt.seq_len = (int)arg_int(v, 1, 1 << 24, "--seq-len");
+        } else if (arg_value(argc, argv, &i, "--bos-id", &v) || arg_value(argc, argv, &i, "--bos", &v)) {
+            opt.bos = (int)arg_int(v, 0, 100000000, "--bos-id");
+        } else if (strcmp(argv[i], "--no-processing") == 0) {
+            opt.process = 0;
+        } else if (strcmp(argv[i], "--model-only") == 0) {
+            opt.model_only = 1;
+        } else {
+            static const char *const options[] = {"--model", "--weights", "--data", "--rows", "--n-prompts", "--seq-len",
+                                                  "--bos-id", "--no-processing", "--model-only", "--help", NULL};
+            die_unknown_option("info", argv[i], options);
+        }
+    }
+    ready_check(&opt, &model, &report);
+    if (report.model_loaded) print_model_summary(opt.model_dir, &model);
+    print_checklist(&report);
+    if (report.model_loaded) model_free(&model);
+    if (!report.ready) {
+        const ReadyItem *first = &report.item[report.first_failure];
+        fflush(stdout);
+        fprintf(stderr, "cleanup: not ready: %s\n", first->detail);
+        return first->code;
+    }
     return EXIT_OK;
 }
 

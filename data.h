@@ -1,4 +1,4 @@
-/* data.h - dataset rows for the experiments (PROTOCOL section 4).
+/* data.h - dataset rows for the experiments (docs/PROTOCOL.md section 4).
  *
  * Accepted inputs, detected from the content:
  *   - JSONL, one object per line: {"tokens":[id,...]} (rows already start with BOS);

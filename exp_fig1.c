@@ -1,4 +1,4 @@
-/* exp_fig1.c - Fig 1 (PROTOCOL section 3): the residual stream projected onto the
+/* exp_fig1.c - Fig 1 (docs/PROTOCOL.md section 5.1): the residual stream projected onto the
  * layer-0 heads. For every (row, position) sample and every residual location,
  * PR(resid, L0Hh) = (resid . head)/(head . head); metrics fig1.L0H{h}.{location}.{stat}.
  * The writer's direction appears at resid_mid0 and, in gelu-4l, largely disappears
@@ -75,7 +75,7 @@ static void fig1_end(void *state) {
 
 /* ---- figure and report ---- */
 
-/* The layer whose heads Fig 1 shows and the head of its panel b. PROTOCOL names Fig 1's
+/* The layer whose heads Fig 1 shows and the head of its panel b. docs/PROTOCOL.md names Fig 1's
  * metrics after layer 0 (fig1.L0H{h}); a writer in another layer keeps layer 0 unless
  * its own layer's metrics exist. Panel b shows the writer if it is in that layer, else
  * the paper's head 2. */

@@ -1,4 +1,4 @@
-/* exp_fig2.c - Fig 2 (PROTOCOL section 4): the projection ratio of every node (every
+/* exp_fig2.c - Fig 2 (docs/PROTOCOL.md section 5.2): the projection ratio of every node (every
  * head's hook_result but the writer's, every hook_mlp_out) onto the writer, and of the
  * cleaners' summed output: the paper's headline -0.903 is the median of the latter.
  * Metrics fig2.{node}.{stat}, fig2.cleaners_sum.*, fig2.sum_of_medians, fig2.n_nan. */

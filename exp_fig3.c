@@ -1,4 +1,4 @@
-/* exp_fig3.c - Fig 3 (PROTOCOL section 4): the value-input patch. Every head of the
+/* exp_fig3.c - Fig 3 (docs/PROTOCOL.md section 5.3): the value-input patch. Every head of the
  * cleaners' layer reads resid_pre - writer output as its value input (queries, keys and
  * the value path's ln1 scale stay clean). If the clean-up depends on the writer, the
  * writer's direction survives in the patched run. Metrics fig3.{clean,patched}.{location

@@ -1,4 +1,4 @@
-/* exp_fig4.c - Fig 4 (PROTOCOL section 5): the adversarial prompts. For each prompt:
+/* exp_fig4.c - Fig 4 (docs/PROTOCOL.md section 5.4): the adversarial prompts. For each prompt:
  * the clean logit difference (correct - incorrect), whether the two answers are the
  * model's top two, and the direct logit attribution of the writer and of the prompt's
  * "other head" at the last position, clean and resample-patched (the head's input at

@@ -1,4 +1,4 @@
-/* exp_fig5.c - Fig 5 (PROTOCOL section 6; the authors' script): rows < 10, positions
+/* exp_fig5.c - Fig 5 (docs/PROTOCOL.md section 5.5; the authors' script): rows < 10, positions
  * 32..T-2. For each position, the writer's DLA along W_U[:, next token] against the DLA
  * of its V-composition through the cleaners (no attention weights, no biases), with a
  * least-squares line and Pearson r. Metrics fig5.{n_points,slope,intercept,r}. */

@@ -1,4 +1,4 @@
-/* exp_sec32.c - Section 3.2 (PROTOCOL section 6; the paper's text): rows < 30, every
+/* exp_sec32.c - Section 3.2 (docs/PROTOCOL.md section 5.6; the paper's text): rows < 30, every
  * position, along W_U[:,top1] - W_U[:,top2] of the model's own logits: Pearson r between
  * the writer's DLA and the cleaners' actual summed DLA (r_cleaners), and between the
  * writer's DLA and the DLA of its attention-weighted V-composition through the cleaners

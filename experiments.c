@@ -1,5 +1,5 @@
 /* experiments.c - the table of experiment units, the clean pass that feeds them,
- * and the measurements they share. PROTOCOL.md sections 3-6 (EXPERIMENTS.md) are
+ * and the measurements they share. docs/PROTOCOL.md sections 3-6 (EXPERIMENTS.md) are
  * the specification; each unit (exp_*.c) follows its section. */
 #include "experiments.h"
 

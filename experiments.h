@@ -1,4 +1,4 @@
-/* experiments.h - the paper's experiments (PROTOCOL sections 3-6; EXPERIMENTS.md) as
+/* experiments.h - the paper's experiments (docs/PROTOCOL.md sections 3-6; EXPERIMENTS.md) as
  * units, and the clean pass that feeds them.
  *
  * Each experiment is one unit, one file (exp_fig1.c ... exp_sec32.c), described by an
@@ -174,7 +174,7 @@ int parse_cleaners(const Model *m, const char *list, ExpHeads *hd, Error *err);
 /* Checks the configured heads exist and the writer's layer is below the cleaners'. */
 int exp_heads_check(const Model *m, const ExpHeads *heads, Error *err);
 
-/* Residual locations of PROTOCOL section 3, in order: resid_pre0, resid_mid0, resid_post0,
+/* Residual locations of docs/PROTOCOL.md section 3, in order: resid_pre0, resid_mid0, resid_post0,
  * ..., resid_post{L-1}; attention-only blocks have no resid_mid (TransformerLens creates
  * no hook_resid_mid for them): resid_pre0, resid_post0, ... */
 int resid_location_count(int n_layers, int attn_only);
@@ -227,7 +227,7 @@ typedef struct {
     int correct, incorrect;
 } PromptTokens;
 
-/* The paper's four prompts (PROTOCOL section 5, Fig 4). */
+/* The paper's four prompts (docs/PROTOCOL.md section 5.4, Fig 4). */
 const AdvPrompt *exp_paper_prompts(int *count);
 /* Tokenizes prompt k (1-based, for messages) with BOS prepended and checks it fits
  * max_len tokens and its answers are single tokens. Free pt->tokens. */

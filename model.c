@@ -1,5 +1,5 @@
 /* model.c - config, weights, TransformerLens processing, forward pass, hooks,
- * interventions. See model.h and ../shared/PROTOCOL.md sections 1-2. */
+ * interventions. See model.h and docs/PROTOCOL.md sections 1-2. */
 #include "model.h"
 
 #include <math.h>
@@ -17,7 +17,7 @@
 #include <omp.h>
 #endif
 
-/* The masked attention score of PROTOCOL section 2 (TransformerLens' IGNORE). */
+/* The masked attention score of docs/PROTOCOL.md section 2 (TransformerLens' IGNORE). */
 #define MASKED_SCORE (-100000.0f)
 
 /* ------------------------------------------------------------------------ */
@@ -832,7 +832,7 @@ size_t model_param_count(const Model *m) {
 }
 
 /* ------------------------------------------------------------------------ */
-/* TransformerLens processing (PROTOCOL section 1)                           */
+/* TransformerLens processing (docs/PROTOCOL.md section 1)                  */
 /* ------------------------------------------------------------------------ */
 
 /* Columns handled together by fold_and_center: a [D, 64] block of floats

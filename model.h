@@ -4,7 +4,7 @@
  * Shapes below use TransformerLens names: B rows, T positions, L layers, H heads,
  * D d_model, dh d_head, M d_mlp, V d_vocab. All weights are float32, row-major,
  * in TransformerLens layout (W_Q [H,D,dh] means W_Q[(h*D + d)*dh + e]).
- * See ../shared/PROTOCOL.md sections 1-2 for the exact semantics.
+ * See docs/PROTOCOL.md sections 1-2 for the exact semantics.
  */
 #ifndef CLEANUP_MODEL_H
 #define CLEANUP_MODEL_H
@@ -125,7 +125,7 @@ void model_free(Model *m);
 int model_alloc_weights(Model *m, const ModelConfig *cfg, Error *err);
 
 /* TransformerLens processing, in order: fold_ln, center_writing_weights,
- * center_unembed, fold_value_biases (PROTOCOL section 1). */
+ * center_unembed, fold_value_biases (docs/PROTOCOL.md section 1). */
 void model_process(Model *m);
 /* Builds the packed forward-pass copies; call after changing weights. */
 void model_prepare(Model *m);
@@ -133,7 +133,7 @@ void model_prepare(Model *m);
 size_t model_param_count(const Model *m);
 
 /* Activations of one block for the current batch, every TransformerLens hook
- * point of PROTOCOL section 2 (batch dim first, current n_rows x n_pos). */
+ * point of docs/PROTOCOL.md section 2 (batch dim first, current n_rows x n_pos). */
 typedef struct {
     float *resid_pre;      /* [B,T,D] */
     float *ln1_scale;      /* [B,T] */

@@ -1,5 +1,5 @@
 /* references.c - see references.h. The two reference tables are data: what
- * the paper reports (PROTOCOL section 7, EXPERIMENTS.md) and what the planted
+ * the paper reports (docs/PROTOCOL.md section 7, EXPERIMENTS.md) and what the planted
  * model was built to show (synth.c's design notes). */
 #include "references.h"
 
@@ -25,7 +25,7 @@
 #define SRC_F5 "authors' script (Fig 5 regression)"
 #define SRC_32 "paper section 3.2"
 
-/* PROTOCOL section 7 with the suggested tolerances: PR medians and quantiles
+/* docs/PROTOCOL.md section 7 with the suggested tolerances: PR medians and quantiles
  * +-0.03 (also the figure-read Fig 2 medians), single-prompt deterministic
  * values +-0.01, patched values +-0.05, slope, intercept and r +-0.05. */
 static const RefCheck paper_checks[] = {

@@ -1,5 +1,5 @@
 /* references.h - reference values a run is checked against: the paper's
- * (PROTOCOL section 7 with its suggested tolerances) and the planted model's
+ * (docs/PROTOCOL.md section 7 with its suggested tolerances) and the planted model's
  * expectations (what synth.c plants), side by side as data. */
 #ifndef CLEANUP_REFERENCES_H
 #define CLEANUP_REFERENCES_H

@@ -218,7 +218,7 @@ static const char *describe(const char *name) {
     const Experiment *const *units;
     const ExpOutput *f;
     int i, n;
-    if (strcmp(name, "results.tsv") == 0) return "every metric, `name<TAB>value`, sorted by name, `%.9g` (PROTOCOL section 6)";
+    if (strcmp(name, "results.tsv") == 0) return "every metric, `name<TAB>value`, sorted by name, `%.9g` (docs/PROTOCOL.md section 6)";
     if (strcmp(name, "report.md") == 0) return "this report";
     if (strcmp(name, "uncertainty.tsv") == 0)
         return "the standard error of every statistic estimated from the run's own rows (`name<TAB>SE`; batch means over "
@@ -325,9 +325,11 @@ static void md_summary(const ReportContext *c, const Outputs *o, const Verdict *
 
     text_puts(t, "## Summary\n\n");
     text_printf(t, "- Model: %s%s\n", in->model_name ? in->model_name : "unknown",
-                in->is_gelu_4l ? " (gelu-4l, identified by its config)"
+                in->is_gelu_4l ? " (gelu-4l, identified by the fingerprints of its weights)"
                                : in->is_planted ? " (the bundled planted model, NOT gelu-4l)" : " (not gelu-4l)");
-    if (!v->set) {
+    if (!v->set && in->not_reproduced) {
+        text_printf(t, "- Verdict: **NOT REPRODUCED**. %s\n", in->no_checks_reason ? in->no_checks_reason : "");
+    } else if (!v->set) {
         text_printf(t, "- Checks: none. %s\n",
                     in->no_checks_reason ? in->no_checks_reason
                                          : "This model is neither gelu-4l nor the planted model, so its numbers are "
@@ -386,12 +388,21 @@ static void md_inputs(const ReportContext *c, Text *t) {
                 "- Config: n_layers %d, n_heads %d, d_model %d, d_head %d, d_mlp %d, n_ctx %d, d_vocab %d, act_fn %s\n",
                 in->n_layers, in->n_heads, in->d_model, in->d_head, in->d_mlp, in->n_ctx, in->d_vocab,
                 in->act_fn ? in->act_fn : "unknown");
+    if (in->gelu4l_shape && in->fingerprints_total > 0) {
+        if (in->fingerprints_matched == in->fingerprints_total)
+            text_printf(t, "- Identity: gelu-4l (weights match %d fingerprints)\n", in->fingerprints_matched);
+        else
+            text_printf(t,
+                        "- Identity: gelu-4l's shape, but the weights are not the published checkpoint (%d of %d\n"
+                        "  fingerprints match)\n",
+                        in->fingerprints_matched, in->fingerprints_total);
+    }
     md_file_hash(t, "Config file", in->config_path, NULL);
     md_file_hash(t, "Weights file", in->weights_path, in->weights_sha256);
     if (in->processed)
         text_puts(t, "- Processing: TransformerLens default processing applied, in this order: fold_ln,\n"
-                     "  center_writing_weights, center_unembed, fold_value_biases (PROTOCOL section 1). Every number of\n"
-                     "  the paper depends on it.\n");
+                     "  center_writing_weights, center_unembed, fold_value_biases (docs/PROTOCOL.md section 1).\n"
+                     "  Every number of the paper depends on it.\n");
     else
         text_puts(t, "- Processing: none (`--no-processing`): raw weights, LayerNorm with its weight and bias. The\n"
                      "  paper's numbers are not expected to match.\n");

@@ -36,10 +36,14 @@ typedef struct {
     int processed;          /* 1: TransformerLens processing applied */
     int is_gelu_4l;         /* config identifies NeelNanda/GELU_4L512W_C4_Code: check the paper's values */
     int is_planted;         /* the bundled planted model: check its own expectations */
+    /* identity from the weights (identity.h): set when the config has gelu-4l's shape */
+    int gelu4l_shape;
+    int fingerprints_matched, fingerprints_total; /* of gelu-4l's fingerprints; total 0: not measured */
     const RefCheck *checks; /* the expectations to check (paper's or planted's), may be NULL */
     size_t n_checks;
     const Verdict *verdict; /* the checks' outcomes on this run; NULL: every check of checks applies */
     const char *no_checks_reason; /* why no reference applies, for report.md (NULL: a default) */
+    int not_reproduced;     /* no check applies, yet the run fails (gelu-4l's shape without its weights) */
     /* data identity */
     const char *data_path;
     int n_rows, seq_len;

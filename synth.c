@@ -632,7 +632,7 @@ typedef struct {
 } CorpusWord;
 
 static const CorpusWord corpus[] = {
-    /* the answers of the four prompts (PROTOCOL Fig 4) */
+    /* the answers of the four prompts (docs/PROTOCOL.md section 5.4, Fig 4) */
     {" bottom", 1000}, {" top", 1000}, {" State", 1000}, {" University", 1000},
     {" __", 1000}, {" get", 1000}, {" Church", 1000}, {" church", 1000},
     /* the prompts' other pieces */

@@ -131,7 +131,7 @@ static void bench_matmul(double peak1, double peak2) {
 
 /* ---- forward pass ---------------------------------------------------------- */
 
-/* gelu-4l's shape (PROTOCOL section 1), processed (LNPre), random weights. */
+/* gelu-4l's shape (docs/PROTOCOL.md section 1), processed (LNPre), random weights. */
 static int build_model(Model *m, Error *err) {
     ModelConfig c;
     int l;

@@ -4,7 +4,7 @@
  *   - the cleaners' summed PR equals the sum of their PRs, per sample (PR is linear in a);
  *   - DLA is linear and ignores the mean over D;
  *   - Fig 3's patched run equals the clean run below the patched layer, and its patched
- *     head outputs match the closed form of PROTOCOL section 5:
+ *     head outputs match the closed form of docs/PROTOCOL.md section 5.3:
  *     result'_h[i] = result_h[i] - sum_{j<=i} A_h[i,j] (writer[j]/s[j]) W_V[h] W_O[h];
  *   - Fig 4's patched DLA equals the clean DLA when every dataset row starts with the prompt;
  *   - results do not depend on the thread count;
@@ -301,7 +301,7 @@ static void test_clean_pass(const Model *m, const Dataset *ds) {
     results_free(&r2);
 }
 
-/* Residual location k of PROTOCOL section 3 (resid_pre0, resid_mid0, resid_post0, ...). */
+/* Residual location k of docs/PROTOCOL.md section 3 (resid_pre0, resid_mid0, resid_post0, ...). */
 static const float *location_at(const Activations *a, int k, char *name, size_t size) {
     if (k == 0) {
         snprintf(name, size, "resid_pre0");

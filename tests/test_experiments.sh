@@ -1,7 +1,7 @@
 #!/bin/sh
 # test_experiments.sh - the experiment commands end to end on the gelu_pth fixture model
 # (3 layers, 4 heads, n_ctx 16, d_vocab 50; tests/fixtures/models/README.md):
-#   - the metric names and counts of PROTOCOL section 6 for this shape;
+#   - the metric names and counts of docs/PROTOCOL.md section 6 for this shape;
 #   - Fig 3's patched statistics equal the clean ones below the patched layer;
 #   - results do not depend on --threads;
 #   - the promised clear errors: heads that do not exist, cleaners in two layers, a writer

@@ -1,6 +1,6 @@
 #!/bin/sh
 # test_experiments_ref.sh - `./cleanup all` on the exp_model fixture against the
-# independent float64 PyTorch reference of PROTOCOL sections 3-6
+# independent float64 PyTorch reference of docs/PROTOCOL.md sections 3-6
 # (tools/reference_experiments.py wrote tests/fixtures/models/exp_model/expected_results.tsv).
 #
 # Every metric of the expected file must be in results.tsv, numeric, and within

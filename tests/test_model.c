@@ -4,7 +4,7 @@
  *     and every residual vector becomes the raw one minus its mean over D;
  *   - after processing every head result / embedding has zero mean over D;
  *   - the value-input patch with an unchanged input reproduces the clean run,
- *     and with the writer removed it matches PROTOCOL's closed form
+ *     and with the writer removed it matches the closed form of docs/PROTOCOL.md section 5.3
  *     result'_h[i] = result_h[i] - sum_{j<=i} A_h[i,j] (w[j]/s[j]) W_V[h] W_O[h];
  *   - starting at a later layer from copied activations reproduces the run;
  *   - the single-head intervention with the clean input reproduces hook_result;
@@ -217,7 +217,7 @@ static void test_interventions(int processed) {
     model_forward(&m, &patched, tokens, B, T, &opt);
     CHECK(max_abs_diff(patched.logits, clean.logits, BT * 20) < 1e-6, "identity value patch reproduces the clean run");
 
-    /* 3. remove L0H1's output from the value input: PROTOCOL's closed form */
+    /* 3. remove L0H1's output from the value input: the closed form of docs/PROTOCOL.md section 5.3 */
     for (i = 0; i < (int)BT; i++)
         for (d = 0; d < D; d++) resid[(size_t)i * D + d] -= clean.layer[0].result[((size_t)i * H + 1) * D + d];
     model_forward(&m, &patched, tokens, B, T, &opt);

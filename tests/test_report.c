@@ -34,7 +34,7 @@
 
 static const char *const LOCS[9] = {"resid_pre0", "resid_mid0", "resid_post0", "resid_mid1", "resid_post1",
                                     "resid_mid2", "resid_post2", "resid_mid3", "resid_post3"};
-/* The writer's Fig 1 values are the paper's (PROTOCOL section 7), so the paper checks pass. */
+/* The writer's Fig 1 values are the paper's (docs/PROTOCOL.md section 7), so the paper checks pass. */
 static const double W_MED[9] = {0.0119, 0.9604, 1.0448, 1.0108, 1.0195, 0.1027, 0.0929, 0.0489, 0.0548};
 static const double W_Q25[9] = {-0.0052, 0.8632, 0.9587, 0.9305, 0.9382, -0.1220, -0.0531, -0.1646, -0.1771};
 static const double W_Q75[9] = {0.0380, 1.0960, 1.1546, 1.1243, 1.1243, 0.3073, 0.2426, 0.2696, 0.2792};
@@ -73,7 +73,7 @@ static void set_q(Results *r, const char *base, double med, double q125, double 
     results_set(r, name, q875);
 }
 
-/* Fills r with every metric of PROTOCOL section 6 (plus fig3.clean.L2H*,
+/* Fills r with every metric of docs/PROTOCOL.md section 6 (plus fig3.clean.L2H*,
  * fig2.sum_of_medians and fig4.p*.top2); with_fig4 = 0 leaves Fig 4 out. */
 static void build_results(Results *r, int with_fig4) {
     static const char *const other[4] = {"L3H1", "L2H1", "L3H5", "L2H2"};
@@ -886,7 +886,7 @@ static void test_paper_mode(const char *dir) {
     results_free(&r);
 }
 
-/* The paper's reference table (PROTOCOL section 7), typed in independently. */
+/* The paper's reference table (docs/PROTOCOL.md section 7), typed in independently. */
 static void test_paper_checks(void) {
     static const struct {
         const char *metric;

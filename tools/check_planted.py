@@ -3,8 +3,8 @@
 
 Loads a model directory written by `cleanup synth` (config.json, model.safetensors,
 data.jsonl, tokenizer.json), applies TransformerLens processing exactly as
-PROTOCOL section 1 says, runs the forward pass in float64 and computes the
-experiments of PROTOCOL section 5 that the planted circuit is about (Fig 1, 2,
+docs/PROTOCOL.md section 1 says, runs the forward pass in float64 and computes the
+experiments of docs/PROTOCOL.md section 5 that the planted circuit is about (Fig 1, 2,
 3, 5 and section 3.2) under their results.tsv names. It shares no code with
 the C program, so it checks both the plant and, later, `cleanup all`.
 
@@ -43,7 +43,7 @@ def load_safetensors(path):
 
 
 def process(w, cfg):
-    """TransformerLens processing (PROTOCOL section 1), in order."""
+    """TransformerLens processing (docs/PROTOCOL.md section 1), in order."""
     L = cfg["n_layers"]
     for l in range(L):
         p = "blocks.%d." % l
@@ -281,7 +281,7 @@ PROMPTS = [
 
 
 def fig4(w, cfg, tokens, tok, res, wl=0, wh=2, eps=1e-5):
-    """PROTOCOL Fig 4: logit difference, clean DLA and patched DLA of the writer
+    """docs/PROTOCOL.md section 5.4 (Fig 4): logit difference, clean DLA and patched DLA of the writer
     and the other head at the prompt's last position."""
     vocab, ranks = tok
     WU = w["unembed.W_U"]

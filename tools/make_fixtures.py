@@ -24,7 +24,7 @@ Every model has non-trivial LayerNorm weights (1 + 0.3 N(0,1)) and biases
 
 Per model directory:
   tokens.txt            the token ids run (BOS first), space-separated
-  ref_processed/*.dat   every hook (PROTOCOL section 2) of the TransformerLens-
+  ref_processed/*.dat   every hook (docs/PROTOCOL.md section 2) of the TransformerLens-
                         processed model, format of `cleanup run --hook all --out`
   ref_raw/*.dat         the same for --no-processing
   ref_processed/weights_check.json  a few processed weight values (TL layout,

@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """reference_experiments.py - an independent float64 PyTorch reference of the
-paper's experiments (../shared/PROTOCOL.md sections 3-6), and the fixture model
+paper's experiments (docs/PROTOCOL.md sections 3-6), and the fixture model
 they are tested on (tests/fixtures/models/exp_model).
 
 Dev tool: Debian /usr/bin/python3 (torch 1.13 + numpy); CI never runs it.
@@ -16,7 +16,7 @@ The C test is `./cleanup all --model tests/fixtures/models/exp_model
 
 Everything runs on the TransformerLens-processed model (tools/tlref.py) in float64.
 
-Choices (the PROTOCOL leaves these to the implementation):
+Choices (docs/PROTOCOL.md leaves these to the implementation):
   * Heads: writer L0H2, cleaners L2H2..L2H7, patched layer 2 (the defaults).
   * Residual locations {loc}: resid_pre0, resid_mid0, resid_post0, resid_mid1,
     resid_post1, ..., resid_post{L-1} (resid_pre{l>0} = resid_post{l-1} is not repeated).
@@ -27,7 +27,7 @@ Choices (the PROTOCOL leaves these to the implementation):
     definition, "writer omitted"), fig2.MLP{l}.{stat} for every layer.
     fig2.cleaners_sum.{stat} = quantiles over samples of PR(sum of cleaner outputs,
     writer) (the headline is .median). fig2.sum_of_medians = sum over cleaners of
-    fig2.L2H{c}.median (the PROTOCOL's "sum of the per-head medians", labelled).
+    fig2.L2H{c}.median (docs/PROTOCOL.md's "sum of the per-head medians", labelled).
   * fig3.clean.{loc}.{stat} (= fig1.L0H2.{loc}), fig3.patched.{loc}.{stat} for all
     locations (below the patched layer equal to clean), fig3.clean.L2H{h}.{stat}
     (= fig2.L2H{h}) and fig3.patched.L2H{h}.{stat} for every head of the patched layer.
@@ -342,7 +342,7 @@ def lstsq(x, y):
 
 
 def locations(h, L):
-    """[(name, tensor [B,T,D])] in PROTOCOL section 3 order."""
+    """[(name, tensor [B,T,D])] in docs/PROTOCOL.md section 3 order."""
     locs = [("resid_pre0", h["blocks.0.hook_resid_pre"])]
     for l in range(L):
         locs.append(("resid_mid%d" % l, h["blocks.%d.hook_resid_mid" % l]))

@@ -1,8 +1,8 @@
 """tlref.py - an independent float64 PyTorch reference of the TransformerLens
-semantics that cleanup implements (../shared/PROTOCOL.md sections 1-2).
+semantics that cleanup implements (docs/PROTOCOL.md sections 1-2).
 
 Dev tool only (Debian /usr/bin/python3 with torch + numpy); CI never runs it.
-Written from the PROTOCOL text and checked against TransformerLens' own source
+Written from the text of docs/PROTOCOL.md and checked against TransformerLens' own source
 (components/layer_norm.py, layer_norm_pre.py, abstract_attention.py,
 transformer_block.py, weight_processing.py); no code copied.
 
@@ -11,7 +11,7 @@ Semantics followed (TransformerLens, the version the paper used):
     hook_normalized = the LayerNorm's OUTPUT: centred x / scale, times w plus b
     when the LayerNorm keeps its weights (unprocessed LN model). This is the
     TransformerLens the paper used (2023: `return self.hook_normalized(x * self.w
-    + self.b)`) and PROTOCOL section 2; TransformerLens moved the hook before w
+    + self.b)`) and docs/PROTOCOL.md section 2; TransformerLens moved the hook before w
     and b only in 2025 (PR #770). Processed (LNPre): centred x / scale.
   * Attention: q,k,v = input @ W[h] + b[h]; scores = q.k / sqrt(d_head);
     positions above the diagonal set to exactly -1e5 (the IGNORE buffer of the
@@ -24,7 +24,7 @@ Semantics followed (TransformerLens, the version the paper used):
     gelu = 0.5 x (1 + erf(x/sqrt 2)); gelu_new/gelu_fast = tanh approximation
     0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))); relu.
   * Processing (fold_ln, center_writing_weights, center_unembed, fold_value_biases)
-    in that order, PROTOCOL section 1.
+    in that order, docs/PROTOCOL.md section 1.
 All arithmetic is float64, starting from the float32 values stored in the file.
 """
 import json
@@ -141,7 +141,7 @@ def load_model_dir(d):
 # -------------------------------------------------------------- processing --
 
 def process_weights(cfg, sd):
-    """TransformerLens default processing (PROTOCOL section 1), on a copy."""
+    """TransformerLens default processing (docs/PROTOCOL.md section 1), on a copy."""
     w = OrderedDict((k, v.clone()) for k, v in sd.items())
     L = cfg["n_layers"]
     is_ln = cfg["normalization"] == "LN"
