@@ -40,7 +40,7 @@ $(BUILD)/libcleanup.a: $(LIBOBJ)
 # tools/same_outputs.sh sets it to compare builds of different commits.
 # $(BUILD)/commit.txt changes only when the commit does, so version.o is rebuilt only then.
 VERSION_COMMIT ?= $(shell git rev-parse --short=12 HEAD 2>/dev/null)$(shell git rev-parse --git-dir >/dev/null 2>&1 && ! git diff --quiet HEAD 2>/dev/null && echo ", modified")
-$(shell mkdir -p $(BUILD) && { [ "$$(cat $(BUILD)/commit.txt 2>/dev/null)" = "$(VERSION_COMMIT)" ] || printf '%s' "$(VERSION_COMMIT)" > $(BUILD)/commit.txt; })
+$(shell mkdir -p $(BUILD) && { [ -f $(BUILD)/commit.txt ] && [ "$$(cat $(BUILD)/commit.txt)" = "$(VERSION_COMMIT)" ] || printf '%s' "$(VERSION_COMMIT)" > $(BUILD)/commit.txt; })
 $(BUILD)/version.o: $(BUILD)/commit.txt
 $(BUILD)/version.o: CFLAGS += -DCLEANUP_COMMIT='"$(VERSION_COMMIT)"'
 
