@@ -26,14 +26,14 @@ have() { command -v "$1" >/dev/null 2>&1; }
 
 # The colours each figure must show (rrggbb, as the program's palette in plot.c and
 # exp_fig2.c; drawn opaque, so they appear as such in every rendering):
-#   fig1: the writer's median line (COLOR_CLEAN);
+#   fig1: the writer L0H2's line in panel (a) (palette 2), its median in panel (b) (COLOR_CLEAN);
 #   fig2: layers 0, 1, 2 and 3 (palette 0, 1, 2 and 9), the cleaners (COLOR_CLEANER) and
 #         layer 0's MLP bar paler: 1f77b4 at 45% over white = 9ac2dd;
 #   fig3a/b, fig4a/b: clean and patched bars (COLOR_CLEAN, COLOR_PATCHED);
 #   fig5: the least-squares line (COLOR_CLEANER).
 colours_of() {
     case $1 in
-    fig1) echo 4c72b0 ;;
+    fig1) echo 2ca02c,4c72b0 ;;
     fig2) echo 1f77b4,ff7f0e,2ca02c,17becf,c44e52,9ac2dd ;;
     fig3a | fig3b | fig4a | fig4b) echo 4c72b0,dd8452 ;;
     fig5) echo c44e52 ;;
