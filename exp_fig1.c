@@ -156,14 +156,16 @@ static int fig1_gp(const ReportContext *c, const Fig1Tables *f, Text *t, Outputs
                 "set xtics rotate by 40 right\nset xrange [-0.5:%d.5]\n",
                 f->p.layer, c->n_locs - 1);
     text_puts(t, "plot ");
+    /* the SVG's colours and line widths (the writer's line thicker) */
     for (h = 0; h < c->H; h++)
-        text_printf(t, "%s\"fig1a.dat\" using 1:%d%s with linespoints pt 7 title \"L%dH%d\"", h ? ", \\\n     " : "",
-                    h + 3, h == 0 ? ":xtic(2)" : "", f->p.layer, h);
+        text_printf(t, "%s\"fig1a.dat\" using 1:%d%s with linespoints pt 7 ps 0.6 lw %.1f lc rgb \"%s\" title \"L%dH%d\"",
+                    h ? ", \\\n     " : "", h + 3, h == 0 ? ":xtic(2)" : "", h == f->p.head ? 2.5 : 1.5, palette[h % 10],
+                    f->p.layer, h);
     text_printf(t,
                 "\nset title \"PR(resid, %s): median with percentile bands\"\n"
                 "plot \"fig1b.dat\" using 1:4:7 with filledcurves fs solid 0.25 lc rgb \"%s\" title \"12.5-87.5%%\", \\\n"
                 "     \"\" using 1:5:6 with filledcurves fs solid 0.45 lc rgb \"%s\" title \"25-75%%\", \\\n"
-                "     \"\" using 1:3:xtic(2) with linespoints pt 7 lw 2 lc rgb \"%s\" title \"median\"\n"
+                "     \"\" using 1:3:xtic(2) with linespoints pt 7 ps 0.6 lw 2.5 lc rgb \"%s\" title \"median\"\n"
                 "unset multiplot\n",
                 f->p.name, COLOR_CLEAN, COLOR_CLEAN, COLOR_CLEAN);
     return outputs_emit(o, "fig1.gp", t);

@@ -168,23 +168,49 @@ static int fig2_dat(const ReportContext *c, const Table *tb, Text *t, Outputs *o
     return outputs_emit(o, "fig2.dat", t);
 }
 
+/* The colour of layer l's bars (palette[3], red, is kept for the cleaners). */
+static const char *layer_color(int l) {
+    return palette[l % 10 == 3 ? 9 : l % 10];
+}
+
+/* The rrggbb digits of a "#rrggbb" colour, for gnuplot's 0xrrggbb numbers. */
+static const char *rgb_digits(const char *color) {
+    return color[0] == '#' ? color + 1 : color;
+}
+
+/* fig2.gp draws the bars as fig2.svg does: layer colours (layer_color), cleaners red,
+ * MLP bars paler (their colour at 45% over white, as fill-opacity 0.45 on white), with a
+ * key of the same entries. Whiskers come with their bars (boxerrorbars; see grouped_bars_gp). */
 static int fig2_gp(const ReportContext *c, const Table *tb, Text *t, Outputs *o) {
+    int k, l;
     t->len = 0;
     gp_begin(t, "fig2", "Fig 2 (fig2.dat)", 1240, 520);
     text_printf(t,
                 "set title \"Fig 2: PR of every node onto the writer %s (bars: median, whiskers: 12.5-87.5%%)\"\n"
                 "set xlabel \"node (the writer is omitted; red: cleaners)\"\nset ylabel \"projection ratio onto %s\"\n"
                 "set xtics rotate by 90 right\nset xrange [-0.5:%d.5]\n"
-                "set style fill solid 0.8 border -1\nset boxwidth 0.7\nunset key\n"
-                "plot \"fig2.dat\" using 1:5:($4 > 0 ? 7 : $3 + 1):xtic(2) with boxes lc variable, \\\n"
-                "     \"\" using 1:5:6:7 with yerrorbars lc rgb \"black\" pt 7 ps 0\n",
+                "set style fill solid 1.0 border -1\nset boxwidth 0.7\n",
                 c->writer, c->writer, tb->rows - 1);
+    text_puts(t, "palette_rgb(k) = ");
+    for (k = 0; k < 9; k++) text_printf(t, "k == %d ? 0x%s : ", k, rgb_digits(palette[k]));
+    text_printf(t, "0x%s\nlayer_rgb(l) = palette_rgb(int(l) %% 10 == 3 ? 9 : int(l) %% 10)\n", rgb_digits(palette[9]));
+    text_printf(t,
+                "pale_channel(v) = int(255 - 0.45 * (255 - v) + 0.5)\n"
+                "pale(rgb) = pale_channel(int(rgb / 65536) %% 256) * 65536 + pale_channel(int(rgb / 256) %% 256) * 256 + "
+                "pale_channel(int(rgb) %% 256)\n"
+                "bar_rgb(layer, cleaner, node) = cleaner > 0 ? 0x%s : strstrt(node, \"MLP\") == 1 ? pale(layer_rgb(layer)) : "
+                "layer_rgb(layer)\n",
+                rgb_digits(COLOR_CLEANER));
+    text_puts(t, "plot \"fig2.dat\" using 1:5:6:7:(0.7):(bar_rgb($3, $4, strcol(2))):xtic(2) with boxerrorbars "
+                 "lc rgb variable notitle");
+    for (l = 0; l < c->L && l < 12; l++)
+        text_printf(t, ", \\\n     \"\" using 1:(NaN) with boxes lc rgb layer_rgb(%d) title \"layer %d\"", l, l);
+    text_printf(t,
+                ", \\\n     \"\" using 1:(NaN) with boxes lc rgb \"%s\" title \"cleaners\""
+                ", \\\n     \"\" using 1:(NaN) with boxes lc rgb pale(layer_rgb(0)) title \"MLP (paler)\""
+                ", \\\n     \"\" using 1:(NaN):(NaN):(NaN) with yerrorbars pt -1 lc rgb \"black\" title \"12.5-87.5%%\"\n",
+                COLOR_CLEANER);
     return outputs_emit(o, "fig2.gp", t);
-}
-
-/* The colour of layer l's bars (palette[3], red, is kept for the cleaners). */
-static const char *layer_color(int l) {
-    return palette[l % 10 == 3 ? 9 : l % 10];
 }
 
 static int fig2_svg(const ReportContext *c, const Table *tb, Range y, Text *t, Outputs *o) {

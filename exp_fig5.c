@@ -147,20 +147,22 @@ static int fig5_dat(const ReportContext *c, const Fig5Fit *fit, Text *t, Outputs
     return outputs_emit(o, "fig5.dat", t);
 }
 
+/* The fit's equation goes into the title (as fig5.svg's panel title): in the key, outside
+ * the plot, a label that long squeezed the plot into half the width. */
 static int fig5_gp(const ReportContext *c, const Fig5Fit *fit, Text *t, Outputs *o) {
     const unsigned long n = (unsigned long)c->in->fig5_n;
     t->len = 0;
     gp_begin(t, "fig5", "Fig 5 (fig5.dat)", 900, 640);
     text_printf(t,
-                "set title \"Fig 5: writer DLA vs its V-composition through the cleaners\"\n"
+                "set title \"Fig 5: writer DLA vs its V-composition through the cleaners\\n%s\"\n"
                 "set xlabel \"DLA of the writer %s\"\nset ylabel \"DLA of the V-composition (cleaners)\"\nset grid xtics\n",
-                c->writer);
+                fit->label, c->writer);
     if (fit->has_fit) {
         text_printf(t, "slope = %.9g\nintercept = %.9g\n", fit->slope, fit->intercept);
         text_printf(t,
                     "plot \"fig5.dat\" using 1:2 with points pt 7 ps 0.4 lc rgb \"%s\" title \"positions (n=%lu)\", \\\n"
-                    "     slope * x + intercept with lines lw 2 lc rgb \"%s\" title \"%s\"\n",
-                    palette[0], n, COLOR_CLEANER, fit->label);
+                    "     slope * x + intercept with lines lw %.1f lc rgb \"%s\" title \"least-squares line\"\n",
+                    palette[0], n, REF_LINE_WIDTH, COLOR_CLEANER);
     } else {
         text_printf(t, "plot \"fig5.dat\" using 1:2 with points pt 7 ps 0.4 lc rgb \"%s\" title \"positions (n=%lu)\"\n",
                     palette[0], n);
@@ -194,10 +196,10 @@ static int fig5_svg(const ReportContext *c, const Fig5Fit *fit, Text *t, Outputs
     text_puts(t, "</g>\n");
     if (fit->has_fit)
         svg_line(t, ax_x(&a, a.xmin), ax_y(&a, fit->slope * a.xmin + fit->intercept), ax_x(&a, a.xmax),
-                 ax_y(&a, fit->slope * a.xmax + fit->intercept), COLOR_CLEANER, 2.5, NULL);
+                 ax_y(&a, fit->slope * a.xmax + fit->intercept), COLOR_CLEANER, REF_LINE_WIDTH, NULL);
     text_puts(t, "</g>\n");
     leg[0] = legend_item("one (row, position)", palette[0], LEG_POINT, 0.6);
-    leg[1] = legend_item("least-squares line", COLOR_CLEANER, LEG_DASH, 1);
+    leg[1] = legend_item("least-squares line", COLOR_CLEANER, LEG_SOLID, 1);
     draw_legend(t, 652, 70, leg, fit->has_fit ? 2 : 1);
     svg_end(t);
     return outputs_emit(o, "fig5.svg", t);

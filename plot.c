@@ -455,7 +455,8 @@ void draw_legend(Text *t, double x, double y, const LegendItem *items, int n) {
             svg_line(t, sx + 8, cy - 7, sx + 16, cy - 7, "black", 1.2, NULL);
             svg_line(t, sx + 8, cy + 7, sx + 16, cy + 7, "black", 1.2, NULL);
             break;
-        default: svg_line(t, sx, cy, sx + 24, cy, it->color, 3, NULL); break;
+        case LEG_DASH: svg_line(t, sx, cy, sx + 24, cy, it->color, REF_LINE_WIDTH, DASH_PATTERN); break;
+        default: svg_line(t, sx, cy, sx + 24, cy, it->color, REF_LINE_WIDTH, NULL); break;
         }
         svg_text(t, sx + 32, cy + 4, "start", 12, 0, NULL, it->label);
     }
@@ -555,7 +556,7 @@ void grouped_bars_svg(Text *t, const Table *tb, const BarGroup *g, int ng, int m
         }
         if (marker_col >= 0 && isfinite(table_get(tb, r, marker_col))) {
             double yv = ax_y(&a, table_get(tb, r, marker_col));
-            svg_line(t, ax_x(&a, r - gw / 2), yv, ax_x(&a, r + gw / 2), yv, "black", 2.5, "stroke-dasharray=\"6,3\"");
+            svg_line(t, ax_x(&a, r - gw / 2), yv, ax_x(&a, r + gw / 2), yv, "black", REF_LINE_WIDTH, DASH_PATTERN);
         }
     }
     for (k = 0; k < ng && nleg < 6; k++) {
@@ -582,20 +583,33 @@ void grouped_bars_svg(Text *t, const Table *tb, const BarGroup *g, int ng, int m
 }
 
 /* The gnuplot lines of a grouped bar chart: clean bar (column cv) left,
- * patched bar (pv with whiskers pl..ph) right; optional marker column. */
+ * patched bar (pv with whiskers pl..ph) right; optional marker column.
+ * Whiskers come with their bars (boxerrorbars): gnuplot's yerrorbars style
+ * blanks a disc at each median, drawn as scale(0.00) in SVG when the point
+ * size is 0, which SVG renderers refuse. The whisker's key entry is an empty
+ * yerrorbars plot without points, the marker a dashed line over the group as
+ * in the SVG (the PNG terminal draws it solid, key and plot alike). */
 void grouped_bars_gp(Text *t, const char *dat, int nrows, int cv, int cl, int ch, int pv, int pl, int ph, int mk,
                             const char *clean_label, const char *patched_label, const char *marker_label,
                             const char *whisker_label) {
     text_printf(t,
-                "set xrange [-0.5:%d.5]\nset style fill solid 0.85 border -1\nset boxwidth 0.38\n"
-                "plot \"%s\" using 1:(NaN):xtic(2) notitle, \\\n"
-                "     \"\" using ($1-0.2):%d with boxes lc rgb \"%s\" title \"%s\", \\\n",
-                nrows - 1, dat, cv, COLOR_CLEAN, clean_label);
-    if (cl > 0) text_printf(t, "     \"\" using ($1-0.2):%d:%d:%d with yerrorbars lc rgb \"black\" pt 7 ps 0 notitle, \\\n", cv, cl, ch);
+                "set xrange [-0.5:%d.5]\nset style fill solid 1.0 border -1\nset boxwidth 0.38\n"
+                "plot \"%s\" using 1:(NaN):xtic(2) notitle, \\\n",
+                nrows - 1, dat);
+    if (cl > 0)
+        text_printf(t, "     \"\" using ($1-0.2):%d:%d:%d:(0.38) with boxerrorbars lc rgb \"%s\" title \"%s\", \\\n", cv,
+                    cl, ch, COLOR_CLEAN, clean_label);
+    else
+        text_printf(t, "     \"\" using ($1-0.2):%d with boxes lc rgb \"%s\" title \"%s\", \\\n", cv, COLOR_CLEAN,
+                    clean_label);
     text_printf(t,
-                "     \"\" using ($1+0.2):%d with boxes lc rgb \"%s\" title \"%s\", \\\n"
-                "     \"\" using ($1+0.2):%d:%d:%d with yerrorbars lc rgb \"black\" pt 7 ps 0 title \"%s\"",
-                pv, COLOR_PATCHED, patched_label, pv, pl, ph, whisker_label);
-    if (mk > 0) text_printf(t, ", \\\n     \"\" using 1:%d with points pt 9 ps 2 lc rgb \"black\" title \"%s\"", mk, marker_label);
+                "     \"\" using ($1+0.2):%d:%d:%d:(0.38) with boxerrorbars lc rgb \"%s\" title \"%s\", \\\n"
+                "     \"\" using 1:(NaN):(NaN):(NaN) with yerrorbars pt -1 lc rgb \"black\" title \"%s\"",
+                pv, pl, ph, COLOR_PATCHED, patched_label, whisker_label);
+    if (mk > 0)
+        text_printf(t,
+                    ", \\\n     \"\" using ($1-0.4):%d:(0.8):(0) with vectors nohead lw %.1f dt (6,3) lc rgb \"black\" "
+                    "title \"%s\"",
+                    mk, REF_LINE_WIDTH, marker_label);
     text_puts(t, "\n");
 }

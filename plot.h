@@ -121,7 +121,14 @@ void draw_bar(Text *t, const Axes *a, double xc, double half, double v, const ch
 /* A whisker from lo to hi with caps (nothing if either is NaN). */
 void draw_whisker(Text *t, const Axes *a, double xc, double half, double lo, double hi);
 
-enum { LEG_LINE, LEG_BOX, LEG_BAND, LEG_POINT, LEG_WHISKER, LEG_DASH };
+/* Legend samples: LEG_LINE a series (line with a dot), LEG_BOX/LEG_BAND a filled box,
+ * LEG_POINT a dot, LEG_WHISKER a whisker, LEG_SOLID a plain line and LEG_DASH a dashed
+ * line, both drawn with the stroke of the lines they stand for (REF_LINE_WIDTH, DASH_PATTERN). */
+enum { LEG_LINE, LEG_BOX, LEG_BAND, LEG_POINT, LEG_WHISKER, LEG_DASH, LEG_SOLID };
+/* Stroke of a reference line drawn over a plot (Fig 5's fitted line, Fig 4's dashed
+ * clean logit difference) and of its legend sample, so the two look the same. */
+#define REF_LINE_WIDTH 2.5
+#define DASH_PATTERN "stroke-dasharray=\"6,3\""
 typedef struct {
     const char *label;
     const char *color;

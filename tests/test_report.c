@@ -217,6 +217,65 @@ static char *slurp(const char *dir, const char *name, size_t *len) {
     return (char *)data;
 }
 
+/* ---- SVG element helpers (for the legend checks) ---- */
+
+/* The value of attribute name of the element starting at elem, "" when absent. */
+static void svg_attr(const char *elem, const char *name, char *out, size_t n) {
+    const char *end = strchr(elem, '>'), *p = elem;
+    size_t k = strlen(name);
+    out[0] = '\0';
+    while (end && (p = strstr(p, name)) != NULL && p < end) {
+        if (p[-1] == ' ' && p[k] == '=' && p[k + 1] == '"') {
+            const char *v = p + k + 2, *q = strchr(v, '"');
+            size_t m = q ? (size_t)(q - v) : 0;
+            if (m >= n) m = n - 1;
+            memcpy(out, v, m);
+            out[m] = '\0';
+            return;
+        }
+        p += k;
+    }
+}
+
+/* 1 if the <line> elements at a and b have the same stroke, stroke-width and
+ * stroke-dasharray (the look of a line); why says how they differ. */
+static int same_stroke(const char *a, const char *b, char *why, size_t n) {
+    static const char *const attrs[] = {"stroke", "stroke-width", "stroke-dasharray"};
+    int i;
+    for (i = 0; i < 3; i++) {
+        char va[64], vb[64];
+        svg_attr(a, attrs[i], va, sizeof va);
+        svg_attr(b, attrs[i], vb, sizeof vb);
+        if (strcmp(va, vb) != 0) {
+            snprintf(why, n, "%s \"%s\" vs \"%s\"", attrs[i], va, vb);
+            return 0;
+        }
+    }
+    snprintf(why, n, "same");
+    return 1;
+}
+
+/* The last <line> element before the legend text >label</text>, NULL if none. */
+static const char *legend_sample(const char *svg, const char *label) {
+    char needle[128];
+    const char *text, *p, *last = NULL;
+    snprintf(needle, sizeof needle, ">%s</text>", label);
+    text = strstr(svg, needle);
+    for (p = svg; text && (p = strstr(p, "<line ")) != NULL && p < text; p++) last = p;
+    return text ? last : NULL;
+}
+
+/* The first <line> element containing every one of the attribute texts a1, a2. */
+static const char *first_line_with(const char *svg, const char *a1, const char *a2) {
+    const char *p;
+    for (p = svg; (p = strstr(p, "<line ")) != NULL; p++) {
+        const char *end = strchr(p, '>');
+        const char *h1 = strstr(p, a1), *h2 = strstr(p, a2);
+        if (end && h1 && h1 < end && h2 && h2 < end) return p;
+    }
+    return NULL;
+}
+
 static int file_exists_in(const char *dir, const char *name) {
     char *path = path_join(dir, name);
     int ok = path_exists(path);
@@ -562,6 +621,24 @@ static void test_full(const char *dir) {
     t = slurp(dir, "fig2.svg", NULL);
     CHECK(t && strstr(t, ">MLP3</text>") && !strstr(t, ">L0H2</text>"), "fig2.svg has MLP3 and omits the writer L0H2");
     CHECK(t && strstr(t, "-0.903"), "fig2.svg states the cleaners' summed median");
+    free(t);
+    /* Legend samples look like the lines they name: Fig 4's dashed clean logit difference,
+     * Fig 5's plain fitted line (each figure's first such line is in the plot, before the legend). */
+    t = slurp(dir, "fig4a.svg", NULL);
+    if (t) {
+        const char *mark = first_line_with(t, "stroke-dasharray=", "stroke=\"black\"");
+        const char *leg = legend_sample(t, "clean logit difference");
+        CHECK(mark && leg && mark < leg, "fig4a.svg has dashed markers and a legend sample for them");
+        if (mark && leg) CHECK(same_stroke(mark, leg, why, sizeof why), "fig4a.svg: legend sample drawn as the markers (%s)", why);
+    }
+    free(t);
+    t = slurp(dir, "fig5.svg", NULL);
+    if (t) {
+        const char *fit = first_line_with(t, "stroke=\"" COLOR_CLEANER "\"", "stroke-width=");
+        const char *leg = legend_sample(t, "least-squares line");
+        CHECK(fit && leg && fit < leg, "fig5.svg has a fitted line and a legend sample for it");
+        if (fit && leg) CHECK(same_stroke(fit, leg, why, sizeof why), "fig5.svg: legend sample drawn as the line (%s)", why);
+    }
     free(t);
 
     /* .dat numbers are the chosen metric values */
