@@ -44,14 +44,29 @@ static inline float madd(float a, float b, float c) {
 
 /* Register tile MR x NR = 6 rows x 2 vectors of VL floats: 12 vector
  * accumulators + 2 for the w row + 1 broadcast fit 16 vector registers
- * (AVX: 6 x 16 floats; SSE2/NEON: 6 x 8). */
-#if defined(__AVX__)
+ * (AVX: 6 x 16 floats; SSE2/NEON: 6 x 8). With AVX-512 (32 vector
+ * registers, 16 floats each) the tile is MR_WIDE rows x NRV_WIDE vectors
+ * (see micro_kernel). */
+#if defined(__AVX512F__)
+#define VL 16
+#elif defined(__AVX__)
 #define VL 8
 #else
 #define VL 4
 #endif
+#if VL == 16
+#ifndef MR_WIDE
+#define MR_WIDE 12
+#endif
+#ifndef NRV_WIDE
+#define NRV_WIDE 2
+#endif
+#define MR MR_WIDE
+#define NR (NRV_WIDE * VL)
+#else
 #define MR 6
 #define NR (2 * VL)
+#endif
 /* Cache blocks: the MR x KC sliver of packed a (12 KB with AVX) stays in L1
  * while the KC x NR sliver of packed w (32 KB) streams from L2, the MC x KC
  * block of a stays in L2, the KC x NC panel of w in L2/L3. MC is a multiple
@@ -59,9 +74,24 @@ static inline float madd(float a, float b, float c) {
  * gelu-4l's shapes, 1 thread: KC = 512, MC = 48, NC = 1024 beat BLIS-like
  * KC = 256, MC = 96, NC = 2048 by 10-20% (half the passes over the output
  * tiles). */
+#if VL == 16
+#ifndef KC_WIDE
+#define KC_WIDE 512
+#endif
+#ifndef MC_WIDE
+#define MC_WIDE (4 * MR)
+#endif
+#ifndef NC_WIDE
+#define NC_WIDE 1024
+#endif
+#define KC KC_WIDE
+#define MC MC_WIDE
+#define NC NC_WIDE
+#else
 #define KC 512
 #define MC 48
 #define NC 1024
+#endif
 /* Floats stored per element of packed a: VL (each one already broadcast to a
  * whole vector) on x86 without AVX, where SSE has no load-and-broadcast and
  * each broadcast costs a shuffle on the pipes the multiplies need (measured:
@@ -134,6 +164,14 @@ static void pack_a(float *restrict ap, const float *a, int lda, int mc, int kc) 
         const int mr = mc - ir < MR ? mc - ir : MR;
         float *restrict d = ap + (size_t)ir * kc * APV;
         const float *src = a + (size_t)ir * lda;
+#if MR != 6
+        if (mr == MR) {
+            /* MR sequential streams of a, one float of each per step. */
+            for (p = 0; p < kc; p++)
+                for (i = 0; i < MR; i++)
+                    for (l = 0; l < APV; l++) d[((size_t)p * MR + i) * APV + l] = src[(size_t)i * lda + p];
+        } else
+#else
         if (mr == MR) {
             const float *r0 = src, *r1 = src + lda, *r2 = r1 + lda, *r3 = r2 + lda, *r4 = r3 + lda, *r5 = r4 + lda;
             for (p = 0; p < kc; p++) {
@@ -147,7 +185,9 @@ static void pack_a(float *restrict ap, const float *a, int lda, int mc, int kc) 
                     dp[5 * APV + l] = r5[p];
                 }
             }
-        } else {
+        } else
+#endif
+        {
             for (p = 0; p < kc; p++)
                 for (i = 0; i < MR; i++)
                     for (l = 0; l < APV; l++)
@@ -177,6 +217,93 @@ static inline vfloat maddv(vfloat a, vfloat b, vfloat c) {
     return a * b + c;
 }
 
+#if VL == 16
+/* The AVX-512 tile: MR rows x NRV_WIDE vectors, each accumulator a named
+ * variable c<row><vector> (the same reason as below), spelled out by the
+ * macros: WIDE_ROWS(X) applies X to each row index, WIDE_VECS(X, i) to each
+ * (row, vector) pair. With 12 x 2 (the default) that is 24 accumulators + 2
+ * w vectors + 1 broadcast of the 32 zmm registers, 12 rows sharing each w
+ * load (the 6 x 2 tile of 16 registers loads w twice as often per FMA).
+ * Same chains as every other path: c[i][j] = madd(a[i][p], w[p][j], c[i][j])
+ * for p in order, then + bias[j]. */
+#if MR_WIDE == 8
+#define WIDE_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7)
+#elif MR_WIDE == 10
+#define WIDE_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9)
+#elif MR_WIDE == 12
+#define WIDE_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(a) X(b)
+#elif MR_WIDE == 14
+#define WIDE_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(a) X(b) X(c) X(d)
+#else
+#error "MR_WIDE: 8, 10, 12 or 14"
+#endif
+#if NRV_WIDE == 2
+#define WIDE_VECS(X, i) X(i, 0) X(i, 1)
+#define W_VECS(X) X(0) X(1)
+#elif NRV_WIDE == 3
+#define WIDE_VECS(X, i) X(i, 0) X(i, 1) X(i, 2)
+#define W_VECS(X) X(0) X(1) X(2)
+#else
+#error "NRV_WIDE: 2 or 3"
+#endif
+/* Row index digits a-d stand for 10-13 (names c<row><vector> stay two characters). */
+#define ROW_0 0
+#define ROW_1 1
+#define ROW_2 2
+#define ROW_3 3
+#define ROW_4 4
+#define ROW_5 5
+#define ROW_6 6
+#define ROW_7 7
+#define ROW_8 8
+#define ROW_9 9
+#define ROW_a 10
+#define ROW_b 11
+#define ROW_c 12
+#define ROW_d 13
+#define ACC(i, v) c##i##v
+#define DECL_ONE(i, v) vfloat ACC(i, v);
+#define DECL_ROW(i) WIDE_VECS(DECL_ONE, i)
+#define ZERO_ONE(i, v) ACC(i, v) = zero;
+#define ZERO_ROW(i) WIDE_VECS(ZERO_ONE, i)
+#define LOAD_ONE(i, v) memcpy(&ACC(i, v), c + ROW_##i * ldc + v * VL, vb);
+#define LOAD_ROW(i) WIDE_VECS(LOAD_ONE, i)
+#define MADD_ONE(i, v) ACC(i, v) = maddv(a, b##v, ACC(i, v));
+#define STEP_ROW(i) a = ap[p * MR + ROW_##i] - zero; WIDE_VECS(MADD_ONE, i)
+#define BIAS_ONE(i, v) ACC(i, v) = ACC(i, v) + b##v;
+#define BIAS_ROW(i) WIDE_VECS(BIAS_ONE, i)
+#define STORE_ONE(i, v) memcpy(c + ROW_##i * ldc + v * VL, &ACC(i, v), vb);
+#define STORE_ROW(i) WIDE_VECS(STORE_ONE, i)
+#define DECL_W(v) vfloat b##v;
+#define LOAD_W(v) memcpy(&b##v, bp + (size_t)p * NR + v * VL, vb);
+#define LOAD_BIAS(v) memcpy(&b##v, bias + v * VL, vb);
+
+static void micro_kernel(int kc, const float *restrict ap, const float *restrict bp, float *restrict c, size_t ldc,
+                         int load, const float *restrict bias) {
+    WIDE_ROWS(DECL_ROW)
+    const vfloat zero = {0};
+    const size_t vb = sizeof(vfloat);
+    int p;
+    if (load) {
+        WIDE_ROWS(LOAD_ROW)
+    } else {
+        WIDE_ROWS(ZERO_ROW)
+    }
+    for (p = 0; p < kc; p++) {
+        vfloat a;
+        W_VECS(DECL_W)
+        W_VECS(LOAD_W)
+        /* x - 0 is exactly x (also for -0), so this is a pure broadcast. */
+        WIDE_ROWS(STEP_ROW)
+    }
+    if (bias) {
+        W_VECS(DECL_W)
+        W_VECS(LOAD_BIAS)
+        WIDE_ROWS(BIAS_ROW)
+    }
+    WIDE_ROWS(STORE_ROW)
+}
+#else
 static void micro_kernel(int kc, const float *restrict ap, const float *restrict bp, float *restrict c, size_t ldc,
                          int load, const float *restrict bias) {
     vfloat c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51;
@@ -231,6 +358,7 @@ static void micro_kernel(int kc, const float *restrict ap, const float *restrict
     memcpy(c + 4 * ldc, &c40, vb); memcpy(c + 4 * ldc + VL, &c41, vb);
     memcpy(c + 5 * ldc, &c50, vb); memcpy(c + 5 * ldc + VL, &c51, vb);
 }
+#endif /* VL == 16 */
 #else
 static void micro_kernel(int kc, const float *restrict ap, const float *restrict bp, float *restrict c, size_t ldc,
                          int load, const float *restrict bias) {
