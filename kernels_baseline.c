@@ -74,24 +74,12 @@ static inline float madd(float a, float b, float c) {
  * gelu-4l's shapes, 1 thread: KC = 512, MC = 48, NC = 1024 beat BLIS-like
  * KC = 256, MC = 96, NC = 2048 by 10-20% (half the passes over the output
  * tiles). */
-#if VL == 16
-#ifndef KC_WIDE
-#define KC_WIDE 512
-#endif
-#ifndef MC_WIDE
-#define MC_WIDE (4 * MR)
-#endif
-#ifndef NC_WIDE
-#define NC_WIDE 1024
-#endif
-#define KC KC_WIDE
-#define MC MC_WIDE
-#define NC NC_WIDE
-#else
+/* The AVX-512 copy uses the same blocks (MC is a multiple of its 12 rows too):
+ * on Zen 5 (48 KB L1d, 1 MB L2 per core) NC = 512 (the w panel in L2), MC = 96
+ * or 144, KC = 256 measured within the noise of these (a shared host, +-5%). */
 #define KC 512
 #define MC 48
 #define NC 1024
-#endif
 /* Floats stored per element of packed a: VL (each one already broadcast to a
  * whole vector) on x86 without AVX, where SSE has no load-and-broadcast and
  * each broadcast costs a shuffle on the pipes the multiplies need (measured:
@@ -138,11 +126,8 @@ static void pack_b(float *restrict bp, const float *w, int ldw, int kc, int nc) 
     for (p0 = 0; p0 < kc; p0 += 8) {
         const int p1 = kc - p0 < 8 ? kc : p0 + 8;
         for (jr = 0; jr < nfull; jr += NR)
-            for (p = p0; p < p1; p++) {
-                const float *src = w + (size_t)p * ldw + jr;
-                float *restrict d = bp + (size_t)jr * kc + (size_t)p * NR;
-                for (j = 0; j < NR; j++) d[j] = src[j];
-            }
+            for (p = p0; p < p1; p++) /* constant size: inlined (gcc made the loop a memmove call) */
+                memcpy(bp + (size_t)jr * kc + (size_t)p * NR, w + (size_t)p * ldw + jr, NR * sizeof(float));
         if (nfull < nc)
             for (p = p0; p < p1; p++) {
                 const float *src = w + (size_t)p * ldw + nfull;
@@ -225,7 +210,11 @@ static inline vfloat maddv(vfloat a, vfloat b, vfloat c) {
  * w vectors + 1 broadcast of the 32 zmm registers, 12 rows sharing each w
  * load (the 6 x 2 tile of 16 registers loads w twice as often per FMA).
  * Same chains as every other path: c[i][j] = madd(a[i][p], w[p][j], c[i][j])
- * for p in order, then + bias[j]. */
+ * for p in order, then + bias[j]. Measured on Zen 5, 1 thread: 12 x 2, 14 x 2,
+ * 10 x 2 and 8 x 3 all reach 190-210 GFLOP/s on the big shapes (within the
+ * noise of a shared host); 14 x 2 was slower on the unembedding's 256 rows
+ * (more padded edge rows) and 8 x 2 slower everywhere. -DMR_WIDE=8|10|14 and
+ * -DNRV_WIDE=3 (with 8 rows) build the others, for other machines. */
 #if MR_WIDE == 8
 #define WIDE_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7)
 #elif MR_WIDE == 10
