@@ -168,14 +168,20 @@ static const struct {
 };
 #define N_SHAPES (sizeof shapes / sizeof shapes[0])
 
-/* bench_torch.py's "matmul M K N wall cpu" lines into ctx[shape] (wall GFLOP/s). */
+/* bench_torch.py's "matmul M K N wall cpu" lines into ctx[shape] = {wall, cpu} GFLOP/s. */
 static void torch_matmul_line(const char *l, void *ctx) {
-    double *wall = (double *)ctx, g, c;
+    double(*got)[2] = (double(*)[2])ctx, g, c;
     int M, K, N;
     size_t s;
     if (sscanf(l, "matmul %d %d %d %lf %lf", &M, &K, &N, &g, &c) != 5) return;
     for (s = 0; s < N_SHAPES; s++)
-        if (shapes[s].M == M && shapes[s].K == K && shapes[s].N == N) wall[s] = g;
+        if (shapes[s].M == M && shapes[s].K == K && shapes[s].N == N) got[s][0] = g, got[s][1] = c;
+}
+
+/* ours / theirs by the cpu-based figures when both have one (robust to other
+ * programs on the cores), else by wall time. */
+static double speed_ratio(double wall, double cpu, double their_wall, double their_cpu) {
+    return cpu > 0 && their_cpu > 0 ? cpu / their_cpu : wall / their_wall;
 }
 
 /* Ours on every shape at 1 and 2 threads (wall and cpu GFLOP/s; keeps the best
@@ -192,38 +198,40 @@ static void measure_matmul(double wall[][2], double cpu[][2]) {
 }
 
 static void bench_matmul(double peak1, double peak2) {
-    double wall[N_SHAPES][2], cpu[N_SHAPES][2], torch[N_SHAPES][2];
+    double wall[N_SHAPES][2], cpu[N_SHAPES][2], torch[N_SHAPES][2][2]; /* torch[shape][threads-1] = {wall, cpu} */
     size_t s;
     int nt, have_torch = 1;
     memset(wall, 0, sizeof wall), memset(cpu, 0, sizeof cpu), memset(torch, 0, sizeof torch);
     printf("\nmatmul GFLOP/s, kernels %s: wall = best wall time; cpu = threads x flops / CPU s; %% of the\n"
-           "cpu-based peak of these kernels; torch = PyTorch's matmul (tools/bench_torch.py) measured in this run\n"
-           "between two passes of ours (best of both kept); x = ours / torch, by wall time\n",
+           "cpu-based peak of these kernels; torch = PyTorch's matmul (tools/bench_torch.py, wall and cpu)\n"
+           "measured in this run between two passes of ours (best of both kept); x = ours / torch by the cpu\n"
+           "figures (by wall time where clock() is too coarse for one)\n",
            kernels_name());
     measure_matmul(wall, cpu);
     for (nt = 1; nt <= 2 && have_torch; nt++) {
-        double got[N_SHAPES] = {0};
+        double got[N_SHAPES][2];
+        memset(got, 0, sizeof got);
         if (run_torch("matmul", nt, torch_matmul_line, got) != 0) {
             have_torch = 0;
             if (torch_available()) printf("  PyTorch side by side: tools/bench_torch.py failed\n");
             break;
         }
-        for (s = 0; s < N_SHAPES; s++) torch[s][nt - 1] = got[s];
+        for (s = 0; s < N_SHAPES; s++) torch[s][nt - 1][0] = got[s][0], torch[s][nt - 1][1] = got[s][1];
     }
     if (have_torch) measure_matmul(wall, cpu);
-    printf("  %-30s %24s %8s %6s %24s %8s %6s\n", "shape", "1 thread: wall  cpu", "torch", "x", "2 threads: wall  cpu",
+    printf("  %-30s %21s %13s %6s %21s %13s %6s\n", "shape", "1 thread: wall  cpu", "torch", "x", "2 threads: wall  cpu",
            "torch", "x");
     for (s = 0; s < N_SHAPES; s++) {
         printf("  %-30s", shapes[s].name);
         for (nt = 1; nt <= 2; nt++) {
-            const double peak = nt == 1 ? peak1 : peak2;
+            const double peak = nt == 1 ? peak1 : peak2, *t = torch[s][nt - 1];
             /* clock() is too coarse for the short W_O head product: its wall figure then */
             const double g = cpu[s][nt - 1] > 0 ? cpu[s][nt - 1] : wall[s][nt - 1];
-            printf(" %8.1f %6.1f (%3.0f%%)", wall[s][nt - 1], cpu[s][nt - 1], 100 * g / peak);
-            if (torch[s][nt - 1] > 0)
-                printf(" %8.1f %5.2fx", torch[s][nt - 1], wall[s][nt - 1] / torch[s][nt - 1]);
+            printf(" %6.1f %6.1f (%3.0f%%)", wall[s][nt - 1], cpu[s][nt - 1], 100 * g / peak);
+            if (t[0] > 0)
+                printf(" %6.1f %6.1f %5.2fx", t[0], t[1], speed_ratio(wall[s][nt - 1], cpu[s][nt - 1], t[0], t[1]));
             else
-                printf(" %8s %6s", "-", "-");
+                printf(" %13s %6s", "-", "-");
         }
         printf("\n");
     }
@@ -339,13 +347,13 @@ static double forward_flops_per_token(const ModelConfig *c, int T, int with_unem
 
 /* bench_torch.py's "forward unembed wall cpu" lines into ctx[unembed] (tokens/s). */
 static void torch_forward_line(const char *l, void *ctx) {
-    double *tok = (double *)ctx, t, c;
+    double(*tok)[2] = (double(*)[2])ctx, t, c;
     int u;
-    if (sscanf(l, "forward %d %lf %lf", &u, &t, &c) == 3 && (u == 0 || u == 1)) tok[u] = t;
+    if (sscanf(l, "forward %d %lf %lf", &u, &t, &c) == 3 && (u == 0 || u == 1)) tok[u][0] = t, tok[u][1] = c;
 }
 
 static void bench_forward(double peak2) {
-    double tok2[2] = {0, 0}; /* ours, 2 threads: tokens/s without and with the unembedding */
+    double tok2[2][2] = {{0, 0}, {0, 0}}; /* ours, 2 threads: {wall, cpu} tokens/s without and with the unembedding */
     Model m;
     Activations a;
     Error err;
@@ -384,7 +392,8 @@ static void bench_forward(double peak2) {
                    "  the 2-thread peak of these kernels\n",
                    forward_flops_per_token(&m.cfg, T, 0) / 1e6, forward_flops_per_token(&m.cfg, T, 1) / 1e6, fn, fu,
                    100 * fn / peak2, 100 * fu / peak2);
-            tok2[0] = B * T / tn, tok2[1] = B * T / tu;
+            tok2[0][0] = B * T / tn, tok2[1][0] = B * T / tu;
+            tok2[0][1] = nt * B * T / cn, tok2[1][1] = nt * B * T / cu;
         }
         fflush(stdout);
     }
@@ -393,11 +402,12 @@ static void bench_forward(double peak2) {
     model_free(&m);
     {
         /* issue 15's target: >= 4x PyTorch + OpenBLAS, 2 threads, no unembedding */
-        double torch_tok[2] = {0, 0};
-        if (run_torch("forward", 2, torch_forward_line, torch_tok) == 0 && torch_tok[0] > 0 && torch_tok[1] > 0)
-            printf("  PyTorch (tools/bench_torch.py, 2 threads, this run): %.0f / %.0f tok/s (no unembed / with):\n"
-                   "  ours %.2fx / %.2fx\n",
-                   torch_tok[0], torch_tok[1], tok2[0] / torch_tok[0], tok2[1] / torch_tok[1]);
+        double tt[2][2] = {{0, 0}, {0, 0}};
+        if (run_torch("forward", 2, torch_forward_line, tt) == 0 && tt[0][0] > 0 && tt[1][0] > 0)
+            printf("  PyTorch (tools/bench_torch.py, 2 threads, this run): %.0f / %.0f tok/s, %.0f / %.0f cpu-tok/s\n"
+                   "  (no unembed / with): ours %.2fx / %.2fx by wall time, %.2fx / %.2fx by the cpu figures\n",
+                   tt[0][0], tt[1][0], tt[0][1], tt[1][1], tok2[0][0] / tt[0][0], tok2[1][0] / tt[1][0],
+                   tok2[0][1] / tt[0][1], tok2[1][1] / tt[1][1]);
         else if (torch_available())
             printf("  PyTorch side by side: tools/bench_torch.py failed\n");
     }
