@@ -1,7 +1,9 @@
 /* kernels_baseline.c - the math kernels (kernels.h), compiled for the
  * build's baseline instruction set (x86-64: SSE2) into the table
  * `kernels_baseline`. kernels_avx2.c compiles this same file again for
- * AVX2 + FMA into `kernels_avx2`; kernels.c picks one at run time.
+ * AVX2 + FMA into `kernels_avx2`, kernels_avx512.c for AVX-512 into
+ * `kernels_avx512` (16-float vectors, a 12 x 32 tile); kernels.c picks one
+ * at run time.
  *
  * matmul: a cache-blocked sgemm in portable C99 (the BLIS loop structure: pack
  * a KC x NC panel of w and an MC x KC block of a, then run an MR x NR register
@@ -17,7 +19,10 @@
  * madd is the expression a*b + c; whether it is fused is the compiler's
  * choice, the same in every path of one compilation: bits can differ between
  * builds and between the baseline and AVX2+FMA tables (FMA rounds once),
- * never between thread counts.
+ * never between thread counts. The AVX2 and AVX-512 tables both fuse every
+ * madd, so their matmul chains are the same operations in the same order
+ * whatever the tile: the same bits (the other kernels compute in double and
+ * have agreed too, but nothing forces the compiler to contract them alike).
  */
 /* Not kernels.h: the entry points here are static, reached through the table. */
 #include "kernels_impl.h"

@@ -135,23 +135,29 @@ static float *rand_floats(size_t n, float scale, unsigned seed) {
 static double time_matmul(int M, int K, int N, int nt, double budget, double *cpu_based) {
     float *a = rand_floats((size_t)M * K, 1.0f, 1), *w = rand_floats((size_t)K * N, 0.05f, 2);
     float *bias = rand_floats((size_t)N, 0.1f, 3), *out = xalloc_array((size_t)M * N, sizeof(float), "out");
-    double best = 1e30, best_cpu = 1e30, start;
-    int reps = 0;
+    double best = 1e30, best_cpu = 1e30, start, t;
+    int reps = 0, batch, k;
     set_thread_count(nt);
     matmul(out, a, w, bias, M, K, N); /* warm up: page in, spin up threads */
+    /* Each sample times `batch` calls, at least ~5 ms: clock() may tick
+     * coarsely, and a product as short as W_O head's (~0.3 ms) would read 0. */
+    t = now_seconds();
+    matmul(out, a, w, bias, M, K, N);
+    t = now_seconds() - t;
+    batch = t > 0.005 ? 1 : t > 0.00005 ? (int)(0.005 / t) + 1 : 100;
     start = now_seconds();
     while (reps < 3 || now_seconds() - start < budget) {
-        double t = now_seconds(), c = cpu_seconds();
-        matmul(out, a, w, bias, M, K, N);
-        t = now_seconds() - t;
-        c = cpu_seconds() - c;
+        double c = cpu_seconds();
+        t = now_seconds();
+        for (k = 0; k < batch; k++) matmul(out, a, w, bias, M, K, N);
+        t = (now_seconds() - t) / batch;
+        c = (cpu_seconds() - c) / batch;
         if (t < best) best = t;
         if (c < best_cpu) best_cpu = c;
         if (++reps >= 200) break;
     }
     free(a), free(w), free(bias), free(out);
-    /* clock() ticks coarsely: trust the CPU figure only for runs of some length */
-    *cpu_based = best_cpu > 0.002 ? nt * 2.0 * M * K * N / best_cpu / 1e9 : 0.0;
+    *cpu_based = best_cpu > 0 ? nt * 2.0 * M * K * N / best_cpu / 1e9 : 0.0;
     return 2.0 * M * K * N / best / 1e9;
 }
 
@@ -205,7 +211,7 @@ static void bench_matmul(double peak1, double peak2) {
     printf("\nmatmul GFLOP/s, kernels %s: wall = best wall time; cpu = threads x flops / CPU s; %% of the\n"
            "cpu-based peak of these kernels; torch = PyTorch's matmul (tools/bench_torch.py, wall and cpu)\n"
            "measured in this run between two passes of ours (best of both kept); x = ours / torch by the cpu\n"
-           "figures (by wall time where clock() is too coarse for one)\n",
+           "figures (robust to other programs on the cores)\n",
            kernels_name());
     measure_matmul(wall, cpu);
     for (nt = 1; nt <= 2 && have_torch; nt++) {
@@ -225,7 +231,6 @@ static void bench_matmul(double peak1, double peak2) {
         printf("  %-30s", shapes[s].name);
         for (nt = 1; nt <= 2; nt++) {
             const double peak = nt == 1 ? peak1 : peak2, *t = torch[s][nt - 1];
-            /* clock() is too coarse for the short W_O head product: its wall figure then */
             const double g = cpu[s][nt - 1] > 0 ? cpu[s][nt - 1] : wall[s][nt - 1];
             printf(" %6.1f %6.1f (%3.0f%%)", wall[s][nt - 1], cpu[s][nt - 1], 100 * g / peak);
             if (t[0] > 0)
