@@ -184,12 +184,6 @@ static void torch_matmul_line(const char *l, void *ctx) {
         if (shapes[s].M == M && shapes[s].K == K && shapes[s].N == N) got[s][0] = g, got[s][1] = c;
 }
 
-/* ours / theirs by the cpu-based figures when both have one (robust to other
- * programs on the cores), else by wall time. */
-static double speed_ratio(double wall, double cpu, double their_wall, double their_cpu) {
-    return cpu > 0 && their_cpu > 0 ? cpu / their_cpu : wall / their_wall;
-}
-
 /* Ours on every shape at 1 and 2 threads (wall and cpu GFLOP/s; keeps the best
  * of this pass and what is already in the arrays). */
 static void measure_matmul(double wall[][2], double cpu[][2]) {
@@ -203,15 +197,17 @@ static void measure_matmul(double wall[][2], double cpu[][2]) {
         }
 }
 
+/* peak1: the 1-thread cpu-based peak, peak2: the 2-thread wall peak. */
 static void bench_matmul(double peak1, double peak2) {
     double wall[N_SHAPES][2], cpu[N_SHAPES][2], torch[N_SHAPES][2][2]; /* torch[shape][threads-1] = {wall, cpu} */
     size_t s;
     int nt, have_torch = 1;
     memset(wall, 0, sizeof wall), memset(cpu, 0, sizeof cpu), memset(torch, 0, sizeof torch);
-    printf("\nmatmul GFLOP/s, kernels %s: wall = best wall time; cpu = threads x flops / CPU s; %% of the\n"
-           "cpu-based peak of these kernels; torch = PyTorch's matmul (tools/bench_torch.py, wall and cpu)\n"
-           "measured in this run between two passes of ours (best of both kept); x = ours / torch by the cpu\n"
-           "figures (robust to other programs on the cores)\n",
+    printf("\nmatmul GFLOP/s, kernels %s: wall = best wall time; cpu = threads x flops / CPU s (robust to\n"
+           "other programs on the cores, but only for 1 thread: the CPU time of a process's other threads is\n"
+           "updated per scheduler tick); torch = PyTorch's matmul (tools/bench_torch.py, wall and cpu) measured\n"
+           "in this run between two passes of ours (best of both kept); %% of the peak of these kernels and\n"
+           "x = ours / torch: by the cpu figures for 1 thread, by wall time for 2\n",
            kernels_name());
     measure_matmul(wall, cpu);
     for (nt = 1; nt <= 2 && have_torch; nt++) {
@@ -230,11 +226,11 @@ static void bench_matmul(double peak1, double peak2) {
     for (s = 0; s < N_SHAPES; s++) {
         printf("  %-30s", shapes[s].name);
         for (nt = 1; nt <= 2; nt++) {
-            const double peak = nt == 1 ? peak1 : peak2, *t = torch[s][nt - 1];
-            const double g = cpu[s][nt - 1] > 0 ? cpu[s][nt - 1] : wall[s][nt - 1];
-            printf(" %6.1f %6.1f (%3.0f%%)", wall[s][nt - 1], cpu[s][nt - 1], 100 * g / peak);
+            const double *t = torch[s][nt - 1];
+            const double g = nt == 1 && cpu[s][0] > 0 ? cpu[s][0] : wall[s][nt - 1];
+            printf(" %6.1f %6.1f (%3.0f%%)", wall[s][nt - 1], cpu[s][nt - 1], 100 * g / (nt == 1 ? peak1 : peak2));
             if (t[0] > 0)
-                printf(" %6.1f %6.1f %5.2fx", t[0], t[1], speed_ratio(wall[s][nt - 1], cpu[s][nt - 1], t[0], t[1]));
+                printf(" %6.1f %6.1f %5.2fx", t[0], t[1], nt == 1 && t[1] > 0 ? g / t[1] : wall[s][nt - 1] / t[0]);
             else
                 printf(" %13s %6s", "-", "-");
         }
@@ -591,7 +587,7 @@ int main(int argc, char **argv) {
             w1 = peak_gflops(1, &c1), w2 = peak_gflops(2, &c2);
             printf("  %-8s (%3d-bit vectors): 1 thread %.1f wall, %.1f cpu; 2 threads %.1f wall, %.1f cpu%s\n", isas[k],
                    32 * kernels_vector_floats(), w1, c1, w2, c2, strcmp(isas[k], in_use) ? "" : "  <- kernels in use");
-            if (!strcmp(isas[k], in_use)) p1 = c1, p2 = c2;
+            if (!strcmp(isas[k], in_use)) p1 = c1, p2 = w2;
         }
         kernels_use(in_use);
     }
