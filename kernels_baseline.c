@@ -378,7 +378,8 @@ static void micro_kernel(int kc, const float *restrict ap, const float *restrict
 /* One thread's share: out rows [m0,m1) x cols [n0,n1), with private packing
  * buffers ap ((MC + MC/2 rounded up to MR)*KC*APV floats) and bp (KC*NC floats). */
 static void gemm_blocked(float *out, int ldo, const float *a, int lda, const float *w, int ldw,
-                         const float *bias, int m0, int m1, int n0, int n1, int K, float *ap, float *bp) {
+                         const float *bias, int m0, int m1, int n0, int n1, int K, float *ap, float *bp,
+                         int a_once) {
     float c[MR * NR];
     int jc, pc, ic, mc, jr, ir, i, j;
     for (jc = n0; jc < n1; jc += NC) {
@@ -391,14 +392,15 @@ static void gemm_blocked(float *out, int ldo, const float *a, int lda, const flo
                 /* A remainder of up to MC/2 rows joins the last block: a
                  * product of 64 rows (attention's blocks) is one block, so
                  * each packed sliver of w is used for all its rows. */
+                float *apb = a_once ? ap + (size_t)(ic - m0) * kc * APV : ap;
                 mc = m1 - ic <= MC + MC / 2 ? m1 - ic : MC;
-                pack_a(ap, a + (size_t)ic * lda + pc, lda, mc, kc);
+                if (!a_once || jc == n0) pack_a(apb, a + (size_t)ic * lda + pc, lda, mc, kc);
                 for (jr = 0; jr < nc; jr += NR) {
                     const int nr = nc - jr < NR ? nc - jr : NR;
                     for (ir = 0; ir < mc; ir += MR) {
                         const int mr = mc - ir < MR ? mc - ir : MR;
                         float *o = out + (size_t)(ic + ir) * ldo + jc + jr;
-                        const float *as = ap + (size_t)ir * kc * APV, *bs = bp + (size_t)jr * kc;
+                        const float *as = apb + (size_t)ir * kc * APV, *bs = bp + (size_t)jr * kc;
                         const float *bj = last && bias ? bias + jc + jr : NULL;
 #if defined(__GNUC__)
                         /* Ask for the next tile's output lines now: they are
@@ -432,21 +434,29 @@ static void gemm_blocked(float *out, int ldo, const float *a, int lda, const flo
     }
 }
 
+/* Packed a up to this many floats is packed once for all column panels (see gemm_part). */
+#define A_ONCE_FLOATS (256L * 512)
+
 /* Runs one thread's part [m0,m1) x [n0,n1) with its own packing buffers. */
 static void gemm_part(float *out, int ldo, const float *a, int lda, const float *w, int ldw,
                       const float *bias, int m0, int m1, int n0, int n1, int K) {
     float *buf;
     size_t kc, rows, cols;
+    int a_once;
     if (m0 >= m1 || n0 >= n1) return;
+    /* With one K block, several column panels and a small a (the unembedding:
+     * 256 x 512, 48 panels), all of a is packed once, each MC block at its
+     * own place, instead of again for each panel (3.6% of that product). */
+    a_once = K <= KC && n1 - n0 > NC && (long)(m1 - m0) * K <= A_ONCE_FLOATS;
     /* Buffers only as large as this part needs (small products stay cheap). */
     kc = (size_t)(K < KC ? K : KC);
-    rows = (size_t)(m1 - m0 < MC + MC / 2 ? m1 - m0 : MC + MC / 2);
+    rows = (size_t)(a_once || m1 - m0 < MC + MC / 2 ? m1 - m0 : MC + MC / 2);
     cols = (size_t)(n1 - n0 < NC ? n1 - n0 : NC);
     rows = (rows + MR - 1) / MR * MR;
     cols = (cols + NR - 1) / NR * NR;
     buf = (float *)malloc(sizeof(float) * kc * (rows * APV + cols));
     if (buf)
-        gemm_blocked(out, ldo, a, lda, w, ldw, bias, m0, m1, n0, n1, K, buf + kc * cols, buf);
+        gemm_blocked(out, ldo, a, lda, w, ldw, bias, m0, m1, n0, n1, K, buf + kc * cols, buf, a_once);
     else /* short of memory: the slow loop, same results */
         gemm_rows(out, ldo, a, lda, w, ldw, bias, m0, m1, n0, n1, K);
     free(buf);

@@ -140,7 +140,7 @@ static void test_matmul(void) {
     static const int shapes[][3] = {
         {1, 1, 1}, {1, 7, 3}, {2, 3, 1}, {7, 13, 5}, {6, 16, 16}, {5, 17, 15}, {12, 32, 33},
         {65, 129, 33}, {64, 64, 64}, {97, 300, 70}, {6, 513, 17}, {31, 600, 2100}, {130, 70, 9},
-        {8, 0, 5}, {200, 257, 96},
+        {8, 0, 5}, {200, 257, 96}, {100, 300, 2100}, /* the last: a packed once for 3 column panels */
     };
     size_t s;
     for (s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
@@ -156,6 +156,7 @@ static void test_matmul(void) {
     test_matmul_determinism(300, 520, 200);
     test_matmul_determinism(13, 64, 1000); /* split over columns */
     test_matmul_determinism(3, 200, 3000); /* few rows: column chunks over threads */
+    test_matmul_determinism(150, 128, 2500); /* a packed once, columns split over threads */
 }
 
 /* ---- layernorm --------------------------------------------------------- */
