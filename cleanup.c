@@ -52,8 +52,9 @@ static void print_help(FILE *f) {
     fprintf(f,
             "\n"
             "environment:\n"
-            "  CLEANUP_SIMD  auto (default): AVX2+FMA kernels when the CPU has them, else baseline;\n"
-            "                baseline or avx2 to choose (results differ in the last bits; run.txt says which)\n"
+            "  CLEANUP_SIMD  auto (default): the widest kernels the CPU and OS run - avx512, else avx2\n"
+            "                (AVX2+FMA), else baseline; baseline, avx2 or avx512 to choose (refused if the\n"
+            "                machine lacks it; results may differ in the last bits; run.txt says which)\n"
             "\n"
             "exit codes:\n"
             "  0 success   1 bad command line   2 bad or missing input file\n"

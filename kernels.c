@@ -5,18 +5,69 @@
 
 #include <stdlib.h>
 #include <string.h>
+#if defined(__GNUC__) && defined(__x86_64__)
+#include <cpuid.h>
+#endif
 
 static const KernelTable *active = &kernels_baseline;
 
-/* 1 if the CPU and the operating system run AVX2 and FMA instructions
- * (gcc's and clang's cpu model checks the OS saves the AVX registers). */
-static int cpu_has_avx2_fma(void) {
-#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+unsigned kernels_cpu_features_from(unsigned ecx1, unsigned ebx7, unsigned long long xcr0) {
+    const unsigned fma = 1u << 12, osxsave = 1u << 27, avx = 1u << 28;                      /* leaf 1 ECX */
+    const unsigned avx2 = 1u << 5, f = 1u << 16, dq = 1u << 17, bw = 1u << 30, vl = 1u << 31; /* leaf 7 EBX */
+    const unsigned long long ymm_state = 0x6, zmm_state = 0xe0;                             /* XCR0 */
+    unsigned features = 0;
+    if (!(ecx1 & osxsave) || (xcr0 & ymm_state) != ymm_state) return 0; /* the OS saves no ymm registers */
+    if ((ecx1 & (fma | avx)) == (fma | avx) && (ebx7 & avx2)) {
+        features |= KERNELS_CPU_AVX2_FMA;
+        if ((ebx7 & (f | dq | bw | vl)) == (f | dq | bw | vl) && (xcr0 & zmm_state) == zmm_state)
+            features |= KERNELS_CPU_AVX512;
+    }
+    return features;
+}
+
+unsigned kernels_cpu_features(void) {
+#if defined(__GNUC__) && defined(__x86_64__)
+    unsigned eax, ebx, ecx, edx, ecx1, ebx7 = 0;
+    unsigned long long xcr0 = 0;
+    if (!__get_cpuid(1, &eax, &ebx, &ecx, &edx)) return 0;
+    ecx1 = ecx;
+    if (__get_cpuid_max(0, NULL) >= 7) {
+        __cpuid_count(7, 0, eax, ebx, ecx, edx);
+        ebx7 = ebx;
+    }
+    if (ecx1 & (1u << 27)) { /* OSXSAVE: XGETBV may be executed */
+        unsigned lo, hi;
+        __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+        xcr0 = (unsigned long long)hi << 32 | lo;
+    }
+    return kernels_cpu_features_from(ecx1, ebx7, xcr0);
 #else
     return 0;
 #endif
+}
+
+const KernelTable *kernels_choose(const char *want, unsigned features, const char **why) {
+    const int has_avx512 = kernels_avx512.name && (features & KERNELS_CPU_AVX512);
+    const int has_avx2 = kernels_avx2.name && (features & KERNELS_CPU_AVX2_FMA);
+    *why = NULL;
+    if (!want || !*want || strcmp(want, "auto") == 0)
+        return has_avx512 ? &kernels_avx512 : has_avx2 ? &kernels_avx2 : &kernels_baseline;
+    if (strcmp(want, "baseline") == 0) return &kernels_baseline;
+    if (strcmp(want, "avx2") == 0) {
+        if (has_avx2) return &kernels_avx2;
+        *why = kernels_avx2.name ? "this CPU (or its operating system) lacks AVX2 or FMA"
+                                 : "this build has no AVX2 kernels (x86-64 gcc/clang builds only)";
+        return NULL;
+    }
+    if (strcmp(want, "avx512") == 0) {
+        if (has_avx512) return &kernels_avx512;
+        *why = kernels_avx512.name
+                   ? "this CPU (or its operating system) lacks AVX-512 F/VL/BW/DQ with the zmm registers enabled"
+                   : "this build has no AVX-512 kernels (x86-64 gcc/clang builds only)";
+        return NULL;
+    }
+    *why = "unknown value (expected auto, baseline, avx2 or avx512)";
+    return NULL;
 }
 
 void kernels_use_table(const KernelTable *t) {
@@ -24,33 +75,17 @@ void kernels_use_table(const KernelTable *t) {
 }
 
 int kernels_use(const char *name) {
-    if (strcmp(name, "baseline") == 0) {
-        active = &kernels_baseline;
-        return 0;
-    }
-    if (strcmp(name, "avx2") == 0 && kernels_avx2.name && cpu_has_avx2_fma()) {
-        active = &kernels_avx2;
-        return 0;
-    }
-    return -1;
+    const char *why;
+    const KernelTable *t = kernels_choose(name, kernels_cpu_features(), &why);
+    if (!t || !name || !*name || strcmp(name, "auto") == 0) return -1; /* a name, not auto */
+    active = t;
+    return 0;
 }
 
 int kernels_init(const char **why) {
-    const char *want = getenv("CLEANUP_SIMD");
-    *why = NULL;
-    if (!want || !*want || strcmp(want, "auto") == 0) {
-        if (kernels_use("avx2")) active = &kernels_baseline;
-        return 0;
-    }
-    if (strcmp(want, "baseline") != 0 && strcmp(want, "avx2") != 0) {
-        *why = "unknown value (expected auto, baseline or avx2)";
-        return -1;
-    }
-    if (kernels_use(want)) {
-        *why = kernels_avx2.name ? "this CPU lacks AVX2 or FMA"
-                                 : "this build has no AVX2 kernels (x86-64 gcc/clang builds only)";
-        return -1;
-    }
+    const KernelTable *t = kernels_choose(getenv("CLEANUP_SIMD"), kernels_cpu_features(), why);
+    if (!t) return -1;
+    active = t;
     return 0;
 }
 

@@ -32,19 +32,24 @@ void relu(float *x, size_t n);
 void softmax_row(float *x, int n);
 
 /* ---- instruction set ------------------------------------------------------
- * The kernels are compiled twice on x86-64: for the baseline instruction set
- * (SSE2, runs everywhere) and for AVX2 + FMA (about 2x faster). Until
- * kernels_init or kernels_use is called, the baseline kernels run. */
+ * The kernels are compiled three times on x86-64: for the baseline
+ * instruction set (SSE2, runs everywhere), for AVX2 + FMA (about 2x faster)
+ * and for AVX-512 F/VL/BW/DQ (16-float vectors, 32 registers: about 2x
+ * AVX2 again on CPUs with full-width 512-bit FMA units). A copy runs only
+ * where the CPU has its instructions and the operating system saves its
+ * registers (XCR0). Until kernels_init or kernels_use is called, the
+ * baseline kernels run. Each copy is bit-identical across thread counts;
+ * the copies may differ from each other in the last bits (FMA rounds once). */
 
 /* Selects the kernels once, before any parallel use: those named by the
- * environment variable CLEANUP_SIMD ("baseline" or "avx2"), or, when it is
- * unset, empty or "auto", the fastest this CPU runs. Returns 0, or -1 with
- * *why set to a static message (unknown name, or AVX2 + FMA asked for but
- * missing from the CPU or the build); the caller names CLEANUP_SIMD. */
+ * environment variable CLEANUP_SIMD ("baseline", "avx2" or "avx512"), or,
+ * when it is unset, empty or "auto", the fastest this machine runs. Returns
+ * 0, or -1 with *why set to a static message (unknown name, or a copy asked
+ * for that the CPU, its OS or the build lacks); the caller names CLEANUP_SIMD. */
 int kernels_init(const char **why);
 
-/* Selects the kernels by name ("baseline", "avx2"); 0 on success, -1 if this
- * build or CPU lacks them (the active kernels are then unchanged). */
+/* Selects the kernels by name ("baseline", "avx2", "avx512"); 0 on success,
+ * -1 if this build or machine lacks them (the active kernels are then unchanged). */
 int kernels_use(const char *name);
 
 /* The active kernels' name and vector width in floats. */

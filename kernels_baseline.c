@@ -1,7 +1,9 @@
 /* kernels_baseline.c - the math kernels (kernels.h), compiled for the
  * build's baseline instruction set (x86-64: SSE2) into the table
  * `kernels_baseline`. kernels_avx2.c compiles this same file again for
- * AVX2 + FMA into `kernels_avx2`; kernels.c picks one at run time.
+ * AVX2 + FMA into `kernels_avx2`, kernels_avx512.c for AVX-512 into
+ * `kernels_avx512` (16-float vectors, a 12 x 32 tile); kernels.c picks one
+ * at run time.
  *
  * matmul: a cache-blocked sgemm in portable C99 (the BLIS loop structure: pack
  * a KC x NC panel of w and an MC x KC block of a, then run an MR x NR register
@@ -17,7 +19,10 @@
  * madd is the expression a*b + c; whether it is fused is the compiler's
  * choice, the same in every path of one compilation: bits can differ between
  * builds and between the baseline and AVX2+FMA tables (FMA rounds once),
- * never between thread counts.
+ * never between thread counts. The AVX2 and AVX-512 tables both fuse every
+ * madd, so their matmul chains are the same operations in the same order
+ * whatever the tile: the same bits (the other kernels compute in double and
+ * have agreed too, but nothing forces the compiler to contract them alike).
  */
 /* Not kernels.h: the entry points here are static, reached through the table. */
 #include "kernels_impl.h"
@@ -44,14 +49,29 @@ static inline float madd(float a, float b, float c) {
 
 /* Register tile MR x NR = 6 rows x 2 vectors of VL floats: 12 vector
  * accumulators + 2 for the w row + 1 broadcast fit 16 vector registers
- * (AVX: 6 x 16 floats; SSE2/NEON: 6 x 8). */
-#if defined(__AVX__)
+ * (AVX: 6 x 16 floats; SSE2/NEON: 6 x 8). With AVX-512 (32 vector
+ * registers, 16 floats each) the tile is MR_WIDE rows x NRV_WIDE vectors
+ * (see micro_kernel). */
+#if defined(__AVX512F__)
+#define VL 16
+#elif defined(__AVX__)
 #define VL 8
 #else
 #define VL 4
 #endif
+#if VL == 16
+#ifndef MR_WIDE
+#define MR_WIDE 12
+#endif
+#ifndef NRV_WIDE
+#define NRV_WIDE 2
+#endif
+#define MR MR_WIDE
+#define NR (NRV_WIDE * VL)
+#else
 #define MR 6
 #define NR (2 * VL)
+#endif
 /* Cache blocks: the MR x KC sliver of packed a (12 KB with AVX) stays in L1
  * while the KC x NR sliver of packed w (32 KB) streams from L2, the MC x KC
  * block of a stays in L2, the KC x NC panel of w in L2/L3. MC is a multiple
@@ -59,6 +79,9 @@ static inline float madd(float a, float b, float c) {
  * gelu-4l's shapes, 1 thread: KC = 512, MC = 48, NC = 1024 beat BLIS-like
  * KC = 256, MC = 96, NC = 2048 by 10-20% (half the passes over the output
  * tiles). */
+/* The AVX-512 copy uses the same blocks (MC is a multiple of its 12 rows too):
+ * on Zen 5 (48 KB L1d, 1 MB L2 per core) NC = 512 (the w panel in L2), MC = 96
+ * or 144, KC = 256 measured within the noise of these (a shared host, +-5%). */
 #define KC 512
 #define MC 48
 #define NC 1024
@@ -108,11 +131,8 @@ static void pack_b(float *restrict bp, const float *w, int ldw, int kc, int nc) 
     for (p0 = 0; p0 < kc; p0 += 8) {
         const int p1 = kc - p0 < 8 ? kc : p0 + 8;
         for (jr = 0; jr < nfull; jr += NR)
-            for (p = p0; p < p1; p++) {
-                const float *src = w + (size_t)p * ldw + jr;
-                float *restrict d = bp + (size_t)jr * kc + (size_t)p * NR;
-                for (j = 0; j < NR; j++) d[j] = src[j];
-            }
+            for (p = p0; p < p1; p++) /* constant size: inlined (gcc made the loop a memmove call) */
+                memcpy(bp + (size_t)jr * kc + (size_t)p * NR, w + (size_t)p * ldw + jr, NR * sizeof(float));
         if (nfull < nc)
             for (p = p0; p < p1; p++) {
                 const float *src = w + (size_t)p * ldw + nfull;
@@ -134,6 +154,14 @@ static void pack_a(float *restrict ap, const float *a, int lda, int mc, int kc) 
         const int mr = mc - ir < MR ? mc - ir : MR;
         float *restrict d = ap + (size_t)ir * kc * APV;
         const float *src = a + (size_t)ir * lda;
+#if MR != 6
+        if (mr == MR) {
+            /* MR sequential streams of a, one float of each per step. */
+            for (p = 0; p < kc; p++)
+                for (i = 0; i < MR; i++)
+                    for (l = 0; l < APV; l++) d[((size_t)p * MR + i) * APV + l] = src[(size_t)i * lda + p];
+        } else
+#else
         if (mr == MR) {
             const float *r0 = src, *r1 = src + lda, *r2 = r1 + lda, *r3 = r2 + lda, *r4 = r3 + lda, *r5 = r4 + lda;
             for (p = 0; p < kc; p++) {
@@ -147,7 +175,9 @@ static void pack_a(float *restrict ap, const float *a, int lda, int mc, int kc) 
                     dp[5 * APV + l] = r5[p];
                 }
             }
-        } else {
+        } else
+#endif
+        {
             for (p = 0; p < kc; p++)
                 for (i = 0; i < MR; i++)
                     for (l = 0; l < APV; l++)
@@ -177,6 +207,97 @@ static inline vfloat maddv(vfloat a, vfloat b, vfloat c) {
     return a * b + c;
 }
 
+#if VL == 16
+/* The AVX-512 tile: MR rows x NRV_WIDE vectors, each accumulator a named
+ * variable c<row><vector> (the same reason as below), spelled out by the
+ * macros: WIDE_ROWS(X) applies X to each row index, WIDE_VECS(X, i) to each
+ * (row, vector) pair. With 12 x 2 (the default) that is 24 accumulators + 2
+ * w vectors + 1 broadcast of the 32 zmm registers, 12 rows sharing each w
+ * load (the 6 x 2 tile of 16 registers loads w twice as often per FMA).
+ * Same chains as every other path: c[i][j] = madd(a[i][p], w[p][j], c[i][j])
+ * for p in order, then + bias[j]. Measured on Zen 5, 1 thread: 12 x 2, 14 x 2,
+ * 10 x 2 and 8 x 3 all reach 190-210 GFLOP/s on the big shapes (within the
+ * noise of a shared host); 14 x 2 was slower on the unembedding's 256 rows
+ * (more padded edge rows) and 8 x 2 slower everywhere. -DMR_WIDE=8|10|14 and
+ * -DNRV_WIDE=3 (with 8 rows) build the others, for other machines. */
+#if MR_WIDE == 8
+#define WIDE_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7)
+#elif MR_WIDE == 10
+#define WIDE_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9)
+#elif MR_WIDE == 12
+#define WIDE_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(a) X(b)
+#elif MR_WIDE == 14
+#define WIDE_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(a) X(b) X(c) X(d)
+#else
+#error "MR_WIDE: 8, 10, 12 or 14"
+#endif
+#if NRV_WIDE == 2
+#define WIDE_VECS(X, i) X(i, 0) X(i, 1)
+#define W_VECS(X) X(0) X(1)
+#elif NRV_WIDE == 3
+#define WIDE_VECS(X, i) X(i, 0) X(i, 1) X(i, 2)
+#define W_VECS(X) X(0) X(1) X(2)
+#else
+#error "NRV_WIDE: 2 or 3"
+#endif
+/* Row index digits a-d stand for 10-13 (names c<row><vector> stay two characters). */
+#define ROW_0 0
+#define ROW_1 1
+#define ROW_2 2
+#define ROW_3 3
+#define ROW_4 4
+#define ROW_5 5
+#define ROW_6 6
+#define ROW_7 7
+#define ROW_8 8
+#define ROW_9 9
+#define ROW_a 10
+#define ROW_b 11
+#define ROW_c 12
+#define ROW_d 13
+#define ACC(i, v) c##i##v
+#define DECL_ONE(i, v) vfloat ACC(i, v);
+#define DECL_ROW(i) WIDE_VECS(DECL_ONE, i)
+#define ZERO_ONE(i, v) ACC(i, v) = zero;
+#define ZERO_ROW(i) WIDE_VECS(ZERO_ONE, i)
+#define LOAD_ONE(i, v) memcpy(&ACC(i, v), c + ROW_##i * ldc + v * VL, vb);
+#define LOAD_ROW(i) WIDE_VECS(LOAD_ONE, i)
+#define MADD_ONE(i, v) ACC(i, v) = maddv(a, b##v, ACC(i, v));
+#define STEP_ROW(i) a = ap[p * MR + ROW_##i] - zero; WIDE_VECS(MADD_ONE, i)
+#define BIAS_ONE(i, v) ACC(i, v) = ACC(i, v) + b##v;
+#define BIAS_ROW(i) WIDE_VECS(BIAS_ONE, i)
+#define STORE_ONE(i, v) memcpy(c + ROW_##i * ldc + v * VL, &ACC(i, v), vb);
+#define STORE_ROW(i) WIDE_VECS(STORE_ONE, i)
+#define DECL_W(v) vfloat b##v;
+#define LOAD_W(v) memcpy(&b##v, bp + (size_t)p * NR + v * VL, vb);
+#define LOAD_BIAS(v) memcpy(&b##v, bias + v * VL, vb);
+
+static void micro_kernel(int kc, const float *restrict ap, const float *restrict bp, float *restrict c, size_t ldc,
+                         int load, const float *restrict bias) {
+    WIDE_ROWS(DECL_ROW)
+    const vfloat zero = {0};
+    const size_t vb = sizeof(vfloat);
+    int p;
+    if (load) {
+        WIDE_ROWS(LOAD_ROW)
+    } else {
+        WIDE_ROWS(ZERO_ROW)
+    }
+    for (p = 0; p < kc; p++) {
+        vfloat a;
+        W_VECS(DECL_W)
+        W_VECS(LOAD_W)
+        /* x - 0 is exactly x (also for -0), so this is a pure broadcast. */
+        WIDE_ROWS(STEP_ROW)
+    }
+    if (bias) {
+        W_VECS(DECL_W)
+        W_VECS(LOAD_BIAS)
+        WIDE_ROWS(BIAS_ROW)
+    }
+    WIDE_ROWS(STORE_ROW)
+}
+#else
 static void micro_kernel(int kc, const float *restrict ap, const float *restrict bp, float *restrict c, size_t ldc,
                          int load, const float *restrict bias) {
     vfloat c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51;
@@ -231,6 +352,7 @@ static void micro_kernel(int kc, const float *restrict ap, const float *restrict
     memcpy(c + 4 * ldc, &c40, vb); memcpy(c + 4 * ldc + VL, &c41, vb);
     memcpy(c + 5 * ldc, &c50, vb); memcpy(c + 5 * ldc + VL, &c51, vb);
 }
+#endif /* VL == 16 */
 #else
 static void micro_kernel(int kc, const float *restrict ap, const float *restrict bp, float *restrict c, size_t ldc,
                          int load, const float *restrict bias) {
@@ -256,7 +378,8 @@ static void micro_kernel(int kc, const float *restrict ap, const float *restrict
 /* One thread's share: out rows [m0,m1) x cols [n0,n1), with private packing
  * buffers ap ((MC + MC/2 rounded up to MR)*KC*APV floats) and bp (KC*NC floats). */
 static void gemm_blocked(float *out, int ldo, const float *a, int lda, const float *w, int ldw,
-                         const float *bias, int m0, int m1, int n0, int n1, int K, float *ap, float *bp) {
+                         const float *bias, int m0, int m1, int n0, int n1, int K, float *ap, float *bp,
+                         int a_once) {
     float c[MR * NR];
     int jc, pc, ic, mc, jr, ir, i, j;
     for (jc = n0; jc < n1; jc += NC) {
@@ -269,14 +392,15 @@ static void gemm_blocked(float *out, int ldo, const float *a, int lda, const flo
                 /* A remainder of up to MC/2 rows joins the last block: a
                  * product of 64 rows (attention's blocks) is one block, so
                  * each packed sliver of w is used for all its rows. */
+                float *apb = a_once ? ap + (size_t)(ic - m0) * kc * APV : ap;
                 mc = m1 - ic <= MC + MC / 2 ? m1 - ic : MC;
-                pack_a(ap, a + (size_t)ic * lda + pc, lda, mc, kc);
+                if (!a_once || jc == n0) pack_a(apb, a + (size_t)ic * lda + pc, lda, mc, kc);
                 for (jr = 0; jr < nc; jr += NR) {
                     const int nr = nc - jr < NR ? nc - jr : NR;
                     for (ir = 0; ir < mc; ir += MR) {
                         const int mr = mc - ir < MR ? mc - ir : MR;
                         float *o = out + (size_t)(ic + ir) * ldo + jc + jr;
-                        const float *as = ap + (size_t)ir * kc * APV, *bs = bp + (size_t)jr * kc;
+                        const float *as = apb + (size_t)ir * kc * APV, *bs = bp + (size_t)jr * kc;
                         const float *bj = last && bias ? bias + jc + jr : NULL;
 #if defined(__GNUC__)
                         /* Ask for the next tile's output lines now: they are
@@ -310,21 +434,29 @@ static void gemm_blocked(float *out, int ldo, const float *a, int lda, const flo
     }
 }
 
+/* Packed a up to this many floats is packed once for all column panels (see gemm_part). */
+#define A_ONCE_FLOATS (256L * 512)
+
 /* Runs one thread's part [m0,m1) x [n0,n1) with its own packing buffers. */
 static void gemm_part(float *out, int ldo, const float *a, int lda, const float *w, int ldw,
                       const float *bias, int m0, int m1, int n0, int n1, int K) {
     float *buf;
     size_t kc, rows, cols;
+    int a_once;
     if (m0 >= m1 || n0 >= n1) return;
+    /* With one K block, several column panels and a small a (the unembedding:
+     * 256 x 512, 48 panels), all of a is packed once, each MC block at its
+     * own place, instead of again for each panel (3.6% of that product). */
+    a_once = K <= KC && n1 - n0 > NC && (long)(m1 - m0) * K <= A_ONCE_FLOATS;
     /* Buffers only as large as this part needs (small products stay cheap). */
     kc = (size_t)(K < KC ? K : KC);
-    rows = (size_t)(m1 - m0 < MC + MC / 2 ? m1 - m0 : MC + MC / 2);
+    rows = (size_t)(a_once || m1 - m0 < MC + MC / 2 ? m1 - m0 : MC + MC / 2);
     cols = (size_t)(n1 - n0 < NC ? n1 - n0 : NC);
     rows = (rows + MR - 1) / MR * MR;
     cols = (cols + NR - 1) / NR * NR;
     buf = (float *)malloc(sizeof(float) * kc * (rows * APV + cols));
     if (buf)
-        gemm_blocked(out, ldo, a, lda, w, ldw, bias, m0, m1, n0, n1, K, buf + kc * cols, buf);
+        gemm_blocked(out, ldo, a, lda, w, ldw, bias, m0, m1, n0, n1, K, buf + kc * cols, buf, a_once);
     else /* short of memory: the slow loop, same results */
         gemm_rows(out, ldo, a, lda, w, ldw, bias, m0, m1, n0, n1, K);
     free(buf);

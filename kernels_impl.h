@@ -7,7 +7,7 @@
 #include <stddef.h>
 
 typedef struct {
-    const char *name;  /* "baseline", "avx2"; NULL: not compiled into this build */
+    const char *name;  /* "baseline", "avx2", "avx512"; NULL: not compiled into this build */
     int vector_floats; /* floats per vector register the kernels use */
     void (*matmul_strided)(float *out, int ldo, const float *a, int lda, const float *w, int ldw,
                            const float *bias, int M, int K, int N);
@@ -22,9 +22,37 @@ typedef struct {
 
 extern const KernelTable kernels_baseline; /* kernels_baseline.c */
 extern const KernelTable kernels_avx2;     /* kernels_avx2.c (name NULL off x86-64) */
+extern const KernelTable kernels_avx512;   /* kernels_avx512.c (name NULL off x86-64) */
 
 /* Makes `t` the active table, whatever the CPU (the tests use it for a table
  * they compiled themselves). */
 void kernels_use_table(const KernelTable *t);
+
+/* ---- choosing a table (kernels.c) ------------------------------------------
+ * Split into pure functions of the CPU's answers so that the tests can ask
+ * what would happen on a CPU this machine is not (no AVX-512, an OS that does
+ * not save the zmm registers, ...). */
+
+/* What the CPU and the operating system together can run: */
+#define KERNELS_CPU_AVX2_FMA 1u /* AVX2 + FMA, and the OS saves the ymm state */
+#define KERNELS_CPU_AVX512 2u   /* AVX-512 F, VL, BW, DQ (+ AVX2, FMA), and the OS saves the zmm and opmask state */
+
+/* The KERNELS_CPU_* bits from the raw answers: ecx1 = CPUID leaf 1 ECX,
+ * ebx7 = CPUID leaf 7 subleaf 0 EBX, xcr0 = XGETBV(0) (read only when ecx1
+ * says OSXSAVE; pass 0 otherwise). An instruction set counts only when the
+ * CPU has it AND the OS has enabled its register state in XCR0 (bits 1-2
+ * for xmm/ymm, 5-7 for opmask and zmm): a CPU bit alone would let the
+ * program fault on the first vector instruction. */
+unsigned kernels_cpu_features_from(unsigned ecx1, unsigned ebx7, unsigned long long xcr0);
+
+/* The KERNELS_CPU_* bits of this machine (0 off x86-64 gcc/clang builds). */
+unsigned kernels_cpu_features(void);
+
+/* The table CLEANUP_SIMD=want selects on a machine with `features`
+ * (KERNELS_CPU_* bits), among the tables compiled into this build: want
+ * NULL, "" or "auto" gives the fastest the machine runs; "baseline", "avx2",
+ * "avx512" that table. NULL, with *why set to a static message, when want
+ * is unknown or the build or the machine lacks that table. */
+const KernelTable *kernels_choose(const char *want, unsigned features, const char **why);
 
 #endif

@@ -514,8 +514,9 @@ static void md_files_and_run(const ReportInput *in, const Outputs *o, Text *t) {
               "  so is not listed in `SHA256SUMS`.\n"
               "- Determinism: every other file (`results.tsv`, this report, the figure files and `SHA256SUMS`) is\n"
               "  bit-identical across runs and thread counts for the same model, data, options and kernels. The\n"
-              "  AVX2 + FMA kernels (chosen automatically where the CPU has them) round differently from the baseline\n"
-              "  ones in the last bits; `CLEANUP_SIMD=baseline` selects the baseline kernels on any machine.\n"
+              "  AVX2 + FMA and AVX-512 kernels (chosen automatically where the CPU and OS support them) may round\n"
+              "  differently from the baseline ones in the last bits; `CLEANUP_SIMD=baseline` selects the baseline\n"
+              "  kernels on any machine (run.txt names the kernels of this run).\n"
               "- Integrity: `./cleanup verify DIR` (or `sha256sum -c SHA256SUMS` inside this directory) re-checks every\n"
               "  file against `SHA256SUMS`.\n");
 }

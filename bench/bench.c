@@ -1,10 +1,14 @@
 /* bench.c - `make bench`: the performance numbers of issue 6 on this machine.
  *
- * Prints: the machine's measured multiply-add peak (1 and 2 threads), GFLOP/s
- * of matmul on each of gelu-4l's matmul shapes (and % of that peak), forward
+ * Prints: the machine's measured multiply-add peak (1 and 2 threads) with each
+ * vector width it runs (the AVX2 and AVX-512 copies' FMA loops), GFLOP/s of
+ * matmul on each of gelu-4l's matmul shapes (and % of the peak of the kernels
+ * in use) next to PyTorch's (tools/bench_torch.py, run in the same benchmark
+ * when /usr/bin/python3 has torch, with OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE
+ * unset for it so OpenBLAS uses its best kernels for this CPU), forward
  * tokens/s on gelu-4l's shape (batch 4 x 1024, random weights in memory) with
  * and without the unembedding and the time share outside the big matmuls
- * (attention and glue), tokenizer MB/s on generated English-like text (when
+ * (attention and glue) next to PyTorch's, tokenizer MB/s on generated English-like text (when
  * ../shared/data/20B_tokenizer.json is there), model load time and `cleanup all`
  * wall time on synthetic gelu-4l-shaped weights (with --all), and peak RSS.
  *
@@ -67,6 +71,52 @@ static double peak_gflops(int nt, double *cpu_based) {
     return best / 1e9;
 }
 
+/* ---- PyTorch, side by side ----------------------------------------------------- */
+
+/* 1 if tools/bench_torch.py can run here (Debian's /usr/bin/python3 with torch);
+ * else 0 and the reason printed as one line (once). */
+static int torch_available(void) {
+    static int state = -1;
+#if defined(__unix__) || defined(__APPLE__)
+    if (state < 0) {
+        state = path_exists("tools/bench_torch.py") &&
+                system("/usr/bin/python3 -c 'import torch' >/dev/null 2>&1") == 0;
+        if (!state)
+            printf("  PyTorch side by side: skipped (needs tools/bench_torch.py and /usr/bin/python3 with torch:\n"
+                   "  apt-get install python3-torch python3-numpy libopenblas0-pthread)\n");
+    }
+#else
+    if (state < 0) printf("  PyTorch side by side: skipped (needs a POSIX shell)\n");
+    state = 0;
+#endif
+    return state;
+}
+
+/* Runs tools/bench_torch.py --tsv at nt threads (`what`: "matmul" or
+ * "forward") and calls `line` on each line it prints. OPENBLAS_CORETYPE and
+ * OPENBLAS_L2_SIZE are unset for that command only: some environments pin
+ * OpenBLAS to its AVX2 (Haswell) kernels with them, which on an AVX-512 CPU
+ * would compare us with half of OpenBLAS. Returns 0, -1 if it could not run. */
+static int run_torch(const char *what, int nt, void (*line)(const char *, void *), void *ctx) {
+#if defined(__unix__) || defined(__APPLE__)
+    char cmd[512], buf[256];
+    FILE *f;
+    if (!torch_available()) return -1;
+    snprintf(cmd, sizeof cmd,
+             "env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE OPENBLAS_NUM_THREADS=%d OMP_NUM_THREADS=%d "
+             "/usr/bin/python3 tools/bench_torch.py --threads %d --only %s --tsv%s 2>/dev/null",
+             nt, nt, nt, what, quick ? " --quick" : "");
+    fflush(stdout);
+    f = popen(cmd, "r");
+    if (!f) return -1;
+    while (fgets(buf, sizeof buf, f)) line(buf, ctx);
+    return pclose(f) == 0 ? 0 : -1;
+#else
+    (void)what, (void)nt, (void)line, (void)ctx;
+    return -1;
+#endif
+}
+
 /* ---- matmul --------------------------------------------------------------- */
 
 static float *rand_floats(size_t n, float scale, unsigned seed) {
@@ -85,48 +135,108 @@ static float *rand_floats(size_t n, float scale, unsigned seed) {
 static double time_matmul(int M, int K, int N, int nt, double budget, double *cpu_based) {
     float *a = rand_floats((size_t)M * K, 1.0f, 1), *w = rand_floats((size_t)K * N, 0.05f, 2);
     float *bias = rand_floats((size_t)N, 0.1f, 3), *out = xalloc_array((size_t)M * N, sizeof(float), "out");
-    double best = 1e30, best_cpu = 1e30, start;
-    int reps = 0;
+    double best = 1e30, best_cpu = 1e30, start, t;
+    int reps = 0, batch, k;
     set_thread_count(nt);
     matmul(out, a, w, bias, M, K, N); /* warm up: page in, spin up threads */
+    /* Each sample times `batch` calls, at least ~5 ms: clock() may tick
+     * coarsely, and a product as short as W_O head's (~0.3 ms) would read 0. */
+    t = now_seconds();
+    matmul(out, a, w, bias, M, K, N);
+    t = now_seconds() - t;
+    batch = t > 0.005 ? 1 : t > 0.00005 ? (int)(0.005 / t) + 1 : 100;
     start = now_seconds();
     while (reps < 3 || now_seconds() - start < budget) {
-        double t = now_seconds(), c = cpu_seconds();
-        matmul(out, a, w, bias, M, K, N);
-        t = now_seconds() - t;
-        c = cpu_seconds() - c;
+        double c = cpu_seconds();
+        t = now_seconds();
+        for (k = 0; k < batch; k++) matmul(out, a, w, bias, M, K, N);
+        t = (now_seconds() - t) / batch;
+        c = (cpu_seconds() - c) / batch;
         if (t < best) best = t;
         if (c < best_cpu) best_cpu = c;
         if (++reps >= 200) break;
     }
     free(a), free(w), free(bias), free(out);
-    /* clock() ticks coarsely: trust the CPU figure only for runs of some length */
-    *cpu_based = best_cpu > 0.002 ? nt * 2.0 * M * K * N / best_cpu / 1e9 : 0.0;
+    *cpu_based = best_cpu > 0 ? nt * 2.0 * M * K * N / best_cpu / 1e9 : 0.0;
     return 2.0 * M * K * N / best / 1e9;
 }
 
-static void bench_matmul(double peak1, double peak2) {
-    static const struct {
-        const char *name;
-        int M, K, N;
-    } shapes[] = {
-        {"qkv  (1024x512 @ 512x1536)", 1024, 512, 1536},
-        {"W_in (1024x512 @ 512x2048)", 1024, 512, 2048},
-        {"W_out (1024x2048 @ 2048x512)", 1024, 2048, 512},
-        {"W_O head (1024x64 @ 64x512)", 1024, 64, 512},
-        {"unembed (256x512 @ 512x48262)", 256, 512, 48262},
-    };
+/* gelu-4l's matmul shapes (the same list as tools/bench_torch.py). */
+static const struct {
+    const char *name;
+    int M, K, N;
+} shapes[] = {
+    {"qkv  (1024x512 @ 512x1536)", 1024, 512, 1536},
+    {"W_in (1024x512 @ 512x2048)", 1024, 512, 2048},
+    {"W_out (1024x2048 @ 2048x512)", 1024, 2048, 512},
+    {"W_O head (1024x64 @ 64x512)", 1024, 64, 512},
+    {"unembed (256x512 @ 512x48262)", 256, 512, 48262},
+};
+#define N_SHAPES (sizeof shapes / sizeof shapes[0])
+
+/* bench_torch.py's "matmul M K N wall cpu" lines into ctx[shape] = {wall, cpu} GFLOP/s. */
+static void torch_matmul_line(const char *l, void *ctx) {
+    double(*got)[2] = (double(*)[2])ctx, g, c;
+    int M, K, N;
     size_t s;
-    printf("\nmatmul GFLOP/s: wall = best wall time; cpu = threads x flops / CPU s; %% of the cpu-based peak\n");
-    printf("  %-32s %22s %22s\n", "shape", "1 thread: wall  cpu", "2 threads: wall  cpu");
-    for (s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
-        double c1, c2;
-        double g1 = time_matmul(shapes[s].M, shapes[s].K, shapes[s].N, 1, quick ? 0.2 : 0.6, &c1);
-        double g2 = time_matmul(shapes[s].M, shapes[s].K, shapes[s].N, 2, quick ? 0.2 : 0.6, &c2);
-        printf("  %-32s %8.1f %6.1f (%3.0f%%) %8.1f %6.1f (%3.0f%%)\n", shapes[s].name, g1, c1, 100 * c1 / peak1, g2, c2,
-               100 * c2 / peak2);
-        fflush(stdout);
+    if (sscanf(l, "matmul %d %d %d %lf %lf", &M, &K, &N, &g, &c) != 5) return;
+    for (s = 0; s < N_SHAPES; s++)
+        if (shapes[s].M == M && shapes[s].K == K && shapes[s].N == N) got[s][0] = g, got[s][1] = c;
+}
+
+/* Ours on every shape at 1 and 2 threads (wall and cpu GFLOP/s; keeps the best
+ * of this pass and what is already in the arrays). */
+static void measure_matmul(double wall[][2], double cpu[][2]) {
+    size_t s;
+    int nt;
+    for (s = 0; s < N_SHAPES; s++)
+        for (nt = 1; nt <= 2; nt++) {
+            double c, g = time_matmul(shapes[s].M, shapes[s].K, shapes[s].N, nt, quick ? 0.2 : 0.6, &c);
+            if (g > wall[s][nt - 1]) wall[s][nt - 1] = g;
+            if (c > cpu[s][nt - 1]) cpu[s][nt - 1] = c;
+        }
+}
+
+/* peak1: the 1-thread cpu-based peak, peak2: the 2-thread wall peak. */
+static void bench_matmul(double peak1, double peak2) {
+    double wall[N_SHAPES][2], cpu[N_SHAPES][2], torch[N_SHAPES][2][2]; /* torch[shape][threads-1] = {wall, cpu} */
+    size_t s;
+    int nt, have_torch = 1;
+    memset(wall, 0, sizeof wall), memset(cpu, 0, sizeof cpu), memset(torch, 0, sizeof torch);
+    printf("\nmatmul GFLOP/s, kernels %s: wall = best wall time; cpu = threads x flops / CPU s (robust to\n"
+           "other programs on the cores, but only for 1 thread: the CPU time of a process's other threads is\n"
+           "updated per scheduler tick); torch = PyTorch's matmul (tools/bench_torch.py, wall and cpu) measured\n"
+           "in this run between two passes of ours (best of both kept); %% of the peak of these kernels and\n"
+           "x = ours / torch: by the cpu figures for 1 thread, by wall time for 2\n",
+           kernels_name());
+    measure_matmul(wall, cpu);
+    for (nt = 1; nt <= 2 && have_torch; nt++) {
+        double got[N_SHAPES][2];
+        memset(got, 0, sizeof got);
+        if (run_torch("matmul", nt, torch_matmul_line, got) != 0) {
+            have_torch = 0;
+            if (torch_available()) printf("  PyTorch side by side: tools/bench_torch.py failed\n");
+            break;
+        }
+        for (s = 0; s < N_SHAPES; s++) torch[s][nt - 1][0] = got[s][0], torch[s][nt - 1][1] = got[s][1];
     }
+    if (have_torch) measure_matmul(wall, cpu);
+    printf("  %-30s %21s %13s %6s %21s %13s %6s\n", "shape", "1 thread: wall  cpu", "torch", "x", "2 threads: wall  cpu",
+           "torch", "x");
+    for (s = 0; s < N_SHAPES; s++) {
+        printf("  %-30s", shapes[s].name);
+        for (nt = 1; nt <= 2; nt++) {
+            const double *t = torch[s][nt - 1];
+            const double g = nt == 1 && cpu[s][0] > 0 ? cpu[s][0] : wall[s][nt - 1];
+            printf(" %6.1f %6.1f (%3.0f%%)", wall[s][nt - 1], cpu[s][nt - 1], 100 * g / (nt == 1 ? peak1 : peak2));
+            if (t[0] > 0)
+                printf(" %6.1f %6.1f %5.2fx", t[0], t[1], nt == 1 && t[1] > 0 ? g / t[1] : wall[s][nt - 1] / t[0]);
+            else
+                printf(" %13s %6s", "-", "-");
+        }
+        printf("\n");
+    }
+    fflush(stdout);
 }
 
 /* ---- forward pass ---------------------------------------------------------- */
@@ -236,7 +346,15 @@ static double forward_flops_per_token(const ModelConfig *c, int T, int with_unem
     return c->n_layers * per_layer + (with_unembed ? 2 * D * c->d_vocab : 0);
 }
 
+/* bench_torch.py's "forward unembed wall cpu" lines into ctx[unembed] (tokens/s). */
+static void torch_forward_line(const char *l, void *ctx) {
+    double(*tok)[2] = (double(*)[2])ctx, t, c;
+    int u;
+    if (sscanf(l, "forward %d %lf %lf", &u, &t, &c) == 3 && (u == 0 || u == 1)) tok[u][0] = t, tok[u][1] = c;
+}
+
 static void bench_forward(double peak2) {
+    double tok2[2][2] = {{0, 0}, {0, 0}}; /* ours, 2 threads: {wall, cpu} tokens/s without and with the unembedding */
     Model m;
     Activations a;
     Error err;
@@ -269,21 +387,31 @@ static void bench_forward(double peak2) {
         printf("  %-8d %15.0f %15.0f %15.0f %15.0f %10.3f %16.3f s (%2.0f%%)\n", nt, B * T / tn, nt * B * T / cn,
                B * T / tu, nt * B * T / cu, tn, tn - td, 100 * (tn - td) / tn);
         if (nt == 2) {
-            /* issue 6: targets 6000 / 3600 tokens/s; PyTorch 1983 / 1209 tokens/s quoted there */
             fn = forward_flops_per_token(&m.cfg, T, 0) * B * T / tn / 1e9;
             fu = forward_flops_per_token(&m.cfg, T, 1) * B * T / tu / 1e9;
             printf("  2 threads: %.1f / %.1f MFLOP per token (no unembed / with): %.0f / %.0f GFLOP/s = %.0f%% / %.0f%% of\n"
-                   "  the 2-thread peak; %.2fx / %.2fx issue 6's targets (6000 / 3600 tok/s), %.2fx / %.2fx the\n"
-                   "  PyTorch figures it quotes (1983 / 1209 tok/s; tools/bench_torch.py measures them here)\n",
+                   "  the 2-thread peak of these kernels\n",
                    forward_flops_per_token(&m.cfg, T, 0) / 1e6, forward_flops_per_token(&m.cfg, T, 1) / 1e6, fn, fu,
-                   100 * fn / peak2, 100 * fu / peak2, B * T / tn / 6000, B * T / tu / 3600, B * T / tn / 1983,
-                   B * T / tu / 1209);
+                   100 * fn / peak2, 100 * fu / peak2);
+            tok2[0][0] = B * T / tn, tok2[1][0] = B * T / tu;
+            tok2[0][1] = nt * B * T / cn, tok2[1][1] = nt * B * T / cu;
         }
         fflush(stdout);
     }
     free(tokens);
     activations_free(&a);
     model_free(&m);
+    {
+        /* issue 15's target: >= 4x PyTorch + OpenBLAS, 2 threads, no unembedding */
+        double tt[2][2] = {{0, 0}, {0, 0}};
+        if (run_torch("forward", 2, torch_forward_line, tt) == 0 && tt[0][0] > 0 && tt[1][0] > 0)
+            printf("  PyTorch (tools/bench_torch.py, 2 threads, this run): %.0f / %.0f tok/s, %.0f / %.0f cpu-tok/s\n"
+                   "  (no unembed / with): ours %.2fx / %.2fx by wall time, %.2fx / %.2fx by the cpu figures\n",
+                   tt[0][0], tt[1][0], tt[0][1], tt[1][1], tok2[0][0] / tt[0][0], tok2[1][0] / tt[1][0],
+                   tok2[0][1] / tt[0][1], tok2[1][1] / tt[1][1]);
+        else if (torch_available())
+            printf("  PyTorch side by side: tools/bench_torch.py failed\n");
+    }
 }
 
 /* ---- tokenizer ------------------------------------------------------------- */
@@ -445,10 +573,23 @@ int main(int argc, char **argv) {
 #endif
            thread_count(), kernels_name(), kernels_vector_floats());
     if (!*only || !strcmp(only, "peak") || !strcmp(only, "matmul") || !strcmp(only, "forward")) {
-        /* the % of peak figures need it; the tokenizer alone does not */
-        double w1 = peak_gflops(1, &p1), w2 = peak_gflops(2, &p2);
-        printf("\nmeasured multiply-add peak (GFLOP/s): 1 thread %.1f wall, %.1f cpu; 2 threads %.1f wall, %.1f cpu\n", w1,
-               p1, w2, p2);
+        /* The % of peak figures need the peak of the kernels in use; the
+         * tokenizer alone does not. Each vector width this machine runs is
+         * measured too (issue 15: on AVX-512 hosts, both 256- and 512-bit). */
+        static const char *const isas[] = {"baseline", "avx2", "avx512"};
+        const char *in_use = kernels_name();
+        size_t k;
+        printf("\nmeasured multiply-add peak (GFLOP/s; 12 chains of vector FMAs, or mul+add without FMA):\n");
+        for (k = 0; k < sizeof isas / sizeof isas[0]; k++) {
+            double w1, w2, c1, c2;
+            if (strcmp(isas[k], in_use) != 0 && !strcmp(isas[k], "baseline")) continue; /* SSE2: only if in use */
+            if (kernels_use(isas[k]) != 0) continue;                                   /* not on this machine */
+            w1 = peak_gflops(1, &c1), w2 = peak_gflops(2, &c2);
+            printf("  %-8s (%3d-bit vectors): 1 thread %.1f wall, %.1f cpu; 2 threads %.1f wall, %.1f cpu%s\n", isas[k],
+                   32 * kernels_vector_floats(), w1, c1, w2, c2, strcmp(isas[k], in_use) ? "" : "  <- kernels in use");
+            if (!strcmp(isas[k], in_use)) p1 = c1, p2 = w2;
+        }
+        kernels_use(in_use);
     }
     fflush(stdout);
     if (!*only || !strcmp(only, "matmul")) bench_matmul(p1, p2);

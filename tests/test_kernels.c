@@ -140,7 +140,7 @@ static void test_matmul(void) {
     static const int shapes[][3] = {
         {1, 1, 1}, {1, 7, 3}, {2, 3, 1}, {7, 13, 5}, {6, 16, 16}, {5, 17, 15}, {12, 32, 33},
         {65, 129, 33}, {64, 64, 64}, {97, 300, 70}, {6, 513, 17}, {31, 600, 2100}, {130, 70, 9},
-        {8, 0, 5}, {200, 257, 96},
+        {8, 0, 5}, {200, 257, 96}, {100, 300, 2100}, /* the last: a packed once for 3 column panels */
     };
     size_t s;
     for (s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
@@ -156,6 +156,7 @@ static void test_matmul(void) {
     test_matmul_determinism(300, 520, 200);
     test_matmul_determinism(13, 64, 1000); /* split over columns */
     test_matmul_determinism(3, 200, 3000); /* few rows: column chunks over threads */
+    test_matmul_determinism(150, 128, 2500); /* a packed once, columns split over threads */
 }
 
 /* ---- layernorm --------------------------------------------------------- */
@@ -315,10 +316,66 @@ static void test_all(void) {
 }
 
 #ifndef KERNELS_TEST_TABLE
+/* ---- choosing the kernels ------------------------------------------------ */
+
+/* kernels_cpu_features_from on CPUID/XGETBV answers of machines this one need
+ * not be (register bits from the Intel SDM, vol. 2A, CPUID; vol. 1, 13.3
+ * XCR0), and kernels_choose on every CLEANUP_SIMD value for each kind of
+ * machine: an instruction set counts only when the OS enabled its registers. */
+static void test_dispatch(void) {
+    const unsigned fma = 1u << 12, osxsave = 1u << 27, avx = 1u << 28, ecx1 = fma | osxsave | avx;
+    const unsigned avx2 = 1u << 5, f = 1u << 16, dq = 1u << 17, bw = 1u << 30, vl = 1u << 31;
+    const unsigned ebx7 = avx2 | f | dq | bw | vl;
+    const unsigned both = KERNELS_CPU_AVX2_FMA | KERNELS_CPU_AVX512;
+    const KernelTable *want512 = kernels_avx512.name ? &kernels_avx512 : NULL;
+    const KernelTable *want2 = kernels_avx2.name ? &kernels_avx2 : NULL;
+    const char *why;
+    const KernelTable *t;
+    CHECK(kernels_cpu_features_from(ecx1, ebx7, 0xe7) == both, "AVX-512 CPU, OS saves zmm (XCR0 = 0xe7): both");
+    CHECK(kernels_cpu_features_from(ecx1, ebx7, 0x2e7) == both, "other XCR0 bits (PKRU) do not matter");
+    CHECK(kernels_cpu_features_from(ecx1, ebx7, 0x07) == KERNELS_CPU_AVX2_FMA,
+          "AVX-512 CPU, OS saves only ymm (XCR0 = 0x07): AVX2 only");
+    CHECK(kernels_cpu_features_from(ecx1, ebx7, 0x67) == KERNELS_CPU_AVX2_FMA, "zmm state without Hi16_ZMM: AVX2 only");
+    CHECK(kernels_cpu_features_from(ecx1, ebx7, 0x03) == 0, "OS saves no ymm (XCR0 = 0x03): neither");
+    CHECK(kernels_cpu_features_from(ecx1 & ~osxsave, ebx7, 0xe7) == 0, "no OSXSAVE: neither");
+    CHECK(kernels_cpu_features_from(ecx1, ebx7 & ~vl, 0xe7) == KERNELS_CPU_AVX2_FMA, "AVX-512F without VL: AVX2 only");
+    CHECK(kernels_cpu_features_from(ecx1, avx2, 0xe7) == KERNELS_CPU_AVX2_FMA, "AVX2 CPU (Zen 3): AVX2 only");
+    CHECK(kernels_cpu_features_from(ecx1 & ~fma, ebx7, 0xe7) == 0, "no FMA: neither");
+    CHECK(kernels_cpu_features_from(ecx1, ebx7 & ~avx2, 0xe7) == 0, "no AVX2: neither");
+
+    t = kernels_choose("avx512", KERNELS_CPU_AVX2_FMA, &why);
+    CHECK(t == NULL && why && strstr(why, "AVX-512"), "CLEANUP_SIMD=avx512 on an AVX2-only CPU is refused, saying why (%s)",
+          why ? why : "no reason");
+    t = kernels_choose("avx512", 0, &why);
+    CHECK(t == NULL && why, "CLEANUP_SIMD=avx512 on an SSE2-only CPU is refused");
+    t = kernels_choose("avx2", 0, &why);
+    CHECK(t == NULL && why && strstr(why, "AVX2"), "CLEANUP_SIMD=avx2 on an SSE2-only CPU is refused, saying why");
+    t = kernels_choose("avx512", both, &why);
+    CHECK(t == want512 && (t || why), "CLEANUP_SIMD=avx512 on an AVX-512 CPU: the AVX-512 copy if built");
+    t = kernels_choose("avx2", both, &why);
+    CHECK(t == want2 && (t || why), "CLEANUP_SIMD=avx2 on an AVX-512 CPU: the AVX2 copy if built");
+    CHECK(kernels_choose("baseline", 0, &why) == &kernels_baseline && !why, "CLEANUP_SIMD=baseline runs anywhere");
+    CHECK(kernels_choose("baseline", both, &why) == &kernels_baseline, "CLEANUP_SIMD=baseline on an AVX-512 CPU");
+    t = kernels_choose("auto", both, &why);
+    CHECK(t == (want512 ? want512 : want2 ? want2 : &kernels_baseline), "auto on an AVX-512 CPU: the widest built");
+    t = kernels_choose("auto", KERNELS_CPU_AVX2_FMA, &why);
+    CHECK(t == (want2 ? want2 : &kernels_baseline), "auto on an AVX2 CPU: AVX2 if built, never AVX-512");
+    CHECK(kernels_choose("auto", 0, &why) == &kernels_baseline, "auto on an SSE2-only CPU: baseline");
+    CHECK(kernels_choose(NULL, both, &why) == kernels_choose("auto", both, &why), "unset CLEANUP_SIMD is auto");
+    CHECK(kernels_choose("", KERNELS_CPU_AVX2_FMA, &why) == kernels_choose("auto", KERNELS_CPU_AVX2_FMA, &why),
+          "empty CLEANUP_SIMD is auto");
+    t = kernels_choose("avx3", both, &why);
+    CHECK(t == NULL && why && strstr(why, "avx512"), "an unknown value is refused, listing the known ones");
+    CHECK(kernels_choose("AVX2", both, &why) == NULL, "values are case-sensitive");
+    if (kernels_avx512.name)
+        printf("  this machine: %s%s\n", kernels_cpu_features() & KERNELS_CPU_AVX2_FMA ? "AVX2+FMA" : "no AVX2+FMA",
+               kernels_cpu_features() & KERNELS_CPU_AVX512 ? ", AVX-512" : ", no AVX-512");
+}
+
 /* Every set of kernels this build and CPU have (kernels.h): the baseline ones
- * always, the AVX2 + FMA ones on x86-64 CPUs that have them. */
+ * always, the AVX2 + FMA and AVX-512 ones on x86-64 CPUs that have them. */
 int main(void) {
-    static const char *const names[] = {"baseline", "avx2"};
+    static const char *const names[] = {"baseline", "avx2", "avx512"};
     size_t i;
     for (i = 0; i < sizeof names / sizeof names[0]; i++) {
         if (kernels_use(names[i]) != 0) {
@@ -331,6 +388,7 @@ int main(void) {
         test_all();
     }
     CHECK(kernels_use("sse9") == -1, "unknown kernels are refused");
+    test_dispatch();
     return check_done("test_kernels");
 }
 #else
