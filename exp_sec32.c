@@ -18,13 +18,20 @@
  * more CPU in the unembedding matmul than 256. */
 #define EXP_LOGIT_CHUNK 256
 
+/* DLA values of one position (f->dla). */
+enum { DLA_WRITER, DLA_CLEANERS, DLA_VCOMP, DLA_VCOMP_SAME, DLA_WRITER_NEXT, DLA_VCOMP_NEXT, N_DLA };
+
 typedef struct {
-    VCompBuffers w;
-    double *dla;     /* [3 * EXP_LOGIT_CHUNK] one chunk's DLA values */
+    VCompBuffers w;      /* attention-weighted V-composition (the paper's text) */
+    VCompBuffers w_same; /* same-position V-composition (Fig 5's, no attention) */
+    double *dla;     /* [N_DLA * EXP_LOGIT_CHUNK] one chunk's DLA values */
     float *logits;   /* [EXP_LOGIT_CHUNK, V] */
     float *nf;       /* [EXP_LOGIT_CHUNK, D] ln_final's output */
     Points cleaners; /* (writer DLA, cleaners' actual DLA) */
     Points vcomp;    /* (writer DLA, attention-weighted V-composition DLA) */
+    /* Other readings, reported beside the paper's (not scored): */
+    Points vcomp_same; /* the same-position V-composition, along top1 - top2 */
+    Points vcomp_next; /* attention-weighted, along W_U[:, next token] (positions 0..T-2) */
 } Sec32;
 
 static void *sec32_begin(const ExpInputs *in, int n_rows, int T, int batch_rows) {
@@ -33,11 +40,14 @@ static void *sec32_begin(const ExpInputs *in, int n_rows, int T, int batch_rows)
     (void)n_rows;
     (void)batch_rows;
     vcomp_alloc(&f->w, in->model, T);
-    f->dla = xalloc_array((size_t)3 * T, sizeof(double), "work");
+    vcomp_alloc(&f->w_same, in->model, T);
+    f->dla = xalloc_array((size_t)N_DLA * T, sizeof(double), "work");
     f->logits = xalloc_array((size_t)EXP_LOGIT_CHUNK * c->d_vocab, sizeof(float), "logits");
     f->nf = xalloc_array((size_t)EXP_LOGIT_CHUNK * c->d_model, sizeof(float), "logits");
     points_init(&f->cleaners);
     points_init(&f->vcomp);
+    points_init(&f->vcomp_same);
+    points_init(&f->vcomp_next);
     return f;
 }
 
@@ -53,6 +63,7 @@ static void sec32_batch(void *state, const ExpInputs *in, ExpBatch *batch) {
     int b, i, i0;
     for (b = 0; b < a->n_rows && first_row + b < SEC32_ROWS; b++) {
         v_composition(&f->w, m, hd, a, b, 0, T, 1);
+        v_composition(&f->w_same, m, hd, a, b, 0, T, 0);
         for (i0 = 0; i0 < T; i0 += EXP_LOGIT_CHUNK) {
             const int n = T - i0 < EXP_LOGIT_CHUNK ? T - i0 : EXP_LOGIT_CHUNK;
             /* logits = ln_final(resid) W_U + b_U for these positions only (ln_final
@@ -74,7 +85,8 @@ static void sec32_batch(void *state, const ExpInputs *in, ExpBatch *batch) {
                     const int pos = i0 + j;
                     const size_t bt = (size_t)b * T + pos;
                     const float s = a->lnf_scale[bt];
-                    double *out = f->dla + 3 * (size_t)j;
+                    double *out = f->dla + N_DLA * (size_t)j;
+                    const float *writer = head_output(m, a, hd->writer_layer, hd->writer_head, b, pos);
                     int top1, top2, c, d;
                     logits_top2(f->logits + (size_t)j * V, V, &top1, &top2);
                     unembed_direction(m, top1, top2, u);
@@ -83,21 +95,36 @@ static void sec32_batch(void *state, const ExpInputs *in, ExpBatch *batch) {
                         const float *r = head_output(m, a, hd->patched_layer, hd->cleaners[c], b, pos);
                         for (d = 0; d < D; d++) sum[d] += r[d];
                     }
-                    out[0] = direct_logit_attribution(head_output(m, a, hd->writer_layer, hd->writer_head, b, pos), D,
-                                                      s, m->lnf_w, u);
-                    out[1] = direct_logit_attribution(sum, D, s, m->lnf_w, u);
-                    out[2] = direct_logit_attribution(f->w.v + (size_t)pos * D, D, s, m->lnf_w, u);
+                    out[DLA_WRITER] = direct_logit_attribution(writer, D, s, m->lnf_w, u);
+                    out[DLA_CLEANERS] = direct_logit_attribution(sum, D, s, m->lnf_w, u);
+                    out[DLA_VCOMP] = direct_logit_attribution(f->w.v + (size_t)pos * D, D, s, m->lnf_w, u);
+                    out[DLA_VCOMP_SAME] = direct_logit_attribution(f->w_same.v + (size_t)pos * D, D, s, m->lnf_w, u);
+                    if (pos + 1 < T) { /* the direction of Fig 5: the next token's unembedding */
+                        unembed_direction(m, batch->tokens[bt + 1], -1, u);
+                        out[DLA_WRITER_NEXT] = direct_logit_attribution(writer, D, s, m->lnf_w, u);
+                        out[DLA_VCOMP_NEXT] = direct_logit_attribution(f->w.v + (size_t)pos * D, D, s, m->lnf_w, u);
+                    }
                 }
                 free(u);
                 free(sum);
             }
             for (i = 0; i < n; i++) {
-                const double *out = f->dla + 3 * (size_t)i;
-                points_add(&f->cleaners, out[0], out[1]);
-                points_add(&f->vcomp, out[0], out[2]);
+                const double *out = f->dla + N_DLA * (size_t)i;
+                points_add(&f->cleaners, out[DLA_WRITER], out[DLA_CLEANERS]);
+                points_add(&f->vcomp, out[DLA_WRITER], out[DLA_VCOMP]);
+                points_add(&f->vcomp_same, out[DLA_WRITER], out[DLA_VCOMP_SAME]);
+                if (i0 + i + 1 < T) points_add(&f->vcomp_next, out[DLA_WRITER_NEXT], out[DLA_VCOMP_NEXT]);
             }
         }
     }
+}
+
+/* Pearson r of the first n points of p (rows of per_row points) and its jackknife SE. */
+static void set_r(Results *res, const char *name, const Points *p, size_t per_row, size_t n) {
+    double se;
+    results_set(res, name, pearson_r(p->x, p->y, n));
+    regression_jackknife_se(p->x, p->y, n, per_row, NULL, NULL, &se);
+    results_set_se(res, name, se);
 }
 
 static void sec32_finish(void *state, const ExpInputs *in, Results *res, Points *points) {
@@ -116,16 +143,23 @@ static void sec32_finish(void *state, const ExpInputs *in, Results *res, Points 
     regression_jackknife_se(f->vcomp.x, f->vcomp.y, f->vcomp.n, (size_t)T, &se_slope, NULL, &se_r);
     results_set_se(res, "sec32.r_vcomp", se_r);
     results_set_se(res, "sec32.slope_vcomp", se_slope);
+    /* the other readings, beside the paper's */
+    set_r(res, "sec32.r_vcomp_no_attention", &f->vcomp_same, (size_t)T, f->vcomp_same.n);
+    set_r(res, "sec32.r_vcomp_next_token", &f->vcomp_next, (size_t)T - 1, f->vcomp_next.n);
+    set_r(res, "sec32.r_vcomp_10_rows", &f->vcomp, (size_t)T, f->vcomp.n < (size_t)10 * T ? f->vcomp.n : (size_t)10 * T);
 }
 
 static void sec32_end(void *state) {
     Sec32 *f = state;
     vcomp_free(&f->w);
+    vcomp_free(&f->w_same);
     free(f->dla);
     free(f->logits);
     free(f->nf);
     points_free(&f->cleaners);
     points_free(&f->vcomp);
+    points_free(&f->vcomp_same);
+    points_free(&f->vcomp_next);
     free(f);
 }
 
@@ -137,9 +171,17 @@ static void sec32_report_section(const ReportContext *c, ReportSection *s) {
     section_headline(s, "sec32.r_cleaners");
     section_headline(s, "sec32.r_vcomp");
     section_headline(s, "sec32.slope_vcomp");
+    section_headline(s, "sec32.r_vcomp_no_attention");
+    section_headline(s, "sec32.r_vcomp_next_token");
+    section_headline(s, "sec32.r_vcomp_10_rows");
     section_write(s, "First rows, every position, direction W_U[:,top1] - W_U[:,top2]: Pearson r between the writer's DLA "
                      "and the cleaners' summed actual DLA (`r_cleaners`), and the attention-weighted V-composition "
-                     "(`r_vcomp`, with its slope).");
+                     "(`r_vcomp`, with its slope). The paper's r = -0.716 has no code in the authors' repository; the "
+                     "reading that matches its text (attention-weighted, top-2 direction, 30 rows) is the one scored. "
+                     "Other readings, beside it and not scored: the same-position V-composition of Fig 5 "
+                     "(`r_vcomp_no_attention`), the next token's direction (`r_vcomp_next_token`), the first 10 rows "
+                     "(`r_vcomp_10_rows`). The slope in Fig 5's legend implies r of about -0.745 on Fig 5's own points "
+                     "(derived from the figure's fit, not scored; `fig5.r` is this run's value).");
 }
 
 static const ExpOutput sec32_outputs[] = {{NULL, NULL}};

@@ -25,7 +25,7 @@ typedef struct {
 
 /* Standard errors a sampling-aware tolerance spans. With SE from 20 batches (a t
  * distribution with 19 degrees of freedom) a faithful run fails one check with
- * probability about 1e-4, so all 89 paper checks together about 0.7% of the time
+ * probability about 1e-4, so all 88 paper checks together about 0.7% of the time
  * (tests/test_verdicts.sh measures it on the planted model with disjoint rows). */
 #define REF_SIGMAS 5.0
 

@@ -467,7 +467,7 @@ def run_all(model_dir, data_path, n_rows, seq_len, dtype=F64):
     # Sec 3.2: first 30 rows, every position, along the model's own top1 - top2.
     nb = min(30, n_rows)
     A = h[pl + "hook_pattern"]                                           # [B,H,Tq,Tk]
-    x, y1, y2 = [], [], []
+    x, y1, y2, y3, xn, yn = [], [], [], [], [], []
     for b in range(nb):
         for i in range(seq_len):
             srt = torch.sort(h["logits"][b, i], descending=True)
@@ -479,10 +479,19 @@ def run_all(model_dir, data_path, n_rows, seq_len, dtype=F64):
             y1.append(float(dla(csum[b, i], lnf[b, i], u)))
             vc = sum(A[b, c, i, :i + 1] @ ov[b, :i + 1, ci] for ci, c in enumerate(CLEANERS))
             y2.append(float(dla(vc, lnf[b, i], u)))
+            # other readings: Fig 5's same-position composition; the next token's direction
+            y3.append(float(dla(ov[b, i].sum(0), lnf[b, i], u)))
+            if i + 1 < seq_len:
+                un = W_U[:, rows[b][i + 1]]
+                xn.append(float(dla(writer[b, i], lnf[b, i], un)))
+                yn.append(float(dla(vc, lnf[b, i], un)))
     res["sec32.n_points"] = float(len(x))
     res["sec32.r_cleaners"] = pearson(x, y1)
     res["sec32.r_vcomp"] = pearson(x, y2)
     res["sec32.slope_vcomp"] = lstsq(x, y2)[0]
+    res["sec32.r_vcomp_no_attention"] = pearson(x, y3)
+    res["sec32.r_vcomp_next_token"] = pearson(xn, yn)
+    res["sec32.r_vcomp_10_rows"] = pearson(x[:10 * seq_len], y2[:10 * seq_len])
     tlref.F64 = F64
     return res, min(margins)
 
