@@ -98,5 +98,18 @@ not_ready "gelu-4l shape, random weights" "model.safetensors: gelu-4l's shape, b
 run "gelu-4l shape, random weights, --no-processing" 2 --model "$G" --model-only --no-processing
 not_ready "gelu-4l shape, random weights, --no-processing" "not the published checkpoint \(0 of 3"
 
+# 7. `all` on a checkpoint that claims to be gelu-4l (its config names it so) but lacks its
+#    fingerprints: not checked against the paper, and the verdict fails (exit 6), after a
+#    complete report that says why. synth's own random weights (named as such) exit 0.
+sed 's/"model_name": "[^"]*"/"model_name": "GELU_4L512W_C4_Code"/' "$G/config.json" > "$TMP/cfg" && cp "$TMP/cfg" "$G/config.json"
+"$BIN" all --model "$G" --rows 2 --seq-len 40 --out "$TMP/g4l_out" >"$TMP/all.log" 2>&1
+rc=$?
+if [ $rc -ne 6 ]; then echo "FAIL impostor gelu-4l: all exited $rc, expected 6"; tail -3 "$TMP/all.log"; fail=1
+elif ! grep -q "Verdict: \*\*NOT REPRODUCED\*\*. The model has gelu-4l's shape, but its weights are not the published" \
+        "$TMP/g4l_out/report.md"; then echo "FAIL impostor gelu-4l: report.md does not say why"; fail=1
+elif grep -q "comparable checks" "$TMP/g4l_out/report.md"; then echo "FAIL impostor gelu-4l: scored against the paper"; fail=1
+else echo "ok   impostor gelu-4l: not scored, NOT REPRODUCED, exit 6"
+fi
+
 [ $fail -eq 0 ] && echo "test_info: all cases pass"
 exit $fail
