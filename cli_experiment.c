@@ -291,19 +291,15 @@ static int split_prompt_line(char *line, char **f) {
 static int read_prompts(const Model *m, const char *path, ExpRun *run, Error *err) {
     unsigned char *data;
     size_t len;
-    char *line, *next;
+    char *line, *cursor;
     int line_no = 0, n = 0, cap = 0;
     AdvPrompt *list = NULL;
     if (read_file(path, (size_t)16 << 20, &data, &len, err)) return -1;
-    for (line = (char *)data; line && *line; line = next) {
+    cursor = (char *)data;
+    while ((line = next_text_line(&cursor)) != NULL) {
         char *f[4];
-        size_t ll;
-        next = strchr(line, '\n');
-        if (next) *next++ = '\0';
         line_no++;
-        ll = strlen(line);
-        if (ll && line[ll - 1] == '\r') line[--ll] = '\0';
-        if (ll == 0 || line[0] == '#') continue;
+        if (line[0] == '\0' || line[0] == '#') continue;
         if (!split_prompt_line(line, f)) {
             error_set(err, "%s: line %d: expected 4 tab-separated fields (prompt, correct, incorrect, head)", path,
                       line_no);

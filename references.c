@@ -340,7 +340,7 @@ static int split_tabs(char *line, char **f) {
 int refset_read(const char *path, RefSet *set, Error *err) {
     unsigned char *data;
     size_t len, cap = 0, i;
-    char *line, *next;
+    char *line, *cursor;
     int line_no = 0;
     OwnedSet *own;
     memset(set, 0, sizeof *set);
@@ -354,16 +354,12 @@ int refset_read(const char *path, RefSet *set, Error *err) {
     own->text = (char *)data;
     set->owned = own;
     set->name = path;
-    for (line = own->text; line && *line; line = next) {
+    cursor = own->text;
+    while ((line = next_text_line(&cursor)) != NULL) {
         char *f[6];
         int nf;
-        size_t ll;
-        next = strchr(line, '\n');
-        if (next) *next++ = '\0';
         line_no++;
-        ll = strlen(line);
-        if (ll && line[ll - 1] == '\r') line[--ll] = '\0';
-        if (ll == 0 || line[0] == '#') continue;
+        if (line[0] == '\0' || line[0] == '#') continue;
         nf = split_tabs(line, f);
         if (line[0] == '@') {
             if (nf != 2) {

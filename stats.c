@@ -248,7 +248,9 @@ static int compare_metrics(const void *a, const void *b) {
     return strcmp(((const Metric *)a)->name, ((const Metric *)b)->name);
 }
 
-int results_write_tsv(const Results *r, const char *path, Error *err) {
+/* name<TAB>%.9g per metric, sorted by name: the values (se 0), or the standard errors of
+ * the metrics that have one (se 1). */
+static int write_metrics(const Results *r, const char *path, int se, Error *err) {
     Metric *sorted;
     char *buf;
     size_t cap = 64, used = 0;
@@ -259,11 +261,17 @@ int results_write_tsv(const Results *r, const char *path, Error *err) {
     for (i = 0; i < r->count; i++) cap += strlen(sorted[i].name) + 40;
     buf = xalloc_array(cap, 1, "results text");
     for (i = 0; i < r->count; i++)
-        used += (size_t)snprintf(buf + used, cap - used, "%s\t%.9g\n", sorted[i].name, sorted[i].value);
+        if (!se || !isnan(sorted[i].se))
+            used += (size_t)snprintf(buf + used, cap - used, "%s\t%.9g\n", sorted[i].name,
+                                     se ? sorted[i].se : sorted[i].value);
     rc = write_file_atomic(path, buf, used, err);
     free(buf);
     free(sorted);
     return rc;
+}
+
+int results_write_tsv(const Results *r, const char *path, Error *err) {
+    return write_metrics(r, path, 0, err);
 }
 
 int results_read_tsv(const char *path, Results *r, Error *err) {
@@ -300,22 +308,7 @@ int results_read_tsv(const char *path, Results *r, Error *err) {
 }
 
 int results_write_se_tsv(const Results *r, const char *path, Error *err) {
-    Metric *sorted;
-    char *buf;
-    size_t cap = 64, used = 0;
-    int i, rc;
-    sorted = xalloc_array((size_t)(r->count ? r->count : 1), sizeof *sorted, "results");
-    if (r->count) memcpy(sorted, r->items, (size_t)r->count * sizeof *sorted);
-    qsort(sorted, (size_t)r->count, sizeof *sorted, compare_metrics);
-    for (i = 0; i < r->count; i++) cap += strlen(sorted[i].name) + 40;
-    buf = xalloc_array(cap, 1, "uncertainty text");
-    for (i = 0; i < r->count; i++)
-        if (!isnan(sorted[i].se))
-            used += (size_t)snprintf(buf + used, cap - used, "%s\t%.9g\n", sorted[i].name, sorted[i].se);
-    rc = write_file_atomic(path, buf, used, err);
-    free(buf);
-    free(sorted);
-    return rc;
+    return write_metrics(r, path, 1, err);
 }
 
 int results_read_se_tsv(const char *path, Results *r, Error *err) {

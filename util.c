@@ -427,3 +427,19 @@ void die_unknown_option(const char *cmd, const char *arg, const char *const *opt
         die(EXIT_USAGE, "%s: unknown option '%s' (did you mean %s?); see cleanup %s --help", cmd, arg, best, cmd);
     die(EXIT_USAGE, "%s: unknown option '%s'; see cleanup %s --help", cmd, arg, cmd);
 }
+
+char *next_text_line(char **cursor) {
+    char *line = *cursor, *nl;
+    size_t n;
+    if (!line || !*line) return NULL;
+    nl = strchr(line, '\n');
+    if (nl) {
+        *nl = '\0';
+        *cursor = nl + 1;
+    } else {
+        *cursor = line + strlen(line);
+    }
+    n = strlen(line);
+    if (n && line[n - 1] == '\r') line[n - 1] = '\0';
+    return line;
+}

@@ -96,6 +96,9 @@ int make_dirs(const char *path, Error *err);
  * Free with free_string_list. */
 int list_dir(const char *dir, char ***names, int *count, Error *err);
 void free_string_list(char **list, int count);
+/* Splits the next line off *cursor, a NUL-terminated text modified in place: returns it
+ * without its "\n" or "\r\n" and advances *cursor past it; NULL at the end of the text. */
+char *next_text_line(char **cursor);
 /* Joins a directory and a file name into a newly allocated string. */
 char *path_join(const char *dir, const char *name);
 /* 1 if s ends with suffix. */
