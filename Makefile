@@ -8,6 +8,26 @@ CFLAGS  ?= $(OPT)
 CFLAGS  += -std=c99 -Wall -Wextra -pedantic
 LDLIBS  += -lm
 
+# Float arithmetic must be evaluated in float (FLT_EVAL_METHOD 0, as on x86-64,
+# ARM and RISC-V): then every target computes the same bits. 32-bit x86 computes
+# in the x87 unit's 80-bit registers by default (FLT_EVAL_METHOD 2): use SSE2
+# instead (every x86 CPU since the Pentium 4). gcc on s390x evaluates float
+# expressions in double in ISO C mode (FLT_EVAL_METHOD 1) although the hardware
+# has float instructions: -fexcess-precision=fast lets it use them.
+HASH := \#
+FLT_EVAL_PROBE = $(shell printf '$(HASH)include <float.h>\nFLT_EVAL_METHOD\n' | $(CC) -std=c99 $(1) -E -P - 2>/dev/null | tail -n 1)
+ifneq ($(call FLT_EVAL_PROBE),0)
+ifneq ($(shell printf '$(HASH)ifdef __i386__\nx86\n$(HASH)endif\n' | $(CC) -E -P - 2>/dev/null | tail -n 1),)
+FLOATFLAGS := -msse2 -mfpmath=sse
+else
+FLOATFLAGS := -fexcess-precision=fast
+endif
+ifneq ($(call FLT_EVAL_PROBE,$(FLOATFLAGS)),0)
+$(warning FLT_EVAL_METHOD is not 0 with $(CC) $(FLOATFLAGS): results may differ from other targets)
+endif
+CFLAGS  += $(FLOATFLAGS)
+endif
+
 ifeq ($(OPENMP),1)
 OMPFLAGS := $(shell printf 'int main(void){return 0;}' | $(CC) -fopenmp -x c - -o /dev/null >/dev/null 2>&1 && echo -fopenmp)
 endif
