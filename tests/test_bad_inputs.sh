@@ -247,6 +247,7 @@ expect 2 "--tokens" "token id = d_vocab" "$BIN" run --model "$TINY" --tokens 0,1
 expect 2 "--tokens" "prompt longer than n_ctx" "$BIN" run --model "$TINY" --tokens 0,1,2,3,4,5,6,7,8 --hook logits --out "$TMP/o2"
 expect 1 "--tokens" "negative token id" "$BIN" run --model "$TINY" --tokens 0,-1 --hook logits --out "$TMP/o3"
 expect 1 "--tokens" "token id beyond int" "$BIN" run --model "$TINY" --tokens 0,99999999999999999999 --hook logits --out "$TMP/o4"
+expect 1 "--tokens" "token id 2^31 (strtol saturates where long is 32 bits)" "$BIN" run --model "$TINY" --tokens 0,2147483648 --hook logits --out "$TMP/o4b"
 expect 1 "--tokens" "empty token list" "$BIN" run --model "$TINY" --tokens "" --hook logits --out "$TMP/o5"
 expect 1 "blocks.9" "unknown hook" "$BIN" run --model "$TINY" --tokens 0,1 --hook blocks.9.hook_resid_pre --out "$TMP/o6"
 for d in o1 o2 o3 o4 o5 o6; do
