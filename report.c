@@ -2035,6 +2035,10 @@ static int verify_directory(const char *dir, int *n_ok) {
             }
         }
         free_string_list(entries, n_entries);
+    } else {
+        /* Without the listing the stale-file check cannot run: that is a failed check, not a pass. */
+        fprintf(stderr, "cleanup verify: %s\n", e.msg);
+        problems++;
     }
     free_string_list(listed, n_listed);
     free(data);

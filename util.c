@@ -2,6 +2,12 @@
 #if !defined(_WIN32) && !defined(_POSIX_C_SOURCE)
 #define _POSIX_C_SOURCE 200809L
 #endif
+/* 64-bit file offsets, inode numbers and sizes where the ABI is 32-bit (armhf,
+ * i686): without it readdir fails with EOVERFLOW on a file system that hands out
+ * 64-bit directory offsets or inodes, and stat on files over 2 GB. */
+#if !defined(_WIN32) && !defined(_FILE_OFFSET_BITS)
+#define _FILE_OFFSET_BITS 64
+#endif
 #include "util.h"
 
 #include <errno.h>
@@ -266,7 +272,8 @@ int list_dir(const char *dir, char ***names, int *count, Error *err) {
     DIR *d = opendir(dir);
     struct dirent *e;
     if (!d) return error_set(err, "%s: cannot open directory: %s", dir, strerror(errno));
-    while ((e = readdir(d)) != NULL) {
+    /* readdir returns NULL at the end and on an error; only errno tells them apart. */
+    while ((errno = 0, e = readdir(d)) != NULL) {
         if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
         if (n == cap) {
             char **nl;
@@ -276,6 +283,12 @@ int list_dir(const char *dir, char ***names, int *count, Error *err) {
             list = nl;
         }
         list[n++] = xstrdup(e->d_name);
+    }
+    if (errno != 0) {
+        int code = errno;
+        closedir(d);
+        free_string_list(list, n);
+        return error_set(err, "%s: cannot read directory: %s", dir, strerror(code));
     }
     closedir(d);
     if (n > 1) qsort(list, (size_t)n, sizeof *list, compare_strings);

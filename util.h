@@ -82,8 +82,9 @@ int is_directory(const char *path);
 /* Creates a directory and its parents (like mkdir -p). */
 int make_dirs(const char *path, Error *err);
 /* Lists the names (not paths) of the entries of a directory, sorted, without
- * "." and "..". On platforms without a directory API, returns 0 entries.
- * Free with free_string_list. */
+ * "." and "..". A directory that cannot be opened or read (readdir's error,
+ * not its end) is an error (-1, err set). On platforms without a directory
+ * API, returns 0 entries. Free with free_string_list. */
 int list_dir(const char *dir, char ***names, int *count, Error *err);
 void free_string_list(char **list, int count);
 /* Joins a directory and a file name into a newly allocated string. */
