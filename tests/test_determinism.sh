@@ -20,11 +20,11 @@ fi
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/test_determinism.XXXXXX") || exit 1
 trap 'rm -rf "$TMP"' EXIT INT TERM
 
-if ! "$BIN" synth --out "$TMP/planted" --rows 40 >"$TMP/log" 2>&1; then
+if ! $RUN "$BIN" synth --out "$TMP/planted" --rows 40 >"$TMP/log" 2>&1; then
     echo "FAIL cleanup synth:"; cat "$TMP/log"; exit 1
 fi
 for t in 1 2 3; do
-    if ! "$BIN" all --model "$TMP/planted" --n-prompts 40 --threads $t --out "$TMP/out$t" >"$TMP/log" 2>&1; then
+    if ! $RUN "$BIN" all --model "$TMP/planted" --n-prompts 40 --threads $t --out "$TMP/out$t" >"$TMP/log" 2>&1; then
         echo "FAIL cleanup all --threads $t:"; cat "$TMP/log"; exit 1
     fi
 done
@@ -44,7 +44,7 @@ done
 
 # The baseline kernels.
 for t in 1 2; do
-    if ! CLEANUP_SIMD=baseline "$BIN" all --model "$TMP/planted" --n-prompts 40 --threads $t --out "$TMP/base$t" >"$TMP/log" 2>&1; then
+    if ! CLEANUP_SIMD=baseline $RUN "$BIN" all --model "$TMP/planted" --n-prompts 40 --threads $t --out "$TMP/base$t" >"$TMP/log" 2>&1; then
         echo "FAIL CLEANUP_SIMD=baseline cleanup all --threads $t:"; cat "$TMP/log"; fail=1
     fi
 done
@@ -60,7 +60,7 @@ worst=$(paste "$TMP/out1/results.tsv" "$TMP/base1/results.tsv" | awk -F '\t' '
 [ $fail -eq 0 ] && echo "ok   baseline kernels: identical with 1 and 2 threads, within 1e-3 of the default kernels ($(sed -n "s/^kernels: \([a-z0-9]*\).*/\1/p" "$TMP/out1/run.txt"))"
 
 # A kernels name that does not exist is refused before any work.
-if CLEANUP_SIMD=sse9 "$BIN" info --model "$TMP/planted" >"$TMP/log" 2>&1; then
+if CLEANUP_SIMD=sse9 $RUN "$BIN" info --model "$TMP/planted" >"$TMP/log" 2>&1; then
     echo "FAIL CLEANUP_SIMD=sse9 was accepted"; fail=1
 elif ! grep -q 'CLEANUP_SIMD' "$TMP/log"; then
     echo "FAIL CLEANUP_SIMD=sse9: message does not name CLEANUP_SIMD:"; cat "$TMP/log"; fail=1
