@@ -42,7 +42,7 @@ HEADERS := $(wildcard *.h)
 TESTSRC := $(wildcard tests/test_*.c)
 TESTBIN := $(patsubst tests/%.c,$(BUILD)/%,$(TESTSRC))
 
-.PHONY: all test clean bench bench-native bench-tokenizer native fetch
+.PHONY: all test clean bench bench-native bench-tokenizer native fetch test-cross test-cross-full test-cross-ci
 
 all: cleanup weights/planted/config.json
 
@@ -73,7 +73,23 @@ native:
 	$(MAKE) OPT="$(NATIVE_OPT)" BUILD=build-native
 
 clean:
-	rm -rf $(BUILD) build-native build-san build-fuzz cleanup
+	rm -rf $(BUILD) build-native build-san build-fuzz cleanup \
+	    $(addprefix build-,$(CROSS_ALL)) build-cross-ref
+
+# Other architectures (tools/test_cross.sh): cross-built statically with
+# Debian's cross compilers into build-ARCH/ (installed with apt-get if missing)
+# and run under qemu-user-static: build, planted `all` byte for byte against
+# this host's baseline kernels, the whole test suite. ARCHES picks the targets;
+# test-cross-full adds riscv64; test-cross-ci is the shorter selection .ci/run
+# runs (s390x and armhf, 40 prompts, the format/load/engine/bad-input/data tests).
+CROSS_ALL := aarch64 armhf s390x i686 riscv64
+ARCHES    ?= aarch64 armhf s390x i686
+test-cross:
+	sh tools/test_cross.sh $(ARCHES)
+test-cross-full:
+	sh tools/test_cross.sh $(CROSS_ALL)
+test-cross-ci:
+	sh tools/test_cross.sh --ci s390x armhf
 
 # Optional: download gelu-4l, its tokenizer and data rows (needs network and curl).
 fetch:
@@ -96,7 +112,7 @@ FUZZBIN   := $(patsubst fuzz/%.c,$(FUZZBUILD)/%,$(FUZZSRC))
 FUZZLIB   := $(patsubst %.c,$(FUZZBUILD)/lib/%.o,$(LIBSRC))
 SECONDS   ?= 60
 
-.PHONY: fuzz fuzz-run test-sanitize sanitize-programs
+.PHONY: fuzz fuzz-run test-sanitize sanitize-programs programs
 
 fuzz: $(FUZZBIN)
 
@@ -130,7 +146,11 @@ fuzz-run: fuzz
 # shell tests run build-san/cleanup through $$CLEANUP).
 SANFLAGS  := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 
-sanitize-programs: $(BUILD)/cleanup $(TESTBIN)
+sanitize-programs: programs
+
+# The binary and the test programs, all in $(BUILD)/ (the sanitized and the
+# cross-compiled suites run these: ./cleanup stays the host's).
+programs: $(BUILD)/cleanup $(TESTBIN)
 
 $(BUILD)/cleanup: $(BUILD)/cleanup.o $(BUILD)/libcleanup.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
