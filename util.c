@@ -1,4 +1,6 @@
-/* util.c - see util.h. The only file that touches platform APIs (directories, clocks). */
+/* util.c - see util.h. The only file that touches platform APIs: POSIX.1-2008
+ * opendir/readdir/closedir, stat, mkdir, gettimeofday, isatty/fileno (the
+ * _WIN32 branches use the Microsoft C runtime's equivalents). */
 #if !defined(_WIN32) && !defined(_POSIX_C_SOURCE)
 #define _POSIX_C_SOURCE 200809L
 #endif
@@ -19,6 +21,7 @@
 
 #if defined(_WIN32)
 #include <direct.h>
+#include <io.h>
 #include <sys/stat.h>
 #define MKDIR(p) _mkdir(p)
 #else
@@ -326,6 +329,14 @@ double now_seconds(void) {
     struct timeval tv;
     gettimeofday(&tv, NULL);
     return (double)tv.tv_sec + 1e-6 * (double)tv.tv_usec;
+#endif
+}
+
+int stderr_is_terminal(void) {
+#if defined(_WIN32)
+    return _isatty(_fileno(stderr)) != 0;
+#else
+    return isatty(fileno(stderr)) != 0;
 #endif
 }
 

@@ -94,6 +94,8 @@ int ends_with(const char *s, const char *suffix);
 
 /* Wall-clock seconds since an arbitrary origin (for timing and progress). */
 double now_seconds(void);
+/* 1 if standard error is a terminal (progress lines redraw in place), else 0. */
+int stderr_is_terminal(void);
 /* Number of worker threads in effect (1 without OpenMP). */
 int thread_count(void);
 /* Sets the number of worker threads (no effect without OpenMP). */
