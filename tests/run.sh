@@ -8,7 +8,7 @@ BUILD=${1:-build}
 # emulator such as qemu-s390x-static for a cross-built suite (make test-cross).
 # TESTS (optional) names the tests to run, e.g. "test_formats test_engine.sh".
 CLEANUP=${CLEANUP:-./cleanup}
-export CLEANUP RUN
+export BUILD CLEANUP RUN
 cd "$(dirname "$0")/.." || exit 1
 passed=0; failed=0; skipped=0; failures=""
 for t in "$BUILD"/test_* tests/test_*.sh; do
