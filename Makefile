@@ -8,6 +8,26 @@ CFLAGS  ?= $(OPT)
 CFLAGS  += -std=c99 -Wall -Wextra -pedantic
 LDLIBS  += -lm
 
+# Float arithmetic must be evaluated in float (FLT_EVAL_METHOD 0, as on x86-64,
+# ARM and RISC-V): then every target computes the same bits. 32-bit x86 computes
+# in the x87 unit's 80-bit registers by default (FLT_EVAL_METHOD 2): use SSE2
+# instead (every x86 CPU since the Pentium 4). gcc on s390x evaluates float
+# expressions in double in ISO C mode (FLT_EVAL_METHOD 1) although the hardware
+# has float instructions: -fexcess-precision=fast lets it use them.
+HASH := \#
+FLT_EVAL_PROBE = $(shell printf '$(HASH)include <float.h>\nFLT_EVAL_METHOD\n' | $(CC) -std=c99 $(1) -E -P - 2>/dev/null | tail -n 1)
+ifneq ($(call FLT_EVAL_PROBE),0)
+ifneq ($(shell printf '$(HASH)ifdef __i386__\nx86\n$(HASH)endif\n' | $(CC) -E -P - 2>/dev/null | tail -n 1),)
+FLOATFLAGS := -msse2 -mfpmath=sse
+else
+FLOATFLAGS := -fexcess-precision=fast
+endif
+ifneq ($(call FLT_EVAL_PROBE,$(FLOATFLAGS)),0)
+$(warning FLT_EVAL_METHOD is not 0 with $(CC) $(FLOATFLAGS): results may differ from other targets)
+endif
+CFLAGS  += $(FLOATFLAGS)
+endif
+
 ifeq ($(OPENMP),1)
 OMPFLAGS := $(shell printf 'int main(void){return 0;}' | $(CC) -fopenmp -x c - -o /dev/null >/dev/null 2>&1 && echo -fopenmp)
 endif
@@ -24,7 +44,7 @@ HEADERS := $(wildcard *.h)
 TESTSRC := $(wildcard tests/test_*.c)
 TESTBIN := $(patsubst tests/%.c,$(BUILD)/%,$(TESTSRC))
 
-.PHONY: all test clean bench bench-native bench-tokenizer native fetch
+.PHONY: all test clean bench bench-native bench-tokenizer native fetch test-cross test-cross-full test-cross-ci
 
 all: cleanup weights/planted/config.json
 
@@ -63,7 +83,23 @@ native:
 	$(MAKE) OPT="$(NATIVE_OPT)" BUILD=build-native
 
 clean:
-	rm -rf $(BUILD) build-native build-san build-fuzz cleanup
+	rm -rf $(BUILD) build-native build-san build-fuzz cleanup \
+	    $(addprefix build-,$(CROSS_ALL)) build-cross-ref
+
+# Other architectures (tools/test_cross.sh): cross-built statically with
+# Debian's cross compilers into build-ARCH/ (installed with apt-get if missing)
+# and run under qemu-user-static: build, planted `all` byte for byte against
+# this host's baseline kernels, the whole test suite. ARCHES picks the targets;
+# test-cross-full adds riscv64; test-cross-ci is the shorter selection .ci/run
+# runs (s390x and armhf, 40 prompts, the format/load/engine/bad-input/data tests).
+CROSS_ALL := aarch64 armhf s390x i686 riscv64
+ARCHES    ?= aarch64 armhf s390x i686
+test-cross:
+	sh tools/test_cross.sh $(ARCHES)
+test-cross-full:
+	sh tools/test_cross.sh $(CROSS_ALL)
+test-cross-ci:
+	sh tools/test_cross.sh --ci s390x armhf
 
 # Optional: download gelu-4l, its tokenizer and data rows (needs network and curl).
 fetch:
@@ -86,7 +122,7 @@ FUZZBIN   := $(patsubst fuzz/%.c,$(FUZZBUILD)/%,$(FUZZSRC))
 FUZZLIB   := $(patsubst %.c,$(FUZZBUILD)/lib/%.o,$(LIBSRC))
 SECONDS   ?= 60
 
-.PHONY: fuzz fuzz-run test-sanitize sanitize-programs
+.PHONY: fuzz fuzz-run test-sanitize sanitize-programs programs
 
 fuzz: $(FUZZBIN)
 
@@ -120,7 +156,11 @@ fuzz-run: fuzz
 # shell tests run build-san/cleanup through $$CLEANUP).
 SANFLAGS  := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 
-sanitize-programs: $(BUILD)/cleanup $(TESTBIN)
+sanitize-programs: programs
+
+# The binary and the test programs, all in $(BUILD)/ (the sanitized and the
+# cross-compiled suites run these: ./cleanup stays the host's).
+programs: $(BUILD)/cleanup $(TESTBIN)
 
 $(BUILD)/cleanup: $(BUILD)/cleanup.o $(CLIOBJ) $(BUILD)/libcleanup.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)

@@ -319,14 +319,13 @@ static void micro_kernel(int kc, const float *restrict ap, const float *restrict
         vfloat b0, b1, a;
         memcpy(&b0, bp + (size_t)p * NR, vb);
         memcpy(&b1, bp + (size_t)p * NR + VL, vb);
-        /* x - 0 is exactly x (also for -0), so this is a pure broadcast. */
 #if APV == 1
-        a = ap[p * MR + 0] - zero; c00 = maddv(a, b0, c00); c01 = maddv(a, b1, c01);
-        a = ap[p * MR + 1] - zero; c10 = maddv(a, b0, c10); c11 = maddv(a, b1, c11);
-        a = ap[p * MR + 2] - zero; c20 = maddv(a, b0, c20); c21 = maddv(a, b1, c21);
-        a = ap[p * MR + 3] - zero; c30 = maddv(a, b0, c30); c31 = maddv(a, b1, c31);
-        a = ap[p * MR + 4] - zero; c40 = maddv(a, b0, c40); c41 = maddv(a, b1, c41);
-        a = ap[p * MR + 5] - zero; c50 = maddv(a, b0, c50); c51 = maddv(a, b1, c51);
+        a = BROADCAST(ap[p * MR + 0]); c00 = maddv(a, b0, c00); c01 = maddv(a, b1, c01);
+        a = BROADCAST(ap[p * MR + 1]); c10 = maddv(a, b0, c10); c11 = maddv(a, b1, c11);
+        a = BROADCAST(ap[p * MR + 2]); c20 = maddv(a, b0, c20); c21 = maddv(a, b1, c21);
+        a = BROADCAST(ap[p * MR + 3]); c30 = maddv(a, b0, c30); c31 = maddv(a, b1, c31);
+        a = BROADCAST(ap[p * MR + 4]); c40 = maddv(a, b0, c40); c41 = maddv(a, b1, c41);
+        a = BROADCAST(ap[p * MR + 5]); c50 = maddv(a, b0, c50); c51 = maddv(a, b1, c51);
 #else
         /* a already broadcast by pack_a: plain vector loads. */
         memcpy(&a, ap + (size_t)(p * MR + 0) * VL, vb); c00 = maddv(a, b0, c00); c01 = maddv(a, b1, c01);

@@ -1,6 +1,14 @@
-/* util.c - see util.h. The only file that touches platform APIs (directories, clocks). */
+/* util.c - see util.h. The only file that touches platform APIs: POSIX.1-2008
+ * opendir/readdir/closedir, stat, mkdir, gettimeofday, isatty/fileno (the
+ * _WIN32 branches use the Microsoft C runtime's equivalents). */
 #if !defined(_WIN32) && !defined(_POSIX_C_SOURCE)
 #define _POSIX_C_SOURCE 200809L
+#endif
+/* 64-bit file offsets, inode numbers and sizes where the ABI is 32-bit (armhf,
+ * i686): without it readdir fails with EOVERFLOW on a file system that hands out
+ * 64-bit directory offsets or inodes, and stat on files over 2 GB. */
+#if !defined(_WIN32) && !defined(_FILE_OFFSET_BITS)
+#define _FILE_OFFSET_BITS 64
 #endif
 #include "util.h"
 
@@ -13,6 +21,7 @@
 
 #if defined(_WIN32)
 #include <direct.h>
+#include <io.h>
 #include <sys/stat.h>
 #define MKDIR(p) _mkdir(p)
 #else
@@ -296,7 +305,8 @@ int list_dir(const char *dir, char ***names, int *count, Error *err) {
     DIR *d = opendir(dir);
     struct dirent *e;
     if (!d) return error_set(err, "%s: cannot open directory: %s", dir, strerror(errno));
-    while ((e = readdir(d)) != NULL) {
+    /* readdir returns NULL at the end and on an error; only errno tells them apart. */
+    while ((errno = 0, e = readdir(d)) != NULL) {
         if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
         if (n == cap) {
             char **nl;
@@ -306,6 +316,12 @@ int list_dir(const char *dir, char ***names, int *count, Error *err) {
             list = nl;
         }
         list[n++] = xstrdup(e->d_name);
+    }
+    if (errno != 0) {
+        int code = errno;
+        closedir(d);
+        free_string_list(list, n);
+        return error_set(err, "%s: cannot read directory: %s", dir, strerror(code));
     }
     closedir(d);
     if (n > 1) qsort(list, (size_t)n, sizeof *list, compare_strings);
@@ -343,6 +359,14 @@ double now_seconds(void) {
     struct timeval tv;
     gettimeofday(&tv, NULL);
     return (double)tv.tv_sec + 1e-6 * (double)tv.tv_usec;
+#endif
+}
+
+int stderr_is_terminal(void) {
+#if defined(_WIN32)
+    return _isatty(_fileno(stderr)) != 0;
+#else
+    return isatty(fileno(stderr)) != 0;
 #endif
 }
 

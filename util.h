@@ -92,8 +92,9 @@ int is_directory(const char *path);
 /* Creates a directory and its parents (like mkdir -p). */
 int make_dirs(const char *path, Error *err);
 /* Lists the names (not paths) of the entries of a directory, sorted, without
- * "." and "..". On platforms without a directory API, returns 0 entries.
- * Free with free_string_list. */
+ * "." and "..". A directory that cannot be opened or read (readdir's error,
+ * not its end) is an error (-1, err set). On platforms without a directory
+ * API, returns 0 entries. Free with free_string_list. */
 int list_dir(const char *dir, char ***names, int *count, Error *err);
 void free_string_list(char **list, int count);
 /* Splits the next line off *cursor, a NUL-terminated text modified in place: returns it
@@ -106,6 +107,8 @@ int ends_with(const char *s, const char *suffix);
 
 /* Wall-clock seconds since an arbitrary origin (for timing and progress). */
 double now_seconds(void);
+/* 1 if standard error is a terminal (progress lines redraw in place), else 0. */
+int stderr_is_terminal(void);
 /* Number of worker threads in effect (1 without OpenMP). */
 int thread_count(void);
 /* Sets the number of worker threads (no effect without OpenMP). */

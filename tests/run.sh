@@ -4,14 +4,20 @@
 # Ends with the line "N passed, N failed, N skipped".
 BUILD=${1:-build}
 # Shell tests run the binary named by $CLEANUP (make test-sanitize: build-san/cleanup).
+# Every program (test programs and $CLEANUP) runs through $RUN: empty, or an
+# emulator such as qemu-s390x-static for a cross-built suite (make test-cross).
+# TESTS (optional) names the tests to run, e.g. "test_formats test_engine.sh".
 CLEANUP=${CLEANUP:-./cleanup}
-export CLEANUP
+export BUILD CLEANUP RUN
 cd "$(dirname "$0")/.." || exit 1
 passed=0; failed=0; skipped=0; failures=""
 for t in "$BUILD"/test_* tests/test_*.sh; do
     [ -e "$t" ] || continue
-    case "$t" in *.sh) cmd="sh $t" ;; *.d|*.o) continue ;; *) cmd="$t" ;; esac
+    case "$t" in *.sh) cmd="sh $t" ;; *.d|*.o) continue ;; *) cmd="$RUN $t" ;; esac
     name=$(basename "$t")
+    if [ -n "${TESTS:-}" ]; then
+        case " $TESTS " in *" $name "*) ;; *) continue ;; esac
+    fi
     echo "== $name"
     $cmd
     rc=$?

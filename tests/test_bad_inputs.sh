@@ -13,6 +13,9 @@
 BIN=${CLEANUP:-./cleanup}
 LC_ALL=C
 export LC_ALL
+# The binary runs through $RUN (empty, or an emulator: make test-cross); the sh -c
+# cases below read it from the environment.
+export RUN
 BAD=tests/fixtures/bad
 TINY=$BAD/tiny
 GELU=tests/fixtures/models/gelu_pth
@@ -103,7 +106,7 @@ expect 2 "$BAD/evil_os_system.pth::os.system" "pickle global os.system" \
 expect 2 "$BAD/evil_posix.pth::posix.system" "pickle global posix.system" \
     "$BIN" info --model-only --model "$TINY" --weights "$BAD/evil_posix.pth"
 expect 2 "$BAD/evil_eval.pth::builtins.eval" "pickle global builtins.eval (STACK_GLOBAL)" \
-    "$BIN" run --model "$TINY" --weights "$BAD/evil_eval.pth" --tokens 0,1 --hook logits --out "$TMP/evil"
+    $RUN "$BIN" run --model "$TINY" --weights "$BAD/evil_eval.pth" --tokens 0,1 --hook logits --out "$TMP/evil"
 if [ -e "$MARKER" ]; then echo "FAIL a pickle executed code: $MARKER exists"; fail=1; rm -f "$MARKER"; fi
 
 # ---------------------------------------------------------------- weights: structure, sizes, dtypes, values
@@ -136,10 +139,10 @@ expect 2 "$TMP/nodir" "missing model directory" "$BIN" info --model-only --model
 # same files, checked by make_bad_fixtures.py): non-contiguous views and repeated
 # keys (the last value wins) give exactly the outputs of the plain model.
 REF="$TMP/ref_out"
-expect_ok "tiny model runs" "$BIN" run --model "$TINY" --tokens 0,5,11,3 --hook all --out "$REF"
+expect_ok "tiny model runs" $RUN "$BIN" run --model "$TINY" --tokens 0,5,11,3 --hook all --out "$REF"
 for w in noncontig.pth dup_last_wins.pth dup_last_wins.safetensors tiny_st.safetensors; do
     out="$TMP/out_$w"
-    expect_ok "weights $w load" "$BIN" run --model "$TINY" --weights "$BAD/$w" --tokens 0,5,11,3 --hook all --out "$out"
+    expect_ok "weights $w load" $RUN "$BIN" run --model "$TINY" --weights "$BAD/$w" --tokens 0,5,11,3 --hook all --out "$out"
     nref=$(ls "$REF" | wc -l | tr -d ' ')
     same=0
     for f in "$REF"/*.dat; do cmp -s "$f" "$out/$(basename "$f")" && same=$((same + 1)); done
@@ -243,12 +246,13 @@ sed 's/"d_model": 4,/"d_model": 4, "d_model": 6,/' "$TINY/config.json" > "$C/con
 expect 2 "$C/model_final.pth" "duplicate config key, last value wrong" "$BIN" info --model-only --model "$C"
 
 # ---------------------------------------------------------------- token ids and lengths
-expect 2 "--tokens" "token id = d_vocab" "$BIN" run --model "$TINY" --tokens 0,12 --hook logits --out "$TMP/o1"
-expect 2 "--tokens" "prompt longer than n_ctx" "$BIN" run --model "$TINY" --tokens 0,1,2,3,4,5,6,7,8 --hook logits --out "$TMP/o2"
-expect 1 "--tokens" "negative token id" "$BIN" run --model "$TINY" --tokens 0,-1 --hook logits --out "$TMP/o3"
-expect 1 "--tokens" "token id beyond int" "$BIN" run --model "$TINY" --tokens 0,99999999999999999999 --hook logits --out "$TMP/o4"
-expect 1 "--tokens" "empty token list" "$BIN" run --model "$TINY" --tokens "" --hook logits --out "$TMP/o5"
-expect 1 "blocks.9" "unknown hook" "$BIN" run --model "$TINY" --tokens 0,1 --hook blocks.9.hook_resid_pre --out "$TMP/o6"
+expect 2 "--tokens" "token id = d_vocab" $RUN "$BIN" run --model "$TINY" --tokens 0,12 --hook logits --out "$TMP/o1"
+expect 2 "--tokens" "prompt longer than n_ctx" $RUN "$BIN" run --model "$TINY" --tokens 0,1,2,3,4,5,6,7,8 --hook logits --out "$TMP/o2"
+expect 1 "--tokens" "negative token id" $RUN "$BIN" run --model "$TINY" --tokens 0,-1 --hook logits --out "$TMP/o3"
+expect 1 "--tokens" "token id beyond int" $RUN "$BIN" run --model "$TINY" --tokens 0,99999999999999999999 --hook logits --out "$TMP/o4"
+expect 1 "--tokens" "token id 2^31 (strtol saturates where long is 32 bits)" $RUN "$BIN" run --model "$TINY" --tokens 0,2147483648 --hook logits --out "$TMP/o4b"
+expect 1 "--tokens" "empty token list" $RUN "$BIN" run --model "$TINY" --tokens "" --hook logits --out "$TMP/o5"
+expect 1 "blocks.9" "unknown hook" $RUN "$BIN" run --model "$TINY" --tokens 0,1 --hook blocks.9.hook_resid_pre --out "$TMP/o6"
 for d in o1 o2 o3 o4 o5 o6; do
     if [ -e "$TMP/$d" ]; then echo "FAIL output directory $d created by a failing run"; fail=1; fi
 done
@@ -256,9 +260,9 @@ done
 # ---------------------------------------------------------------- unwritable outputs and write errors
 : > "$TMP/regular"
 expect 3 "$TMP/regular" "output directory under a regular file" \
-    "$BIN" run --model "$TINY" --tokens 0,1 --hook logits --out "$TMP/regular/sub"
+    $RUN "$BIN" run --model "$TINY" --tokens 0,1 --hook logits --out "$TMP/regular/sub"
 expect 3 "$TMP/regular" "output directory is a regular file" \
-    "$BIN" run --model "$TINY" --tokens 0,1 --hook logits --out "$TMP/regular"
+    $RUN "$BIN" run --model "$TINY" --tokens 0,1 --hook logits --out "$TMP/regular"
 expect 3 "/proc/version" "output directory under /proc/version" \
     "$BIN" run --model "$TINY" --tokens 0,1 --hook logits --out /proc/version/out
 expect 2 "/dev/zero" "endless weights file (/dev/zero) refused before reading it" "$BIN" info --model-only --model "$TINY" --weights /dev/zero
@@ -267,10 +271,10 @@ expect 3 "standard output" "info > /dev/full" sh -c "exec \"\$0\" info --model-o
 # makes a large hook file fail midway: exit 3, and the files
 # left are either complete (identical to a full run) or absent - never partial.
 FULL="$TMP/fsz_ref"; PART="$TMP/fsz"
-expect_ok "8-token run" "$BIN" run --model "$TINY" --tokens 0,1,2,3,4,5,6,7 --hook all --out "$FULL"
+expect_ok "8-token run" $RUN "$BIN" run --model "$TINY" --tokens 0,1,2,3,4,5,6,7 --hook all --out "$FULL"
 mkdir -p "$PART"
 cases=$((cases + 1))
-(trap '' XFSZ; ulimit -f 2; exec "$BIN" run --model "$TINY" --tokens 0,1,2,3,4,5,6,7 --hook all --out "$PART") >"$TMP/out" 2>"$TMP/err"
+(trap '' XFSZ; ulimit -f 2; exec $RUN "$BIN" run --model "$TINY" --tokens 0,1,2,3,4,5,6,7 --hook all --out "$PART") >"$TMP/out" 2>"$TMP/err"
 check_failure 3 "$PART/" "write error (file size limit)" $?
 grep -q "write error" "$TMP/err" || { echo "FAIL write error message: $(cat "$TMP/err")"; fail=1; }
 for f in "$PART"/*; do
@@ -284,7 +288,7 @@ TOK=$TOKDIR/tokenizer.json
 K="$TMP/tok"
 mkdir -p "$K"
 tok_case() { # tok_case FILE DESC: tokenize with a broken tokenizer.json
-    expect 2 "$1" "tokenizer.json: $2" "$BIN" tokenize --tokenizer "$1" "hello there"
+    expect 2 "$1" "tokenizer.json: $2" $RUN "$BIN" tokenize --tokenizer "$1" "hello there"
 }
 awk 'BEGIN { for (i = 0; i < 100000; i++) printf "["; }' > "$K/deep.json"; tok_case "$K/deep.json" "100000 nested arrays"
 : > "$K/empty.json"; tok_case "$K/empty.json" "empty"
@@ -298,19 +302,19 @@ sed 's/"merges": *\[/"merges": ["nope notthere", /' "$TOK" > "$K/merge.json"; to
 sed 's/"merges": *\[/"merges": ["onlyone", /' "$TOK" > "$K/merge2.json"; tok_case "$K/merge2.json" "merge without a space"
 sed 's/"normalizer": *{[^}]*}/"normalizer": {"type": "Lowercase"}/' "$TOK" > "$K/norm.json"; tok_case "$K/norm.json" "unsupported normalizer"
 printf 'ab\377cd' > "$K/bad.txt"
-expect 2 "$K/bad.txt::byte 2" "tokenize --file with invalid UTF-8" "$BIN" tokenize --tokenizer "$TOK" --file "$K/bad.txt"
-expect 2 "byte 2" "tokenize invalid UTF-8 argument" "$BIN" tokenize --tokenizer "$TOK" "$(printf 'ab\355\240\200cd')"
-expect 2 "$TOK::99999" "detokenize an id outside the vocabulary" "$BIN" detokenize --tokenizer "$TOK" 5 99999
-expect 2 "$TMP/none.json" "tokenizer.json missing" "$BIN" tokenize --tokenizer "$TMP/none.json" "hi"
+expect 2 "$K/bad.txt::byte 2" "tokenize --file with invalid UTF-8" $RUN "$BIN" tokenize --tokenizer "$TOK" --file "$K/bad.txt"
+expect 2 "byte 2" "tokenize invalid UTF-8 argument" $RUN "$BIN" tokenize --tokenizer "$TOK" "$(printf 'ab\355\240\200cd')"
+expect 2 "$TOK::99999" "detokenize an id outside the vocabulary" $RUN "$BIN" detokenize --tokenizer "$TOK" 5 99999
+expect 2 "$TMP/none.json" "tokenizer.json missing" $RUN "$BIN" tokenize --tokenizer "$TMP/none.json" "hi"
 
 # ---------------------------------------------------------------- data rows and prompts (planted model)
 PL="$TMP/planted"
-if ! "$BIN" synth --out "$PL" --rows 8 >"$TMP/out" 2>"$TMP/err"; then
+if ! $RUN "$BIN" synth --out "$PL" --rows 8 >"$TMP/out" 2>"$TMP/err"; then
     echo "FAIL cleanup synth:"; cat "$TMP/err"; fail=1
 fi
 expect 2 "--text::64" "--text longer than n_ctx" \
-    "$BIN" run --model "$PL" --text "$(awk 'BEGIN { for (i = 0; i < 100; i++) printf "word "; }')" --hook logits --out "$TMP/o7"
-expect 2 "byte" "--text with invalid UTF-8" "$BIN" run --model "$PL" --text "$(printf 'a\377b')" --hook logits --out "$TMP/o8"
+    $RUN "$BIN" run --model "$PL" --text "$(awk 'BEGIN { for (i = 0; i < 100; i++) printf "word "; }')" --hook logits --out "$TMP/o7"
+expect 2 "byte" "--text with invalid UTF-8" $RUN "$BIN" run --model "$PL" --text "$(printf 'a\377b')" --hook logits --out "$TMP/o8"
 # `all` prints progress lines on stderr: expect_all judges the lines that are not progress.
 expect_all() {
     want=$1; name=$2; desc=$3; shift 3
@@ -322,7 +326,7 @@ expect_all() {
 }
 D="$TMP/data"; mkdir -p "$D"
 all_data() { # all_data FILE DESC [N]: `all` on the planted model with bad data
-    expect_all 2 "$1" "data: $2" "$BIN" all --model "$PL" --data "$1" --n-prompts "${3:-2}" --out "$TMP/all_out"
+    expect_all 2 "$1" "data: $2" $RUN "$BIN" all --model "$PL" --data "$1" --n-prompts "${3:-2}" --out "$TMP/all_out"
     if [ -e "$TMP/all_out/results.tsv" ] || [ -e "$TMP/all_out/report.md" ]; then
         echo "FAIL data: $2: results left by a failing run"; fail=1
     fi
@@ -347,7 +351,7 @@ all_data "$D/deep.jsonl::line 2" "deeply nested JSON line"
 # Fig 4 prompts files (TSV: prompt, correct, incorrect, head).
 Q="$TMP/prompts"; mkdir -p "$Q"
 fig4_case() { # fig4_case FILE NAME DESC
-    expect_all 2 "$1::$2" "prompts: $3" "$BIN" fig4 --model "$PL" --n-prompts 8 --prompts "$1" --out "$TMP/fig4_out"
+    expect_all 2 "$1::$2" "prompts: $3" $RUN "$BIN" fig4 --model "$PL" --n-prompts 8 --prompts "$1" --out "$TMP/fig4_out"
 }
 printf 'only one column\n' > "$Q/cols.tsv"; fig4_case "$Q/cols.tsv" "line 1" "wrong number of fields"
 printf 'a \377 b\t x\t y\tL2H3\n' > "$Q/utf8.tsv"; fig4_case "$Q/utf8.tsv" "byte 2" "invalid UTF-8"
@@ -359,18 +363,18 @@ if [ -e "$TMP/fig4_out" ]; then echo "FAIL prompts: a failing fig4 run created i
 expect_all 1 "--rows" "--n-prompts 0" "$BIN" all --model "$PL" --n-prompts 0 --out "$TMP/all_out"
 
 # ---------------------------------------------------------------- `all`: unwritable outputs and atomic results
-expect_all 3 "$TMP/regular" "all --out under a regular file" "$BIN" all --model "$PL" --n-prompts 8 --out "$TMP/regular/sub"
+expect_all 3 "$TMP/regular" "all --out under a regular file" $RUN "$BIN" all --model "$PL" --n-prompts 8 --out "$TMP/regular/sub"
 expect_all 3 "$TMP/allf/results.tsv::write error" "all: write error (file size limit)" \
-    sh -c 'trap "" XFSZ; ulimit -f 8; exec "$0" all --model "$1" --n-prompts 8 --out "$2"' "$BIN" "$PL" "$TMP/allf"
+    sh -c 'trap "" XFSZ; ulimit -f 8; exec $RUN "$0" all --model "$1" --n-prompts 8 --out "$2"' "$BIN" "$PL" "$TMP/allf"
 left=$(ls "$TMP/allf" 2>/dev/null | wc -l | tr -d ' ')
 if [ "$left" -ne 0 ]; then echo "FAIL all: $left files left after a write error: $(ls "$TMP/allf")"; fail=1; fi
 
 # Other commands' outputs.
-expect 3 "standard output" "tokenize > /dev/full" sh -c 'exec "$0" tokenize --tokenizer "$1" hello > /dev/full' "$BIN" "$TOK"
-expect 3 "standard output" "detokenize > /dev/full" sh -c 'exec "$0" detokenize --tokenizer "$1" 70 71 > /dev/full' "$BIN" "$TOK"
-expect 3 "$TMP/regular" "synth --out under a regular file" "$BIN" synth --out "$TMP/regular/x" --rows 2
+expect 3 "standard output" "tokenize > /dev/full" sh -c 'exec $RUN "$0" tokenize --tokenizer "$1" hello > /dev/full' "$BIN" "$TOK"
+expect 3 "standard output" "detokenize > /dev/full" sh -c 'exec $RUN "$0" detokenize --tokenizer "$1" 70 71 > /dev/full' "$BIN" "$TOK"
+expect 3 "$TMP/regular" "synth --out under a regular file" $RUN "$BIN" synth --out "$TMP/regular/x" --rows 2
 expect 3 "$TMP/syn/model.safetensors::write error" "synth: write error (file size limit)" \
-    sh -c 'trap "" XFSZ; ulimit -f 100; exec "$0" synth --out "$1" --rows 2' "$BIN" "$TMP/syn"
+    sh -c 'trap "" XFSZ; ulimit -f 100; exec $RUN "$0" synth --out "$1" --rows 2' "$BIN" "$TMP/syn"
 # config.json is written last: a model directory cut short by an error cannot be loaded.
 if [ -e "$TMP/syn/config.json" ]; then echo "FAIL synth: config.json written although the weights failed"; fail=1; fi
 

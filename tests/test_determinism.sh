@@ -22,11 +22,11 @@ fi
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/test_determinism.XXXXXX") || exit 1
 trap 'rm -rf "$TMP"' EXIT INT TERM
 
-if ! "$BIN" synth --out "$TMP/planted" --rows 40 >"$TMP/log" 2>&1; then
+if ! $RUN "$BIN" synth --out "$TMP/planted" --rows 40 >"$TMP/log" 2>&1; then
     echo "FAIL cleanup synth:"; cat "$TMP/log"; exit 1
 fi
 for t in 1 2 3; do
-    if ! "$BIN" all --model "$TMP/planted" --n-prompts 40 --threads $t --out "$TMP/out$t" >"$TMP/log" 2>&1; then
+    if ! $RUN "$BIN" all --model "$TMP/planted" --n-prompts 40 --threads $t --out "$TMP/out$t" >"$TMP/log" 2>&1; then
         echo "FAIL cleanup all --threads $t:"; cat "$TMP/log"; exit 1
     fi
 done

@@ -69,7 +69,7 @@ for mdir in "$FIX"/*/; do
         out="$TMP/$name.$mode"
         mkdir -p "$out"
         if [ "$mode" = raw ]; then flag=--no-processing; else flag=; fi
-        if ! $BIN run --model "$mdir" --tokens "$tokens" --hook all $flag --out "$out" >"$TMP/log" 2>&1; then
+        if ! $RUN $BIN run --model "$mdir" --tokens "$tokens" --hook all $flag --out "$out" >"$TMP/log" 2>&1; then
             echo "FAIL $name $mode: ./cleanup run exited non-zero:"; cat "$TMP/log"
             fail=1; continue
         fi
@@ -99,7 +99,7 @@ if [ $checked -eq 0 ]; then echo "test_engine: no fixtures found under $FIX"; ex
 if command -v sha256sum >/dev/null 2>&1; then
     for w in "$FIX"/gelu_pth/model_final.pth "$FIX"/gelu_new_st/model.safetensors; do
         want=$(sha256sum "$w" | cut -d' ' -f1)
-        got=$("$BIN" info --model "$(dirname "$w")" | awk -v f="$w" '$1 == "sha256" && $3 == f { print $2 }')
+        got=$($RUN "$BIN" info --model "$(dirname "$w")" | awk -v f="$w" '$1 == "sha256" && $3 == f { print $2 }')
         if [ "$got" = "$want" ]; then echo "ok   info sha256 of $w"; else echo "FAIL info sha256 of $w: '$got' != '$want'"; fail=1; fi
     done
 else

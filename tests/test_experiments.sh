@@ -9,7 +9,7 @@
 #     T <= 33, Fig 4 without a tokenizer, an unknown option.
 # Run from the repo root with ./cleanup built. Exit 0 pass, 1 fail.
 
-BIN=./cleanup
+BIN=${CLEANUP:-./cleanup}
 MODEL=tests/fixtures/models/gelu_pth
 if [ ! -x "$BIN" ]; then
     echo "test_experiments: $BIN not built (run make)"; exit 1
@@ -47,7 +47,7 @@ expect_error() {
 }
 
 # Fig 1: 4 heads x 7 locations x 5 statistics, plus fig1.n_nan.
-if $BIN fig1 $OPTS --out "$TMP/f1" > "$TMP/log" 2>&1; then
+if $RUN $BIN fig1 $OPTS --out "$TMP/f1" > "$TMP/log" 2>&1; then
     n=$(grep -c '^fig1\.L0H[0-3]\.resid_' "$TMP/f1/results.tsv")
     [ "$n" -eq 140 ] || fail "fig1 has $n quantile metrics, expected 140"
     grep -q '^fig1\.L0H3\.resid_post2\.q87_5	' "$TMP/f1/results.tsv" || fail "fig1.L0H3.resid_post2.q87_5 missing"
@@ -58,7 +58,7 @@ else
 fi
 
 # Fig 2: 11 heads (writer omitted) + 3 MLPs + cleaners_sum, x 5; sum_of_medians; n_nan.
-if $BIN fig2 $OPTS --out "$TMP/f2" > "$TMP/log" 2>&1; then
+if $RUN $BIN fig2 $OPTS --out "$TMP/f2" > "$TMP/log" 2>&1; then
     n=$(grep -c '^fig2\.\(L[0-2]H[0-3]\|MLP[0-2]\|cleaners_sum\)\.' "$TMP/f2/results.tsv")
     [ "$n" -eq 75 ] || fail "fig2 has $n quantile metrics, expected 75"
     grep -q '^fig2\.L0H2\.' "$TMP/f2/results.tsv" && fail "fig2 lists the writer"
@@ -68,8 +68,8 @@ else
 fi
 
 # Fig 3: patched = clean below layer 2; and the same numbers with 1 and 2 threads.
-if $BIN fig3 $OPTS --threads 1 --out "$TMP/f3a" > "$TMP/log" 2>&1 &&
-   $BIN fig3 $OPTS --threads 2 --out "$TMP/f3b" > "$TMP/log" 2>&1; then
+if $RUN $BIN fig3 $OPTS --threads 1 --out "$TMP/f3a" > "$TMP/log" 2>&1 &&
+   $RUN $BIN fig3 $OPTS --threads 2 --out "$TMP/f3b" > "$TMP/log" 2>&1; then
     for loc in resid_pre0 resid_mid0 resid_post0 resid_mid1 resid_post1; do
         grep "^fig3\.clean\.$loc\." "$TMP/f3a/results.tsv" | sed 's/^fig3\.clean\./X/' > "$TMP/c"
         grep "^fig3\.patched\.$loc\." "$TMP/f3a/results.tsv" | sed 's/^fig3\.patched\./X/' > "$TMP/p"
@@ -86,17 +86,17 @@ else
 fi
 
 # Errors.
-expect_error 1 "does not exist" $BIN fig1 --model $MODEL --data "$TMP/data.jsonl" --n-prompts 10 --out "$TMP/e"
-expect_error 1 "does not exist" $BIN fig1 $OPTS --writer L0H4 --out "$TMP/e"
-expect_error 1 "not in layer" $BIN fig2 $OPTS --cleaners L2H1,L1H3 --out "$TMP/e"
-expect_error 1 "below" $BIN fig2 $OPTS --writer L2H0 --out "$TMP/e"
-expect_error 2 "only 10 rows" $BIN fig1 $OPTS --n-prompts 11 --out "$TMP/e"
-expect_error 2 "line 1" $BIN fig1 $OPTS --data "$TMP/short.jsonl" --out "$TMP/e"
-expect_error 1 "T > 33" $BIN fig5 $OPTS --out "$TMP/e"
-expect_error 2 "tokenizer" $BIN fig4 $OPTS --out "$TMP/e"
-expect_error 1 "n_ctx" $BIN fig1 $OPTS --seq-len 17 --out "$TMP/e"
-expect_error 1 "unknown option" $BIN fig1 $OPTS --bogus --out "$TMP/e"
-expect_error 2 "not found" $BIN fig1 $OPTS --data "$TMP/nope.jsonl" --out "$TMP/e"
+expect_error 1 "does not exist" $RUN $BIN fig1 --model $MODEL --data "$TMP/data.jsonl" --n-prompts 10 --out "$TMP/e"
+expect_error 1 "does not exist" $RUN $BIN fig1 $OPTS --writer L0H4 --out "$TMP/e"
+expect_error 1 "not in layer" $RUN $BIN fig2 $OPTS --cleaners L2H1,L1H3 --out "$TMP/e"
+expect_error 1 "below" $RUN $BIN fig2 $OPTS --writer L2H0 --out "$TMP/e"
+expect_error 2 "only 10 rows" $RUN $BIN fig1 $OPTS --n-prompts 11 --out "$TMP/e"
+expect_error 2 "line 1" $RUN $BIN fig1 $OPTS --data "$TMP/short.jsonl" --out "$TMP/e"
+expect_error 1 "T > 33" $RUN $BIN fig5 $OPTS --out "$TMP/e"
+expect_error 2 "tokenizer" $RUN $BIN fig4 $OPTS --out "$TMP/e"
+expect_error 1 "n_ctx" $RUN $BIN fig1 $OPTS --seq-len 17 --out "$TMP/e"
+expect_error 1 "unknown option" $RUN $BIN fig1 $OPTS --bogus --out "$TMP/e"
+expect_error 2 "not found" $RUN $BIN fig1 $OPTS --data "$TMP/nope.jsonl" --out "$TMP/e"
 
 # Fig 4 with --prompts on the planted model (it has a tokenizer): the TSV's \n and \t
 # escapes must give the built-in prompt 3 (a real newline and tab), so the same numbers.
@@ -104,8 +104,8 @@ PLANTED=weights/planted
 if [ -f "$PLANTED/tokenizer.json" ]; then
     POPTS="--model $PLANTED --n-prompts 20 --seq-len 40"
     printf '# prompt\tcorrect\tincorrect\thead\nclass MyClass:\\n\\tdef\t __\t get\tL3H5\n' > "$TMP/p.tsv"
-    if $BIN fig4 $POPTS --out "$TMP/f4a" > "$TMP/log" 2>&1 &&
-       $BIN fig4 $POPTS --prompts "$TMP/p.tsv" --out "$TMP/f4b" > "$TMP/log" 2>&1; then
+    if $RUN $BIN fig4 $POPTS --out "$TMP/f4a" > "$TMP/log" 2>&1 &&
+       $RUN $BIN fig4 $POPTS --prompts "$TMP/p.tsv" --out "$TMP/f4b" > "$TMP/log" 2>&1; then
         grep '^fig4\.p3\.' "$TMP/f4a/results.tsv" | sed 's/^fig4\.p3\./X/' > "$TMP/c"
         grep '^fig4\.p1\.' "$TMP/f4b/results.tsv" | sed 's/^fig4\.p1\./X/' > "$TMP/p"
         [ "$(wc -l < "$TMP/c")" -eq 10 ] || fail "fig4 prompt 3 has $(wc -l < "$TMP/c") metrics, expected 10"
@@ -116,11 +116,11 @@ if [ -f "$PLANTED/tokenizer.json" ]; then
         fail "fig4 failed: $(cat "$TMP/log")"
     fi
     printf 'It is on the\t bottom drawer\t top\tL3H1\n' > "$TMP/multi.tsv"
-    expect_error 2 "not one" $BIN fig4 $POPTS --prompts "$TMP/multi.tsv" --out "$TMP/e"
+    expect_error 2 "not one" $RUN $BIN fig4 $POPTS --prompts "$TMP/multi.tsv" --out "$TMP/e"
     printf 'It is on the\t bottom\t top\tL7H1\n' > "$TMP/badhead.tsv"
-    expect_error 2 "line 1" $BIN fig4 $POPTS --prompts "$TMP/badhead.tsv" --out "$TMP/e"
+    expect_error 2 "line 1" $RUN $BIN fig4 $POPTS --prompts "$TMP/badhead.tsv" --out "$TMP/e"
     printf 'It is on the\t bottom\n' > "$TMP/fields.tsv"
-    expect_error 2 "4 tab-separated fields" $BIN fig4 $POPTS --prompts "$TMP/fields.tsv" --out "$TMP/e"
+    expect_error 2 "4 tab-separated fields" $RUN $BIN fig4 $POPTS --prompts "$TMP/fields.tsv" --out "$TMP/e"
 else
     echo "  skip Fig 4 --prompts checks: $PLANTED/tokenizer.json not built (make)"
 fi

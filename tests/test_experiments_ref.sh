@@ -12,14 +12,14 @@
 TOL=${TOL:-1e-4}
 MODEL=tests/fixtures/models/exp_model
 EXPECTED=$MODEL/expected_results.tsv
-BIN=./cleanup
+BIN=${CLEANUP:-./cleanup}
 
 if [ ! -x "$BIN" ]; then echo "test_experiments_ref: $BIN not built (run make)"; exit 1; fi
 if [ ! -f "$EXPECTED" ]; then echo "test_experiments_ref: $EXPECTED missing"; exit 1; fi
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/test_exp_ref.XXXXXX") || exit 1
 trap 'rm -rf "$TMP"' EXIT INT TERM
 
-if ! $BIN all --model "$MODEL" --n-prompts 40 --seq-len 48 --out "$TMP/out" >"$TMP/log" 2>&1; then
+if ! $RUN $BIN all --model "$MODEL" --n-prompts 40 --seq-len 48 --out "$TMP/out" >"$TMP/log" 2>&1; then
     echo "FAIL: ./cleanup all exited non-zero:"; tail -20 "$TMP/log"; exit 1
 fi
 RES=$TMP/out/results.tsv

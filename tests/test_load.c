@@ -11,6 +11,7 @@
  * .pth with one flipped data byte and the planted model with one NaN weight,
  * which must be refused with the same message every way. Run from the repo
  * root. */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -190,14 +191,18 @@ static int write_shared_bias(const char *src_dir, const char *dir) {
     char *w = path_join(src_dir, "model.safetensors"), *cfg = path_join(src_dir, "config.json");
     unsigned char *d = NULL, *text = NULL, *out = NULL;
     size_t len = 0, tlen = 0, hlen, q0, q1, k, nlen, o = 0;
+    uint64_t hlen64;
     const char *key = "\"blocks.0.attn.b_K\"", *qkey = "\"blocks.0.attn.b_Q\"", *offs = "\"data_offsets\":[";
     char *h = NULL, *kpos, *qpos, *ko, *qo, *kend, *qend;
     Error err = {"", 0};
     int rc = -1;
     if (read_file(w, 1 << 26, &d, &len, &err) != 0 || read_file(cfg, 1 << 20, &text, &tlen, &err) != 0 || len < 8)
         goto done;
-    for (hlen = 0, k = 0; k < 8; k++) hlen |= (size_t)d[k] << (8 * k);
-    if (hlen > len - 8 || !(h = malloc(hlen + 1))) goto done;
+    /* The 8-byte length in 64 bits: shifting a 32-bit size_t by 32 or more is undefined. */
+    for (hlen64 = 0, k = 0; k < 8; k++) hlen64 |= (uint64_t)d[k] << (8 * k);
+    if (hlen64 > len - 8) goto done;
+    hlen = (size_t)hlen64;
+    if (!(h = malloc(hlen + 1))) goto done;
     memcpy(h, d + 8, hlen);
     h[hlen] = '\0';
     kpos = strstr(h, key);
@@ -210,7 +215,7 @@ static int write_shared_bias(const char *src_dir, const char *dir) {
     q1 = (size_t)(kend - h);
     nlen = hlen - (q1 - q0) + (size_t)(qend - qo);
     if (!(out = malloc(8 + nlen + (len - 8 - hlen)))) goto done;
-    for (k = 0; k < 8; k++) out[o++] = (unsigned char)(nlen >> (8 * k));
+    for (k = 0; k < 8; k++) out[o++] = (unsigned char)((uint64_t)nlen >> (8 * k));
     memcpy(out + o, h, q0), o += q0;
     memcpy(out + o, qo, (size_t)(qend - qo)), o += (size_t)(qend - qo);
     memcpy(out + o, h + q1, hlen - q1), o += hlen - q1;

@@ -16,7 +16,7 @@
 cd "$(dirname "$0")/.." || exit 1
 BIN=${CLEANUP:-./cleanup}
 if [ ! -x "$BIN" ]; then echo "FAIL: $BIN not built (run make)"; exit 1; fi
-if ! "$BIN" synth --help >/dev/null 2>&1; then echo "FAIL: '$BIN synth --help' failed"; exit 1; fi
+if ! $RUN "$BIN" synth --help >/dev/null 2>&1; then echo "FAIL: '$BIN synth --help' failed"; exit 1; fi
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/test_planted.XXXXXX") || exit 1
 trap 'rm -rf "$TMP"' EXIT INT TERM
@@ -24,9 +24,9 @@ failed=0
 fail() { echo "  FAIL: $*"; failed=1; }
 
 # 1. determinism
-"$BIN" synth --out "$TMP/a" >/dev/null || fail "synth --out $TMP/a exited $?"
-"$BIN" synth --out "$TMP/b" >/dev/null || fail "synth --out $TMP/b exited $?"
-"$BIN" synth --out "$TMP/s1" --seed 1 >/dev/null || fail "synth --seed 1 exited $?"
+$RUN "$BIN" synth --out "$TMP/a" >/dev/null || fail "synth --out $TMP/a exited $?"
+$RUN "$BIN" synth --out "$TMP/b" >/dev/null || fail "synth --out $TMP/b exited $?"
+$RUN "$BIN" synth --out "$TMP/s1" --seed 1 >/dev/null || fail "synth --seed 1 exited $?"
 for f in config.json model.safetensors tokenizer.json tokenizer_config.json special_tokens_map.json data.jsonl; do
     if [ ! -s "$TMP/a/$f" ]; then fail "synth did not write $f"; continue; fi
     cmp -s "$TMP/a/$f" "$TMP/b/$f" || fail "$f differs between two identical runs"
@@ -43,28 +43,28 @@ rows=$(grep -c '^{"tokens":\[1,' "$TMP/a/data.jsonl")
 # every row has 64 ids: 63 commas
 bad=$(awk -F, 'NF != 64' "$TMP/a/data.jsonl" | wc -l | tr -d ' ')
 [ "$bad" = 0 ] || fail "data.jsonl: $bad rows do not have 64 tokens"
-"$BIN" synth --out "$TMP/r" --rows 7 >/dev/null && rows=$(wc -l < "$TMP/r/data.jsonl" | tr -d ' ')
+$RUN "$BIN" synth --out "$TMP/r" --rows 7 >/dev/null && rows=$(wc -l < "$TMP/r/data.jsonl" | tr -d ' ')
 [ "$rows" = 7 ] || fail "--rows 7 wrote $rows rows"
-"$BIN" synth --shape nonsense --out "$TMP/x" >/dev/null 2>&1 && fail "--shape nonsense accepted"
+$RUN "$BIN" synth --shape nonsense --out "$TMP/x" >/dev/null 2>&1 && fail "--shape nonsense accepted"
 
 # 3. the engine loads it
-if "$BIN" info --help >/dev/null 2>&1; then
-    out=$("$BIN" info --model "$TMP/a" 2>&1) || fail "cleanup info cannot load the planted model: $out"
+if $RUN "$BIN" info --help >/dev/null 2>&1; then
+    out=$($RUN "$BIN" info --model "$TMP/a" 2>&1) || fail "cleanup info cannot load the planted model: $out"
     echo "$out" | grep -q "cleanup-planted" || fail "cleanup info does not report model name cleanup-planted"
 else
     fail "part 3: '$BIN info --help' failed"
 fi
 
 # 4. answers are single tokens
-if "$BIN" tokenize --help >/dev/null 2>&1; then
+if $RUN "$BIN" tokenize --help >/dev/null 2>&1; then
     for ans in " bottom" " top" " State" " University" " __" " get" " Church" " church"; do
-        ids=$("$BIN" tokenize --model "$TMP/a" "$ans" 2>&1)
+        ids=$($RUN "$BIN" tokenize --model "$TMP/a" "$ans" 2>&1)
         case "$ids" in
             *[!0-9]*|"") fail "answer '$ans' encodes to '$ids', not one id" ;;
         esac
     done
     # and a prompt is more than one token, all in the vocabulary
-    ids=$("$BIN" tokenize --model "$TMP/a" "It's in the cupboard, either on the top or on the" 2>&1)
+    ids=$($RUN "$BIN" tokenize --model "$TMP/a" "It's in the cupboard, either on the top or on the" 2>&1)
     n=$(echo "$ids" | wc -w | tr -d ' ')
     [ "$n" -ge 10 ] || fail "prompt 1 encodes to '$ids'"
 else
@@ -72,10 +72,10 @@ else
 fi
 
 # 5. the experiments recover the plant
-if "$BIN" all --help >/dev/null 2>&1; then
-    "$BIN" synth --print-checks > "$TMP/checks.tsv" || fail "synth --print-checks exited $?"
+if $RUN "$BIN" all --help >/dev/null 2>&1; then
+    $RUN "$BIN" synth --print-checks > "$TMP/checks.tsv" || fail "synth --print-checks exited $?"
     [ -s "$TMP/checks.tsv" ] || fail "no planted checks"
-    if "$BIN" all --model "$TMP/a" --out "$TMP/out" > "$TMP/all.log" 2>&1; then
+    if $RUN "$BIN" all --model "$TMP/a" --out "$TMP/out" > "$TMP/all.log" 2>&1; then
         awk -F'\t' '
             FNR == NR { value[$1] = $2; next }
             {

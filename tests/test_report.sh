@@ -20,14 +20,15 @@ fails=0
 ran=0
 fail() { echo "  FAIL: $*"; fails=$((fails + 1)); }
 
-"$bin" --write "$out" >/dev/null || { echo "  FAIL: $bin --write $out"; exit 1; }
+$RUN "$bin" --write "$out" >/dev/null || { echo "  FAIL: $bin --write $out"; exit 1; }
 
 # The verify command: the real CLI if it links and knows `verify`, else the test binary's hook.
-if [ -x ./cleanup ] && ./cleanup verify --help >/dev/null 2>&1; then
-    verify="./cleanup verify"
+cleanup=${CLEANUP:-./cleanup}
+if [ -x "$cleanup" ] && $RUN "$cleanup" verify --help >/dev/null 2>&1; then
+    verify="$RUN $cleanup verify"
 else
-    verify="$bin --verify"
-    echo "  note: ./cleanup verify unavailable, using $bin --verify"
+    verify="$RUN $bin --verify"
+    echo "  note: $cleanup verify unavailable, using $bin --verify"
 fi
 
 if command -v sha256sum >/dev/null 2>&1; then
