@@ -43,16 +43,21 @@ static const char run_help[] =
 /* Parses "1,2,3" into a new array. Dies with EXIT_USAGE on anything else. */
 static int *parse_token_list(const char *s, int *count) {
     int *ids = xalloc_array(strlen(s) / 2 + 2, sizeof(int), "token list");
+    char *item = xstrdup(s); /* one id at a time, for parse_long (range-checked where long is 32 bits too) */
     int n = 0;
     const char *p = s;
     while (*p) {
-        char *end;
-        long v = strtol(p, &end, 10);
-        if (end == p || v < 0 || v > 2147483647L || (*end != ',' && *end != '\0'))
+        size_t len = strcspn(p, ",");
+        long v;
+        memcpy(item, p, len);
+        item[len] = '\0';
+        if (parse_long(item, 0, 2147483647L, &v) != 0)
             die(EXIT_USAGE, "--tokens must be comma-separated non-negative integers, not '%s'", s);
         ids[n++] = (int)v;
-        p = *end ? end + 1 : end;
+        p += len;
+        if (*p) p++;
     }
+    free(item);
     if (n == 0) die(EXIT_USAGE, "--tokens is empty");
     *count = n;
     return ids;

@@ -207,6 +207,21 @@ static inline vfloat maddv(vfloat a, vfloat b, vfloat c) {
     return a * b + c;
 }
 
+/* s in every lane, as an initializer: not `s - zero`, because where float
+ * arithmetic is evaluated in a wider type (FLT_EVAL_METHOD 1 on s390x, 2 on
+ * x87) gcc widens s in that expression and refuses to narrow it back into a
+ * float vector; and not a loop over the lanes, which gcc compiles to a chain
+ * of lane inserts. */
+#if VL == 4
+#define BROADCAST(s) ((vfloat){(s), (s), (s), (s)})
+#elif VL == 8
+#define BROADCAST(s) ((vfloat){(s), (s), (s), (s), (s), (s), (s), (s)})
+#elif VL == 16
+#define BROADCAST(s) ((vfloat){(s), (s), (s), (s), (s), (s), (s), (s), (s), (s), (s), (s), (s), (s), (s), (s)})
+#else
+#error "BROADCAST: no initializer for this VL"
+#endif
+
 #if VL == 16
 /* The AVX-512 tile: MR rows x NRV_WIDE vectors, each accumulator a named
  * variable c<row><vector> (the same reason as below), spelled out by the
@@ -263,7 +278,7 @@ static inline vfloat maddv(vfloat a, vfloat b, vfloat c) {
 #define LOAD_ONE(i, v) memcpy(&ACC(i, v), c + ROW_##i * ldc + v * VL, vb);
 #define LOAD_ROW(i) WIDE_VECS(LOAD_ONE, i)
 #define MADD_ONE(i, v) ACC(i, v) = maddv(a, b##v, ACC(i, v));
-#define STEP_ROW(i) a = ap[p * MR + ROW_##i] - zero; WIDE_VECS(MADD_ONE, i)
+#define STEP_ROW(i) a = BROADCAST(ap[p * MR + ROW_##i]); WIDE_VECS(MADD_ONE, i)
 #define BIAS_ONE(i, v) ACC(i, v) = ACC(i, v) + b##v;
 #define BIAS_ROW(i) WIDE_VECS(BIAS_ONE, i)
 #define STORE_ONE(i, v) memcpy(c + ROW_##i * ldc + v * VL, &ACC(i, v), vb);

@@ -1,7 +1,4 @@
 /* progress.c - see progress.h. */
-#if !defined(_WIN32) && !defined(_POSIX_C_SOURCE)
-#define _POSIX_C_SOURCE 200809L
-#endif
 #include "progress.h"
 
 #include <stdio.h>
@@ -10,15 +7,6 @@
 
 #include "util.h"
 
-#if defined(_WIN32)
-#include <io.h>
-#define HAVE_ISATTY 1
-#define ISATTY_STDERR() _isatty(_fileno(stderr))
-#elif defined(__unix__) || defined(__APPLE__)
-#include <unistd.h>
-#define HAVE_ISATTY 1
-#define ISATTY_STDERR() isatty(fileno(stderr))
-#endif
 
 static struct {
     char what[64];
@@ -34,13 +22,11 @@ void progress_begin(const char *what, long total) {
     progress.start = now_seconds();
     progress.last_draw = -1;
     progress.active = 1;
-#ifdef HAVE_ISATTY
-    progress.tty = ISATTY_STDERR() ? 1 : 0;
+    progress.tty = stderr_is_terminal();
     {
         const char *term = getenv("TERM");
         if (term && strcmp(term, "dumb") == 0) progress.tty = 0;
     }
-#endif
     if (!progress.tty) {
         if (total > 0)
             fprintf(stderr, "%s: 0/%ld\n", progress.what, total);

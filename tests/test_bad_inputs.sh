@@ -102,9 +102,9 @@ size_of() { wc -c < "$1" | tr -d ' '; }
 
 # ---------------------------------------------------------------- pickles
 expect 2 "$BAD/evil_os_system.pth::os.system" "pickle global os.system" \
-    "$BIN" info --model-only --model "$TINY" --weights "$BAD/evil_os_system.pth"
+    $RUN "$BIN" info --model-only --model "$TINY" --weights "$BAD/evil_os_system.pth"
 expect 2 "$BAD/evil_posix.pth::posix.system" "pickle global posix.system" \
-    "$BIN" info --model-only --model "$TINY" --weights "$BAD/evil_posix.pth"
+    $RUN "$BIN" info --model-only --model "$TINY" --weights "$BAD/evil_posix.pth"
 expect 2 "$BAD/evil_eval.pth::builtins.eval" "pickle global builtins.eval (STACK_GLOBAL)" \
     $RUN "$BIN" run --model "$TINY" --weights "$BAD/evil_eval.pth" --tokens 0,1 --hook logits --out "$TMP/evil"
 if [ -e "$MARKER" ]; then echo "FAIL a pickle executed code: $MARKER exists"; fail=1; rm -f "$MARKER"; fi
@@ -112,28 +112,28 @@ if [ -e "$MARKER" ]; then echo "FAIL a pickle executed code: $MARKER exists"; fa
 # ---------------------------------------------------------------- weights: structure, sizes, dtypes, values
 for f in stride_oob offset_oob neg_stride shape_overflow numel_huge string_huge memo_huge int_dtype complex_dtype \
          nan_weights missing_key extra_key wrong_shape zip_count_huge zip_deflate not_a_dict no_stop; do
-    expect 2 "$BAD/$f.pth" "weights $f.pth" "$BIN" info --model-only --model "$TINY" --weights "$BAD/$f.pth"
+    expect 2 "$BAD/$f.pth" "weights $f.pth" $RUN "$BIN" info --model-only --model "$TINY" --weights "$BAD/$f.pth"
 done
 for f in shape_overflow unknown_dtype inf_weights header_huge header_past_end offsets_oob; do
-    expect 2 "$BAD/$f.safetensors" "weights $f.safetensors" "$BIN" info --model-only --model "$TINY" --weights "$BAD/$f.safetensors"
+    expect 2 "$BAD/$f.safetensors" "weights $f.safetensors" $RUN "$BIN" info --model-only --model "$TINY" --weights "$BAD/$f.safetensors"
 done
-expect 2 "$BAD/nan_weights.pth::blocks.0.mlp.W_in::NaN" "NaN is named" "$BIN" info --model-only --model "$TINY" --weights "$BAD/nan_weights.pth"
-expect 2 "unembed.W_U::Inf" "Inf is named" "$BIN" info --model-only --model "$TINY" --weights "$BAD/inf_weights.safetensors"
-expect 2 "F8_E4M3" "unknown dtype is named" "$BIN" info --model-only --model "$TINY" --weights "$BAD/unknown_dtype.safetensors"
-expect 2 "blocks.0.attn.W_K" "missing key is named" "$BIN" info --model-only --model "$TINY" --weights "$BAD/missing_key.pth"
-expect 2 "blocks.7.attn.W_Q" "extra key is named" "$BIN" info --model-only --model "$TINY" --weights "$BAD/extra_key.pth"
-expect 2 "pos_embed.W_pos" "shape mismatch names the tensor" "$BIN" info --model-only --model "$TINY" --weights "$BAD/wrong_shape.pth"
+expect 2 "$BAD/nan_weights.pth::blocks.0.mlp.W_in::NaN" "NaN is named" $RUN "$BIN" info --model-only --model "$TINY" --weights "$BAD/nan_weights.pth"
+expect 2 "unembed.W_U::Inf" "Inf is named" $RUN "$BIN" info --model-only --model "$TINY" --weights "$BAD/inf_weights.safetensors"
+expect 2 "F8_E4M3" "unknown dtype is named" $RUN "$BIN" info --model-only --model "$TINY" --weights "$BAD/unknown_dtype.safetensors"
+expect 2 "blocks.0.attn.W_K" "missing key is named" $RUN "$BIN" info --model-only --model "$TINY" --weights "$BAD/missing_key.pth"
+expect 2 "blocks.7.attn.W_Q" "extra key is named" $RUN "$BIN" info --model-only --model "$TINY" --weights "$BAD/extra_key.pth"
+expect 2 "pos_embed.W_pos" "shape mismatch names the tensor" $RUN "$BIN" info --model-only --model "$TINY" --weights "$BAD/wrong_shape.pth"
 
 # Empty, tiny, directory and missing weights files.
 : > "$TMP/empty.pth"
-expect 2 "$TMP/empty.pth" "empty weights file" "$BIN" info --model-only --model "$TINY" --weights "$TMP/empty.pth"
+expect 2 "$TMP/empty.pth" "empty weights file" $RUN "$BIN" info --model-only --model "$TINY" --weights "$TMP/empty.pth"
 printf 'PK\003\004' > "$TMP/four.pth"
-expect 2 "$TMP/four.pth" "4-byte weights file" "$BIN" info --model-only --model "$TINY" --weights "$TMP/four.pth"
-expect 2 "$TMP" "weights path is a directory" "$BIN" info --model-only --model "$TINY" --weights "$TMP"
-expect 2 "$TMP/none.pth" "missing weights file" "$BIN" info --model-only --model "$TINY" --weights "$TMP/none.pth"
+expect 2 "$TMP/four.pth" "4-byte weights file" $RUN "$BIN" info --model-only --model "$TINY" --weights "$TMP/four.pth"
+expect 2 "$TMP" "weights path is a directory" $RUN "$BIN" info --model-only --model "$TINY" --weights "$TMP"
+expect 2 "$TMP/none.pth" "missing weights file" $RUN "$BIN" info --model-only --model "$TINY" --weights "$TMP/none.pth"
 mkdir -p "$TMP/noweights" && cp "$TINY/config.json" "$TMP/noweights/"
-expect 2 "$TMP/noweights" "model directory without weights" "$BIN" info --model-only --model "$TMP/noweights"
-expect 2 "$TMP/nodir" "missing model directory" "$BIN" info --model-only --model "$TMP/nodir"
+expect 2 "$TMP/noweights" "model directory without weights" $RUN "$BIN" info --model-only --model "$TMP/noweights"
+expect 2 "$TMP/nodir" "missing model directory" $RUN "$BIN" info --model-only --model "$TMP/nodir"
 
 # Semantics that must hold, not just "no crash" (ground truth: torch.load of the
 # same files, checked by make_bad_fixtures.py): non-contiguous views and repeated
@@ -162,7 +162,7 @@ o=$((S - 3000)); while [ $o -lt $S ]; do offsets="$offsets $o"; o=$((o + 131)); 
 offsets="$offsets $((S - 100)) $((S - 23)) $((S - 22)) $((S - 21)) $((S - 2)) $((S - 1))"
 for off in $offsets; do
     head -c "$off" "$full" > "$M/model_final.pth"
-    expect 2 "$M/model_final.pth" "truncated at $off of $S bytes" "$BIN" info --model-only --model "$M"
+    expect 2 "$M/model_final.pth" "truncated at $off of $S bytes" $RUN "$BIN" info --model-only --model "$M"
 done
 make_model "$M" "$TINY/config.json" "$TINY/model_final.pth"
 S=$(size_of "$TINY/model_final.pth")
@@ -170,7 +170,7 @@ off=0; flips=0; refused=0
 while [ $off -lt $S ]; do
     cp "$TINY/model_final.pth" "$M/model_final.pth"
     flip "$M/model_final.pth" $off
-    expect_clean "$M/model_final.pth" "byte $off of $S flipped" "$BIN" info --model-only --model "$M"
+    expect_clean "$M/model_final.pth" "byte $off of $S flipped" $RUN "$BIN" info --model-only --model "$M"
     [ $rc -ne 0 ] && refused=$((refused + 1))
     flips=$((flips + 1))
     if [ $off -lt $((S - 300)) ]; then off=$((off + 89)); else off=$((off + 11)); fi
@@ -181,7 +181,7 @@ off=0
 while [ $off -lt $S ]; do
     cp "$BAD/tiny_st.safetensors" "$TMP/flip.safetensors"
     flip "$TMP/flip.safetensors" $off
-    expect_clean "$TMP/flip.safetensors" "safetensors byte $off flipped" "$BIN" info --model-only --model "$TINY" --weights "$TMP/flip.safetensors"
+    expect_clean "$TMP/flip.safetensors" "safetensors byte $off flipped" $RUN "$BIN" info --model-only --model "$TINY" --weights "$TMP/flip.safetensors"
     [ $rc -ne 0 ] && refused=$((refused + 1))
     flips=$((flips + 1))
     off=$((off + 61))
@@ -189,13 +189,13 @@ done
 echo "bit flips: $refused of $flips refused cleanly, the rest loaded (flips in fields readers ignore, or in weight values of the safetensors file)"
 for off in 0 4 8 9 100 $((S / 2)) $((S - 1)); do
     head -c "$off" "$BAD/tiny_st.safetensors" > "$TMP/trunc.safetensors"
-    expect 2 "$TMP/trunc.safetensors" "safetensors truncated at $off" "$BIN" info --model-only --model "$TINY" --weights "$TMP/trunc.safetensors"
+    expect 2 "$TMP/trunc.safetensors" "safetensors truncated at $off" $RUN "$BIN" info --model-only --model "$TINY" --weights "$TMP/trunc.safetensors"
 done
 
 # ---------------------------------------------------------------- config.json
 C="$TMP/cfg"
 cfg_case() { # cfg_case DESC: runs `info` on $C (config.json already written)
-    expect 2 "$C/config.json" "config.json: $1" "$BIN" info --model-only --model "$C"
+    expect 2 "$C/config.json" "config.json: $1" $RUN "$BIN" info --model-only --model "$C"
 }
 make_model "$C" "$TINY/config.json" "$TINY/model_final.pth"
 awk 'BEGIN { for (i = 0; i < 100000; i++) printf "["; }' > "$C/config.json"; cfg_case "100000 nested arrays"
@@ -231,19 +231,19 @@ printf '{"a":1}\000{"b":2}' > "$C/config.json"; cfg_case "NUL byte and trailing 
 awk 'BEGIN { printf "{\"model_name\": \""; for (i = 0; i < 1100000; i++) printf "x"; printf "\"}"; }' > "$C/config.json"
 cfg_case "larger than the 1 MiB limit"
 mkdir -p "$TMP/cfgdir/config.json" && cp "$TINY/model_final.pth" "$TMP/cfgdir/"
-expect 2 "$TMP/cfgdir/config.json" "config.json is a directory" "$BIN" info --model-only --model "$TMP/cfgdir"
+expect 2 "$TMP/cfgdir/config.json" "config.json is a directory" $RUN "$BIN" info --model-only --model "$TMP/cfgdir"
 mkdir -p "$TMP/nocfg" && cp "$TINY/model_final.pth" "$TMP/nocfg/"
-expect 2 "$TMP/nocfg/config.json" "config.json missing" "$BIN" info --model-only --model "$TMP/nocfg"
+expect 2 "$TMP/nocfg/config.json" "config.json missing" $RUN "$BIN" info --model-only --model "$TMP/nocfg"
 # Shapes that disagree with config.json (the weights file is named).
 sed 's/"d_mlp": 8/"d_mlp": 16/' "$TINY/config.json" > "$C/config.json"
-expect 2 "$C/model_final.pth" "d_mlp disagrees with the weights" "$BIN" info --model-only --model "$C"
+expect 2 "$C/model_final.pth" "d_mlp disagrees with the weights" $RUN "$BIN" info --model-only --model "$C"
 sed 's/"n_layers": 1/"n_layers": 2/' "$TINY/config.json" > "$C/config.json"
-expect 2 "blocks.1" "n_layers disagrees with the weights" "$BIN" info --model-only --model "$C"
+expect 2 "blocks.1" "n_layers disagrees with the weights" $RUN "$BIN" info --model-only --model "$C"
 # Duplicate keys: the last one counts (json.h; Python's json and serde agree).
 sed 's/"d_model": 4,/"d_model": 999, "d_model": 4,/' "$TINY/config.json" > "$C/config.json"
-expect_ok "duplicate config key, last value right" "$BIN" info --model-only --model "$C"
+expect_ok "duplicate config key, last value right" $RUN "$BIN" info --model-only --model "$C"
 sed 's/"d_model": 4,/"d_model": 4, "d_model": 6,/' "$TINY/config.json" > "$C/config.json"
-expect 2 "$C/model_final.pth" "duplicate config key, last value wrong" "$BIN" info --model-only --model "$C"
+expect 2 "$C/model_final.pth" "duplicate config key, last value wrong" $RUN "$BIN" info --model-only --model "$C"
 
 # ---------------------------------------------------------------- token ids and lengths
 expect 2 "--tokens" "token id = d_vocab" $RUN "$BIN" run --model "$TINY" --tokens 0,12 --hook logits --out "$TMP/o1"
@@ -264,9 +264,9 @@ expect 3 "$TMP/regular" "output directory under a regular file" \
 expect 3 "$TMP/regular" "output directory is a regular file" \
     $RUN "$BIN" run --model "$TINY" --tokens 0,1 --hook logits --out "$TMP/regular"
 expect 3 "/proc/version" "output directory under /proc/version" \
-    "$BIN" run --model "$TINY" --tokens 0,1 --hook logits --out /proc/version/out
-expect 2 "/dev/zero" "endless weights file (/dev/zero) refused before reading it" "$BIN" info --model-only --model "$TINY" --weights /dev/zero
-expect 3 "standard output" "info > /dev/full" sh -c "exec \"\$0\" info --model-only --model \"\$1\" > /dev/full" "$BIN" "$TINY"
+    $RUN "$BIN" run --model "$TINY" --tokens 0,1 --hook logits --out /proc/version/out
+expect 2 "/dev/zero" "endless weights file (/dev/zero) refused before reading it" $RUN "$BIN" info --model-only --model "$TINY" --weights /dev/zero
+expect 3 "standard output" "info > /dev/full" sh -c "exec $RUN \"\$0\" info --model-only --model \"\$1\" > /dev/full" "$BIN" "$TINY"
 # A file-size limit (2 blocks: 1 block is too small for clang's OpenMP runtime to start)
 # makes a large hook file fail midway: exit 3, and the files
 # left are either complete (identical to a full run) or absent - never partial.
@@ -360,7 +360,7 @@ awk 'BEGIN { for (i = 0; i < 200; i++) printf "word "; printf "\t x\t y\tL2H3\n"
 fig4_case "$Q/long.tsv" "prompt 1" "prompt longer than the rows"
 printf 'the prompt\t x y\t z\tL2H3\n' > "$Q/answer.tsv"; fig4_case "$Q/answer.tsv" "x y" "answer of two tokens"
 if [ -e "$TMP/fig4_out" ]; then echo "FAIL prompts: a failing fig4 run created its output directory"; fail=1; fi
-expect_all 1 "--rows" "--n-prompts 0" "$BIN" all --model "$PL" --n-prompts 0 --out "$TMP/all_out"
+expect_all 1 "--rows" "--n-prompts 0" $RUN "$BIN" all --model "$PL" --n-prompts 0 --out "$TMP/all_out"
 
 # ---------------------------------------------------------------- `all`: unwritable outputs and atomic results
 expect_all 3 "$TMP/regular" "all --out under a regular file" $RUN "$BIN" all --model "$PL" --n-prompts 8 --out "$TMP/regular/sub"

@@ -48,7 +48,7 @@ done
 default=$(sed -n "s/^kernels: \([a-z0-9]*\).*/\1/p" "$TMP/out1/run.txt")
 for k in baseline avx2 avx512; do
     [ "$k" = "$default" ] && continue
-    if ! CLEANUP_SIMD=$k "$BIN" info --model-only --model "$TMP/planted" >"$TMP/log" 2>&1; then
+    if ! CLEANUP_SIMD=$k $RUN "$BIN" info --model-only --model "$TMP/planted" >"$TMP/log" 2>&1; then
         if grep -q "CLEANUP_SIMD=$k" "$TMP/log"; then
             echo "ok   $k kernels: refused on this build or machine ($(cat "$TMP/log")), not tested here"
         else
@@ -58,7 +58,7 @@ for k in baseline avx2 avx512; do
         continue
     fi
     for t in 1 2; do
-        if ! CLEANUP_SIMD=$k "$BIN" all --model "$TMP/planted" --n-prompts 40 --threads $t --out "$TMP/$k$t" >"$TMP/log" 2>&1; then
+        if ! CLEANUP_SIMD=$k $RUN "$BIN" all --model "$TMP/planted" --n-prompts 40 --threads $t --out "$TMP/$k$t" >"$TMP/log" 2>&1; then
             echo "FAIL CLEANUP_SIMD=$k cleanup all --threads $t:"; cat "$TMP/log"; fail=1
         fi
     done
@@ -75,7 +75,7 @@ for k in baseline avx2 avx512; do
 done
 
 # A kernels name that does not exist is refused before any work.
-if CLEANUP_SIMD=sse9 "$BIN" info --model-only --model "$TMP/planted" >"$TMP/log" 2>&1; then
+if CLEANUP_SIMD=sse9 $RUN "$BIN" info --model-only --model "$TMP/planted" >"$TMP/log" 2>&1; then
     echo "FAIL CLEANUP_SIMD=sse9 was accepted"; fail=1
 elif ! grep -q 'CLEANUP_SIMD' "$TMP/log"; then
     echo "FAIL CLEANUP_SIMD=sse9: message does not name CLEANUP_SIMD:"; cat "$TMP/log"; fail=1

@@ -65,8 +65,8 @@ $verify "$out" >/dev/null 2>"$tmp/err"
 rc=$?
 [ $rc -eq 4 ] || fail "verify exit status $rc after a deletion, expected 4"
 grep -q "fig5.svg: listed in SHA256SUMS but missing" "$tmp/err" || fail "verify message does not name fig5.svg: $(cat "$tmp/err")"
-"$bin" --write "$out" >/dev/null || fail "rewrite"
-if [ "$verify" = "./cleanup verify" ]; then
+$RUN "$bin" --write "$out" >/dev/null || fail "rewrite"
+if [ "$verify" = "$RUN $cleanup verify" ]; then
     $verify --bogus "$out" >/dev/null 2>"$tmp/err"
     rc=$?
     [ $rc -eq 1 ] || fail "verify --bogus exit status $rc, expected 1 (a usage error)"
