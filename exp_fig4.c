@@ -279,6 +279,37 @@ static void fig4_table(const ReportContext *c, const Fig4Heads *fh, int which, T
     }
 }
 
+/* s with newline, tab and backslash written as \n, \t, \\ (one line of a .dat header). */
+static void text_escaped(Text *t, const char *s) {
+    for (; *s; s++) {
+        if (*s == '\n') text_puts(t, "\\n");
+        else if (*s == '\t') text_puts(t, "\\t");
+        else if (*s == '\\') text_puts(t, "\\\\");
+        else {
+            char ch[2];
+            ch[0] = *s;
+            ch[1] = '\0';
+            text_puts(t, ch);
+        }
+    }
+}
+
+/* The prompts as run, one header line each: text, answers and their token ids. */
+static void dat_prompts(const ReportInput *in, Text *t) {
+    int k;
+    for (k = 0; in->prompts && k < in->n_prompts; k++) {
+        const PromptRecord *p = &in->prompts[k];
+        text_printf(t, "# prompt P%d (%d tokens with BOS, other head L%dH%d): \"", k + 1, p->n_tokens, p->other_layer,
+                    p->other_head);
+        text_escaped(t, p->prompt);
+        text_puts(t, "\" -> correct \"");
+        text_escaped(t, p->correct);
+        text_printf(t, "\" (id %d), incorrect \"", p->correct_id);
+        text_escaped(t, p->incorrect);
+        text_printf(t, "\" (id %d)\n", p->incorrect_id);
+    }
+}
+
 /* fig4a.* (which = 0) or fig4b.* (which = 1): .dat, .gp, .svg. */
 static int fig4_write_panel(const ReportContext *c, const Table *tb, int which, Text *t, Outputs *o) {
     static const BarGroup groups[2] = {{"clean DLA", COLOR_CLEAN, 0, -1, -1},
@@ -295,6 +326,7 @@ static int fig4_write_panel(const ReportContext *c, const Table *tb, int which, 
                 "# From results.tsv: fig4.p{k}.{head}.clean, fig4.p{k}.{head}.patched.{median,q12_5,q87_5},\n"
                 "# fig4.p{k}.logit_diff, fig4.p{k}.top2. NaN = not computed.\n",
                 stem, which ? "b" : "a", which ? "each prompt's other head" : c->writer);
+    dat_prompts(c->in, t);
     table_dat(t, tb, which ? "prompt_head" : "prompt");
     if (outputs_emit(o, which ? "fig4b.dat" : "fig4a.dat", t) != 0) return -1;
 
