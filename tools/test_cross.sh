@@ -73,6 +73,12 @@ fi
 
 now() { date +%s; }
 
+# One version string for every build of this run (report.md names the commit and whether
+# the tree was modified, which can change while a long cross run goes on).
+VERSION_COMMIT=${VERSION_COMMIT:-$(git rev-parse --short=12 HEAD 2>/dev/null)$(git rev-parse --git-dir >/dev/null 2>&1 &&
+    ! git diff --quiet HEAD 2>/dev/null && echo ", modified")}
+export VERSION_COMMIT
+
 # The reference: the host's own build, baseline kernels.
 echo "test_cross: host build and reference run (CLEANUP_SIMD=baseline)"
 make -j2 >/dev/null || { echo "test_cross: the host build failed" >&2; exit 1; }
