@@ -14,9 +14,12 @@ typedef struct {
     const char *cmd;
     unsigned which;   /* EXP_* bits of the units to run */
     int is_all;       /* `all`: every unit, then the figures and report.md */
+    int with_report;  /* `all` and `scan`: figures, report.md and SHA256SUMS too */
     const char *model_dir, *weights, *data, *out, *prompts_file, *writer, *cleaners;
     long n_rows, seq_len, threads, bos;
     int no_processing;
+    int heads_given;  /* --writer or --cleaners on the command line */
+    int scan_pairs;   /* SCAN_PAIRS_* */
 } ExpOptions;
 
 /* Everything a run reads, opened and checked. */
@@ -44,7 +47,8 @@ static void print_usage(FILE *f) {
                "\n"
                "Runs the paper's experiments (EXPERIMENTS.md) and writes OUT/results.tsv\n"
                "(one name<TAB>value line per metric, sorted).\n"
-               "  all    every experiment, then the figures and report.md (see `cleanup verify`)\n");
+               "  all    every experiment, then the figures and report.md (see `cleanup verify`)\n"
+               "  scan   also writes scan.tsv, its figures, report.md and SHA256SUMS\n");
     for (i = 0; i < n; i++) fprintf(f, "  %-6s %s\n", units[i]->name, units[i]->summary);
     fprintf(f,
             "\n"
@@ -67,6 +71,8 @@ static void print_usage(FILE *f) {
             "                    (\\n, \\t, \\\\ escapes; # comments); default the paper's four\n"
             "  --bos ID          BOS token id prepended to prompts and text rows\n"
             "  --no-processing   use the raw weights (no TransformerLens folding/centering)\n"
+            "  --scan-pairs M    the scan's node x node quantiles: auto (default: exact when they\n"
+            "                    fit in 192 MB, else binned within 5e-4), exact or binned\n"
             "\n"
             "exit codes: 0 ok, 1 bad command line, 2 bad input, 3 cannot write, 5 out of memory\n");
 }
@@ -86,11 +92,12 @@ static int parse_options(int argc, char **argv, ExpOptions *o) {
     o->writer = "L0H2";
     o->cleaners = "L2H2,L2H3,L2H4,L2H5,L2H6,L2H7";
     if (strcmp(o->cmd, "all") == 0) {
-        o->is_all = 1;
+        o->is_all = o->with_report = 1;
         o->which = experiment_all();
     } else if (!experiment_find(o->cmd, &o->which)) {
         die(EXIT_USAGE, "unknown experiment '%s'", o->cmd);
     }
+    if (o->which == EXP_SCAN) o->with_report = 1;
     for (i = 1; i < argc; i++) {
         const char *v;
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
@@ -114,8 +121,15 @@ static int parse_options(int argc, char **argv, ExpOptions *o) {
             o->threads = arg_int(v, 1, 4096, "--threads");
         } else if (arg_value(argc, argv, &i, "--writer", &v)) {
             o->writer = v;
+            o->heads_given = 1;
         } else if (arg_value(argc, argv, &i, "--cleaners", &v)) {
             o->cleaners = v;
+            o->heads_given = 1;
+        } else if (arg_value(argc, argv, &i, "--scan-pairs", &v)) {
+            if (strcmp(v, "auto") == 0) o->scan_pairs = SCAN_PAIRS_AUTO;
+            else if (strcmp(v, "exact") == 0) o->scan_pairs = SCAN_PAIRS_EXACT;
+            else if (strcmp(v, "binned") == 0) o->scan_pairs = SCAN_PAIRS_BINNED;
+            else die(EXIT_USAGE, "--scan-pairs must be auto, exact or binned, not '%s'", v);
         } else if (arg_value(argc, argv, &i, "--prompts", &v)) {
             o->prompts_file = v;
         } else if (arg_value(argc, argv, &i, "--bos", &v)) {
@@ -153,10 +167,21 @@ static void open_model(ExpOptions *o, ExpRun *run) {
         die(EXIT_USAGE, "--seq-len %d is longer than the model's n_ctx %d", run->T, run->model.cfg.n_ctx);
 }
 
-/* --writer and --cleaners, checked against the model. */
-static void open_heads(const ExpOptions *o, ExpRun *run) {
+/* --writer and --cleaners, checked against the model. The scan alone does not use them:
+ * without the options, heads the model has stand in (the paper's if it has them). */
+static void open_heads(ExpOptions *o, ExpRun *run) {
     Error err;
     memset(&run->heads, 0, sizeof run->heads);
+    if (o->which == EXP_SCAN && !o->heads_given) {
+        const ModelConfig *c = &run->model.cfg;
+        if (c->n_layers < 2)
+            die(EXIT_INPUT, "%s: the scan needs a model with at least 2 layers (this one has %d: no node has a later "
+                "layer to erase it)", o->model_dir, c->n_layers);
+        if (c->n_layers < 3 || c->n_heads < 8) {
+            o->writer = "L0H0";
+            o->cleaners = "L1H0";
+        }
+    }
     if (parse_head(&run->model, o->writer, &run->heads.writer_layer, &run->heads.writer_head, &err))
         die(EXIT_USAGE, "--writer: %s", err.msg);
     if (parse_cleaners(&run->model, o->cleaners, &run->heads, &err)) die(EXIT_USAGE, "--cleaners: %s", err.msg);
@@ -394,22 +419,71 @@ static void print_check_summary(const ReportInput *in, const Results *res) {
            (unsigned long)missing);
 }
 
-/* `all`: results.tsv, figures, report.md, SHA256SUMS; one experiment: results.tsv alone. */
+/* The checks of in that belong to the units in `which` (metric prefix "NAME."), in a new
+ * array (free it); the count goes to *n. */
+static RefCheck *checks_of_units(const ReportInput *in, unsigned which, size_t *n) {
+    const Experiment *const *units;
+    RefCheck *kept = xalloc_array(in->n_checks ? in->n_checks : 1, sizeof *kept, "checks");
+    size_t i;
+    int u, n_units;
+    units = experiment_list(&n_units);
+    *n = 0;
+    for (i = 0; i < in->n_checks; i++)
+        for (u = 0; u < n_units; u++) {
+            size_t len = strlen(units[u]->name);
+            if ((which & (1u << u)) && strncmp(in->checks[i].metric, units[u]->name, len) == 0 &&
+                in->checks[i].metric[len] == '.') {
+                kept[(*n)++] = in->checks[i];
+                break;
+            }
+        }
+    return kept;
+}
+
+/* The scan's top writers (scan.tsv) and how to study one with `all`. */
+static void print_scan_summary(const char *out) {
+    char *path = path_join(out, "scan.tsv");
+    FILE *f = fopen(path, "r");
+    char line[1024];
+    int n = 0;
+    if (f) {
+        printf("top writers (rank, writer, after, PR after, PR at the end, gone, spread at the end, score = gone / spread,\n"
+               " n_cleaners, cleaners' summed PR, "
+               "cleaners):\n");
+        while (fgets(line, sizeof line, f) && n++ < 6)
+            if (n > 1) printf("  %s", line);
+        fclose(f);
+        printf("all writers: %s. Study one with `cleanup all --writer W --cleaners C1,C2,...` taken from it\n"
+               "(the cleaners of --cleaners must be heads of one layer).\n",
+               path);
+    }
+    free(path);
+}
+
+/* `all` and `scan`: results.tsv, figures, report.md, SHA256SUMS; another experiment:
+ * results.tsv alone. */
 static void write_outputs(const ExpOptions *o, const ExpRun *run, const Results *res, const Points *fig5, double t0) {
     Error err;
     if (make_dirs(o->out, &err)) {
         err.code = EXIT_IO;
         die_error(&err);
     }
-    if (o->is_all) {
+    if (o->with_report) {
         ReportInput in;
+        RefCheck *kept = NULL;
         fill_report_input(run, o->model_dir, res, fig5, &in);
+        if (!o->is_all && in.checks) { /* only the checks of the units that ran */
+            kept = checks_of_units(&in, o->which, &in.n_checks);
+            in.checks = kept;
+        }
         in.seconds = now_seconds() - t0;
         if (report_write_all(o->out, &in, &err)) die_error(&err);
         printf("wrote %s/results.tsv (%d metrics), figures and report.md in %.1f s\n", o->out, res->count,
                now_seconds() - t0);
         print_check_summary(&in, res);
+        if (o->which & EXP_SCAN) print_scan_summary(o->out);
         printf("report: %s/report.md   (check the files with: ./cleanup verify %s)\n", o->out, o->out);
+        free(kept);
     } else {
         char *path = path_join(o->out, "results.tsv");
         if (results_write_tsv(res, path, &err)) {
@@ -455,6 +529,7 @@ int cmd_experiment(int argc, char **argv) {
     in.tokenizer = run.tok;
     in.prompts = run.file_prompts;
     in.n_prompts = run.n_prompts;
+    in.scan_pairs = o.scan_pairs;
     results_init(&res);
     points_init(&fig5);
     if (experiments_run(&in, o.which, &res, &fig5, &err)) die_error(&err);
