@@ -19,6 +19,7 @@
 #define SRC_F4P "paper Fig 4 (resample-patched DLA; row-dependent)"
 #define SRC_F5 "authors' script (Fig 5 regression)"
 #define SRC_32 "paper section 3.2"
+#define SRC_SCAN "paper section 2.2 scan (appendix figure data)"
 
 /* PROTOCOL section 7 with the suggested tolerances: PR medians and quantiles
  * +-0.03 (also the figure-read Fig 2 medians), single-prompt deterministic
@@ -113,6 +114,7 @@ static const RefCheck paper_checks[] = {
     {"fig5.r", -0.745, 0.05, SRC_F5 " (r implied by the paper's fit, about)"},
     {"sec32.r_cleaners", -0.159, 0.05, SRC_32},
     {"sec32.r_vcomp", -0.716, 0.05, SRC_32},
+#include "references_scan.h"
 };
 
 const RefCheck *paper_checks_table(size_t *count) {
