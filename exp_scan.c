@@ -226,8 +226,8 @@ static double binned_quantile(Binned *h, double q) {
     size_t n = h->low.count + h->n_in + h->high.count, lo;
     double x, lo_v, hi_v;
     if (n == 0) return NAN;
-    qsort(h->low.values, h->low.count, sizeof(float), compare_float_values);
-    qsort(h->high.values, h->high.count, sizeof(float), compare_float_values);
+    if (h->low.count > 1) qsort(h->low.values, h->low.count, sizeof(float), compare_float_values);
+    if (h->high.count > 1) qsort(h->high.values, h->high.count, sizeof(float), compare_float_values);
     x = (double)(n - 1) * q;
     lo = (size_t)floor(x);
     if (lo >= n - 1) return binned_order(h, n - 1);
@@ -368,12 +368,13 @@ static void scan_pour(Scan *s) {
     size_t i;
     for (w = 0; w < s->sh.n_src; w++) {
         const int *cand = s->cand + w * SCAN_MAX_CLEANERS;
-        size_t n = s->pair[s->pair0[w]].count; /* all of w's pairs have the same NaN positions */
+        /* all of w's pairs have the same NaN positions; a source with no later node has no pairs */
+        size_t n = s->first[w] < s->sh.n_src ? s->pair[s->pair0[w]].count : 0;
         for (k = s->pair0[w]; k < s->pair0[w] + s->sh.n_src - s->first[w]; k++) {
             for (i = 0; i < s->pair[k].count; i++) binned_add(&s->bins[k], s->pair[k].values[i]);
             s->bins[k].n_nan += s->pair[k].n_nan;
         }
-        for (i = 0; s->first[w] < s->sh.n_src && i < n; i++) {
+        for (i = 0; i < n; i++) {
             double acc = 0;
             for (c = 0; c < SCAN_MAX_CLEANERS && cand[c] >= 0; c++) {
                 acc += s->pair[s->pair0[w] + cand[c]].values[i];
