@@ -28,7 +28,7 @@
  * rows (the pilot, SCAN_PILOT_SAMPLES samples, stored exactly): per writer, the
  * histograms of the running sums of its SCAN_MAX_CLEANERS most negative pilot nodes.
  * When the final cleaners are those candidates' first k, the sum is the k-th
- * histogram's; otherwise it is NaN (scan.{w}.cleaners_sum_found = 0).
+ * histogram's; otherwise it is not reported (scan.{w}.cleaners_sum_found = 0).
  */
 #include <math.h>
 #include <stdint.h>
@@ -136,21 +136,16 @@ static const float *src_vector(const Model *m, const Activations *a, const ScanS
     return a->layer[l].mlp_out + bt * D;
 }
 
-/* Later nodes of w with median PR(n, w) at or below the threshold above, most negative
- * first (ties: the earlier node), at most SCAN_MAX_CLEANERS: idx gets offsets into
- * w's pairs (n = first_later(w) + offset). med[k] for the k-th later node. */
-static int pick_cleaners(const double *med, int n_later, int *idx) {
-    double lowest = 0, threshold;
+/* The (at most SCAN_MAX_CLEANERS) later nodes with the most negative medians, most
+ * negative first (ties: the earlier node); med[k] for the k-th later node of w, idx gets
+ * offsets k. Returns their number. */
+static int most_negative(const double *med, int n_later, int *idx) {
     int n = 0, k, j;
-    for (k = 0; k < n_later; k++)
-        if (med[k] < lowest) lowest = med[k];
-    threshold = -lowest * SCAN_CLEANER_RELATIVE;
-    if (threshold < SCAN_CLEANER_THRESHOLD) threshold = SCAN_CLEANER_THRESHOLD;
     while (n < SCAN_MAX_CLEANERS) {
         int best = -1;
         for (k = 0; k < n_later; k++) {
             int taken = 0;
-            if (!(med[k] <= -threshold)) continue;
+            if (!(med[k] < 0)) continue;
             for (j = 0; j < n; j++) taken |= idx[j] == k;
             if (!taken && (best < 0 || med[k] < med[best])) best = k;
         }
@@ -158,6 +153,18 @@ static int pick_cleaners(const double *med, int n_later, int *idx) {
         idx[n++] = best;
     }
     return n;
+}
+
+/* The cleaners of w: the most negative later nodes whose median PR(n, w) is at or below
+ * the threshold above, in that order. */
+static int pick_cleaners(const double *med, int n_later, int *idx) {
+    double threshold;
+    int n = most_negative(med, n_later, idx), k;
+    if (n == 0) return 0;
+    threshold = -med[idx[0]] * SCAN_CLEANER_RELATIVE;
+    if (threshold < SCAN_CLEANER_THRESHOLD) threshold = SCAN_CLEANER_THRESHOLD;
+    for (k = 0; k < n && med[idx[k]] <= -threshold; k++) continue;
+    return k;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -341,7 +348,8 @@ static void scan_position(const void *ctx, const Activations *a, int b, int t, c
 }
 
 /* Binned: once the pilot has enough samples, each writer's candidates are its
- * SCAN_MAX_CLEANERS later nodes with the most negative pilot medians (negative only). */
+ * SCAN_MAX_CLEANERS later nodes with the most negative pilot medians (negative only,
+ * whether or not they pass the cleaners' threshold, which the final medians decide). */
 static void scan_choose_candidates(Scan *s) {
     int w, k;
     for (w = 0; w < s->sh.n_src; w++) {
@@ -356,7 +364,7 @@ static void scan_choose_candidates(Scan *s) {
             med[k] = samples_quantile(&copy, 0.5);
             free(copy.values);
         }
-        n_c = pick_cleaners(med, n_later, idx);
+        n_c = most_negative(med, n_later, idx);
         for (k = 0; k < n_c; k++) s->cand[w * SCAN_MAX_CLEANERS + k] = idx[k];
     }
 }
