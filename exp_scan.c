@@ -786,7 +786,7 @@ static int top_files(const ReportContext *c, const Table *tb, Range y, Text *t, 
     svg_text(t, 450, 26, "middle", 16, 0, "font-weight=\"bold\"",
              "The scan's top writers: how much of each is left along the residual stream");
     axes_categorical(&a, 80, 70, 600, 330, c->n_locs, y, 1);
-    axes_draw(t, &a, "median PR(resid, writer); writers ranked by how much of them is gone at the end",
+    axes_draw(t, &a, "median PR(resid, writer), writers in rank order (gone / spread at the last location)",
               "residual location", "median projection ratio", (char(*)[LABEL_LEN])tb->labels, -40);
     for (i = 0; i < tb->cols; i++) {
         draw_series(t, &a, tb->v + i, c->n_locs, tb->cols, palette[i % 10], i == 0 ? 2.5 : 1.5);
