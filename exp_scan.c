@@ -824,13 +824,15 @@ static int scan_write_figures(const ReportContext *c, Outputs *o) {
 /* The ranked writers as a markdown table, and how to study one with `all`. */
 static void scan_note(const ReportContext *c, const ScanTable *st, ReportSection *s) {
     Text t = {0};
-    char loc_z[32], loc_a[32], cl[512], num[4][32];
+    char loc_z[32], loc_a[32], cl[512], num[5][32];
     int r, n = st->n_ranked < SCAN_REPORT_ROWS ? st->n_ranked : SCAN_REPORT_ROWS;
     resid_location_name(st->sh.attn_only, st->sh.n_loc - 1, loc_z, sizeof loc_z);
-    text_printf(&t, "Writers ranked by how much of their output is gone at %s (`scan.tsv` has all %d):\n\n", loc_z,
-                st->n_ranked);
-    text_puts(&t, "| rank | writer | median PR right after | median PR at the end | gone | cleaners (most negative "
-                  "first) | cleaners' summed PR, median |\n|---:|---|---:|---:|---:|---|---:|\n");
+    text_printf(&t,
+                "\nWriters ranked by score: how much of their output is gone at %s (median PR right after the writer "
+                "minus at %s), in units of the spread (q87.5 - q12.5) of PR there (`scan.tsv` has all %d):\n\n",
+                loc_z, loc_z, st->n_ranked);
+    text_puts(&t, "| rank | writer | median PR right after | median PR at the end | gone | score | cleaners (most "
+                  "negative first) | cleaners' summed PR, median |\n|---:|---|---:|---:|---:|---:|---|---:|\n");
     for (r = 0; r < n; r++) {
         int w = st->order[r];
         const char *nm = st->names[w];
@@ -840,8 +842,9 @@ static void scan_note(const ReportContext *c, const ScanTable *st, ReportSection
         snprintf(num[1], 32, "%.3f", metric_value(c->r, "scan.%s.%s.median", nm, loc_z));
         snprintf(num[2], 32, "%.3f", metric_value(c->r, "scan.%s.gone", nm));
         snprintf(num[3], 32, "%.3f", metric_value(c->r, "scan.%s.cleaners_sum.median", nm));
-        text_printf(&t, "| %d | %s | %s (%s) | %s | %s | %s | %s |\n", r + 1, nm, num[0], loc_a, num[1], num[2],
-                    cl[0] ? cl : "none", cl[0] ? num[3] : "-");
+        snprintf(num[4], 32, "%.2f", metric_value(c->r, "scan.%s.score", nm));
+        text_printf(&t, "| %d | %s | %s (%s) | %s | %s | %s | %s | %s |\n", r + 1, nm, num[0], loc_a, num[1], num[2],
+                    num[4], cl[0] ? cl : "none", cl[0] ? num[3] : "-");
     }
     text_puts(&t, "\nA writer head and cleaner heads of one later layer from this table can be studied in detail "
                   "with `cleanup all --writer W --cleaners C1,C2,...` (Figs 1-5).\n");
