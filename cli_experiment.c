@@ -25,6 +25,8 @@ typedef struct {
     int argc;
     char **argv;        /* the command line, argv[0] the command */
     char default_out[64];
+    int heads_given;    /* --writer or --cleaners on the command line */
+    int scan_pairs;     /* SCAN_PAIRS_* */
 } ExpOptions;
 
 /* Everything a run reads, opened and checked. */
@@ -55,7 +57,8 @@ static void print_usage(FILE *f) {
                "\n"
                "Runs the paper's experiments (EXPERIMENTS.md) and writes OUT/results.tsv\n"
                "(one name<TAB>value line per metric, sorted).\n"
-               "  all    every experiment, then the figures and report.md (see `cleanup verify`)\n");
+               "  all    every experiment, then the figures and report.md (see `cleanup verify`)\n"
+               "  scan   also writes scan.tsv, its figures, report.md and SHA256SUMS\n");
     for (i = 0; i < n; i++) fprintf(f, "  %-6s %s\n", units[i]->name, units[i]->summary);
     fprintf(f,
             "\n"
@@ -84,6 +87,8 @@ static void print_usage(FILE *f) {
             "                    none: report the numbers without a verdict\n"
             "  --reference FILE  check against FILE instead (NAME<TAB>VALUE<TAB>TOLERANCE[<TAB>SOURCE]\n"
             "                    lines, @KEY<TAB>VALUE configuration lines; README)\n"
+            "  --scan-pairs M    the scan's node x node quantiles: auto (default: exact when they\n"
+            "                    fit in 192 MB, else binned within 5e-4), exact or binned\n"
             "\n"
             "Outputs: results.tsv, the figures, report.md and SHA256SUMS in --out (default out/ for\n"
             "`all`, out/NAME for one experiment); `cleanup verify DIR` re-checks them.\n"
@@ -142,8 +147,15 @@ static int parse_options(int argc, char **argv, ExpOptions *o) {
             o->threads = arg_int(v, 1, 4096, "--threads");
         } else if (arg_value(argc, argv, &i, "--writer", &v)) {
             o->writer = v;
+            o->heads_given = 1;
         } else if (arg_value(argc, argv, &i, "--cleaners", &v)) {
             o->cleaners = v;
+            o->heads_given = 1;
+        } else if (arg_value(argc, argv, &i, "--scan-pairs", &v)) {
+            if (strcmp(v, "auto") == 0) o->scan_pairs = SCAN_PAIRS_AUTO;
+            else if (strcmp(v, "exact") == 0) o->scan_pairs = SCAN_PAIRS_EXACT;
+            else if (strcmp(v, "binned") == 0) o->scan_pairs = SCAN_PAIRS_BINNED;
+            else die(EXIT_USAGE, "--scan-pairs must be auto, exact or binned, not '%s'", v);
         } else if (arg_value(argc, argv, &i, "--prompts", &v)) {
             o->prompts_file = v;
         } else if (arg_value(argc, argv, &i, "--bos-id", &v) || arg_value(argc, argv, &i, "--bos", &v)) {
@@ -249,10 +261,21 @@ static void open_model(ExpOptions *o, ExpRun *run) {
         die(EXIT_USAGE, "--bos-id %ld is not a token id of this model (d_vocab %d)", o->bos, run->model.cfg.d_vocab);
 }
 
-/* --writer and --cleaners, checked against the model. */
-static void open_heads(const ExpOptions *o, ExpRun *run) {
+/* --writer and --cleaners, checked against the model. The scan alone does not use them:
+ * without the options, heads the model has stand in (the paper's if it has them). */
+static void open_heads(ExpOptions *o, ExpRun *run) {
     Error err;
     memset(&run->heads, 0, sizeof run->heads);
+    if (o->which == EXP_SCAN && !o->heads_given) {
+        const ModelConfig *c = &run->model.cfg;
+        if (c->n_layers < 2)
+            die(EXIT_INPUT, "%s: the scan needs a model with at least 2 layers (this one has %d: no node has a later "
+                "layer to erase it)", o->model_dir, c->n_layers);
+        if (c->n_layers < 3 || c->n_heads < 8) {
+            o->writer = "L0H0";
+            o->cleaners = "L1H0";
+        }
+    }
     if (parse_head(&run->model, o->writer, &run->heads.writer_layer, &run->heads.writer_head, &err))
         die(EXIT_USAGE, "--writer: %s", err.msg);
     if (parse_cleaners(&run->model, o->cleaners, &run->heads, &err)) die(EXIT_USAGE, "--cleaners: %s", err.msg);
@@ -616,6 +639,26 @@ static void print_verdict(const Verdict *v, const char *why_none) {
                                                 : "not assessed (no check applies to this configuration)");
 }
 
+/* The scan's top writers (scan.tsv) and how to study one with `all`. */
+static void print_scan_summary(const char *out) {
+    char *path = path_join(out, "scan.tsv");
+    FILE *f = fopen(path, "r");
+    char line[1024];
+    int n = 0;
+    if (f) {
+        printf("top writers (rank, writer, after, PR after, PR at the end, gone, spread at the end, score = gone / spread,\n"
+               " n_cleaners, cleaners' summed PR, "
+               "cleaners):\n");
+        while (fgets(line, sizeof line, f) && n++ < 6)
+            if (n > 1) printf("  %s", line);
+        fclose(f);
+        printf("all writers: %s. Study one with `cleanup all --writer W --cleaners C1,C2,...` taken from it\n"
+               "(the cleaners of --cleaners must be heads of one layer).\n",
+               path);
+    }
+    free(path);
+}
+
 /* Writes results.tsv, the figures, report.md and SHA256SUMS; returns the exit status:
  * EXIT_CHECKS when a comparable check failed or is missing. */
 static int write_outputs(const ExpOptions *o, const ExpRun *run, const Results *res, const Points *fig5, double t0) {
@@ -650,6 +693,7 @@ static int write_outputs(const ExpOptions *o, const ExpRun *run, const Results *
     printf("wrote %s/results.tsv (%d metrics), figures and report.md in %.1f s\n", o->out, res->count,
            now_seconds() - t0);
     print_verdict(&v, why_none);
+    if (o->which & EXP_SCAN) print_scan_summary(o->out);
     if (in.not_reproduced) printf("verdict: NOT REPRODUCED (exit status 6)\n");
     printf("report: %s/report.md   (check the files with: ./cleanup verify %s)\n", o->out, o->out);
     failed = verdict_failed(&v) || in.not_reproduced;
@@ -696,6 +740,7 @@ int cmd_experiment(int argc, char **argv) {
     in.tokenizer = run.tok;
     in.prompts = run.file_prompts;
     in.n_prompts = run.n_prompts;
+    in.scan_pairs = o.scan_pairs;
     results_init(&res);
     points_init(&fig5);
     if (experiments_run(&in, o.which, &res, &fig5, &err)) die_error(&err);

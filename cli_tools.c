@@ -548,6 +548,7 @@ int cmd_detokenize(int argc, char **argv) {
 static void synth_usage(FILE *f) {
     fprintf(f,
             "usage: cleanup synth [--shape planted|gelu-4l] [--out DIR] [--seed N] [--rows N]\n"
+            "                     [--writer LxHy] [--cleaners LIST] [--attn-only]\n"
             "\n"
             "Writes a model directory in the published formats (config.json,\n"
             "model.safetensors, data.jsonl; tokenizer files for the planted model).\n"
@@ -559,17 +560,63 @@ static void synth_usage(FILE *f) {
             "  --seed N          random seed (default 0: the bundled model)\n"
             "  --rows N          data rows to write (default 300)\n"
             "  --print-checks    print the planted model's expected results and exit\n"
+            "  --writer LxHy, --cleaners LIST, --attn-only\n"
+            "                    a planted variant (needs --out): the circuit elsewhere, e.g.\n"
+            "                    --writer L1H5 --cleaners L3H0,L3H1 (cleaners in one later layer,\n"
+            "                    equal shares), and/or no MLPs; model_name cleanup-planted-variant\n"
             "Output is byte-identical for the same options on every platform.\n");
+}
+
+/* "L1H5" into layer and head (range checked by synth_plant_check); dies on anything else. */
+static void synth_parse_head(const char *s, const char *what, int *layer, int *head) {
+    char *end;
+    long l, h;
+    if (s[0] != 'L') die(EXIT_USAGE, "%s: '%s' is not a head name like L1H5", what, s);
+    l = strtol(s + 1, &end, 10);
+    if (end == s + 1 || *end != 'H') die(EXIT_USAGE, "%s: '%s' is not a head name like L1H5", what, s);
+    h = strtol(end + 1, &end, 10);
+    if (*end != '\0' || end == s || l < 0 || h < 0 || l > 1000 || h > 1000)
+        die(EXIT_USAGE, "%s: '%s' is not a head name like L1H5", what, s);
+    *layer = (int)l;
+    *head = (int)h;
+}
+
+/* --cleaners L3H0,L3H1: heads of one layer into p. Dies on a bad list. */
+static void synth_parse_cleaners(const char *list, SynthPlant *p) {
+    char buf[256], *tok;
+    if (strlen(list) >= sizeof buf) die(EXIT_USAGE, "--cleaners: list too long");
+    strcpy(buf, list);
+    p->n_cleaners = 0;
+    for (tok = strtok(buf, ","); tok; tok = strtok(NULL, ",")) {
+        int l, h;
+        synth_parse_head(tok, "--cleaners", &l, &h);
+        if (p->n_cleaners == SYNTH_MAX_CLEANERS) die(EXIT_USAGE, "--cleaners: at most %d heads", SYNTH_MAX_CLEANERS);
+        if (p->n_cleaners > 0 && l != p->clean_layer)
+            die(EXIT_USAGE, "--cleaners: %s is not in layer %d like the first cleaner", tok, p->clean_layer);
+        p->clean_layer = l;
+        p->cleaners[p->n_cleaners++] = h;
+    }
+    if (p->n_cleaners == 0) die(EXIT_USAGE, "--cleaners: no heads given");
 }
 
 int cmd_synth(int argc, char **argv) {
     SynthOptions opt;
+    SynthPlant plant;
+    int custom_plant = 0;
     const char *out = NULL, *val;
     int i;
     Error err;
     opt.shape = SYNTH_PLANTED;
     opt.seed = 0;
     opt.rows = 300;
+    opt.plant = NULL;
+    /* a variant starts from the bundled circuit's heads, with equal cleaner shares */
+    plant.writer_layer = 0;
+    plant.writer_head = 2;
+    plant.clean_layer = 2;
+    plant.n_cleaners = 6;
+    for (i = 0; i < 6; i++) plant.cleaners[i] = 2 + i;
+    plant.attn_only = 0;
     err.msg[0] = 0;
     err.code = 0;
     for (i = 1; i < argc; i++) {
@@ -591,15 +638,34 @@ int cmd_synth(int argc, char **argv) {
             opt.seed = (uint64_t)arg_int(val, 0, 2147483647L, "--seed");
         } else if (arg_value(argc, argv, &i, "--rows", &val)) {
             opt.rows = (int)arg_int(val, 1, 100000, "--rows");
+        } else if (arg_value(argc, argv, &i, "--writer", &val)) {
+            synth_parse_head(val, "--writer", &plant.writer_layer, &plant.writer_head);
+            custom_plant = 1;
+        } else if (arg_value(argc, argv, &i, "--cleaners", &val)) {
+            synth_parse_cleaners(val, &plant);
+            custom_plant = 1;
+        } else if (strcmp(argv[i], "--attn-only") == 0) {
+            plant.attn_only = 1;
+            custom_plant = 1;
         } else {
             static const char *const options[] = {"--shape", "--out", "--seed", "--rows", "--print-checks", "--help",
                                                   NULL};
             die_unknown_option("synth", argv[i], options);
         }
     }
+    if (custom_plant) {
+        if (opt.shape != SYNTH_PLANTED) die(EXIT_USAGE, "synth: --writer, --cleaners and --attn-only need --shape planted");
+        if (!out) die(EXIT_USAGE, "synth: a planted variant needs --out DIR (weights/planted is the bundled model)");
+        if (synth_plant_check(&plant, &err) != 0) die_error(&err);
+        opt.plant = &plant;
+    }
     if (!out) out = opt.shape == SYNTH_PLANTED ? "weights/planted" : "weights/gelu-4l-random";
     if (synth_write(out, &opt, &err) != 0) die_error(&err);
-    printf("wrote %s model to %s\n", opt.shape == SYNTH_PLANTED ? "planted" : "random gelu-4l-shaped", out);
+    if (opt.plant)
+        printf("wrote planted variant (writer L%dH%d, %d cleaners in layer %d%s) to %s\n", plant.writer_layer,
+               plant.writer_head, plant.n_cleaners, plant.clean_layer, plant.attn_only ? ", attention-only" : "", out);
+    else
+        printf("wrote %s model to %s\n", opt.shape == SYNTH_PLANTED ? "planted" : "random gelu-4l-shaped", out);
     return EXIT_OK;
 }
 

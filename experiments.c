@@ -24,6 +24,7 @@
 /* In the paper's order; bit i of the EXP_* constants selects entry i. */
 static const Experiment *const units[] = {
     &experiment_fig1, &experiment_fig2, &experiment_fig3, &experiment_fig4, &experiment_fig5, &experiment_sec32,
+    &experiment_scan,
 };
 #define N_UNITS ((int)(sizeof units / sizeof units[0]))
 /* Every unit has a bit of an unsigned (EXP_*). */

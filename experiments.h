@@ -58,7 +58,11 @@ void points_free(Points *p);
 /* ------------------------------------------------------------------------ */
 
 /* Bit i selects experiment_list()[i] (the order of the table in experiments.c). */
-enum { EXP_FIG1 = 1, EXP_FIG2 = 2, EXP_FIG3 = 4, EXP_FIG4 = 8, EXP_FIG5 = 16, EXP_SEC32 = 32 };
+enum { EXP_FIG1 = 1, EXP_FIG2 = 2, EXP_FIG3 = 4, EXP_FIG4 = 8, EXP_FIG5 = 16, EXP_SEC32 = 32, EXP_SCAN = 64 };
+
+/* How the scan stores its node x node pairs (exp_scan.c): exactly when they fit in
+ * scan_exact_bytes (AUTO), always exactly, or always in bounded-memory histograms. */
+enum { SCAN_PAIRS_AUTO = 0, SCAN_PAIRS_EXACT = 1, SCAN_PAIRS_BINNED = 2 };
 
 /* What a unit reads of the run. */
 typedef struct {
@@ -68,6 +72,8 @@ typedef struct {
     Tokenizer *tokenizer;        /* Fig 4's prompts; NULL when the model has none */
     const AdvPrompt *prompts;    /* Fig 4 */
     int n_prompts;
+    int scan_pairs;              /* SCAN_PAIRS_*; 0 (AUTO) by default */
+    size_t scan_exact_bytes;     /* AUTO's budget for exact pairs; 0: the default (192 MB) */
 } ExpInputs;
 
 /* One batch of the clean pass: rows [first_row, first_row + acts->n_rows). */
@@ -246,6 +252,6 @@ int exp_fig4_prompt(const Model *m, const Dataset *ds, const ExpHeads *heads, co
 
 /* The units (exp_*.c). */
 extern const Experiment experiment_fig1, experiment_fig2, experiment_fig3, experiment_fig4, experiment_fig5,
-    experiment_sec32;
+    experiment_sec32, experiment_scan;
 
 #endif

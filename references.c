@@ -24,6 +24,7 @@
 #define SRC_F4P "paper Fig 4 (resample-patched DLA; row-dependent)"
 #define SRC_F5 "authors' script (Fig 5 regression)"
 #define SRC_32 "paper section 3.2"
+#define SRC_SCAN "paper section 2.2 scan (appendix figure data)"
 
 /* docs/PROTOCOL.md section 7 with the suggested tolerances: PR medians and quantiles
  * +-0.03 (also the figure-read Fig 2 medians), single-prompt deterministic
@@ -117,6 +118,7 @@ static const RefCheck paper_checks[] = {
     {"fig5.intercept", 0.052, 0.05, SRC_F5, 0.0005},
     {"sec32.r_cleaners", -0.159, 0.05, SRC_32, 0.0005},
     {"sec32.r_vcomp", -0.716, 0.05, SRC_32, 0.0005},
+#include "references_scan.h"
 };
 
 const RefCheck *paper_checks_table(size_t *count) {

@@ -329,6 +329,7 @@ static void fill_around(float *x, size_t n, double base, double sigma, uint64_t 
 #define P_WRITER_HEAD 2
 #define P_CLEAN_LAYER 2
 #define P_CLEAN_FIRST 2 /* cleaners are heads P_CLEAN_FIRST..P_H-1 of layer 2 */
+typedef char planted_shape_matches_header[P_LAYERS == SYNTH_PLANTED_LAYERS && P_H == SYNTH_PLANTED_HEADS ? 1 : -1];
 
 static const double p_sigma_E = 0.125;    /* token embedding, per component (norm ~1) */
 static const double p_sigma_P = 0.0625;   /* positional embedding, generic part */
@@ -442,14 +443,59 @@ static void unfold_ln(float *W, float *bias, const float *lw, const float *lb, i
 }
 
 /* answers[2k], answers[2k+1]: token ids of prompt k's correct and incorrect answer. */
-static int planted_weights(TensorList *tl, const ModelConfig *s, uint64_t seed, const int answers[8], Error *err) {
+/* Head h of layer l is the plant's writer (pl NULL: the bundled model's L0H2). */
+static int plant_is_writer(const SynthPlant *pl, int l, int h) {
+    if (!pl) return l == P_WRITER_LAYER && h == P_WRITER_HEAD;
+    return l == pl->writer_layer && h == pl->writer_head;
+}
+
+/* 1 and the cleaner's share num / den of the total gain if head h of layer l is one of the
+ * plant's cleaners (the bundled model: p_share[h - 2] / share_sum for L2H2..L2H7). */
+static int plant_cleaner_share(const SynthPlant *pl, int l, int h, double share_sum, double *num, double *den) {
+    int c;
+    if (!pl) {
+        *num = p_share[h - P_CLEAN_FIRST < 0 ? 0 : h - P_CLEAN_FIRST];
+        *den = share_sum;
+        return l == P_CLEAN_LAYER && h >= P_CLEAN_FIRST;
+    }
+    *num = 1.0;
+    *den = pl->n_cleaners;
+    if (l != pl->clean_layer) return 0;
+    for (c = 0; c < pl->n_cleaners; c++)
+        if (pl->cleaners[c] == h) return 1;
+    return 0;
+}
+
+int synth_plant_check(const SynthPlant *p, Error *err) {
+    int c, j;
+    if (p->writer_layer < 0 || p->writer_layer >= P_LAYERS || p->writer_head < 0 || p->writer_head >= P_H)
+        return error_set_code(err, EXIT_USAGE, "--writer: L%dH%d is not a head of the planted model (L0H0..L%dH%d)",
+                              p->writer_layer, p->writer_head, P_LAYERS - 1, P_H - 1);
+    if (p->n_cleaners < 1 || p->n_cleaners > SYNTH_MAX_CLEANERS)
+        return error_set_code(err, EXIT_USAGE, "--cleaners: give 1 to %d heads", SYNTH_MAX_CLEANERS);
+    if (p->clean_layer <= p->writer_layer || p->clean_layer >= P_LAYERS)
+        return error_set_code(err, EXIT_USAGE, "--cleaners: must be in a layer after the writer's (%d) and below %d",
+                              p->writer_layer, P_LAYERS);
+    for (c = 0; c < p->n_cleaners; c++) {
+        if (p->cleaners[c] < 0 || p->cleaners[c] >= P_H)
+            return error_set_code(err, EXIT_USAGE, "--cleaners: head %d does not exist (0..%d)", p->cleaners[c], P_H - 1);
+        for (j = 0; j < c; j++)
+            if (p->cleaners[j] == p->cleaners[c])
+                return error_set_code(err, EXIT_USAGE, "--cleaners: L%dH%d is listed twice", p->clean_layer,
+                                      p->cleaners[c]);
+    }
+    return 0;
+}
+
+static int planted_weights(TensorList *tl, const ModelConfig *s, uint64_t seed, const int answers[8],
+                           const SynthPlant *pl, Error *err) {
     PlantBasis b;
     double v[P_D];
     char name[64];
     int l, h, d, e, i, t, p;
     float *W_E, *W_pos, *lnf_w, *lnf_b, *W_U, *b_U;
-    const int D = P_D, H = P_H, dh = P_DH, M = P_M, V = s->d_vocab;
-    double share_sum = 0;
+    const int D = P_D, H = P_H, dh = P_DH, M = P_M, V = s->d_vocab, attn_only = pl && pl->attn_only;
+    double share_sum = 0, share_num, share_den;
     Model pm; /* the planted weights, in tl's buffers */
     Rng r;
 
@@ -495,10 +541,12 @@ static int planted_weights(TensorList *tl, const ModelConfig *s, uint64_t seed, 
         fill_around(ln1_w, D, 1.0, p_ln_w_sigma, seed, name);
         snprintf(name, sizeof name, "blocks.%d.ln1.b", l);
         fill_normal(ln1_b, D, p_ln_b_sigma, seed, name);
-        snprintf(name, sizeof name, "blocks.%d.ln2.w", l);
-        fill_around(ln2_w, D, 1.0, p_ln_w_sigma, seed, name);
-        snprintf(name, sizeof name, "blocks.%d.ln2.b", l);
-        fill_normal(ln2_b, D, p_ln_b_sigma, seed, name);
+        if (!attn_only) {
+            snprintf(name, sizeof name, "blocks.%d.ln2.w", l);
+            fill_around(ln2_w, D, 1.0, p_ln_w_sigma, seed, name);
+            snprintf(name, sizeof name, "blocks.%d.ln2.b", l);
+            fill_normal(ln2_b, D, p_ln_b_sigma, seed, name);
+        }
 
         /* Queries and keys: random for every head (attention patterns are not planted). */
         snprintf(name, sizeof name, "blocks.%d.attn.W_Q", l);
@@ -516,8 +564,8 @@ static int planted_weights(TensorList *tl, const ModelConfig *s, uint64_t seed, 
         r = rng_stream(seed, name);
         for (h = 0; h < H; h++)
             for (e = 0; e < dh; e++) {
-                int writer = l == P_WRITER_LAYER && h == P_WRITER_HEAD;
-                int cleaner = l == P_CLEAN_LAYER && h >= P_CLEAN_FIRST;
+                int writer = plant_is_writer(pl, l, h);
+                int cleaner = plant_cleaner_share(pl, l, h, share_sum, &share_num, &share_den);
                 double sig = writer ? p_sigma_V_writer : p_sigma_V;
                 for (d = 0; d < D; d++) v[d] = sig * rng_normal(&r);
                 /* The cleaners' other value dimensions do not read u: what they
@@ -526,15 +574,15 @@ static int planted_weights(TensorList *tl, const ModelConfig *s, uint64_t seed, 
                 if (e == 0 && writer)
                     for (d = 0; d < D; d++) v[d] = p_alpha * b.s1[d];
                 if (e == 0 && cleaner)
-                    for (d = 0; d < D; d++) v[d] = p_beta_total * p_share[h - P_CLEAN_FIRST] / share_sum * b.u[d];
+                    for (d = 0; d < D; d++) v[d] = p_beta_total * share_num / share_den * b.u[d];
                 for (d = 0; d < D; d++) W_V[((size_t)h * D + d) * dh + e] = (float)v[d];
             }
         snprintf(name, sizeof name, "blocks.%d.attn.W_O", l);
         r = rng_stream(seed, name);
         for (h = 0; h < H; h++)
             for (e = 0; e < dh; e++) {
-                int writer = l == P_WRITER_LAYER && h == P_WRITER_HEAD;
-                int cleaner = l == P_CLEAN_LAYER && h >= P_CLEAN_FIRST;
+                int writer = plant_is_writer(pl, l, h);
+                int cleaner = plant_cleaner_share(pl, l, h, share_sum, &share_num, &share_den);
                 generic_write(v, &r, writer ? p_sigma_O_writer : p_sigma_O, &b);
                 if (e == 0 && writer)
                     for (d = 0; d < D; d++) v[d] = b.u[d];
@@ -548,26 +596,28 @@ static int planted_weights(TensorList *tl, const ModelConfig *s, uint64_t seed, 
         store(b_O, v, D);
 
         /* MLP: reads everything, writes generic vectors. */
-        snprintf(name, sizeof name, "blocks.%d.mlp.W_in", l);
-        fill_normal(W_in, (size_t)D * M, p_sigma_in, seed, name);
-        snprintf(name, sizeof name, "blocks.%d.mlp.b_in", l);
-        fill_normal(b_in, (size_t)M, p_sigma_bin, seed, name);
-        snprintf(name, sizeof name, "blocks.%d.mlp.W_out", l);
-        r = rng_stream(seed, name);
-        for (i = 0; i < M; i++) {
-            generic_write(v, &r, p_sigma_out, &b);
-            store(W_out + (size_t)i * D, v, D);
+        if (!attn_only) {
+            snprintf(name, sizeof name, "blocks.%d.mlp.W_in", l);
+            fill_normal(W_in, (size_t)D * M, p_sigma_in, seed, name);
+            snprintf(name, sizeof name, "blocks.%d.mlp.b_in", l);
+            fill_normal(b_in, (size_t)M, p_sigma_bin, seed, name);
+            snprintf(name, sizeof name, "blocks.%d.mlp.W_out", l);
+            r = rng_stream(seed, name);
+            for (i = 0; i < M; i++) {
+                generic_write(v, &r, p_sigma_out, &b);
+                store(W_out + (size_t)i * D, v, D);
+            }
+            snprintf(name, sizeof name, "blocks.%d.mlp.b_out", l);
+            r = rng_stream(seed, name);
+            generic_write(v, &r, p_sigma_bias, &b);
+            store(b_out, v, D);
         }
-        snprintf(name, sizeof name, "blocks.%d.mlp.b_out", l);
-        r = rng_stream(seed, name);
-        generic_write(v, &r, p_sigma_bias, &b);
-        store(b_out, v, D);
 
         /* Raw weights whose processing gives the above. */
         unfold_ln(W_Q, b_Q, ln1_w, ln1_b, H, D, dh);
         unfold_ln(W_K, b_K, ln1_w, ln1_b, H, D, dh);
         unfold_ln(W_V, b_V, ln1_w, ln1_b, H, D, dh);
-        unfold_ln(W_in, b_in, ln2_w, ln2_b, 1, D, M);
+        if (!attn_only) unfold_ln(W_in, b_in, ln2_w, ln2_b, 1, D, M);
     }
 
     fill_around(lnf_w, D, 1.0, p_ln_w_sigma, seed, "ln_final.w");
@@ -925,16 +975,16 @@ static int write_tokenizer(const Bpe *t, const char *dir, int n_ctx, Error *err)
 /* config.json and data.jsonl                                               */
 
 static int write_config(const ModelConfig *s, const char *model_name, const char *tokenizer_name, uint64_t seed,
-                        const char *dir, Error *err) {
+                        int attn_only, const char *dir, Error *err) {
     Buf b = {NULL, 0, 0, 0};
     buf_printf(&b,
                "{\n  \"model_name\": \"%s\",\n  \"n_layers\": %d,\n  \"d_model\": %d,\n  \"d_mlp\": %d,\n"
                "  \"d_head\": %d,\n  \"n_heads\": %d,\n  \"n_ctx\": %d,\n  \"d_vocab\": %d,\n"
-               "  \"act_fn\": \"gelu\",\n  \"normalization\": \"LN\",\n  \"attn_only\": false,\n"
+               "  \"act_fn\": \"gelu\",\n  \"normalization\": \"LN\",\n  \"attn_only\": %s,\n"
                "  \"shortformer_pos\": false,\n  \"ln_eps\": 1e-05,\n  \"tokenizer_name\": \"%s\",\n"
                "  \"seed\": %lu,\n  \"generated_by\": \"cleanup synth\"\n}\n",
                model_name, s->n_layers, s->d_model, s->d_mlp, s->d_head, s->n_heads, s->n_ctx, s->d_vocab,
-               tokenizer_name, (unsigned long)seed);
+               attn_only ? "true" : "false", tokenizer_name, (unsigned long)seed);
     return buf_write(&b, dir, "config.json", err);
 }
 
@@ -1009,6 +1059,7 @@ int synth_write(const char *out_dir, const SynthOptions *opt, Error *err) {
         s.d_mlp = P_M;
         s.n_ctx = P_CTX;
         s.d_vocab = bpe.n;
+        s.attn_only = opt->plant && opt->plant->attn_only;
         for (i = 0; i < 8; i++) {
             answers[i] = bpe_token_id(&bpe, answer_text[i]);
             if (answers[i] < 0) {
@@ -1016,7 +1067,8 @@ int synth_write(const char *out_dir, const SynthOptions *opt, Error *err) {
                 goto done;
             }
         }
-        if (planted_weights(tl, &s, opt->seed, answers, err) != 0) goto done;
+        if (opt->plant && synth_plant_check(opt->plant, err) != 0) goto done;
+        if (planted_weights(tl, &s, opt->seed, answers, opt->plant, err) != 0) goto done;
         if (write_tokenizer(&bpe, out_dir, s.n_ctx, err) != 0) goto done;
         if (write_data(out_dir, opt->rows, s.n_ctx, s.d_vocab, 1, opt->seed, err) != 0) goto done;
     } else {
@@ -1032,9 +1084,11 @@ int synth_write(const char *out_dir, const SynthOptions *opt, Error *err) {
     }
     if (tl_write(tl, out_dir, metadata, err) != 0) goto done;
     /* config.json last: its presence means the directory is complete (make's target). */
-    if (write_config(&s, opt->shape == SYNTH_PLANTED ? SYNTH_PLANTED_NAME : SYNTH_RANDOM_NAME,
+    if (write_config(&s,
+                     opt->shape != SYNTH_PLANTED ? SYNTH_RANDOM_NAME
+                                                 : opt->plant ? SYNTH_VARIANT_NAME : SYNTH_PLANTED_NAME,
                      opt->shape == SYNTH_PLANTED ? "cleanup-planted-bpe" : "NeelNanda/gpt-neox-tokenizer-digits",
-                     opt->seed, out_dir, err) != 0)
+                     opt->seed, opt->shape == SYNTH_PLANTED && opt->plant && opt->plant->attn_only, out_dir, err) != 0)
         goto done;
     rc = 0;
 done:

@@ -22,17 +22,41 @@
  * not gelu-4l's name: the paper's reference values must not be checked on it). */
 #define SYNTH_RANDOM_NAME "cleanup-random-gelu-4l-shape"
 
+/* config.json "model_name" of a planted model with the circuit elsewhere (SynthPlant):
+ * not the bundled model, so its expectations are not checked on it. */
+#define SYNTH_VARIANT_NAME "cleanup-planted-variant"
+
 typedef enum { SYNTH_PLANTED, SYNTH_GELU4L } SynthShape;
+
+/* Where a planted variant puts the circuit: the writer head, the cleaner heads (all in
+ * clean_layer > writer_layer, equal shares of the same total gain as the bundled
+ * model's), and whether the model is attention-only (no MLPs, no ln2). */
+#define SYNTH_MAX_CLEANERS 8
+typedef struct {
+    int writer_layer, writer_head;
+    int clean_layer, n_cleaners;
+    int cleaners[SYNTH_MAX_CLEANERS];
+    int attn_only;
+} SynthPlant;
+
+/* The planted model's shape, for checking a SynthPlant's heads. */
+#define SYNTH_PLANTED_LAYERS 4
+#define SYNTH_PLANTED_HEADS 8
 
 typedef struct {
     SynthShape shape;
     uint64_t seed;   /* 0 is the default seed of the bundled model */
     int rows;        /* data.jsonl rows (each n_ctx tokens, starting with BOS) */
+    const SynthPlant *plant; /* SYNTH_PLANTED: NULL for the bundled model's circuit (L0H2 ->
+                                L2H2..L2H7), else a variant (model_name SYNTH_VARIANT_NAME) */
 } SynthOptions;
 
 /* Writes the model described by opt into out_dir (created if needed). Every
  * file is written atomically. Returns 0, or -1 with err. */
 int synth_write(const char *out_dir, const SynthOptions *opt, Error *err);
+
+/* Checks a variant's heads fit the planted model (one line in err, EXIT_USAGE). */
+int synth_plant_check(const SynthPlant *p, Error *err);
 
 /* 1 if a config's model_name identifies the bundled planted model. */
 int synth_is_planted(const char *model_name);

@@ -492,18 +492,18 @@ static void test_head_checks(const Model *m) {
  * report_output_names lists results.tsv, uncertainty.tsv, report.md, every unit's outputs
  * and SHA256SUMS. */
 static void test_unit_table(void) {
-    static const char *const paper_order[] = {"fig1", "fig2", "fig3", "fig4", "fig5", "sec32"};
+    static const char *const paper_order[] = {"fig1", "fig2", "fig3", "fig4", "fig5", "sec32", "scan"};
     const Experiment *const *units;
     const char *const *names;
     int n, i, j, n_names, n_outputs = 0;
     units = experiment_list(&n);
-    CHECK(n == 6, "six units (%d)", n);
+    CHECK(n == 7, "seven units (%d)", n);
     CHECK(experiment_all() == (1u << n) - 1, "experiment_all has a bit per unit");
     for (i = 0; i < n; i++) {
         unsigned bit = 0;
         const ExpOutput *f;
         const char *const *fig;
-        CHECK(i < 6 && strcmp(units[i]->name, paper_order[i]) == 0, "unit %d is %s", i, paper_order[i < 6 ? i : 0]);
+        CHECK(i < 7 && strcmp(units[i]->name, paper_order[i]) == 0, "unit %d is %s", i, paper_order[i < 7 ? i : 0]);
         CHECK(experiment_find(units[i]->name, &bit) == units[i] && bit == 1u << i, "%s found with bit %d",
               units[i]->name, i);
         CHECK(units[i]->report_section && units[i]->summary && units[i]->heading, "%s: section, summary, heading",

@@ -1,0 +1,898 @@
+/* exp_scan.c - the paper's full-model scan (section 2.2): for every node (every head's
+ * hook_result, every hook_mlp_out; the embeddings hook_embed and hook_pos_embed too)
+ * and every residual location, PR(resid, node) over all (row, position) samples; and
+ * "who erases whom": for every node w and every later node n, PR(n, w) (Fig 2 for
+ * every writer at once). From these, a ranked table of writers by how much of their
+ * output is gone at the last residual location, each with its top cleaners.
+ *
+ * Metrics (EXPERIMENTS.md):
+ *   scan.{s}.{location}.{median,q12_5,q25,q75,q87_5}  PR(resid_location, s), exact
+ *   scan.{w}.{n}.{median,q12_5,q87_5}                 PR(n, w), n later than w
+ *   scan.{w}.gone        median PR at the location right after w minus at the last one
+ *   scan.{w}.rank        1 = most gone (ties: the earlier node)
+ *   scan.{w}.n_cleaners  later nodes with median PR(n, w) <= -SCAN_CLEANER_THRESHOLD (at most
+ *                        SCAN_MAX_CLEANERS, most negative first)
+ *   scan.{w}.cleaners_sum.{median,q12_5,q87_5}  PR(sum of those cleaners, w) (Fig 2's -0.903)
+ *   scan.pairs_exact, scan.n_nan
+ * Names: s, w, n are "embed", "pos_embed", "L{l}H{h}", "MLP{l}". Read scan.A.B as
+ * "B projected onto A": the first name is always the direction.
+ *
+ * Memory. The resid x node series are stored exactly (type-7 quantiles as published).
+ * The node x node pairs are stored exactly when they fit in ExpInputs.scan_exact_bytes
+ * (default SCAN_EXACT_BYTES); otherwise (gelu-4l at 300 x 1024: 590 pairs, 725 MB) each
+ * pair keeps a histogram of SCAN_BINS bins of width 2^-11 over [-8, 8) plus the values
+ * outside it exactly. A quantile then interpolates between order statistics each known
+ * within one bin, so its error is at most 2^-11 = 4.9e-4 (measured in BENCHMARKS.md).
+ * The cleaners' summed PR needs the samples of the cleaners, which are only known at
+ * the end: with binned pairs it is computed from the candidates chosen on the first
+ * rows (the pilot, SCAN_PILOT_SAMPLES samples, stored exactly): per writer, the
+ * histograms of the running sums of its SCAN_MAX_CLEANERS most negative pilot nodes.
+ * When the final cleaners are those candidates' first k, the sum is the k-th
+ * histogram's; otherwise it is not reported (scan.{w}.cleaners_sum_found = 0).
+ */
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "experiments.h"
+#include "report.h"
+
+#define SCAN_EXACT_BYTES ((size_t)192 << 20)
+/* A cleaner n of w has median PR(n, w) <= -max(0.03, 0.25 x |the most negative median|):
+ * it removes at least 3% of w and a quarter of what w's strongest cleaner removes (random
+ * nodes of the planted model reach -0.045 on L0H2, its weakest planted cleaner -0.10);
+ * at most 8 are listed. */
+#define SCAN_CLEANER_THRESHOLD 0.03
+#define SCAN_CLEANER_RELATIVE 0.25
+#define SCAN_MAX_CLEANERS 8
+#define SCAN_BINS 32768
+#define SCAN_BIN_LO (-8.0)
+#define SCAN_BIN_SCALE 2048.0 /* bins per unit */
+#define SCAN_PILOT_SAMPLES 8192
+/* Top writers drawn in the line figure and listed in report.md. */
+#define SCAN_TOP_LINES 6
+#define SCAN_REPORT_ROWS 12
+
+/* ------------------------------------------------------------------------ */
+/* Sources: the embeddings, then every node in the order of the forward pass */
+/* ------------------------------------------------------------------------ */
+
+/* What the scan iterates over, from the model's shape alone (the report rebuilds it
+ * from the ReportContext). */
+typedef struct {
+    int L, H, attn_only;
+    int n_loc, n_src, n_pairs;
+    int per_layer; /* nodes per layer: H heads (+ 1 MLP) */
+} ScanShape;
+
+static void scan_shape(ScanShape *s, int L, int H, int attn_only) {
+    s->L = L;
+    s->H = H;
+    s->attn_only = attn_only;
+    s->per_layer = H + (attn_only ? 0 : 1);
+    s->n_loc = resid_location_count(L, attn_only);
+    s->n_src = 2 + L * s->per_layer;
+    s->n_pairs = 0; /* count_pairs */
+}
+
+/* Stage of source i: 0 for the embeddings, 2l + 1 for layer l's heads, 2l + 2 for its MLP.
+ * n is later than w when its stage is larger. */
+static int src_stage(const ScanShape *s, int i) {
+    int node, l;
+    if (i < 2) return 0;
+    node = i - 2;
+    l = node / s->per_layer;
+    return node % s->per_layer < s->H ? 2 * l + 1 : 2 * l + 2;
+}
+
+/* The first source later than w (n_src when none). */
+static int first_later(const ScanShape *s, int w) {
+    int n = w + 1;
+    while (n < s->n_src && src_stage(s, n) <= src_stage(s, w)) n++;
+    return n;
+}
+
+static int count_pairs(const ScanShape *s) {
+    int w, n = 0;
+    for (w = 0; w < s->n_src; w++) n += s->n_src - first_later(s, w);
+    return n;
+}
+
+static void src_name(const ScanShape *s, int i, char *buf, size_t size) {
+    int node, l;
+    if (i < 2) {
+        snprintf(buf, size, i == 0 ? "embed" : "pos_embed");
+        return;
+    }
+    node = i - 2;
+    l = node / s->per_layer;
+    if (node % s->per_layer < s->H)
+        snprintf(buf, size, "L%dH%d", l, node % s->per_layer);
+    else
+        snprintf(buf, size, "MLP%d", l);
+}
+
+/* The residual location right after source i: resid_pre0 for the embeddings,
+ * resid_mid{l} (attention-only: resid_post{l}) for a head, resid_post{l} for an MLP. */
+static int after_location(const ScanShape *s, int i) {
+    int st = src_stage(s, i);
+    if (st == 0) return 0;
+    if (s->attn_only) return (st + 1) / 2;
+    return st;
+}
+
+/* The source's vector at (b, t). */
+static const float *src_vector(const Model *m, const Activations *a, const ScanShape *s, int i, int b, int t) {
+    const size_t bt = (size_t)b * a->n_pos + t;
+    const int D = m->cfg.d_model;
+    int node, l;
+    if (i == 0) return a->embed + bt * D;
+    if (i == 1) return a->pos_embed + bt * D;
+    node = i - 2;
+    l = node / s->per_layer;
+    if (node % s->per_layer < s->H) return head_output(m, a, l, node % s->per_layer, b, t);
+    return a->layer[l].mlp_out + bt * D;
+}
+
+/* The (at most SCAN_MAX_CLEANERS) later nodes with the most negative medians, most
+ * negative first (ties: the earlier node); med[k] for the k-th later node of w, idx gets
+ * offsets k. Returns their number. */
+static int most_negative(const double *med, int n_later, int *idx) {
+    int n = 0, k, j;
+    while (n < SCAN_MAX_CLEANERS) {
+        int best = -1;
+        for (k = 0; k < n_later; k++) {
+            int taken = 0;
+            if (!(med[k] < 0)) continue;
+            for (j = 0; j < n; j++) taken |= idx[j] == k;
+            if (!taken && (best < 0 || med[k] < med[best])) best = k;
+        }
+        if (best < 0) break;
+        idx[n++] = best;
+    }
+    return n;
+}
+
+/* The cleaners of w: the most negative later nodes whose median PR(n, w) is at or below
+ * the threshold above, in that order. */
+static int pick_cleaners(const double *med, int n_later, int *idx) {
+    double threshold;
+    int n = most_negative(med, n_later, idx), k;
+    if (n == 0) return 0;
+    threshold = -med[idx[0]] * SCAN_CLEANER_RELATIVE;
+    if (threshold < SCAN_CLEANER_THRESHOLD) threshold = SCAN_CLEANER_THRESHOLD;
+    for (k = 0; k < n && med[idx[k]] <= -threshold; k++) continue;
+    return k;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Binned samples: bounded-memory quantiles                                  */
+/* ------------------------------------------------------------------------ */
+
+typedef struct {
+    uint32_t *count; /* [SCAN_BINS] */
+    Samples low, high; /* values below / at or above the binned range, exact */
+    size_t n_in, n_nan;
+} Binned;
+
+static void binned_init(Binned *h) {
+    h->count = xalloc_array(SCAN_BINS, sizeof *h->count, "scan histograms");
+    memset(h->count, 0, SCAN_BINS * sizeof *h->count);
+    samples_init(&h->low);
+    samples_init(&h->high);
+    h->n_in = h->n_nan = 0;
+}
+
+static void binned_free(Binned *h) {
+    free(h->count);
+    samples_free(&h->low);
+    samples_free(&h->high);
+}
+
+static void binned_add(Binned *h, float v) {
+    double x;
+    if (isnan(v)) {
+        h->n_nan++;
+        return;
+    }
+    x = ((double)v - SCAN_BIN_LO) * SCAN_BIN_SCALE;
+    if (x < 0)
+        samples_add(&h->low, v);
+    else if (x >= SCAN_BINS)
+        samples_add(&h->high, v);
+    else {
+        h->count[(int)x]++;
+        h->n_in++;
+    }
+}
+
+static int compare_float_values(const void *a, const void *b) {
+    float x = *(const float *)a, y = *(const float *)b;
+    return (x > y) - (x < y);
+}
+
+/* Order statistic j (0-based) of the binned values: exact outside the range, else
+ * the bin's j-th value estimated as evenly spread over the bin (error < one bin). */
+static double binned_order(const Binned *h, size_t j) {
+    size_t k, before = 0;
+    if (j < h->low.count) return h->low.values[j];
+    j -= h->low.count;
+    if (j >= h->n_in) return h->high.values[j - h->n_in];
+    for (k = 0; k < SCAN_BINS; k++) {
+        if (j < before + h->count[k])
+            return SCAN_BIN_LO + ((double)k + ((double)(j - before) + 0.5) / h->count[k]) / SCAN_BIN_SCALE;
+        before += h->count[k];
+    }
+    return NAN; /* not reached */
+}
+
+/* Type-7 quantile q of the binned values (NaN when empty). */
+static double binned_quantile(Binned *h, double q) {
+    size_t n = h->low.count + h->n_in + h->high.count, lo;
+    double x, lo_v, hi_v;
+    if (n == 0) return NAN;
+    if (h->low.count > 1) qsort(h->low.values, h->low.count, sizeof(float), compare_float_values);
+    if (h->high.count > 1) qsort(h->high.values, h->high.count, sizeof(float), compare_float_values);
+    x = (double)(n - 1) * q;
+    lo = (size_t)floor(x);
+    if (lo >= n - 1) return binned_order(h, n - 1);
+    lo_v = binned_order(h, lo);
+    hi_v = binned_order(h, lo + 1);
+    return lo_v + (x - (double)lo) * (hi_v - lo_v);
+}
+
+static void binned_add_quantiles3(Results *res, const char *name, Binned *h) {
+    char key[300];
+    snprintf(key, sizeof key, "%s.median", name);
+    results_set(res, key, binned_quantile(h, 0.5));
+    snprintf(key, sizeof key, "%s.q12_5", name);
+    results_set(res, key, binned_quantile(h, 0.125));
+    snprintf(key, sizeof key, "%s.q87_5", name);
+    results_set(res, key, binned_quantile(h, 0.875));
+}
+
+/* ------------------------------------------------------------------------ */
+/* The clean-pass unit                                                       */
+/* ------------------------------------------------------------------------ */
+
+typedef struct {
+    ScanShape sh;
+    int *first;           /* [n_src]: first later source of w */
+    int *pair0;           /* [n_src]: index of w's first pair */
+    int exact;            /* pairs stored exactly */
+    Samples *resid;       /* [n_src * n_loc]: PR(resid_k, s) at s * n_loc + k */
+    Samples *pair;        /* [n_pairs] exact pairs, or one batch's when binned */
+    Binned *bins;         /* [n_pairs] when binned */
+    /* binned only: the pilot and the running sums of each writer's candidates */
+    size_t pilot_samples; /* samples in the pilot so far (all of pair[] until the pilot ends) */
+    int pilot_done;
+    int *cand;            /* [n_src * SCAN_MAX_CLEANERS] later-node offsets, -1 unused */
+    Binned *sums;         /* [n_src * SCAN_MAX_CLEANERS]: sum of the first k+1 candidates */
+} Scan;
+
+typedef struct {
+    const ExpInputs *in;
+    const Scan *s;
+} ScanCtx;
+
+static size_t scan_exact_budget(const ExpInputs *in) {
+    return in->scan_exact_bytes ? in->scan_exact_bytes : SCAN_EXACT_BYTES;
+}
+
+static int scan_check(const ExpInputs *in, Error *err) {
+    if (in->model->cfg.n_layers < 2)
+        return error_set_code(err, EXIT_INPUT,
+                              "the scan needs a model with at least 2 layers (this one has %d: no node has a later "
+                              "layer to erase it)",
+                              in->model->cfg.n_layers);
+    return 0;
+}
+
+static void *scan_begin(const ExpInputs *in, int n_rows, int T, int batch_rows) {
+    const ModelConfig *c = &in->model->cfg;
+    const size_t n_samples = (size_t)n_rows * T;
+    Scan *s = xalloc_array(1, sizeof *s, "scan");
+    int w, p = 0;
+    memset(s, 0, sizeof *s);
+    scan_shape(&s->sh, c->n_layers, c->n_heads, c->attn_only);
+    s->sh.n_pairs = count_pairs(&s->sh);
+    s->first = xalloc_array((size_t)s->sh.n_src, sizeof *s->first, "scan");
+    s->pair0 = xalloc_array((size_t)s->sh.n_src, sizeof *s->pair0, "scan");
+    for (w = 0; w < s->sh.n_src; w++) {
+        s->first[w] = first_later(&s->sh, w);
+        s->pair0[w] = p;
+        p += s->sh.n_src - s->first[w];
+    }
+    s->resid = samples_array((size_t)s->sh.n_src * s->sh.n_loc, n_samples);
+    s->exact = in->scan_pairs == SCAN_PAIRS_EXACT ||
+               (in->scan_pairs == SCAN_PAIRS_AUTO &&
+                (double)s->sh.n_pairs * (double)n_samples * sizeof(float) <= (double)scan_exact_budget(in));
+    if (s->exact) {
+        s->pair = samples_array((size_t)s->sh.n_pairs, n_samples);
+    } else {
+        size_t k, pilot = n_samples < SCAN_PILOT_SAMPLES ? n_samples : SCAN_PILOT_SAMPLES;
+        pilot += (size_t)batch_rows * T; /* the pilot ends at a batch boundary */
+        s->pair = samples_array((size_t)s->sh.n_pairs, pilot);
+        s->bins = xalloc_array((size_t)s->sh.n_pairs, sizeof *s->bins, "scan histograms");
+        for (k = 0; k < (size_t)s->sh.n_pairs; k++) binned_init(&s->bins[k]);
+        s->cand = xalloc_array((size_t)s->sh.n_src * SCAN_MAX_CLEANERS, sizeof *s->cand, "scan");
+        s->sums = xalloc_array((size_t)s->sh.n_src * SCAN_MAX_CLEANERS, sizeof *s->sums, "scan histograms");
+        for (k = 0; k < (size_t)s->sh.n_src * SCAN_MAX_CLEANERS; k++) {
+            s->cand[k] = -1;
+            binned_init(&s->sums[k]);
+        }
+    }
+    return s;
+}
+
+/* At (b, t), for every source s: PR of every residual location onto s, then PR of
+ * every later node onto s; out in that order, source by source. */
+static void scan_position(const void *ctx, const Activations *a, int b, int t, const float **ptrs, float *sum,
+                          float *out) {
+    const ScanCtx *x = ctx;
+    const Model *m = x->in->model;
+    const Scan *s = x->s;
+    const size_t bt = (size_t)b * a->n_pos + t;
+    const int D = m->cfg.d_model, n_loc = s->sh.n_loc;
+    int i, k, n;
+    (void)sum;
+    for (i = 0; i < s->sh.n_src; i++) {
+        int np = 0;
+        for (k = 0; k < n_loc; k++) ptrs[np++] = resid_location_data(m, a, k) + bt * D;
+        for (n = s->first[i]; n < s->sh.n_src; n++) ptrs[np++] = src_vector(m, a, &s->sh, n, b, t);
+        projection_ratios(out, ptrs, np, src_vector(m, a, &s->sh, i, b, t), D);
+        out += np;
+    }
+}
+
+/* Binned: once the pilot has enough samples, each writer's candidates are its
+ * SCAN_MAX_CLEANERS later nodes with the most negative pilot medians (negative only,
+ * whether or not they pass the cleaners' threshold, which the final medians decide). */
+static void scan_choose_candidates(Scan *s) {
+    int w, k;
+    for (w = 0; w < s->sh.n_src; w++) {
+        int n_later = s->sh.n_src - s->first[w], idx[SCAN_MAX_CLEANERS], n_c;
+        double med[256];
+        if (n_later > 256) n_later = 256;
+        for (k = 0; k < n_later; k++) {
+            Samples *p = &s->pair[s->pair0[w] + k];
+            Samples copy = *p;
+            copy.values = xalloc_array(p->count ? p->count : 1, sizeof(float), "scan");
+            memcpy(copy.values, p->values, p->count * sizeof(float));
+            med[k] = samples_quantile(&copy, 0.5);
+            free(copy.values);
+        }
+        n_c = most_negative(med, n_later, idx);
+        for (k = 0; k < n_c; k++) s->cand[w * SCAN_MAX_CLEANERS + k] = idx[k];
+    }
+}
+
+/* Binned: moves the batch's (or the pilot's) pair samples into the histograms and the
+ * running sums of the candidates, then empties the lists. */
+static void scan_pour(Scan *s) {
+    int w, k, c;
+    size_t i;
+    for (w = 0; w < s->sh.n_src; w++) {
+        const int *cand = s->cand + w * SCAN_MAX_CLEANERS;
+        /* all of w's pairs have the same NaN positions; a source with no later node has no pairs */
+        size_t n = s->first[w] < s->sh.n_src ? s->pair[s->pair0[w]].count : 0;
+        for (k = s->pair0[w]; k < s->pair0[w] + s->sh.n_src - s->first[w]; k++) {
+            for (i = 0; i < s->pair[k].count; i++) binned_add(&s->bins[k], s->pair[k].values[i]);
+            s->bins[k].n_nan += s->pair[k].n_nan;
+        }
+        for (i = 0; i < n; i++) {
+            double acc = 0;
+            for (c = 0; c < SCAN_MAX_CLEANERS && cand[c] >= 0; c++) {
+                acc += s->pair[s->pair0[w] + cand[c]].values[i];
+                binned_add(&s->sums[w * SCAN_MAX_CLEANERS + c], (float)acc);
+            }
+        }
+    }
+    for (k = 0; k < s->sh.n_pairs; k++) {
+        s->pair[k].count = 0;
+        s->pair[k].n_nan = 0;
+    }
+}
+
+static void scan_batch(void *state, const ExpInputs *in, ExpBatch *b) {
+    Scan *s = state;
+    const int n_res = s->sh.n_src * s->sh.n_loc;
+    Samples **targets = xalloc_array((size_t)n_res + s->sh.n_pairs, sizeof *targets, "statistics");
+    ScanCtx ctx;
+    int i, k, n = 0;
+    for (i = 0; i < s->sh.n_src; i++) { /* the order of scan_position's values */
+        for (k = 0; k < s->sh.n_loc; k++) targets[n++] = &s->resid[i * s->sh.n_loc + k];
+        for (k = s->first[i]; k < s->sh.n_src; k++) targets[n++] = &s->pair[s->pair0[i] + k - s->first[i]];
+    }
+    ctx.in = in;
+    ctx.s = s;
+    collect_positions(in->model, b->acts, scan_position, &ctx, targets, n);
+    free(targets);
+    if (s->exact) return;
+    s->pilot_samples += (size_t)b->acts->n_rows * b->acts->n_pos;
+    if (!s->pilot_done && s->pilot_samples >= SCAN_PILOT_SAMPLES) {
+        scan_choose_candidates(s);
+        s->pilot_done = 1;
+    }
+    if (s->pilot_done) scan_pour(s);
+}
+
+/* Medians of w's pairs without disturbing the sample order (the cleaners' sum needs it). */
+static void pair_medians(Scan *s, int w, double *med) {
+    int k, n_later = s->sh.n_src - s->first[w];
+    for (k = 0; k < n_later; k++) {
+        if (s->exact) {
+            Samples *p = &s->pair[s->pair0[w] + k], copy = *p;
+            copy.values = xalloc_array(p->count ? p->count : 1, sizeof(float), "scan");
+            memcpy(copy.values, p->values, p->count * sizeof(float));
+            med[k] = samples_quantile(&copy, 0.5);
+            free(copy.values);
+        } else {
+            med[k] = binned_quantile(&s->bins[s->pair0[w] + k], 0.5);
+        }
+    }
+}
+
+/* scan.{w}.n_cleaners and scan.{w}.cleaners_sum.*: exact from the stored samples, or
+ * binned from the candidates' running sums when the cleaners are a prefix of them. */
+static void scan_cleaners_sum(Scan *s, int w, const char *wname, Results *res) {
+    int n_later = s->sh.n_src - s->first[w], idx[SCAN_MAX_CLEANERS], n_c, c;
+    double med[256];
+    char name[128];
+    if (n_later > 256) die(EXIT_INTERNAL, "scan: too many nodes");
+    pair_medians(s, w, med);
+    n_c = pick_cleaners(med, n_later, idx);
+    snprintf(name, sizeof name, "scan.%s.n_cleaners", wname);
+    results_set(res, name, n_c);
+    snprintf(name, sizeof name, "scan.%s.cleaners_sum", wname);
+    if (n_c == 0) return;
+    if (s->exact) {
+        Samples sum;
+        size_t i, n = s->pair[s->pair0[w]].count;
+        samples_init(&sum);
+        for (i = 0; i < n; i++) {
+            double acc = 0;
+            for (c = 0; c < n_c; c++) acc += s->pair[s->pair0[w] + idx[c]].values[i];
+            samples_add(&sum, (float)acc);
+        }
+        add_quantiles3(res, name, &sum);
+        samples_free(&sum);
+    } else {
+        int found = 1;
+        for (c = 0; c < n_c; c++) {
+            int j, in_prefix = 0;
+            for (j = 0; j < n_c; j++) in_prefix |= s->cand[w * SCAN_MAX_CLEANERS + j] == idx[c];
+            found &= in_prefix;
+        }
+        if (found) binned_add_quantiles3(res, name, &s->sums[w * SCAN_MAX_CLEANERS + n_c - 1]);
+        snprintf(name, sizeof name, "scan.%s.cleaners_sum_found", wname);
+        results_set(res, name, found);
+    }
+}
+
+/* scan.{w}.gone, .spread and .score for every source, and scan.{w}.rank among those with
+ * later nodes: by score = gone / spread, the part of w gone at the last location in units
+ * of the spread (q87.5 - q12.5) of PR there. Ranking by gone alone puts noisy writers
+ * first: random heads of the planted model whose PR bands are wide drop by 1.0-1.6 while
+ * the planted writer, whose band is 0.17 wide, drops by 0.97. */
+static void scan_rank(const Scan *s, Results *res) {
+    const ScanShape *sh = &s->sh;
+    double *score = xalloc_array((size_t)sh->n_src, sizeof *score, "scan");
+    char wname[32], loc_a[32], loc_z[32], name[128];
+    int w, v;
+    resid_location_name(sh->attn_only, sh->n_loc - 1, loc_z, sizeof loc_z);
+    for (w = 0; w < sh->n_src; w++) {
+        double gone, spread;
+        src_name(sh, w, wname, sizeof wname);
+        resid_location_name(sh->attn_only, after_location(sh, w), loc_a, sizeof loc_a);
+        gone = metric_value(res, "scan.%s.%s.median", wname, loc_a) - metric_value(res, "scan.%s.%s.median", wname, loc_z);
+        spread = metric_value(res, "scan.%s.%s.q87_5", wname, loc_z) - metric_value(res, "scan.%s.%s.q12_5", wname, loc_z);
+        score[w] = gone / (spread > 1e-6 ? spread : 1e-6);
+        snprintf(name, sizeof name, "scan.%s.gone", wname);
+        results_set(res, name, gone);
+        snprintf(name, sizeof name, "scan.%s.spread", wname);
+        results_set(res, name, spread);
+        snprintf(name, sizeof name, "scan.%s.score", wname);
+        results_set(res, name, score[w]);
+    }
+    for (w = 0; w < sh->n_src; w++) {
+        int rank = 1;
+        if (s->first[w] >= sh->n_src) continue;
+        for (v = 0; v < sh->n_src; v++) {
+            if (v == w || s->first[v] >= sh->n_src) continue;
+            if ((!isnan(score[v]) && (isnan(score[w]) || score[v] > score[w])) || (score[v] == score[w] && v < w) ||
+                (isnan(score[v]) && isnan(score[w]) && v < w))
+                rank++;
+        }
+        src_name(sh, w, wname, sizeof wname);
+        snprintf(name, sizeof name, "scan.%s.rank", wname);
+        results_set(res, name, rank);
+    }
+    free(score);
+}
+
+static void scan_finish(void *state, const ExpInputs *in, Results *res, Points *points) {
+    Scan *s = state;
+    const ScanShape *sh = &s->sh;
+    size_t n_nan = 0;
+    char name[160], wname[32], nname[32], loc[32];
+    int i, k, n;
+    (void)in;
+    (void)points;
+    if (!s->exact && !s->pilot_done) { /* fewer samples than the pilot: all of them are the pilot */
+        scan_choose_candidates(s);
+        s->pilot_done = 1;
+        scan_pour(s);
+    }
+    for (i = 0; i < sh->n_src; i++) {
+        src_name(sh, i, wname, sizeof wname);
+        scan_cleaners_sum(s, i, wname, res); /* before the pairs are sorted */
+        for (k = 0; k < sh->n_loc; k++) {
+            resid_location_name(sh->attn_only, k, loc, sizeof loc);
+            snprintf(name, sizeof name, "scan.%s.%s", wname, loc);
+            n_nan += s->resid[i * sh->n_loc + k].n_nan;
+            results_add_quantiles(res, name, &s->resid[i * sh->n_loc + k]);
+        }
+        for (n = s->first[i]; n < sh->n_src; n++) {
+            int p = s->pair0[i] + n - s->first[i];
+            src_name(sh, n, nname, sizeof nname);
+            snprintf(name, sizeof name, "scan.%s.%s", wname, nname);
+            if (s->exact) {
+                n_nan += s->pair[p].n_nan;
+                add_quantiles3(res, name, &s->pair[p]);
+            } else {
+                n_nan += s->bins[p].n_nan;
+                binned_add_quantiles3(res, name, &s->bins[p]);
+            }
+        }
+    }
+    scan_rank(s, res);
+    results_set(res, "scan.pairs_exact", s->exact);
+    results_set(res, "scan.n_nan", (double)n_nan);
+}
+
+static void scan_end(void *state) {
+    Scan *s = state;
+    int k;
+    samples_array_free(s->resid, (size_t)s->sh.n_src * s->sh.n_loc);
+    samples_array_free(s->pair, (size_t)s->sh.n_pairs);
+    if (s->bins) {
+        for (k = 0; k < s->sh.n_pairs; k++) binned_free(&s->bins[k]);
+        for (k = 0; k < s->sh.n_src * SCAN_MAX_CLEANERS; k++) binned_free(&s->sums[k]);
+    }
+    free(s->bins);
+    free(s->sums);
+    free(s->cand);
+    free(s->first);
+    free(s->pair0);
+    free(s);
+}
+
+/* ---- scan.tsv, figures and report ---- */
+
+/* The ranked writers of a run, rebuilt from the metrics. */
+typedef struct {
+    ScanShape sh;
+    int n_ranked;
+    int *order;           /* [n_src]: sources by rank (n_ranked of them) */
+    char (*names)[32];    /* [n_src] */
+} ScanTable;
+
+static void scan_table(const ReportContext *c, ScanTable *st) {
+    int i, r;
+    scan_shape(&st->sh, c->L, c->H, c->in->attn_only);
+    st->sh.n_pairs = count_pairs(&st->sh);
+    st->order = xalloc_array((size_t)st->sh.n_src, sizeof *st->order, "scan table");
+    st->names = xalloc_array((size_t)st->sh.n_src, sizeof *st->names, "scan table");
+    st->n_ranked = 0;
+    for (i = 0; i < st->sh.n_src; i++) src_name(&st->sh, i, st->names[i], sizeof st->names[i]);
+    for (r = 1; r <= st->sh.n_src; r++)
+        for (i = 0; i < st->sh.n_src; i++)
+            if (metric_value(c->r, "scan.%s.rank", st->names[i]) == r) st->order[st->n_ranked++] = i;
+}
+
+static void scan_table_free(ScanTable *st) {
+    free(st->order);
+    free(st->names);
+}
+
+/* Writer w's cleaners from the metrics (the rule of scan_finish): names joined by sep. */
+static int cleaners_of(const ReportContext *c, const ScanTable *st, int w, const char *sep, char *buf, size_t size) {
+    int first = first_later(&st->sh, w), n_later = st->sh.n_src - first, idx[SCAN_MAX_CLEANERS], n_c, k;
+    double med[256];
+    size_t used = 0;
+    buf[0] = '\0';
+    if (n_later > 256) n_later = 256;
+    for (k = 0; k < n_later; k++) med[k] = metric_value(c->r, "scan.%s.%s.median", st->names[w], st->names[first + k]);
+    n_c = pick_cleaners(med, n_later, idx);
+    for (k = 0; k < n_c && used + 40 < size; k++)
+        used += (size_t)snprintf(buf + used, size - used, "%s%s", k ? sep : "", st->names[first + idx[k]]);
+    return n_c;
+}
+
+static int scan_tsv(const ReportContext *c, const ScanTable *st, Text *t, Outputs *o) {
+    char loc_a[32], loc_z[32], cl[512];
+    int r;
+    t->len = 0;
+    resid_location_name(st->sh.attn_only, st->sh.n_loc - 1, loc_z, sizeof loc_z);
+    text_puts(t, "rank\twriter\tafter\tpr_after\tpr_last\tgone\tspread_last\tscore\tn_cleaners\tcleaners_sum_median\t"
+                 "cleaners\n");
+    for (r = 0; r < st->n_ranked; r++) {
+        int w = st->order[r];
+        const char *nm = st->names[w];
+        resid_location_name(st->sh.attn_only, after_location(&st->sh, w), loc_a, sizeof loc_a);
+        cleaners_of(c, st, w, ",", cl, sizeof cl);
+        text_printf(t, "%d\t%s\t%s\t", r + 1, nm, loc_a);
+        text_num(t, metric_value(c->r, "scan.%s.%s.median", nm, loc_a));
+        text_puts(t, "\t");
+        text_num(t, metric_value(c->r, "scan.%s.%s.median", nm, loc_z));
+        text_puts(t, "\t");
+        text_num(t, metric_value(c->r, "scan.%s.gone", nm));
+        text_puts(t, "\t");
+        text_num(t, metric_value(c->r, "scan.%s.spread", nm));
+        text_puts(t, "\t");
+        text_num(t, metric_value(c->r, "scan.%s.score", nm));
+        text_puts(t, "\t");
+        text_num(t, metric_value(c->r, "scan.%s.n_cleaners", nm));
+        text_puts(t, "\t");
+        text_num(t, metric_value(c->r, "scan.%s.cleaners_sum.median", nm));
+        text_printf(t, "\t%s\n", cl[0] ? cl : "-");
+    }
+    return outputs_emit(o, "scan.tsv", t);
+}
+
+/* Diverging colour of v on [-1, 1] (clipped): blue below 0, white at 0, red above. */
+static void diverging(double v, char *buf, size_t size) {
+    static const double neg[3] = {33, 102, 172}, pos[3] = {178, 24, 43};
+    const double *end = v < 0 ? neg : pos;
+    double f = fabs(v) > 1 ? 1 : fabs(v);
+    int k, rgb[3];
+    for (k = 0; k < 3; k++) rgb[k] = (int)floor(255 + f * (end[k] - 255) + 0.5);
+    snprintf(buf, size, "#%02x%02x%02x", rgb[0], rgb[1], rgb[2]);
+}
+
+/* Rows: writers with later nodes, in node order; columns: every node (not the embeddings). */
+static void heatmap_table(const ReportContext *c, const ScanTable *st, Table *tb) {
+    int w, n, row = 0;
+    table_init(tb, st->sh.n_src, st->sh.n_src - 2);
+    for (n = 2; n < st->sh.n_src; n++) snprintf(tb->colnames[n - 2], LABEL_LEN, "%s", st->names[n]);
+    for (w = 0; w < st->sh.n_src; w++) {
+        if (first_later(&st->sh, w) >= st->sh.n_src) continue;
+        snprintf(tb->labels[row], LABEL_LEN, "%s", st->names[w]);
+        for (n = first_later(&st->sh, w); n < st->sh.n_src; n++)
+            *table_cell(tb, row, n - 2) = metric_value(c->r, "scan.%s.%s.median", st->names[w], st->names[n]);
+        row++;
+    }
+    tb->rows = row;
+}
+
+static int heatmap_dat_gp(const Table *tb, Text *t, Outputs *o) {
+    int r, k;
+    t->len = 0;
+    text_puts(t, "# scan_heatmap.dat - who erases whom: median PR(node, writer) over all (prompt, position)\n"
+                 "# samples, for every writer (row) and every later node (column); NaN = not later.\n"
+                 "# From results.tsv: scan.{writer}.{node}.median. Long format for gnuplot's image style:\n"
+                 "# row col value (blank line between rows); the labels are in the header lines below.\n");
+    for (r = 0; r < tb->rows; r++) text_printf(t, "# row %d %s\n", r, tb->labels[r]);
+    for (k = 0; k < tb->cols; k++) text_printf(t, "# col %d %s\n", k, tb->colnames[k]);
+    for (r = 0; r < tb->rows; r++) {
+        for (k = 0; k < tb->cols; k++) {
+            text_printf(t, "%d %d ", r, k);
+            text_num(t, table_get(tb, r, k));
+            text_puts(t, "\n");
+        }
+        text_puts(t, "\n");
+    }
+    if (outputs_emit(o, "scan_heatmap.dat", t) != 0) return -1;
+    t->len = 0;
+    gp_begin(t, "scan_heatmap", "the scan's who-erases-whom heatmap (scan_heatmap.dat)", 1100, 1000);
+    text_puts(t, "set title \"Who erases whom: median PR(node, writer), clipped to [-1, 1]\"\n"
+                 "set xlabel \"later node\"\nset ylabel \"writer\"\nset yrange [] reverse\n"
+                 "set palette defined (-1 \"#2166ac\", 0 \"white\", 1 \"#b2182b\")\nset cbrange [-1:1]\n"
+                 "set xtics rotate by 90 right font \",8\"\nset ytics font \",8\"\n");
+    text_puts(t, "set xtics (");
+    for (k = 0; k < tb->cols; k++) text_printf(t, "%s\"%s\" %d", k ? ", " : "", tb->colnames[k], k);
+    text_puts(t, ")\nset ytics (");
+    for (r = 0; r < tb->rows; r++) text_printf(t, "%s\"%s\" %d", r ? ", " : "", tb->labels[r], r);
+    text_puts(t, ")\nunset key\nplot \"scan_heatmap.dat\" using 2:1:($3 > 1 ? 1 : $3 < -1 ? -1 : $3) with image\n");
+    return outputs_emit(o, "scan_heatmap.gp", t);
+}
+
+static int heatmap_svg(const Table *tb, Text *t, Outputs *o) {
+    const double cell = 22, left = 90, top = 70;
+    const int w = (int)(left + cell * tb->cols + 140), h = (int)(top + cell * tb->rows + 90);
+    char color[16], label[16];
+    int r, k;
+    t->len = 0;
+    svg_begin(t, w, h, "Who erases whom");
+    svg_text(t, w / 2.0, 26, "middle", 16, 0, "font-weight=\"bold\"",
+             "Who erases whom: median PR(later node, writer) over all (prompt, position) samples");
+    svg_text(t, w / 2.0, 46, "middle", 12, 0, NULL,
+             "rows: writers; columns: later nodes; blue: the node writes against the writer (erases it)");
+    for (r = 0; r < tb->rows; r++) {
+        svg_text(t, left - 6, top + cell * (r + 0.5) + 4, "end", 10, 0, NULL, tb->labels[r]);
+        for (k = 0; k < tb->cols; k++) {
+            double v = table_get(tb, r, k), x = left + cell * k, y = top + cell * r;
+            if (!isfinite(v)) {
+                svg_rect(t, x, y, cell, cell, "#eeeeee", NULL);
+                continue;
+            }
+            diverging(v, color, sizeof color);
+            svg_rect(t, x, y, cell, cell, color, "stroke=\"#ffffff\" stroke-width=\"0.5\"");
+            if (fabs(v) >= 0.05) {
+                snprintf(label, sizeof label, "%.0f", 100 * v);
+                svg_text(t, x + cell / 2, y + cell / 2 + 3, "middle", 8, 0, fabs(v) > 0.6 ? "fill=\"white\"" : NULL,
+                         label);
+            }
+        }
+    }
+    for (k = 0; k < tb->cols; k++)
+        svg_text(t, left + cell * (k + 0.5) + 3, top + cell * tb->rows + 8, "end", 10, -90, NULL, tb->colnames[k]);
+    /* colour bar */
+    for (k = 0; k <= 40; k++) {
+        double v = 1 - k / 20.0;
+        diverging(v, color, sizeof color);
+        svg_rect(t, left + cell * tb->cols + 30, top + 6 * k, 20, 6, color, NULL);
+    }
+    svg_text(t, left + cell * tb->cols + 56, top + 8, "start", 10, 0, NULL, "+1 (or more)");
+    svg_text(t, left + cell * tb->cols + 56, top + 6 * 20 + 6, "start", 10, 0, NULL, "0");
+    svg_text(t, left + cell * tb->cols + 56, top + 6 * 40 + 6, "start", 10, 0, NULL, "-1 (or less)");
+    svg_text(t, left + cell * tb->cols + 30, top + 6 * 41 + 22, "start", 10, 0, NULL, "cells: 100 x median");
+    svg_text(t, left + cell * tb->cols + 30, top + 6 * 41 + 36, "start", 10, 0, NULL, "grey: not later");
+    svg_end(t);
+    return outputs_emit(o, "scan_heatmap.svg", t);
+}
+
+/* Fig-1-style lines: median PR(resid, w) at every location for the top-ranked writers. */
+static void top_table(const ReportContext *c, const ScanTable *st, Table *tb, Range *y) {
+    int n = st->n_ranked < SCAN_TOP_LINES ? st->n_ranked : SCAN_TOP_LINES, i, k;
+    table_init(tb, c->n_locs, n > 0 ? n : 1);
+    tb->cols = n;
+    for (i = 0; i < n; i++) snprintf(tb->colnames[i], LABEL_LEN, "%s", st->names[st->order[i]]);
+    for (k = 0; k < c->n_locs; k++) {
+        snprintf(tb->labels[k], LABEL_LEN, "%s", c->locs[k]);
+        for (i = 0; i < n; i++) {
+            *table_cell(tb, k, i) = metric_value(c->r, "scan.%s.%s.median", st->names[st->order[i]], c->locs[k]);
+            range_add(y, table_get(tb, k, i));
+        }
+    }
+}
+
+static int top_files(const ReportContext *c, const Table *tb, Range y, Text *t, Outputs *o) {
+    LegendItem leg[SCAN_TOP_LINES];
+    Axes a;
+    int i;
+    t->len = 0;
+    text_puts(t, "# scan_top.dat - the scan's top-ranked writers (scan.tsv): median PR(resid, writer) at every\n"
+                 "# residual location over all (prompt, position) samples, one column per writer, by rank.\n"
+                 "# From results.tsv: scan.{writer}.{location}.median. NaN = not computed.\n");
+    table_dat(t, tb, "location");
+    if (outputs_emit(o, "scan_top.dat", t) != 0) return -1;
+    t->len = 0;
+    gp_begin(t, "scan_top", "the scan's top writers (scan_top.dat)", 900, 520);
+    text_printf(t, "set title \"Top writers of the scan: median PR(resid, writer)\"\n"
+                   "set xlabel \"residual location\"\nset ylabel \"median projection ratio\"\n"
+                   "set xtics rotate by 40 right\nset xrange [-0.5:%d.5]\nplot ",
+                c->n_locs - 1);
+    for (i = 0; i < tb->cols; i++)
+        text_printf(t, "%s\"scan_top.dat\" using 1:%d%s with linespoints pt 7 title \"%d. %s\"", i ? ", \\\n     " : "",
+                    i + 3, i == 0 ? ":xtic(2)" : "", i + 1, tb->colnames[i]);
+    text_puts(t, "\n");
+    if (outputs_emit(o, "scan_top.gp", t) != 0) return -1;
+    t->len = 0;
+    svg_begin(t, 900, 520, "Top writers of the scan");
+    svg_text(t, 450, 26, "middle", 16, 0, "font-weight=\"bold\"",
+             "The scan's top writers: how much of each is left along the residual stream");
+    axes_categorical(&a, 80, 70, 600, 330, c->n_locs, y, 1);
+    axes_draw(t, &a, "median PR(resid, writer), writers in rank order (gone / spread at the last location)",
+              "residual location", "median projection ratio", (char(*)[LABEL_LEN])tb->labels, -40);
+    for (i = 0; i < tb->cols; i++) {
+        draw_series(t, &a, tb->v + i, c->n_locs, tb->cols, palette[i % 10], i == 0 ? 2.5 : 1.5);
+        leg[i] = legend_item(tb->colnames[i], palette[i % 10], LEG_LINE, 1);
+    }
+    draw_legend(t, 700, 70, leg, tb->cols);
+    svg_end(t);
+    return outputs_emit(o, "scan_top.svg", t);
+}
+
+/* scan.tsv, scan_heatmap.{dat,gp,svg}, scan_top.{dat,gp,svg}; nothing without the scan's ranks. */
+static int scan_write_figures(const ReportContext *c, Outputs *o) {
+    ScanTable st;
+    Table hm, top;
+    Range y = {0, 0, 0};
+    Text t = {0};
+    int rc = 0;
+    if (!has_prefix_metric(c->r, "scan.")) return 0;
+    scan_table(c, &st);
+    if (st.n_ranked > 0) {
+        heatmap_table(c, &st, &hm);
+        top_table(c, &st, &top, &y);
+        rc = scan_tsv(c, &st, &t, o) || heatmap_dat_gp(&hm, &t, o) || heatmap_svg(&hm, &t, o) ||
+                     top_files(c, &top, y, &t, o)
+                 ? -1
+                 : 0;
+        table_free(&hm);
+        table_free(&top);
+    }
+    scan_table_free(&st);
+    text_free(&t);
+    return rc;
+}
+
+/* The ranked writers as a markdown table, and how to study one with `all`. */
+static void scan_note(const ReportContext *c, const ScanTable *st, ReportSection *s) {
+    Text t = {0};
+    char loc_z[32], loc_a[32], cl[512], num[5][32];
+    int r, n = st->n_ranked < SCAN_REPORT_ROWS ? st->n_ranked : SCAN_REPORT_ROWS;
+    resid_location_name(st->sh.attn_only, st->sh.n_loc - 1, loc_z, sizeof loc_z);
+    text_printf(&t,
+                "\nWriters ranked by score: how much of their output is gone at %s (median PR right after the writer "
+                "minus at %s), in units of the spread (q87.5 - q12.5) of PR there (`scan.tsv` has all %d):\n\n",
+                loc_z, loc_z, st->n_ranked);
+    text_puts(&t, "| rank | writer | median PR right after | median PR at the end | gone | score | cleaners (most "
+                  "negative first) | cleaners' summed PR, median |\n|---:|---|---:|---:|---:|---:|---|---:|\n");
+    for (r = 0; r < n; r++) {
+        int w = st->order[r];
+        const char *nm = st->names[w];
+        resid_location_name(st->sh.attn_only, after_location(&st->sh, w), loc_a, sizeof loc_a);
+        cleaners_of(c, st, w, ", ", cl, sizeof cl);
+        snprintf(num[0], 32, "%.3f", metric_value(c->r, "scan.%s.%s.median", nm, loc_a));
+        snprintf(num[1], 32, "%.3f", metric_value(c->r, "scan.%s.%s.median", nm, loc_z));
+        snprintf(num[2], 32, "%.3f", metric_value(c->r, "scan.%s.gone", nm));
+        snprintf(num[3], 32, "%.3f", metric_value(c->r, "scan.%s.cleaners_sum.median", nm));
+        snprintf(num[4], 32, "%.2f", metric_value(c->r, "scan.%s.score", nm));
+        text_printf(&t, "| %d | %s | %s (%s) | %s | %s | %s | %s | %s |\n", r + 1, nm, num[0], loc_a, num[1], num[2],
+                    num[4], cl[0] ? cl : "none", cl[0] ? num[3] : "-");
+    }
+    text_puts(&t, "\nA writer head and cleaner heads of one later layer from this table can be studied in detail "
+                  "with `cleanup all --writer W --cleaners C1,C2,...` (Figs 1-5).\n");
+    section_note(s, t.data);
+    text_free(&t);
+}
+
+static void scan_report_section(const ReportContext *c, ReportSection *s) {
+    ScanTable st;
+    char intro[1200];
+    int r;
+    scan_table(c, &st);
+    for (r = 0; r < st.n_ranked && r < 3; r++) {
+        section_headline(s, "scan.%s.gone", st.names[st.order[r]]);
+        section_headline(s, "scan.%s.cleaners_sum.median", st.names[st.order[r]]);
+    }
+    section_headline(s, "scan.pairs_exact");
+    snprintf(intro, sizeof intro,
+             "The full-model scan of the paper's section 2.2: for every node (every head's hook_result, every "
+             "hook_mlp_out, and the embeddings) PR(resid, node) at every residual location "
+             "(`scan.{node}.{location}.*`, exact type-7 quantiles; on gelu-4l checked against the 972 published "
+             "values), and for every later node n PR(n, node) (`scan.{node}.{n}.*`, the heatmap; %s). A node's "
+             "cleaners are the later nodes whose median PR onto it is at most -%.2f.",
+             metric_value(c->r, "scan.pairs_exact") == 0
+                 ? "binned quantiles within 5e-4, the summed PR over candidates chosen on the first rows"
+                 : "exact quantiles",
+             SCAN_CLEANER_THRESHOLD);
+    section_write(s, intro);
+    if (st.n_ranked > 0) scan_note(c, &st, s);
+    scan_table_free(&st);
+}
+
+static const ExpOutput scan_outputs[] = {
+    {"scan.tsv", "the scan's ranked writers: gone output, top cleaners, their summed PR (tab-separated)"},
+    {"scan_heatmap.svg", "who erases whom: median PR(later node, writer), diverging colours centred on 0"},
+    {"scan_heatmap.dat", "heatmap data: writer row, node column, median PR (long format)"},
+    {"scan_heatmap.gp", "gnuplot script drawing the heatmap"},
+    {"scan_top.svg", "the top-ranked writers' median PR along the residual stream (Fig 1 style)"},
+    {"scan_top.dat", "data of scan_top: median PR per residual location, one column per writer"},
+    {"scan_top.gp", "gnuplot script drawing scan_top"},
+    {NULL, NULL},
+};
+static const char *const scan_figures[] = {"scan_heatmap", "scan_top", NULL};
+
+const Experiment experiment_scan = {
+    "scan", "the full-model scan: every node's PR along the residual stream, who erases whom",
+    "Scan: every node, who erases whom",
+    0, 0, scan_check, scan_begin, scan_batch, scan_finish, scan_end, NULL,
+    scan_write_figures, scan_report_section, scan_outputs, scan_figures,
+    REF_MODEL | REF_PROCESSED | REF_ROWS | REF_SEQ_LEN,
+};
