@@ -148,19 +148,28 @@ run 1 cmp_args "$BIN" compare "$TMP/ok"
 
 # Sampling-aware tolerances: six runs on disjoint 50-row blocks of the planted data,
 # compared in pairs with the tolerance K x sqrt(SE_A^2 + SE_B^2) of their uncertainty.tsv.
-# K = 5 (REF_SIGMAS) must give at most one false failure in the 3 x 761 comparisons (the
-# stated rate is ~1e-4 per check); K = 2 must fail 2-12% (about 5% for well-estimated
+# K = 5 (REF_SIGMAS) must give at most 5e-4 false failures per comparison (the stated rate
+# is ~1e-4 per check); K = 2 must fail 2-12% (about 5% for well-estimated
 # standard errors): standard errors that were too large or too small would show here.
 for k in 0 1 2 3 4 5; do
     sed -n "$((k * 50 + 1)),$((k * 50 + 50))p" $PL/data.jsonl > "$TMP/block$k.jsonl"
     "$BIN" all --model $PL --data "$TMP/block$k.jsonl" --n-prompts 50 --threads 1 --out "$TMP/block$k" >/dev/null 2>&1 &
 done
 wait
+# Only the statistics with a standard error that checks use take part: the paper's figures
+# and Section 3.2 (derived numbers such as the scan's ranks have no SE and differ between row
+# sets by design; the scan's own quantiles are checked with a fixed +-0.03, see EXPERIMENTS.md).
+for k in 0 1 2 3 4 5; do
+    mkdir -p "$TMP/se$k"
+    cp "$TMP/block$k/uncertainty.tsv" "$TMP/se$k/"
+    awk -F'\t' 'FNR == NR { se[$1] = 1; next } ($1 in se) && $1 !~ /^scan\./' "$TMP/block$k/uncertainty.tsv" \
+        "$TMP/block$k/results.tsv" > "$TMP/se$k/results.tsv"
+done
 for K in 5 2; do
     total=0; differ=0
     for pair in "0 1" "2 3" "4 5"; do
         set -- $pair
-        line=$("$BIN" compare "$TMP/block$1" "$TMP/block$2" --sigmas $K --top 0 2>&1 | head -n 1)
+        line=$("$BIN" compare "$TMP/se$1" "$TMP/se$2" --sigmas $K --top 0 2>&1 | head -n 1)
         n=$(echo "$line" | sed -n 's/.*: \([0-9]*\) metrics, .*/\1/p')
         d=$(echo "$line" | sed -n 's/.* \([0-9]*\) differ.*/\1/p')
         [ -n "$n" ] && [ -n "$d" ] || { fail "compare --sigmas $K printed '$line'"; continue; }
@@ -168,7 +177,8 @@ for K in 5 2; do
     done
     echo "  disjoint rows, $K standard errors: $differ of $total comparisons differ"
     if [ $K = 5 ]; then
-        [ $differ -le 1 ] || fail "$differ of $total false failures at 5 standard errors (stated rate ~1e-4)"
+        [ $((differ * 10000)) -le $((total * 5)) ] ||
+            fail "$differ of $total false failures at 5 standard errors (stated rate ~1e-4, allowed 5e-4)"
     else
         [ $((differ * 100)) -ge $((total * 2)) ] && [ $((differ * 100)) -le $((total * 12)) ] ||
             fail "$differ of $total differ at 2 standard errors: the standard errors are miscalibrated"
