@@ -138,6 +138,9 @@ bench-tokenizer:
 # The kernels are written for vectorizers; gcc vectorizes all of their loops
 # only at -O3 (an OPT given on the command line still wins).
 $(BUILD)/kernels_baseline.o $(BUILD)/kernels_avx2.o: OPT = -O3
+# model.c's attention loops (scale, head sum, residual add) likewise; elementwise,
+# so vectorizing them changes no bit (gcc reorders no float sum without -ffast-math).
+$(BUILD)/model.o: OPT = -O3
 # On x86-64 the kernels are compiled a second time for AVX2 + FMA; kernels.c
 # runs that copy only on CPUs that have both (kernels.h: kernels_init).
 # Elsewhere kernels_avx2.c compiles to an empty table.

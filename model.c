@@ -1405,19 +1405,28 @@ typedef struct {
     float *result;  /* [ATTN_QB, D] */
 } AttentionTiles;
 
+/* Keys transposed at once by transpose_keys (a block of 16 keys' rows stays in L1
+ * while each of its dh output rows gets one cache line; key by key, every store went
+ * T floats further, the same L1 set for T a multiple of 1024: half the attention's
+ * own time, measured). */
+#define KEY_BLOCK 16
+
 /* key_t[b, h] = k[b, :, h, :] transposed: key_t[((b*H + h)*dh + e)*T + j] = k[b, j, h, e],
  * for one matmul per tile against the keys. Inside a parallel region: shares the (row, head)s. */
 static void transpose_keys(float *key_t, const float *k, int B, int T, int H, int dh) {
     const int HD = H * dh;
-    int bh, j, e;
+    int bh, j0, j, e;
 #ifdef _OPENMP
 #pragma omp for schedule(static)
 #endif
     for (bh = 0; bh < B * H; bh++) {
         const float *kb = k + (size_t)(bh / H) * T * HD + (size_t)(bh % H) * dh;
         float *kt = key_t + (size_t)bh * dh * T;
-        for (j = 0; j < T; j++)
-            for (e = 0; e < dh; e++) kt[(size_t)e * T + j] = kb[(size_t)j * HD + e];
+        for (j0 = 0; j0 < T; j0 += KEY_BLOCK) {
+            const int j1 = T - j0 < KEY_BLOCK ? T : j0 + KEY_BLOCK;
+            for (e = 0; e < dh; e++)
+                for (j = j0; j < j1; j++) kt[(size_t)e * T + j] = kb[(size_t)j * HD + e];
+        }
     }
 }
 
@@ -1448,10 +1457,13 @@ static void attention_pattern_tile(float *p, int ldp, float *scores, const float
     }
 }
 
-/* Causal attention of one block, and its output: hook_attn_out = sum_h z_h @ W_O[h] + b_O.
+/* Causal attention of one block, its output hook_attn_out = sum_h z_h @ W_O[h] + b_O,
+ * and resid_after = resid_pre + attn_out (resid_mid, or resid_post of an
+ * attention-only block).
  * q,k,v,z [B,T,H,dh] (X holds the block's arrays: its kept hooks, work space for
  * the others, NULL for z, result, scores and pattern when not kept); scores,
- * pattern [B,H,T,T]; result [B,T,H,D]; attn_out [B,T,D]; key_t the transposed keys.
+ * pattern [B,H,T,T]; result [B,T,H,D]; attn_out, resid_pre, resid_after [B,T,D];
+ * key_t the transposed keys.
  *
  * Fused per (row b, tile of ATTN_QB queries): for each head in order, the tile's
  * raw scores by one matmul against the keys 0..i0+QB-1 (the causal lower
@@ -1467,8 +1479,8 @@ static void attention_pattern_tile(float *p, int ldp, float *scores, const float
  * Each tile is computed by one thread from its inputs alone, so the result does
  * not depend on the thread count. With reuse (the pattern kept from the same
  * batch's run), the pattern is read instead of recomputed. */
-static void attention(const ModelConfig *c, const LayerWeights *w, LayerActivations *X, float *key_t, int B, int T,
-                      int reuse) {
+static void attention(const ModelConfig *c, const LayerWeights *w, LayerActivations *X, float *resid_after,
+                      float *key_t, int B, int T, int reuse) {
     const int H = c->n_heads, dh = c->d_head, HD = H * dh, D = c->d_model;
     const int n_qb = (T + ATTN_QB - 1) / ATTN_QB, read_pattern = reuse && X->pattern;
     int task;
@@ -1516,6 +1528,7 @@ static void attention(const ModelConfig *c, const LayerWeights *w, LayerActivati
                     for (d = 0; d < D; d++) o[d] += ri[d];
                 }
             }
+            for (i = 0; i < mb * D; i++) resid_after[row0 * D + i] = X->resid_pre[row0 * D + i] + out[i];
         }
         free(tl.pattern);
         free(tl.z);
@@ -1593,9 +1606,8 @@ static void run_block(const Model *m, Activations *a, int l, int B, int T, const
     }
     if (!all_heads_patched) matmul(X.v, X.ln1_normalized, w->W_V_packed, w->b_V, (int)BT, D, HD);
     if (opt->v_patch_layer == l) patch_values(c, w, a, X.v, BT, opt);
-    attention(c, w, &X, a->key_t, B, T, reuse);
     /* An attention-only block has no resid_mid (nor a buffer for it): its sum is resid_post. */
-    add_vectors(c->attn_only ? X.resid_post : X.resid_mid, X.resid_pre, X.attn_out, BT * D);
+    attention(c, w, &X, c->attn_only ? X.resid_post : X.resid_mid, a->key_t, B, T, reuse);
     if (c->attn_only) return;
     layernorm(X.ln2_normalized, X.ln2_scale, X.resid_mid, w->ln2_w, w->ln2_b, (int)BT, D, c->eps);
     /* mlp_pre [B,T,M], then mlp_post = act(mlp_pre): in place when mlp_pre is not kept */
