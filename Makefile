@@ -182,6 +182,9 @@ $(BUILD)/kernels_baseline.o $(BUILD)/kernels_avx2.o $(BUILD)/kernels_avx512.o: O
 # time for AVX-512; kernels.c runs each copy only where the CPU and the OS
 # support it (kernels.h: kernels_init). Elsewhere, or when the compiler does
 # not know the flags, kernels_avx2.c and kernels_avx512.c compile to empty tables.
+# model.c's attention loops (scale, head sum, residual add) likewise; elementwise,
+# so vectorizing them changes no bit (gcc reorders no float sum without -ffast-math).
+$(BUILD)/model.o: OPT = -O3
 ifneq ($(filter x86_64-% amd64-%,$(shell $(CC) -dumpmachine)),)
 AVX512FLAGS := -mavx512f -mavx512vl -mavx512bw -mavx512dq -mavx2 -mfma
 AVX512FLAGS := $(shell printf 'int main(void){return 0;}' | $(CC) $(AVX512FLAGS) -x c - -o /dev/null >/dev/null 2>&1 && echo $(AVX512FLAGS))

@@ -125,6 +125,7 @@ int cmd_run(int argc, char **argv) {
     int n_hooks = 0, all_hooks = 0, process = 1, i, n_tokens = 0, *tokens = NULL;
     Model model;
     Activations acts;
+    HookRequest keep;
     HookPoint *points;
     size_t n_points;
     char name[96];
@@ -162,13 +163,16 @@ int cmd_run(int argc, char **argv) {
     }
     if (model_check_tokens(&model, tokens, (size_t)n_tokens, n_tokens, tokens_arg ? "--tokens" : "--text", &err) != 0)
         die_error(&err);
-    if (activations_alloc(&acts, &model, 1, n_tokens, 1, 1, &err) != 0) die_error(&err);
     /* Unknown names are refused before any work is done. */
     n_points = all_hooks ? hook_points(&model.cfg, NULL) : (size_t)n_hooks;
     points = xalloc_array(n_points, sizeof *points, "hook list");
     if (all_hooks) hook_points(&model.cfg, points);
     for (i = 0; !all_hooks && i < n_hooks; i++)
         if (hook_parse(&model.cfg, hooks[i], &points[i], &err) != 0) die_error(&err);
+    /* The run keeps the hooks asked for, and only those. */
+    memset(&keep, 0, sizeof keep);
+    for (i = 0; i < (int)n_points; i++) hook_request_add(&keep, points[i].layer, HOOK_BIT(points[i].kind));
+    if (activations_alloc_hooks(&acts, &model, 1, n_tokens, &keep, &err) != 0) die_error(&err);
     model_forward(&model, &acts, tokens, 1, n_tokens, NULL);
     if (make_dirs(out, &err) != 0) die_error(&err);
     for (i = 0; i < (int)n_points; i++) {

@@ -239,9 +239,16 @@ static const ExpOutput fig1_outputs[] = {
 };
 static const char *const fig1_figures[] = {"fig1", NULL};
 
+/* The residual locations and layer 0's head outputs. */
+static void fig1_hooks(const ExpInputs *in, HookRequest *req) {
+    exp_hooks_resid_locations(in->model, req);
+    hook_request_add(req, 0, HOOK_BIT(HOOK_RESULT));
+}
+
 const Experiment experiment_fig1 = {
     "fig1", "Fig 1: residual stream projected onto the layer-0 heads", "Fig 1: residual stream onto the writer",
     0, 0, NULL, fig1_begin, fig1_batch, fig1_finish, fig1_end, NULL,
     fig1_write_figures, fig1_report_section, fig1_outputs, fig1_figures,
     REF_MODEL | REF_PROCESSED | REF_ROWS | REF_SEQ_LEN,
+    fig1_hooks,
 };

@@ -284,9 +284,16 @@ static const ExpOutput fig2_outputs[] = {
 };
 static const char *const fig2_figures[] = {"fig2", NULL};
 
+/* Every head's output and every MLP's. */
+static void fig2_hooks(const ExpInputs *in, HookRequest *req) {
+    (void)in;
+    hook_request_add(req, -1, HOOK_BIT(HOOK_RESULT) | HOOK_BIT(HOOK_MLP_OUT));
+}
+
 const Experiment experiment_fig2 = {
     "fig2", "Fig 2: projection of every node onto the writer (-0.903)", "Fig 2: which nodes erase the writer",
     0, 0, NULL, fig2_begin, fig2_batch, fig2_finish, fig2_end, NULL,
     fig2_write_figures, fig2_report_section, fig2_outputs, fig2_figures,
     REF_MODEL | REF_PROCESSED | REF_WRITER | REF_CLEANERS | REF_ROWS | REF_SEQ_LEN,
+    fig2_hooks,
 };

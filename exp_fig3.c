@@ -280,9 +280,18 @@ static const ExpOutput fig3_outputs[] = {
 };
 static const char *const fig3_figures[] = {"fig3a", "fig3b", NULL};
 
+/* The residual locations, the writer's and the patched layer's head outputs, and the
+ * patched layer's pattern (the patched rerun reuses it: reuse_attention_pattern). */
+static void fig3_hooks(const ExpInputs *in, HookRequest *req) {
+    exp_hooks_resid_locations(in->model, req);
+    hook_request_add(req, in->heads->writer_layer, HOOK_BIT(HOOK_RESULT));
+    hook_request_add(req, in->heads->patched_layer, HOOK_BIT(HOOK_RESULT) | HOOK_BIT(HOOK_PATTERN));
+}
+
 const Experiment experiment_fig3 = {
     "fig3", "Fig 3: value-input patch of the cleaners' layer", "Fig 3: the clean-up depends on the writer",
     0, 1, NULL, fig3_begin, fig3_batch, fig3_finish, fig3_end, NULL,
     fig3_write_figures, fig3_report_section, fig3_outputs, fig3_figures,
     REF_MODEL | REF_PROCESSED | REF_WRITER | REF_CLEANERS | REF_ROWS | REF_SEQ_LEN,
+    fig3_hooks,
 };

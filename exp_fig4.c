@@ -405,4 +405,5 @@ const Experiment experiment_fig4 = {
     0, 0, fig4_check, NULL, NULL, NULL, NULL, fig4_run,
     fig4_write_figures, fig4_report_section, fig4_outputs, fig4_figures,
     REF_MODEL | REF_PROCESSED | REF_WRITER | REF_PROMPTS | REF_ROWS,
+    NULL, /* runs on its own, outside the clean pass */
 };

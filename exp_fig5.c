@@ -238,10 +238,16 @@ static const ExpOutput fig5_outputs[] = {
 };
 static const char *const fig5_figures[] = {"fig5", NULL};
 
+/* The writer's output (ln_final's and the patched layer's ln1 scales are always kept). */
+static void fig5_hooks(const ExpInputs *in, HookRequest *req) {
+    hook_request_add(req, in->heads->writer_layer, HOOK_BIT(HOOK_RESULT));
+}
+
 const Experiment experiment_fig5 = {
     "fig5", "Fig 5: writer DLA against its V-composition",
     "Fig 5: writer DLA against its V-composition (the authors' regression)",
     FIG5_ROWS, 0, fig5_check, fig5_begin, fig5_batch, fig5_finish, fig5_end, NULL,
     fig5_write_figures, fig5_report_section, fig5_outputs, fig5_figures,
     REF_MODEL | REF_PROCESSED | REF_WRITER | REF_CLEANERS | REF_ROWS | REF_SEQ_LEN,
+    fig5_hooks,
 };

@@ -877,6 +877,15 @@ static void scan_report_section(const ReportContext *c, ReportSection *s) {
     scan_table_free(&st);
 }
 
+/* Every node's output (embeddings, every head's result, every MLP output) and every
+ * residual location. */
+static void scan_hooks(const ExpInputs *in, HookRequest *req) {
+    HookMask kinds = HOOK_BIT(HOOK_EMBED) | HOOK_BIT(HOOK_POS_EMBED) | HOOK_BIT(HOOK_RESULT);
+    if (!in->model->cfg.attn_only) kinds |= HOOK_BIT(HOOK_MLP_OUT);
+    hook_request_add(req, -1, kinds);
+    exp_hooks_resid_locations(in->model, req);
+}
+
 static const ExpOutput scan_outputs[] = {
     {"scan.tsv", "the scan's ranked writers: gone output, top cleaners, their summed PR (tab-separated)"},
     {"scan_heatmap.svg", "who erases whom: median PR(later node, writer), diverging colours centred on 0"},
@@ -895,4 +904,5 @@ const Experiment experiment_scan = {
     0, 0, scan_check, scan_begin, scan_batch, scan_finish, scan_end, NULL,
     scan_write_figures, scan_report_section, scan_outputs, scan_figures,
     REF_MODEL | REF_PROCESSED | REF_ROWS | REF_SEQ_LEN,
+    scan_hooks,
 };

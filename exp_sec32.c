@@ -187,9 +187,17 @@ static void sec32_report_section(const ReportContext *c, ReportSection *s) {
 static const ExpOutput sec32_outputs[] = {{NULL, NULL}};
 static const char *const sec32_figures[] = {NULL};
 
+/* The writer's and the cleaners' outputs, and the cleaners' pattern (v_composition
+ * weighted by attention). */
+static void sec32_hooks(const ExpInputs *in, HookRequest *req) {
+    hook_request_add(req, in->heads->writer_layer, HOOK_BIT(HOOK_RESULT));
+    hook_request_add(req, in->heads->patched_layer, HOOK_BIT(HOOK_RESULT) | HOOK_BIT(HOOK_PATTERN));
+}
+
 const Experiment experiment_sec32 = {
     "sec32", "Section 3.2: the paper's two correlations", "Section 3.2: the paper's correlations",
     SEC32_ROWS, 0, NULL, sec32_begin, sec32_batch, sec32_finish, sec32_end, NULL,
     NULL, sec32_report_section, sec32_outputs, sec32_figures,
     REF_MODEL | REF_PROCESSED | REF_WRITER | REF_CLEANERS | REF_ROWS | REF_SEQ_LEN,
+    sec32_hooks,
 };

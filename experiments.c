@@ -235,6 +235,10 @@ const float *resid_location_data(const Model *m, const Activations *a, int k) {
     return mid ? a->layer[l].resid_mid : a->layer[l].resid_post;
 }
 
+void exp_hooks_resid_locations(const Model *m, HookRequest *req) {
+    if (!m->cfg.attn_only) hook_request_add(req, -1, HOOK_BIT(HOOK_RESID_MID));
+}
+
 const float *head_output(const Model *m, const Activations *a, int l, int h, int b, int t) {
     return a->layer[l].result + (((size_t)b * a->n_pos + t) * m->cfg.n_heads + h) * m->cfg.d_model;
 }
@@ -447,11 +451,24 @@ int parse_cleaners(const Model *m, const char *list, ExpHeads *hd, Error *err) {
 /* The clean pass and the run                                                */
 /* ------------------------------------------------------------------------ */
 
-/* Rows of T tokens per clean-pass batch: as many as fit in exp_batch_bytes(), at least
- * one, at most n_rows. Returns 0, or -1 with err. */
-static int clean_pass_batch_rows(const Model *m, int n_rows, int T, int *batch, Error *err) {
+void exp_clean_pass_hooks(const ExpInputs *in, unsigned which, HookRequest *req) {
+    int i;
+    memset(req, 0, sizeof *req);
+    for (i = 0; i < N_UNITS; i++) {
+        if (!(which & (1u << i)) || !units[i]->begin) continue;
+        if (units[i]->hooks) {
+            units[i]->hooks(in, req);
+        } else {
+            hook_request_add(req, -1, HOOKS_ALL & ~HOOK_BIT(HOOK_ATTN_SCORES) & ~HOOK_BIT(HOOK_LOGITS));
+        }
+    }
+}
+
+/* Rows of T tokens per clean-pass batch keeping the hooks of req: as many as fit in
+ * exp_batch_bytes(), at least one, at most n_rows. Returns 0, or -1 with err. */
+static int clean_pass_batch_rows(const Model *m, const HookRequest *req, int n_rows, int T, int *batch, Error *err) {
     Activations a;
-    if (activations_alloc(&a, m, 1, T, 0, 0, err)) return -1;
+    if (activations_alloc_hooks(&a, m, 1, T, req, err)) return -1;
     *batch = (int)(exp_batch_bytes() / (a.bytes ? a.bytes : 1));
     activations_free(&a);
     if (*batch < 1) *batch = 1;
@@ -489,10 +506,12 @@ static int run_clean_pass(const ExpInputs *in, unsigned which, Results *res, Poi
     Activations a;
     ExpBatch b;
     ForwardOptions opt = forward_options_default();
+    HookRequest keep;
     int batch, row, row_limit, i;
 
-    if (clean_pass_batch_rows(m, ds->n_rows, T, &batch, err)) return -1;
-    if (activations_alloc(&a, m, batch, T, 0, 0, err)) return -1;
+    exp_clean_pass_hooks(in, which, &keep);
+    if (clean_pass_batch_rows(m, &keep, ds->n_rows, T, &batch, err)) return -1;
+    if (activations_alloc_hooks(&a, m, batch, T, &keep, err)) return -1;
     row_limit = clean_pass_rows(which, ds->n_rows);
     for (i = 0; i < N_UNITS; i++)
         states[i] = (which & (1u << i)) && units[i]->begin ? units[i]->begin(in, row_limit, T, batch) : NULL;

@@ -128,6 +128,18 @@ typedef struct {
     /* What the unit's metrics depend on (REF_* bits of references.h): a reference value
      * measured under another model, heads, prompts, ... does not apply to them. */
     unsigned depends_on;
+
+    /* The hook points its batch step reads of the clean pass's activations: adds them
+     * to req (model.h: hook_request_add; those of hooks_always_kept need no mention).
+     * The clean pass keeps the union over the selected units, and nothing else: what no
+     * unit asks for is neither stored nor allocated (Fig 3's and Section 3.2's pattern
+     * of the cleaners' layer, not every layer's [B,H,T,T] pattern).
+     * NULL (a descriptor that does not set it, e.g. positional initialisers written
+     * before this field): the clean pass keeps every hook but the attention scores and
+     * logits, as it did before units declared theirs. Safe for a unit that reads
+     * anything, at the cost of memory; declare the hooks to save it. This field is
+     * last so that such descriptors still compile. */
+    void (*hooks)(const ExpInputs *in, HookRequest *req);
 } Experiment;
 
 /* Activations of one batch of rows are kept under this many bytes (a gelu-4l row of
@@ -187,7 +199,12 @@ int resid_location_count(int n_layers, int attn_only);
 void resid_location_name(int attn_only, int k, char *buf, size_t size);
 /* The [B,T,D] array of location k in a batch's activations. */
 const float *resid_location_data(const Model *m, const Activations *a, int k);
-/* hook_result of head h of layer l at (b, t): [D]. */
+/* Asks req for the residual locations' hooks (hook_resid_mid of every block; the others are always kept). */
+void exp_hooks_resid_locations(const Model *m, HookRequest *req);
+/* The hooks the clean pass keeps for the clean-pass units in `which` (EXP_* bits): the
+ * union of their declarations (every hook but scores and logits if one has none). */
+void exp_clean_pass_hooks(const ExpInputs *in, unsigned which, HookRequest *req);
+/* hook_result of head h of layer l at (b, t): [D] (the batch must keep layer l's hook_result). */
 const float *head_output(const Model *m, const Activations *a, int l, int h, int b, int t);
 /* "L2H5" */
 void head_label(char *buf, size_t size, int l, int h);

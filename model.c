@@ -990,11 +990,11 @@ void model_prepare(Model *m) {
 /* Hook points                                                               */
 /* ------------------------------------------------------------------------ */
 
-/* When a hook that exists for the model is kept in Activations. */
+/* When activations keep a hook that exists for the model (HookRequest). */
 typedef enum {
-    KEPT_ALWAYS,
-    KEPT_IF_SCORES, /* activations_alloc with want_scores */
-    KEPT_IF_LOGITS  /* activations_alloc with want_logits */
+    KEPT_IF_ASKED, /* when requested; else not stored at all (tiles in cache, or not needed) */
+    KEPT_ALWAYS,   /* always: the forward pass needs it whole across blocks (residual stream, scales) */
+    KEPT_OR_WORK   /* when requested; else computed in work space shared by the blocks */
 } HookKept;
 
 typedef struct {
@@ -1017,35 +1017,35 @@ typedef struct {
 /* Every hook point, indexed by HookKind (forward order; the per-layer kinds are
  * HOOK_FIRST_PER_LAYER..HOOK_LAST_PER_LAYER). Activations are laid out in this order. */
 static const HookSpec hook_table[HOOK_COUNT] = {
-    [HOOK_EMBED] = {"hook_embed", NULL, 0, KEPT_ALWAYS, 3, BTD, ACTS_FIELD(embed)},
-    [HOOK_POS_EMBED] = {"hook_pos_embed", NULL, 0, KEPT_ALWAYS, 3, BTD, ACTS_FIELD(pos_embed)},
+    [HOOK_EMBED] = {"hook_embed", NULL, 0, KEPT_IF_ASKED, 3, BTD, ACTS_FIELD(embed)},
+    [HOOK_POS_EMBED] = {"hook_pos_embed", NULL, 0, KEPT_IF_ASKED, 3, BTD, ACTS_FIELD(pos_embed)},
     [HOOK_RESID_PRE] = {"hook_resid_pre", NULL, 0, KEPT_ALWAYS, 3, BTD, LACTS_FIELD(resid_pre)},
     [HOOK_LN1_SCALE] = {"ln1.hook_scale", NULL, 0, KEPT_ALWAYS, 3, BT1, LACTS_FIELD(ln1_scale)},
-    [HOOK_LN1_NORMALIZED] = {"ln1.hook_normalized", NULL, 0, KEPT_ALWAYS, 3, BTD, LACTS_FIELD(ln1_normalized)},
-    [HOOK_Q] = {"attn.hook_q", NULL, 0, KEPT_ALWAYS, 4, BTHd, LACTS_FIELD(q)},
-    [HOOK_K] = {"attn.hook_k", NULL, 0, KEPT_ALWAYS, 4, BTHd, LACTS_FIELD(k)},
-    [HOOK_V] = {"attn.hook_v", NULL, 0, KEPT_ALWAYS, 4, BTHd, LACTS_FIELD(v)},
-    [HOOK_ATTN_SCORES] = {"attn.hook_attn_scores", NULL, 0, KEPT_IF_SCORES, 4, BHTT, LACTS_FIELD(attn_scores)},
-    [HOOK_PATTERN] = {"attn.hook_pattern", NULL, 0, KEPT_ALWAYS, 4, BHTT, LACTS_FIELD(pattern)},
-    [HOOK_Z] = {"attn.hook_z", NULL, 0, KEPT_ALWAYS, 4, BTHd, LACTS_FIELD(z)},
-    [HOOK_RESULT] = {"attn.hook_result", NULL, 0, KEPT_ALWAYS, 4, {DIM_ROWS, DIM_POS, DIM_HEADS, DIM_MODEL},
+    [HOOK_LN1_NORMALIZED] = {"ln1.hook_normalized", NULL, 0, KEPT_OR_WORK, 3, BTD, LACTS_FIELD(ln1_normalized)},
+    [HOOK_Q] = {"attn.hook_q", NULL, 0, KEPT_OR_WORK, 4, BTHd, LACTS_FIELD(q)},
+    [HOOK_K] = {"attn.hook_k", NULL, 0, KEPT_OR_WORK, 4, BTHd, LACTS_FIELD(k)},
+    [HOOK_V] = {"attn.hook_v", NULL, 0, KEPT_OR_WORK, 4, BTHd, LACTS_FIELD(v)},
+    [HOOK_ATTN_SCORES] = {"attn.hook_attn_scores", NULL, 0, KEPT_IF_ASKED, 4, BHTT, LACTS_FIELD(attn_scores)},
+    [HOOK_PATTERN] = {"attn.hook_pattern", NULL, 0, KEPT_IF_ASKED, 4, BHTT, LACTS_FIELD(pattern)},
+    [HOOK_Z] = {"attn.hook_z", NULL, 0, KEPT_IF_ASKED, 4, BTHd, LACTS_FIELD(z)},
+    [HOOK_RESULT] = {"attn.hook_result", NULL, 0, KEPT_IF_ASKED, 4, {DIM_ROWS, DIM_POS, DIM_HEADS, DIM_MODEL},
                      LACTS_FIELD(result)},
-    [HOOK_ATTN_OUT] = {"hook_attn_out", NULL, 0, KEPT_ALWAYS, 3, BTD, LACTS_FIELD(attn_out)},
-    [HOOK_RESID_MID] = {"hook_resid_mid", NULL, 1, KEPT_ALWAYS, 3, BTD, LACTS_FIELD(resid_mid)},
+    [HOOK_ATTN_OUT] = {"hook_attn_out", NULL, 0, KEPT_OR_WORK, 3, BTD, LACTS_FIELD(attn_out)},
+    [HOOK_RESID_MID] = {"hook_resid_mid", NULL, 1, KEPT_OR_WORK, 3, BTD, LACTS_FIELD(resid_mid)},
     [HOOK_LN2_SCALE] = {"ln2.hook_scale", NULL, 1, KEPT_ALWAYS, 3, BT1, LACTS_FIELD(ln2_scale)},
-    [HOOK_LN2_NORMALIZED] = {"ln2.hook_normalized", NULL, 1, KEPT_ALWAYS, 3, BTD, LACTS_FIELD(ln2_normalized)},
-    [HOOK_MLP_PRE] = {"mlp.hook_pre", NULL, 1, KEPT_ALWAYS, 3, {DIM_ROWS, DIM_POS, DIM_MLP}, LACTS_FIELD(mlp_pre)},
-    [HOOK_MLP_POST] = {"mlp.hook_post", NULL, 1, KEPT_ALWAYS, 3, {DIM_ROWS, DIM_POS, DIM_MLP}, LACTS_FIELD(mlp_post)},
-    [HOOK_MLP_OUT] = {"hook_mlp_out", NULL, 1, KEPT_ALWAYS, 3, BTD, LACTS_FIELD(mlp_out)},
+    [HOOK_LN2_NORMALIZED] = {"ln2.hook_normalized", NULL, 1, KEPT_OR_WORK, 3, BTD, LACTS_FIELD(ln2_normalized)},
+    [HOOK_MLP_PRE] = {"mlp.hook_pre", NULL, 1, KEPT_IF_ASKED, 3, {DIM_ROWS, DIM_POS, DIM_MLP}, LACTS_FIELD(mlp_pre)},
+    [HOOK_MLP_POST] = {"mlp.hook_post", NULL, 1, KEPT_OR_WORK, 3, {DIM_ROWS, DIM_POS, DIM_MLP}, LACTS_FIELD(mlp_post)},
+    [HOOK_MLP_OUT] = {"hook_mlp_out", NULL, 1, KEPT_OR_WORK, 3, BTD, LACTS_FIELD(mlp_out)},
     [HOOK_RESID_POST] = {"hook_resid_post", NULL, 0, KEPT_ALWAYS, 3, BTD, LACTS_FIELD(resid_post)},
     [HOOK_LNF_SCALE] = {"ln_final.hook_scale", NULL, 0, KEPT_ALWAYS, 3, BT1, ACTS_FIELD(lnf_scale)},
     [HOOK_LNF_NORMALIZED] = {"ln_final.hook_normalized", NULL, 0, KEPT_ALWAYS, 3, BTD, ACTS_FIELD(lnf_normalized)},
-    [HOOK_LOGITS] = {"logits", "unembed.hook_out", 0, KEPT_IF_LOGITS, 3, {DIM_ROWS, DIM_POS, DIM_VOCAB},
+    [HOOK_LOGITS] = {"logits", "unembed.hook_out", 0, KEPT_IF_ASKED, 3, {DIM_ROWS, DIM_POS, DIM_VOCAB},
                      ACTS_FIELD(logits)},
 };
 
-/* A set of kinds must fit a uint32_t bitmask (model.h): fails to compile otherwise. */
-typedef char hook_kinds_fit_a_mask[HOOK_COUNT <= 32 ? 1 : -1];
+/* A set of kinds must fit a HookMask (model.h): fails to compile otherwise. */
+typedef char hook_kinds_fit_a_mask[HOOK_COUNT <= 32 && HOOK_COUNT <= HOOK_COUNT_MAX ? 1 : -1];
 
 int model_hook_count(void) {
     return HOOK_COUNT;
@@ -1152,8 +1152,7 @@ static int hook_view_named(const Model *m, const Activations *a, HookPoint p, co
         return error_set_code(err, EXIT_USAGE, "hook '%s' does not exist in an attention-only model", name);
     view->data = *hook_field((Activations *)a, p);
     if (!view->data)
-        return error_set_code(err, EXIT_USAGE, "hook '%s' was not %s in this run", name,
-                              hook_table[p.kind].kept == KEPT_IF_SCORES ? "kept" : "computed");
+        return error_set_code(err, EXIT_USAGE, "hook '%s' was not kept in this run", name);
     view->ndim = hook_shape(p.kind, &m->cfg, a->n_rows, a->n_pos, view->shape);
     return 0;
 }
@@ -1186,55 +1185,127 @@ static float *arena_take(Arena *a, size_t n) {
     return p;
 }
 
-/* 1 if activations a keep hook kind k of a model with config c. */
-static int hook_kept(HookKind k, const ModelConfig *c, const Activations *a) {
-    const HookSpec *h = &hook_table[k];
-    return hook_kind_exists(k, c) && (h->kept == KEPT_ALWAYS || (h->kept == KEPT_IF_SCORES && a->has_scores) ||
-                                      (h->kept == KEPT_IF_LOGITS && a->has_logits));
+/* The kinds kept whatever the request. */
+HookMask hooks_always_kept(void) {
+    HookMask m = 0;
+    int k;
+    for (k = 0; k < HOOK_COUNT; k++)
+        if (hook_table[k].kept == KEPT_ALWAYS) m |= HOOK_BIT(k);
+    return m;
+}
+
+/* The per-layer kinds of mask. */
+static HookMask per_layer_kinds(HookMask mask) {
+    HookMask m = 0;
+    int k;
+    for (k = HOOK_FIRST_PER_LAYER; k <= HOOK_LAST_PER_LAYER; k++) m |= mask & HOOK_BIT(k);
+    return m;
+}
+
+void hook_request_add(HookRequest *r, int layer, HookMask kinds) {
+    HookMask local = layer < 0 ? 0 : per_layer_kinds(kinds);
+    int i;
+    r->kinds |= kinds & ~local;
+    if (!local) return;
+    for (i = 0; i < r->n_layers; i++)
+        if (r->layer[i] == layer) {
+            r->layer_kinds[i] |= local;
+            return;
+        }
+    if (r->n_layers == HOOK_REQUEST_LAYERS) {
+        r->kinds |= local; /* no room for another block: every block keeps them */
+        return;
+    }
+    r->layer[r->n_layers] = layer;
+    r->layer_kinds[r->n_layers++] = local;
+}
+
+void hook_request_merge(HookRequest *r, const HookRequest *from) {
+    int i;
+    hook_request_add(r, -1, from->kinds);
+    for (i = 0; i < from->n_layers; i++) hook_request_add(r, from->layer[i], from->layer_kinds[i]);
+}
+
+HookMask hook_request_kinds(const HookRequest *r, int layer) {
+    HookMask m = hooks_always_kept();
+    int i;
+    if (layer < 0) return (m | r->kinds) & ~per_layer_kinds(HOOKS_ALL);
+    m = per_layer_kinds(m | r->kinds);
+    for (i = 0; i < r->n_layers; i++)
+        if (r->layer[i] == layer) m |= r->layer_kinds[i];
+    return m;
+}
+
+/* 1 if activations a keep hook point p of a model with config c. */
+static int hook_kept(HookPoint p, const ModelConfig *c, const Activations *a) {
+    const HookMask kept = hook_kind_per_layer(p.kind) ? a->layer[p.layer].kept : a->kept;
+    return hook_kind_exists(p.kind, c) && (kept & HOOK_BIT(p.kind));
+}
+
+/* Floats of hook kind k for a batch of a's capacity. */
+static size_t hook_capacity(HookKind k, const ModelConfig *c, const Activations *a) {
+    int shape[5], d, nd = hook_shape(k, c, a->max_rows, a->max_pos, shape);
+    size_t count = 1;
+    for (d = 0; d < nd; d++) count *= (size_t)shape[d];
+    return count;
 }
 
 /* Lays out every activation buffer in the arena (a sizing pass when base is
- * NULL), in forward order; hooks not kept get NULL. embed comes first: its
- * address is the arena's. */
+ * NULL), in forward order; hooks not kept get NULL. Then the forward pass's
+ * work space: one buffer per KEPT_OR_WORK kind some block does not keep (the
+ * blocks run one after the other), the transposed keys, the value patch's
+ * scratch. embed comes first when kept, so the arena's address is in a->base. */
 static void layout_activations(Activations *a, const ModelConfig *c, Arena *ar) {
     size_t BT = (size_t)a->max_rows * a->max_pos, i;
     size_t D = (size_t)c->d_model, HD = (size_t)c->n_heads * c->d_head;
-    int shape[5], d;
+    int k, l;
     for (i = 0; i < hook_walk_length(c); i++) {
         HookPoint hp = hook_walk_at(c, i);
-        size_t count = 1;
-        if (!hook_kept(hp.kind, c, a)) {
-            *hook_field(a, hp) = NULL;
-            continue;
-        }
-        for (d = 0; d < hook_shape(hp.kind, c, a->max_rows, a->max_pos, shape); d++) count *= (size_t)shape[d];
-        *hook_field(a, hp) = arena_take(ar, count);
+        *hook_field(a, hp) = hook_kept(hp, c, a) ? arena_take(ar, hook_capacity(hp.kind, c, a)) : NULL;
     }
-    /* scratch: the value-patch normalised input [BT, D] and its values [BT, H*dh] */
+    for (k = 0; k < HOOK_COUNT; k++) {
+        a->work[k] = NULL;
+        if (hook_table[k].kept != KEPT_OR_WORK || !hook_kind_exists((HookKind)k, c)) continue;
+        for (l = 0; l < c->n_layers; l++)
+            if (!(a->layer[l].kept & HOOK_BIT(k))) break;
+        if (l < c->n_layers) a->work[k] = arena_take(ar, hook_capacity((HookKind)k, c, a));
+    }
+    a->key_t = arena_take(ar, BT * HD);
+    /* the value patch's normalised input [BT, D] and its values [BT, H*dh] */
     a->scratch = arena_take(ar, BT * D + BT * HD);
 }
 
-int activations_alloc(Activations *a, const Model *m, int max_rows, int max_pos, int want_scores, int want_logits, Error *err) {
+int activations_alloc_hooks(Activations *a, const Model *m, int max_rows, int max_pos, const HookRequest *keep,
+                            Error *err) {
     const ModelConfig *c = &m->cfg;
     Arena sizing = {NULL, 0, 0}, ar;
+    HookRequest all;
     double estimate;
+    int l;
     memset(a, 0, sizeof *a);
+    memset(&all, 0, sizeof all);
+    all.kinds = HOOKS_ALL;
+    if (!keep) keep = &all;
     if (max_rows <= 0 || max_pos <= 0 || max_pos > c->n_ctx)
         return error_set_code(err, EXIT_USAGE, "activations: need 1..%d positions, got %d", c->n_ctx, max_pos);
-    /* Refuse before any size arithmetic could overflow size_t. */
+    /* Refuse before any size arithmetic could overflow size_t (an upper bound: every hook kept). */
     estimate = (double)max_rows * max_pos *
-               ((double)c->n_layers * (c->n_heads * (double)max_pos * (want_scores ? 2 : 1) + 16.0 * c->d_model +
-                                       2.0 * c->d_mlp + c->n_heads * (double)c->d_model) +
-                (want_logits ? (double)c->d_vocab : 0.0) + 8.0 * c->d_model);
+               ((double)c->n_layers * (c->n_heads * (double)max_pos * 2 + 16.0 * c->d_model + 2.0 * c->d_mlp +
+                                       c->n_heads * (double)c->d_model) +
+                (double)c->d_vocab + 12.0 * c->d_model + 2.0 * c->d_mlp);
     if (estimate * sizeof(float) > 1e13)
         return error_set_code(err, EXIT_INTERNAL, "activations for %d x %d tokens would need %.3g GB", max_rows, max_pos,
                               estimate * sizeof(float) / 1e9);
     a->max_rows = max_rows;
     a->max_pos = max_pos;
-    a->has_scores = want_scores;
-    a->has_logits = want_logits;
     a->layer = alloc_array((size_t)c->n_layers, sizeof *a->layer);
     if (!a->layer) return error_set_code(err, EXIT_INTERNAL, "out of memory");
+    a->kept = hook_request_kinds(keep, -1);
+    for (l = 0; l < c->n_layers; l++) {
+        a->layer[l].kept = hook_request_kinds(keep, l);
+        if (a->layer[l].kept & HOOK_BIT(HOOK_ATTN_SCORES)) a->has_scores = 1;
+    }
+    a->has_logits = (a->kept & HOOK_BIT(HOOK_LOGITS)) != 0;
     layout_activations(a, c, &sizing);
     ar.base = alloc_array(sizing.used, sizeof(float));
     if (!ar.base) {
@@ -1246,12 +1317,23 @@ int activations_alloc(Activations *a, const Model *m, int max_rows, int max_pos,
     ar.used = 0;
     ar.total = sizing.used;
     layout_activations(a, c, &ar);
+    a->base = ar.base;
     a->bytes = ar.total * sizeof(float);
     return 0;
 }
 
+int activations_alloc(Activations *a, const Model *m, int max_rows, int max_pos, int want_scores, int want_logits,
+                      Error *err) {
+    HookRequest keep;
+    memset(&keep, 0, sizeof keep);
+    keep.kinds = HOOKS_ALL;
+    if (!want_scores) keep.kinds &= ~HOOK_BIT(HOOK_ATTN_SCORES);
+    if (!want_logits) keep.kinds &= ~HOOK_BIT(HOOK_LOGITS);
+    return activations_alloc_hooks(a, m, max_rows, max_pos, &keep, err);
+}
+
 void activations_free(Activations *a) {
-    free(a->embed); /* the arena's base */
+    free(a->base);
     free(a->layer);
     memset(a, 0, sizeof *a);
 }
@@ -1280,7 +1362,7 @@ int model_check_tokens(const Model *m, const int *tokens, size_t n, int n_pos, c
     return 0;
 }
 
-/* hook_embed and hook_pos_embed, and resid_pre of layer 0 = their sum. */
+/* resid_pre of layer 0 = hook_embed + hook_pos_embed (each stored when kept). */
 static void embed_tokens(const Model *m, Activations *a, const int *tokens, int B, int T) {
     int D = m->cfg.d_model, b, t, d;
     float *resid = a->layer[0].resid_pre;
@@ -1289,11 +1371,9 @@ static void embed_tokens(const Model *m, Activations *a, const int *tokens, int 
             size_t row = (size_t)b * T + t;
             const float *e = m->W_E + (size_t)tokens[row] * D;
             const float *p = m->W_pos + (size_t)t * D;
-            for (d = 0; d < D; d++) {
-                a->embed[row * D + d] = e[d];
-                a->pos_embed[row * D + d] = p[d];
-                resid[row * D + d] = e[d] + p[d];
-            }
+            if (a->embed) memcpy(a->embed + row * D, e, (size_t)D * sizeof(float));
+            if (a->pos_embed) memcpy(a->pos_embed + row * D, p, (size_t)D * sizeof(float));
+            for (d = 0; d < D; d++) resid[row * D + d] = e[d] + p[d];
         }
 }
 
@@ -1314,111 +1394,145 @@ static void normalize_with_scale(float *out, const float *x, const float *scale,
     }
 }
 
-/* Query rows per block of the attention matmuls: the diagonal block is
- * computed in full, so a block of QB rows wastes about QB/2 of T keys. */
+/* Query rows per tile of the attention: the diagonal tile is computed in full,
+ * so a tile of QB rows wastes about QB/2 of T keys. */
 #define ATTN_QB 64
 
-/* z rows [i0, i0+mb) of (row b, head h) = pattern rows @ v over keys
- * 0..i0+mb-1 (the pattern is zero above the diagonal). */
-static void attention_values_block(LayerActivations *L, int b, int h, int i0, int mb, int T, int HD, int dh) {
-    const size_t base = (size_t)b * T * HD + (size_t)h * dh;
-    const int H = HD / dh;
-    const float *p0 = L->pattern + (((size_t)b * H + h) * T + i0) * T;
-    matmul_strided(L->z + base + (size_t)i0 * HD, HD, p0, T, L->v + base, HD, NULL, mb, i0 + mb, dh);
+/* One thread's tiles of the attention (those of hooks the block does not keep). */
+typedef struct {
+    float *pattern; /* [ATTN_QB, T] scores, then pattern, of one head's query tile */
+    float *z;       /* [ATTN_QB, dh] */
+    float *result;  /* [ATTN_QB, D] */
+} AttentionTiles;
+
+/* Keys transposed at once by transpose_keys (a block of 16 keys' rows stays in L1
+ * while each of its dh output rows gets one cache line; key by key, every store went
+ * T floats further, the same L1 set for T a multiple of 1024: half the attention's
+ * own time, measured). */
+#define KEY_BLOCK 16
+
+/* key_t[b, h] = k[b, :, h, :] transposed: key_t[((b*H + h)*dh + e)*T + j] = k[b, j, h, e],
+ * for one matmul per tile against the keys. Inside a parallel region: shares the (row, head)s. */
+static void transpose_keys(float *key_t, const float *k, int B, int T, int H, int dh) {
+    const int HD = H * dh;
+    int bh, j0, j, e;
+#ifdef _OPENMP
+#pragma omp for schedule(static)
+#endif
+    for (bh = 0; bh < B * H; bh++) {
+        const float *kb = k + (size_t)(bh / H) * T * HD + (size_t)(bh % H) * dh;
+        float *kt = key_t + (size_t)bh * dh * T;
+        for (j0 = 0; j0 < T; j0 += KEY_BLOCK) {
+            const int j1 = T - j0 < KEY_BLOCK ? T : j0 + KEY_BLOCK;
+            for (e = 0; e < dh; e++)
+                for (j = j0; j < j1; j++) kt[(size_t)e * T + j] = kb[(size_t)j * HD + e];
+        }
+    }
 }
 
-/* Causal attention of one layer: scores, pattern and z from q, k, v.
- * q,k,v,z [B,T,H,dh]; scores, pattern [B,H,T,T].
- *
- * Per (row, head), blocks of ATTN_QB queries: raw dot products with the
- * block's keys 0..i0+QB-1 by one matmul against k transposed (the causal
- * lower triangle plus the diagonal block), then per query row scale, mask
- * (scores hook) and softmax over keys 0..i, zeros above the diagonal, and
- * z = pattern block @ v by a second matmul. matmul sums each output in k
- * order with one multiply-add per step, so every dot product and every z
- * element is the same float chain as the plain loops
- *     dot += q[e] * k[e];   z[e] += p[j] * v[j][e]
- * (the zeros above the diagonal add exactly nothing). Each (row, head) is
- * computed by one thread from its inputs alone, so the result does not depend
- * on the thread count. */
-static void attention(const ModelConfig *c, LayerActivations *L, int B, int T) {
-    const int H = c->n_heads, dh = c->d_head, HD = H * dh;
+/* Scores and pattern of query rows [i0, i0+mb) of (row b, head h), over keys
+ * 0..nk-1 (nk = i0+mb): p [mb, ldp] gets the pattern, zeros above the diagonal up to
+ * nk (up to T when it is the kept pattern, ldp = T); scores [mb, T] (the kept hook,
+ * or NULL) the scaled scores with the mask. */
+static void attention_pattern_tile(float *p, int ldp, float *scores, const float *q, const float *key_t, int i0,
+                                   int mb, int T, int HD, int dh, int full_rows) {
     const float inv_scale = 1.0f / sqrtf((float)dh);
-    int bh;
+    const int nk = i0 + mb, width = full_rows ? T : nk;
+    int i, j;
+    /* raw dot products q.k in e order, one multiply-add per step */
+    matmul_strided(p, ldp, q, HD, key_t, T, NULL, mb, dh, nk);
+    for (i = 0; i < mb; i++) {
+        float *pi = p + (size_t)i * ldp;
+        const int n = i0 + i + 1; /* keys 0..i0+i */
+        for (j = 0; j < n; j++) pi[j] = pi[j] * inv_scale;
+        if (scores) {
+            float *si = scores + (size_t)i * T;
+            memcpy(si, pi, (size_t)n * sizeof(float));
+            for (j = n; j < T; j++) si[j] = MASKED_SCORE;
+        }
+        /* exp(-1e5 - max) is exactly 0 in float32, so the masked entries
+         * contribute nothing and are written as 0. */
+        softmax_row(pi, n);
+        for (j = n; j < width; j++) pi[j] = 0.0f;
+    }
+}
+
+/* Causal attention of one block, its output hook_attn_out = sum_h z_h @ W_O[h] + b_O,
+ * and resid_after = resid_pre + attn_out (resid_mid, or resid_post of an
+ * attention-only block).
+ * q,k,v,z [B,T,H,dh] (X holds the block's arrays: its kept hooks, work space for
+ * the others, NULL for z, result, scores and pattern when not kept); scores,
+ * pattern [B,H,T,T]; result [B,T,H,D]; attn_out, resid_pre, resid_after [B,T,D];
+ * key_t the transposed keys.
+ *
+ * Fused per (row b, tile of ATTN_QB queries): for each head in order, the tile's
+ * raw scores by one matmul against the keys 0..i0+QB-1 (the causal lower
+ * triangle plus the diagonal tile), scale, mask and softmax row by row, z tile =
+ * pattern tile @ v, result tile = z tile @ W_O[h], attn_out rows += result tile.
+ * The tiles stay in cache; scores, pattern, z and result reach memory only when
+ * the block keeps them. matmul sums each output in k order with one multiply-add
+ * per step, so every dot product, z and result element is the same float chain
+ * as the plain loops
+ *     dot += q[e] * k[e];   z[e] += p[j] * v[j][e];   r[d] += z[e] * W_O[e][d]
+ * (the zeros above the diagonal add exactly nothing), and attn_out is
+ * b_O + result_0 + result_1 + ... in head order: the same bits whatever is kept.
+ * Each tile is computed by one thread from its inputs alone, so the result does
+ * not depend on the thread count. With reuse (the pattern kept from the same
+ * batch's run), the pattern is read instead of recomputed. */
+static void attention(const ModelConfig *c, const LayerWeights *w, LayerActivations *X, float *resid_after,
+                      float *key_t, int B, int T, int reuse) {
+    const int H = c->n_heads, dh = c->d_head, HD = H * dh, D = c->d_model;
+    const int n_qb = (T + ATTN_QB - 1) / ATTN_QB, read_pattern = reuse && X->pattern;
+    int task;
 #ifdef _OPENMP
 #pragma omp parallel
 #endif
     {
-        /* k of one (row, head), transposed: kt[e * T + j] = k[b, j, h, e] */
-        float *kt = xalloc_array((size_t)dh * T, sizeof(float), "attention scratch");
+        AttentionTiles tl;
+        tl.pattern = X->pattern ? NULL : xalloc_array((size_t)ATTN_QB * T, sizeof(float), "attention tile");
+        tl.z = X->z ? NULL : xalloc_array((size_t)ATTN_QB * dh, sizeof(float), "attention tile");
+        tl.result = X->result ? NULL : xalloc_array((size_t)ATTN_QB * D, sizeof(float), "attention tile");
+        if (!read_pattern) transpose_keys(key_t, X->k, B, T, H, dh); /* ends with a barrier */
+        /* Tiles with the most keys first, so the threads finish together. */
 #ifdef _OPENMP
 #pragma omp for schedule(dynamic, 1)
 #endif
-        for (bh = 0; bh < B * H; bh++) {
-            const int b = bh / H, h = bh % H;
-            const size_t base = (size_t)b * T * HD + (size_t)h * dh;
-            const float *q = L->q + base, *k = L->k + base;
-            float *pattern = L->pattern + (size_t)bh * T * T;
-            float *scores = L->attn_scores ? L->attn_scores + (size_t)bh * T * T : NULL;
-            int i0, i, j, e;
-            for (j = 0; j < T; j++)
-                for (e = 0; e < dh; e++) kt[(size_t)e * T + j] = k[(size_t)j * HD + e];
-            for (i0 = 0; i0 < T; i0 += ATTN_QB) {
-                const int mb = T - i0 < ATTN_QB ? T - i0 : ATTN_QB, nk = i0 + mb;
-                float *p0 = pattern + (size_t)i0 * T;
-                matmul_strided(p0, T, q + (size_t)i0 * HD, HD, kt, T, NULL, mb, dh, nk);
-                for (i = i0; i < nk; i++) {
-                    float *p = pattern + (size_t)i * T;
-                    for (j = 0; j <= i; j++) p[j] = p[j] * inv_scale;
-                    if (scores) {
-                        memcpy(scores + (size_t)i * T, p, (size_t)(i + 1) * sizeof(float));
-                        for (j = i + 1; j < T; j++) scores[(size_t)i * T + j] = MASKED_SCORE;
-                    }
-                    /* exp(-1e5 - max) is exactly 0 in float32, so the masked entries
-                     * contribute nothing and are written as 0. */
-                    softmax_row(p, i + 1);
-                    for (j = i + 1; j < T; j++) p[j] = 0.0f;
+        for (task = 0; task < B * n_qb; task++) {
+            const int b = task % B, i0 = (n_qb - 1 - task / B) * ATTN_QB;
+            const int mb = T - i0 < ATTN_QB ? T - i0 : ATTN_QB, nk = i0 + mb;
+            const size_t row0 = (size_t)b * T + i0; /* first (row, position) of the tile */
+            float *out = X->attn_out + row0 * D;
+            int h, i, d;
+            for (h = 0; h < H; h++) {
+                const size_t bh = (size_t)b * H + h;
+                float *kept_p = X->pattern ? X->pattern + (bh * T + i0) * T : NULL;
+                float *p = kept_p ? kept_p : tl.pattern;
+                const int ldp = kept_p ? T : nk;
+                float *z = X->z ? X->z + row0 * HD + (size_t)h * dh : tl.z;
+                const int ldz = X->z ? HD : dh;
+                float *r = X->result ? X->result + (row0 * H + h) * D : tl.result;
+                const int ldr = X->result ? H * D : D;
+                if (!read_pattern)
+                    attention_pattern_tile(p, ldp, X->attn_scores ? X->attn_scores + (bh * T + i0) * T : NULL,
+                                           X->q + row0 * HD + (size_t)h * dh, key_t + bh * dh * T, i0, mb, T, HD, dh,
+                                           kept_p != NULL);
+                /* z tile [mb, dh] = pattern tile [mb, nk] @ v [nk, dh] */
+                matmul_strided(z, ldz, p, ldp, X->v + (size_t)b * T * HD + (size_t)h * dh, HD, NULL, mb, nk, dh);
+                /* result tile [mb, D] = z tile @ W_O[h] [dh, D] */
+                matmul_strided(r, ldr, z, ldz, w->W_O + (size_t)h * dh * D, D, NULL, mb, dh, D);
+                for (i = 0; i < mb; i++) {
+                    float *o = out + (size_t)i * D;
+                    const float *ri = r + (size_t)i * ldr;
+                    if (h == 0)
+                        for (d = 0; d < D; d++) o[d] = w->b_O[d];
+                    for (d = 0; d < D; d++) o[d] += ri[d];
                 }
-                attention_values_block(L, b, h, i0, mb, T, HD, dh);
             }
+            for (i = 0; i < mb * D; i++) resid_after[row0 * D + i] = X->resid_pre[row0 * D + i] + out[i];
         }
-        free(kt);
-    }
-}
-
-/* z = pattern @ v for every (row, head) from the pattern already in L (the
- * reuse_attention_pattern path), block by block exactly as attention() does, so
- * the same bits. */
-static void attention_values(const ModelConfig *c, LayerActivations *L, int B, int T) {
-    const int H = c->n_heads, dh = c->d_head, HD = H * dh;
-    int bh;
-#ifdef _OPENMP
-#pragma omp parallel for schedule(dynamic, 1)
-#endif
-    for (bh = 0; bh < B * H; bh++) {
-        int i0;
-        for (i0 = 0; i0 < T; i0 += ATTN_QB)
-            attention_values_block(L, bh / H, bh % H, i0, T - i0 < ATTN_QB ? T - i0 : ATTN_QB, T, HD, dh);
-    }
-}
-
-/* hook_result[b,t,h,:] = z[b,t,h,:] @ W_O[h]; hook_attn_out = sum_h result + b_O. */
-static void attention_output(const ModelConfig *c, const LayerWeights *w, LayerActivations *L, size_t BT) {
-    int H = c->n_heads, dh = c->d_head, D = c->d_model, h, d;
-    size_t r;
-    for (h = 0; h < H; h++)
-        matmul_strided(L->result + (size_t)h * D, H * D, L->z + (size_t)h * dh, H * dh, w->W_O + (size_t)h * dh * D, D,
-                       NULL, (int)BT, dh, D);
-    /* rows in parallel: each output element's sum runs over heads in order */
-#ifdef _OPENMP
-#pragma omp parallel for schedule(static) private(h, d)
-#endif
-    for (r = 0; r < BT; r++) {
-        float *out = L->attn_out + r * D;
-        const float *res = L->result + r * H * D;
-        for (d = 0; d < D; d++) out[d] = w->b_O[d];
-        for (h = 0; h < H; h++)
-            for (d = 0; d < D; d++) out[d] += res[(size_t)h * D + d];
+        free(tl.pattern);
+        free(tl.z);
+        free(tl.result);
     }
 }
 
@@ -1431,56 +1545,79 @@ static void add_vectors(float *out, const float *a, const float *b, size_t n) {
     for (i = 0; i < n; i++) out[i] = a[i] + b[i];
 }
 
-/* One transformer block: ln1, attention, (MLP), filling every hook of layer l.
+/* Block l's arrays for its forward pass: its kept hooks, and the work space for
+ * those it does not keep but the pass needs whole (KEPT_OR_WORK kinds). */
+static LayerActivations block_arrays(Activations *a, int l) {
+    LayerActivations X = a->layer[l];
+    if (!X.ln1_normalized) X.ln1_normalized = a->work[HOOK_LN1_NORMALIZED];
+    if (!X.q) X.q = a->work[HOOK_Q];
+    if (!X.k) X.k = a->work[HOOK_K];
+    if (!X.v) X.v = a->work[HOOK_V];
+    if (!X.attn_out) X.attn_out = a->work[HOOK_ATTN_OUT];
+    if (!X.resid_mid) X.resid_mid = a->work[HOOK_RESID_MID];
+    if (!X.ln2_normalized) X.ln2_normalized = a->work[HOOK_LN2_NORMALIZED];
+    if (!X.mlp_post) X.mlp_post = a->work[HOOK_MLP_POST];
+    if (!X.mlp_out) X.mlp_out = a->work[HOOK_MLP_OUT];
+    return X;
+}
+
+/* The value path of a value-patched block (Fig 3): v of the patched heads from the
+ * patched residual, normalised with the frozen scale. v [B,T,H,dh]. */
+static void patch_values(const ModelConfig *c, const LayerWeights *w, Activations *a, float *v, size_t BT,
+                         const ForwardOptions *opt) {
+    const int D = c->d_model, H = c->n_heads, dh = c->d_head, HD = H * dh;
+    float *n_patched = a->scratch, *v_patched = a->scratch + BT * D;
+    int h;
+    size_t r;
+    normalize_with_scale(n_patched, opt->v_patch_resid, opt->v_patch_scale, w->ln1_w, w->ln1_b, BT, D);
+    if (!opt->v_patch_heads) {
+        matmul(v, n_patched, w->W_V_packed, w->b_V, (int)BT, D, HD);
+        return;
+    }
+    matmul(v_patched, n_patched, w->W_V_packed, w->b_V, (int)BT, D, HD);
+    for (h = 0; h < H; h++) {
+        if (!opt->v_patch_heads[h]) continue;
+        for (r = 0; r < BT; r++)
+            memcpy(v + r * HD + (size_t)h * dh, v_patched + r * HD + (size_t)h * dh, (size_t)dh * sizeof(float));
+    }
+}
+
+/* One transformer block: ln1, attention, (MLP), filling the hooks layer l keeps.
  * b_Q/b_K/b_V [H,dh] are already the packed [H*dh] bias of the packed matrices. */
 static void run_block(const Model *m, Activations *a, int l, int B, int T, const ForwardOptions *opt) {
     const ModelConfig *c = &m->cfg;
     const LayerWeights *w = &m->layers[l];
-    LayerActivations *L = &a->layer[l];
+    LayerActivations X = block_arrays(a, l);
     int D = c->d_model, H = c->n_heads, dh = c->d_head, M = c->d_mlp, HD = H * dh;
     size_t BT = (size_t)B * T;
 
     /* Fig 3's patched rerun keeps the clean queries, keys and pattern it already has. */
     const int reuse = opt->reuse_attention_pattern && l == opt->start_layer;
     const int all_heads_patched = opt->v_patch_layer == l && !opt->v_patch_heads;
+    if (reuse && !(X.pattern || (a->layer[l].q && a->layer[l].k)))
+        die(EXIT_INTERNAL, "internal: reusing layer %d's attention needs its pattern, or q and k, kept", l);
+    if (reuse && !all_heads_patched && !a->layer[l].ln1_normalized)
+        die(EXIT_INTERNAL, "internal: reusing layer %d's attention needs its ln1_normalized kept", l);
 
     if (!reuse) {
-        layernorm(L->ln1_normalized, L->ln1_scale, L->resid_pre, w->ln1_w, w->ln1_b, (int)BT, D, c->eps);
-        matmul(L->q, L->ln1_normalized, w->W_Q_packed, w->b_Q, (int)BT, D, HD);
-        matmul(L->k, L->ln1_normalized, w->W_K_packed, w->b_K, (int)BT, D, HD);
+        layernorm(X.ln1_normalized, X.ln1_scale, X.resid_pre, w->ln1_w, w->ln1_b, (int)BT, D, c->eps);
+        matmul(X.q, X.ln1_normalized, w->W_Q_packed, w->b_Q, (int)BT, D, HD);
+        matmul(X.k, X.ln1_normalized, w->W_K_packed, w->b_K, (int)BT, D, HD);
     }
-    if (!all_heads_patched) matmul(L->v, L->ln1_normalized, w->W_V_packed, w->b_V, (int)BT, D, HD);
-    if (opt->v_patch_layer == l) {
-        /* Fig 3: the value path reads the patched residual, normalised with the frozen scale. */
-        float *n_patched = a->scratch, *v_patched = a->scratch + BT * D;
-        int h;
-        size_t r;
-        normalize_with_scale(n_patched, opt->v_patch_resid, opt->v_patch_scale, w->ln1_w, w->ln1_b, BT, D);
-        if (all_heads_patched) {
-            matmul(L->v, n_patched, w->W_V_packed, w->b_V, (int)BT, D, HD);
-        } else {
-            matmul(v_patched, n_patched, w->W_V_packed, w->b_V, (int)BT, D, HD);
-        }
-        for (h = 0; h < H && !all_heads_patched; h++) {
-            if (opt->v_patch_heads && !opt->v_patch_heads[h]) continue;
-            for (r = 0; r < BT; r++)
-                memcpy(L->v + r * HD + (size_t)h * dh, v_patched + r * HD + (size_t)h * dh, (size_t)dh * sizeof(float));
-        }
-    }
-    if (reuse) attention_values(c, L, B, T);
-    else attention(c, L, B, T);
-    attention_output(c, w, L, BT);
+    if (!all_heads_patched) matmul(X.v, X.ln1_normalized, w->W_V_packed, w->b_V, (int)BT, D, HD);
+    if (opt->v_patch_layer == l) patch_values(c, w, a, X.v, BT, opt);
     /* An attention-only block has no resid_mid (nor a buffer for it): its sum is resid_post. */
-    add_vectors(c->attn_only ? L->resid_post : L->resid_mid, L->resid_pre, L->attn_out, BT * D);
+    attention(c, w, &X, c->attn_only ? X.resid_post : X.resid_mid, a->key_t, B, T, reuse);
     if (c->attn_only) return;
-    layernorm(L->ln2_normalized, L->ln2_scale, L->resid_mid, w->ln2_w, w->ln2_b, (int)BT, D, c->eps);
-    matmul(L->mlp_pre, L->ln2_normalized, w->W_in, w->b_in, (int)BT, D, M);
-    memcpy(L->mlp_post, L->mlp_pre, BT * M * sizeof(float));
-    if (c->act_fn == ACT_GELU) gelu_erf(L->mlp_post, BT * M);
-    else if (c->act_fn == ACT_GELU_NEW) gelu_tanh(L->mlp_post, BT * M);
-    else relu(L->mlp_post, BT * M);
-    matmul(L->mlp_out, L->mlp_post, w->W_out, w->b_out, (int)BT, M, D);
-    add_vectors(L->resid_post, L->resid_mid, L->mlp_out, BT * D);
+    layernorm(X.ln2_normalized, X.ln2_scale, X.resid_mid, w->ln2_w, w->ln2_b, (int)BT, D, c->eps);
+    /* mlp_pre [B,T,M], then mlp_post = act(mlp_pre): in place when mlp_pre is not kept */
+    matmul(X.mlp_pre ? X.mlp_pre : X.mlp_post, X.ln2_normalized, w->W_in, w->b_in, (int)BT, D, M);
+    if (X.mlp_pre) memcpy(X.mlp_post, X.mlp_pre, BT * M * sizeof(float));
+    if (c->act_fn == ACT_GELU) gelu_erf(X.mlp_post, BT * M);
+    else if (c->act_fn == ACT_GELU_NEW) gelu_tanh(X.mlp_post, BT * M);
+    else relu(X.mlp_post, BT * M);
+    matmul(X.mlp_out, X.mlp_post, w->W_out, w->b_out, (int)BT, M, D);
+    add_vectors(X.resid_post, X.resid_mid, X.mlp_out, BT * D);
 }
 
 void model_forward(const Model *m, Activations *a, const int *tokens, int n_rows, int n_pos, const ForwardOptions *opt) {
@@ -1511,7 +1648,9 @@ void head_result_with_input(const Model *m, const Activations *a, int row, int l
     const LayerWeights *w = &m->layers[layer];
     const LayerActivations *L = &a->layer[layer];
     int D = c->d_model, dh = c->d_head, HD = c->n_heads * dh, T = a->n_pos;
-    float *scratch = xalloc_array((size_t)3 * dh + (size_t)pos + 1, sizeof(float), "head scratch");
+    float *scratch;
+    if (!L->k || !L->v) die(EXIT_INTERNAL, "internal: head_result_with_input needs layer %d's k and v kept", layer);
+    scratch = xalloc_array((size_t)3 * dh + (size_t)pos + 1, sizeof(float), "head scratch");
     float *q = scratch, *k = scratch + dh, *v = scratch + 2 * dh, *p = scratch + 3 * dh;
     float inv_scale = 1.0f / sqrtf((float)dh), *z = k; /* k is dead once the scores exist */
     const float *Wq = w->W_Q + (size_t)head * D * dh, *Wk = w->W_K + (size_t)head * D * dh, *Wv = w->W_V + (size_t)head * D * dh;

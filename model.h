@@ -10,6 +10,8 @@
 #define CLEANUP_MODEL_H
 
 #include <stddef.h>
+#include <stdint.h>
+
 #include "util.h"
 
 typedef enum { ACT_GELU, ACT_GELU_NEW, ACT_RELU } ActFn;
@@ -132,53 +134,103 @@ void model_prepare(Model *m);
 /* Number of weight parameters (as in the state dict, buffers excluded). */
 size_t model_param_count(const Model *m);
 
-/* Activations of one block for the current batch, every TransformerLens hook
- * point of docs/PROTOCOL.md section 2 (batch dim first, current n_rows x n_pos). */
+/* Room for every hook kind (HOOK_COUNT <= HOOK_COUNT_MAX, checked in model.c). */
+#define HOOK_COUNT_MAX 32
+
+/* A set of hook kinds (HookKind, below): bit 1u << kind. */
+typedef uint32_t HookMask;
+#define HOOK_BIT(kind) ((HookMask)1u << (kind))
+#define HOOKS_ALL ((HookMask)0xffffffffu)
+
+/* Blocks a HookRequest can give kinds of their own (beyond its every-block kinds). */
+#define HOOK_REQUEST_LAYERS 8
+
+/* The hook points a batch's activations keep for the caller. Zero-initialised: only
+ * the ones every run keeps (hooks_always_kept: the residual stream at each block's
+ * input and output and the LayerNorm scales; the forward pass needs them itself).
+ * What is not kept is neither allocated nor stored: the forward pass computes it in
+ * work space shared by the blocks, or (attention scores, pattern, z, result) tile by
+ * tile in cache. Fill with hook_request_add. */
 typedef struct {
-    float *resid_pre;      /* [B,T,D] */
-    float *ln1_scale;      /* [B,T] */
+    HookMask kinds;                          /* global kinds, and per-layer kinds kept in every block */
+    int n_layers;                            /* blocks listed below */
+    int layer[HOOK_REQUEST_LAYERS];          /* a block ... */
+    HookMask layer_kinds[HOOK_REQUEST_LAYERS]; /* ... and the per-layer kinds kept in it alone */
+} HookRequest;
+
+/* Adds `kinds` to r: in block `layer` alone, or (layer -1, or global kinds) in every
+ * block. When r already lists HOOK_REQUEST_LAYERS other blocks, per-layer kinds go to
+ * every block instead (more memory, never less data). */
+void hook_request_add(HookRequest *r, int layer, HookMask kinds);
+/* Adds every kind of `from` to r (its every-block kinds and its blocks' own). */
+void hook_request_merge(HookRequest *r, const HookRequest *from);
+/* The kinds a block keeps under r: per-layer kinds of block `layer`, or the global
+ * kinds for layer -1 (always-kept kinds included). */
+HookMask hook_request_kinds(const HookRequest *r, int layer);
+/* The kinds every run keeps whatever the request. */
+HookMask hooks_always_kept(void);
+
+/* Activations of one block for the current batch, the TransformerLens hook points
+ * of docs/PROTOCOL.md section 2 (batch dim first, current n_rows x n_pos). A pointer is
+ * NULL when its hook is not kept (see HookRequest). */
+typedef struct {
+    float *resid_pre;      /* [B,T,D] always kept */
+    float *ln1_scale;      /* [B,T] always kept */
     float *ln1_normalized; /* [B,T,D] */
     float *q, *k, *v;      /* [B,T,H,dh] */
-    float *attn_scores;    /* [B,H,T,T]; NULL unless allocated with want_scores */
+    float *attn_scores;    /* [B,H,T,T] */
     float *pattern;        /* [B,H,T,T] */
     float *z;              /* [B,T,H,dh] */
     float *result;         /* [B,T,H,D] */
     float *attn_out;       /* [B,T,D] */
     float *resid_mid;      /* [B,T,D] */
-    float *ln2_scale;      /* [B,T] */
+    float *ln2_scale;      /* [B,T] always kept */
     float *ln2_normalized; /* [B,T,D] */
     float *mlp_pre;        /* [B,T,M] */
     float *mlp_post;       /* [B,T,M] */
     float *mlp_out;        /* [B,T,D] */
-    float *resid_post;     /* [B,T,D] */
+    float *resid_post;     /* [B,T,D] always kept */
+    HookMask kept;         /* the per-layer kinds kept in this block */
 } LayerActivations;
 
 typedef struct {
     int max_rows, max_pos;       /* capacity fixed at allocation */
     int n_rows, n_pos;           /* shape of the batch last run: strides use n_pos */
-    int has_scores, has_logits;
+    int has_scores, has_logits;  /* attn_scores kept in some block; logits kept */
     float *embed, *pos_embed;    /* [B,T,D] */
     LayerActivations *layer;     /* [L] */
-    float *lnf_scale;            /* [B,T] */
-    float *lnf_normalized;       /* [B,T,D] */
-    float *logits;               /* [B,T,V]; NULL unless allocated with want_logits */
-    float *scratch;              /* internal work space */
+    float *lnf_scale;            /* [B,T] always kept */
+    float *lnf_normalized;       /* [B,T,D] always kept */
+    float *logits;               /* [B,T,V] */
+    HookMask kept;               /* the global kinds kept */
+    float *work[HOOK_COUNT_MAX]; /* internal: per kind, the forward pass's work space for
+                                    blocks that do not keep it (NULL if all do) */
+    float *key_t;                /* internal: keys transposed per (row, head) [B,H,dh,T] */
+    float *scratch;              /* internal: the value patch's input and values */
+    float *base;                 /* internal: the one block all of the above live in */
     size_t bytes;                /* total bytes allocated */
 } Activations;
 
-/* Allocates activations for up to max_rows x max_pos tokens, once, up front.
- * Returns -1 with err (EXIT_INTERNAL) if memory is short or sizes overflow. */
+/* Allocates activations for up to max_rows x max_pos tokens, once, up front, keeping
+ * the hooks of `keep` (NULL: every hook). Returns -1 with err (EXIT_INTERNAL) if
+ * memory is short or sizes overflow. */
+int activations_alloc_hooks(Activations *a, const Model *m, int max_rows, int max_pos, const HookRequest *keep,
+                            Error *err);
+/* activations_alloc_hooks keeping every hook but the attention scores (unless
+ * want_scores) and the logits (unless want_logits). */
 int activations_alloc(Activations *a, const Model *m, int max_rows, int max_pos,
                       int want_scores, int want_logits, Error *err);
 void activations_free(Activations *a);
 
 /* What a forward pass does beyond the plain run. Zero-initialise, then set fields
- * (forward_options_default gives the plain full run). */
+ * (forward_options_default gives the plain full run). The hooks it keeps are those
+ * its activations were allocated for (activations_alloc_hooks): a hook is stored
+ * exactly when it has room, so no hook holds data of another run. */
 typedef struct {
     int start_layer;      /* 0: from the tokens. l > 0: layer[l].resid_pre already holds
                              the input (e.g. copied from a clean run); layers < l untouched */
     int stop_after_layer; /* -1 or L-1: all layers. l: stop after layer l's resid_post */
-    int compute_logits;   /* 1: ln_final and unembed (needs want_logits); 0: stop at resid_post */
+    int compute_logits;   /* 1: ln_final and unembed (needs the logits kept); 0: stop at resid_post */
     /* Value-input patch (Fig 3): at layer v_patch_layer (-1: none), the value
      * path of every head h with v_patch_heads[h] != 0 (all heads when
      * v_patch_heads is NULL) reads v_patch_resid [B,T,D] instead of resid_pre,
@@ -191,7 +243,9 @@ typedef struct {
     /* 1: the activations already hold this batch's run of layer start_layer (same
      * tokens, same resid_pre), so its ln1, queries, keys, scores and pattern are
      * kept rather than recomputed: only the values and what follows are. Same
-     * bits as recomputing them; for a value patch at start_layer (Fig 3). */
+     * bits as recomputing them; for a value patch at start_layer (Fig 3). Needs
+     * that block to keep its pattern (or q and k), and ln1_normalized unless every
+     * head is patched. */
     int reuse_attention_pattern;
 } ForwardOptions;
 
@@ -209,7 +263,8 @@ int model_check_tokens(const Model *m, const int *tokens, size_t n, int n_pos, c
  * `pos` of row `row`, when that head's query, key and value input (the
  * ln1-normalised vector, i.e. hook_normalized) at `pos` is replaced by
  * `normalized_override` [D]; positions < pos use the clean a->layer[layer].ln1_normalized.
- * Writes out_result [D]. Runs only that head (O(pos * D * dh)). */
+ * Writes out_result [D]. Runs only that head (O(pos * D * dh)); a must keep that
+ * layer's k and v. */
 void head_result_with_input(const Model *m, const Activations *a, int row, int layer, int head,
                             int pos, const float *normalized_override, float *out_result);
 

@@ -356,7 +356,9 @@ static void torch_forward_line(const char *l, void *ctx) {
 static void bench_forward(double peak2) {
     double tok2[2][2] = {{0, 0}, {0, 0}}; /* ours, 2 threads: {wall, cpu} tokens/s without and with the unembedding */
     Model m;
-    Activations a;
+    Activations a, every;
+    HookRequest keep;
+    size_t every_row;
     Error err;
     const int B = 4, T = 1024;
     int *tokens, i, nt;
@@ -365,11 +367,21 @@ static void bench_forward(double peak2) {
     memset(&a, 0, sizeof a);
     printf("\nforward pass, gelu-4l shape (L=4 D=512 H=8 M=2048 V=48262), batch %d x %d, random weights\n", B, T);
     t0 = now_seconds();
-    if (build_model(&m, &err) != 0 || activations_alloc(&a, &m, B, T, 0, 1, &err) != 0) {
+    memset(&keep, 0, sizeof keep);
+    keep.kinds = HOOK_BIT(HOOK_LOGITS); /* no hooks stored beyond those every run keeps */
+    if (build_model(&m, &err) != 0 || activations_alloc(&every, &m, 1, T, 0, 0, &err) != 0) {
         printf("  skipped: %s\n", err.msg);
         return;
     }
-    printf("  model + activations built in %.2f s (activations %.0f MB)\n", now_seconds() - t0, a.bytes / 1048576.0);
+    every_row = every.bytes;
+    activations_free(&every);
+    if (activations_alloc_hooks(&a, &m, B, T, &keep, &err) != 0) {
+        printf("  skipped: %s\n", err.msg);
+        return;
+    }
+    printf("  model + activations built in %.2f s (activations %.0f MB with the logits, no other hook\n"
+           "  beyond those every run keeps; every hook but scores and logits would take %.0f MB per row)\n",
+           now_seconds() - t0, a.bytes / 1048576.0, every_row / 1048576.0);
     tokens = xalloc_array((size_t)B * T, sizeof(int), "tokens");
     for (i = 0; i < B * T; i++) tokens[i] = (int)((i * 7919u + 13u) % 48262u);
     tokens[0] = 1;

@@ -35,6 +35,9 @@ static void fill(float *p, size_t n, float scale, float offset) {
     for (i = 0; i < n; i++) p[i] = offset + scale * rnd();
 }
 
+/* Context of the models build_model makes (a test of several query tiles raises it). */
+static int build_n_ctx = 12;
+
 static void build_model(Model *m, int attn_only, ActFn act) {
     ModelConfig c;
     Error err;
@@ -46,7 +49,7 @@ static void build_model(Model *m, int attn_only, ActFn act) {
     c.n_heads = 4;
     c.d_head = 4;
     c.d_mlp = 32;
-    c.n_ctx = 12;
+    c.n_ctx = build_n_ctx;
     c.d_vocab = 20;
     c.act_fn = act;
     c.attn_only = attn_only;
@@ -353,6 +356,96 @@ static void test_attn_only_and_hooks(void) {
     model_free(&m);
 }
 
+/* 1 if the per-layer hook at offset off of block l is kept in a and b with the same n floats. */
+static int same_hook(const Activations *a, const Activations *b, int l, size_t off, size_t n) {
+    const float *x = *(float *const *)(const void *)((const char *)&a->layer[l] + off);
+    const float *y = *(float *const *)(const void *)((const char *)&b->layer[l] + off);
+    return x && y && memcmp(x, y, n * sizeof(float)) == 0;
+}
+
+/* Keeping fewer hooks changes no bit of those kept: a run over several query tiles
+ * (T = 150 > 2 x 64) keeping every hook (its values are checked against PyTorch in
+ * test_engine.sh) against runs keeping only the always-kept hooks and the logits, and
+ * the pattern of one block and z of another; at 1 and 2 threads. The smaller requests
+ * allocate less (no [B,H,T,T] arrays), and a hook not kept is refused by hook_lookup.
+ * Then Fig 3's rerun reusing a kept pattern (no q, k kept) against the same rerun with
+ * every hook kept. */
+static void test_hooks_kept_alone(void) {
+    enum { TL = 150 };
+    Model m;
+    Activations all, few, some;
+    HookRequest r_few, r_some;
+    ForwardOptions opt = forward_options_default();
+    Error err;
+    HookView v;
+    int tok[2 * TL], i, l, nt;
+    const size_t BT = 2 * (size_t)TL, D = 16, HD = 16, TT = (size_t)TL * TL;
+    float *resid = malloc(BT * D * sizeof(float)), *scale = malloc(BT * sizeof(float));
+    rng_state = 31;
+    build_n_ctx = TL;
+    build_model(&m, 0, ACT_GELU);
+    build_n_ctx = 12;
+    model_process(&m);
+    model_prepare(&m);
+    for (i = 0; i < 2 * TL; i++) tok[i] = (int)((i * 7u + 3u) % 20u);
+    memset(&r_few, 0, sizeof r_few);
+    memset(&r_some, 0, sizeof r_some);
+    r_few.kinds = HOOK_BIT(HOOK_LOGITS);
+    hook_request_add(&r_some, -1, HOOK_BIT(HOOK_LOGITS));
+    hook_request_add(&r_some, 1, HOOK_BIT(HOOK_PATTERN) | HOOK_BIT(HOOK_RESULT));
+    hook_request_add(&r_some, 0, HOOK_BIT(HOOK_Z));
+    CHECK(activations_alloc(&all, &m, 2, TL, 1, 1, &err) == 0, "alloc");
+    CHECK(activations_alloc_hooks(&few, &m, 2, TL, &r_few, &err) == 0, "alloc");
+    CHECK(activations_alloc_hooks(&some, &m, 2, TL, &r_some, &err) == 0, "alloc");
+    CHECK(few.bytes + 3 * 2 * 2 * 4 * TT * sizeof(float) < all.bytes && some.bytes < all.bytes - 3 * 4 * 2 * TT,
+          "fewer hooks, fewer bytes (%lu, %lu, every hook %lu)", (unsigned long)few.bytes, (unsigned long)some.bytes,
+          (unsigned long)all.bytes);
+    CHECK(!few.layer[0].pattern && !few.layer[1].q && !few.layer[2].result && !few.embed && few.logits &&
+              some.layer[1].pattern && !some.layer[0].pattern && some.layer[0].z && !some.layer[1].z,
+          "only the requested hooks have room");
+    CHECK(hook_lookup(&m, &few, "blocks.1.attn.hook_pattern", &v, &err) != 0 && strstr(err.msg, "not kept"),
+          "a hook not kept is refused: %s", err.msg);
+    set_thread_count(1);
+    model_forward(&m, &all, tok, 2, TL, NULL);
+    for (nt = 1; nt <= 2; nt++) {
+        set_thread_count(nt);
+        model_forward(&m, &few, tok, 2, TL, NULL);
+        model_forward(&m, &some, tok, 2, TL, NULL);
+        for (l = 0; l < 3; l++) {
+            CHECK(same_hook(&all, &few, l, offsetof(LayerActivations, resid_post), BT * D) &&
+                      same_hook(&all, &few, l, offsetof(LayerActivations, ln2_scale), BT) &&
+                      same_hook(&all, &some, l, offsetof(LayerActivations, resid_post), BT * D),
+                  "%d thread(s), layer %d: resid_post and ln2_scale identical keeping few hooks", nt, l);
+        }
+        CHECK(memcmp(all.logits, few.logits, BT * 20 * sizeof(float)) == 0 &&
+                  memcmp(all.logits, some.logits, BT * 20 * sizeof(float)) == 0,
+              "%d thread(s): logits identical keeping few hooks", nt);
+        CHECK(same_hook(&all, &some, 1, offsetof(LayerActivations, pattern), 2 * 4 * TT) &&
+                  same_hook(&all, &some, 1, offsetof(LayerActivations, result), BT * 4 * D) &&
+                  same_hook(&all, &some, 0, offsetof(LayerActivations, z), BT * HD),
+              "%d thread(s): a pattern, result and z kept alone are identical", nt);
+    }
+    /* Fig 3's rerun at block 1 reusing its kept pattern, every value patched */
+    for (i = 0; i < (int)(BT * D); i++) resid[i] = all.layer[1].resid_pre[i] * 0.5f;
+    memcpy(scale, all.layer[1].ln1_scale, BT * sizeof(float));
+    opt.start_layer = 1;
+    opt.v_patch_layer = 1;
+    opt.v_patch_resid = resid;
+    opt.v_patch_scale = scale;
+    opt.reuse_attention_pattern = 1;
+    model_forward(&m, &all, tok, 2, TL, &opt);
+    model_forward(&m, &some, tok, 2, TL, &opt);
+    CHECK(memcmp(all.logits, some.logits, BT * 20 * sizeof(float)) == 0 &&
+              same_hook(&all, &some, 1, offsetof(LayerActivations, result), BT * 4 * D),
+          "value-patched rerun reusing a kept pattern (no q, k kept) = the same rerun keeping every hook");
+    activations_free(&all);
+    activations_free(&few);
+    activations_free(&some);
+    model_free(&m);
+    free(resid);
+    free(scale);
+}
+
 int main(void) {
     const char *why;
     if (kernels_init(&why)) { /* the kernels users get (CLEANUP_SIMD) */
@@ -364,5 +457,6 @@ int main(void) {
     test_interventions(0);
     test_thread_determinism();
     test_attn_only_and_hooks();
+    test_hooks_kept_alone();
     return check_done("test_model");
 }
