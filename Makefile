@@ -73,7 +73,7 @@ $(BUILD)/test_%: tests/test_%.c tests/check.h $(BUILD)/libcleanup.a $(HEADERS) |
 $(BUILD):
 	mkdir -p $(BUILD)
 
-test: cleanup $(TESTBIN)
+test: cleanup weights/planted/config.json $(TESTBIN)
 	sh tests/run.sh $(BUILD)
 
 # -ffp-contract=fast: gcc in ISO C mode never fuses a*b + c; with it gcc uses
@@ -165,7 +165,7 @@ programs: $(BUILD)/cleanup $(TESTBIN)
 $(BUILD)/cleanup: $(BUILD)/cleanup.o $(CLIOBJ) $(BUILD)/libcleanup.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-test-sanitize:
+test-sanitize: weights/planted/config.json
 	LDFLAGS="$(SANFLAGS)" $(MAKE) BUILD=build-san OPT="-O1 -g $(SANFLAGS)" sanitize-programs
 	ASAN_OPTIONS=abort_on_error=0:detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	    CLEANUP=build-san/cleanup sh tests/run.sh build-san
