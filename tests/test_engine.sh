@@ -98,7 +98,7 @@ for mdir in "$FIX"/*/; do
         out="$TMP/$name.$mode.few"
         mkdir -p "$out"
         args=""; for h in $few; do args="$args --hook $h"; done
-        if ! $BIN run --model "$mdir" --tokens "$tokens" $args $flag --out "$out" >"$TMP/log" 2>&1; then
+        if ! $RUN $BIN run --model "$mdir" --tokens "$tokens" $args $flag --out "$out" >"$TMP/log" 2>&1; then
             echo "FAIL $name $mode (few hooks): ./cleanup run exited non-zero:"; cat "$TMP/log"
             fail=1; continue
         fi
