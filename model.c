@@ -1094,18 +1094,6 @@ void hook_point_name(HookPoint p, char *buf, size_t cap) {
     else snprintf(buf, cap, "%s", hook_table[p.kind].name);
 }
 
-void hook_names(const Model *m, void (*fn)(const char *name, void *ctx), void *ctx) {
-    size_t i, n = hook_points(&m->cfg, NULL);
-    HookPoint *points = xalloc_array(n, sizeof *points, "hook list");
-    char name[96];
-    hook_points(&m->cfg, points);
-    for (i = 0; i < n; i++) {
-        hook_point_name(points[i], name, sizeof name);
-        fn(name, ctx);
-    }
-    free(points);
-}
-
 /* 1 if `name` is the hook's name or its alias. */
 static int hook_named(const HookSpec *h, const char *name) {
     return strcmp(name, h->name) == 0 || (h->alias && strcmp(name, h->alias) == 0);

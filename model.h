@@ -324,7 +324,5 @@ typedef struct {
 int hook_view(const Model *m, const Activations *a, HookPoint p, HookView *view, Error *err);
 /* hook_parse, then hook_view. */
 int hook_lookup(const Model *m, const Activations *a, const char *name, HookView *view, Error *err);
-/* Calls fn for every hook name that exists for this model, in forward order. */
-void hook_names(const Model *m, void (*fn)(const char *name, void *ctx), void *ctx);
 
 #endif
