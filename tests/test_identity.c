@@ -18,22 +18,6 @@
 #include "check.h"
 #include "identity.h"
 
-static unsigned long long rng_state = 0x243F6A8885A308D3ULL;
-
-/* splitmix64 -> uniform in (-1, 1) */
-static float rnd(void) {
-    unsigned long long z = (rng_state += 0x9E3779B97F4A7C15ULL);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-    z ^= z >> 31;
-    return (float)((double)(z >> 11) / 9007199254740992.0 * 2.0 - 1.0);
-}
-
-static void fill(float *p, size_t n, float scale, float offset) {
-    size_t i;
-    for (i = 0; i < n; i++) p[i] = offset + scale * rnd();
-}
-
 static void alloc_model(Model *m, int L, int D, int M, int V, int n_ctx, NormKind norm) {
     ModelConfig c;
     Error err;
@@ -85,7 +69,7 @@ static void test_planted_values(void) {
     ModelIdentity id;
     int l;
     alloc_model(&m, 4, 4, 1024, 3, 2, NORM_LNPRE);
-    for (l = 0; l < 4; l++) fill(m.layers[l].b_in, 1024, 1.0f, 0.0f); /* all below 6.4 */
+    for (l = 0; l < 4; l++) check_fill(m.layers[l].b_in, 1024, 1.0f, 0.0f); /* all below 6.4 */
     m.processed = 1;
     plant_fingerprints(&m, -0.856783, 0.318265f, 6.415825f);
     CHECK(model_fingerprints(&m, &id) == 3, "3 fingerprints match, got %d", id.matched);
@@ -151,11 +135,11 @@ static void fill_raw(Model *m) {
     int l, D = m->cfg.d_model, M = m->cfg.d_mlp;
     for (l = 0; l < m->cfg.n_layers; l++) {
         LayerWeights *w = &m->layers[l];
-        fill(w->W_in, (size_t)D * M, 1.0f, 0.3f); /* non-zero column means: centring matters */
-        fill(w->W_out, (size_t)M * D, 1.0f, -0.2f);
-        fill(w->b_in, (size_t)M, 1.0f, 0.0f);
-        fill(w->ln2_w, (size_t)D, 0.5f, 1.0f);
-        fill(w->ln2_b, (size_t)D, 0.5f, 0.1f);
+        check_fill(w->W_in, (size_t)D * M, 1.0f, 0.3f); /* non-zero column means: centring matters */
+        check_fill(w->W_out, (size_t)M * D, 1.0f, -0.2f);
+        check_fill(w->b_in, (size_t)M, 1.0f, 0.0f);
+        check_fill(w->ln2_w, (size_t)D, 0.5f, 1.0f);
+        check_fill(w->ln2_b, (size_t)D, 0.5f, 0.1f);
     }
 }
 
@@ -168,10 +152,10 @@ static void test_processed_view(void) {
     FingerprintResult raw[3], processed[3];
     Model a, b;
     double cosine, bias;
-    unsigned long long seed = rng_state;
+    unsigned long long seed = check_rng_state;
     alloc_model(&a, 3, 16, 24, 5, 4, NORM_LN);
     fill_raw(&a);
-    rng_state = seed;
+    check_seed(seed);
     alloc_model(&b, 3, 16, 24, 5, 4, NORM_LN);
     fill_raw(&b);
     fingerprints_measure(&a, table, 3, raw);
@@ -213,6 +197,7 @@ static void test_gelu4l_shape(void) {
 }
 
 int main(void) {
+    check_seed(0x243F6A8885A308D3ULL);
     test_planted_values();
     test_processed_view();
     test_gelu4l_shape();

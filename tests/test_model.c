@@ -19,22 +19,6 @@
 #include "kernels.h"
 #include "model.h"
 
-static unsigned long long rng_state = 0x9E3779B97F4A7C15ULL;
-
-/* splitmix64 -> uniform in (-1, 1) */
-static float rnd(void) {
-    unsigned long long z = (rng_state += 0x9E3779B97F4A7C15ULL);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-    z ^= z >> 31;
-    return (float)((double)(z >> 11) / 9007199254740992.0 * 2.0 - 1.0);
-}
-
-static void fill(float *p, size_t n, float scale, float offset) {
-    size_t i;
-    for (i = 0; i < n; i++) p[i] = offset + scale * rnd();
-}
-
 /* Context of the models build_model makes (a test of several query tiles raises it). */
 static int build_n_ctx = 12;
 
@@ -60,31 +44,31 @@ static void build_model(Model *m, int attn_only, ActFn act) {
         exit(1);
     }
     D = 16, H = 4, dh = 4, M = 32, V = 20;
-    fill(m->W_E, V * D, 1.0f, 0.1f);
-    fill(m->W_pos, 12 * D, 0.5f, -0.05f);
-    fill(m->W_U, D * V, 0.5f, 0.02f);
-    fill(m->b_U, V, 0.3f, 0.1f);
-    fill(m->lnf_w, D, 0.3f, 1.0f);
-    fill(m->lnf_b, D, 0.1f, 0.0f);
+    check_fill(m->W_E, V * D, 1.0f, 0.1f);
+    check_fill(m->W_pos, 12 * D, 0.5f, -0.05f);
+    check_fill(m->W_U, D * V, 0.5f, 0.02f);
+    check_fill(m->b_U, V, 0.3f, 0.1f);
+    check_fill(m->lnf_w, D, 0.3f, 1.0f);
+    check_fill(m->lnf_b, D, 0.1f, 0.0f);
     for (l = 0; l < 3; l++) {
         LayerWeights *w = &m->layers[l];
-        fill(w->W_Q, H * D * dh, 0.5f, 0.03f);
-        fill(w->W_K, H * D * dh, 0.5f, -0.02f);
-        fill(w->W_V, H * D * dh, 0.5f, 0.01f);
-        fill(w->W_O, H * dh * D, 0.5f, 0.02f);
-        fill(w->b_Q, H * dh, 0.1f, 0.0f);
-        fill(w->b_K, H * dh, 0.1f, 0.0f);
-        fill(w->b_V, H * dh, 0.1f, 0.05f);
-        fill(w->b_O, D, 0.1f, 0.05f);
-        fill(w->ln1_w, D, 0.3f, 1.0f);
-        fill(w->ln1_b, D, 0.1f, 0.0f);
+        check_fill(w->W_Q, H * D * dh, 0.5f, 0.03f);
+        check_fill(w->W_K, H * D * dh, 0.5f, -0.02f);
+        check_fill(w->W_V, H * D * dh, 0.5f, 0.01f);
+        check_fill(w->W_O, H * dh * D, 0.5f, 0.02f);
+        check_fill(w->b_Q, H * dh, 0.1f, 0.0f);
+        check_fill(w->b_K, H * dh, 0.1f, 0.0f);
+        check_fill(w->b_V, H * dh, 0.1f, 0.05f);
+        check_fill(w->b_O, D, 0.1f, 0.05f);
+        check_fill(w->ln1_w, D, 0.3f, 1.0f);
+        check_fill(w->ln1_b, D, 0.1f, 0.0f);
         if (attn_only) continue;
-        fill(w->W_in, D * M, 0.5f, 0.0f);
-        fill(w->b_in, M, 0.1f, 0.0f);
-        fill(w->W_out, M * D, 0.3f, 0.01f);
-        fill(w->b_out, D, 0.1f, 0.05f);
-        fill(w->ln2_w, D, 0.3f, 1.0f);
-        fill(w->ln2_b, D, 0.1f, 0.0f);
+        check_fill(w->W_in, D * M, 0.5f, 0.0f);
+        check_fill(w->b_in, M, 0.1f, 0.0f);
+        check_fill(w->W_out, M * D, 0.3f, 0.01f);
+        check_fill(w->b_out, D, 0.1f, 0.05f);
+        check_fill(w->ln2_w, D, 0.3f, 1.0f);
+        check_fill(w->ln2_b, D, 0.1f, 0.0f);
     }
     model_prepare(m);
 }
@@ -134,9 +118,9 @@ static void test_processing_preserves_function(void) {
     int l, r, h, D = 16, V = 20;
     double lr[B * T * 20], lp[B * T * 20], worst = 0;
     size_t i;
-    rng_state = 42;
+    check_seed(42);
     build_model(&raw, 0, ACT_GELU);
-    rng_state = 42;
+    check_seed(42);
     build_model(&proc, 0, ACT_GELU);
     model_process(&proc);
     model_prepare(&proc);
@@ -194,7 +178,7 @@ static void test_interventions(int processed) {
     float *resid = malloc(BT * D * sizeof(float)), *scale = malloc(BT * sizeof(float));
     float out[16];
     double worst = 0;
-    rng_state = 7;
+    check_seed(7);
     build_model(&m, 0, ACT_GELU_NEW);
     if (processed) {
         model_process(&m);
@@ -309,7 +293,7 @@ static void test_thread_determinism(void) {
     Model m;
     Activations a, b;
     Error err;
-    rng_state = 99;
+    check_seed(99);
     build_model(&m, 0, ACT_GELU);
     model_process(&m);
     model_prepare(&m);
@@ -330,7 +314,7 @@ static void test_attn_only_and_hooks(void) {
     Activations a;
     Error err;
     HookView v;
-    rng_state = 5;
+    check_seed(5);
     build_model(&m, 1, ACT_RELU);
     CHECK(activations_alloc(&a, &m, 1, T, 0, 1, &err) == 0, "alloc");
     model_forward(&m, &a, tokens, 1, T, NULL);
@@ -381,7 +365,7 @@ static void test_hooks_kept_alone(void) {
     int tok[2 * TL], i, l, nt;
     const size_t BT = 2 * (size_t)TL, D = 16, HD = 16, TT = (size_t)TL * TL;
     float *resid = malloc(BT * D * sizeof(float)), *scale = malloc(BT * sizeof(float));
-    rng_state = 31;
+    check_seed(31);
     build_n_ctx = TL;
     build_model(&m, 0, ACT_GELU);
     build_n_ctx = 12;
