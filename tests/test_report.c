@@ -198,10 +198,10 @@ static void build_input(ReportInput *in, const Results *r, int with_fig5) {
 
 /* Expectations with known outcomes on the values above. */
 static const RefCheck planted[] = {
-    {"fig2.cleaners_sum.median", -0.903, 0.03, "planted: cleaners erase the writer", 0}, /* value -0.903: PASS */
-    {"fig5.slope", -0.5, 0.05, "planted: wrong on purpose", 0},                         /* -0.723: FAIL */
-    {"fig9.not_computed", 1.0, 0.1, "planted: absent metric", 0},                       /* MISSING */
-    {"fig5.n_points", 400.5, 0.5, "planted: exact boundary", 0},                       /* |400 - 400.5| = 0.5: PASS */
+    {"fig2.cleaners_sum.median", -0.903, 0.03, "planted: cleaners erase the writer", 0, 0}, /* value -0.903: PASS */
+    {"fig5.slope", -0.5, 0.05, "planted: wrong on purpose", 0, 0},                         /* -0.723: FAIL */
+    {"fig9.not_computed", 1.0, 0.1, "planted: absent metric", 0, 0},                       /* MISSING */
+    {"fig5.n_points", 400.5, 0.5, "planted: exact boundary", 0, 0},                       /* |400 - 400.5| = 0.5: PASS */
 };
 
 /* ---- small file helpers ---- */
@@ -998,7 +998,7 @@ static void test_paper_checks(void) {
 
 static void test_refcheck_eval(void) {
     Results r;
-    RefCheck c = {"m", 0.9604, 0.03, "test", 0};
+    RefCheck c = {"m", 0.9604, 0.03, "test", 0, 0};
     double v;
     results_init(&r);
     CHECK(refcheck_eval(&c, &r, &v) == REFCHECK_MISSING && isnan(v), "absent metric: MISSING, value NaN");

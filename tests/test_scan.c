@@ -135,6 +135,9 @@ static void test_paper_table(void) {
                         if (strcmp(c[j].metric, name) == 0) {
                             found++;
                             CHECK(c[j].tolerance == 0.03, "%s tolerance %g", name, c[j].tolerance);
+                            CHECK(c[j].precision == 1e-7 && c[j].sigmas == REF_SIGMAS_SCAN,
+                                  "%s: sampling-aware with the plot data's precision 1e-7 and %g SE (%g, %g)", name,
+                                  REF_SIGMAS_SCAN, c[j].precision, c[j].sigmas);
                             if (l == 0 && h == 2) {
                                 size_t f;
                                 for (f = 0; f < n; f++)
