@@ -207,6 +207,12 @@ void section_write(ReportSection *s, const char *intro) {
     headlines->n = 0;
 }
 
+size_t section_checks(const ReportSection *s, const RefCheck **checks, const CheckOutcome **outcomes) {
+    *checks = s->cs->checks;
+    *outcomes = s->cs->outcomes;
+    return s->cs->n;
+}
+
 void section_note(ReportSection *s, const char *text) {
     text_puts(s->t, text);
 }
