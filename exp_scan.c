@@ -3,14 +3,18 @@
  * and every residual location, PR(resid, node) over all (row, position) samples; and
  * "who erases whom": for every node w and every later node n, PR(n, w) (Fig 2 for
  * every writer at once). From these, a ranked table of writers by how much of their
- * output is gone at the last residual location, each with its top cleaners.
+ * output is gone at the last residual location in units of the spread of PR there
+ * (score = gone / spread), each with its top cleaners.
  *
  * Metrics (EXPERIMENTS.md):
  *   scan.{s}.{location}.{median,q12_5,q25,q75,q87_5}  PR(resid_location, s), exact
  *   scan.{w}.{n}.{median,q12_5,q87_5}                 PR(n, w), n later than w
  *   scan.{w}.gone        median PR at the location right after w minus at the last one
- *   scan.{w}.rank        1 = most gone (ties: the earlier node)
- *   scan.{w}.n_cleaners  later nodes with median PR(n, w) <= -SCAN_CLEANER_THRESHOLD (at most
+ *   scan.{w}.spread      q87_5 - q12_5 of PR at the last location
+ *   scan.{w}.score       gone / spread (spread at least 1e-6)
+ *   scan.{w}.rank        1 = highest score (ties: the earlier node)
+ *   scan.{w}.n_cleaners  later nodes with median PR(n, w) <= -max(SCAN_CLEANER_THRESHOLD,
+ *                        SCAN_CLEANER_RELATIVE x |the most negative|) (at most
  *                        SCAN_MAX_CLEANERS, most negative first)
  *   scan.{w}.cleaners_sum.{median,q12_5,q87_5}  PR(sum of those cleaners, w) (Fig 2's -0.903)
  *   scan.pairs_exact, scan.n_nan
@@ -500,9 +504,11 @@ static void scan_cleaners_pass(Scan *s, const ExpInputs *in, Results *res) {
 
 /* scan.{w}.gone, .spread and .score for every source, and scan.{w}.rank among those with
  * later nodes: by score = gone / spread, the part of w gone at the last location in units
- * of the spread (q87.5 - q12.5) of PR there. Ranking by gone alone puts noisy writers
- * first: random heads of the planted model whose PR bands are wide drop by 1.0-1.6 while
- * the planted writer, whose band is 0.17 wide, drops by 0.97. */
+ * of the spread (q87.5 - q12.5) of PR there: consistent removal, not the shift of a noisy
+ * ratio. Ranking by gone alone puts noisy writers first: on the planted model and its three
+ * variants a random head's median drops by 1.6-2.1 with nothing erasing it (spread 1.7),
+ * ahead of the planted writer's 0.67-1.26 (spread 0.17-0.23); the score ranks the planted
+ * writer first every time, 2.9-6.3 against at most 1.2 (EXPERIMENTS.md "Scan"). */
 static void scan_rank(const Scan *s, Results *res) {
     const ScanShape *sh = &s->sh;
     double *score = xalloc_array((size_t)sh->n_src, sizeof *score, "scan");
@@ -848,8 +854,10 @@ static void scan_note(const ReportContext *c, const ScanTable *st, ReportSection
     int r, n = st->n_ranked < SCAN_REPORT_ROWS ? st->n_ranked : SCAN_REPORT_ROWS;
     resid_location_name(st->sh.attn_only, st->sh.n_loc - 1, loc_z, sizeof loc_z);
     text_printf(&t,
-                "\nWriters ranked by score: how much of their output is gone at %s (median PR right after the writer "
-                "minus at %s), in units of the spread (q87.5 - q12.5) of PR there (`scan.tsv` has all %d):\n\n",
+                "\nWriters ranked by score = gone / spread: gone = median PR(resid, writer) right after the writer "
+                "minus at %s, spread = q87.5 - q12.5 of PR(%s, writer); how much of the writer is gone in units of how "
+                "much PR varies between samples there, so that consistent erasure ranks above the drift of a noisy "
+                "ratio (`scan.tsv` has all %d):\n\n",
                 loc_z, loc_z, st->n_ranked);
     text_puts(&t, "| rank | writer | median PR right after | median PR at the end | gone | score | cleaners (most "
                   "negative first) | cleaners' summed PR, median |\n|---:|---|---:|---:|---:|---:|---|---:|\n");
@@ -916,11 +924,12 @@ static void scan_report_section(const ReportContext *c, ReportSection *s) {
              "hook_mlp_out, and the embeddings) PR(resid, node) at every residual location "
              "(`scan.{node}.{location}.*`, exact type-7 quantiles; on gelu-4l checked against the 972 published "
              "values), and for every later node n PR(n, node) (`scan.{node}.{n}.*`, the heatmap; %s). A node's "
-             "cleaners are the later nodes whose median PR onto it is at most -%.2f.%s",
+             "cleaners are the later nodes whose median PR onto it is at most -max(%.2f, %.2f x the most negative "
+             "one), at most %d.%s",
              metric_value(c->r, "scan.pairs_exact") == 0
                  ? "binned quantiles within 5e-4; the cleaners' summed PR exact, from a second pass"
                  : "exact quantiles",
-             SCAN_CLEANER_THRESHOLD, checks);
+             SCAN_CLEANER_THRESHOLD, SCAN_CLEANER_RELATIVE, SCAN_MAX_CLEANERS, checks);
     section_write(s, intro);
     if (st.n_ranked > 0) scan_note(c, &st, s);
     scan_table_free(&st);
