@@ -924,8 +924,8 @@ static void scan_report_section(const ReportContext *c, ReportSection *s) {
              "hook_mlp_out, and the embeddings) PR(resid, node) at every residual location "
              "(`scan.{node}.{location}.*`, exact type-7 quantiles; on gelu-4l checked against the 972 published "
              "values), and for every later node n PR(n, node) (`scan.{node}.{n}.*`, the heatmap; %s). A node's "
-             "cleaners are the later nodes whose median PR onto it is at most -max(%.2f, %.2f x the most negative "
-             "one), at most %d.%s",
+             "cleaners are the later nodes whose median PR onto it is at most -max(%.2f, %.2f x |the most negative "
+             "one|), at most %d of them.%s",
              metric_value(c->r, "scan.pairs_exact") == 0
                  ? "binned quantiles within 5e-4; the cleaners' summed PR exact, from a second pass"
                  : "exact quantiles",
