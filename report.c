@@ -105,8 +105,10 @@ static int md_metric_row(Text *t, const Results *r, CheckSet *cs, const char *na
         text_printf(t, " %s | - | not comparable | %s |\n", eb, out->why);
     } else if (c) {
         human(c->expected, eb, sizeof eb);
-        snprintf(tb, sizeof tb, "+-%.2g%s", out->tolerance,
-                 c->precision > 0 && !isnan(out->se) ? " (5 x sqrt2 x SE)" : "");
+        if (c->precision > 0 && !isnan(out->se))
+            snprintf(tb, sizeof tb, "+-%.2g (%g x sqrt2 x SE)", out->tolerance, c->sigmas > 0 ? c->sigmas : REF_SIGMAS);
+        else
+            snprintf(tb, sizeof tb, "+-%.2g", out->tolerance);
         if (c->precision > 0 && !isnan(out->se) && out->tolerance == c->precision)
             snprintf(tb, sizeof tb, "+-%.2g (precision)", out->tolerance);
         text_printf(t, " %s | %s | %s | %s |\n", eb, tb,
@@ -203,6 +205,12 @@ void section_write(ReportSection *s, const char *intro) {
             rows += md_metric_row(t, r, cs, cs->checks[i].metric);
         }
     headlines->n = 0;
+}
+
+size_t section_checks(const ReportSection *s, const RefCheck **checks, const CheckOutcome **outcomes) {
+    *checks = s->cs->checks;
+    *outcomes = s->cs->outcomes;
+    return s->cs->n;
 }
 
 void section_note(ReportSection *s, const char *text) {

@@ -94,6 +94,9 @@ void section_headline(ReportSection *s, const char *fmt, ...)
 /* Writes the section: heading, intro (or "Not run" when the unit has no metrics),
  * its files, then a table of the headlines and of every check of the unit. */
 void section_write(ReportSection *s, const char *intro);
+/* The checks this run is held to (every unit's, in the reference set's order) and their
+ * outcomes: sets *checks and *outcomes, returns their number (0: none apply). */
+size_t section_checks(const ReportSection *s, const RefCheck **checks, const CheckOutcome **outcomes);
 /* Appends raw markdown after the table. */
 void section_note(ReportSection *s, const char *text);
 /* 1 if one of the unit's figures was written in this run. */

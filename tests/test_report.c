@@ -198,10 +198,10 @@ static void build_input(ReportInput *in, const Results *r, int with_fig5) {
 
 /* Expectations with known outcomes on the values above. */
 static const RefCheck planted[] = {
-    {"fig2.cleaners_sum.median", -0.903, 0.03, "planted: cleaners erase the writer", 0}, /* value -0.903: PASS */
-    {"fig5.slope", -0.5, 0.05, "planted: wrong on purpose", 0},                         /* -0.723: FAIL */
-    {"fig9.not_computed", 1.0, 0.1, "planted: absent metric", 0},                       /* MISSING */
-    {"fig5.n_points", 400.5, 0.5, "planted: exact boundary", 0},                       /* |400 - 400.5| = 0.5: PASS */
+    {"fig2.cleaners_sum.median", -0.903, 0.03, "planted: cleaners erase the writer", 0, 0}, /* value -0.903: PASS */
+    {"fig5.slope", -0.5, 0.05, "planted: wrong on purpose", 0, 0},                         /* -0.723: FAIL */
+    {"fig9.not_computed", 1.0, 0.1, "planted: absent metric", 0, 0},                       /* MISSING */
+    {"fig5.n_points", 400.5, 0.5, "planted: exact boundary", 0, 0},                       /* |400 - 400.5| = 0.5: PASS */
 };
 
 /* ---- small file helpers ---- */
@@ -962,6 +962,45 @@ static void test_paper_mode(const char *dir) {
     results_free(&r);
 }
 
+/* The scan's published values on gelu-4l: sampling-aware at 6 standard errors
+ * (REF_SIGMAS_SCAN), values typed from the published data (paper_scan_reference.tsv). */
+static void test_scan_checks(const char *dir) {
+    Results r;
+    ReportInput in;
+    Error err;
+    char *md;
+    build_results(&r, 1);
+    build_input(&in, &r, 1);
+    in.is_gelu_4l = 1;
+    /* published -0.158699855; SE 0.001: +-6 x sqrt2 x 0.001 = 0.0085, tighter than 0.03 */
+    results_set(&r, "scan.L0H0.resid_pre0.q25", -0.158699855 + 0.008);
+    results_set_se(&r, "scan.L0H0.resid_pre0.q25", 0.001);
+    /* published -2.78415728; SE 0.02: +-0.170, so 0.1 away passes */
+    results_set(&r, "scan.L0H1.resid_post3.q25", -2.78415728 + 0.1);
+    results_set_se(&r, "scan.L0H1.resid_post3.q25", 0.02);
+    /* published -1.44146347; SE 0.005: +-0.0424, so 0.1 away fails */
+    results_set(&r, "scan.L0H1.resid_post3.median", -1.44146347 - 0.1);
+    results_set_se(&r, "scan.L0H1.resid_post3.median", 0.005);
+    /* published 0.00309348106; no SE: the fixed +-0.03 */
+    results_set(&r, "scan.L0H1.resid_pre0.median", 0.00309348106 + 0.029);
+    CHECK(report_write_all(dir, &in, &err) == 0, "report_write_all in gelu-4l mode with scan metrics");
+    md = slurp(dir, "report.md", NULL);
+    check_line(md, "`scan.L0H0.resid_pre0.q25`", "PASS", 1);
+    check_line(md, "`scan.L0H0.resid_pre0.q25`", "+-0.0085 (6 x sqrt2 x SE)", 1);
+    check_line(md, "`scan.L0H1.resid_post3.q25`", "PASS", 1);
+    check_line(md, "`scan.L0H1.resid_post3.q25`", "+-0.17 (6 x sqrt2 x SE)", 1);
+    check_line(md, "`scan.L0H1.resid_post3.median`", "**FAIL**", 1);
+    check_line(md, "`scan.L0H1.resid_post3.median`", "+-0.042 (6 x sqrt2 x SE)", 1);
+    check_line(md, "`scan.L0H1.resid_pre0.median`", "PASS", 1);
+    check_line(md, "`scan.L0H1.resid_pre0.median`", "+-0.03 |", 1);
+    CHECK(md && strstr(md, "91 of 1060 comparable checks pass, 1 fail, 968 missing"), "3 of the 4 scan checks pass");
+    CHECK(md && strstr(md, "2 of them have a tolerance looser than PROTOCOL section 7's +-0.03 (their SE exceeds "
+                           "0.0035; the widest +-0.17)"),
+          "the scan section counts the tolerances looser than +-0.03");
+    free(md);
+    results_free(&r);
+}
+
 /* The paper's reference table (docs/PROTOCOL.md section 7), typed in independently. */
 static void test_paper_checks(void) {
     static const struct {
@@ -998,7 +1037,7 @@ static void test_paper_checks(void) {
 
 static void test_refcheck_eval(void) {
     Results r;
-    RefCheck c = {"m", 0.9604, 0.03, "test", 0};
+    RefCheck c = {"m", 0.9604, 0.03, "test", 0, 0};
     double v;
     results_init(&r);
     CHECK(refcheck_eval(&c, &r, &v) == REFCHECK_MISSING && isnan(v), "absent metric: MISSING, value NaN");
@@ -1158,6 +1197,7 @@ int main(int argc, char **argv) {
     test_verify(d1);
     test_degraded(d1);
     test_paper_mode(d2);
+    test_scan_checks(d2);
     test_determinism(d3, d4);
     test_bad_input(d5);
     test_variants(d6);
