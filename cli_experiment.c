@@ -13,6 +13,7 @@
 #include "sha256.h"
 #include "synth.h"
 #include "verify.h"
+#include "version.h"
 
 typedef struct {
     const char *cmd;
@@ -45,7 +46,14 @@ typedef struct {
     ModelIdentity identity;      /* gelu-4l's fingerprints on the weights */
     PromptRecord *prompt_records; /* Fig 4's prompts as tokenized, for the report */
     char *tok_path;              /* tokenizer.json when loaded */
+    SynthFiles memory_model;     /* the planted model's files when built in memory (count 0: not) */
+    MemFile memory_files[SYNTH_MAX_FILES]; /* the same, mounted as MEMORY_MODEL_DIR */
+    char memory_source[160];     /* what report.md and run.txt say about it */
 } ExpRun;
+
+/* Where the planted model built in memory is mounted (util.h: memdir_mount): the name
+ * its files go by in messages and in report.md. */
+#define MEMORY_MODEL_DIR "planted (built in memory)"
 
 static void print_usage(FILE *f) {
     const Experiment *const *units;
@@ -238,7 +246,30 @@ static void prepare_out(const ExpOptions *o) {
 /* Inputs                                                                    */
 /* ------------------------------------------------------------------------ */
 
-/* The model: --model, else the paper's when it is there, else the bundled planted one. */
+/* The bundled planted model when weights/planted is not there (a binary run outside the
+ * repository): synth_build makes its files in memory, byte for byte what `make` writes
+ * into weights/planted, and they are mounted as the directory MEMORY_MODEL_DIR, so the
+ * model, tokenizer and data are read exactly as from those files (same bits). */
+static void build_planted_in_memory(ExpRun *run) {
+    SynthOptions opt;
+    Error err;
+    int i;
+    memset(&opt, 0, sizeof opt);
+    opt.shape = SYNTH_PLANTED;
+    opt.rows = SYNTH_DEFAULT_ROWS;
+    if (synth_build(&opt, &run->memory_model, &err)) die_error(&err);
+    for (i = 0; i < run->memory_model.count; i++) {
+        run->memory_files[i].name = run->memory_model.files[i].name;
+        run->memory_files[i].data = run->memory_model.files[i].data;
+        run->memory_files[i].len = run->memory_model.files[i].len;
+    }
+    memdir_mount(MEMORY_MODEL_DIR, run->memory_files, run->memory_model.count);
+    snprintf(run->memory_source, sizeof run->memory_source, "planted model, built in memory by cleanup %s",
+             cleanup_version());
+}
+
+/* The model: --model, else the paper's when it is there, else the bundled planted one
+ * (from weights/planted, or built in memory when that is absent). */
 static void open_model(ExpOptions *o, ExpRun *run) {
     Error err;
     if (!o->model_dir) {
@@ -246,10 +277,15 @@ static void open_model(ExpOptions *o, ExpRun *run) {
             o->model_dir = "weights/gelu-4l";
             printf("model: weights/gelu-4l (the paper's model, found in weights/)\n");
         } else {
-            o->model_dir = "weights/planted";
-            printf("model: weights/planted - the bundled PLANTED model, not gelu-4l (weights/gelu-4l/config.json\n"
+            const int on_disk = path_exists("weights/planted/config.json");
+            if (on_disk) o->model_dir = "weights/planted";
+            else build_planted_in_memory(run);
+            if (!on_disk) o->model_dir = MEMORY_MODEL_DIR;
+            printf("model: %s, not gelu-4l (weights/gelu-4l/config.json\n"
                    "       not found). It exercises the whole pipeline on a known circuit; to reproduce the\n"
-                   "       paper, get gelu-4l with `make fetch` or by hand (README, \"Getting gelu-4l\").\n");
+                   "       paper, get gelu-4l with `make fetch` or by hand (README, \"Getting gelu-4l\").\n",
+                   on_disk ? "weights/planted - the bundled PLANTED model"
+                           : "the bundled PLANTED model, built in memory (no weights/planted here)");
         }
     }
     if (model_load(o->model_dir, o->weights, !o->no_processing, &run->model, &err)) die_error(&err);
@@ -446,6 +482,8 @@ static void close_inputs(ExpRun *run) {
     free(run->tok_path);
     for (i = 0; i < run->n_data_files; i++) free(run->data_files[i]);
     free(run->data_files);
+    if (run->memory_model.count) memdir_unmount();
+    synth_files_free(&run->memory_model);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -585,6 +623,7 @@ static void fill_report_input(const ExpOptions *o, const ExpRun *run, const Resu
     in->fig5_y = fig5->y;
     in->fig5_n = fig5->n;
     in->model_dir = o->model_dir;
+    in->model_source = run->memory_model.count ? run->memory_source : NULL;
     in->config_path = m->config_path;
     in->weights_path = m->weights_path;
     in->weights_sha256 = m->weights_sha256;

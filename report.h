@@ -29,6 +29,8 @@ typedef struct {
     size_t fig5_n;
     /* model identity */
     const char *model_dir, *config_path, *weights_path, *model_name;
+    const char *model_source; /* NULL: files on disk; else how the model was made (the planted model
+                                 built in memory): report.md and run.txt say so */
     const char *weights_sha256; /* hex SHA-256 of the weights file when already known, else NULL */
     int n_layers, n_heads, d_model, d_head, d_mlp, n_ctx, d_vocab;
     int attn_only;          /* no MLPs: no resid_mid locations */

@@ -43,6 +43,9 @@ typedef struct {
 #define SYNTH_PLANTED_LAYERS 4
 #define SYNTH_PLANTED_HEADS 8
 
+/* Data rows of a synthesized model by default (`cleanup synth`, the bundled model). */
+#define SYNTH_DEFAULT_ROWS 300
+
 typedef struct {
     SynthShape shape;
     uint64_t seed;   /* 0 is the default seed of the bundled model */

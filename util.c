@@ -170,12 +170,62 @@ size_t utf8_first_invalid(const unsigned char *s, size_t n) {
     return i;
 }
 
+/* The mounted in-memory directory (memdir_mount): its path and files. */
+static struct {
+    char *dir;
+    const MemFile *files;
+    int n_files;
+} memdir;
+
+void memdir_mount(const char *dir, const MemFile *files, int n_files) {
+    memdir_unmount();
+    memdir.dir = xstrdup(dir);
+    memdir.files = files;
+    memdir.n_files = n_files;
+}
+
+void memdir_unmount(void) {
+    free(memdir.dir);
+    memset(&memdir, 0, sizeof memdir);
+}
+
+int memdir_is_dir(const char *path) {
+    return memdir.dir && strcmp(path, memdir.dir) == 0;
+}
+
+const MemFile *memdir_file(const char *path) {
+    int i;
+    if (!memdir.dir) return NULL;
+    for (i = 0; i < memdir.n_files; i++) {
+        char *p = path_join(memdir.dir, memdir.files[i].name);
+        int same = strcmp(p, path) == 0;
+        free(p);
+        if (same) return &memdir.files[i];
+    }
+    return NULL;
+}
+
+/* read_file of an in-memory file: a copy of its bytes. */
+static int read_memfile(const MemFile *mf, const char *path, size_t max_bytes, unsigned char **data, size_t *len,
+                        Error *err) {
+    if (mf->len > max_bytes)
+        return error_set(err, "%s: file is larger than the limit of %lu bytes", path, (unsigned long)max_bytes);
+    *data = malloc(mf->len + 1);
+    if (!*data) return error_set_code(err, EXIT_INTERNAL, "%s: out of memory reading file", path);
+    if (mf->len) memcpy(*data, mf->data, mf->len);
+    (*data)[mf->len] = 0;
+    *len = mf->len;
+    return 0;
+}
+
 int read_file(const char *path, size_t max_bytes, unsigned char **data, size_t *len, Error *err) {
     FILE *f;
     unsigned char *buf = NULL;
     size_t cap = 0, used = 0;
+    const MemFile *mf = memdir_file(path);
     *data = NULL;
     *len = 0;
+    if (mf) return read_memfile(mf, path, max_bytes, data, len, err);
     if (is_directory(path)) return error_set(err, "%s: is a directory, not a file", path);
     f = fopen(path, "rb");
     if (!f) return error_set(err, "%s: cannot open: %s", path, strerror(errno));
@@ -258,11 +308,14 @@ int write_file_atomic(const char *path, const void *data, size_t len, Error *err
 
 int path_exists(const char *path) {
     struct stat st;
+    if (memdir_is_dir(path) || memdir_file(path)) return 1;
     return stat(path, &st) == 0;
 }
 
 int is_directory(const char *path) {
     struct stat st;
+    if (memdir_is_dir(path)) return 1;
+    if (memdir_file(path)) return 0;
     if (stat(path, &st) != 0) return 0;
     #if defined(_WIN32)
     return (st.st_mode & _S_IFDIR) != 0;
@@ -298,6 +351,14 @@ static int compare_strings(const void *a, const void *b) {
 int list_dir(const char *dir, char ***names, int *count, Error *err) {
     char **list = NULL;
     int n = 0, cap = 0;
+    if (memdir_is_dir(dir)) {
+        list = xalloc_array((size_t)memdir.n_files + 1, sizeof *list, "directory list");
+        for (n = 0; n < memdir.n_files; n++) list[n] = xstrdup(memdir.files[n].name);
+        if (n > 1) qsort(list, (size_t)n, sizeof *list, compare_strings);
+        *names = list;
+        *count = n;
+        return 0;
+    }
 #if defined(_WIN32)
     (void)dir;
     (void)err;

@@ -100,6 +100,25 @@ void free_string_list(char **list, int count);
 /* Splits the next line off *cursor, a NUL-terminated text modified in place: returns it
  * without its "\n" or "\r\n" and advances *cursor past it; NULL at the end of the text. */
 char *next_text_line(char **cursor);
+/* An in-memory directory: files that exist only in memory (the planted model `cleanup
+ * all` builds when no model directory is on disk). While one is mounted at DIR,
+ * read_file, path_exists, is_directory, list_dir and sha256_file_hex see DIR as a
+ * directory holding exactly those files (DIR/NAME, as path_join spells it) before they
+ * look at the file system, so every reader parses the same bytes as from files. One
+ * directory at a time; the caller keeps the bytes alive and unchanged until
+ * memdir_unmount. Mount before starting threads. */
+typedef struct {
+    const char *name;
+    const unsigned char *data;
+    size_t len;
+} MemFile;
+void memdir_mount(const char *dir, const MemFile *files, int n_files);
+void memdir_unmount(void);
+/* The in-memory file at path, or NULL (none mounted there). */
+const MemFile *memdir_file(const char *path);
+/* 1 if path is the mounted in-memory directory. */
+int memdir_is_dir(const char *path);
+
 /* Joins a directory and a file name into a newly allocated string. */
 char *path_join(const char *dir, const char *name);
 /* 1 if s ends with suffix. */
