@@ -1,7 +1,8 @@
 #!/bin/sh
-# test_anywhere.sh - the binary runs anywhere, with no files (issue 14).
+# test_anywhere.sh - the binary installs and runs anywhere, with no files (issue 14).
 #
-# Copies the binary into an empty directory and runs `cleanup all` there: with no
+# Installs the binary with `make install` into a staging directory (DESTDIR) and runs
+# the installed `cleanup all` from an empty directory: with no
 # weights/ beside it, it builds the planted model in memory. Every output must be
 # byte-identical to the run on the files `make` wrote (weights/planted), except
 # run.txt and SHA256SUMS (which lists report.md), and report.md itself only in its
@@ -24,15 +25,23 @@ fail=0
 if ! $RUN "$BIN" all --model weights/planted --rows $ROWS --out "$TMP/files" >"$TMP/log" 2>&1; then
     echo "FAIL all on weights/planted:"; cat "$TMP/log"; exit 1
 fi
+# `make install` into a staging prefix: the program and its docs, nothing else needed.
+if ! make -s --no-print-directory install INSTALL_BIN="$BIN" PREFIX=/opt/cleanup DESTDIR="$TMP/stage" >"$TMP/log" 2>&1; then
+    echo "FAIL make install:"; cat "$TMP/log"; exit 1
+fi
+inst=$TMP/stage/opt/cleanup
+for f in bin/cleanup share/doc/cleanup/README.md share/doc/cleanup/PROTOCOL.md share/doc/cleanup/EXPERIMENTS.md; do
+    [ -f "$inst/$f" ] || { echo "FAIL: make install did not install $f"; fail=1; }
+done
+[ -x "$inst/bin/cleanup" ] && cmp -s "$BIN" "$inst/bin/cleanup" || { echo "FAIL: installed binary is not $BIN"; fail=1; }
 mkdir "$TMP/away"
-cp "$BIN" "$TMP/away/cleanup"
-# The default --out is ./out in the current directory.
-if ! (cd "$TMP/away" && $RUN ./cleanup all --rows $ROWS >"$TMP/log" 2>&1); then
+# The installed binary, run from an empty directory; the default --out is ./out there.
+if ! (cd "$TMP/away" && $RUN "$inst/bin/cleanup" all --rows $ROWS >"$TMP/log" 2>&1); then
     echo "FAIL all with no files:"; cat "$TMP/log"; exit 1
 fi
 mem=$TMP/away/out
 grep -q "built in memory" "$TMP/log" || { echo "FAIL: stdout does not say the model was built in memory"; fail=1; }
-ls "$TMP/away" | grep -qv '^cleanup$\|^out$' && { echo "FAIL: the run left files beside the binary:"; ls "$TMP/away"; fail=1; }
+[ "$(ls "$TMP/away")" = out ] || { echo "FAIL: the run wrote more than ./out:"; ls "$TMP/away"; fail=1; }
 
 n=0
 for f in "$TMP/files"/*; do
@@ -57,7 +66,11 @@ if ! cmp -s "$TMP/files.md" "$TMP/mem2.md"; then
 fi
 grep -q "$(sha256sum weights/planted/model.safetensors 2>/dev/null | cut -c1-64)" "$mem/report.md" ||
     { command -v sha256sum >/dev/null && { echo "FAIL: report.md lacks the weights' SHA-256"; fail=1; }; }
-(cd "$mem" && $RUN "$TMP/away/cleanup" verify . >"$TMP/log" 2>&1) || { echo "FAIL: verify:"; cat "$TMP/log"; fail=1; }
+(cd "$mem" && $RUN "$inst/bin/cleanup" verify . >"$TMP/log" 2>&1) || { echo "FAIL: verify:"; cat "$TMP/log"; fail=1; }
 
-[ $fail = 0 ] && echo "test_anywhere: all with no files = all on weights/planted ($n files + report.md)"
+if ! make -s --no-print-directory uninstall PREFIX=/opt/cleanup DESTDIR="$TMP/stage" >"$TMP/log" 2>&1 ||
+    [ -n "$(find "$TMP/stage" -type f)" ]; then
+    echo "FAIL make uninstall left files:"; find "$TMP/stage" -type f; cat "$TMP/log"; fail=1
+fi
+[ $fail = 0 ] && echo "test_anywhere: installed, run with no files = all on weights/planted ($n files + report.md)"
 exit $fail
