@@ -28,6 +28,8 @@ typedef struct {
     char default_out[64];
     int heads_given;    /* --writer or --cleaners on the command line */
     int scan_pairs;     /* SCAN_PAIRS_* */
+    size_t max_memory;  /* --max-memory, else CLEANUP_MAX_MEMORY; 0: the default budget */
+    const char *max_memory_from; /* which of them, or "default" */
 } ExpOptions;
 
 /* Everything a run reads, opened and checked. */
@@ -97,11 +99,16 @@ static void print_usage(FILE *f) {
             "                    lines, @KEY<TAB>VALUE configuration lines; README)\n"
             "  --scan-pairs M    the scan's node x node quantiles: auto (default: exact when they\n"
             "                    fit in 192 MB, else binned within 5e-4), exact or binned\n"
+            "  --max-memory SIZE memory budget (64M, 1G, 512MiB, bytes; K/M/G/T are powers of 1024):\n"
+            "                    weights, data rows, samples and one batch of activations; the batch\n"
+            "                    is the largest that fits (the results do not depend on it). Default:\n"
+            "                    $CLEANUP_MAX_MEMORY, else what the samples need plus the weights,\n"
+            "                    32 MB and twice the weights (README, \"Memory\")\n"
             "\n"
             "Outputs: results.tsv, the figures, report.md and SHA256SUMS in --out (default out/ for\n"
             "`all`, out/NAME for one experiment); `cleanup verify DIR` re-checks them.\n"
             "exit codes: 0 ok (every comparable check passed, or none applies), 1 bad command line,\n"
-            "2 bad input, 3 cannot write, 5 out of memory, 6 a check failed or is missing (the\n"
+            "2 bad input, 3 cannot write, 5 out of memory (or a --max-memory too small for one row), 6 a check failed or is missing (the\n"
             "outputs are complete; report.md says which)\n");
 }
 
@@ -164,6 +171,10 @@ static int parse_options(int argc, char **argv, ExpOptions *o) {
             else if (strcmp(v, "exact") == 0) o->scan_pairs = SCAN_PAIRS_EXACT;
             else if (strcmp(v, "binned") == 0) o->scan_pairs = SCAN_PAIRS_BINNED;
             else die(EXIT_USAGE, "--scan-pairs must be auto, exact or binned, not '%s'", v);
+        } else if (arg_value(argc, argv, &i, "--max-memory", &v)) {
+            if (parse_size(v, &o->max_memory))
+                die(EXIT_USAGE, "--max-memory: '%s' is not a size (bytes, or a number with K, M, G or T: 64M, 1G)", v);
+            o->max_memory_from = "--max-memory";
         } else if (arg_value(argc, argv, &i, "--prompts", &v)) {
             o->prompts_file = v;
         } else if (arg_value(argc, argv, &i, "--bos-id", &v) || arg_value(argc, argv, &i, "--bos", &v)) {
@@ -177,13 +188,20 @@ static int parse_options(int argc, char **argv, ExpOptions *o) {
         } else {
             static const char *const options[] = {"--model", "--weights", "--data", "--rows", "--n-prompts", "--seq-len",
                                                   "--out", "--threads", "--writer", "--cleaners", "--prompts",
-                                                  "--bos-id", "--no-processing", "--checks", "--reference", "--help",
-                                                  NULL};
+                                                  "--bos-id", "--no-processing", "--checks", "--reference",
+                                                  "--scan-pairs", "--max-memory", "--help", NULL};
             die_unknown_option(o->cmd, argv[i], options);
         }
     }
     if (o->reference && strcmp(o->checks, "none") == 0)
         die(EXIT_USAGE, "--reference and --checks none contradict each other");
+    if (!o->max_memory_from && getenv("CLEANUP_MAX_MEMORY") && *getenv("CLEANUP_MAX_MEMORY")) {
+        if (parse_size(getenv("CLEANUP_MAX_MEMORY"), &o->max_memory))
+            die(EXIT_USAGE, "CLEANUP_MAX_MEMORY: '%s' is not a size (bytes, or a number with K, M, G or T: 64M, 1G)",
+                getenv("CLEANUP_MAX_MEMORY"));
+        o->max_memory_from = "CLEANUP_MAX_MEMORY";
+    }
+    if (!o->max_memory_from) o->max_memory_from = "default";
     return -1;
 }
 
@@ -569,7 +587,7 @@ static const RefSet *choose_reference(const ExpOptions *o, const ExpRun *run, Re
 }
 
 /* The command line as typed, each argument quoted when the shell would need it;
- * skip_out_threads leaves --out and --threads out (they do not change any number). */
+ * skip_out_threads leaves --out, --threads and --max-memory out (they change no number). */
 static char *command_line(const ExpOptions *o, int skip_out_threads) {
     size_t cap = 64, used;
     char *s;
@@ -579,11 +597,14 @@ static char *command_line(const ExpOptions *o, int skip_out_threads) {
     used = (size_t)snprintf(s, cap, "cleanup");
     for (i = 0; i < o->argc; i++) {
         const char *a = o->argv[i], *p;
-        if (skip_out_threads && i + 1 < o->argc && (strcmp(a, "--out") == 0 || strcmp(a, "--threads") == 0)) {
+        if (skip_out_threads && i + 1 < o->argc &&
+            (strcmp(a, "--out") == 0 || strcmp(a, "--threads") == 0 || strcmp(a, "--max-memory") == 0)) {
             i++;
             continue;
         }
-        if (skip_out_threads && (strncmp(a, "--out=", 6) == 0 || strncmp(a, "--threads=", 10) == 0)) continue;
+        if (skip_out_threads && (strncmp(a, "--out=", 6) == 0 || strncmp(a, "--threads=", 10) == 0 ||
+                                 strncmp(a, "--max-memory=", 13) == 0))
+            continue;
         if (*a && strspn(a, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_=./,:+@%") == strlen(a)) {
             used += (size_t)snprintf(s + used, cap - used, " %s", a);
             continue;
@@ -700,7 +721,8 @@ static void print_scan_summary(const char *out) {
 
 /* Writes results.tsv, the figures, report.md and SHA256SUMS; returns the exit status:
  * EXIT_CHECKS when a comparable check failed or is missing. */
-static int write_outputs(const ExpOptions *o, const ExpRun *run, const Results *res, const Points *fig5, double t0) {
+static int write_outputs(const ExpOptions *o, const ExpRun *run, const Results *res, const Points *fig5,
+                         const ExpMemory *memory, double t0) {
     ReportInput in;
     RefSet file_set, subset;
     RefConfig config;
@@ -728,6 +750,10 @@ static int write_outputs(const ExpOptions *o, const ExpRun *run, const Results *
     in.settings = setting_ptrs;
     in.n_settings = n_settings;
     in.seconds = now_seconds() - t0;
+    in.memory_budget = memory->budget;
+    in.memory_budget_from = o->max_memory_from;
+    in.batch_rows = memory->batch_rows;
+    in.peak_rss = peak_rss_bytes();
     if (report_write_all(o->out, &in, &err)) die_error(&err);
     printf("wrote %s/results.tsv (%d metrics), figures and report.md in %.1f s\n", o->out, res->count,
            now_seconds() - t0);
@@ -752,6 +778,7 @@ int cmd_experiment(int argc, char **argv) {
     ExpOptions o;
     ExpRun run;
     ExpInputs in;
+    ExpMemory memory;
     Results res;
     Points fig5;
     Error err;
@@ -780,10 +807,13 @@ int cmd_experiment(int argc, char **argv) {
     in.prompts = run.file_prompts;
     in.n_prompts = run.n_prompts;
     in.scan_pairs = o.scan_pairs;
+    in.max_memory = o.max_memory;
+    in.memory = &memory;
+    memset(&memory, 0, sizeof memory);
     results_init(&res);
     points_init(&fig5);
     if (experiments_run(&in, o.which, &res, &fig5, &err)) die_error(&err);
-    rc = write_outputs(&o, &run, &res, &fig5, t0);
+    rc = write_outputs(&o, &run, &res, &fig5, &memory, t0);
 
     results_free(&res);
     points_free(&fig5);

@@ -250,4 +250,5 @@ const Experiment experiment_fig5 = {
     fig5_write_figures, fig5_report_section, fig5_outputs, fig5_figures,
     REF_MODEL | REF_PROCESSED | REF_WRITER | REF_CLEANERS | REF_ROWS | REF_SEQ_LEN,
     fig5_hooks,
+    NULL,
 };

@@ -267,6 +267,8 @@ typedef struct {
     Binned *bins;         /* [n_pairs] when binned */
     /* binned only: the pilot and the running sums of each writer's candidates */
     size_t pilot_samples; /* samples in the pilot so far (all of pair[] until the pilot ends) */
+    size_t pilot_target;  /* the pilot: the first rows holding SCAN_PILOT_SAMPLES samples (all when
+                             fewer), whatever the batches, so the candidates do not depend on them */
     int pilot_done;
     int *cand;            /* [n_src * SCAN_MAX_CLEANERS] later-node offsets, -1 unused */
     Binned *sums;         /* [n_src * SCAN_MAX_CLEANERS]: sum of the first k+1 candidates */
@@ -279,6 +281,14 @@ typedef struct {
 
 static size_t scan_exact_budget(const ExpInputs *in) {
     return in->scan_exact_bytes ? in->scan_exact_bytes : SCAN_EXACT_BYTES;
+}
+
+/* Whether the pairs are stored exactly (--scan-pairs; AUTO: when they fit in
+ * scan_exact_bytes). Not the memory budget: that would change the results. */
+static int scan_exact(const ExpInputs *in, const ScanShape *sh, size_t n_samples) {
+    return in->scan_pairs == SCAN_PAIRS_EXACT ||
+           (in->scan_pairs == SCAN_PAIRS_AUTO &&
+            (double)sh->n_pairs * (double)n_samples * sizeof(float) <= (double)scan_exact_budget(in));
 }
 
 static int scan_check(const ExpInputs *in, Error *err) {
@@ -306,9 +316,9 @@ static void *scan_begin(const ExpInputs *in, int n_rows, int T, int batch_rows) 
         p += s->sh.n_src - s->first[w];
     }
     s->resid = samples_array((size_t)s->sh.n_src * s->sh.n_loc, n_samples);
-    s->exact = in->scan_pairs == SCAN_PAIRS_EXACT ||
-               (in->scan_pairs == SCAN_PAIRS_AUTO &&
-                (double)s->sh.n_pairs * (double)n_samples * sizeof(float) <= (double)scan_exact_budget(in));
+    s->exact = scan_exact(in, &s->sh, n_samples);
+    s->pilot_target = ((size_t)SCAN_PILOT_SAMPLES + T - 1) / T * T;
+    if (s->pilot_target > n_samples) s->pilot_target = n_samples;
     if (s->exact) {
         s->pair = samples_array((size_t)s->sh.n_pairs, n_samples);
     } else {
@@ -359,8 +369,9 @@ static void scan_choose_candidates(Scan *s) {
         for (k = 0; k < n_later; k++) {
             Samples *p = &s->pair[s->pair0[w] + k];
             Samples copy = *p;
-            copy.values = xalloc_array(p->count ? p->count : 1, sizeof(float), "scan");
-            memcpy(copy.values, p->values, p->count * sizeof(float));
+            copy.count = p->count < s->pilot_target ? p->count : s->pilot_target; /* the pilot's rows only */
+            copy.values = xalloc_array(copy.count ? copy.count : 1, sizeof(float), "scan");
+            memcpy(copy.values, p->values, copy.count * sizeof(float));
             med[k] = samples_quantile(&copy, 0.5);
             free(copy.values);
         }
@@ -412,7 +423,7 @@ static void scan_batch(void *state, const ExpInputs *in, ExpBatch *b) {
     free(targets);
     if (s->exact) return;
     s->pilot_samples += (size_t)b->acts->n_rows * b->acts->n_pos;
-    if (!s->pilot_done && s->pilot_samples >= SCAN_PILOT_SAMPLES) {
+    if (!s->pilot_done && s->pilot_samples >= s->pilot_target) {
         scan_choose_candidates(s);
         s->pilot_done = 1;
     }
@@ -898,6 +909,22 @@ static const ExpOutput scan_outputs[] = {
 };
 static const char *const scan_figures[] = {"scan_heatmap", "scan_top", NULL};
 
+/* scan_begin's stores: the resid x node series, and the pairs (exact), or the pilot,
+ * the histograms and the candidates' sums (binned). */
+static size_t scan_memory(const ExpInputs *in, int n_rows, int T, int batch_rows) {
+    const ModelConfig *c = &in->model->cfg;
+    const size_t n_samples = (size_t)n_rows * T;
+    size_t bytes, pilot;
+    ScanShape sh;
+    scan_shape(&sh, c->n_layers, c->n_heads, c->attn_only);
+    sh.n_pairs = count_pairs(&sh);
+    bytes = (size_t)sh.n_src * sh.n_loc * n_samples * sizeof(float);
+    if (scan_exact(in, &sh, n_samples)) return bytes + (size_t)sh.n_pairs * n_samples * sizeof(float);
+    pilot = (n_samples < SCAN_PILOT_SAMPLES ? n_samples : SCAN_PILOT_SAMPLES) + (size_t)batch_rows * T;
+    return bytes + (size_t)sh.n_pairs * pilot * sizeof(float) +
+           ((size_t)sh.n_pairs + (size_t)sh.n_src * SCAN_MAX_CLEANERS) * SCAN_BINS * sizeof(uint32_t);
+}
+
 const Experiment experiment_scan = {
     "scan", "the full-model scan: every node's PR along the residual stream, who erases whom",
     "Scan: every node, who erases whom",
@@ -905,4 +932,5 @@ const Experiment experiment_scan = {
     scan_write_figures, scan_report_section, scan_outputs, scan_figures,
     REF_MODEL | REF_PROCESSED | REF_ROWS | REF_SEQ_LEN,
     scan_hooks,
+    scan_memory,
 };

@@ -200,4 +200,5 @@ const Experiment experiment_sec32 = {
     NULL, sec32_report_section, sec32_outputs, sec32_figures,
     REF_MODEL | REF_PROCESSED | REF_WRITER | REF_CLEANERS | REF_ROWS | REF_SEQ_LEN,
     sec32_hooks,
+    NULL,
 };

@@ -11,8 +11,9 @@
 #include "kernels.h"
 #include "progress.h"
 
-/* exp_batch_bytes() */
-#define EXP_BATCH_BYTES ((size_t)256 << 20)
+/* exp_default_budget(): the working memory every run gets, and the most the weights add. */
+#define EXP_BUDGET_BASE ((size_t)32 << 20)
+#define EXP_BUDGET_MAX ((size_t)1 << 30)
 /* Positions whose projection ratios are computed at once (in parallel) before being
  * appended to their Samples; bounds the scratch to EXP_STAT_CHUNK x statistics floats. */
 #define EXP_STAT_CHUNK 256
@@ -54,8 +55,22 @@ unsigned experiment_depends_on(const char *metric) {
     return REF_MODEL | REF_WRITER | REF_CLEANERS | REF_PROMPTS | REF_ROWS | REF_SEQ_LEN | REF_PROCESSED;
 }
 
-size_t exp_batch_bytes(void) {
-    return EXP_BATCH_BYTES;
+size_t exp_fixed_bytes(const Model *m, const Dataset *ds) {
+    const ModelConfig *c = &m->cfg;
+    size_t packed = (size_t)3 * c->d_model * c->n_heads * c->d_head * c->n_layers; /* W_{Q,K,V}_packed */
+    size_t rows = ds ? (size_t)ds->n_rows * ds->seq_len * sizeof(int) : 0;
+    return (model_param_count(m) + packed) * sizeof(float) + rows;
+}
+
+size_t exp_default_budget(const Model *m, const Dataset *ds) {
+    size_t fixed = exp_fixed_bytes(m, ds), weights = exp_fixed_bytes(m, NULL), extra = 2 * weights;
+    if (extra > EXP_BUDGET_MAX) extra = EXP_BUDGET_MAX;
+    return fixed + EXP_BUDGET_BASE + extra;
+}
+
+size_t exp_batch_bytes(const Model *m, const Dataset *ds, size_t max_memory) {
+    size_t budget = max_memory ? max_memory : exp_default_budget(m, ds), fixed = exp_fixed_bytes(m, ds);
+    return budget > fixed ? budget - fixed : 1;
 }
 
 unsigned experiment_all(void) {
@@ -464,15 +479,54 @@ void exp_clean_pass_hooks(const ExpInputs *in, unsigned which, HookRequest *req)
     }
 }
 
-/* Rows of T tokens per clean-pass batch keeping the hooks of req: as many as fit in
- * exp_batch_bytes(), at least one, at most n_rows. Returns 0, or -1 with err. */
-static int clean_pass_batch_rows(const Model *m, const HookRequest *req, int n_rows, int T, int *batch, Error *err) {
+/* The selected clean-pass units' stores for a pass over n_rows rows, batch rows at a time. */
+static size_t units_memory(const ExpInputs *in, unsigned which, int n_rows, int T, int batch) {
+    size_t total = 0;
+    int i;
+    for (i = 0; i < N_UNITS; i++)
+        if ((which & (1u << i)) && units[i]->begin && units[i]->memory)
+            total += units[i]->memory(in, n_rows, T, batch);
+    return total;
+}
+
+/* Prints a size for a message: "12.3 MB". */
+static const char *mb(char *buf, size_t n) {
+    sprintf(buf, "%.1f MB", (double)n / 1048576.0);
+    return buf;
+}
+
+/* Rows of T tokens per clean-pass batch keeping the hooks of req: as many as the memory
+ * budget holds after the fixed costs and the units' stores, at most n_rows (the rows
+ * of the pass). A budget that cannot hold one row is an error (EXIT_INTERNAL) saying
+ * what the run needs. Fills plan. Returns 0, or -1 with err. */
+static int clean_pass_batch_rows(const ExpInputs *in, unsigned which, const HookRequest *req, int n_rows, int T,
+                                 ExpMemory *plan, Error *err) {
     Activations a;
-    if (activations_alloc_hooks(&a, m, 1, T, req, err)) return -1;
-    *batch = (int)(exp_batch_bytes() / (a.bytes ? a.bytes : 1));
+    size_t act_row, stores1, per_row, need1, left;
+    char b1[32], b2[32], b3[32], b4[32], b5[32];
+    size_t more_rows;
+    if (activations_alloc_hooks(&a, in->model, 1, T, req, err)) return -1;
+    act_row = a.bytes;
     activations_free(&a);
-    if (*batch < 1) *batch = 1;
-    if (*batch > n_rows) *batch = n_rows;
+    stores1 = units_memory(in, which, n_rows, T, 1);
+    per_row = act_row + (units_memory(in, which, n_rows, T, 2) - stores1);
+    /* The default holds the stores the results need on top of its working memory. */
+    plan->budget = in->max_memory ? in->max_memory : exp_default_budget(in->model, in->data) + stores1;
+    plan->fixed = exp_fixed_bytes(in->model, in->data);
+    plan->row_bytes = per_row;
+    need1 = plan->fixed + stores1 + act_row;
+    if (plan->budget < need1)
+        return error_set_code(err, EXIT_INTERNAL,
+                              "memory budget %s is too small: this run needs at least %s (weights and data %s, "
+                              "samples and buffers %s, one row of activations %s); raise --max-memory",
+                              mb(b1, plan->budget), mb(b2, need1), mb(b3, plan->fixed), mb(b4, stores1),
+                              mb(b5, act_row));
+    left = plan->budget - need1;
+    more_rows = per_row ? left / per_row : (size_t)n_rows;
+    plan->batch_rows = more_rows >= (size_t)n_rows ? n_rows : 1 + (int)more_rows;
+    if (plan->batch_rows > n_rows) plan->batch_rows = n_rows;
+    plan->stores = units_memory(in, which, n_rows, T, plan->batch_rows);
+    plan->activations = act_row * (size_t)plan->batch_rows;
     return 0;
 }
 
@@ -507,12 +561,16 @@ static int run_clean_pass(const ExpInputs *in, unsigned which, Results *res, Poi
     ExpBatch b;
     ForwardOptions opt = forward_options_default();
     HookRequest keep;
+    ExpMemory plan;
     int batch, row, row_limit, i;
 
     exp_clean_pass_hooks(in, which, &keep);
-    if (clean_pass_batch_rows(m, &keep, ds->n_rows, T, &batch, err)) return -1;
-    if (activations_alloc_hooks(&a, m, batch, T, &keep, err)) return -1;
     row_limit = clean_pass_rows(which, ds->n_rows);
+    memset(&plan, 0, sizeof plan);
+    if (clean_pass_batch_rows(in, which, &keep, row_limit, T, &plan, err)) return -1;
+    if (in->memory) *in->memory = plan;
+    batch = plan.batch_rows;
+    if (activations_alloc_hooks(&a, m, batch, T, &keep, err)) return -1;
     for (i = 0; i < N_UNITS; i++)
         states[i] = (which & (1u << i)) && units[i]->begin ? units[i]->begin(in, row_limit, T, batch) : NULL;
 

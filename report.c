@@ -662,6 +662,10 @@ static int write_run_txt(const char *out_dir, const ReportInput *in, Error *err)
     for (k = 0; k < in->n_settings; k++) text_printf(&t, "setting: %s\n", in->settings[k]);
     text_printf(&t, "run time: %.1f s\nthreads: %d\nkernels: %s (CLEANUP_SIMD)\n", in->seconds, in->threads,
                 kernels_name());
+    if (in->memory_budget)
+        text_printf(&t, "memory budget: %.1f MB (%s)\nbatch: %d rows\n", (double)in->memory_budget / 1048576.0,
+                    in->memory_budget_from ? in->memory_budget_from : "default", in->batch_rows);
+    if (in->peak_rss) text_printf(&t, "peak RSS: %.1f MB (getrusage)\n", (double)in->peak_rss / 1048576.0);
     rc = write_file_atomic(path, t.data, t.len, err);
     free(path);
     text_free(&t);

@@ -56,9 +56,14 @@ typedef struct {
     /* run */
     int threads;
     double seconds;
+    /* memory, for run.txt (0 / NULL: not known) */
+    size_t memory_budget;           /* bytes */
+    const char *memory_budget_from; /* "--max-memory", "CLEANUP_MAX_MEMORY" or "default" */
+    int batch_rows;                 /* rows per clean-pass batch */
+    size_t peak_rss;                /* bytes, when the report is written */
     unsigned units;            /* EXP_* bits of the experiments run (0: all) */
     /* provenance (each may be NULL / 0) */
-    const char *command_line;          /* for report.md: as typed without --out and --threads, which change
+    const char *command_line;          /* for report.md: as typed without --out, --threads, --max-memory, which change
                                           no number (so report.md is the same whatever they are) */
     const char *command_line_full;     /* for run.txt: as typed */
     const char *const *settings;       /* every option's effective value, "--name value" */

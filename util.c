@@ -1,5 +1,5 @@
 /* util.c - see util.h. The only file that touches platform APIs: POSIX.1-2008
- * opendir/readdir/closedir, stat, mkdir, gettimeofday, isatty/fileno (the
+ * opendir/readdir/closedir, stat, mkdir, gettimeofday, getrusage, isatty/fileno (the
  * _WIN32 branches use the Microsoft C runtime's equivalents). */
 #if !defined(_WIN32) && !defined(_POSIX_C_SOURCE)
 #define _POSIX_C_SOURCE 200809L
@@ -26,6 +26,7 @@
 #define MKDIR(p) _mkdir(p)
 #else
 #include <dirent.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/time.h>
 #include <unistd.h>
@@ -527,4 +528,41 @@ char *next_text_line(char **cursor) {
     n = strlen(line);
     if (n && line[n - 1] == '\r') line[n - 1] = '\0';
     return line;
+}
+
+int parse_size(const char *s, size_t *out) {
+    static const char units[] = "KMGT";
+    const char *p = s, *u;
+    uint64_t v = 0, mult = 1;
+    if (!s || *s < '0' || *s > '9') return -1;
+    for (; *p >= '0' && *p <= '9'; p++) {
+        if (v > (UINT64_MAX - 9) / 10) return -1;
+        v = v * 10 + (uint64_t)(*p - '0');
+    }
+    if (*p) {
+        u = strchr(units, *p >= 'a' && *p <= 'z' ? *p - 'a' + 'A' : *p);
+        if (!u || !*u) return -1;
+        mult = (uint64_t)1 << (10 * (1 + (u - units)));
+        p++;
+        if (*p == 'i') p++;
+        if (*p == 'B') p++;
+        if (*p) return -1;
+    }
+    if (v == 0 || v > UINT64_MAX / mult || v * mult > (uint64_t)(size_t)-1) return -1;
+    *out = (size_t)(v * mult);
+    return 0;
+}
+
+size_t peak_rss_bytes(void) {
+#if defined(_WIN32)
+    return 0;
+#else
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) != 0 || ru.ru_maxrss <= 0) return 0;
+#if defined(__APPLE__)
+    return (size_t)ru.ru_maxrss; /* bytes on macOS */
+#else
+    return (size_t)ru.ru_maxrss * 1024; /* kilobytes on Linux and the BSDs */
+#endif
+#endif
 }

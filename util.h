@@ -144,6 +144,12 @@ long arg_int(const char *s, long lo, long hi, const char *what);
  * cleanup CMD --help", suggesting the option of `options` (NULL-terminated) nearest to
  * ARG by edit distance (at most 3 edits, or one it begins), if any. */
 void die_unknown_option(const char *cmd, const char *arg, const char *const *options);
+/* Parses a size in bytes: digits with an optional suffix K, M, G or T (powers of 1024;
+ * "KiB", "KB", "k" and the like mean the same): "64M", "1G", "512MiB", "1000000".
+ * Returns -1 (no message) if s is not one, is 0, or does not fit a size_t. */
+int parse_size(const char *s, size_t *out);
+/* The process's peak resident set size in bytes (getrusage), or 0 where unknown. */
+size_t peak_rss_bytes(void);
 /* Parses an integer in [lo, hi] into *out; returns -1 (no message) if s is not one. */
 int parse_long(const char *s, long lo, long hi, long *out);
 
