@@ -74,7 +74,8 @@ static void print_usage(FILE *f) {
             "\n"
             "options:\n"
             "  --model DIR       model directory (config.json, weights, tokenizer.json, data.jsonl);\n"
-            "                    default weights/gelu-4l if present, else weights/planted\n"
+            "                    default weights/gelu-4l if present, else weights/planted, else the\n"
+            "                    planted model built in memory (no files needed)\n"
             "  --weights FILE    weights file (default: the *final.pth / .pth / .safetensors in DIR)\n"
             "  --data FILE|DIR   rows: {\"tokens\":[...]} JSONL, datasets-server /rows JSON, or raw\n"
             "                    text ({\"text\":...} JSONL or plain text). A directory (default: the\n"
@@ -82,7 +83,7 @@ static void print_usage(FILE *f) {
             "                    proportion to their sizes\n"
             "  --rows N          number of dataset rows (default 300; --n-prompts N is the same)\n"
             "  --seq-len T       tokens per row (default n_ctx); longer rows are truncated\n"
-            "  --out DIR         output directory (default out/)\n"
+            "  --out DIR         output directory (default ./out, in the current directory)\n"
             "  --threads N       worker threads (results do not depend on it)\n"
             "  --writer LxHy     the writer head (default L0H2)\n"
             "  --cleaners LIST   cleaner heads, all in one layer, the patched layer\n"
@@ -101,9 +102,10 @@ static void print_usage(FILE *f) {
             "                    fit in 192 MB, else binned within 5e-4), exact or binned\n"
             "  --max-memory SIZE memory budget (64M, 1G, 512MiB, bytes; K/M/G/T are powers of 1024):\n"
             "                    weights, data rows, samples and one batch of activations; the batch\n"
-            "                    is the largest that fits (the results do not depend on it). Default:\n"
-            "                    $CLEANUP_MAX_MEMORY, else what the samples need plus the weights,\n"
-            "                    32 MB and twice the weights (README, \"Memory\")\n"
+            "                    is the largest that fits, and the scan runs in several passes over\n"
+            "                    the rows when its samples do not (the results do not depend on\n"
+            "                    either). Default: $CLEANUP_MAX_MEMORY (the option wins), else the\n"
+            "                    weights and data, 44 MB and twice the weights (README, \"Memory\")\n"
             "\n"
             "Outputs: results.tsv, the figures, report.md and SHA256SUMS in --out (default out/ for\n"
             "`all`, out/NAME for one experiment); `cleanup verify DIR` re-checks them.\n"
@@ -753,6 +755,7 @@ static int write_outputs(const ExpOptions *o, const ExpRun *run, const Results *
     in.memory_budget = memory->budget;
     in.memory_budget_from = o->max_memory_from;
     in.batch_rows = memory->batch_rows;
+    in.passes = memory->passes;
     in.peak_rss = peak_rss_bytes();
     if (report_write_all(o->out, &in, &err)) die_error(&err);
     printf("wrote %s/results.tsv (%d metrics), figures and report.md in %.1f s\n", o->out, res->count,

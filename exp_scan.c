@@ -259,19 +259,21 @@ static void binned_add_quantiles3(Results *res, const char *name, Binned *h) {
 
 typedef struct {
     ScanShape sh;
+    int lo, hi;           /* this pass's sources [lo, hi) (ExpInputs.scan_first/scan_end) */
+    int n_gpairs;         /* their pairs: the stores below hold only this pass's sources */
     int *first;           /* [n_src]: first later source of w */
-    int *pair0;           /* [n_src]: index of w's first pair */
+    int *pair0;           /* [n_src]: index of w's first pair among this pass's pairs (w in [lo, hi)) */
     int exact;            /* pairs stored exactly */
-    Samples *resid;       /* [n_src * n_loc]: PR(resid_k, s) at s * n_loc + k */
-    Samples *pair;        /* [n_pairs] exact pairs, or one batch's when binned */
-    Binned *bins;         /* [n_pairs] when binned */
+    Samples *resid;       /* [(hi - lo) * n_loc]: PR(resid_k, s) at (s - lo) * n_loc + k */
+    Samples *pair;        /* [n_gpairs] exact pairs, or one batch's when binned */
+    Binned *bins;         /* [n_gpairs] when binned */
     /* binned only: the pilot and the running sums of each writer's candidates */
     size_t pilot_samples; /* samples in the pilot so far (all of pair[] until the pilot ends) */
     size_t pilot_target;  /* the pilot: the first rows holding SCAN_PILOT_SAMPLES samples (all when
                              fewer), whatever the batches, so the candidates do not depend on them */
     int pilot_done;
-    int *cand;            /* [n_src * SCAN_MAX_CLEANERS] later-node offsets, -1 unused */
-    Binned *sums;         /* [n_src * SCAN_MAX_CLEANERS]: sum of the first k+1 candidates */
+    int *cand;            /* [(hi - lo) * SCAN_MAX_CLEANERS] later-node offsets, -1 unused */
+    Binned *sums;         /* [(hi - lo) * SCAN_MAX_CLEANERS]: sum of the first k+1 candidates */
 } Scan;
 
 typedef struct {
@@ -289,6 +291,18 @@ static int scan_exact(const ExpInputs *in, const ScanShape *sh, size_t n_samples
     return in->scan_pairs == SCAN_PAIRS_EXACT ||
            (in->scan_pairs == SCAN_PAIRS_AUTO &&
             (double)sh->n_pairs * (double)n_samples * sizeof(float) <= (double)scan_exact_budget(in));
+}
+
+/* The sources of this pass: ExpInputs.scan_first..scan_end, all when scan_end is 0. */
+static void scan_range(const ExpInputs *in, const ScanShape *sh, int *lo, int *hi) {
+    *lo = in->scan_end > 0 ? in->scan_first : 0;
+    *hi = in->scan_end > 0 && in->scan_end < sh->n_src ? in->scan_end : sh->n_src;
+}
+
+int exp_scan_sources(const ModelConfig *c) {
+    ScanShape sh;
+    scan_shape(&sh, c->n_layers, c->n_heads, c->attn_only);
+    return sh.n_src;
 }
 
 static int scan_check(const ExpInputs *in, Error *err) {
@@ -310,26 +324,28 @@ static void *scan_begin(const ExpInputs *in, int n_rows, int T, int batch_rows) 
     s->sh.n_pairs = count_pairs(&s->sh);
     s->first = xalloc_array((size_t)s->sh.n_src, sizeof *s->first, "scan");
     s->pair0 = xalloc_array((size_t)s->sh.n_src, sizeof *s->pair0, "scan");
+    scan_range(in, &s->sh, &s->lo, &s->hi);
     for (w = 0; w < s->sh.n_src; w++) {
         s->first[w] = first_later(&s->sh, w);
         s->pair0[w] = p;
-        p += s->sh.n_src - s->first[w];
+        if (w >= s->lo && w < s->hi) p += s->sh.n_src - s->first[w];
     }
-    s->resid = samples_array((size_t)s->sh.n_src * s->sh.n_loc, n_samples);
+    s->n_gpairs = p;
+    s->resid = samples_array((size_t)(s->hi - s->lo) * s->sh.n_loc, n_samples);
     s->exact = scan_exact(in, &s->sh, n_samples);
     s->pilot_target = ((size_t)SCAN_PILOT_SAMPLES + T - 1) / T * T;
     if (s->pilot_target > n_samples) s->pilot_target = n_samples;
     if (s->exact) {
-        s->pair = samples_array((size_t)s->sh.n_pairs, n_samples);
+        s->pair = samples_array((size_t)s->n_gpairs, n_samples);
     } else {
         size_t k, pilot = n_samples < SCAN_PILOT_SAMPLES ? n_samples : SCAN_PILOT_SAMPLES;
         pilot += (size_t)batch_rows * T; /* the pilot ends at a batch boundary */
-        s->pair = samples_array((size_t)s->sh.n_pairs, pilot);
-        s->bins = xalloc_array((size_t)s->sh.n_pairs, sizeof *s->bins, "scan histograms");
-        for (k = 0; k < (size_t)s->sh.n_pairs; k++) binned_init(&s->bins[k]);
-        s->cand = xalloc_array((size_t)s->sh.n_src * SCAN_MAX_CLEANERS, sizeof *s->cand, "scan");
-        s->sums = xalloc_array((size_t)s->sh.n_src * SCAN_MAX_CLEANERS, sizeof *s->sums, "scan histograms");
-        for (k = 0; k < (size_t)s->sh.n_src * SCAN_MAX_CLEANERS; k++) {
+        s->pair = samples_array((size_t)s->n_gpairs, pilot);
+        s->bins = xalloc_array((size_t)s->n_gpairs, sizeof *s->bins, "scan histograms");
+        for (k = 0; k < (size_t)s->n_gpairs; k++) binned_init(&s->bins[k]);
+        s->cand = xalloc_array((size_t)(s->hi - s->lo) * SCAN_MAX_CLEANERS, sizeof *s->cand, "scan");
+        s->sums = xalloc_array((size_t)(s->hi - s->lo) * SCAN_MAX_CLEANERS, sizeof *s->sums, "scan histograms");
+        for (k = 0; k < (size_t)(s->hi - s->lo) * SCAN_MAX_CLEANERS; k++) {
             s->cand[k] = -1;
             binned_init(&s->sums[k]);
         }
@@ -348,7 +364,7 @@ static void scan_position(const void *ctx, const Activations *a, int b, int t, c
     const int D = m->cfg.d_model, n_loc = s->sh.n_loc;
     int i, k, n;
     (void)sum;
-    for (i = 0; i < s->sh.n_src; i++) {
+    for (i = s->lo; i < s->hi; i++) {
         int np = 0;
         for (k = 0; k < n_loc; k++) ptrs[np++] = resid_location_data(m, a, k) + bt * D;
         for (n = s->first[i]; n < s->sh.n_src; n++) ptrs[np++] = src_vector(m, a, &s->sh, n, b, t);
@@ -362,7 +378,7 @@ static void scan_position(const void *ctx, const Activations *a, int b, int t, c
  * whether or not they pass the cleaners' threshold, which the final medians decide). */
 static void scan_choose_candidates(Scan *s) {
     int w, k;
-    for (w = 0; w < s->sh.n_src; w++) {
+    for (w = s->lo; w < s->hi; w++) {
         int n_later = s->sh.n_src - s->first[w], idx[SCAN_MAX_CLEANERS], n_c;
         double med[256];
         if (n_later > 256) n_later = 256;
@@ -376,7 +392,7 @@ static void scan_choose_candidates(Scan *s) {
             free(copy.values);
         }
         n_c = most_negative(med, n_later, idx);
-        for (k = 0; k < n_c; k++) s->cand[w * SCAN_MAX_CLEANERS + k] = idx[k];
+        for (k = 0; k < n_c; k++) s->cand[(w - s->lo) * SCAN_MAX_CLEANERS + k] = idx[k];
     }
 }
 
@@ -385,8 +401,8 @@ static void scan_choose_candidates(Scan *s) {
 static void scan_pour(Scan *s) {
     int w, k, c;
     size_t i;
-    for (w = 0; w < s->sh.n_src; w++) {
-        const int *cand = s->cand + w * SCAN_MAX_CLEANERS;
+    for (w = s->lo; w < s->hi; w++) {
+        const int *cand = s->cand + (w - s->lo) * SCAN_MAX_CLEANERS;
         /* all of w's pairs have the same NaN positions; a source with no later node has no pairs */
         size_t n = s->first[w] < s->sh.n_src ? s->pair[s->pair0[w]].count : 0;
         for (k = s->pair0[w]; k < s->pair0[w] + s->sh.n_src - s->first[w]; k++) {
@@ -397,11 +413,11 @@ static void scan_pour(Scan *s) {
             double acc = 0;
             for (c = 0; c < SCAN_MAX_CLEANERS && cand[c] >= 0; c++) {
                 acc += s->pair[s->pair0[w] + cand[c]].values[i];
-                binned_add(&s->sums[w * SCAN_MAX_CLEANERS + c], (float)acc);
+                binned_add(&s->sums[(w - s->lo) * SCAN_MAX_CLEANERS + c], (float)acc);
             }
         }
     }
-    for (k = 0; k < s->sh.n_pairs; k++) {
+    for (k = 0; k < s->n_gpairs; k++) {
         s->pair[k].count = 0;
         s->pair[k].n_nan = 0;
     }
@@ -409,12 +425,12 @@ static void scan_pour(Scan *s) {
 
 static void scan_batch(void *state, const ExpInputs *in, ExpBatch *b) {
     Scan *s = state;
-    const int n_res = s->sh.n_src * s->sh.n_loc;
-    Samples **targets = xalloc_array((size_t)n_res + s->sh.n_pairs, sizeof *targets, "statistics");
+    const int n_res = (s->hi - s->lo) * s->sh.n_loc;
+    Samples **targets = xalloc_array((size_t)n_res + s->n_gpairs, sizeof *targets, "statistics");
     ScanCtx ctx;
     int i, k, n = 0;
-    for (i = 0; i < s->sh.n_src; i++) { /* the order of scan_position's values */
-        for (k = 0; k < s->sh.n_loc; k++) targets[n++] = &s->resid[i * s->sh.n_loc + k];
+    for (i = s->lo; i < s->hi; i++) { /* the order of scan_position's values */
+        for (k = 0; k < s->sh.n_loc; k++) targets[n++] = &s->resid[(i - s->lo) * s->sh.n_loc + k];
         for (k = s->first[i]; k < s->sh.n_src; k++) targets[n++] = &s->pair[s->pair0[i] + k - s->first[i]];
     }
     ctx.in = in;
@@ -474,10 +490,10 @@ static void scan_cleaners_sum(Scan *s, int w, const char *wname, Results *res) {
         int found = 1;
         for (c = 0; c < n_c; c++) {
             int j, in_prefix = 0;
-            for (j = 0; j < n_c; j++) in_prefix |= s->cand[w * SCAN_MAX_CLEANERS + j] == idx[c];
+            for (j = 0; j < n_c; j++) in_prefix |= s->cand[(w - s->lo) * SCAN_MAX_CLEANERS + j] == idx[c];
             found &= in_prefix;
         }
-        if (found) binned_add_quantiles3(res, name, &s->sums[w * SCAN_MAX_CLEANERS + n_c - 1]);
+        if (found) binned_add_quantiles3(res, name, &s->sums[(w - s->lo) * SCAN_MAX_CLEANERS + n_c - 1]);
         snprintf(name, sizeof name, "scan.%s.cleaners_sum_found", wname);
         results_set(res, name, found);
     }
@@ -529,6 +545,7 @@ static void scan_finish(void *state, const ExpInputs *in, Results *res, Points *
     const ScanShape *sh = &s->sh;
     size_t n_nan = 0;
     char name[160], wname[32], nname[32], loc[32];
+    double so_far = 0;
     int i, k, n;
     (void)in;
     (void)points;
@@ -537,14 +554,15 @@ static void scan_finish(void *state, const ExpInputs *in, Results *res, Points *
         s->pilot_done = 1;
         scan_pour(s);
     }
-    for (i = 0; i < sh->n_src; i++) {
+    for (i = s->lo; i < s->hi; i++) {
+        Samples *resid = &s->resid[(i - s->lo) * sh->n_loc];
         src_name(sh, i, wname, sizeof wname);
         scan_cleaners_sum(s, i, wname, res); /* before the pairs are sorted */
         for (k = 0; k < sh->n_loc; k++) {
             resid_location_name(sh->attn_only, k, loc, sizeof loc);
             snprintf(name, sizeof name, "scan.%s.%s", wname, loc);
-            n_nan += s->resid[i * sh->n_loc + k].n_nan;
-            results_add_quantiles(res, name, &s->resid[i * sh->n_loc + k]);
+            n_nan += resid[k].n_nan;
+            results_add_quantiles(res, name, &resid[k]);
         }
         for (n = s->first[i]; n < sh->n_src; n++) {
             int p = s->pair0[i] + n - s->first[i];
@@ -559,7 +577,10 @@ static void scan_finish(void *state, const ExpInputs *in, Results *res, Points *
             }
         }
     }
-    scan_rank(s, res);
+    /* A pass over some of the sources (experiments_run splits the scan when its stores
+     * exceed the memory budget): the count so far; the last pass ranks them all. */
+    if (s->lo > 0 && results_get(res, "scan.n_nan", &so_far)) n_nan += (size_t)so_far;
+    if (s->hi == sh->n_src) scan_rank(s, res);
     results_set(res, "scan.pairs_exact", s->exact);
     results_set(res, "scan.n_nan", (double)n_nan);
 }
@@ -567,11 +588,11 @@ static void scan_finish(void *state, const ExpInputs *in, Results *res, Points *
 static void scan_end(void *state) {
     Scan *s = state;
     int k;
-    samples_array_free(s->resid, (size_t)s->sh.n_src * s->sh.n_loc);
-    samples_array_free(s->pair, (size_t)s->sh.n_pairs);
+    samples_array_free(s->resid, (size_t)(s->hi - s->lo) * s->sh.n_loc);
+    samples_array_free(s->pair, (size_t)s->n_gpairs);
     if (s->bins) {
-        for (k = 0; k < s->sh.n_pairs; k++) binned_free(&s->bins[k]);
-        for (k = 0; k < s->sh.n_src * SCAN_MAX_CLEANERS; k++) binned_free(&s->sums[k]);
+        for (k = 0; k < s->n_gpairs; k++) binned_free(&s->bins[k]);
+        for (k = 0; k < (s->hi - s->lo) * SCAN_MAX_CLEANERS; k++) binned_free(&s->sums[k]);
     }
     free(s->bins);
     free(s->sums);
@@ -909,20 +930,23 @@ static const ExpOutput scan_outputs[] = {
 };
 static const char *const scan_figures[] = {"scan_heatmap", "scan_top", NULL};
 
-/* scan_begin's stores: the resid x node series, and the pairs (exact), or the pilot,
- * the histograms and the candidates' sums (binned). */
+/* scan_begin's stores for this pass's sources: the resid x node series, and the pairs
+ * (exact), or the pilot, the histograms and the candidates' sums (binned). */
 static size_t scan_memory(const ExpInputs *in, int n_rows, int T, int batch_rows) {
     const ModelConfig *c = &in->model->cfg;
     const size_t n_samples = (size_t)n_rows * T;
-    size_t bytes, pilot;
+    size_t bytes, pilot, n_gpairs = 0;
     ScanShape sh;
+    int lo, hi, w;
     scan_shape(&sh, c->n_layers, c->n_heads, c->attn_only);
     sh.n_pairs = count_pairs(&sh);
-    bytes = (size_t)sh.n_src * sh.n_loc * n_samples * sizeof(float);
-    if (scan_exact(in, &sh, n_samples)) return bytes + (size_t)sh.n_pairs * n_samples * sizeof(float);
+    scan_range(in, &sh, &lo, &hi);
+    for (w = lo; w < hi; w++) n_gpairs += (size_t)(sh.n_src - first_later(&sh, w));
+    bytes = (size_t)(hi - lo) * sh.n_loc * n_samples * sizeof(float);
+    if (scan_exact(in, &sh, n_samples)) return bytes + n_gpairs * n_samples * sizeof(float);
     pilot = (n_samples < SCAN_PILOT_SAMPLES ? n_samples : SCAN_PILOT_SAMPLES) + (size_t)batch_rows * T;
-    return bytes + (size_t)sh.n_pairs * pilot * sizeof(float) +
-           ((size_t)sh.n_pairs + (size_t)sh.n_src * SCAN_MAX_CLEANERS) * SCAN_BINS * sizeof(uint32_t);
+    return bytes + n_gpairs * pilot * sizeof(float) +
+           (n_gpairs + (size_t)(hi - lo) * SCAN_MAX_CLEANERS) * SCAN_BINS * sizeof(uint32_t);
 }
 
 const Experiment experiment_scan = {

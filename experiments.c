@@ -12,7 +12,7 @@
 #include "progress.h"
 
 /* exp_default_budget(): the working memory every run gets, and the most the weights add. */
-#define EXP_BUDGET_BASE ((size_t)32 << 20)
+#define EXP_BUDGET_BASE ((size_t)44 << 20)
 #define EXP_BUDGET_MAX ((size_t)1 << 30)
 /* Positions whose projection ratios are computed at once (in parallel) before being
  * appended to their Samples; bounds the scratch to EXP_STAT_CHUNK x statistics floats. */
@@ -495,38 +495,81 @@ static const char *mb(char *buf, size_t n) {
     return buf;
 }
 
-/* Rows of T tokens per clean-pass batch keeping the hooks of req: as many as the memory
- * budget holds after the fixed costs and the units' stores, at most n_rows (the rows
- * of the pass). A budget that cannot hold one row is an error (EXIT_INTERNAL) saying
- * what the run needs. Fills plan. Returns 0, or -1 with err. */
-static int clean_pass_batch_rows(const ExpInputs *in, unsigned which, const HookRequest *req, int n_rows, int T,
-                                 ExpMemory *plan, Error *err) {
+/* The scan's stores for its sources [first, end) alone. */
+static size_t scan_group_memory(const ExpInputs *in, int first, int end, int n_rows, int T, int batch) {
+    ExpInputs g = *in;
+    g.scan_first = first;
+    g.scan_end = end;
+    return experiment_scan.memory ? experiment_scan.memory(&g, n_rows, T, batch) : 0;
+}
+
+/* How the clean pass runs within the memory budget: plan->batch_rows rows of T tokens at
+ * a time (as many as fit, at most n_rows) and, when the scan's stores do not fit beside
+ * the others, the scan split by its sources over several passes: pass 0 runs every unit
+ * with the scan's sources [0, ends[0]), pass k > 0 the scan alone on [ends[k-1], ends[k]).
+ * Same results whatever the split. A budget that cannot hold the fixed costs, the other
+ * units' stores, the scan's largest source and one row is an error (EXIT_INTERNAL)
+ * giving the amounts. *ends is malloc'ed. Returns 0, or -1 with err. */
+static int clean_pass_plan(const ExpInputs *in, unsigned which, const HookRequest *req, int n_rows, int T,
+                           ExpMemory *plan, int **ends, int *n_passes, Error *err) {
+    const unsigned others = which & ~(unsigned)EXP_SCAN;
+    const int n_src = (which & EXP_SCAN) ? exp_scan_sources(&in->model->cfg) : 0;
     Activations a;
-    size_t act_row, stores1, per_row, need1, left;
+    size_t act_row, others1, per_row, need1, left, scan_all, scan_max = 0, group;
     char b1[32], b2[32], b3[32], b4[32], b5[32];
-    size_t more_rows;
+    int w, first;
     if (activations_alloc_hooks(&a, in->model, 1, T, req, err)) return -1;
     act_row = a.bytes;
     activations_free(&a);
-    stores1 = units_memory(in, which, n_rows, T, 1);
-    per_row = act_row + (units_memory(in, which, n_rows, T, 2) - stores1);
-    /* The default holds the stores the results need on top of its working memory. */
-    plan->budget = in->max_memory ? in->max_memory : exp_default_budget(in->model, in->data) + stores1;
+    others1 = units_memory(in, others, n_rows, T, 1);
+    per_row = act_row + (units_memory(in, others, n_rows, T, 2) - others1);
+    scan_all = n_src ? scan_group_memory(in, 0, n_src, n_rows, T, 1) : 0;
+    for (w = 0; w < n_src; w++) {
+        size_t c = scan_group_memory(in, w, w + 1, n_rows, T, 1);
+        if (c > scan_max) scan_max = c;
+    }
+    if (n_src) per_row += scan_group_memory(in, 0, n_src, n_rows, T, 2) - scan_all; /* the binned pilot */
     plan->fixed = exp_fixed_bytes(in->model, in->data);
+    need1 = plan->fixed + others1 + scan_max + act_row;
+    /* The default: exp_default_budget, but never less than the least the run needs. */
+    plan->budget = in->max_memory ? in->max_memory : exp_default_budget(in->model, in->data);
+    if (!in->max_memory && plan->budget < need1 + ((size_t)8 << 20)) plan->budget = need1 + ((size_t)8 << 20);
     plan->row_bytes = per_row;
-    need1 = plan->fixed + stores1 + act_row;
     if (plan->budget < need1)
         return error_set_code(err, EXIT_INTERNAL,
                               "memory budget %s is too small: this run needs at least %s (weights and data %s, "
                               "samples and buffers %s, one row of activations %s); raise --max-memory",
-                              mb(b1, plan->budget), mb(b2, need1), mb(b3, plan->fixed), mb(b4, stores1),
+                              mb(b1, plan->budget), mb(b2, need1), mb(b3, plan->fixed), mb(b4, others1 + scan_max),
                               mb(b5, act_row));
-    left = plan->budget - need1;
-    more_rows = per_row ? left / per_row : (size_t)n_rows;
-    plan->batch_rows = more_rows >= (size_t)n_rows ? n_rows : 1 + (int)more_rows;
+    left = plan->budget - plan->fixed - others1 - act_row; /* for more rows and the scan's stores */
+    if (left >= scan_all) {
+        /* One pass: every extra byte goes to the batch. */
+        size_t more = per_row ? (left - scan_all) / per_row : (size_t)n_rows;
+        plan->batch_rows = more >= (size_t)n_rows ? n_rows : 1 + (int)more;
+    } else {
+        /* Several passes: a quarter of what is left to the batch, the rest to the scan's groups. */
+        size_t more = per_row ? left / 4 / per_row : 0;
+        plan->batch_rows = more >= (size_t)n_rows ? n_rows : 1 + (int)more;
+        while (plan->batch_rows > 1 && left - (size_t)(plan->batch_rows - 1) * per_row < scan_max) plan->batch_rows--;
+    }
     if (plan->batch_rows > n_rows) plan->batch_rows = n_rows;
-    plan->stores = units_memory(in, which, n_rows, T, plan->batch_rows);
+    group = left - (size_t)(plan->batch_rows - 1) * per_row;
+    *ends = xalloc_array((size_t)n_src + 1, sizeof **ends, "passes");
+    *n_passes = 0;
+    for (w = 0, first = 0; w < n_src; w++)
+        if (w > first && scan_group_memory(in, first, w + 1, n_rows, T, plan->batch_rows) > group) {
+            (*ends)[(*n_passes)++] = w; /* the group [first, w) is full: w starts the next one */
+            first = w;
+        }
+    (*ends)[(*n_passes)++] = n_src; /* the last group (no scan: the one pass, ends[0] unused) */
+    plan->stores = units_memory(in, others, n_rows, T, plan->batch_rows);
+    for (w = 0, first = 0; w < *n_passes; first = (*ends)[w++]) {
+        size_t g = n_src ? scan_group_memory(in, first, (*ends)[w], n_rows, T, plan->batch_rows) : 0;
+        if (g > scan_max) scan_max = g;
+    }
+    plan->stores += scan_max;
     plan->activations = act_row * (size_t)plan->batch_rows;
+    plan->passes = *n_passes;
     return 0;
 }
 
@@ -552,7 +595,9 @@ static void clean_pass_batch(unsigned which, void **states, const ExpInputs *in,
                 units[i]->batch(states[i], in, b);
 }
 
-static int run_clean_pass(const ExpInputs *in, unsigned which, Results *res, Points *points, Error *err) {
+/* One pass over the rows for the units of `which` (in: this pass's scan sources). */
+static int clean_pass_once(const ExpInputs *in, unsigned which, int row_limit, int batch, const char *label,
+                           Results *res, Points *points, Error *err) {
     const Model *m = in->model;
     const Dataset *ds = in->data;
     const int T = ds->seq_len;
@@ -561,20 +606,14 @@ static int run_clean_pass(const ExpInputs *in, unsigned which, Results *res, Poi
     ExpBatch b;
     ForwardOptions opt = forward_options_default();
     HookRequest keep;
-    ExpMemory plan;
-    int batch, row, row_limit, i;
+    int row, i;
 
     exp_clean_pass_hooks(in, which, &keep);
-    row_limit = clean_pass_rows(which, ds->n_rows);
-    memset(&plan, 0, sizeof plan);
-    if (clean_pass_batch_rows(in, which, &keep, row_limit, T, &plan, err)) return -1;
-    if (in->memory) *in->memory = plan;
-    batch = plan.batch_rows;
     if (activations_alloc_hooks(&a, m, batch, T, &keep, err)) return -1;
     for (i = 0; i < N_UNITS; i++)
         states[i] = (which & (1u << i)) && units[i]->begin ? units[i]->begin(in, row_limit, T, batch) : NULL;
 
-    progress_begin("clean pass", row_limit);
+    progress_begin(label, row_limit);
     opt.compute_logits = 0; /* ln_final's scale and normalized input are computed anyway */
     for (row = 0; row < row_limit; row += batch) {
         int n = row_limit - row < batch ? row_limit - row : batch;
@@ -594,6 +633,36 @@ static int run_clean_pass(const ExpInputs *in, unsigned which, Results *res, Poi
         }
     activations_free(&a);
     return 0;
+}
+
+/* The clean pass within the memory budget (clean_pass_plan): one pass, or the scan's
+ * remaining sources in further passes over the rows. */
+static int run_clean_pass(const ExpInputs *in, unsigned which, Results *res, Points *points, Error *err) {
+    const Dataset *ds = in->data;
+    HookRequest keep;
+    ExpMemory plan;
+    ExpInputs pass_in = *in;
+    int *ends = NULL, n_passes = 0, row_limit, k, rc = 0;
+    char label[64];
+
+    exp_clean_pass_hooks(in, which, &keep);
+    row_limit = clean_pass_rows(which, ds->n_rows);
+    memset(&plan, 0, sizeof plan);
+    if (clean_pass_plan(in, which, &keep, row_limit, ds->seq_len, &plan, &ends, &n_passes, err)) {
+        free(ends);
+        return -1;
+    }
+    if (in->memory) *in->memory = plan;
+    for (k = 0; k < n_passes && rc == 0; k++) {
+        pass_in.scan_first = k > 0 ? ends[k - 1] : 0;
+        pass_in.scan_end = ends[k];
+        if (n_passes > 1) snprintf(label, sizeof label, "clean pass %d/%d", k + 1, n_passes);
+        else snprintf(label, sizeof label, "clean pass");
+        rc = clean_pass_once(&pass_in, k == 0 ? which : (unsigned)EXP_SCAN, row_limit, plan.batch_rows, label, res,
+                             points, err);
+    }
+    free(ends);
+    return rc;
 }
 
 int experiments_run(const ExpInputs *in, unsigned which, Results *res, Points *points, Error *err) {

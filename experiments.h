@@ -75,6 +75,9 @@ typedef struct {
     int scan_pairs;              /* SCAN_PAIRS_*; 0 (AUTO) by default */
     size_t scan_exact_bytes;     /* AUTO's budget for exact pairs; 0: the default (192 MB) */
     size_t max_memory;           /* the memory budget in bytes (--max-memory); 0: exp_default_budget */
+    int scan_first, scan_end;    /* the scan's sources in this pass, [first, end); end 0: all. Set by
+                                    experiments_run, which splits the scan into passes over the data
+                                    when its stores do not fit the budget (same results) */
     struct ExpMemory *memory;    /* when not NULL, experiments_run says here how it used the budget */
 } ExpInputs;
 
@@ -85,10 +88,11 @@ typedef struct {
 typedef struct ExpMemory {
     size_t budget;          /* bytes */
     size_t fixed;           /* weights (with their packed copies) and data rows */
-    size_t stores;          /* the clean-pass units' stores at the chosen batch */
+    size_t stores;          /* the clean-pass units' stores at the chosen batch (the scan's largest pass) */
     size_t activations;     /* one clean-pass batch's activations */
     size_t row_bytes;       /* activations + per-batch buffers of one more row */
     int batch_rows;         /* rows per clean-pass batch (0: no clean pass) */
+    int passes;             /* passes over the rows: more than 1 when the scan is split */
 } ExpMemory;
 
 /* One batch of the clean pass: rows [first_row, first_row + acts->n_rows). */
@@ -161,16 +165,20 @@ typedef struct {
     size_t (*memory)(const ExpInputs *in, int n_rows, int T, int batch_rows);
 } Experiment;
 
-/* The memory budget when none is given, but for the units' stores (the clean pass adds
- * those it needs: the results depend on them, not on the batch): the fixed costs
- * (weights, data rows) plus 32 MB plus twice the weights (at most 1 GB), so the
- * activations' share grows with the model. */
+/* The memory budget when none is given: the fixed costs (weights, data rows) plus 44 MB
+ * plus twice the weights (at most 1 GB more), so it grows with the model (the planted
+ * model's `all` stays under 64 MB of RSS). The clean pass raises it to what the run
+ * needs at least (the fixed costs, the stores of every unit but the scan, the scan's
+ * largest source, one row, and 8 MB) when that is more. */
 size_t exp_default_budget(const Model *m, const Dataset *ds);
 /* The fixed costs the budget counts: the weights with their packed copies, the data rows. */
 size_t exp_fixed_bytes(const Model *m, const Dataset *ds);
 /* Bytes of activations a unit outside the clean pass (Fig 4) may use for one batch:
  * the budget max_memory (0: exp_default_budget) less the fixed costs; at least 1. */
 size_t exp_batch_bytes(const Model *m, const Dataset *ds, size_t max_memory);
+
+/* The number of sources (embeddings, heads, MLPs) the scan projects onto (exp_scan.c). */
+int exp_scan_sources(const ModelConfig *c);
 
 /* The units in the paper's order (bit i of EXP_* selects entry i); *count gets the number. */
 const Experiment *const *experiment_list(int *count);

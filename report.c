@@ -663,8 +663,9 @@ static int write_run_txt(const char *out_dir, const ReportInput *in, Error *err)
     text_printf(&t, "run time: %.1f s\nthreads: %d\nkernels: %s (CLEANUP_SIMD)\n", in->seconds, in->threads,
                 kernels_name());
     if (in->memory_budget)
-        text_printf(&t, "memory budget: %.1f MB (%s)\nbatch: %d rows\n", (double)in->memory_budget / 1048576.0,
-                    in->memory_budget_from ? in->memory_budget_from : "default", in->batch_rows);
+        text_printf(&t, "memory budget: %.1f MB (%s)\nbatch: %d rows\npasses over the rows: %d\n",
+                    (double)in->memory_budget / 1048576.0, in->memory_budget_from ? in->memory_budget_from : "default",
+                    in->batch_rows, in->passes > 0 ? in->passes : 1);
     if (in->peak_rss) text_printf(&t, "peak RSS: %.1f MB (getrusage)\n", (double)in->peak_rss / 1048576.0);
     rc = write_file_atomic(path, t.data, t.len, err);
     free(path);

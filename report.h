@@ -60,6 +60,7 @@ typedef struct {
     size_t memory_budget;           /* bytes */
     const char *memory_budget_from; /* "--max-memory", "CLEANUP_MAX_MEMORY" or "default" */
     int batch_rows;                 /* rows per clean-pass batch */
+    int passes;                     /* passes over the rows (the scan split to fit the budget) */
     size_t peak_rss;                /* bytes, when the report is written */
     unsigned units;            /* EXP_* bits of the experiments run (0: all) */
     /* provenance (each may be NULL / 0) */
