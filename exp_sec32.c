@@ -194,11 +194,20 @@ static void sec32_hooks(const ExpInputs *in, HookRequest *req) {
     hook_request_add(req, in->heads->patched_layer, HOOK_BIT(HOOK_RESULT) | HOOK_BIT(HOOK_PATTERN));
 }
 
+/* sec32_begin's work buffers: two V-composition sets and a chunk of logits. */
+static size_t sec32_memory(const ExpInputs *in, int n_rows, int T, int batch_rows) {
+    const ModelConfig *c = &in->model->cfg;
+    (void)n_rows;
+    (void)batch_rows;
+    return 2 * vcomp_bytes(in->model, T) + (size_t)N_DLA * T * sizeof(double) +
+           (size_t)EXP_LOGIT_CHUNK * ((size_t)c->d_vocab + c->d_model) * sizeof(float);
+}
+
 const Experiment experiment_sec32 = {
     "sec32", "Section 3.2: the paper's two correlations", "Section 3.2: the paper's correlations",
     SEC32_ROWS, 0, NULL, sec32_begin, sec32_batch, sec32_finish, sec32_end, NULL,
     NULL, sec32_report_section, sec32_outputs, sec32_figures,
     REF_MODEL | REF_PROCESSED | REF_WRITER | REF_CLEANERS | REF_ROWS | REF_SEQ_LEN,
     sec32_hooks,
-    NULL,
+    sec32_memory,
 };

@@ -347,6 +347,10 @@ void collect_positions(const Model *m, const Activations *a, PositionStats fn, c
 /* V-composition (Fig 5, Section 3.2)                                        */
 /* ------------------------------------------------------------------------ */
 
+size_t vcomp_bytes(const Model *m, int T) {
+    return ((size_t)3 * T * m->cfg.d_model + (size_t)2 * T * m->cfg.d_head) * sizeof(float);
+}
+
 void vcomp_alloc(VCompBuffers *w, const Model *m, int T) {
     const size_t TD = (size_t)T * m->cfg.d_model, Tdh = (size_t)T * m->cfg.d_head;
     w->x = xalloc_array(TD, sizeof(float), "work");

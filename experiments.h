@@ -265,6 +265,8 @@ typedef struct {
     float *x, *y, *z, *v, *tmp; /* [T,D] [T,dh] [T,dh] [T,D] [T,D] */
 } VCompBuffers;
 void vcomp_alloc(VCompBuffers *w, const Model *m, int T);
+/* The bytes vcomp_alloc allocates (for the units' memory budget). */
+size_t vcomp_bytes(const Model *m, int T);
 void vcomp_free(VCompBuffers *w);
 /* V-composition of the writer through the cleaners for positions [from, from+n) of row b
  * of the batch: w->v[i] = sum_c x[i] W_V[c] W_O[c] with x[i] = writer[i] / s2[i] (ln1 of
