@@ -519,7 +519,7 @@ static int clean_pass_plan(const ExpInputs *in, unsigned which, const HookReques
     const unsigned others = which & ~(unsigned)EXP_SCAN;
     const int n_src = (which & EXP_SCAN) ? exp_scan_sources(&in->model->cfg) : 0;
     Activations a;
-    size_t act_row, others1, per_row, need1, left, scan_all, scan_max = 0, group;
+    size_t act_row, others1, per_row, need1, left, scan_all, scan_max = 0, group, later;
     char b1[32], b2[32], b3[32], b4[32], b5[32];
     int w, first;
     if (activations_alloc_hooks(&a, in->model, 1, T, req, err)) return -1;
@@ -558,20 +558,24 @@ static int clean_pass_plan(const ExpInputs *in, unsigned which, const HookReques
     }
     if (plan->batch_rows > n_rows) plan->batch_rows = n_rows;
     group = left - (size_t)(plan->batch_rows - 1) * per_row;
+    /* Passes after the first run the scan alone: the other units' stores are free then. */
+    later = group + units_memory(in, others, n_rows, T, plan->batch_rows);
     *ends = xalloc_array((size_t)n_src + 1, sizeof **ends, "passes");
     *n_passes = 0;
     for (w = 0, first = 0; w < n_src; w++)
-        if (w > first && scan_group_memory(in, first, w + 1, n_rows, T, plan->batch_rows) > group) {
+        if (w > first &&
+            scan_group_memory(in, first, w + 1, n_rows, T, plan->batch_rows) > (*n_passes ? later : group)) {
             (*ends)[(*n_passes)++] = w; /* the group [first, w) is full: w starts the next one */
             first = w;
         }
     (*ends)[(*n_passes)++] = n_src; /* the last group (no scan: the one pass, ends[0] unused) */
+    /* The most the stores hold in any pass. */
     plan->stores = units_memory(in, others, n_rows, T, plan->batch_rows);
-    for (w = 0, first = 0; w < *n_passes; first = (*ends)[w++]) {
+    for (w = 0, first = 0, scan_max = 0; w < *n_passes; first = (*ends)[w++]) {
         size_t g = n_src ? scan_group_memory(in, first, (*ends)[w], n_rows, T, plan->batch_rows) : 0;
-        if (g > scan_max) scan_max = g;
+        if (w == 0) plan->stores += g;
+        else if (g > plan->stores) plan->stores = g;
     }
-    plan->stores += scan_max;
     plan->activations = act_row * (size_t)plan->batch_rows;
     plan->passes = *n_passes;
     return 0;
