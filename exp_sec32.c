@@ -16,7 +16,7 @@
 /* Positions whose logits are computed at once for the top-2 (x d_vocab floats: 49 MB
  * for gelu-4l). Each chunk packs all of W_U again, so not much smaller: 64 cost ~25%
  * more CPU in the unembedding matmul than 256. */
-#define EXP_LOGIT_CHUNK 256
+#define EXP_LOGIT_CHUNK 64
 
 /* DLA values of one position (f->dla). */
 enum { DLA_WRITER, DLA_CLEANERS, DLA_VCOMP, DLA_VCOMP_SAME, DLA_WRITER_NEXT, DLA_VCOMP_NEXT, N_DLA };

@@ -14,6 +14,9 @@
 /* exp_default_budget(): the working memory every run gets, and the most the weights add. */
 #define EXP_BUDGET_BASE ((size_t)44 << 20)
 #define EXP_BUDGET_MAX ((size_t)1 << 30)
+/* What the budget sets aside for the program itself: code, C library and OpenMP runtime,
+ * thread stacks, the tokenizer, small scratch (about 15 MB of RSS on Linux x86-64). */
+#define EXP_PROGRAM_BYTES ((size_t)16 << 20)
 /* Positions whose projection ratios are computed at once (in parallel) before being
  * appended to their Samples; bounds the scratch to EXP_STAT_CHUNK x statistics floats. */
 #define EXP_STAT_CHUNK 256
@@ -59,11 +62,11 @@ size_t exp_fixed_bytes(const Model *m, const Dataset *ds) {
     const ModelConfig *c = &m->cfg;
     size_t packed = (size_t)3 * c->d_model * c->n_heads * c->d_head * c->n_layers; /* W_{Q,K,V}_packed */
     size_t rows = ds ? (size_t)ds->n_rows * ds->seq_len * sizeof(int) : 0;
-    return (model_param_count(m) + packed) * sizeof(float) + rows;
+    return EXP_PROGRAM_BYTES + (model_param_count(m) + packed) * sizeof(float) + rows;
 }
 
 size_t exp_default_budget(const Model *m, const Dataset *ds) {
-    size_t fixed = exp_fixed_bytes(m, ds), weights = exp_fixed_bytes(m, NULL), extra = 2 * weights;
+    size_t fixed = exp_fixed_bytes(m, ds), weights = exp_fixed_bytes(m, NULL) - EXP_PROGRAM_BYTES, extra = 2 * weights;
     if (extra > EXP_BUDGET_MAX) extra = EXP_BUDGET_MAX;
     return fixed + EXP_BUDGET_BASE + extra;
 }
@@ -541,7 +544,7 @@ static int clean_pass_plan(const ExpInputs *in, unsigned which, const HookReques
     plan->row_bytes = per_row;
     if (plan->budget < need1)
         return error_set_code(err, EXIT_INTERNAL,
-                              "memory budget %s is too small: this run needs at least %s (weights and data %s, "
+                              "memory budget %s is too small: this run needs at least %s (program, weights and data %s, "
                               "samples and buffers %s, one row of activations %s); raise --max-memory",
                               mb(b1, plan->budget), mb(b2, need1), mb(b3, plan->fixed), mb(b4, others1 + scan_max),
                               mb(b5, act_row));

@@ -81,13 +81,14 @@ typedef struct {
     struct ExpMemory *memory;    /* when not NULL, experiments_run says here how it used the budget */
 } ExpInputs;
 
-/* How a run used its memory budget. What the budget counts: the weights and data rows
- * (fixed), the units' stores (samples kept for the whole clean pass, per-batch buffers)
- * and the activations of one batch. Not counted: the program itself, the tokenizer,
- * small scratch. The batch is the largest that fits; the results do not depend on it. */
+/* How a run used its memory budget. What the budget counts: 16 MB for the program itself,
+ * the weights and data rows (fixed), the units' stores (samples kept for the whole clean
+ * pass, per-batch buffers) and the activations of one batch. The batch is the largest
+ * that fits, the scan is split into passes when it must be; the results depend on
+ * neither. */
 typedef struct ExpMemory {
     size_t budget;          /* bytes */
-    size_t fixed;           /* weights (with their packed copies) and data rows */
+    size_t fixed;           /* the program's allowance, weights (with their packed copies), data rows */
     size_t stores;          /* the clean-pass units' stores at the chosen batch (the scan's largest pass) */
     size_t activations;     /* one clean-pass batch's activations */
     size_t row_bytes;       /* activations + per-batch buffers of one more row */
@@ -165,13 +166,15 @@ typedef struct {
     size_t (*memory)(const ExpInputs *in, int n_rows, int T, int batch_rows);
 } Experiment;
 
-/* The memory budget when none is given: the fixed costs (weights, data rows) plus 44 MB
+/* The memory budget when none is given: the fixed costs (program, weights, data rows) plus 44 MB
  * plus twice the weights (at most 1 GB more), so it grows with the model (the planted
  * model's `all` stays under 64 MB of RSS). The clean pass raises it to what the run
  * needs at least (the fixed costs, the stores of every unit but the scan, the scan's
  * largest source, one row, and 8 MB) when that is more. */
 size_t exp_default_budget(const Model *m, const Dataset *ds);
-/* The fixed costs the budget counts: the weights with their packed copies, the data rows. */
+/* The fixed costs the budget counts: an allowance of 16 MB for the program itself (code,
+ * libraries, thread stacks, tokenizer, scratch), the weights with their packed copies, the
+ * data rows. */
 size_t exp_fixed_bytes(const Model *m, const Dataset *ds);
 /* Bytes of activations a unit outside the clean pass (Fig 4) may use for one batch:
  * the budget max_memory (0: exp_default_budget) less the fixed costs; at least 1. */

@@ -1,7 +1,7 @@
 #!/bin/sh
 # test_budget.sh - the memory budget (issue 14): --max-memory and CLEANUP_MAX_MEMORY.
 #
-# The planted `all` on 40 rows with a tight budget (batches of one row, the scan split
+# The planted `all` on 40 rows with a tight budget (22 MB: batches of one row, the scan split
 # over several passes) and a large one (one batch, one pass) must give byte-identical
 # results.tsv and SHA256SUMS (the budget changes the batch and the passes, never a
 # number; report.md leaves --max-memory out of its command line).
@@ -23,22 +23,22 @@ run() { # CMD OUT ARGS...: planted CMD on 40 rows
     $RUN "$BIN" $cmd --model weights/planted --rows 40 --out "$TMP/$out" "$@" >"$TMP/log" 2>&1 ||
         { echo "FAIL $cmd $*:"; cat "$TMP/log"; fail=1; }
 }
-run all small --max-memory 7M
+run all small --max-memory 22M
 run all large --max-memory 1G
 CLEANUP_MAX_MEMORY=2GiB run fig5 env
 CLEANUP_MAX_MEMORY=1K run fig5 both --max-memory=1073741824
 
 for f in results.tsv SHA256SUMS; do
-    cmp -s "$TMP/small/$f" "$TMP/large/$f" || { echo "FAIL: $f differs between a 7 MB and a 1 GB budget"; fail=1; }
+    cmp -s "$TMP/small/$f" "$TMP/large/$f" || { echo "FAIL: $f differs between a 22 MB and a 1 GB budget"; fail=1; }
 done
-grep -q '^memory budget: 7.0 MB (--max-memory)$' "$TMP/small/run.txt" || { echo "FAIL: run.txt budget (small)"; fail=1; }
+grep -q '^memory budget: 22.0 MB (--max-memory)$' "$TMP/small/run.txt" || { echo "FAIL: run.txt budget (small)"; fail=1; }
 grep -q '^memory budget: 1024.0 MB (--max-memory)$' "$TMP/both/run.txt" || { echo "FAIL: --max-memory must win over CLEANUP_MAX_MEMORY"; fail=1; }
 grep -q '^memory budget: 2048.0 MB (CLEANUP_MAX_MEMORY)$' "$TMP/env/run.txt" || { echo "FAIL: CLEANUP_MAX_MEMORY not used"; fail=1; }
 grep -q '^batch: 40 rows$' "$TMP/large/run.txt" || { echo "FAIL: a 1 GB budget holds all 40 rows in one batch"; fail=1; }
 small_batch=$(sed -n 's/^batch: \([0-9]*\) rows$/\1/p' "$TMP/small/run.txt")
-[ -n "$small_batch" ] && [ "$small_batch" -lt 10 ] || { echo "FAIL: a 7 MB budget gave batch '$small_batch'"; fail=1; }
+[ -n "$small_batch" ] && [ "$small_batch" -lt 10 ] || { echo "FAIL: a 22 MB budget gave batch '$small_batch'"; fail=1; }
 passes=$(sed -n 's/^passes over the rows: \([0-9]*\)$/\1/p' "$TMP/small/run.txt")
-[ -n "$passes" ] && [ "$passes" -gt 1 ] || { echo "FAIL: a 7 MB budget should split the scan, gave '$passes' passes"; fail=1; }
+[ -n "$passes" ] && [ "$passes" -gt 1 ] || { echo "FAIL: a 22 MB budget should split the scan, gave '$passes' passes"; fail=1; }
 grep -q '^passes over the rows: 1$' "$TMP/large/run.txt" || { echo "FAIL: a 1 GB budget needs one pass"; fail=1; }
 grep -q '^peak RSS: [0-9.]* MB (getrusage)$' "$TMP/small/run.txt" || { echo "FAIL: run.txt has no peak RSS"; fail=1; }
 
@@ -54,5 +54,5 @@ $RUN "$BIN" all --model weights/planted --max-memory 3M --out "$TMP/bad" >"$TMP/
     { echo "FAIL: a 3 MB budget: exit $rc, stderr:"; cat "$TMP/err"; fail=1; }
 [ -f "$TMP/bad/results.tsv" ] && { echo "FAIL: a refused budget wrote results"; fail=1; }
 
-[ $fail = 0 ] && echo "test_budget: 7 MB (batch $small_batch, $passes passes) and 1 GB (batch 40) budgets give the same bytes"
+[ $fail = 0 ] && echo "test_budget: 22 MB (batch $small_batch, $passes passes) and 1 GB (batch 40) budgets give the same bytes"
 exit $fail
