@@ -101,6 +101,25 @@ test-cross-full:
 test-cross-ci:
 	sh tools/test_cross.sh --ci s390x armhf
 
+# `make install PREFIX=/usr/local [DESTDIR=/staging]`: the program (it needs no other
+# file: without a model directory it builds the planted model in memory) and its docs.
+PREFIX  ?= /usr/local
+BINDIR  ?= $(PREFIX)/bin
+DOCDIR  ?= $(PREFIX)/share/doc/cleanup
+DOCS    := README.md EXPERIMENTS.md BENCHMARKS.md CONTRIBUTING.md docs/PROTOCOL.md
+# INSTALL_BIN: the binary to install (tests/test_anywhere.sh installs the one under test).
+INSTALL_BIN ?= cleanup
+.PHONY: install uninstall
+install: $(INSTALL_BIN)
+	mkdir -p "$(DESTDIR)$(BINDIR)" "$(DESTDIR)$(DOCDIR)"
+	cp "$(INSTALL_BIN)" "$(DESTDIR)$(BINDIR)/cleanup.tmp" && chmod 755 "$(DESTDIR)$(BINDIR)/cleanup.tmp" && \
+	    mv -f "$(DESTDIR)$(BINDIR)/cleanup.tmp" "$(DESTDIR)$(BINDIR)/cleanup"
+	for f in $(DOCS); do cp "$$f" "$(DESTDIR)$(DOCDIR)/" && chmod 644 "$(DESTDIR)$(DOCDIR)/$$(basename $$f)" || exit 1; done
+uninstall:
+	rm -f "$(DESTDIR)$(BINDIR)/cleanup"
+	for f in $(DOCS); do rm -f "$(DESTDIR)$(DOCDIR)/$$(basename $$f)"; done
+	-rmdir "$(DESTDIR)$(DOCDIR)" 2>/dev/null
+
 # Optional: download gelu-4l, its tokenizer and data rows (needs network and curl).
 fetch:
 	sh tools/fetch_gelu4l.sh weights/gelu-4l

@@ -13,6 +13,7 @@
 #include "sha256.h"
 #include "synth.h"
 #include "verify.h"
+#include "version.h"
 
 typedef struct {
     const char *cmd;
@@ -27,6 +28,8 @@ typedef struct {
     char default_out[64];
     int heads_given;    /* --writer or --cleaners on the command line */
     int scan_pairs;     /* SCAN_PAIRS_* */
+    size_t max_memory;  /* --max-memory, else CLEANUP_MAX_MEMORY; 0: the default budget */
+    const char *max_memory_from; /* which of them, or "default" */
 } ExpOptions;
 
 /* Everything a run reads, opened and checked. */
@@ -45,7 +48,14 @@ typedef struct {
     ModelIdentity identity;      /* gelu-4l's fingerprints on the weights */
     PromptRecord *prompt_records; /* Fig 4's prompts as tokenized, for the report */
     char *tok_path;              /* tokenizer.json when loaded */
+    SynthFiles memory_model;     /* the planted model's files when built in memory (count 0: not) */
+    MemFile memory_files[SYNTH_MAX_FILES]; /* the same, mounted as MEMORY_MODEL_DIR */
+    char memory_source[160];     /* what report.md and run.txt say about it */
 } ExpRun;
+
+/* Where the planted model built in memory is mounted (util.h: memdir_mount): the name
+ * its files go by in messages and in report.md. */
+#define MEMORY_MODEL_DIR "planted (built in memory)"
 
 static void print_usage(FILE *f) {
     const Experiment *const *units;
@@ -57,14 +67,14 @@ static void print_usage(FILE *f) {
                "\n"
                "Runs the paper's experiments (EXPERIMENTS.md) and writes OUT/results.tsv\n"
                "(one name<TAB>value line per metric, sorted).\n"
-               "  all    every experiment, then the figures and report.md (see `cleanup verify`)\n"
-               "  scan   also writes scan.tsv, its figures, report.md and SHA256SUMS\n");
+               "  all    every experiment, then the figures and report.md (see `cleanup verify`)\n");
     for (i = 0; i < n; i++) fprintf(f, "  %-6s %s\n", units[i]->name, units[i]->summary);
     fprintf(f,
             "\n"
             "options:\n"
             "  --model DIR       model directory (config.json, weights, tokenizer.json, data.jsonl);\n"
-            "                    default weights/gelu-4l if present, else weights/planted\n"
+            "                    default weights/gelu-4l if present, else weights/planted, else the\n"
+            "                    planted model built in memory (no files needed)\n"
             "  --weights FILE    weights file (default: the *final.pth / .pth / .safetensors in DIR)\n"
             "  --data FILE|DIR   rows: {\"tokens\":[...]} JSONL, datasets-server /rows JSON, or raw\n"
             "                    text ({\"text\":...} JSONL or plain text). A directory (default: the\n"
@@ -72,7 +82,7 @@ static void print_usage(FILE *f) {
             "                    proportion to their sizes\n"
             "  --rows N          number of dataset rows (default 300; --n-prompts N is the same)\n"
             "  --seq-len T       tokens per row (default n_ctx); longer rows are truncated\n"
-            "  --out DIR         output directory (default out/)\n"
+            "  --out DIR         output directory (default ./out, in the current directory)\n"
             "  --threads N       worker threads (results do not depend on it)\n"
             "  --writer LxHy     the writer head (default L0H2)\n"
             "  --cleaners LIST   cleaner heads, all in one layer, the patched layer\n"
@@ -90,14 +100,21 @@ static void print_usage(FILE *f) {
             "  --scan-pairs M    the scan's node x node quantiles: auto (default: exact when they\n"
             "                    fit in 192 MB, else binned within 5e-4, with a second pass over the\n"
             "                    rows for the cleaners' summed PR), exact or binned\n"
-            "  The scan ranks writers by score = gone / spread: gone = median PR(resid, w) right after\n"
-            "  w minus at the last location, spread = q87.5 - q12.5 of PR there (consistent erasure;\n"
-            "  gone alone ranks noisy random heads first). EXPERIMENTS.md \"Scan\".\n"
+            "  --max-memory SIZE memory budget (64M, 1G, 512MiB, bytes; K/M/G/T are powers of 1024):\n"
+            "                    weights, data rows, samples and one batch of activations; the batch\n"
+            "                    is the largest that fits, and the scan runs in several passes over\n"
+            "                    the rows when its samples do not (the results do not depend on\n"
+            "                    either). Default: $CLEANUP_MAX_MEMORY (the option wins), else the\n"
+            "                    weights and data, 44 MB and twice the weights (README, \"Memory\")\n"
+            "\n"
+            "The scan ranks writers by score = gone / spread: gone = median PR(resid, w) right after\n"
+            "w minus at the last location, spread = q87.5 - q12.5 of PR there (consistent erasure;\n"
+            "gone alone ranks noisy random heads first). EXPERIMENTS.md \"Scan\".\n"
             "\n"
             "Outputs: results.tsv, the figures, report.md and SHA256SUMS in --out (default out/ for\n"
             "`all`, out/NAME for one experiment); `cleanup verify DIR` re-checks them.\n"
             "exit codes: 0 ok (every comparable check passed, or none applies), 1 bad command line,\n"
-            "2 bad input, 3 cannot write, 5 out of memory, 6 a check failed or is missing (the\n"
+            "2 bad input, 3 cannot write, 5 out of memory (or a --max-memory too small for one row), 6 a check failed or is missing (the\n"
             "outputs are complete; report.md says which)\n");
 }
 
@@ -160,6 +177,10 @@ static int parse_options(int argc, char **argv, ExpOptions *o) {
             else if (strcmp(v, "exact") == 0) o->scan_pairs = SCAN_PAIRS_EXACT;
             else if (strcmp(v, "binned") == 0) o->scan_pairs = SCAN_PAIRS_BINNED;
             else die(EXIT_USAGE, "--scan-pairs must be auto, exact or binned, not '%s'", v);
+        } else if (arg_value(argc, argv, &i, "--max-memory", &v)) {
+            if (parse_size(v, &o->max_memory))
+                die(EXIT_USAGE, "--max-memory: '%s' is not a size (bytes, or a number with K, M, G or T: 64M, 1G)", v);
+            o->max_memory_from = "--max-memory";
         } else if (arg_value(argc, argv, &i, "--prompts", &v)) {
             o->prompts_file = v;
         } else if (arg_value(argc, argv, &i, "--bos-id", &v) || arg_value(argc, argv, &i, "--bos", &v)) {
@@ -173,13 +194,20 @@ static int parse_options(int argc, char **argv, ExpOptions *o) {
         } else {
             static const char *const options[] = {"--model", "--weights", "--data", "--rows", "--n-prompts", "--seq-len",
                                                   "--out", "--threads", "--writer", "--cleaners", "--prompts",
-                                                  "--bos-id", "--no-processing", "--checks", "--reference", "--help",
-                                                  NULL};
+                                                  "--bos-id", "--no-processing", "--checks", "--reference",
+                                                  "--scan-pairs", "--max-memory", "--help", NULL};
             die_unknown_option(o->cmd, argv[i], options);
         }
     }
     if (o->reference && strcmp(o->checks, "none") == 0)
         die(EXIT_USAGE, "--reference and --checks none contradict each other");
+    if (!o->max_memory_from && getenv("CLEANUP_MAX_MEMORY") && *getenv("CLEANUP_MAX_MEMORY")) {
+        if (parse_size(getenv("CLEANUP_MAX_MEMORY"), &o->max_memory))
+            die(EXIT_USAGE, "CLEANUP_MAX_MEMORY: '%s' is not a size (bytes, or a number with K, M, G or T: 64M, 1G)",
+                getenv("CLEANUP_MAX_MEMORY"));
+        o->max_memory_from = "CLEANUP_MAX_MEMORY";
+    }
+    if (!o->max_memory_from) o->max_memory_from = "default";
     return -1;
 }
 
@@ -242,7 +270,30 @@ static void prepare_out(const ExpOptions *o) {
 /* Inputs                                                                    */
 /* ------------------------------------------------------------------------ */
 
-/* The model: --model, else the paper's when it is there, else the bundled planted one. */
+/* The bundled planted model when weights/planted is not there (a binary run outside the
+ * repository): synth_build makes its files in memory, byte for byte what `make` writes
+ * into weights/planted, and they are mounted as the directory MEMORY_MODEL_DIR, so the
+ * model, tokenizer and data are read exactly as from those files (same bits). */
+static void build_planted_in_memory(ExpRun *run) {
+    SynthOptions opt;
+    Error err;
+    int i;
+    memset(&opt, 0, sizeof opt);
+    opt.shape = SYNTH_PLANTED;
+    opt.rows = SYNTH_DEFAULT_ROWS;
+    if (synth_build(&opt, &run->memory_model, &err)) die_error(&err);
+    for (i = 0; i < run->memory_model.count; i++) {
+        run->memory_files[i].name = run->memory_model.files[i].name;
+        run->memory_files[i].data = run->memory_model.files[i].data;
+        run->memory_files[i].len = run->memory_model.files[i].len;
+    }
+    memdir_mount(MEMORY_MODEL_DIR, run->memory_files, run->memory_model.count);
+    snprintf(run->memory_source, sizeof run->memory_source, "planted model, built in memory by cleanup %s",
+             cleanup_version());
+}
+
+/* The model: --model, else the paper's when it is there, else the bundled planted one
+ * (from weights/planted, or built in memory when that is absent). */
 static void open_model(ExpOptions *o, ExpRun *run) {
     Error err;
     if (!o->model_dir) {
@@ -250,10 +301,15 @@ static void open_model(ExpOptions *o, ExpRun *run) {
             o->model_dir = "weights/gelu-4l";
             printf("model: weights/gelu-4l (the paper's model, found in weights/)\n");
         } else {
-            o->model_dir = "weights/planted";
-            printf("model: weights/planted - the bundled PLANTED model, not gelu-4l (weights/gelu-4l/config.json\n"
+            const int on_disk = path_exists("weights/planted/config.json");
+            if (on_disk) o->model_dir = "weights/planted";
+            else build_planted_in_memory(run);
+            if (!on_disk) o->model_dir = MEMORY_MODEL_DIR;
+            printf("model: %s, not gelu-4l (weights/gelu-4l/config.json\n"
                    "       not found). It exercises the whole pipeline on a known circuit; to reproduce the\n"
-                   "       paper, get gelu-4l with `make fetch` or by hand (README, \"Getting gelu-4l\").\n");
+                   "       paper, get gelu-4l with `make fetch` or by hand (README, \"Getting gelu-4l\").\n",
+                   on_disk ? "weights/planted - the bundled PLANTED model"
+                           : "the bundled PLANTED model, built in memory (no weights/planted here)");
         }
     }
     if (model_load(o->model_dir, o->weights, !o->no_processing, &run->model, &err)) die_error(&err);
@@ -450,6 +506,8 @@ static void close_inputs(ExpRun *run) {
     free(run->tok_path);
     for (i = 0; i < run->n_data_files; i++) free(run->data_files[i]);
     free(run->data_files);
+    if (run->memory_model.count) memdir_unmount();
+    synth_files_free(&run->memory_model);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -535,7 +593,7 @@ static const RefSet *choose_reference(const ExpOptions *o, const ExpRun *run, Re
 }
 
 /* The command line as typed, each argument quoted when the shell would need it;
- * skip_out_threads leaves --out and --threads out (they do not change any number). */
+ * skip_out_threads leaves --out, --threads and --max-memory out (they change no number). */
 static char *command_line(const ExpOptions *o, int skip_out_threads) {
     size_t cap = 64, used;
     char *s;
@@ -545,11 +603,14 @@ static char *command_line(const ExpOptions *o, int skip_out_threads) {
     used = (size_t)snprintf(s, cap, "cleanup");
     for (i = 0; i < o->argc; i++) {
         const char *a = o->argv[i], *p;
-        if (skip_out_threads && i + 1 < o->argc && (strcmp(a, "--out") == 0 || strcmp(a, "--threads") == 0)) {
+        if (skip_out_threads && i + 1 < o->argc &&
+            (strcmp(a, "--out") == 0 || strcmp(a, "--threads") == 0 || strcmp(a, "--max-memory") == 0)) {
             i++;
             continue;
         }
-        if (skip_out_threads && (strncmp(a, "--out=", 6) == 0 || strncmp(a, "--threads=", 10) == 0)) continue;
+        if (skip_out_threads && (strncmp(a, "--out=", 6) == 0 || strncmp(a, "--threads=", 10) == 0 ||
+                                 strncmp(a, "--max-memory=", 13) == 0))
+            continue;
         if (*a && strspn(a, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_=./,:+@%") == strlen(a)) {
             used += (size_t)snprintf(s + used, cap - used, " %s", a);
             continue;
@@ -589,6 +650,7 @@ static void fill_report_input(const ExpOptions *o, const ExpRun *run, const Resu
     in->fig5_y = fig5->y;
     in->fig5_n = fig5->n;
     in->model_dir = o->model_dir;
+    in->model_source = run->memory_model.count ? run->memory_source : NULL;
     in->config_path = m->config_path;
     in->weights_path = m->weights_path;
     in->weights_sha256 = m->weights_sha256;
@@ -665,7 +727,8 @@ static void print_scan_summary(const char *out) {
 
 /* Writes results.tsv, the figures, report.md and SHA256SUMS; returns the exit status:
  * EXIT_CHECKS when a comparable check failed or is missing. */
-static int write_outputs(const ExpOptions *o, const ExpRun *run, const Results *res, const Points *fig5, double t0) {
+static int write_outputs(const ExpOptions *o, const ExpRun *run, const Results *res, const Points *fig5,
+                         const ExpMemory *memory, double t0) {
     ReportInput in;
     RefSet file_set, subset;
     RefConfig config;
@@ -693,6 +756,11 @@ static int write_outputs(const ExpOptions *o, const ExpRun *run, const Results *
     in.settings = setting_ptrs;
     in.n_settings = n_settings;
     in.seconds = now_seconds() - t0;
+    in.memory_budget = memory->budget;
+    in.memory_budget_from = o->max_memory_from;
+    in.batch_rows = memory->batch_rows;
+    in.passes = memory->passes;
+    in.peak_rss = peak_rss_bytes();
     if (report_write_all(o->out, &in, &err)) die_error(&err);
     printf("wrote %s/results.tsv (%d metrics), figures and report.md in %.1f s\n", o->out, res->count,
            now_seconds() - t0);
@@ -717,6 +785,7 @@ int cmd_experiment(int argc, char **argv) {
     ExpOptions o;
     ExpRun run;
     ExpInputs in;
+    ExpMemory memory;
     Results res;
     Points fig5;
     Error err;
@@ -745,10 +814,13 @@ int cmd_experiment(int argc, char **argv) {
     in.prompts = run.file_prompts;
     in.n_prompts = run.n_prompts;
     in.scan_pairs = o.scan_pairs;
+    in.max_memory = o.max_memory;
+    in.memory = &memory;
+    memset(&memory, 0, sizeof memory);
     results_init(&res);
     points_init(&fig5);
     if (experiments_run(&in, o.which, &res, &fig5, &err)) die_error(&err);
-    rc = write_outputs(&o, &run, &res, &fig5, t0);
+    rc = write_outputs(&o, &run, &res, &fig5, &memory, t0);
 
     results_free(&res);
     points_free(&fig5);

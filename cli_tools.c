@@ -612,7 +612,7 @@ int cmd_synth(int argc, char **argv) {
     Error err;
     opt.shape = SYNTH_PLANTED;
     opt.seed = 0;
-    opt.rows = 300;
+    opt.rows = SYNTH_DEFAULT_ROWS;
     opt.plant = NULL;
     /* a variant starts from the bundled circuit's heads, with equal cleaner shares */
     plant.writer_layer = 0;

@@ -245,10 +245,18 @@ static void fig1_hooks(const ExpInputs *in, HookRequest *req) {
     hook_request_add(req, 0, HOOK_BIT(HOOK_RESULT));
 }
 
+/* fig1_begin's samples. */
+static size_t fig1_memory(const ExpInputs *in, int n_rows, int T, int batch_rows) {
+    const ModelConfig *c = &in->model->cfg;
+    (void)batch_rows;
+    return (size_t)c->n_heads * resid_location_count(c->n_layers, c->attn_only) * n_rows * T * sizeof(float);
+}
+
 const Experiment experiment_fig1 = {
     "fig1", "Fig 1: residual stream projected onto the layer-0 heads", "Fig 1: residual stream onto the writer",
     0, 0, NULL, fig1_begin, fig1_batch, fig1_finish, fig1_end, NULL,
     fig1_write_figures, fig1_report_section, fig1_outputs, fig1_figures,
     REF_MODEL | REF_PROCESSED | REF_ROWS | REF_SEQ_LEN,
     fig1_hooks,
+    fig1_memory,
 };

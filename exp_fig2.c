@@ -290,10 +290,18 @@ static void fig2_hooks(const ExpInputs *in, HookRequest *req) {
     hook_request_add(req, -1, HOOK_BIT(HOOK_RESULT) | HOOK_BIT(HOOK_MLP_OUT));
 }
 
+/* fig2_begin's samples, and the cleaners' sum (grown by doubling: up to twice). */
+static size_t fig2_memory(const ExpInputs *in, int n_rows, int T, int batch_rows) {
+    const ModelConfig *c = &in->model->cfg;
+    (void)batch_rows;
+    return ((size_t)c->n_layers * (c->n_heads + 1) + 2) * n_rows * T * sizeof(float);
+}
+
 const Experiment experiment_fig2 = {
     "fig2", "Fig 2: projection of every node onto the writer (-0.903)", "Fig 2: which nodes erase the writer",
     0, 0, NULL, fig2_begin, fig2_batch, fig2_finish, fig2_end, NULL,
     fig2_write_figures, fig2_report_section, fig2_outputs, fig2_figures,
     REF_MODEL | REF_PROCESSED | REF_WRITER | REF_CLEANERS | REF_ROWS | REF_SEQ_LEN,
     fig2_hooks,
+    fig2_memory,
 };

@@ -288,10 +288,18 @@ static void fig3_hooks(const ExpInputs *in, HookRequest *req) {
     hook_request_add(req, in->heads->patched_layer, HOOK_BIT(HOOK_RESULT) | HOOK_BIT(HOOK_PATTERN));
 }
 
+/* fig3_begin's samples (clean and patched) and its per-batch patch buffers. */
+static size_t fig3_memory(const ExpInputs *in, int n_rows, int T, int batch_rows) {
+    const ModelConfig *c = &in->model->cfg;
+    const size_t series = 2 * ((size_t)resid_location_count(c->n_layers, c->attn_only) + c->n_heads);
+    return (series * n_rows * T + (size_t)batch_rows * T * (2 * (size_t)c->d_model + 1)) * sizeof(float);
+}
+
 const Experiment experiment_fig3 = {
     "fig3", "Fig 3: value-input patch of the cleaners' layer", "Fig 3: the clean-up depends on the writer",
     0, 1, NULL, fig3_begin, fig3_batch, fig3_finish, fig3_end, NULL,
     fig3_write_figures, fig3_report_section, fig3_outputs, fig3_figures,
     REF_MODEL | REF_PROCESSED | REF_WRITER | REF_CLEANERS | REF_ROWS | REF_SEQ_LEN,
     fig3_hooks,
+    fig3_memory,
 };

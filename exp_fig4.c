@@ -73,7 +73,7 @@ int exp_tokenize_prompt(const Model *m, Tokenizer *tok, const AdvPrompt *p, int 
 }
 
 int exp_fig4_prompt(const Model *m, const Dataset *ds, const ExpHeads *hd, const PromptTokens *pt, int other_layer,
-                    int other_head, int k, Results *res, Error *err) {
+                    int other_head, int k, Results *res, Error *err, size_t max_memory) {
     const ModelConfig *c = &m->cfg;
     int D = c->d_model, V = c->d_vocab, T = pt->n, last = T - 1, n_heads, hi, batch, row, b;
     int layers[2], heads[2], top1 = 0, top2 = -1, stop_layer;
@@ -132,7 +132,7 @@ int exp_fig4_prompt(const Model *m, const Dataset *ds, const ExpHeads *hd, const
         free(out);
         return -1;
     }
-    batch = (int)(exp_batch_bytes() / (ar.bytes ? ar.bytes : 1));
+    batch = (int)(exp_batch_bytes(m, ds, max_memory) / (ar.bytes ? ar.bytes : 1));
     if (batch > 64) batch = 64;
     if (batch > ds->n_rows) batch = ds->n_rows;
     if (batch > 1) {
@@ -177,14 +177,15 @@ int exp_fig4_prompt(const Model *m, const Dataset *ds, const ExpHeads *hd, const
 }
 
 int exp_fig4(const Model *m, const Dataset *ds, const ExpHeads *hd, Tokenizer *tok, const AdvPrompt *prompts,
-             int n_prompts, Results *res, Error *err) {
+             int n_prompts, Results *res, Error *err, size_t max_memory) {
     int k;
     if (exp_heads_check(m, hd, err)) return -1;
     for (k = 0; k < n_prompts; k++) {
         PromptTokens pt;
         int rc;
         if (exp_tokenize_prompt(m, tok, &prompts[k], k + 1, ds->seq_len, &pt, err)) return -1;
-        rc = exp_fig4_prompt(m, ds, hd, &pt, prompts[k].other_layer, prompts[k].other_head, k + 1, res, err);
+        rc = exp_fig4_prompt(m, ds, hd, &pt, prompts[k].other_layer, prompts[k].other_head, k + 1, res, err,
+                             max_memory);
         free(pt.tokens);
         if (rc) return -1;
     }
@@ -200,7 +201,7 @@ static int fig4_check(const ExpInputs *in, Error *err) {
 static int fig4_run(const ExpInputs *in, Results *res, Error *err) {
     int n = in->n_prompts;
     const AdvPrompt *prompts = in->prompts ? in->prompts : exp_paper_prompts(&n);
-    return exp_fig4(in->model, in->data, in->heads, in->tokenizer, prompts, n, res, err);
+    return exp_fig4(in->model, in->data, in->heads, in->tokenizer, prompts, n, res, err, in->max_memory);
 }
 
 /* ---- figure and report ---- */
@@ -406,4 +407,5 @@ const Experiment experiment_fig4 = {
     fig4_write_figures, fig4_report_section, fig4_outputs, fig4_figures,
     REF_MODEL | REF_PROCESSED | REF_WRITER | REF_PROMPTS | REF_ROWS,
     NULL, /* runs on its own, outside the clean pass */
+    NULL,
 };

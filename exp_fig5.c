@@ -243,6 +243,13 @@ static void fig5_hooks(const ExpInputs *in, HookRequest *req) {
     hook_request_add(req, in->heads->writer_layer, HOOK_BIT(HOOK_RESULT));
 }
 
+/* fig5_begin's work buffers (the points are a few per row of its first rows). */
+static size_t fig5_memory(const ExpInputs *in, int n_rows, int T, int batch_rows) {
+    (void)n_rows;
+    (void)batch_rows;
+    return vcomp_bytes(in->model, T) + (size_t)2 * T * sizeof(double);
+}
+
 const Experiment experiment_fig5 = {
     "fig5", "Fig 5: writer DLA against its V-composition",
     "Fig 5: writer DLA against its V-composition (the authors' regression)",
@@ -250,4 +257,5 @@ const Experiment experiment_fig5 = {
     fig5_write_figures, fig5_report_section, fig5_outputs, fig5_figures,
     REF_MODEL | REF_PROCESSED | REF_WRITER | REF_CLEANERS | REF_ROWS | REF_SEQ_LEN,
     fig5_hooks,
+    fig5_memory,
 };

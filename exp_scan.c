@@ -263,12 +263,14 @@ static void binned_add_quantiles3(Results *res, const char *name, Binned *h) {
 
 typedef struct {
     ScanShape sh;
+    int lo, hi;           /* this pass's sources [lo, hi) (ExpInputs.scan_first/scan_end) */
+    int n_gpairs;         /* their pairs: the stores below hold only this pass's sources */
     int *first;           /* [n_src]: first later source of w */
-    int *pair0;           /* [n_src]: index of w's first pair */
+    int *pair0;           /* [n_src]: index of w's first pair among this pass's pairs (w in [lo, hi)) */
     int exact;            /* pairs stored exactly */
-    Samples *resid;       /* [n_src * n_loc]: PR(resid_k, s) at s * n_loc + k */
-    Samples *pair;        /* [n_pairs] exact pairs, or one batch's when binned */
-    Binned *bins;         /* [n_pairs] when binned */
+    Samples *resid;       /* [(hi - lo) * n_loc]: PR(resid_k, s) at (s - lo) * n_loc + k */
+    Samples *pair;        /* [n_gpairs] exact pairs, or one batch's when binned */
+    Binned *bins;         /* [n_gpairs] when binned */
     int n_rows, T, batch_rows; /* the clean pass's: the binned cleaners' pass repeats it */
     int *n_cl;            /* [n_src]: number of cleaners of w */
     int *cl;              /* [n_src * SCAN_MAX_CLEANERS]: w's cleaners, later-node offsets */
@@ -281,6 +283,26 @@ typedef struct {
 
 static size_t scan_exact_budget(const ExpInputs *in) {
     return in->scan_exact_bytes ? in->scan_exact_bytes : SCAN_EXACT_BYTES;
+}
+
+/* Whether the pairs are stored exactly (--scan-pairs; AUTO: when they fit in
+ * scan_exact_bytes). Not the memory budget: that would change the results. */
+static int scan_exact(const ExpInputs *in, const ScanShape *sh, size_t n_samples) {
+    return in->scan_pairs == SCAN_PAIRS_EXACT ||
+           (in->scan_pairs == SCAN_PAIRS_AUTO &&
+            (double)sh->n_pairs * (double)n_samples * sizeof(float) <= (double)scan_exact_budget(in));
+}
+
+/* The sources of this pass: ExpInputs.scan_first..scan_end, all when scan_end is 0. */
+static void scan_range(const ExpInputs *in, const ScanShape *sh, int *lo, int *hi) {
+    *lo = in->scan_end > 0 ? in->scan_first : 0;
+    *hi = in->scan_end > 0 && in->scan_end < sh->n_src ? in->scan_end : sh->n_src;
+}
+
+int exp_scan_sources(const ModelConfig *c) {
+    ScanShape sh;
+    scan_shape(&sh, c->n_layers, c->n_heads, c->attn_only);
+    return sh.n_src;
 }
 
 static int scan_check(const ExpInputs *in, Error *err) {
@@ -302,22 +324,22 @@ static void *scan_begin(const ExpInputs *in, int n_rows, int T, int batch_rows) 
     s->sh.n_pairs = count_pairs(&s->sh);
     s->first = xalloc_array((size_t)s->sh.n_src, sizeof *s->first, "scan");
     s->pair0 = xalloc_array((size_t)s->sh.n_src, sizeof *s->pair0, "scan");
+    scan_range(in, &s->sh, &s->lo, &s->hi);
     for (w = 0; w < s->sh.n_src; w++) {
         s->first[w] = first_later(&s->sh, w);
         s->pair0[w] = p;
-        p += s->sh.n_src - s->first[w];
+        if (w >= s->lo && w < s->hi) p += s->sh.n_src - s->first[w];
     }
-    s->resid = samples_array((size_t)s->sh.n_src * s->sh.n_loc, n_samples);
-    s->exact = in->scan_pairs == SCAN_PAIRS_EXACT ||
-               (in->scan_pairs == SCAN_PAIRS_AUTO &&
-                (double)s->sh.n_pairs * (double)n_samples * sizeof(float) <= (double)scan_exact_budget(in));
+    s->n_gpairs = p;
+    s->resid = samples_array((size_t)(s->hi - s->lo) * s->sh.n_loc, n_samples);
+    s->exact = scan_exact(in, &s->sh, n_samples);
     if (s->exact) {
-        s->pair = samples_array((size_t)s->sh.n_pairs, n_samples);
+        s->pair = samples_array((size_t)s->n_gpairs, n_samples);
     } else {
         size_t k;
-        s->pair = samples_array((size_t)s->sh.n_pairs, (size_t)batch_rows * T); /* one batch */
-        s->bins = xalloc_array((size_t)s->sh.n_pairs, sizeof *s->bins, "scan histograms");
-        for (k = 0; k < (size_t)s->sh.n_pairs; k++) binned_init(&s->bins[k]);
+        s->pair = samples_array((size_t)s->n_gpairs, (size_t)batch_rows * T); /* one batch */
+        s->bins = xalloc_array((size_t)s->n_gpairs, sizeof *s->bins, "scan histograms");
+        for (k = 0; k < (size_t)s->n_gpairs; k++) binned_init(&s->bins[k]);
     }
     s->n_rows = n_rows;
     s->T = T;
@@ -338,7 +360,7 @@ static void scan_position(const void *ctx, const Activations *a, int b, int t, c
     const int D = m->cfg.d_model, n_loc = s->sh.n_loc;
     int i, k, n;
     (void)sum;
-    for (i = 0; i < s->sh.n_src; i++) {
+    for (i = s->lo; i < s->hi; i++) {
         int np = 0;
         for (k = 0; k < n_loc; k++) ptrs[np++] = resid_location_data(m, a, k) + bt * D;
         for (n = s->first[i]; n < s->sh.n_src; n++) ptrs[np++] = src_vector(m, a, &s->sh, n, b, t);
@@ -351,7 +373,7 @@ static void scan_position(const void *ctx, const Activations *a, int b, int t, c
 static void scan_pour(Scan *s) {
     int k;
     size_t i;
-    for (k = 0; k < s->sh.n_pairs; k++) {
+    for (k = 0; k < s->n_gpairs; k++) {
         for (i = 0; i < s->pair[k].count; i++) binned_add(&s->bins[k], s->pair[k].values[i]);
         s->bins[k].n_nan += s->pair[k].n_nan;
         s->pair[k].count = 0;
@@ -361,12 +383,12 @@ static void scan_pour(Scan *s) {
 
 static void scan_batch(void *state, const ExpInputs *in, ExpBatch *b) {
     Scan *s = state;
-    const int n_res = s->sh.n_src * s->sh.n_loc;
-    Samples **targets = xalloc_array((size_t)n_res + s->sh.n_pairs, sizeof *targets, "statistics");
+    const int n_res = (s->hi - s->lo) * s->sh.n_loc;
+    Samples **targets = xalloc_array((size_t)n_res + s->n_gpairs, sizeof *targets, "statistics");
     ScanCtx ctx;
     int i, k, n = 0;
-    for (i = 0; i < s->sh.n_src; i++) { /* the order of scan_position's values */
-        for (k = 0; k < s->sh.n_loc; k++) targets[n++] = &s->resid[i * s->sh.n_loc + k];
+    for (i = s->lo; i < s->hi; i++) { /* the order of scan_position's values */
+        for (k = 0; k < s->sh.n_loc; k++) targets[n++] = &s->resid[(i - s->lo) * s->sh.n_loc + k];
         for (k = s->first[i]; k < s->sh.n_src; k++) targets[n++] = &s->pair[s->pair0[i] + k - s->first[i]];
     }
     ctx.in = in;
@@ -433,14 +455,17 @@ static void cleaners_position(const void *ctx, const Activations *a, int b, int 
     const CleanersCtx *x = ctx;
     const Scan *s = x->s;
     const Model *m = x->in->model;
+    const float *cleaner[SCAN_MAX_CLEANERS]; /* not ptrs: it has one entry per writer, fewer than 8 in a small pass */
     float pr[SCAN_MAX_CLEANERS];
     int i, c;
     (void)sum;
+    (void)ptrs;
     for (i = 0; x->writers[i] >= 0; i++) {
         const int w = x->writers[i], n_c = s->n_cl[w];
         double acc = 0;
-        for (c = 0; c < n_c; c++) ptrs[c] = src_vector(m, a, &s->sh, s->first[w] + s->cl[w * SCAN_MAX_CLEANERS + c], b, t);
-        projection_ratios(pr, ptrs, n_c, src_vector(m, a, &s->sh, w, b, t), m->cfg.d_model);
+        for (c = 0; c < n_c; c++)
+            cleaner[c] = src_vector(m, a, &s->sh, s->first[w] + s->cl[w * SCAN_MAX_CLEANERS + c], b, t);
+        projection_ratios(pr, cleaner, n_c, src_vector(m, a, &s->sh, w, b, t), m->cfg.d_model);
         for (c = 0; c < n_c; c++) acc += pr[c];
         out[i] = (float)acc;
     }
@@ -550,16 +575,18 @@ static void scan_finish(void *state, const ExpInputs *in, Results *res, Points *
     const ScanShape *sh = &s->sh;
     size_t n_nan = 0;
     char name[160], wname[32], nname[32], loc[32];
+    double so_far = 0;
     int i, k, n;
     (void)points;
-    for (i = 0; i < sh->n_src; i++) {
+    for (i = s->lo; i < s->hi; i++) {
+        Samples *resid = &s->resid[(i - s->lo) * sh->n_loc];
         src_name(sh, i, wname, sizeof wname);
         scan_cleaners(s, i, wname, res); /* before the pairs are sorted */
         for (k = 0; k < sh->n_loc; k++) {
             resid_location_name(sh->attn_only, k, loc, sizeof loc);
             snprintf(name, sizeof name, "scan.%s.%s", wname, loc);
-            n_nan += s->resid[i * sh->n_loc + k].n_nan;
-            results_add_quantiles(res, name, &s->resid[i * sh->n_loc + k]);
+            n_nan += resid[k].n_nan;
+            results_add_quantiles(res, name, &resid[k]);
         }
         for (n = s->first[i]; n < sh->n_src; n++) {
             int p = s->pair0[i] + n - s->first[i];
@@ -575,7 +602,10 @@ static void scan_finish(void *state, const ExpInputs *in, Results *res, Points *
         }
     }
     if (!s->exact) scan_cleaners_pass(s, in, res);
-    scan_rank(s, res);
+    /* A pass over some of the sources (experiments_run splits the scan when its stores
+     * exceed the memory budget): the count so far; the last pass ranks them all. */
+    if (s->lo > 0 && results_get(res, "scan.n_nan", &so_far)) n_nan += (size_t)so_far;
+    if (s->hi == sh->n_src) scan_rank(s, res);
     results_set(res, "scan.pairs_exact", s->exact);
     results_set(res, "scan.n_nan", (double)n_nan);
 }
@@ -583,10 +613,10 @@ static void scan_finish(void *state, const ExpInputs *in, Results *res, Points *
 static void scan_end(void *state) {
     Scan *s = state;
     int k;
-    samples_array_free(s->resid, (size_t)s->sh.n_src * s->sh.n_loc);
-    samples_array_free(s->pair, (size_t)s->sh.n_pairs);
+    samples_array_free(s->resid, (size_t)(s->hi - s->lo) * s->sh.n_loc);
+    samples_array_free(s->pair, (size_t)s->n_gpairs);
     if (s->bins) {
-        for (k = 0; k < s->sh.n_pairs; k++) binned_free(&s->bins[k]);
+        for (k = 0; k < s->n_gpairs; k++) binned_free(&s->bins[k]);
     }
     free(s->bins);
     free(s->n_cl);
@@ -956,6 +986,29 @@ static const ExpOutput scan_outputs[] = {
 };
 static const char *const scan_figures[] = {"scan_heatmap", "scan_top", NULL};
 
+/* scan_begin's stores for this pass's sources: the resid x node series, and the pairs
+ * (exact), or one batch of pair samples, the histograms and, for the cleaners' second
+ * pass, one summed PR per sample and writer (binned). The second pass's activations
+ * are fewer than the clean pass's, which are freed before it. */
+static size_t scan_memory(const ExpInputs *in, int n_rows, int T, int batch_rows) {
+    const ModelConfig *c = &in->model->cfg;
+    const size_t n_samples = (size_t)n_rows * T;
+    size_t bytes, n_gpairs = 0;
+    ScanShape sh;
+    int lo, hi, w, n_writers = 0;
+    scan_shape(&sh, c->n_layers, c->n_heads, c->attn_only);
+    sh.n_pairs = count_pairs(&sh);
+    scan_range(in, &sh, &lo, &hi);
+    for (w = lo; w < hi; w++) {
+        n_gpairs += (size_t)(sh.n_src - first_later(&sh, w));
+        n_writers += first_later(&sh, w) < sh.n_src;
+    }
+    bytes = (size_t)(hi - lo) * sh.n_loc * n_samples * sizeof(float);
+    if (scan_exact(in, &sh, n_samples)) return bytes + n_gpairs * n_samples * sizeof(float);
+    return bytes + n_gpairs * (size_t)batch_rows * T * sizeof(float) + n_gpairs * SCAN_BINS * sizeof(uint32_t) +
+           (size_t)n_writers * n_samples * sizeof(float);
+}
+
 const Experiment experiment_scan = {
     "scan", "the full-model scan: every node's PR along the residual stream, who erases whom",
     "Scan: every node, who erases whom",
@@ -963,4 +1016,5 @@ const Experiment experiment_scan = {
     scan_write_figures, scan_report_section, scan_outputs, scan_figures,
     REF_MODEL | REF_PROCESSED | REF_ROWS | REF_SEQ_LEN,
     scan_hooks,
+    scan_memory,
 };

@@ -16,7 +16,7 @@
 /* Positions whose logits are computed at once for the top-2 (x d_vocab floats: 49 MB
  * for gelu-4l). Each chunk packs all of W_U again, so not much smaller: 64 cost ~25%
  * more CPU in the unembedding matmul than 256. */
-#define EXP_LOGIT_CHUNK 256
+#define EXP_LOGIT_CHUNK 64
 
 /* DLA values of one position (f->dla). */
 enum { DLA_WRITER, DLA_CLEANERS, DLA_VCOMP, DLA_VCOMP_SAME, DLA_WRITER_NEXT, DLA_VCOMP_NEXT, N_DLA };
@@ -194,10 +194,20 @@ static void sec32_hooks(const ExpInputs *in, HookRequest *req) {
     hook_request_add(req, in->heads->patched_layer, HOOK_BIT(HOOK_RESULT) | HOOK_BIT(HOOK_PATTERN));
 }
 
+/* sec32_begin's work buffers: two V-composition sets and a chunk of logits. */
+static size_t sec32_memory(const ExpInputs *in, int n_rows, int T, int batch_rows) {
+    const ModelConfig *c = &in->model->cfg;
+    (void)n_rows;
+    (void)batch_rows;
+    return 2 * vcomp_bytes(in->model, T) + (size_t)N_DLA * T * sizeof(double) +
+           (size_t)EXP_LOGIT_CHUNK * ((size_t)c->d_vocab + c->d_model) * sizeof(float);
+}
+
 const Experiment experiment_sec32 = {
     "sec32", "Section 3.2: the paper's two correlations", "Section 3.2: the paper's correlations",
     SEC32_ROWS, 0, NULL, sec32_begin, sec32_batch, sec32_finish, sec32_end, NULL,
     NULL, sec32_report_section, sec32_outputs, sec32_figures,
     REF_MODEL | REF_PROCESSED | REF_WRITER | REF_CLEANERS | REF_ROWS | REF_SEQ_LEN,
     sec32_hooks,
+    sec32_memory,
 };

@@ -11,8 +11,12 @@
 #include "kernels.h"
 #include "progress.h"
 
-/* exp_batch_bytes() */
-#define EXP_BATCH_BYTES ((size_t)256 << 20)
+/* exp_default_budget(): the working memory every run gets, and the most the weights add. */
+#define EXP_BUDGET_BASE ((size_t)44 << 20)
+#define EXP_BUDGET_MAX ((size_t)1 << 30)
+/* What the budget sets aside for the program itself: code, C library and OpenMP runtime,
+ * thread stacks, the tokenizer, small scratch (about 15 MB of RSS on Linux x86-64). */
+#define EXP_PROGRAM_BYTES ((size_t)16 << 20)
 /* Positions whose projection ratios are computed at once (in parallel) before being
  * appended to their Samples; bounds the scratch to EXP_STAT_CHUNK x statistics floats. */
 #define EXP_STAT_CHUNK 256
@@ -54,8 +58,22 @@ unsigned experiment_depends_on(const char *metric) {
     return REF_MODEL | REF_WRITER | REF_CLEANERS | REF_PROMPTS | REF_ROWS | REF_SEQ_LEN | REF_PROCESSED;
 }
 
-size_t exp_batch_bytes(void) {
-    return EXP_BATCH_BYTES;
+size_t exp_fixed_bytes(const Model *m, const Dataset *ds) {
+    const ModelConfig *c = &m->cfg;
+    size_t packed = (size_t)3 * c->d_model * c->n_heads * c->d_head * c->n_layers; /* W_{Q,K,V}_packed */
+    size_t rows = ds ? (size_t)ds->n_rows * ds->seq_len * sizeof(int) : 0;
+    return EXP_PROGRAM_BYTES + (model_param_count(m) + packed) * sizeof(float) + rows;
+}
+
+size_t exp_default_budget(const Model *m, const Dataset *ds) {
+    size_t fixed = exp_fixed_bytes(m, ds), weights = exp_fixed_bytes(m, NULL) - EXP_PROGRAM_BYTES, extra = 2 * weights;
+    if (extra > EXP_BUDGET_MAX) extra = EXP_BUDGET_MAX;
+    return fixed + EXP_BUDGET_BASE + extra;
+}
+
+size_t exp_batch_bytes(const Model *m, const Dataset *ds, size_t max_memory) {
+    size_t budget = max_memory ? max_memory : exp_default_budget(m, ds), fixed = exp_fixed_bytes(m, ds);
+    return budget > fixed ? budget - fixed : 1;
 }
 
 unsigned experiment_all(void) {
@@ -332,6 +350,10 @@ void collect_positions(const Model *m, const Activations *a, PositionStats fn, c
 /* V-composition (Fig 5, Section 3.2)                                        */
 /* ------------------------------------------------------------------------ */
 
+size_t vcomp_bytes(const Model *m, int T) {
+    return ((size_t)3 * T * m->cfg.d_model + (size_t)2 * T * m->cfg.d_head) * sizeof(float);
+}
+
 void vcomp_alloc(VCompBuffers *w, const Model *m, int T) {
     const size_t TD = (size_t)T * m->cfg.d_model, Tdh = (size_t)T * m->cfg.d_head;
     w->x = xalloc_array(TD, sizeof(float), "work");
@@ -464,15 +486,101 @@ void exp_clean_pass_hooks(const ExpInputs *in, unsigned which, HookRequest *req)
     }
 }
 
-/* Rows of T tokens per clean-pass batch keeping the hooks of req: as many as fit in
- * exp_batch_bytes(), at least one, at most n_rows. Returns 0, or -1 with err. */
-static int clean_pass_batch_rows(const Model *m, const HookRequest *req, int n_rows, int T, int *batch, Error *err) {
+/* The selected clean-pass units' stores for a pass over n_rows rows, batch rows at a time. */
+static size_t units_memory(const ExpInputs *in, unsigned which, int n_rows, int T, int batch) {
+    size_t total = 0;
+    int i;
+    for (i = 0; i < N_UNITS; i++)
+        if ((which & (1u << i)) && units[i]->begin && units[i]->memory)
+            total += units[i]->memory(in, n_rows, T, batch);
+    return total;
+}
+
+/* Prints a size for a message: "12.3 MB". */
+static const char *mb(char *buf, size_t n) {
+    sprintf(buf, "%.1f MB", (double)n / 1048576.0);
+    return buf;
+}
+
+/* The scan's stores for its sources [first, end) alone. */
+static size_t scan_group_memory(const ExpInputs *in, int first, int end, int n_rows, int T, int batch) {
+    ExpInputs g = *in;
+    g.scan_first = first;
+    g.scan_end = end;
+    return experiment_scan.memory ? experiment_scan.memory(&g, n_rows, T, batch) : 0;
+}
+
+/* How the clean pass runs within the memory budget: plan->batch_rows rows of T tokens at
+ * a time (as many as fit, at most n_rows) and, when the scan's stores do not fit beside
+ * the others, the scan split by its sources over several passes: pass 0 runs every unit
+ * with the scan's sources [0, ends[0]), pass k > 0 the scan alone on [ends[k-1], ends[k]).
+ * Same results whatever the split. A budget that cannot hold the fixed costs, the other
+ * units' stores, the scan's largest source and one row is an error (EXIT_INTERNAL)
+ * giving the amounts. *ends is malloc'ed. Returns 0, or -1 with err. */
+static int clean_pass_plan(const ExpInputs *in, unsigned which, const HookRequest *req, int n_rows, int T,
+                           ExpMemory *plan, int **ends, int *n_passes, Error *err) {
+    const unsigned others = which & ~(unsigned)EXP_SCAN;
+    const int n_src = (which & EXP_SCAN) ? exp_scan_sources(&in->model->cfg) : 0;
     Activations a;
-    if (activations_alloc_hooks(&a, m, 1, T, req, err)) return -1;
-    *batch = (int)(exp_batch_bytes() / (a.bytes ? a.bytes : 1));
+    size_t act_row, others1, per_row, need1, left, scan_all, scan_max = 0, group, later;
+    char b1[32], b2[32], b3[32], b4[32], b5[32];
+    int w, first;
+    if (activations_alloc_hooks(&a, in->model, 1, T, req, err)) return -1;
+    act_row = a.bytes;
     activations_free(&a);
-    if (*batch < 1) *batch = 1;
-    if (*batch > n_rows) *batch = n_rows;
+    others1 = units_memory(in, others, n_rows, T, 1);
+    per_row = act_row + (units_memory(in, others, n_rows, T, 2) - others1);
+    scan_all = n_src ? scan_group_memory(in, 0, n_src, n_rows, T, 1) : 0;
+    for (w = 0; w < n_src; w++) {
+        size_t c = scan_group_memory(in, w, w + 1, n_rows, T, 1);
+        if (c > scan_max) scan_max = c;
+    }
+    if (n_src) per_row += scan_group_memory(in, 0, n_src, n_rows, T, 2) - scan_all; /* binned: one batch of pair samples */
+    plan->fixed = exp_fixed_bytes(in->model, in->data);
+    need1 = plan->fixed + others1 + scan_max + act_row;
+    /* The default: exp_default_budget, but never less than the least the run needs. */
+    plan->budget = in->max_memory ? in->max_memory : exp_default_budget(in->model, in->data);
+    if (!in->max_memory && plan->budget < need1 + ((size_t)8 << 20)) plan->budget = need1 + ((size_t)8 << 20);
+    plan->row_bytes = per_row;
+    if (plan->budget < need1)
+        return error_set_code(err, EXIT_INTERNAL,
+                              "memory budget %s is too small: this run needs at least %s (program, weights and data %s, "
+                              "samples and buffers %s, one row of activations %s); raise --max-memory",
+                              mb(b1, plan->budget), mb(b2, need1), mb(b3, plan->fixed), mb(b4, others1 + scan_max),
+                              mb(b5, act_row));
+    left = plan->budget - plan->fixed - others1 - act_row; /* for more rows and the scan's stores */
+    if (left >= scan_all) {
+        /* One pass: every extra byte goes to the batch. */
+        size_t more = per_row ? (left - scan_all) / per_row : (size_t)n_rows;
+        plan->batch_rows = more >= (size_t)n_rows ? n_rows : 1 + (int)more;
+    } else {
+        /* Several passes: a quarter of what is left to the batch, the rest to the scan's groups. */
+        size_t more = per_row ? left / 4 / per_row : 0;
+        plan->batch_rows = more >= (size_t)n_rows ? n_rows : 1 + (int)more;
+        while (plan->batch_rows > 1 && left - (size_t)(plan->batch_rows - 1) * per_row < scan_max) plan->batch_rows--;
+    }
+    if (plan->batch_rows > n_rows) plan->batch_rows = n_rows;
+    group = left - (size_t)(plan->batch_rows - 1) * per_row;
+    /* Passes after the first run the scan alone: the other units' stores are free then. */
+    later = group + units_memory(in, others, n_rows, T, plan->batch_rows);
+    *ends = xalloc_array((size_t)n_src + 1, sizeof **ends, "passes");
+    *n_passes = 0;
+    for (w = 0, first = 0; w < n_src; w++)
+        if (w > first &&
+            scan_group_memory(in, first, w + 1, n_rows, T, plan->batch_rows) > (*n_passes ? later : group)) {
+            (*ends)[(*n_passes)++] = w; /* the group [first, w) is full: w starts the next one */
+            first = w;
+        }
+    (*ends)[(*n_passes)++] = n_src; /* the last group (no scan: the one pass, ends[0] unused) */
+    /* The most the stores hold in any pass. */
+    plan->stores = units_memory(in, others, n_rows, T, plan->batch_rows);
+    for (w = 0, first = 0, scan_max = 0; w < *n_passes; first = (*ends)[w++]) {
+        size_t g = n_src ? scan_group_memory(in, first, (*ends)[w], n_rows, T, plan->batch_rows) : 0;
+        if (w == 0) plan->stores += g;
+        else if (g > plan->stores) plan->stores = g;
+    }
+    plan->activations = act_row * (size_t)plan->batch_rows;
+    plan->passes = *n_passes;
     return 0;
 }
 
@@ -498,7 +606,9 @@ static void clean_pass_batch(unsigned which, void **states, const ExpInputs *in,
                 units[i]->batch(states[i], in, b);
 }
 
-static int run_clean_pass(const ExpInputs *in, unsigned which, Results *res, Points *points, Error *err) {
+/* One pass over the rows for the units of `which` (in: this pass's scan sources). */
+static int clean_pass_once(const ExpInputs *in, unsigned which, int row_limit, int batch, const char *label,
+                           Results *res, Points *points, Error *err) {
     const Model *m = in->model;
     const Dataset *ds = in->data;
     const int T = ds->seq_len;
@@ -507,16 +617,14 @@ static int run_clean_pass(const ExpInputs *in, unsigned which, Results *res, Poi
     ExpBatch b;
     ForwardOptions opt = forward_options_default();
     HookRequest keep;
-    int batch, row, row_limit, i;
+    int row, i;
 
     exp_clean_pass_hooks(in, which, &keep);
-    if (clean_pass_batch_rows(m, &keep, ds->n_rows, T, &batch, err)) return -1;
     if (activations_alloc_hooks(&a, m, batch, T, &keep, err)) return -1;
-    row_limit = clean_pass_rows(which, ds->n_rows);
     for (i = 0; i < N_UNITS; i++)
         states[i] = (which & (1u << i)) && units[i]->begin ? units[i]->begin(in, row_limit, T, batch) : NULL;
 
-    progress_begin("clean pass", row_limit);
+    progress_begin(label, row_limit);
     opt.compute_logits = 0; /* ln_final's scale and normalized input are computed anyway */
     for (row = 0; row < row_limit; row += batch) {
         int n = row_limit - row < batch ? row_limit - row : batch;
@@ -528,14 +636,44 @@ static int run_clean_pass(const ExpInputs *in, unsigned which, Results *res, Poi
         progress_update(row + n);
     }
     progress_end();
+    activations_free(&a); /* before finish: the scan's may run a pass of its own */
 
     for (i = 0; i < N_UNITS; i++)
         if (states[i]) {
             units[i]->finish(states[i], in, res, points);
             units[i]->end(states[i]);
         }
-    activations_free(&a);
     return 0;
+}
+
+/* The clean pass within the memory budget (clean_pass_plan): one pass, or the scan's
+ * remaining sources in further passes over the rows. */
+static int run_clean_pass(const ExpInputs *in, unsigned which, Results *res, Points *points, Error *err) {
+    const Dataset *ds = in->data;
+    HookRequest keep;
+    ExpMemory plan;
+    ExpInputs pass_in = *in;
+    int *ends = NULL, n_passes = 0, row_limit, k, rc = 0;
+    char label[64];
+
+    exp_clean_pass_hooks(in, which, &keep);
+    row_limit = clean_pass_rows(which, ds->n_rows);
+    memset(&plan, 0, sizeof plan);
+    if (clean_pass_plan(in, which, &keep, row_limit, ds->seq_len, &plan, &ends, &n_passes, err)) {
+        free(ends);
+        return -1;
+    }
+    if (in->memory) *in->memory = plan;
+    for (k = 0; k < n_passes && rc == 0; k++) {
+        pass_in.scan_first = k > 0 ? ends[k - 1] : 0;
+        pass_in.scan_end = ends[k];
+        if (n_passes > 1) snprintf(label, sizeof label, "clean pass %d/%d", k + 1, n_passes);
+        else snprintf(label, sizeof label, "clean pass");
+        rc = clean_pass_once(&pass_in, k == 0 ? which : (unsigned)EXP_SCAN, row_limit, plan.batch_rows, label, res,
+                             points, err);
+    }
+    free(ends);
+    return rc;
 }
 
 int experiments_run(const ExpInputs *in, unsigned which, Results *res, Points *points, Error *err) {

@@ -74,7 +74,27 @@ typedef struct {
     int n_prompts;
     int scan_pairs;              /* SCAN_PAIRS_*; 0 (AUTO) by default */
     size_t scan_exact_bytes;     /* AUTO's budget for exact pairs; 0: the default (192 MB) */
+    size_t max_memory;           /* the memory budget in bytes (--max-memory); 0: exp_default_budget */
+    int scan_first, scan_end;    /* the scan's sources in this pass, [first, end); end 0: all. Set by
+                                    experiments_run, which splits the scan into passes over the data
+                                    when its stores do not fit the budget (same results) */
+    struct ExpMemory *memory;    /* when not NULL, experiments_run says here how it used the budget */
 } ExpInputs;
+
+/* How a run used its memory budget. What the budget counts: 16 MB for the program itself,
+ * the weights and data rows (fixed), the units' stores (samples kept for the whole clean
+ * pass, per-batch buffers) and the activations of one batch. The batch is the largest
+ * that fits, the scan is split into passes when it must be; the results depend on
+ * neither. */
+typedef struct ExpMemory {
+    size_t budget;          /* bytes */
+    size_t fixed;           /* the program's allowance, weights (with their packed copies), data rows */
+    size_t stores;          /* the clean-pass units' stores at the chosen batch (the scan's largest pass) */
+    size_t activations;     /* one clean-pass batch's activations */
+    size_t row_bytes;       /* activations + per-batch buffers of one more row */
+    int batch_rows;         /* rows per clean-pass batch (0: no clean pass) */
+    int passes;             /* passes over the rows: more than 1 when the scan is split */
+} ExpMemory;
 
 /* One batch of the clean pass: rows [first_row, first_row + acts->n_rows). */
 typedef struct {
@@ -140,11 +160,28 @@ typedef struct {
      * anything, at the cost of memory; declare the hooks to save it. This field is
      * last so that such descriptors still compile. */
     void (*hooks)(const ExpInputs *in, HookRequest *req);
+    /* The bytes begin allocates for a pass over n_rows rows of T tokens, batch_rows at
+     * a time (samples kept for the whole pass, per-batch buffers), for the memory budget;
+     * NULL: negligible. Also last, for the same reason as hooks. */
+    size_t (*memory)(const ExpInputs *in, int n_rows, int T, int batch_rows);
 } Experiment;
 
-/* Activations of one batch of rows are kept under this many bytes (a gelu-4l row of
- * 1024 tokens alone needs about 360 MB, so there a batch is one row). */
-size_t exp_batch_bytes(void);
+/* The memory budget when none is given: the fixed costs (program, weights, data rows) plus 44 MB
+ * plus twice the weights (at most 1 GB more), so it grows with the model (the planted
+ * model's `all` stays under 64 MB of RSS). The clean pass raises it to what the run
+ * needs at least (the fixed costs, the stores of every unit but the scan, the scan's
+ * largest source, one row, and 8 MB) when that is more. */
+size_t exp_default_budget(const Model *m, const Dataset *ds);
+/* The fixed costs the budget counts: an allowance of 16 MB for the program itself (code,
+ * libraries, thread stacks, tokenizer, scratch), the weights with their packed copies, the
+ * data rows. */
+size_t exp_fixed_bytes(const Model *m, const Dataset *ds);
+/* Bytes of activations a unit outside the clean pass (Fig 4) may use for one batch:
+ * the budget max_memory (0: exp_default_budget) less the fixed costs; at least 1. */
+size_t exp_batch_bytes(const Model *m, const Dataset *ds, size_t max_memory);
+
+/* The number of sources (embeddings, heads, MLPs) the scan projects onto (exp_scan.c). */
+int exp_scan_sources(const ModelConfig *c);
 
 /* The units in the paper's order (bit i of EXP_* selects entry i); *count gets the number. */
 const Experiment *const *experiment_list(int *count);
@@ -231,6 +268,8 @@ typedef struct {
     float *x, *y, *z, *v, *tmp; /* [T,D] [T,dh] [T,dh] [T,D] [T,D] */
 } VCompBuffers;
 void vcomp_alloc(VCompBuffers *w, const Model *m, int T);
+/* The bytes vcomp_alloc allocates (for the units' memory budget). */
+size_t vcomp_bytes(const Model *m, int T);
 void vcomp_free(VCompBuffers *w);
 /* V-composition of the writer through the cleaners for positions [from, from+n) of row b
  * of the batch: w->v[i] = sum_c x[i] W_V[c] W_O[c] with x[i] = writer[i] / s2[i] (ln1 of
@@ -260,12 +299,12 @@ int exp_tokenize_prompt(const Model *m, Tokenizer *tok, const AdvPrompt *p, int 
  * and the prompt's other head, and their DLA when the head's input at the last
  * position comes from each dataset row. Returns 0, or -1 with err. */
 int exp_fig4(const Model *m, const Dataset *ds, const ExpHeads *heads, Tokenizer *tok, const AdvPrompt *prompts,
-             int n_prompts, Results *res, Error *err);
+             int n_prompts, Results *res, Error *err, size_t max_memory);
 /* Fig 4 for one tokenized prompt, metrics fig4.p{k}.*: the writer's and the other
  * head's clean DLA at the last position, and their patched DLA with each dataset
  * row (truncated to the prompt's length) supplying the head's input there. */
 int exp_fig4_prompt(const Model *m, const Dataset *ds, const ExpHeads *heads, const PromptTokens *pt, int other_layer,
-                    int other_head, int k, Results *res, Error *err);
+                    int other_head, int k, Results *res, Error *err, size_t max_memory);
 
 /* The units (exp_*.c). */
 extern const Experiment experiment_fig1, experiment_fig2, experiment_fig3, experiment_fig4, experiment_fig5,

@@ -1512,11 +1512,23 @@ static void buf_json_string(Buf *b, const char *s) {
 int safetensors_write(const char *path, int count, const char *const *names, const int *ndims,
                       const int64_t (*shapes)[TENSOR_MAX_DIMS], const float *const *data,
                       const char *const *metadata, Error *err) {
+    unsigned char *file;
+    size_t flen;
+    int rc;
+    if (safetensors_encode(path, count, names, ndims, shapes, data, metadata, &file, &flen, err) != 0) return -1;
+    rc = write_file_atomic(path, file, flen, err);
+    free(file);
+    return rc;
+}
+
+int safetensors_encode(const char *path, int count, const char *const *names, const int *ndims,
+                       const int64_t (*shapes)[TENSOR_MAX_DIMS], const float *const *data,
+                       const char *const *metadata, unsigned char **out, size_t *out_len, Error *err) {
     Buf h = {NULL, 0, 0, 0};
     unsigned char *file = NULL;
     uint64_t total = 0, off;
     size_t hlen, flen, i, k;
-    int t, d, rc;
+    int t, d;
     char num[64];
     if (count < 0) return error_set(err, "%s: negative tensor count", path);
     buf_str(&h, "{");
@@ -1597,7 +1609,7 @@ int safetensors_write(const char *path, int count, const char *const *names, con
             off += 4;
         }
     }
-    rc = write_file_atomic(path, file, flen, err);
-    free(file);
-    return rc;
+    *out = file;
+    *out_len = flen;
+    return 0;
 }

@@ -82,5 +82,10 @@ int tensor_to_f32(const TensorFile *tf, const TensorEntry *t, float *out, Error 
 int safetensors_write(const char *path, int count, const char *const *names, const int *ndims,
                       const int64_t (*shapes)[TENSOR_MAX_DIMS], const float *const *data,
                       const char *const *metadata, Error *err);
+/* The bytes safetensors_write writes, in a malloc'ed buffer (*out, *out_len; free it);
+ * path only names the file in messages. */
+int safetensors_encode(const char *path, int count, const char *const *names, const int *ndims,
+                       const int64_t (*shapes)[TENSOR_MAX_DIMS], const float *const *data,
+                       const char *const *metadata, unsigned char **out, size_t *out_len, Error *err);
 
 #endif

@@ -392,6 +392,12 @@ static void md_inputs(const ReportContext *c, Text *t) {
     text_puts(t, "\n## Model\n\n");
     text_printf(t, "- Name: %s\n", in->model_name ? in->model_name : "unknown");
     text_printf(t, "- Directory: `%s`\n", in->model_dir ? in->model_dir : "unknown");
+    if (in->model_source)
+        text_printf(t,
+                    "- Source: %s.\n"
+                    "  No input files: the files below exist only in memory, byte for byte what `cleanup synth`\n"
+                    "  writes into `weights/planted/`, so their SHA-256 are those files' too.\n",
+                    in->model_source);
     text_printf(t,
                 "- Config: n_layers %d, n_heads %d, d_model %d, d_head %d, d_mlp %d, n_ctx %d, d_vocab %d, act_fn %s\n",
                 in->n_layers, in->n_heads, in->d_model, in->d_head, in->d_mlp, in->n_ctx, in->d_vocab,
@@ -660,9 +666,15 @@ static int write_run_txt(const char *out_dir, const ReportInput *in, Error *err)
     int rc, k;
     text_printf(&t, "program: cleanup %s\n", cleanup_version());
     if (in->command_line_full) text_printf(&t, "command: %s\n", in->command_line_full);
+    if (in->model_source) text_printf(&t, "model: %s (no input files)\n", in->model_source);
     for (k = 0; k < in->n_settings; k++) text_printf(&t, "setting: %s\n", in->settings[k]);
     text_printf(&t, "run time: %.1f s\nthreads: %d\nkernels: %s (CLEANUP_SIMD)\n", in->seconds, in->threads,
                 kernels_name());
+    if (in->memory_budget)
+        text_printf(&t, "memory budget: %.1f MB (%s)\nbatch: %d rows\npasses over the rows: %d\n",
+                    (double)in->memory_budget / 1048576.0, in->memory_budget_from ? in->memory_budget_from : "default",
+                    in->batch_rows, in->passes > 0 ? in->passes : 1);
+    if (in->peak_rss) text_printf(&t, "peak RSS: %.1f MB (getrusage)\n", (double)in->peak_rss / 1048576.0);
     rc = write_file_atomic(path, t.data, t.len, err);
     free(path);
     text_free(&t);

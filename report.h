@@ -29,6 +29,8 @@ typedef struct {
     size_t fig5_n;
     /* model identity */
     const char *model_dir, *config_path, *weights_path, *model_name;
+    const char *model_source; /* NULL: files on disk; else how the model was made (the planted model
+                                 built in memory): report.md and run.txt say so */
     const char *weights_sha256; /* hex SHA-256 of the weights file when already known, else NULL */
     int n_layers, n_heads, d_model, d_head, d_mlp, n_ctx, d_vocab;
     int attn_only;          /* no MLPs: no resid_mid locations */
@@ -54,9 +56,15 @@ typedef struct {
     /* run */
     int threads;
     double seconds;
+    /* memory, for run.txt (0 / NULL: not known) */
+    size_t memory_budget;           /* bytes */
+    const char *memory_budget_from; /* "--max-memory", "CLEANUP_MAX_MEMORY" or "default" */
+    int batch_rows;                 /* rows per clean-pass batch */
+    int passes;                     /* passes over the rows (the scan split to fit the budget) */
+    size_t peak_rss;                /* bytes, when the report is written */
     unsigned units;            /* EXP_* bits of the experiments run (0: all) */
     /* provenance (each may be NULL / 0) */
-    const char *command_line;          /* for report.md: as typed without --out and --threads, which change
+    const char *command_line;          /* for report.md: as typed without --out, --threads, --max-memory, which change
                                           no number (so report.md is the same whatever they are) */
     const char *command_line_full;     /* for run.txt: as typed */
     const char *const *settings;       /* every option's effective value, "--name value" */

@@ -284,7 +284,12 @@ int sha256_file_hex(const char *path, char hex[65], Error *err) {
     Sha256 s;
     FILE *f;
     size_t got;
+    const MemFile *mf = memdir_file(path);
     hex[0] = '\0';
+    if (mf) {
+        sha256_hex(mf->data, mf->len, hex);
+        return 0;
+    }
     if (is_directory(path)) return error_set(err, "%s: is a directory, not a file", path);
     f = fopen(path, "rb");
     if (!f) return error_set(err, "%s: cannot open: %s", path, strerror(errno));

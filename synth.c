@@ -203,22 +203,24 @@ static void buf_json_string(Buf *b, const char *s) {
     buf_printf(b, "\"");
 }
 
-/* Writes the buffer to dir/name atomically and frees it. */
-static int buf_write(Buf *b, const char *dir, const char *name, Error *err) {
-    char *path = path_join(dir, name);
-    int rc;
-    if (b->failed) {
+/* Moves the buffer's text into files as `name` (the buffer is left empty). */
+static int buf_take(Buf *b, SynthFiles *files, const char *name, Error *err) {
+    SynthFile *f;
+    if (b->failed || files->count >= SYNTH_MAX_FILES) {
         free(b->data);
-        free(path);
-        return error_set_code(err, EXIT_INTERNAL, "%s/%s: out of memory", dir, name);
+        memset(b, 0, sizeof *b);
+        return error_set_code(err, EXIT_INTERNAL, "%s: out of memory", name);
     }
-    rc = write_file_atomic(path, b->data ? b->data : "", b->len, err);
-    if (rc != 0) err->code = EXIT_IO;
-    free(path);
-    free(b->data);
-    b->data = NULL;
-    b->len = b->cap = 0;
-    return rc;
+    f = &files->files[files->count++];
+    snprintf(f->name, sizeof f->name, "%s", name);
+    f->data = (unsigned char *)(b->data ? b->data : calloc(1, 1));
+    f->len = b->len;
+    memset(b, 0, sizeof *b);
+    if (!f->data) {
+        files->count--;
+        return error_set_code(err, EXIT_INTERNAL, "%s: out of memory", name);
+    }
+    return 0;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -285,19 +287,24 @@ static void tl_free(TensorList *tl) {
     tl->count = 0;
 }
 
-static int tl_write(const TensorList *tl, const char *dir, const char *const *metadata, Error *err) {
+/* Adds model.safetensors with tl's tensors to files. */
+static int tl_encode(const TensorList *tl, SynthFiles *files, const char *const *metadata, Error *err) {
     const char *names[SYNTH_MAX_TENSORS];
     const float *data[SYNTH_MAX_TENSORS];
-    char *path = path_join(dir, "model.safetensors");
-    int i, rc;
+    SynthFile *f;
+    int i;
+    if (files->count >= SYNTH_MAX_FILES) return error_set_code(err, EXIT_INTERNAL, "too many synthesized files");
     for (i = 0; i < tl->count; i++) {
         names[i] = tl->names[i];
         data[i] = tl->data[i];
     }
-    rc = safetensors_write(path, tl->count, names, tl->ndims, (const int64_t(*)[TENSOR_MAX_DIMS])tl->shapes,
-                           data, metadata, err);
-    free(path);
-    return rc;
+    f = &files->files[files->count];
+    snprintf(f->name, sizeof f->name, "model.safetensors");
+    if (safetensors_encode(f->name, tl->count, names, tl->ndims, (const int64_t(*)[TENSOR_MAX_DIMS])tl->shapes, data,
+                           metadata, &f->data, &f->len, err) != 0)
+        return -1;
+    files->count++;
+    return 0;
 }
 
 /* Fills n floats with sigma * normal from the stream (seed, name). */
@@ -922,7 +929,7 @@ static int bpe_token_id(const Bpe *t, const char *text) {
     return -1;
 }
 
-static int write_tokenizer(const Bpe *t, const char *dir, int n_ctx, Error *err) {
+static int write_tokenizer(const Bpe *t, SynthFiles *dir, int n_ctx, Error *err) {
     Buf b = {NULL, 0, 0, 0};
     int i;
     const char *bl = "{\"type\": \"ByteLevel\", \"add_prefix_space\": false, \"trim_offsets\": true, \"use_regex\": true}";
@@ -957,25 +964,25 @@ static int write_tokenizer(const Bpe *t, const char *dir, int n_ctx, Error *err)
         free(pair);
     }
     buf_printf(&b, "    ]\n  }\n}\n");
-    if (buf_write(&b, dir, "tokenizer.json", err) != 0) return -1;
+    if (buf_take(&b, dir, "tokenizer.json", err) != 0) return -1;
 
     buf_printf(&b, "{\n  \"bos_token\": \"%s\",\n  \"eos_token\": \"%s\",\n  \"pad_token\": \"%s\",\n"
                    "  \"unk_token\": \"%s\"\n}\n",
                special_tokens[TOK_BOS], special_tokens[TOK_EOS], special_tokens[TOK_PAD], special_tokens[TOK_EOS]);
-    if (buf_write(&b, dir, "special_tokens_map.json", err) != 0) return -1;
+    if (buf_take(&b, dir, "special_tokens_map.json", err) != 0) return -1;
 
     buf_printf(&b, "{\n  \"add_bos_token\": false,\n  \"add_eos_token\": false,\n  \"bos_token\": \"%s\",\n"
                    "  \"eos_token\": \"%s\",\n  \"pad_token\": \"%s\",\n  \"unk_token\": \"%s\",\n"
                    "  \"model_max_length\": %d,\n  \"tokenizer_class\": \"GPTNeoXTokenizer\"\n}\n",
                special_tokens[TOK_BOS], special_tokens[TOK_EOS], special_tokens[TOK_PAD], special_tokens[TOK_EOS], n_ctx);
-    return buf_write(&b, dir, "tokenizer_config.json", err);
+    return buf_take(&b, dir, "tokenizer_config.json", err);
 }
 
 /* ------------------------------------------------------------------------ */
 /* config.json and data.jsonl                                               */
 
 static int write_config(const ModelConfig *s, const char *model_name, const char *tokenizer_name, uint64_t seed,
-                        int attn_only, const char *dir, Error *err) {
+                        int attn_only, SynthFiles *dir, Error *err) {
     Buf b = {NULL, 0, 0, 0};
     buf_printf(&b,
                "{\n  \"model_name\": \"%s\",\n  \"n_layers\": %d,\n  \"d_model\": %d,\n  \"d_mlp\": %d,\n"
@@ -985,13 +992,13 @@ static int write_config(const ModelConfig *s, const char *model_name, const char
                "  \"seed\": %lu,\n  \"generated_by\": \"cleanup synth\"\n}\n",
                model_name, s->n_layers, s->d_model, s->d_mlp, s->d_head, s->n_heads, s->n_ctx, s->d_vocab,
                attn_only ? "true" : "false", tokenizer_name, (unsigned long)seed);
-    return buf_write(&b, dir, "config.json", err);
+    return buf_take(&b, dir, "config.json", err);
 }
 
 /* Rows of n_ctx tokens starting with BOS. markov: a fixed random Markov chain
  * over the non-special tokens (each token has 4 preferred successors, taken 3
  * times out of 4), so the data has structure; otherwise uniform tokens. */
-static int write_data(const char *dir, int rows, int n_ctx, int vocab, int markov, uint64_t seed, Error *err) {
+static int write_data(SynthFiles *dir, int rows, int n_ctx, int vocab, int markov, uint64_t seed, Error *err) {
     Buf b = {NULL, 0, 0, 0};
     Rng r = rng_stream(seed, "data");
     int *succ = NULL, row, p, n_ord = vocab - TOK_FIRST_BYTE, t;
@@ -1011,7 +1018,7 @@ static int write_data(const char *dir, int rows, int n_ctx, int vocab, int marko
         buf_printf(&b, "]}\n");
     }
     free(succ);
-    return buf_write(&b, dir, "data.jsonl", err);
+    return buf_take(&b, dir, "data.jsonl", err);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1020,7 +1027,7 @@ int synth_is_planted(const char *model_name) {
     return model_name && strcmp(model_name, SYNTH_PLANTED_NAME) == 0;
 }
 
-int synth_write(const char *out_dir, const SynthOptions *opt, Error *err) {
+int synth_build(const SynthOptions *opt, SynthFiles *files, Error *err) {
     TensorList *tl;
     ModelConfig s;
     Bpe bpe;
@@ -1030,10 +1037,7 @@ int synth_write(const char *out_dir, const SynthOptions *opt, Error *err) {
     char seed_str[32];
     const char *metadata[7];
 
-    if (make_dirs(out_dir, err) != 0) {
-        err->code = EXIT_IO;
-        return -1;
-    }
+    memset(files, 0, sizeof *files);
     tl = alloc_array(1, sizeof *tl);
     if (!tl) return error_set_code(err, EXIT_INTERNAL, "out of memory");
     snprintf(seed_str, sizeof seed_str, "%lu", (unsigned long)opt->seed);
@@ -1069,8 +1073,8 @@ int synth_write(const char *out_dir, const SynthOptions *opt, Error *err) {
         }
         if (opt->plant && synth_plant_check(opt->plant, err) != 0) goto done;
         if (planted_weights(tl, &s, opt->seed, answers, opt->plant, err) != 0) goto done;
-        if (write_tokenizer(&bpe, out_dir, s.n_ctx, err) != 0) goto done;
-        if (write_data(out_dir, opt->rows, s.n_ctx, s.d_vocab, 1, opt->seed, err) != 0) goto done;
+        if (write_tokenizer(&bpe, files, s.n_ctx, err) != 0) goto done;
+        if (write_data(files, opt->rows, s.n_ctx, s.d_vocab, 1, opt->seed, err) != 0) goto done;
     } else {
         s.n_layers = 4;
         s.d_model = 512;
@@ -1080,20 +1084,46 @@ int synth_write(const char *out_dir, const SynthOptions *opt, Error *err) {
         s.n_ctx = 1024;
         s.d_vocab = 48262;
         if (random_weights(tl, &s, opt->seed, err) != 0) goto done;
-        if (write_data(out_dir, opt->rows, s.n_ctx, s.d_vocab, 0, opt->seed, err) != 0) goto done;
+        if (write_data(files, opt->rows, s.n_ctx, s.d_vocab, 0, opt->seed, err) != 0) goto done;
     }
-    if (tl_write(tl, out_dir, metadata, err) != 0) goto done;
-    /* config.json last: its presence means the directory is complete (make's target). */
+    if (tl_encode(tl, files, metadata, err) != 0) goto done;
+    /* config.json last: synth_write writes it last, so its presence means the directory is
+     * complete (make's target). */
     if (write_config(&s,
                      opt->shape != SYNTH_PLANTED ? SYNTH_RANDOM_NAME
                                                  : opt->plant ? SYNTH_VARIANT_NAME : SYNTH_PLANTED_NAME,
                      opt->shape == SYNTH_PLANTED ? "cleanup-planted-bpe" : "NeelNanda/gpt-neox-tokenizer-digits",
-                     opt->seed, opt->shape == SYNTH_PLANTED && opt->plant && opt->plant->attn_only, out_dir, err) != 0)
+                     opt->seed, opt->shape == SYNTH_PLANTED && opt->plant && opt->plant->attn_only, files, err) != 0)
         goto done;
     rc = 0;
 done:
     if (have_bpe) bpe_free(&bpe);
     tl_free(tl);
     free(tl);
+    if (rc != 0) synth_files_free(files);
+    return rc;
+}
+
+void synth_files_free(SynthFiles *files) {
+    int i;
+    for (i = 0; i < files->count; i++) free(files->files[i].data);
+    memset(files, 0, sizeof *files);
+}
+
+int synth_write(const char *out_dir, const SynthOptions *opt, Error *err) {
+    SynthFiles files;
+    int i, rc = 0;
+    if (make_dirs(out_dir, err) != 0) {
+        err->code = EXIT_IO;
+        return -1;
+    }
+    if (synth_build(opt, &files, err) != 0) return -1;
+    for (i = 0; i < files.count && rc == 0; i++) {
+        char *path = path_join(out_dir, files.files[i].name);
+        rc = write_file_atomic(path, files.files[i].data, files.files[i].len, err);
+        if (rc != 0) err->code = EXIT_IO;
+        free(path);
+    }
+    synth_files_free(&files);
     return rc;
 }

@@ -43,6 +43,9 @@ typedef struct {
 #define SYNTH_PLANTED_LAYERS 4
 #define SYNTH_PLANTED_HEADS 8
 
+/* Data rows of a synthesized model by default (`cleanup synth`, the bundled model). */
+#define SYNTH_DEFAULT_ROWS 300
+
 typedef struct {
     SynthShape shape;
     uint64_t seed;   /* 0 is the default seed of the bundled model */
@@ -51,8 +54,27 @@ typedef struct {
                                 L2H2..L2H7), else a variant (model_name SYNTH_VARIANT_NAME) */
 } SynthOptions;
 
-/* Writes the model described by opt into out_dir (created if needed). Every
- * file is written atomically. Returns 0, or -1 with err. */
+/* One file of a synthesized model, in memory. */
+#define SYNTH_MAX_FILES 8
+typedef struct {
+    char name[32];        /* "config.json", "model.safetensors", ... */
+    unsigned char *data;  /* malloc'ed */
+    size_t len;
+} SynthFile;
+
+/* The files of a model (config.json last), as synth_write writes them. */
+typedef struct {
+    SynthFile files[SYNTH_MAX_FILES];
+    int count;
+} SynthFiles;
+
+/* Builds the files of the model described by opt in memory: byte for byte what
+ * synth_write writes. Returns 0, or -1 with err (files is then empty). */
+int synth_build(const SynthOptions *opt, SynthFiles *files, Error *err);
+void synth_files_free(SynthFiles *files);
+
+/* Writes the model described by opt into out_dir (created if needed): synth_build,
+ * then every file atomically, config.json last. Returns 0, or -1 with err. */
 int synth_write(const char *out_dir, const SynthOptions *opt, Error *err);
 
 /* Checks a variant's heads fit the planted model (one line in err, EXIT_USAGE). */

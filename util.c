@@ -1,5 +1,5 @@
 /* util.c - see util.h. The only file that touches platform APIs: POSIX.1-2008
- * opendir/readdir/closedir, stat, mkdir, gettimeofday, isatty/fileno (the
+ * opendir/readdir/closedir, stat, mkdir, gettimeofday, getrusage, isatty/fileno (the
  * _WIN32 branches use the Microsoft C runtime's equivalents). */
 #if !defined(_WIN32) && !defined(_POSIX_C_SOURCE)
 #define _POSIX_C_SOURCE 200809L
@@ -26,6 +26,7 @@
 #define MKDIR(p) _mkdir(p)
 #else
 #include <dirent.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/time.h>
 #include <unistd.h>
@@ -170,12 +171,62 @@ size_t utf8_first_invalid(const unsigned char *s, size_t n) {
     return i;
 }
 
+/* The mounted in-memory directory (memdir_mount): its path and files. */
+static struct {
+    char *dir;
+    const MemFile *files;
+    int n_files;
+} memdir;
+
+void memdir_mount(const char *dir, const MemFile *files, int n_files) {
+    memdir_unmount();
+    memdir.dir = xstrdup(dir);
+    memdir.files = files;
+    memdir.n_files = n_files;
+}
+
+void memdir_unmount(void) {
+    free(memdir.dir);
+    memset(&memdir, 0, sizeof memdir);
+}
+
+int memdir_is_dir(const char *path) {
+    return memdir.dir && strcmp(path, memdir.dir) == 0;
+}
+
+const MemFile *memdir_file(const char *path) {
+    int i;
+    if (!memdir.dir) return NULL;
+    for (i = 0; i < memdir.n_files; i++) {
+        char *p = path_join(memdir.dir, memdir.files[i].name);
+        int same = strcmp(p, path) == 0;
+        free(p);
+        if (same) return &memdir.files[i];
+    }
+    return NULL;
+}
+
+/* read_file of an in-memory file: a copy of its bytes. */
+static int read_memfile(const MemFile *mf, const char *path, size_t max_bytes, unsigned char **data, size_t *len,
+                        Error *err) {
+    if (mf->len > max_bytes)
+        return error_set(err, "%s: file is larger than the limit of %lu bytes", path, (unsigned long)max_bytes);
+    *data = malloc(mf->len + 1);
+    if (!*data) return error_set_code(err, EXIT_INTERNAL, "%s: out of memory reading file", path);
+    if (mf->len) memcpy(*data, mf->data, mf->len);
+    (*data)[mf->len] = 0;
+    *len = mf->len;
+    return 0;
+}
+
 int read_file(const char *path, size_t max_bytes, unsigned char **data, size_t *len, Error *err) {
     FILE *f;
     unsigned char *buf = NULL;
     size_t cap = 0, used = 0;
+    const MemFile *mf = memdir_file(path);
     *data = NULL;
     *len = 0;
+    if (mf) return read_memfile(mf, path, max_bytes, data, len, err);
     if (is_directory(path)) return error_set(err, "%s: is a directory, not a file", path);
     f = fopen(path, "rb");
     if (!f) return error_set(err, "%s: cannot open: %s", path, strerror(errno));
@@ -258,11 +309,14 @@ int write_file_atomic(const char *path, const void *data, size_t len, Error *err
 
 int path_exists(const char *path) {
     struct stat st;
+    if (memdir_is_dir(path) || memdir_file(path)) return 1;
     return stat(path, &st) == 0;
 }
 
 int is_directory(const char *path) {
     struct stat st;
+    if (memdir_is_dir(path)) return 1;
+    if (memdir_file(path)) return 0;
     if (stat(path, &st) != 0) return 0;
     #if defined(_WIN32)
     return (st.st_mode & _S_IFDIR) != 0;
@@ -298,6 +352,14 @@ static int compare_strings(const void *a, const void *b) {
 int list_dir(const char *dir, char ***names, int *count, Error *err) {
     char **list = NULL;
     int n = 0, cap = 0;
+    if (memdir_is_dir(dir)) {
+        list = xalloc_array((size_t)memdir.n_files + 1, sizeof *list, "directory list");
+        for (n = 0; n < memdir.n_files; n++) list[n] = xstrdup(memdir.files[n].name);
+        if (n > 1) qsort(list, (size_t)n, sizeof *list, compare_strings);
+        *names = list;
+        *count = n;
+        return 0;
+    }
 #if defined(_WIN32)
     (void)dir;
     (void)err;
@@ -466,4 +528,41 @@ char *next_text_line(char **cursor) {
     n = strlen(line);
     if (n && line[n - 1] == '\r') line[n - 1] = '\0';
     return line;
+}
+
+int parse_size(const char *s, size_t *out) {
+    static const char units[] = "KMGT";
+    const char *p = s, *u;
+    uint64_t v = 0, mult = 1;
+    if (!s || *s < '0' || *s > '9') return -1;
+    for (; *p >= '0' && *p <= '9'; p++) {
+        if (v > (UINT64_MAX - 9) / 10) return -1;
+        v = v * 10 + (uint64_t)(*p - '0');
+    }
+    if (*p) {
+        u = strchr(units, *p >= 'a' && *p <= 'z' ? *p - 'a' + 'A' : *p);
+        if (!u || !*u) return -1;
+        mult = (uint64_t)1 << (10 * (1 + (u - units)));
+        p++;
+        if (*p == 'i') p++;
+        if (*p == 'B') p++;
+        if (*p) return -1;
+    }
+    if (v == 0 || v > UINT64_MAX / mult || v * mult > (uint64_t)(size_t)-1) return -1;
+    *out = (size_t)(v * mult);
+    return 0;
+}
+
+size_t peak_rss_bytes(void) {
+#if defined(_WIN32)
+    return 0;
+#else
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) != 0 || ru.ru_maxrss <= 0) return 0;
+#if defined(__APPLE__)
+    return (size_t)ru.ru_maxrss; /* bytes on macOS */
+#else
+    return (size_t)ru.ru_maxrss * 1024; /* kilobytes on Linux and the BSDs */
+#endif
+#endif
 }

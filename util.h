@@ -100,6 +100,25 @@ void free_string_list(char **list, int count);
 /* Splits the next line off *cursor, a NUL-terminated text modified in place: returns it
  * without its "\n" or "\r\n" and advances *cursor past it; NULL at the end of the text. */
 char *next_text_line(char **cursor);
+/* An in-memory directory: files that exist only in memory (the planted model `cleanup
+ * all` builds when no model directory is on disk). While one is mounted at DIR,
+ * read_file, path_exists, is_directory, list_dir and sha256_file_hex see DIR as a
+ * directory holding exactly those files (DIR/NAME, as path_join spells it) before they
+ * look at the file system, so every reader parses the same bytes as from files. One
+ * directory at a time; the caller keeps the bytes alive and unchanged until
+ * memdir_unmount. Mount before starting threads. */
+typedef struct {
+    const char *name;
+    const unsigned char *data;
+    size_t len;
+} MemFile;
+void memdir_mount(const char *dir, const MemFile *files, int n_files);
+void memdir_unmount(void);
+/* The in-memory file at path, or NULL (none mounted there). */
+const MemFile *memdir_file(const char *path);
+/* 1 if path is the mounted in-memory directory. */
+int memdir_is_dir(const char *path);
+
 /* Joins a directory and a file name into a newly allocated string. */
 char *path_join(const char *dir, const char *name);
 /* 1 if s ends with suffix. */
@@ -125,6 +144,12 @@ long arg_int(const char *s, long lo, long hi, const char *what);
  * cleanup CMD --help", suggesting the option of `options` (NULL-terminated) nearest to
  * ARG by edit distance (at most 3 edits, or one it begins), if any. */
 void die_unknown_option(const char *cmd, const char *arg, const char *const *options);
+/* Parses a size in bytes: digits with an optional suffix K, M, G or T (powers of 1024;
+ * "KiB", "KB", "k" and the like mean the same): "64M", "1G", "512MiB", "1000000".
+ * Returns -1 (no message) if s is not one, is 0, or does not fit a size_t. */
+int parse_size(const char *s, size_t *out);
+/* The process's peak resident set size in bytes (getrusage), or 0 where unknown. */
+size_t peak_rss_bytes(void);
 /* Parses an integer in [lo, hi] into *out; returns -1 (no message) if s is not one. */
 int parse_long(const char *s, long lo, long hi, long *out);
 

@@ -447,7 +447,7 @@ static void test_fig4_self_patch(const Model *m) {
     pt.correct = 12;
     pt.incorrect = 40;
     results_init(&r);
-    CHECK(exp_fig4_prompt(m, &ds, &hd, &pt, 1, 3, 1, &r, &err) == 0, "fig4 runs (%s)", err.msg);
+    CHECK(exp_fig4_prompt(m, &ds, &hd, &pt, 1, 3, 1, &r, &err, 0) == 0, "fig4 runs (%s)", err.msg);
     CHECK(results_get(&r, "fig4.p1.L1H3.clean", &clean) && results_get(&r, "fig4.p1.L1H3.patched.median", &med) &&
               results_get(&r, "fig4.p1.L1H3.patched.q12_5", &lo) && results_get(&r, "fig4.p1.L1H3.patched.q87_5", &hi),
           "fig4 metrics present");
@@ -463,12 +463,12 @@ static void test_fig4_self_patch(const Model *m) {
     ds.tokens[25] = 44;
     results_free(&r);
     results_init(&r);
-    CHECK(exp_fig4_prompt(m, &ds, &hd, &pt, 1, 3, 1, &r, &err) == 0, "fig4 runs");
+    CHECK(exp_fig4_prompt(m, &ds, &hd, &pt, 1, 3, 1, &r, &err, 0) == 0, "fig4 runs");
     CHECK(results_get(&r, "fig4.p1.L1H3.clean", &clean) && results_get(&r, "fig4.p1.L1H3.patched.median", &med) &&
               fabs(med - clean) > 1e-6,
           "a different last token changes the patched DLA");
     pt.n = 11;
-    CHECK(exp_fig4_prompt(m, &ds, &hd, &pt, 1, 3, 1, &r, &err) != 0, "a prompt longer than the rows is an error");
+    CHECK(exp_fig4_prompt(m, &ds, &hd, &pt, 1, 3, 1, &r, &err, 0) != 0, "a prompt longer than the rows is an error");
     results_free(&r);
     free(ds.tokens);
 }
