@@ -448,6 +448,60 @@ static void gemm_blocked(float *out, int ldo, const float *a, int lda, const flo
     }
 }
 
+/* ---- packing buffers, kept between calls -------------------------------
+ * gemm_part needs up to a few MB of packing space per call, and the attention
+ * makes thousands of small calls per block: malloc'ed and freed each time,
+ * the buffers came from fresh pages (glibc returns large blocks to the system
+ * on free), and the page faults were ~10% of the forward pass (perf). A small
+ * pool of buffers, taken and given back under a lock, is kept instead; it
+ * only grows (a few MB per thread) and lives until the program ends. Which
+ * buffer a call gets changes no result (it is overwritten before being read). */
+#define POOL_SLOTS 64
+static struct {
+    float *buf;
+    size_t cap; /* floats */
+    int busy;
+} pool[POOL_SLOTS];
+
+/* A buffer of at least `floats` floats, or NULL when memory is short; *slot is
+ * what buffer_release needs (-1: not from the pool, freed on release). */
+static float *buffer_acquire(size_t floats, int *slot) {
+    float *buf = NULL;
+    int s = -1, i;
+#ifdef _OPENMP
+#pragma omp critical(kernels_buffer_pool)
+#endif
+    {
+        for (i = 0; i < POOL_SLOTS && s < 0; i++)
+            if (!pool[i].busy && pool[i].cap >= floats) s = i;
+        for (i = 0; i < POOL_SLOTS && s < 0; i++) /* else the largest free one, to grow */
+            if (!pool[i].busy && (s < 0 || pool[i].cap > pool[s].cap)) s = i;
+        if (s >= 0) {
+            pool[s].busy = 1;
+            if (pool[s].cap < floats) { /* grows only until the largest call has been seen */
+                free(pool[s].buf);
+                pool[s].buf = (float *)malloc(sizeof(float) * floats);
+                pool[s].cap = pool[s].buf ? floats : 0;
+            }
+            buf = pool[s].buf;
+        }
+    }
+    *slot = s;
+    return s < 0 ? (float *)malloc(sizeof(float) * floats) : buf;
+}
+
+/* Gives back a buffer from buffer_acquire. */
+static void buffer_release(float *buf, int slot) {
+    if (slot < 0) {
+        free(buf);
+        return;
+    }
+#ifdef _OPENMP
+#pragma omp critical(kernels_buffer_pool)
+#endif
+    pool[slot].busy = 0;
+}
+
 /* Packed a up to this many floats is packed once for all column panels (see gemm_part). */
 #define A_ONCE_FLOATS (256L * 512)
 
@@ -456,7 +510,7 @@ static void gemm_part(float *out, int ldo, const float *a, int lda, const float 
                       const float *bias, int m0, int m1, int n0, int n1, int K) {
     float *buf;
     size_t kc, rows, cols;
-    int a_once;
+    int a_once, slot;
     if (m0 >= m1 || n0 >= n1) return;
     /* With one K block, several column panels and a small a (the unembedding:
      * 256 x 512, 48 panels), all of a is packed once, each MC block at its
@@ -468,12 +522,12 @@ static void gemm_part(float *out, int ldo, const float *a, int lda, const float 
     cols = (size_t)(n1 - n0 < NC ? n1 - n0 : NC);
     rows = (rows + MR - 1) / MR * MR;
     cols = (cols + NR - 1) / NR * NR;
-    buf = (float *)malloc(sizeof(float) * kc * (rows * APV + cols));
+    buf = buffer_acquire(kc * (rows * APV + cols), &slot);
     if (buf)
         gemm_blocked(out, ldo, a, lda, w, ldw, bias, m0, m1, n0, n1, K, buf + kc * cols, buf, a_once);
     else /* short of memory: the slow loop, same results */
         gemm_rows(out, ldo, a, lda, w, ldw, bias, m0, m1, n0, n1, K);
-    free(buf);
+    buffer_release(buf, slot);
 }
 
 static void matmul_strided(float *out, int ldo, const float *a, int lda, const float *w, int ldw,
