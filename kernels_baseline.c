@@ -661,14 +661,79 @@ static inline double exp_small(double y) {
     return p * pow2i(k1) * pow2i(k - k1);
 }
 
+/* 2^k for k in [-126, 127] as a float (see pow2i). */
+static inline float pow2f(int k) {
+    const uint32_t bits = (uint32_t)(k + 127) << 23;
+    float f;
+    memcpy(&f, &bits, sizeof f);
+    return f;
+}
+
+/* exp(y) for y in [-150, 0.5], in float (twice the lanes of exp_small per
+ * vector): y = k ln2 + r, |r| <= ln2/2, with ln2 split so that k ln2_hi is
+ * exact (ln2_hi has 9 significant bits, |k| <= 217) and y - k ln2_hi exact
+ * (Sterbenz), a degree-7 Taylor polynomial for e^r (truncation 5e-9
+ * relative, 0.1 ulp), then 2^k as two exact float powers of two, so a result
+ * below the normal range is rounded once. Measured against the double
+ * exp_small on every float in [-104, 0.5] (tools/check_float_math.c): at most
+ * 1 ulp (0.5 ulp + the polynomial's float rounding). Straight-line
+ * arithmetic, so loops calling it vectorize. */
+static inline float expf_small(float y) {
+    const float ln2_hi = 0.693359375f, ln2_lo = -2.12194440e-4f;
+    const int k = (int)(y * 1.44269504f + 1000.5f) - 1000; /* nearest integer (y > -692) */
+    const int k1 = k / 2;
+    const float kf = (float)k;
+    const float r = (y - kf * ln2_hi) - kf * ln2_lo;
+    float p = 1.0f / 5040.0f;
+    p = p * r + 1.0f / 720.0f;
+    p = p * r + 1.0f / 120.0f;
+    p = p * r + 1.0f / 24.0f;
+    p = p * r + 1.0f / 6.0f;
+    p = p * r + 0.5f;
+    p = p * r + 1.0f;
+    p = p * r + 1.0f;
+    return p * pow2f(k1) * pow2f(k - k1);
+}
+
+/* exp(yh + yl) in float, yh + yl in [-150, 0.5], |yl| small next to |yh|
+ * (at most about 2): expf_small's reduction with yh - k ln2_hi exact (Sterbenz)
+ * when |yh| is large, so an argument carried as two floats keeps its precision
+ * beyond one float's (exp(y) is as precise as y is absolutely: ulp(100) = 8e-6). */
+static inline float expf_split(float yh, float yl) {
+    const float ln2_hi = 0.693359375f, ln2_lo = -2.12194440e-4f;
+    const int k = (int)((yh + yl) * 1.44269504f + 1000.5f) - 1000;
+    const int k1 = k / 2;
+    const float kf = (float)k;
+    const float r = ((yh - kf * ln2_hi) + yl) - kf * ln2_lo;
+    float p = 1.0f / 5040.0f;
+    p = p * r + 1.0f / 720.0f;
+    p = p * r + 1.0f / 120.0f;
+    p = p * r + 1.0f / 24.0f;
+    p = p * r + 1.0f / 6.0f;
+    p = p * r + 0.5f;
+    p = p * r + 1.0f;
+    p = p * r + 1.0f;
+    return p * pow2f(k1) * pow2f(k - k1);
+}
+
 /* gelu(x) = x Phi(x), Phi(x) = erfc(-x/sqrt 2)/2 = 1 - erfc(|x|/sqrt 2)/2 for
  * x >= 0, erfc(|x|/sqrt 2)/2 for x < 0: the same function as 0.5 x (1 + erf(x/sqrt 2)),
  * without its cancellation for negative x. erfc(t) = u exp(-t^2 + f(u)),
  * u = 1/(1 + t/2), with f a degree-10 polynomial fitted (Chebyshev, in double,
  * against libm's erfc, tools-free: numpy chebfit on 4000 nodes) on t in [0, 10]:
- * |error of f| < 8e-9, so Phi carries a relative error < 1e-8 and the float
- * result is within 0.5 + 0.2 ulp (test_kernels checks <= 1 ulp on [-12, 12]).
- * Evaluated in double.
+ * |error of f| < 8e-9.
+ *
+ * Evaluated mostly in float (the all-double version took 1.7x as long): t, u
+ * and f in double (in float their roundings alone cost up to 5 ulp), the exp
+ * and the final products in float. t^2 = c^2/2 is carried as hi + lo, hi =
+ * ch^2/2 with ch = |c| cut to 12 significant bits (exact), lo = (|c| - ch)(|c| +
+ * ch)/2, and exp(f - hi - lo) = expf_split(-hi, f - lo): the argument keeps
+ * float precision where t^2 is 100 (one float t^2 would carry an error of
+ * ulp(100) = 8e-6, relative, into Phi). q = c u / 2 (one rounding) times that
+ * exp, so that only the exp can be subnormal. Measured against the double
+ * formula 0.5 x erfc(-x/sqrt 2) (libm) on every float in [-10, 10] and beyond
+ * (tools/check_float_math.c, BENCHMARKS.md): see test_kernels for the bound
+ * it checks on [-12, 12].
  *
  * Written for vectorizers, which (gcc) give up on a loop as soon as some
  * arithmetic sits under a condition: a first pass does only selects, a
@@ -678,12 +743,19 @@ static inline double exp_small(double y) {
  * q = c h, h = erfc(|c|/sqrt 2)/2:
  *   x >= 0: x Phi(x) = x - x h = xp - sg q;   x < 0: x Phi(x) = c h = xp - sg q.
  * NaN stays NaN (xp), inf stays inf, -inf gives -0. */
-static inline float gelu_erf_from(float xpf, float cf, float sgf) {
-    const double c = cf;
-    const double t = fabs(c) * 0.70710678118654752440;
+static inline float gelu_erf_from(float xp, float c, float sg) {
+    const float ac = fabsf(c);
+    const double t = (double)ac * 0.70710678118654752440;
     const double u = 1.0 / (1.0 + 0.5 * t);
     const double v = (12.0 * u - 7.0) * 0.2; /* u in [1/6, 1] -> v in [-1, 1] */
-    double f = -2.2855769757973959e-05, h;
+    double f = -2.2855769757973959e-05;
+    float ch, hi, lo;
+    uint32_t bits;
+    memcpy(&bits, &ac, sizeof bits);
+    bits &= 0xfffff000u; /* 12 significant bits: ch * ch is exact */
+    memcpy(&ch, &bits, sizeof ch);
+    hi = ch * ch * 0.5f;
+    lo = (ac - ch) * (ac + ch) * 0.5f;
     f = f * v + 5.4860246839211018e-05;
     f = f * v + 0.00012986821453811326;
     f = f * v - 0.00053432061049722029;
@@ -694,8 +766,8 @@ static inline float gelu_erf_from(float xpf, float cf, float sgf) {
     f = f * v + 0.015745074072064092;
     f = f * v + 0.57030710297661857;
     f = f * v - 0.55859535372792424;
-    h = 0.5 * u * exp_small(f - t * t); /* erfc(t) / 2 */
-    return (float)((double)xpf - (double)sgf * (c * h));
+    /* erfc(t)/2 = 0.5 u exp(-hi + (f - lo)), and c times it */
+    return xp - sg * ((float)((double)c * u * 0.5) * expf_split(-hi, (float)(f - (double)lo)));
 }
 
 static void gelu_erf(float *x, size_t n) {
@@ -722,11 +794,49 @@ static void gelu_erf(float *x, size_t n) {
     }
 }
 
+/* gelu_new(x) = 0.5 x (1 + tanh(a)), a = sqrt(2/pi) (x + 0.044715 x^3), computed
+ * as the same function x sigmoid(2a) = x / (1 + exp(-2a)) without overflow or
+ * cancellation: with e = exp(-2|a|), x / (1 + e) for a >= 0 and x e / (1 + e) for
+ * a < 0. a is computed in double and -2|a| carried as two floats into
+ * expf_split (in float it would carry a relative error 2|a| ulp into the
+ * result's negative tail), the rest in float. Measured against the double
+ * formula with libm's tanh on every float in [-10, 10] and every 16th one out to
+ * +-15 (tools/check_float_math.c): at most 2.5 ulp wherever the double formula
+ * itself is accurate (x > -7.5; below, 1 + tanh(a) in double cancels: this
+ * form is the accurate one). Same two-pass structure as gelu_erf. */
 static void gelu_tanh(float *x, size_t n) {
-    size_t i;
-    for (i = 0; i < n; i++) {
-        double v = x[i];
-        x[i] = (float)(0.5 * v * (1.0 + tanh(0.79788456080286535588 * (v + 0.044715 * v * v * v))));
+    const long nchunks = (long)((n + 1023) / 1024);
+    long ch;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) if (nchunks > 16)
+#endif
+    for (ch = 0; ch < nchunks; ch++) {
+        float *restrict p = x + (size_t)ch * 1024;
+        const size_t len = (size_t)ch == n / 1024 ? n % 1024 : 1024;
+        float mh[1024], ml[1024], w[1024];
+        size_t i;
+        for (i = 0; i < len; i++) { /* selects: x clamped to [-100, 100] (e is 0 beyond) */
+            const float lo = p[i] > -100.0f ? p[i] : -100.0f;
+            mh[i] = lo < 100.0f ? lo : 100.0f;
+        }
+        for (i = 0; i < len; i++) { /* arithmetic */
+            const double xi = mh[i];
+            const double a = 0.79788456080286535588 * (xi + 0.044715 * xi * xi * xi);
+            const double m = -2.0 * fabs(a);
+            const float h = (float)m;
+            mh[i] = h;
+            ml[i] = (float)(m - (double)h);
+            w[i] = a < 0 ? 0.0f : 1.0f;
+        }
+        for (i = 0; i < len; i++) { /* selects: exp's argument at least -150 (NaN too: x keeps its NaN) */
+            const int small = !(mh[i] > -150.0f);
+            mh[i] = small ? -150.0f : mh[i];
+            ml[i] = small ? 0.0f : ml[i];
+        }
+        for (i = 0; i < len; i++) {
+            const float e = expf_split(mh[i], ml[i]);
+            p[i] = p[i] * (w[i] + (1.0f - w[i]) * e) / (1.0f + e);
+        }
     }
 }
 
@@ -769,7 +879,7 @@ static void softmax_row(float *x, int n) {
             c[i] = d > -150.0f ? d : -150.0f;
             nan_seen |= d != d;
         }
-        for (i = 0; i < len; i++) p[i] = (float)exp_small(c[i]);
+        for (i = 0; i < len; i++) p[i] = expf_small(c[i]);
     }
     sum = nan_seen ? NAN : sum8(x, n);
     for (i = 0; i < n; i++) x[i] = (float)(x[i] / sum);
