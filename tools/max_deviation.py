@@ -75,7 +75,13 @@ def results(a, b):
     for rel, d, k, u, v in devs[:12]:
         print("  %-48s %.9g -> %.9g  (relative %.3g, absolute %.3g)" % (k, u, v, rel, d))
     if devs:
-        print("worst relative %.3g (%s)" % (devs[0][0], devs[0][2]))
+        print("worst relative %.3g (%s); largest absolute difference %.3g (%s)"
+              % (devs[0][0], devs[0][2], max(devs, key=lambda d: d[1])[1], max(devs, key=lambda d: d[1])[2]))
+        for floor in (1e-3, 1e-2, 1e-1):
+            big = [d for d in devs if abs(d[3]) >= floor]
+            if big:
+                w = max(big)
+                print("  over the metrics with |value| >= %g: worst relative %.3g (%s)" % (floor, w[0], w[2]))
 
 
 def main():
