@@ -632,36 +632,6 @@ static void layernorm(float *out, float *scale, const float *x, const float *w, 
 /* 2^k for k in [-126, 127], built from its float bits. This relies on IEEE
  * float32 and on float and uint32 sharing byte order (true of every IEEE
  * platform); it is an in-memory reinterpretation, not file data. */
-static inline double pow2i(int k) {
-    const uint32_t bits = (uint32_t)(k + 127) << 23;
-    float f;
-    memcpy(&f, &bits, sizeof f);
-    return f;
-}
-
-/* exp(y) for y in [-150, 0.5], in double, to 1e-11 relative (plenty for float results): y = k ln2 + r with
- * |r| <= ln2/2 (ln2 split in two so k ln2 is exact), a degree-9 Taylor
- * polynomial for e^r, then 2^k as two exact float powers of two. Straight-line
- * arithmetic, so loops calling it vectorize. */
-static inline double exp_small(double y) {
-    const double ln2_hi = 6.93147180369123816490e-01, ln2_lo = 1.90821492927058770002e-10;
-    const int k = (int)(y * 1.44269504088896340736 + 1000.5) - 1000; /* nearest integer */
-    const int k1 = k / 2;
-    const double r = (y - k * ln2_hi) - k * ln2_lo;
-    double p = 1.0 / 362880.0;
-    p = p * r + 1.0 / 40320.0;
-    p = p * r + 1.0 / 5040.0;
-    p = p * r + 1.0 / 720.0;
-    p = p * r + 1.0 / 120.0;
-    p = p * r + 1.0 / 24.0;
-    p = p * r + 1.0 / 6.0;
-    p = p * r + 0.5;
-    p = p * r + 1.0;
-    p = p * r + 1.0;
-    return p * pow2i(k1) * pow2i(k - k1);
-}
-
-/* 2^k for k in [-126, 127] as a float (see pow2i). */
 static inline float pow2f(int k) {
     const uint32_t bits = (uint32_t)(k + 127) << 23;
     float f;
@@ -669,39 +639,18 @@ static inline float pow2f(int k) {
     return f;
 }
 
-/* exp(y) for y in [-150, 0.5], in float (twice the lanes of exp_small per
- * vector): y = k ln2 + r, |r| <= ln2/2, with ln2 split so that k ln2_hi is
- * exact (ln2_hi has 9 significant bits, |k| <= 217) and y - k ln2_hi exact
- * (Sterbenz), a degree-7 Taylor polynomial for e^r (truncation 5e-9
- * relative, 0.1 ulp), then 2^k as two exact float powers of two, so a result
- * below the normal range is rounded once. Measured against the double
- * exp_small on every float in [-104, 0.5] (tools/check_float_math.c): at most
- * 1 ulp (0.5 ulp + the polynomial's float rounding). Straight-line
- * arithmetic, so loops calling it vectorize. */
-static inline float expf_small(float y) {
-    const float ln2_hi = 0.693359375f, ln2_lo = -2.12194440e-4f;
-    const int k = (int)(y * 1.44269504f + 1000.5f) - 1000; /* nearest integer (y > -692) */
-    const int k1 = k / 2;
-    const float kf = (float)k;
-    const float r = (y - kf * ln2_hi) - kf * ln2_lo;
-    float p = 1.0f / 5040.0f;
-    p = p * r + 1.0f / 720.0f;
-    p = p * r + 1.0f / 120.0f;
-    p = p * r + 1.0f / 24.0f;
-    p = p * r + 1.0f / 6.0f;
-    p = p * r + 0.5f;
-    p = p * r + 1.0f;
-    p = p * r + 1.0f;
-    return p * pow2f(k1) * pow2f(k - k1);
-}
-
-/* exp(yh + yl) in float, yh + yl in [-150, 0.5], |yl| small next to |yh|
- * (at most about 2): expf_small's reduction with yh - k ln2_hi exact (Sterbenz)
- * when |yh| is large, so an argument carried as two floats keeps its precision
- * beyond one float's (exp(y) is as precise as y is absolutely: ulp(100) = 8e-6). */
+/* exp(yh + yl) in float (twice the lanes of a double exp per vector), for
+ * yh + yl in [-150, 0.5] with |yl| at most about 2: y = k ln2 + r, |r| <= ln2/2,
+ * with ln2 split so that k ln2_hi is exact (ln2_hi has 9 significant bits,
+ * |k| <= 217) and yh - k ln2_hi exact (Sterbenz) when |yh| is large, a degree-7
+ * Taylor polynomial for e^r (truncation 5e-9 relative, 0.1 ulp), then 2^k as
+ * two exact float powers of two, so a result below the normal range is rounded
+ * once. An argument carried as two floats keeps its precision beyond one
+ * float's (exp(y) is as precise as y is absolutely: ulp(100) = 8e-6).
+ * Straight-line arithmetic, so loops calling it vectorize. */
 static inline float expf_split(float yh, float yl) {
     const float ln2_hi = 0.693359375f, ln2_lo = -2.12194440e-4f;
-    const int k = (int)((yh + yl) * 1.44269504f + 1000.5f) - 1000;
+    const int k = (int)((yh + yl) * 1.44269504f + 1000.5f) - 1000; /* nearest integer (y > -692) */
     const int k1 = k / 2;
     const float kf = (float)k;
     const float r = ((yh - kf * ln2_hi) + yl) - kf * ln2_lo;
@@ -714,6 +663,14 @@ static inline float expf_split(float yh, float yl) {
     p = p * r + 1.0f;
     p = p * r + 1.0f;
     return p * pow2f(k1) * pow2f(k - k1);
+}
+
+/* exp(y) for y in [-150, 0.5] in float. Measured against libm's exp on every
+ * float in [-104, 0.5] (tools/check_float_math.c, AVX-512 copy): at most
+ * 0.94 ulp (0.5 ulp + the polynomial's float rounding). Softmax's exp (the double version it
+ * replaced took twice as long). */
+static inline float expf_small(float y) {
+    return expf_split(y, 0.0f);
 }
 
 /* gelu(x) = x Phi(x), Phi(x) = erfc(-x/sqrt 2)/2 = 1 - erfc(|x|/sqrt 2)/2 for
@@ -731,9 +688,9 @@ static inline float expf_split(float yh, float yl) {
  * float precision where t^2 is 100 (one float t^2 would carry an error of
  * ulp(100) = 8e-6, relative, into Phi). q = c u / 2 (one rounding) times that
  * exp, so that only the exp can be subnormal. Measured against the double
- * formula 0.5 x erfc(-x/sqrt 2) (libm) on every float in [-10, 10] and beyond
- * (tools/check_float_math.c, BENCHMARKS.md): see test_kernels for the bound
- * it checks on [-12, 12].
+ * formula 0.5 x erfc(-x/sqrt 2) (libm) on every float in [-10, 10] and on
+ * [-13.2, -10] (tools/check_float_math.c, AVX-512 copy): at most 2.9 and 3.0
+ * ulp; test_kernels checks 3 ulp on [-12, 12] for every copy.
  *
  * Written for vectorizers, which (gcc) give up on a loop as soon as some
  * arithmetic sits under a condition: a first pass does only selects, a
@@ -799,11 +756,12 @@ static void gelu_erf(float *x, size_t n) {
  * cancellation: with e = exp(-2|a|), x / (1 + e) for a >= 0 and x e / (1 + e) for
  * a < 0. a is computed in double and -2|a| carried as two floats into
  * expf_split (in float it would carry a relative error 2|a| ulp into the
- * result's negative tail), the rest in float. Measured against the double
- * formula with libm's tanh on every float in [-10, 10] and every 16th one out to
- * +-15 (tools/check_float_math.c): at most 2.5 ulp wherever the double formula
- * itself is accurate (x > -7.5; below, 1 + tanh(a) in double cancels: this
- * form is the accurate one). Same two-pass structure as gelu_erf. */
+ * result's negative tail), the rest in float. Measured against x / (1 +
+ * exp(-2a)) in double on every float in [-10, 10] (tools/check_float_math.c,
+ * AVX-512 copy): at most 3.4 ulp (6.1 ulp of the subnormal spacing for
+ * x < -10). The previous 0.5 x (1 + tanh(a)) in double, through the
+ * cancellation of 1 + tanh, was off by more than a float ulp below x = -5.3 or
+ * so and by half its value at x = -7.2. Same two-pass structure as gelu_erf. */
 static void gelu_tanh(float *x, size_t n) {
     const long nchunks = (long)((n + 1023) / 1024);
     long ch;

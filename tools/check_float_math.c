@@ -22,6 +22,39 @@
 #include <float.h>
 #include <stdio.h>
 
+/* The previous double exp and its helper (kernels_baseline.c before the float versions). */
+/* 2^k for k in [-126, 127], built from its float bits. This relies on IEEE
+ * float32 and on float and uint32 sharing byte order (true of every IEEE
+ * platform); it is an in-memory reinterpretation, not file data. */
+static inline double pow2i(int k) {
+    const uint32_t bits = (uint32_t)(k + 127) << 23;
+    float f;
+    memcpy(&f, &bits, sizeof f);
+    return f;
+}
+
+/* exp(y) for y in [-150, 0.5], in double, to 1e-11 relative (plenty for float results): y = k ln2 + r with
+ * |r| <= ln2/2 (ln2 split in two so k ln2 is exact), a degree-9 Taylor
+ * polynomial for e^r, then 2^k as two exact float powers of two. Straight-line
+ * arithmetic, so loops calling it vectorize. */
+static inline double exp_small(double y) {
+    const double ln2_hi = 6.93147180369123816490e-01, ln2_lo = 1.90821492927058770002e-10;
+    const int k = (int)(y * 1.44269504088896340736 + 1000.5) - 1000; /* nearest integer */
+    const int k1 = k / 2;
+    const double r = (y - k * ln2_hi) - k * ln2_lo;
+    double p = 1.0 / 362880.0;
+    p = p * r + 1.0 / 40320.0;
+    p = p * r + 1.0 / 5040.0;
+    p = p * r + 1.0 / 720.0;
+    p = p * r + 1.0 / 120.0;
+    p = p * r + 1.0 / 24.0;
+    p = p * r + 1.0 / 6.0;
+    p = p * r + 0.5;
+    p = p * r + 1.0;
+    p = p * r + 1.0;
+    return p * pow2i(k1) * pow2i(k - k1);
+}
+
 /* The previous double gelu (kernels_baseline.c before the float version), for the
  * "moved by" figures. */
 static float gelu_erf_double(float xpf, float cf, float sgf) {
