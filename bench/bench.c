@@ -10,7 +10,8 @@
  * and without the unembedding and the time share outside the big matmuls
  * (attention and glue) next to PyTorch's, tokenizer MB/s on generated English-like text (when
  * ../shared/data/20B_tokenizer.json is there), model load time and `cleanup all`
- * wall time on synthetic gelu-4l-shaped weights (with --all), and peak RSS.
+ * wall and CPU time on synthetic gelu-4l-shaped weights next to the same protocol
+ * in PyTorch (tools/protocol_torch.py, when torch is there) (with --all), and peak RSS.
  *
  * usage: build/bench [--quick] [--all] [--rows N] [--only peak|matmul|forward|tokenizer]
  * Wall-clock timings take the best of several runs: the machine is shared.
