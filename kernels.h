@@ -22,13 +22,16 @@ void matmul_strided(float *out, int ldo, const float *a, int lda, const float *w
  * scale may be NULL. out may alias x. */
 void layernorm(float *out, float *scale, const float *x, const float *w, const float *b, int rows, int D, float eps);
 
-/* In-place activations over n floats. */
+/* In-place activations over n floats, each element on its own (so the same
+ * bits whatever the thread count), within 3 ulp of the exact function wherever
+ * the result is a normal float (tools/check_float_math.c checks every float). */
 void gelu_erf(float *x, size_t n);   /* 0.5 x (1 + erf(x / sqrt 2)) */
 void gelu_tanh(float *x, size_t n);  /* 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) - gelu_new / gelu_fast */
 void relu(float *x, size_t n);
 
-/* In-place softmax of x[0..n): exp(x - max) / sum, the sum in double in a
- * fixed order (8 interleaved partial sums), so the same bits on every call. */
+/* In-place softmax of x[0..n): exp(x - max) / sum, exp in float (within 1 ulp),
+ * the sum in double in a fixed order (8 interleaved partial sums) and the
+ * division in double, so the same bits on every call. */
 void softmax_row(float *x, int n);
 
 /* ---- instruction set ------------------------------------------------------

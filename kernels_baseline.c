@@ -448,6 +448,60 @@ static void gemm_blocked(float *out, int ldo, const float *a, int lda, const flo
     }
 }
 
+/* ---- packing buffers, kept between calls -------------------------------
+ * gemm_part needs up to a few MB of packing space per call, and the attention
+ * makes thousands of small calls per block: malloc'ed and freed each time,
+ * the buffers came from fresh pages (glibc returns large blocks to the system
+ * on free), and the page faults were ~10% of the forward pass (perf). A small
+ * pool of buffers, taken and given back under a lock, is kept instead; it
+ * only grows (a few MB per thread) and lives until the program ends. Which
+ * buffer a call gets changes no result (it is overwritten before being read). */
+#define POOL_SLOTS 64
+static struct {
+    float *buf;
+    size_t cap; /* floats */
+    int busy;
+} pool[POOL_SLOTS];
+
+/* A buffer of at least `floats` floats, or NULL when memory is short; *slot is
+ * what buffer_release needs (-1: not from the pool, freed on release). */
+static float *buffer_acquire(size_t floats, int *slot) {
+    float *buf = NULL;
+    int s = -1, i;
+#ifdef _OPENMP
+#pragma omp critical(kernels_buffer_pool)
+#endif
+    {
+        for (i = 0; i < POOL_SLOTS && s < 0; i++)
+            if (!pool[i].busy && pool[i].cap >= floats) s = i;
+        for (i = 0; i < POOL_SLOTS && s < 0; i++) /* else the largest free one, to grow */
+            if (!pool[i].busy && (s < 0 || pool[i].cap > pool[s].cap)) s = i;
+        if (s >= 0) {
+            pool[s].busy = 1;
+            if (pool[s].cap < floats) { /* grows only until the largest call has been seen */
+                free(pool[s].buf);
+                pool[s].buf = (float *)malloc(sizeof(float) * floats);
+                pool[s].cap = pool[s].buf ? floats : 0;
+            }
+            buf = pool[s].buf;
+        }
+    }
+    *slot = s;
+    return s < 0 ? (float *)malloc(sizeof(float) * floats) : buf;
+}
+
+/* Gives back a buffer from buffer_acquire. */
+static void buffer_release(float *buf, int slot) {
+    if (slot < 0) {
+        free(buf);
+        return;
+    }
+#ifdef _OPENMP
+#pragma omp critical(kernels_buffer_pool)
+#endif
+    pool[slot].busy = 0;
+}
+
 /* Packed a up to this many floats is packed once for all column panels (see gemm_part). */
 #define A_ONCE_FLOATS (256L * 512)
 
@@ -456,7 +510,7 @@ static void gemm_part(float *out, int ldo, const float *a, int lda, const float 
                       const float *bias, int m0, int m1, int n0, int n1, int K) {
     float *buf;
     size_t kc, rows, cols;
-    int a_once;
+    int a_once, slot;
     if (m0 >= m1 || n0 >= n1) return;
     /* With one K block, several column panels and a small a (the unembedding:
      * 256 x 512, 48 panels), all of a is packed once, each MC block at its
@@ -468,12 +522,12 @@ static void gemm_part(float *out, int ldo, const float *a, int lda, const float 
     cols = (size_t)(n1 - n0 < NC ? n1 - n0 : NC);
     rows = (rows + MR - 1) / MR * MR;
     cols = (cols + NR - 1) / NR * NR;
-    buf = (float *)malloc(sizeof(float) * kc * (rows * APV + cols));
+    buf = buffer_acquire(kc * (rows * APV + cols), &slot);
     if (buf)
         gemm_blocked(out, ldo, a, lda, w, ldw, bias, m0, m1, n0, n1, K, buf + kc * cols, buf, a_once);
     else /* short of memory: the slow loop, same results */
         gemm_rows(out, ldo, a, lda, w, ldw, bias, m0, m1, n0, n1, K);
-    free(buf);
+    buffer_release(buf, slot);
 }
 
 static void matmul_strided(float *out, int ldo, const float *a, int lda, const float *w, int ldw,
@@ -578,33 +632,45 @@ static void layernorm(float *out, float *scale, const float *x, const float *w, 
 /* 2^k for k in [-126, 127], built from its float bits. This relies on IEEE
  * float32 and on float and uint32 sharing byte order (true of every IEEE
  * platform); it is an in-memory reinterpretation, not file data. */
-static inline double pow2i(int k) {
+static inline float pow2f(int k) {
     const uint32_t bits = (uint32_t)(k + 127) << 23;
     float f;
     memcpy(&f, &bits, sizeof f);
     return f;
 }
 
-/* exp(y) for y in [-150, 0.5], in double, to 1e-11 relative (plenty for float results): y = k ln2 + r with
- * |r| <= ln2/2 (ln2 split in two so k ln2 is exact), a degree-9 Taylor
- * polynomial for e^r, then 2^k as two exact float powers of two. Straight-line
- * arithmetic, so loops calling it vectorize. */
-static inline double exp_small(double y) {
-    const double ln2_hi = 6.93147180369123816490e-01, ln2_lo = 1.90821492927058770002e-10;
-    const int k = (int)(y * 1.44269504088896340736 + 1000.5) - 1000; /* nearest integer */
+/* exp(yh + yl) in float (twice the lanes of a double exp per vector), for
+ * yh + yl in [-150, 0.5] with |yl| at most about 2: y = k ln2 + r, |r| <= ln2/2,
+ * with ln2 split so that k ln2_hi is exact (ln2_hi has 9 significant bits,
+ * |k| <= 217) and yh - k ln2_hi exact (Sterbenz) when |yh| is large, a degree-7
+ * Taylor polynomial for e^r (truncation 5e-9 relative, 0.1 ulp), then 2^k as
+ * two exact float powers of two, so a result below the normal range is rounded
+ * once. An argument carried as two floats keeps its precision beyond one
+ * float's (exp(y) is as precise as y is absolutely: ulp(100) = 8e-6).
+ * Straight-line arithmetic, so loops calling it vectorize. */
+static inline float expf_split(float yh, float yl) {
+    const float ln2_hi = 0.693359375f, ln2_lo = -2.12194440e-4f;
+    const int k = (int)((yh + yl) * 1.44269504f + 1000.5f) - 1000; /* nearest integer (y > -692) */
     const int k1 = k / 2;
-    const double r = (y - k * ln2_hi) - k * ln2_lo;
-    double p = 1.0 / 362880.0;
-    p = p * r + 1.0 / 40320.0;
-    p = p * r + 1.0 / 5040.0;
-    p = p * r + 1.0 / 720.0;
-    p = p * r + 1.0 / 120.0;
-    p = p * r + 1.0 / 24.0;
-    p = p * r + 1.0 / 6.0;
-    p = p * r + 0.5;
-    p = p * r + 1.0;
-    p = p * r + 1.0;
-    return p * pow2i(k1) * pow2i(k - k1);
+    const float kf = (float)k;
+    const float r = ((yh - kf * ln2_hi) + yl) - kf * ln2_lo;
+    float p = 1.0f / 5040.0f;
+    p = p * r + 1.0f / 720.0f;
+    p = p * r + 1.0f / 120.0f;
+    p = p * r + 1.0f / 24.0f;
+    p = p * r + 1.0f / 6.0f;
+    p = p * r + 0.5f;
+    p = p * r + 1.0f;
+    p = p * r + 1.0f;
+    return p * pow2f(k1) * pow2f(k - k1);
+}
+
+/* exp(y) for y in [-150, 0.5] in float. Measured against libm's exp on every
+ * float in [-104, 0.5] (tools/check_float_math.c, AVX-512 copy): at most
+ * 0.94 ulp (0.5 ulp + the polynomial's float rounding). Softmax's exp (the double version it
+ * replaced took twice as long). */
+static inline float expf_small(float y) {
+    return expf_split(y, 0.0f);
 }
 
 /* gelu(x) = x Phi(x), Phi(x) = erfc(-x/sqrt 2)/2 = 1 - erfc(|x|/sqrt 2)/2 for
@@ -612,9 +678,19 @@ static inline double exp_small(double y) {
  * without its cancellation for negative x. erfc(t) = u exp(-t^2 + f(u)),
  * u = 1/(1 + t/2), with f a degree-10 polynomial fitted (Chebyshev, in double,
  * against libm's erfc, tools-free: numpy chebfit on 4000 nodes) on t in [0, 10]:
- * |error of f| < 8e-9, so Phi carries a relative error < 1e-8 and the float
- * result is within 0.5 + 0.2 ulp (test_kernels checks <= 1 ulp on [-12, 12]).
- * Evaluated in double.
+ * |error of f| < 8e-9.
+ *
+ * Evaluated mostly in float (the all-double version took 1.7x as long): t, u
+ * and f in double (in float their roundings alone cost up to 5 ulp), the exp
+ * and the final products in float. t^2 = c^2/2 is carried as hi + lo, hi =
+ * ch^2/2 with ch = |c| cut to 12 significant bits (exact), lo = (|c| - ch)(|c| +
+ * ch)/2, and exp(f - hi - lo) = expf_split(-hi, f - lo): the argument keeps
+ * float precision where t^2 is 100 (one float t^2 would carry an error of
+ * ulp(100) = 8e-6, relative, into Phi). q = c u / 2 (one rounding) times that
+ * exp, so that only the exp can be subnormal. Measured against the double
+ * formula 0.5 x erfc(-x/sqrt 2) (libm) on every float in [-10, 10] and on
+ * [-13.2, -10] (tools/check_float_math.c, AVX-512 copy): at most 2.9 and 3.0
+ * ulp; test_kernels checks 3 ulp on [-12, 12] for every copy.
  *
  * Written for vectorizers, which (gcc) give up on a loop as soon as some
  * arithmetic sits under a condition: a first pass does only selects, a
@@ -624,12 +700,19 @@ static inline double exp_small(double y) {
  * q = c h, h = erfc(|c|/sqrt 2)/2:
  *   x >= 0: x Phi(x) = x - x h = xp - sg q;   x < 0: x Phi(x) = c h = xp - sg q.
  * NaN stays NaN (xp), inf stays inf, -inf gives -0. */
-static inline float gelu_erf_from(float xpf, float cf, float sgf) {
-    const double c = cf;
-    const double t = fabs(c) * 0.70710678118654752440;
+static inline float gelu_erf_from(float xp, float c, float sg) {
+    const float ac = fabsf(c);
+    const double t = (double)ac * 0.70710678118654752440;
     const double u = 1.0 / (1.0 + 0.5 * t);
     const double v = (12.0 * u - 7.0) * 0.2; /* u in [1/6, 1] -> v in [-1, 1] */
-    double f = -2.2855769757973959e-05, h;
+    double f = -2.2855769757973959e-05;
+    float ch, hi, lo;
+    uint32_t bits;
+    memcpy(&bits, &ac, sizeof bits);
+    bits &= 0xfffff000u; /* 12 significant bits: ch * ch is exact */
+    memcpy(&ch, &bits, sizeof ch);
+    hi = ch * ch * 0.5f;
+    lo = (ac - ch) * (ac + ch) * 0.5f;
     f = f * v + 5.4860246839211018e-05;
     f = f * v + 0.00012986821453811326;
     f = f * v - 0.00053432061049722029;
@@ -640,8 +723,8 @@ static inline float gelu_erf_from(float xpf, float cf, float sgf) {
     f = f * v + 0.015745074072064092;
     f = f * v + 0.57030710297661857;
     f = f * v - 0.55859535372792424;
-    h = 0.5 * u * exp_small(f - t * t); /* erfc(t) / 2 */
-    return (float)((double)xpf - (double)sgf * (c * h));
+    /* erfc(t)/2 = 0.5 u exp(-hi + (f - lo)), and c times it */
+    return xp - sg * ((float)((double)c * u * 0.5) * expf_split(-hi, (float)(f - (double)lo)));
 }
 
 static void gelu_erf(float *x, size_t n) {
@@ -668,11 +751,50 @@ static void gelu_erf(float *x, size_t n) {
     }
 }
 
+/* gelu_new(x) = 0.5 x (1 + tanh(a)), a = sqrt(2/pi) (x + 0.044715 x^3), computed
+ * as the same function x sigmoid(2a) = x / (1 + exp(-2a)) without overflow or
+ * cancellation: with e = exp(-2|a|), x / (1 + e) for a >= 0 and x e / (1 + e) for
+ * a < 0. a is computed in double and -2|a| carried as two floats into
+ * expf_split (in float it would carry a relative error 2|a| ulp into the
+ * result's negative tail), the rest in float. Measured against x / (1 +
+ * exp(-2a)) in double on every float in [-10, 10] (tools/check_float_math.c,
+ * AVX-512 copy): at most 3.4 ulp (6.1 ulp of the subnormal spacing for
+ * x < -10). The previous 0.5 x (1 + tanh(a)) in double, through the
+ * cancellation of 1 + tanh, was off by more than a float ulp below x = -5.3 or
+ * so and by half its value at x = -7.2. Same two-pass structure as gelu_erf. */
 static void gelu_tanh(float *x, size_t n) {
-    size_t i;
-    for (i = 0; i < n; i++) {
-        double v = x[i];
-        x[i] = (float)(0.5 * v * (1.0 + tanh(0.79788456080286535588 * (v + 0.044715 * v * v * v))));
+    const long nchunks = (long)((n + 1023) / 1024);
+    long ch;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) if (nchunks > 16)
+#endif
+    for (ch = 0; ch < nchunks; ch++) {
+        float *restrict p = x + (size_t)ch * 1024;
+        const size_t len = (size_t)ch == n / 1024 ? n % 1024 : 1024;
+        float mh[1024], ml[1024], w[1024];
+        size_t i;
+        for (i = 0; i < len; i++) { /* selects: x clamped to [-100, 100] (e is 0 beyond) */
+            const float lo = p[i] > -100.0f ? p[i] : -100.0f;
+            mh[i] = lo < 100.0f ? lo : 100.0f;
+        }
+        for (i = 0; i < len; i++) { /* arithmetic */
+            const double xi = mh[i];
+            const double a = 0.79788456080286535588 * (xi + 0.044715 * xi * xi * xi);
+            const double m = -2.0 * fabs(a);
+            const float h = (float)m;
+            mh[i] = h;
+            ml[i] = (float)(m - (double)h);
+            w[i] = a < 0 ? 0.0f : 1.0f;
+        }
+        for (i = 0; i < len; i++) { /* selects: exp's argument at least -150 (NaN too: x keeps its NaN) */
+            const int small = !(mh[i] > -150.0f);
+            mh[i] = small ? -150.0f : mh[i];
+            ml[i] = small ? 0.0f : ml[i];
+        }
+        for (i = 0; i < len; i++) {
+            const float e = expf_split(mh[i], ml[i]);
+            p[i] = p[i] * (w[i] + (1.0f - w[i]) * e) / (1.0f + e);
+        }
     }
 }
 
@@ -715,7 +837,7 @@ static void softmax_row(float *x, int n) {
             c[i] = d > -150.0f ? d : -150.0f;
             nan_seen |= d != d;
         }
-        for (i = 0; i < len; i++) p[i] = (float)exp_small(c[i]);
+        for (i = 0; i < len; i++) p[i] = expf_small(c[i]);
     }
     sum = nan_seen ? NAN : sum8(x, n);
     for (i = 0; i < n; i++) x[i] = (float)(x[i] / sum);

@@ -10,7 +10,8 @@
  * and without the unembedding and the time share outside the big matmuls
  * (attention and glue) next to PyTorch's, tokenizer MB/s on generated English-like text (when
  * ../shared/data/20B_tokenizer.json is there), model load time and `cleanup all`
- * wall time on synthetic gelu-4l-shaped weights (with --all), and peak RSS.
+ * wall and CPU time on synthetic gelu-4l-shaped weights next to the same protocol
+ * in PyTorch (tools/protocol_torch.py, when torch is there) (with --all), and peak RSS.
  *
  * usage: build/bench [--quick] [--all] [--rows N] [--only peak|matmul|forward|tokenizer]
  * Wall-clock timings take the best of several runs: the machine is shared.
@@ -489,6 +490,42 @@ static void bench_tokenizer(void) {
 
 /* ---- load time and `cleanup all` ------------------------------------------- */
 
+/* CPU seconds (user + system) of the finished child processes waited for. */
+static double children_cpu_seconds(void) {
+#if defined(__unix__) || defined(__APPLE__)
+    struct rusage ru;
+    if (getrusage(RUSAGE_CHILDREN, &ru) != 0) return 0.0;
+    return ru.ru_utime.tv_sec + ru.ru_utime.tv_usec * 1e-6 + ru.ru_stime.tv_sec + ru.ru_stime.tv_usec * 1e-6;
+#else
+    return 0.0;
+#endif
+}
+
+/* Runs tools/protocol_torch.py on `rows` rows of model dir (2 threads, OpenBLAS
+ * unpinned as in run_torch) and gets its total wall and CPU seconds into
+ * out[0], out[1]; 0, or -1 when torch is missing or the run failed. */
+static int run_protocol_torch(const char *dir, int rows, double out[2]) {
+#if defined(__unix__) || defined(__APPLE__)
+    char cmd[640], buf[512];
+    FILE *f;
+    int got = 0;
+    if (!torch_available()) return -1;
+    snprintf(cmd, sizeof cmd,
+             "env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE OPENBLAS_NUM_THREADS=2 OMP_NUM_THREADS=2 "
+             "/usr/bin/python3 tools/protocol_torch.py --model %s --rows %d --threads 2 2>/dev/null",
+             dir, rows);
+    fflush(stdout);
+    f = popen(cmd, "r");
+    if (!f) return -1;
+    while (fgets(buf, sizeof buf, f))
+        if (sscanf(buf, "total\twall %lf s\tcpu %lf s", &out[0], &out[1]) == 2) got = 1;
+    return pclose(f) == 0 && got ? 0 : -1;
+#else
+    (void)dir, (void)rows, (void)out;
+    return -1;
+#endif
+}
+
 /* SHA-256 throughput on 64 MB, portable C and (where the CPU has them) the SHA
  * instructions: model load hashes the whole weights file once. */
 static void bench_sha256(void) {
@@ -552,9 +589,23 @@ static void bench_all(int rows) {
     }
     snprintf(cmd, sizeof cmd, "%s all --model %s --n-prompts %d --out build/bench-out --threads 2 > /dev/null", bin, dir,
              rows);
-    t = now_seconds();
-    rc = system(cmd);
-    printf("  cleanup all --n-prompts %d: %.1f s (exit %d)\n", rows, now_seconds() - t, rc);
+    {
+        double c = children_cpu_seconds(), ours_wall, ours_cpu, torch[2];
+        t = now_seconds();
+        rc = system(cmd);
+        ours_wall = now_seconds() - t;
+        ours_cpu = children_cpu_seconds() - c;
+        printf("  cleanup all --n-prompts %d, 2 threads: %.1f s wall, %.1f s CPU (exit %d)\n", rows, ours_wall, ours_cpu,
+               rc);
+        /* issue 15: the protocol against a TransformerLens-style PyTorch pipeline
+         * (tools/protocol_torch.py: the same experiments, cached forward passes) */
+        if (rc != -1 && run_protocol_torch(dir, rows, torch) == 0)
+            printf("  PyTorch pipeline (tools/protocol_torch.py, same rows, 2 threads): %.1f s wall, %.1f s CPU:\n"
+                   "  ours %.1fx faster by wall time, %.1fx by CPU time\n",
+                   torch[0], torch[1], torch[0] / ours_wall, torch[1] / ours_cpu);
+        else if (torch_available())
+            printf("  PyTorch side by side: tools/protocol_torch.py failed\n");
+    }
 }
 
 int main(int argc, char **argv) {
