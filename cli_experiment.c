@@ -105,7 +105,7 @@ static void print_usage(FILE *f) {
             "                    is the largest that fits, and the scan runs in several passes over\n"
             "                    the rows when its samples do not (the results do not depend on\n"
             "                    either). Default: $CLEANUP_MAX_MEMORY (the option wins), else the\n"
-            "                    weights and data, 44 MB and twice the weights (README, \"Memory\")\n"
+            "                    weights and data, 44 MB and 4x the weights (README, \"Memory\")\n"
             "\n"
             "The scan ranks writers by score = gone / spread: gone = median PR(resid, w) right after\n"
             "w minus at the last location, spread = q87.5 - q12.5 of PR there (consistent erasure;\n"

@@ -66,7 +66,7 @@ size_t exp_fixed_bytes(const Model *m, const Dataset *ds) {
 }
 
 size_t exp_default_budget(const Model *m, const Dataset *ds) {
-    size_t fixed = exp_fixed_bytes(m, ds), weights = exp_fixed_bytes(m, NULL) - EXP_PROGRAM_BYTES, extra = 2 * weights;
+    size_t fixed = exp_fixed_bytes(m, ds), weights = exp_fixed_bytes(m, NULL) - EXP_PROGRAM_BYTES, extra = 4 * weights;
     if (extra > EXP_BUDGET_MAX) extra = EXP_BUDGET_MAX;
     return fixed + EXP_BUDGET_BASE + extra;
 }

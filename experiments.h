@@ -167,8 +167,9 @@ typedef struct {
 } Experiment;
 
 /* The memory budget when none is given: the fixed costs (program, weights, data rows) plus 44 MB
- * plus twice the weights (at most 1 GB more), so it grows with the model (the planted
- * model's `all` stays under 64 MB of RSS). The clean pass raises it to what the run
+ * plus 4 times the weights (at most 1 GB more), so it grows with the model: the planted
+ * model's `all` stays under 64 MB of RSS, and gelu-4l's at 300 x 1024 runs in one pass
+ * over the rows (1.3 GB; the scan's samples alone are about 650 MB). The clean pass raises it to what the run
  * needs at least (the fixed costs, the stores of every unit but the scan, the scan's
  * largest source, one row, and 8 MB) when that is more. */
 size_t exp_default_budget(const Model *m, const Dataset *ds);
