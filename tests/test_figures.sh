@@ -116,7 +116,7 @@ if [ -n "${FIGURES_FROM:-}" ]; then
     cp -R "$FIGURES_FROM" "$out" && rc=0 || rc=$?
     echo "all: copied from $FIGURES_FROM" >"$tmp/all.log"
 else
-    "$BIN" all --n-prompts 60 --out "$out" >"$tmp/all.log" 2>&1
+    $RUN "$BIN" all --n-prompts 60 --out "$out" >"$tmp/all.log" 2>&1
     rc=$?
 fi
 # A verdict exit status is not this test's concern; the figures must be there.

@@ -92,7 +92,7 @@ if $RUN "$BIN" all --help >/dev/null 2>&1; then
         # weights/planted --tsv tests/fixtures/planted/expected_results.tsv), within 1e-5
         # + 1e-5 |x|, checked with `cleanup compare` (the gate users run on their own
         # reference values). Regenerate only on purpose, saying why in the commit.
-        if "$BIN" compare "$TMP/out" tests/fixtures/planted/expected_results.tsv --subset --atol 1e-5 --rtol 1e-5 \
+        if $RUN "$BIN" compare "$TMP/out" tests/fixtures/planted/expected_results.tsv --subset --atol 1e-5 --rtol 1e-5 \
             > "$TMP/compare.log" 2>&1; then
             n=$(sed -n 's/.*: \([0-9]*\) metrics, .*/\1/p' "$TMP/compare.log")
             [ "${n:-0}" -ge 700 ] || fail "only ${n:-0} golden values compared"
