@@ -49,7 +49,7 @@ expect_first() { # DIR WRITER CLEANERS(sorted, comma-separated) WHAT
     else echo "FAIL: $4: rank 1 is $got with cleaners $cl, planted $2 with $3"; fail=1; fi
 }
 if [ -f weights/planted/config.json ]; then
-    $BIN scan --model weights/planted --n-prompts 40 --out "$TMP/p0" >"$TMP/log" 2>&1 || { echo "FAIL: scan on weights/planted"; cat "$TMP/log"; fail=1; }
+    $RUN "$BIN" scan --model weights/planted --n-prompts 40 --out "$TMP/p0" >"$TMP/log" 2>&1 || { echo "FAIL: scan on weights/planted"; cat "$TMP/log"; fail=1; }
     expect_first "$TMP/p0" L0H2 L2H2,L2H3,L2H4,L2H5,L2H6,L2H7 "bundled planted model"
 else
     echo "  (weights/planted not built: bundled model skipped; run make)"
