@@ -19,7 +19,9 @@ if [ ! -x "$BIN" ] || [ ! -f weights/planted/config.json ]; then
     echo "test_anywhere: $BIN or weights/planted not built (run make)"; exit 1
 fi
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/test_anywhere.XXXXXX") || exit 1
-trap 'rm -rf "$TMP"' EXIT INT TERM
+trap 'rm -rf "$TMP"' EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 fail=0
 
 # A copy of the binary under test: make has no rule for it, so `make install` installs it

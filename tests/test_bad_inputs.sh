@@ -25,7 +25,9 @@ if [ ! -x "$BIN" ]; then
     echo "test_bad_inputs: $BIN not built (run make)"; exit 1
 fi
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/test_bad_inputs.XXXXXX") || exit 1
-trap 'rm -rf "$TMP"' EXIT INT TERM
+trap 'rm -rf "$TMP"' EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 rm -f "$MARKER"
 
 fail=0; cases=0

@@ -16,7 +16,9 @@ if [ ! -x "$BIN" ] || [ ! -f weights/planted/config.json ]; then
     echo "test_budget: $BIN or weights/planted not built (run make)"; exit 1
 fi
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/test_budget.XXXXXX") || exit 1
-trap 'rm -rf "$TMP"' EXIT INT TERM
+trap 'rm -rf "$TMP"' EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 fail=0
 run() { # CMD OUT ARGS...: planted CMD on 40 rows
     cmd=$1 out=$2; shift 2

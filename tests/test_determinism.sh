@@ -20,7 +20,9 @@ if [ ! -x "$BIN" ]; then
     echo "test_determinism: $BIN not built (run make)"; exit 1
 fi
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/test_determinism.XXXXXX") || exit 1
-trap 'rm -rf "$TMP"' EXIT INT TERM
+trap 'rm -rf "$TMP"' EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
 if ! $RUN "$BIN" synth --out "$TMP/planted" --rows 40 >"$TMP/log" 2>&1; then
     echo "FAIL cleanup synth:"; cat "$TMP/log"; exit 1

@@ -21,7 +21,9 @@ if [ ! -x "$BIN" ]; then
     echo "test_engine: $BIN not built (run make)"; exit 1
 fi
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/test_engine.XXXXXX") || exit 1
-trap 'rm -rf "$TMP"' EXIT INT TERM
+trap 'rm -rf "$TMP"' EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
 # compare REF OUT: prints the problem and returns 1 on any difference.
 compare() {

@@ -18,7 +18,9 @@ if [ ! -f "$MODEL/config.json" ]; then
     echo "test_experiments: $MODEL missing"; exit 1
 fi
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/test_experiments.XXXXXX") || exit 1
-trap 'rm -rf "$TMP"' EXIT INT TERM
+trap 'rm -rf "$TMP"' EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 fails=0
 fail() { echo "  FAIL: $*"; fails=$((fails + 1)); }
 

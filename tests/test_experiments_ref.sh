@@ -17,7 +17,9 @@ BIN=${CLEANUP:-./cleanup}
 if [ ! -x "$BIN" ]; then echo "test_experiments_ref: $BIN not built (run make)"; exit 1; fi
 if [ ! -f "$EXPECTED" ]; then echo "test_experiments_ref: $EXPECTED missing"; exit 1; fi
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/test_exp_ref.XXXXXX") || exit 1
-trap 'rm -rf "$TMP"' EXIT INT TERM
+trap 'rm -rf "$TMP"' EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
 if ! $RUN $BIN all --model "$MODEL" --n-prompts 40 --seq-len 48 --out "$TMP/out" >"$TMP/log" 2>&1; then
     echo "FAIL: ./cleanup all exited non-zero:"; tail -20 "$TMP/log"; exit 1

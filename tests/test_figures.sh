@@ -16,7 +16,9 @@ cd "$(dirname "$0")/.." || exit 1
 BIN=${CLEANUP:-./cleanup}
 if [ ! -x "$BIN" ]; then echo "FAIL: $BIN not built (run make)"; exit 1; fi
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/test_figures.XXXXXX") || exit 1
-trap 'rm -rf "$tmp"' EXIT INT TERM
+trap 'rm -rf "$tmp"' EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 out=$tmp/out
 fails=0
 skipped=""
@@ -116,7 +118,7 @@ if [ -n "${FIGURES_FROM:-}" ]; then
     cp -R "$FIGURES_FROM" "$out" && rc=0 || rc=$?
     echo "all: copied from $FIGURES_FROM" >"$tmp/all.log"
 else
-    "$BIN" all --n-prompts 60 --out "$out" >"$tmp/all.log" 2>&1
+    $RUN "$BIN" all --n-prompts 60 --out "$out" >"$tmp/all.log" 2>&1
     rc=$?
 fi
 # A verdict exit status is not this test's concern; the figures must be there.

@@ -16,13 +16,15 @@ LC_ALL=C
 export LC_ALL
 if [ ! -x "$BIN" ]; then echo "test_info: $BIN not built (run make)"; exit 1; fi
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/test_info.XXXXXX") || exit 1
-trap 'rm -rf "$TMP"' EXIT INT TERM
+trap 'rm -rf "$TMP"' EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 fail=0
 
 # run DESC WANT_RC ARGS...: runs info, checks the exit status; output in $TMP/out, $TMP/err.
 run() {
     desc=$1; want=$2; shift 2
-    "$BIN" info "$@" >"$TMP/out" 2>"$TMP/err"
+    $RUN "$BIN" info "$@" >"$TMP/out" 2>"$TMP/err"
     rc=$?
     if [ $rc -ne "$want" ]; then
         echo "FAIL $desc: exit $rc, expected $want"; sed 's/^/    /' "$TMP/out" "$TMP/err" | tail -n 20; fail=1
@@ -43,7 +45,7 @@ not_ready() {
 }
 
 P=$TMP/planted
-"$BIN" synth --out "$P" >/dev/null || { echo "FAIL synth"; exit 1; }
+$RUN "$BIN" synth --out "$P" >/dev/null || { echo "FAIL synth"; exit 1; }
 
 # 1. the planted model is ready
 run "planted model" 0 --model "$P"
@@ -92,7 +94,7 @@ not_ready "model alone, full check" "tokenizer.json: not found"
 
 # 6. random weights of gelu-4l's shape are not gelu-4l
 G=$TMP/g4l
-"$BIN" synth --shape gelu-4l --rows 2 --out "$G" >/dev/null || { echo "FAIL synth --shape gelu-4l"; exit 1; }
+$RUN "$BIN" synth --shape gelu-4l --rows 2 --out "$G" >/dev/null || { echo "FAIL synth --shape gelu-4l"; exit 1; }
 run "gelu-4l shape, random weights" 2 --model "$G" --n-prompts 2
 not_ready "gelu-4l shape, random weights" "model.safetensors: gelu-4l's shape, but the weights are not the published checkpoint \(0 of 3 fingerprints match; cos\(W_in\[:,50\], W_out\[50,:\]\) of layer 2 is"
 run "gelu-4l shape, random weights, --no-processing" 2 --model "$G" --model-only --no-processing
@@ -102,7 +104,7 @@ not_ready "gelu-4l shape, random weights, --no-processing" "not the published ch
 #    fingerprints: not checked against the paper, and the verdict fails (exit 6), after a
 #    complete report that says why. synth's own random weights (named as such) exit 0.
 sed 's/"model_name": "[^"]*"/"model_name": "GELU_4L512W_C4_Code"/' "$G/config.json" > "$TMP/cfg" && cp "$TMP/cfg" "$G/config.json"
-"$BIN" all --model "$G" --rows 2 --seq-len 40 --out "$TMP/g4l_out" >"$TMP/all.log" 2>&1
+$RUN "$BIN" all --model "$G" --rows 2 --seq-len 40 --out "$TMP/g4l_out" >"$TMP/all.log" 2>&1
 rc=$?
 if [ $rc -ne 6 ]; then echo "FAIL impostor gelu-4l: all exited $rc, expected 6"; tail -3 "$TMP/all.log"; fail=1
 elif ! grep -q "Verdict: \*\*NOT REPRODUCED\*\*. The model has gelu-4l's shape, but its weights are not the published" \

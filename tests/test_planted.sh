@@ -19,7 +19,9 @@ if [ ! -x "$BIN" ]; then echo "FAIL: $BIN not built (run make)"; exit 1; fi
 if ! $RUN "$BIN" synth --help >/dev/null 2>&1; then echo "FAIL: '$BIN synth --help' failed"; exit 1; fi
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/test_planted.XXXXXX") || exit 1
-trap 'rm -rf "$TMP"' EXIT INT TERM
+trap 'rm -rf "$TMP"' EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 failed=0
 fail() { echo "  FAIL: $*"; failed=1; }
 
@@ -92,7 +94,7 @@ if $RUN "$BIN" all --help >/dev/null 2>&1; then
         # weights/planted --tsv tests/fixtures/planted/expected_results.tsv), within 1e-5
         # + 1e-5 |x|, checked with `cleanup compare` (the gate users run on their own
         # reference values). Regenerate only on purpose, saying why in the commit.
-        if "$BIN" compare "$TMP/out" tests/fixtures/planted/expected_results.tsv --subset --atol 1e-5 --rtol 1e-5 \
+        if $RUN "$BIN" compare "$TMP/out" tests/fixtures/planted/expected_results.tsv --subset --atol 1e-5 --rtol 1e-5 \
             > "$TMP/compare.log" 2>&1; then
             n=$(sed -n 's/.*: \([0-9]*\) metrics, .*/\1/p' "$TMP/compare.log")
             [ "${n:-0}" -ge 700 ] || fail "only ${n:-0} golden values compared"

@@ -14,7 +14,9 @@ fi
 tmp=${TMPDIR:-/tmp}/cleanup_test_report_sh.$$
 rm -rf "$tmp"
 mkdir -p "$tmp" || { echo "cannot create $tmp"; exit 1; }
-trap 'rm -rf "$tmp"' EXIT INT TERM
+trap 'rm -rf "$tmp"' EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 out=$tmp/out
 fails=0
 ran=0

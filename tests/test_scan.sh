@@ -13,11 +13,13 @@ BIN=${CLEANUP:-./cleanup}
 MODEL=tests/fixtures/models/exp_model
 EXPECTED=$MODEL/expected_scan.tsv
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/test_scan.XXXXXX") || exit 1
-trap 'rm -rf "$TMP"' EXIT INT TERM
+trap 'rm -rf "$TMP"' EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 fail=0
 
 # ---- 1. the PyTorch reference
-if ! $BIN scan --model "$MODEL" --n-prompts 40 --seq-len 48 --scan-pairs exact --out "$TMP/ref" >"$TMP/log" 2>&1; then
+if ! $RUN "$BIN" scan --model "$MODEL" --n-prompts 40 --seq-len 48 --scan-pairs exact --out "$TMP/ref" >"$TMP/log" 2>&1; then
     echo "FAIL: cleanup scan on $MODEL exited non-zero:"; tail -5 "$TMP/log"; exit 1
 fi
 awk -F '\t' '
@@ -36,7 +38,7 @@ END {
     printf "  %d scan metrics checked against the PyTorch reference, %d bad; largest scaled difference %.3g (%s)\n", n, bad, worst, wname
     exit bad ? 1 : 0
 }' "$EXPECTED" "$TMP/ref/results.tsv" || fail=1
-$BIN verify -q "$TMP/ref" || { echo "FAIL: verify rejects the scan's directory"; fail=1; }
+$RUN "$BIN" verify -q "$TMP/ref" || { echo "FAIL: verify rejects the scan's directory"; fail=1; }
 for f in scan.tsv scan_heatmap.svg scan_heatmap.dat scan_heatmap.gp scan_top.svg report.md SHA256SUMS; do
     [ -f "$TMP/ref/$f" ] || { echo "FAIL: $f not written"; fail=1; }
 done
@@ -49,15 +51,15 @@ expect_first() { # DIR WRITER CLEANERS(sorted, comma-separated) WHAT
     else echo "FAIL: $4: rank 1 is $got with cleaners $cl, planted $2 with $3"; fail=1; fi
 }
 if [ -f weights/planted/config.json ]; then
-    $BIN scan --model weights/planted --n-prompts 40 --out "$TMP/p0" >"$TMP/log" 2>&1 || { echo "FAIL: scan on weights/planted"; cat "$TMP/log"; fail=1; }
+    $RUN "$BIN" scan --model weights/planted --n-prompts 40 --out "$TMP/p0" >"$TMP/log" 2>&1 || { echo "FAIL: scan on weights/planted"; cat "$TMP/log"; fail=1; }
     expect_first "$TMP/p0" L0H2 L2H2,L2H3,L2H4,L2H5,L2H6,L2H7 "bundled planted model"
 else
     echo "  (weights/planted not built: bundled model skipped; run make)"
 fi
 variant() { # NAME EXPECTED-WRITER EXPECTED-CLEANERS SYNTH-OPTIONS...
     name=$1 w=$2 c=$3; shift 3
-    if ! $BIN synth "$@" --rows 40 --out "$TMP/$name" >"$TMP/log" 2>&1 ||
-       ! $BIN scan --model "$TMP/$name" --n-prompts 40 --out "$TMP/$name/out" >"$TMP/log" 2>&1; then
+    if ! $RUN "$BIN" synth "$@" --rows 40 --out "$TMP/$name" >"$TMP/log" 2>&1 ||
+       ! $RUN "$BIN" scan --model "$TMP/$name" --n-prompts 40 --out "$TMP/$name/out" >"$TMP/log" 2>&1; then
         echo "FAIL: $name:"; tail -3 "$TMP/log"; fail=1; return
     fi
     expect_first "$TMP/$name/out" "$w" "$c" "variant $*"
@@ -70,11 +72,11 @@ variant v3 L0H6 L1H1,L1H2,L1H3 --writer L0H6 --cleaners L1H1,L1H2,L1H3
 bad() { # EXPECTED-EXIT WHAT ARGS...
     code=$1 what=$2; shift 2
     rm -rf "$TMP/bad"
-    $BIN "$@" >"$TMP/out" 2>"$TMP/err"; rc=$?
+    $RUN "$BIN" "$@" >"$TMP/out" 2>"$TMP/err"; rc=$?
     lines=$(wc -l <"$TMP/err")
     if [ $rc -ne "$code" ] || [ "$lines" -ne 1 ]; then
         echo "FAIL: $what: exit $rc (want $code), $lines stderr lines:"; cat "$TMP/err"; fail=1
-    elif [ -d "$TMP/bad" ] && $BIN verify -q "$TMP/bad" 2>/dev/null; then
+    elif [ -d "$TMP/bad" ] && $RUN "$BIN" verify -q "$TMP/bad" 2>/dev/null; then
         echo "FAIL: $what: left an output directory that verifies"; fail=1
     else echo "  $what: exit $rc: $(cat "$TMP/err")"; fi
 }

@@ -19,7 +19,9 @@ BIN=${CLEANUP:-./cleanup}
 PL=weights/planted
 if [ ! -x "$BIN" ] || [ ! -f "$PL/config.json" ]; then echo "FAIL: $BIN or $PL missing (run make)"; exit 1; fi
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/test_verdicts.XXXXXX") || exit 1
-trap 'rm -rf "$TMP"' EXIT INT TERM
+trap 'rm -rf "$TMP"' EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 fails=0
 fail() { echo "  FAIL: $*"; fails=$((fails + 1)); }
 # run EXPECTED_STATUS NAME command...: stdout+stderr in $TMP/NAME.log
@@ -32,13 +34,13 @@ run() {
 FAST="--n-prompts 40"
 
 # A faithful run.
-run 0 faithful "$BIN" all --model $PL $FAST --out "$TMP/ok"
+run 0 faithful $RUN "$BIN" all --model $PL $FAST --out "$TMP/ok"
 grep -q "verdict: REPRODUCED" "$TMP/faithful.log" || fail "faithful run does not say REPRODUCED"
 grep -q "Verdict: \*\*REPRODUCED\*\*" "$TMP/ok/report.md" || fail "report.md has no REPRODUCED verdict"
-run 0 verify_ok "$BIN" verify "$TMP/ok"
-run 0 nochecks "$BIN" all --model $PL $FAST --checks none --out "$TMP/none"
+run 0 verify_ok $RUN "$BIN" verify "$TMP/ok"
+run 0 nochecks $RUN "$BIN" all --model $PL $FAST --checks none --out "$TMP/none"
 grep -q "Checks: none. Not requested" "$TMP/none/report.md" || fail "--checks none: report.md does not say so"
-run 1 badchecks "$BIN" all --model $PL --checks maybe --out "$TMP/x"
+run 1 badchecks $RUN "$BIN" all --model $PL --checks maybe --out "$TMP/x"
 
 # Provenance: report.md and run.txt name the program, the command and the inputs.
 grep -q "^- Program: cleanup [0-9]" "$TMP/ok/report.md" || fail "report.md lacks the program version"
@@ -48,61 +50,61 @@ grep -q "^command: cleanup all --model $PL --n-prompts 40 --out $TMP/ok" "$TMP/o
     fail "run.txt lacks the full command line"
 grep -q "Tokenizer: \`$PL/tokenizer.json\`" "$TMP/ok/report.md" || fail "report.md lacks the tokenizer's checksum"
 grep -q "| 3 | \`class MyClass:\\\\n\\\\tdef\` |" "$TMP/ok/report.md" || fail "report.md lacks Fig 4's prompt 3"
-v=$("$BIN" --version) && case "$v" in "cleanup "[0-9]*) ;; *) fail "--version printed '$v'" ;; esac
+v=$($RUN "$BIN" --version) && case "$v" in "cleanup "[0-9]*) ;; *) fail "--version printed '$v'" ;; esac
 
 # A reference the run does not meet: exit 6, complete outputs that verify.
 printf '# a wrong expectation\nfig2.cleaners_sum.median\t0.5\t0.01\tdeliberately wrong\nfig1.L0H2.resid_mid0.median\t1.0\t0.1\tplanted\n' \
     > "$TMP/wrong.tsv"
-run 6 wrong "$BIN" all --model $PL $FAST --reference "$TMP/wrong.tsv" --out "$TMP/wrong"
+run 6 wrong $RUN "$BIN" all --model $PL $FAST --reference "$TMP/wrong.tsv" --out "$TMP/wrong"
 grep -q "verdict: NOT REPRODUCED" "$TMP/wrong.log" || fail "a failed check does not say NOT REPRODUCED"
 grep -q "fig2.cleaners_sum.median.*\*\*FAIL\*\*.*deliberately wrong" "$TMP/wrong/report.md" ||
     fail "report.md does not show the failed check"
-run 0 verify_wrong "$BIN" verify "$TMP/wrong"
+run 0 verify_wrong $RUN "$BIN" verify "$TMP/wrong"
 
 # A missing part: without the tokenizer Fig 4 is skipped and its checks are missing.
 mkdir -p "$TMP/notok"
 cp $PL/config.json $PL/model.safetensors $PL/data.jsonl "$TMP/notok/"
-run 6 notok "$BIN" all --model "$TMP/notok" $FAST --out "$TMP/notok_out"
+run 6 notok $RUN "$BIN" all --model "$TMP/notok" $FAST --out "$TMP/notok_out"
 grep -q "fig4.p1.L0H2.clean.*MISSING" "$TMP/notok_out/report.md" || fail "Fig 4's checks are not MISSING"
 grep -q "skipping Fig 4" "$TMP/notok.log" || fail "no warning that Fig 4 is skipped"
 
 # Changed options: not comparable, not failed.
-run 0 cleaners "$BIN" all --model $PL $FAST --cleaners L2H2,L2H3 --out "$TMP/cl"
+run 0 cleaners $RUN "$BIN" all --model $PL $FAST --cleaners L2H2,L2H3 --out "$TMP/cl"
 grep -q "not comparable" "$TMP/cleaners.log" || fail "--cleaners: checks not reported as not comparable"
 grep -q "fig2.cleaners_sum.median.*not comparable | --cleaners is L2H2,L2H3" "$TMP/cl/report.md" ||
     fail "report.md does not say why fig2's headline is not comparable"
 grep -q "fig1.L0H2.resid_mid0.median.*PASS" "$TMP/cl/report.md" || fail "Fig 1 (independent of --cleaners) not checked"
 printf '@rows\t300\nfig1.L0H2.resid_mid0.median\t1.0\t0.1\tplanted\n' > "$TMP/rows.tsv"
-run 0 rows "$BIN" all --model $PL $FAST --reference "$TMP/rows.tsv" --out "$TMP/rows"
+run 0 rows $RUN "$BIN" all --model $PL $FAST --reference "$TMP/rows.tsv" --out "$TMP/rows"
 grep -q "40 rows (--rows) are fewer than the reference's 300" "$TMP/rows/report.md" ||
     fail "fewer rows than the reference's @rows is not 'not comparable'"
 
 # A killed run over a complete one: nothing verifies.
 cp -r "$TMP/ok" "$TMP/killed"
-"$BIN" all --model $PL --threads 1 --out "$TMP/killed" >/dev/null 2>&1 &
+$RUN "$BIN" all --model $PL --threads 1 --out "$TMP/killed" >/dev/null 2>&1 &
 pid=$!
 sleep 0.5
 if kill -TERM $pid 2>/dev/null; then
     wait $pid 2>/dev/null
-    "$BIN" verify "$TMP/killed" >/dev/null 2>&1 && fail "a killed run's directory verifies"
+    $RUN "$BIN" verify "$TMP/killed" >/dev/null 2>&1 && fail "a killed run's directory verifies"
 else
     fail "the run finished within 0.5 s: the kill test did not kill (make the run longer)"
 fi
 
 # --out: a file is refused at once; per-experiment commands write complete runs.
 : > "$TMP/afile"
-run 3 outfile "$BIN" all --model $PL --out "$TMP/afile/sub"
+run 3 outfile $RUN "$BIN" all --model $PL --out "$TMP/afile/sub"
 grep -q "clean pass" "$TMP/outfile.log" && fail "--out under a file was refused only after the computation"
 ROOT=$(pwd)
 case "$BIN" in /*) ABSBIN=$BIN ;; *) ABSBIN=$ROOT/$BIN ;; esac
-(mkdir -p "$TMP/w" && cd "$TMP/w" && "$ABSBIN" fig2 --model "$ROOT/$PL" $FAST >/dev/null 2>&1) ||
+(mkdir -p "$TMP/w" && cd "$TMP/w" && $RUN "$ABSBIN" fig2 --model "$ROOT/$PL" $FAST >/dev/null 2>&1) ||
     fail "fig2 with the default --out failed"
 [ -f "$TMP/w/out/fig2/fig2.svg" ] && [ -f "$TMP/w/out/fig2/report.md" ] || fail "fig2 did not write out/fig2/{fig2.svg,report.md}"
-run 0 verify_fig2 "$BIN" verify "$TMP/w/out/fig2"
+run 0 verify_fig2 $RUN "$BIN" verify "$TMP/w/out/fig2"
 [ -f "$TMP/w/out/fig2/fig1.svg" ] && fail "fig2 wrote Fig 1's files"
-run 1 fig2_into_all "$BIN" fig2 --model $PL $FAST --out "$TMP/ok"
+run 1 fig2_into_all $RUN "$BIN" fig2 --model $PL $FAST --out "$TMP/ok"
 grep -q "holds another run" "$TMP/fig2_into_all.log" || fail "fig2 into an all run's directory: no clear refusal"
-run 0 verify_ok_again "$BIN" verify "$TMP/ok"
+run 0 verify_ok_again $RUN "$BIN" verify "$TMP/ok"
 
 # Several rows files: each with its own checksum.
 mkdir -p "$TMP/multi"
@@ -113,7 +115,7 @@ awk 'BEGIN { printf "{\"rows\":[" } { sub(/^\{"tokens"/, "{\"row\":{\"tokens\"")
 awk 'BEGIN { printf "{\"rows\":[" } { sub(/^\{"tokens"/, "{\"row\":{\"tokens\""); sub(/\}$/, "}}"); printf "%s%s", (NR > 1 ? "," : ""), $0 } END { print "]}" }' \
     "$TMP/multi/rows-b.jsonl" > "$TMP/multi/rows-code-000.json"
 rm "$TMP/multi/rows-a.jsonl" "$TMP/multi/rows-b.jsonl"
-run 0 multi "$BIN" all --model $PL --data "$TMP/multi" $FAST --out "$TMP/multi_out"
+run 0 multi $RUN "$BIN" all --model $PL --data "$TMP/multi" $FAST --out "$TMP/multi_out"
 for f in rows-c4-000.json rows-code-000.json; do
     h=$(sha256sum "$TMP/multi/$f" 2>/dev/null | cut -c1-64)
     grep -A1 "File: \`$TMP/multi/$f\`" "$TMP/multi_out/report.md" | grep -q "SHA-256 \`$h\`" ||
@@ -122,29 +124,29 @@ done
 grep -q "checksum unavailable" "$TMP/multi_out/report.md" && fail "report.md still has an unavailable checksum"
 
 # compare: agreement, a difference, missing metrics, bad files.
-run 0 cmp_same "$BIN" compare "$TMP/ok" "$TMP/none"
+run 0 cmp_same $RUN "$BIN" compare "$TMP/ok" "$TMP/none"
 grep -q "0 differ, 0 missing" "$TMP/cmp_same.log" || fail "compare of two identical runs"
 sed 's/^\(fig2.cleaners_sum.median\t\).*/\1-0.5/' "$TMP/ok/results.tsv" > "$TMP/changed.tsv"
-run 6 cmp_diff "$BIN" compare "$TMP/ok" "$TMP/changed.tsv"
+run 6 cmp_diff $RUN "$BIN" compare "$TMP/ok" "$TMP/changed.tsv"
 grep -q "^  fig2.cleaners_sum.median: A" "$TMP/cmp_diff.log" || fail "compare does not name the differing metric"
-run 6 cmp_ref "$BIN" compare "$TMP/ok" "$TMP/wrong.tsv"
+run 6 cmp_ref $RUN "$BIN" compare "$TMP/ok" "$TMP/wrong.tsv"
 head -n 100 "$TMP/ok/results.tsv" > "$TMP/part.tsv"
-run 2 cmp_sets "$BIN" compare "$TMP/ok" "$TMP/part.tsv"
-run 0 cmp_subset "$BIN" compare "$TMP/ok" "$TMP/part.tsv" --subset
-run 0 cmp_golden "$BIN" compare "$TMP/ok" "$TMP/ok/results.tsv" --rtol 0 --atol 0
+run 2 cmp_sets $RUN "$BIN" compare "$TMP/ok" "$TMP/part.tsv"
+run 0 cmp_subset $RUN "$BIN" compare "$TMP/ok" "$TMP/part.tsv" --subset
+run 0 cmp_golden $RUN "$BIN" compare "$TMP/ok" "$TMP/ok/results.tsv" --rtol 0 --atol 0
 printf 'a\t1\t0.1\na\t2\t0.1\n' > "$TMP/dup.tsv"
-run 2 ref_dup "$BIN" compare "$TMP/ok" "$TMP/dup.tsv"
+run 2 ref_dup $RUN "$BIN" compare "$TMP/ok" "$TMP/dup.tsv"
 grep -q "dup.tsv: line 2: a is listed twice" "$TMP/ref_dup.log" || fail "duplicate reference name not named with its line"
 printf 'a\tone\t0.1\n' > "$TMP/nonnum.tsv"
-run 2 ref_nonnum "$BIN" compare "$TMP/ok" "$TMP/nonnum.tsv"
+run 2 ref_nonnum $RUN "$BIN" compare "$TMP/ok" "$TMP/nonnum.tsv"
 grep -q "nonnum.tsv: line 1: value 'one'" "$TMP/ref_nonnum.log" || fail "non-numeric reference value not named"
 printf 'a\t1\tnan\n' > "$TMP/nantol.tsv"
-run 2 ref_nantol "$BIN" compare "$TMP/ok" "$TMP/nantol.tsv"
-run 2 ref_nantol_all "$BIN" all --model $PL $FAST --reference "$TMP/nantol.tsv" --out "$TMP/nt"
+run 2 ref_nantol $RUN "$BIN" compare "$TMP/ok" "$TMP/nantol.tsv"
+run 2 ref_nantol_all $RUN "$BIN" all --model $PL $FAST --reference "$TMP/nantol.tsv" --out "$TMP/nt"
 [ -e "$TMP/nt" ] && fail "a bad --reference left an output directory"
 printf '@colour\tblue\na\t1\t0.1\n' > "$TMP/badkey.tsv"
-run 2 ref_badkey "$BIN" compare "$TMP/ok" "$TMP/badkey.tsv"
-run 1 cmp_args "$BIN" compare "$TMP/ok"
+run 2 ref_badkey $RUN "$BIN" compare "$TMP/ok" "$TMP/badkey.tsv"
+run 1 cmp_args $RUN "$BIN" compare "$TMP/ok"
 
 # Sampling-aware tolerances: six runs on disjoint 50-row blocks of the planted data,
 # compared in pairs with the tolerance K x sqrt(SE_A^2 + SE_B^2) of their uncertainty.tsv.
@@ -161,7 +163,7 @@ run 1 cmp_args "$BIN" compare "$TMP/ok"
 # different ones).
 for k in 0 1 2 3 4 5; do
     sed -n "$((k * 50 + 1)),$((k * 50 + 50))p" $PL/data.jsonl > "$TMP/block$k.jsonl"
-    "$BIN" all --model $PL --data "$TMP/block$k.jsonl" --n-prompts 50 --threads 1 --out "$TMP/block$k" >/dev/null 2>&1 &
+    $RUN "$BIN" all --model $PL --data "$TMP/block$k.jsonl" --n-prompts 50 --threads 1 --out "$TMP/block$k" >/dev/null 2>&1 &
 done
 wait
 for k in 0 1 2 3 4 5; do
@@ -178,7 +180,7 @@ calibration() {
     set_name=$1 K=$2 total=0 differ=0
     for pair in "0 1" "2 3" "4 5"; do
         set -- $pair
-        line=$("$BIN" compare "$TMP/$set_name$1" "$TMP/$set_name$2" --sigmas $K --top 0 2>&1 | head -n 1)
+        line=$($RUN "$BIN" compare "$TMP/$set_name$1" "$TMP/$set_name$2" --sigmas $K --top 0 2>&1 | head -n 1)
         n=$(echo "$line" | sed -n 's/.*: \([0-9]*\) metrics, .*/\1/p')
         d=$(echo "$line" | sed -n 's/.* \([0-9]*\) differ.*/\1/p')
         [ -n "$n" ] && [ -n "$d" ] || { fail "compare --sigmas $K printed '$line'"; return; }
