@@ -85,8 +85,51 @@ static void test_results(void) {
     results_free(&r);
 }
 
+static int compare_values(const void *a, const void *b) {
+    float x = *(const float *)a, y = *(const float *)b;
+    return (x > y) - (x < y);
+}
+
+/* The quantiles sort the samples with a radix sort: against qsort on values of every
+ * kind (both zeros, subnormals, infinities, many duplicates, sizes around the radix
+ * digits), the same values in order, -0 before +0. */
+static void test_sort(void) {
+    static const size_t sizes[] = {2, 3, 17, 2048, 2049, 100003};
+    size_t k;
+    check_seed(0x5EED5EEDULL);
+    for (k = 0; k < sizeof sizes / sizeof *sizes; k++) {
+        const size_t n = sizes[k];
+        float *ref = malloc(n * sizeof *ref);
+        Samples s;
+        size_t i, bad = 0, zero_order = 0;
+        samples_init(&s);
+        for (i = 0; i < n; i++) {
+            float r = check_rnd(), v;
+            switch (i % 8) {
+            case 0: v = r * 1e30f; break;
+            case 1: v = r * 1e-40f; break;          /* subnormal */
+            case 2: v = (i % 16 == 2) ? 0.0f : -0.0f; break;
+            case 3: v = (float)(int)(r * 4.0f); break; /* duplicates */
+            case 4: v = (i % 24 == 4) ? INFINITY : (i % 24 == 12 ? -INFINITY : r); break;
+            default: v = r * 3.0f;
+            }
+            samples_add(&s, v);
+            ref[i] = v;
+        }
+        qsort(ref, n, sizeof *ref, compare_values);
+        (void)samples_quantile(&s, 0.5);
+        for (i = 0; i < n; i++) bad += !(s.values[i] == ref[i]);
+        for (i = 1; i < n; i++) zero_order += s.values[i - 1] == 0.0f && s.values[i] == 0.0f && !signbit(s.values[i - 1]) && signbit(s.values[i]);
+        CHECK(s.count == n && bad == 0, "n=%lu: sorted samples equal qsort's (%lu differ)", (unsigned long)n, (unsigned long)bad);
+        CHECK(zero_order == 0, "n=%lu: -0 sorted before +0", (unsigned long)n);
+        samples_free(&s);
+        free(ref);
+    }
+}
+
 int main(void) {
     test_quantiles();
+    test_sort();
     test_pearson_and_least_squares();
     test_results();
     return check_done("test_stats");
