@@ -111,11 +111,12 @@ static void print_usage(FILE *f) {
             "w minus at the last location, spread = q87.5 - q12.5 of PR there (consistent erasure;\n"
             "gone alone ranks noisy random heads first). EXPERIMENTS.md \"Scan\".\n"
             "\n"
-            "Outputs: results.tsv, the figures, report.md and SHA256SUMS in --out (default out/ for\n"
-            "`all`, out/NAME for one experiment); `cleanup verify DIR` re-checks them.\n"
+            "Outputs: results.tsv, the figures (scan.tsv too for the scan), report.md and SHA256SUMS\n"
+            "in --out (default out/ for `all`, out/NAME for one experiment); `cleanup verify DIR`\n"
+            "re-checks them.\n"
             "exit codes: 0 ok (every comparable check passed, or none applies), 1 bad command line,\n"
-            "2 bad input, 3 cannot write, 5 out of memory (or a --max-memory too small for one row), 6 a check failed or is missing (the\n"
-            "outputs are complete; report.md says which)\n");
+            "2 bad input, 3 cannot write, 5 out of memory (or a --max-memory too small for one row),\n"
+            "6 a check failed or is missing (the outputs are complete; report.md says which)\n");
 }
 
 /* ------------------------------------------------------------------------ */
