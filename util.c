@@ -190,7 +190,9 @@ void memdir_unmount(void) {
     memset(&memdir, 0, sizeof memdir);
 }
 
-int memdir_is_dir(const char *path) {
+/* 1 if path is the mounted in-memory directory (is_directory, path_exists and
+ * list_dir ask; nothing outside this file needs to). */
+static int memdir_is_dir(const char *path) {
     return memdir.dir && strcmp(path, memdir.dir) == 0;
 }
 

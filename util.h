@@ -116,8 +116,6 @@ void memdir_mount(const char *dir, const MemFile *files, int n_files);
 void memdir_unmount(void);
 /* The in-memory file at path, or NULL (none mounted there). */
 const MemFile *memdir_file(const char *path);
-/* 1 if path is the mounted in-memory directory. */
-int memdir_is_dir(const char *path);
 
 /* Joins a directory and a file name into a newly allocated string. */
 char *path_join(const char *dir, const char *name);
