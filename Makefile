@@ -70,6 +70,9 @@ $(BUILD)/%.o: %.c $(HEADERS) | $(BUILD)
 $(BUILD)/test_%: tests/test_%.c tests/check.h $(BUILD)/libcleanup.a $(HEADERS) | $(BUILD)
 	$(CC) $(CFLAGS) -I. $(LDFLAGS) -o $@ $< $(BUILD)/libcleanup.a $(LDLIBS)
 
+# It compiles the kernels and the kernel tests into itself.
+$(BUILD)/test_kernels_portable: tests/test_kernels.c kernels_baseline.c
+
 $(BUILD):
 	mkdir -p $(BUILD)
 

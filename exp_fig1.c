@@ -27,26 +27,32 @@ static void *fig1_begin(const ExpInputs *in, int n_rows, int T, int batch_rows) 
     return f;
 }
 
-/* At (b, t): PR of every residual location onto each layer-0 head, out[h * n_loc + k]. */
-static void fig1_position(const void *ctx, const Activations *a, int b, int t, const float **ptrs, float *sum,
-                          float *out) {
-    const ExpInputs *in = ctx;
-    const Model *m = in->model;
+/* At (b, t): the residual locations, then the layer-0 heads' outputs. */
+static void fig1_vectors(const void *ctx, const Activations *a, int b, int t, const float **vec, float *scratch) {
+    const Model *m = ((const ExpInputs *)ctx)->model;
     const int D = m->cfg.d_model, H = m->cfg.n_heads, n_loc = resid_location_count(m->cfg.n_layers, m->cfg.attn_only);
     const size_t bt = (size_t)b * a->n_pos + t;
     int h, k;
-    (void)sum;
-    for (k = 0; k < n_loc; k++) ptrs[k] = resid_location_data(m, a, k) + bt * D;
-    for (h = 0; h < H; h++) projection_ratios(out + (size_t)h * n_loc, ptrs, n_loc, head_output(m, a, 0, h, b, t), D);
+    (void)scratch;
+    for (k = 0; k < n_loc; k++) vec[k] = resid_location_data(m, a, k) + bt * D;
+    for (h = 0; h < H; h++) vec[n_loc + h] = head_output(m, a, 0, h, b, t);
 }
 
+/* PR of every residual location onto each layer-0 head: value h * n_loc + k. */
 static void fig1_batch(void *state, const ExpInputs *in, ExpBatch *b) {
     Fig1 *f = state;
-    const int n_stat = in->model->cfg.n_heads * f->n_loc;
+    const int H = in->model->cfg.n_heads, n_stat = H * f->n_loc;
     Samples **targets = xalloc_array((size_t)n_stat, sizeof *targets, "statistics");
-    int s;
+    PrPlan plan;
+    int s, h, k;
+    pr_plan_init(&plan, f->n_loc + H, H, n_stat);
+    for (h = 0; h < H; h++) {
+        pr_plan_group(&plan, f->n_loc + h);
+        for (k = 0; k < f->n_loc; k++) pr_plan_target(&plan, k);
+    }
     for (s = 0; s < n_stat; s++) targets[s] = &f->pr[s];
-    collect_positions(in->model, b->acts, fig1_position, in, targets, n_stat);
+    collect_prs(in->model, b->acts, &plan, fig1_vectors, in, targets);
+    pr_plan_free(&plan);
     free(targets);
 }
 

@@ -30,10 +30,9 @@ static void *fig2_begin(const ExpInputs *in, int n_rows, int T, int batch_rows) 
     return f;
 }
 
-/* At (b, t): PR onto the writer of every head but the writer and every MLP output,
- * layer by layer (each layer's heads, then its MLP), then of the cleaners' summed output. */
-static void fig2_position(const void *ctx, const Activations *a, int b, int t, const float **ptrs, float *sum,
-                          float *out) {
+/* At (b, t): every head but the writer and every MLP output, layer by layer (each
+ * layer's heads, then its MLP), the cleaners' summed output, then the writer's output. */
+static void fig2_vectors(const void *ctx, const Activations *a, int b, int t, const float **vec, float *scratch) {
     const ExpInputs *in = ctx;
     const Model *m = in->model;
     const ExpHeads *hd = in->heads;
@@ -42,30 +41,37 @@ static void fig2_position(const void *ctx, const Activations *a, int b, int t, c
     int l, h, c, d, n = 0;
     for (l = 0; l < L; l++) {
         for (h = 0; h < H; h++)
-            if (l != hd->writer_layer || h != hd->writer_head) ptrs[n++] = head_output(m, a, l, h, b, t);
-        if (!m->cfg.attn_only) ptrs[n++] = a->layer[l].mlp_out + bt * D;
+            if (l != hd->writer_layer || h != hd->writer_head) vec[n++] = head_output(m, a, l, h, b, t);
+        if (!m->cfg.attn_only) vec[n++] = a->layer[l].mlp_out + bt * D;
     }
-    for (d = 0; d < D; d++) sum[d] = 0;
+    for (d = 0; d < D; d++) scratch[d] = 0;
     for (c = 0; c < hd->n_cleaners; c++) {
         const float *r = head_output(m, a, hd->patched_layer, hd->cleaners[c], b, t);
-        for (d = 0; d < D; d++) sum[d] += r[d];
+        for (d = 0; d < D; d++) scratch[d] += r[d];
     }
-    ptrs[n++] = sum;
-    projection_ratios(out, ptrs, n, head_output(m, a, hd->writer_layer, hd->writer_head, b, t), D);
+    vec[n++] = scratch;
+    vec[n] = head_output(m, a, hd->writer_layer, hd->writer_head, b, t);
 }
 
+/* PR onto the writer of each of fig2_vectors' vectors before it. */
 static void fig2_batch(void *state, const ExpInputs *in, ExpBatch *b) {
     Fig2 *f = state;
     const ExpHeads *hd = in->heads;
-    Samples **targets = xalloc_array((size_t)f->L * f->H + f->L + 1, sizeof *targets, "statistics");
-    int l, h, n = 0;
-    for (l = 0; l < f->L; l++) { /* the order of fig2_position's values */
+    const int n = f->L * f->H - 1 + (in->model->cfg.attn_only ? 0 : f->L) + 1; /* the values */
+    Samples **targets = xalloc_array((size_t)n, sizeof *targets, "statistics");
+    PrPlan plan;
+    int l, h, k = 0;
+    for (l = 0; l < f->L; l++) { /* the order of fig2_vectors */
         for (h = 0; h < f->H; h++)
-            if (l != hd->writer_layer || h != hd->writer_head) targets[n++] = &f->head[l * f->H + h];
-        if (!in->model->cfg.attn_only) targets[n++] = &f->mlp[l];
+            if (l != hd->writer_layer || h != hd->writer_head) targets[k++] = &f->head[l * f->H + h];
+        if (!in->model->cfg.attn_only) targets[k++] = &f->mlp[l];
     }
-    targets[n++] = &f->cleaners;
-    collect_positions(in->model, b->acts, fig2_position, in, targets, n);
+    targets[k++] = &f->cleaners;
+    pr_plan_init(&plan, n + 1, 1, n);
+    pr_plan_group(&plan, n);
+    for (k = 0; k < n; k++) pr_plan_target(&plan, k);
+    collect_prs(in->model, b->acts, &plan, fig2_vectors, in, targets);
+    pr_plan_free(&plan);
     free(targets);
 }
 

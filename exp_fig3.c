@@ -42,32 +42,37 @@ typedef struct {
     const Fig3 *f;
 } Fig3Position;
 
-/* At (b, t): PR onto the writer's clean output (f->writer) of every location, then of
- * every head of the patched layer. */
-static void fig3_position(const void *ctx, const Activations *a, int b, int t, const float **ptrs, float *sum,
-                          float *out) {
+/* At (b, t): every location, every head of the patched layer, then the writer's clean
+ * output (f->writer). */
+static void fig3_vectors(const void *ctx, const Activations *a, int b, int t, const float **vec, float *scratch) {
     const Fig3Position *p = ctx;
     const Model *m = p->in->model;
     const int D = m->cfg.d_model, H = m->cfg.n_heads, n_loc = p->f->n_loc;
     const size_t bt = (size_t)b * a->n_pos + t;
     int k, h;
-    (void)sum;
-    for (k = 0; k < n_loc; k++) ptrs[k] = resid_location_data(m, a, k) + bt * D;
-    for (h = 0; h < H; h++) ptrs[n_loc + h] = head_output(m, a, p->in->heads->patched_layer, h, b, t);
-    projection_ratios(out, ptrs, n_loc + H, p->f->writer + bt * D, D);
+    (void)scratch;
+    for (k = 0; k < n_loc; k++) vec[k] = resid_location_data(m, a, k) + bt * D;
+    for (h = 0; h < H; h++) vec[n_loc + h] = head_output(m, a, p->in->heads->patched_layer, h, b, t);
+    vec[n_loc + H] = p->f->writer + bt * D;
 }
 
-/* The statistics of one run (clean: which 0, patched: 1). */
+/* The statistics of one run (clean: which 0, patched: 1): PR onto the writer's clean
+ * output of every location, then of every head of the patched layer. */
 static void fig3_collect(Fig3 *f, const ExpInputs *in, const Activations *a, int which) {
     const int n_stat = f->n_loc + f->H;
     Samples **targets = xalloc_array((size_t)n_stat, sizeof *targets, "statistics");
     Fig3Position p;
+    PrPlan plan;
     int k, h;
     p.in = in;
     p.f = f;
     for (k = 0; k < f->n_loc; k++) targets[k] = &f->loc[which][k];
     for (h = 0; h < f->H; h++) targets[f->n_loc + h] = &f->head[which][h];
-    collect_positions(in->model, a, fig3_position, &p, targets, n_stat);
+    pr_plan_init(&plan, n_stat + 1, 1, n_stat);
+    pr_plan_group(&plan, n_stat);
+    for (k = 0; k < n_stat; k++) pr_plan_target(&plan, k);
+    collect_prs(in->model, a, &plan, fig3_vectors, &p, targets);
+    pr_plan_free(&plan);
     free(targets);
 }
 

@@ -272,6 +272,8 @@ typedef struct {
     Samples *pair;        /* [n_gpairs] exact pairs, or one batch's when binned */
     Binned *bins;         /* [n_gpairs] when binned */
     int n_rows, T, batch_rows; /* the clean pass's: the binned cleaners' pass repeats it */
+    PrPlan plan;          /* per position: the locations, then every source (ScanCtx) */
+    Samples **targets;    /* [plan.n_values]: where each of the plan's values goes */
     int *n_cl;            /* [n_src]: number of cleaners of w */
     int *cl;              /* [n_src * SCAN_MAX_CLEANERS]: w's cleaners, later-node offsets */
 } Scan;
@@ -314,6 +316,39 @@ static int scan_check(const ExpInputs *in, Error *err) {
     return 0;
 }
 
+/* At (b, t): the residual locations, then every source (vector n_loc + i for source i). */
+static void scan_vectors(const void *ctx, const Activations *a, int b, int t, const float **vec, float *scratch) {
+    const ScanCtx *x = ctx;
+    const Model *m = x->in->model;
+    const Scan *s = x->s;
+    const size_t bt = (size_t)b * a->n_pos + t;
+    const int D = m->cfg.d_model, n_loc = s->sh.n_loc;
+    int k, i;
+    (void)scratch;
+    for (k = 0; k < n_loc; k++) vec[k] = resid_location_data(m, a, k) + bt * D;
+    for (i = 0; i < s->sh.n_src; i++) vec[n_loc + i] = src_vector(m, a, &s->sh, i, b, t);
+}
+
+/* For every source i of this pass: PR of every residual location onto i, then of every
+ * later node; into the resid and pair Samples. */
+static void scan_plan(Scan *s) {
+    const int n_loc = s->sh.n_loc, n_res = (s->hi - s->lo) * n_loc;
+    int i, k, n = 0;
+    pr_plan_init(&s->plan, n_loc + s->sh.n_src, s->hi - s->lo, n_res + s->n_gpairs);
+    s->targets = xalloc_array((size_t)n_res + s->n_gpairs + 1, sizeof *s->targets, "scan");
+    for (i = s->lo; i < s->hi; i++) {
+        pr_plan_group(&s->plan, n_loc + i);
+        for (k = 0; k < n_loc; k++) {
+            pr_plan_target(&s->plan, k);
+            s->targets[n++] = &s->resid[(i - s->lo) * n_loc + k];
+        }
+        for (k = s->first[i]; k < s->sh.n_src; k++) {
+            pr_plan_target(&s->plan, n_loc + k);
+            s->targets[n++] = &s->pair[s->pair0[i] + k - s->first[i]];
+        }
+    }
+}
+
 static void *scan_begin(const ExpInputs *in, int n_rows, int T, int batch_rows) {
     const ModelConfig *c = &in->model->cfg;
     const size_t n_samples = (size_t)n_rows * T;
@@ -341,32 +376,13 @@ static void *scan_begin(const ExpInputs *in, int n_rows, int T, int batch_rows) 
         s->bins = xalloc_array((size_t)s->n_gpairs, sizeof *s->bins, "scan histograms");
         for (k = 0; k < (size_t)s->n_gpairs; k++) binned_init(&s->bins[k]);
     }
+    scan_plan(s);
     s->n_rows = n_rows;
     s->T = T;
     s->batch_rows = batch_rows;
     s->n_cl = xalloc_array((size_t)s->sh.n_src, sizeof *s->n_cl, "scan");
     s->cl = xalloc_array((size_t)s->sh.n_src * SCAN_MAX_CLEANERS, sizeof *s->cl, "scan");
     return s;
-}
-
-/* At (b, t), for every source s: PR of every residual location onto s, then PR of
- * every later node onto s; out in that order, source by source. */
-static void scan_position(const void *ctx, const Activations *a, int b, int t, const float **ptrs, float *sum,
-                          float *out) {
-    const ScanCtx *x = ctx;
-    const Model *m = x->in->model;
-    const Scan *s = x->s;
-    const size_t bt = (size_t)b * a->n_pos + t;
-    const int D = m->cfg.d_model, n_loc = s->sh.n_loc;
-    int i, k, n;
-    (void)sum;
-    for (i = s->lo; i < s->hi; i++) {
-        int np = 0;
-        for (k = 0; k < n_loc; k++) ptrs[np++] = resid_location_data(m, a, k) + bt * D;
-        for (n = s->first[i]; n < s->sh.n_src; n++) ptrs[np++] = src_vector(m, a, &s->sh, n, b, t);
-        projection_ratios(out, ptrs, np, src_vector(m, a, &s->sh, i, b, t), D);
-        out += np;
-    }
 }
 
 /* Binned: moves the batch's pair samples into the histograms, then empties the lists. */
@@ -383,18 +399,10 @@ static void scan_pour(Scan *s) {
 
 static void scan_batch(void *state, const ExpInputs *in, ExpBatch *b) {
     Scan *s = state;
-    const int n_res = (s->hi - s->lo) * s->sh.n_loc;
-    Samples **targets = xalloc_array((size_t)n_res + s->n_gpairs, sizeof *targets, "statistics");
     ScanCtx ctx;
-    int i, k, n = 0;
-    for (i = s->lo; i < s->hi; i++) { /* the order of scan_position's values */
-        for (k = 0; k < s->sh.n_loc; k++) targets[n++] = &s->resid[(i - s->lo) * s->sh.n_loc + k];
-        for (k = s->first[i]; k < s->sh.n_src; k++) targets[n++] = &s->pair[s->pair0[i] + k - s->first[i]];
-    }
     ctx.in = in;
     ctx.s = s;
-    collect_positions(in->model, b->acts, scan_position, &ctx, targets, n);
-    free(targets);
+    collect_prs(in->model, b->acts, &s->plan, scan_vectors, &ctx, s->targets);
     if (!s->exact) scan_pour(s);
 }
 
@@ -443,32 +451,19 @@ static void scan_cleaners(Scan *s, int w, const char *wname, Results *res) {
 typedef struct {
     const ExpInputs *in;
     const Scan *s;
-    const int *writers; /* the writers with cleaners, then -1 */
+    int last_stage; /* the pass computes the sources up to this stage */
 } CleanersCtx;
 
 static void scan_hooks(const ExpInputs *in, HookRequest *req);
 
-/* At (b, t), for each writer of x->writers: the sum of its cleaners' PRs, added in the
- * order of the exact path (most negative first) from the same per-pair values. */
-static void cleaners_position(const void *ctx, const Activations *a, int b, int t, const float **ptrs, float *sum,
-                              float *out) {
+/* At (b, t): every source the cleaners' pass computes (vector i for source i; NULL for those it does not). */
+static void cleaners_vectors(const void *ctx, const Activations *a, int b, int t, const float **vec, float *scratch) {
     const CleanersCtx *x = ctx;
     const Scan *s = x->s;
-    const Model *m = x->in->model;
-    const float *cleaner[SCAN_MAX_CLEANERS]; /* not ptrs: it has one entry per writer, fewer than 8 in a small pass */
-    float pr[SCAN_MAX_CLEANERS];
-    int i, c;
-    (void)sum;
-    (void)ptrs;
-    for (i = 0; x->writers[i] >= 0; i++) {
-        const int w = x->writers[i], n_c = s->n_cl[w];
-        double acc = 0;
-        for (c = 0; c < n_c; c++)
-            cleaner[c] = src_vector(m, a, &s->sh, s->first[w] + s->cl[w * SCAN_MAX_CLEANERS + c], b, t);
-        projection_ratios(pr, cleaner, n_c, src_vector(m, a, &s->sh, w, b, t), m->cfg.d_model);
-        for (c = 0; c < n_c; c++) acc += pr[c];
-        out[i] = (float)acc;
-    }
+    int i;
+    (void)scratch;
+    for (i = 0; i < s->sh.n_src; i++)
+        vec[i] = src_stage(&s->sh, i) <= x->last_stage ? src_vector(x->in->model, a, &s->sh, i, b, t) : NULL;
 }
 
 /* Binned pairs: scan.{w}.cleaners_sum.* of every writer with cleaners, from a second
@@ -476,8 +471,11 @@ static void cleaners_position(const void *ctx, const Activations *a, int b, int 
  * cleaner. The pairs' samples were not kept; the sums equal the exact path's. */
 static void scan_cleaners_pass(Scan *s, const ExpInputs *in, Results *res) {
     const Model *m = in->model;
-    int *writers = xalloc_array((size_t)s->sh.n_src + 1, sizeof *writers, "scan");
-    Samples *sums, **targets;
+    const size_t BT = (size_t)s->batch_rows * s->T;
+    int *writers = xalloc_array((size_t)s->sh.n_src, sizeof *writers, "scan");
+    Samples *sums;
+    PrPlan plan;
+    float *pr;
     HookRequest keep;
     Activations a;
     ForwardOptions opt = forward_options_default();
@@ -485,6 +483,7 @@ static void scan_cleaners_pass(Scan *s, const ExpInputs *in, Results *res) {
     Error err;
     char name[128], wname[32];
     int w, c, n_w = 0, row, last_stage = 0;
+    size_t bt;
     for (w = 0; w < s->sh.n_src; w++)
         if (s->n_cl[w] > 0) {
             writers[n_w++] = w;
@@ -493,11 +492,16 @@ static void scan_cleaners_pass(Scan *s, const ExpInputs *in, Results *res) {
                 if (st > last_stage) last_stage = st;
             }
         }
-    writers[n_w] = -1;
     if (n_w > 0) {
+        /* group i: writer i's cleaners projected onto it, most negative first (the order of the exact path's sum) */
+        pr_plan_init(&plan, s->sh.n_src, n_w, n_w * SCAN_MAX_CLEANERS);
+        for (w = 0; w < n_w; w++) {
+            pr_plan_group(&plan, writers[w]);
+            for (c = 0; c < s->n_cl[writers[w]]; c++)
+                pr_plan_target(&plan, s->first[writers[w]] + s->cl[writers[w] * SCAN_MAX_CLEANERS + c]);
+        }
+        pr = xalloc_array(BT * plan.n_values, sizeof *pr, "scan");
         sums = samples_array((size_t)n_w, (size_t)s->n_rows * s->T);
-        targets = xalloc_array((size_t)n_w, sizeof *targets, "scan");
-        for (w = 0; w < n_w; w++) targets[w] = &sums[w];
         memset(&keep, 0, sizeof keep);
         scan_hooks(in, &keep);
         if (activations_alloc_hooks(&a, m, s->batch_rows, s->T, &keep, &err))
@@ -506,12 +510,18 @@ static void scan_cleaners_pass(Scan *s, const ExpInputs *in, Results *res) {
         opt.stop_after_layer = (last_stage - 1) / 2; /* the layer of stage 2l + 1 or 2l + 2 */
         ctx.in = in;
         ctx.s = s;
-        ctx.writers = writers;
+        ctx.last_stage = last_stage;
         progress_begin("scan: the cleaners' summed PR", s->n_rows);
         for (row = 0; row < s->n_rows; row += s->batch_rows) {
             int n = s->n_rows - row < s->batch_rows ? s->n_rows - row : s->batch_rows;
             model_forward(m, &a, in->data->tokens + (size_t)row * s->T, n, s->T, &opt);
-            collect_positions(m, &a, cleaners_position, &ctx, targets, n_w);
+            batch_prs(m, &a, &plan, cleaners_vectors, &ctx, pr);
+            for (bt = 0; bt < (size_t)n * s->T; bt++)
+                for (w = 0; w < n_w; w++) {
+                    double acc = 0;
+                    for (c = plan.start[w]; c < plan.start[w + 1]; c++) acc += pr[bt * plan.n_values + c];
+                    samples_add(&sums[w], (float)acc);
+                }
             progress_update(row + n);
         }
         progress_end();
@@ -522,7 +532,8 @@ static void scan_cleaners_pass(Scan *s, const ExpInputs *in, Results *res) {
             add_quantiles3(res, name, &sums[w]);
         }
         samples_array_free(sums, (size_t)n_w);
-        free(targets);
+        free(pr);
+        pr_plan_free(&plan);
     }
     free(writers);
 }
@@ -619,6 +630,8 @@ static void scan_end(void *state) {
         for (k = 0; k < s->n_gpairs; k++) binned_free(&s->bins[k]);
     }
     free(s->bins);
+    pr_plan_free(&s->plan);
+    free(s->targets);
     free(s->n_cl);
     free(s->cl);
     free(s->first);

@@ -122,41 +122,10 @@ double projection_ratio(const float *a, const float *b, int D) {
 }
 
 /* The float sample of a projection ratio from its two dot products, as
- * (float)projection_ratio(a, b, D) returns it. */
+ * (float)projection_ratio(a, b, D) returns it (collect_prs). */
 static float pr_sample(double ab, double bb) {
     if (bb == 0) return NAN;
     return (float)(ab / bb);
-}
-
-/* out[k] = (float)projection_ratio(a[k], b, D) for k < n, bit for bit: every dot product
- * is the same double chain (x += (double)a[d] * b[d] for d = 0..D-1) as in
- * projection_ratio, but b.b is summed once for all n, and four a.b chains run side by
- * side in one loop (independent chains: the loop is not bound by one add's latency). */
-void projection_ratios(float *out, const float *const *a, int n, const float *b, int D) {
-    double bb = 0;
-    int d, k;
-    for (d = 0; d < D; d++) bb += (double)b[d] * b[d];
-    for (k = 0; k + 4 <= n; k += 4) {
-        const float *a0 = a[k], *a1 = a[k + 1], *a2 = a[k + 2], *a3 = a[k + 3];
-        double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-        for (d = 0; d < D; d++) {
-            double bd = b[d];
-            s0 += (double)a0[d] * bd;
-            s1 += (double)a1[d] * bd;
-            s2 += (double)a2[d] * bd;
-            s3 += (double)a3[d] * bd;
-        }
-        out[k] = pr_sample(s0, bb);
-        out[k + 1] = pr_sample(s1, bb);
-        out[k + 2] = pr_sample(s2, bb);
-        out[k + 3] = pr_sample(s3, bb);
-    }
-    for (; k < n; k++) {
-        const float *a0 = a[k];
-        double s0 = 0;
-        for (d = 0; d < D; d++) s0 += (double)a0[d] * b[d];
-        out[k] = pr_sample(s0, bb);
-    }
 }
 
 double direct_logit_attribution(const float *r, int D, float scale, const float *lnf_w, const float *u) {
@@ -314,36 +283,175 @@ static void normalize_contribution(float *out, const float *x, float scale, cons
 /* Per-position statistics                                                   */
 /* ------------------------------------------------------------------------ */
 
-void collect_positions(const Model *m, const Activations *a, PositionStats fn, const void *ctx,
-                       Samples *const *targets, int n_stat) {
-    const int T = a->n_pos;
-    const size_t n_bt = (size_t)a->n_rows * T;
-    float *stat = xalloc_array((size_t)EXP_STAT_CHUNK * (size_t)n_stat, sizeof *stat, "statistics");
-    size_t bt0;
-    for (bt0 = 0; bt0 < n_bt; bt0 += EXP_STAT_CHUNK) {
-        const int n = n_bt - bt0 < EXP_STAT_CHUNK ? (int)(n_bt - bt0) : EXP_STAT_CHUNK;
-        int i, s;
-#ifdef _OPENMP
-#pragma omp parallel
-#endif
-        {
-            const float **ptrs = xalloc_array((size_t)n_stat, sizeof *ptrs, "statistics scratch");
-            float *sum = xalloc_array((size_t)m->cfg.d_model, sizeof *sum, "statistics scratch");
-            int j;
+void pr_plan_init(PrPlan *p, int n_vectors, int max_groups, int max_values) {
+    memset(p, 0, sizeof *p);
+    p->n_vectors = n_vectors;
+    p->cap_groups = max_groups;
+    p->cap_values = max_values;
+    p->direction = xalloc_array((size_t)(max_groups > 0 ? max_groups : 1), sizeof *p->direction, "projection plan");
+    p->start = xalloc_array((size_t)max_groups + 1, sizeof *p->start, "projection plan");
+    p->target = xalloc_array((size_t)(max_values > 0 ? max_values : 1), sizeof *p->target, "projection plan");
+}
+
+void pr_plan_group(PrPlan *p, int direction) {
+    if (p->n_groups >= p->cap_groups || direction < 0 || direction >= p->n_vectors)
+        die(EXIT_INTERNAL, "projection plan: group %d (direction %d) out of range", p->n_groups, direction);
+    p->direction[p->n_groups++] = direction;
+    p->start[p->n_groups] = p->n_values;
+}
+
+void pr_plan_target(PrPlan *p, int vector) {
+    if (p->n_groups == 0 || p->n_values >= p->cap_values || vector < 0 || vector >= p->n_vectors)
+        die(EXIT_INTERNAL, "projection plan: value %d (vector %d) out of range", p->n_values, vector);
+    p->target[p->n_values++] = vector;
+    p->start[p->n_groups] = p->n_values;
+}
+
+void pr_plan_free(PrPlan *p) {
+    free(p->direction);
+    free(p->start);
+    free(p->target);
+    memset(p, 0, sizeof *p);
+}
+
+/* The span of d the projection ratios take at a time: every vector's part of it stays
+ * in cache (47 vectors x 32 x DOT_LANES doubles = 96 KB for the gelu-4l scan) while all
+ * the groups read it, and every dot product continues its chain span after span. */
+#define PR_SPAN_D 32
+
+/* One thread's work space for DOT_LANES positions of a plan. */
+typedef struct {
+    const float **vec;   /* [DOT_LANES][n_vectors] the positions' vectors */
+    float *scratch;      /* [DOT_LANES][D] their PositionVectors scratch */
+    double *block;       /* [n_vectors][D][DOT_LANES] the vectors lane by lane */
+    char *used;          /* [n_vectors] vectors some group reads */
+    const double **in;   /* [n_groups + n_values] per group its direction's block, then its
+                            targets', from the current span: group g from g + start[g] */
+    double *dot;         /* [n_groups + n_values][DOT_LANES]: b.b, then a.b of each target */
+} PrWork;
+
+static void pr_work_alloc(PrWork *w, const PrPlan *p, int D) {
+    const size_t nv = (size_t)(p->n_values > 0 ? p->n_values : 1), ng = (size_t)(p->n_groups > 0 ? p->n_groups : 1);
+    int g, k;
+    w->vec = xalloc_array((size_t)DOT_LANES * p->n_vectors, sizeof *w->vec, "projection ratios");
+    w->scratch = xalloc_array((size_t)DOT_LANES * D, sizeof *w->scratch, "projection ratios");
+    w->block = xalloc_array((size_t)p->n_vectors * D * DOT_LANES, sizeof *w->block, "projection ratios");
+    w->used = xalloc_array((size_t)p->n_vectors, 1, "projection ratios");
+    w->in = xalloc_array(nv + ng, sizeof *w->in, "projection ratios");
+    w->dot = xalloc_array((nv + ng) * DOT_LANES, sizeof *w->dot, "projection ratios");
+    memset(w->used, 0, (size_t)p->n_vectors);
+    for (g = 0; g < p->n_groups; g++) {
+        w->used[p->direction[g]] = 1;
+        for (k = p->start[g]; k < p->start[g + 1]; k++) w->used[p->target[k]] = 1;
+    }
+}
+
+static void pr_work_free(PrWork *w) {
+    free(w->vec);
+    free(w->scratch);
+    free(w->block);
+    free(w->used);
+    free(w->in);
+    free(w->dot);
+}
+
+/* The plan's values at the n (1..DOT_LANES) positions bt0 .. bt0+n-1 of the batch into
+ * out[j * n_values + s]: the positions' vectors interleaved lane by lane (a lane past n
+ * repeats the last position, its values unused), then every group's dot products side by
+ * side, span of d by span. The same double chains as projection_ratio, so the same floats. */
+static void pr_lanes(PrWork *w, const Model *m, const Activations *a, const PrPlan *p, PositionVectors fn,
+                     const void *ctx, size_t bt0, int n, float *out) {
+    const int D = m->cfg.d_model, T = a->n_pos, nv = p->n_vectors;
+    const size_t stride = (size_t)D * DOT_LANES;
+    int l, v, d, d0, g, k;
+    for (l = 0; l < DOT_LANES; l++) {
+        const size_t bt = bt0 + (size_t)(l < n ? l : n - 1);
+        fn(ctx, a, (int)(bt / (size_t)T), (int)(bt % (size_t)T), w->vec + (size_t)l * nv, w->scratch + (size_t)l * D);
+    }
+    for (v = 0; v < nv; v++) {
+        double *blk = w->block + (size_t)v * stride;
+        if (!w->used[v]) continue;
+        for (l = 0; l < DOT_LANES; l++) {
+            const float *src = w->vec[(size_t)l * nv + v];
+            for (d = 0; d < D; d++) blk[(size_t)d * DOT_LANES + l] = src[d];
+        }
+    }
+    memset(w->dot, 0, (size_t)(p->n_groups + p->n_values) * DOT_LANES * sizeof *w->dot);
+    for (d0 = 0; d0 < D; d0 += PR_SPAN_D) {
+        const int span = D - d0 < PR_SPAN_D ? D - d0 : PR_SPAN_D;
+        const size_t off = (size_t)d0 * DOT_LANES;
+        for (g = 0; g < p->n_groups; g++) {
+            const double **in = w->in + g + p->start[g];
+            const int n_t = p->start[g + 1] - p->start[g];
+            in[0] = w->block + (size_t)p->direction[g] * stride + off;
+            for (k = 0; k < n_t; k++) in[1 + k] = w->block + (size_t)p->target[p->start[g] + k] * stride + off;
+            dot_lanes(w->dot + (size_t)(g + p->start[g]) * DOT_LANES, in, n_t + 1, in[0], span);
+        }
+    }
+    for (l = 0; l < n; l++)
+        for (g = 0; g < p->n_groups; g++) {
+            const double *dot = w->dot + (size_t)(g + p->start[g]) * DOT_LANES;
+            for (k = 0; k < p->start[g + 1] - p->start[g]; k++)
+                out[(size_t)l * p->n_values + p->start[g] + k] = pr_sample(dot[(size_t)(1 + k) * DOT_LANES + l], dot[l]);
+        }
+}
+
+/* Parallel over the groups of DOT_LANES positions of [bt0, bt0 + n) (inside a parallel
+ * region: the threads share them), values into out as pr_lanes. */
+static void pr_span(PrWork *w, const Model *m, const Activations *a, const PrPlan *p, PositionVectors fn,
+                    const void *ctx, size_t bt0, int n, float *out) {
+    const int n_blocks = (n + DOT_LANES - 1) / DOT_LANES;
+    int j;
 #ifdef _OPENMP
 #pragma omp for schedule(static)
 #endif
-            for (j = 0; j < n; j++) {
-                const size_t bt = bt0 + (size_t)j;
-                fn(ctx, a, (int)(bt / (size_t)T), (int)(bt % (size_t)T), ptrs, sum, stat + (size_t)j * n_stat);
-            }
-            free(ptrs);
-            free(sum);
+    for (j = 0; j < n_blocks; j++) {
+        const int first = j * DOT_LANES, len = n - first < DOT_LANES ? n - first : DOT_LANES;
+        pr_lanes(w, m, a, p, fn, ctx, bt0 + (size_t)first, len, out + (size_t)first * p->n_values);
+    }
+}
+
+void collect_prs(const Model *m, const Activations *a, const PrPlan *plan, PositionVectors fn, const void *ctx,
+                 Samples *const *targets) {
+    const size_t n_bt = (size_t)a->n_rows * a->n_pos;
+    const int n_stat = plan->n_values;
+    float *stat = xalloc_array((size_t)EXP_STAT_CHUNK * (size_t)(n_stat > 0 ? n_stat : 1), sizeof *stat, "statistics");
+#ifdef _OPENMP
+#pragma omp parallel
+#endif
+    {
+        PrWork w;
+        size_t bt0;
+        pr_work_alloc(&w, plan, m->cfg.d_model);
+        for (bt0 = 0; bt0 < n_bt; bt0 += EXP_STAT_CHUNK) {
+            const int n = n_bt - bt0 < EXP_STAT_CHUNK ? (int)(n_bt - bt0) : EXP_STAT_CHUNK;
+            pr_span(&w, m, a, plan, fn, ctx, bt0, n, stat); /* ends with a barrier */
+#ifdef _OPENMP
+#pragma omp single
+#endif
+            { /* in (b, t) order, whatever thread computed them */
+                int i, s;
+                for (s = 0; s < n_stat; s++)
+                    for (i = 0; i < n; i++) samples_add(targets[s], stat[(size_t)i * n_stat + s]);
+            } /* ends with a barrier: stat is free again */
         }
-        for (s = 0; s < n_stat; s++)
-            for (i = 0; i < n; i++) samples_add(targets[s], stat[(size_t)i * n_stat + s]);
+        pr_work_free(&w);
     }
     free(stat);
+}
+
+void batch_prs(const Model *m, const Activations *a, const PrPlan *plan, PositionVectors fn, const void *ctx,
+               float *out) {
+    const size_t n_bt = (size_t)a->n_rows * a->n_pos;
+#ifdef _OPENMP
+#pragma omp parallel
+#endif
+    {
+        PrWork w;
+        pr_work_alloc(&w, plan, m->cfg.d_model);
+        pr_span(&w, m, a, plan, fn, ctx, 0, (int)n_bt, out);
+        pr_work_free(&w);
+    }
 }
 
 /* ------------------------------------------------------------------------ */

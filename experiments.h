@@ -210,8 +210,6 @@ int exp_clean_pass(const Model *m, const Dataset *ds, const ExpHeads *heads, uns
 
 /* PR(a, b) = (a.b)/(b.b) over D (double sums); NaN when b is zero. */
 double projection_ratio(const float *a, const float *b, int D);
-/* out[k] = (float)projection_ratio(a[k], b, D) for k < n, bit for bit, faster. */
-void projection_ratios(float *out, const float *const *a, int n, const float *b, int D);
 /* DLA of r along u: ((r - mean_D r) / scale) . u, with the ln_final weight folded into
  * the direction when the model is unprocessed (lnf_w not NULL). */
 double direct_logit_attribution(const float *r, int D, float scale, const float *lnf_w, const float *u);
@@ -254,15 +252,43 @@ void samples_array_free(Samples *s, size_t n);
 /* Adds NAME.median, NAME.q12_5 and NAME.q87_5 of s. */
 void add_quantiles3(Results *res, const char *name, Samples *s);
 
-/* The statistics of one position (b, t) of a batch into out[0..n_stat); ptrs (room for
- * n_stat pointers) and sum (d_model floats) are the calling thread's scratch. */
-typedef void (*PositionStats)(const void *ctx, const Activations *a, int b, int t, const float **ptrs, float *sum,
-                              float *out);
-/* Runs fn on every (b, t) of the batch in parallel, a chunk of positions at a time, then
- * appends each chunk's values to targets[s] in (b, t) order: each Samples receives the
- * same values in the same order whatever the thread count. */
-void collect_positions(const Model *m, const Activations *a, PositionStats fn, const void *ctx,
-                       Samples *const *targets, int n_stat);
+/* The projection ratios a unit takes at every position of a batch. At each position the
+ * unit names n_vectors vectors (PositionVectors); the plan groups them: group g projects
+ * each of its targets onto its direction, and its values are numbered start[g] ..
+ * start[g+1]-1 in target order. Every position gets the same plan (the same groups), so
+ * DOT_LANES positions are computed side by side (kernels.h: dot_lanes). */
+typedef struct {
+    int n_vectors;
+    int n_groups, n_values;
+    int *direction; /* [n_groups] */
+    int *start;     /* [n_groups + 1] */
+    int *target;    /* [n_values] */
+    int cap_groups, cap_values;
+} PrPlan;
+
+/* An empty plan over n_vectors vectors per position, with room for max_groups groups of
+ * max_values values in all (more is an internal error). */
+void pr_plan_init(PrPlan *p, int n_vectors, int max_groups, int max_values);
+/* Starts a group projecting onto vector `direction`; pr_plan_target adds its targets. */
+void pr_plan_group(PrPlan *p, int direction);
+void pr_plan_target(PrPlan *p, int vector);
+void pr_plan_free(PrPlan *p);
+
+/* The vectors of position (b, t) into vec[0..n_vectors) (pointers into the activations,
+ * or into scratch: d_model floats of the caller's, for one vector the unit computes,
+ * valid until the next call with the same scratch). */
+typedef void (*PositionVectors)(const void *ctx, const Activations *a, int b, int t, const float **vec,
+                                float *scratch);
+
+/* The plan's values at every (b, t) of the batch, computed in parallel: value s at a
+ * position is (float)projection_ratio(target, direction, D), bit for bit, and is
+ * appended to targets[s] (plan->n_values Samples) in (b, t) order: each Samples
+ * receives the same values in the same order whatever the thread count. */
+void collect_prs(const Model *m, const Activations *a, const PrPlan *plan, PositionVectors fn, const void *ctx,
+                 Samples *const *targets);
+/* The same values into out[bt * n_values + s] for every position bt = b * T + t of the batch. */
+void batch_prs(const Model *m, const Activations *a, const PrPlan *plan, PositionVectors fn, const void *ctx,
+               float *out);
 
 /* Work buffers of v_composition for rows of up to T positions. */
 typedef struct {

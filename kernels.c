@@ -129,3 +129,7 @@ void relu(float *x, size_t n) {
 void softmax_row(float *x, int n) {
     active->softmax_row(x, n);
 }
+
+void dot_lanes(double *out, const double *const *a, int n, const double *b, int D) {
+    active->dot_lanes(out, a, n, b, D);
+}

@@ -34,6 +34,16 @@ void relu(float *x, size_t n);
  * division in double, so the same bits on every call. */
 void softmax_row(float *x, int n);
 
+/* Dot products of vectors stored lane by lane: a block holds DOT_LANES vectors of length
+ * D interleaved (element d of vector l at d * DOT_LANES + l; for example one hook at
+ * DOT_LANES positions), as doubles holding float values. For k < n and l < DOT_LANES:
+ *   out[k * DOT_LANES + l] += a[k][d * DOT_LANES + l] * b[d * DOT_LANES + l]   for d = 0..D-1,
+ * in d order, one double chain per (k, l): zero out first for a dot product, or pass the
+ * next span of d (a + offset, b + offset) to continue the chains. The products of float
+ * values are exact in double, so every kernel copy gives the plain loop's bits. */
+#define DOT_LANES 8
+void dot_lanes(double *out, const double *const *a, int n, const double *b, int D);
+
 /* ---- instruction set ------------------------------------------------------
  * The kernels are compiled three times on x86-64: for the baseline
  * instruction set (SSE2, runs everywhere), for AVX2 + FMA (about 2x faster)

@@ -885,6 +885,64 @@ static double madd_peak_loop(long iters) {
 #endif
 }
 
+/* ---- dot products side by side (projection ratios) ------------------------ */
+
+/* out[k*DOT_LANES + l] += a[k][d*DOT_LANES + l] * b[d*DOT_LANES + l] for d = 0..D-1 in
+ * order (kernels.h). Each lane is one double chain; the values are floats, whose
+ * products are exact in double, so a fused multiply-add rounds exactly as a multiply
+ * then an add does and every copy gives the same bits. The lanes are independent: one
+ * vector of DOT_LANES doubles (GNU vector types; the plain loop elsewhere), DOT_STEP a's
+ * sharing each load of b. */
+#if defined(__GNUC__) && !defined(KERNELS_PORTABLE)
+/* The lanes as one vector of doubles (two or four registers below AVX-512). */
+typedef double vlanes __attribute__((vector_size(DOT_LANES * sizeof(double))));
+
+/* *v = the DOT_LANES doubles at p (through a pointer: returning a vector wider than the
+ * build's registers changes the ABI, and gcc warns about it). */
+static inline void load_lanes(vlanes *v, const double *p) {
+    memcpy(v, p, sizeof *v);
+}
+
+/* Eight chains of vectors keep AVX-512's two FMA pipes busy (four cycles of latency);
+ * narrower copies have too few registers for eight (two or four per vector). */
+#if VL == 16
+#define DOT_STEP 8
+#else
+#define DOT_STEP 4
+#endif
+
+static void dot_lanes(double *out, const double *const *a, int n, const double *b, int D) {
+    int k, d, j;
+    for (k = 0; k < n; k += DOT_STEP) {
+        /* a last, partial step repeats its last vector: a full step costs no more than one
+         * lone chain, which waits on its own latency at every d */
+        const int m = n - k < DOT_STEP ? n - k : DOT_STEP;
+        const double *ap[DOT_STEP];
+        vlanes s[DOT_STEP], bd, x;
+        for (j = 0; j < DOT_STEP; j++) {
+            ap[j] = a[k + (j < m ? j : m - 1)];
+            load_lanes(&s[j], out + (size_t)(k + (j < m ? j : m - 1)) * DOT_LANES);
+        }
+        for (d = 0; d < D; d++) {
+            const size_t o = (size_t)d * DOT_LANES;
+            load_lanes(&bd, b + o);
+            for (j = 0; j < DOT_STEP; j++) {
+                load_lanes(&x, ap[j] + o);
+                s[j] += x * bd;
+            }
+        }
+        for (j = 0; j < m; j++) memcpy(out + (size_t)(k + j) * DOT_LANES, &s[j], sizeof s[j]);
+    }
+}
+#else
+static void dot_lanes(double *out, const double *const *a, int n, const double *b, int D) {
+    int k, d, l;
+    for (k = 0; k < n; k++)
+        for (d = 0; d < D; d++)
+            for (l = 0; l < DOT_LANES; l++) out[(size_t)k * DOT_LANES + l] += a[k][(size_t)d * DOT_LANES + l] * b[(size_t)d * DOT_LANES + l];
+}
+#endif
+
 /* ---- the table ------------------------------------------------------------ */
 
 /* kernels_avx2.c and the tests compile this file under other names. */
@@ -895,5 +953,5 @@ static double madd_peak_loop(long iters) {
 
 const KernelTable KERNELS_TABLE = {
     KERNELS_TABLE_NAME, VL,     matmul_strided, layernorm, gelu_erf, gelu_tanh, relu, softmax_row,
-    madd_peak_loop,
+    dot_lanes,          madd_peak_loop,
 };

@@ -6,6 +6,10 @@
 
 #include <stddef.h>
 
+/* Lanes of dot_lanes, as in kernels.h (kernels.c includes both headers, so a mismatch
+ * does not compile; the copies cannot include kernels.h, whose names they define static). */
+#define DOT_LANES 8
+
 typedef struct {
     const char *name;  /* "baseline", "avx2", "avx512"; NULL: not compiled into this build */
     int vector_floats; /* floats per vector register the kernels use */
@@ -17,6 +21,7 @@ typedef struct {
     void (*gelu_tanh)(float *x, size_t n);
     void (*relu)(float *x, size_t n);
     void (*softmax_row)(float *x, int n);
+    void (*dot_lanes)(double *out, const double *const *a, int n, const double *b, int D);
     double (*madd_peak_loop)(long iters); /* flops done by the peak loop (see kernels_madd_peak) */
 } KernelTable;
 

@@ -310,12 +310,52 @@ static void test_softmax(void) {
     CHECK(x[0] == 0.5f && x[1] == 0.5f && x[2] == 0.0f, "softmax(1, 1, -1e5) = (0.5, 0.5, 0)");
 }
 
+/* ---- dot products side by side ------------------------------------------- */
+
+/* dot_lanes against the plain loop of projection_ratio (x += (double)a[d] * b[d] in d
+ * order), bit for bit on every copy: the products of floats are exact in double, so an
+ * FMA copy must give the same sums. Float values spanning 2^-60..2^60 make any other
+ * order or any rounded product show. Group sizes 1..17 cover the wide steps and the
+ * rest; the chains are computed whole, and again in three spans of d continued. */
+static void test_dot_lanes(void) {
+    enum { D = 67, NMAX = 17 };
+    static const int cut[4] = {0, 5, 40, D};
+    double *blk[NMAX + 1], out[NMAX * DOT_LANES], part[NMAX * DOT_LANES];
+    const double *at[NMAX];
+    int n, k, l, d, c, bad = 0, bad_spans = 0;
+    for (k = 0; k <= NMAX; k++) {
+        blk[k] = (double *)malloc(sizeof(double) * D * DOT_LANES);
+        for (d = 0; d < D * DOT_LANES; d++) blk[k][d] = (double)ldexpf(frand(), (int)(frand() * 60.0f));
+    }
+    blk[NMAX][3 * DOT_LANES + 1] = 0.0;
+    for (n = 1; n <= NMAX; n++) {
+        memset(out, 0, sizeof out);
+        memset(part, 0, sizeof part);
+        dot_lanes(out, (const double *const *)blk, n, blk[NMAX], D);
+        for (c = 0; c < 3; c++) {
+            for (k = 0; k < n; k++) at[k] = blk[k] + cut[c] * DOT_LANES;
+            dot_lanes(part, at, n, blk[NMAX] + cut[c] * DOT_LANES, cut[c + 1] - cut[c]);
+        }
+        for (k = 0; k < n; k++)
+            for (l = 0; l < DOT_LANES; l++) {
+                double ref = 0;
+                for (d = 0; d < D; d++) ref += (double)(float)blk[k][d * DOT_LANES + l] * (double)(float)blk[NMAX][d * DOT_LANES + l];
+                bad += out[k * DOT_LANES + l] != ref;
+                bad_spans += part[k * DOT_LANES + l] != ref;
+            }
+    }
+    CHECK(bad == 0, "dot_lanes equals the plain double chain bit for bit (%d of the sums differ)", bad);
+    CHECK(bad_spans == 0, "dot_lanes continued over spans of d equals it too (%d differ)", bad_spans);
+    for (k = 0; k <= NMAX; k++) free(blk[k]);
+}
+
 static void test_all(void) {
     test_matmul();
     test_layernorm();
     test_gelu();
     test_relu();
     test_softmax();
+    test_dot_lanes();
 }
 
 #ifndef KERNELS_TEST_TABLE
