@@ -59,18 +59,28 @@ static void fig1_batch(void *state, const ExpInputs *in, ExpBatch *b) {
 static void fig1_finish(void *state, const ExpInputs *in, Results *res, Points *points) {
     Fig1 *f = state;
     const ModelConfig *c = &in->model->cfg;
+    const int n = c->n_heads * f->n_loc;
+    char(*name)[64] = xalloc_array((size_t)n, sizeof *name, "Fig 1");
+    const char **names = xalloc_array((size_t)n, sizeof *names, "Fig 1");
+    Samples **series = xalloc_array((size_t)n, sizeof *series, "Fig 1");
     size_t n_nan = 0;
-    char name[256], loc[32];
+    char loc[32];
     int h, k;
     (void)points;
     for (h = 0; h < c->n_heads; h++)
         for (k = 0; k < f->n_loc; k++) {
+            const int j = h * f->n_loc + k;
             resid_location_name(c->attn_only, k, loc, sizeof loc);
-            snprintf(name, sizeof name, "fig1.L0H%d.%s", h, loc);
-            n_nan += f->pr[h * f->n_loc + k].n_nan;
-            results_add_quantiles(res, name, &f->pr[h * f->n_loc + k]);
+            snprintf(name[j], sizeof name[j], "fig1.L0H%d.%s", h, loc);
+            names[j] = name[j];
+            series[j] = &f->pr[j];
+            n_nan += f->pr[j].n_nan;
         }
+    results_add_quantiles_of(res, names, series, n, results_q5, results_q5_names, 5);
     results_set(res, "fig1.n_nan", (double)n_nan);
+    free(name);
+    free(names);
+    free(series);
 }
 
 static void fig1_end(void *state) {

@@ -581,37 +581,61 @@ static void scan_rank(const Scan *s, Results *res) {
     free(score);
 }
 
+/* The resid x node quantiles (five) and, when exact, the pairs' (three), all series at once
+ * in parallel; the binned pairs' quantiles. */
+static void scan_quantiles(Scan *s, Results *res, size_t *n_nan) {
+    const ScanShape *sh = &s->sh;
+    const int n_res = (s->hi - s->lo) * sh->n_loc;
+    char(*name)[96] = xalloc_array((size_t)n_res + s->n_gpairs, sizeof *name, "scan");
+    const char **names = xalloc_array((size_t)n_res + s->n_gpairs, sizeof *names, "scan");
+    Samples **series = xalloc_array((size_t)n_res + s->n_gpairs, sizeof *series, "scan");
+    char wname[32], nname[32], loc[32];
+    int i, k, n, n_pairs = 0;
+    for (i = s->lo; i < s->hi; i++) {
+        src_name(sh, i, wname, sizeof wname);
+        for (k = 0; k < sh->n_loc; k++) {
+            const int j = (i - s->lo) * sh->n_loc + k;
+            resid_location_name(sh->attn_only, k, loc, sizeof loc);
+            snprintf(name[j], sizeof name[j], "scan.%s.%s", wname, loc);
+            names[j] = name[j];
+            series[j] = &s->resid[j];
+            *n_nan += s->resid[j].n_nan;
+        }
+        for (n = s->first[i]; n < sh->n_src; n++) {
+            const int p = s->pair0[i] + n - s->first[i], j = n_res + p;
+            src_name(sh, n, nname, sizeof nname);
+            snprintf(name[j], sizeof name[j], "scan.%s.%s", wname, nname);
+            names[j] = name[j];
+            if (s->exact) {
+                series[j] = &s->pair[p];
+                *n_nan += s->pair[p].n_nan;
+                n_pairs++;
+            } else {
+                *n_nan += s->bins[p].n_nan;
+                binned_add_quantiles3(res, name[j], &s->bins[p]);
+            }
+        }
+    }
+    results_add_quantiles_of(res, names, series, n_res, results_q5, results_q5_names, 5);
+    results_add_quantiles_of(res, names + n_res, series + n_res, n_pairs, quantiles3, quantiles3_names, 3);
+    free(name);
+    free(names);
+    free(series);
+}
+
 static void scan_finish(void *state, const ExpInputs *in, Results *res, Points *points) {
     Scan *s = state;
     const ScanShape *sh = &s->sh;
     size_t n_nan = 0;
-    char name[160], wname[32], nname[32], loc[32];
+    char wname[32];
     double so_far = 0;
-    int i, k, n;
+    int i;
     (void)points;
-    for (i = s->lo; i < s->hi; i++) {
-        Samples *resid = &s->resid[(i - s->lo) * sh->n_loc];
+    for (i = s->lo; i < s->hi; i++) { /* before the pairs are sorted */
         src_name(sh, i, wname, sizeof wname);
-        scan_cleaners(s, i, wname, res); /* before the pairs are sorted */
-        for (k = 0; k < sh->n_loc; k++) {
-            resid_location_name(sh->attn_only, k, loc, sizeof loc);
-            snprintf(name, sizeof name, "scan.%s.%s", wname, loc);
-            n_nan += resid[k].n_nan;
-            results_add_quantiles(res, name, &resid[k]);
-        }
-        for (n = s->first[i]; n < sh->n_src; n++) {
-            int p = s->pair0[i] + n - s->first[i];
-            src_name(sh, n, nname, sizeof nname);
-            snprintf(name, sizeof name, "scan.%s.%s", wname, nname);
-            if (s->exact) {
-                n_nan += s->pair[p].n_nan;
-                add_quantiles3(res, name, &s->pair[p]);
-            } else {
-                n_nan += s->bins[p].n_nan;
-                binned_add_quantiles3(res, name, &s->bins[p]);
-            }
-        }
+        scan_cleaners(s, i, wname, res);
     }
+    scan_quantiles(s, res, &n_nan);
     if (!s->exact) scan_cleaners_pass(s, in, res);
     /* A pass over some of the sources (experiments_run splits the scan when its stores
      * exceed the memory budget): the count so far; the last pass ranks them all. */

@@ -234,18 +234,11 @@ void head_label(char *buf, size_t size, int l, int h) {
     snprintf(buf, size, "L%dH%d", l, h);
 }
 
+const double quantiles3[3] = {0.5, 0.125, 0.875};
+const char *const quantiles3_names[3] = {"median", "q12_5", "q87_5"};
+
 void add_quantiles3(Results *res, const char *name, Samples *s) {
-    static const double qs[3] = {0.5, 0.125, 0.875};
-    static const char *const suffix[3] = {"median", "q12_5", "q87_5"};
-    double se[3];
-    char key[300];
-    int k;
-    samples_quantile_se(s, qs, 3, se); /* before the quantiles sort the samples */
-    for (k = 0; k < 3; k++) {
-        snprintf(key, sizeof key, "%s.%s", name, suffix[k]);
-        results_set(res, key, samples_quantile(s, qs[k]));
-        results_set_se(res, key, se[k]);
-    }
+    results_add_quantiles_of(res, &name, &s, 1, quantiles3, quantiles3_names, 3);
 }
 
 /* The lists never grow by doubling, which would copy them and, at gelu-4l scale,

@@ -249,8 +249,11 @@ void head_label(char *buf, size_t size, int l, int h);
  * will add, so the lists never grow by doubling). Free with samples_array_free. */
 Samples *samples_array(size_t n, size_t reserve);
 void samples_array_free(Samples *s, size_t n);
-/* Adds NAME.median, NAME.q12_5 and NAME.q87_5 of s. */
+/* Adds NAME.median, NAME.q12_5 and NAME.q87_5 of s (with their standard errors). */
 void add_quantiles3(Results *res, const char *name, Samples *s);
+/* Those three quantiles and suffixes, for results_add_quantiles_of. */
+extern const double quantiles3[3];
+extern const char *const quantiles3_names[3];
 
 /* The projection ratios a unit takes at every position of a batch. At each position the
  * unit names n_vectors vectors (PositionVectors); the plan groups them: group g projects

@@ -260,22 +260,39 @@ int results_get(const Results *r, const char *name, double *value) {
     return 0;
 }
 
-void results_add_quantiles(Results *r, const char *name, Samples *s) {
-    static const struct {
-        const char *suffix;
-        double q;
-    } stats[] = {{"median", 0.5}, {"q12_5", 0.125}, {"q25", 0.25}, {"q75", 0.75}, {"q87_5", 0.875}};
-    enum { N_STATS = sizeof stats / sizeof stats[0] };
-    double qs[N_STATS], se[N_STATS];
-    char key[256];
-    size_t i;
-    for (i = 0; i < N_STATS; i++) qs[i] = stats[i].q;
-    samples_quantile_se(s, qs, N_STATS, se); /* before the quantiles sort the samples */
-    for (i = 0; i < N_STATS; i++) {
-        snprintf(key, sizeof key, "%s.%s", name, stats[i].suffix);
-        results_set(r, key, samples_quantile(s, stats[i].q));
-        results_set_se(r, key, se[i]);
+void samples_quantiles_many(Samples *const *s, int n, const double *qs, int nq, double *value, double *se) {
+    int i, k;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(dynamic, 1) private(k)
+#endif
+    for (i = 0; i < n; i++) {
+        samples_quantile_se(s[i], qs, nq, se + (size_t)i * nq); /* before the quantiles sort the samples */
+        for (k = 0; k < nq; k++) value[(size_t)i * nq + k] = samples_quantile(s[i], qs[k]);
     }
+}
+
+void results_add_quantiles_of(Results *r, const char *const *names, Samples *const *s, int n, const double *qs,
+                              const char *const *suffixes, int nq) {
+    double *value = xalloc_array((size_t)(n > 0 ? n : 1) * nq, sizeof *value, "quantiles");
+    double *se = xalloc_array((size_t)(n > 0 ? n : 1) * nq, sizeof *se, "quantiles");
+    char key[300];
+    int i, k;
+    samples_quantiles_many(s, n, qs, nq, value, se);
+    for (i = 0; i < n; i++)
+        for (k = 0; k < nq; k++) {
+            snprintf(key, sizeof key, "%s.%s", names[i], suffixes[k]);
+            results_set(r, key, value[(size_t)i * nq + k]);
+            results_set_se(r, key, se[(size_t)i * nq + k]);
+        }
+    free(value);
+    free(se);
+}
+
+const double results_q5[5] = {0.5, 0.125, 0.25, 0.75, 0.875};
+const char *const results_q5_names[5] = {"median", "q12_5", "q25", "q75", "q87_5"};
+
+void results_add_quantiles(Results *r, const char *name, Samples *s) {
+    results_add_quantiles_of(r, &name, &s, 1, results_q5, results_q5_names, 5);
 }
 
 static int compare_metrics(const void *a, const void *b) {

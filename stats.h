@@ -72,6 +72,18 @@ double results_get_se(const Results *r, const char *name);
 /* Adds NAME.{median,q12_5,q25,q75,q87_5} for the samples with their standard errors
  * (samples_quantile_se; sorting the samples). */
 void results_add_quantiles(Results *r, const char *name, Samples *s);
+/* The five quantiles of results_add_quantiles and their suffixes, in its order. */
+extern const double results_q5[5];
+extern const char *const results_q5_names[5];
+/* Quantiles qs[0..nq) of each of n series into value[i * nq + k] with their standard
+ * errors (samples_quantile_se) into se[i * nq + k], sorting each series, in parallel
+ * over the series: each is one thread's, so the values do not depend on the thread count. */
+void samples_quantiles_many(Samples *const *s, int n, const double *qs, int nq, double *value, double *se);
+/* Adds NAMES[i].SUFFIXES[k] = quantile qs[k] of s[i], with its standard error, for n
+ * series (samples_quantiles_many); results_add_quantiles is the case of one series and
+ * results_q5. */
+void results_add_quantiles_of(Results *r, const char *const *names, Samples *const *s, int n, const double *qs,
+                              const char *const *suffixes, int nq);
 /* uncertainty.tsv: "NAME<TAB>SE" for every metric with an estimated standard error,
  * sorted by name, %.9g, written atomically. */
 int results_write_se_tsv(const Results *r, const char *path, Error *err);
