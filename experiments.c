@@ -363,11 +363,11 @@ static void pr_lanes(PrWork *w, const Model *m, const Activations *a, const PrPl
     }
     for (v = 0; v < nv; v++) {
         double *blk = w->block + (size_t)v * stride;
+        const float *src[DOT_LANES];
         if (!w->used[v]) continue;
-        for (l = 0; l < DOT_LANES; l++) {
-            const float *src = w->vec[(size_t)l * nv + v];
-            for (d = 0; d < D; d++) blk[(size_t)d * DOT_LANES + l] = src[d];
-        }
+        for (l = 0; l < DOT_LANES; l++) src[l] = w->vec[(size_t)l * nv + v];
+        for (d = 0; d < D; d++) /* a contiguous row of DOT_LANES per d */
+            for (l = 0; l < DOT_LANES; l++) blk[(size_t)d * DOT_LANES + l] = src[l][d];
     }
     memset(w->dot, 0, (size_t)(p->n_groups + p->n_values) * DOT_LANES * sizeof *w->dot);
     for (d0 = 0; d0 < D; d0 += PR_SPAN_D) {
