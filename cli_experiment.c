@@ -761,6 +761,9 @@ static int write_outputs(const ExpOptions *o, const ExpRun *run, const Results *
     in.memory_budget_from = o->max_memory_from;
     in.batch_rows = memory->batch_rows;
     in.passes = memory->passes;
+    in.scan_candidates = memory->scan_candidates;
+    in.scan_sums_from_candidates = memory->scan_sums_from_candidates;
+    in.scan_sums_second_pass = memory->scan_sums_second_pass;
     in.peak_rss = peak_rss_bytes();
     if (report_write_all(o->out, &in, &err)) die_error(&err);
     printf("wrote %s/results.tsv (%d metrics), figures and report.md in %.1f s\n", o->out, res->count,

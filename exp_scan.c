@@ -52,6 +52,15 @@
 #define SCAN_CLEANER_THRESHOLD 0.03
 #define SCAN_CLEANER_RELATIVE 0.25
 #define SCAN_MAX_CLEANERS 8
+/* Binned pairs keep the exact samples of candidate cleaners chosen on a pilot (the first
+ * SCAN_PILOT_ROWS rows at least, whole batches): the later nodes whose pilot median PR(n, w)
+ * is at or below SCAN_CANDIDATE_MARGIN x w's pilot threshold (the rule above on the pilot's
+ * medians), at most SCAN_CANDIDATES_PER_WRITER per writer and SCAN_SLOTS_PER_WRITER x the
+ * writers in all (the most negative relative to their threshold first). */
+#define SCAN_PILOT_ROWS 16
+#define SCAN_CANDIDATE_MARGIN 0.5
+#define SCAN_CANDIDATES_PER_WRITER 16
+#define SCAN_SLOTS_PER_WRITER 2
 #define SCAN_BINS 32768
 #define SCAN_BIN_LO (-8.0)
 #define SCAN_BIN_SCALE 2048.0 /* bins per unit */
@@ -274,7 +283,47 @@ typedef struct {
     int n_rows, T, batch_rows; /* the clean pass's: the binned cleaners' pass repeats it */
     int *n_cl;            /* [n_src]: number of cleaners of w */
     int *cl;              /* [n_src * SCAN_MAX_CLEANERS]: w's cleaners, later-node offsets */
+    /* Binned: the pilot and the candidate cleaners (scan_candidates_plan) */
+    int hold_rows;        /* rows the lists of pair hold: the pilot's batches are not poured */
+    int slots;            /* the most candidates kept */
+    int rows_seen;        /* rows of the pass so far */
+    int pilot_done;
+    int n_cand;
+    int *cand_of;         /* [n_gpairs]: the pair's candidate store, or -1 */
+    Samples *cand;        /* [n_cand]: every sample of the candidate pairs, in the pairs' order */
+    int *second_pass;     /* [n_src]: w's cleaners are not all candidates: summed by scan_cleaners_pass */
 } Scan;
+
+/* How the binned scan uses the memory it may use beyond its stores. */
+typedef struct {
+    int hold_rows; /* rows the lists of pair hold: the pilot's whole batches (at least one) */
+    int slots;     /* candidate stores of n_rows x T floats */
+} ScanExtras;
+
+/* The binned scan of n_gpairs pairs of n_writers writers, over n_rows rows of T tokens,
+ * batch_rows at a time: the pilot (up to SCAN_PILOT_ROWS rows, in whole batches), then the
+ * candidates' stores, from in->scan_spare_bytes. The candidates use the memory of the
+ * second pass's sums first (one store per writer, counted anyway: the candidates are
+ * freed before that pass), so a budget with nothing spare keeps a pilot of one batch and
+ * one candidate per writer. No candidates when in->scan_candidates < 0. */
+static void scan_extras(const ExpInputs *in, size_t n_gpairs, int n_writers, int n_rows, int T, int batch_rows,
+                        ScanExtras *x) {
+    const size_t pilot_batch = n_gpairs * (size_t)batch_rows * T * sizeof(float);
+    const size_t slot = (size_t)n_rows * T * sizeof(float);
+    size_t spare = in->scan_spare_bytes, more = 0;
+    x->slots = 0;
+    if (in->scan_candidates >= 0 && n_writers > 0) {
+        more = (size_t)((SCAN_PILOT_ROWS + batch_rows - 1) / batch_rows - 1); /* batches after the first */
+        if (pilot_batch && more > spare / pilot_batch) more = spare / pilot_batch;
+        spare -= more * pilot_batch;
+        x->slots = n_writers;
+        if (slot && spare / slot > 0) {
+            size_t extra = spare / slot, cap = (size_t)(SCAN_SLOTS_PER_WRITER - 1) * n_writers;
+            x->slots += (int)(extra < cap ? extra : cap);
+        }
+    }
+    x->hold_rows = (int)((1 + more) * batch_rows < (size_t)n_rows ? (1 + more) * batch_rows : (size_t)n_rows);
+}
 
 typedef struct {
     const ExpInputs *in;
@@ -336,10 +385,19 @@ static void *scan_begin(const ExpInputs *in, int n_rows, int T, int batch_rows) 
     if (s->exact) {
         s->pair = samples_array((size_t)s->n_gpairs, n_samples);
     } else {
+        ScanExtras x;
         size_t k;
-        s->pair = samples_array((size_t)s->n_gpairs, (size_t)batch_rows * T); /* one batch */
+        int n_writers = 0;
+        for (w = s->lo; w < s->hi; w++) n_writers += s->first[w] < s->sh.n_src;
+        scan_extras(in, (size_t)s->n_gpairs, n_writers, n_rows, T, batch_rows, &x);
+        s->hold_rows = x.hold_rows;
+        s->slots = x.slots;
+        s->pair = samples_array((size_t)s->n_gpairs, (size_t)s->hold_rows * T); /* the pilot, then one batch */
         s->bins = xalloc_array((size_t)s->n_gpairs, sizeof *s->bins, "scan histograms");
         for (k = 0; k < (size_t)s->n_gpairs; k++) binned_init(&s->bins[k]);
+        s->cand_of = xalloc_array((size_t)s->n_gpairs, sizeof *s->cand_of, "scan");
+        for (k = 0; k < (size_t)s->n_gpairs; k++) s->cand_of[k] = -1;
+        s->second_pass = xalloc_array((size_t)s->sh.n_src, sizeof *s->second_pass, "scan");
     }
     s->n_rows = n_rows;
     s->T = T;
@@ -381,6 +439,89 @@ static void scan_pour(Scan *s) {
     }
 }
 
+/* A candidate: pair k (w's later node at offset k - pair0[w]), its pilot median relative
+ * to w's pilot threshold (-1: at the threshold; more negative: further below it). */
+typedef struct {
+    double rel;
+    int pair;
+} Candidate;
+
+static int compare_candidates(const void *a, const void *b) {
+    const Candidate *x = a, *y = b;
+    if (x->rel != y->rel) return x->rel < y->rel ? -1 : 1;
+    return (x->pair > y->pair) - (x->pair < y->pair);
+}
+
+/* End of the pilot: the candidates from the medians of the samples the lists of pair hold
+ * (the pilot's rows), their stores started with those samples (the same values, in the same
+ * order, as the lists of an exact run hold for these rows). */
+static void scan_pick_candidates(Scan *s) {
+    Candidate *all = xalloc_array((size_t)s->n_gpairs + 1, sizeof *all, "scan");
+    Samples copy;
+    double med[256];
+    int w, k, n_all = 0, idx[SCAN_MAX_CLEANERS];
+    samples_init(&copy);
+    copy.values = xalloc_array((size_t)s->hold_rows * s->T + 1, sizeof(float), "scan");
+    for (w = s->lo; w < s->hi; w++) {
+        int n_later = s->sh.n_src - s->first[w], n_w = 0;
+        double threshold;
+        if (n_later <= 0) continue;
+        if (n_later > 256) die(EXIT_INTERNAL, "scan: too many nodes");
+        for (k = 0; k < n_later; k++) {
+            const Samples *p = &s->pair[s->pair0[w] + k];
+            memcpy(copy.values, p->values, p->count * sizeof(float));
+            copy.count = p->count;
+            med[k] = samples_quantile(&copy, 0.5);
+        }
+        if (most_negative(med, n_later, idx) == 0) continue;
+        threshold = -med[idx[0]] * SCAN_CLEANER_RELATIVE; /* pick_cleaners' rule on the pilot */
+        if (threshold < SCAN_CLEANER_THRESHOLD) threshold = SCAN_CLEANER_THRESHOLD;
+        while (n_w < SCAN_CANDIDATES_PER_WRITER) { /* the most negative first, as most_negative */
+            int best = -1;
+            for (k = 0; k < n_later; k++)
+                if (med[k] <= -SCAN_CANDIDATE_MARGIN * threshold && s->cand_of[s->pair0[w] + k] != -2 &&
+                    (best < 0 || med[k] < med[best]))
+                    best = k;
+            if (best < 0) break;
+            s->cand_of[s->pair0[w] + best] = -2; /* taken */
+            all[n_all].rel = med[best] / threshold;
+            all[n_all++].pair = s->pair0[w] + best;
+            n_w++;
+        }
+    }
+    for (k = 0; k < n_all; k++) s->cand_of[all[k].pair] = -1;
+    qsort(all, (size_t)n_all, sizeof *all, compare_candidates);
+    s->n_cand = n_all < s->slots ? n_all : s->slots;
+    s->cand = samples_array((size_t)(s->n_cand ? s->n_cand : 1), (size_t)s->n_rows * s->T);
+    for (k = 0; k < s->n_cand; k++) s->cand_of[all[k].pair] = k;
+    free(copy.values);
+    free(all);
+}
+
+/* Binned, after each batch: the pilot's rows stay in the lists of pair until the pilot ends
+ * (the candidates are picked then); the candidates' samples are copied before the lists
+ * are poured into the histograms. */
+static void scan_binned_batch(Scan *s, int n_rows) {
+    int k;
+    size_t i;
+    s->rows_seen += n_rows;
+    if (!s->pilot_done) {
+        int left = s->n_rows - s->rows_seen; /* the pilot's rows are all in the lists */
+        if (left > 0 && s->rows_seen + (left < s->batch_rows ? left : s->batch_rows) <= s->hold_rows) return;
+        scan_pick_candidates(s);
+        s->pilot_done = 1;
+    }
+    for (k = 0; k < s->n_gpairs; k++) {
+        const Samples *p = &s->pair[k];
+        Samples *c;
+        if (s->cand_of[k] < 0) continue;
+        c = &s->cand[s->cand_of[k]];
+        for (i = 0; i < p->count; i++) samples_add(c, p->values[i]);
+        c->n_nan += p->n_nan;
+    }
+    scan_pour(s);
+}
+
 static void scan_batch(void *state, const ExpInputs *in, ExpBatch *b) {
     Scan *s = state;
     const int n_res = (s->hi - s->lo) * s->sh.n_loc;
@@ -395,7 +536,7 @@ static void scan_batch(void *state, const ExpInputs *in, ExpBatch *b) {
     ctx.s = s;
     collect_positions(in->model, b->acts, scan_position, &ctx, targets, n);
     free(targets);
-    if (!s->exact) scan_pour(s);
+    if (!s->exact) scan_binned_batch(s, b->acts->n_rows);
 }
 
 /* Medians of w's pairs without disturbing the sample order (the cleaners' sum needs it). */
@@ -414,10 +555,32 @@ static void pair_medians(Scan *s, int w, double *med) {
     }
 }
 
-/* scan.{w}.n_cleaners; w's cleaners into s->cl; with exact pairs also
- * scan.{w}.cleaners_sum.* from the stored samples (binned: scan_cleaners_pass). */
+/* scan.{w}.cleaners_sum.* from the first n samples of the cleaners' series, in the
+ * cleaners' order (most negative first): per sample, the float of their double sum. */
+static void sum_cleaners(const Samples *const *series, int n_c, size_t n, const char *wname, Results *res) {
+    Samples sum;
+    char name[128];
+    size_t i;
+    int c;
+    samples_init(&sum);
+    for (i = 0; i < n; i++) {
+        double acc = 0;
+        for (c = 0; c < n_c; c++) acc += series[c]->values[i];
+        samples_add(&sum, (float)acc);
+    }
+    snprintf(name, sizeof name, "scan.%s.cleaners_sum", wname);
+    add_quantiles3(res, name, &sum);
+    samples_free(&sum);
+}
+
+/* scan.{w}.n_cleaners; w's cleaners into s->cl; scan.{w}.cleaners_sum.* from the stored
+ * samples: the exact pairs', or with binned pairs the candidates' when every cleaner is
+ * one and has every sample (no NaN: then they are the values the exact pairs and the
+ * second pass hold); otherwise w is marked for scan_cleaners_pass. */
 static void scan_cleaners(Scan *s, int w, const char *wname, Results *res) {
     int n_later = s->sh.n_src - s->first[w], *idx = s->cl + w * SCAN_MAX_CLEANERS, n_c, c;
+    const Samples *series[SCAN_MAX_CLEANERS];
+    const size_t n_samples = (size_t)s->n_rows * s->T;
     double med[256];
     char name[128];
     if (n_later > 256) die(EXIT_INTERNAL, "scan: too many nodes");
@@ -425,19 +588,19 @@ static void scan_cleaners(Scan *s, int w, const char *wname, Results *res) {
     n_c = s->n_cl[w] = pick_cleaners(med, n_later, idx);
     snprintf(name, sizeof name, "scan.%s.n_cleaners", wname);
     results_set(res, name, n_c);
-    if (n_c > 0 && s->exact) {
-        Samples sum;
-        size_t i, n = s->pair[s->pair0[w]].count;
-        samples_init(&sum);
-        for (i = 0; i < n; i++) {
-            double acc = 0;
-            for (c = 0; c < n_c; c++) acc += s->pair[s->pair0[w] + idx[c]].values[i];
-            samples_add(&sum, (float)acc);
-        }
-        snprintf(name, sizeof name, "scan.%s.cleaners_sum", wname);
-        add_quantiles3(res, name, &sum);
-        samples_free(&sum);
+    if (n_c == 0) return;
+    if (s->exact) {
+        for (c = 0; c < n_c; c++) series[c] = &s->pair[s->pair0[w] + idx[c]];
+        sum_cleaners(series, n_c, s->pair[s->pair0[w]].count, wname, res);
+        return;
     }
+    for (c = 0; c < n_c; c++) {
+        int k = s->cand_of[s->pair0[w] + idx[c]];
+        if (k < 0 || s->cand[k].count != n_samples) break;
+        series[c] = &s->cand[k];
+    }
+    if (c == n_c) sum_cleaners(series, n_c, n_samples, wname, res);
+    else s->second_pass[w] = 1;
 }
 
 typedef struct {
@@ -471,9 +634,9 @@ static void cleaners_position(const void *ctx, const Activations *a, int b, int 
     }
 }
 
-/* Binned pairs: scan.{w}.cleaners_sum.* of every writer with cleaners, from a second
- * pass over the clean pass's rows (same batches), up to the last layer holding a
- * cleaner. The pairs' samples were not kept; the sums equal the exact path's. */
+/* Binned pairs: scan.{w}.cleaners_sum.* of the writers marked by scan_cleaners (their
+ * cleaners' samples were not kept), from a second pass over the clean pass's rows (same
+ * batches), up to the last layer holding a cleaner. The sums equal the exact path's. */
 static void scan_cleaners_pass(Scan *s, const ExpInputs *in, Results *res) {
     const Model *m = in->model;
     int *writers = xalloc_array((size_t)s->sh.n_src + 1, sizeof *writers, "scan");
@@ -486,7 +649,7 @@ static void scan_cleaners_pass(Scan *s, const ExpInputs *in, Results *res) {
     char name[128], wname[32];
     int w, c, n_w = 0, row, last_stage = 0;
     for (w = 0; w < s->sh.n_src; w++)
-        if (s->n_cl[w] > 0) {
+        if (s->n_cl[w] > 0 && s->second_pass[w]) {
             writers[n_w++] = w;
             for (c = 0; c < s->n_cl[w]; c++) {
                 int st = src_stage(&s->sh, s->first[w] + s->cl[w * SCAN_MAX_CLEANERS + c]);
@@ -507,7 +670,8 @@ static void scan_cleaners_pass(Scan *s, const ExpInputs *in, Results *res) {
         ctx.in = in;
         ctx.s = s;
         ctx.writers = writers;
-        progress_begin("scan: the cleaners' summed PR", s->n_rows);
+        snprintf(name, sizeof name, "scan: the cleaners' summed PR of %d writer%s", n_w, n_w > 1 ? "s" : "");
+        progress_begin(name, s->n_rows);
         for (row = 0; row < s->n_rows; row += s->batch_rows) {
             int n = s->n_rows - row < s->batch_rows ? s->n_rows - row : s->batch_rows;
             model_forward(m, &a, in->data->tokens + (size_t)row * s->T, n, s->T, &opt);
@@ -601,7 +765,22 @@ static void scan_finish(void *state, const ExpInputs *in, Results *res, Points *
             }
         }
     }
-    if (!s->exact) scan_cleaners_pass(s, in, res);
+    if (!s->exact) {
+        int n_cand = s->n_cand, from_cand = 0, second = 0;
+        if (s->cand) samples_array_free(s->cand, (size_t)(s->n_cand ? s->n_cand : 1)); /* before the second pass */
+        s->cand = NULL;
+        s->n_cand = 0;
+        for (i = s->lo; i < s->hi; i++) {
+            from_cand += s->n_cl[i] > 0 && !s->second_pass[i];
+            second += s->second_pass[i];
+        }
+        if (in->memory) {
+            in->memory->scan_candidates += n_cand;
+            in->memory->scan_sums_from_candidates += from_cand;
+            in->memory->scan_sums_second_pass += second;
+        }
+        scan_cleaners_pass(s, in, res);
+    }
     /* A pass over some of the sources (experiments_run splits the scan when its stores
      * exceed the memory budget): the count so far; the last pass ranks them all. */
     if (s->lo > 0 && results_get(res, "scan.n_nan", &so_far)) n_nan += (size_t)so_far;
@@ -619,6 +798,9 @@ static void scan_end(void *state) {
         for (k = 0; k < s->n_gpairs; k++) binned_free(&s->bins[k]);
     }
     free(s->bins);
+    if (s->cand) samples_array_free(s->cand, (size_t)(s->n_cand ? s->n_cand : 1));
+    free(s->cand_of);
+    free(s->second_pass);
     free(s->n_cl);
     free(s->cl);
     free(s->first);
@@ -987,14 +1169,16 @@ static const ExpOutput scan_outputs[] = {
 static const char *const scan_figures[] = {"scan_heatmap", "scan_top", NULL};
 
 /* scan_begin's stores for this pass's sources: the resid x node series, and the pairs
- * (exact), or one batch of pair samples, the histograms and, for the cleaners' second
- * pass, one summed PR per sample and writer (binned). The second pass's activations
- * are fewer than the clean pass's, which are freed before it. */
+ * (exact), or the pilot's batches of pair samples, the histograms and the larger of the
+ * candidate cleaners' stores and, for the cleaners' second pass, one summed PR per sample
+ * and writer (binned: the candidates are freed before that pass). The second pass's
+ * activations are fewer than the clean pass's, which are freed before it. */
 static size_t scan_memory(const ExpInputs *in, int n_rows, int T, int batch_rows) {
     const ModelConfig *c = &in->model->cfg;
     const size_t n_samples = (size_t)n_rows * T;
     size_t bytes, n_gpairs = 0;
     ScanShape sh;
+    ScanExtras x;
     int lo, hi, w, n_writers = 0;
     scan_shape(&sh, c->n_layers, c->n_heads, c->attn_only);
     sh.n_pairs = count_pairs(&sh);
@@ -1005,8 +1189,9 @@ static size_t scan_memory(const ExpInputs *in, int n_rows, int T, int batch_rows
     }
     bytes = (size_t)(hi - lo) * sh.n_loc * n_samples * sizeof(float);
     if (scan_exact(in, &sh, n_samples)) return bytes + n_gpairs * n_samples * sizeof(float);
-    return bytes + n_gpairs * (size_t)batch_rows * T * sizeof(float) + n_gpairs * SCAN_BINS * sizeof(uint32_t) +
-           (size_t)n_writers * n_samples * sizeof(float);
+    scan_extras(in, n_gpairs, n_writers, n_rows, T, batch_rows, &x);
+    return bytes + n_gpairs * (size_t)x.hold_rows * T * sizeof(float) + n_gpairs * SCAN_BINS * sizeof(uint32_t) +
+           (size_t)(x.slots > n_writers ? x.slots : n_writers) * n_samples * sizeof(float);
 }
 
 const Experiment experiment_scan = {
