@@ -764,6 +764,7 @@ static int write_outputs(const ExpOptions *o, const ExpRun *run, const Results *
     in.scan_candidates = memory->scan_candidates;
     in.scan_sums_from_candidates = memory->scan_sums_from_candidates;
     in.scan_sums_second_pass = memory->scan_sums_second_pass;
+    in.scan_second_pass_rows = memory->scan_second_pass_rows;
     in.peak_rss = peak_rss_bytes();
     if (report_write_all(o->out, &in, &err)) die_error(&err);
     printf("wrote %s/results.tsv (%d metrics), figures and report.md in %.1f s\n", o->out, res->count,

@@ -58,9 +58,9 @@
  * medians), at most SCAN_CANDIDATES_PER_WRITER per writer and SCAN_SLOTS_PER_WRITER x the
  * writers in all (the most negative relative to their threshold first). */
 #define SCAN_PILOT_ROWS 16
-#define SCAN_CANDIDATE_MARGIN 0.5
+#define SCAN_CANDIDATE_MARGIN 0.25
 #define SCAN_CANDIDATES_PER_WRITER 16
-#define SCAN_SLOTS_PER_WRITER 2
+#define SCAN_SLOTS_PER_WRITER 8
 #define SCAN_BINS 32768
 #define SCAN_BIN_LO (-8.0)
 #define SCAN_BIN_SCALE 2048.0 /* bins per unit */
@@ -283,44 +283,39 @@ typedef struct {
     int n_rows, T, batch_rows; /* the clean pass's: the binned cleaners' pass repeats it */
     int *n_cl;            /* [n_src]: number of cleaners of w */
     int *cl;              /* [n_src * SCAN_MAX_CLEANERS]: w's cleaners, later-node offsets */
-    /* Binned: the pilot and the candidate cleaners (scan_candidates_plan) */
+    /* Binned: the pilot and the candidate cleaners (scan_extras, scan_keep_candidates) */
     int hold_rows;        /* rows the lists of pair hold: the pilot's batches are not poured */
-    int slots;            /* the most candidates kept */
+    size_t room, room_all; /* floats the candidates' stores may still take, may take in all */
     int rows_seen;        /* rows of the pass so far */
-    int pilot_done;
-    int n_cand;
-    int *cand_of;         /* [n_gpairs]: the pair's candidate store, or -1 */
-    Samples *cand;        /* [n_cand]: every sample of the candidate pairs, in the pairs' order */
-    int *second_pass;     /* [n_src]: w's cleaners are not all candidates: summed by scan_cleaners_pass */
+    int pilot_done, next_check; /* the candidates are reviewed when rows_seen reaches next_check */
+    Samples *cand;        /* [n_gpairs]: the kept pairs' samples from row cand_from (values NULL: not kept) */
+    int *cand_from;       /* [n_gpairs] */
+    int *second_pass;     /* [n_src]: scan_cleaners_pass sums w's cleaners over rows [0, second_pass[w]) */
 } Scan;
 
 /* How the binned scan uses the memory it may use beyond its stores. */
 typedef struct {
     int hold_rows; /* rows the lists of pair hold: the pilot's whole batches (at least one) */
-    int slots;     /* candidate stores of n_rows x T floats */
+    size_t slots;  /* candidate stores of n_rows x T floats */
 } ScanExtras;
 
 /* The binned scan of n_gpairs pairs of n_writers writers, over n_rows rows of T tokens,
- * batch_rows at a time: the pilot (up to SCAN_PILOT_ROWS rows, in whole batches), then the
- * candidates' stores, from in->scan_spare_bytes. The candidates use the memory of the
- * second pass's sums first (one store per writer, counted anyway: the candidates are
- * freed before that pass), so a budget with nothing spare keeps a pilot of one batch and
- * one candidate per writer. No candidates when in->scan_candidates < 0. */
+ * batch_rows at a time, with in->scan_spare_bytes: the pilot (up to SCAN_PILOT_ROWS rows in
+ * whole batches, at most half the spare), then the candidates' stores (at most
+ * SCAN_SLOTS_PER_WRITER per writer). Nothing spare (or in->scan_candidates < 0): a pilot of
+ * one batch and no candidates, every cleaners' sum by the second pass. */
 static void scan_extras(const ExpInputs *in, size_t n_gpairs, int n_writers, int n_rows, int T, int batch_rows,
                         ScanExtras *x) {
     const size_t pilot_batch = n_gpairs * (size_t)batch_rows * T * sizeof(float);
     const size_t slot = (size_t)n_rows * T * sizeof(float);
     size_t spare = in->scan_spare_bytes, more = 0;
     x->slots = 0;
-    if (in->scan_candidates >= 0 && n_writers > 0) {
+    if (in->scan_candidates >= 0 && n_writers > 0 && slot > 0 && spare / slot > 0) {
         more = (size_t)((SCAN_PILOT_ROWS + batch_rows - 1) / batch_rows - 1); /* batches after the first */
-        if (pilot_batch && more > spare / pilot_batch) more = spare / pilot_batch;
+        if (pilot_batch && more > spare / 2 / pilot_batch) more = spare / 2 / pilot_batch;
         spare -= more * pilot_batch;
-        x->slots = n_writers;
-        if (slot && spare / slot > 0) {
-            size_t extra = spare / slot, cap = (size_t)(SCAN_SLOTS_PER_WRITER - 1) * n_writers;
-            x->slots += (int)(extra < cap ? extra : cap);
-        }
+        x->slots = spare / slot;
+        if (x->slots > (size_t)SCAN_SLOTS_PER_WRITER * n_writers) x->slots = (size_t)SCAN_SLOTS_PER_WRITER * n_writers;
     }
     x->hold_rows = (int)((1 + more) * batch_rows < (size_t)n_rows ? (1 + more) * batch_rows : (size_t)n_rows);
 }
@@ -391,12 +386,12 @@ static void *scan_begin(const ExpInputs *in, int n_rows, int T, int batch_rows) 
         for (w = s->lo; w < s->hi; w++) n_writers += s->first[w] < s->sh.n_src;
         scan_extras(in, (size_t)s->n_gpairs, n_writers, n_rows, T, batch_rows, &x);
         s->hold_rows = x.hold_rows;
-        s->slots = x.slots;
+        s->room = s->room_all = x.slots * n_samples;
         s->pair = samples_array((size_t)s->n_gpairs, (size_t)s->hold_rows * T); /* the pilot, then one batch */
         s->bins = xalloc_array((size_t)s->n_gpairs, sizeof *s->bins, "scan histograms");
         for (k = 0; k < (size_t)s->n_gpairs; k++) binned_init(&s->bins[k]);
-        s->cand_of = xalloc_array((size_t)s->n_gpairs, sizeof *s->cand_of, "scan");
-        for (k = 0; k < (size_t)s->n_gpairs; k++) s->cand_of[k] = -1;
+        s->cand = xalloc_array((size_t)s->n_gpairs, sizeof *s->cand, "scan");
+        s->cand_from = xalloc_array((size_t)s->n_gpairs, sizeof *s->cand_from, "scan");
         s->second_pass = xalloc_array((size_t)s->sh.n_src, sizeof *s->second_pass, "scan");
     }
     s->n_rows = n_rows;
@@ -439,68 +434,166 @@ static void scan_pour(Scan *s) {
     }
 }
 
-/* A candidate: pair k (w's later node at offset k - pair0[w]), its pilot median relative
- * to w's pilot threshold (-1: at the threshold; more negative: further below it). */
+/* A possible candidate: pair k (w's later node k - pair0[w]) and its median so far relative
+ * to w's threshold so far (-1: at the threshold, below -1: a cleaner so far). */
 typedef struct {
     double rel;
-    int pair;
+    int pair, writer;
+    int core;   /* among w's cleaners so far (pick_cleaners' rule) */
+    int n_core; /* w's number of those */
 } Candidate;
 
-static int compare_candidates(const void *a, const void *b) {
+/* Whole writers first, those needing the fewest candidates first: a writer's sum comes from
+ * the candidates only if all its cleaners are kept. */
+static int compare_writers(const void *a, const void *b) {
     const Candidate *x = a, *y = b;
-    if (x->rel != y->rel) return x->rel < y->rel ? -1 : 1;
-    return (x->pair > y->pair) - (x->pair < y->pair);
+    if (x->n_core != y->n_core) return x->n_core - y->n_core;
+    if (x->writer != y->writer) return x->writer - y->writer;
+    return x->pair - y->pair;
 }
 
-/* End of the pilot: the candidates from the medians of the samples the lists of pair hold
- * (the pilot's rows), their stores started with those samples (the same values, in the same
- * order, as the lists of an exact run hold for these rows). */
-static void scan_pick_candidates(Scan *s) {
-    Candidate *all = xalloc_array((size_t)s->n_gpairs + 1, sizeof *all, "scan");
-    Samples copy;
-    double med[256];
+/* Then the others nearest the threshold, where the medians so far are least sure. */
+static int compare_margin(const void *a, const void *b) {
+    const Candidate *x = a, *y = b;
+    double dx = fabs(x->rel + 1), dy = fabs(y->rel + 1);
+    if (dx != dy) return dx < dy ? -1 : 1;
+    return x->pair - y->pair;
+}
+
+/* The possible candidates from med (a median so far per pair of this pass): per writer, the
+ * later nodes whose median is at or below SCAN_CANDIDATE_MARGIN x the writer's threshold
+ * (pick_cleaners' rule on these medians), at most SCAN_CANDIDATES_PER_WRITER, most negative
+ * first. all has room for n_gpairs; returns their number. */
+static int list_candidates(const Scan *s, const double *med_pairs, Candidate *all) {
     int w, k, n_all = 0, idx[SCAN_MAX_CLEANERS];
-    samples_init(&copy);
-    copy.values = xalloc_array((size_t)s->hold_rows * s->T + 1, sizeof(float), "scan");
+    char listed[256];
     for (w = s->lo; w < s->hi; w++) {
-        int n_later = s->sh.n_src - s->first[w], n_w = 0;
+        const double *med = med_pairs + s->pair0[w];
+        int n_later = s->sh.n_src - s->first[w], n_w = 0, n_c, w0 = n_all;
         double threshold;
         if (n_later <= 0) continue;
         if (n_later > 256) die(EXIT_INTERNAL, "scan: too many nodes");
-        for (k = 0; k < n_later; k++) {
-            const Samples *p = &s->pair[s->pair0[w] + k];
-            memcpy(copy.values, p->values, p->count * sizeof(float));
-            copy.count = p->count;
-            med[k] = samples_quantile(&copy, 0.5);
-        }
-        if (most_negative(med, n_later, idx) == 0) continue;
-        threshold = -med[idx[0]] * SCAN_CLEANER_RELATIVE; /* pick_cleaners' rule on the pilot */
+        n_c = pick_cleaners(med, n_later, idx);
+        if (n_c == 0 && most_negative(med, n_later, idx) == 0) continue;
+        threshold = -med[idx[0]] * SCAN_CLEANER_RELATIVE; /* pick_cleaners' threshold */
         if (threshold < SCAN_CLEANER_THRESHOLD) threshold = SCAN_CLEANER_THRESHOLD;
+        memset(listed, 0, sizeof listed);
         while (n_w < SCAN_CANDIDATES_PER_WRITER) { /* the most negative first, as most_negative */
             int best = -1;
             for (k = 0; k < n_later; k++)
-                if (med[k] <= -SCAN_CANDIDATE_MARGIN * threshold && s->cand_of[s->pair0[w] + k] != -2 &&
-                    (best < 0 || med[k] < med[best]))
+                if (!listed[k] && med[k] <= -SCAN_CANDIDATE_MARGIN * threshold && (best < 0 || med[k] < med[best]))
                     best = k;
             if (best < 0) break;
-            s->cand_of[s->pair0[w] + best] = -2; /* taken */
+            listed[best] = 1;
             all[n_all].rel = med[best] / threshold;
-            all[n_all++].pair = s->pair0[w] + best;
+            all[n_all].pair = s->pair0[w] + best;
+            all[n_all].writer = w;
+            all[n_all].core = n_w < n_c; /* pick_cleaners' are the first n_c of this order */
+            n_all++;
             n_w++;
         }
+        for (k = w0; k < n_all; k++) all[k].n_core = n_c;
     }
-    for (k = 0; k < n_all; k++) s->cand_of[all[k].pair] = -1;
-    qsort(all, (size_t)n_all, sizeof *all, compare_candidates);
-    s->n_cand = n_all < s->slots ? n_all : s->slots;
-    s->cand = samples_array((size_t)(s->n_cand ? s->n_cand : 1), (size_t)s->n_rows * s->T);
-    for (k = 0; k < s->n_cand; k++) s->cand_of[all[k].pair] = k;
+    return n_all;
+}
+
+/* Starts pair k's store at row from (its samples from the next batch on; the pilot's: from 0). */
+static void keep_pair(Scan *s, int k, int from) {
+    Samples *c = &s->cand[k];
+    size_t cap = (size_t)(s->n_rows - from) * s->T;
+    samples_init(c);
+    c->values = xalloc_array(cap ? cap : 1, sizeof(float), "scan candidates");
+    c->cap = cap;
+    s->cand_from[k] = from;
+    s->room -= cap;
+}
+
+static void drop_pair(Scan *s, int k) {
+    s->room += s->cand[k].cap;
+    samples_free(&s->cand[k]);
+    samples_init(&s->cand[k]);
+}
+
+/* Keeps the listed candidates not kept yet, their stores starting at row from, as the room
+ * allows: the writers' cleaners so far first (writer by writer, a writer only when all of its
+ * fit), then the others nearest the threshold. Reorders all. */
+static void keep_candidates(Scan *s, Candidate *all, int n_all, int from) {
+    const size_t cost = (size_t)(s->n_rows - from) * s->T;
+    int k, j, n_core = 0, n_m = 0;
+    if (cost == 0) return;
+    for (k = 0; k < n_all; k++) /* the cores first */
+        if (all[k].core) {
+            Candidate t = all[n_core];
+            all[n_core++] = all[k];
+            all[k] = t;
+        }
+    qsort(all, (size_t)n_core, sizeof *all, compare_writers);
+    for (k = 0; k < n_core;) {
+        int end = k + all[k].n_core, missing = 0;
+        for (j = k; j < end; j++) missing += s->cand[all[j].pair].values == NULL;
+        if ((size_t)missing * cost <= s->room)
+            for (j = k; j < end; j++)
+                if (!s->cand[all[j].pair].values) keep_pair(s, all[j].pair, from);
+        k = end;
+    }
+    for (k = n_core; k < n_all; k++) { /* the others of the writers whose cores are kept */
+        int whole = 1;
+        for (j = 0; j < n_core && whole; j++)
+            if (all[j].writer == all[k].writer && !s->cand[all[j].pair].values) whole = 0;
+        if (whole) all[n_core + n_m++] = all[k];
+    }
+    qsort(all + n_core, (size_t)n_m, sizeof *all, compare_margin);
+    for (k = n_core; k < n_core + n_m && s->room >= cost; k++)
+        if (!s->cand[all[k].pair].values) keep_pair(s, all[k].pair, from);
+}
+
+/* End of the pilot: the candidates from the exact medians of the samples the lists of pair
+ * hold (the pilot's rows), their stores starting at row 0 (the same values, in the same
+ * order, as the lists of an exact run). */
+static void scan_pilot_candidates(Scan *s) {
+    Candidate *all = xalloc_array((size_t)s->n_gpairs + 1, sizeof *all, "scan");
+    double *med = xalloc_array((size_t)s->n_gpairs + 1, sizeof *med, "scan");
+    Samples copy;
+    int k, n_all;
+    samples_init(&copy);
+    copy.values = xalloc_array((size_t)s->hold_rows * s->T + 1, sizeof(float), "scan");
+    for (k = 0; k < s->n_gpairs; k++) { /* a copy: the lists keep the samples' order */
+        memcpy(copy.values, s->pair[k].values, s->pair[k].count * sizeof(float));
+        copy.count = s->pair[k].count;
+        med[k] = samples_quantile(&copy, 0.5);
+    }
+    n_all = list_candidates(s, med, all);
+    keep_candidates(s, all, n_all, 0);
+    if (getenv("DBG_SCAN")) { int n=0; for (k=0;k<s->n_gpairs;k++) n += s->cand[k].values != NULL; fprintf(stderr, "DBG pilot rows %d: %d listed, %d kept, room %zu slots\n", s->rows_seen, n_all, n, s->room / ((size_t)s->n_rows * s->T)); }
     free(copy.values);
+    free(med);
+    free(all);
+}
+
+/* A review after the pilot (rows_seen rows poured): the candidates from the binned medians
+ * so far; kept pairs no longer listed are dropped, listed ones not kept start their stores
+ * at the next row. */
+static void scan_review_candidates(Scan *s) {
+    Candidate *all = xalloc_array((size_t)s->n_gpairs + 1, sizeof *all, "scan");
+    double *med = xalloc_array((size_t)s->n_gpairs + 1, sizeof *med, "scan");
+    char *listed = xalloc_array((size_t)s->n_gpairs + 1, 1, "scan");
+    int k, n_all;
+    for (k = 0; k < s->n_gpairs; k++) med[k] = binned_quantile(&s->bins[k], 0.5);
+    n_all = list_candidates(s, med, all);
+    for (k = 0; k < n_all; k++) listed[all[k].pair] = 1;
+    for (k = 0; k < s->n_gpairs; k++)
+        if (s->cand[k].values && !listed[k]) drop_pair(s, k);
+    keep_candidates(s, all, n_all, s->rows_seen);
+    if (getenv("DBG_SCAN")) { int n=0; for (k=0;k<s->n_gpairs;k++) n += s->cand[k].values != NULL; fprintf(stderr, "DBG review rows %d: %d listed, %d kept\n", s->rows_seen, n_all, n); }
+    free(listed);
+    free(med);
     free(all);
 }
 
 /* Binned, after each batch: the pilot's rows stay in the lists of pair until the pilot ends
  * (the candidates are picked then); the candidates' samples are copied before the lists
- * are poured into the histograms. */
+ * are poured into the histograms; the candidates are reviewed at twice the pilot's rows,
+ * then at every doubling. */
 static void scan_binned_batch(Scan *s, int n_rows) {
     int k;
     size_t i;
@@ -508,18 +601,22 @@ static void scan_binned_batch(Scan *s, int n_rows) {
     if (!s->pilot_done) {
         int left = s->n_rows - s->rows_seen; /* the pilot's rows are all in the lists */
         if (left > 0 && s->rows_seen + (left < s->batch_rows ? left : s->batch_rows) <= s->hold_rows) return;
-        scan_pick_candidates(s);
+        scan_pilot_candidates(s);
         s->pilot_done = 1;
+        s->next_check = 2 * s->rows_seen;
     }
     for (k = 0; k < s->n_gpairs; k++) {
         const Samples *p = &s->pair[k];
-        Samples *c;
-        if (s->cand_of[k] < 0) continue;
-        c = &s->cand[s->cand_of[k]];
+        Samples *c = &s->cand[k];
+        if (!c->values) continue;
         for (i = 0; i < p->count; i++) samples_add(c, p->values[i]);
         c->n_nan += p->n_nan;
     }
     scan_pour(s);
+    if (s->rows_seen >= s->next_check && s->rows_seen < s->n_rows && s->room_all > 0) {
+        scan_review_candidates(s);
+        s->next_check *= 2;
+    }
 }
 
 static void scan_batch(void *state, const ExpInputs *in, ExpBatch *b) {
@@ -555,32 +652,41 @@ static void pair_medians(Scan *s, int w, double *med) {
     }
 }
 
-/* scan.{w}.cleaners_sum.* from the first n samples of the cleaners' series, in the
- * cleaners' order (most negative first): per sample, the float of their double sum. */
-static void sum_cleaners(const Samples *const *series, int n_c, size_t n, const char *wname, Results *res) {
-    Samples sum;
-    char name[128];
-    size_t i;
-    int c;
-    samples_init(&sum);
+/* The rows [0, R) whose samples of w's cleaners no candidate store holds (binned): 0 when the
+ * stores hold them all (every cleaner kept, without NaN: then they are the values the exact
+ * pairs and the second pass hold), n_rows when a cleaner was not kept at the end. */
+static int rows_missing(const Scan *s, int w) {
+    int c, R = 0;
+    for (c = 0; c < s->n_cl[w]; c++) {
+        int k = s->pair0[w] + s->cl[w * SCAN_MAX_CLEANERS + c];
+        if (!s->cand[k].values || s->cand[k].count != (size_t)(s->n_rows - s->cand_from[k]) * s->T) return s->n_rows;
+        if (s->cand_from[k] > R) R = s->cand_from[k];
+    }
+    return R;
+}
+
+/* Adds to sum the cleaners' sums of w at rows [from, n_rows) from the candidates' stores
+ * (rows_missing(s, w) <= from). */
+static void sum_from_candidates(const Scan *s, int w, int from, Samples *sum) {
+    const float *v[SCAN_MAX_CLEANERS];
+    size_t i, n = (size_t)(s->n_rows - from) * s->T;
+    int c, n_c = s->n_cl[w];
+    for (c = 0; c < n_c; c++) {
+        int k = s->pair0[w] + s->cl[w * SCAN_MAX_CLEANERS + c];
+        v[c] = s->cand[k].values + (size_t)(from - s->cand_from[k]) * s->T;
+    }
     for (i = 0; i < n; i++) {
         double acc = 0;
-        for (c = 0; c < n_c; c++) acc += series[c]->values[i];
-        samples_add(&sum, (float)acc);
+        for (c = 0; c < n_c; c++) acc += v[c][i];
+        samples_add(sum, (float)acc);
     }
-    snprintf(name, sizeof name, "scan.%s.cleaners_sum", wname);
-    add_quantiles3(res, name, &sum);
-    samples_free(&sum);
 }
 
 /* scan.{w}.n_cleaners; w's cleaners into s->cl; scan.{w}.cleaners_sum.* from the stored
- * samples: the exact pairs', or with binned pairs the candidates' when every cleaner is
- * one and has every sample (no NaN: then they are the values the exact pairs and the
- * second pass hold); otherwise w is marked for scan_cleaners_pass. */
+ * samples: the exact pairs', or with binned pairs the candidates' when they hold every
+ * sample of the cleaners; otherwise w is marked for scan_cleaners_pass (rows_missing). */
 static void scan_cleaners(Scan *s, int w, const char *wname, Results *res) {
     int n_later = s->sh.n_src - s->first[w], *idx = s->cl + w * SCAN_MAX_CLEANERS, n_c, c;
-    const Samples *series[SCAN_MAX_CLEANERS];
-    const size_t n_samples = (size_t)s->n_rows * s->T;
     double med[256];
     char name[128];
     if (n_later > 256) die(EXIT_INTERNAL, "scan: too many nodes");
@@ -589,18 +695,30 @@ static void scan_cleaners(Scan *s, int w, const char *wname, Results *res) {
     snprintf(name, sizeof name, "scan.%s.n_cleaners", wname);
     results_set(res, name, n_c);
     if (n_c == 0) return;
+    snprintf(name, sizeof name, "scan.%s.cleaners_sum", wname);
     if (s->exact) {
-        for (c = 0; c < n_c; c++) series[c] = &s->pair[s->pair0[w] + idx[c]];
-        sum_cleaners(series, n_c, s->pair[s->pair0[w]].count, wname, res);
-        return;
+        Samples sum;
+        size_t i, n = s->pair[s->pair0[w]].count;
+        samples_init(&sum);
+        for (i = 0; i < n; i++) {
+            double acc = 0;
+            for (c = 0; c < n_c; c++) acc += s->pair[s->pair0[w] + idx[c]].values[i];
+            samples_add(&sum, (float)acc);
+        }
+        add_quantiles3(res, name, &sum);
+        samples_free(&sum);
+    } else if ((s->second_pass[w] = rows_missing(s, w)) == 0) {
+        Samples sum;
+        samples_init(&sum);
+        sum_from_candidates(s, w, 0, &sum);
+        add_quantiles3(res, name, &sum);
+        samples_free(&sum);
     }
-    for (c = 0; c < n_c; c++) {
-        int k = s->cand_of[s->pair0[w] + idx[c]];
-        if (k < 0 || s->cand[k].count != n_samples) break;
-        series[c] = &s->cand[k];
+    if (getenv("DBG_SCAN") && !s->exact) {
+        fprintf(stderr, "DBG %s missing %d n_c %d:", wname, s->second_pass[w], n_c);
+        for (c = 0; c < n_c; c++) { int p = s->pair0[w] + idx[c]; fprintf(stderr, " [%d final %.3f from %d%s]", idx[c], med[idx[c]], s->cand_from[p], s->cand[p].values ? "" : " MISSING"); }
+        fprintf(stderr, "\n");
     }
-    if (c == n_c) sum_cleaners(series, n_c, n_samples, wname, res);
-    else s->second_pass[w] = 1;
 }
 
 typedef struct {
@@ -634,10 +752,11 @@ static void cleaners_position(const void *ctx, const Activations *a, int b, int 
     }
 }
 
-/* Binned pairs: scan.{w}.cleaners_sum.* of the writers marked by scan_cleaners (their
- * cleaners' samples were not kept), from a second pass over the clean pass's rows (same
- * batches), up to the last layer holding a cleaner. The sums equal the exact path's. */
-static void scan_cleaners_pass(Scan *s, const ExpInputs *in, Results *res) {
+/* Binned pairs: scan.{w}.cleaners_sum.* of the writers marked by scan_cleaners, from a
+ * second pass over the clean pass's rows (same batches) up to the last layer holding a
+ * cleaner: over the rows [0, R) that the candidates' stores miss for some of them, the
+ * other rows from the stores. The sums equal the exact path's. Returns R (0: no pass). */
+static int scan_cleaners_pass(Scan *s, const ExpInputs *in, Results *res) {
     const Model *m = in->model;
     int *writers = xalloc_array((size_t)s->sh.n_src + 1, sizeof *writers, "scan");
     Samples *sums, **targets;
@@ -647,10 +766,11 @@ static void scan_cleaners_pass(Scan *s, const ExpInputs *in, Results *res) {
     CleanersCtx ctx;
     Error err;
     char name[128], wname[32];
-    int w, c, n_w = 0, row, last_stage = 0;
+    int w, c, n_w = 0, row, last_stage = 0, R = 0;
     for (w = 0; w < s->sh.n_src; w++)
         if (s->n_cl[w] > 0 && s->second_pass[w]) {
             writers[n_w++] = w;
+            if (s->second_pass[w] > R) R = s->second_pass[w];
             for (c = 0; c < s->n_cl[w]; c++) {
                 int st = src_stage(&s->sh, s->first[w] + s->cl[w * SCAN_MAX_CLEANERS + c]);
                 if (st > last_stage) last_stage = st;
@@ -671,9 +791,9 @@ static void scan_cleaners_pass(Scan *s, const ExpInputs *in, Results *res) {
         ctx.s = s;
         ctx.writers = writers;
         snprintf(name, sizeof name, "scan: the cleaners' summed PR of %d writer%s", n_w, n_w > 1 ? "s" : "");
-        progress_begin(name, s->n_rows);
-        for (row = 0; row < s->n_rows; row += s->batch_rows) {
-            int n = s->n_rows - row < s->batch_rows ? s->n_rows - row : s->batch_rows;
+        progress_begin(name, R);
+        for (row = 0; row < R; row += s->batch_rows) {
+            int n = R - row < s->batch_rows ? R - row : s->batch_rows;
             model_forward(m, &a, in->data->tokens + (size_t)row * s->T, n, s->T, &opt);
             collect_positions(m, &a, cleaners_position, &ctx, targets, n_w);
             progress_update(row + n);
@@ -681,6 +801,7 @@ static void scan_cleaners_pass(Scan *s, const ExpInputs *in, Results *res) {
         progress_end();
         activations_free(&a);
         for (w = 0; w < n_w; w++) {
+            if (R < s->n_rows) sum_from_candidates(s, writers[w], R, &sums[w]); /* rows_missing <= R */
             src_name(&s->sh, writers[w], wname, sizeof wname);
             snprintf(name, sizeof name, "scan.%s.cleaners_sum", wname);
             add_quantiles3(res, name, &sums[w]);
@@ -689,6 +810,7 @@ static void scan_cleaners_pass(Scan *s, const ExpInputs *in, Results *res) {
         free(targets);
     }
     free(writers);
+    return R;
 }
 
 /* scan.{w}.gone, .spread and .score for every source, and scan.{w}.rank among those with
@@ -766,20 +888,19 @@ static void scan_finish(void *state, const ExpInputs *in, Results *res, Points *
         }
     }
     if (!s->exact) {
-        int n_cand = s->n_cand, from_cand = 0, second = 0;
-        if (s->cand) samples_array_free(s->cand, (size_t)(s->n_cand ? s->n_cand : 1)); /* before the second pass */
-        s->cand = NULL;
-        s->n_cand = 0;
+        int n_cand = 0, from_cand = 0, second = 0, rows;
+        for (k = 0; k < s->n_gpairs; k++) n_cand += s->cand[k].values != NULL;
         for (i = s->lo; i < s->hi; i++) {
             from_cand += s->n_cl[i] > 0 && !s->second_pass[i];
-            second += s->second_pass[i];
+            second += s->n_cl[i] > 0 && s->second_pass[i];
         }
+        rows = scan_cleaners_pass(s, in, res);
         if (in->memory) {
             in->memory->scan_candidates += n_cand;
             in->memory->scan_sums_from_candidates += from_cand;
             in->memory->scan_sums_second_pass += second;
+            if (rows > in->memory->scan_second_pass_rows) in->memory->scan_second_pass_rows = rows;
         }
-        scan_cleaners_pass(s, in, res);
     }
     /* A pass over some of the sources (experiments_run splits the scan when its stores
      * exceed the memory budget): the count so far; the last pass ranks them all. */
@@ -798,8 +919,8 @@ static void scan_end(void *state) {
         for (k = 0; k < s->n_gpairs; k++) binned_free(&s->bins[k]);
     }
     free(s->bins);
-    if (s->cand) samples_array_free(s->cand, (size_t)(s->n_cand ? s->n_cand : 1));
-    free(s->cand_of);
+    if (s->cand) samples_array_free(s->cand, (size_t)s->n_gpairs);
+    free(s->cand_from);
     free(s->second_pass);
     free(s->n_cl);
     free(s->cl);
@@ -1191,7 +1312,7 @@ static size_t scan_memory(const ExpInputs *in, int n_rows, int T, int batch_rows
     if (scan_exact(in, &sh, n_samples)) return bytes + n_gpairs * n_samples * sizeof(float);
     scan_extras(in, n_gpairs, n_writers, n_rows, T, batch_rows, &x);
     return bytes + n_gpairs * (size_t)x.hold_rows * T * sizeof(float) + n_gpairs * SCAN_BINS * sizeof(uint32_t) +
-           (size_t)(x.slots > n_writers ? x.slots : n_writers) * n_samples * sizeof(float);
+           ((size_t)n_writers + x.slots) * n_samples * sizeof(float);
 }
 
 const Experiment experiment_scan = {

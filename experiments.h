@@ -100,8 +100,9 @@ typedef struct ExpMemory {
     int batch_rows;         /* rows per clean-pass batch (0: no clean pass) */
     int passes;             /* passes over the rows: more than 1 when the scan is split */
     /* The binned scan's cleaners' sums (0 with exact pairs), over all passes: candidate cleaners
-       kept exactly, writers summed from them, writers summed by a second pass over the rows. */
-    int scan_candidates, scan_sums_from_candidates, scan_sums_second_pass;
+       kept exactly, writers summed from them alone, writers summed by a second pass over the
+       first scan_second_pass_rows rows (the most over the passes; the others from the candidates). */
+    int scan_candidates, scan_sums_from_candidates, scan_sums_second_pass, scan_second_pass_rows;
 } ExpMemory;
 
 /* One batch of the clean pass: rows [first_row, first_row + acts->n_rows). */
