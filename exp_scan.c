@@ -59,6 +59,7 @@
  * writers in all (the most negative relative to their threshold first). */
 #define SCAN_PILOT_ROWS 16
 #define SCAN_CANDIDATE_MARGIN 0.25
+#define SCAN_CANDIDATE_QUANTILE 0.35
 #define SCAN_CANDIDATES_PER_WRITER 16
 #define SCAN_SLOTS_PER_WRITER 8
 #define SCAN_BINS 32768
@@ -464,11 +465,11 @@ static int compare_margin(const void *a, const void *b) {
  * later nodes whose median is at or below SCAN_CANDIDATE_MARGIN x the writer's threshold
  * (pick_cleaners' rule on these medians), at most SCAN_CANDIDATES_PER_WRITER, most negative
  * first. all has room for n_gpairs; returns their number. */
-static int list_candidates(const Scan *s, const double *med_pairs, Candidate *all) {
+static int list_candidates(const Scan *s, const double *med_pairs, const double *low_pairs, Candidate *all) {
     int w, k, n_all = 0, idx[SCAN_MAX_CLEANERS];
     char listed[256];
     for (w = s->lo; w < s->hi; w++) {
-        const double *med = med_pairs + s->pair0[w];
+        const double *med = med_pairs + s->pair0[w], *low = low_pairs + s->pair0[w];
         int n_later = s->sh.n_src - s->first[w], n_w = 0, n_c, w0 = n_all;
         double threshold;
         if (n_later <= 0) continue;
@@ -481,7 +482,7 @@ static int list_candidates(const Scan *s, const double *med_pairs, Candidate *al
         while (n_w < SCAN_CANDIDATES_PER_WRITER) { /* the most negative first, as most_negative */
             int best = -1;
             for (k = 0; k < n_later; k++)
-                if (!listed[k] && med[k] <= -SCAN_CANDIDATE_MARGIN * threshold && (best < 0 || med[k] < med[best]))
+                if (!listed[k] && low[k] <= -SCAN_CANDIDATE_MARGIN * threshold && (best < 0 || med[k] < med[best]))
                     best = k;
             if (best < 0) break;
             listed[best] = 1;
@@ -553,6 +554,7 @@ static void keep_candidates(Scan *s, Candidate *all, int n_all, int from) {
 static void scan_pilot_candidates(Scan *s) {
     Candidate *all = xalloc_array((size_t)s->n_gpairs + 1, sizeof *all, "scan");
     double *med = xalloc_array((size_t)s->n_gpairs + 1, sizeof *med, "scan");
+    double *low = xalloc_array((size_t)s->n_gpairs + 1, sizeof *low, "scan");
     Samples copy;
     int k, n_all;
     samples_init(&copy);
@@ -561,39 +563,67 @@ static void scan_pilot_candidates(Scan *s) {
         memcpy(copy.values, s->pair[k].values, s->pair[k].count * sizeof(float));
         copy.count = s->pair[k].count;
         med[k] = samples_quantile(&copy, 0.5);
+        low[k] = samples_quantile(&copy, SCAN_CANDIDATE_QUANTILE);
     }
-    n_all = list_candidates(s, med, all);
+    n_all = list_candidates(s, med, low, all);
     keep_candidates(s, all, n_all, 0);
     if (getenv("DBG_SCAN")) { int n=0; for (k=0;k<s->n_gpairs;k++) n += s->cand[k].values != NULL; fprintf(stderr, "DBG pilot rows %d: %d listed, %d kept, room %zu slots\n", s->rows_seen, n_all, n, s->room / ((size_t)s->n_rows * s->T)); }
     free(copy.values);
+    free(low);
     free(med);
     free(all);
 }
 
+/* Kept pairs in the order they are given up to make room: the largest median relative to
+ * the threshold first (rel set for each). */
+static int compare_drop(const void *a, const void *b) {
+    const Candidate *x = a, *y = b;
+    if (x->rel != y->rel) return x->rel > y->rel ? -1 : 1;
+    return x->pair - y->pair;
+}
+
 /* A review after the pilot (rows_seen rows poured): the candidates from the binned medians
- * so far; kept pairs no longer listed are dropped, listed ones not kept start their stores
- * at the next row. */
+ * so far; listed ones not kept start their stores at the next row, making room if needed by
+ * dropping kept ones no longer listed (those furthest above their threshold first: a store
+ * dropped and kept again later misses its first rows). */
 static void scan_review_candidates(Scan *s) {
+    const size_t cost = (size_t)(s->n_rows - s->rows_seen) * s->T;
     Candidate *all = xalloc_array((size_t)s->n_gpairs + 1, sizeof *all, "scan");
+    Candidate *drop = xalloc_array((size_t)s->n_gpairs + 1, sizeof *drop, "scan");
     double *med = xalloc_array((size_t)s->n_gpairs + 1, sizeof *med, "scan");
+    double *low = xalloc_array((size_t)s->n_gpairs + 1, sizeof *low, "scan");
     char *listed = xalloc_array((size_t)s->n_gpairs + 1, 1, "scan");
-    int k, n_all;
-    for (k = 0; k < s->n_gpairs; k++) med[k] = binned_quantile(&s->bins[k], 0.5);
-    n_all = list_candidates(s, med, all);
-    for (k = 0; k < n_all; k++) listed[all[k].pair] = 1;
+    size_t want = 0;
+    int k, n_all, n_drop = 0;
+    for (k = 0; k < s->n_gpairs; k++) {
+        med[k] = binned_quantile(&s->bins[k], 0.5);
+        low[k] = binned_quantile(&s->bins[k], SCAN_CANDIDATE_QUANTILE);
+    }
+    n_all = list_candidates(s, med, low, all);
+    for (k = 0; k < n_all; k++) {
+        listed[all[k].pair] = 1;
+        if (!s->cand[all[k].pair].values) want += cost;
+    }
     for (k = 0; k < s->n_gpairs; k++)
-        if (s->cand[k].values && !listed[k]) drop_pair(s, k);
+        if (s->cand[k].values && !listed[k]) {
+            drop[n_drop].pair = k;
+            drop[n_drop++].rel = med[k]; /* the writer's threshold is common to its pairs; any order is safe */
+        }
+    qsort(drop, (size_t)n_drop, sizeof *drop, compare_drop);
+    for (k = 0; k < n_drop && s->room < want; k++) drop_pair(s, drop[k].pair);
     keep_candidates(s, all, n_all, s->rows_seen);
-    if (getenv("DBG_SCAN")) { int n=0; for (k=0;k<s->n_gpairs;k++) n += s->cand[k].values != NULL; fprintf(stderr, "DBG review rows %d: %d listed, %d kept\n", s->rows_seen, n_all, n); }
+    if (getenv("DBG_SCAN")) { int n=0; for (k=0;k<s->n_gpairs;k++) n += s->cand[k].values != NULL; fprintf(stderr, "DBG review rows %d: %d listed, %d kept, %d dropped\n", s->rows_seen, n_all, n, k); }
     free(listed);
+    free(low);
     free(med);
+    free(drop);
     free(all);
 }
 
 /* Binned, after each batch: the pilot's rows stay in the lists of pair until the pilot ends
  * (the candidates are picked then); the candidates' samples are copied before the lists
- * are poured into the histograms; the candidates are reviewed at twice the pilot's rows,
- * then at every doubling. */
+ * are poured into the histograms; the candidates are reviewed after each quarter more
+ * rows (at least a batch). */
 static void scan_binned_batch(Scan *s, int n_rows) {
     int k;
     size_t i;
@@ -603,7 +633,7 @@ static void scan_binned_batch(Scan *s, int n_rows) {
         if (left > 0 && s->rows_seen + (left < s->batch_rows ? left : s->batch_rows) <= s->hold_rows) return;
         scan_pilot_candidates(s);
         s->pilot_done = 1;
-        s->next_check = 2 * s->rows_seen;
+        s->next_check = s->rows_seen;
     }
     for (k = 0; k < s->n_gpairs; k++) {
         const Samples *p = &s->pair[k];
@@ -614,8 +644,8 @@ static void scan_binned_batch(Scan *s, int n_rows) {
     }
     scan_pour(s);
     if (s->rows_seen >= s->next_check && s->rows_seen < s->n_rows && s->room_all > 0) {
-        scan_review_candidates(s);
-        s->next_check *= 2;
+        if (s->rows_seen > s->hold_rows) scan_review_candidates(s);
+        s->next_check = s->rows_seen + (s->rows_seen / 4 > s->batch_rows ? s->rows_seen / 4 : s->batch_rows);
     }
 }
 
