@@ -288,6 +288,8 @@ typedef struct {
     int hold_rows;        /* rows the lists of pair hold: the pilot's batches are not poured */
     size_t room, room_all; /* floats the candidates' stores may still take, may take in all */
     int rows_seen;        /* rows of the pass so far */
+    int lists_from;       /* the first row the lists of pair hold */
+    int late;             /* ExpInputs.scan_candidates > 0: the pilot's rows are not kept (tests) */
     int pilot_done, next_check; /* the candidates are reviewed when rows_seen reaches next_check */
     Samples *cand;        /* [n_gpairs]: the kept pairs' samples from row cand_from (values NULL: not kept) */
     int *cand_from;       /* [n_gpairs] */
@@ -388,6 +390,7 @@ static void *scan_begin(const ExpInputs *in, int n_rows, int T, int batch_rows) 
         scan_extras(in, (size_t)s->n_gpairs, n_writers, n_rows, T, batch_rows, &x);
         s->hold_rows = x.hold_rows;
         s->room = s->room_all = x.slots * n_samples;
+        s->late = in->scan_candidates > 0;
         s->pair = samples_array((size_t)s->n_gpairs, (size_t)s->hold_rows * T); /* the pilot, then one batch */
         s->bins = xalloc_array((size_t)s->n_gpairs, sizeof *s->bins, "scan histograms");
         for (k = 0; k < (size_t)s->n_gpairs; k++) binned_init(&s->bins[k]);
@@ -566,7 +569,7 @@ static void scan_pilot_candidates(Scan *s) {
         low[k] = samples_quantile(&copy, SCAN_CANDIDATE_QUANTILE);
     }
     n_all = list_candidates(s, med, low, all);
-    keep_candidates(s, all, n_all, 0);
+    keep_candidates(s, all, n_all, s->late ? s->rows_seen : 0);
     if (getenv("DBG_SCAN")) { int n=0; for (k=0;k<s->n_gpairs;k++) n += s->cand[k].values != NULL; fprintf(stderr, "DBG pilot rows %d: %d listed, %d kept, room %zu slots\n", s->rows_seen, n_all, n, s->room / ((size_t)s->n_rows * s->T)); }
     free(copy.values);
     free(low);
@@ -638,11 +641,12 @@ static void scan_binned_batch(Scan *s, int n_rows) {
     for (k = 0; k < s->n_gpairs; k++) {
         const Samples *p = &s->pair[k];
         Samples *c = &s->cand[k];
-        if (!c->values) continue;
+        if (!c->values || s->cand_from[k] > s->lists_from) continue; /* it starts after these rows */
         for (i = 0; i < p->count; i++) samples_add(c, p->values[i]);
         c->n_nan += p->n_nan;
     }
     scan_pour(s);
+    s->lists_from = s->rows_seen;
     if (s->rows_seen >= s->next_check && s->rows_seen < s->n_rows && s->room_all > 0) {
         if (s->rows_seen > s->hold_rows) scan_review_candidates(s);
         s->next_check = s->rows_seen + (s->rows_seen / 4 > s->batch_rows ? s->rows_seen / 4 : s->batch_rows);

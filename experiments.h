@@ -82,7 +82,8 @@ typedef struct {
                                     for the binned scan's optional stores (its pilot and candidate
                                     cleaners: exp_scan.c). Set by experiments_run; 0: none */
     int scan_candidates;         /* 0: the binned scan keeps candidate cleaners as memory allows;
-                                    -1: none, every cleaners' sum by a second pass (tests) */
+                                    -1: none, every cleaners' sum by a second pass; 1: not from the
+                                    pilot's rows, a second pass over those (both for tests) */
     struct ExpMemory *memory;    /* when not NULL, experiments_run says here how it used the budget */
 } ExpInputs;
 

@@ -4,6 +4,9 @@
  *     is one bin, 2^-11); with binned pairs the cleaners' summed PR (a second pass) and
  *     every other metric equal the exact run's bit for bit;
  *   - the results do not depend on the thread count;
+ *   - binned, the cleaners' summed PR is the exact run's bit for bit whether it comes from the candidate
+ *     cleaners' stores, the second pass, or both (the pass over the first rows only), and run.txt's
+ *     counts say which (a budget with room for every candidate: no second pass);
  *   - the paper's table holds the 972 published scan values, one per gelu-4l node,
  *     location and quartile, and its L0H2 rows are Fig 1's published values.
  * The values themselves are checked against the float64 PyTorch reference by
@@ -20,7 +23,10 @@
 
 #define MODEL_DIR "tests/fixtures/models/exp_model"
 
-static int run(const Model *m, const Dataset *ds, unsigned which, int pairs, Results *res) {
+/* The scan (and which) with pairs (SCAN_PAIRS_*), the candidates knob (ExpInputs.scan_candidates) and
+ * budget max_memory (0: the default); mem (may be NULL) gets how the run used it. */
+static int run_with(const Model *m, const Dataset *ds, unsigned which, int pairs, int candidates, size_t max_memory,
+                    Results *res, ExpMemory *mem) {
     ExpInputs in;
     ExpHeads hd;
     Error err;
@@ -36,12 +42,19 @@ static int run(const Model *m, const Dataset *ds, unsigned which, int pairs, Res
     in.data = ds;
     in.heads = &hd;
     in.scan_pairs = pairs;
+    in.scan_candidates = candidates;
+    in.max_memory = max_memory;
+    in.memory = mem;
     results_init(res);
     if (experiments_run(&in, which, res, NULL, &err)) {
         printf("  experiments_run: %s\n", err.msg);
         return -1;
     }
     return 0;
+}
+
+static int run(const Model *m, const Dataset *ds, unsigned which, int pairs, Results *res) {
+    return run_with(m, ds, which, pairs, 0, 0, res, NULL);
 }
 
 /* 1 if name is a node x node pair metric scan.{w}.{n}.{stat} (n a node, not a location). */
@@ -115,6 +128,96 @@ static void test_fixture(void) {
     model_free(&m);
 }
 
+/* The number of scan.{w}.cleaners_sum.* metrics of want, each checked equal in got bit for bit. */
+static int same_sums(const Results *want, const Results *got, const char *what) {
+    int i, n = 0;
+    for (i = 0; i < want->count; i++) {
+        const char *name = want->items[i].name;
+        double v = want->items[i].value, b;
+        if (strncmp(name, "scan.", 5) != 0 || !strstr(name, ".cleaners_sum.")) continue;
+        CHECK(results_get(got, name, &b) && (b == v || (isnan(b) && isnan(v))), "%s: %s %.9g, exact run %.9g", name,
+              what, b, v);
+        n++;
+    }
+    return n;
+}
+
+/* Binned pairs: the cleaners' summed PR from the candidate cleaners' stores, from the second pass, or
+ * from both (the pass over the first rows, the stores for the others) equals the exact run's bit for
+ * bit, and the run says which way it went. */
+static void test_candidates(void) {
+    static const struct {
+        int candidates;
+        size_t max_memory;
+        const char *what;
+    } cases[] = {
+        {0, (size_t)1 << 30, "1 GB budget, candidates"},
+        {0, 0, "default budget (several passes), candidates"},
+        {-1, (size_t)1 << 30, "no candidates (second pass)"},
+        {1, 0, "candidates without the pilot's rows"},
+    };
+    Model m;
+    Dataset ds;
+    Error err;
+    Results exact, got;
+    ExpMemory mem;
+    char **paths;
+    int n_paths, i, c, n_writers = 0;
+    if (model_load(MODEL_DIR, NULL, 1, &m, &err) || data_find_files(MODEL_DIR, &paths, &n_paths, &err) ||
+        data_load_files(paths, n_paths, 40, 48, m.cfg.n_ctx, m.cfg.d_vocab, NULL, &ds, &err)) {
+        CHECK(0, "loading %s: %s", MODEL_DIR, err.msg);
+        return;
+    }
+    set_thread_count(2);
+    CHECK(run(&m, &ds, EXP_SCAN, SCAN_PAIRS_EXACT, &exact) == 0, "exact run");
+    for (i = 0; i < exact.count; i++)
+        n_writers += ends_with(exact.items[i].name, ".n_cleaners") && exact.items[i].value > 0;
+    for (c = 0; c < (int)(sizeof cases / sizeof cases[0]); c++) {
+        int n;
+        memset(&mem, 0, sizeof mem);
+        if (run_with(&m, &ds, EXP_SCAN, SCAN_PAIRS_BINNED, cases[c].candidates, cases[c].max_memory, &got, &mem)) {
+            CHECK(0, "%s: binned run", cases[c].what);
+            continue;
+        }
+        n = same_sums(&exact, &got, cases[c].what);
+        printf("  %s: %d summed-PR quantiles equal to the exact run's; %d passes, %d candidates kept, %d writers "
+               "summed from them, %d by a second pass over %d rows\n",
+               cases[c].what, n, mem.passes, mem.scan_candidates, mem.scan_sums_from_candidates,
+               mem.scan_sums_second_pass, mem.scan_second_pass_rows);
+        CHECK(n == 3 * n_writers && n >= 60, "%s: %d summed-PR quantiles for %d writers with cleaners", cases[c].what, n,
+              n_writers);
+        CHECK(mem.scan_sums_from_candidates + mem.scan_sums_second_pass == n_writers, "%s: %d + %d writers, want %d",
+              cases[c].what, mem.scan_sums_from_candidates, mem.scan_sums_second_pass, n_writers);
+        switch (c) {
+        case 0: /* room for every listed candidate, the whole run as pilot: no second pass */
+            CHECK(mem.passes == 1 && mem.scan_sums_second_pass == 0 && mem.scan_second_pass_rows == 0,
+                  "%s: a second pass (%d writers over %d rows)", cases[c].what, mem.scan_sums_second_pass,
+                  mem.scan_second_pass_rows);
+            break;
+        case 1:
+            CHECK(mem.passes > 1 && mem.scan_candidates > 0 && mem.scan_sums_from_candidates > n_writers / 2,
+                  "%s: %d passes, %d writers from the candidates", cases[c].what, mem.passes,
+                  mem.scan_sums_from_candidates);
+            break;
+        case 2:
+            CHECK(mem.scan_candidates == 0 && mem.scan_sums_second_pass == n_writers && mem.scan_second_pass_rows == 40,
+                  "%s: %d candidates, %d writers by the pass over %d rows", cases[c].what, mem.scan_candidates,
+                  mem.scan_sums_second_pass, mem.scan_second_pass_rows);
+            break;
+        default: /* the pass over the pilot's rows, the stores for the rest */
+            CHECK(mem.scan_sums_second_pass > 0 && mem.scan_second_pass_rows > 0 && mem.scan_second_pass_rows < 40,
+                  "%s: %d writers by a pass over %d rows", cases[c].what, mem.scan_sums_second_pass,
+                  mem.scan_second_pass_rows);
+        }
+        results_free(&got);
+    }
+    results_free(&exact);
+    for (i = 0; i < n_paths; i++) free(paths[i]);
+    free(paths);
+    data_free(&ds);
+    model_free(&m);
+}
+
 static void test_paper_table(void) {
     size_t n, i, n_scan = 0;
     const RefCheck *c = paper_checks_table(&n);
@@ -165,5 +268,6 @@ int main(void) {
     }
     test_paper_table();
     test_fixture();
+    test_candidates();
     return check_done("test_scan");
 }
