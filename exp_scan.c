@@ -518,13 +518,25 @@ static void drop_pair(Scan *s, int k) {
     samples_init(&s->cand[k]);
 }
 
-/* Keeps the listed candidates not kept yet, their stores starting at row from, as the room
- * allows: the writers' cleaners so far first (writer by writer, a writer only when all of its
- * fit), then the others nearest the threshold. Reorders all. */
-static void keep_candidates(Scan *s, Candidate *all, int n_all, int from) {
-    const size_t cost = (size_t)(s->n_rows - from) * s->T;
-    int k, j, n_core = 0, n_m = 0;
-    if (cost == 0) return;
+/* Kept pairs in the order they are given up to make room: the largest median first. */
+static int compare_drop(const void *a, const void *b) {
+    const Candidate *x = a, *y = b;
+    if (x->rel != y->rel) return x->rel > y->rel ? -1 : 1;
+    return x->pair - y->pair;
+}
+
+/* The candidates to keep, from the listed ones (all, reordered): as many as there are slots,
+ * the writers' cleaners so far first (writer by writer, fewest first, a writer only when all of
+ * its fit), then the others nearest the threshold, of the writers taken whole or with no
+ * cleaner so far. Those kept and not wanted are dropped only as their room is needed (the
+ * largest median first: a store dropped and kept again later misses the rows in between),
+ * then the wanted ones not kept start their stores at row from, as the room allows. */
+static void keep_candidates(Scan *s, Candidate *all, int n_all, int from, const double *med) {
+    const size_t cost = (size_t)(s->n_rows - from) * s->T, slot = (size_t)s->n_rows * s->T;
+    size_t left = slot ? s->room_all / slot : 0, need = 0;
+    char *want = xalloc_array((size_t)s->n_gpairs + 1, 1, "scan");
+    Candidate *drop = xalloc_array((size_t)s->n_gpairs + 1, sizeof *drop, "scan");
+    int k, j, n_core = 0, n_m = 0, n_drop = 0;
     for (k = 0; k < n_all; k++) /* the cores first */
         if (all[k].core) {
             Candidate t = all[n_core];
@@ -533,22 +545,34 @@ static void keep_candidates(Scan *s, Candidate *all, int n_all, int from) {
         }
     qsort(all, (size_t)n_core, sizeof *all, compare_writers);
     for (k = 0; k < n_core;) {
-        int end = k + all[k].n_core, missing = 0;
-        for (j = k; j < end; j++) missing += s->cand[all[j].pair].values == NULL;
-        if ((size_t)missing * cost <= s->room)
-            for (j = k; j < end; j++)
-                if (!s->cand[all[j].pair].values) keep_pair(s, all[j].pair, from);
+        int end = k + all[k].n_core;
+        if ((size_t)(end - k) <= left) {
+            for (j = k; j < end; j++) want[all[j].pair] = 1;
+            left -= (size_t)(end - k);
+        }
         k = end;
     }
-    for (k = n_core; k < n_all; k++) { /* the others of the writers whose cores are kept */
+    for (k = n_core; k < n_all; k++) { /* the others of the writers taken whole or with no core */
         int whole = 1;
         for (j = 0; j < n_core && whole; j++)
-            if (all[j].writer == all[k].writer && !s->cand[all[j].pair].values) whole = 0;
+            if (all[j].writer == all[k].writer && !want[all[j].pair]) whole = 0;
         if (whole) all[n_core + n_m++] = all[k];
     }
     qsort(all + n_core, (size_t)n_m, sizeof *all, compare_margin);
-    for (k = n_core; k < n_core + n_m && s->room >= cost; k++)
-        if (!s->cand[all[k].pair].values) keep_pair(s, all[k].pair, from);
+    for (k = n_core; k < n_core + n_m && left > 0; k++, left--) want[all[k].pair] = 1;
+    for (k = 0; k < n_all; k++) need += want[all[k].pair] && !s->cand[all[k].pair].values ? cost : 0;
+    /* room for them: the stores not wanted, the largest median first */
+    for (k = 0; k < s->n_gpairs; k++)
+        if (s->cand[k].values && !want[k]) {
+            drop[n_drop].pair = k;
+            drop[n_drop++].rel = med[k];
+        }
+    qsort(drop, (size_t)n_drop, sizeof *drop, compare_drop);
+    for (k = 0; k < n_drop && s->room < need; k++) drop_pair(s, drop[k].pair);
+    for (k = 0; k < n_core + n_m && s->room >= cost && cost > 0; k++)
+        if (want[all[k].pair] && !s->cand[all[k].pair].values) keep_pair(s, all[k].pair, from);
+    free(drop);
+    free(want);
 }
 
 /* End of the pilot: the candidates from the exact medians of the samples the lists of pair
@@ -569,7 +593,7 @@ static void scan_pilot_candidates(Scan *s) {
         low[k] = samples_quantile(&copy, SCAN_CANDIDATE_QUANTILE);
     }
     n_all = list_candidates(s, med, low, all);
-    keep_candidates(s, all, n_all, s->late ? s->rows_seen : 0);
+    keep_candidates(s, all, n_all, s->late ? s->rows_seen : 0, med);
     if (getenv("DBG_SCAN")) { int n=0; for (k=0;k<s->n_gpairs;k++) n += s->cand[k].values != NULL; fprintf(stderr, "DBG pilot rows %d: %d listed, %d kept, room %zu slots\n", s->rows_seen, n_all, n, s->room / ((size_t)s->n_rows * s->T)); }
     free(copy.values);
     free(low);
@@ -577,49 +601,22 @@ static void scan_pilot_candidates(Scan *s) {
     free(all);
 }
 
-/* Kept pairs in the order they are given up to make room: the largest median relative to
- * the threshold first (rel set for each). */
-static int compare_drop(const void *a, const void *b) {
-    const Candidate *x = a, *y = b;
-    if (x->rel != y->rel) return x->rel > y->rel ? -1 : 1;
-    return x->pair - y->pair;
-}
-
 /* A review after the pilot (rows_seen rows poured): the candidates from the binned medians
- * so far; listed ones not kept start their stores at the next row, making room if needed by
- * dropping kept ones no longer listed (those furthest above their threshold first: a store
- * dropped and kept again later misses its first rows). */
+ * so far (keep_candidates; new stores start at the next row). */
 static void scan_review_candidates(Scan *s) {
-    const size_t cost = (size_t)(s->n_rows - s->rows_seen) * s->T;
     Candidate *all = xalloc_array((size_t)s->n_gpairs + 1, sizeof *all, "scan");
-    Candidate *drop = xalloc_array((size_t)s->n_gpairs + 1, sizeof *drop, "scan");
     double *med = xalloc_array((size_t)s->n_gpairs + 1, sizeof *med, "scan");
     double *low = xalloc_array((size_t)s->n_gpairs + 1, sizeof *low, "scan");
-    char *listed = xalloc_array((size_t)s->n_gpairs + 1, 1, "scan");
-    size_t want = 0;
-    int k, n_all, n_drop = 0;
+    int k, n_all;
     for (k = 0; k < s->n_gpairs; k++) {
         med[k] = binned_quantile(&s->bins[k], 0.5);
         low[k] = binned_quantile(&s->bins[k], SCAN_CANDIDATE_QUANTILE);
     }
     n_all = list_candidates(s, med, low, all);
-    for (k = 0; k < n_all; k++) {
-        listed[all[k].pair] = 1;
-        if (!s->cand[all[k].pair].values) want += cost;
-    }
-    for (k = 0; k < s->n_gpairs; k++)
-        if (s->cand[k].values && !listed[k]) {
-            drop[n_drop].pair = k;
-            drop[n_drop++].rel = med[k]; /* the writer's threshold is common to its pairs; any order is safe */
-        }
-    qsort(drop, (size_t)n_drop, sizeof *drop, compare_drop);
-    for (k = 0; k < n_drop && s->room < want; k++) drop_pair(s, drop[k].pair);
-    keep_candidates(s, all, n_all, s->rows_seen);
-    if (getenv("DBG_SCAN")) { int n=0; for (k=0;k<s->n_gpairs;k++) n += s->cand[k].values != NULL; fprintf(stderr, "DBG review rows %d: %d listed, %d kept, %d dropped\n", s->rows_seen, n_all, n, k); }
-    free(listed);
+    keep_candidates(s, all, n_all, s->rows_seen, med);
+    if (getenv("DBG_SCAN")) { int n=0; for (k=0;k<s->n_gpairs;k++) n += s->cand[k].values != NULL; fprintf(stderr, "DBG review rows %d: %d listed, %d kept\n", s->rows_seen, n_all, n); }
     free(low);
     free(med);
-    free(drop);
     free(all);
 }
 

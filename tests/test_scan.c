@@ -154,7 +154,7 @@ static void test_candidates(void) {
         {0, (size_t)1 << 30, "1 GB budget, candidates"},
         {0, 0, "default budget (several passes), candidates"},
         {-1, (size_t)1 << 30, "no candidates (second pass)"},
-        {1, 0, "candidates without the pilot's rows"},
+        {1, (size_t)110 << 20, "candidates without the pilot's rows (110 MB budget)"},
     };
     Model m;
     Dataset ds;
