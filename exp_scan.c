@@ -28,11 +28,27 @@
  * outside it exactly. A quantile then interpolates between order statistics each known
  * within one bin, so its error is at most 2^-11 = 4.9e-4 (measured in BENCHMARKS.md).
  * The cleaners' summed PR needs the samples of the cleaners, which are only known at
- * the end (from the pairs' final medians): with binned pairs, finish runs the rows
- * through the model a second time, up to the last layer holding a cleaner, and sums the
- * cleaners' PRs per sample exactly as the exact path does (same values, same bits), for
- * every writer that has cleaners. Memory: one float per sample and writer; time: one
- * more forward pass (BENCHMARKS.md).
+ * the end (from the pairs' final medians). With binned pairs the scan keeps the exact
+ * samples of candidate cleaners instead, in the memory the budget leaves it
+ * (ExpInputs.scan_spare_bytes; experiments.c's plan gives it before more rows per batch):
+ *   - a pilot: the first batches (up to SCAN_PILOT_ROWS rows, at most half the spare) stay
+ *     in the lists of pair; at its end the pairs' exact medians and q35 list, per writer,
+ *     the later nodes that could end as its cleaners (q35 at or below a quarter of its
+ *     threshold), and the wanted ones (its pilot cleaners, whole writers first, then those
+ *     nearest the threshold; as many as there are slots) get a store of every sample, the
+ *     pilot's first;
+ *   - reviews after each quarter more rows redo the choice from the binned medians: new
+ *     wanted pairs get a store from the next row, unwanted ones give theirs up only when
+ *     the room is needed;
+ *   - finish sums a writer's final cleaners from the stores exactly as the exact path does
+ *     (the same per-sample floats, added in the same order: same bits) when they hold all
+ *     of its samples; the other writers go through a second pass over the rows (up to the
+ *     last layer holding one of their cleaners), only over the first rows the stores miss
+ *     (all of them when a cleaner has no store), the rest from the stores.
+ * Memory: the pilot's batches of pair samples, SCAN_SLOTS_PER_WRITER stores of n_rows x T
+ * floats per writer at most, and for the second pass one float per sample and writer;
+ * run.txt says how the sums were made. With nothing spare: no stores, every sum by the
+ * second pass (one more forward pass, BENCHMARKS.md).
  */
 #include <math.h>
 #include <stdint.h>
@@ -594,7 +610,6 @@ static void scan_pilot_candidates(Scan *s) {
     }
     n_all = list_candidates(s, med, low, all);
     keep_candidates(s, all, n_all, s->late ? s->rows_seen : 0, med);
-    if (getenv("DBG_SCAN")) { int n=0; for (k=0;k<s->n_gpairs;k++) n += s->cand[k].values != NULL; fprintf(stderr, "DBG pilot rows %d: %d listed, %d kept, room %zu slots\n", s->rows_seen, n_all, n, s->room / ((size_t)s->n_rows * s->T)); }
     free(copy.values);
     free(low);
     free(med);
@@ -614,7 +629,6 @@ static void scan_review_candidates(Scan *s) {
     }
     n_all = list_candidates(s, med, low, all);
     keep_candidates(s, all, n_all, s->rows_seen, med);
-    if (getenv("DBG_SCAN")) { int n=0; for (k=0;k<s->n_gpairs;k++) n += s->cand[k].values != NULL; fprintf(stderr, "DBG review rows %d: %d listed, %d kept\n", s->rows_seen, n_all, n); }
     free(low);
     free(med);
     free(all);
@@ -744,11 +758,6 @@ static void scan_cleaners(Scan *s, int w, const char *wname, Results *res) {
         sum_from_candidates(s, w, 0, &sum);
         add_quantiles3(res, name, &sum);
         samples_free(&sum);
-    }
-    if (getenv("DBG_SCAN") && !s->exact) {
-        fprintf(stderr, "DBG %s missing %d n_c %d:", wname, s->second_pass[w], n_c);
-        for (c = 0; c < n_c; c++) { int p = s->pair0[w] + idx[c]; fprintf(stderr, " [%d final %.3f from %d%s]", idx[c], med[idx[c]], s->cand_from[p], s->cand[p].values ? "" : " MISSING"); }
-        fprintf(stderr, "\n");
     }
 }
 
@@ -1291,7 +1300,8 @@ static void scan_report_section(const ReportContext *c, ReportSection *s) {
              "cleaners are the later nodes whose median PR onto it is at most -max(%.2f, %.2f x |the most negative "
              "one|), at most %d of them.%s",
              metric_value(c->r, "scan.pairs_exact") == 0
-                 ? "binned quantiles within 5e-4; the cleaners' summed PR exact, from a second pass"
+                 ? "binned quantiles within 5e-4; the cleaners' summed PR exact, from the samples of candidate "
+                   "cleaners kept on the way or a second pass"
                  : "exact quantiles",
              SCAN_CLEANER_THRESHOLD, SCAN_CLEANER_RELATIVE, SCAN_MAX_CLEANERS, checks);
     section_write(s, intro);
@@ -1321,10 +1331,10 @@ static const ExpOutput scan_outputs[] = {
 static const char *const scan_figures[] = {"scan_heatmap", "scan_top", NULL};
 
 /* scan_begin's stores for this pass's sources: the resid x node series, and the pairs
- * (exact), or the pilot's batches of pair samples, the histograms and the larger of the
- * candidate cleaners' stores and, for the cleaners' second pass, one summed PR per sample
- * and writer (binned: the candidates are freed before that pass). The second pass's
- * activations are fewer than the clean pass's, which are freed before it. */
+ * (exact), or the pilot's batches of pair samples, the histograms, the candidate cleaners'
+ * stores (scan_extras: from in->scan_spare_bytes) and, for the cleaners' second pass, one
+ * summed PR per sample and writer (binned). The second pass's activations are fewer than
+ * the clean pass's, which are freed before it. */
 static size_t scan_memory(const ExpInputs *in, int n_rows, int T, int batch_rows) {
     const ModelConfig *c = &in->model->cfg;
     const size_t n_samples = (size_t)n_rows * T;
