@@ -68,11 +68,13 @@
 #define SCAN_CLEANER_THRESHOLD 0.03
 #define SCAN_CLEANER_RELATIVE 0.25
 #define SCAN_MAX_CLEANERS 8
-/* Binned pairs keep the exact samples of candidate cleaners chosen on a pilot (the first
- * SCAN_PILOT_ROWS rows at least, whole batches): the later nodes whose pilot median PR(n, w)
- * is at or below SCAN_CANDIDATE_MARGIN x w's pilot threshold (the rule above on the pilot's
- * medians), at most SCAN_CANDIDATES_PER_WRITER per writer and SCAN_SLOTS_PER_WRITER x the
- * writers in all (the most negative relative to their threshold first). */
+/* Binned pairs keep the exact samples of candidate cleaners (header comment), chosen on a
+ * pilot of up to SCAN_PILOT_ROWS rows (whole batches), then reviewed: of w's later nodes,
+ * those whose SCAN_CANDIDATE_QUANTILE quantile of PR(n, w) so far is at or below
+ * SCAN_CANDIDATE_MARGIN x w's threshold so far (a median swings between rows where a pair's
+ * values are bimodal; the lower quantile lists such a pair early), at most
+ * SCAN_CANDIDATES_PER_WRITER per writer; at most SCAN_SLOTS_PER_WRITER stores per writer in
+ * all (the budget's spare permitting). */
 #define SCAN_PILOT_ROWS 16
 #define SCAN_CANDIDATE_MARGIN 0.25
 #define SCAN_CANDIDATE_QUANTILE 0.35
@@ -300,7 +302,7 @@ typedef struct {
     int n_rows, T, batch_rows; /* the clean pass's: the binned cleaners' pass repeats it */
     int *n_cl;            /* [n_src]: number of cleaners of w */
     int *cl;              /* [n_src * SCAN_MAX_CLEANERS]: w's cleaners, later-node offsets */
-    /* Binned: the pilot and the candidate cleaners (scan_extras, scan_keep_candidates) */
+    /* Binned: the pilot and the candidate cleaners (scan_extras, keep_candidates) */
     int hold_rows;        /* rows the lists of pair hold: the pilot's batches are not poured */
     size_t room, room_all; /* floats the candidates' stores may still take, may take in all */
     int rows_seen;        /* rows of the pass so far */
@@ -581,7 +583,7 @@ static void keep_candidates(Scan *s, Candidate *all, int n_all, int from, const 
     for (k = 0; k < s->n_gpairs; k++)
         if (s->cand[k].values && !want[k]) {
             drop[n_drop].pair = k;
-            drop[n_drop++].rel = med[k];
+            drop[n_drop++].rel = isnan(med[k]) ? HUGE_VAL : med[k];
         }
     qsort(drop, (size_t)n_drop, sizeof *drop, compare_drop);
     for (k = 0; k < n_drop && s->room < need; k++) drop_pair(s, drop[k].pair);
@@ -928,12 +930,20 @@ static void scan_finish(void *state, const ExpInputs *in, Results *res, Points *
         }
     }
     if (!s->exact) {
-        int n_cand = 0, from_cand = 0, second = 0, rows;
+        int n_cand = 0, from_cand = 0, second = 0, rows = 0, c;
+        char *read = xalloc_array((size_t)s->n_gpairs + 1, 1, "scan");
         for (k = 0; k < s->n_gpairs; k++) n_cand += s->cand[k].values != NULL;
         for (i = s->lo; i < s->hi; i++) {
             from_cand += s->n_cl[i] > 0 && !s->second_pass[i];
             second += s->n_cl[i] > 0 && s->second_pass[i];
+            if (s->n_cl[i] > 0 && s->second_pass[i] > rows) rows = s->second_pass[i];
         }
+        for (i = s->lo; i < s->hi; i++) /* the stores the pass reads (rows after its own) */
+            for (c = 0; rows < s->n_rows && s->second_pass[i] && c < s->n_cl[i]; c++)
+                read[s->pair0[i] + s->cl[i * SCAN_MAX_CLEANERS + c]] = 1;
+        for (k = 0; k < s->n_gpairs; k++) /* the others are given back before it */
+            if (s->cand[k].values && !read[k]) drop_pair(s, k);
+        free(read);
         rows = scan_cleaners_pass(s, in, res);
         if (in->memory) {
             in->memory->scan_candidates += n_cand;
