@@ -5,7 +5,8 @@
  *     every other metric equal the exact run's bit for bit;
  *   - the results do not depend on the thread count;
  *   - binned, the cleaners' summed PR is the exact run's bit for bit whether it comes from the candidate
- *     cleaners' stores, the second pass, or both (the pass over the first rows only), and run.txt's
+ *     cleaners' stores, the second pass, or both (the pass over the first rows only; stores started
+ *     at the pilot or at a review on the way), and run.txt's
  *     counts say which (a budget with room for every candidate: no second pass);
  *   - the paper's table holds the 972 published scan values, one per gelu-4l node,
  *     location and quartile, and its L0H2 rows are Fig 1's published values.
@@ -155,6 +156,9 @@ static void test_candidates(void) {
         {0, 0, "default budget (several passes), candidates"},
         {-1, (size_t)1 << 30, "no candidates (second pass)"},
         {1, (size_t)110 << 20, "candidates without the pilot's rows (110 MB budget)"},
+        /* smaller batches: candidates reviewed on the way, stores started after row 0 */
+        {0, (size_t)76 << 20, "76 MB budget, candidates"},
+        {0, (size_t)96 << 20, "96 MB budget, candidates"},
     };
     Model m;
     Dataset ds;
@@ -204,10 +208,13 @@ static void test_candidates(void) {
                   "%s: %d candidates, %d writers by the pass over %d rows", cases[c].what, mem.scan_candidates,
                   mem.scan_sums_second_pass, mem.scan_second_pass_rows);
             break;
-        default: /* the pass over the pilot's rows, the stores for the rest */
+        case 3: /* the pass over the pilot's rows, the stores for the rest */
             CHECK(mem.scan_sums_second_pass > 0 && mem.scan_second_pass_rows > 0 && mem.scan_second_pass_rows < 40,
                   "%s: %d writers by a pass over %d rows", cases[c].what, mem.scan_sums_second_pass,
                   mem.scan_second_pass_rows);
+            break;
+        default: /* whichever way: the values above */
+            break;
         }
         results_free(&got);
     }
