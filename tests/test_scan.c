@@ -1,13 +1,13 @@
 /* test_scan.c - the scan unit (exp_scan.c) on the exp_model fixture (40 rows x 48):
  *   - scan.L0H{h}.{location}.* equal Fig 1's fig1.L0H{h}.* bit for bit (the same samples);
  *   - the binned node x node quantiles agree with the exact ones within 1e-3 (their bound
- *     is one bin, 2^-11); with binned pairs the cleaners' summed PR (a second pass) and
- *     every other metric equal the exact run's bit for bit;
+ *     is one bin, 2^-11); with binned pairs the cleaners' summed PR and every other metric
+ *     equal the exact run's bit for bit;
  *   - the results do not depend on the thread count;
- *   - binned, the cleaners' summed PR is the exact run's bit for bit whether it comes from the candidate
- *     cleaners' stores, the second pass, or both (the pass over the first rows only; stores started
- *     at the pilot or at a review on the way), and run.txt's
- *     counts say which (a budget with room for every candidate: no second pass);
+ *   - binned, the cleaners' summed PR is the exact run's bit for bit whether it comes from
+ *     the candidate cleaners' stores, the second pass, or both (the pass over the first rows
+ *     only; stores started at the pilot or at a review on the way), and the run's counts
+ *     (ExpMemory, run.txt) say which (a budget with room for every candidate: no pass);
  *   - the paper's table holds the 972 published scan values, one per gelu-4l node,
  *     location and quartile, and its L0H2 rows are Fig 1's published values.
  * The values themselves are checked against the float64 PyTorch reference by
