@@ -540,7 +540,7 @@ static int clean_pass_plan(const ExpInputs *in, unsigned which, const HookReques
         size_t c = scan_group_memory(in, w, w + 1, n_rows, T, 1, 0);
         if (c > scan_max) scan_max = c;
     }
-    if (n_src) per_row += scan_group_memory(in, 0, n_src, n_rows, T, 2, 0) - scan_all; /* binned: one batch of pair samples */
+    if (n_src) per_row += scan_group_memory(in, 0, n_src, n_rows, T, 2, 0) - scan_all; /* binned: a batch of pairs */
     plan->fixed = exp_fixed_bytes(in->model, in->data);
     need1 = plan->fixed + others1 + scan_max + act_row;
     /* The default: exp_default_budget, but never less than the least the run needs. */

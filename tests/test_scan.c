@@ -108,13 +108,14 @@ static void test_fixture(void) {
             CHECK(fabs(b - v) <= 1e-3, "%s: binned %.9g, exact %.9g", name, b, v);
             n_pairs++;
         } else {
-            /* everything else, the cleaners' summed PR included (binned: from the second pass), bit for bit */
+            /* everything else, the cleaners' summed PR included (binned: from candidates or a second
+             * pass), bit for bit */
             CHECK(b == v || (isnan(b) && isnan(v)), "%s: binned run %.9g, exact run %.9g (not a pair metric)", name, b, v);
             if (strstr(name, "cleaners_sum.")) n_sums++;
         }
     }
     printf("  %d fig1 metrics equal to scan's; %d pair quantiles binned vs exact: largest difference %.3g; %d summed-PR "
-           "quantiles of the binned run's second pass equal to the exact run's\n",
+           "quantiles of the binned run equal to the exact run's\n",
            n_equal, n_pairs, worst, n_sums);
     CHECK(n_equal == 8 * 9 * 5, "fig1 metrics compared: %d", n_equal);
     CHECK(n_pairs > 1000, "pair metrics compared: %d", n_pairs);
@@ -188,8 +189,8 @@ static void test_candidates(void) {
                "summed from them, %d by a second pass over %d rows\n",
                cases[c].what, n, mem.passes, mem.scan_candidates, mem.scan_sums_from_candidates,
                mem.scan_sums_second_pass, mem.scan_second_pass_rows);
-        CHECK(n == 3 * n_writers && n >= 60, "%s: %d summed-PR quantiles for %d writers with cleaners", cases[c].what, n,
-              n_writers);
+        CHECK(n == 3 * n_writers && n >= 60, "%s: %d summed-PR quantiles for %d writers with cleaners", cases[c].what,
+              n, n_writers);
         CHECK(mem.scan_sums_from_candidates + mem.scan_sums_second_pass == n_writers, "%s: %d + %d writers, want %d",
               cases[c].what, mem.scan_sums_from_candidates, mem.scan_sums_second_pass, n_writers);
         switch (c) {
