@@ -98,8 +98,8 @@ static void print_usage(FILE *f) {
             "  --reference FILE  check against FILE instead (NAME<TAB>VALUE<TAB>TOLERANCE[<TAB>SOURCE]\n"
             "                    lines, @KEY<TAB>VALUE configuration lines; README)\n"
             "  --scan-pairs M    the scan's node x node quantiles: auto (default: exact when they\n"
-            "                    fit in 192 MB, else binned within 5e-4, with a second pass over the\n"
-            "                    rows for the cleaners' summed PR), exact or binned\n"
+            "                    fit in 192 MB, else binned within 5e-4, the cleaners' summed PR exact\n"
+            "                    from candidates kept on the way, else a second pass), exact or binned\n"
             "  --max-memory SIZE memory budget (64M, 1G, 512MiB, bytes; K/M/G/T are powers of 1024):\n"
             "                    weights, data rows, samples and one batch of activations; the batch\n"
             "                    is the largest that fits, and the scan runs in several passes over\n"
@@ -761,6 +761,10 @@ static int write_outputs(const ExpOptions *o, const ExpRun *run, const Results *
     in.memory_budget_from = o->max_memory_from;
     in.batch_rows = memory->batch_rows;
     in.passes = memory->passes;
+    in.scan_candidates = memory->scan_candidates;
+    in.scan_sums_from_candidates = memory->scan_sums_from_candidates;
+    in.scan_sums_second_pass = memory->scan_sums_second_pass;
+    in.scan_second_pass_rows = memory->scan_second_pass_rows;
     in.peak_rss = peak_rss_bytes();
     if (report_write_all(o->out, &in, &err)) die_error(&err);
     printf("wrote %s/results.tsv (%d metrics), figures and report.md in %.1f s\n", o->out, res->count,

@@ -28,11 +28,27 @@
  * outside it exactly. A quantile then interpolates between order statistics each known
  * within one bin, so its error is at most 2^-11 = 4.9e-4 (measured in BENCHMARKS.md).
  * The cleaners' summed PR needs the samples of the cleaners, which are only known at
- * the end (from the pairs' final medians): with binned pairs, finish runs the rows
- * through the model a second time, up to the last layer holding a cleaner, and sums the
- * cleaners' PRs per sample exactly as the exact path does (same values, same bits), for
- * every writer that has cleaners. Memory: one float per sample and writer; time: one
- * more forward pass (BENCHMARKS.md).
+ * the end (from the pairs' final medians). With binned pairs the scan keeps the exact
+ * samples of candidate cleaners instead, in the memory the budget leaves it
+ * (ExpInputs.scan_spare_bytes; experiments.c's plan gives it before more rows per batch):
+ *   - a pilot: the first batches (up to SCAN_PILOT_ROWS rows, at most half the spare) stay
+ *     in the lists of pair; at its end the pairs' exact medians and q35 list, per writer,
+ *     the later nodes that could end as its cleaners (q35 at or below a quarter of its
+ *     threshold), and the wanted ones (its pilot cleaners, whole writers first, then those
+ *     nearest the threshold; as many as there are slots) get a store of every sample, the
+ *     pilot's first;
+ *   - reviews after each quarter more rows redo the choice from the binned medians: new
+ *     wanted pairs get a store from the next row, unwanted ones give theirs up only when
+ *     the room is needed;
+ *   - finish sums a writer's final cleaners from the stores exactly as the exact path does
+ *     (the same per-sample floats, added in the same order: same bits) when they hold all
+ *     of its samples; the other writers go through a second pass over the rows (up to the
+ *     last layer holding one of their cleaners), only over the first rows the stores miss
+ *     (all of them when a cleaner has no store), the rest from the stores.
+ * Memory: the pilot's batches of pair samples, SCAN_SLOTS_PER_WRITER stores of n_rows x T
+ * floats per writer at most, and for the second pass one float per sample and writer;
+ * run.txt says how the sums were made. With nothing spare: no stores, every sum by the
+ * second pass (one more forward pass, BENCHMARKS.md).
  */
 #include <math.h>
 #include <stdint.h>
@@ -52,6 +68,18 @@
 #define SCAN_CLEANER_THRESHOLD 0.03
 #define SCAN_CLEANER_RELATIVE 0.25
 #define SCAN_MAX_CLEANERS 8
+/* Binned pairs keep the exact samples of candidate cleaners (header comment), chosen on a
+ * pilot of up to SCAN_PILOT_ROWS rows (whole batches), then reviewed: of w's later nodes,
+ * those whose SCAN_CANDIDATE_QUANTILE quantile of PR(n, w) so far is at or below
+ * SCAN_CANDIDATE_MARGIN x w's threshold so far (a median swings between rows where a pair's
+ * values are bimodal; the lower quantile lists such a pair early), at most
+ * SCAN_CANDIDATES_PER_WRITER per writer; at most SCAN_SLOTS_PER_WRITER stores per writer in
+ * all (the budget's spare permitting). */
+#define SCAN_PILOT_ROWS 16
+#define SCAN_CANDIDATE_MARGIN 0.25
+#define SCAN_CANDIDATE_QUANTILE 0.35
+#define SCAN_CANDIDATES_PER_WRITER 16
+#define SCAN_SLOTS_PER_WRITER 8
 #define SCAN_BINS 32768
 #define SCAN_BIN_LO (-8.0)
 #define SCAN_BIN_SCALE 2048.0 /* bins per unit */
@@ -276,7 +304,44 @@ typedef struct {
     Samples **targets;    /* [plan.n_values]: where each of the plan's values goes */
     int *n_cl;            /* [n_src]: number of cleaners of w */
     int *cl;              /* [n_src * SCAN_MAX_CLEANERS]: w's cleaners, later-node offsets */
+    /* Binned: the pilot and the candidate cleaners (scan_extras, keep_candidates) */
+    int hold_rows;        /* rows the lists of pair hold: the pilot's batches are not poured */
+    size_t room, room_all; /* floats the candidates' stores may still take, may take in all */
+    int rows_seen;        /* rows of the pass so far */
+    int lists_from;       /* the first row the lists of pair hold */
+    int late;             /* ExpInputs.scan_candidates > 0: the pilot's rows are not kept (tests) */
+    int pilot_done, next_check; /* the candidates are reviewed when rows_seen reaches next_check */
+    Samples *cand;        /* [n_gpairs]: the kept pairs' samples from row cand_from (values NULL: not kept) */
+    int *cand_from;       /* [n_gpairs] */
+    int *second_pass;     /* [n_src]: scan_cleaners_pass sums w's cleaners over rows [0, second_pass[w]) */
 } Scan;
+
+/* How the binned scan uses the memory it may use beyond its stores. */
+typedef struct {
+    int hold_rows; /* rows the lists of pair hold: the pilot's whole batches (at least one) */
+    size_t slots;  /* candidate stores of n_rows x T floats */
+} ScanExtras;
+
+/* The binned scan of n_gpairs pairs of n_writers writers, over n_rows rows of T tokens,
+ * batch_rows at a time, with in->scan_spare_bytes: the pilot (up to SCAN_PILOT_ROWS rows in
+ * whole batches, at most half the spare), then the candidates' stores (at most
+ * SCAN_SLOTS_PER_WRITER per writer). Nothing spare (or in->scan_candidates < 0): a pilot of
+ * one batch and no candidates, every cleaners' sum by the second pass. */
+static void scan_extras(const ExpInputs *in, size_t n_gpairs, int n_writers, int n_rows, int T, int batch_rows,
+                        ScanExtras *x) {
+    const size_t pilot_batch = n_gpairs * (size_t)batch_rows * T * sizeof(float);
+    const size_t slot = (size_t)n_rows * T * sizeof(float);
+    size_t spare = in->scan_spare_bytes, more = 0;
+    x->slots = 0;
+    if (in->scan_candidates >= 0 && n_writers > 0 && slot > 0 && spare / slot > 0) {
+        more = (size_t)((SCAN_PILOT_ROWS + batch_rows - 1) / batch_rows - 1); /* batches after the first */
+        if (pilot_batch && more > spare / 2 / pilot_batch) more = spare / 2 / pilot_batch;
+        spare -= more * pilot_batch;
+        x->slots = spare / slot;
+        if (x->slots > (size_t)SCAN_SLOTS_PER_WRITER * n_writers) x->slots = (size_t)SCAN_SLOTS_PER_WRITER * n_writers;
+    }
+    x->hold_rows = (int)((1 + more) * batch_rows < (size_t)n_rows ? (1 + more) * batch_rows : (size_t)n_rows);
+}
 
 typedef struct {
     const ExpInputs *in;
@@ -371,10 +436,20 @@ static void *scan_begin(const ExpInputs *in, int n_rows, int T, int batch_rows) 
     if (s->exact) {
         s->pair = samples_array((size_t)s->n_gpairs, n_samples);
     } else {
+        ScanExtras x;
         size_t k;
-        s->pair = samples_array((size_t)s->n_gpairs, (size_t)batch_rows * T); /* one batch */
+        int n_writers = 0;
+        for (w = s->lo; w < s->hi; w++) n_writers += s->first[w] < s->sh.n_src;
+        scan_extras(in, (size_t)s->n_gpairs, n_writers, n_rows, T, batch_rows, &x);
+        s->hold_rows = x.hold_rows;
+        s->room = s->room_all = x.slots * n_samples;
+        s->late = in->scan_candidates > 0;
+        s->pair = samples_array((size_t)s->n_gpairs, (size_t)s->hold_rows * T); /* the pilot, then one batch */
         s->bins = xalloc_array((size_t)s->n_gpairs, sizeof *s->bins, "scan histograms");
         for (k = 0; k < (size_t)s->n_gpairs; k++) binned_init(&s->bins[k]);
+        s->cand = xalloc_array((size_t)s->n_gpairs, sizeof *s->cand, "scan");
+        s->cand_from = xalloc_array((size_t)s->n_gpairs, sizeof *s->cand_from, "scan");
+        s->second_pass = xalloc_array((size_t)s->sh.n_src, sizeof *s->second_pass, "scan");
     }
     scan_plan(s);
     s->n_rows = n_rows;
@@ -397,13 +472,223 @@ static void scan_pour(Scan *s) {
     }
 }
 
+/* A possible candidate: pair k (w's later node k - pair0[w]) and its median so far relative
+ * to w's threshold so far (-1: at the threshold, below -1: a cleaner so far). */
+typedef struct {
+    double rel;
+    int pair, writer;
+    int core;   /* among w's cleaners so far (pick_cleaners' rule) */
+    int n_core; /* w's number of those */
+} Candidate;
+
+/* Whole writers first, those needing the fewest candidates first: a writer's sum comes from
+ * the candidates only if all its cleaners are kept. */
+static int compare_writers(const void *a, const void *b) {
+    const Candidate *x = a, *y = b;
+    if (x->n_core != y->n_core) return x->n_core - y->n_core;
+    if (x->writer != y->writer) return x->writer - y->writer;
+    return x->pair - y->pair;
+}
+
+/* Then the others nearest the threshold, where the medians so far are least sure. */
+static int compare_margin(const void *a, const void *b) {
+    const Candidate *x = a, *y = b;
+    double dx = fabs(x->rel + 1), dy = fabs(y->rel + 1);
+    if (dx != dy) return dx < dy ? -1 : 1;
+    return x->pair - y->pair;
+}
+
+/* The possible candidates from med (a median so far per pair of this pass): per writer, the
+ * later nodes whose median is at or below SCAN_CANDIDATE_MARGIN x the writer's threshold
+ * (pick_cleaners' rule on these medians), at most SCAN_CANDIDATES_PER_WRITER, most negative
+ * first. all has room for n_gpairs; returns their number. */
+static int list_candidates(const Scan *s, const double *med_pairs, const double *low_pairs, Candidate *all) {
+    int w, k, n_all = 0, idx[SCAN_MAX_CLEANERS];
+    char listed[256];
+    for (w = s->lo; w < s->hi; w++) {
+        const double *med = med_pairs + s->pair0[w], *low = low_pairs + s->pair0[w];
+        int n_later = s->sh.n_src - s->first[w], n_w = 0, n_c, w0 = n_all;
+        double threshold;
+        if (n_later <= 0) continue;
+        if (n_later > 256) die(EXIT_INTERNAL, "scan: too many nodes");
+        n_c = pick_cleaners(med, n_later, idx);
+        if (n_c == 0 && most_negative(med, n_later, idx) == 0) continue;
+        threshold = -med[idx[0]] * SCAN_CLEANER_RELATIVE; /* pick_cleaners' threshold */
+        if (threshold < SCAN_CLEANER_THRESHOLD) threshold = SCAN_CLEANER_THRESHOLD;
+        memset(listed, 0, sizeof listed);
+        while (n_w < SCAN_CANDIDATES_PER_WRITER) { /* the most negative first, as most_negative */
+            int best = -1;
+            for (k = 0; k < n_later; k++)
+                if (!listed[k] && low[k] <= -SCAN_CANDIDATE_MARGIN * threshold && (best < 0 || med[k] < med[best]))
+                    best = k;
+            if (best < 0) break;
+            listed[best] = 1;
+            all[n_all].rel = med[best] / threshold;
+            all[n_all].pair = s->pair0[w] + best;
+            all[n_all].writer = w;
+            all[n_all].core = n_w < n_c; /* pick_cleaners' are the first n_c of this order */
+            n_all++;
+            n_w++;
+        }
+        for (k = w0; k < n_all; k++) all[k].n_core = n_c;
+    }
+    return n_all;
+}
+
+/* Starts pair k's store at row from (its samples from the next batch on; the pilot's: from 0). */
+static void keep_pair(Scan *s, int k, int from) {
+    Samples *c = &s->cand[k];
+    size_t cap = (size_t)(s->n_rows - from) * s->T;
+    samples_init(c);
+    c->values = xalloc_array(cap ? cap : 1, sizeof(float), "scan candidates");
+    c->cap = cap;
+    s->cand_from[k] = from;
+    s->room -= cap;
+}
+
+static void drop_pair(Scan *s, int k) {
+    s->room += s->cand[k].cap;
+    samples_free(&s->cand[k]);
+    samples_init(&s->cand[k]);
+}
+
+/* Kept pairs in the order they are given up to make room: the largest median first. */
+static int compare_drop(const void *a, const void *b) {
+    const Candidate *x = a, *y = b;
+    if (x->rel != y->rel) return x->rel > y->rel ? -1 : 1;
+    return x->pair - y->pair;
+}
+
+/* The candidates to keep, from the listed ones (all, reordered): as many as there are slots,
+ * the writers' cleaners so far first (writer by writer, fewest first, a writer only when all of
+ * its fit), then the others nearest the threshold, of the writers taken whole or with no
+ * cleaner so far. Those kept and not wanted are dropped only as their room is needed (the
+ * largest median first: a store dropped and kept again later misses the rows in between),
+ * then the wanted ones not kept start their stores at row from, as the room allows. */
+static void keep_candidates(Scan *s, Candidate *all, int n_all, int from, const double *med) {
+    const size_t cost = (size_t)(s->n_rows - from) * s->T, slot = (size_t)s->n_rows * s->T;
+    size_t left = slot ? s->room_all / slot : 0, need = 0;
+    char *want = xalloc_array((size_t)s->n_gpairs + 1, 1, "scan");
+    Candidate *drop = xalloc_array((size_t)s->n_gpairs + 1, sizeof *drop, "scan");
+    int k, j, n_core = 0, n_m = 0, n_drop = 0;
+    for (k = 0; k < n_all; k++) /* the cores first */
+        if (all[k].core) {
+            Candidate t = all[n_core];
+            all[n_core++] = all[k];
+            all[k] = t;
+        }
+    qsort(all, (size_t)n_core, sizeof *all, compare_writers);
+    for (k = 0; k < n_core;) {
+        int end = k + all[k].n_core;
+        if ((size_t)(end - k) <= left) {
+            for (j = k; j < end; j++) want[all[j].pair] = 1;
+            left -= (size_t)(end - k);
+        }
+        k = end;
+    }
+    for (k = n_core; k < n_all; k++) { /* the others of the writers taken whole or with no core */
+        int whole = 1;
+        for (j = 0; j < n_core && whole; j++)
+            if (all[j].writer == all[k].writer && !want[all[j].pair]) whole = 0;
+        if (whole) all[n_core + n_m++] = all[k];
+    }
+    qsort(all + n_core, (size_t)n_m, sizeof *all, compare_margin);
+    for (k = n_core; k < n_core + n_m && left > 0; k++, left--) want[all[k].pair] = 1;
+    for (k = 0; k < n_all; k++) need += want[all[k].pair] && !s->cand[all[k].pair].values ? cost : 0;
+    /* room for them: the stores not wanted, the largest median first */
+    for (k = 0; k < s->n_gpairs; k++)
+        if (s->cand[k].values && !want[k]) {
+            drop[n_drop].pair = k;
+            drop[n_drop++].rel = isnan(med[k]) ? HUGE_VAL : med[k];
+        }
+    qsort(drop, (size_t)n_drop, sizeof *drop, compare_drop);
+    for (k = 0; k < n_drop && s->room < need; k++) drop_pair(s, drop[k].pair);
+    for (k = 0; k < n_core + n_m && s->room >= cost && cost > 0; k++)
+        if (want[all[k].pair] && !s->cand[all[k].pair].values) keep_pair(s, all[k].pair, from);
+    free(drop);
+    free(want);
+}
+
+/* End of the pilot: the candidates from the exact medians of the samples the lists of pair
+ * hold (the pilot's rows), their stores starting at row 0 (the same values, in the same
+ * order, as the lists of an exact run). */
+static void scan_pilot_candidates(Scan *s) {
+    Candidate *all = xalloc_array((size_t)s->n_gpairs + 1, sizeof *all, "scan");
+    double *med = xalloc_array((size_t)s->n_gpairs + 1, sizeof *med, "scan");
+    double *low = xalloc_array((size_t)s->n_gpairs + 1, sizeof *low, "scan");
+    Samples copy;
+    int k, n_all;
+    samples_init(&copy);
+    copy.values = xalloc_array((size_t)s->hold_rows * s->T + 1, sizeof(float), "scan");
+    for (k = 0; k < s->n_gpairs; k++) { /* a copy: the lists keep the samples' order */
+        memcpy(copy.values, s->pair[k].values, s->pair[k].count * sizeof(float));
+        copy.count = s->pair[k].count;
+        med[k] = samples_quantile(&copy, 0.5);
+        low[k] = samples_quantile(&copy, SCAN_CANDIDATE_QUANTILE);
+    }
+    n_all = list_candidates(s, med, low, all);
+    keep_candidates(s, all, n_all, s->late ? s->rows_seen : 0, med);
+    free(copy.values);
+    free(low);
+    free(med);
+    free(all);
+}
+
+/* A review after the pilot (rows_seen rows poured): the candidates from the binned medians
+ * so far (keep_candidates; new stores start at the next row). */
+static void scan_review_candidates(Scan *s) {
+    Candidate *all = xalloc_array((size_t)s->n_gpairs + 1, sizeof *all, "scan");
+    double *med = xalloc_array((size_t)s->n_gpairs + 1, sizeof *med, "scan");
+    double *low = xalloc_array((size_t)s->n_gpairs + 1, sizeof *low, "scan");
+    int k, n_all;
+    for (k = 0; k < s->n_gpairs; k++) {
+        med[k] = binned_quantile(&s->bins[k], 0.5);
+        low[k] = binned_quantile(&s->bins[k], SCAN_CANDIDATE_QUANTILE);
+    }
+    n_all = list_candidates(s, med, low, all);
+    keep_candidates(s, all, n_all, s->rows_seen, med);
+    free(low);
+    free(med);
+    free(all);
+}
+
+/* Binned, after each batch: the pilot's rows stay in the lists of pair until the pilot ends
+ * (the candidates are picked then); the candidates' samples are copied before the lists
+ * are poured into the histograms; the candidates are reviewed after each quarter more
+ * rows (at least a batch). */
+static void scan_binned_batch(Scan *s, int n_rows) {
+    int k;
+    size_t i;
+    s->rows_seen += n_rows;
+    if (!s->pilot_done) {
+        int left = s->n_rows - s->rows_seen; /* the pilot's rows are all in the lists */
+        if (left > 0 && s->rows_seen + (left < s->batch_rows ? left : s->batch_rows) <= s->hold_rows) return;
+        scan_pilot_candidates(s);
+        s->pilot_done = 1;
+        s->next_check = s->rows_seen;
+    }
+    for (k = 0; k < s->n_gpairs; k++) {
+        const Samples *p = &s->pair[k];
+        Samples *c = &s->cand[k];
+        if (!c->values || s->cand_from[k] > s->lists_from) continue; /* it starts after these rows */
+        for (i = 0; i < p->count; i++) samples_add(c, p->values[i]);
+        c->n_nan += p->n_nan;
+    }
+    scan_pour(s);
+    s->lists_from = s->rows_seen;
+    if (s->rows_seen >= s->next_check && s->rows_seen < s->n_rows && s->room_all > 0) {
+        if (s->rows_seen > s->hold_rows) scan_review_candidates(s);
+        s->next_check = s->rows_seen + (s->rows_seen / 4 > s->batch_rows ? s->rows_seen / 4 : s->batch_rows);
+    }
+}
+
 static void scan_batch(void *state, const ExpInputs *in, ExpBatch *b) {
     Scan *s = state;
     ScanCtx ctx;
     ctx.in = in;
     ctx.s = s;
     collect_prs(in->model, b->acts, &s->plan, scan_vectors, &ctx, s->targets);
-    if (!s->exact) scan_pour(s);
+    if (!s->exact) scan_binned_batch(s, b->acts->n_rows);
 }
 
 /* Medians of w's pairs without disturbing the sample order (the cleaners' sum needs it). */
@@ -422,8 +707,39 @@ static void pair_medians(Scan *s, int w, double *med) {
     }
 }
 
-/* scan.{w}.n_cleaners; w's cleaners into s->cl; with exact pairs also
- * scan.{w}.cleaners_sum.* from the stored samples (binned: scan_cleaners_pass). */
+/* The rows [0, R) whose samples of w's cleaners no candidate store holds (binned): 0 when the
+ * stores hold them all (every cleaner kept, without NaN: then they are the values the exact
+ * pairs and the second pass hold), n_rows when a cleaner was not kept at the end. */
+static int rows_missing(const Scan *s, int w) {
+    int c, R = 0;
+    for (c = 0; c < s->n_cl[w]; c++) {
+        int k = s->pair0[w] + s->cl[w * SCAN_MAX_CLEANERS + c];
+        if (!s->cand[k].values || s->cand[k].count != (size_t)(s->n_rows - s->cand_from[k]) * s->T) return s->n_rows;
+        if (s->cand_from[k] > R) R = s->cand_from[k];
+    }
+    return R;
+}
+
+/* Adds to sum the cleaners' sums of w at rows [from, n_rows) from the candidates' stores
+ * (rows_missing(s, w) <= from). */
+static void sum_from_candidates(const Scan *s, int w, int from, Samples *sum) {
+    const float *v[SCAN_MAX_CLEANERS];
+    size_t i, n = (size_t)(s->n_rows - from) * s->T;
+    int c, n_c = s->n_cl[w];
+    for (c = 0; c < n_c; c++) {
+        int k = s->pair0[w] + s->cl[w * SCAN_MAX_CLEANERS + c];
+        v[c] = s->cand[k].values + (size_t)(from - s->cand_from[k]) * s->T;
+    }
+    for (i = 0; i < n; i++) {
+        double acc = 0;
+        for (c = 0; c < n_c; c++) acc += v[c][i];
+        samples_add(sum, (float)acc);
+    }
+}
+
+/* scan.{w}.n_cleaners; w's cleaners into s->cl; scan.{w}.cleaners_sum.* from the stored
+ * samples: the exact pairs', or with binned pairs the candidates' when they hold every
+ * sample of the cleaners; otherwise w is marked for scan_cleaners_pass (rows_missing). */
 static void scan_cleaners(Scan *s, int w, const char *wname, Results *res) {
     int n_later = s->sh.n_src - s->first[w], *idx = s->cl + w * SCAN_MAX_CLEANERS, n_c, c;
     double med[256];
@@ -433,7 +749,9 @@ static void scan_cleaners(Scan *s, int w, const char *wname, Results *res) {
     n_c = s->n_cl[w] = pick_cleaners(med, n_later, idx);
     snprintf(name, sizeof name, "scan.%s.n_cleaners", wname);
     results_set(res, name, n_c);
-    if (n_c > 0 && s->exact) {
+    if (n_c == 0) return;
+    snprintf(name, sizeof name, "scan.%s.cleaners_sum", wname);
+    if (s->exact) {
         Samples sum;
         size_t i, n = s->pair[s->pair0[w]].count;
         samples_init(&sum);
@@ -442,7 +760,12 @@ static void scan_cleaners(Scan *s, int w, const char *wname, Results *res) {
             for (c = 0; c < n_c; c++) acc += s->pair[s->pair0[w] + idx[c]].values[i];
             samples_add(&sum, (float)acc);
         }
-        snprintf(name, sizeof name, "scan.%s.cleaners_sum", wname);
+        add_quantiles3(res, name, &sum);
+        samples_free(&sum);
+    } else if ((s->second_pass[w] = rows_missing(s, w)) == 0) {
+        Samples sum;
+        samples_init(&sum);
+        sum_from_candidates(s, w, 0, &sum);
         add_quantiles3(res, name, &sum);
         samples_free(&sum);
     }
@@ -466,10 +789,11 @@ static void cleaners_vectors(const void *ctx, const Activations *a, int b, int t
         vec[i] = src_stage(&s->sh, i) <= x->last_stage ? src_vector(x->in->model, a, &s->sh, i, b, t) : NULL;
 }
 
-/* Binned pairs: scan.{w}.cleaners_sum.* of every writer with cleaners, from a second
- * pass over the clean pass's rows (same batches), up to the last layer holding a
- * cleaner. The pairs' samples were not kept; the sums equal the exact path's. */
-static void scan_cleaners_pass(Scan *s, const ExpInputs *in, Results *res) {
+/* Binned pairs: scan.{w}.cleaners_sum.* of the writers marked by scan_cleaners, from a
+ * second pass over the clean pass's rows (same batches) up to the last layer holding a
+ * cleaner: over the rows [0, R) that the candidates' stores miss for some of them, the
+ * other rows from the stores. The sums equal the exact path's. Returns R (0: no pass). */
+static int scan_cleaners_pass(Scan *s, const ExpInputs *in, Results *res) {
     const Model *m = in->model;
     const size_t BT = (size_t)s->batch_rows * s->T;
     int *writers = xalloc_array((size_t)s->sh.n_src, sizeof *writers, "scan");
@@ -482,11 +806,12 @@ static void scan_cleaners_pass(Scan *s, const ExpInputs *in, Results *res) {
     CleanersCtx ctx;
     Error err;
     char name[128], wname[32];
-    int w, c, n_w = 0, row, last_stage = 0;
+    int w, c, n_w = 0, row, last_stage = 0, R = 0;
     size_t bt;
     for (w = 0; w < s->sh.n_src; w++)
-        if (s->n_cl[w] > 0) {
+        if (s->n_cl[w] > 0 && s->second_pass[w]) {
             writers[n_w++] = w;
+            if (s->second_pass[w] > R) R = s->second_pass[w];
             for (c = 0; c < s->n_cl[w]; c++) {
                 int st = src_stage(&s->sh, s->first[w] + s->cl[w * SCAN_MAX_CLEANERS + c]);
                 if (st > last_stage) last_stage = st;
@@ -511,9 +836,10 @@ static void scan_cleaners_pass(Scan *s, const ExpInputs *in, Results *res) {
         ctx.in = in;
         ctx.s = s;
         ctx.last_stage = last_stage;
-        progress_begin("scan: the cleaners' summed PR", s->n_rows);
-        for (row = 0; row < s->n_rows; row += s->batch_rows) {
-            int n = s->n_rows - row < s->batch_rows ? s->n_rows - row : s->batch_rows;
+        snprintf(name, sizeof name, "scan: the cleaners' summed PR of %d writer%s", n_w, n_w > 1 ? "s" : "");
+        progress_begin(name, R);
+        for (row = 0; row < R; row += s->batch_rows) {
+            int n = R - row < s->batch_rows ? R - row : s->batch_rows;
             model_forward(m, &a, in->data->tokens + (size_t)row * s->T, n, s->T, &opt);
             batch_prs(m, &a, &plan, cleaners_vectors, &ctx, pr);
             for (bt = 0; bt < (size_t)n * s->T; bt++)
@@ -527,6 +853,7 @@ static void scan_cleaners_pass(Scan *s, const ExpInputs *in, Results *res) {
         progress_end();
         activations_free(&a);
         for (w = 0; w < n_w; w++) {
+            if (R < s->n_rows) sum_from_candidates(s, writers[w], R, &sums[w]); /* rows_missing <= R */
             src_name(&s->sh, writers[w], wname, sizeof wname);
             snprintf(name, sizeof name, "scan.%s.cleaners_sum", wname);
             add_quantiles3(res, name, &sums[w]);
@@ -536,6 +863,7 @@ static void scan_cleaners_pass(Scan *s, const ExpInputs *in, Results *res) {
         pr_plan_free(&plan);
     }
     free(writers);
+    return R;
 }
 
 /* scan.{w}.gone, .spread and .score for every source, and scan.{w}.rank among those with
@@ -629,14 +957,36 @@ static void scan_finish(void *state, const ExpInputs *in, Results *res, Points *
     size_t n_nan = 0;
     char wname[32];
     double so_far = 0;
-    int i;
+    int i, k;
     (void)points;
     for (i = s->lo; i < s->hi; i++) { /* before the pairs are sorted */
         src_name(sh, i, wname, sizeof wname);
         scan_cleaners(s, i, wname, res);
     }
     scan_quantiles(s, res, &n_nan);
-    if (!s->exact) scan_cleaners_pass(s, in, res);
+    if (!s->exact) {
+        int n_cand = 0, from_cand = 0, second = 0, rows = 0, c;
+        char *read = xalloc_array((size_t)s->n_gpairs + 1, 1, "scan");
+        for (k = 0; k < s->n_gpairs; k++) n_cand += s->cand[k].values != NULL;
+        for (i = s->lo; i < s->hi; i++) {
+            from_cand += s->n_cl[i] > 0 && !s->second_pass[i];
+            second += s->n_cl[i] > 0 && s->second_pass[i];
+            if (s->n_cl[i] > 0 && s->second_pass[i] > rows) rows = s->second_pass[i];
+        }
+        for (i = s->lo; i < s->hi; i++) /* the stores the pass reads (rows after its own) */
+            for (c = 0; rows < s->n_rows && s->second_pass[i] && c < s->n_cl[i]; c++)
+                read[s->pair0[i] + s->cl[i * SCAN_MAX_CLEANERS + c]] = 1;
+        for (k = 0; k < s->n_gpairs; k++) /* the others are given back before it */
+            if (s->cand[k].values && !read[k]) drop_pair(s, k);
+        free(read);
+        rows = scan_cleaners_pass(s, in, res);
+        if (in->memory) {
+            in->memory->scan_candidates += n_cand;
+            in->memory->scan_sums_from_candidates += from_cand;
+            in->memory->scan_sums_second_pass += second;
+            if (rows > in->memory->scan_second_pass_rows) in->memory->scan_second_pass_rows = rows;
+        }
+    }
     /* A pass over some of the sources (experiments_run splits the scan when its stores
      * exceed the memory budget): the count so far; the last pass ranks them all. */
     if (s->lo > 0 && results_get(res, "scan.n_nan", &so_far)) n_nan += (size_t)so_far;
@@ -656,6 +1006,9 @@ static void scan_end(void *state) {
     free(s->bins);
     pr_plan_free(&s->plan);
     free(s->targets);
+    if (s->cand) samples_array_free(s->cand, (size_t)s->n_gpairs);
+    free(s->cand_from);
+    free(s->second_pass);
     free(s->n_cl);
     free(s->cl);
     free(s->first);
@@ -994,7 +1347,8 @@ static void scan_report_section(const ReportContext *c, ReportSection *s) {
              "cleaners are the later nodes whose median PR onto it is at most -max(%.2f, %.2f x |the most negative "
              "one|), at most %d of them.%s",
              metric_value(c->r, "scan.pairs_exact") == 0
-                 ? "binned quantiles within 5e-4; the cleaners' summed PR exact, from a second pass"
+                 ? "binned quantiles within 5e-4; the cleaners' summed PR exact, from the samples of candidate "
+                   "cleaners kept on the way or a second pass"
                  : "exact quantiles",
              SCAN_CLEANER_THRESHOLD, SCAN_CLEANER_RELATIVE, SCAN_MAX_CLEANERS, checks);
     section_write(s, intro);
@@ -1024,14 +1378,16 @@ static const ExpOutput scan_outputs[] = {
 static const char *const scan_figures[] = {"scan_heatmap", "scan_top", NULL};
 
 /* scan_begin's stores for this pass's sources: the resid x node series, and the pairs
- * (exact), or one batch of pair samples, the histograms and, for the cleaners' second
- * pass, one summed PR per sample and writer (binned). The second pass's activations
- * are fewer than the clean pass's, which are freed before it. */
+ * (exact), or the pilot's batches of pair samples, the histograms, the candidate cleaners'
+ * stores (scan_extras: from in->scan_spare_bytes) and, for the cleaners' second pass, one
+ * summed PR per sample and writer (binned). The second pass's activations are fewer than
+ * the clean pass's, which are freed before it. */
 static size_t scan_memory(const ExpInputs *in, int n_rows, int T, int batch_rows) {
     const ModelConfig *c = &in->model->cfg;
     const size_t n_samples = (size_t)n_rows * T;
     size_t bytes, n_gpairs = 0;
     ScanShape sh;
+    ScanExtras x;
     int lo, hi, w, n_writers = 0;
     scan_shape(&sh, c->n_layers, c->n_heads, c->attn_only);
     sh.n_pairs = count_pairs(&sh);
@@ -1042,8 +1398,9 @@ static size_t scan_memory(const ExpInputs *in, int n_rows, int T, int batch_rows
     }
     bytes = (size_t)(hi - lo) * sh.n_loc * n_samples * sizeof(float);
     if (scan_exact(in, &sh, n_samples)) return bytes + n_gpairs * n_samples * sizeof(float);
-    return bytes + n_gpairs * (size_t)batch_rows * T * sizeof(float) + n_gpairs * SCAN_BINS * sizeof(uint32_t) +
-           (size_t)n_writers * n_samples * sizeof(float);
+    scan_extras(in, n_gpairs, n_writers, n_rows, T, batch_rows, &x);
+    return bytes + n_gpairs * (size_t)x.hold_rows * T * sizeof(float) + n_gpairs * SCAN_BINS * sizeof(uint32_t) +
+           ((size_t)n_writers + x.slots) * n_samples * sizeof(float);
 }
 
 const Experiment experiment_scan = {

@@ -78,6 +78,12 @@ typedef struct {
     int scan_first, scan_end;    /* the scan's sources in this pass, [first, end); end 0: all. Set by
                                     experiments_run, which splits the scan into passes over the data
                                     when its stores do not fit the budget (same results) */
+    size_t scan_spare_bytes;     /* what the budget leaves this pass beyond the stores and the batch,
+                                    for the binned scan's optional stores (its pilot and candidate
+                                    cleaners: exp_scan.c). Set by experiments_run; 0: none */
+    int scan_candidates;         /* 0: the binned scan keeps candidate cleaners as memory allows;
+                                    -1: none, every cleaners' sum by a second pass; 1: not from the
+                                    pilot's rows, a second pass over those (both for tests) */
     struct ExpMemory *memory;    /* when not NULL, experiments_run says here how it used the budget */
 } ExpInputs;
 
@@ -94,6 +100,10 @@ typedef struct ExpMemory {
     size_t row_bytes;       /* activations + per-batch buffers of one more row */
     int batch_rows;         /* rows per clean-pass batch (0: no clean pass) */
     int passes;             /* passes over the rows: more than 1 when the scan is split */
+    /* The binned scan's cleaners' sums (0 with exact pairs), over all passes: candidate cleaners
+       kept exactly, writers summed from them alone, writers summed by a second pass over the
+       first scan_second_pass_rows rows (the most over the passes; the others from the candidates). */
+    int scan_candidates, scan_sums_from_candidates, scan_sums_second_pass, scan_second_pass_rows;
 } ExpMemory;
 
 /* One batch of the clean pass: rows [first_row, first_row + acts->n_rows). */

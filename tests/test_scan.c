@@ -1,9 +1,13 @@
 /* test_scan.c - the scan unit (exp_scan.c) on the exp_model fixture (40 rows x 48):
  *   - scan.L0H{h}.{location}.* equal Fig 1's fig1.L0H{h}.* bit for bit (the same samples);
  *   - the binned node x node quantiles agree with the exact ones within 1e-3 (their bound
- *     is one bin, 2^-11); with binned pairs the cleaners' summed PR (a second pass) and
- *     every other metric equal the exact run's bit for bit;
+ *     is one bin, 2^-11); with binned pairs the cleaners' summed PR and every other metric
+ *     equal the exact run's bit for bit;
  *   - the results do not depend on the thread count;
+ *   - binned, the cleaners' summed PR is the exact run's bit for bit whether it comes from
+ *     the candidate cleaners' stores, the second pass, or both (the pass over the first rows
+ *     only; stores started at the pilot or at a review on the way), and the run's counts
+ *     (ExpMemory, run.txt) say which (a budget with room for every candidate: no pass);
  *   - the paper's table holds the 972 published scan values, one per gelu-4l node,
  *     location and quartile, and its L0H2 rows are Fig 1's published values.
  * The values themselves are checked against the float64 PyTorch reference by
@@ -20,7 +24,10 @@
 
 #define MODEL_DIR "tests/fixtures/models/exp_model"
 
-static int run(const Model *m, const Dataset *ds, unsigned which, int pairs, Results *res) {
+/* The scan (and which) with pairs (SCAN_PAIRS_*), the candidates knob (ExpInputs.scan_candidates) and
+ * budget max_memory (0: the default); mem (may be NULL) gets how the run used it. */
+static int run_with(const Model *m, const Dataset *ds, unsigned which, int pairs, int candidates, size_t max_memory,
+                    Results *res, ExpMemory *mem) {
     ExpInputs in;
     ExpHeads hd;
     Error err;
@@ -36,12 +43,19 @@ static int run(const Model *m, const Dataset *ds, unsigned which, int pairs, Res
     in.data = ds;
     in.heads = &hd;
     in.scan_pairs = pairs;
+    in.scan_candidates = candidates;
+    in.max_memory = max_memory;
+    in.memory = mem;
     results_init(res);
     if (experiments_run(&in, which, res, NULL, &err)) {
         printf("  experiments_run: %s\n", err.msg);
         return -1;
     }
     return 0;
+}
+
+static int run(const Model *m, const Dataset *ds, unsigned which, int pairs, Results *res) {
+    return run_with(m, ds, which, pairs, 0, 0, res, NULL);
 }
 
 /* 1 if name is a node x node pair metric scan.{w}.{n}.{stat} (n a node, not a location). */
@@ -94,13 +108,14 @@ static void test_fixture(void) {
             CHECK(fabs(b - v) <= 1e-3, "%s: binned %.9g, exact %.9g", name, b, v);
             n_pairs++;
         } else {
-            /* everything else, the cleaners' summed PR included (binned: from the second pass), bit for bit */
+            /* everything else, the cleaners' summed PR included (binned: from candidates or a second
+             * pass), bit for bit */
             CHECK(b == v || (isnan(b) && isnan(v)), "%s: binned run %.9g, exact run %.9g (not a pair metric)", name, b, v);
             if (strstr(name, "cleaners_sum.")) n_sums++;
         }
     }
     printf("  %d fig1 metrics equal to scan's; %d pair quantiles binned vs exact: largest difference %.3g; %d summed-PR "
-           "quantiles of the binned run's second pass equal to the exact run's\n",
+           "quantiles of the binned run equal to the exact run's\n",
            n_equal, n_pairs, worst, n_sums);
     CHECK(n_equal == 8 * 9 * 5, "fig1 metrics compared: %d", n_equal);
     CHECK(n_pairs > 1000, "pair metrics compared: %d", n_pairs);
@@ -109,6 +124,102 @@ static void test_fixture(void) {
     results_free(&exact);
     results_free(&binned);
     results_free(&two);
+    for (i = 0; i < n_paths; i++) free(paths[i]);
+    free(paths);
+    data_free(&ds);
+    model_free(&m);
+}
+
+/* The number of scan.{w}.cleaners_sum.* metrics of want, each checked equal in got bit for bit. */
+static int same_sums(const Results *want, const Results *got, const char *what) {
+    int i, n = 0;
+    for (i = 0; i < want->count; i++) {
+        const char *name = want->items[i].name;
+        double v = want->items[i].value, b;
+        if (strncmp(name, "scan.", 5) != 0 || !strstr(name, ".cleaners_sum.")) continue;
+        CHECK(results_get(got, name, &b) && (b == v || (isnan(b) && isnan(v))), "%s: %s %.9g, exact run %.9g", name,
+              what, b, v);
+        n++;
+    }
+    return n;
+}
+
+/* Binned pairs: the cleaners' summed PR from the candidate cleaners' stores, from the second pass, or
+ * from both (the pass over the first rows, the stores for the others) equals the exact run's bit for
+ * bit, and the run says which way it went. */
+static void test_candidates(void) {
+    static const struct {
+        int candidates;
+        size_t max_memory;
+        const char *what;
+    } cases[] = {
+        {0, (size_t)1 << 30, "1 GB budget, candidates"},
+        {0, 0, "default budget (several passes), candidates"},
+        {-1, (size_t)1 << 30, "no candidates (second pass)"},
+        {1, (size_t)110 << 20, "candidates without the pilot's rows (110 MB budget)"},
+        /* smaller batches: candidates reviewed on the way, stores started after row 0 */
+        {0, (size_t)76 << 20, "76 MB budget, candidates"},
+        {0, (size_t)96 << 20, "96 MB budget, candidates"},
+    };
+    Model m;
+    Dataset ds;
+    Error err;
+    Results exact, got;
+    ExpMemory mem;
+    char **paths;
+    int n_paths, i, c, n_writers = 0;
+    if (model_load(MODEL_DIR, NULL, 1, &m, &err) || data_find_files(MODEL_DIR, &paths, &n_paths, &err) ||
+        data_load_files(paths, n_paths, 40, 48, m.cfg.n_ctx, m.cfg.d_vocab, NULL, &ds, &err)) {
+        CHECK(0, "loading %s: %s", MODEL_DIR, err.msg);
+        return;
+    }
+    set_thread_count(2);
+    CHECK(run(&m, &ds, EXP_SCAN, SCAN_PAIRS_EXACT, &exact) == 0, "exact run");
+    for (i = 0; i < exact.count; i++)
+        n_writers += ends_with(exact.items[i].name, ".n_cleaners") && exact.items[i].value > 0;
+    for (c = 0; c < (int)(sizeof cases / sizeof cases[0]); c++) {
+        int n;
+        memset(&mem, 0, sizeof mem);
+        if (run_with(&m, &ds, EXP_SCAN, SCAN_PAIRS_BINNED, cases[c].candidates, cases[c].max_memory, &got, &mem)) {
+            CHECK(0, "%s: binned run", cases[c].what);
+            continue;
+        }
+        n = same_sums(&exact, &got, cases[c].what);
+        printf("  %s: %d summed-PR quantiles equal to the exact run's; %d passes, %d candidates kept, %d writers "
+               "summed from them, %d by a second pass over %d rows\n",
+               cases[c].what, n, mem.passes, mem.scan_candidates, mem.scan_sums_from_candidates,
+               mem.scan_sums_second_pass, mem.scan_second_pass_rows);
+        CHECK(n == 3 * n_writers && n >= 60, "%s: %d summed-PR quantiles for %d writers with cleaners", cases[c].what,
+              n, n_writers);
+        CHECK(mem.scan_sums_from_candidates + mem.scan_sums_second_pass == n_writers, "%s: %d + %d writers, want %d",
+              cases[c].what, mem.scan_sums_from_candidates, mem.scan_sums_second_pass, n_writers);
+        switch (c) {
+        case 0: /* room for every listed candidate, the whole run as pilot: no second pass */
+            CHECK(mem.passes == 1 && mem.scan_sums_second_pass == 0 && mem.scan_second_pass_rows == 0,
+                  "%s: a second pass (%d writers over %d rows)", cases[c].what, mem.scan_sums_second_pass,
+                  mem.scan_second_pass_rows);
+            break;
+        case 1:
+            CHECK(mem.passes > 1 && mem.scan_candidates > 0 && mem.scan_sums_from_candidates > n_writers / 2,
+                  "%s: %d passes, %d writers from the candidates", cases[c].what, mem.passes,
+                  mem.scan_sums_from_candidates);
+            break;
+        case 2:
+            CHECK(mem.scan_candidates == 0 && mem.scan_sums_second_pass == n_writers && mem.scan_second_pass_rows == 40,
+                  "%s: %d candidates, %d writers by the pass over %d rows", cases[c].what, mem.scan_candidates,
+                  mem.scan_sums_second_pass, mem.scan_second_pass_rows);
+            break;
+        case 3: /* the pass over the pilot's rows, the stores for the rest */
+            CHECK(mem.scan_sums_second_pass > 0 && mem.scan_second_pass_rows > 0 && mem.scan_second_pass_rows < 40,
+                  "%s: %d writers by a pass over %d rows", cases[c].what, mem.scan_sums_second_pass,
+                  mem.scan_second_pass_rows);
+            break;
+        default: /* whichever way: the values above */
+            break;
+        }
+        results_free(&got);
+    }
+    results_free(&exact);
     for (i = 0; i < n_paths; i++) free(paths[i]);
     free(paths);
     data_free(&ds);
@@ -165,5 +276,6 @@ int main(void) {
     }
     test_paper_table();
     test_fixture();
+    test_candidates();
     return check_done("test_scan");
 }

@@ -2,7 +2,9 @@
 # test_scan.sh - `cleanup scan` (exp_scan.c):
 #  1. on the exp_model fixture, every metric of the independent float64 PyTorch reference
 #     (tools/reference_scan.py wrote tests/fixtures/models/exp_model/expected_scan.tsv) within
-#     |b - a| <= 1e-4 * max(1, |a|), and `verify` accepts the output directory;
+#     |b - a| <= 1e-4 * max(1, |a|), and `verify` accepts the output directory; with binned pairs the
+#     cleaners' summed PR is the exact run's byte for byte, from the candidate cleaners alone (no
+#     second pass over the rows) when the budget has room for them (1 GB), and with a small one;
 #  2. ground truth: on the bundled planted model the scan finds L0H2 -> L2H2..L2H7 (rank 1), and
 #     on three planted variants (`cleanup synth --writer/--cleaners/--attn-only`) it ranks the
 #     planted writer first with exactly the planted cleaners;
@@ -42,6 +44,29 @@ $RUN "$BIN" verify -q "$TMP/ref" || { echo "FAIL: verify rejects the scan's dire
 for f in scan.tsv scan_heatmap.svg scan_heatmap.dat scan_heatmap.gp scan_top.svg report.md SHA256SUMS; do
     [ -f "$TMP/ref/$f" ] || { echo "FAIL: $f not written"; fail=1; }
 done
+
+# ---- 1b. binned pairs: the cleaners' summed PR equals the exact run's byte for byte, from the candidate
+# cleaners' stores alone when the budget has room for them (run.txt says so, and the second pass over
+# the rows does not run), and whatever mix of stores and second pass a smaller budget gives
+for mem in 1G 48M; do
+    if ! $RUN "$BIN" scan --model "$MODEL" --n-prompts 40 --seq-len 48 --scan-pairs binned --max-memory $mem \
+        --out "$TMP/binned$mem" >"$TMP/log$mem" 2>&1; then
+        echo "FAIL: cleanup scan --scan-pairs binned --max-memory $mem exited non-zero:"; tail -5 "$TMP/log$mem"; fail=1; continue
+    fi
+    grep '\.cleaners_sum\.' "$TMP/ref/results.tsv" >"$TMP/sums_exact"
+    grep '\.cleaners_sum\.' "$TMP/binned$mem/results.tsv" >"$TMP/sums_binned"
+    n=$(wc -l <"$TMP/sums_exact")
+    if [ "$n" -lt 60 ] || ! cmp -s "$TMP/sums_exact" "$TMP/sums_binned"; then
+        echo "FAIL: binned ($mem budget) and exact cleaners' sums differ ($n lines):"; diff "$TMP/sums_exact" "$TMP/sums_binned" | head -5; fail=1
+    fi
+    line=$(grep "^scan cleaners' sums: " "$TMP/binned$mem/run.txt")
+    echo "  --max-memory $mem: $n cleaners_sum lines equal to the exact run's; run.txt: $line"
+    [ -n "$line" ] || { echo "FAIL: run.txt of a binned scan does not say how the cleaners' sums were made"; fail=1; }
+done
+if ! grep -q "^scan cleaners' sums: [0-9]* writers from [1-9][0-9]* candidate cleaners kept, 0 by a second pass" "$TMP/binned1G/run.txt" ||
+   grep -q "^scan: the cleaners' summed PR" "$TMP/log1G"; then
+    echo "FAIL: with a 1 GB budget the binned scan should sum every writer's cleaners from its candidates, without a second pass"; fail=1
+fi
 
 # ---- 2. ground truth: rank-1 writer and its cleaners (scan.tsv columns 2 and 11)
 expect_first() { # DIR WRITER CLEANERS(sorted, comma-separated) WHAT
