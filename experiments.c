@@ -356,7 +356,7 @@ static void pr_lanes(PrWork *w, const Model *m, const Activations *a, const PrPl
                      const void *ctx, size_t bt0, int n, float *out) {
     const int D = m->cfg.d_model, T = a->n_pos, nv = p->n_vectors;
     const size_t stride = (size_t)D * DOT_LANES;
-    int l, v, d, d0, g, k;
+    int l, v, d0, g, k;
     for (l = 0; l < DOT_LANES; l++) {
         const size_t bt = bt0 + (size_t)(l < n ? l : n - 1);
         fn(ctx, a, (int)(bt / (size_t)T), (int)(bt % (size_t)T), w->vec + (size_t)l * nv, w->scratch + (size_t)l * D);
@@ -366,8 +366,7 @@ static void pr_lanes(PrWork *w, const Model *m, const Activations *a, const PrPl
         const float *src[DOT_LANES];
         if (!w->used[v]) continue;
         for (l = 0; l < DOT_LANES; l++) src[l] = w->vec[(size_t)l * nv + v];
-        for (d = 0; d < D; d++) /* a contiguous row of DOT_LANES per d */
-            for (l = 0; l < DOT_LANES; l++) blk[(size_t)d * DOT_LANES + l] = src[l][d];
+        interleave_lanes(blk, src, D);
     }
     memset(w->dot, 0, (size_t)(p->n_groups + p->n_values) * DOT_LANES * sizeof *w->dot);
     for (d0 = 0; d0 < D; d0 += PR_SPAN_D) {

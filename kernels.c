@@ -133,3 +133,7 @@ void softmax_row(float *x, int n) {
 void dot_lanes(double *out, const double *const *a, int n, const double *b, int D) {
     active->dot_lanes(out, a, n, b, D);
 }
+
+void interleave_lanes(double *blk, const float *const *src, int D) {
+    active->interleave_lanes(blk, src, D);
+}

@@ -43,6 +43,9 @@ void softmax_row(float *x, int n);
  * values are exact in double, so every kernel copy gives the plain loop's bits. */
 #define DOT_LANES 8
 void dot_lanes(double *out, const double *const *a, int n, const double *b, int D);
+/* The block of DOT_LANES vectors src[0..DOT_LANES) of length D, in double:
+ * blk[d * DOT_LANES + l] = src[l][d]. */
+void interleave_lanes(double *blk, const float *const *src, int D);
 
 /* ---- instruction set ------------------------------------------------------
  * The kernels are compiled three times on x86-64: for the baseline

@@ -943,6 +943,20 @@ static void dot_lanes(double *out, const double *const *a, int n, const double *
 }
 #endif
 
+/* blk[d * DOT_LANES + l] = src[l][d] (kernels.h): eight floats of each lane at a time,
+ * turned into rows of lanes through a small tile the vectorizer keeps in registers. */
+static void interleave_lanes(double *blk, const float *const *src, int D) {
+    int d0, d, l;
+    for (d0 = 0; d0 + 8 <= D; d0 += 8) {
+        float tile[DOT_LANES][8];
+        for (l = 0; l < DOT_LANES; l++) memcpy(tile[l], src[l] + d0, sizeof tile[l]);
+        for (d = 0; d < 8; d++)
+            for (l = 0; l < DOT_LANES; l++) blk[(size_t)(d0 + d) * DOT_LANES + l] = tile[l][d];
+    }
+    for (d = d0; d < D; d++)
+        for (l = 0; l < DOT_LANES; l++) blk[(size_t)d * DOT_LANES + l] = src[l][d];
+}
+
 /* ---- the table ------------------------------------------------------------ */
 
 /* kernels_avx2.c and the tests compile this file under other names. */
@@ -953,5 +967,5 @@ static void dot_lanes(double *out, const double *const *a, int n, const double *
 
 const KernelTable KERNELS_TABLE = {
     KERNELS_TABLE_NAME, VL,     matmul_strided, layernorm, gelu_erf, gelu_tanh, relu, softmax_row,
-    dot_lanes,          madd_peak_loop,
+    dot_lanes,          interleave_lanes, madd_peak_loop,
 };

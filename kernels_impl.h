@@ -22,6 +22,7 @@ typedef struct {
     void (*relu)(float *x, size_t n);
     void (*softmax_row)(float *x, int n);
     void (*dot_lanes)(double *out, const double *const *a, int n, const double *b, int D);
+    void (*interleave_lanes)(double *blk, const float *const *src, int D);
     double (*madd_peak_loop)(long iters); /* flops done by the peak loop (see kernels_madd_peak) */
 } KernelTable;
 

@@ -347,6 +347,20 @@ static void test_dot_lanes(void) {
     CHECK(bad == 0, "dot_lanes equals the plain double chain bit for bit (%d of the sums differ)", bad);
     CHECK(bad_spans == 0, "dot_lanes continued over spans of d equals it too (%d differ)", bad_spans);
     for (k = 0; k <= NMAX; k++) free(blk[k]);
+    { /* interleave_lanes: element d of vector l at d * DOT_LANES + l, for lengths with and without a tail */
+        float *src[DOT_LANES];
+        double *inter = (double *)malloc(sizeof(double) * D * DOT_LANES);
+        int len, wrong = 0;
+        for (l = 0; l < DOT_LANES; l++) src[l] = rand_buf(D);
+        for (len = 1; len <= D; len += 11) {
+            interleave_lanes(inter, (const float *const *)src, len);
+            for (d = 0; d < len; d++)
+                for (l = 0; l < DOT_LANES; l++) wrong += inter[d * DOT_LANES + l] != (double)src[l][d];
+        }
+        CHECK(wrong == 0, "interleave_lanes puts element d of vector l at d * DOT_LANES + l (%d wrong)", wrong);
+        for (l = 0; l < DOT_LANES; l++) free(src[l]);
+        free(inter);
+    }
 }
 
 static void test_all(void) {
