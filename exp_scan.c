@@ -609,44 +609,42 @@ static void keep_candidates(Scan *s, Candidate *all, int n_all, int from, const 
     free(want);
 }
 
-/* End of the pilot: the candidates from the exact medians of the samples the lists of pair
- * hold (the pilot's rows), their stores starting at row 0 (the same values, in the same
- * order, as the lists of an exact run). */
-static void scan_pilot_candidates(Scan *s) {
-    Candidate *all = xalloc_array((size_t)s->n_gpairs + 1, sizeof *all, "scan");
-    double *med = xalloc_array((size_t)s->n_gpairs + 1, sizeof *med, "scan");
-    double *low = xalloc_array((size_t)s->n_gpairs + 1, sizeof *low, "scan");
-    Samples copy;
-    int k, n_all;
-    samples_init(&copy);
-    copy.values = xalloc_array((size_t)s->hold_rows * s->T + 1, sizeof(float), "scan");
-    for (k = 0; k < s->n_gpairs; k++) { /* a copy: the lists keep the samples' order */
-        memcpy(copy.values, s->pair[k].values, s->pair[k].count * sizeof(float));
-        copy.count = s->pair[k].count;
-        med[k] = samples_quantile(&copy, 0.5);
-        low[k] = samples_quantile(&copy, SCAN_CANDIDATE_QUANTILE);
+/* Quantiles qs[0..nq) of pair k into out, without disturbing the order of its samples:
+ * from the exact samples its list holds (from_list: the exact pairs, or the pilot's rows
+ * of binned ones; sorted in a copy), else from its histogram. */
+static void pair_quantiles(const Scan *s, int k, int from_list, const double *qs, int nq, double *out) {
+    int j;
+    if (from_list) {
+        const Samples *p = &s->pair[k];
+        Samples copy = *p;
+        copy.values = xalloc_array(p->count ? p->count : 1, sizeof(float), "scan");
+        memcpy(copy.values, p->values, p->count * sizeof(float));
+        for (j = 0; j < nq; j++) out[j] = samples_quantile(&copy, qs[j]);
+        free(copy.values);
+    } else {
+        for (j = 0; j < nq; j++) out[j] = binned_quantile(&s->bins[k], qs[j]);
     }
-    n_all = list_candidates(s, med, low, all);
-    keep_candidates(s, all, n_all, s->late ? s->rows_seen : 0, med);
-    free(copy.values);
-    free(low);
-    free(med);
-    free(all);
 }
 
-/* A review after the pilot (rows_seen rows poured): the candidates from the binned medians
- * so far (keep_candidates; new stores start at the next row). */
-static void scan_review_candidates(Scan *s) {
+/* The candidates (list_candidates, keep_candidates) from every pair's median and
+ * SCAN_CANDIDATE_QUANTILE: at the end of the pilot from the exact samples the lists hold
+ * (the pilot's rows; stores start at row 0, unless s->late, the same values in the same
+ * order as the lists of an exact run), at a later review from the histograms so far (new
+ * stores start at the next row). */
+static void scan_choose_candidates(Scan *s, int pilot) {
+    static const double qs[2] = {0.5, SCAN_CANDIDATE_QUANTILE};
     Candidate *all = xalloc_array((size_t)s->n_gpairs + 1, sizeof *all, "scan");
     double *med = xalloc_array((size_t)s->n_gpairs + 1, sizeof *med, "scan");
     double *low = xalloc_array((size_t)s->n_gpairs + 1, sizeof *low, "scan");
+    double v[2];
     int k, n_all;
     for (k = 0; k < s->n_gpairs; k++) {
-        med[k] = binned_quantile(&s->bins[k], 0.5);
-        low[k] = binned_quantile(&s->bins[k], SCAN_CANDIDATE_QUANTILE);
+        pair_quantiles(s, k, pilot, qs, 2, v);
+        med[k] = v[0];
+        low[k] = v[1];
     }
     n_all = list_candidates(s, med, low, all);
-    keep_candidates(s, all, n_all, s->rows_seen, med);
+    keep_candidates(s, all, n_all, pilot && !s->late ? 0 : s->rows_seen, med);
     free(low);
     free(med);
     free(all);
@@ -663,7 +661,7 @@ static void scan_binned_batch(Scan *s, int n_rows) {
     if (!s->pilot_done) {
         int left = s->n_rows - s->rows_seen; /* the pilot's rows are all in the lists */
         if (left > 0 && s->rows_seen + (left < s->batch_rows ? left : s->batch_rows) <= s->hold_rows) return;
-        scan_pilot_candidates(s);
+        scan_choose_candidates(s, 1);
         s->pilot_done = 1;
         s->next_check = s->rows_seen;
     }
@@ -677,7 +675,7 @@ static void scan_binned_batch(Scan *s, int n_rows) {
     scan_pour(s);
     s->lists_from = s->rows_seen;
     if (s->rows_seen >= s->next_check && s->rows_seen < s->n_rows && s->room_all > 0) {
-        if (s->rows_seen > s->hold_rows) scan_review_candidates(s);
+        if (s->rows_seen > s->hold_rows) scan_choose_candidates(s, 0);
         s->next_check = s->rows_seen + (s->rows_seen / 4 > s->batch_rows ? s->rows_seen / 4 : s->batch_rows);
     }
 }
@@ -691,20 +689,11 @@ static void scan_batch(void *state, const ExpInputs *in, ExpBatch *b) {
     if (!s->exact) scan_binned_batch(s, b->acts->n_rows);
 }
 
-/* Medians of w's pairs without disturbing the sample order (the cleaners' sum needs it). */
+/* Medians of w's pairs (without disturbing the samples' order: the cleaners' sum needs it). */
 static void pair_medians(Scan *s, int w, double *med) {
+    static const double half = 0.5;
     int k, n_later = s->sh.n_src - s->first[w];
-    for (k = 0; k < n_later; k++) {
-        if (s->exact) {
-            Samples *p = &s->pair[s->pair0[w] + k], copy = *p;
-            copy.values = xalloc_array(p->count ? p->count : 1, sizeof(float), "scan");
-            memcpy(copy.values, p->values, p->count * sizeof(float));
-            med[k] = samples_quantile(&copy, 0.5);
-            free(copy.values);
-        } else {
-            med[k] = binned_quantile(&s->bins[s->pair0[w] + k], 0.5);
-        }
-    }
+    for (k = 0; k < n_later; k++) pair_quantiles(s, s->pair0[w] + k, s->exact, &half, 1, &med[k]);
 }
 
 /* The rows [0, R) whose samples of w's cleaners no candidate store holds (binned): 0 when the
