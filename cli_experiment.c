@@ -97,15 +97,16 @@ static void print_usage(FILE *f) {
             "                    none: report the numbers without a verdict\n"
             "  --reference FILE  check against FILE instead (NAME<TAB>VALUE<TAB>TOLERANCE[<TAB>SOURCE]\n"
             "                    lines, @KEY<TAB>VALUE configuration lines; README)\n"
-            "  --scan-pairs M    the scan's node x node quantiles: auto (default: exact when they\n"
-            "                    fit in 192 MB, else binned within 5e-4, the cleaners' summed PR exact\n"
-            "                    from candidates kept on the way, else a second pass), exact or binned\n"
+            "  --scan-pairs M    how the scan keeps its node x node samples: auto (default: exact\n"
+            "                    when they fit in 192 MB, else compact), exact, or compact (16-bit\n"
+            "                    codes, half the memory: quantiles within 1.2e-4, the cleaners'\n"
+            "                    summed PR within 1e-3)\n"
             "  --max-memory SIZE memory budget (64M, 1G, 512MiB, bytes; K/M/G/T are powers of 1024):\n"
             "                    weights, data rows, samples and one batch of activations; the batch\n"
             "                    is the largest that fits, and the scan runs in several passes over\n"
             "                    the rows when its samples do not (the results do not depend on\n"
             "                    either). Default: $CLEANUP_MAX_MEMORY (the option wins), else the\n"
-            "                    weights and data, 44 MB and 4x the weights (README, \"Memory\")\n"
+            "                    weights and data, 44 MB and 4.5x the weights (README, \"Memory\")\n"
             "\n"
             "The scan ranks writers by score = gone / spread: gone = median PR(resid, w) right after\n"
             "w minus at the last location, spread = q87.5 - q12.5 of PR there (consistent erasure;\n"
@@ -176,8 +177,8 @@ static int parse_options(int argc, char **argv, ExpOptions *o) {
         } else if (arg_value(argc, argv, &i, "--scan-pairs", &v)) {
             if (strcmp(v, "auto") == 0) o->scan_pairs = SCAN_PAIRS_AUTO;
             else if (strcmp(v, "exact") == 0) o->scan_pairs = SCAN_PAIRS_EXACT;
-            else if (strcmp(v, "binned") == 0) o->scan_pairs = SCAN_PAIRS_BINNED;
-            else die(EXIT_USAGE, "--scan-pairs must be auto, exact or binned, not '%s'", v);
+            else if (strcmp(v, "compact") == 0) o->scan_pairs = SCAN_PAIRS_COMPACT;
+            else die(EXIT_USAGE, "--scan-pairs must be auto, exact or compact, not '%s'", v);
         } else if (arg_value(argc, argv, &i, "--max-memory", &v)) {
             if (parse_size(v, &o->max_memory))
                 die(EXIT_USAGE, "--max-memory: '%s' is not a size (bytes, or a number with K, M, G or T: 64M, 1G)", v);
@@ -761,10 +762,6 @@ static int write_outputs(const ExpOptions *o, const ExpRun *run, const Results *
     in.memory_budget_from = o->max_memory_from;
     in.batch_rows = memory->batch_rows;
     in.passes = memory->passes;
-    in.scan_candidates = memory->scan_candidates;
-    in.scan_sums_from_candidates = memory->scan_sums_from_candidates;
-    in.scan_sums_second_pass = memory->scan_sums_second_pass;
-    in.scan_second_pass_rows = memory->scan_second_pass_rows;
     in.peak_rss = peak_rss_bytes();
     if (report_write_all(o->out, &in, &err)) die_error(&err);
     printf("wrote %s/results.tsv (%d metrics), figures and report.md in %.1f s\n", o->out, res->count,

@@ -23,32 +23,16 @@
  *
  * Memory. The resid x node series are stored exactly (type-7 quantiles as published).
  * The node x node pairs are stored exactly when they fit in ExpInputs.scan_exact_bytes
- * (default SCAN_EXACT_BYTES); otherwise (gelu-4l at 300 x 1024: 590 pairs, 725 MB) each
- * pair keeps a histogram of SCAN_BINS bins of width 2^-11 over [-8, 8) plus the values
- * outside it exactly. A quantile then interpolates between order statistics each known
- * within one bin, so its error is at most 2^-11 = 4.9e-4 (measured in BENCHMARKS.md).
- * The cleaners' summed PR needs the samples of the cleaners, which are only known at
- * the end (from the pairs' final medians). With binned pairs the scan keeps the exact
- * samples of candidate cleaners instead, in the memory the budget leaves it
- * (ExpInputs.scan_spare_bytes; experiments.c's plan gives it before more rows per batch):
- *   - a pilot: the first batches (up to SCAN_PILOT_ROWS rows, at most half the spare) stay
- *     in the lists of pair; at its end the pairs' exact medians and q35 list, per writer,
- *     the later nodes that could end as its cleaners (q35 at or below a quarter of its
- *     threshold), and the wanted ones (its pilot cleaners, whole writers first, then those
- *     nearest the threshold; as many as there are slots) get a store of every sample, the
- *     pilot's first;
- *   - reviews after each quarter more rows redo the choice from the binned medians: new
- *     wanted pairs get a store from the next row, unwanted ones give theirs up only when
- *     the room is needed;
- *   - finish sums a writer's final cleaners from the stores exactly as the exact path does
- *     (the same per-sample floats, added in the same order: same bits) when they hold all
- *     of its samples; the other writers go through a second pass over the rows (up to the
- *     last layer holding one of their cleaners), only over the first rows the stores miss
- *     (all of them when a cleaner has no store), the rest from the stores.
- * Memory: the pilot's batches of pair samples, SCAN_SLOTS_PER_WRITER stores of n_rows x T
- * floats per writer at most, and for the second pass one float per sample and writer;
- * run.txt says how the sums were made. With nothing spare: no stores, every sum by the
- * second pass (one more forward pass, BENCHMARKS.md).
+ * (default SCAN_EXACT_BYTES); otherwise (gelu-4l at 300 x 1024: 590 pairs, 725 MB as
+ * floats) as 16-bit codes (stats.h compact_code: 363 MB): every sample is kept, rounded to
+ * a step of 2^-12 below 4 in magnitude, 2^-11 below 8, 2^-9 relative above. The finish
+ * decodes them and goes on as with exact pairs, so a pair's quantile moves by at most half
+ * a step (1.2e-4 below 4; every order statistic does) and the cleaners' summed PR by at
+ * most n half steps for n cleaners (SCAN_MAX_CLEANERS = 8: 9.8e-4 below 4). The cleaners
+ * are known only at the end (from the pairs' final medians): with every sample kept they
+ * are summed sample by sample like the exact pairs, in the one pass over the rows.
+ * Measured against exact pairs in EXPERIMENTS.md "Scan". The finish works through
+ * SCAN_MAX_CLEANERS series of floats at a time.
  */
 #include <math.h>
 #include <stdint.h>
@@ -68,21 +52,6 @@
 #define SCAN_CLEANER_THRESHOLD 0.03
 #define SCAN_CLEANER_RELATIVE 0.25
 #define SCAN_MAX_CLEANERS 8
-/* Binned pairs keep the exact samples of candidate cleaners (header comment), chosen on a
- * pilot of up to SCAN_PILOT_ROWS rows (whole batches), then reviewed: of w's later nodes,
- * those whose SCAN_CANDIDATE_QUANTILE quantile of PR(n, w) so far is at or below
- * SCAN_CANDIDATE_MARGIN x w's threshold so far (a median swings between rows where a pair's
- * values are bimodal; the lower quantile lists such a pair early), at most
- * SCAN_CANDIDATES_PER_WRITER per writer; at most SCAN_SLOTS_PER_WRITER stores per writer in
- * all (the budget's spare permitting). */
-#define SCAN_PILOT_ROWS 16
-#define SCAN_CANDIDATE_MARGIN 0.25
-#define SCAN_CANDIDATE_QUANTILE 0.35
-#define SCAN_CANDIDATES_PER_WRITER 16
-#define SCAN_SLOTS_PER_WRITER 8
-#define SCAN_BINS 32768
-#define SCAN_BIN_LO (-8.0)
-#define SCAN_BIN_SCALE 2048.0 /* bins per unit */
 /* Top writers drawn in the line figure and listed in report.md. */
 #define SCAN_TOP_LINES 6
 #define SCAN_REPORT_ROWS 12
@@ -200,92 +169,6 @@ static int pick_cleaners(const double *med, int n_later, int *idx) {
 }
 
 /* ------------------------------------------------------------------------ */
-/* Binned samples: bounded-memory quantiles                                  */
-/* ------------------------------------------------------------------------ */
-
-typedef struct {
-    uint32_t *count; /* [SCAN_BINS] */
-    Samples low, high; /* values below / at or above the binned range, exact */
-    size_t n_in, n_nan;
-} Binned;
-
-static void binned_init(Binned *h) {
-    h->count = xalloc_array(SCAN_BINS, sizeof *h->count, "scan histograms");
-    memset(h->count, 0, SCAN_BINS * sizeof *h->count);
-    samples_init(&h->low);
-    samples_init(&h->high);
-    h->n_in = h->n_nan = 0;
-}
-
-static void binned_free(Binned *h) {
-    free(h->count);
-    samples_free(&h->low);
-    samples_free(&h->high);
-}
-
-static void binned_add(Binned *h, float v) {
-    double x;
-    if (isnan(v)) {
-        h->n_nan++;
-        return;
-    }
-    x = ((double)v - SCAN_BIN_LO) * SCAN_BIN_SCALE;
-    if (x < 0)
-        samples_add(&h->low, v);
-    else if (x >= SCAN_BINS)
-        samples_add(&h->high, v);
-    else {
-        h->count[(int)x]++;
-        h->n_in++;
-    }
-}
-
-static int compare_float_values(const void *a, const void *b) {
-    float x = *(const float *)a, y = *(const float *)b;
-    return (x > y) - (x < y);
-}
-
-/* Order statistic j (0-based) of the binned values: exact outside the range, else
- * the bin's j-th value estimated as evenly spread over the bin (error < one bin). */
-static double binned_order(const Binned *h, size_t j) {
-    size_t k, before = 0;
-    if (j < h->low.count) return h->low.values[j];
-    j -= h->low.count;
-    if (j >= h->n_in) return h->high.values[j - h->n_in];
-    for (k = 0; k < SCAN_BINS; k++) {
-        if (j < before + h->count[k])
-            return SCAN_BIN_LO + ((double)k + ((double)(j - before) + 0.5) / h->count[k]) / SCAN_BIN_SCALE;
-        before += h->count[k];
-    }
-    return NAN; /* not reached */
-}
-
-/* Type-7 quantile q of the binned values (NaN when empty). */
-static double binned_quantile(Binned *h, double q) {
-    size_t n = h->low.count + h->n_in + h->high.count, lo;
-    double x, lo_v, hi_v;
-    if (n == 0) return NAN;
-    if (h->low.count > 1) qsort(h->low.values, h->low.count, sizeof(float), compare_float_values);
-    if (h->high.count > 1) qsort(h->high.values, h->high.count, sizeof(float), compare_float_values);
-    x = (double)(n - 1) * q;
-    lo = (size_t)floor(x);
-    if (lo >= n - 1) return binned_order(h, n - 1);
-    lo_v = binned_order(h, lo);
-    hi_v = binned_order(h, lo + 1);
-    return lo_v + (x - (double)lo) * (hi_v - lo_v);
-}
-
-static void binned_add_quantiles3(Results *res, const char *name, Binned *h) {
-    char key[300];
-    snprintf(key, sizeof key, "%s.median", name);
-    results_set(res, key, binned_quantile(h, 0.5));
-    snprintf(key, sizeof key, "%s.q12_5", name);
-    results_set(res, key, binned_quantile(h, 0.125));
-    snprintf(key, sizeof key, "%s.q87_5", name);
-    results_set(res, key, binned_quantile(h, 0.875));
-}
-
-/* ------------------------------------------------------------------------ */
 /* The clean-pass unit                                                       */
 /* ------------------------------------------------------------------------ */
 
@@ -297,51 +180,14 @@ typedef struct {
     int *pair0;           /* [n_src]: index of w's first pair among this pass's pairs (w in [lo, hi)) */
     int exact;            /* pairs stored exactly */
     Samples *resid;       /* [(hi - lo) * n_loc]: PR(resid_k, s) at (s - lo) * n_loc + k */
-    Samples *pair;        /* [n_gpairs] exact pairs, or one batch's when binned */
-    Binned *bins;         /* [n_gpairs] when binned */
-    int n_rows, T, batch_rows; /* the clean pass's: the binned cleaners' pass repeats it */
+    Samples *pair;        /* [n_gpairs] exact pairs, or one batch's when compact */
+    uint16_t *codes;      /* compact: [n_gpairs][n_samples] pair k's codes from codes + k * n_samples */
+    size_t *n_coded;      /* compact: [n_gpairs] codes so far (NaN samples are counted, not coded) */
+    size_t *n_nan_coded;  /* compact: [n_gpairs] */
+    size_t n_samples;     /* n_rows x T */
     PrPlan plan;          /* per position: the locations, then every source (ScanCtx) */
     Samples **targets;    /* [plan.n_values]: where each of the plan's values goes */
-    int *n_cl;            /* [n_src]: number of cleaners of w */
-    int *cl;              /* [n_src * SCAN_MAX_CLEANERS]: w's cleaners, later-node offsets */
-    /* Binned: the pilot and the candidate cleaners (scan_extras, keep_candidates) */
-    int hold_rows;        /* rows the lists of pair hold: the pilot's batches are not poured */
-    size_t room, room_all; /* floats the candidates' stores may still take, may take in all */
-    int rows_seen;        /* rows of the pass so far */
-    int lists_from;       /* the first row the lists of pair hold */
-    int late;             /* ExpInputs.scan_candidates > 0: the pilot's rows are not kept (tests) */
-    int pilot_done, next_check; /* the candidates are reviewed when rows_seen reaches next_check */
-    Samples *cand;        /* [n_gpairs]: the kept pairs' samples from row cand_from (values NULL: not kept) */
-    int *cand_from;       /* [n_gpairs] */
-    int *second_pass;     /* [n_src]: scan_cleaners_pass sums w's cleaners over rows [0, second_pass[w]) */
 } Scan;
-
-/* How the binned scan uses the memory it may use beyond its stores. */
-typedef struct {
-    int hold_rows; /* rows the lists of pair hold: the pilot's whole batches (at least one) */
-    size_t slots;  /* candidate stores of n_rows x T floats */
-} ScanExtras;
-
-/* The binned scan of n_gpairs pairs of n_writers writers, over n_rows rows of T tokens,
- * batch_rows at a time, with in->scan_spare_bytes: the pilot (up to SCAN_PILOT_ROWS rows in
- * whole batches, at most half the spare), then the candidates' stores (at most
- * SCAN_SLOTS_PER_WRITER per writer). Nothing spare (or in->scan_candidates < 0): a pilot of
- * one batch and no candidates, every cleaners' sum by the second pass. */
-static void scan_extras(const ExpInputs *in, size_t n_gpairs, int n_writers, int n_rows, int T, int batch_rows,
-                        ScanExtras *x) {
-    const size_t pilot_batch = n_gpairs * (size_t)batch_rows * T * sizeof(float);
-    const size_t slot = (size_t)n_rows * T * sizeof(float);
-    size_t spare = in->scan_spare_bytes, more = 0;
-    x->slots = 0;
-    if (in->scan_candidates >= 0 && n_writers > 0 && slot > 0 && spare / slot > 0) {
-        more = (size_t)((SCAN_PILOT_ROWS + batch_rows - 1) / batch_rows - 1); /* batches after the first */
-        if (pilot_batch && more > spare / 2 / pilot_batch) more = spare / 2 / pilot_batch;
-        spare -= more * pilot_batch;
-        x->slots = spare / slot;
-        if (x->slots > (size_t)SCAN_SLOTS_PER_WRITER * n_writers) x->slots = (size_t)SCAN_SLOTS_PER_WRITER * n_writers;
-    }
-    x->hold_rows = (int)((1 + more) * batch_rows < (size_t)n_rows ? (1 + more) * batch_rows : (size_t)n_rows);
-}
 
 typedef struct {
     const ExpInputs *in;
@@ -431,252 +277,38 @@ static void *scan_begin(const ExpInputs *in, int n_rows, int T, int batch_rows) 
         if (w >= s->lo && w < s->hi) p += s->sh.n_src - s->first[w];
     }
     s->n_gpairs = p;
+    s->n_samples = n_samples;
     s->resid = samples_array((size_t)(s->hi - s->lo) * s->sh.n_loc, n_samples);
     s->exact = scan_exact(in, &s->sh, n_samples);
     if (s->exact) {
         s->pair = samples_array((size_t)s->n_gpairs, n_samples);
     } else {
-        ScanExtras x;
-        size_t k;
-        int n_writers = 0;
-        for (w = s->lo; w < s->hi; w++) n_writers += s->first[w] < s->sh.n_src;
-        scan_extras(in, (size_t)s->n_gpairs, n_writers, n_rows, T, batch_rows, &x);
-        s->hold_rows = x.hold_rows;
-        s->room = s->room_all = x.slots * n_samples;
-        s->late = in->scan_candidates > 0;
-        s->pair = samples_array((size_t)s->n_gpairs, (size_t)s->hold_rows * T); /* the pilot, then one batch */
-        s->bins = xalloc_array((size_t)s->n_gpairs, sizeof *s->bins, "scan histograms");
-        for (k = 0; k < (size_t)s->n_gpairs; k++) binned_init(&s->bins[k]);
-        s->cand = xalloc_array((size_t)s->n_gpairs, sizeof *s->cand, "scan");
-        s->cand_from = xalloc_array((size_t)s->n_gpairs, sizeof *s->cand_from, "scan");
-        s->second_pass = xalloc_array((size_t)s->sh.n_src, sizeof *s->second_pass, "scan");
+        s->pair = samples_array((size_t)s->n_gpairs, (size_t)batch_rows * T); /* one batch */
+        s->codes = xalloc_array((size_t)s->n_gpairs * n_samples + 1, sizeof *s->codes, "scan pairs (compact)");
+        s->n_coded = xalloc_array((size_t)s->n_gpairs + 1, sizeof *s->n_coded, "scan");
+        s->n_nan_coded = xalloc_array((size_t)s->n_gpairs + 1, sizeof *s->n_nan_coded, "scan");
+        memset(s->n_coded, 0, ((size_t)s->n_gpairs + 1) * sizeof *s->n_coded);
+        memset(s->n_nan_coded, 0, ((size_t)s->n_gpairs + 1) * sizeof *s->n_nan_coded);
     }
     scan_plan(s);
-    s->n_rows = n_rows;
-    s->T = T;
-    s->batch_rows = batch_rows;
-    s->n_cl = xalloc_array((size_t)s->sh.n_src, sizeof *s->n_cl, "scan");
-    s->cl = xalloc_array((size_t)s->sh.n_src * SCAN_MAX_CLEANERS, sizeof *s->cl, "scan");
     return s;
 }
 
-/* Binned: moves the batch's pair samples into the histograms, then empties the lists. */
-static void scan_pour(Scan *s) {
+/* Compact: appends the batch's pair samples to the pairs' codes, then empties the lists. */
+static void scan_code_batch(Scan *s) {
     int k;
-    size_t i;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static)
+#endif
     for (k = 0; k < s->n_gpairs; k++) {
-        for (i = 0; i < s->pair[k].count; i++) binned_add(&s->bins[k], s->pair[k].values[i]);
-        s->bins[k].n_nan += s->pair[k].n_nan;
-        s->pair[k].count = 0;
-        s->pair[k].n_nan = 0;
-    }
-}
-
-/* A possible candidate: pair k (w's later node k - pair0[w]) and its median so far relative
- * to w's threshold so far (-1: at the threshold, below -1: a cleaner so far). */
-typedef struct {
-    double rel;
-    int pair, writer;
-    int core;   /* among w's cleaners so far (pick_cleaners' rule) */
-    int n_core; /* w's number of those */
-} Candidate;
-
-/* Whole writers first, those needing the fewest candidates first: a writer's sum comes from
- * the candidates only if all its cleaners are kept. */
-static int compare_writers(const void *a, const void *b) {
-    const Candidate *x = a, *y = b;
-    if (x->n_core != y->n_core) return x->n_core - y->n_core;
-    if (x->writer != y->writer) return x->writer - y->writer;
-    return x->pair - y->pair;
-}
-
-/* Then the others nearest the threshold, where the medians so far are least sure. */
-static int compare_margin(const void *a, const void *b) {
-    const Candidate *x = a, *y = b;
-    double dx = fabs(x->rel + 1), dy = fabs(y->rel + 1);
-    if (dx != dy) return dx < dy ? -1 : 1;
-    return x->pair - y->pair;
-}
-
-/* The possible candidates from med (a median so far per pair of this pass): per writer, the
- * later nodes whose median is at or below SCAN_CANDIDATE_MARGIN x the writer's threshold
- * (pick_cleaners' rule on these medians), at most SCAN_CANDIDATES_PER_WRITER, most negative
- * first. all has room for n_gpairs; returns their number. */
-static int list_candidates(const Scan *s, const double *med_pairs, const double *low_pairs, Candidate *all) {
-    int w, k, n_all = 0, idx[SCAN_MAX_CLEANERS];
-    char listed[256];
-    for (w = s->lo; w < s->hi; w++) {
-        const double *med = med_pairs + s->pair0[w], *low = low_pairs + s->pair0[w];
-        int n_later = s->sh.n_src - s->first[w], n_w = 0, n_c, w0 = n_all;
-        double threshold;
-        if (n_later <= 0) continue;
-        if (n_later > 256) die(EXIT_INTERNAL, "scan: too many nodes");
-        n_c = pick_cleaners(med, n_later, idx);
-        if (n_c == 0 && most_negative(med, n_later, idx) == 0) continue;
-        threshold = -med[idx[0]] * SCAN_CLEANER_RELATIVE; /* pick_cleaners' threshold */
-        if (threshold < SCAN_CLEANER_THRESHOLD) threshold = SCAN_CLEANER_THRESHOLD;
-        memset(listed, 0, sizeof listed);
-        while (n_w < SCAN_CANDIDATES_PER_WRITER) { /* the most negative first, as most_negative */
-            int best = -1;
-            for (k = 0; k < n_later; k++)
-                if (!listed[k] && low[k] <= -SCAN_CANDIDATE_MARGIN * threshold && (best < 0 || med[k] < med[best]))
-                    best = k;
-            if (best < 0) break;
-            listed[best] = 1;
-            all[n_all].rel = med[best] / threshold;
-            all[n_all].pair = s->pair0[w] + best;
-            all[n_all].writer = w;
-            all[n_all].core = n_w < n_c; /* pick_cleaners' are the first n_c of this order */
-            n_all++;
-            n_w++;
-        }
-        for (k = w0; k < n_all; k++) all[k].n_core = n_c;
-    }
-    return n_all;
-}
-
-/* Starts pair k's store at row from (its samples from the next batch on; the pilot's: from 0). */
-static void keep_pair(Scan *s, int k, int from) {
-    Samples *c = &s->cand[k];
-    size_t cap = (size_t)(s->n_rows - from) * s->T;
-    samples_init(c);
-    c->values = xalloc_array(cap ? cap : 1, sizeof(float), "scan candidates");
-    c->cap = cap;
-    s->cand_from[k] = from;
-    s->room -= cap;
-}
-
-static void drop_pair(Scan *s, int k) {
-    s->room += s->cand[k].cap;
-    samples_free(&s->cand[k]);
-    samples_init(&s->cand[k]);
-}
-
-/* Kept pairs in the order they are given up to make room: the largest median first. */
-static int compare_drop(const void *a, const void *b) {
-    const Candidate *x = a, *y = b;
-    if (x->rel != y->rel) return x->rel > y->rel ? -1 : 1;
-    return x->pair - y->pair;
-}
-
-/* The candidates to keep, from the listed ones (all, reordered): as many as there are slots,
- * the writers' cleaners so far first (writer by writer, fewest first, a writer only when all of
- * its fit), then the others nearest the threshold, of the writers taken whole or with no
- * cleaner so far. Those kept and not wanted are dropped only as their room is needed (the
- * largest median first: a store dropped and kept again later misses the rows in between),
- * then the wanted ones not kept start their stores at row from, as the room allows. */
-static void keep_candidates(Scan *s, Candidate *all, int n_all, int from, const double *med) {
-    const size_t cost = (size_t)(s->n_rows - from) * s->T, slot = (size_t)s->n_rows * s->T;
-    size_t left = slot ? s->room_all / slot : 0, need = 0;
-    char *want = xalloc_array((size_t)s->n_gpairs + 1, 1, "scan");
-    Candidate *drop = xalloc_array((size_t)s->n_gpairs + 1, sizeof *drop, "scan");
-    int k, j, n_core = 0, n_m = 0, n_drop = 0;
-    for (k = 0; k < n_all; k++) /* the cores first */
-        if (all[k].core) {
-            Candidate t = all[n_core];
-            all[n_core++] = all[k];
-            all[k] = t;
-        }
-    qsort(all, (size_t)n_core, sizeof *all, compare_writers);
-    for (k = 0; k < n_core;) {
-        int end = k + all[k].n_core;
-        if ((size_t)(end - k) <= left) {
-            for (j = k; j < end; j++) want[all[j].pair] = 1;
-            left -= (size_t)(end - k);
-        }
-        k = end;
-    }
-    for (k = n_core; k < n_all; k++) { /* the others of the writers taken whole or with no core */
-        int whole = 1;
-        for (j = 0; j < n_core && whole; j++)
-            if (all[j].writer == all[k].writer && !want[all[j].pair]) whole = 0;
-        if (whole) all[n_core + n_m++] = all[k];
-    }
-    qsort(all + n_core, (size_t)n_m, sizeof *all, compare_margin);
-    for (k = n_core; k < n_core + n_m && left > 0; k++, left--) want[all[k].pair] = 1;
-    for (k = 0; k < n_all; k++) need += want[all[k].pair] && !s->cand[all[k].pair].values ? cost : 0;
-    /* room for them: the stores not wanted, the largest median first */
-    for (k = 0; k < s->n_gpairs; k++)
-        if (s->cand[k].values && !want[k]) {
-            drop[n_drop].pair = k;
-            drop[n_drop++].rel = isnan(med[k]) ? HUGE_VAL : med[k];
-        }
-    qsort(drop, (size_t)n_drop, sizeof *drop, compare_drop);
-    for (k = 0; k < n_drop && s->room < need; k++) drop_pair(s, drop[k].pair);
-    for (k = 0; k < n_core + n_m && s->room >= cost && cost > 0; k++)
-        if (want[all[k].pair] && !s->cand[all[k].pair].values) keep_pair(s, all[k].pair, from);
-    free(drop);
-    free(want);
-}
-
-/* Quantiles qs[0..nq) of pair k into out, without disturbing the order of its samples:
- * from the exact samples its list holds (from_list: the exact pairs, or the pilot's rows
- * of binned ones; sorted in a copy), else from its histogram. */
-static void pair_quantiles(const Scan *s, int k, int from_list, const double *qs, int nq, double *out) {
-    int j;
-    if (from_list) {
-        const Samples *p = &s->pair[k];
-        Samples copy = *p;
-        copy.values = xalloc_array(p->count ? p->count : 1, sizeof(float), "scan");
-        memcpy(copy.values, p->values, p->count * sizeof(float));
-        for (j = 0; j < nq; j++) out[j] = samples_quantile(&copy, qs[j]);
-        free(copy.values);
-    } else {
-        for (j = 0; j < nq; j++) out[j] = binned_quantile(&s->bins[k], qs[j]);
-    }
-}
-
-/* The candidates (list_candidates, keep_candidates) from every pair's median and
- * SCAN_CANDIDATE_QUANTILE: at the end of the pilot from the exact samples the lists hold
- * (the pilot's rows; stores start at row 0, unless s->late, the same values in the same
- * order as the lists of an exact run), at a later review from the histograms so far (new
- * stores start at the next row). */
-static void scan_choose_candidates(Scan *s, int pilot) {
-    static const double qs[2] = {0.5, SCAN_CANDIDATE_QUANTILE};
-    Candidate *all = xalloc_array((size_t)s->n_gpairs + 1, sizeof *all, "scan");
-    double *med = xalloc_array((size_t)s->n_gpairs + 1, sizeof *med, "scan");
-    double *low = xalloc_array((size_t)s->n_gpairs + 1, sizeof *low, "scan");
-    double v[2];
-    int k, n_all;
-    for (k = 0; k < s->n_gpairs; k++) {
-        pair_quantiles(s, k, pilot, qs, 2, v);
-        med[k] = v[0];
-        low[k] = v[1];
-    }
-    n_all = list_candidates(s, med, low, all);
-    keep_candidates(s, all, n_all, pilot && !s->late ? 0 : s->rows_seen, med);
-    free(low);
-    free(med);
-    free(all);
-}
-
-/* Binned, after each batch: the pilot's rows stay in the lists of pair until the pilot ends
- * (the candidates are picked then); the candidates' samples are copied before the lists
- * are poured into the histograms; the candidates are reviewed after each quarter more
- * rows (at least a batch). */
-static void scan_binned_batch(Scan *s, int n_rows) {
-    int k;
-    size_t i;
-    s->rows_seen += n_rows;
-    if (!s->pilot_done) {
-        int left = s->n_rows - s->rows_seen; /* the pilot's rows are all in the lists */
-        if (left > 0 && s->rows_seen + (left < s->batch_rows ? left : s->batch_rows) <= s->hold_rows) return;
-        scan_choose_candidates(s, 1);
-        s->pilot_done = 1;
-        s->next_check = s->rows_seen;
-    }
-    for (k = 0; k < s->n_gpairs; k++) {
-        const Samples *p = &s->pair[k];
-        Samples *c = &s->cand[k];
-        if (!c->values || s->cand_from[k] > s->lists_from) continue; /* it starts after these rows */
-        for (i = 0; i < p->count; i++) samples_add(c, p->values[i]);
-        c->n_nan += p->n_nan;
-    }
-    scan_pour(s);
-    s->lists_from = s->rows_seen;
-    if (s->rows_seen >= s->next_check && s->rows_seen < s->n_rows && s->room_all > 0) {
-        if (s->rows_seen > s->hold_rows) scan_choose_candidates(s, 0);
-        s->next_check = s->rows_seen + (s->rows_seen / 4 > s->batch_rows ? s->rows_seen / 4 : s->batch_rows);
+        Samples *p = &s->pair[k];
+        uint16_t *dst = s->codes + (size_t)k * s->n_samples + s->n_coded[k];
+        size_t i;
+        for (i = 0; i < p->count; i++) dst[i] = compact_code(p->values[i]);
+        s->n_coded[k] += p->count;
+        s->n_nan_coded[k] += p->n_nan;
+        p->count = 0;
+        p->n_nan = 0;
     }
 }
 
@@ -686,173 +318,7 @@ static void scan_batch(void *state, const ExpInputs *in, ExpBatch *b) {
     ctx.in = in;
     ctx.s = s;
     collect_prs(in->model, b->acts, &s->plan, scan_vectors, &ctx, s->targets);
-    if (!s->exact) scan_binned_batch(s, b->acts->n_rows);
-}
-
-/* Medians of w's pairs (without disturbing the samples' order: the cleaners' sum needs it). */
-static void pair_medians(Scan *s, int w, double *med) {
-    static const double half = 0.5;
-    int k, n_later = s->sh.n_src - s->first[w];
-    for (k = 0; k < n_later; k++) pair_quantiles(s, s->pair0[w] + k, s->exact, &half, 1, &med[k]);
-}
-
-/* The rows [0, R) whose samples of w's cleaners no candidate store holds (binned): 0 when the
- * stores hold them all (every cleaner kept, without NaN: then they are the values the exact
- * pairs and the second pass hold), n_rows when a cleaner was not kept at the end. */
-static int rows_missing(const Scan *s, int w) {
-    int c, R = 0;
-    for (c = 0; c < s->n_cl[w]; c++) {
-        int k = s->pair0[w] + s->cl[w * SCAN_MAX_CLEANERS + c];
-        if (!s->cand[k].values || s->cand[k].count != (size_t)(s->n_rows - s->cand_from[k]) * s->T) return s->n_rows;
-        if (s->cand_from[k] > R) R = s->cand_from[k];
-    }
-    return R;
-}
-
-/* Adds to sum the cleaners' sums of w at rows [from, n_rows) from the candidates' stores
- * (rows_missing(s, w) <= from). */
-static void sum_from_candidates(const Scan *s, int w, int from, Samples *sum) {
-    const float *v[SCAN_MAX_CLEANERS];
-    size_t i, n = (size_t)(s->n_rows - from) * s->T;
-    int c, n_c = s->n_cl[w];
-    for (c = 0; c < n_c; c++) {
-        int k = s->pair0[w] + s->cl[w * SCAN_MAX_CLEANERS + c];
-        v[c] = s->cand[k].values + (size_t)(from - s->cand_from[k]) * s->T;
-    }
-    for (i = 0; i < n; i++) {
-        double acc = 0;
-        for (c = 0; c < n_c; c++) acc += v[c][i];
-        samples_add(sum, (float)acc);
-    }
-}
-
-/* scan.{w}.n_cleaners; w's cleaners into s->cl; scan.{w}.cleaners_sum.* from the stored
- * samples: the exact pairs', or with binned pairs the candidates' when they hold every
- * sample of the cleaners; otherwise w is marked for scan_cleaners_pass (rows_missing). */
-static void scan_cleaners(Scan *s, int w, const char *wname, Results *res) {
-    int n_later = s->sh.n_src - s->first[w], *idx = s->cl + w * SCAN_MAX_CLEANERS, n_c, c;
-    double med[256];
-    char name[128];
-    if (n_later > 256) die(EXIT_INTERNAL, "scan: too many nodes");
-    pair_medians(s, w, med);
-    n_c = s->n_cl[w] = pick_cleaners(med, n_later, idx);
-    snprintf(name, sizeof name, "scan.%s.n_cleaners", wname);
-    results_set(res, name, n_c);
-    if (n_c == 0) return;
-    snprintf(name, sizeof name, "scan.%s.cleaners_sum", wname);
-    if (s->exact) {
-        Samples sum;
-        size_t i, n = s->pair[s->pair0[w]].count;
-        samples_init(&sum);
-        for (i = 0; i < n; i++) {
-            double acc = 0;
-            for (c = 0; c < n_c; c++) acc += s->pair[s->pair0[w] + idx[c]].values[i];
-            samples_add(&sum, (float)acc);
-        }
-        add_quantiles3(res, name, &sum);
-        samples_free(&sum);
-    } else if ((s->second_pass[w] = rows_missing(s, w)) == 0) {
-        Samples sum;
-        samples_init(&sum);
-        sum_from_candidates(s, w, 0, &sum);
-        add_quantiles3(res, name, &sum);
-        samples_free(&sum);
-    }
-}
-
-typedef struct {
-    const ExpInputs *in;
-    const Scan *s;
-    int last_stage; /* the pass computes the sources up to this stage */
-} CleanersCtx;
-
-static void scan_hooks(const ExpInputs *in, HookRequest *req);
-
-/* At (b, t): every source the cleaners' pass computes (vector i for source i; NULL for those it does not). */
-static void cleaners_vectors(const void *ctx, const Activations *a, int b, int t, const float **vec, float *scratch) {
-    const CleanersCtx *x = ctx;
-    const Scan *s = x->s;
-    int i;
-    (void)scratch;
-    for (i = 0; i < s->sh.n_src; i++)
-        vec[i] = src_stage(&s->sh, i) <= x->last_stage ? src_vector(x->in->model, a, &s->sh, i, b, t) : NULL;
-}
-
-/* Binned pairs: scan.{w}.cleaners_sum.* of the writers marked by scan_cleaners, from a
- * second pass over the clean pass's rows (same batches) up to the last layer holding a
- * cleaner: over the rows [0, R) that the candidates' stores miss for some of them, the
- * other rows from the stores. The sums equal the exact path's. Returns R (0: no pass). */
-static int scan_cleaners_pass(Scan *s, const ExpInputs *in, Results *res) {
-    const Model *m = in->model;
-    const size_t BT = (size_t)s->batch_rows * s->T;
-    int *writers = xalloc_array((size_t)s->sh.n_src, sizeof *writers, "scan");
-    Samples *sums;
-    PrPlan plan;
-    float *pr;
-    HookRequest keep;
-    Activations a;
-    ForwardOptions opt = forward_options_default();
-    CleanersCtx ctx;
-    Error err;
-    char name[128], wname[32];
-    int w, c, n_w = 0, row, last_stage = 0, R = 0;
-    size_t bt;
-    for (w = 0; w < s->sh.n_src; w++)
-        if (s->n_cl[w] > 0 && s->second_pass[w]) {
-            writers[n_w++] = w;
-            if (s->second_pass[w] > R) R = s->second_pass[w];
-            for (c = 0; c < s->n_cl[w]; c++) {
-                int st = src_stage(&s->sh, s->first[w] + s->cl[w * SCAN_MAX_CLEANERS + c]);
-                if (st > last_stage) last_stage = st;
-            }
-        }
-    if (n_w > 0) {
-        /* group i: writer i's cleaners projected onto it, most negative first (the order of the exact path's sum) */
-        pr_plan_init(&plan, s->sh.n_src, n_w, n_w * SCAN_MAX_CLEANERS);
-        for (w = 0; w < n_w; w++) {
-            pr_plan_group(&plan, writers[w]);
-            for (c = 0; c < s->n_cl[writers[w]]; c++)
-                pr_plan_target(&plan, s->first[writers[w]] + s->cl[writers[w] * SCAN_MAX_CLEANERS + c]);
-        }
-        pr = xalloc_array(BT * plan.n_values, sizeof *pr, "scan");
-        sums = samples_array((size_t)n_w, (size_t)s->n_rows * s->T);
-        memset(&keep, 0, sizeof keep);
-        scan_hooks(in, &keep);
-        if (activations_alloc_hooks(&a, m, s->batch_rows, s->T, &keep, &err))
-            die(EXIT_INTERNAL, "scan: the cleaners' pass: %s", err.msg);
-        opt.compute_logits = 0;
-        opt.stop_after_layer = (last_stage - 1) / 2; /* the layer of stage 2l + 1 or 2l + 2 */
-        ctx.in = in;
-        ctx.s = s;
-        ctx.last_stage = last_stage;
-        snprintf(name, sizeof name, "scan: the cleaners' summed PR of %d writer%s", n_w, n_w > 1 ? "s" : "");
-        progress_begin(name, R);
-        for (row = 0; row < R; row += s->batch_rows) {
-            int n = R - row < s->batch_rows ? R - row : s->batch_rows;
-            model_forward(m, &a, in->data->tokens + (size_t)row * s->T, n, s->T, &opt);
-            batch_prs(m, &a, &plan, cleaners_vectors, &ctx, pr);
-            for (bt = 0; bt < (size_t)n * s->T; bt++)
-                for (w = 0; w < n_w; w++) {
-                    double acc = 0;
-                    for (c = plan.start[w]; c < plan.start[w + 1]; c++) acc += pr[bt * plan.n_values + c];
-                    samples_add(&sums[w], (float)acc);
-                }
-            progress_update(row + n);
-        }
-        progress_end();
-        activations_free(&a);
-        for (w = 0; w < n_w; w++) {
-            if (R < s->n_rows) sum_from_candidates(s, writers[w], R, &sums[w]); /* rows_missing <= R */
-            src_name(&s->sh, writers[w], wname, sizeof wname);
-            snprintf(name, sizeof name, "scan.%s.cleaners_sum", wname);
-            add_quantiles3(res, name, &sums[w]);
-        }
-        samples_array_free(sums, (size_t)n_w);
-        free(pr);
-        pr_plan_free(&plan);
-    }
-    free(writers);
-    return R;
+    if (!s->exact) scan_code_batch(s);
 }
 
 /* scan.{w}.gone, .spread and .score for every source, and scan.{w}.rank among those with
@@ -898,16 +364,79 @@ static void scan_rank(const Scan *s, Results *res) {
     free(score);
 }
 
-/* The resid x node quantiles (five) and, when exact, the pairs' (three), all series at once
- * in parallel; the binned pairs' quantiles. */
-static void scan_quantiles(Scan *s, Results *res, size_t *n_nan) {
+/* Pair k's samples, in the order they were added, into out (room for s->n_samples): a copy
+ * of the exact list (the finish sorts its copies), or the decoded codes. */
+static void pair_samples(const Scan *s, int k, Samples *out) {
+    out->n_nan = s->exact ? s->pair[k].n_nan : s->n_nan_coded[k];
+    if (s->exact) {
+        out->count = s->pair[k].count;
+        memcpy(out->values, s->pair[k].values, out->count * sizeof(float));
+    } else {
+        const uint16_t *code = s->codes + (size_t)k * s->n_samples;
+        size_t i;
+        out->count = s->n_coded[k];
+        for (i = 0; i < out->count; i++) out->values[i] = compact_value(code[i]);
+    }
+}
+
+/* Source w's pairs: scan.{w}.{n}.* for every later node n (none for the last layer's), then
+ * scan.{w}.n_cleaners and scan.{w}.cleaners_sum.*: the cleaners' PR summed sample by
+ * sample, most negative first (NaN samples are those where w is zero: every pair of w
+ * leaves out the same ones). buf: SCAN_MAX_CLEANERS + 1 Samples of room s->n_samples. */
+static void scan_writer(const Scan *s, int w, Samples *buf, Results *res, size_t *n_nan) {
+    const int n_later = s->sh.n_src - s->first[w];
+    double med[256], value[SCAN_MAX_CLEANERS * 3], se[SCAN_MAX_CLEANERS * 3];
+    Samples *series[SCAN_MAX_CLEANERS], *sum = &buf[SCAN_MAX_CLEANERS];
+    char wname[32], nname[32], name[128];
+    int idx[SCAN_MAX_CLEANERS], k0, k, j, n_c, c;
+    size_t i;
+    if (n_later > 256) die(EXIT_INTERNAL, "scan: too many nodes");
+    src_name(&s->sh, w, wname, sizeof wname);
+    for (k0 = 0; k0 < n_later; k0 += SCAN_MAX_CLEANERS) { /* SCAN_MAX_CLEANERS pairs at a time */
+        const int n = n_later - k0 < SCAN_MAX_CLEANERS ? n_later - k0 : SCAN_MAX_CLEANERS;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static)
+#endif
+        for (k = 0; k < n; k++) pair_samples(s, s->pair0[w] + k0 + k, &buf[k]);
+        for (k = 0; k < n; k++) {
+            series[k] = &buf[k];
+            *n_nan += buf[k].n_nan;
+        }
+        samples_quantiles_many(series, n, quantiles3, 3, value, se);
+        for (k = 0; k < n; k++) {
+            src_name(&s->sh, s->first[w] + k0 + k, nname, sizeof nname);
+            med[k0 + k] = value[k * 3];
+            for (j = 0; j < 3; j++) {
+                snprintf(name, sizeof name, "scan.%s.%s.%s", wname, nname, quantiles3_names[j]);
+                results_set(res, name, value[k * 3 + j]);
+                results_set_se(res, name, se[k * 3 + j]);
+            }
+        }
+    }
+    n_c = pick_cleaners(med, n_later, idx);
+    snprintf(name, sizeof name, "scan.%s.n_cleaners", wname);
+    results_set(res, name, n_c);
+    if (n_c == 0) return;
+    for (c = 0; c < n_c; c++) pair_samples(s, s->pair0[w] + idx[c], &buf[c]);
+    sum->count = sum->n_nan = 0;
+    for (i = 0; i < buf[0].count; i++) {
+        double acc = 0;
+        for (c = 0; c < n_c; c++) acc += buf[c].values[i];
+        samples_add(sum, (float)acc);
+    }
+    snprintf(name, sizeof name, "scan.%s.cleaners_sum", wname);
+    add_quantiles3(res, name, sum);
+}
+
+/* The resid x node quantiles (five), all series at once in parallel. */
+static void scan_resid_quantiles(Scan *s, Results *res, size_t *n_nan) {
     const ScanShape *sh = &s->sh;
     const int n_res = (s->hi - s->lo) * sh->n_loc;
-    char(*name)[96] = xalloc_array((size_t)n_res + s->n_gpairs, sizeof *name, "scan");
-    const char **names = xalloc_array((size_t)n_res + s->n_gpairs, sizeof *names, "scan");
-    Samples **series = xalloc_array((size_t)n_res + s->n_gpairs, sizeof *series, "scan");
-    char wname[32], nname[32], loc[32];
-    int i, k, n, n_pairs = 0;
+    char(*name)[96] = xalloc_array((size_t)n_res + 1, sizeof *name, "scan");
+    const char **names = xalloc_array((size_t)n_res + 1, sizeof *names, "scan");
+    Samples **series = xalloc_array((size_t)n_res + 1, sizeof *series, "scan");
+    char wname[32], loc[32];
+    int i, k;
     for (i = s->lo; i < s->hi; i++) {
         src_name(sh, i, wname, sizeof wname);
         for (k = 0; k < sh->n_loc; k++) {
@@ -918,23 +447,8 @@ static void scan_quantiles(Scan *s, Results *res, size_t *n_nan) {
             series[j] = &s->resid[j];
             *n_nan += s->resid[j].n_nan;
         }
-        for (n = s->first[i]; n < sh->n_src; n++) {
-            const int p = s->pair0[i] + n - s->first[i], j = n_res + p;
-            src_name(sh, n, nname, sizeof nname);
-            snprintf(name[j], sizeof name[j], "scan.%s.%s", wname, nname);
-            names[j] = name[j];
-            if (s->exact) {
-                series[j] = &s->pair[p];
-                *n_nan += s->pair[p].n_nan;
-                n_pairs++;
-            } else {
-                *n_nan += s->bins[p].n_nan;
-                binned_add_quantiles3(res, name[j], &s->bins[p]);
-            }
-        }
     }
     results_add_quantiles_of(res, names, series, n_res, results_q5, results_q5_names, 5);
-    results_add_quantiles_of(res, names + n_res, series + n_res, n_pairs, quantiles3, quantiles3_names, 3);
     free(name);
     free(names);
     free(series);
@@ -943,39 +457,16 @@ static void scan_quantiles(Scan *s, Results *res, size_t *n_nan) {
 static void scan_finish(void *state, const ExpInputs *in, Results *res, Points *points) {
     Scan *s = state;
     const ScanShape *sh = &s->sh;
+    Samples *buf = NULL;
     size_t n_nan = 0;
-    char wname[32];
     double so_far = 0;
-    int i, k;
+    int w;
+    (void)in;
     (void)points;
-    for (i = s->lo; i < s->hi; i++) { /* before the pairs are sorted */
-        src_name(sh, i, wname, sizeof wname);
-        scan_cleaners(s, i, wname, res);
-    }
-    scan_quantiles(s, res, &n_nan);
-    if (!s->exact) {
-        int n_cand = 0, from_cand = 0, second = 0, rows = 0, c;
-        char *read = xalloc_array((size_t)s->n_gpairs + 1, 1, "scan");
-        for (k = 0; k < s->n_gpairs; k++) n_cand += s->cand[k].values != NULL;
-        for (i = s->lo; i < s->hi; i++) {
-            from_cand += s->n_cl[i] > 0 && !s->second_pass[i];
-            second += s->n_cl[i] > 0 && s->second_pass[i];
-            if (s->n_cl[i] > 0 && s->second_pass[i] > rows) rows = s->second_pass[i];
-        }
-        for (i = s->lo; i < s->hi; i++) /* the stores the pass reads (rows after its own) */
-            for (c = 0; rows < s->n_rows && s->second_pass[i] && c < s->n_cl[i]; c++)
-                read[s->pair0[i] + s->cl[i * SCAN_MAX_CLEANERS + c]] = 1;
-        for (k = 0; k < s->n_gpairs; k++) /* the others are given back before it */
-            if (s->cand[k].values && !read[k]) drop_pair(s, k);
-        free(read);
-        rows = scan_cleaners_pass(s, in, res);
-        if (in->memory) {
-            in->memory->scan_candidates += n_cand;
-            in->memory->scan_sums_from_candidates += from_cand;
-            in->memory->scan_sums_second_pass += second;
-            if (rows > in->memory->scan_second_pass_rows) in->memory->scan_second_pass_rows = rows;
-        }
-    }
+    scan_resid_quantiles(s, res, &n_nan);
+    if (s->n_gpairs > 0) buf = samples_array(SCAN_MAX_CLEANERS + 1, s->n_samples);
+    for (w = s->lo; w < s->hi; w++) scan_writer(s, w, buf, res, &n_nan);
+    if (buf) samples_array_free(buf, SCAN_MAX_CLEANERS + 1);
     /* A pass over some of the sources (experiments_run splits the scan when its stores
      * exceed the memory budget): the count so far; the last pass ranks them all. */
     if (s->lo > 0 && results_get(res, "scan.n_nan", &so_far)) n_nan += (size_t)so_far;
@@ -986,20 +477,13 @@ static void scan_finish(void *state, const ExpInputs *in, Results *res, Points *
 
 static void scan_end(void *state) {
     Scan *s = state;
-    int k;
     samples_array_free(s->resid, (size_t)(s->hi - s->lo) * s->sh.n_loc);
     samples_array_free(s->pair, (size_t)s->n_gpairs);
-    if (s->bins) {
-        for (k = 0; k < s->n_gpairs; k++) binned_free(&s->bins[k]);
-    }
-    free(s->bins);
     pr_plan_free(&s->plan);
     free(s->targets);
-    if (s->cand) samples_array_free(s->cand, (size_t)s->n_gpairs);
-    free(s->cand_from);
-    free(s->second_pass);
-    free(s->n_cl);
-    free(s->cl);
+    free(s->codes);
+    free(s->n_coded);
+    free(s->n_nan_coded);
     free(s->first);
     free(s->pair0);
     free(s);
@@ -1336,8 +820,8 @@ static void scan_report_section(const ReportContext *c, ReportSection *s) {
              "cleaners are the later nodes whose median PR onto it is at most -max(%.2f, %.2f x |the most negative "
              "one|), at most %d of them.%s",
              metric_value(c->r, "scan.pairs_exact") == 0
-                 ? "binned quantiles within 5e-4; the cleaners' summed PR exact, from the samples of candidate "
-                   "cleaners kept on the way or a second pass"
+                 ? "from 16-bit codes of every sample: a sample below 4 in magnitude moves by at most 1.2e-4, "
+                   "below 8 by 2.4e-4, above by 1e-3 of itself, and so do the quantiles"
                  : "exact quantiles",
              SCAN_CLEANER_THRESHOLD, SCAN_CLEANER_RELATIVE, SCAN_MAX_CLEANERS, checks);
     section_write(s, intro);
@@ -1367,29 +851,23 @@ static const ExpOutput scan_outputs[] = {
 static const char *const scan_figures[] = {"scan_heatmap", "scan_top", NULL};
 
 /* scan_begin's stores for this pass's sources: the resid x node series, and the pairs
- * (exact), or the pilot's batches of pair samples, the histograms, the candidate cleaners'
- * stores (scan_extras: from in->scan_spare_bytes) and, for the cleaners' second pass, one
- * summed PR per sample and writer (binned). The second pass's activations are fewer than
- * the clean pass's, which are freed before it. */
+ * (exact, or compact: their codes and one batch's samples); and the finish's
+ * SCAN_MAX_CLEANERS + 1 series of floats (the clean pass's activations are freed by then,
+ * but the budget counts them throughout). */
 static size_t scan_memory(const ExpInputs *in, int n_rows, int T, int batch_rows) {
     const ModelConfig *c = &in->model->cfg;
     const size_t n_samples = (size_t)n_rows * T;
     size_t bytes, n_gpairs = 0;
     ScanShape sh;
-    ScanExtras x;
-    int lo, hi, w, n_writers = 0;
+    int lo, hi, w;
     scan_shape(&sh, c->n_layers, c->n_heads, c->attn_only);
     sh.n_pairs = count_pairs(&sh);
     scan_range(in, &sh, &lo, &hi);
-    for (w = lo; w < hi; w++) {
-        n_gpairs += (size_t)(sh.n_src - first_later(&sh, w));
-        n_writers += first_later(&sh, w) < sh.n_src;
-    }
+    for (w = lo; w < hi; w++) n_gpairs += (size_t)(sh.n_src - first_later(&sh, w));
     bytes = (size_t)(hi - lo) * sh.n_loc * n_samples * sizeof(float);
+    if (n_gpairs > 0) bytes += (size_t)(SCAN_MAX_CLEANERS + 1) * n_samples * sizeof(float);
     if (scan_exact(in, &sh, n_samples)) return bytes + n_gpairs * n_samples * sizeof(float);
-    scan_extras(in, n_gpairs, n_writers, n_rows, T, batch_rows, &x);
-    return bytes + n_gpairs * (size_t)x.hold_rows * T * sizeof(float) + n_gpairs * SCAN_BINS * sizeof(uint32_t) +
-           ((size_t)n_writers + x.slots) * n_samples * sizeof(float);
+    return bytes + n_gpairs * (n_samples * sizeof(uint16_t) + (size_t)batch_rows * T * sizeof(float));
 }
 
 const Experiment experiment_scan = {

@@ -13,7 +13,7 @@
 
 /* exp_default_budget(): the working memory every run gets, and the most the weights add. */
 #define EXP_BUDGET_BASE ((size_t)44 << 20)
-#define EXP_BUDGET_MAX ((size_t)1 << 30)
+#define EXP_BUDGET_MAX ((size_t)1152 << 20)
 /* What the budget sets aside for the program itself: code, C library and OpenMP runtime,
  * thread stacks, the tokenizer, small scratch (about 15 MB of RSS on Linux x86-64). */
 #define EXP_PROGRAM_BYTES ((size_t)16 << 20)
@@ -66,7 +66,7 @@ size_t exp_fixed_bytes(const Model *m, const Dataset *ds) {
 }
 
 size_t exp_default_budget(const Model *m, const Dataset *ds) {
-    size_t fixed = exp_fixed_bytes(m, ds), weights = exp_fixed_bytes(m, NULL) - EXP_PROGRAM_BYTES, extra = 4 * weights;
+    size_t fixed = exp_fixed_bytes(m, ds), weights = exp_fixed_bytes(m, NULL) - EXP_PROGRAM_BYTES, extra = 4 * weights + weights / 2;
     if (extra > EXP_BUDGET_MAX) extra = EXP_BUDGET_MAX;
     return fixed + EXP_BUDGET_BASE + extra;
 }
@@ -602,13 +602,11 @@ static const char *mb(char *buf, size_t n) {
     return buf;
 }
 
-/* The scan's stores for its sources [first, end) alone, with spare bytes for its optional
- * stores (ExpInputs.scan_spare_bytes). */
-static size_t scan_group_memory(const ExpInputs *in, int first, int end, int n_rows, int T, int batch, size_t spare) {
+/* The scan's stores for its sources [first, end) alone. */
+static size_t scan_group_memory(const ExpInputs *in, int first, int end, int n_rows, int T, int batch) {
     ExpInputs g = *in;
     g.scan_first = first;
     g.scan_end = end;
-    g.scan_spare_bytes = spare;
     return experiment_scan.memory ? experiment_scan.memory(&g, n_rows, T, batch) : 0;
 }
 
@@ -616,18 +614,16 @@ static size_t scan_group_memory(const ExpInputs *in, int first, int end, int n_r
  * a time (as many as fit, at most n_rows) and, when the scan's stores do not fit beside
  * the others, the scan split by its sources over several passes: pass 0 runs every unit
  * with the scan's sources [0, ends[0]), pass k > 0 the scan alone on [ends[k-1], ends[k]).
- * Same results whatever the split. (*spares)[k]: what the budget leaves pass k beyond its
- * stores and batch, for the scan's optional stores (ExpInputs.scan_spare_bytes); in one
- * pass they come before more rows, up to what the scan would use. A budget that cannot
+ * Same results whatever the split. A budget that cannot
  * hold the fixed costs, the other units' stores, the scan's largest source and one row is
- * an error (EXIT_INTERNAL) giving the amounts. *ends and *spares are malloc'ed. Returns 0,
+ * an error (EXIT_INTERNAL) giving the amounts. *ends is malloc'ed. Returns 0,
  * or -1 with err. */
 static int clean_pass_plan(const ExpInputs *in, unsigned which, const HookRequest *req, int n_rows, int T,
-                           ExpMemory *plan, int **ends, size_t **spares, int *n_passes, Error *err) {
+                           ExpMemory *plan, int **ends, int *n_passes, Error *err) {
     const unsigned others = which & ~(unsigned)EXP_SCAN;
     const int n_src = (which & EXP_SCAN) ? exp_scan_sources(&in->model->cfg) : 0;
     Activations a;
-    size_t act_row, others1, per_row, need1, left, scan_all, scan_max = 0, group, later, wish;
+    size_t act_row, others1, per_row, need1, left, scan_all, scan_max = 0, group, later;
     char b1[32], b2[32], b3[32], b4[32], b5[32];
     int w, first;
     if (activations_alloc_hooks(&a, in->model, 1, T, req, err)) return -1;
@@ -635,12 +631,12 @@ static int clean_pass_plan(const ExpInputs *in, unsigned which, const HookReques
     activations_free(&a);
     others1 = units_memory(in, others, n_rows, T, 1);
     per_row = act_row + (units_memory(in, others, n_rows, T, 2) - others1);
-    scan_all = n_src ? scan_group_memory(in, 0, n_src, n_rows, T, 1, 0) : 0;
+    scan_all = n_src ? scan_group_memory(in, 0, n_src, n_rows, T, 1) : 0;
     for (w = 0; w < n_src; w++) {
-        size_t c = scan_group_memory(in, w, w + 1, n_rows, T, 1, 0);
+        size_t c = scan_group_memory(in, w, w + 1, n_rows, T, 1);
         if (c > scan_max) scan_max = c;
     }
-    if (n_src) per_row += scan_group_memory(in, 0, n_src, n_rows, T, 2, 0) - scan_all; /* binned: a batch of pairs */
+    if (n_src) per_row += scan_group_memory(in, 0, n_src, n_rows, T, 2) - scan_all; /* compact: a batch of pairs */
     plan->fixed = exp_fixed_bytes(in->model, in->data);
     need1 = plan->fixed + others1 + scan_max + act_row;
     /* The default: exp_default_budget, but never less than the least the run needs. */
@@ -654,13 +650,9 @@ static int clean_pass_plan(const ExpInputs *in, unsigned which, const HookReques
                               mb(b1, plan->budget), mb(b2, need1), mb(b3, plan->fixed), mb(b4, others1 + scan_max),
                               mb(b5, act_row));
     left = plan->budget - plan->fixed - others1 - act_row; /* for more rows and the scan's stores */
-    /* The most the scan's optional stores would use (its pilot and candidate cleaners: they
-     * can spare it a second pass over the rows); 0 with exact pairs. */
-    wish = n_src ? scan_group_memory(in, 0, n_src, n_rows, T, 1, (size_t)-1) - scan_all : 0;
     if (left >= scan_all) {
-        /* One pass: the scan's optional stores first, then every extra byte to the batch. */
-        size_t room = left - scan_all - (left - scan_all < wish ? left - scan_all : wish);
-        size_t more = per_row ? room / per_row : (size_t)n_rows;
+        /* One pass: every extra byte to the batch. */
+        size_t more = per_row ? (left - scan_all) / per_row : (size_t)n_rows;
         plan->batch_rows = more >= (size_t)n_rows ? n_rows : 1 + (int)more;
     } else {
         /* Several passes: a quarter of what is left to the batch, the rest to the scan's groups. */
@@ -676,23 +668,16 @@ static int clean_pass_plan(const ExpInputs *in, unsigned which, const HookReques
     *n_passes = 0;
     for (w = 0, first = 0; w < n_src; w++)
         if (w > first &&
-            scan_group_memory(in, first, w + 1, n_rows, T, plan->batch_rows, 0) > (*n_passes ? later : group)) {
+            scan_group_memory(in, first, w + 1, n_rows, T, plan->batch_rows) > (*n_passes ? later : group)) {
             (*ends)[(*n_passes)++] = w; /* the group [first, w) is full: w starts the next one */
             first = w;
         }
     (*ends)[(*n_passes)++] = n_src; /* the last group (no scan: the one pass, ends[0] unused) */
-    /* What each pass leaves, and the most the stores hold in any pass (with the scan's
-     * optional stores). */
+    /* The most the stores hold in any pass. */
     plan->activations = act_row * (size_t)plan->batch_rows;
-    *spares = xalloc_array((size_t)*n_passes, sizeof **spares, "passes");
     plan->stores = units_memory(in, others, n_rows, T, plan->batch_rows);
-    for (w = 0, first = 0, scan_max = 0; w < *n_passes; first = (*ends)[w++]) {
-        size_t used = plan->fixed + plan->activations + (w == 0 ? plan->stores : 0), g = 0;
-        if (n_src) {
-            used += scan_group_memory(in, first, (*ends)[w], n_rows, T, plan->batch_rows, 0);
-            (*spares)[w] = plan->budget > used ? plan->budget - used : 0;
-            g = scan_group_memory(in, first, (*ends)[w], n_rows, T, plan->batch_rows, (*spares)[w]);
-        }
+    for (w = 0, first = 0; w < *n_passes; first = (*ends)[w++]) {
+        size_t g = n_src ? scan_group_memory(in, first, (*ends)[w], n_rows, T, plan->batch_rows) : 0;
         if (w == 0) plan->stores += g;
         else if (g > plan->stores) plan->stores = g;
     }
@@ -752,7 +737,7 @@ static int clean_pass_once(const ExpInputs *in, unsigned which, int row_limit, i
         progress_update(row + n);
     }
     progress_end();
-    activations_free(&a); /* before finish: the scan's may run a pass of its own */
+    activations_free(&a); /* before finish: the finish steps need memory of their own */
 
     for (i = 0; i < N_UNITS; i++)
         if (states[i]) {
@@ -770,29 +755,25 @@ static int run_clean_pass(const ExpInputs *in, unsigned which, Results *res, Poi
     ExpMemory plan;
     ExpInputs pass_in = *in;
     int *ends = NULL, n_passes = 0, row_limit, k, rc = 0;
-    size_t *spares = NULL;
     char label[64];
 
     exp_clean_pass_hooks(in, which, &keep);
     row_limit = clean_pass_rows(which, ds->n_rows);
     memset(&plan, 0, sizeof plan);
-    if (clean_pass_plan(in, which, &keep, row_limit, ds->seq_len, &plan, &ends, &spares, &n_passes, err)) {
+    if (clean_pass_plan(in, which, &keep, row_limit, ds->seq_len, &plan, &ends, &n_passes, err)) {
         free(ends);
-        free(spares);
         return -1;
     }
     if (in->memory) *in->memory = plan;
     for (k = 0; k < n_passes && rc == 0; k++) {
         pass_in.scan_first = k > 0 ? ends[k - 1] : 0;
         pass_in.scan_end = ends[k];
-        pass_in.scan_spare_bytes = spares[k];
         if (n_passes > 1) snprintf(label, sizeof label, "clean pass %d/%d", k + 1, n_passes);
         else snprintf(label, sizeof label, "clean pass");
         rc = clean_pass_once(&pass_in, k == 0 ? which : (unsigned)EXP_SCAN, row_limit, plan.batch_rows, label, res,
                              points, err);
     }
     free(ends);
-    free(spares);
     return rc;
 }
 

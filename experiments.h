@@ -61,8 +61,9 @@ void points_free(Points *p);
 enum { EXP_FIG1 = 1, EXP_FIG2 = 2, EXP_FIG3 = 4, EXP_FIG4 = 8, EXP_FIG5 = 16, EXP_SEC32 = 32, EXP_SCAN = 64 };
 
 /* How the scan stores its node x node pairs (exp_scan.c): exactly when they fit in
- * scan_exact_bytes (AUTO), always exactly, or always in bounded-memory histograms. */
-enum { SCAN_PAIRS_AUTO = 0, SCAN_PAIRS_EXACT = 1, SCAN_PAIRS_BINNED = 2 };
+ * scan_exact_bytes (AUTO), always exactly, or always as 16-bit codes (half the memory;
+ * quantiles within 1.2e-4). */
+enum { SCAN_PAIRS_AUTO = 0, SCAN_PAIRS_EXACT = 1, SCAN_PAIRS_COMPACT = 2 };
 
 /* What a unit reads of the run. */
 typedef struct {
@@ -78,12 +79,6 @@ typedef struct {
     int scan_first, scan_end;    /* the scan's sources in this pass, [first, end); end 0: all. Set by
                                     experiments_run, which splits the scan into passes over the data
                                     when its stores do not fit the budget (same results) */
-    size_t scan_spare_bytes;     /* what the budget leaves this pass beyond the stores and the batch,
-                                    for the binned scan's optional stores (its pilot and candidate
-                                    cleaners: exp_scan.c). Set by experiments_run; 0: none */
-    int scan_candidates;         /* 0: the binned scan keeps candidate cleaners as memory allows;
-                                    -1: none, every cleaners' sum by a second pass; 1: not from the
-                                    pilot's rows, a second pass over those (both for tests) */
     struct ExpMemory *memory;    /* when not NULL, experiments_run says here how it used the budget */
 } ExpInputs;
 
@@ -100,10 +95,6 @@ typedef struct ExpMemory {
     size_t row_bytes;       /* activations + per-batch buffers of one more row */
     int batch_rows;         /* rows per clean-pass batch (0: no clean pass) */
     int passes;             /* passes over the rows: more than 1 when the scan is split */
-    /* The binned scan's cleaners' sums (0 with exact pairs), over all passes: candidate cleaners
-       kept exactly, writers summed from them alone, writers summed by a second pass over the
-       first scan_second_pass_rows rows (the most over the passes; the others from the candidates). */
-    int scan_candidates, scan_sums_from_candidates, scan_sums_second_pass, scan_second_pass_rows;
 } ExpMemory;
 
 /* One batch of the clean pass: rows [first_row, first_row + acts->n_rows). */
@@ -177,9 +168,9 @@ typedef struct {
 } Experiment;
 
 /* The memory budget when none is given: the fixed costs (program, weights, data rows) plus 44 MB
- * plus 4 times the weights (at most 1 GB more), so it grows with the model: the planted
+ * plus 4.5 times the weights (at most 1.125 GB more), so it grows with the model: the planted
  * model's `all` stays under 64 MB of RSS, and gelu-4l's at 300 x 1024 runs in one pass
- * over the rows (1.3 GB; the scan's samples alone are about 650 MB). The clean pass raises it to what the run
+ * over the rows (1.41 GB; the scan's samples alone are about 790 MB). The clean pass raises it to what the run
  * needs at least (the fixed costs, the stores of every unit but the scan, the scan's
  * largest source, one row, and 8 MB) when that is more. */
 size_t exp_default_budget(const Model *m, const Dataset *ds);

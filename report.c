@@ -674,12 +674,6 @@ static int write_run_txt(const char *out_dir, const ReportInput *in, Error *err)
         text_printf(&t, "memory budget: %.1f MB (%s)\nbatch: %d rows\npasses over the rows: %d\n",
                     (double)in->memory_budget / 1048576.0, in->memory_budget_from ? in->memory_budget_from : "default",
                     in->batch_rows, in->passes > 0 ? in->passes : 1);
-    if (in->scan_candidates || in->scan_sums_from_candidates || in->scan_sums_second_pass)
-        text_printf(&t,
-                    "scan cleaners' sums: %d writers from %d candidate cleaners kept, %d by a second pass over the "
-                    "first %d rows\n",
-                    in->scan_sums_from_candidates, in->scan_candidates, in->scan_sums_second_pass,
-                    in->scan_second_pass_rows);
     if (in->peak_rss) text_printf(&t, "peak RSS: %.1f MB (getrusage)\n", (double)in->peak_rss / 1048576.0);
     rc = write_file_atomic(path, t.data, t.len, err);
     free(path);

@@ -61,8 +61,6 @@ typedef struct {
     const char *memory_budget_from; /* "--max-memory", "CLEANUP_MAX_MEMORY" or "default" */
     int batch_rows;                 /* rows per clean-pass batch */
     int passes;                     /* passes over the rows (the scan split to fit the budget) */
-    /* the binned scan's cleaners' sums (ExpMemory; all 0: exact pairs or no scan) */
-    int scan_candidates, scan_sums_from_candidates, scan_sums_second_pass, scan_second_pass_rows;
     size_t peak_rss;                /* bytes, when the report is written */
     unsigned units;            /* EXP_* bits of the experiments run (0: all) */
     /* provenance (each may be NULL / 0) */

@@ -31,6 +31,48 @@ void samples_free(Samples *s) {
     memset(s, 0, sizeof *s);
 }
 
+/* compact_code's layout: code 32768 + i for the signed index i, |i| from the magnitude:
+ * up to COMPACT_4 (|v| <= 4) in steps of 2^-12, up to COMPACT_8 (|v| <= 8) in steps of
+ * 2^-11, then COMPACT_MANTISSA codes per octave from 8 up; COMPACT_INF: infinity. */
+#define COMPACT_4 16384
+#define COMPACT_8 24576
+#define COMPACT_MANTISSA 512
+#define COMPACT_INF 32767
+
+uint16_t compact_code(float v) {
+    double x = fabs((double)v); /* the products and sums below are exact in double */
+    long i;
+    if (x < 4.0) {
+        i = (long)floor(x * 4096.0 + 0.5);
+    } else if (x < 8.0) {
+        i = COMPACT_4 + (long)floor((x - 4.0) * 2048.0 + 0.5);
+    } else if (x >= 1048576.0) {
+        i = COMPACT_INF; /* also the infinities */
+    } else {
+        /* x = 2^(e-1) (1 + f), e >= 4: octave e - 4, f rounded to 9 bits (a carry moves up an octave) */
+        int e;
+        double f = frexp(x, &e); /* x = f 2^e, f in [0.5, 1) */
+        i = COMPACT_8 + (long)(e - 4) * COMPACT_MANTISSA + (long)floor((2.0 * f - 1.0) * COMPACT_MANTISSA + 0.5);
+        if (i > COMPACT_INF) i = COMPACT_INF;
+    }
+    return (uint16_t)(32768 + (v < 0 ? -i : i));
+}
+
+float compact_value(uint16_t code) {
+    long i = (long)code - 32768, a = i < 0 ? -i : i;
+    double x;
+    if (a >= COMPACT_INF)
+        x = HUGE_VAL;
+    else if (a <= COMPACT_4)
+        x = (double)a / 4096.0;
+    else if (a <= COMPACT_8)
+        x = 4.0 + (double)(a - COMPACT_4) / 2048.0;
+    else
+        x = ldexp(1.0 + (double)((a - COMPACT_8) % COMPACT_MANTISSA) / COMPACT_MANTISSA,
+                  (int)((a - COMPACT_8) / COMPACT_MANTISSA) + 3);
+    return (float)(i < 0 ? -x : x);
+}
+
 /* An unsigned key that orders like the float: the sign bit flipped for positives, every
  * bit for negatives (so -0 sorts just before +0, NaNs beyond the infinities). */
 static uint32_t float_key(float f) {

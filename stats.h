@@ -4,6 +4,7 @@
 #define CLEANUP_STATS_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include "util.h"
 
 /* A growable list of float samples for one statistic. NaN samples are not
@@ -21,6 +22,16 @@ void samples_free(Samples *s);
  * (numpy's default, "type 7"): h = (n-1) q, x[floor h] + (h - floor h)(x[floor h + 1] - x[floor h]).
  * Sorts s->values in place (cheap when already sorted). NaN when there are no samples. */
 double samples_quantile(Samples *s, double q);
+
+/* A 16-bit code of a sample, for series too long to keep as floats (the scan's node x
+ * node pairs at paper scale: half the memory). Codes order like the values, and a value
+ * gets the nearest code: |v| < 4 in steps of 2^-12 (error at most 2^-13 = 1.2e-4), |v| < 8
+ * in steps of 2^-11 (error at most 2.4e-4), then 9 bits of mantissa per octave (relative
+ * error at most 2^-10 = 9.8e-4) below 523,520; larger magnitudes and the infinities
+ * become +-infinity. NaN has no code (Samples does not store it either). compact_value is
+ * exact: every code's value is a float. */
+uint16_t compact_code(float v);
+float compact_value(uint16_t code);
 
 /* Standard errors of the quantiles qs[0..nq) of s (into se[0..nq)), by batch means: the
  * samples, in the order they were added, are cut into G contiguous blocks of equal size

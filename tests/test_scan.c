@@ -1,13 +1,11 @@
 /* test_scan.c - the scan unit (exp_scan.c) on the exp_model fixture (40 rows x 48):
  *   - scan.L0H{h}.{location}.* equal Fig 1's fig1.L0H{h}.* bit for bit (the same samples);
- *   - the binned node x node quantiles agree with the exact ones within 1e-3 (their bound
- *     is one bin, 2^-11); with binned pairs the cleaners' summed PR and every other metric
- *     equal the exact run's bit for bit;
+ *   - compact pairs (16-bit codes): every node x node quantile within the codes' bound of
+ *     the exact one (2^-13 below 4 in magnitude, stats.h), the cleaners' summed PR within n x 2^-13 for
+ *     n cleaners, the same cleaners, and every other metric equal bit for bit;
  *   - the results do not depend on the thread count;
- *   - binned, the cleaners' summed PR is the exact run's bit for bit whether it comes from
- *     the candidate cleaners' stores, the second pass, or both (the pass over the first rows
- *     only; stores started at the pilot or at a review on the way), and the run's counts
- *     (ExpMemory, run.txt) say which (a budget with room for every candidate: no pass);
+ *   - compact, the results do not depend on the memory budget either (one pass or the scan
+ *     split over several, batches of any size);
  *   - the paper's table holds the 972 published scan values, one per gelu-4l node,
  *     location and quartile, and its L0H2 rows are Fig 1's published values.
  * The values themselves are checked against the float64 PyTorch reference by
@@ -24,10 +22,10 @@
 
 #define MODEL_DIR "tests/fixtures/models/exp_model"
 
-/* The scan (and which) with pairs (SCAN_PAIRS_*), the candidates knob (ExpInputs.scan_candidates) and
- * budget max_memory (0: the default); mem (may be NULL) gets how the run used it. */
-static int run_with(const Model *m, const Dataset *ds, unsigned which, int pairs, int candidates, size_t max_memory,
-                    Results *res, ExpMemory *mem) {
+/* The scan (and which) with pairs (SCAN_PAIRS_*) and budget max_memory (0: the default); mem (may
+ * be NULL) gets how the run used it. */
+static int run_with(const Model *m, const Dataset *ds, unsigned which, int pairs, size_t max_memory, Results *res,
+                    ExpMemory *mem) {
     ExpInputs in;
     ExpHeads hd;
     Error err;
@@ -43,7 +41,6 @@ static int run_with(const Model *m, const Dataset *ds, unsigned which, int pairs
     in.data = ds;
     in.heads = &hd;
     in.scan_pairs = pairs;
-    in.scan_candidates = candidates;
     in.max_memory = max_memory;
     in.memory = mem;
     results_init(res);
@@ -55,7 +52,7 @@ static int run_with(const Model *m, const Dataset *ds, unsigned which, int pairs
 }
 
 static int run(const Model *m, const Dataset *ds, unsigned which, int pairs, Results *res) {
-    return run_with(m, ds, which, pairs, 0, 0, res, NULL);
+    return run_with(m, ds, which, pairs, 0, res, NULL);
 }
 
 /* 1 if name is a node x node pair metric scan.{w}.{n}.{stat} (n a node, not a location). */
@@ -68,10 +65,10 @@ static void test_fixture(void) {
     Model m;
     Dataset ds;
     Error err;
-    Results exact, binned, two;
+    Results exact, compact, two;
     char **paths;
     int n_paths, i, n_pairs = 0, n_sums = 0, n_equal = 0;
-    double worst = 0;
+    double worst = 0, worst_sum = 0;
     if (model_load(MODEL_DIR, NULL, 1, &m, &err) || data_find_files(MODEL_DIR, &paths, &n_paths, &err) ||
         data_load_files(paths, n_paths, 40, 48, m.cfg.n_ctx, m.cfg.d_vocab, NULL, &ds, &err)) {
         CHECK(0, "loading %s: %s", MODEL_DIR, err.msg);
@@ -79,7 +76,7 @@ static void test_fixture(void) {
     }
     set_thread_count(1);
     CHECK(run(&m, &ds, EXP_SCAN | EXP_FIG1, SCAN_PAIRS_EXACT, &exact) == 0, "exact run");
-    CHECK(run(&m, &ds, EXP_SCAN, SCAN_PAIRS_BINNED, &binned) == 0, "binned run");
+    CHECK(run(&m, &ds, EXP_SCAN, SCAN_PAIRS_COMPACT, &compact) == 0, "compact run");
     set_thread_count(2);
     CHECK(run(&m, &ds, EXP_SCAN, SCAN_PAIRS_EXACT, &two) == 0, "2-thread run");
     for (i = 0; i < exact.count; i++) {
@@ -99,30 +96,43 @@ static void test_fixture(void) {
         CHECK(results_get(&two, name, &t) && (t == v || (isnan(t) && isnan(v))), "%s: 1 thread %.9g, 2 threads %.9g",
               name, v, t);
         if (strcmp(name, "scan.pairs_exact") == 0 || strcmp(name, "scan.n_nan") == 0) continue;
-        if (!results_get(&binned, name, &b)) {
-            CHECK(0, "%s missing from the binned run", name);
+        if (!results_get(&compact, name, &b)) {
+            CHECK(0, "%s missing from the compact run", name);
             continue;
         }
         if (is_pair_metric(name)) {
+            /* each order statistic moves by at most half a code step: 2^-13 below 4, 2^-12 below 8, 2^-10
+             * relative above */
+            double bound = fabs(v) < 3.99 ? 0x1p-13 : fabs(v) < 7.99 ? 0x1p-12 : 0x1p-10 * (fabs(v) + 1);
             if (fabs(b - v) > worst) worst = fabs(b - v);
-            CHECK(fabs(b - v) <= 1e-3, "%s: binned %.9g, exact %.9g", name, b, v);
+            CHECK(fabs(b - v) <= bound * (1 + 1e-6), "%s: compact %.9g, exact %.9g (bound %.3g)", name, b, v, bound);
             n_pairs++;
+        } else if (strstr(name, ".cleaners_sum.")) {
+            /* n cleaners' codes, each within 2^-13 (their values are below 4 here), and the sum's float rounding */
+            char key[256];
+            double n_c = 0;
+            snprintf(key, sizeof key, "%.*s.n_cleaners", (int)(strstr(name, ".cleaners_sum.") - name), name);
+            CHECK(results_get(&exact, key, &n_c) && n_c >= 1, "%s: %s", name, key);
+            if (fabs(b - v) > worst_sum) worst_sum = fabs(b - v);
+            CHECK(fabs(b - v) <= n_c * 0x1p-13 + 1e-6 * (1 + fabs(v)), "%s: compact %.9g, exact %.9g (%g cleaners)", name,
+                  b, v, n_c);
+            n_sums++;
         } else {
-            /* everything else, the cleaners' summed PR included (binned: from candidates or a second
-             * pass), bit for bit */
-            CHECK(b == v || (isnan(b) && isnan(v)), "%s: binned run %.9g, exact run %.9g (not a pair metric)", name, b, v);
-            if (strstr(name, "cleaners_sum.")) n_sums++;
+            /* everything else (the resid x node series, the cleaners chosen, the ranking) bit for bit */
+            CHECK(b == v || (isnan(b) && isnan(v)), "%s: compact run %.9g, exact run %.9g (not a pair metric)", name, b,
+                  v);
         }
     }
-    printf("  %d fig1 metrics equal to scan's; %d pair quantiles binned vs exact: largest difference %.3g; %d summed-PR "
-           "quantiles of the binned run equal to the exact run's\n",
-           n_equal, n_pairs, worst, n_sums);
+    printf("  %d fig1 metrics equal to scan's; %d pair quantiles compact vs exact: largest difference %.3g; %d summed-PR "
+           "quantiles: largest difference %.3g\n",
+           n_equal, n_pairs, worst, n_sums, worst_sum);
     CHECK(n_equal == 8 * 9 * 5, "fig1 metrics compared: %d", n_equal);
     CHECK(n_pairs > 1000, "pair metrics compared: %d", n_pairs);
     CHECK(n_sums >= 3 * 20, "summed-PR metrics compared: %d (the fixture has over 20 writers with cleaners)", n_sums);
-    CHECK(results_get(&binned, "scan.pairs_exact", &worst) && worst == 0, "the binned run says it is binned");
+    CHECK(worst > 0, "the compact run's pair quantiles differ from the exact ones somewhere (else nothing was coded)");
+    CHECK(results_get(&compact, "scan.pairs_exact", &worst) && worst == 0, "the compact run says it is not exact");
     results_free(&exact);
-    results_free(&binned);
+    results_free(&compact);
     results_free(&two);
     for (i = 0; i < n_paths; i++) free(paths[i]);
     free(paths);
@@ -130,96 +140,49 @@ static void test_fixture(void) {
     model_free(&m);
 }
 
-/* The number of scan.{w}.cleaners_sum.* metrics of want, each checked equal in got bit for bit. */
-static int same_sums(const Results *want, const Results *got, const char *what) {
-    int i, n = 0;
-    for (i = 0; i < want->count; i++) {
-        const char *name = want->items[i].name;
-        double v = want->items[i].value, b;
-        if (strncmp(name, "scan.", 5) != 0 || !strstr(name, ".cleaners_sum.")) continue;
-        CHECK(results_get(got, name, &b) && (b == v || (isnan(b) && isnan(v))), "%s: %s %.9g, exact run %.9g", name,
-              what, b, v);
-        n++;
-    }
-    return n;
-}
-
-/* Binned pairs: the cleaners' summed PR from the candidate cleaners' stores, from the second pass, or
- * from both (the pass over the first rows, the stores for the others) equals the exact run's bit for
- * bit, and the run says which way it went. */
-static void test_candidates(void) {
-    static const struct {
-        int candidates;
-        size_t max_memory;
-        const char *what;
-    } cases[] = {
-        {0, (size_t)1 << 30, "1 GB budget, candidates"},
-        {0, 0, "default budget (several passes), candidates"},
-        {-1, (size_t)1 << 30, "no candidates (second pass)"},
-        {1, (size_t)110 << 20, "candidates without the pilot's rows (110 MB budget)"},
-        /* smaller batches: candidates reviewed on the way, stores started after row 0 */
-        {0, (size_t)76 << 20, "76 MB budget, candidates"},
-        {0, (size_t)96 << 20, "96 MB budget, candidates"},
-    };
+/* Compact pairs under budgets that split the scan over several passes over the rows and batch the
+ * rows differently: every metric equals the one-pass run's bit for bit. */
+static void test_budgets(void) {
+    /* 19 MB: 4 passes of one-row batches; 21 MB: 2 passes of two rows (the least is 17.9 MB) */
+    static const size_t budgets[] = {(size_t)1 << 30, 0, (size_t)19 << 20, (size_t)21 << 20};
     Model m;
     Dataset ds;
     Error err;
-    Results exact, got;
+    Results want, got;
     ExpMemory mem;
     char **paths;
-    int n_paths, i, c, n_writers = 0;
+    int n_paths, i, c, max_passes = 0;
     if (model_load(MODEL_DIR, NULL, 1, &m, &err) || data_find_files(MODEL_DIR, &paths, &n_paths, &err) ||
         data_load_files(paths, n_paths, 40, 48, m.cfg.n_ctx, m.cfg.d_vocab, NULL, &ds, &err)) {
         CHECK(0, "loading %s: %s", MODEL_DIR, err.msg);
         return;
     }
     set_thread_count(2);
-    CHECK(run(&m, &ds, EXP_SCAN, SCAN_PAIRS_EXACT, &exact) == 0, "exact run");
-    for (i = 0; i < exact.count; i++)
-        n_writers += ends_with(exact.items[i].name, ".n_cleaners") && exact.items[i].value > 0;
-    for (c = 0; c < (int)(sizeof cases / sizeof cases[0]); c++) {
-        int n;
+    memset(&mem, 0, sizeof mem);
+    CHECK(run_with(&m, &ds, EXP_SCAN, SCAN_PAIRS_COMPACT, budgets[0], &want, &mem) == 0 && mem.passes == 1,
+          "compact run in 1 GB: %d passes", mem.passes);
+    for (c = 1; c < (int)(sizeof budgets / sizeof budgets[0]); c++) {
+        int n = 0, n_diff = 0;
         memset(&mem, 0, sizeof mem);
-        if (run_with(&m, &ds, EXP_SCAN, SCAN_PAIRS_BINNED, cases[c].candidates, cases[c].max_memory, &got, &mem)) {
-            CHECK(0, "%s: binned run", cases[c].what);
+        if (run_with(&m, &ds, EXP_SCAN, SCAN_PAIRS_COMPACT, budgets[c], &got, &mem)) {
+            CHECK(0, "compact run, budget %lu", (unsigned long)budgets[c]);
             continue;
         }
-        n = same_sums(&exact, &got, cases[c].what);
-        printf("  %s: %d summed-PR quantiles equal to the exact run's; %d passes, %d candidates kept, %d writers "
-               "summed from them, %d by a second pass over %d rows\n",
-               cases[c].what, n, mem.passes, mem.scan_candidates, mem.scan_sums_from_candidates,
-               mem.scan_sums_second_pass, mem.scan_second_pass_rows);
-        CHECK(n == 3 * n_writers && n >= 60, "%s: %d summed-PR quantiles for %d writers with cleaners", cases[c].what,
-              n, n_writers);
-        CHECK(mem.scan_sums_from_candidates + mem.scan_sums_second_pass == n_writers, "%s: %d + %d writers, want %d",
-              cases[c].what, mem.scan_sums_from_candidates, mem.scan_sums_second_pass, n_writers);
-        switch (c) {
-        case 0: /* room for every listed candidate, the whole run as pilot: no second pass */
-            CHECK(mem.passes == 1 && mem.scan_sums_second_pass == 0 && mem.scan_second_pass_rows == 0,
-                  "%s: a second pass (%d writers over %d rows)", cases[c].what, mem.scan_sums_second_pass,
-                  mem.scan_second_pass_rows);
-            break;
-        case 1:
-            CHECK(mem.passes > 1 && mem.scan_candidates > 0 && mem.scan_sums_from_candidates > n_writers / 2,
-                  "%s: %d passes, %d writers from the candidates", cases[c].what, mem.passes,
-                  mem.scan_sums_from_candidates);
-            break;
-        case 2:
-            CHECK(mem.scan_candidates == 0 && mem.scan_sums_second_pass == n_writers && mem.scan_second_pass_rows == 40,
-                  "%s: %d candidates, %d writers by the pass over %d rows", cases[c].what, mem.scan_candidates,
-                  mem.scan_sums_second_pass, mem.scan_second_pass_rows);
-            break;
-        case 3: /* the pass over the pilot's rows, the stores for the rest */
-            CHECK(mem.scan_sums_second_pass > 0 && mem.scan_second_pass_rows > 0 && mem.scan_second_pass_rows < 40,
-                  "%s: %d writers by a pass over %d rows", cases[c].what, mem.scan_sums_second_pass,
-                  mem.scan_second_pass_rows);
-            break;
-        default: /* whichever way: the values above */
-            break;
+        for (i = 0; i < want.count; i++) {
+            double b;
+            n++;
+            n_diff += !(results_get(&got, want.items[i].name, &b) &&
+                        (b == want.items[i].value || (isnan(b) && isnan(want.items[i].value))));
         }
+        printf("  compact, budget %lu MB (0: default): %d passes, batch %d rows: %d of %d metrics differ\n",
+               (unsigned long)(budgets[c] >> 20), mem.passes, mem.batch_rows, n_diff, n);
+        CHECK(n_diff == 0 && n == got.count, "budget %lu: %d of %d metrics differ (%d in the one-pass run)",
+              (unsigned long)budgets[c], n_diff, got.count, n);
+        if (mem.passes > max_passes) max_passes = mem.passes;
         results_free(&got);
     }
-    results_free(&exact);
+    CHECK(max_passes > 1, "some budget split the scan (at most %d passes)", max_passes);
+    results_free(&want);
     for (i = 0; i < n_paths; i++) free(paths[i]);
     free(paths);
     data_free(&ds);
@@ -276,6 +239,6 @@ int main(void) {
     }
     test_paper_table();
     test_fixture();
-    test_candidates();
+    test_budgets();
     return check_done("test_scan");
 }

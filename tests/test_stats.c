@@ -127,7 +127,59 @@ static void test_sort(void) {
     }
 }
 
+/* compact_code / compact_value against their definition: every code's value round-trips
+ * and the values increase with the code; a value's code is the nearest code value (ties
+ * either way) within the stated error: 2^-13 below 4, 2^-12 below 8, 2^-10 relative below
+ * 523,520, infinity from there. */
+static void test_compact(void) {
+    static const float edges[] = {0.0f, -0.0f, 1.2207031e-4f, 6.1035156e-5f, 6.1035160e-5f, 1e-40f, 3.99993896f,
+                                  3.9999f, 4.0f, 4.0001f, 4.00024414f, 4.00390625f, 7.999f, 7.9998f, 8.0f, 8.01f,
+                                  15.99f, 16.0f, 1000.7f, 131071.0f, 262144.0f, 523000.0f, 523519.0f, 523520.0f,
+                                  1048576.0f, 3e38f, INFINITY};
+    long c, bad_trip = 0, bad_order = 0, bad_near = 0, bad_err = 0, n = 0;
+    int k, sign;
+    for (c = 1; c <= 65535; c++) {
+        float v = compact_value((uint16_t)c);
+        bad_trip += compact_code(v) != (uint16_t)c && !(isinf(v) && isinf(compact_value(compact_code(v))));
+        if (c > 1) bad_order += !(compact_value((uint16_t)(c - 1)) < v) && !(isinf(v) && c == 65535) && c != 2;
+    }
+    CHECK(bad_trip == 0, "%ld codes do not round-trip", bad_trip);
+    CHECK(bad_order == 0, "%ld codes do not increase with their value", bad_order);
+    check_seed(0xC0DEC0DEULL);
+    for (k = 0; k < 400000 + (int)(sizeof edges / sizeof *edges); k++) {
+        float v;
+        uint16_t code;
+        double d, err;
+        if (k < (int)(sizeof edges / sizeof *edges)) v = edges[k];
+        else v = (float)ldexp(check_rnd() + 1.0, (k % 46) - 26); /* 2^-26 .. 2^20 */
+        for (sign = 0; sign < 2; sign++, v = -v) {
+            code = compact_code(v);
+            d = compact_value(code);
+            n++;
+            err = fabs(d - (double)v);
+            if (fabs(v) < 4) bad_err += !(err <= 0x1p-13);
+            else if (fabs(v) < 8) bad_err += !(err <= 0x1p-12);
+            else if (fabs(v) < 523520) bad_err += !(err <= 0x1p-10 * fabs(v));
+            else bad_err += !(isinf(d) || err <= 0x1p-11 * fabs(v));
+            if (isinf(d) || isinf(v)) continue;
+            if (code > 1 && !isinf(compact_value((uint16_t)(code - 1))))
+                bad_near += fabs((double)compact_value((uint16_t)(code - 1)) - v) < err;
+            if (code < 65535 && !isinf(compact_value((uint16_t)(code + 1))))
+                bad_near += fabs((double)compact_value((uint16_t)(code + 1)) - v) < err;
+        }
+    }
+    CHECK(bad_err == 0, "%ld of %ld values beyond the stated error", bad_err, n);
+    CHECK(bad_near == 0, "%ld of %ld values not coded to the nearest code", bad_near, n);
+    CHECK(isinf(compact_value(compact_code(INFINITY))) && compact_value(compact_code(-INFINITY)) < 0 &&
+              isinf(compact_value(compact_code(1e30f))),
+          "infinities and huge values code as infinity");
+    CHECK(compact_code(1.0f) > compact_code(0.5f) && compact_code(-1.0f) < compact_code(-0.5f) &&
+              compact_code(-0.0f) == compact_code(0.0f),
+          "codes order like the values");
+}
+
 int main(void) {
+    test_compact();
     test_quantiles();
     test_sort();
     test_pearson_and_least_squares();
