@@ -41,7 +41,6 @@
 #include <string.h>
 
 #include "experiments.h"
-#include "progress.h"
 #include "report.h"
 
 #define SCAN_EXACT_BYTES ((size_t)192 << 20)
