@@ -20,34 +20,48 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 fail=0
 
+# Compares DIR/results.tsv with the reference, every metric within |b - a| <= 1e-4 * max(1, |a|);
+# with MODE compact the node x node quantiles within 2^-13 (the codes' half step: the fixture's samples
+# are below 4 in magnitude) and the cleaners' summed PR within 1e-3 (at most 8 cleaners' half steps).
+against_reference() { # DIR MODE
+    awk -F '\t' -v mode="$2" '
+    FNR == NR { if (NF == 2) { want[$1] = $2; order[++n] = $1 }; next }
+    NF == 2 { got[$1] = $2 }
+    END {
+        bad = 0
+        for (k = 1; k <= n; k++) {
+            name = order[k]
+            if (!(name in got)) { printf "missing metric %s\n", name; bad++; continue }
+            a = want[name] + 0; b = got[name] + 0; d = b - a; if (d < 0) d = -d
+            m = a; if (m < 0) m = -m; if (m < 1) m = 1
+            kind = "other"; tol = 1e-4 * m
+            if (mode == "compact" && name ~ /\.cleaners_sum\./) { kind = "sum"; tol = 1e-3 }
+            if (mode == "compact" && name ~ /^scan\.[^.]*\.(L[0-9]+H[0-9]+|MLP[0-9]+)\.(median|q12_5|q87_5)$/) { kind = "pair"; tol = 2 ^ -13 + 1e-6 }
+            if (mode == "compact" && name == "scan.pairs_exact") continue
+            if (d > worst[kind]) worst[kind] = d
+            count[kind]++
+            if (d > tol) { printf "%s = %s, reference %s (tolerance %.3g)\n", name, got[name], want[name], tol; bad++ }
+        }
+        if (mode == "compact")
+            printf "  compact: %d pair quantiles (largest difference %.3g), %d summed-PR quantiles (%.3g), %d others (%.3g) against the reference, %d bad\n", count["pair"], worst["pair"], count["sum"], worst["sum"], count["other"], worst["other"], bad
+        else
+            printf "  %d scan metrics checked against the PyTorch reference, %d bad; largest difference %.3g\n", n, bad, worst["other"]
+        exit (bad || n < 3000 || (mode == "compact" && (count["pair"] < 1000 || count["sum"] < 60))) ? 1 : 0
+    }' "$EXPECTED" "$1/results.tsv"
+}
+
 # ---- 1. the PyTorch reference
 if ! $RUN "$BIN" scan --model "$MODEL" --n-prompts 40 --seq-len 48 --scan-pairs exact --out "$TMP/ref" >"$TMP/log" 2>&1; then
     echo "FAIL: cleanup scan on $MODEL exited non-zero:"; tail -5 "$TMP/log"; exit 1
 fi
-awk -F '\t' '
-FNR == NR { if (NF == 2) { want[$1] = $2; order[++n] = $1 }; next }
-NF == 2 { got[$1] = $2 }
-END {
-    bad = 0; worst = 0
-    for (k = 1; k <= n; k++) {
-        name = order[k]
-        if (!(name in got)) { printf "missing metric %s\n", name; bad++; continue }
-        a = want[name] + 0; b = got[name] + 0; d = b - a; if (d < 0) d = -d
-        m = a; if (m < 0) m = -m; if (m < 1) m = 1
-        if (d / m > worst) { worst = d / m; wname = name }
-        if (d > 1e-4 * m) { printf "%s = %s, reference %s\n", name, got[name], want[name]; bad++ }
-    }
-    printf "  %d scan metrics checked against the PyTorch reference, %d bad; largest scaled difference %.3g (%s)\n", n, bad, worst, wname
-    exit bad ? 1 : 0
-}' "$EXPECTED" "$TMP/ref/results.tsv" || fail=1
+against_reference "$TMP/ref" exact || fail=1
 $RUN "$BIN" verify -q "$TMP/ref" || { echo "FAIL: verify rejects the scan's directory"; fail=1; }
 for f in scan.tsv scan_heatmap.svg scan_heatmap.dat scan_heatmap.gp scan_top.svg report.md SHA256SUMS; do
     [ -f "$TMP/ref/$f" ] || { echo "FAIL: $f not written"; fail=1; }
 done
 
 # ---- 1b. compact pairs (16-bit codes), in one pass and split over 4 passes by a 19 MB budget: the same
-# bytes either way, and within the codes' bounds of the reference: a node x node quantile 2^-13 (its
-# samples are below 4 in magnitude), the cleaners' summed PR 1e-3 (at most 8 cleaners), the rest 1e-4
+# bytes either way, and within the codes' bounds of the reference
 for mem in 1G 19M; do
     if ! $RUN "$BIN" scan --model "$MODEL" --n-prompts 40 --seq-len 48 --scan-pairs compact --max-memory $mem \
         --out "$TMP/compact$mem" >"$TMP/log$mem" 2>&1; then
@@ -57,28 +71,7 @@ done
 grep -q '^passes over the rows: 4$' "$TMP/compact19M/run.txt" || { echo "FAIL: the 19 MB budget did not split the scan into 4 passes"; fail=1; }
 cmp -s "$TMP/compact1G/results.tsv" "$TMP/compact19M/results.tsv" || { echo "FAIL: compact results differ between 1 and 4 passes"; fail=1; }
 $RUN "$BIN" verify -q "$TMP/compact1G" || { echo "FAIL: verify rejects the compact scan's directory"; fail=1; }
-awk -F '\t' '
-FNR == NR { if (NF == 2) { want[$1] = $2; order[++n] = $1 }; next }
-NF == 2 { got[$1] = $2 }
-END {
-    bad = 0; coded = 0
-    for (k = 1; k <= n; k++) {
-        name = order[k]
-        if (!(name in got)) { printf "missing metric %s\n", name; bad++; continue }
-        a = want[name] + 0; b = got[name] + 0; d = b - a; if (d < 0) d = -d
-        m = a; if (m < 0) m = -m; if (m < 1) m = 1
-        split(name, part, ".")
-        if (name ~ /\.cleaners_sum\./) { tol = 1e-3; kind = "sum" }
-        else if (name ~ /^scan\.[^.]*\.(L[0-9]+H[0-9]+|MLP[0-9]+)\.(median|q12_5|q87_5)$/) { tol = 2 ^ -13 + 1e-6; kind = "pair" }
-        else if (name == "scan.pairs_exact") continue
-        else { tol = 1e-4 * m; kind = "other" }
-        if (d > worst[kind]) worst[kind] = d
-        count[kind]++
-        if (d > tol) { printf "%s = %s, reference %s (tolerance %.3g)\n", name, got[name], want[name], tol; bad++ }
-    }
-    printf "  compact: %d pair quantiles (largest difference %.3g), %d summed-PR quantiles (%.3g), %d others (%.3g) against the reference, %d bad\n", count["pair"], worst["pair"], count["sum"], worst["sum"], count["other"], worst["other"], bad
-    exit (bad || count["pair"] < 1000 || count["sum"] < 60) ? 1 : 0
-}' "$EXPECTED" "$TMP/compact1G/results.tsv" || fail=1
+against_reference "$TMP/compact1G" compact || fail=1
 
 # ---- 2. ground truth: rank-1 writer and its cleaners (scan.tsv columns 2 and 11)
 expect_first() { # DIR WRITER CLEANERS(sorted, comma-separated) WHAT
