@@ -417,14 +417,15 @@ void collect_prs(const Model *m, const Activations *a, const PrPlan *plan, Posit
         pr_work_alloc(&w, plan, m->cfg.d_model);
         for (bt0 = 0; bt0 < n_bt; bt0 += EXP_STAT_CHUNK) {
             const int n = n_bt - bt0 < EXP_STAT_CHUNK ? (int)(n_bt - bt0) : EXP_STAT_CHUNK;
+            int s;
             pr_span(&w, m, a, plan, fn, ctx, bt0, n, stat); /* ends with a barrier */
+            /* in (b, t) order, whatever thread computed them; each target by one thread */
 #ifdef _OPENMP
-#pragma omp single
+#pragma omp for schedule(static)
 #endif
-            { /* in (b, t) order, whatever thread computed them */
-                int i, s;
-                for (s = 0; s < n_stat; s++)
-                    for (i = 0; i < n; i++) samples_add(targets[s], stat[(size_t)i * n_stat + s]);
+            for (s = 0; s < n_stat; s++) {
+                int i;
+                for (i = 0; i < n; i++) samples_add(targets[s], stat[(size_t)i * n_stat + s]);
             } /* ends with a barrier: stat is free again */
         }
         pr_work_free(&w);

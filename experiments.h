@@ -286,8 +286,9 @@ typedef void (*PositionVectors)(const void *ctx, const Activations *a, int b, in
 
 /* The plan's values at every (b, t) of the batch, computed in parallel: value s at a
  * position is (float)projection_ratio(target, direction, D), bit for bit, and is
- * appended to targets[s] (plan->n_values Samples) in (b, t) order: each Samples
- * receives the same values in the same order whatever the thread count. */
+ * appended to targets[s] (plan->n_values distinct Samples: the threads append to
+ * different ones at once) in (b, t) order: each Samples receives the same values in the
+ * same order whatever the thread count. */
 void collect_prs(const Model *m, const Activations *a, const PrPlan *plan, PositionVectors fn, const void *ctx,
                  Samples *const *targets);
 /* The same values into out[bt * n_values + s] for every position bt = b * T + t of the batch. */
