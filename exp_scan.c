@@ -180,7 +180,7 @@ typedef struct {
     int exact;            /* pairs stored exactly */
     Samples *resid;       /* [(hi - lo) * n_loc]: PR(resid_k, s) at (s - lo) * n_loc + k */
     Samples *pair;        /* [n_gpairs] exact pairs, or one batch's when compact */
-    uint16_t *codes;      /* compact: [n_gpairs][n_samples] pair k's codes from codes + k * n_samples */
+    uint16_t **codes;     /* compact: [n_gpairs][n_samples] (one block per pair: 600 KB at paper scale) */
     size_t *n_coded;      /* compact: [n_gpairs] codes so far (NaN samples are counted, not coded) */
     size_t *n_nan_coded;  /* compact: [n_gpairs] */
     size_t n_samples;     /* n_rows x T */
@@ -283,7 +283,9 @@ static void *scan_begin(const ExpInputs *in, int n_rows, int T, int batch_rows) 
         s->pair = samples_array((size_t)s->n_gpairs, n_samples);
     } else {
         s->pair = samples_array((size_t)s->n_gpairs, (size_t)batch_rows * T); /* one batch */
-        s->codes = xalloc_array((size_t)s->n_gpairs * n_samples + 1, sizeof *s->codes, "scan pairs (compact)");
+        s->codes = xalloc_array((size_t)s->n_gpairs + 1, sizeof *s->codes, "scan pairs (compact)");
+        for (p = 0; p < s->n_gpairs; p++)
+            s->codes[p] = xalloc_array(n_samples ? n_samples : 1, sizeof **s->codes, "scan pairs (compact)");
         s->n_coded = xalloc_array((size_t)s->n_gpairs + 1, sizeof *s->n_coded, "scan");
         s->n_nan_coded = xalloc_array((size_t)s->n_gpairs + 1, sizeof *s->n_nan_coded, "scan");
         memset(s->n_coded, 0, ((size_t)s->n_gpairs + 1) * sizeof *s->n_coded);
@@ -301,7 +303,7 @@ static void scan_code_batch(Scan *s) {
 #endif
     for (k = 0; k < s->n_gpairs; k++) {
         Samples *p = &s->pair[k];
-        uint16_t *dst = s->codes + (size_t)k * s->n_samples + s->n_coded[k];
+        uint16_t *dst = s->codes[k] + s->n_coded[k];
         size_t i;
         for (i = 0; i < p->count; i++) dst[i] = compact_code(p->values[i]);
         s->n_coded[k] += p->count;
@@ -371,7 +373,7 @@ static void pair_samples(const Scan *s, int k, Samples *out) {
         out->count = s->pair[k].count;
         memcpy(out->values, s->pair[k].values, out->count * sizeof(float));
     } else {
-        const uint16_t *code = s->codes + (size_t)k * s->n_samples;
+        const uint16_t *code = s->codes[k];
         size_t i;
         out->count = s->n_coded[k];
         for (i = 0; i < out->count; i++) out->values[i] = compact_value(code[i]);
@@ -476,10 +478,12 @@ static void scan_finish(void *state, const ExpInputs *in, Results *res, Points *
 
 static void scan_end(void *state) {
     Scan *s = state;
+    int k;
     samples_array_free(s->resid, (size_t)(s->hi - s->lo) * s->sh.n_loc);
     samples_array_free(s->pair, (size_t)s->n_gpairs);
     pr_plan_free(&s->plan);
     free(s->targets);
+    for (k = 0; s->codes && k < s->n_gpairs; k++) free(s->codes[k]);
     free(s->codes);
     free(s->n_coded);
     free(s->n_nan_coded);
