@@ -275,4 +275,5 @@ const Experiment experiment_fig1 = {
     REF_MODEL | REF_PROCESSED | REF_ROWS | REF_SEQ_LEN,
     fig1_hooks,
     fig1_memory,
+    NULL, /* not split */
 };

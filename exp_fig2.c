@@ -310,4 +310,5 @@ const Experiment experiment_fig2 = {
     REF_MODEL | REF_PROCESSED | REF_WRITER | REF_CLEANERS | REF_ROWS | REF_SEQ_LEN,
     fig2_hooks,
     fig2_memory,
+    NULL, /* not split */
 };

@@ -307,4 +307,5 @@ const Experiment experiment_fig3 = {
     REF_MODEL | REF_PROCESSED | REF_WRITER | REF_CLEANERS | REF_ROWS | REF_SEQ_LEN,
     fig3_hooks,
     fig3_memory,
+    NULL, /* not split */
 };

@@ -408,4 +408,5 @@ const Experiment experiment_fig4 = {
     REF_MODEL | REF_PROCESSED | REF_WRITER | REF_PROMPTS | REF_ROWS,
     NULL, /* runs on its own, outside the clean pass */
     NULL,
+    NULL,
 };

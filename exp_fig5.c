@@ -258,4 +258,5 @@ const Experiment experiment_fig5 = {
     REF_MODEL | REF_PROCESSED | REF_WRITER | REF_CLEANERS | REF_ROWS | REF_SEQ_LEN,
     fig5_hooks,
     fig5_memory,
+    NULL, /* not split */
 };

@@ -173,7 +173,7 @@ static int pick_cleaners(const double *med, int n_later, int *idx) {
 
 typedef struct {
     ScanShape sh;
-    int lo, hi;           /* this pass's sources [lo, hi) (ExpInputs.scan_first/scan_end) */
+    int lo, hi;           /* this pass's sources [lo, hi) (ExpInputs.part_first/part_end) */
     int n_gpairs;         /* their pairs: the stores below hold only this pass's sources */
     int *first;           /* [n_src]: first later source of w */
     int *pair0;           /* [n_src]: index of w's first pair among this pass's pairs (w in [lo, hi)) */
@@ -205,15 +205,16 @@ static int scan_exact(const ExpInputs *in, const ScanShape *sh, size_t n_samples
             (double)sh->n_pairs * (double)n_samples * sizeof(float) <= (double)scan_exact_budget(in));
 }
 
-/* The sources of this pass: ExpInputs.scan_first..scan_end, all when scan_end is 0. */
+/* The sources of this pass: ExpInputs.part_first..part_end, all when part_end is 0. */
 static void scan_range(const ExpInputs *in, const ScanShape *sh, int *lo, int *hi) {
-    *lo = in->scan_end > 0 ? in->scan_first : 0;
-    *hi = in->scan_end > 0 && in->scan_end < sh->n_src ? in->scan_end : sh->n_src;
+    *lo = in->part_end > 0 ? in->part_first : 0;
+    *hi = in->part_end > 0 && in->part_end < sh->n_src ? in->part_end : sh->n_src;
 }
 
-int exp_scan_sources(const ModelConfig *c) {
+/* Its parts: the sources (embeddings, heads, MLPs), split over passes when the stores do not fit. */
+static int scan_parts(const ExpInputs *in) {
     ScanShape sh;
-    scan_shape(&sh, c->n_layers, c->n_heads, c->attn_only);
+    scan_shape(&sh, in->model->cfg.n_layers, in->model->cfg.n_heads, in->model->cfg.attn_only);
     return sh.n_src;
 }
 
@@ -881,4 +882,5 @@ const Experiment experiment_scan = {
     REF_MODEL | REF_PROCESSED | REF_ROWS | REF_SEQ_LEN,
     scan_hooks,
     scan_memory,
+    scan_parts,
 };

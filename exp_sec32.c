@@ -210,4 +210,5 @@ const Experiment experiment_sec32 = {
     REF_MODEL | REF_PROCESSED | REF_WRITER | REF_CLEANERS | REF_ROWS | REF_SEQ_LEN,
     sec32_hooks,
     sec32_memory,
+    NULL, /* not split */
 };

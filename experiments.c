@@ -603,28 +603,39 @@ static const char *mb(char *buf, size_t n) {
     return buf;
 }
 
-/* The scan's stores for its sources [first, end) alone. */
-static size_t scan_group_memory(const ExpInputs *in, int first, int end, int n_rows, int T, int batch) {
+/* The stores of unit u for its parts [first, end) alone. */
+static size_t parts_memory(const Experiment *u, const ExpInputs *in, int first, int end, int n_rows, int T,
+                           int batch) {
     ExpInputs g = *in;
-    g.scan_first = first;
-    g.scan_end = end;
-    return experiment_scan.memory ? experiment_scan.memory(&g, n_rows, T, batch) : 0;
+    g.part_first = first;
+    g.part_end = end;
+    return u->memory ? u->memory(&g, n_rows, T, batch) : 0;
+}
+
+/* The selected clean-pass unit that can be split (Experiment.parts), or -1. */
+static int split_unit(unsigned which) {
+    int i;
+    for (i = 0; i < N_UNITS; i++)
+        if ((which & (1u << i)) && units[i]->begin && units[i]->parts) return i;
+    return -1;
 }
 
 /* How the clean pass runs within the memory budget: plan->batch_rows rows of T tokens at
- * a time (as many as fit, at most n_rows) and, when the scan's stores do not fit beside
- * the others, the scan split by its sources over several passes: pass 0 runs every unit
- * with the scan's sources [0, ends[0]), pass k > 0 the scan alone on [ends[k-1], ends[k]).
- * Same results whatever the split. A budget that cannot
- * hold the fixed costs, the other units' stores, the scan's largest source and one row is
- * an error (EXIT_INTERNAL) giving the amounts. *ends is malloc'ed. Returns 0,
+ * a time (as many as fit, at most n_rows) and, when the stores of the unit that can be
+ * split (split_unit: the scan) do not fit beside the others, that unit split by its parts
+ * over several passes: pass 0 runs every unit with its parts [0, ends[0]), pass k > 0 it
+ * alone on [ends[k-1], ends[k]). Same results whatever the split. A budget that cannot
+ * hold the fixed costs, the other units' stores, the split unit's largest part and one
+ * row is an error (EXIT_INTERNAL) giving the amounts. *ends is malloc'ed. Returns 0,
  * or -1 with err. */
 static int clean_pass_plan(const ExpInputs *in, unsigned which, const HookRequest *req, int n_rows, int T,
                            ExpMemory *plan, int **ends, int *n_passes, Error *err) {
-    const unsigned others = which & ~(unsigned)EXP_SCAN;
-    const int n_src = (which & EXP_SCAN) ? exp_scan_sources(&in->model->cfg) : 0;
+    const int split = split_unit(which);
+    const Experiment *u = split >= 0 ? units[split] : NULL;
+    const unsigned others = split >= 0 ? which & ~(1u << split) : which;
+    const int n_parts = u ? u->parts(in) : 0; /* its parts */
     Activations a;
-    size_t act_row, others1, per_row, need1, left, scan_all, scan_max = 0, group, later;
+    size_t act_row, others1, per_row, need1, left, split_all, part_max = 0, group, later;
     char b1[32], b2[32], b3[32], b4[32], b5[32];
     int w, first;
     if (activations_alloc_hooks(&a, in->model, 1, T, req, err)) return -1;
@@ -632,14 +643,14 @@ static int clean_pass_plan(const ExpInputs *in, unsigned which, const HookReques
     activations_free(&a);
     others1 = units_memory(in, others, n_rows, T, 1);
     per_row = act_row + (units_memory(in, others, n_rows, T, 2) - others1);
-    scan_all = n_src ? scan_group_memory(in, 0, n_src, n_rows, T, 1) : 0;
-    for (w = 0; w < n_src; w++) {
-        size_t c = scan_group_memory(in, w, w + 1, n_rows, T, 1);
-        if (c > scan_max) scan_max = c;
+    split_all = n_parts ? parts_memory(u, in, 0, n_parts, n_rows, T, 1) : 0;
+    for (w = 0; w < n_parts; w++) {
+        size_t c = parts_memory(u, in, w, w + 1, n_rows, T, 1);
+        if (c > part_max) part_max = c;
     }
-    if (n_src) per_row += scan_group_memory(in, 0, n_src, n_rows, T, 2) - scan_all; /* compact: a batch of pairs */
+    if (n_parts) per_row += parts_memory(u, in, 0, n_parts, n_rows, T, 2) - split_all; /* its per-batch buffers */
     plan->fixed = exp_fixed_bytes(in->model, in->data);
-    need1 = plan->fixed + others1 + scan_max + act_row;
+    need1 = plan->fixed + others1 + part_max + act_row;
     /* The default: exp_default_budget, but never less than the least the run needs. */
     plan->budget = in->max_memory ? in->max_memory : exp_default_budget(in->model, in->data);
     if (!in->max_memory && plan->budget < need1 + ((size_t)8 << 20)) plan->budget = need1 + ((size_t)8 << 20);
@@ -648,37 +659,37 @@ static int clean_pass_plan(const ExpInputs *in, unsigned which, const HookReques
         return error_set_code(err, EXIT_INTERNAL,
                               "memory budget %s is too small: this run needs at least %s (program, weights and data %s, "
                               "samples and buffers %s, one row of activations %s); raise --max-memory",
-                              mb(b1, plan->budget), mb(b2, need1), mb(b3, plan->fixed), mb(b4, others1 + scan_max),
+                              mb(b1, plan->budget), mb(b2, need1), mb(b3, plan->fixed), mb(b4, others1 + part_max),
                               mb(b5, act_row));
-    left = plan->budget - plan->fixed - others1 - act_row; /* for more rows and the scan's stores */
-    if (left >= scan_all) {
+    left = plan->budget - plan->fixed - others1 - act_row; /* for more rows and the split unit's stores */
+    if (left >= split_all) {
         /* One pass: every extra byte to the batch. */
-        size_t more = per_row ? (left - scan_all) / per_row : (size_t)n_rows;
+        size_t more = per_row ? (left - split_all) / per_row : (size_t)n_rows;
         plan->batch_rows = more >= (size_t)n_rows ? n_rows : 1 + (int)more;
     } else {
-        /* Several passes: a quarter of what is left to the batch, the rest to the scan's groups. */
+        /* Several passes: a quarter of what is left to the batch, the rest to the split unit's groups. */
         size_t more = per_row ? left / 4 / per_row : 0;
         plan->batch_rows = more >= (size_t)n_rows ? n_rows : 1 + (int)more;
-        while (plan->batch_rows > 1 && left - (size_t)(plan->batch_rows - 1) * per_row < scan_max) plan->batch_rows--;
+        while (plan->batch_rows > 1 && left - (size_t)(plan->batch_rows - 1) * per_row < part_max) plan->batch_rows--;
     }
     if (plan->batch_rows > n_rows) plan->batch_rows = n_rows;
     group = left - (size_t)(plan->batch_rows - 1) * per_row;
-    /* Passes after the first run the scan alone: the other units' stores are free then. */
+    /* Passes after the first run the split unit alone: the other units' stores are free then. */
     later = group + units_memory(in, others, n_rows, T, plan->batch_rows);
-    *ends = xalloc_array((size_t)n_src + 1, sizeof **ends, "passes");
+    *ends = xalloc_array((size_t)n_parts + 1, sizeof **ends, "passes");
     *n_passes = 0;
-    for (w = 0, first = 0; w < n_src; w++)
+    for (w = 0, first = 0; w < n_parts; w++)
         if (w > first &&
-            scan_group_memory(in, first, w + 1, n_rows, T, plan->batch_rows) > (*n_passes ? later : group)) {
+            parts_memory(u, in, first, w + 1, n_rows, T, plan->batch_rows) > (*n_passes ? later : group)) {
             (*ends)[(*n_passes)++] = w; /* the group [first, w) is full: w starts the next one */
             first = w;
         }
-    (*ends)[(*n_passes)++] = n_src; /* the last group (no scan: the one pass, ends[0] unused) */
+    (*ends)[(*n_passes)++] = n_parts; /* the last group (nothing split: the one pass, ends[0] unused) */
     /* The most the stores hold in any pass. */
     plan->activations = act_row * (size_t)plan->batch_rows;
     plan->stores = units_memory(in, others, n_rows, T, plan->batch_rows);
     for (w = 0, first = 0; w < *n_passes; first = (*ends)[w++]) {
-        size_t g = n_src ? scan_group_memory(in, first, (*ends)[w], n_rows, T, plan->batch_rows) : 0;
+        size_t g = n_parts ? parts_memory(u, in, first, (*ends)[w], n_rows, T, plan->batch_rows) : 0;
         if (w == 0) plan->stores += g;
         else if (g > plan->stores) plan->stores = g;
     }
@@ -767,12 +778,12 @@ static int run_clean_pass(const ExpInputs *in, unsigned which, Results *res, Poi
     }
     if (in->memory) *in->memory = plan;
     for (k = 0; k < n_passes && rc == 0; k++) {
-        pass_in.scan_first = k > 0 ? ends[k - 1] : 0;
-        pass_in.scan_end = ends[k];
+        pass_in.part_first = k > 0 ? ends[k - 1] : 0;
+        pass_in.part_end = ends[k];
         if (n_passes > 1) snprintf(label, sizeof label, "clean pass %d/%d", k + 1, n_passes);
         else snprintf(label, sizeof label, "clean pass");
-        rc = clean_pass_once(&pass_in, k == 0 ? which : (unsigned)EXP_SCAN, row_limit, plan.batch_rows, label, res,
-                             points, err);
+        rc = clean_pass_once(&pass_in, k == 0 ? which : 1u << split_unit(which), row_limit, plan.batch_rows, label,
+                             res, points, err);
     }
     free(ends);
     return rc;

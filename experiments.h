@@ -76,9 +76,10 @@ typedef struct {
     int scan_pairs;              /* SCAN_PAIRS_*; 0 (AUTO) by default */
     size_t scan_exact_bytes;     /* AUTO's budget for exact pairs; 0: the default (192 MB) */
     size_t max_memory;           /* the memory budget in bytes (--max-memory); 0: exp_default_budget */
-    int scan_first, scan_end;    /* the scan's sources in this pass, [first, end); end 0: all. Set by
-                                    experiments_run, which splits the scan into passes over the data
-                                    when its stores do not fit the budget (same results) */
+    int part_first, part_end;    /* the parts (Experiment.parts) of a unit that can be split in this
+                                    pass, [first, end); end 0: all. Set by experiments_run, which splits
+                                    such a unit (the scan: its sources) over several passes over the
+                                    rows when its stores do not fit the budget (same results) */
     struct ExpMemory *memory;    /* when not NULL, experiments_run says here how it used the budget */
 } ExpInputs;
 
@@ -165,6 +166,11 @@ typedef struct {
      * a time (samples kept for the whole pass, per-batch buffers), for the memory budget;
      * NULL: negligible. Also last, for the same reason as hooks. */
     size_t (*memory)(const ExpInputs *in, int n_rows, int T, int batch_rows);
+    /* The number of parts its work splits into, each with stores of its own (the scan: one
+     * per source): when its stores do not fit the budget, passes over the rows after the
+     * first run it alone on further parts (ExpInputs.part_first/part_end; memory counts
+     * only those). NULL: it cannot be split. One unit at most sets it. */
+    int (*parts)(const ExpInputs *in);
 } Experiment;
 
 /* The memory budget when none is given: the fixed costs (program, weights, data rows) plus 44 MB
@@ -181,9 +187,6 @@ size_t exp_fixed_bytes(const Model *m, const Dataset *ds);
 /* Bytes of activations a unit outside the clean pass (Fig 4) may use for one batch:
  * the budget max_memory (0: exp_default_budget) less the fixed costs; at least 1. */
 size_t exp_batch_bytes(const Model *m, const Dataset *ds, size_t max_memory);
-
-/* The number of sources (embeddings, heads, MLPs) the scan projects onto (exp_scan.c). */
-int exp_scan_sources(const ModelConfig *c);
 
 /* The units in the paper's order (bit i of EXP_* selects entry i); *count gets the number. */
 const Experiment *const *experiment_list(int *count);

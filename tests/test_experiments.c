@@ -495,7 +495,7 @@ static void test_unit_table(void) {
     static const char *const paper_order[] = {"fig1", "fig2", "fig3", "fig4", "fig5", "sec32", "scan"};
     const Experiment *const *units;
     const char *const *names;
-    int n, i, j, n_names, n_outputs = 0;
+    int n, i, j, n_names, n_outputs = 0, n_split = 0;
     units = experiment_list(&n);
     CHECK(n == 7, "seven units (%d)", n);
     CHECK(experiment_all() == (1u << n) - 1, "experiment_all has a bit per unit");
@@ -512,6 +512,11 @@ static void test_unit_table(void) {
               units[i]->name);
         if (units[i]->begin)
             CHECK(units[i]->batch && units[i]->finish && units[i]->end, "%s: every clean-pass step", units[i]->name);
+        if (units[i]->parts) {
+            n_split++;
+            CHECK(units[i]->begin && units[i]->memory, "%s: split over passes, so in the clean pass and with its memory",
+                  units[i]->name);
+        }
         for (f = units[i]->outputs; f->name; f++) {
             n_outputs++;
             CHECK(strncmp(f->name, units[i]->name, strlen(units[i]->name)) == 0 && f->what && f->what[0],
@@ -531,6 +536,7 @@ static void test_unit_table(void) {
             CHECK(found, "%s: figure %s has its svg among the outputs", units[i]->name, *fig);
         }
     }
+    CHECK(n_split == 1, "one unit can be split over passes (%d)", n_split);
     CHECK(experiment_find("fig9", NULL) == NULL, "an unknown name is not found");
     names = report_output_names(&n_names);
     CHECK(n_names == n_outputs + 4, "report_output_names: %d names for %d unit outputs + 4", n_names, n_outputs);
