@@ -110,6 +110,11 @@ void matmul(float *out, const float *a, const float *w, const float *bias, int M
     active->matmul_strided(out, N, a, K, w, N, bias, M, K, N);
 }
 
+void matmul_at(float *out, int ldo, const float *at, int ldat, const float *w, int ldw, const float *bias, int M, int K,
+               int N) {
+    active->matmul_at(out, ldo, at, ldat, w, ldw, bias, M, K, N);
+}
+
 void layernorm(float *out, float *scale, const float *x, const float *w, const float *b, int rows, int D, float eps) {
     active->layernorm(out, scale, x, w, b, rows, D, eps);
 }
@@ -128,6 +133,10 @@ void relu(float *x, size_t n) {
 
 void softmax_row(float *x, int n) {
     active->softmax_row(x, n);
+}
+
+void softmax_causal_columns(float *x, int ld, int rows, int cols, int first) {
+    active->softmax_causal_columns(x, ld, rows, cols, first);
 }
 
 void dot_lanes(double *out, const double *const *a, int n, const double *b, int D) {

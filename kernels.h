@@ -17,6 +17,15 @@ void matmul(float *out, const float *a, const float *w, const float *bias, int M
 void matmul_strided(float *out, int ldo, const float *a, int lda, const float *w, int ldw,
                     const float *bias, int M, int K, int N);
 
+/* The same product with a given transposed (stored column by column): at [K, M], row
+ * stride ldat, holds a[i,k] at at[k*ldat + i]:
+ *   out[i*ldo + j] = sum_k at[k*ldat + i] * w[k*ldw + j] (+ bias[j]).
+ * The same chains as matmul_strided on a stored row by row, so the same bits; packing
+ * a column-stored a is a plain copy, where a row-stored one is a transposition (for
+ * products of few rows by few columns over a long k, a large part of their time). */
+void matmul_at(float *out, int ldo, const float *at, int ldat, const float *w, int ldw, const float *bias, int M, int K,
+               int N);
+
 /* LayerNorm of each of `rows` rows of x[rows,D]:
  *   scale[r] = sqrt(mean((x - mean x)^2) + eps); out = (x - mean x) / scale (* w + b when w, b given).
  * scale may be NULL. out may alias x. */
@@ -33,6 +42,12 @@ void relu(float *x, size_t n);
  * the sum in double in a fixed order (8 interleaved partial sums) and the
  * division in double, so the same bits on every call. */
 void softmax_row(float *x, int n);
+
+/* The causal softmax of an attention tile stored key by query: x [rows, cols] (row
+ * stride ld), column c = query first + c over keys 0..rows-1. Each column c becomes
+ * softmax_row of its first n_c = min(rows, first + c + 1) values (the same bits), its
+ * rows from n_c on are set to 0. Vectorized across the columns. */
+void softmax_causal_columns(float *x, int ld, int rows, int cols, int first);
 
 /* Dot products of vectors stored lane by lane: a block holds DOT_LANES vectors of length
  * D interleaved (element d of vector l at d * DOT_LANES + l; for example one hook at

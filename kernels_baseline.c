@@ -98,18 +98,22 @@ static inline float madd(float a, float b, float c) {
 /* Below this many multiply-adds a product runs on one thread with the plain loop. */
 #define SMALL_MACS (64L * 64 * 64)
 
+/* Every product reads a[i,k] at a[i * ars + k * acs]: a stored row by row
+ * (ars = its row stride, acs = 1) or transposed, column by column (ars = 1, acs =
+ * the row stride of the transpose; matmul_at). */
+
 /* The plain loop, for small products and as a fallback when memory for the
  * packed panels is short: rows [m0,m1), columns [n0,n1). Same chains as the
  * blocked path, so the same bits. */
-static void gemm_rows(float *out, int ldo, const float *a, int lda, const float *w, int ldw,
+static void gemm_rows(float *out, int ldo, const float *a, size_t ars, size_t acs, const float *w, int ldw,
                       const float *bias, int m0, int m1, int n0, int n1, int K) {
     int i, j, k;
     for (i = m0; i < m1; i++) {
         float *restrict o = out + (size_t)i * ldo;
-        const float *ai = a + (size_t)i * lda;
+        const float *ai = a + (size_t)i * ars;
         for (j = n0; j < n1; j++) o[j] = 0.0f;
         for (k = 0; k < K; k++) {
-            const float aik = ai[k];
+            const float aik = ai[(size_t)k * acs];
             const float *restrict wk = w + (size_t)k * ldw;
             for (j = n0; j < n1; j++) o[j] = madd(aik, wk[j], o[j]);
         }
@@ -143,13 +147,32 @@ static void pack_b(float *restrict bp, const float *w, int ldw, int kc, int nc) 
     }
 }
 
-/* Packs rows [0,mc) x cols [0,kc) of a (row stride lda) into MR-row slivers:
+/* Packs rows [0,mc) x cols [0,kc) of a (a[i,p] at a[i * ars + p * acs]) into MR-row slivers:
  * ap[((ir/MR)*kc*MR + p*MR + i)*APV + l] = a[ir+i, p] for l < APV, rows past
  * mc padded with zeros. The micro-kernel then reads one sequential stream of a
  * instead of MR rows lda apart (with lda a multiple of 1 KB those rows fall
  * into the same few L1 sets and evict each other and the packed w). */
-static void pack_a(float *restrict ap, const float *a, int lda, int mc, int kc) {
+static void pack_a(float *restrict ap, const float *a, size_t ars, size_t acs, int mc, int kc) {
+    const size_t lda = ars;
     int ir, i, p, l;
+    if (acs != 1) {
+        /* a transposed (ars = 1): each step's MR floats are consecutive, a plain copy
+         * (row by row, packing is a transposition: a quarter of the time of a product
+         * of 64 rows by 64 columns, measured) */
+        for (ir = 0; ir < mc; ir += MR) {
+            const int mr = mc - ir < MR ? mc - ir : MR;
+            float *restrict d = ap + (size_t)ir * kc * APV;
+            for (p = 0; p < kc; p++) {
+                const float *src = a + (size_t)p * acs + ir; /* ars is 1 */
+                if (mr == MR && APV == 1)
+                    memcpy(d + (size_t)p * MR, src, MR * sizeof(float));
+                else
+                    for (i = 0; i < MR; i++)
+                        for (l = 0; l < APV; l++) d[((size_t)p * MR + i) * APV + l] = i < mr ? src[i] : 0.0f;
+            }
+        }
+        return;
+    }
     for (ir = 0; ir < mc; ir += MR) {
         const int mr = mc - ir < MR ? mc - ir : MR;
         float *restrict d = ap + (size_t)ir * kc * APV;
@@ -391,7 +414,7 @@ static void micro_kernel(int kc, const float *restrict ap, const float *restrict
 
 /* One thread's share: out rows [m0,m1) x cols [n0,n1), with private packing
  * buffers ap ((MC + MC/2 rounded up to MR)*KC*APV floats) and bp (KC*NC floats). */
-static void gemm_blocked(float *out, int ldo, const float *a, int lda, const float *w, int ldw,
+static void gemm_blocked(float *out, int ldo, const float *a, size_t ars, size_t acs, const float *w, int ldw,
                          const float *bias, int m0, int m1, int n0, int n1, int K, float *ap, float *bp,
                          int a_once) {
     float c[MR * NR];
@@ -408,7 +431,7 @@ static void gemm_blocked(float *out, int ldo, const float *a, int lda, const flo
                  * each packed sliver of w is used for all its rows. */
                 float *apb = a_once ? ap + (size_t)(ic - m0) * kc * APV : ap;
                 mc = m1 - ic <= MC + MC / 2 ? m1 - ic : MC;
-                if (!a_once || jc == n0) pack_a(apb, a + (size_t)ic * lda + pc, lda, mc, kc);
+                if (!a_once || jc == n0) pack_a(apb, a + (size_t)ic * ars + (size_t)pc * acs, ars, acs, mc, kc);
                 for (jr = 0; jr < nc; jr += NR) {
                     const int nr = nc - jr < NR ? nc - jr : NR;
                     for (ir = 0; ir < mc; ir += MR) {
@@ -506,7 +529,7 @@ static void buffer_release(float *buf, int slot) {
 #define A_ONCE_FLOATS (256L * 512)
 
 /* Runs one thread's part [m0,m1) x [n0,n1) with its own packing buffers. */
-static void gemm_part(float *out, int ldo, const float *a, int lda, const float *w, int ldw,
+static void gemm_part(float *out, int ldo, const float *a, size_t ars, size_t acs, const float *w, int ldw,
                       const float *bias, int m0, int m1, int n0, int n1, int K) {
     float *buf;
     size_t kc, rows, cols;
@@ -524,19 +547,20 @@ static void gemm_part(float *out, int ldo, const float *a, int lda, const float 
     cols = (cols + NR - 1) / NR * NR;
     buf = buffer_acquire(kc * (rows * APV + cols), &slot);
     if (buf)
-        gemm_blocked(out, ldo, a, lda, w, ldw, bias, m0, m1, n0, n1, K, buf + kc * cols, buf, a_once);
+        gemm_blocked(out, ldo, a, ars, acs, w, ldw, bias, m0, m1, n0, n1, K, buf + kc * cols, buf, a_once);
     else /* short of memory: the slow loop, same results */
-        gemm_rows(out, ldo, a, lda, w, ldw, bias, m0, m1, n0, n1, K);
+        gemm_rows(out, ldo, a, ars, acs, w, ldw, bias, m0, m1, n0, n1, K);
     buffer_release(buf, slot);
 }
 
-static void matmul_strided(float *out, int ldo, const float *a, int lda, const float *w, int ldw,
-                           const float *bias, int M, int K, int N) {
+/* out[M,N] = a @ w (+ bias), a[i,k] at a[i * ars + k * acs]: matmul_strided and matmul_at. */
+static void gemm(float *out, int ldo, const float *a, size_t ars, size_t acs, const float *w, int ldw,
+                 const float *bias, int M, int K, int N) {
     double macs; /* in double: M*N*K overflows a 32-bit long for the unembedding */
     if (M <= 0 || N <= 0) return;
     macs = (double)M * N * (K > 0 ? K : 1);
     if (K <= 0 || macs < SMALL_MACS) {
-        gemm_rows(out, ldo, a, lda, w, ldw, bias, 0, M, 0, N, K > 0 ? K : 0);
+        gemm_rows(out, ldo, a, ars, acs, w, ldw, bias, 0, M, 0, N, K > 0 ? K : 0);
         return;
     }
     if (M < MR) {
@@ -549,7 +573,7 @@ static void matmul_strided(float *out, int ldo, const float *a, int lda, const f
 #endif
         for (ch = 0; ch < nch; ch++) {
             const int n0 = ch * 512, n1 = N - n0 < 512 ? N : n0 + 512;
-            gemm_rows(out, ldo, a, lda, w, ldw, bias, 0, M, n0, n1, K);
+            gemm_rows(out, ldo, a, ars, acs, w, ldw, bias, 0, M, n0, n1, K);
         }
         return;
     }
@@ -568,13 +592,23 @@ static void matmul_strided(float *out, int ldo, const float *a, int lda, const f
         if (um >= un) {
             int m0 = (int)(um * t / nt) * MR, m1 = (int)(um * (t + 1) / nt) * MR;
             if (m1 > M) m1 = M;
-            gemm_part(out, ldo, a, lda, w, ldw, bias, m0, m1, 0, N, K);
+            gemm_part(out, ldo, a, ars, acs, w, ldw, bias, m0, m1, 0, N, K);
         } else {
             int n0 = (int)(un * t / nt) * NR, n1 = (int)(un * (t + 1) / nt) * NR;
             if (n1 > N) n1 = N;
-            gemm_part(out, ldo, a, lda, w, ldw, bias, 0, M, n0, n1, K);
+            gemm_part(out, ldo, a, ars, acs, w, ldw, bias, 0, M, n0, n1, K);
         }
     }
+}
+
+static void matmul_strided(float *out, int ldo, const float *a, int lda, const float *w, int ldw,
+                           const float *bias, int M, int K, int N) {
+    gemm(out, ldo, a, (size_t)lda, 1, w, ldw, bias, M, K, N);
+}
+
+static void matmul_at(float *out, int ldo, const float *at, int ldat, const float *w, int ldw,
+                      const float *bias, int M, int K, int N) {
+    gemm(out, ldo, at, 1, (size_t)ldat, w, ldw, bias, M, K, N);
 }
 
 /* ---- layernorm, activations, softmax ------------------------------------ */
@@ -843,6 +877,66 @@ static void softmax_row(float *x, int n) {
     for (i = 0; i < n; i++) x[i] = (float)(x[i] / sum);
 }
 
+/* Columns of softmax_causal_columns handled together (their running maxima and
+ * sums stay in L1). */
+#define SOFTMAX_COLS 64
+
+/* softmax_row on each column c of x [rows, cols] (row stride ld) over its first
+ * n_c = min(rows, first + c + 1) rows, the rows below set to 0 (kernels.h). Row by
+ * row, each step vectorized across the columns, with softmax_row's operations per
+ * column: the maximum (exact: the same value in any order; a zero's sign, the one
+ * thing the order could change, changes no exp), exp of x - max clamped at -150,
+ * the sum in double in sum8's order (element j into chain j % 8, the chains combined
+ * pairwise), then the division in double. So the same bits as softmax_row. */
+static void softmax_causal_columns(float *x, int ld, int rows, int cols, int first) {
+    int c0, c, j, k;
+    for (c0 = 0; c0 < cols; c0 += SOFTMAX_COLS) {
+        const int cb = cols - c0 < SOFTMAX_COLS ? cols - c0 : SOFTMAX_COLS;
+        float mx[SOFTMAX_COLS];
+        double acc[8][SOFTMAX_COLS], sum[SOFTMAX_COLS];
+        int nan_seen[SOFTMAX_COLS];
+        for (c = 0; c < cb; c++) {
+            mx[c] = x[c0 + c]; /* row 0: every column has it */
+            nan_seen[c] = 0;
+        }
+        for (k = 0; k < 8; k++)
+            for (c = 0; c < cb; c++) acc[k][c] = 0.0;
+        /* Row j belongs to columns c >= j - first - c0 (of this block). */
+        for (j = 1; j < rows; j++) {
+            const float *restrict r = x + (size_t)j * ld + c0;
+            const int cs = j - first - c0 > 0 ? j - first - c0 : 0;
+            if (cs >= cb) break;
+            for (c = cs; c < cb; c++) mx[c] = r[c] > mx[c] ? r[c] : mx[c];
+        }
+        for (j = 0; j < rows; j++) {
+            float *restrict r = x + (size_t)j * ld + c0;
+            double *restrict a = acc[j % 8];
+            const int cs = j - first - c0 > 0 ? (j - first - c0 < cb ? j - first - c0 : cb) : 0;
+            float cl[SOFTMAX_COLS];
+            for (c = 0; c < cs; c++) r[c] = 0.0f; /* past the column's last row */
+            for (c = cs; c < cb; c++) { /* selects, then arithmetic (see gelu_erf) */
+                const float d = r[c] - mx[c];
+                cl[c] = d > -150.0f ? d : -150.0f;
+                nan_seen[c] |= d != d;
+            }
+            for (c = cs; c < cb; c++) {
+                r[c] = expf_small(cl[c]);
+                a[c] += r[c];
+            }
+        }
+        for (c = 0; c < cb; c++)
+            sum[c] = nan_seen[c] ? NAN
+                                 : ((acc[0][c] + acc[1][c]) + (acc[2][c] + acc[3][c])) +
+                                       ((acc[4][c] + acc[5][c]) + (acc[6][c] + acc[7][c]));
+        for (j = 0; j < rows; j++) {
+            float *restrict r = x + (size_t)j * ld + c0;
+            const int cs = j - first - c0 > 0 ? j - first - c0 : 0;
+            if (cs >= cb) break;
+            for (c = cs; c < cb; c++) r[c] = (float)(r[c] / sum[c]);
+        }
+    }
+}
+
 /* ---- the machine's multiply-add peak -------------------------------------- */
 
 /* Twelve independent chains of vector multiply-adds (enough to cover the
@@ -966,6 +1060,7 @@ static void interleave_lanes(double *blk, const float *const *src, int D) {
 #endif
 
 const KernelTable KERNELS_TABLE = {
-    KERNELS_TABLE_NAME, VL,     matmul_strided, layernorm, gelu_erf, gelu_tanh, relu, softmax_row,
+    KERNELS_TABLE_NAME, VL,          matmul_strided,   matmul_at,     layernorm,
+    gelu_erf,           gelu_tanh,   relu,             softmax_row,   softmax_causal_columns,
     dot_lanes,          interleave_lanes, madd_peak_loop,
 };

@@ -15,12 +15,15 @@ typedef struct {
     int vector_floats; /* floats per vector register the kernels use */
     void (*matmul_strided)(float *out, int ldo, const float *a, int lda, const float *w, int ldw,
                            const float *bias, int M, int K, int N);
+    void (*matmul_at)(float *out, int ldo, const float *at, int ldat, const float *w, int ldw, const float *bias, int M,
+                      int K, int N);
     void (*layernorm)(float *out, float *scale, const float *x, const float *w, const float *b, int rows, int D,
                       float eps);
     void (*gelu_erf)(float *x, size_t n);
     void (*gelu_tanh)(float *x, size_t n);
     void (*relu)(float *x, size_t n);
     void (*softmax_row)(float *x, int n);
+    void (*softmax_causal_columns)(float *x, int ld, int rows, int cols, int first);
     void (*dot_lanes)(double *out, const double *const *a, int n, const double *b, int D);
     void (*interleave_lanes)(double *blk, const float *const *src, int D);
     double (*madd_peak_loop)(long iters); /* flops done by the peak loop (see kernels_madd_peak) */

@@ -1383,12 +1383,15 @@ static void normalize_with_scale(float *out, const float *x, const float *scale,
 }
 
 /* Query rows per tile of the attention: the diagonal tile is computed in full,
- * so a tile of QB rows wastes about QB/2 of T keys. */
-#define ATTN_QB 64
+ * so a tile of QB rows wastes about QB/2 of T keys. A multiple of every kernel
+ * copy's register tile rows (12 and 6): 64 left a partial register tile (4 rows
+ * computed as 12) in every product of a tile's queries. */
+#define ATTN_QB 96
 
-/* One thread's tiles of the attention (those of hooks the block does not keep). */
+/* One thread's tiles of the attention (z and result: those of hooks the block does not keep). */
 typedef struct {
-    float *pattern; /* [ATTN_QB, T] scores, then pattern, of one head's query tile */
+    float *pattern; /* [T, ATTN_QB] scores, then pattern, of one head's query tile, key by query */
+    float *query_t; /* [dh, ATTN_QB] the tile's queries of one head, transposed */
     float *z;       /* [ATTN_QB, dh] */
     float *result;  /* [ATTN_QB, D] */
 } AttentionTiles;
@@ -1418,30 +1421,50 @@ static void transpose_keys(float *key_t, const float *k, int B, int T, int H, in
     }
 }
 
+/* Rows [0, rows) x columns [0, cols) of src (row stride lds) into dst transposed
+ * (row stride ldd): dst[c*ldd + j] = src[j*lds + c]. In blocks of 16 rows of src: each
+ * row of dst gets a whole cache line at a time. */
+static void transpose_block(float *dst, int ldd, const float *src, int lds, int rows, int cols) {
+    int j0, j, c;
+    for (j0 = 0; j0 < rows; j0 += 16) {
+        const int j1 = rows - j0 < 16 ? rows : j0 + 16;
+        for (c = 0; c < cols; c++)
+            for (j = j0; j < j1; j++) dst[(size_t)c * ldd + j] = src[(size_t)j * lds + c];
+    }
+}
+
 /* Scores and pattern of query rows [i0, i0+mb) of (row b, head h), over keys
- * 0..nk-1 (nk = i0+mb): p [mb, ldp] gets the pattern, zeros above the diagonal up to
- * nk (up to T when it is the kept pattern, ldp = T); scores [mb, T] (the kept hook,
- * or NULL) the scaled scores with the mask. */
-static void attention_pattern_tile(float *p, int ldp, float *scores, const float *q, const float *key_t, int i0,
-                                   int mb, int T, int HD, int dh, int full_rows) {
+ * 0..nk-1 (nk = i0+mb), key by query: pt [nk, mb] gets the pattern transposed,
+ * zeros past each query's own key (the layout the pattern's product with the values
+ * reads as a plain copy, and the softmax vectorizes across queries). The kept hooks
+ * (NULL when not kept) get the query rows: scores [mb, T] the scaled scores with the
+ * mask, pattern [mb, T] the pattern with zeros past each query's key.
+ * query_t: [dh, mb] scratch. */
+static void attention_pattern_tile(float *pt, float *query_t, float *scores, float *pattern, const float *q,
+                                   const float *key_t, int i0, int mb, int T, int HD, int dh) {
     const float inv_scale = 1.0f / sqrtf((float)dh);
-    const int nk = i0 + mb, width = full_rows ? T : nk;
+    const int nk = i0 + mb;
     int i, j;
-    /* raw dot products q.k in e order, one multiply-add per step */
-    matmul_strided(p, ldp, q, HD, key_t, T, NULL, mb, dh, nk);
-    for (i = 0; i < mb; i++) {
-        float *pi = p + (size_t)i * ldp;
-        const int n = i0 + i + 1; /* keys 0..i0+i */
-        for (j = 0; j < n; j++) pi[j] = pi[j] * inv_scale;
-        if (scores) {
-            float *si = scores + (size_t)i * T;
-            memcpy(si, pi, (size_t)n * sizeof(float));
-            for (j = n; j < T; j++) si[j] = MASKED_SCORE;
-        }
-        /* exp(-1e5 - max) is exactly 0 in float32, so the masked entries
-         * contribute nothing and are written as 0. */
-        softmax_row(pi, n);
-        for (j = n; j < width; j++) pi[j] = 0.0f;
+    /* raw dot products k.q in e order, one multiply-add per step (q.k, the same
+     * chain): pt = keys [nk, dh] @ queries^T [dh, mb], the keys given transposed */
+    transpose_block(query_t, mb, q, HD, mb, dh);
+    matmul_at(pt, mb, key_t, T, query_t, mb, NULL, nk, dh, mb);
+    for (j = 0; j < nk; j++) {
+        float *r = pt + (size_t)j * mb;
+        for (i = 0; i < mb; i++) r[i] = r[i] * inv_scale; /* past the diagonal too: the softmax drops them */
+    }
+    if (scores) {
+        transpose_block(scores, T, pt, mb, nk, mb);
+        for (i = 0; i < mb; i++)
+            for (j = i0 + i + 1; j < T; j++) scores[(size_t)i * T + j] = MASKED_SCORE;
+    }
+    /* exp(-1e5 - max) is exactly 0 in float32, so the masked entries
+     * contribute nothing and are written as 0. */
+    softmax_causal_columns(pt, mb, nk, mb, i0);
+    if (pattern) {
+        transpose_block(pattern, T, pt, mb, nk, mb);
+        for (i = 0; i < mb; i++)
+            for (j = nk; j < T; j++) pattern[(size_t)i * T + j] = 0.0f;
     }
 }
 
@@ -1455,8 +1478,9 @@ static void attention_pattern_tile(float *p, int ldp, float *scores, const float
  *
  * Fused per (row b, tile of ATTN_QB queries): for each head in order, the tile's
  * raw scores by one matmul against the keys 0..i0+QB-1 (the causal lower
- * triangle plus the diagonal tile), scale, mask and softmax row by row, z tile =
- * pattern tile @ v, result tile = z tile @ W_O[h], attn_out rows += result tile.
+ * triangle plus the diagonal tile), stored key by query, scale, mask and softmax
+ * query by query (vectorized across them), z tile = pattern tile @ v,
+ * result tile = z tile @ W_O[h], attn_out rows += result tile.
  * The tiles stay in cache; scores, pattern, z and result reach memory only when
  * the block keeps them. matmul sums each output in k order with one multiply-add
  * per step, so every dot product, z and result element is the same float chain
@@ -1477,7 +1501,8 @@ static void attention(const ModelConfig *c, const LayerWeights *w, LayerActivati
 #endif
     {
         AttentionTiles tl;
-        tl.pattern = X->pattern ? NULL : xalloc_array((size_t)ATTN_QB * T, sizeof(float), "attention tile");
+        tl.pattern = xalloc_array((size_t)ATTN_QB * T, sizeof(float), "attention tile");
+        tl.query_t = xalloc_array((size_t)ATTN_QB * dh, sizeof(float), "attention tile");
         tl.z = X->z ? NULL : xalloc_array((size_t)ATTN_QB * dh, sizeof(float), "attention tile");
         tl.result = X->result ? NULL : xalloc_array((size_t)ATTN_QB * D, sizeof(float), "attention tile");
         if (!read_pattern) transpose_keys(key_t, X->k, B, T, H, dh); /* ends with a barrier */
@@ -1494,18 +1519,20 @@ static void attention(const ModelConfig *c, const LayerWeights *w, LayerActivati
             for (h = 0; h < H; h++) {
                 const size_t bh = (size_t)b * H + h;
                 float *kept_p = X->pattern ? X->pattern + (bh * T + i0) * T : NULL;
-                float *p = kept_p ? kept_p : tl.pattern;
-                const int ldp = kept_p ? T : nk;
+                const float *vh = X->v + (size_t)b * T * HD + (size_t)h * dh;
                 float *z = X->z ? X->z + row0 * HD + (size_t)h * dh : tl.z;
                 const int ldz = X->z ? HD : dh;
                 float *r = X->result ? X->result + (row0 * H + h) * D : tl.result;
                 const int ldr = X->result ? H * D : D;
-                if (!read_pattern)
-                    attention_pattern_tile(p, ldp, X->attn_scores ? X->attn_scores + (bh * T + i0) * T : NULL,
-                                           X->q + row0 * HD + (size_t)h * dh, key_t + bh * dh * T, i0, mb, T, HD, dh,
-                                           kept_p != NULL);
                 /* z tile [mb, dh] = pattern tile [mb, nk] @ v [nk, dh] */
-                matmul_strided(z, ldz, p, ldp, X->v + (size_t)b * T * HD + (size_t)h * dh, HD, NULL, mb, nk, dh);
+                if (read_pattern) {
+                    matmul_strided(z, ldz, kept_p, T, vh, HD, NULL, mb, nk, dh);
+                } else {
+                    attention_pattern_tile(tl.pattern, tl.query_t,
+                                           X->attn_scores ? X->attn_scores + (bh * T + i0) * T : NULL, kept_p,
+                                           X->q + row0 * HD + (size_t)h * dh, key_t + bh * dh * T, i0, mb, T, HD, dh);
+                    matmul_at(z, ldz, tl.pattern, mb, vh, HD, NULL, mb, nk, dh);
+                }
                 /* result tile [mb, D] = z tile @ W_O[h] [dh, D] */
                 matmul_strided(r, ldr, z, ldz, w->W_O + (size_t)h * dh * D, D, NULL, mb, dh, D);
                 for (i = 0; i < mb; i++) {
@@ -1519,6 +1546,7 @@ static void attention(const ModelConfig *c, const LayerWeights *w, LayerActivati
             for (i = 0; i < mb * D; i++) resid_after[row0 * D + i] = X->resid_pre[row0 * D + i] + out[i];
         }
         free(tl.pattern);
+        free(tl.query_t);
         free(tl.z);
         free(tl.result);
     }

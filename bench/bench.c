@@ -6,7 +6,8 @@
  * in use) next to PyTorch's (tools/bench_torch.py, run in the same benchmark
  * when /usr/bin/python3 has torch, with OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE
  * unset for it so OpenBLAS uses its best kernels for this CPU), forward
- * tokens/s on gelu-4l's shape (batch 4 x 1024, random weights in memory) with
+ * tokens/s on gelu-4l's shape (batch 4 x 1024, random weights in memory; and batch 1 x 1024
+ * keeping the hooks `cleanup all`'s clean pass keeps, the shape it runs at paper scale) with
  * and without the unembedding and the time share outside the big matmuls
  * (attention and glue) next to PyTorch's, tokenizer MB/s on generated English-like text (when
  * ../shared/data/20B_tokenizer.json is there), model load time and `cleanup all`
@@ -354,6 +355,38 @@ static void torch_forward_line(const char *l, void *ctx) {
     if (sscanf(l, "forward %d %lf %lf", &u, &t, &c) == 3 && (u == 0 || u == 1)) tok[u][0] = t, tok[u][1] = c;
 }
 
+/* The forward as `cleanup all`'s clean pass runs it at paper scale: one row of T
+ * tokens (the memory budget leaves no more beside the scan's stores), keeping the
+ * hooks its units ask for on gelu-4l (the scan: embeddings, every head's result,
+ * every MLP output, every resid_mid; Fig 3 and Section 3.2: layer 2's pattern), no
+ * logits. Best of `reps` passes per thread count. */
+static void bench_forward_one_row(const Model *m, const int *tokens, int T) {
+    Activations a;
+    HookRequest keep;
+    Error err;
+    int nt;
+    memset(&keep, 0, sizeof keep);
+    hook_request_add(&keep, -1,
+                     HOOK_BIT(HOOK_EMBED) | HOOK_BIT(HOOK_POS_EMBED) | HOOK_BIT(HOOK_RESULT) | HOOK_BIT(HOOK_MLP_OUT) |
+                         HOOK_BIT(HOOK_RESID_MID));
+    hook_request_add(&keep, 2, HOOK_BIT(HOOK_PATTERN));
+    printf("  batch 1 x %d with the clean pass's hooks (as in `cleanup all` at paper scale; no logits):\n", T);
+    if (activations_alloc_hooks(&a, m, 1, T, &keep, &err) != 0) {
+        printf("  skipped: %s\n", err.msg);
+        return;
+    }
+    for (nt = 1; nt <= 2; nt++) {
+        const int reps = quick ? 3 : 10;
+        double t, c;
+        time_forward(m, &a, tokens, 1, T, 0, nt, 1, NULL); /* warm up */
+        t = time_forward(m, &a, tokens, 1, T, 0, nt, reps, &c);
+        printf("  %-8d %15.0f %15.0f %15s %15s %10.3f   %.0f GFLOP/s\n", nt, T / t, nt * T / c, "-", "-", t,
+               forward_flops_per_token(&m->cfg, T, 0) * T / t / 1e9);
+        fflush(stdout);
+    }
+    activations_free(&a);
+}
+
 static void bench_forward(double peak2) {
     double tok2[2][2] = {{0, 0}, {0, 0}}; /* ours, 2 threads: {wall, cpu} tokens/s without and with the unembedding */
     Model m;
@@ -411,8 +444,9 @@ static void bench_forward(double peak2) {
         }
         fflush(stdout);
     }
-    free(tokens);
     activations_free(&a);
+    bench_forward_one_row(&m, tokens, T);
+    free(tokens);
     model_free(&m);
     {
         /* issue 15's target: >= 4x PyTorch + OpenBLAS, 2 threads, no unembedding */

@@ -1,7 +1,9 @@
 /* test_kernels.c - kernels.h against independent double-precision references:
  * matmul on many shapes (odd sizes, several K blocks, strided column blocks,
  * with and without bias), bit-identical results for 1, 2 and 3 threads and for
- * a row computed alone; layernorm, gelu, relu and softmax against double formulas. */
+ * a row computed alone; matmul_at bit for bit against matmul_strided; layernorm, gelu,
+ * relu and softmax against double formulas, softmax_causal_columns bit for bit
+ * against softmax_row. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -310,6 +312,85 @@ static void test_softmax(void) {
     CHECK(x[0] == 0.5f && x[1] == 0.5f && x[2] == 0.0f, "softmax(1, 1, -1e5) = (0.5, 0.5, 0)");
 }
 
+/* matmul_at against matmul_strided on the same a stored row by row (the same bits:
+ * kernels.h), and both against the double reference; a [M, K] given as at [K, ldat]. */
+static void test_matmul_at_shape(int M, int K, int N, int extra) {
+    const int lda = K + extra, ldat = M + extra, ldw = N + extra, ldo = N + 2 * extra;
+    float *a = rand_buf((size_t)M * lda), *at = rand_buf((size_t)K * ldat), *w = rand_buf((size_t)K * ldw);
+    float *bias = rand_buf((size_t)N), *o1 = rand_buf((size_t)M * ldo), *o2 = rand_buf((size_t)M * ldo);
+    char what[96];
+    int i, k, same = 1;
+    for (i = 0; i < M; i++)
+        for (k = 0; k < K; k++) at[(size_t)k * ldat + i] = a[(size_t)i * lda + k];
+    snprintf(what, sizeof what, "matmul_at %dx%dx%d", M, K, N);
+    matmul_at(o1, ldo, at, ldat, w, ldw, extra ? bias : NULL, M, K, N);
+    matmul_strided(o2, ldo, a, lda, w, ldw, extra ? bias : NULL, M, K, N);
+    for (i = 0; i < M; i++)
+        if (memcmp(o1 + (size_t)i * ldo, o2 + (size_t)i * ldo, sizeof(float) * N)) same = 0;
+    CHECK(same, "%s: the same bits as matmul_strided on a stored row by row", what);
+    CHECK(check_matmul_block(o1, ldo, a, lda, w, ldw, extra ? bias : NULL, M, K, N, what), "%s", what);
+    free(a), free(at), free(w), free(bias), free(o1), free(o2);
+}
+
+static void test_matmul_at(void) {
+    test_matmul_at_shape(1, 1, 1, 0);
+    test_matmul_at_shape(7, 13, 5, 3);
+    test_matmul_at_shape(65, 64, 64, 1);    /* a partial register tile of rows */
+    test_matmul_at_shape(96, 1000, 64, 0);  /* pattern @ values: several K blocks */
+    test_matmul_at_shape(1000, 64, 96, 5);  /* keys @ queries^T */
+    test_matmul_at_shape(130, 300, 40, 7);
+    set_thread_count(1);
+    test_matmul_at_shape(300, 520, 200, 2);
+    set_thread_count(2);
+}
+
+/* softmax_causal_columns: each column the bits of softmax_row on its own first
+ * first + c + 1 values (capped at rows), zeros below; softmax_row is itself checked
+ * against the double formula (test_softmax). Blocks of columns (more than 64
+ * columns), a masked score, and a NaN, which makes its column NaN and no other. */
+static void test_softmax_columns_case(int rows, int cols, int first, int with_nan) {
+    const int ld = cols + 3;
+    float *x = rand_buf((size_t)rows * ld), *col = rand_buf((size_t)rows);
+    float *y = (float *)malloc(sizeof(float) * rows * ld);
+    int i, c, j, same = 1, zeros = 1;
+    if (!y) exit(1);
+    for (i = 0; i < rows * ld; i++) x[i] *= 8.0f;
+    if (rows > 3 && cols > 2) x[(size_t)2 * ld + cols - 1] = -1e5f;
+    if (with_nan) x[(size_t)(rows - 1) * ld + cols - 1] = NAN;
+    memcpy(y, x, sizeof(float) * rows * ld);
+    softmax_causal_columns(y, ld, rows, cols, first);
+    for (c = 0; c < cols; c++) {
+        const int n = first + c + 1 < rows ? first + c + 1 : rows;
+        for (j = 0; j < n; j++) col[j] = x[(size_t)j * ld + c];
+        softmax_row(col, n);
+        for (j = 0; j < n; j++)
+            if (memcmp(&col[j], &y[(size_t)j * ld + c], sizeof(float))) same = 0;
+        for (j = n; j < rows; j++)
+            if (y[(size_t)j * ld + c] != 0.0f) zeros = 0;
+    }
+    for (j = 0; j < rows; j++)
+        for (c = cols; c < ld; c++)
+            if (memcmp(&x[(size_t)j * ld + c], &y[(size_t)j * ld + c], sizeof(float))) same = 0;
+    CHECK(same, "softmax_causal_columns %dx%d from %d: softmax_row's bits, column by column (other columns untouched)",
+          rows, cols, first);
+    CHECK(zeros, "softmax_causal_columns %dx%d from %d: zeros past each column's rows", rows, cols, first);
+    if (with_nan) {
+        const int n = first + cols < rows ? first + cols : rows;
+        CHECK(n < rows || y[0 * ld + cols - 1] != y[0 * ld + cols - 1], "a NaN makes its column NaN");
+        CHECK(y[0] == y[0], "a NaN in one column leaves the others");
+    }
+    free(x), free(y), free(col);
+}
+
+static void test_softmax_columns(void) {
+    test_softmax_columns_case(1, 1, 0, 0);
+    test_softmax_columns_case(96, 96, 0, 0);    /* the first tile of a row */
+    test_softmax_columns_case(1000, 96, 904, 0); /* the last tile, 1000 positions */
+    test_softmax_columns_case(200, 70, 100, 0); /* two blocks of columns, the last partial */
+    test_softmax_columns_case(50, 130, 0, 0);   /* more columns than rows: capped */
+    test_softmax_columns_case(300, 20, 280, 1);
+}
+
 /* ---- dot products side by side ------------------------------------------- */
 
 /* dot_lanes against the plain loop of projection_ratio (x += (double)a[d] * b[d] in d
@@ -365,10 +446,12 @@ static void test_dot_lanes(void) {
 
 static void test_all(void) {
     test_matmul();
+    test_matmul_at();
     test_layernorm();
     test_gelu();
     test_relu();
     test_softmax();
+    test_softmax_columns();
     test_dot_lanes();
 }
 
