@@ -433,20 +433,6 @@ void collect_prs(const Model *m, const Activations *a, const PrPlan *plan, Posit
     free(stat);
 }
 
-void batch_prs(const Model *m, const Activations *a, const PrPlan *plan, PositionVectors fn, const void *ctx,
-               float *out) {
-    const size_t n_bt = (size_t)a->n_rows * a->n_pos;
-#ifdef _OPENMP
-#pragma omp parallel
-#endif
-    {
-        PrWork w;
-        pr_work_alloc(&w, plan, m->cfg.d_model);
-        pr_span(&w, m, a, plan, fn, ctx, 0, (int)n_bt, out);
-        pr_work_free(&w);
-    }
-}
-
 /* ------------------------------------------------------------------------ */
 /* V-composition (Fig 5, Section 3.2)                                        */
 /* ------------------------------------------------------------------------ */

@@ -294,9 +294,6 @@ typedef void (*PositionVectors)(const void *ctx, const Activations *a, int b, in
  * same order whatever the thread count. */
 void collect_prs(const Model *m, const Activations *a, const PrPlan *plan, PositionVectors fn, const void *ctx,
                  Samples *const *targets);
-/* The same values into out[bt * n_values + s] for every position bt = b * T + t of the batch. */
-void batch_prs(const Model *m, const Activations *a, const PrPlan *plan, PositionVectors fn, const void *ctx,
-               float *out);
 
 /* Work buffers of v_composition for rows of up to T positions. */
 typedef struct {
