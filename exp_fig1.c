@@ -15,15 +15,26 @@ typedef struct {
     int n_loc;
     size_t n_pr;
     Samples *pr; /* [n_pr = H * n_loc]: L0H{h} onto location k at h * n_loc + k */
+    PrPlan plan;       /* per head h: the locations onto it, values h * n_loc + k (fig1_vectors) */
+    Samples **targets; /* [n_pr]: &pr[s] */
 } Fig1;
 
 static void *fig1_begin(const ExpInputs *in, int n_rows, int T, int batch_rows) {
     const ModelConfig *c = &in->model->cfg;
     Fig1 *f = xalloc_array(1, sizeof *f, "Fig 1");
+    size_t s;
+    int h, k;
     (void)batch_rows;
     f->n_loc = resid_location_count(c->n_layers, c->attn_only);
     f->n_pr = (size_t)c->n_heads * f->n_loc;
     f->pr = samples_array(f->n_pr, (size_t)n_rows * T);
+    f->targets = xalloc_array(f->n_pr, sizeof *f->targets, "Fig 1");
+    for (s = 0; s < f->n_pr; s++) f->targets[s] = &f->pr[s];
+    pr_plan_init(&f->plan, f->n_loc + c->n_heads, c->n_heads, (int)f->n_pr);
+    for (h = 0; h < c->n_heads; h++) {
+        pr_plan_group(&f->plan, f->n_loc + h);
+        for (k = 0; k < f->n_loc; k++) pr_plan_target(&f->plan, k);
+    }
     return f;
 }
 
@@ -41,19 +52,7 @@ static void fig1_vectors(const void *ctx, const Activations *a, int b, int t, co
 /* PR of every residual location onto each layer-0 head: value h * n_loc + k. */
 static void fig1_batch(void *state, const ExpInputs *in, ExpBatch *b) {
     Fig1 *f = state;
-    const int H = in->model->cfg.n_heads, n_stat = H * f->n_loc;
-    Samples **targets = xalloc_array((size_t)n_stat, sizeof *targets, "statistics");
-    PrPlan plan;
-    int s, h, k;
-    pr_plan_init(&plan, f->n_loc + H, H, n_stat);
-    for (h = 0; h < H; h++) {
-        pr_plan_group(&plan, f->n_loc + h);
-        for (k = 0; k < f->n_loc; k++) pr_plan_target(&plan, k);
-    }
-    for (s = 0; s < n_stat; s++) targets[s] = &f->pr[s];
-    collect_prs(in->model, b->acts, &plan, fig1_vectors, in, targets);
-    pr_plan_free(&plan);
-    free(targets);
+    collect_prs(in->model, b->acts, &f->plan, fig1_vectors, in, f->targets);
 }
 
 static void fig1_finish(void *state, const ExpInputs *in, Results *res, Points *points) {
@@ -86,6 +85,8 @@ static void fig1_finish(void *state, const ExpInputs *in, Results *res, Points *
 static void fig1_end(void *state) {
     Fig1 *f = state;
     samples_array_free(f->pr, f->n_pr);
+    pr_plan_free(&f->plan);
+    free(f->targets);
     free(f);
 }
 

@@ -15,18 +15,31 @@ typedef struct {
     Samples *mlp;      /* [L] */
     Samples cleaners;  /* PR of the cleaners' summed output */
     int L, H;
+    PrPlan plan;       /* fig2_vectors' vectors before the writer's output, onto it */
+    Samples **targets; /* [plan.n_values] in fig2_vectors' order */
 } Fig2;
 
 static void *fig2_begin(const ExpInputs *in, int n_rows, int T, int batch_rows) {
     const ModelConfig *c = &in->model->cfg;
     const size_t n_samples = (size_t)n_rows * T;
+    const ExpHeads *hd = in->heads;
     Fig2 *f = xalloc_array(1, sizeof *f, "Fig 2");
+    int n, l, h, k = 0;
     (void)batch_rows;
     f->L = c->n_layers;
     f->H = c->n_heads;
     f->head = samples_array((size_t)f->L * f->H, n_samples);
     f->mlp = samples_array((size_t)f->L, c->attn_only ? 0 : n_samples);
     samples_init(&f->cleaners);
+    n = f->L * f->H - 1 + (c->attn_only ? 0 : f->L) + 1; /* fig2_vectors' vectors before the writer */
+    f->targets = xalloc_array((size_t)n, sizeof *f->targets, "Fig 2");
+    for (l = 0; l < f->L; l++) { /* the order of fig2_vectors */
+        for (h = 0; h < f->H; h++)
+            if (l != hd->writer_layer || h != hd->writer_head) f->targets[k++] = &f->head[l * f->H + h];
+        if (!c->attn_only) f->targets[k++] = &f->mlp[l];
+    }
+    f->targets[k++] = &f->cleaners;
+    pr_plan_onto_last(&f->plan, n);
     return f;
 }
 
@@ -56,23 +69,7 @@ static void fig2_vectors(const void *ctx, const Activations *a, int b, int t, co
 /* PR onto the writer of each of fig2_vectors' vectors before it. */
 static void fig2_batch(void *state, const ExpInputs *in, ExpBatch *b) {
     Fig2 *f = state;
-    const ExpHeads *hd = in->heads;
-    const int n = f->L * f->H - 1 + (in->model->cfg.attn_only ? 0 : f->L) + 1; /* the values */
-    Samples **targets = xalloc_array((size_t)n, sizeof *targets, "statistics");
-    PrPlan plan;
-    int l, h, k = 0;
-    for (l = 0; l < f->L; l++) { /* the order of fig2_vectors */
-        for (h = 0; h < f->H; h++)
-            if (l != hd->writer_layer || h != hd->writer_head) targets[k++] = &f->head[l * f->H + h];
-        if (!in->model->cfg.attn_only) targets[k++] = &f->mlp[l];
-    }
-    targets[k++] = &f->cleaners;
-    pr_plan_init(&plan, n + 1, 1, n);
-    pr_plan_group(&plan, n);
-    for (k = 0; k < n; k++) pr_plan_target(&plan, k);
-    collect_prs(in->model, b->acts, &plan, fig2_vectors, in, targets);
-    pr_plan_free(&plan);
-    free(targets);
+    collect_prs(in->model, b->acts, &f->plan, fig2_vectors, in, f->targets);
 }
 
 static void fig2_finish(void *state, const ExpInputs *in, Results *res, Points *points) {
@@ -119,6 +116,8 @@ static void fig2_end(void *state) {
     samples_array_free(f->head, (size_t)f->L * f->H);
     samples_array_free(f->mlp, (size_t)f->L);
     samples_free(&f->cleaners);
+    pr_plan_free(&f->plan);
+    free(f->targets);
     free(f);
 }
 

@@ -18,19 +18,25 @@ typedef struct {
     float *patch_resid; /* [B*T*D] the value input: resid_pre - writer */
     float *patch_scale; /* [B*T] the clean ln1 scale of the patched layer */
     float *writer;      /* [B*T*D] the writer's clean output, packed */
+    PrPlan plan;        /* fig3_vectors' locations and heads onto the writer */
+    Samples **targets[2]; /* [n_loc + H] per run: the locations, then the heads */
 } Fig3;
 
 static void *fig3_begin(const ExpInputs *in, int n_rows, int T, int batch_rows) {
     const ModelConfig *c = &in->model->cfg;
     const size_t n_samples = (size_t)n_rows * T, BT = (size_t)batch_rows * T;
     Fig3 *f = xalloc_array(1, sizeof *f, "Fig 3");
-    int run;
+    int run, k;
     f->n_loc = resid_location_count(c->n_layers, c->attn_only);
     f->H = c->n_heads;
     for (run = 0; run < 2; run++) {
         f->loc[run] = samples_array((size_t)f->n_loc, n_samples);
         f->head[run] = samples_array((size_t)f->H, n_samples);
+        f->targets[run] = xalloc_array((size_t)f->n_loc + f->H, sizeof **f->targets, "Fig 3");
+        for (k = 0; k < f->n_loc; k++) f->targets[run][k] = &f->loc[run][k];
+        for (k = 0; k < f->H; k++) f->targets[run][f->n_loc + k] = &f->head[run][k];
     }
+    pr_plan_onto_last(&f->plan, f->n_loc + f->H);
     f->patch_resid = xalloc_array(BT * c->d_model, sizeof(float), "Fig 3 patch");
     f->patch_scale = xalloc_array(BT, sizeof(float), "Fig 3 patch");
     f->writer = xalloc_array(BT * c->d_model, sizeof(float), "Fig 3 patch");
@@ -59,21 +65,10 @@ static void fig3_vectors(const void *ctx, const Activations *a, int b, int t, co
 /* The statistics of one run (clean: which 0, patched: 1): PR onto the writer's clean
  * output of every location, then of every head of the patched layer. */
 static void fig3_collect(Fig3 *f, const ExpInputs *in, const Activations *a, int which) {
-    const int n_stat = f->n_loc + f->H;
-    Samples **targets = xalloc_array((size_t)n_stat, sizeof *targets, "statistics");
     Fig3Position p;
-    PrPlan plan;
-    int k, h;
     p.in = in;
     p.f = f;
-    for (k = 0; k < f->n_loc; k++) targets[k] = &f->loc[which][k];
-    for (h = 0; h < f->H; h++) targets[f->n_loc + h] = &f->head[which][h];
-    pr_plan_init(&plan, n_stat + 1, 1, n_stat);
-    pr_plan_group(&plan, n_stat);
-    for (k = 0; k < n_stat; k++) pr_plan_target(&plan, k);
-    collect_prs(in->model, a, &plan, fig3_vectors, &p, targets);
-    pr_plan_free(&plan);
-    free(targets);
+    collect_prs(in->model, a, &f->plan, fig3_vectors, &p, f->targets[which]);
 }
 
 /* Collects the clean statistics, then reruns the model from the patched layer with every
@@ -141,7 +136,9 @@ static void fig3_end(void *state) {
     for (run = 0; run < 2; run++) {
         samples_array_free(f->loc[run], (size_t)f->n_loc);
         samples_array_free(f->head[run], (size_t)f->H);
+        free(f->targets[run]);
     }
+    pr_plan_free(&f->plan);
     free(f->patch_resid);
     free(f->patch_scale);
     free(f->writer);

@@ -300,6 +300,13 @@ void pr_plan_target(PrPlan *p, int vector) {
     p->start[p->n_groups] = p->n_values;
 }
 
+void pr_plan_onto_last(PrPlan *p, int n) {
+    int k;
+    pr_plan_init(p, n + 1, 1, n);
+    pr_plan_group(p, n);
+    for (k = 0; k < n; k++) pr_plan_target(p, k);
+}
+
 void pr_plan_free(PrPlan *p) {
     free(p->direction);
     free(p->start);

@@ -279,6 +279,8 @@ void pr_plan_init(PrPlan *p, int n_vectors, int max_groups, int max_values);
 /* Starts a group projecting onto vector `direction`; pr_plan_target adds its targets. */
 void pr_plan_group(PrPlan *p, int direction);
 void pr_plan_target(PrPlan *p, int vector);
+/* A plan of one group: vectors 0..n-1 projected onto vector n (n + 1 vectors a position). */
+void pr_plan_onto_last(PrPlan *p, int n);
 void pr_plan_free(PrPlan *p);
 
 /* The vectors of position (b, t) into vec[0..n_vectors) (pointers into the activations,
