@@ -139,8 +139,9 @@ void softmax_causal_columns(float *x, int ld, int rows, int cols, int first) {
     active->softmax_causal_columns(x, ld, rows, cols, first);
 }
 
-void dot_lanes(double *out, const double *const *a, int n, const double *b, int D) {
-    active->dot_lanes(out, a, n, b, D);
+void dot_lanes(double *const *out, double *const *self, const double *const *b, int nb, const double *const *a, int n,
+               int D) {
+    active->dot_lanes(out, self, b, nb, a, n, D);
 }
 
 void interleave_lanes(double *blk, const float *const *src, int D) {

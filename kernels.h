@@ -51,13 +51,17 @@ void softmax_causal_columns(float *x, int ld, int rows, int cols, int first);
 
 /* Dot products of vectors stored lane by lane: a block holds DOT_LANES vectors of length
  * D interleaved (element d of vector l at d * DOT_LANES + l; for example one hook at
- * DOT_LANES positions), as doubles holding float values. For k < n and l < DOT_LANES:
- *   out[k * DOT_LANES + l] += a[k][d * DOT_LANES + l] * b[d * DOT_LANES + l]   for d = 0..D-1,
- * in d order, one double chain per (k, l): zero out first for a dot product, or pass the
- * next span of d (a + offset, b + offset) to continue the chains. The products of float
- * values are exact in double, so every kernel copy gives the plain loop's bits. */
+ * DOT_LANES positions), as doubles holding float values. For r < nb, k < n, l < DOT_LANES:
+ *   out[r][k * DOT_LANES + l] += a[k][d * DOT_LANES + l] * b[r][d * DOT_LANES + l]
+ *   self[r][l]                += b[r][d * DOT_LANES + l] * b[r][d * DOT_LANES + l]  (self not NULL)
+ * for d = 0..D-1 in d order, one double chain per (r, k, l) and per (r, l): zero out and
+ * self first for dot products, or pass the next span of d (a + offset, b + offset) to
+ * continue the chains. Several directions b share the vectors a: each a is read once for
+ * all of them. The products of float values are exact in double, so every kernel copy
+ * gives the plain loop's bits. */
 #define DOT_LANES 8
-void dot_lanes(double *out, const double *const *a, int n, const double *b, int D);
+void dot_lanes(double *const *out, double *const *self, const double *const *b, int nb, const double *const *a, int n,
+               int D);
 /* The block of DOT_LANES vectors src[0..DOT_LANES) of length D, in double:
  * blk[d * DOT_LANES + l] = src[l][d]. */
 void interleave_lanes(double *blk, const float *const *src, int D);

@@ -981,12 +981,14 @@ static double madd_peak_loop(long iters) {
 
 /* ---- dot products side by side (projection ratios) ------------------------ */
 
-/* out[k*DOT_LANES + l] += a[k][d*DOT_LANES + l] * b[d*DOT_LANES + l] for d = 0..D-1 in
- * order (kernels.h). Each lane is one double chain; the values are floats, whose
- * products are exact in double, so a fused multiply-add rounds exactly as a multiply
- * then an add does and every copy gives the same bits. The lanes are independent: one
- * vector of DOT_LANES doubles (GNU vector types; the plain loop elsewhere), DOT_STEP a's
- * sharing each load of b. */
+/* out[r][k*DOT_LANES + l] += a[k][d*DOT_LANES + l] * b[r][d*DOT_LANES + l] for d = 0..D-1
+ * in order, and self[r][l] += b[r][d*DOT_LANES + l]^2 (kernels.h). Each lane is one
+ * double chain; the values are floats, whose products are exact in double, so a fused
+ * multiply-add rounds exactly as a multiply then an add does and every copy gives the
+ * same bits. The lanes are independent: one vector of DOT_LANES doubles (GNU vector
+ * types; the plain loop elsewhere). A register tile of DOT_DIRS directions x DOT_STEP
+ * vectors: each load of a serves every direction of the tile, each load of b every
+ * vector (the loads, not the multiply-adds, bounded the one-direction kernel). */
 #if defined(__GNUC__) && !defined(KERNELS_PORTABLE)
 /* The lanes as one vector of doubles (two or four registers below AVX-512). */
 typedef double vlanes __attribute__((vector_size(DOT_LANES * sizeof(double))));
@@ -997,43 +999,80 @@ static inline void load_lanes(vlanes *v, const double *p) {
     memcpy(v, p, sizeof *v);
 }
 
-/* Eight chains of vectors keep AVX-512's two FMA pipes busy (four cycles of latency);
- * narrower copies have too few registers for eight (two or four per vector). */
+/* The tile: AVX-512's 32 registers hold 4 x 6 accumulators, 4 directions and a vector
+ * (eight or more chains keep its two FMA pipes busy through four cycles of latency);
+ * narrower copies hold a vector in two or four registers, so 2 x 2. A lone direction
+ * (Fig 2, Fig 3) takes DOT_STEP1 vectors at a time instead. */
 #if VL == 16
-#define DOT_STEP 8
+#define DOT_DIRS 4
+#define DOT_STEP 6
+#define DOT_STEP1 12
 #else
-#define DOT_STEP 4
+#define DOT_DIRS 2
+#define DOT_STEP 2
+#define DOT_STEP1 4
 #endif
 
-static void dot_lanes(double *out, const double *const *a, int n, const double *b, int D) {
-    int k, d, j;
-    for (k = 0; k < n; k += DOT_STEP) {
-        /* a last, partial step repeats its last vector: a full step costs no more than one
-         * lone chain, which waits on its own latency at every d */
-        const int m = n - k < DOT_STEP ? n - k : DOT_STEP;
-        const double *ap[DOT_STEP];
-        vlanes s[DOT_STEP], bd, x;
-        for (j = 0; j < DOT_STEP; j++) {
-            ap[j] = a[k + (j < m ? j : m - 1)];
-            load_lanes(&s[j], out + (size_t)(k + (j < m ? j : m - 1)) * DOT_LANES);
+/* One tile: directions bp[0..R) (repeats allowed) times vectors a[k..k+C) (the last
+ * repeated past n), over d = 0..D-1; stores only directions < nr and vectors < n.
+ * R and C are constants at every call, so the accumulators stay in registers. */
+static inline void dot_tile(double *const *out, const double *const *bp, int nr, const double *const *a, int k, int n,
+                            int D, const int R, const int C) {
+    const double *ap[DOT_STEP1];
+    vlanes s[DOT_DIRS][DOT_STEP1], bd[DOT_DIRS], x;
+    const int m = n - k < C ? n - k : C;
+    int i, j, d;
+    for (j = 0; j < C; j++) ap[j] = a[k + (j < m ? j : m - 1)];
+    for (i = 0; i < R; i++)
+        for (j = 0; j < C; j++) load_lanes(&s[i][j], out[i < nr ? i : nr - 1] + (size_t)(k + (j < m ? j : m - 1)) * DOT_LANES);
+    for (d = 0; d < D; d++) {
+        const size_t o = (size_t)d * DOT_LANES;
+        for (i = 0; i < R; i++) load_lanes(&bd[i], bp[i] + o);
+        for (j = 0; j < C; j++) {
+            load_lanes(&x, ap[j] + o);
+            for (i = 0; i < R; i++) s[i][j] += x * bd[i];
         }
-        for (d = 0; d < D; d++) {
-            const size_t o = (size_t)d * DOT_LANES;
-            load_lanes(&bd, b + o);
-            for (j = 0; j < DOT_STEP; j++) {
-                load_lanes(&x, ap[j] + o);
-                s[j] += x * bd;
-            }
+    }
+    for (i = 0; i < nr && i < R; i++)
+        for (j = 0; j < m; j++) memcpy(out[i] + (size_t)(k + j) * DOT_LANES, &s[i][j], sizeof s[i][j]);
+}
+
+static void dot_lanes(double *const *out, double *const *self, const double *const *b, int nb, const double *const *a,
+                      int n, int D) {
+    int r0, k, d, i;
+    for (r0 = 0; r0 < nb; r0 += DOT_DIRS) {
+        const int nr = nb - r0 < DOT_DIRS ? nb - r0 : DOT_DIRS;
+        const double *bp[DOT_DIRS];
+        for (i = 0; i < DOT_DIRS; i++) bp[i] = b[r0 + (i < nr ? i : nr - 1)];
+        if (self) { /* few chains, but only D steps per direction */
+            vlanes s[DOT_DIRS], bd;
+            for (i = 0; i < DOT_DIRS; i++) load_lanes(&s[i], self[r0 + (i < nr ? i : nr - 1)]);
+            for (d = 0; d < D; d++)
+                for (i = 0; i < DOT_DIRS; i++) {
+                    load_lanes(&bd, bp[i] + (size_t)d * DOT_LANES);
+                    s[i] += bd * bd;
+                }
+            for (i = 0; i < nr; i++) memcpy(self[r0 + i], &s[i], sizeof s[i]);
         }
-        for (j = 0; j < m; j++) memcpy(out + (size_t)(k + j) * DOT_LANES, &s[j], sizeof s[j]);
+        if (nr == 1)
+            for (k = 0; k < n; k += DOT_STEP1) dot_tile(out + r0, bp, 1, a, k, n, D, 1, DOT_STEP1);
+        else
+            for (k = 0; k < n; k += DOT_STEP) dot_tile(out + r0, bp, nr, a, k, n, D, DOT_DIRS, DOT_STEP);
     }
 }
 #else
-static void dot_lanes(double *out, const double *const *a, int n, const double *b, int D) {
-    int k, d, l;
-    for (k = 0; k < n; k++)
-        for (d = 0; d < D; d++)
-            for (l = 0; l < DOT_LANES; l++) out[(size_t)k * DOT_LANES + l] += a[k][(size_t)d * DOT_LANES + l] * b[(size_t)d * DOT_LANES + l];
+static void dot_lanes(double *const *out, double *const *self, const double *const *b, int nb, const double *const *a,
+                      int n, int D) {
+    int r, k, d, l;
+    for (r = 0; r < nb; r++) {
+        if (self)
+            for (d = 0; d < D; d++)
+                for (l = 0; l < DOT_LANES; l++) self[r][l] += b[r][(size_t)d * DOT_LANES + l] * b[r][(size_t)d * DOT_LANES + l];
+        for (k = 0; k < n; k++)
+            for (d = 0; d < D; d++)
+                for (l = 0; l < DOT_LANES; l++)
+                    out[r][(size_t)k * DOT_LANES + l] += a[k][(size_t)d * DOT_LANES + l] * b[r][(size_t)d * DOT_LANES + l];
+    }
 }
 #endif
 

@@ -24,7 +24,8 @@ typedef struct {
     void (*relu)(float *x, size_t n);
     void (*softmax_row)(float *x, int n);
     void (*softmax_causal_columns)(float *x, int ld, int rows, int cols, int first);
-    void (*dot_lanes)(double *out, const double *const *a, int n, const double *b, int D);
+    void (*dot_lanes)(double *const *out, double *const *self, const double *const *b, int nb, const double *const *a,
+                      int n, int D);
     void (*interleave_lanes)(double *blk, const float *const *src, int D);
     double (*madd_peak_loop)(long iters); /* flops done by the peak loop (see kernels_madd_peak) */
 } KernelTable;

@@ -396,38 +396,68 @@ static void test_softmax_columns(void) {
 /* dot_lanes against the plain loop of projection_ratio (x += (double)a[d] * b[d] in d
  * order), bit for bit on every copy: the products of floats are exact in double, so an
  * FMA copy must give the same sums. Float values spanning 2^-60..2^60 make any other
- * order or any rounded product show. Group sizes 1..17 cover the wide steps and the
- * rest; the chains are computed whole, and again in three spans of d continued. */
+ * order or any rounded product show. 1..9 directions by 1..17 vectors cover the register
+ * tiles and their remainders; the chains are computed whole, and again in three spans of
+ * d continued; self gives each direction's own sum of squares. */
 static void test_dot_lanes(void) {
-    enum { D = 67, NMAX = 17 };
+    enum { D = 67, NMAX = 17, BMAX = 9 };
     static const int cut[4] = {0, 5, 40, D};
-    double *blk[NMAX + 1], out[NMAX * DOT_LANES], part[NMAX * DOT_LANES];
-    const double *at[NMAX];
-    int n, k, l, d, c, bad = 0, bad_spans = 0;
-    for (k = 0; k <= NMAX; k++) {
+    double *blk[NMAX + BMAX], out[BMAX][NMAX * DOT_LANES], part[BMAX][NMAX * DOT_LANES];
+    double self[BMAX][DOT_LANES], self_part[BMAX][DOT_LANES];
+    double *outp[BMAX], *partp[BMAX], *selfp[BMAX], *self_partp[BMAX];
+    const double *at[NMAX], *bt[BMAX];
+    int n, nb, k, r, l, d, c, bad = 0, bad_spans = 0, bad_self = 0, untouched = 0;
+    for (k = 0; k < NMAX + BMAX; k++) {
         blk[k] = (double *)malloc(sizeof(double) * D * DOT_LANES);
         for (d = 0; d < D * DOT_LANES; d++) blk[k][d] = (double)ldexpf(frand(), (int)(frand() * 60.0f));
     }
     blk[NMAX][3 * DOT_LANES + 1] = 0.0;
-    for (n = 1; n <= NMAX; n++) {
-        memset(out, 0, sizeof out);
-        memset(part, 0, sizeof part);
-        dot_lanes(out, (const double *const *)blk, n, blk[NMAX], D);
-        for (c = 0; c < 3; c++) {
-            for (k = 0; k < n; k++) at[k] = blk[k] + cut[c] * DOT_LANES;
-            dot_lanes(part, at, n, blk[NMAX] + cut[c] * DOT_LANES, cut[c + 1] - cut[c]);
-        }
-        for (k = 0; k < n; k++)
-            for (l = 0; l < DOT_LANES; l++) {
-                double ref = 0;
-                for (d = 0; d < D; d++) ref += (double)(float)blk[k][d * DOT_LANES + l] * (double)(float)blk[NMAX][d * DOT_LANES + l];
-                bad += out[k * DOT_LANES + l] != ref;
-                bad_spans += part[k * DOT_LANES + l] != ref;
-            }
+    for (r = 0; r < BMAX; r++) {
+        outp[r] = out[r], partp[r] = part[r], selfp[r] = self[r], self_partp[r] = self_part[r];
     }
+    for (nb = 1; nb <= BMAX; nb++)
+        for (n = 1; n <= NMAX; n++) {
+            memset(out, 0, sizeof out);
+            memset(part, 0, sizeof part);
+            memset(self, 0, sizeof self);
+            memset(self_part, 0, sizeof self_part);
+            dot_lanes(outp, selfp, (const double *const *)blk + NMAX, nb, (const double *const *)blk, n, D);
+            for (c = 0; c < 3; c++) {
+                for (k = 0; k < n; k++) at[k] = blk[k] + cut[c] * DOT_LANES;
+                for (r = 0; r < nb; r++) bt[r] = blk[NMAX + r] + cut[c] * DOT_LANES;
+                dot_lanes(partp, c == 1 ? NULL : self_partp, bt, nb, at, n, cut[c + 1] - cut[c]);
+            }
+            for (r = 0; r < BMAX; r++)
+                for (l = 0; l < DOT_LANES; l++) {
+                    double ref_self = 0, ref_self_part = 0;
+                    for (d = 0; d < D; d++) {
+                        const double x = (double)(float)blk[NMAX + r][d * DOT_LANES + l];
+                        ref_self += x * x;
+                        if (d < cut[1] || d >= cut[2]) ref_self_part += x * x;
+                    }
+                    for (k = 0; k < NMAX; k++) {
+                        double ref = 0;
+                        if (r >= nb || k >= n) { /* outside the product: left alone */
+                            untouched += out[r][k * DOT_LANES + l] != 0 || part[r][k * DOT_LANES + l] != 0;
+                            continue;
+                        }
+                        for (d = 0; d < D; d++)
+                            ref += (double)(float)blk[k][d * DOT_LANES + l] * (double)(float)blk[NMAX + r][d * DOT_LANES + l];
+                        bad += out[r][k * DOT_LANES + l] != ref;
+                        bad_spans += part[r][k * DOT_LANES + l] != ref;
+                    }
+                    if (r < nb) {
+                        bad_self += self[r][l] != ref_self || self_part[r][l] != ref_self_part;
+                    } else {
+                        untouched += self[r][l] != 0 || self_part[r][l] != 0;
+                    }
+                }
+        }
     CHECK(bad == 0, "dot_lanes equals the plain double chain bit for bit (%d of the sums differ)", bad);
     CHECK(bad_spans == 0, "dot_lanes continued over spans of d equals it too (%d differ)", bad_spans);
-    for (k = 0; k <= NMAX; k++) free(blk[k]);
+    CHECK(bad_self == 0, "dot_lanes' self sums equal the plain chain, whole and in the spans given (%d differ)", bad_self);
+    CHECK(untouched == 0, "dot_lanes writes nothing past its nb directions and n vectors (%d written)", untouched);
+    for (k = 0; k < NMAX + BMAX; k++) free(blk[k]);
     { /* interleave_lanes: element d of vector l at d * DOT_LANES + l, for lengths with and without a tail */
         float *src[DOT_LANES];
         double *inter = (double *)malloc(sizeof(double) * D * DOT_LANES);
