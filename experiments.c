@@ -325,7 +325,7 @@ void pr_plan_free(PrPlan *p) {
 typedef struct {
     const float **vec;   /* [DOT_LANES][n_vectors] the positions' vectors */
     float *scratch;      /* [DOT_LANES][D] their PositionVectors scratch */
-    double *block;       /* [n_vectors][D][DOT_LANES] the vectors lane by lane */
+    double *block;       /* [n_vectors][PR_SPAN_D][DOT_LANES] a span of the vectors, lane by lane */
     char *used;          /* [n_vectors] vectors some group reads */
     int *run_end;        /* [n_groups] for the first group of a run of groups with the same
                             targets (in the same order): one past the run's last group */
@@ -348,7 +348,7 @@ static void pr_work_alloc(PrWork *w, const PrPlan *p, int D) {
     int g, h, k;
     w->vec = xalloc_array((size_t)DOT_LANES * p->n_vectors, sizeof *w->vec, "projection ratios");
     w->scratch = xalloc_array((size_t)DOT_LANES * D, sizeof *w->scratch, "projection ratios");
-    w->block = xalloc_array((size_t)p->n_vectors * D * DOT_LANES, sizeof *w->block, "projection ratios");
+    w->block = xalloc_array((size_t)p->n_vectors * PR_SPAN_D * DOT_LANES, sizeof *w->block, "projection ratios");
     w->used = xalloc_array((size_t)p->n_vectors, 1, "projection ratios");
     w->run_end = xalloc_array(ng, sizeof *w->run_end, "projection ratios");
     w->in = xalloc_array(nv, sizeof *w->in, "projection ratios");
@@ -381,37 +381,37 @@ static void pr_work_free(PrWork *w) {
 }
 
 /* The plan's values at the n (1..DOT_LANES) positions bt0 .. bt0+n-1 of the batch into
- * out[j * n_values + s]: the positions' vectors interleaved lane by lane (a lane past n
- * repeats the last position, its values unused), then every group's dot products side by
- * side, span of d by span. The same double chains as projection_ratio, so the same floats. */
+ * out[j * n_values + s]: span of d by span, the positions' vectors interleaved lane by
+ * lane (a lane past n repeats the last position, its values unused), then every group's
+ * dot products side by side. The same double chains as projection_ratio, so the same floats. */
 static void pr_lanes(PrWork *w, const Model *m, const Activations *a, const PrPlan *p, PositionVectors fn,
                      const void *ctx, size_t bt0, int n, float *out) {
     const int D = m->cfg.d_model, T = a->n_pos, nv = p->n_vectors;
-    const size_t stride = (size_t)D * DOT_LANES;
+    const size_t stride = (size_t)PR_SPAN_D * DOT_LANES;
     int l, v, d0, g, k;
     for (l = 0; l < DOT_LANES; l++) {
         const size_t bt = bt0 + (size_t)(l < n ? l : n - 1);
         fn(ctx, a, (int)(bt / (size_t)T), (int)(bt % (size_t)T), w->vec + (size_t)l * nv, w->scratch + (size_t)l * D);
     }
-    for (v = 0; v < nv; v++) {
-        double *blk = w->block + (size_t)v * stride;
-        const float *src[DOT_LANES];
-        if (!w->used[v]) continue;
-        for (l = 0; l < DOT_LANES; l++) src[l] = w->vec[(size_t)l * nv + v];
-        interleave_lanes(blk, src, D);
-    }
     memset(w->dot, 0, (size_t)(p->n_groups + p->n_values) * DOT_LANES * sizeof *w->dot);
     for (d0 = 0; d0 < D; d0 += PR_SPAN_D) {
         const int span = D - d0 < PR_SPAN_D ? D - d0 : PR_SPAN_D;
-        const size_t off = (size_t)d0 * DOT_LANES;
+        /* this span of every vector, lane by lane: the block stays in cache for the
+         * dot products (the whole of d, 1.5 MB for the gelu-4l scan, went to memory) */
+        for (v = 0; v < nv; v++) {
+            const float *src[DOT_LANES];
+            if (!w->used[v]) continue;
+            for (l = 0; l < DOT_LANES; l++) src[l] = w->vec[(size_t)l * nv + v] + d0;
+            interleave_lanes(w->block + (size_t)v * stride, src, span);
+        }
         /* a run of groups with the same targets at once: each target read once for all */
         for (g = 0; g < p->n_groups; g = w->run_end[g]) {
             const int n_t = p->start[g + 1] - p->start[g], n_dir = w->run_end[g] - g;
             int r;
-            for (k = 0; k < n_t; k++) w->in[k] = w->block + (size_t)p->target[p->start[g] + k] * stride + off;
+            for (k = 0; k < n_t; k++) w->in[k] = w->block + (size_t)p->target[p->start[g] + k] * stride;
             for (r = 0; r < n_dir; r++) {
                 double *dot = w->dot + (size_t)(g + r + p->start[g + r]) * DOT_LANES;
-                w->dir[r] = w->block + (size_t)p->direction[g + r] * stride + off;
+                w->dir[r] = w->block + (size_t)p->direction[g + r] * stride;
                 w->self[r] = dot;
                 w->out[r] = dot + DOT_LANES;
             }
