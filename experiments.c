@@ -401,6 +401,14 @@ static void pr_lanes(PrWork *w, const Model *m, const Activations *a, const PrPl
         for (v = 0; v < nv; v++) {
             const float *src[DOT_LANES];
             if (!w->used[v]) continue;
+#if defined(__GNUC__)
+            /* the activations are in memory, not in cache: ask for the next vector's span now */
+            if (v + 1 < nv) {
+                int i;
+                for (l = 0; l < DOT_LANES; l++)
+                    for (i = 0; i < span; i += 16) __builtin_prefetch(w->vec[(size_t)l * nv + v + 1] + d0 + i);
+            }
+#endif
             for (l = 0; l < DOT_LANES; l++) src[l] = w->vec[(size_t)l * nv + v] + d0;
             interleave_lanes(w->block + (size_t)v * stride, src, span);
         }
