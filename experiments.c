@@ -469,10 +469,8 @@ void collect_prs(const Model *m, const Activations *a, const PrPlan *plan, Posit
 #ifdef _OPENMP
 #pragma omp for schedule(static)
 #endif
-            for (s = 0; s < n_stat; s++) {
-                int i;
-                for (i = 0; i < n; i++) samples_add(targets[s], stat[(size_t)i * n_stat + s]);
-            } /* ends with a barrier: stat is free again */
+            for (s = 0; s < n_stat; s++) samples_add_strided(targets[s], stat + s, (size_t)n, (size_t)n_stat);
+            /* ends with a barrier: stat is free again */
         }
         pr_work_free(&w);
     }
@@ -653,7 +651,7 @@ static int split_unit(unsigned which) {
 }
 
 /* How the clean pass runs within the memory budget: plan->batch_rows rows of T tokens at
- * a time (as many as fit, at most n_rows) and, when the stores of the unit that can be
+ * a time (as many as fit, at most n_rows and EXP_BATCH_TOKENS tokens) and, when the stores of the unit that can be
  * split (split_unit: the scan) do not fit beside the others, that unit split by its parts
  * over several passes: pass 0 runs every unit with its parts [0, ends[0]), pass k > 0 it
  * alone on [ends[k-1], ends[k]). Same results whatever the split. A budget that cannot
@@ -705,6 +703,8 @@ static int clean_pass_plan(const ExpInputs *in, unsigned which, const HookReques
         while (plan->batch_rows > 1 && left - (size_t)(plan->batch_rows - 1) * per_row < part_max) plan->batch_rows--;
     }
     if (plan->batch_rows > n_rows) plan->batch_rows = n_rows;
+    if (plan->batch_rows > 1 && (long)plan->batch_rows * T > EXP_BATCH_TOKENS)
+        plan->batch_rows = T >= EXP_BATCH_TOKENS ? 1 : EXP_BATCH_TOKENS / T;
     group = left - (size_t)(plan->batch_rows - 1) * per_row;
     /* Passes after the first run the split unit alone: the other units' stores are free then. */
     later = group + units_memory(in, others, n_rows, T, plan->batch_rows);

@@ -26,6 +26,24 @@ void samples_add(Samples *s, float v) {
     s->values[s->count++] = v;
 }
 
+void samples_add_strided(Samples *s, const float *v, size_t n, size_t stride) {
+    size_t i;
+    if (s->cap - s->count < n) { /* room for all n at once, then no check per value */
+        size_t ncap = s->cap ? s->cap : 1024;
+        float *nv;
+        while (ncap - s->count < n) ncap *= 2;
+        nv = realloc(s->values, ncap * sizeof *nv);
+        if (!nv) die(EXIT_INTERNAL, "out of memory collecting samples");
+        s->values = nv;
+        s->cap = ncap;
+    }
+    for (i = 0; i < n; i++) {
+        const float x = v[i * stride];
+        if (isnan(x)) s->n_nan++;
+        else s->values[s->count++] = x;
+    }
+}
+
 void samples_free(Samples *s) {
     free(s->values);
     memset(s, 0, sizeof *s);

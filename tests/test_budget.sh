@@ -2,7 +2,8 @@
 # test_budget.sh - the memory budget (issue 14): --max-memory and CLEANUP_MAX_MEMORY.
 #
 # The planted `all` on 40 rows with a tight budget (22 MB: batches of one row, the scan split
-# over several passes) and a large one (one batch, one pass) must give byte-identical
+# over several passes) and a large one (batches of 16 rows: EXP_BATCH_TOKENS = 1024 tokens
+# of 64, the last batch 8 rows; one pass) must give byte-identical
 # results.tsv and SHA256SUMS (the budget changes the batch and the passes, never a
 # number; report.md leaves --max-memory out of its command line).
 # run.txt must record the budget, its source, the batch and the peak RSS; the option
@@ -36,7 +37,7 @@ done
 grep -q '^memory budget: 22.0 MB (--max-memory)$' "$TMP/small/run.txt" || { echo "FAIL: run.txt budget (small)"; fail=1; }
 grep -q '^memory budget: 1024.0 MB (--max-memory)$' "$TMP/both/run.txt" || { echo "FAIL: --max-memory must win over CLEANUP_MAX_MEMORY"; fail=1; }
 grep -q '^memory budget: 2048.0 MB (CLEANUP_MAX_MEMORY)$' "$TMP/env/run.txt" || { echo "FAIL: CLEANUP_MAX_MEMORY not used"; fail=1; }
-grep -q '^batch: 40 rows$' "$TMP/large/run.txt" || { echo "FAIL: a 1 GB budget holds all 40 rows in one batch"; fail=1; }
+grep -q '^batch: 16 rows$' "$TMP/large/run.txt" || { echo "FAIL: a 1 GB budget takes 1024 tokens (16 rows of 64) a batch"; fail=1; }
 small_batch=$(sed -n 's/^batch: \([0-9]*\) rows$/\1/p' "$TMP/small/run.txt")
 [ -n "$small_batch" ] && [ "$small_batch" -lt 10 ] || { echo "FAIL: a 22 MB budget gave batch '$small_batch'"; fail=1; }
 passes=$(sed -n 's/^passes over the rows: \([0-9]*\)$/\1/p' "$TMP/small/run.txt")
@@ -56,5 +57,5 @@ $RUN "$BIN" all --model weights/planted --max-memory 3M --out "$TMP/bad" >"$TMP/
     { echo "FAIL: a 3 MB budget: exit $rc, stderr:"; cat "$TMP/err"; fail=1; }
 [ -f "$TMP/bad/results.tsv" ] && { echo "FAIL: a refused budget wrote results"; fail=1; }
 
-[ $fail = 0 ] && echo "test_budget: 22 MB (batch $small_batch, $passes passes) and 1 GB (batch 40) budgets give the same bytes"
+[ $fail = 0 ] && echo "test_budget: 22 MB (batch $small_batch, $passes passes) and 1 GB (batch 16) budgets give the same bytes"
 exit $fail

@@ -49,6 +49,27 @@ static void test_quantiles(void) {
     samples_free(&s);
 }
 
+/* samples_add_strided keeps every stride-th value in order, counts NaNs as samples_add
+ * does, and grows from nothing past its first capacity. */
+static void test_add_strided(void) {
+    enum { N = 3000, STRIDE = 3 };
+    static float v[N * STRIDE];
+    Samples s, ref;
+    size_t i, bad = 0;
+    for (i = 0; i < N * STRIDE; i++) v[i] = (i % 7 == 3) ? NAN : (float)i * 0.25f - 100.0f;
+    samples_init(&s);
+    samples_init(&ref);
+    samples_add_strided(&s, v + 1, 10, STRIDE);
+    samples_add_strided(&s, v + 1 + 10 * STRIDE, N - 10, STRIDE);
+    for (i = 0; i < N; i++) samples_add(&ref, v[1 + i * STRIDE]);
+    for (i = 0; i < ref.count && i < s.count; i++) bad += s.values[i] != ref.values[i];
+    CHECK(s.count == ref.count && s.n_nan == ref.n_nan && bad == 0 && ref.n_nan > 0,
+          "samples_add_strided: %lu values, %lu NaN, %lu differ (one at a time: %lu, %lu)", (unsigned long)s.count,
+          (unsigned long)s.n_nan, (unsigned long)bad, (unsigned long)ref.count, (unsigned long)ref.n_nan);
+    samples_free(&s);
+    samples_free(&ref);
+}
+
 static void test_pearson_and_least_squares(void) {
     double x[10], slope, intercept, r;
     double flat[3] = {1, 1, 1};
@@ -182,6 +203,7 @@ int main(void) {
     test_compact();
     test_quantiles();
     test_sort();
+    test_add_strided();
     test_pearson_and_least_squares();
     test_results();
     return check_done("test_stats");
