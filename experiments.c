@@ -59,10 +59,8 @@ unsigned experiment_depends_on(const char *metric) {
 }
 
 size_t exp_fixed_bytes(const Model *m, const Dataset *ds) {
-    const ModelConfig *c = &m->cfg;
-    size_t packed = (size_t)3 * c->d_model * c->n_heads * c->d_head * c->n_layers; /* W_{Q,K,V}_packed */
     size_t rows = ds ? (size_t)ds->n_rows * ds->seq_len * sizeof(int) : 0;
-    return EXP_PROGRAM_BYTES + (model_param_count(m) + packed) * sizeof(float) + rows;
+    return EXP_PROGRAM_BYTES + (model_param_count(m) + model_packed_floats(m)) * sizeof(float) + rows;
 }
 
 size_t exp_default_budget(const Model *m, const Dataset *ds) {
