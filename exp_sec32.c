@@ -13,10 +13,12 @@
 #include "report.h"
 
 #define SEC32_ROWS 30
-/* Positions whose logits are computed at once for the top-2 (x d_vocab floats: 49 MB
- * for gelu-4l). Each chunk packs all of W_U again, so not much smaller: 64 cost ~25%
- * more CPU in the unembedding matmul than 256. */
-#define EXP_LOGIT_CHUNK 64
+/* Columns of the logits computed at once, for every position of a row (x T floats:
+ * 4 MB at T = 1024). A row's T positions per product, not a chunk of them against all of
+ * W_U: each block of W_U is then read from memory once per row and multiplied by T
+ * rows while in cache (64 positions against all 99 MB of gelu-4l's W_U ran at about 60%
+ * of the multiply-add peak, bound by reading W_U from memory; T = 1024 at about 87%). */
+#define SEC32_LOGIT_COLS 1024
 
 /* DLA values of one position (f->dla). */
 enum { DLA_WRITER, DLA_CLEANERS, DLA_VCOMP, DLA_VCOMP_SAME, DLA_WRITER_NEXT, DLA_VCOMP_NEXT, N_DLA };
@@ -24,9 +26,10 @@ enum { DLA_WRITER, DLA_CLEANERS, DLA_VCOMP, DLA_VCOMP_SAME, DLA_WRITER_NEXT, DLA
 typedef struct {
     VCompBuffers w;      /* attention-weighted V-composition (the paper's text) */
     VCompBuffers w_same; /* same-position V-composition (Fig 5's, no attention) */
-    double *dla;     /* [N_DLA * EXP_LOGIT_CHUNK] one chunk's DLA values */
-    float *logits;   /* [EXP_LOGIT_CHUNK, V] */
-    float *nf;       /* [EXP_LOGIT_CHUNK, D] ln_final's output */
+    double *dla;     /* [N_DLA * T] one row's DLA values */
+    float *logits;   /* [T, SEC32_LOGIT_COLS] one block of columns of a row's logits */
+    float *nf;       /* [T, D] ln_final's output */
+    Top2Scan *top2;  /* [T] each position's top-2 over the blocks of columns so far */
     Points cleaners; /* (writer DLA, cleaners' actual DLA) */
     Points vcomp;    /* (writer DLA, attention-weighted V-composition DLA) */
     /* Other readings, reported beside the paper's (not scored): */
@@ -42,8 +45,9 @@ static void *sec32_begin(const ExpInputs *in, int n_rows, int T, int batch_rows)
     vcomp_alloc(&f->w, in->model, T);
     vcomp_alloc(&f->w_same, in->model, T);
     f->dla = xalloc_array((size_t)N_DLA * T, sizeof(double), "work");
-    f->logits = xalloc_array((size_t)EXP_LOGIT_CHUNK * c->d_vocab, sizeof(float), "logits");
-    f->nf = xalloc_array((size_t)EXP_LOGIT_CHUNK * c->d_model, sizeof(float), "logits");
+    f->logits = xalloc_array((size_t)T * SEC32_LOGIT_COLS, sizeof(float), "logits");
+    f->nf = xalloc_array((size_t)T * c->d_model, sizeof(float), "logits");
+    f->top2 = xalloc_array((size_t)T, sizeof *f->top2, "logits");
     points_init(&f->cleaners);
     points_init(&f->vcomp);
     points_init(&f->vcomp_same);
@@ -51,8 +55,10 @@ static void *sec32_begin(const ExpInputs *in, int n_rows, int T, int batch_rows)
     return f;
 }
 
-/* The positions of each chunk of logits are handled in parallel into f->dla, then
- * added in order. */
+/* Per row: the logits a block of columns at a time for all positions, each block's
+ * top-2 scan continued per position (top2_scan: the indices of logits_top2 over the
+ * whole row), then the DLA values of the positions in parallel into f->dla, added in
+ * order. */
 static void sec32_batch(void *state, const ExpInputs *in, ExpBatch *batch) {
     Sec32 *f = state;
     const Model *m = in->model;
@@ -60,61 +66,72 @@ static void sec32_batch(void *state, const ExpInputs *in, ExpBatch *batch) {
     const Activations *a = batch->acts;
     const int first_row = batch->first_row;
     const int D = m->cfg.d_model, V = m->cfg.d_vocab, T = a->n_pos;
-    int b, i, i0;
+    int b, i, c0;
     for (b = 0; b < a->n_rows && first_row + b < SEC32_ROWS; b++) {
         v_composition(&f->w, m, hd, a, b, 0, T, 1);
         v_composition(&f->w_same, m, hd, a, b, 0, T, 0);
-        for (i0 = 0; i0 < T; i0 += EXP_LOGIT_CHUNK) {
-            const int n = T - i0 < EXP_LOGIT_CHUNK ? T - i0 : EXP_LOGIT_CHUNK;
-            /* logits = ln_final(resid) W_U + b_U for these positions only (ln_final
-             * recomputed with its weights, whatever the hook holds) */
-            layernorm(f->nf, NULL, a->layer[m->cfg.n_layers - 1].resid_post + ((size_t)b * T + i0) * D, m->lnf_w,
-                      m->lnf_b, n, D, m->cfg.eps);
-            matmul(f->logits, f->nf, m->W_U, m->b_U, n, D, V);
+        /* logits = ln_final(resid) W_U + b_U (ln_final recomputed with its weights,
+         * whatever the hook holds); each element the same chain as in one product */
+        layernorm(f->nf, NULL, a->layer[m->cfg.n_layers - 1].resid_post + (size_t)b * T * D, m->lnf_w, m->lnf_b, T, D,
+                  m->cfg.eps);
+        for (c0 = 0; c0 < V; c0 += SEC32_LOGIT_COLS) {
+            const int nc = V - c0 < SEC32_LOGIT_COLS ? V - c0 : SEC32_LOGIT_COLS;
+            int pos;
+            matmul_strided(f->logits, nc, f->nf, D, m->W_U + c0, V, m->b_U + c0, T, D, nc);
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static)
+#endif
+            for (pos = 0; pos < T; pos++) {
+                const float *lg = f->logits + (size_t)pos * nc;
+                if (c0 == 0) {
+                    top2_start(&f->top2[pos], lg[0]);
+                    top2_scan(&f->top2[pos], lg + 1, 1, nc - 1);
+                } else {
+                    top2_scan(&f->top2[pos], lg, c0, nc);
+                }
+            }
+        }
 #ifdef _OPENMP
 #pragma omp parallel
 #endif
-            {
-                float *u = xalloc_array((size_t)D, sizeof *u, "Section 3.2 scratch");
-                float *sum = xalloc_array((size_t)D, sizeof *sum, "Section 3.2 scratch");
-                int j;
+        {
+            float *u = xalloc_array((size_t)D, sizeof *u, "Section 3.2 scratch");
+            float *sum = xalloc_array((size_t)D, sizeof *sum, "Section 3.2 scratch");
+            int pos;
 #ifdef _OPENMP
 #pragma omp for schedule(static)
 #endif
-                for (j = 0; j < n; j++) {
-                    const int pos = i0 + j;
-                    const size_t bt = (size_t)b * T + pos;
-                    const float s = a->lnf_scale[bt];
-                    double *out = f->dla + N_DLA * (size_t)j;
-                    const float *writer = head_output(m, a, hd->writer_layer, hd->writer_head, b, pos);
-                    int top1, top2, c, d;
-                    logits_top2(f->logits + (size_t)j * V, V, &top1, &top2);
-                    unembed_direction(m, top1, top2, u);
-                    for (d = 0; d < D; d++) sum[d] = 0;
-                    for (c = 0; c < hd->n_cleaners; c++) {
-                        const float *r = head_output(m, a, hd->patched_layer, hd->cleaners[c], b, pos);
-                        for (d = 0; d < D; d++) sum[d] += r[d];
-                    }
-                    out[DLA_WRITER] = direct_logit_attribution(writer, D, s, m->lnf_w, u);
-                    out[DLA_CLEANERS] = direct_logit_attribution(sum, D, s, m->lnf_w, u);
-                    out[DLA_VCOMP] = direct_logit_attribution(f->w.v + (size_t)pos * D, D, s, m->lnf_w, u);
-                    out[DLA_VCOMP_SAME] = direct_logit_attribution(f->w_same.v + (size_t)pos * D, D, s, m->lnf_w, u);
-                    if (pos + 1 < T) { /* the direction of Fig 5: the next token's unembedding */
-                        unembed_direction(m, batch->tokens[bt + 1], -1, u);
-                        out[DLA_WRITER_NEXT] = direct_logit_attribution(writer, D, s, m->lnf_w, u);
-                        out[DLA_VCOMP_NEXT] = direct_logit_attribution(f->w.v + (size_t)pos * D, D, s, m->lnf_w, u);
-                    }
+            for (pos = 0; pos < T; pos++) {
+                const size_t bt = (size_t)b * T + pos;
+                const float s = a->lnf_scale[bt];
+                double *out = f->dla + N_DLA * (size_t)pos;
+                const float *writer = head_output(m, a, hd->writer_layer, hd->writer_head, b, pos);
+                int c, d;
+                unembed_direction(m, f->top2[pos].top1, f->top2[pos].top2, u);
+                for (d = 0; d < D; d++) sum[d] = 0;
+                for (c = 0; c < hd->n_cleaners; c++) {
+                    const float *r = head_output(m, a, hd->patched_layer, hd->cleaners[c], b, pos);
+                    for (d = 0; d < D; d++) sum[d] += r[d];
                 }
-                free(u);
-                free(sum);
+                out[DLA_WRITER] = direct_logit_attribution(writer, D, s, m->lnf_w, u);
+                out[DLA_CLEANERS] = direct_logit_attribution(sum, D, s, m->lnf_w, u);
+                out[DLA_VCOMP] = direct_logit_attribution(f->w.v + (size_t)pos * D, D, s, m->lnf_w, u);
+                out[DLA_VCOMP_SAME] = direct_logit_attribution(f->w_same.v + (size_t)pos * D, D, s, m->lnf_w, u);
+                if (pos + 1 < T) { /* the direction of Fig 5: the next token's unembedding */
+                    unembed_direction(m, batch->tokens[bt + 1], -1, u);
+                    out[DLA_WRITER_NEXT] = direct_logit_attribution(writer, D, s, m->lnf_w, u);
+                    out[DLA_VCOMP_NEXT] = direct_logit_attribution(f->w.v + (size_t)pos * D, D, s, m->lnf_w, u);
+                }
             }
-            for (i = 0; i < n; i++) {
-                const double *out = f->dla + N_DLA * (size_t)i;
-                points_add(&f->cleaners, out[DLA_WRITER], out[DLA_CLEANERS]);
-                points_add(&f->vcomp, out[DLA_WRITER], out[DLA_VCOMP]);
-                points_add(&f->vcomp_same, out[DLA_WRITER], out[DLA_VCOMP_SAME]);
-                if (i0 + i + 1 < T) points_add(&f->vcomp_next, out[DLA_WRITER_NEXT], out[DLA_VCOMP_NEXT]);
-            }
+            free(u);
+            free(sum);
+        }
+        for (i = 0; i < T; i++) {
+            const double *out = f->dla + N_DLA * (size_t)i;
+            points_add(&f->cleaners, out[DLA_WRITER], out[DLA_CLEANERS]);
+            points_add(&f->vcomp, out[DLA_WRITER], out[DLA_VCOMP]);
+            points_add(&f->vcomp_same, out[DLA_WRITER], out[DLA_VCOMP_SAME]);
+            if (i + 1 < T) points_add(&f->vcomp_next, out[DLA_WRITER_NEXT], out[DLA_VCOMP_NEXT]);
         }
     }
 }
@@ -156,6 +173,7 @@ static void sec32_end(void *state) {
     free(f->dla);
     free(f->logits);
     free(f->nf);
+    free(f->top2);
     points_free(&f->cleaners);
     points_free(&f->vcomp);
     points_free(&f->vcomp_same);
@@ -194,13 +212,14 @@ static void sec32_hooks(const ExpInputs *in, HookRequest *req) {
     hook_request_add(req, in->heads->patched_layer, HOOK_BIT(HOOK_RESULT) | HOOK_BIT(HOOK_PATTERN));
 }
 
-/* sec32_begin's work buffers: two V-composition sets and a chunk of logits. */
+/* sec32_begin's work buffers: two V-composition sets, a row's DLA values, its
+ * ln_final output, a block of its logits and its top-2 scans. */
 static size_t sec32_memory(const ExpInputs *in, int n_rows, int T, int batch_rows) {
     const ModelConfig *c = &in->model->cfg;
     (void)n_rows;
     (void)batch_rows;
     return 2 * vcomp_bytes(in->model, T) + (size_t)N_DLA * T * sizeof(double) +
-           (size_t)EXP_LOGIT_CHUNK * ((size_t)c->d_vocab + c->d_model) * sizeof(float);
+           (size_t)T * ((size_t)SEC32_LOGIT_COLS + c->d_model) * sizeof(float) + (size_t)T * sizeof(Top2Scan);
 }
 
 const Experiment experiment_sec32 = {

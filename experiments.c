@@ -59,10 +59,8 @@ unsigned experiment_depends_on(const char *metric) {
 }
 
 size_t exp_fixed_bytes(const Model *m, const Dataset *ds) {
-    const ModelConfig *c = &m->cfg;
-    size_t packed = (size_t)3 * c->d_model * c->n_heads * c->d_head * c->n_layers; /* W_{Q,K,V}_packed */
     size_t rows = ds ? (size_t)ds->n_rows * ds->seq_len * sizeof(int) : 0;
-    return EXP_PROGRAM_BYTES + (model_param_count(m) + packed) * sizeof(float) + rows;
+    return EXP_PROGRAM_BYTES + (model_param_count(m) + model_packed_floats(m)) * sizeof(float) + rows;
 }
 
 size_t exp_default_budget(const Model *m, const Dataset *ds) {
@@ -547,31 +545,53 @@ void v_composition(VCompBuffers *w, const Model *m, const ExpHeads *hd, const Ac
  * Fast path: once top2 is set and lg[top1], lg[top2] are not NaN, lg[top1] is the
  * largest of the non-NaN values so far, so lg[top2] <= lg[top1], and an element
  * changes something only if it is > lg[top2]: a block with none is skipped whole
- * (a branch-free test, instead of a compare-and-select chain through memory). */
-void logits_top2(const float *lg, int V, int *top1, int *top2) {
-    int j = 1, t1 = 0, t2 = -1;
-    while (j < V) {
-        const int end = V - j < TOP2_BLOCK ? V : j + TOP2_BLOCK;
-        if (end - j == TOP2_BLOCK && t2 >= 0 && !isnan(lg[t1]) && !isnan(lg[t2])) {
-            const float v2 = lg[t2];
+ * (a branch-free test, instead of a compare-and-select chain through memory).
+ * top2_scan is that pass over one span, its state (the indices and their values)
+ * carried in s from span to span; logits_top2 is one span. */
+void top2_start(Top2Scan *s, float lg0) {
+    s->top1 = 0;
+    s->top2 = -1;
+    s->v1 = lg0;
+    s->v2 = 0.0f;
+}
+
+void top2_scan(Top2Scan *s, const float *span, int j0, int n) {
+    int j = 0, t1 = s->top1, t2 = s->top2;
+    float v1 = s->v1, v2 = s->v2;
+    while (j < n) {
+        const int end = n - j < TOP2_BLOCK ? n : j + TOP2_BLOCK;
+        if (end - j == TOP2_BLOCK && t2 >= 0 && !isnan(v1) && !isnan(v2)) {
             int k, hit = 0;
-            for (k = 0; k < TOP2_BLOCK; k++) hit |= lg[j + k] > v2;
+            for (k = 0; k < TOP2_BLOCK; k++) hit |= span[j + k] > v2;
             if (!hit) {
                 j = end;
                 continue;
             }
         }
         for (; j < end; j++) {
-            if (lg[j] > lg[t1]) {
+            if (span[j] > v1) {
                 t2 = t1;
-                t1 = j;
-            } else if (t2 < 0 || lg[j] > lg[t2]) {
-                t2 = j;
+                v2 = v1;
+                t1 = j0 + j;
+                v1 = span[j];
+            } else if (t2 < 0 || span[j] > v2) {
+                t2 = j0 + j;
+                v2 = span[j];
             }
         }
     }
-    *top1 = t1;
-    *top2 = t2;
+    s->top1 = t1;
+    s->top2 = t2;
+    s->v1 = v1;
+    s->v2 = v2;
+}
+
+void logits_top2(const float *lg, int V, int *top1, int *top2) {
+    Top2Scan s;
+    top2_start(&s, lg[0]);
+    top2_scan(&s, lg + 1, 1, V - 1);
+    *top1 = s.top1;
+    *top2 = s.top2;
 }
 
 /* ------------------------------------------------------------------------ */

@@ -228,6 +228,16 @@ double direct_logit_attribution(const float *r, int D, float scale, const float 
  * lg[j] > lg[top1]; top2 = -1, then every j != top1 in order takes top2 if top2 < 0 or
  * lg[j] > lg[top2] (NaNs included). */
 void logits_top2(const float *lg, int V, int *top1, int *top2);
+/* logits_top2's scan in steps over consecutive spans of the logits (computed a block of
+ * columns at a time): top2_start with lg[0], then top2_scan on lg[j0..j0+n) for j0 = 1
+ * and each next span in order; top1 and top2 are then logits_top2's indices. */
+typedef struct {
+    int top1, top2;     /* the indices so far (top2 -1: none yet) */
+    float v1, v2;       /* lg[top1], lg[top2] */
+} Top2Scan;
+void top2_start(Top2Scan *s, float lg0);
+/* span[0..n) holds lg[j0..j0+n). */
+void top2_scan(Top2Scan *s, const float *span, int j0, int n);
 /* u[d] = W_U[d, c] - W_U[d, i] (i < 0: just the column c). */
 void unembed_direction(const Model *m, int c, int i, float *u);
 

@@ -147,3 +147,28 @@ void dot_lanes(double *const *out, double *const *self, const double *const *b, 
 void interleave_lanes(double *blk, const float *const *src, int D) {
     active->interleave_lanes(blk, src, D);
 }
+
+size_t packed_weights_floats(int K, int N) {
+    return active->packed_floats(K, N);
+}
+
+void pack_weights(PackedWeights *p, float *panels, size_t cap, const float *w, int ldw, int K, int N) {
+    p->w = w;
+    p->ldw = ldw;
+    p->K = K;
+    p->N = N;
+    p->panels = NULL;
+    p->cap = 0;
+    p->kernels = active;
+    if (panels && K > 0 && N > 0 && cap >= active->packed_floats(K, N)) {
+        active->pack_weights(panels, w, ldw, K, N);
+        p->panels = panels;
+        p->cap = cap;
+    }
+}
+
+void matmul_packed(float *out, int ldo, const float *a, int lda, const PackedWeights *p, const float *bias, int M) {
+    /* packed by other kernels (a test switching them, say): their layout is not ours */
+    const float *panels = p->kernels == (const void *)active ? p->panels : NULL;
+    active->matmul_packed(out, ldo, a, lda, p->w, p->ldw, panels, bias, M, p->K, p->N);
+}

@@ -26,6 +26,36 @@ void matmul_strided(float *out, int ldo, const float *a, int lda, const float *w
 void matmul_at(float *out, int ldo, const float *at, int ldat, const float *w, int ldw, const float *bias, int M, int K,
                int N);
 
+/* ---- weights packed once ----------------------------------------------------
+ * matmul copies the panels of w it multiplies by into the layout its register tiles
+ * read (kernels_baseline.c: pack_b), at every call: for many products of a few rows
+ * by the same w (the attention: one head's W_O, 128 KB, for each tile of 96 queries)
+ * the copies add up. PackedWeights holds that layout, made once, for the kernels that
+ * were active when it was made (the layout depends on their vector width). */
+typedef struct {
+    const float *w;      /* the matrix packed, [K, N] with row stride ldw (not owned: must outlive this) */
+    int ldw, K, N;
+    float *panels;       /* its packed copy (not owned), or NULL: matmul_packed reads w */
+    size_t cap;          /* floats at panels */
+    const void *kernels; /* the kernels that packed it (matmul_packed under others reads w) */
+} PackedWeights;
+
+/* The floats pack_weights needs for a [K, N] matrix under the active kernels: K times
+ * N rounded up to a multiple of the register tile's width (at most 32 floats more per row). */
+size_t packed_weights_floats(int K, int N);
+
+/* Makes p describe w [K, N] (row stride ldw) and, when panels is not NULL (cap floats,
+ * at least packed_weights_floats(K, N); else it is not used), packs w into it for the
+ * active kernels. With panels NULL, p still works: matmul_packed then reads w. Call
+ * again after changing w. Threads share the work. */
+void pack_weights(PackedWeights *p, float *panels, size_t cap, const float *w, int ldw, int K, int N);
+
+/* out[i*ldo + j] = sum_k a[i*lda + k] * w[k, j] (+ bias[j]) for w = p's matrix: the same
+ * bits as matmul_strided(out, ldo, a, lda, p->w, p->ldw, bias, M, p->K, p->N) (each
+ * output is the same chain; only where the copy of w is read from differs), without
+ * packing w again (unless other kernels than those that packed it are active). */
+void matmul_packed(float *out, int ldo, const float *a, int lda, const PackedWeights *p, const float *bias, int M);
+
 /* LayerNorm of each of `rows` rows of x[rows,D]:
  *   scale[r] = sqrt(mean((x - mean x)^2) + eps); out = (x - mean x) / scale (* w + b when w, b given).
  * scale may be NULL. out may alias x. */

@@ -412,11 +412,51 @@ static void micro_kernel(int kc, const float *restrict ap, const float *restrict
 }
 #endif
 
+/* ---- weights packed once (kernels.h: PackedWeights) ------------------------
+ * pack_panels: the whole of w [K, N] in pack_b's layout, panel by panel: the panel of columns
+ * [jc, jc + NC) (jc a multiple of NC) and rows [pc, pc + kc) (pc a multiple of KC) is
+ * what pack_b makes of it, at panel_offset. All panels but the last have NC columns,
+ * so the panels of columns jc take jc * K floats before them. */
+
+/* Columns rounded up to whole NR-column slivers. */
+static int round_up_nr(int n) {
+    return (n + NR - 1) / NR * NR;
+}
+
+static size_t packed_floats(int K, int N) {
+    return K > 0 && N > 0 ? (size_t)K * (size_t)round_up_nr(N) : 0;
+}
+
+/* Where the packed sliver of columns [j, j + NR) (j a multiple of NR), rows [pc, pc +
+ * kc), starts: its panel's offset plus the slivers before it in the panel. */
+static const float *packed_sliver(const float *panels, int K, int N, int pc, int kc, int j) {
+    const int jc = j / NC * NC, nc = N - jc < NC ? N - jc : NC;
+    return panels + (size_t)jc * K + (size_t)pc * round_up_nr(nc) + (size_t)(j - jc) * kc;
+}
+
+static void pack_panels(float *panels, const float *w, int ldw, int K, int N) {
+    const int npanels = (N + NC - 1) / NC;
+    int t;
+    if (K <= 0 || N <= 0) return;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) if (npanels > 1)
+#endif
+    for (t = 0; t < npanels; t++) {
+        const int jc = t * NC, nc = N - jc < NC ? N - jc : NC;
+        int pc;
+        for (pc = 0; pc < K; pc += KC) {
+            const int kc = K - pc < KC ? K - pc : KC;
+            pack_b((float *)packed_sliver(panels, K, N, pc, kc, jc), w + (size_t)pc * ldw + jc, ldw, kc, nc);
+        }
+    }
+}
+
 /* One thread's share: out rows [m0,m1) x cols [n0,n1), with private packing
- * buffers ap ((MC + MC/2 rounded up to MR)*KC*APV floats) and bp (KC*NC floats). */
+ * buffers ap ((MC + MC/2 rounded up to MR)*KC*APV floats) and bp (KC*NC floats;
+ * unused when panels, w packed whole by pack_weights with N columns, is given). */
 static void gemm_blocked(float *out, int ldo, const float *a, size_t ars, size_t acs, const float *w, int ldw,
-                         const float *bias, int m0, int m1, int n0, int n1, int K, float *ap, float *bp,
-                         int a_once) {
+                         const float *panels, int N, const float *bias, int m0, int m1, int n0, int n1, int K,
+                         float *ap, float *bp, int a_once) {
     float c[MR * NR];
     int jc, pc, ic, mc, jr, ir, i, j;
     for (jc = n0; jc < n1; jc += NC) {
@@ -424,7 +464,7 @@ static void gemm_blocked(float *out, int ldo, const float *a, size_t ars, size_t
         for (pc = 0; pc < K; pc += KC) {
             const int kc = K - pc < KC ? K - pc : KC;
             const int first = pc == 0, last = pc + kc == K;
-            pack_b(bp, w + (size_t)pc * ldw + jc, ldw, kc, nc);
+            if (!panels) pack_b(bp, w + (size_t)pc * ldw + jc, ldw, kc, nc);
             for (ic = m0; ic < m1; ic += mc) {
                 /* A remainder of up to MC/2 rows joins the last block: a
                  * product of 64 rows (attention's blocks) is one block, so
@@ -437,7 +477,8 @@ static void gemm_blocked(float *out, int ldo, const float *a, size_t ars, size_t
                     for (ir = 0; ir < mc; ir += MR) {
                         const int mr = mc - ir < MR ? mc - ir : MR;
                         float *o = out + (size_t)(ic + ir) * ldo + jc + jr;
-                        const float *as = apb + (size_t)ir * kc * APV, *bs = bp + (size_t)jr * kc;
+                        const float *as = apb + (size_t)ir * kc * APV;
+                        const float *bs = panels ? packed_sliver(panels, K, N, pc, kc, jc + jr) : bp + (size_t)jr * kc;
                         const float *bj = last && bias ? bias + jc + jr : NULL;
 #if defined(__GNUC__)
                         /* Ask for the next tile's output lines now: they are
@@ -528,9 +569,10 @@ static void buffer_release(float *buf, int slot) {
 /* Packed a up to this many floats is packed once for all column panels (see gemm_part). */
 #define A_ONCE_FLOATS (256L * 512)
 
-/* Runs one thread's part [m0,m1) x [n0,n1) with its own packing buffers. */
+/* Runs one thread's part [m0,m1) x [n0,n1) with its own packing buffers (w's packed
+ * panels, of its N columns, when not NULL). */
 static void gemm_part(float *out, int ldo, const float *a, size_t ars, size_t acs, const float *w, int ldw,
-                      const float *bias, int m0, int m1, int n0, int n1, int K) {
+                      const float *panels, int N, const float *bias, int m0, int m1, int n0, int n1, int K) {
     float *buf;
     size_t kc, rows, cols;
     int a_once, slot;
@@ -544,32 +586,62 @@ static void gemm_part(float *out, int ldo, const float *a, size_t ars, size_t ac
     rows = (size_t)(a_once || m1 - m0 < MC + MC / 2 ? m1 - m0 : MC + MC / 2);
     cols = (size_t)(n1 - n0 < NC ? n1 - n0 : NC);
     rows = (rows + MR - 1) / MR * MR;
-    cols = (cols + NR - 1) / NR * NR;
+    cols = panels ? 0 : (cols + NR - 1) / NR * NR;
     buf = buffer_acquire(kc * (rows * APV + cols), &slot);
     if (buf)
-        gemm_blocked(out, ldo, a, ars, acs, w, ldw, bias, m0, m1, n0, n1, K, buf + kc * cols, buf, a_once);
+        gemm_blocked(out, ldo, a, ars, acs, w, ldw, panels, N, bias, m0, m1, n0, n1, K, buf + kc * cols, buf, a_once);
     else /* short of memory: the slow loop, same results */
         gemm_rows(out, ldo, a, ars, acs, w, ldw, bias, m0, m1, n0, n1, K);
     buffer_release(buf, slot);
 }
 
-/* out[M,N] = a @ w (+ bias), a[i,k] at a[i * ars + k * acs]: matmul_strided and matmul_at. */
+/* Whether a product may open a parallel region: not inside one already (the attention's
+ * per-head products run inside its region: a nested region would get one thread, at the
+ * cost of creating it) and not with one thread. */
+static int threads_available(void) {
+#ifdef _OPENMP
+    return !omp_in_parallel() && omp_get_max_threads() > 1;
+#else
+    return 0;
+#endif
+}
+
+/* Thread t of nt's part of gemm's product: the dimension with more register tiles split
+ * into nt contiguous ranges of whole tiles (static, so the same for every call). */
+static void gemm_share(float *out, int ldo, const float *a, size_t ars, size_t acs, const float *w, int ldw,
+                       const float *panels, const float *bias, int M, int K, int N, int nt, int t) {
+    const long um = (M + MR - 1) / MR, un = (N + NR - 1) / NR;
+    if (um >= un) {
+        int m0 = (int)(um * t / nt) * MR, m1 = (int)(um * (t + 1) / nt) * MR;
+        if (m1 > M) m1 = M;
+        gemm_part(out, ldo, a, ars, acs, w, ldw, panels, N, bias, m0, m1, 0, N, K);
+    } else {
+        int n0 = (int)(un * t / nt) * NR, n1 = (int)(un * (t + 1) / nt) * NR;
+        if (n1 > N) n1 = N;
+        gemm_part(out, ldo, a, ars, acs, w, ldw, panels, N, bias, 0, M, n0, n1, K);
+    }
+}
+
+/* out[M,N] = a @ w (+ bias), a[i,k] at a[i * ars + k * acs]: matmul_strided and matmul_at,
+ * and matmul_packed (panels: w packed by pack_weights, or NULL). */
 static void gemm(float *out, int ldo, const float *a, size_t ars, size_t acs, const float *w, int ldw,
-                 const float *bias, int M, int K, int N) {
+                 const float *panels, const float *bias, int M, int K, int N) {
     double macs; /* in double: M*N*K overflows a 32-bit long for the unembedding */
+    int forks;
     if (M <= 0 || N <= 0) return;
     macs = (double)M * N * (K > 0 ? K : 1);
     if (K <= 0 || macs < SMALL_MACS) {
         gemm_rows(out, ldo, a, ars, acs, w, ldw, bias, 0, M, 0, N, K > 0 ? K : 0);
         return;
     }
+    forks = macs >= 4 * SMALL_MACS && threads_available();
     if (M < MR) {
         /* A few rows (one position's logits, say): the plain loop on column
          * chunks, spread over the threads. */
         const int nch = (N + 511) / 512;
         int ch;
 #ifdef _OPENMP
-#pragma omp parallel for schedule(static) if (macs >= 4 * SMALL_MACS && nch > 1)
+#pragma omp parallel for schedule(static) if (forks && nch > 1)
 #endif
         for (ch = 0; ch < nch; ch++) {
             const int n0 = ch * 512, n1 = N - n0 < 512 ? N : n0 + 512;
@@ -577,38 +649,29 @@ static void gemm(float *out, int ldo, const float *a, size_t ars, size_t acs, co
         }
         return;
     }
-#ifdef _OPENMP
-#pragma omp parallel if (macs >= 4 * SMALL_MACS)
-#endif
-    {
-        int nt = 1, t = 0;
-        /* Split the dimension with more register tiles into nt contiguous
-         * ranges of whole tiles (static, so the same for every call). */
-        const long um = (M + MR - 1) / MR, un = (N + NR - 1) / NR;
-#ifdef _OPENMP
-        nt = omp_get_num_threads();
-        t = omp_get_thread_num();
-#endif
-        if (um >= un) {
-            int m0 = (int)(um * t / nt) * MR, m1 = (int)(um * (t + 1) / nt) * MR;
-            if (m1 > M) m1 = M;
-            gemm_part(out, ldo, a, ars, acs, w, ldw, bias, m0, m1, 0, N, K);
-        } else {
-            int n0 = (int)(un * t / nt) * NR, n1 = (int)(un * (t + 1) / nt) * NR;
-            if (n1 > N) n1 = N;
-            gemm_part(out, ldo, a, ars, acs, w, ldw, bias, 0, M, n0, n1, K);
-        }
+    if (!forks) {
+        gemm_share(out, ldo, a, ars, acs, w, ldw, panels, bias, M, K, N, 1, 0);
+        return;
     }
+#ifdef _OPENMP
+#pragma omp parallel
+    gemm_share(out, ldo, a, ars, acs, w, ldw, panels, bias, M, K, N, omp_get_num_threads(), omp_get_thread_num());
+#endif
 }
 
 static void matmul_strided(float *out, int ldo, const float *a, int lda, const float *w, int ldw,
                            const float *bias, int M, int K, int N) {
-    gemm(out, ldo, a, (size_t)lda, 1, w, ldw, bias, M, K, N);
+    gemm(out, ldo, a, (size_t)lda, 1, w, ldw, NULL, bias, M, K, N);
 }
 
 static void matmul_at(float *out, int ldo, const float *at, int ldat, const float *w, int ldw,
                       const float *bias, int M, int K, int N) {
-    gemm(out, ldo, at, 1, (size_t)ldat, w, ldw, bias, M, K, N);
+    gemm(out, ldo, at, 1, (size_t)ldat, w, ldw, NULL, bias, M, K, N);
+}
+
+static void matmul_panels(float *out, int ldo, const float *a, int lda, const float *w, int ldw, const float *panels,
+                          const float *bias, int M, int K, int N) {
+    gemm(out, ldo, a, (size_t)lda, 1, w, ldw, panels, bias, M, K, N);
 }
 
 /* ---- layernorm, activations, softmax ------------------------------------ */
@@ -1099,7 +1162,8 @@ static void interleave_lanes(double *blk, const float *const *src, int D) {
 #endif
 
 const KernelTable KERNELS_TABLE = {
-    KERNELS_TABLE_NAME, VL,          matmul_strided,   matmul_at,     layernorm,
+    KERNELS_TABLE_NAME, VL,          matmul_strided,   matmul_at,     packed_floats,
+    pack_panels,        matmul_panels, layernorm,
     gelu_erf,           gelu_tanh,   relu,             softmax_row,   softmax_causal_columns,
     dot_lanes,          interleave_lanes, madd_peak_loop,
 };

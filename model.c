@@ -815,6 +815,7 @@ void model_free(Model *m) {
     int i;
     for (i = 0; i < m->n_owned; i++) free(m->owned[i]);
     free(m->owned);
+    for (i = 0; m->layers && i < m->cfg.n_layers; i++) free(m->layers[i].W_O_packed);
     free(m->layers);
     free(m->weights_path);
     free(m->config_path);
@@ -968,6 +969,22 @@ static void pack_heads(float *packed, const float *W, int H, int D, int dh) {
             for (e = 0; e < dh; e++) packed[(size_t)d * H * dh + (size_t)h * dh + e] = W[((size_t)h * D + d) * dh + e];
 }
 
+/* W_O[h] [dh, D] of each head packed for the active kernels into one buffer the model
+ * owns (reused while large enough; other kernels may need more: a new one). */
+static void pack_w_o(Model *m, LayerWeights *w) {
+    const ModelConfig *c = &m->cfg;
+    const size_t per_head = packed_weights_floats(c->d_head, c->d_model);
+    float *panels = w->W_O_packed[0].panels;
+    int h;
+    if (!panels || w->W_O_packed[0].cap < per_head * c->n_heads) {
+        panels = model_own(m, per_head * c->n_heads);
+        if (!panels) die(EXIT_INTERNAL, "out of memory packing weights");
+    }
+    for (h = 0; h < c->n_heads; h++)
+        pack_weights(&w->W_O_packed[h], panels + per_head * h, h == 0 ? per_head * c->n_heads : per_head,
+                     w->W_O + (size_t)h * c->d_head * c->d_model, c->d_model, c->d_head, c->d_model);
+}
+
 void model_prepare(Model *m) {
     const ModelConfig *c = &m->cfg;
     size_t n = (size_t)c->d_model * c->n_heads * c->d_head;
@@ -978,12 +995,27 @@ void model_prepare(Model *m) {
             w->W_Q_packed = model_own(m, n);
             w->W_K_packed = model_own(m, n);
             w->W_V_packed = model_own(m, n);
-            if (!w->W_Q_packed || !w->W_K_packed || !w->W_V_packed) die(EXIT_INTERNAL, "out of memory packing weights");
+            w->W_O_packed = alloc_array((size_t)c->n_heads, sizeof *w->W_O_packed);
+            if (!w->W_Q_packed || !w->W_K_packed || !w->W_V_packed || !w->W_O_packed)
+                die(EXIT_INTERNAL, "out of memory packing weights");
         }
         pack_heads(w->W_Q_packed, w->W_Q, c->n_heads, c->d_model, c->d_head);
         pack_heads(w->W_K_packed, w->W_K, c->n_heads, c->d_model, c->d_head);
         pack_heads(w->W_V_packed, w->W_V, c->n_heads, c->d_model, c->d_head);
+        pack_w_o(m, w);
     }
+}
+
+size_t model_packed_floats(const Model *m) {
+    const ModelConfig *c = &m->cfg;
+    size_t n = 0;
+    int l;
+    for (l = 0; l < c->n_layers; l++) {
+        const LayerWeights *w = &m->layers[l];
+        if (w->W_Q_packed) n += (size_t)3 * c->d_model * c->n_heads * c->d_head;
+        if (w->W_O_packed) n += w->W_O_packed[0].cap;
+    }
+    return n;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1534,7 +1566,7 @@ static void attention(const ModelConfig *c, const LayerWeights *w, LayerActivati
                     matmul_at(z, ldz, tl.pattern, mb, vh, HD, NULL, mb, nk, dh);
                 }
                 /* result tile [mb, D] = z tile @ W_O[h] [dh, D] */
-                matmul_strided(r, ldr, z, ldz, w->W_O + (size_t)h * dh * D, D, NULL, mb, dh, D);
+                matmul_packed(r, ldr, z, ldz, &w->W_O_packed[h], NULL, mb);
                 for (i = 0; i < mb; i++) {
                     float *o = out + (size_t)i * D;
                     const float *ri = r + (size_t)i * ldr;

@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "kernels.h"
 #include "util.h"
 
 typedef enum { ACT_GELU, ACT_GELU_NEW, ACT_RELU } ActFn;
@@ -44,6 +45,9 @@ typedef struct {
     /* Forward-pass copies packed for one matmul per projection (made by
      * model_prepare): W_*_packed[d, h*dh + e] = W_*[h, d, e], b_*_packed likewise. */
     float *W_Q_packed, *W_K_packed, *W_V_packed; /* [D, H*dh] */
+    /* W_O[h] packed once per head for the active kernels (model_prepare; kernels.h:
+     * PackedWeights): the attention multiplies each tile of queries by it */
+    PackedWeights *W_O_packed;    /* [H] */
 } LayerWeights;
 
 typedef struct {
@@ -129,8 +133,11 @@ int model_alloc_weights(Model *m, const ModelConfig *cfg, Error *err);
 /* TransformerLens processing, in order: fold_ln, center_writing_weights,
  * center_unembed, fold_value_biases (docs/PROTOCOL.md section 1). */
 void model_process(Model *m);
-/* Builds the packed forward-pass copies; call after changing weights. */
+/* Builds the packed forward-pass copies; call after changing weights (and after
+ * choosing the kernels: W_O's copies are packed for the active ones). */
 void model_prepare(Model *m);
+/* The floats of the packed copies model_prepare made (for the memory budget). */
+size_t model_packed_floats(const Model *m);
 /* Number of weight parameters (as in the state dict, buffers excluded). */
 size_t model_param_count(const Model *m);
 

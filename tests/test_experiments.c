@@ -402,7 +402,8 @@ static void top2_by_two_scans(const float *lg, int n, int *top1, int *top2) {
  * length (across the block size), with ties, NaNs, infinities and signed zeros. */
 static void test_top2(void) {
     static float lg[700];
-    int it, j, n, a1, a2, r1, r2, bad = 0, kinds = 6;
+    int it, j, n, a1, a2, r1, r2, bad = 0, kinds = 6, span = 0, bad_spans = 0;
+    Top2Scan ts;
     for (it = 0; it < 20000; it++) {
         const int kind = it % kinds;
         n = 1 + (int)((rnd() + 1.0f) * 0.5f * (it % 10 == 0 ? 699 : 200));
@@ -421,8 +422,17 @@ static void test_top2(void) {
         logits_top2(lg, n, &a1, &a2);
         top2_by_two_scans(lg, n, &r1, &r2);
         if (a1 != r1 || a2 != r2) bad++;
+        /* the same scan over spans of random lengths (0 included) */
+        top2_start(&ts, lg[0]);
+        for (j = 1; j < n; j += span) {
+            span = (int)((rnd() + 1.0f) * (it % 3 == 0 ? 3.0f : 90.0f));
+            if (span > n - j) span = n - j;
+            top2_scan(&ts, lg + j, j, span);
+        }
+        if (ts.top1 != r1 || ts.top2 != r2) bad_spans++;
     }
     CHECK(bad == 0, "logits_top2 = the two scans on 20000 random rows (%d differ)", bad);
+    CHECK(bad_spans == 0, "top2_scan over spans = the two scans on 20000 random rows (%d differ)", bad_spans);
     lg[0] = 1.0f;
     logits_top2(lg, 1, &a1, &a2);
     CHECK(a1 == 0 && a2 == -1, "logits_top2 of one logit: 0 and -1 (got %d %d)", a1, a2);

@@ -161,6 +161,64 @@ static void test_matmul(void) {
     test_matmul_determinism(150, 128, 2500); /* a packed once, columns split over threads */
 }
 
+/* ---- weights packed once ----------------------------------------------- */
+
+/* matmul_packed bit for bit against matmul_strided under the same kernels (and within the
+ * reference's rounding bound), for a column block of a wider w (ldw > N) multiplied by a
+ * strided a into a strided out, on 1, 2 and 3 threads; the columns of out beside the block
+ * untouched. */
+static void test_matmul_packed_shape(int M, int K, int N, int with_bias) {
+    const int lda = K + 3, ldw = N + 5, ldo = N + 7;
+    float *a = rand_buf((size_t)M * lda), *w = rand_buf((size_t)K * ldw), *bias = rand_buf((size_t)N);
+    float *want = rand_buf((size_t)M * ldo), *got = rand_buf((size_t)M * ldo);
+    const size_t floats = packed_weights_floats(K, N);
+    float *panels = rand_buf(floats + 1); /* garbage first: packing must write every float read */
+    PackedWeights p;
+    const float *b = with_bias ? bias : NULL;
+    int t, same = 1;
+    char what[96];
+    snprintf(what, sizeof what, "matmul_packed %dx%dx%d%s (%s)", M, K, N, with_bias ? " +bias" : "", kernels_name());
+    CHECK(floats >= (size_t)K * N && floats <= (size_t)K * (N + 31), "%s: packed size %zu floats", what, floats);
+    pack_weights(&p, panels, floats, w + 1, ldw, K, N);
+    CHECK(K == 0 || p.panels == panels, "%s: packed into the buffer given", what);
+    memcpy(got, want, sizeof(float) * M * ldo); /* the same garbage beside the block */
+    matmul_strided(want, ldo, a, lda, w + 1, ldw, b, M, K, N);
+    for (t = 1; t <= 3; t++) {
+        set_thread_count(t);
+        matmul_packed(got, ldo, a, lda, &p, b, M);
+        if (memcmp(got, want, sizeof(float) * M * ldo) != 0) same = 0;
+    }
+    set_thread_count(2);
+    CHECK(same, "%s: the same bits as matmul_strided on 1, 2 and 3 threads", what);
+    CHECK(check_matmul_block(got, ldo, a, lda, w + 1, ldw, b, M, K, N, what), "%s", what);
+    free(a), free(w), free(bias), free(want), free(got), free(panels);
+}
+
+static void test_matmul_packed(void) {
+    static const int shapes[][3] = {
+        {1, 1, 1},      {3, 200, 3000}, /* few rows: the plain loop on w */
+        {7, 13, 5},     /* small: the plain loop */
+        {12, 32, 33},   {65, 129, 33}, {96, 64, 512}, /* one head's W_O for a tile of queries */
+        {64, 512, 2100}, /* a packed once, three column panels, a partial last sliver */
+        {50, 700, 1100}, /* two K blocks, two column panels, edge tiles in both directions */
+        {130, 70, 9},   {200, 257, 96}, {8, 0, 5},
+    };
+    size_t s;
+    float w[6] = {1, 2, 3, 4, 5, 6}, a[2] = {1, 1}, out[3];
+    PackedWeights p;
+    for (s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        test_matmul_packed_shape(shapes[s][0], shapes[s][1], shapes[s][2], 0);
+        test_matmul_packed_shape(shapes[s][0], shapes[s][1], shapes[s][2], 1);
+    }
+    /* no panels, or too few floats for them: nothing packed, the product still right */
+    pack_weights(&p, NULL, 0, w, 3, 2, 3);
+    CHECK(p.panels == NULL, "pack_weights without a buffer packs nothing");
+    matmul_packed(out, 3, a, 2, &p, NULL, 1);
+    CHECK(out[0] == 5 && out[1] == 7 && out[2] == 9, "matmul_packed without panels reads w");
+    pack_weights(&p, out, 3, w, 3, 2, 3);
+    CHECK(p.panels == NULL, "pack_weights with a buffer too small packs nothing");
+}
+
 /* ---- layernorm --------------------------------------------------------- */
 
 static void test_layernorm(void) {
@@ -476,6 +534,7 @@ static void test_dot_lanes(void) {
 
 static void test_all(void) {
     test_matmul();
+    test_matmul_packed();
     test_matmul_at();
     test_layernorm();
     test_gelu();
@@ -542,6 +601,29 @@ static void test_dispatch(void) {
                kernels_cpu_features() & KERNELS_CPU_AVX512 ? ", AVX-512" : ", no AVX-512");
 }
 
+/* Weights packed by one set of kernels and multiplied under another (whose layout may
+ * differ): the other's matmul_strided bits, through w. */
+static void test_packed_other_kernels(void) {
+    static const char *const names[] = {"avx2", "avx512"};
+    enum { M = 40, K = 300, N = 1500 };
+    float *a = rand_buf((size_t)M * K), *w = rand_buf((size_t)K * N), *want = rand_buf((size_t)M * N);
+    float *got = rand_buf((size_t)M * N), *panels;
+    PackedWeights p;
+    size_t i;
+    kernels_use("baseline");
+    panels = rand_buf(packed_weights_floats(K, N));
+    pack_weights(&p, panels, packed_weights_floats(K, N), w, N, K, N);
+    for (i = 0; i < sizeof names / sizeof names[0]; i++) {
+        if (kernels_use(names[i]) != 0) continue;
+        matmul_strided(want, N, a, K, w, N, NULL, M, K, N);
+        matmul_packed(got, N, a, K, &p, NULL, M);
+        CHECK(memcmp(got, want, sizeof(float) * M * N) == 0,
+              "weights packed by the baseline kernels, multiplied under %s: its matmul_strided bits", names[i]);
+    }
+    kernels_use("baseline");
+    free(a), free(w), free(want), free(got), free(panels);
+}
+
 /* Every set of kernels this build and CPU have (kernels.h): the baseline ones
  * always, the AVX2 + FMA and AVX-512 ones on x86-64 CPUs that have them. */
 int main(void) {
@@ -558,6 +640,7 @@ int main(void) {
         test_all();
     }
     CHECK(kernels_use("sse9") == -1, "unknown kernels are refused");
+    test_packed_other_kernels();
     test_dispatch();
     return check_done("test_kernels");
 }
