@@ -985,6 +985,20 @@ static void pack_w_o(Model *m, LayerWeights *w) {
                      w->W_O + (size_t)h * c->d_head * c->d_model, c->d_model, c->d_head, c->d_model);
 }
 
+/* w [K, N] packed for the active kernels into p, in a buffer the model owns (p's own
+ * while large enough; other kernels may need more: a new one). */
+static void pack_dense(Model *m, PackedWeights *p, const float *w, int K, int N) {
+    const size_t need = packed_weights_floats(K, N);
+    float *panels = p->panels;
+    size_t cap = p->cap;
+    if (!panels || cap < need) {
+        panels = model_own(m, need);
+        if (!panels) die(EXIT_INTERNAL, "out of memory packing weights");
+        cap = need;
+    }
+    pack_weights(p, panels, cap, w, N, K, N);
+}
+
 void model_prepare(Model *m) {
     const ModelConfig *c = &m->cfg;
     size_t n = (size_t)c->d_model * c->n_heads * c->d_head;
@@ -1003,6 +1017,13 @@ void model_prepare(Model *m) {
         pack_heads(w->W_K_packed, w->W_K, c->n_heads, c->d_model, c->d_head);
         pack_heads(w->W_V_packed, w->W_V, c->n_heads, c->d_model, c->d_head);
         pack_w_o(m, w);
+        pack_dense(m, &w->W_Q_panels, w->W_Q_packed, c->d_model, c->n_heads * c->d_head);
+        pack_dense(m, &w->W_K_panels, w->W_K_packed, c->d_model, c->n_heads * c->d_head);
+        pack_dense(m, &w->W_V_panels, w->W_V_packed, c->d_model, c->n_heads * c->d_head);
+        if (!c->attn_only) {
+            pack_dense(m, &w->W_in_panels, w->W_in, c->d_model, c->d_mlp);
+            pack_dense(m, &w->W_out_panels, w->W_out, c->d_mlp, c->d_model);
+        }
     }
 }
 
@@ -1014,6 +1035,7 @@ size_t model_packed_floats(const Model *m) {
         const LayerWeights *w = &m->layers[l];
         if (w->W_Q_packed) n += (size_t)3 * c->d_model * c->n_heads * c->d_head;
         if (w->W_O_packed) n += w->W_O_packed[0].cap;
+        n += w->W_Q_panels.cap + w->W_K_panels.cap + w->W_V_panels.cap + w->W_in_panels.cap + w->W_out_panels.cap;
     }
     return n;
 }
@@ -1619,10 +1641,10 @@ static void patch_values(const ModelConfig *c, const LayerWeights *w, Activation
     size_t r;
     normalize_with_scale(n_patched, opt->v_patch_resid, opt->v_patch_scale, w->ln1_w, w->ln1_b, BT, D);
     if (!opt->v_patch_heads) {
-        matmul(v, n_patched, w->W_V_packed, w->b_V, (int)BT, D, HD);
+        matmul_packed(v, HD, n_patched, D, &w->W_V_panels, w->b_V, (int)BT);
         return;
     }
-    matmul(v_patched, n_patched, w->W_V_packed, w->b_V, (int)BT, D, HD);
+    matmul_packed(v_patched, HD, n_patched, D, &w->W_V_panels, w->b_V, (int)BT);
     for (h = 0; h < H; h++) {
         if (!opt->v_patch_heads[h]) continue;
         for (r = 0; r < BT; r++)
@@ -1649,22 +1671,22 @@ static void run_block(const Model *m, Activations *a, int l, int B, int T, const
 
     if (!reuse) {
         layernorm(X.ln1_normalized, X.ln1_scale, X.resid_pre, w->ln1_w, w->ln1_b, (int)BT, D, c->eps);
-        matmul(X.q, X.ln1_normalized, w->W_Q_packed, w->b_Q, (int)BT, D, HD);
-        matmul(X.k, X.ln1_normalized, w->W_K_packed, w->b_K, (int)BT, D, HD);
+        matmul_packed(X.q, HD, X.ln1_normalized, D, &w->W_Q_panels, w->b_Q, (int)BT);
+        matmul_packed(X.k, HD, X.ln1_normalized, D, &w->W_K_panels, w->b_K, (int)BT);
     }
-    if (!all_heads_patched) matmul(X.v, X.ln1_normalized, w->W_V_packed, w->b_V, (int)BT, D, HD);
+    if (!all_heads_patched) matmul_packed(X.v, HD, X.ln1_normalized, D, &w->W_V_panels, w->b_V, (int)BT);
     if (opt->v_patch_layer == l) patch_values(c, w, a, X.v, BT, opt);
     /* An attention-only block has no resid_mid (nor a buffer for it): its sum is resid_post. */
     attention(c, w, &X, c->attn_only ? X.resid_post : X.resid_mid, a->key_t, B, T, reuse);
     if (c->attn_only) return;
     layernorm(X.ln2_normalized, X.ln2_scale, X.resid_mid, w->ln2_w, w->ln2_b, (int)BT, D, c->eps);
     /* mlp_pre [B,T,M], then mlp_post = act(mlp_pre): in place when mlp_pre is not kept */
-    matmul(X.mlp_pre ? X.mlp_pre : X.mlp_post, X.ln2_normalized, w->W_in, w->b_in, (int)BT, D, M);
+    matmul_packed(X.mlp_pre ? X.mlp_pre : X.mlp_post, M, X.ln2_normalized, D, &w->W_in_panels, w->b_in, (int)BT);
     if (X.mlp_pre) memcpy(X.mlp_post, X.mlp_pre, BT * M * sizeof(float));
     if (c->act_fn == ACT_GELU) gelu_erf(X.mlp_post, BT * M);
     else if (c->act_fn == ACT_GELU_NEW) gelu_tanh(X.mlp_post, BT * M);
     else relu(X.mlp_post, BT * M);
-    matmul(X.mlp_out, X.mlp_post, w->W_out, w->b_out, (int)BT, M, D);
+    matmul_packed(X.mlp_out, D, X.mlp_post, M, &w->W_out_panels, w->b_out, (int)BT);
     add_vectors(X.resid_post, X.resid_mid, X.mlp_out, BT * D);
 }
 

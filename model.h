@@ -48,6 +48,9 @@ typedef struct {
     /* W_O[h] packed once per head for the active kernels (model_prepare; kernels.h:
      * PackedWeights): the attention multiplies each tile of queries by it */
     PackedWeights *W_O_packed;    /* [H] */
+    /* The block's dense products' matrices packed once for the active kernels
+     * (model_prepare): W_*_packed above, and W_in, W_out (MLP blocks only) */
+    PackedWeights W_Q_panels, W_K_panels, W_V_panels, W_in_panels, W_out_panels;
 } LayerWeights;
 
 typedef struct {
