@@ -30,6 +30,8 @@ typedef struct {
     float *logits;   /* [T, SEC32_LOGIT_COLS] one block of columns of a row's logits */
     float *nf;       /* [T, D] ln_final's output */
     Top2Scan *top2;  /* [T] each position's top-2 over the blocks of columns so far */
+    float *dir;      /* [T, D] each position's W_U[:,top1] - W_U[:,top2] */
+    float *next;     /* [T, D] each position's W_U[:, next token] (positions 0..T-2) */
     Points cleaners; /* (writer DLA, cleaners' actual DLA) */
     Points vcomp;    /* (writer DLA, attention-weighted V-composition DLA) */
     /* Other readings, reported beside the paper's (not scored): */
@@ -48,11 +50,44 @@ static void *sec32_begin(const ExpInputs *in, int n_rows, int T, int batch_rows)
     f->logits = xalloc_array((size_t)T * SEC32_LOGIT_COLS, sizeof(float), "logits");
     f->nf = xalloc_array((size_t)T * c->d_model, sizeof(float), "logits");
     f->top2 = xalloc_array((size_t)T, sizeof *f->top2, "logits");
+    f->dir = xalloc_array((size_t)T * c->d_model, sizeof(float), "Section 3.2 directions");
+    f->next = xalloc_array((size_t)T * c->d_model, sizeof(float), "Section 3.2 directions");
     points_init(&f->cleaners);
     points_init(&f->vcomp);
     points_init(&f->vcomp_same);
     points_init(&f->vcomp_next);
     return f;
+}
+
+/* Rows of W_U gathered at once for the directions (16 floats: one cache line of each
+ * position's direction per block). */
+#define SEC32_DIR_ROWS 16
+
+/* The directions of the row's T positions: f->dir[pos] = W_U[:, top1] - W_U[:, top2]
+ * (unembed_direction's values) and f->next[pos] = W_U[:, tokens[pos + 1]] for pos < T-1.
+ * W_U is read a block of its rows at a time, each block once for all positions while in
+ * cache: column by column, position by position, every element was a miss of its own
+ * (a column's elements lie d_vocab floats apart). Threads share the blocks. */
+static void sec32_directions(Sec32 *f, const Model *m, const int *tokens, int T) {
+    const int D = m->cfg.d_model, V = m->cfg.d_vocab, n_blocks = (D + SEC32_DIR_ROWS - 1) / SEC32_DIR_ROWS;
+    int blk;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static)
+#endif
+    for (blk = 0; blk < n_blocks; blk++) {
+        const int d0 = blk * SEC32_DIR_ROWS, d1 = D - d0 < SEC32_DIR_ROWS ? D : d0 + SEC32_DIR_ROWS;
+        int pos, d;
+        for (pos = 0; pos < T; pos++) {
+            const int c = f->top2[pos].top1, i = f->top2[pos].top2;
+            float *u = f->dir + (size_t)pos * D;
+            for (d = d0; d < d1; d++) u[d] = m->W_U[(size_t)d * V + c] - m->W_U[(size_t)d * V + i];
+            if (pos + 1 < T) {
+                const int t = tokens[pos + 1];
+                float *n = f->next + (size_t)pos * D;
+                for (d = d0; d < d1; d++) n[d] = m->W_U[(size_t)d * V + t];
+            }
+        }
+    }
 }
 
 /* Per row: the logits a block of columns at a time for all positions, each block's
@@ -91,11 +126,11 @@ static void sec32_batch(void *state, const ExpInputs *in, ExpBatch *batch) {
                 }
             }
         }
+        sec32_directions(f, m, batch->tokens + (size_t)b * T, T);
 #ifdef _OPENMP
 #pragma omp parallel
 #endif
         {
-            float *u = xalloc_array((size_t)D, sizeof *u, "Section 3.2 scratch");
             float *sum = xalloc_array((size_t)D, sizeof *sum, "Section 3.2 scratch");
             int pos;
 #ifdef _OPENMP
@@ -107,7 +142,7 @@ static void sec32_batch(void *state, const ExpInputs *in, ExpBatch *batch) {
                 double *out = f->dla + N_DLA * (size_t)pos;
                 const float *writer = head_output(m, a, hd->writer_layer, hd->writer_head, b, pos);
                 int c, d;
-                unembed_direction(m, f->top2[pos].top1, f->top2[pos].top2, u);
+                const float *u = f->dir + (size_t)pos * D;
                 for (d = 0; d < D; d++) sum[d] = 0;
                 for (c = 0; c < hd->n_cleaners; c++) {
                     const float *r = head_output(m, a, hd->patched_layer, hd->cleaners[c], b, pos);
@@ -118,12 +153,11 @@ static void sec32_batch(void *state, const ExpInputs *in, ExpBatch *batch) {
                 out[DLA_VCOMP] = direct_logit_attribution(f->w.v + (size_t)pos * D, D, s, m->lnf_w, u);
                 out[DLA_VCOMP_SAME] = direct_logit_attribution(f->w_same.v + (size_t)pos * D, D, s, m->lnf_w, u);
                 if (pos + 1 < T) { /* the direction of Fig 5: the next token's unembedding */
-                    unembed_direction(m, batch->tokens[bt + 1], -1, u);
+                    u = f->next + (size_t)pos * D;
                     out[DLA_WRITER_NEXT] = direct_logit_attribution(writer, D, s, m->lnf_w, u);
                     out[DLA_VCOMP_NEXT] = direct_logit_attribution(f->w.v + (size_t)pos * D, D, s, m->lnf_w, u);
                 }
             }
-            free(u);
             free(sum);
         }
         for (i = 0; i < T; i++) {
@@ -174,6 +208,8 @@ static void sec32_end(void *state) {
     free(f->logits);
     free(f->nf);
     free(f->top2);
+    free(f->dir);
+    free(f->next);
     points_free(&f->cleaners);
     points_free(&f->vcomp);
     points_free(&f->vcomp_same);
@@ -219,7 +255,7 @@ static size_t sec32_memory(const ExpInputs *in, int n_rows, int T, int batch_row
     (void)n_rows;
     (void)batch_rows;
     return 2 * vcomp_bytes(in->model, T) + (size_t)N_DLA * T * sizeof(double) +
-           (size_t)T * ((size_t)SEC32_LOGIT_COLS + c->d_model) * sizeof(float) + (size_t)T * sizeof(Top2Scan);
+           (size_t)T * ((size_t)SEC32_LOGIT_COLS + 3 * (size_t)c->d_model) * sizeof(float) + (size_t)T * sizeof(Top2Scan);
 }
 
 const Experiment experiment_sec32 = {
