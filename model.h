@@ -48,6 +48,8 @@ typedef struct {
     /* W_O[h] packed once per head for the active kernels (model_prepare; kernels.h:
      * PackedWeights): the attention multiplies each tile of queries by it */
     PackedWeights *W_O_packed;    /* [H] */
+    /* W_in and W_out packed likewise (the MLP runs a few rows at a time, model.c: mlp) */
+    PackedWeights W_in_packed, W_out_packed;
 } LayerWeights;
 
 typedef struct {
