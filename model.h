@@ -48,9 +48,10 @@ typedef struct {
     /* W_O[h] packed once per head for the active kernels (model_prepare; kernels.h:
      * PackedWeights): the attention multiplies each tile of queries by it */
     PackedWeights *W_O_packed;    /* [H] */
-    /* The block's dense products' matrices packed once for the active kernels
-     * (model_prepare): W_*_packed above, and W_in, W_out (MLP blocks only) */
-    PackedWeights W_Q_panels, W_K_panels, W_V_panels, W_in_panels, W_out_panels;
+    /* W_in and W_out packed likewise (the MLP runs a few rows at a time, model.c: mlp) */
+    PackedWeights W_in_packed, W_out_packed;
+    /* W_Q/K/V_packed above packed likewise, for the products of all the block's rows */
+    PackedWeights W_Q_panels, W_K_panels, W_V_panels;
 } LayerWeights;
 
 typedef struct {
