@@ -143,7 +143,7 @@ static void test_fixture(void) {
 /* Compact pairs under budgets that split the scan over several passes over the rows and batch the
  * rows differently: every metric equals the one-pass run's bit for bit. */
 static void test_budgets(void) {
-    /* 19 MB: 4 passes of one-row batches; 21 MB: 2 passes of two rows (the least is 17.9 MB) */
+    /* 19 MB and 21 MB: the scan split over several passes (7 and 2 today), one-row batches */
     static const size_t budgets[] = {(size_t)1 << 30, 0, (size_t)19 << 20, (size_t)21 << 20};
     Model m;
     Dataset ds;
