@@ -29,8 +29,8 @@ void matmul_at(float *out, int ldo, const float *at, int ldat, const float *w, i
 /* ---- weights packed once ----------------------------------------------------
  * matmul copies the panels of w it multiplies by into the layout its register tiles
  * read (kernels_baseline.c: pack_b), at every call: for many products of a few rows
- * by the same w (the attention: one head's W_O, 128 KB, for each tile of 96 queries)
- * the copies add up. PackedWeights holds that layout, made once, for the kernels that
+ * by the same w (the attention: one head's W_O, 128 KB, for each tile of 96 queries;
+ * the MLP's W_in and W_out, 4 MB each, for each chunk of 96 rows) the copies add up. PackedWeights holds that layout, made once, for the kernels that
  * were active when it was made (the layout depends on their vector width). */
 typedef struct {
     const float *w;      /* the matrix packed, [K, N] with row stride ldw (not owned: must outlive this) */

@@ -979,7 +979,8 @@ static void model_pack(Model *m, PackedWeights *p, const float *w, int K, int N)
 }
 
 /* W_O[h] [dh, D] of each head packed for the active kernels into one buffer the model
- * owns (reused while large enough; other kernels may need more: a new one). */
+ * owns (reused while large enough; other kernels may need more: a new one). Head 0's
+ * cap is the whole buffer's (what the next call and model_packed_floats read). */
 static void pack_w_o(Model *m, LayerWeights *w) {
     const ModelConfig *c = &m->cfg;
     const size_t per_head = packed_weights_floats(c->d_head, c->d_model);

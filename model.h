@@ -138,7 +138,8 @@ int model_alloc_weights(Model *m, const ModelConfig *cfg, Error *err);
  * center_unembed, fold_value_biases (docs/PROTOCOL.md section 1). */
 void model_process(Model *m);
 /* Builds the packed forward-pass copies; call after changing weights (and after
- * choosing the kernels: W_O's copies are packed for the active ones). */
+ * choosing the kernels: the copies of W_O, W_in and W_out are packed for the active
+ * ones; under others the forward pass reads the weights themselves, the same bits). */
 void model_prepare(Model *m);
 /* The floats of the packed copies model_prepare made (for the memory budget). */
 size_t model_packed_floats(const Model *m);
