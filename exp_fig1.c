@@ -52,7 +52,7 @@ static void fig1_vectors(const void *ctx, const Activations *a, int b, int t, co
 /* PR of every residual location onto each layer-0 head: value h * n_loc + k. */
 static void fig1_batch(void *state, const ExpInputs *in, ExpBatch *b) {
     Fig1 *f = state;
-    collect_prs(in->model, b->acts, &f->plan, fig1_vectors, in, f->targets);
+    collect_prs_queue(in->model, b, &f->plan, fig1_vectors, in, f->targets);
 }
 
 static void fig1_finish(void *state, const ExpInputs *in, Results *res, Points *points) {

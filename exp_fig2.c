@@ -69,7 +69,7 @@ static void fig2_vectors(const void *ctx, const Activations *a, int b, int t, co
 /* PR onto the writer of each of fig2_vectors' vectors before it. */
 static void fig2_batch(void *state, const ExpInputs *in, ExpBatch *b) {
     Fig2 *f = state;
-    collect_prs(in->model, b->acts, &f->plan, fig2_vectors, in, f->targets);
+    collect_prs_queue(in->model, b, &f->plan, fig2_vectors, in, f->targets);
 }
 
 static void fig2_finish(void *state, const ExpInputs *in, Results *res, Points *points) {

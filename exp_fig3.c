@@ -11,7 +11,15 @@
 #include "experiments.h"
 #include "report.h"
 
+struct Fig3;
+
+/* What fig3_vectors reads at each position. */
 typedef struct {
+    const ExpInputs *in;
+    const struct Fig3 *f;
+} Fig3Position;
+
+typedef struct Fig3 {
     int n_loc, H;
     Samples *loc[2];   /* [n_loc], clean and patched */
     Samples *head[2];  /* [H] heads of the patched layer, clean and patched */
@@ -20,6 +28,7 @@ typedef struct {
     float *writer;      /* [B*T*D] the writer's clean output, packed */
     PrPlan plan;        /* fig3_vectors' locations and heads onto the writer */
     Samples **targets[2]; /* [n_loc + H] per run: the locations, then the heads */
+    Fig3Position position; /* fig3_vectors' context */
 } Fig3;
 
 static void *fig3_begin(const ExpInputs *in, int n_rows, int T, int batch_rows) {
@@ -43,10 +52,6 @@ static void *fig3_begin(const ExpInputs *in, int n_rows, int T, int batch_rows) 
     return f;
 }
 
-typedef struct {
-    const ExpInputs *in;
-    const Fig3 *f;
-} Fig3Position;
 
 /* At (b, t): every location, every head of the patched layer, then the writer's clean
  * output (f->writer). */
@@ -63,12 +68,17 @@ static void fig3_vectors(const void *ctx, const Activations *a, int b, int t, co
 }
 
 /* The statistics of one run (clean: which 0, patched: 1): PR onto the writer's clean
- * output of every location, then of every head of the patched layer. */
-static void fig3_collect(Fig3 *f, const ExpInputs *in, const Activations *a, int which) {
-    Fig3Position p;
-    p.in = in;
-    p.f = f;
-    collect_prs(in->model, a, &f->plan, fig3_vectors, &p, f->targets[which]);
+ * output of every location, then of every head of the patched layer. The clean run's
+ * join the other units' queued ones (collect_prs_queue), computed before the rerun. */
+static void fig3_collect(Fig3 *f, const ExpInputs *in, ExpBatch *b, int which) {
+    f->position.in = in;
+    f->position.f = f;
+    if (which == 0) {
+        collect_prs_queue(in->model, b, &f->plan, fig3_vectors, &f->position, f->targets[0]);
+        collect_prs_flush(in->model, b);
+    } else {
+        collect_prs(in->model, b->acts, &f->plan, fig3_vectors, &f->position, f->targets[1]);
+    }
 }
 
 /* Collects the clean statistics, then reruns the model from the patched layer with every
@@ -97,7 +107,7 @@ static void fig3_batch(void *state, const ExpInputs *in, ExpBatch *b) {
         for (d = 0; d < D; d++) f->patch_resid[bt * D + d] = x[d] - w[d];
         f->patch_scale[bt] = a->layer[p].ln1_scale[bt];
     }
-    fig3_collect(f, in, a, 0);
+    fig3_collect(f, in, b, 0);
     opt.start_layer = p;
     opt.compute_logits = 0;
     opt.v_patch_layer = p;
@@ -106,7 +116,7 @@ static void fig3_batch(void *state, const ExpInputs *in, ExpBatch *b) {
     opt.v_patch_scale = f->patch_scale;
     opt.reuse_attention_pattern = 1; /* the clean run of this batch is in a */
     model_forward(m, a, NULL, a->n_rows, T, &opt);
-    fig3_collect(f, in, a, 1);
+    fig3_collect(f, in, b, 1);
 }
 
 static void fig3_finish(void *state, const ExpInputs *in, Results *res, Points *points) {

@@ -184,14 +184,11 @@ typedef struct {
     size_t *n_coded;      /* compact: [n_gpairs] codes so far (NaN samples are counted, not coded) */
     size_t *n_nan_coded;  /* compact: [n_gpairs] */
     size_t n_samples;     /* n_rows x T */
-    PrPlan plan;          /* per position: the locations, then every source (ScanCtx) */
+    PrPlan plan;          /* per position: the locations, then every source (scan_vectors) */
     Samples **targets;    /* [plan.n_values]: where each of the plan's values goes */
+    const ExpInputs *in;  /* the run's inputs, for scan_vectors (set by scan_batch) */
 } Scan;
 
-typedef struct {
-    const ExpInputs *in;
-    const Scan *s;
-} ScanCtx;
 
 static size_t scan_exact_budget(const ExpInputs *in) {
     return in->scan_exact_bytes ? in->scan_exact_bytes : SCAN_EXACT_BYTES;
@@ -229,9 +226,8 @@ static int scan_check(const ExpInputs *in, Error *err) {
 
 /* At (b, t): the residual locations, then every source (vector n_loc + i for source i). */
 static void scan_vectors(const void *ctx, const Activations *a, int b, int t, const float **vec, float *scratch) {
-    const ScanCtx *x = ctx;
-    const Model *m = x->in->model;
-    const Scan *s = x->s;
+    const Scan *s = ctx;
+    const Model *m = s->in->model;
     const size_t bt = (size_t)b * a->n_pos + t;
     const int D = m->cfg.d_model, n_loc = s->sh.n_loc;
     int k, i;
@@ -314,13 +310,14 @@ static void scan_code_batch(Scan *s) {
     }
 }
 
+/* Queues the batch's projection ratios (collect_prs_queue: computed beside the other
+ * units'), after coding the pairs' values of the batch before (scan_finish codes the
+ * last batch's). */
 static void scan_batch(void *state, const ExpInputs *in, ExpBatch *b) {
     Scan *s = state;
-    ScanCtx ctx;
-    ctx.in = in;
-    ctx.s = s;
-    collect_prs(in->model, b->acts, &s->plan, scan_vectors, &ctx, s->targets);
     if (!s->exact) scan_code_batch(s);
+    s->in = in;
+    collect_prs_queue(in->model, b, &s->plan, scan_vectors, s, s->targets);
 }
 
 /* scan.{w}.gone, .spread and .score for every source, and scan.{w}.rank among those with
@@ -465,6 +462,7 @@ static void scan_finish(void *state, const ExpInputs *in, Results *res, Points *
     int w;
     (void)in;
     (void)points;
+    if (!s->exact) scan_code_batch(s); /* the last batch's pairs */
     scan_resid_quantiles(s, res, &n_nan);
     if (s->n_gpairs > 0) buf = samples_array(SCAN_MAX_CLEANERS + 1, s->n_samples);
     for (w = s->lo; w < s->hi; w++) scan_writer(s, w, buf, res, &n_nan);

@@ -447,32 +447,77 @@ static void pr_span(PrWork *w, const Model *m, const Activations *a, const PrPla
     }
 }
 
-void collect_prs(const Model *m, const Activations *a, const PrPlan *plan, PositionVectors fn, const void *ctx,
-                 Samples *const *targets) {
+/* The queue's plans on the batch a: a chunk of EXP_STAT_CHUNK positions at a time, every
+ * plan's values of the chunk (the threads share its blocks of positions), then every
+ * plan's appends (the threads share the targets). */
+static void collect_queue(const Model *m, const Activations *a, const PrQueue *q) {
     const size_t n_bt = (size_t)a->n_rows * a->n_pos;
-    const int n_stat = plan->n_values;
-    float *stat = xalloc_array((size_t)EXP_STAT_CHUNK * (size_t)(n_stat > 0 ? n_stat : 1), sizeof *stat, "statistics");
+    float *stat[EXP_MAX_QUEUED];
+    int first[EXP_MAX_QUEUED + 1], r;
+    if (q->n <= 0) return;
+    for (r = 0, first[0] = 0; r < q->n; r++) {
+        const int n_stat = q->req[r].plan->n_values;
+        stat[r] = xalloc_array((size_t)EXP_STAT_CHUNK * (size_t)(n_stat > 0 ? n_stat : 1), sizeof **stat, "statistics");
+        first[r + 1] = first[r] + n_stat; /* the plans' targets, numbered in turn */
+    }
 #ifdef _OPENMP
-#pragma omp parallel
+#pragma omp parallel private(r)
 #endif
     {
-        PrWork w;
+        PrWork w[EXP_MAX_QUEUED];
         size_t bt0;
-        pr_work_alloc(&w, plan, m->cfg.d_model);
+        for (r = 0; r < q->n; r++) pr_work_alloc(&w[r], q->req[r].plan, m->cfg.d_model);
         for (bt0 = 0; bt0 < n_bt; bt0 += EXP_STAT_CHUNK) {
             const int n = n_bt - bt0 < EXP_STAT_CHUNK ? (int)(n_bt - bt0) : EXP_STAT_CHUNK;
             int s;
-            pr_span(&w, m, a, plan, fn, ctx, bt0, n, stat); /* ends with a barrier */
+            for (r = 0; r < q->n; r++)
+                pr_span(&w[r], m, a, q->req[r].plan, q->req[r].fn, q->req[r].ctx, bt0, n, stat[r]); /* barrier */
             /* in (b, t) order, whatever thread computed them; each target by one thread */
 #ifdef _OPENMP
 #pragma omp for schedule(static)
 #endif
-            for (s = 0; s < n_stat; s++) samples_add_strided(targets[s], stat + s, (size_t)n, (size_t)n_stat);
-            /* ends with a barrier: stat is free again */
+            for (s = 0; s < first[q->n]; s++) {
+                int k = 0;
+                while (s >= first[k + 1]) k++;
+                samples_add_strided(q->req[k].targets[s - first[k]], stat[k] + (s - first[k]), (size_t)n,
+                                    (size_t)q->req[k].plan->n_values);
+            } /* ends with a barrier: the stat buffers are free again */
         }
-        pr_work_free(&w);
+        for (r = 0; r < q->n; r++) pr_work_free(&w[r]);
     }
-    free(stat);
+    for (r = 0; r < q->n; r++) free(stat[r]);
+}
+
+void collect_prs(const Model *m, const Activations *a, const PrPlan *plan, PositionVectors fn, const void *ctx,
+                 Samples *const *targets) {
+    PrQueue q;
+    q.n = 1;
+    q.req[0].plan = plan;
+    q.req[0].fn = fn;
+    q.req[0].ctx = ctx;
+    q.req[0].targets = targets;
+    collect_queue(m, a, &q);
+}
+
+void collect_prs_queue(const Model *m, ExpBatch *b, const PrPlan *plan, PositionVectors fn, const void *ctx,
+                       Samples *const *targets) {
+    PrQueue *q = b->prs;
+    if (!q) { /* a batch without a queue: now */
+        collect_prs(m, b->acts, plan, fn, ctx, targets);
+        return;
+    }
+    if (q->n >= EXP_MAX_QUEUED) die(EXIT_INTERNAL, "internal: no room to queue projection ratios");
+    q->req[q->n].plan = plan;
+    q->req[q->n].fn = fn;
+    q->req[q->n].ctx = ctx;
+    q->req[q->n].targets = targets;
+    q->n++;
+}
+
+void collect_prs_flush(const Model *m, ExpBatch *b) {
+    if (!b->prs) return;
+    collect_queue(m, b->acts, b->prs);
+    b->prs->n = 0;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -780,6 +825,7 @@ static int clean_pass_once(const ExpInputs *in, unsigned which, int row_limit, i
     void *states[N_UNITS];
     Activations a;
     ExpBatch b;
+    PrQueue queue;
     ForwardOptions opt = forward_options_default();
     HookRequest keep;
     int row, i;
@@ -796,8 +842,11 @@ static int clean_pass_once(const ExpInputs *in, unsigned which, int row_limit, i
         b.acts = &a;
         b.tokens = ds->tokens + (size_t)row * T;
         b.first_row = row;
+        queue.n = 0;
+        b.prs = &queue;
         model_forward(m, &a, b.tokens, n, T, &opt);
         clean_pass_batch(which, states, in, &b);
+        collect_prs_flush(m, &b);
         progress_update(row + n);
     }
     progress_end();

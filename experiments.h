@@ -104,11 +104,14 @@ typedef struct ExpMemory {
     int passes;             /* passes over the rows: more than 1 when the scan is split */
 } ExpMemory;
 
+struct PrQueue; /* below */
+
 /* One batch of the clean pass: rows [first_row, first_row + acts->n_rows). */
 typedef struct {
     Activations *acts;           /* the clean run of the batch */
     const int *tokens;           /* [n_rows, T] */
     int first_row;
+    struct PrQueue *prs;         /* projection ratios asked for, not computed yet (collect_prs_queue) */
 } ExpBatch;
 
 /* A file a unit may write, with its line in report.md's file list. */
@@ -128,7 +131,7 @@ typedef struct {
 
     /* Clean-pass units (begin != NULL). rows_needed: only the first rows (0: all).
      * A unit that overwrites the batch's activations (Fig 3's patched rerun) runs
-     * after the others of each batch. */
+     * after the others of each batch, and calls collect_prs_flush before it does. */
     int rows_needed;
     int overwrites_activations;
     /* Checks what the unit needs of the inputs beyond the heads (e.g. row length),
@@ -312,6 +315,31 @@ typedef void (*PositionVectors)(const void *ctx, const Activations *a, int b, in
  * same order whatever the thread count. */
 void collect_prs(const Model *m, const Activations *a, const PrPlan *plan, PositionVectors fn, const void *ctx,
                  Samples *const *targets);
+
+/* The projection ratios of several plans on one batch, computed together by
+ * collect_prs_flush: a chunk of positions at a time, every plan in turn, so that what a
+ * chunk reads of the activations comes from memory once and from cache for the plans
+ * after the first (Figs 1, 2, 3 and the scan read the same hooks). Each plan's values are
+ * collect_prs's, appended in the same order. */
+#define EXP_MAX_QUEUED 8
+typedef struct PrQueue {
+    int n;
+    struct {
+        const PrPlan *plan;
+        PositionVectors fn;
+        const void *ctx;
+        Samples *const *targets;
+    } req[EXP_MAX_QUEUED];
+} PrQueue;
+
+/* Adds collect_prs(m, b->acts, plan, fn, ctx, targets) to the batch's queue, computed at
+ * the next collect_prs_flush (the clean pass flushes after every unit's batch step; a unit
+ * that overwrites the activations flushes before it does); plan, ctx and targets must
+ * live until then. A batch without a queue (b->prs NULL) computes it now. */
+void collect_prs_queue(const Model *m, ExpBatch *b, const PrPlan *plan, PositionVectors fn, const void *ctx,
+                       Samples *const *targets);
+/* Computes and empties the batch's queue. */
+void collect_prs_flush(const Model *m, ExpBatch *b);
 
 /* Work buffers of v_composition for rows of up to T positions. */
 typedef struct {
