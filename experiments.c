@@ -716,10 +716,10 @@ static int split_unit(unsigned which) {
 }
 
 /* How the clean pass runs within the memory budget: plan->batch_rows rows of T tokens at
- * a time (as many as fit, at most n_rows and EXP_BATCH_TOKENS tokens) and, when the stores of the unit that can be
- * split (split_unit: the scan) do not fit beside the others, that unit split by its parts
- * over several passes: pass 0 runs every unit with its parts [0, ends[0]), pass k > 0 it
- * alone on [ends[k-1], ends[k]). Same results whatever the split. A budget that cannot
+ * a time (as many as fit, at most n_rows and EXP_BATCH_TOKENS tokens) and, when the stores
+ * of the unit that can be split (split_unit: the scan) do not fit beside the others, that
+ * unit split by its parts over several passes: pass 0 runs every unit with its parts
+ * [0, ends[0]), pass k > 0 it alone on [ends[k-1], ends[k]). Same results whatever the split. A budget that cannot
  * hold the fixed costs, the other units' stores, the split unit's largest part and one
  * row is an error (EXIT_INTERNAL) giving the amounts. *ends is malloc'ed. Returns 0,
  * or -1 with err. */
@@ -729,6 +729,7 @@ static int clean_pass_plan(const ExpInputs *in, unsigned which, const HookReques
     const Experiment *u = split >= 0 ? units[split] : NULL;
     const unsigned others = split >= 0 ? which & ~(1u << split) : which;
     const int n_parts = u ? u->parts(in) : 0; /* its parts */
+    const int rows_cap = EXP_BATCH_TOKENS / T > 1 ? EXP_BATCH_TOKENS / T : 1; /* EXP_BATCH_TOKENS, at least a row */
     Activations a;
     size_t act_row, others1, per_row, need1, left, split_all, part_max = 0, group, later;
     char b1[32], b2[32], b3[32], b4[32], b5[32];
@@ -768,8 +769,7 @@ static int clean_pass_plan(const ExpInputs *in, unsigned which, const HookReques
         while (plan->batch_rows > 1 && left - (size_t)(plan->batch_rows - 1) * per_row < part_max) plan->batch_rows--;
     }
     if (plan->batch_rows > n_rows) plan->batch_rows = n_rows;
-    if (plan->batch_rows > 1 && (long)plan->batch_rows * T > EXP_BATCH_TOKENS)
-        plan->batch_rows = T >= EXP_BATCH_TOKENS ? 1 : EXP_BATCH_TOKENS / T;
+    if (plan->batch_rows > rows_cap) plan->batch_rows = rows_cap;
     group = left - (size_t)(plan->batch_rows - 1) * per_row;
     /* Passes after the first run the split unit alone: the other units' stores are free then. */
     later = group + units_memory(in, others, n_rows, T, plan->batch_rows);

@@ -83,17 +83,17 @@ typedef struct {
     struct ExpMemory *memory;    /* when not NULL, experiments_run says here how it used the budget */
 } ExpInputs;
 
-/* How a run used its memory budget. What the budget counts: 16 MB for the program itself,
- * the weights and data rows (fixed), the units' stores (samples kept for the whole clean
- * pass, per-batch buffers) and the activations of one batch. The batch is the largest
- * that fits, up to EXP_BATCH_TOKENS tokens (at least one row); the scan is split into
- * passes when it must be; the results depend on neither. */
 /* The most tokens a clean-pass batch holds (rows of T tokens: 1024 / T of them, at least
  * one). A product of 1024 rows already runs the matmul at full speed, while every larger
  * batch touches more fresh memory: on gelu-4l at 30 rows (1 thread) batches of 1, 2, 4
  * and 6 rows took 30.0, 32.6, 35.8 and 34.3 CPU-s (BENCHMARKS.md). */
 #define EXP_BATCH_TOKENS 1024
 
+/* How a run used its memory budget. What the budget counts: 16 MB for the program itself,
+ * the weights and data rows (fixed), the units' stores (samples kept for the whole clean
+ * pass, per-batch buffers) and the activations of one batch. The batch is the largest
+ * that fits, up to EXP_BATCH_TOKENS tokens (at least one row); the scan is split into
+ * passes when it must be; the results depend on neither. */
 typedef struct ExpMemory {
     size_t budget;          /* bytes */
     size_t fixed;           /* the program's allowance, weights (with their packed copies), data rows */

@@ -11,32 +11,30 @@ void samples_init(Samples *s) {
     memset(s, 0, sizeof *s);
 }
 
+/* Room for n more values: the capacity doubles (from 1024) until they fit. */
+static void samples_reserve(Samples *s, size_t n) {
+    size_t ncap = s->cap ? s->cap : 1024;
+    float *nv;
+    if (s->cap - s->count >= n) return;
+    while (ncap - s->count < n) ncap *= 2;
+    nv = realloc(s->values, ncap * sizeof *nv);
+    if (!nv) die(EXIT_INTERNAL, "out of memory collecting samples");
+    s->values = nv;
+    s->cap = ncap;
+}
+
 void samples_add(Samples *s, float v) {
     if (isnan(v)) {
         s->n_nan++;
         return;
     }
-    if (s->count == s->cap) {
-        size_t ncap = s->cap ? s->cap * 2 : 1024;
-        float *nv = realloc(s->values, ncap * sizeof *nv);
-        if (!nv) die(EXIT_INTERNAL, "out of memory collecting samples");
-        s->values = nv;
-        s->cap = ncap;
-    }
+    samples_reserve(s, 1);
     s->values[s->count++] = v;
 }
 
 void samples_add_strided(Samples *s, const float *v, size_t n, size_t stride) {
     size_t i;
-    if (s->cap - s->count < n) { /* room for all n at once, then no check per value */
-        size_t ncap = s->cap ? s->cap : 1024;
-        float *nv;
-        while (ncap - s->count < n) ncap *= 2;
-        nv = realloc(s->values, ncap * sizeof *nv);
-        if (!nv) die(EXIT_INTERNAL, "out of memory collecting samples");
-        s->values = nv;
-        s->cap = ncap;
-    }
+    samples_reserve(s, n); /* room for all n at once, then no check per value */
     for (i = 0; i < n; i++) {
         const float x = v[i * stride];
         if (isnan(x)) s->n_nan++;
