@@ -75,40 +75,45 @@ static void fig2_batch(void *state, const ExpInputs *in, ExpBatch *b) {
 static void fig2_finish(void *state, const ExpInputs *in, Results *res, Points *points) {
     Fig2 *f = state;
     const ExpHeads *hd = in->heads;
+    const int n = f->plan.n_values; /* the series, in f->targets' order */
+    char(*name)[64] = xalloc_array((size_t)n, sizeof *name, "Fig 2");
+    const char **names = xalloc_array((size_t)n, sizeof *names, "Fig 2");
     double sum_of_medians = 0, block_sum[SAMPLES_SE_GROUPS];
     int n_blocks = 0;
-    size_t n_nan = f->cleaners.n_nan;
-    char name[256], lab[32];
-    int l, h, c;
+    size_t n_nan = 0;
+    char lab[32];
+    int l, h, c, k = 0;
     (void)points;
     /* The SE of the sum of the cleaners' medians: batch means over the same row blocks,
-     * before results_add_quantiles sorts the samples. */
+     * before results_add_quantiles_of sorts the samples. */
     for (c = 0; c < hd->n_cleaners; c++) {
         double block[SAMPLES_SE_GROUPS];
         int g;
         n_blocks = samples_block_quantiles(&f->head[hd->patched_layer * f->H + hd->cleaners[c]], 0.5, block);
         for (g = 0; g < n_blocks; g++) block_sum[g] = (c ? block_sum[g] : 0) + block[g];
     }
-    for (l = 0; l < f->L; l++) {
+    for (l = 0; l < f->L; l++) { /* fig2_begin's order */
         for (h = 0; h < f->H; h++) {
             if (l == hd->writer_layer && h == hd->writer_head) continue;
             head_label(lab, sizeof lab, l, h);
-            snprintf(name, sizeof name, "fig2.%s", lab);
-            n_nan += f->head[l * f->H + h].n_nan;
-            results_add_quantiles(res, name, &f->head[l * f->H + h]);
+            snprintf(name[k++], sizeof *name, "fig2.%s", lab);
         }
-        if (!in->model->cfg.attn_only) {
-            snprintf(name, sizeof name, "fig2.MLP%d", l);
-            n_nan += f->mlp[l].n_nan;
-            results_add_quantiles(res, name, &f->mlp[l]);
-        }
+        if (!in->model->cfg.attn_only) snprintf(name[k++], sizeof *name, "fig2.MLP%d", l);
     }
+    snprintf(name[k++], sizeof *name, "fig2.cleaners_sum");
+    for (k = 0; k < n; k++) {
+        names[k] = name[k];
+        n_nan += f->targets[k]->n_nan;
+    }
+    /* every series at once: the threads sort different series */
+    results_add_quantiles_of(res, names, f->targets, n, results_q5, results_q5_names, 5);
     for (c = 0; c < hd->n_cleaners; c++)
         sum_of_medians += samples_quantile(&f->head[hd->patched_layer * f->H + hd->cleaners[c]], 0.5);
-    results_add_quantiles(res, "fig2.cleaners_sum", &f->cleaners);
     results_set(res, "fig2.sum_of_medians", sum_of_medians);
     results_set_se(res, "fig2.sum_of_medians", batch_means_se(block_sum, n_blocks));
     results_set(res, "fig2.n_nan", (double)n_nan);
+    free(name);
+    free(names);
 }
 
 static void fig2_end(void *state) {

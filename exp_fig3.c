@@ -122,22 +122,31 @@ static void fig3_batch(void *state, const ExpInputs *in, ExpBatch *b) {
 static void fig3_finish(void *state, const ExpInputs *in, Results *res, Points *points) {
     Fig3 *f = state;
     const ModelConfig *c = &in->model->cfg;
-    char name[256], loc[32], lab[32];
+    const int per_run = f->n_loc + f->H, n = 2 * per_run; /* f->targets[run]'s order, run by run */
+    char(*name)[64] = xalloc_array((size_t)n, sizeof *name, "Fig 3");
+    const char **names = xalloc_array((size_t)n, sizeof *names, "Fig 3");
+    Samples **series = xalloc_array((size_t)n, sizeof *series, "Fig 3");
+    char loc[32], lab[32];
     int run, k, h;
     (void)points;
     for (run = 0; run < 2; run++) {
         const char *which = run ? "patched" : "clean";
         for (k = 0; k < f->n_loc; k++) {
             resid_location_name(c->attn_only, k, loc, sizeof loc);
-            snprintf(name, sizeof name, "fig3.%s.%s", which, loc);
-            results_add_quantiles(res, name, &f->loc[run][k]);
+            snprintf(name[run * per_run + k], sizeof *name, "fig3.%s.%s", which, loc);
         }
         for (h = 0; h < f->H; h++) {
             head_label(lab, sizeof lab, in->heads->patched_layer, h);
-            snprintf(name, sizeof name, "fig3.%s.%s", which, lab);
-            results_add_quantiles(res, name, &f->head[run][h]);
+            snprintf(name[run * per_run + f->n_loc + h], sizeof *name, "fig3.%s.%s", which, lab);
         }
+        for (k = 0; k < per_run; k++) series[run * per_run + k] = f->targets[run][k];
     }
+    for (k = 0; k < n; k++) names[k] = name[k];
+    /* every series at once: the threads sort different series */
+    results_add_quantiles_of(res, names, series, n, results_q5, results_q5_names, 5);
+    free(name);
+    free(names);
+    free(series);
 }
 
 static void fig3_end(void *state) {
