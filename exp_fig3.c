@@ -17,6 +17,7 @@ struct Fig3;
 typedef struct {
     const ExpInputs *in;
     const struct Fig3 *f;
+    int patched; /* the patched run: the writer's clean output from f->writer */
 } Fig3Position;
 
 typedef struct Fig3 {
@@ -54,7 +55,8 @@ static void *fig3_begin(const ExpInputs *in, int n_rows, int T, int batch_rows) 
 
 
 /* At (b, t): every location, every head of the patched layer, then the writer's clean
- * output (f->writer). */
+ * output (the clean run's hook, the very array the other units read, so the queue
+ * shares it; f->writer, its copy, in the patched run). */
 static void fig3_vectors(const void *ctx, const Activations *a, int b, int t, const float **vec, float *scratch) {
     const Fig3Position *p = ctx;
     const Model *m = p->in->model;
@@ -64,7 +66,8 @@ static void fig3_vectors(const void *ctx, const Activations *a, int b, int t, co
     (void)scratch;
     for (k = 0; k < n_loc; k++) vec[k] = resid_location_data(m, a, k) + bt * D;
     for (h = 0; h < H; h++) vec[n_loc + h] = head_output(m, a, p->in->heads->patched_layer, h, b, t);
-    vec[n_loc + H] = p->f->writer + bt * D;
+    vec[n_loc + H] = p->patched ? p->f->writer + bt * D
+                                : head_output(m, a, p->in->heads->writer_layer, p->in->heads->writer_head, b, t);
 }
 
 /* The statistics of one run (clean: which 0, patched: 1): PR onto the writer's clean
@@ -73,6 +76,7 @@ static void fig3_vectors(const void *ctx, const Activations *a, int b, int t, co
 static void fig3_collect(Fig3 *f, const ExpInputs *in, ExpBatch *b, int which) {
     f->position.in = in;
     f->position.f = f;
+    f->position.patched = which;
     if (which == 0) {
         collect_prs_queue(in->model, b, &f->plan, fig3_vectors, &f->position, f->targets[0]);
         collect_prs_flush(in->model, b);

@@ -4,6 +4,7 @@
 #include "experiments.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -319,12 +320,105 @@ void pr_plan_free(PrPlan *p) {
  * paid once a span; 30 rows of gelu-4l, 1 thread). */
 #define PR_SPAN_D 128
 
-/* One thread's work space for DOT_LANES positions of a plan. */
+/* The queue's plans merged into one plan over the distinct vectors they read: a vector
+ * that several plans name (the same array at the batch's first position: Figs 1, 2, 3
+ * and the scan read the same hooks) is interleaved once a block of positions, and a
+ * (direction, target) pair several plans ask for (Fig 1's are all among the scan's) is
+ * computed once. Each plan's values are then the merged plan's, bit for bit: every
+ * value is the same pair of double chains whichever group computes it. */
 typedef struct {
-    const float **vec;   /* [DOT_LANES][n_vectors] the positions' vectors */
-    float *scratch;      /* [DOT_LANES][D] their PositionVectors scratch */
-    double *block;       /* [n_vectors][PR_SPAN_D][DOT_LANES] a span of the vectors, lane by lane */
-    char *used;          /* [n_vectors] vectors some group reads */
+    PrPlan plan;                          /* over the distinct vectors, each pair once */
+    int n_plans;
+    int first_vec[EXP_MAX_QUEUED + 1];    /* plan r's vector v is flat vector first_vec[r] + v */
+    int first_value[EXP_MAX_QUEUED + 1];  /* plan r's value s is flat value first_value[r] + s */
+    int *merged_vector;                   /* [flat vectors] its merged vector */
+    int *owner;                           /* [merged vectors] the flat vector that supplies it */
+    int *merged_value;                    /* [flat values] its merged value */
+} PrMerge;
+
+/* Whether p points into the n floats at base (compared as addresses: the pointers a
+ * PositionVectors returns may point anywhere). */
+static int points_into(const float *p, const float *base, size_t n) {
+    const uintptr_t u = (uintptr_t)p, b0 = (uintptr_t)base;
+    return u >= b0 && u < b0 + n * sizeof *base;
+}
+
+/* Merges the queue's plans, their vectors identified at the batch's first position
+ * (vectors in a plan's scratch are its own). */
+static void pr_merge_build(PrMerge *mg, const Model *m, const Activations *a, const PrQueue *q) {
+    const int D = m->cfg.d_model;
+    int r, i, j, g, k, n_flat = 0, n_values = 0, n_groups = 0, nvm = 0;
+    const float **probe;
+    float *scratch;
+    int *pair;
+    mg->n_plans = q->n;
+    for (r = 0; r < q->n; r++) {
+        const PrPlan *p = q->req[r].plan;
+        mg->first_vec[r] = n_flat;
+        mg->first_value[r] = n_values;
+        n_flat += p->n_vectors;
+        n_values += p->n_values;
+        n_groups += p->n_groups;
+    }
+    mg->first_vec[q->n] = n_flat;
+    mg->first_value[q->n] = n_values;
+    probe = xalloc_array((size_t)(n_flat > 0 ? n_flat : 1), sizeof *probe, "projection ratios");
+    scratch = xalloc_array((size_t)q->n * D, sizeof *scratch, "projection ratios");
+    mg->merged_vector = xalloc_array((size_t)(n_flat > 0 ? n_flat : 1), sizeof *mg->merged_vector, "projection ratios");
+    mg->owner = xalloc_array((size_t)(n_flat > 0 ? n_flat : 1), sizeof *mg->owner, "projection ratios");
+    mg->merged_value = xalloc_array((size_t)(n_values > 0 ? n_values : 1), sizeof *mg->merged_value, "projection ratios");
+    for (r = 0; r < q->n; r++) q->req[r].fn(q->req[r].ctx, a, 0, 0, probe + mg->first_vec[r], scratch + (size_t)r * D);
+    for (i = 0; i < n_flat; i++) {
+        const int own = points_into(probe[i], scratch, (size_t)q->n * D);
+        for (j = 0; j < i && (own || probe[j] != probe[i] || points_into(probe[j], scratch, (size_t)q->n * D)); j++)
+            continue;
+        if (j < i) {
+            mg->merged_vector[i] = mg->merged_vector[j];
+        } else {
+            mg->owner[nvm] = i;
+            mg->merged_vector[i] = nvm++;
+        }
+    }
+    pair = xalloc_array((size_t)nvm * (nvm > 0 ? nvm : 1), sizeof *pair, "projection ratios");
+    for (i = 0; i < nvm * nvm; i++) pair[i] = -1;
+    pr_plan_init(&mg->plan, nvm, n_groups, n_values);
+    for (r = 0; r < q->n; r++) {
+        const PrPlan *p = q->req[r].plan;
+        const int *mv = mg->merged_vector + mg->first_vec[r];
+        for (g = 0; g < p->n_groups; g++) {
+            const int dir = mv[p->direction[g]];
+            int any_new = 0;
+            for (k = p->start[g]; k < p->start[g + 1]; k++) any_new |= pair[(size_t)dir * nvm + mv[p->target[k]]] < 0;
+            if (any_new) pr_plan_group(&mg->plan, dir);
+            for (k = p->start[g]; k < p->start[g + 1]; k++) {
+                int *at = &pair[(size_t)dir * nvm + mv[p->target[k]]];
+                if (*at < 0) {
+                    *at = mg->plan.n_values;
+                    pr_plan_target(&mg->plan, mv[p->target[k]]);
+                }
+                mg->merged_value[mg->first_value[r] + k] = *at;
+            }
+        }
+    }
+    free(pair);
+    free(probe);
+    free(scratch);
+}
+
+static void pr_merge_free(PrMerge *mg) {
+    pr_plan_free(&mg->plan);
+    free(mg->merged_vector);
+    free(mg->owner);
+    free(mg->merged_value);
+}
+
+/* One thread's work space for DOT_LANES positions of a merged plan. */
+typedef struct {
+    const float **flat;  /* [DOT_LANES][flat vectors] what each plan's PositionVectors gave */
+    float *scratch;      /* [plans][DOT_LANES][D] their scratch */
+    const float **vec;   /* [DOT_LANES][merged vectors] the positions' vectors */
+    double *block;       /* [merged vectors][PR_SPAN_D][DOT_LANES] a span of the vectors, lane by lane */
+    char *used;          /* [merged vectors] vectors some group reads */
     int *run_end;        /* [n_groups] for the first group of a run of groups with the same
                             targets (in the same order): one past the run's last group */
     const double **in;   /* [n_values] a run's targets' blocks, from the current span */
@@ -341,20 +435,24 @@ static int same_targets(const PrPlan *p, int g, int h) {
            (n == 0 || memcmp(p->target + p->start[g], p->target + p->start[h], (size_t)n * sizeof *p->target) == 0);
 }
 
-static void pr_work_alloc(PrWork *w, const PrPlan *p, int D) {
+static void pr_work_alloc(PrWork *w, const PrMerge *mg, int D) {
+    const PrPlan *p = &mg->plan;
     const size_t nv = (size_t)(p->n_values > 0 ? p->n_values : 1), ng = (size_t)(p->n_groups > 0 ? p->n_groups : 1);
+    const size_t n_flat = (size_t)(mg->first_vec[mg->n_plans] > 0 ? mg->first_vec[mg->n_plans] : 1);
+    const size_t nvm = (size_t)(p->n_vectors > 0 ? p->n_vectors : 1);
     int g, h, k;
-    w->vec = xalloc_array((size_t)DOT_LANES * p->n_vectors, sizeof *w->vec, "projection ratios");
-    w->scratch = xalloc_array((size_t)DOT_LANES * D, sizeof *w->scratch, "projection ratios");
-    w->block = xalloc_array((size_t)p->n_vectors * PR_SPAN_D * DOT_LANES, sizeof *w->block, "projection ratios");
-    w->used = xalloc_array((size_t)p->n_vectors, 1, "projection ratios");
+    w->flat = xalloc_array((size_t)DOT_LANES * n_flat, sizeof *w->flat, "projection ratios");
+    w->scratch = xalloc_array((size_t)mg->n_plans * DOT_LANES * D, sizeof *w->scratch, "projection ratios");
+    w->vec = xalloc_array((size_t)DOT_LANES * nvm, sizeof *w->vec, "projection ratios");
+    w->block = xalloc_array(nvm * PR_SPAN_D * DOT_LANES, sizeof *w->block, "projection ratios");
+    w->used = xalloc_array(nvm, 1, "projection ratios");
     w->run_end = xalloc_array(ng, sizeof *w->run_end, "projection ratios");
     w->in = xalloc_array(nv, sizeof *w->in, "projection ratios");
     w->dir = xalloc_array(ng, sizeof *w->dir, "projection ratios");
     w->out = xalloc_array(ng, sizeof *w->out, "projection ratios");
     w->self = xalloc_array(ng, sizeof *w->self, "projection ratios");
     w->dot = xalloc_array((nv + ng) * DOT_LANES, sizeof *w->dot, "projection ratios");
-    memset(w->used, 0, (size_t)p->n_vectors);
+    memset(w->used, 0, nvm);
     for (g = 0; g < p->n_groups; g++) {
         w->used[p->direction[g]] = 1;
         for (k = p->start[g]; k < p->start[g + 1]; k++) w->used[p->target[k]] = 1;
@@ -366,8 +464,9 @@ static void pr_work_alloc(PrWork *w, const PrPlan *p, int D) {
 }
 
 static void pr_work_free(PrWork *w) {
-    free(w->vec);
+    free(w->flat);
     free(w->scratch);
+    free(w->vec);
     free(w->block);
     free(w->used);
     free(w->run_end);
@@ -378,19 +477,41 @@ static void pr_work_free(PrWork *w) {
     free(w->dot);
 }
 
-/* The plan's values at the n (1..DOT_LANES) positions bt0 .. bt0+n-1 of the batch into
- * out[j * n_values + s]: span of d by span, the positions' vectors interleaved lane by
- * lane (a lane past n repeats the last position, its values unused), then every group's
- * dot products side by side. The same double chains as projection_ratio, so the same floats. */
-static void pr_lanes(PrWork *w, const Model *m, const Activations *a, const PrPlan *p, PositionVectors fn,
-                     const void *ctx, size_t bt0, int n, float *out) {
-    const int D = m->cfg.d_model, T = a->n_pos, nv = p->n_vectors;
-    const size_t stride = (size_t)PR_SPAN_D * DOT_LANES;
-    int l, v, d0, g, k;
+/* The merged vectors of the n (1..DOT_LANES) positions bt0 .. bt0+n-1 into w->vec (a lane
+ * past n repeats the last position): every plan's PositionVectors, each merged vector
+ * from the plan that supplies it. A vector two plans share must be the same array at
+ * every position, as it was at the first (checked). */
+static void pr_vectors(PrWork *w, const PrMerge *mg, const Activations *a, const PrQueue *q, int D, size_t bt0,
+                       int n) {
+    const int T = a->n_pos, nvm = mg->plan.n_vectors, n_flat = mg->first_vec[mg->n_plans];
+    int l, r, i;
     for (l = 0; l < DOT_LANES; l++) {
         const size_t bt = bt0 + (size_t)(l < n ? l : n - 1);
-        fn(ctx, a, (int)(bt / (size_t)T), (int)(bt % (size_t)T), w->vec + (size_t)l * nv, w->scratch + (size_t)l * D);
+        const float **flat = w->flat + (size_t)l * n_flat, **vec = w->vec + (size_t)l * nvm;
+        for (r = 0; r < mg->n_plans; r++)
+            q->req[r].fn(q->req[r].ctx, a, (int)(bt / (size_t)T), (int)(bt % (size_t)T), flat + mg->first_vec[r],
+                         w->scratch + ((size_t)r * DOT_LANES + l) * D);
+        for (i = 0; i < nvm; i++) vec[i] = flat[mg->owner[i]];
+        for (i = 0; i < n_flat; i++)
+            if (flat[i] != vec[mg->merged_vector[i]])
+                die(EXIT_INTERNAL,
+                    "internal: projection ratios: two vectors that were one array at the batch's first position "
+                    "differ at position %lu",
+                    (unsigned long)bt);
     }
+}
+
+/* The merged plan's values at the n (1..DOT_LANES) positions bt0 .. bt0+n-1 of the batch
+ * into out[j * n_values + s]: span of d by span, the positions' vectors interleaved lane
+ * by lane, then every group's dot products side by side. The same double chains as
+ * projection_ratio, so the same floats. */
+static void pr_lanes(PrWork *w, const PrMerge *mg, const Activations *a, const PrQueue *q, int D, size_t bt0, int n,
+                     float *out) {
+    const PrPlan *p = &mg->plan;
+    const int nv = p->n_vectors;
+    const size_t stride = (size_t)PR_SPAN_D * DOT_LANES;
+    int l, v, d0, g, k;
+    pr_vectors(w, mg, a, q, D, bt0, n);
     memset(w->dot, 0, (size_t)(p->n_groups + p->n_values) * DOT_LANES * sizeof *w->dot);
     for (d0 = 0; d0 < D; d0 += PR_SPAN_D) {
         const int span = D - d0 < PR_SPAN_D ? D - d0 : PR_SPAN_D;
@@ -432,60 +553,53 @@ static void pr_lanes(PrWork *w, const Model *m, const Activations *a, const PrPl
         }
 }
 
-/* Parallel over the groups of DOT_LANES positions of [bt0, bt0 + n) (inside a parallel
- * region: the threads share them), values into out as pr_lanes. */
-static void pr_span(PrWork *w, const Model *m, const Activations *a, const PrPlan *p, PositionVectors fn,
-                    const void *ctx, size_t bt0, int n, float *out) {
-    const int n_blocks = (n + DOT_LANES - 1) / DOT_LANES;
-    int j;
+/* The queue's plans on the batch a, merged (PrMerge): a chunk of EXP_STAT_CHUNK positions
+ * at a time, the merged values of the chunk (the threads share its blocks of positions),
+ * then every plan's appends (the threads share the targets). */
+static void collect_queue(const Model *m, const Activations *a, const PrQueue *q) {
+    const size_t n_bt = (size_t)a->n_rows * a->n_pos;
+    const int D = m->cfg.d_model;
+    PrMerge mg;
+    float *stat;
+    int n_flat_values, n_stat;
+    if (q->n <= 0 || n_bt == 0) return;
+    pr_merge_build(&mg, m, a, q);
+    n_flat_values = mg.first_value[q->n];
+    n_stat = mg.plan.n_values;
+    stat = xalloc_array((size_t)EXP_STAT_CHUNK * (size_t)(n_stat > 0 ? n_stat : 1), sizeof *stat, "statistics");
+#ifdef _OPENMP
+#pragma omp parallel
+#endif
+    {
+        PrWork w;
+        size_t bt0;
+        pr_work_alloc(&w, &mg, D);
+        for (bt0 = 0; bt0 < n_bt; bt0 += EXP_STAT_CHUNK) {
+            const int n = n_bt - bt0 < EXP_STAT_CHUNK ? (int)(n_bt - bt0) : EXP_STAT_CHUNK;
+            const int n_blocks = (n + DOT_LANES - 1) / DOT_LANES;
+            int j, s;
 #ifdef _OPENMP
 #pragma omp for schedule(static)
 #endif
-    for (j = 0; j < n_blocks; j++) {
-        const int first = j * DOT_LANES, len = n - first < DOT_LANES ? n - first : DOT_LANES;
-        pr_lanes(w, m, a, p, fn, ctx, bt0 + (size_t)first, len, out + (size_t)first * p->n_values);
-    }
-}
-
-/* The queue's plans on the batch a: a chunk of EXP_STAT_CHUNK positions at a time, every
- * plan's values of the chunk (the threads share its blocks of positions), then every
- * plan's appends (the threads share the targets). */
-static void collect_queue(const Model *m, const Activations *a, const PrQueue *q) {
-    const size_t n_bt = (size_t)a->n_rows * a->n_pos;
-    float *stat[EXP_MAX_QUEUED];
-    int first[EXP_MAX_QUEUED + 1], r;
-    if (q->n <= 0) return;
-    for (r = 0, first[0] = 0; r < q->n; r++) {
-        const int n_stat = q->req[r].plan->n_values;
-        stat[r] = xalloc_array((size_t)EXP_STAT_CHUNK * (size_t)(n_stat > 0 ? n_stat : 1), sizeof **stat, "statistics");
-        first[r + 1] = first[r] + n_stat; /* the plans' targets, numbered in turn */
-    }
-#ifdef _OPENMP
-#pragma omp parallel private(r)
-#endif
-    {
-        PrWork w[EXP_MAX_QUEUED];
-        size_t bt0;
-        for (r = 0; r < q->n; r++) pr_work_alloc(&w[r], q->req[r].plan, m->cfg.d_model);
-        for (bt0 = 0; bt0 < n_bt; bt0 += EXP_STAT_CHUNK) {
-            const int n = n_bt - bt0 < EXP_STAT_CHUNK ? (int)(n_bt - bt0) : EXP_STAT_CHUNK;
-            int s;
-            for (r = 0; r < q->n; r++)
-                pr_span(&w[r], m, a, q->req[r].plan, q->req[r].fn, q->req[r].ctx, bt0, n, stat[r]); /* barrier */
+            for (j = 0; j < n_blocks; j++) {
+                const int first = j * DOT_LANES, len = n - first < DOT_LANES ? n - first : DOT_LANES;
+                pr_lanes(&w, &mg, a, q, D, bt0 + (size_t)first, len, stat + (size_t)first * n_stat);
+            } /* barrier */
             /* in (b, t) order, whatever thread computed them; each target by one thread */
 #ifdef _OPENMP
 #pragma omp for schedule(static)
 #endif
-            for (s = 0; s < first[q->n]; s++) {
-                int k = 0;
-                while (s >= first[k + 1]) k++;
-                samples_add_strided(q->req[k].targets[s - first[k]], stat[k] + (s - first[k]), (size_t)n,
-                                    (size_t)q->req[k].plan->n_values);
-            } /* ends with a barrier: the stat buffers are free again */
+            for (s = 0; s < n_flat_values; s++) {
+                int r = 0;
+                while (s >= mg.first_value[r + 1]) r++;
+                samples_add_strided(q->req[r].targets[s - mg.first_value[r]], stat + mg.merged_value[s], (size_t)n,
+                                    (size_t)n_stat);
+            } /* ends with a barrier: the stat buffer is free again */
         }
-        for (r = 0; r < q->n; r++) pr_work_free(&w[r]);
+        pr_work_free(&w);
     }
-    for (r = 0; r < q->n; r++) free(stat[r]);
+    free(stat);
+    pr_merge_free(&mg);
 }
 
 void collect_prs(const Model *m, const Activations *a, const PrPlan *plan, PositionVectors fn, const void *ctx,
