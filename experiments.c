@@ -502,11 +502,12 @@ static void pr_vectors(PrWork *w, const PrMerge *mg, const Activations *a, const
 }
 
 /* The merged plan's values at the n (1..DOT_LANES) positions bt0 .. bt0+n-1 of the batch
- * into out[j * n_values + s]: span of d by span, the positions' vectors interleaved lane
+ * into out[s * ld + j] (value by value, so that each value's positions are contiguous for
+ * the appends): span of d by span, the positions' vectors interleaved lane
  * by lane, then every group's dot products side by side. The same double chains as
  * projection_ratio, so the same floats. */
 static void pr_lanes(PrWork *w, const PrMerge *mg, const Activations *a, const PrQueue *q, int D, size_t bt0, int n,
-                     float *out) {
+                     float *out, size_t ld) {
     const PrPlan *p = &mg->plan;
     const int nv = p->n_vectors;
     const size_t stride = (size_t)PR_SPAN_D * DOT_LANES;
@@ -545,12 +546,12 @@ static void pr_lanes(PrWork *w, const PrMerge *mg, const Activations *a, const P
             dot_lanes(w->out, w->self, w->dir, n_dir, w->in, n_t, span);
         }
     }
-    for (l = 0; l < n; l++)
-        for (g = 0; g < p->n_groups; g++) {
-            const double *dot = w->dot + (size_t)(g + p->start[g]) * DOT_LANES;
-            for (k = 0; k < p->start[g + 1] - p->start[g]; k++)
-                out[(size_t)l * p->n_values + p->start[g] + k] = pr_sample(dot[(size_t)(1 + k) * DOT_LANES + l], dot[l]);
-        }
+    for (g = 0; g < p->n_groups; g++) {
+        const double *dot = w->dot + (size_t)(g + p->start[g]) * DOT_LANES;
+        for (k = 0; k < p->start[g + 1] - p->start[g]; k++)
+            for (l = 0; l < n; l++)
+                out[(size_t)(p->start[g] + k) * ld + l] = pr_sample(dot[(size_t)(1 + k) * DOT_LANES + l], dot[l]);
+    }
 }
 
 /* The queue's plans on the batch a, merged (PrMerge): a chunk of EXP_STAT_CHUNK positions
@@ -566,6 +567,7 @@ static void collect_queue(const Model *m, const Activations *a, const PrQueue *q
     pr_merge_build(&mg, m, a, q);
     n_flat_values = mg.first_value[q->n];
     n_stat = mg.plan.n_values;
+    /* [n_stat][EXP_STAT_CHUNK]: a chunk's values, value by value */
     stat = xalloc_array((size_t)EXP_STAT_CHUNK * (size_t)(n_stat > 0 ? n_stat : 1), sizeof *stat, "statistics");
 #ifdef _OPENMP
 #pragma omp parallel
@@ -583,7 +585,7 @@ static void collect_queue(const Model *m, const Activations *a, const PrQueue *q
 #endif
             for (j = 0; j < n_blocks; j++) {
                 const int first = j * DOT_LANES, len = n - first < DOT_LANES ? n - first : DOT_LANES;
-                pr_lanes(&w, &mg, a, q, D, bt0 + (size_t)first, len, stat + (size_t)first * n_stat);
+                pr_lanes(&w, &mg, a, q, D, bt0 + (size_t)first, len, stat + first, EXP_STAT_CHUNK);
             } /* barrier */
             /* in (b, t) order, whatever thread computed them; each target by one thread */
 #ifdef _OPENMP
@@ -592,8 +594,8 @@ static void collect_queue(const Model *m, const Activations *a, const PrQueue *q
             for (s = 0; s < n_flat_values; s++) {
                 int r = 0;
                 while (s >= mg.first_value[r + 1]) r++;
-                samples_add_strided(q->req[r].targets[s - mg.first_value[r]], stat + mg.merged_value[s], (size_t)n,
-                                    (size_t)n_stat);
+                samples_add_strided(q->req[r].targets[s - mg.first_value[r]],
+                                    stat + (size_t)mg.merged_value[s] * EXP_STAT_CHUNK, (size_t)n, 1);
             } /* ends with a barrier: the stat buffer is free again */
         }
         pr_work_free(&w);

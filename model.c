@@ -1611,6 +1611,20 @@ static void add_vectors(float *out, const float *a, const float *b, size_t n) {
     for (i = 0; i < n; i++) out[i] = a[i] + b[i];
 }
 
+/* out = x over n floats, the threads sharing it (one thread copying a batch's residual
+ * stream kept the other waiting). */
+static void copy_floats(float *out, const float *x, size_t n) {
+    const long n_chunks = (long)((n + 16383) / 16384);
+    long ch;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) if (n_chunks > 4)
+#endif
+    for (ch = 0; ch < n_chunks; ch++) {
+        const size_t i0 = (size_t)ch * 16384;
+        memcpy(out + i0, x + i0, (n - i0 < 16384 ? n - i0 : 16384) * sizeof *out);
+    }
+}
+
 /* Block l's arrays for its forward pass: its kept hooks, and the work space for
  * those it does not keep but the pass needs whole (KEPT_OR_WORK kinds). */
 static LayerActivations block_arrays(Activations *a, int l) {
@@ -1657,24 +1671,34 @@ static void patch_values(const ModelConfig *c, const LayerWeights *w, Activation
 
 /* The MLP of rows [0, BT): mlp_pre = ln2_normalized W_in + b_in (in mlp_post when
  * mlp_pre is not kept), mlp_post = act(mlp_pre), mlp_out = mlp_post W_out + b_out, a
- * chunk of MLP_ROWS rows at a time, the chunks shared by the threads. Each element is
- * the same chain as in one product over all rows, and the activation is elementwise:
- * the same bits. */
+ * chunk of at most MLP_ROWS rows at a time. Each thread takes an equal contiguous range
+ * of the rows (the rows its layernorm wrote): chunks of one size dealt to the threads
+ * left one with more (1024 rows are 11 chunks of 96: 576 rows against 448 on two
+ * threads). Each element is the same chain as in one product over all rows, and the
+ * activation is elementwise: the same bits whatever the chunks. */
 static void mlp(const ModelConfig *c, const LayerWeights *w, LayerActivations *X, int BT) {
-    const int D = c->d_model, M = c->d_mlp, n_chunks = (BT + MLP_ROWS - 1) / MLP_ROWS;
-    int ch;
+    const int D = c->d_model, M = c->d_mlp;
 #ifdef _OPENMP
-#pragma omp parallel for schedule(static)
+#pragma omp parallel if (BT > MLP_ROWS)
 #endif
-    for (ch = 0; ch < n_chunks; ch++) {
-        const int r0 = ch * MLP_ROWS, n = BT - r0 < MLP_ROWS ? BT - r0 : MLP_ROWS;
-        float *pre = (X->mlp_pre ? X->mlp_pre : X->mlp_post) + (size_t)r0 * M, *post = X->mlp_post + (size_t)r0 * M;
-        matmul_packed(pre, M, X->ln2_normalized + (size_t)r0 * D, D, &w->W_in_packed, w->b_in, n);
-        if (X->mlp_pre) memcpy(post, pre, (size_t)n * M * sizeof(float));
-        if (c->act_fn == ACT_GELU) gelu_erf(post, (size_t)n * M);
-        else if (c->act_fn == ACT_GELU_NEW) gelu_tanh(post, (size_t)n * M);
-        else relu(post, (size_t)n * M);
-        matmul_packed(X->mlp_out + (size_t)r0 * D, D, post, M, &w->W_out_packed, w->b_out, n);
+    {
+        int nt = 1, t = 0, first, end, r0;
+#ifdef _OPENMP
+        nt = omp_get_num_threads();
+        t = omp_get_thread_num();
+#endif
+        first = (int)((size_t)BT * (size_t)t / (size_t)nt);
+        end = (int)((size_t)BT * (size_t)(t + 1) / (size_t)nt);
+        for (r0 = first; r0 < end; r0 += MLP_ROWS) {
+            const int n = end - r0 < MLP_ROWS ? end - r0 : MLP_ROWS;
+            float *pre = (X->mlp_pre ? X->mlp_pre : X->mlp_post) + (size_t)r0 * M, *post = X->mlp_post + (size_t)r0 * M;
+            matmul_packed(pre, M, X->ln2_normalized + (size_t)r0 * D, D, &w->W_in_packed, w->b_in, n);
+            if (X->mlp_pre) memcpy(post, pre, (size_t)n * M * sizeof(float));
+            if (c->act_fn == ACT_GELU) gelu_erf(post, (size_t)n * M);
+            else if (c->act_fn == ACT_GELU_NEW) gelu_tanh(post, (size_t)n * M);
+            else relu(post, (size_t)n * M);
+            matmul_packed(X->mlp_out + (size_t)r0 * D, D, post, M, &w->W_out_packed, w->b_out, n);
+        }
     }
 }
 
@@ -1724,7 +1748,7 @@ void model_forward(const Model *m, Activations *a, const int *tokens, int n_rows
     if (opt->stop_after_layer >= 0 && opt->stop_after_layer < last) last = opt->stop_after_layer;
     if (opt->start_layer == 0) embed_tokens(m, a, tokens, n_rows, n_pos);
     for (l = opt->start_layer; l <= last; l++) {
-        if (l > opt->start_layer) memcpy(a->layer[l].resid_pre, a->layer[l - 1].resid_post, BT * c->d_model * sizeof(float));
+        if (l > opt->start_layer) copy_floats(a->layer[l].resid_pre, a->layer[l - 1].resid_post, BT * c->d_model);
         run_block(m, a, l, n_rows, n_pos, opt);
     }
     if (last != c->n_layers - 1) return;
