@@ -1402,32 +1402,38 @@ int model_check_tokens(const Model *m, const int *tokens, size_t n, int n_pos, c
 
 /* resid_pre of layer 0 = hook_embed + hook_pos_embed (each stored when kept). */
 static void embed_tokens(const Model *m, Activations *a, const int *tokens, int B, int T) {
-    int D = m->cfg.d_model, b, t, d;
+    const int D = m->cfg.d_model, BT = B * T;
     float *resid = a->layer[0].resid_pre;
-    for (b = 0; b < B; b++)
-        for (t = 0; t < T; t++) {
-            size_t row = (size_t)b * T + t;
-            const float *e = m->W_E + (size_t)tokens[row] * D;
-            const float *p = m->W_pos + (size_t)t * D;
-            if (a->embed) memcpy(a->embed + row * D, e, (size_t)D * sizeof(float));
-            if (a->pos_embed) memcpy(a->pos_embed + row * D, p, (size_t)D * sizeof(float));
-            for (d = 0; d < D; d++) resid[row * D + d] = e[d] + p[d];
-        }
+    int row;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) if (BT >= 64)
+#endif
+    for (row = 0; row < BT; row++) {
+        const float *e = m->W_E + (size_t)tokens[row] * D;
+        const float *p = m->W_pos + (size_t)(row % T) * D;
+        int d;
+        if (a->embed) memcpy(a->embed + (size_t)row * D, e, (size_t)D * sizeof(float));
+        if (a->pos_embed) memcpy(a->pos_embed + (size_t)row * D, p, (size_t)D * sizeof(float));
+        for (d = 0; d < D; d++) resid[(size_t)row * D + d] = e[d] + p[d];
+    }
 }
 
 /* (x - mean x) / scale[r] for each row, with a given (frozen) scale; then * w + b when w is given. */
 static void normalize_with_scale(float *out, const float *x, const float *scale, const float *w, const float *b, size_t rows, int D) {
-    size_t r;
-    int d;
-    for (r = 0; r < rows; r++) {
-        const float *xr = x + r * D;
+    long r;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) if (rows >= 64)
+#endif
+    for (r = 0; r < (long)rows; r++) {
+        const float *xr = x + (size_t)r * D;
         double mean = 0.0;
+        int d;
         for (d = 0; d < D; d++) mean += xr[d];
         mean /= D;
         for (d = 0; d < D; d++) {
             float v = (float)(xr[d] - mean) / scale[r];
             if (w) v = v * w[d] + b[d];
-            out[r * D + d] = v;
+            out[(size_t)r * D + d] = v;
         }
     }
 }
