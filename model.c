@@ -1489,6 +1489,12 @@ static void transpose_block(float *dst, int ldd, const float *src, int lds, int 
     }
 }
 
+/* Whether s is a power of two (then x * s is exact for normal x and results). */
+static int scale_is_power_of_two(float s) {
+    int e;
+    return s > 0 && frexpf(s, &e) == 0.5f;
+}
+
 /* Scores and pattern of query rows [i0, i0+mb) of (row b, head h), over keys
  * 0..nk-1 (nk = i0+mb), key by query: pt [nk, mb] gets the pattern transposed,
  * zeros past each query's own key (the layout the pattern's product with the values
@@ -1500,14 +1506,24 @@ static void attention_pattern_tile(float *pt, float *query_t, float *scores, flo
                                    const float *key_t, int i0, int mb, int T, int HD, int dh) {
     const float inv_scale = 1.0f / sqrtf((float)dh);
     const int nk = i0 + mb;
-    int i, j;
+    int i, j, e;
     /* raw dot products k.q in e order, one multiply-add per step (q.k, the same
      * chain): pt = keys [nk, dh] @ queries^T [dh, mb], the keys given transposed */
     transpose_block(query_t, mb, q, HD, mb, dh);
-    matmul_at(pt, mb, key_t, T, query_t, mb, NULL, nk, dh, mb);
-    for (j = 0; j < nk; j++) {
-        float *r = pt + (size_t)j * mb;
-        for (i = 0; i < mb; i++) r[i] = r[i] * inv_scale; /* past the diagonal too: the softmax drops them */
+    if (scale_is_power_of_two(inv_scale)) {
+        /* Scaling by a power of two commutes with every rounding of the chain (the
+         * scaled queries' chain is the scaled chain, bit for bit, short of values
+         * below 2^-120 or so): scale the dh x mb queries instead of the nk x mb
+         * scores (d_head 64: 1/8). */
+        for (e = 0; e < dh; e++)
+            for (i = 0; i < mb; i++) query_t[(size_t)e * mb + i] *= inv_scale;
+        matmul_at(pt, mb, key_t, T, query_t, mb, NULL, nk, dh, mb);
+    } else {
+        matmul_at(pt, mb, key_t, T, query_t, mb, NULL, nk, dh, mb);
+        for (j = 0; j < nk; j++) {
+            float *r = pt + (size_t)j * mb;
+            for (i = 0; i < mb; i++) r[i] = r[i] * inv_scale; /* past the diagonal too: the softmax drops them */
+        }
     }
     if (scores) {
         transpose_block(scores, T, pt, mb, nk, mb);
