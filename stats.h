@@ -89,8 +89,11 @@ void results_add_quantiles(Results *r, const char *name, Samples *s);
 extern const double results_q5[5];
 extern const char *const results_q5_names[5];
 /* Quantiles qs[0..nq) of each of n series into value[i * nq + k] with their standard
- * errors (samples_quantile_se) into se[i * nq + k], sorting each series, in parallel
- * over the series: each is one thread's, so the values do not depend on the thread count. */
+ * errors (samples_quantile_se) into se[i * nq + k]: the values samples_quantile and
+ * samples_quantile_se give, bit for bit, but each series is left sorted block by block
+ * (the standard error's blocks; the whole series' order statistics are found in them),
+ * not sorted whole. In parallel over the series: each is one thread's, so the values do
+ * not depend on the thread count. */
 void samples_quantiles_many(Samples *const *s, int n, const double *qs, int nq, double *value, double *se);
 /* Adds NAMES[i].SUFFIXES[k] = quantile qs[k] of s[i], with its standard error, for n
  * series (samples_quantiles_many); results_add_quantiles is the case of one series and

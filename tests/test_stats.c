@@ -9,6 +9,7 @@
  */
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "check.h"
@@ -148,6 +149,101 @@ static void test_sort(void) {
     }
 }
 
+/* Orders floats as numbers, -0 before +0 (the reference for the sorted order). */
+static int compare_signed_zeros(const void *a, const void *b) {
+    float x = *(const float *)a, y = *(const float *)b;
+    if (x == y) return signbit(y) - signbit(x); /* -0 first; otherwise equal */
+    return (x > y) - (x < y);
+}
+
+/* Type-7 quantile q of v[0..n) sorted ascending, written out here from its definition. */
+static double ref_quantile(const float *v, size_t n, double q) {
+    const double h = (double)(n - 1) * q;
+    const size_t lo = (size_t)floor(h);
+    if (lo >= n - 1) return v[n - 1];
+    return (double)v[lo] + (h - (double)lo) * ((double)v[lo + 1] - (double)v[lo]);
+}
+
+static int same_double(double a, double b) {
+    return (isnan(a) && isnan(b)) || memcmp(&a, &b, sizeof a) == 0;
+}
+
+/* samples_quantiles_many (blocks sorted in place, the whole series' order statistics
+ * searched in them) against the definitions computed here: each quantile from a qsort
+ * of the whole series, bit for bit (zeros with their sign), each standard error from
+ * qsort'ed copies of its 20 (or n/2) blocks within 1e-6 relative (stats.c rounds a block
+ * quantile's difference of neighbours to float), and bit for bit against
+ * samples_quantile_se (its copies of the blocks, the unchanged path), on values of every
+ * kind (both zeros, subnormals, infinities, duplicates) and sizes around the block count. */
+static void test_quantiles_many(void) {
+    static const size_t sizes[] = {4, 5, 39, 40, 41, 1000, 100003};
+    static const double qs[5] = {0.5, 0.125, 0.25, 0.75, 0.875};
+    enum { NS = sizeof sizes / sizeof *sizes };
+    Samples series[NS], *ptr[NS];
+    double value[NS * 5], se[NS * 5];
+    size_t k, i;
+    check_seed(0xC0FFEEULL);
+    for (k = 0; k < NS; k++) {
+        samples_init(&series[k]);
+        for (i = 0; i < sizes[k]; i++) {
+            const float r = check_rnd();
+            float v;
+            switch (i % 7) {
+            case 0: v = (i % 14 == 0) ? 0.0f : -0.0f; break;
+            case 1: v = r * 1e-40f; break;
+            case 2: v = (float)(int)(r * 3.0f); break;
+            case 3: v = (i % 21 == 3) ? INFINITY : r; break;
+            default: v = r * 5.0f;
+            }
+            samples_add(&series[k], v);
+        }
+        ptr[k] = &series[k];
+    }
+    /* the references first: the quantiles below reorder the series */
+    {
+        double ref_value[NS * 5], ref_se[NS * 5], lib_se[NS * 5];
+        int bad_value = 0, bad_se = 0, bad_lib_se = 0;
+        for (k = 0; k < NS; k++) {
+            const size_t n = series[k].count, groups = n / 2 < 20 ? n / 2 : 20;
+            float *all = malloc(n * sizeof *all), *block = malloc(n * sizeof *block);
+            double sum[5] = {0}, sum2[5] = {0};
+            size_t g;
+            int q;
+            samples_quantile_se(&series[k], qs, 5, lib_se + k * 5);
+            memcpy(all, series[k].values, n * sizeof *all);
+            qsort(all, n, sizeof *all, compare_signed_zeros);
+            for (g = 0; g < groups; g++) {
+                const size_t a = g * n / groups, b = (g + 1) * n / groups;
+                memcpy(block, series[k].values + a, (b - a) * sizeof *block);
+                qsort(block, b - a, sizeof *block, compare_signed_zeros);
+                for (q = 0; q < 5; q++) {
+                    const double v = ref_quantile(block, b - a, qs[q]);
+                    sum[q] += v;
+                    sum2[q] += v * v;
+                }
+            }
+            for (q = 0; q < 5; q++) {
+                const double mean = sum[q] / (double)groups, var = (sum2[q] - (double)groups * mean * mean) / (double)(groups - 1);
+                ref_value[k * 5 + q] = ref_quantile(all, n, qs[q]);
+                ref_se[k * 5 + q] = sqrt(var > 0 ? var : 0) / sqrt((double)groups);
+            }
+            free(all);
+            free(block);
+        }
+        samples_quantiles_many(ptr, NS, qs, 5, value, se);
+        for (i = 0; i < NS * 5; i++) {
+            bad_value += !same_double(value[i], ref_value[i]);
+            bad_se += !(same_double(se[i], ref_se[i]) || fabs(se[i] - ref_se[i]) <= 1e-6 * fabs(ref_se[i]));
+            bad_lib_se += !same_double(se[i], lib_se[i]);
+        }
+        CHECK(bad_value == 0, "samples_quantiles_many: every quantile the bits of the sorted series' (%d differ)", bad_value);
+        CHECK(bad_se == 0, "samples_quantiles_many: every standard error that of the sorted blocks (%d differ)", bad_se);
+        CHECK(bad_lib_se == 0, "samples_quantiles_many: every standard error the bits of samples_quantile_se (%d differ)",
+              bad_lib_se);
+    }
+    for (k = 0; k < NS; k++) samples_free(&series[k]);
+}
+
 /* compact_code / compact_value against their definition: every code's value round-trips
  * and the values increase with the code; a value's code is the nearest code value (ties
  * either way) within the stated error: 2^-13 below 4, 2^-12 below 8, 2^-10 relative below
@@ -203,6 +299,7 @@ int main(void) {
     test_compact();
     test_quantiles();
     test_sort();
+    test_quantiles_many();
     test_add_strided();
     test_pearson_and_least_squares();
     test_results();
