@@ -144,6 +144,10 @@ void dot_lanes(double *const *out, double *const *self, const double *const *b, 
     active->dot_lanes(out, self, b, nb, a, n, D);
 }
 
+void transpose_floats(float *dst, int ldd, const float *src, int lds, int rows, int cols) {
+    active->transpose(dst, ldd, src, lds, rows, cols);
+}
+
 void interleave_lanes(double *blk, const float *const *src, int D) {
     active->interleave_lanes(blk, src, D);
 }

@@ -92,6 +92,9 @@ void softmax_causal_columns(float *x, int ld, int rows, int cols, int first);
 #define DOT_LANES 8
 void dot_lanes(double *const *out, double *const *self, const double *const *b, int nb, const double *const *a, int n,
                int D);
+/* dst[c * ldd + r] = src[r * lds + c] for r < rows, c < cols: a copy, transposed (the
+ * attention's keys and queries). */
+void transpose_floats(float *dst, int ldd, const float *src, int lds, int rows, int cols);
 /* The block of DOT_LANES vectors src[0..DOT_LANES) of length D, in double:
  * blk[d * DOT_LANES + l] = src[l][d]. */
 void interleave_lanes(double *blk, const float *const *src, int D);

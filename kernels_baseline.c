@@ -147,6 +147,64 @@ static void pack_b(float *restrict bp, const float *w, int ldw, int kc, int nc) 
     }
 }
 
+/* ---- transposition ------------------------------------------------------ */
+
+/* Whether the 4 x 4 transposition below is compiled (gcc 12 and clang have the builtin). */
+#if defined(__GNUC__) && !defined(KERNELS_PORTABLE) && defined(__has_builtin)
+#if __has_builtin(__builtin_shufflevector)
+#define TRANSPOSE_4X4 1
+#endif
+#endif
+
+#ifdef TRANSPOSE_4X4
+typedef float v4f __attribute__((vector_size(4 * sizeof(float))));
+
+/* dst[c * ldd + r] = src[r * lds + c] for r, c < 4: four loads, eight shuffles, four stores. */
+static inline void transpose_4x4(float *dst, size_t ldd, const float *src, size_t lds) {
+    v4f r0, r1, r2, r3, t0, t1, t2, t3, c;
+    memcpy(&r0, src, sizeof r0);
+    memcpy(&r1, src + lds, sizeof r1);
+    memcpy(&r2, src + 2 * lds, sizeof r2);
+    memcpy(&r3, src + 3 * lds, sizeof r3);
+    t0 = __builtin_shufflevector(r0, r1, 0, 4, 1, 5); /* r0[0] r1[0] r0[1] r1[1] */
+    t1 = __builtin_shufflevector(r0, r1, 2, 6, 3, 7); /* r0[2] r1[2] r0[3] r1[3] */
+    t2 = __builtin_shufflevector(r2, r3, 0, 4, 1, 5);
+    t3 = __builtin_shufflevector(r2, r3, 2, 6, 3, 7);
+    c = __builtin_shufflevector(t0, t2, 0, 1, 4, 5);
+    memcpy(dst, &c, sizeof c);
+    c = __builtin_shufflevector(t0, t2, 2, 3, 6, 7);
+    memcpy(dst + ldd, &c, sizeof c);
+    c = __builtin_shufflevector(t1, t3, 0, 1, 4, 5);
+    memcpy(dst + 2 * ldd, &c, sizeof c);
+    c = __builtin_shufflevector(t1, t3, 2, 3, 6, 7);
+    memcpy(dst + 3 * ldd, &c, sizeof c);
+}
+#endif
+
+/* dst[c * ldd + r] = src[r * lds + c] for r < rows, c < cols (a plain copy, so every
+ * path gives the same bits). In blocks of 16 rows of src, so that each row of dst gets a
+ * whole cache line at a time; 4 x 4 blocks by vector shuffles where compiled (element by
+ * element, each load or store of a strided transposition was one instruction). */
+static void transpose_rows(float *restrict dst, size_t ldd, const float *restrict src, size_t lds, int rows,
+                             int cols) {
+    int r0, r1, r, c;
+    for (r0 = 0; r0 < rows; r0 = r1) {
+        r1 = rows - r0 < 16 ? rows : r0 + 16;
+        c = 0;
+#ifdef TRANSPOSE_4X4
+        if (r1 - r0 == 16)
+            for (; c + 4 <= cols; c += 4)
+                for (r = r0; r < r1; r += 4) transpose_4x4(dst + (size_t)c * ldd + r, ldd, src + (size_t)r * lds + c, lds);
+#endif
+        for (; c < cols; c++)
+            for (r = r0; r < r1; r++) dst[(size_t)c * ldd + r] = src[(size_t)r * lds + c];
+    }
+}
+
+static void transpose_kernel(float *dst, int ldd, const float *src, int lds, int rows, int cols) {
+    transpose_rows(dst, (size_t)ldd, src, (size_t)lds, rows, cols);
+}
+
 /* Packs rows [0,mc) x cols [0,kc) of a (a[i,p] at a[i * ars + p * acs]) into MR-row slivers:
  * ap[((ir/MR)*kc*MR + p*MR + i)*APV + l] = a[ir+i, p] for l < APV, rows past
  * mc padded with zeros. The micro-kernel then reads one sequential stream of a
@@ -178,8 +236,10 @@ static void pack_a(float *restrict ap, const float *a, size_t ars, size_t acs, i
         float *restrict d = ap + (size_t)ir * kc * APV;
         const float *src = a + (size_t)ir * lda;
 #if MR != 6
-        if (mr == MR) {
-            /* MR sequential streams of a, one float of each per step. */
+        if (mr == MR && APV == 1) {
+            /* the MR x kc block transposed: MR sequential streams of a */
+            transpose_rows(d, MR, src, lda, MR, kc);
+        } else if (mr == MR) {
             for (p = 0; p < kc; p++)
                 for (i = 0; i < MR; i++)
                     for (l = 0; l < APV; l++) d[((size_t)p * MR + i) * APV + l] = src[(size_t)i * lda + p];
@@ -1165,5 +1225,5 @@ const KernelTable KERNELS_TABLE = {
     KERNELS_TABLE_NAME, VL,          matmul_strided,   matmul_at,     packed_floats,
     pack_panels,        matmul_panels, layernorm,
     gelu_erf,           gelu_tanh,   relu,             softmax_row,   softmax_causal_columns,
-    dot_lanes,          interleave_lanes, madd_peak_loop,
+    dot_lanes,          interleave_lanes, transpose_kernel, madd_peak_loop,
 };

@@ -33,6 +33,7 @@ typedef struct {
     void (*dot_lanes)(double *const *out, double *const *self, const double *const *b, int nb, const double *const *a,
                       int n, int D);
     void (*interleave_lanes)(double *blk, const float *const *src, int D);
+    void (*transpose)(float *dst, int ldd, const float *src, int lds, int rows, int cols);
     double (*madd_peak_loop)(long iters); /* flops done by the peak loop (see kernels_madd_peak) */
 } KernelTable;
 

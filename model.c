@@ -1452,41 +1452,17 @@ typedef struct {
     float *result;  /* [ATTN_QB, D] */
 } AttentionTiles;
 
-/* Keys transposed at once by transpose_keys (a block of 16 keys' rows stays in L1
- * while each of its dh output rows gets one cache line; key by key, every store went
- * T floats further, the same L1 set for T a multiple of 1024: half the attention's
- * own time, measured). */
-#define KEY_BLOCK 16
-
 /* key_t[b, h] = k[b, :, h, :] transposed: key_t[((b*H + h)*dh + e)*T + j] = k[b, j, h, e],
  * for one matmul per tile against the keys. Inside a parallel region: shares the (row, head)s. */
 static void transpose_keys(float *key_t, const float *k, int B, int T, int H, int dh) {
     const int HD = H * dh;
-    int bh, j0, j, e;
+    int bh;
 #ifdef _OPENMP
 #pragma omp for schedule(static)
 #endif
-    for (bh = 0; bh < B * H; bh++) {
-        const float *kb = k + (size_t)(bh / H) * T * HD + (size_t)(bh % H) * dh;
-        float *kt = key_t + (size_t)bh * dh * T;
-        for (j0 = 0; j0 < T; j0 += KEY_BLOCK) {
-            const int j1 = T - j0 < KEY_BLOCK ? T : j0 + KEY_BLOCK;
-            for (e = 0; e < dh; e++)
-                for (j = j0; j < j1; j++) kt[(size_t)e * T + j] = kb[(size_t)j * HD + e];
-        }
-    }
-}
-
-/* Rows [0, rows) x columns [0, cols) of src (row stride lds) into dst transposed
- * (row stride ldd): dst[c*ldd + j] = src[j*lds + c]. In blocks of 16 rows of src: each
- * row of dst gets a whole cache line at a time. */
-static void transpose_block(float *dst, int ldd, const float *src, int lds, int rows, int cols) {
-    int j0, j, c;
-    for (j0 = 0; j0 < rows; j0 += 16) {
-        const int j1 = rows - j0 < 16 ? rows : j0 + 16;
-        for (c = 0; c < cols; c++)
-            for (j = j0; j < j1; j++) dst[(size_t)c * ldd + j] = src[(size_t)j * lds + c];
-    }
+    for (bh = 0; bh < B * H; bh++)
+        transpose_floats(key_t + (size_t)bh * dh * T, T, k + (size_t)(bh / H) * T * HD + (size_t)(bh % H) * dh, HD, T,
+                         dh);
 }
 
 /* Whether s is a power of two (then x * s is exact for normal x and results). */
@@ -1509,7 +1485,7 @@ static void attention_pattern_tile(float *pt, float *query_t, float *scores, flo
     int i, j, e;
     /* raw dot products k.q in e order, one multiply-add per step (q.k, the same
      * chain): pt = keys [nk, dh] @ queries^T [dh, mb], the keys given transposed */
-    transpose_block(query_t, mb, q, HD, mb, dh);
+    transpose_floats(query_t, mb, q, HD, mb, dh);
     if (scale_is_power_of_two(inv_scale)) {
         /* Scaling by a power of two commutes with every rounding of the chain (the
          * scaled queries' chain is the scaled chain, bit for bit, short of values
@@ -1526,7 +1502,7 @@ static void attention_pattern_tile(float *pt, float *query_t, float *scores, flo
         }
     }
     if (scores) {
-        transpose_block(scores, T, pt, mb, nk, mb);
+        transpose_floats(scores, T, pt, mb, nk, mb);
         for (i = 0; i < mb; i++)
             for (j = i0 + i + 1; j < T; j++) scores[(size_t)i * T + j] = MASKED_SCORE;
     }
@@ -1534,7 +1510,7 @@ static void attention_pattern_tile(float *pt, float *query_t, float *scores, flo
      * contribute nothing and are written as 0. */
     softmax_causal_columns(pt, mb, nk, mb, i0);
     if (pattern) {
-        transpose_block(pattern, T, pt, mb, nk, mb);
+        transpose_floats(pattern, T, pt, mb, nk, mb);
         for (i = 0; i < mb; i++)
             for (j = nk; j < T; j++) pattern[(size_t)i * T + j] = 0.0f;
     }

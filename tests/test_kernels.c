@@ -532,6 +532,33 @@ static void test_dot_lanes(void) {
     }
 }
 
+/* transpose_floats against its definition, every element and nothing else: shapes below,
+ * at and past the 4 x 4 and 16-row blocks (the attention's: 96 x 64 queries, 1024 x 64 keys). */
+static void test_transpose_case(int rows, int cols) {
+    const int lds = cols + 3, ldd = rows + 5;
+    float *src = rand_buf((size_t)rows * lds), *dst = (float *)malloc(sizeof(float) * (size_t)cols * ldd);
+    int r, c, wrong = 0, touched = 0;
+    if (!dst) exit(1);
+    for (r = 0; r < cols * ldd; r++) dst[r] = -7.0f;
+    transpose_floats(dst, ldd, src, lds, rows, cols);
+    for (c = 0; c < cols; c++)
+        for (r = 0; r < ldd; r++) {
+            const float got = dst[(size_t)c * ldd + r];
+            if (r < rows) wrong += memcmp(&got, &src[(size_t)r * lds + c], sizeof got) != 0;
+            else touched += got != -7.0f;
+        }
+    CHECK(wrong == 0 && touched == 0, "transpose_floats %dx%d: every element in place (%d wrong), no other written (%d)",
+          rows, cols, wrong, touched);
+    free(src);
+    free(dst);
+}
+
+static void test_transpose(void) {
+    static const int shapes[][2] = {{1, 1}, {3, 5}, {4, 4}, {16, 4}, {17, 63}, {33, 7}, {96, 64}, {64, 96}, {1024, 64}};
+    size_t i;
+    for (i = 0; i < sizeof shapes / sizeof shapes[0]; i++) test_transpose_case(shapes[i][0], shapes[i][1]);
+}
+
 static void test_all(void) {
     test_matmul();
     test_matmul_packed();
@@ -542,6 +569,7 @@ static void test_all(void) {
     test_softmax();
     test_softmax_columns();
     test_dot_lanes();
+    test_transpose();
 }
 
 #ifndef KERNELS_TEST_TABLE
