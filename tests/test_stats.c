@@ -69,6 +69,20 @@ static void test_add_strided(void) {
           (unsigned long)s.n_nan, (unsigned long)bad, (unsigned long)ref.count, (unsigned long)ref.n_nan);
     samples_free(&s);
     samples_free(&ref);
+    /* stride 1: a chunk with NaNs, then one without (copied whole) */
+    samples_init(&s);
+    samples_init(&ref);
+    samples_add_strided(&s, v, 700, 1);
+    samples_add_strided(&s, v + 4, 3, 1); /* 4, 5, 6: no NaN */
+    for (i = 0; i < 700; i++) samples_add(&ref, v[i]);
+    for (i = 4; i < 7; i++) samples_add(&ref, v[i]);
+    for (bad = 0, i = 0; i < ref.count && i < s.count; i++) bad += memcmp(&s.values[i], &ref.values[i], sizeof(float)) != 0;
+    CHECK(s.count == ref.count && s.n_nan == ref.n_nan && bad == 0 && ref.n_nan > 0,
+          "samples_add_strided, stride 1: %lu values, %lu NaN, %lu differ (one at a time: %lu, %lu)",
+          (unsigned long)s.count, (unsigned long)s.n_nan, (unsigned long)bad, (unsigned long)ref.count,
+          (unsigned long)ref.n_nan);
+    samples_free(&s);
+    samples_free(&ref);
 }
 
 static void test_pearson_and_least_squares(void) {
