@@ -304,7 +304,10 @@ void pr_plan_free(PrPlan *p);
 
 /* The vectors of position (b, t) into vec[0..n_vectors) (pointers into the activations,
  * or into scratch: d_model floats of the caller's, for one vector the unit computes,
- * valid until the next call with the same scratch). */
+ * valid until the next call with the same scratch). The queue merges plans by these
+ * pointers: two vectors (of one plan or two) that are the same array at a batch's first
+ * position are read once, so they must be the same array at every position (a hook's
+ * row, as every unit's are; an internal error otherwise). */
 typedef void (*PositionVectors)(const void *ctx, const Activations *a, int b, int t, const float **vec,
                                 float *scratch);
 
@@ -317,10 +320,11 @@ void collect_prs(const Model *m, const Activations *a, const PrPlan *plan, Posit
                  Samples *const *targets);
 
 /* The projection ratios of several plans on one batch, computed together by
- * collect_prs_flush: a chunk of positions at a time, every plan in turn, so that what a
- * chunk reads of the activations comes from memory once and from cache for the plans
- * after the first (Figs 1, 2, 3 and the scan read the same hooks). Each plan's values are
- * collect_prs's, appended in the same order. */
+ * collect_prs_flush as one merged plan: a vector several plans read (Figs 1, 2, 3 and the
+ * scan read the same hooks) is converted once per block of positions, and a (direction,
+ * target) pair several plans ask for (Fig 1's and Fig 3's clean values are among the
+ * scan's) is computed once. Each plan's values are collect_prs's, bit for bit, appended
+ * in the same order. */
 #define EXP_MAX_QUEUED 8
 typedef struct PrQueue {
     int n;
