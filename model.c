@@ -1609,18 +1609,14 @@ static void add_vectors(float *out, const float *a, const float *b, size_t n) {
     for (i = 0; i < n; i++) out[i] = a[i] + b[i];
 }
 
-/* out = x over n floats, the threads sharing it (one thread copying a batch's residual
- * stream kept the other waiting). */
+/* out = x over n floats, as add_vectors shares its work (one thread copying a batch's
+ * residual stream kept the other waiting). */
 static void copy_floats(float *out, const float *x, size_t n) {
-    const long n_chunks = (long)((n + 16383) / 16384);
-    long ch;
+    size_t i;
 #ifdef _OPENMP
-#pragma omp parallel for schedule(static) if (n_chunks > 4)
+#pragma omp parallel for schedule(static) if (n > 65536)
 #endif
-    for (ch = 0; ch < n_chunks; ch++) {
-        const size_t i0 = (size_t)ch * 16384;
-        memcpy(out + i0, x + i0, (n - i0 < 16384 ? n - i0 : 16384) * sizeof *out);
-    }
+    for (i = 0; i < n; i++) out[i] = x[i];
 }
 
 /* Block l's arrays for its forward pass: its kept hooks, and the work space for
