@@ -166,7 +166,7 @@ static void test_sort(void) {
 /* Orders floats as numbers, -0 before +0 (the reference for the sorted order). */
 static int compare_signed_zeros(const void *a, const void *b) {
     float x = *(const float *)a, y = *(const float *)b;
-    if (x == y) return signbit(y) - signbit(x); /* -0 first; otherwise equal */
+    if (x == y) return (signbit(y) != 0) - (signbit(x) != 0); /* -0 first; otherwise equal */
     return (x > y) - (x < y);
 }
 
