@@ -32,6 +32,7 @@ typedef struct {
     Top2Scan *top2;  /* [T] each position's top-2 over the blocks of columns so far */
     float *dir;      /* [T, D] each position's W_U[:,top1] - W_U[:,top2] */
     float *next;     /* [T, D] each position's W_U[:, next token] (positions 0..T-2) */
+    int *top1, *second; /* [T] each position's top-2 indices, for unembed_directions */
     Points cleaners; /* (writer DLA, cleaners' actual DLA) */
     Points vcomp;    /* (writer DLA, attention-weighted V-composition DLA) */
     /* Other readings, reported beside the paper's (not scored): */
@@ -52,6 +53,8 @@ static void *sec32_begin(const ExpInputs *in, int n_rows, int T, int batch_rows)
     f->top2 = xalloc_array((size_t)T, sizeof *f->top2, "logits");
     f->dir = xalloc_array((size_t)T * c->d_model, sizeof(float), "Section 3.2 directions");
     f->next = xalloc_array((size_t)T * c->d_model, sizeof(float), "Section 3.2 directions");
+    f->top1 = xalloc_array((size_t)T, sizeof *f->top1, "Section 3.2 directions");
+    f->second = xalloc_array((size_t)T, sizeof *f->second, "Section 3.2 directions");
     points_init(&f->cleaners);
     points_init(&f->vcomp);
     points_init(&f->vcomp_same);
@@ -59,35 +62,16 @@ static void *sec32_begin(const ExpInputs *in, int n_rows, int T, int batch_rows)
     return f;
 }
 
-/* Rows of W_U gathered at once for the directions (16 floats: one cache line of each
- * position's direction per block). */
-#define SEC32_DIR_ROWS 16
-
-/* The directions of the row's T positions: f->dir[pos] = W_U[:, top1] - W_U[:, top2]
- * (unembed_direction's values) and f->next[pos] = W_U[:, tokens[pos + 1]] for pos < T-1.
- * W_U is read a block of its rows at a time, each block once for all positions while in
- * cache: column by column, position by position, every element was a miss of its own
- * (a column's elements lie d_vocab floats apart). Threads share the blocks. */
+/* The directions of the row's T positions: f->dir[pos] = W_U[:, top1] - W_U[:, top2] and
+ * f->next[pos] = W_U[:, tokens[pos + 1]] for pos < T-1 (unembed_directions). */
 static void sec32_directions(Sec32 *f, const Model *m, const int *tokens, int T) {
-    const int D = m->cfg.d_model, V = m->cfg.d_vocab, n_blocks = (D + SEC32_DIR_ROWS - 1) / SEC32_DIR_ROWS;
-    int blk;
-#ifdef _OPENMP
-#pragma omp parallel for schedule(static)
-#endif
-    for (blk = 0; blk < n_blocks; blk++) {
-        const int d0 = blk * SEC32_DIR_ROWS, d1 = D - d0 < SEC32_DIR_ROWS ? D : d0 + SEC32_DIR_ROWS;
-        int pos, d;
-        for (pos = 0; pos < T; pos++) {
-            const int c = f->top2[pos].top1, i = f->top2[pos].top2;
-            float *u = f->dir + (size_t)pos * D;
-            for (d = d0; d < d1; d++) u[d] = m->W_U[(size_t)d * V + c] - m->W_U[(size_t)d * V + i];
-            if (pos + 1 < T) {
-                const int t = tokens[pos + 1];
-                float *n = f->next + (size_t)pos * D;
-                for (d = d0; d < d1; d++) n[d] = m->W_U[(size_t)d * V + t];
-            }
-        }
+    int pos;
+    for (pos = 0; pos < T; pos++) {
+        f->top1[pos] = f->top2[pos].top1;
+        f->second[pos] = f->top2[pos].top2;
     }
+    unembed_directions(m, f->top1, f->second, T, f->dir);
+    unembed_directions(m, tokens + 1, NULL, T - 1, f->next);
 }
 
 /* Per row: the logits a block of columns at a time for all positions, each block's
@@ -210,6 +194,8 @@ static void sec32_end(void *state) {
     free(f->top2);
     free(f->dir);
     free(f->next);
+    free(f->top1);
+    free(f->second);
     points_free(&f->cleaners);
     points_free(&f->vcomp);
     points_free(&f->vcomp_same);
@@ -255,7 +241,7 @@ static size_t sec32_memory(const ExpInputs *in, int n_rows, int T, int batch_row
     (void)n_rows;
     (void)batch_rows;
     return 2 * vcomp_bytes(in->model, T) + (size_t)N_DLA * T * sizeof(double) +
-           (size_t)T * ((size_t)SEC32_LOGIT_COLS + 3 * (size_t)c->d_model) * sizeof(float) + (size_t)T * sizeof(Top2Scan);
+           (size_t)T * ((size_t)SEC32_LOGIT_COLS + 3 * (size_t)c->d_model) * sizeof(float) + (size_t)T * (sizeof(Top2Scan) + 2 * sizeof(int));
 }
 
 const Experiment experiment_sec32 = {

@@ -136,9 +136,32 @@ double direct_logit_attribution(const float *r, int D, float scale, const float 
     return acc / scale;
 }
 
+/* Rows of W_U gathered at once by unembed_directions (16 floats: one cache line of each
+ * direction per block). */
+#define UNEMBED_ROWS 16
+
+void unembed_directions(const Model *m, const int *c, const int *i, int n, float *u) {
+    const int D = m->cfg.d_model, V = m->cfg.d_vocab, n_blocks = (D + UNEMBED_ROWS - 1) / UNEMBED_ROWS;
+    int blk;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) if (n >= 64)
+#endif
+    for (blk = 0; blk < n_blocks; blk++) {
+        const int d0 = blk * UNEMBED_ROWS, d1 = D - d0 < UNEMBED_ROWS ? D : d0 + UNEMBED_ROWS;
+        int p, d;
+        for (p = 0; p < n; p++) {
+            const float *wc = m->W_U + c[p];
+            float *up = u + (size_t)p * D;
+            if (i && i[p] >= 0)
+                for (d = d0; d < d1; d++) up[d] = wc[(size_t)d * V] - m->W_U[(size_t)d * V + i[p]];
+            else
+                for (d = d0; d < d1; d++) up[d] = wc[(size_t)d * V] - 0.0f;
+        }
+    }
+}
+
 void unembed_direction(const Model *m, int c, int i, float *u) {
-    int D = m->cfg.d_model, V = m->cfg.d_vocab, d;
-    for (d = 0; d < D; d++) u[d] = m->W_U[(size_t)d * V + c] - (i >= 0 ? m->W_U[(size_t)d * V + i] : 0.0f);
+    unembed_directions(m, &c, &i, 1, u);
 }
 
 int parse_head(const Model *m, const char *s, int *layer, int *head, Error *err) {

@@ -243,6 +243,11 @@ void top2_start(Top2Scan *s, float lg0);
 void top2_scan(Top2Scan *s, const float *span, int j0, int n);
 /* u[d] = W_U[d, c] - W_U[d, i] (i < 0: just the column c). */
 void unembed_direction(const Model *m, int c, int i, float *u);
+/* The same for n directions into u [n, D]: u[p] = W_U[:, c[p]] - W_U[:, i[p]] (i NULL or
+ * i[p] < 0: the column c[p]). W_U is read a block of its rows at a time, each block once
+ * for all n while in cache (a column's elements lie d_vocab floats apart: gathered one
+ * direction at a time, every element was a miss of its own); threads share the blocks. */
+void unembed_directions(const Model *m, const int *c, const int *i, int n, float *u);
 
 /* Parses "L0H2" into layer and head, checked against the model; -1 with err otherwise. */
 int parse_head(const Model *m, const char *s, int *layer, int *head, Error *err);

@@ -155,6 +155,32 @@ static void test_projection_identities(const Model *m, const Dataset *ds) {
     activations_free(&a);
 }
 
+/* unembed_directions against W_U's columns read here: many directions at once (the blocked
+ * gather, threads sharing it), with and without a column subtracted, and one. */
+static void test_unembed_directions(const Model *m) {
+    enum { N = 70 };
+    int c[N], i[N], p, d, wrong = 0, wrong_plain = 0;
+    float *u = malloc(sizeof(float) * N * D), *w = malloc(sizeof(float) * N * D);
+    if (!u || !w) exit(1);
+    for (p = 0; p < N; p++) {
+        c[p] = (p * 37 + 5) % V;
+        i[p] = p % 3 == 0 ? -1 : (p * 11 + 2) % V;
+    }
+    unembed_directions(m, c, i, N, u);
+    unembed_directions(m, c, NULL, N, w);
+    for (p = 0; p < N; p++)
+        for (d = 0; d < D; d++) {
+            const float col = m->W_U[(size_t)d * V + c[p]];
+            const float want = i[p] < 0 ? col : col - m->W_U[(size_t)d * V + i[p]];
+            wrong += memcmp(&u[(size_t)p * D + d], &want, sizeof want) != 0;
+            wrong_plain += memcmp(&w[(size_t)p * D + d], &col, sizeof col) != 0;
+        }
+    CHECK(wrong == 0, "unembed_directions: %d of %d elements differ from W_U[:,c] - W_U[:,i]", wrong, N * D);
+    CHECK(wrong_plain == 0, "unembed_directions without i: %d elements differ from W_U[:,c]", wrong_plain);
+    free(u);
+    free(w);
+}
+
 static void test_dla_linearity(const Model *m) {
     float r1[D], r2[D], r12[D], ones[D], u[D];
     double a, b, ab;
@@ -605,6 +631,7 @@ int main(void) {
     build_data(&ds);
     test_projection_identities(&m, &ds);
     test_dla_linearity(&m);
+    test_unembed_directions(&m);
     test_patch_closed_form(&m, &ds);
     test_clean_pass(&m, &ds);
     test_pass_samples(&m, &ds);
