@@ -617,8 +617,8 @@ static void collect_queue(const Model *m, const Activations *a, const PrQueue *q
             for (s = 0; s < n_flat_values; s++) {
                 int r = 0;
                 while (s >= mg.first_value[r + 1]) r++;
-                samples_add_strided(q->req[r].targets[s - mg.first_value[r]],
-                                    stat + (size_t)mg.merged_value[s] * EXP_STAT_CHUNK, (size_t)n, 1);
+                samples_add_n(q->req[r].targets[s - mg.first_value[r]], stat + (size_t)mg.merged_value[s] * EXP_STAT_CHUNK,
+                              (size_t)n);
             } /* ends with a barrier: the stat buffer is free again */
         }
         pr_work_free(&w);

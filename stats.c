@@ -32,22 +32,19 @@ void samples_add(Samples *s, float v) {
     s->values[s->count++] = v;
 }
 
-void samples_add_strided(Samples *s, const float *v, size_t n, size_t stride) {
+void samples_add_n(Samples *s, const float *v, size_t n) {
     size_t i;
+    int nan_seen = 0;
     samples_reserve(s, n); /* room for all n at once, then no check per value */
-    if (stride == 1) { /* contiguous: without a NaN, one copy */
-        int nan_seen = 0;
-        for (i = 0; i < n; i++) nan_seen |= v[i] != v[i];
-        if (!nan_seen) {
-            memcpy(s->values + s->count, v, n * sizeof *v);
-            s->count += n;
-            return;
-        }
+    for (i = 0; i < n; i++) nan_seen |= v[i] != v[i];
+    if (!nan_seen) { /* the usual case: one copy */
+        memcpy(s->values + s->count, v, n * sizeof *v);
+        s->count += n;
+        return;
     }
     for (i = 0; i < n; i++) {
-        const float x = v[i * stride];
-        if (isnan(x)) s->n_nan++;
-        else s->values[s->count++] = x;
+        if (isnan(v[i])) s->n_nan++;
+        else s->values[s->count++] = v[i];
     }
 }
 

@@ -17,8 +17,8 @@ typedef struct {
 
 void samples_init(Samples *s);
 void samples_add(Samples *s, float v);
-/* samples_add of v[0], v[stride], ..., v[(n-1) * stride], in that order. */
-void samples_add_strided(Samples *s, const float *v, size_t n, size_t stride);
+/* samples_add of v[0], ..., v[n-1], in that order. */
+void samples_add_n(Samples *s, const float *v, size_t n);
 void samples_free(Samples *s);
 /* Quantile q in [0,1] with linear interpolation between order statistics
  * (numpy's default, "type 7"): h = (n-1) q, x[floor h] + (h - floor h)(x[floor h + 1] - x[floor h]).

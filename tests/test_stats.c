@@ -50,35 +50,35 @@ static void test_quantiles(void) {
     samples_free(&s);
 }
 
-/* samples_add_strided keeps every stride-th value in order, counts NaNs as samples_add
- * does, and grows from nothing past its first capacity. */
-static void test_add_strided(void) {
-    enum { N = 3000, STRIDE = 3 };
-    static float v[N * STRIDE];
+/* samples_add_n keeps the values in order, counts NaNs as samples_add does, grows from
+ * nothing past its first capacity, and copies a chunk without NaN whole. */
+static void test_add_n(void) {
+    enum { N = 3000 };
+    static float v[N];
     Samples s, ref;
     size_t i, bad = 0;
-    for (i = 0; i < N * STRIDE; i++) v[i] = (i % 7 == 3) ? NAN : (float)i * 0.25f - 100.0f;
+    for (i = 0; i < N; i++) v[i] = (i % 7 == 3) ? NAN : (float)i * 0.25f - 100.0f;
     samples_init(&s);
     samples_init(&ref);
-    samples_add_strided(&s, v + 1, 10, STRIDE);
-    samples_add_strided(&s, v + 1 + 10 * STRIDE, N - 10, STRIDE);
-    for (i = 0; i < N; i++) samples_add(&ref, v[1 + i * STRIDE]);
+    samples_add_n(&s, v, 10);
+    samples_add_n(&s, v + 10, N - 10);
+    for (i = 0; i < N; i++) samples_add(&ref, v[i]);
     for (i = 0; i < ref.count && i < s.count; i++) bad += s.values[i] != ref.values[i];
     CHECK(s.count == ref.count && s.n_nan == ref.n_nan && bad == 0 && ref.n_nan > 0,
-          "samples_add_strided: %lu values, %lu NaN, %lu differ (one at a time: %lu, %lu)", (unsigned long)s.count,
+          "samples_add_n: %lu values, %lu NaN, %lu differ (one at a time: %lu, %lu)", (unsigned long)s.count,
           (unsigned long)s.n_nan, (unsigned long)bad, (unsigned long)ref.count, (unsigned long)ref.n_nan);
     samples_free(&s);
     samples_free(&ref);
-    /* stride 1: a chunk with NaNs, then one without (copied whole) */
+    /* a chunk with NaNs, then one without (copied whole) */
     samples_init(&s);
     samples_init(&ref);
-    samples_add_strided(&s, v, 700, 1);
-    samples_add_strided(&s, v + 4, 3, 1); /* 4, 5, 6: no NaN */
+    samples_add_n(&s, v, 700);
+    samples_add_n(&s, v + 4, 3); /* 4, 5, 6: no NaN */
     for (i = 0; i < 700; i++) samples_add(&ref, v[i]);
     for (i = 4; i < 7; i++) samples_add(&ref, v[i]);
     for (bad = 0, i = 0; i < ref.count && i < s.count; i++) bad += memcmp(&s.values[i], &ref.values[i], sizeof(float)) != 0;
     CHECK(s.count == ref.count && s.n_nan == ref.n_nan && bad == 0 && ref.n_nan > 0,
-          "samples_add_strided, stride 1: %lu values, %lu NaN, %lu differ (one at a time: %lu, %lu)",
+          "samples_add_n, with and without NaN: %lu values, %lu NaN, %lu differ (one at a time: %lu, %lu)",
           (unsigned long)s.count, (unsigned long)s.n_nan, (unsigned long)bad, (unsigned long)ref.count,
           (unsigned long)ref.n_nan);
     samples_free(&s);
@@ -314,7 +314,7 @@ int main(void) {
     test_quantiles();
     test_sort();
     test_quantiles_many();
-    test_add_strided();
+    test_add_n();
     test_pearson_and_least_squares();
     test_results();
     return check_done("test_stats");
