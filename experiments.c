@@ -627,30 +627,31 @@ static void collect_queue(const Model *m, const Activations *a, const PrQueue *q
     pr_merge_free(&mg);
 }
 
-void collect_prs(const Model *m, const Activations *a, const PrPlan *plan, PositionVectors fn, const void *ctx,
-                 Samples *const *targets) {
-    PrQueue q;
-    q.n = 1;
-    q.req[0].plan = plan;
-    q.req[0].fn = fn;
-    q.req[0].ctx = ctx;
-    q.req[0].targets = targets;
-    collect_queue(m, a, &q);
-}
-
-void collect_prs_queue(const Model *m, ExpBatch *b, const PrPlan *plan, PositionVectors fn, const void *ctx,
-                       Samples *const *targets) {
-    PrQueue *q = b->prs;
-    if (!q) { /* a batch without a queue: now */
-        collect_prs(m, b->acts, plan, fn, ctx, targets);
-        return;
-    }
-    if (q->n >= EXP_MAX_QUEUED) die(EXIT_INTERNAL, "internal: no room to queue projection ratios");
+/* Appends a request to q (room checked by the callers). */
+static void pr_queue_add(PrQueue *q, const PrPlan *plan, PositionVectors fn, const void *ctx, Samples *const *targets) {
     q->req[q->n].plan = plan;
     q->req[q->n].fn = fn;
     q->req[q->n].ctx = ctx;
     q->req[q->n].targets = targets;
     q->n++;
+}
+
+void collect_prs(const Model *m, const Activations *a, const PrPlan *plan, PositionVectors fn, const void *ctx,
+                 Samples *const *targets) {
+    PrQueue q;
+    q.n = 0;
+    pr_queue_add(&q, plan, fn, ctx, targets);
+    collect_queue(m, a, &q);
+}
+
+void collect_prs_queue(const Model *m, ExpBatch *b, const PrPlan *plan, PositionVectors fn, const void *ctx,
+                       Samples *const *targets) {
+    if (!b->prs) { /* a batch without a queue: now */
+        collect_prs(m, b->acts, plan, fn, ctx, targets);
+        return;
+    }
+    if (b->prs->n >= EXP_MAX_QUEUED) die(EXIT_INTERNAL, "internal: no room to queue projection ratios");
+    pr_queue_add(b->prs, plan, fn, ctx, targets);
 }
 
 void collect_prs_flush(const Model *m, ExpBatch *b) {
