@@ -185,8 +185,7 @@ static inline void transpose_4x4(float *dst, size_t ldd, const float *src, size_
  * path gives the same bits). In blocks of 16 rows of src, so that each row of dst gets a
  * whole cache line at a time; 4 x 4 blocks by vector shuffles where compiled (element by
  * element, each load or store of a strided transposition was one instruction). */
-static void transpose_rows(float *restrict dst, size_t ldd, const float *restrict src, size_t lds, int rows,
-                             int cols) {
+static void transpose_rows(float *restrict dst, size_t ldd, const float *restrict src, size_t lds, int rows, int cols) {
     int r0, r1, r, c;
     for (r0 = 0; r0 < rows; r0 = r1) {
         r1 = rows - r0 < 16 ? rows : r0 + 16;

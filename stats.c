@@ -140,17 +140,21 @@ static int is_sorted(const float *v, size_t n) {
     return 1;
 }
 
+/* Type-7 interpolation between order statistics lo and lo + 1 (values lo_value,
+ * hi_value) at h = (n - 1) q, in double. */
+static double interpolate(double lo_value, double hi_value, double h, size_t lo) {
+    return lo_value + (h - (double)lo) * (hi_value - lo_value);
+}
+
 double samples_quantile(Samples *s, double q) {
-    double h, lo_value, hi_value;
+    double h;
     size_t lo;
     if (s->count == 0) return NAN;
     if (!is_sorted(s->values, s->count)) sort_floats(s->values, s->count);
     h = (double)(s->count - 1) * q;
     lo = (size_t)floor(h);
     if (lo >= s->count - 1) return s->values[s->count - 1];
-    lo_value = s->values[lo];
-    hi_value = s->values[lo + 1];
-    return lo_value + (h - (double)lo) * (hi_value - lo_value);
+    return interpolate(s->values[lo], s->values[lo + 1], h, lo);
 }
 
 /* Quantile q of the sorted v[0..n), type 7. */
@@ -163,7 +167,14 @@ static double sorted_quantile(const float *v, size_t n, double q) {
 
 #define SE_GROUPS SAMPLES_SE_GROUPS
 
-static int samples_quantile_se_blocks(const Samples *s, const double *qs, int nq, double *se, double *first);
+static int block_quantiles_se(float *values, size_t n, int in_place, const double *qs, int nq, double *se,
+                              double *first);
+
+/* samples_quantile_se, and the blocks' quantile qs[0] into first (when not NULL);
+ * returns the number of blocks. Sorts copies of the blocks: s stays as it is. */
+static int samples_quantile_se_blocks(const Samples *s, const double *qs, int nq, double *se, double *first) {
+    return block_quantiles_se((float *)s->values, s->count, 0, qs, nq, se, first); /* not written: copies */
+}
 
 int samples_block_quantiles(const Samples *s, double q, double *out) {
     double se;
@@ -187,25 +198,30 @@ void samples_quantile_se(const Samples *s, const double *qs, int nq, double *se)
     samples_quantile_se_blocks(s, qs, nq, se, NULL);
 }
 
-/* samples_quantile_se, and the blocks' quantile qs[0] into first (when not NULL);
- * returns the number of blocks. */
-static int samples_quantile_se_blocks(const Samples *s, const double *qs, int nq, double *se, double *first) {
-    size_t g, n = s->count, groups = n / 2 < SE_GROUPS ? n / 2 : SE_GROUPS;
+/* The standard errors of the quantiles qs of values[0..n) by batch means over its blocks
+ * (samples_quantile_se), the blocks' quantile qs[0] into first (when not NULL); returns
+ * the number of blocks (0 under 4 values). Each block is sorted: a copy of it, or with
+ * in_place the block itself (values then end sorted block by block). */
+static int block_quantiles_se(float *values, size_t n, int in_place, const double *qs, int nq, double *se,
+                              double *first) {
+    const size_t groups = n / 2 < SE_GROUPS ? n / 2 : SE_GROUPS;
     double sum[16] = {0}, sum2[16] = {0};
-    float *block;
+    float *block = NULL;
+    size_t g;
     int k;
     if (nq > 16) nq = 16;
     if (n < 4) {
         for (k = 0; k < nq; k++) se[k] = NAN;
         return 0;
     }
-    block = xalloc_array(n / groups + 1, sizeof *block, "quantile blocks");
+    if (!in_place) block = xalloc_array(n / groups + 1, sizeof *block, "quantile blocks");
     for (g = 0; g < groups; g++) {
-        size_t a = g * n / groups, b = (g + 1) * n / groups;
-        memcpy(block, s->values + a, (b - a) * sizeof *block);
-        sort_floats(block, b - a);
+        const size_t a = g * n / groups, b = (g + 1) * n / groups;
+        float *sorted = in_place ? values + a : block;
+        if (!in_place) memcpy(block, values + a, (b - a) * sizeof *block);
+        sort_floats(sorted, b - a);
         for (k = 0; k < nq; k++) {
-            double v = sorted_quantile(block, b - a, qs[k]);
+            double v = sorted_quantile(sorted, b - a, qs[k]);
             if (k == 0 && first) first[g] = v;
             sum[k] += v;
             sum2[k] += v * v;
@@ -361,46 +377,27 @@ static float runs_kth(const float *v, const size_t *bound, int runs, size_t k) {
  * and the quantiles of the whole series are order statistics found in those sorted runs
  * (runs_kth) instead of by sorting the whole series (a radix sort of 307,200 samples out
  * of cache: most of the finish's time). The same values: the blocks hold the same samples
- * in any order, the k-th smallest is the float sort_floats would put at k, and each
- * formula is the one of the function it replaces. The series is left sorted block by
- * block (a later samples_quantile sorts it whole). */
+ * in any order, and the k-th smallest is the float sort_floats would put at k. The series
+ * is left sorted block by block (a later samples_quantile sorts it whole). */
 static void series_quantiles(Samples *s, const double *qs, int nq, double *value, double *se) {
-    const size_t n = s->count, groups = n / 2 < SE_GROUPS ? n / 2 : SE_GROUPS;
+    const size_t n = s->count;
     size_t bound[SE_GROUPS + 1], g;
-    double sum[16] = {0}, sum2[16] = {0};
-    int k;
+    int groups, k;
     if (n < 4 || nq > 16) {
         samples_quantile_se(s, qs, nq, se);
         for (k = 0; k < nq; k++) value[k] = samples_quantile(s, qs[k]);
         return;
     }
-    for (g = 0; g <= groups; g++) bound[g] = g * n / groups;
-    for (g = 0; g < groups; g++) {
-        float *block = s->values + bound[g];
-        const size_t len = bound[g + 1] - bound[g];
-        sort_floats(block, len); /* by float_key, as runs_kth needs (is_sorted would pass +0 before -0) */
-        for (k = 0; k < nq; k++) {
-            const double v = sorted_quantile(block, len, qs[k]);
-            sum[k] += v;
-            sum2[k] += v * v;
-        }
-    }
+    groups = block_quantiles_se(s->values, n, 1, qs, nq, se, NULL);
+    for (g = 0; g <= (size_t)groups; g++) bound[g] = g * n / (size_t)groups; /* its blocks */
     for (k = 0; k < nq; k++) {
-        /* as samples_quantile_se_blocks */
-        const double mean = sum[k] / (double)groups;
-        const double var = (sum2[k] - (double)groups * mean * mean) / (double)(groups - 1);
-        /* as samples_quantile */
         const double h = (double)(n - 1) * qs[k];
         const size_t lo = (size_t)floor(h);
-        double lo_value, hi_value;
-        se[k] = sqrt(var > 0 ? var : 0) / sqrt((double)groups);
-        if (lo >= n - 1) {
-            value[k] = runs_kth(s->values, bound, (int)groups, n - 1);
-            continue;
-        }
-        lo_value = runs_kth(s->values, bound, (int)groups, lo);
-        hi_value = runs_kth(s->values, bound, (int)groups, lo + 1);
-        value[k] = lo_value + (h - (double)lo) * (hi_value - lo_value);
+        if (lo >= n - 1)
+            value[k] = runs_kth(s->values, bound, groups, n - 1);
+        else
+            value[k] = interpolate(runs_kth(s->values, bound, groups, lo), runs_kth(s->values, bound, groups, lo + 1),
+                                   h, lo);
     }
 }
 
