@@ -603,8 +603,10 @@ static void collect_queue(const Model *m, const Activations *a, const PrQueue *q
             const int n = n_bt - bt0 < EXP_STAT_CHUNK ? (int)(n_bt - bt0) : EXP_STAT_CHUNK;
             const int n_blocks = (n + DOT_LANES - 1) / DOT_LANES;
             int j, s;
+            /* Blocks and targets to the next thread free (see mlp in model.c): each writes
+             * its own part of stat or its own target, so the bits do not depend on who. */
 #ifdef _OPENMP
-#pragma omp for schedule(static)
+#pragma omp for schedule(dynamic, 1)
 #endif
             for (j = 0; j < n_blocks; j++) {
                 const int first = j * DOT_LANES, len = n - first < DOT_LANES ? n - first : DOT_LANES;
@@ -612,7 +614,7 @@ static void collect_queue(const Model *m, const Activations *a, const PrQueue *q
             } /* barrier */
             /* in (b, t) order, whatever thread computed them; each target by one thread */
 #ifdef _OPENMP
-#pragma omp for schedule(static)
+#pragma omp for schedule(dynamic, 4)
 #endif
             for (s = 0; s < n_flat_values; s++) {
                 int r = 0;

@@ -2,6 +2,7 @@
  * of kernels (kernels_impl.h), chosen once by kernels_init. */
 #include "kernels.h"
 #include "kernels_impl.h"
+#include "util.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -171,8 +172,17 @@ void pack_weights(PackedWeights *p, float *panels, size_t cap, const float *w, i
     }
 }
 
+/* p's panels, when the active kernels packed them (a test switching kernels, say, leaves
+ * panels in another copy's layout: the product then reads p->w). */
+static const float *own_panels(const PackedWeights *p) {
+    return p->kernels == (const void *)active ? p->panels : NULL;
+}
+
 void matmul_packed(float *out, int ldo, const float *a, int lda, const PackedWeights *p, const float *bias, int M) {
-    /* packed by other kernels (a test switching them, say): their layout is not ours */
-    const float *panels = p->kernels == (const void *)active ? p->panels : NULL;
-    active->matmul_packed(out, ldo, a, lda, p->w, p->ldw, panels, bias, M, p->K, p->N);
+    active->matmul_packed(out, ldo, a, (size_t)lda, 1, p->w, p->ldw, own_panels(p), p->K, bias, M, p->K, p->N);
+}
+
+void matmul_at_packed(float *out, int ldo, const float *at, int ldat, const PackedWeights *p, int K, int M) {
+    if (K < 0 || K > p->K) die(EXIT_INTERNAL, "internal: matmul_at_packed of %d rows of a %d-row matrix", K, p->K);
+    active->matmul_packed(out, ldo, at, 1, (size_t)ldat, p->w, p->ldw, own_panels(p), p->K, NULL, M, K, p->N);
 }

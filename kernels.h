@@ -30,7 +30,7 @@ void matmul_at(float *out, int ldo, const float *at, int ldat, const float *w, i
  * matmul copies the panels of w it multiplies by into the layout its register tiles
  * read (kernels_baseline.c: pack_b), at every call: for many products of a few rows
  * by the same w (the attention: one head's W_O, 128 KB, for each tile of 96 queries;
- * the MLP's W_in and W_out, 4 MB each, for each chunk of 96 rows) the copies add up. PackedWeights holds that layout, made once, for the kernels that
+ * the MLP's W_in and W_out, 4 MB each, for each chunk of 48 rows) the copies add up. PackedWeights holds that layout, made once, for the kernels that
  * were active when it was made (the layout depends on their vector width). */
 typedef struct {
     const float *w;      /* the matrix packed, [K, N] with row stride ldw (not owned: must outlive this) */
@@ -55,6 +55,13 @@ void pack_weights(PackedWeights *p, float *panels, size_t cap, const float *w, i
  * output is the same chain; only where the copy of w is read from differs), without
  * packing w again (unless other kernels than those that packed it are active). */
 void matmul_packed(float *out, int ldo, const float *a, int lda, const PackedWeights *p, const float *bias, int M);
+
+/* out[i*ldo + j] = sum_k at[k*ldat + i] * w[k, j] over the first K <= p->K rows of p's
+ * matrix (at: a [M, K] given transposed, as matmul_at takes it): the same bits as
+ * matmul_at(out, ldo, at, ldat, p->w, p->ldw, NULL, M, K, p->N). A prefix of the rows
+ * reads the same packed panels: the attention packs a row's values once for all its
+ * query tiles, each of which sees the first nk keys. */
+void matmul_at_packed(float *out, int ldo, const float *at, int ldat, const PackedWeights *p, int K, int M);
 
 /* LayerNorm of each of `rows` rows of x[rows,D]:
  *   scale[r] = sqrt(mean((x - mean x)^2) + eps); out = (x - mean x) / scale (* w + b when w, b given).

@@ -269,8 +269,10 @@ static void pack_a(float *restrict ap, const float *a, size_t ars, size_t acs, i
 }
 
 /* The micro-kernel: the MR x NR tile c (row stride ldc) continues each
- * output's chain over kc steps: for p, c[i][j] = madd(ap[p][i], bp[p][j], c[i][j]),
- * ap the packed MR-row sliver of a, bp the packed NR-column sliver of w. With
+ * output's chain over kc steps: for p, c[i][j] = madd(ap[p * as + i], bp[p][j], c[i][j]),
+ * ap the MR rows of a, step by step `as` floats apart (the packed MR-row sliver: as =
+ * MR; a transposed a read where it is: its row stride), bp the packed NR-column sliver
+ * of w. With
  * load == 0 the chains start from 0 (the first K block) and c is only written.
  * bias (NULL, or NR floats: the last K block) is added to each row at the end.
  *
@@ -360,7 +362,7 @@ static inline vfloat maddv(vfloat a, vfloat b, vfloat c) {
 #define LOAD_ONE(i, v) memcpy(&ACC(i, v), c + ROW_##i * ldc + v * VL, vb);
 #define LOAD_ROW(i) WIDE_VECS(LOAD_ONE, i)
 #define MADD_ONE(i, v) ACC(i, v) = maddv(a, b##v, ACC(i, v));
-#define STEP_ROW(i) a = BROADCAST(ap[p * MR + ROW_##i]); WIDE_VECS(MADD_ONE, i)
+#define STEP_ROW(i) a = BROADCAST(ap[p * as + ROW_##i]); WIDE_VECS(MADD_ONE, i)
 #define BIAS_ONE(i, v) ACC(i, v) = ACC(i, v) + b##v;
 #define BIAS_ROW(i) WIDE_VECS(BIAS_ONE, i)
 #define STORE_ONE(i, v) memcpy(c + ROW_##i * ldc + v * VL, &ACC(i, v), vb);
@@ -369,8 +371,8 @@ static inline vfloat maddv(vfloat a, vfloat b, vfloat c) {
 #define LOAD_W(v) memcpy(&b##v, bp + (size_t)p * NR + v * VL, vb);
 #define LOAD_BIAS(v) memcpy(&b##v, bias + v * VL, vb);
 
-static void micro_kernel(int kc, const float *restrict ap, const float *restrict bp, float *restrict c, size_t ldc,
-                         int load, const float *restrict bias) {
+static void micro_kernel(int kc, const float *restrict ap, size_t as, const float *restrict bp, float *restrict c,
+                         size_t ldc, int load, const float *restrict bias) {
     WIDE_ROWS(DECL_ROW)
     const vfloat zero = {0};
     const size_t vb = sizeof(vfloat);
@@ -395,8 +397,8 @@ static void micro_kernel(int kc, const float *restrict ap, const float *restrict
     WIDE_ROWS(STORE_ROW)
 }
 #else
-static void micro_kernel(int kc, const float *restrict ap, const float *restrict bp, float *restrict c, size_t ldc,
-                         int load, const float *restrict bias) {
+static void micro_kernel(int kc, const float *restrict ap, size_t as, const float *restrict bp, float *restrict c,
+                         size_t ldc, int load, const float *restrict bias) {
     vfloat c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51;
     const vfloat zero = {0};
     const size_t vb = sizeof(vfloat);
@@ -417,14 +419,15 @@ static void micro_kernel(int kc, const float *restrict ap, const float *restrict
         memcpy(&b0, bp + (size_t)p * NR, vb);
         memcpy(&b1, bp + (size_t)p * NR + VL, vb);
 #if APV == 1
-        a = BROADCAST(ap[p * MR + 0]); c00 = maddv(a, b0, c00); c01 = maddv(a, b1, c01);
-        a = BROADCAST(ap[p * MR + 1]); c10 = maddv(a, b0, c10); c11 = maddv(a, b1, c11);
-        a = BROADCAST(ap[p * MR + 2]); c20 = maddv(a, b0, c20); c21 = maddv(a, b1, c21);
-        a = BROADCAST(ap[p * MR + 3]); c30 = maddv(a, b0, c30); c31 = maddv(a, b1, c31);
-        a = BROADCAST(ap[p * MR + 4]); c40 = maddv(a, b0, c40); c41 = maddv(a, b1, c41);
-        a = BROADCAST(ap[p * MR + 5]); c50 = maddv(a, b0, c50); c51 = maddv(a, b1, c51);
+        a = BROADCAST(ap[p * as + 0]); c00 = maddv(a, b0, c00); c01 = maddv(a, b1, c01);
+        a = BROADCAST(ap[p * as + 1]); c10 = maddv(a, b0, c10); c11 = maddv(a, b1, c11);
+        a = BROADCAST(ap[p * as + 2]); c20 = maddv(a, b0, c20); c21 = maddv(a, b1, c21);
+        a = BROADCAST(ap[p * as + 3]); c30 = maddv(a, b0, c30); c31 = maddv(a, b1, c31);
+        a = BROADCAST(ap[p * as + 4]); c40 = maddv(a, b0, c40); c41 = maddv(a, b1, c41);
+        a = BROADCAST(ap[p * as + 5]); c50 = maddv(a, b0, c50); c51 = maddv(a, b1, c51);
 #else
-        /* a already broadcast by pack_a: plain vector loads. */
+        /* a already broadcast by pack_a (as is MR): plain vector loads. */
+        (void)as;
         memcpy(&a, ap + (size_t)(p * MR + 0) * VL, vb); c00 = maddv(a, b0, c00); c01 = maddv(a, b1, c01);
         memcpy(&a, ap + (size_t)(p * MR + 1) * VL, vb); c10 = maddv(a, b0, c10); c11 = maddv(a, b1, c11);
         memcpy(&a, ap + (size_t)(p * MR + 2) * VL, vb); c20 = maddv(a, b0, c20); c21 = maddv(a, b1, c21);
@@ -450,8 +453,8 @@ static void micro_kernel(int kc, const float *restrict ap, const float *restrict
 }
 #endif /* VL == 16 */
 #else
-static void micro_kernel(int kc, const float *restrict ap, const float *restrict bp, float *restrict c, size_t ldc,
-                         int load, const float *restrict bias) {
+static void micro_kernel(int kc, const float *restrict ap, size_t as, const float *restrict bp, float *restrict c,
+                         size_t ldc, int load, const float *restrict bias) {
     float acc[MR * NR];
     int p, i, j;
     for (i = 0; i < MR; i++)
@@ -459,7 +462,7 @@ static void micro_kernel(int kc, const float *restrict ap, const float *restrict
     for (p = 0; p < kc; p++) {
         const float *restrict b = bp + (size_t)p * NR;
         for (i = 0; i < MR; i++) {
-            const float ai = ap[p * MR + i];
+            const float ai = ap[p * as + i];
 #if defined(_OPENMP)
 #pragma omp simd
 #endif
@@ -472,10 +475,12 @@ static void micro_kernel(int kc, const float *restrict ap, const float *restrict
 #endif
 
 /* ---- weights packed once (kernels.h: PackedWeights) ------------------------
- * pack_panels: the whole of w [K, N] in pack_b's layout, panel by panel: the panel of columns
- * [jc, jc + NC) (jc a multiple of NC) and rows [pc, pc + kc) (pc a multiple of KC) is
- * what pack_b makes of it, at panel_offset. All panels but the last have NC columns,
- * so the panels of columns jc take jc * K floats before them. */
+ * pack_panels: the whole of w [K, N] as NR-column slivers, each with all K rows:
+ * the sliver of columns [j, j + NR) (j a multiple of NR) at j * K, its row p at p * NR
+ * (what pack_b makes of w with kc = K). A product reads the K block [pc, pc + kc) of a
+ * sliver where pack_b would have put it for that block alone, and the first K' rows of
+ * w are the same slivers read for K' rows (the attention's values: the keys a query
+ * tile sees are the first nk of the row's). */
 
 /* Columns rounded up to whole NR-column slivers. */
 static int round_up_nr(int n) {
@@ -486,37 +491,40 @@ static size_t packed_floats(int K, int N) {
     return K > 0 && N > 0 ? (size_t)K * (size_t)round_up_nr(N) : 0;
 }
 
-/* Where the packed sliver of columns [j, j + NR) (j a multiple of NR), rows [pc, pc +
- * kc), starts: its panel's offset plus the slivers before it in the panel. */
-static const float *packed_sliver(const float *panels, int K, int N, int pc, int kc, int j) {
-    const int jc = j / NC * NC, nc = N - jc < NC ? N - jc : NC;
-    return panels + (size_t)jc * K + (size_t)pc * round_up_nr(nc) + (size_t)(j - jc) * kc;
+/* Rows [pc, ...) of the packed sliver of columns [j, j + NR) (j a multiple of NR) of
+ * a [Kp, N] matrix packed by pack_panels. */
+static const float *packed_sliver(const float *panels, int Kp, int pc, int j) {
+    return panels + (size_t)j * Kp + (size_t)pc * NR;
 }
 
+/* Slivers per share of pack_panels' work between the threads. */
+#define PACK_SLIVERS 8
+
 static void pack_panels(float *panels, const float *w, int ldw, int K, int N) {
-    const int npanels = (N + NC - 1) / NC;
+    const int n_slivers = (N + NR - 1) / NR, n_shares = (n_slivers + PACK_SLIVERS - 1) / PACK_SLIVERS;
     int t;
     if (K <= 0 || N <= 0) return;
 #ifdef _OPENMP
-#pragma omp parallel for schedule(static) if (npanels > 1)
+#pragma omp parallel for schedule(static) if (n_shares > 1 && (double)K * N > 65536)
 #endif
-    for (t = 0; t < npanels; t++) {
-        const int jc = t * NC, nc = N - jc < NC ? N - jc : NC;
-        int pc;
-        for (pc = 0; pc < K; pc += KC) {
-            const int kc = K - pc < KC ? K - pc : KC;
-            pack_b((float *)packed_sliver(panels, K, N, pc, kc, jc), w + (size_t)pc * ldw + jc, ldw, kc, nc);
-        }
+    for (t = 0; t < n_shares; t++) {
+        const int j0 = t * PACK_SLIVERS * NR, nc = N - j0 < PACK_SLIVERS * NR ? N - j0 : PACK_SLIVERS * NR;
+        pack_b(panels + (size_t)j0 * K, w + j0, ldw, K, nc);
     }
 }
 
 /* One thread's share: out rows [m0,m1) x cols [n0,n1), with private packing
  * buffers ap ((MC + MC/2 rounded up to MR)*KC*APV floats) and bp (KC*NC floats;
- * unused when panels, w packed whole by pack_weights with N columns, is given). */
+ * unused when panels, w packed whole by pack_weights with Kp >= K rows, is given).
+ * A transposed a (ars 1) is read where it is, its step between k the row stride acs
+ * of the transpose, for every whole MR rows: packing it was a copy, and the attention's
+ * products (a the keys, or the pattern) made one for each tile; a last part of fewer
+ * rows is packed (with zeros past them, as the micro-kernel reads MR rows). */
 static void gemm_blocked(float *out, int ldo, const float *a, size_t ars, size_t acs, const float *w, int ldw,
-                         const float *panels, int N, const float *bias, int m0, int m1, int n0, int n1, int K,
+                         const float *panels, int Kp, const float *bias, int m0, int m1, int n0, int n1, int K,
                          float *ap, float *bp, int a_once) {
     float c[MR * NR];
+    const int a_direct = ars == 1 && acs != 1 && APV == 1;
     int jc, pc, ic, mc, jr, ir, i, j;
     for (jc = n0; jc < n1; jc += NC) {
         const int nc = n1 - jc < NC ? n1 - jc : NC;
@@ -530,14 +538,22 @@ static void gemm_blocked(float *out, int ldo, const float *a, size_t ars, size_t
                  * each packed sliver of w is used for all its rows. */
                 float *apb = a_once ? ap + (size_t)(ic - m0) * kc * APV : ap;
                 mc = m1 - ic <= MC + MC / 2 ? m1 - ic : MC;
-                if (!a_once || jc == n0) pack_a(apb, a + (size_t)ic * ars + (size_t)pc * acs, ars, acs, mc, kc);
+                if (a_direct) {
+                    if (mc % MR) /* the last rows, packed at the last sliver's place */
+                        pack_a(apb + (size_t)(mc / MR * MR) * kc, a + (size_t)(ic + mc / MR * MR) + (size_t)pc * acs,
+                               ars, acs, mc % MR, kc);
+                } else if (!a_once || jc == n0) {
+                    pack_a(apb, a + (size_t)ic * ars + (size_t)pc * acs, ars, acs, mc, kc);
+                }
                 for (jr = 0; jr < nc; jr += NR) {
                     const int nr = nc - jr < NR ? nc - jr : NR;
                     for (ir = 0; ir < mc; ir += MR) {
                         const int mr = mc - ir < MR ? mc - ir : MR;
                         float *o = out + (size_t)(ic + ir) * ldo + jc + jr;
-                        const float *as = apb + (size_t)ir * kc * APV;
-                        const float *bs = panels ? packed_sliver(panels, K, N, pc, kc, jc + jr) : bp + (size_t)jr * kc;
+                        const int in_place = a_direct && mr == MR;
+                        const float *as = in_place ? a + (size_t)(ic + ir) + (size_t)pc * acs : apb + (size_t)ir * kc * APV;
+                        const size_t astep = in_place ? acs : MR;
+                        const float *bs = panels ? packed_sliver(panels, Kp, pc, jc + jr) : bp + (size_t)jr * kc;
                         const float *bj = last && bias ? bias + jc + jr : NULL;
 #if defined(__GNUC__)
                         /* Ask for the next tile's output lines now: they are
@@ -552,7 +568,7 @@ static void gemm_blocked(float *out, int ldo, const float *a, size_t ars, size_t
                              * the bias is added in registers (adding it in a
                              * second pass reloaded the tile just stored:
                              * store-forwarding stalls, ~7% of the time). */
-                            micro_kernel(kc, as, bs, o, (size_t)ldo, !first, bj);
+                            micro_kernel(kc, as, astep, bs, o, (size_t)ldo, !first, bj);
                         } else {
                             /* Edge tile: through c; rows and columns past the
                              * edge compute on zero padding and are dropped. */
@@ -560,7 +576,7 @@ static void gemm_blocked(float *out, int ldo, const float *a, size_t ars, size_t
                                 for (i = 0; i < MR; i++)
                                     for (j = 0; j < NR; j++)
                                         c[i * NR + j] = (i < mr && j < nr) ? o[(size_t)i * ldo + j] : 0.0f;
-                            micro_kernel(kc, as, bs, c, NR, !first, NULL);
+                            micro_kernel(kc, as, astep, bs, c, NR, !first, NULL);
                             for (i = 0; i < mr; i++)
                                 for (j = 0; j < nr; j++) o[(size_t)i * ldo + j] = bj ? c[i * NR + j] + bj[j] : c[i * NR + j];
                         }
@@ -629,9 +645,9 @@ static void buffer_release(float *buf, int slot) {
 #define A_ONCE_FLOATS (256L * 512)
 
 /* Runs one thread's part [m0,m1) x [n0,n1) with its own packing buffers (w's packed
- * panels, of its N columns, when not NULL). */
+ * panels, of Kp >= K rows, when not NULL). */
 static void gemm_part(float *out, int ldo, const float *a, size_t ars, size_t acs, const float *w, int ldw,
-                      const float *panels, int N, const float *bias, int m0, int m1, int n0, int n1, int K) {
+                      const float *panels, int Kp, const float *bias, int m0, int m1, int n0, int n1, int K) {
     float *buf;
     size_t kc, rows, cols;
     int a_once, slot;
@@ -648,11 +664,15 @@ static void gemm_part(float *out, int ldo, const float *a, size_t ars, size_t ac
     cols = panels ? 0 : (cols + NR - 1) / NR * NR;
     buf = buffer_acquire(kc * (rows * APV + cols), &slot);
     if (buf)
-        gemm_blocked(out, ldo, a, ars, acs, w, ldw, panels, N, bias, m0, m1, n0, n1, K, buf + kc * cols, buf, a_once);
+        gemm_blocked(out, ldo, a, ars, acs, w, ldw, panels, Kp, bias, m0, m1, n0, n1, K, buf + kc * cols, buf, a_once);
     else /* short of memory: the slow loop, same results */
         gemm_rows(out, ldo, a, ars, acs, w, ldw, bias, m0, m1, n0, n1, K);
     buffer_release(buf, slot);
 }
+
+/* Rows per chunk of a product with packed weights shared row-wise (gemm): a multiple
+ * of MC and of every copy's MR, 22 chunks for 1024 rows. */
+#define GEMM_CHUNK_ROWS 48
 
 /* Whether a product may open a parallel region: not inside one already (the attention's
  * per-head products run inside its region: a nested region would get one thread, at the
@@ -668,23 +688,23 @@ static int threads_available(void) {
 /* Thread t of nt's part of gemm's product: the dimension with more register tiles split
  * into nt contiguous ranges of whole tiles (static, so the same for every call). */
 static void gemm_share(float *out, int ldo, const float *a, size_t ars, size_t acs, const float *w, int ldw,
-                       const float *panels, const float *bias, int M, int K, int N, int nt, int t) {
+                       const float *panels, int Kp, const float *bias, int M, int K, int N, int nt, int t) {
     const long um = (M + MR - 1) / MR, un = (N + NR - 1) / NR;
     if (um >= un) {
         int m0 = (int)(um * t / nt) * MR, m1 = (int)(um * (t + 1) / nt) * MR;
         if (m1 > M) m1 = M;
-        gemm_part(out, ldo, a, ars, acs, w, ldw, panels, N, bias, m0, m1, 0, N, K);
+        gemm_part(out, ldo, a, ars, acs, w, ldw, panels, Kp, bias, m0, m1, 0, N, K);
     } else {
         int n0 = (int)(un * t / nt) * NR, n1 = (int)(un * (t + 1) / nt) * NR;
         if (n1 > N) n1 = N;
-        gemm_part(out, ldo, a, ars, acs, w, ldw, panels, N, bias, 0, M, n0, n1, K);
+        gemm_part(out, ldo, a, ars, acs, w, ldw, panels, Kp, bias, 0, M, n0, n1, K);
     }
 }
 
 /* out[M,N] = a @ w (+ bias), a[i,k] at a[i * ars + k * acs]: matmul_strided and matmul_at,
- * and matmul_packed (panels: w packed by pack_weights, or NULL). */
+ * and matmul_packed (panels: w packed by pack_weights with Kp >= K rows, or NULL). */
 static void gemm(float *out, int ldo, const float *a, size_t ars, size_t acs, const float *w, int ldw,
-                 const float *panels, const float *bias, int M, int K, int N) {
+                 const float *panels, int Kp, const float *bias, int M, int K, int N) {
     double macs; /* in double: M*N*K overflows a 32-bit long for the unembedding */
     int forks;
     if (M <= 0 || N <= 0) return;
@@ -709,28 +729,45 @@ static void gemm(float *out, int ldo, const float *a, size_t ars, size_t acs, co
         return;
     }
     if (!forks) {
-        gemm_share(out, ldo, a, ars, acs, w, ldw, panels, bias, M, K, N, 1, 0);
+        gemm_share(out, ldo, a, ars, acs, w, ldw, panels, Kp, bias, M, K, N, 1, 0);
+        return;
+    }
+    if (panels && M >= 2 * GEMM_CHUNK_ROWS && (M + MR - 1) / MR >= (N + NR - 1) / NR) {
+        /* w packed already, so a chunk of rows costs nothing more than its own a:
+         * chunks to the next thread free (a share fixed in advance kept one thread
+         * waiting whenever the host slowed the other) */
+        const int n_chunks = (M + GEMM_CHUNK_ROWS - 1) / GEMM_CHUNK_ROWS;
+        int ch;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(dynamic, 1)
+#endif
+        for (ch = 0; ch < n_chunks; ch++) {
+            const int m0 = ch * GEMM_CHUNK_ROWS, m1 = M - m0 < GEMM_CHUNK_ROWS ? M : m0 + GEMM_CHUNK_ROWS;
+            gemm_part(out, ldo, a, ars, acs, w, ldw, panels, Kp, bias, m0, m1, 0, N, K);
+        }
         return;
     }
 #ifdef _OPENMP
 #pragma omp parallel
-    gemm_share(out, ldo, a, ars, acs, w, ldw, panels, bias, M, K, N, omp_get_num_threads(), omp_get_thread_num());
+    gemm_share(out, ldo, a, ars, acs, w, ldw, panels, Kp, bias, M, K, N, omp_get_num_threads(), omp_get_thread_num());
 #endif
 }
 
 static void matmul_strided(float *out, int ldo, const float *a, int lda, const float *w, int ldw,
                            const float *bias, int M, int K, int N) {
-    gemm(out, ldo, a, (size_t)lda, 1, w, ldw, NULL, bias, M, K, N);
+    gemm(out, ldo, a, (size_t)lda, 1, w, ldw, NULL, 0, bias, M, K, N);
 }
 
 static void matmul_at(float *out, int ldo, const float *at, int ldat, const float *w, int ldw,
                       const float *bias, int M, int K, int N) {
-    gemm(out, ldo, at, 1, (size_t)ldat, w, ldw, NULL, bias, M, K, N);
+    gemm(out, ldo, at, 1, (size_t)ldat, w, ldw, NULL, 0, bias, M, K, N);
 }
 
-static void matmul_panels(float *out, int ldo, const float *a, int lda, const float *w, int ldw, const float *panels,
-                          const float *bias, int M, int K, int N) {
-    gemm(out, ldo, a, (size_t)lda, 1, w, ldw, panels, bias, M, K, N);
+/* out[M,N] = a @ (the first K rows of w [Kp, N]), a[i,k] at a[i * ars + k * acs], reading
+ * w's packed panels (NULL: w itself). */
+static void matmul_panels(float *out, int ldo, const float *a, size_t ars, size_t acs, const float *w, int ldw,
+                          const float *panels, int Kp, const float *bias, int M, int K, int N) {
+    gemm(out, ldo, a, ars, acs, w, ldw, panels, Kp, bias, M, K, N);
 }
 
 /* ---- layernorm, activations, softmax ------------------------------------ */

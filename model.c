@@ -1291,8 +1291,8 @@ static size_t hook_capacity(HookKind k, const ModelConfig *c, const Activations 
 /* Lays out every activation buffer in the arena (a sizing pass when base is
  * NULL), in forward order; hooks not kept get NULL. Then the forward pass's
  * work space: one buffer per KEPT_OR_WORK kind some block does not keep (the
- * blocks run one after the other), the transposed keys, the value patch's
- * scratch. embed comes first when kept, so the arena's address is in a->base. */
+ * blocks run one after the other), the transposed keys and packed values, the
+ * value patch's scratch. embed comes first when kept, so the arena's address is in a->base. */
 static void layout_activations(Activations *a, const ModelConfig *c, Arena *ar) {
     size_t BT = (size_t)a->max_rows * a->max_pos, i;
     size_t D = (size_t)c->d_model, HD = (size_t)c->n_heads * c->d_head;
@@ -1309,6 +1309,8 @@ static void layout_activations(Activations *a, const ModelConfig *c, Arena *ar) 
         if (l < c->n_layers) a->work[k] = arena_take(ar, hook_capacity((HookKind)k, c, a));
     }
     a->key_t = arena_take(ar, BT * HD);
+    a->value_panel_floats = packed_weights_floats(a->max_pos, c->d_head);
+    a->value_panels = arena_take(ar, (size_t)a->max_rows * c->n_heads * a->value_panel_floats);
     /* the value patch's normalised input [BT, D] and its values [BT, H*dh] */
     a->scratch = arena_take(ar, BT * D + BT * HD);
 }
@@ -1452,17 +1454,25 @@ typedef struct {
     float *result;  /* [ATTN_QB, D] */
 } AttentionTiles;
 
-/* key_t[b, h] = k[b, :, h, :] transposed: key_t[((b*H + h)*dh + e)*T + j] = k[b, j, h, e],
- * for one matmul per tile against the keys. Inside a parallel region: shares the (row, head)s. */
-static void transpose_keys(float *key_t, const float *k, int B, int T, int H, int dh) {
+/* Each (row b, head h)'s keys and values made ready once for the products of all its
+ * query tiles (inside a parallel region: shares the (row, head)s; ends with a barrier):
+ * key_t[b, h] = k[b, :, h, :] transposed, key_t[((b*H + h)*dh + e)*T + j] = k[b, j, h, e],
+ * read in place by the product with the queries; vp[b*H + h] the
+ * values v[b, :, h, :] [T, dh] packed into a's value panels (each tile packed them again
+ * for its first nk keys before). */
+static void prepare_heads(float *key_t, PackedWeights *vp, const Activations *a, const float *k, const float *v,
+                          int B, int T, int H, int dh) {
     const int HD = H * dh;
     int bh;
 #ifdef _OPENMP
 #pragma omp for schedule(static)
 #endif
-    for (bh = 0; bh < B * H; bh++)
-        transpose_floats(key_t + (size_t)bh * dh * T, T, k + (size_t)(bh / H) * T * HD + (size_t)(bh % H) * dh, HD, T,
-                         dh);
+    for (bh = 0; bh < B * H; bh++) {
+        const size_t at = (size_t)(bh / H) * T * HD + (size_t)(bh % H) * dh;
+        transpose_floats(key_t + (size_t)bh * dh * T, T, k + at, HD, T, dh);
+        pack_weights(&vp[bh], a->value_panels + (size_t)bh * a->value_panel_floats, a->value_panel_floats, v + at, HD,
+                     T, dh);
+    }
 }
 
 /* Whether s is a power of two (then x * s is exact for normal x and results). */
@@ -1522,13 +1532,15 @@ static void attention_pattern_tile(float *pt, float *query_t, float *scores, flo
  * q,k,v,z [B,T,H,dh] (X holds the block's arrays: its kept hooks, work space for
  * the others, NULL for z, result, scores and pattern when not kept); scores,
  * pattern [B,H,T,T]; result [B,T,H,D]; attn_out, resid_pre, resid_after [B,T,D];
- * key_t the transposed keys.
+ * a's key_t and value_panels the work space of prepare_heads.
  *
  * Fused per (row b, tile of ATTN_QB queries): for each head in order, the tile's
  * raw scores by one matmul against the keys 0..i0+QB-1 (the causal lower
  * triangle plus the diagonal tile), stored key by query, scale, mask and softmax
  * query by query (vectorized across them), z tile = pattern tile @ v,
- * result tile = z tile @ W_O[h], attn_out rows += result tile.
+ * result tile = z tile @ W_O[h], attn_out rows += result tile. Both products of a
+ * tile read their larger operand as it is: the keys transposed and the values packed
+ * once per (row, head), the pattern tile in place (matmul_at, matmul_at_packed).
  * The tiles stay in cache; scores, pattern, z and result reach memory only when
  * the block keeps them. matmul sums each output in k order with one multiply-add
  * per step, so every dot product, z and result element is the same float chain
@@ -1540,9 +1552,11 @@ static void attention_pattern_tile(float *pt, float *query_t, float *scores, flo
  * not depend on the thread count. With reuse (the pattern kept from the same
  * batch's run), the pattern is read instead of recomputed. */
 static void attention(const ModelConfig *c, const LayerWeights *w, LayerActivations *X, float *resid_after,
-                      float *key_t, int B, int T, int reuse) {
+                      Activations *a, int B, int T, int reuse) {
     const int H = c->n_heads, dh = c->d_head, HD = H * dh, D = c->d_model;
     const int n_qb = (T + ATTN_QB - 1) / ATTN_QB, read_pattern = reuse && X->pattern;
+    float *key_t = a->key_t;
+    PackedWeights *vp = xalloc_array((size_t)B * H, sizeof *vp, "attention");
     int task;
 #ifdef _OPENMP
 #pragma omp parallel
@@ -1553,7 +1567,7 @@ static void attention(const ModelConfig *c, const LayerWeights *w, LayerActivati
         tl.query_t = xalloc_array((size_t)ATTN_QB * dh, sizeof(float), "attention tile");
         tl.z = X->z ? NULL : xalloc_array((size_t)ATTN_QB * dh, sizeof(float), "attention tile");
         tl.result = X->result ? NULL : xalloc_array((size_t)ATTN_QB * D, sizeof(float), "attention tile");
-        if (!read_pattern) transpose_keys(key_t, X->k, B, T, H, dh); /* ends with a barrier */
+        if (!read_pattern) prepare_heads(key_t, vp, a, X->k, X->v, B, T, H, dh); /* ends with a barrier */
         /* Tiles with the most keys first, so the threads finish together. */
 #ifdef _OPENMP
 #pragma omp for schedule(dynamic, 1)
@@ -1579,7 +1593,7 @@ static void attention(const ModelConfig *c, const LayerWeights *w, LayerActivati
                     attention_pattern_tile(tl.pattern, tl.query_t,
                                            X->attn_scores ? X->attn_scores + (bh * T + i0) * T : NULL, kept_p,
                                            X->q + row0 * HD + (size_t)h * dh, key_t + bh * dh * T, i0, mb, T, HD, dh);
-                    matmul_at(z, ldz, tl.pattern, mb, vh, HD, NULL, mb, nk, dh);
+                    matmul_at_packed(z, ldz, tl.pattern, mb, &vp[bh], nk, mb);
                 }
                 /* result tile [mb, D] = z tile @ W_O[h] [dh, D] */
                 matmul_packed(r, ldr, z, ldz, &w->W_O_packed[h], NULL, mb);
@@ -1598,6 +1612,7 @@ static void attention(const ModelConfig *c, const LayerWeights *w, LayerActivati
         free(tl.z);
         free(tl.result);
     }
+    free(vp);
 }
 
 /* out = a + b over n floats (elementwise, so threads do not change the bits). */
@@ -1656,43 +1671,36 @@ static void patch_values(const ModelConfig *c, const LayerWeights *w, Activation
     }
 }
 
-/* Rows of the MLP computed together: their [MLP_ROWS, M] hidden activations (768 KB for
+/* Rows of the MLP computed together: their [MLP_ROWS, M] hidden activations (384 KB for
  * gelu-4l) stay in L2 from the product with W_in through the activation function to the
  * product with W_out, instead of going to memory and back twice. */
 #ifndef MLP_ROWS
-#define MLP_ROWS 96
+#define MLP_ROWS 48
 #endif
 
 /* The MLP of rows [0, BT): mlp_pre = ln2_normalized W_in + b_in (in mlp_post when
  * mlp_pre is not kept), mlp_post = act(mlp_pre), mlp_out = mlp_post W_out + b_out, a
- * chunk of at most MLP_ROWS rows at a time. Each thread takes an equal contiguous range
- * of the rows (the rows its layernorm wrote): chunks of one size dealt to the threads
- * left one with more (1024 rows are 11 chunks of 96: 576 rows against 448 on two
- * threads). Each element is the same chain as in one product over all rows, and the
- * activation is elementwise: the same bits whatever the chunks. */
+ * chunk of at most MLP_ROWS rows at a time, each chunk to the next thread free. Shares
+ * fixed in advance kept one thread waiting whenever the host slowed the other (the two
+ * threads' times in this region differed by up to 10%, either way, run to run); 1024
+ * rows make 22 chunks, so the last one leaves at most 2% of the work to one thread. Each
+ * element is the same chain as in one product over all rows, and the activation is
+ * elementwise: the same bits whatever the chunks and whoever computes them. */
 static void mlp(const ModelConfig *c, const LayerWeights *w, LayerActivations *X, int BT) {
-    const int D = c->d_model, M = c->d_mlp;
+    const int D = c->d_model, M = c->d_mlp, n_chunks = (BT + MLP_ROWS - 1) / MLP_ROWS;
+    int chunk;
 #ifdef _OPENMP
-#pragma omp parallel if (BT > MLP_ROWS)
+#pragma omp parallel for schedule(dynamic, 1) if (n_chunks > 1)
 #endif
-    {
-        int nt = 1, t = 0, first, end, r0;
-#ifdef _OPENMP
-        nt = omp_get_num_threads();
-        t = omp_get_thread_num();
-#endif
-        first = (int)((size_t)BT * (size_t)t / (size_t)nt);
-        end = (int)((size_t)BT * (size_t)(t + 1) / (size_t)nt);
-        for (r0 = first; r0 < end; r0 += MLP_ROWS) {
-            const int n = end - r0 < MLP_ROWS ? end - r0 : MLP_ROWS;
-            float *pre = (X->mlp_pre ? X->mlp_pre : X->mlp_post) + (size_t)r0 * M, *post = X->mlp_post + (size_t)r0 * M;
-            matmul_packed(pre, M, X->ln2_normalized + (size_t)r0 * D, D, &w->W_in_packed, w->b_in, n);
-            if (X->mlp_pre) memcpy(post, pre, (size_t)n * M * sizeof(float));
-            if (c->act_fn == ACT_GELU) gelu_erf(post, (size_t)n * M);
-            else if (c->act_fn == ACT_GELU_NEW) gelu_tanh(post, (size_t)n * M);
-            else relu(post, (size_t)n * M);
-            matmul_packed(X->mlp_out + (size_t)r0 * D, D, post, M, &w->W_out_packed, w->b_out, n);
-        }
+    for (chunk = 0; chunk < n_chunks; chunk++) {
+        const int r0 = chunk * MLP_ROWS, n = BT - r0 < MLP_ROWS ? BT - r0 : MLP_ROWS;
+        float *pre = (X->mlp_pre ? X->mlp_pre : X->mlp_post) + (size_t)r0 * M, *post = X->mlp_post + (size_t)r0 * M;
+        matmul_packed(pre, M, X->ln2_normalized + (size_t)r0 * D, D, &w->W_in_packed, w->b_in, n);
+        if (X->mlp_pre) memcpy(post, pre, (size_t)n * M * sizeof(float));
+        if (c->act_fn == ACT_GELU) gelu_erf(post, (size_t)n * M);
+        else if (c->act_fn == ACT_GELU_NEW) gelu_tanh(post, (size_t)n * M);
+        else relu(post, (size_t)n * M);
+        matmul_packed(X->mlp_out + (size_t)r0 * D, D, post, M, &w->W_out_packed, w->b_out, n);
     }
 }
 
@@ -1721,7 +1729,7 @@ static void run_block(const Model *m, Activations *a, int l, int B, int T, const
     if (!all_heads_patched) matmul_packed(X.v, HD, X.ln1_normalized, D, &w->W_V_panels, w->b_V, (int)BT);
     if (opt->v_patch_layer == l) patch_values(c, w, a, X.v, BT, opt);
     /* An attention-only block has no resid_mid (nor a buffer for it): its sum is resid_post. */
-    attention(c, w, &X, c->attn_only ? X.resid_post : X.resid_mid, a->key_t, B, T, reuse);
+    attention(c, w, &X, c->attn_only ? X.resid_post : X.resid_mid, a, B, T, reuse);
     if (c->attn_only) return;
     layernorm(X.ln2_normalized, X.ln2_scale, X.resid_mid, w->ln2_w, w->ln2_b, (int)BT, D, c->eps);
     mlp(c, w, &X, (int)BT);

@@ -1,7 +1,8 @@
 /* test_kernels.c - kernels.h against independent double-precision references:
  * matmul on many shapes (odd sizes, several K blocks, strided column blocks,
  * with and without bias), bit-identical results for 1, 2 and 3 threads and for
- * a row computed alone; matmul_at bit for bit against matmul_strided; layernorm, gelu,
+ * a row computed alone; matmul_at bit for bit against matmul_strided, matmul_at_packed
+ * against matmul_at on a prefix of w's rows; layernorm, gelu,
  * relu and softmax against double formulas, softmax_causal_columns bit for bit
  * against softmax_row. */
 #include <math.h>
@@ -402,6 +403,44 @@ static void test_matmul_at(void) {
     set_thread_count(2);
 }
 
+/* matmul_at_packed: the first K rows of a packed [Kp, N] w (the attention's values, a
+ * query tile seeing the first nk keys), a given transposed: bit for bit matmul_at on
+ * those rows, on 1, 2 and 3 threads, and within the reference's rounding bound. */
+static void test_matmul_at_packed_shape(int M, int K, int Kp, int N) {
+    const int ldat = M + 3, ldw = N + 5, ldo = N + 2;
+    float *at = rand_buf((size_t)K * ldat), *a = rand_buf((size_t)M * (K + 1)), *w = rand_buf((size_t)Kp * ldw);
+    float *want = rand_buf((size_t)M * ldo), *got = rand_buf((size_t)M * ldo);
+    const size_t floats = packed_weights_floats(Kp, N);
+    float *panels = rand_buf(floats);
+    PackedWeights p;
+    char what[96];
+    int i, k, t, same = 1;
+    for (i = 0; i < M; i++)
+        for (k = 0; k < K; k++) a[(size_t)i * (K + 1) + k] = at[(size_t)k * ldat + i];
+    snprintf(what, sizeof what, "matmul_at_packed %dx%d (of %d)x%d (%s)", M, K, Kp, N, kernels_name());
+    pack_weights(&p, panels, floats, w, ldw, Kp, N);
+    memcpy(got, want, sizeof(float) * M * ldo);
+    matmul_at(want, ldo, at, ldat, w, ldw, NULL, M, K, N);
+    for (t = 1; t <= 3; t++) {
+        set_thread_count(t);
+        matmul_at_packed(got, ldo, at, ldat, &p, K, M);
+        if (memcmp(got, want, sizeof(float) * M * ldo) != 0) same = 0;
+    }
+    set_thread_count(2);
+    CHECK(same, "%s: the same bits as matmul_at on the first %d rows, 1, 2 and 3 threads", what, K);
+    CHECK(check_matmul_block(got, ldo, a, K + 1, w, ldw, NULL, M, K, N, what), "%s", what);
+    free(at), free(a), free(w), free(want), free(got), free(panels);
+}
+
+static void test_matmul_at_packed(void) {
+    test_matmul_at_packed_shape(96, 672, 1024, 64); /* a query tile of the attention */
+    test_matmul_at_packed_shape(64, 1024, 1024, 64); /* the last tile: all keys, a partial panel of rows */
+    test_matmul_at_packed_shape(96, 96, 1024, 64);   /* the first tile: one K block of few rows */
+    test_matmul_at_packed_shape(13, 513, 700, 40);   /* a partial sliver, two K blocks */
+    test_matmul_at_packed_shape(5, 20, 30, 7);       /* few rows: the plain loop */
+    test_matmul_at_packed_shape(96, 0, 64, 64);      /* no rows of w: zeros */
+}
+
 /* softmax_causal_columns: each column the bits of softmax_row on its own first
  * first + c + 1 values (capped at rows), zeros below; softmax_row is itself checked
  * against the double formula (test_softmax). Blocks of columns (more than 64
@@ -563,6 +602,7 @@ static void test_all(void) {
     test_matmul();
     test_matmul_packed();
     test_matmul_at();
+    test_matmul_at_packed();
     test_layernorm();
     test_gelu();
     test_relu();
