@@ -179,10 +179,14 @@ static const float *own_panels(const PackedWeights *p) {
 }
 
 void matmul_packed(float *out, int ldo, const float *a, int lda, const PackedWeights *p, const float *bias, int M) {
-    active->matmul_packed(out, ldo, a, (size_t)lda, 1, p->w, p->ldw, own_panels(p), p->K, bias, M, p->K, p->N);
+    active->matmul_packed(out, ldo, a, (size_t)lda, 1, p->w, p->ldw, own_panels(p), p->K, bias, 0, M, p->K, p->N);
+}
+
+void matmul_packed_add(float *out, int ldo, const float *a, int lda, const PackedWeights *p, int M) {
+    active->matmul_packed(out, ldo, a, (size_t)lda, 1, p->w, p->ldw, own_panels(p), p->K, NULL, 1, M, p->K, p->N);
 }
 
 void matmul_at_packed(float *out, int ldo, const float *at, int ldat, const PackedWeights *p, int K, int M) {
     if (K < 0 || K > p->K) die(EXIT_INTERNAL, "internal: matmul_at_packed of %d rows of a %d-row matrix", K, p->K);
-    active->matmul_packed(out, ldo, at, 1, (size_t)ldat, p->w, p->ldw, own_panels(p), p->K, NULL, M, K, p->N);
+    active->matmul_packed(out, ldo, at, 1, (size_t)ldat, p->w, p->ldw, own_panels(p), p->K, NULL, 0, M, K, p->N);
 }

@@ -56,6 +56,11 @@ void pack_weights(PackedWeights *p, float *panels, size_t cap, const float *w, i
  * packing w again (unless other kernels than those that packed it are active). */
 void matmul_packed(float *out, int ldo, const float *a, int lda, const PackedWeights *p, const float *bias, int M);
 
+/* out[i*ldo + j] = out[i*ldo + j] + (sum_k a[i*lda + k] * w[k, j]) for w = p's matrix: the
+ * same bits as matmul_packed into a scratch array, then out += it (the attention adds each
+ * head's W_O product to attn_out without writing it anywhere else). */
+void matmul_packed_add(float *out, int ldo, const float *a, int lda, const PackedWeights *p, int M);
+
 /* out[i*ldo + j] = sum_k at[k*ldat + i] * w[k, j] over the first K <= p->K rows of p's
  * matrix (at: a [M, K] given transposed, as matmul_at takes it): the same bits as
  * matmul_at(out, ldo, at, ldat, p->w, p->ldw, NULL, M, K, p->N). A prefix of the rows

@@ -103,14 +103,29 @@ static inline float madd(float a, float b, float c) {
  * the row stride of the transpose; matmul_at). */
 
 /* The plain loop, for small products and as a fallback when memory for the
- * packed panels is short: rows [m0,m1), columns [n0,n1). Same chains as the
- * blocked path, so the same bits. */
+ * packed panels is short: rows [m0,m1), columns [n0,n1) (with add: out += the product,
+ * bias NULL). Same chains as the blocked path, so the same bits. */
 static void gemm_rows(float *out, int ldo, const float *a, size_t ars, size_t acs, const float *w, int ldw,
-                      const float *bias, int m0, int m1, int n0, int n1, int K) {
+                      const float *bias, int add, int m0, int m1, int n0, int n1, int K) {
     int i, j, k;
     for (i = m0; i < m1; i++) {
         float *restrict o = out + (size_t)i * ldo;
         const float *ai = a + (size_t)i * ars;
+        if (add) { /* out += the chains: each chain in a column block of acc first */
+            float acc[256];
+            int j0, nj;
+            for (j0 = n0; j0 < n1; j0 += nj) {
+                nj = n1 - j0 < 256 ? n1 - j0 : 256;
+                for (j = 0; j < nj; j++) acc[j] = 0.0f;
+                for (k = 0; k < K; k++) {
+                    const float aik = ai[(size_t)k * acs];
+                    const float *restrict wk = w + (size_t)k * ldw + j0;
+                    for (j = 0; j < nj; j++) acc[j] = madd(aik, wk[j], acc[j]);
+                }
+                for (j = 0; j < nj; j++) o[j0 + j] = o[j0 + j] + acc[j];
+            }
+            continue;
+        }
         for (j = n0; j < n1; j++) o[j] = 0.0f;
         for (k = 0; k < K; k++) {
             const float aik = ai[(size_t)k * acs];
@@ -268,13 +283,18 @@ static void pack_a(float *restrict ap, const float *a, size_t ars, size_t acs, i
     }
 }
 
+#define CHAIN_START 0
+#define CHAIN_CONTINUE 1
+#define CHAIN_ADD 2
+
 /* The micro-kernel: the MR x NR tile c (row stride ldc) continues each
  * output's chain over kc steps: for p, c[i][j] = madd(ap[p * as + i], bp[p][j], c[i][j]),
  * ap the MR rows of a, step by step `as` floats apart (the packed MR-row sliver: as =
  * MR; a transposed a read where it is: its row stride), bp the packed NR-column sliver
- * of w. With
- * load == 0 the chains start from 0 (the first K block) and c is only written.
- * bias (NULL, or NR floats: the last K block) is added to each row at the end.
+ * of w. load is CHAIN_START (the chains start from 0: the first K block; c is only
+ * written), CHAIN_CONTINUE (from c's values) or CHAIN_ADD (from 0, then c = c + chain:
+ * one K block added to what c holds). bias (NULL, or NR floats: the last K block; not
+ * with CHAIN_ADD) is added to each row at the end.
  *
  * With gcc or clang it is written with GNU C vector types (not intrinsics: the
  * compiler maps them to SSE, AVX or NEON), because auto-vectorizers keep an
@@ -365,6 +385,8 @@ static inline vfloat maddv(vfloat a, vfloat b, vfloat c) {
 #define STEP_ROW(i) a = BROADCAST(ap[p * as + ROW_##i]); WIDE_VECS(MADD_ONE, i)
 #define BIAS_ONE(i, v) ACC(i, v) = ACC(i, v) + b##v;
 #define BIAS_ROW(i) WIDE_VECS(BIAS_ONE, i)
+#define ADD_ONE(i, v) memcpy(&old, c + ROW_##i * ldc + v * VL, vb); ACC(i, v) = old + ACC(i, v);
+#define ADD_ROW(i) WIDE_VECS(ADD_ONE, i)
 #define STORE_ONE(i, v) memcpy(c + ROW_##i * ldc + v * VL, &ACC(i, v), vb);
 #define STORE_ROW(i) WIDE_VECS(STORE_ONE, i)
 #define DECL_W(v) vfloat b##v;
@@ -377,7 +399,7 @@ static void micro_kernel(int kc, const float *restrict ap, size_t as, const floa
     const vfloat zero = {0};
     const size_t vb = sizeof(vfloat);
     int p;
-    if (load) {
+    if (load == CHAIN_CONTINUE) {
         WIDE_ROWS(LOAD_ROW)
     } else {
         WIDE_ROWS(ZERO_ROW)
@@ -394,6 +416,10 @@ static void micro_kernel(int kc, const float *restrict ap, size_t as, const floa
         W_VECS(LOAD_BIAS)
         WIDE_ROWS(BIAS_ROW)
     }
+    if (load == CHAIN_ADD) {
+        vfloat old;
+        WIDE_ROWS(ADD_ROW)
+    }
     WIDE_ROWS(STORE_ROW)
 }
 #else
@@ -404,7 +430,7 @@ static void micro_kernel(int kc, const float *restrict ap, size_t as, const floa
     const size_t vb = sizeof(vfloat);
     int p;
     /* memcpy: the tile need not be vector-aligned; compilers emit plain loads. */
-    if (load) {
+    if (load == CHAIN_CONTINUE) {
         memcpy(&c00, c + 0 * ldc, vb); memcpy(&c01, c + 0 * ldc + VL, vb);
         memcpy(&c10, c + 1 * ldc, vb); memcpy(&c11, c + 1 * ldc + VL, vb);
         memcpy(&c20, c + 2 * ldc, vb); memcpy(&c21, c + 2 * ldc + VL, vb);
@@ -444,6 +470,16 @@ static void micro_kernel(int kc, const float *restrict ap, size_t as, const floa
         c00 = c00 + b0; c01 = c01 + b1; c10 = c10 + b0; c11 = c11 + b1; c20 = c20 + b0; c21 = c21 + b1;
         c30 = c30 + b0; c31 = c31 + b1; c40 = c40 + b0; c41 = c41 + b1; c50 = c50 + b0; c51 = c51 + b1;
     }
+    if (load == CHAIN_ADD) {
+        /* c = c + chain, the same float add as c[j] += chain anywhere else */
+        vfloat o0, o1;
+        memcpy(&o0, c + 0 * ldc, vb); memcpy(&o1, c + 0 * ldc + VL, vb); c00 = o0 + c00; c01 = o1 + c01;
+        memcpy(&o0, c + 1 * ldc, vb); memcpy(&o1, c + 1 * ldc + VL, vb); c10 = o0 + c10; c11 = o1 + c11;
+        memcpy(&o0, c + 2 * ldc, vb); memcpy(&o1, c + 2 * ldc + VL, vb); c20 = o0 + c20; c21 = o1 + c21;
+        memcpy(&o0, c + 3 * ldc, vb); memcpy(&o1, c + 3 * ldc + VL, vb); c30 = o0 + c30; c31 = o1 + c31;
+        memcpy(&o0, c + 4 * ldc, vb); memcpy(&o1, c + 4 * ldc + VL, vb); c40 = o0 + c40; c41 = o1 + c41;
+        memcpy(&o0, c + 5 * ldc, vb); memcpy(&o1, c + 5 * ldc + VL, vb); c50 = o0 + c50; c51 = o1 + c51;
+    }
     memcpy(c + 0 * ldc, &c00, vb); memcpy(c + 0 * ldc + VL, &c01, vb);
     memcpy(c + 1 * ldc, &c10, vb); memcpy(c + 1 * ldc + VL, &c11, vb);
     memcpy(c + 2 * ldc, &c20, vb); memcpy(c + 2 * ldc + VL, &c21, vb);
@@ -458,7 +494,7 @@ static void micro_kernel(int kc, const float *restrict ap, size_t as, const floa
     float acc[MR * NR];
     int p, i, j;
     for (i = 0; i < MR; i++)
-        for (j = 0; j < NR; j++) acc[i * NR + j] = load ? c[i * ldc + j] : 0.0f;
+        for (j = 0; j < NR; j++) acc[i * NR + j] = load == CHAIN_CONTINUE ? c[i * ldc + j] : 0.0f;
     for (p = 0; p < kc; p++) {
         const float *restrict b = bp + (size_t)p * NR;
         for (i = 0; i < MR; i++) {
@@ -470,7 +506,10 @@ static void micro_kernel(int kc, const float *restrict ap, size_t as, const floa
         }
     }
     for (i = 0; i < MR; i++)
-        for (j = 0; j < NR; j++) c[i * ldc + j] = bias ? acc[i * NR + j] + bias[j] : acc[i * NR + j];
+        for (j = 0; j < NR; j++)
+            c[i * ldc + j] = load == CHAIN_ADD ? c[i * ldc + j] + acc[i * NR + j]
+                             : bias          ? acc[i * NR + j] + bias[j]
+                                             : acc[i * NR + j];
 }
 #endif
 
@@ -519,9 +558,10 @@ static void pack_panels(float *panels, const float *w, int ldw, int K, int N) {
  * A transposed a (ars 1) is read where it is, its step between k the row stride acs
  * of the transpose, for every whole MR rows: packing it was a copy, and the attention's
  * products (a the keys, or the pattern) made one for each tile; a last part of fewer
- * rows is packed (with zeros past them, as the micro-kernel reads MR rows). */
+ * rows is packed (with zeros past them, as the micro-kernel reads MR rows). With add
+ * (K <= KC, bias NULL), out += the product instead: each output out + its chain. */
 static void gemm_blocked(float *out, int ldo, const float *a, size_t ars, size_t acs, const float *w, int ldw,
-                         const float *panels, int Kp, const float *bias, int m0, int m1, int n0, int n1, int K,
+                         const float *panels, int Kp, const float *bias, int add, int m0, int m1, int n0, int n1, int K,
                          float *ap, float *bp, int a_once) {
     float c[MR * NR];
     const int a_direct = ars == 1 && acs != 1 && APV == 1;
@@ -531,6 +571,7 @@ static void gemm_blocked(float *out, int ldo, const float *a, size_t ars, size_t
         for (pc = 0; pc < K; pc += KC) {
             const int kc = K - pc < KC ? K - pc : KC;
             const int first = pc == 0, last = pc + kc == K;
+            const int mode = !first ? CHAIN_CONTINUE : add ? CHAIN_ADD : CHAIN_START;
             if (!panels) pack_b(bp, w + (size_t)pc * ldw + jc, ldw, kc, nc);
             for (ic = m0; ic < m1; ic += mc) {
                 /* A remainder of up to MC/2 rows joins the last block: a
@@ -568,7 +609,7 @@ static void gemm_blocked(float *out, int ldo, const float *a, size_t ars, size_t
                              * the bias is added in registers (adding it in a
                              * second pass reloaded the tile just stored:
                              * store-forwarding stalls, ~7% of the time). */
-                            micro_kernel(kc, as, astep, bs, o, (size_t)ldo, !first, bj);
+                            micro_kernel(kc, as, astep, bs, o, (size_t)ldo, mode, bj);
                         } else {
                             /* Edge tile: through c; rows and columns past the
                              * edge compute on zero padding and are dropped. */
@@ -576,9 +617,12 @@ static void gemm_blocked(float *out, int ldo, const float *a, size_t ars, size_t
                                 for (i = 0; i < MR; i++)
                                     for (j = 0; j < NR; j++)
                                         c[i * NR + j] = (i < mr && j < nr) ? o[(size_t)i * ldo + j] : 0.0f;
-                            micro_kernel(kc, as, astep, bs, c, NR, !first, NULL);
+                            micro_kernel(kc, as, astep, bs, c, NR, mode == CHAIN_ADD ? CHAIN_START : mode, NULL);
                             for (i = 0; i < mr; i++)
-                                for (j = 0; j < nr; j++) o[(size_t)i * ldo + j] = bj ? c[i * NR + j] + bj[j] : c[i * NR + j];
+                                for (j = 0; j < nr; j++)
+                                    o[(size_t)i * ldo + j] = mode == CHAIN_ADD ? o[(size_t)i * ldo + j] + c[i * NR + j]
+                                                             : bj              ? c[i * NR + j] + bj[j]
+                                                                               : c[i * NR + j];
                         }
                     }
                 }
@@ -647,7 +691,7 @@ static void buffer_release(float *buf, int slot) {
 /* Runs one thread's part [m0,m1) x [n0,n1) with its own packing buffers (w's packed
  * panels, of Kp >= K rows, when not NULL). */
 static void gemm_part(float *out, int ldo, const float *a, size_t ars, size_t acs, const float *w, int ldw,
-                      const float *panels, int Kp, const float *bias, int m0, int m1, int n0, int n1, int K) {
+                      const float *panels, int Kp, const float *bias, int add, int m0, int m1, int n0, int n1, int K) {
     float *buf;
     size_t kc, rows, cols;
     int a_once, slot;
@@ -664,9 +708,10 @@ static void gemm_part(float *out, int ldo, const float *a, size_t ars, size_t ac
     cols = panels ? 0 : (cols + NR - 1) / NR * NR;
     buf = buffer_acquire(kc * (rows * APV + cols), &slot);
     if (buf)
-        gemm_blocked(out, ldo, a, ars, acs, w, ldw, panels, Kp, bias, m0, m1, n0, n1, K, buf + kc * cols, buf, a_once);
+        gemm_blocked(out, ldo, a, ars, acs, w, ldw, panels, Kp, bias, add, m0, m1, n0, n1, K, buf + kc * cols, buf,
+                     a_once);
     else /* short of memory: the slow loop, same results */
-        gemm_rows(out, ldo, a, ars, acs, w, ldw, bias, m0, m1, n0, n1, K);
+        gemm_rows(out, ldo, a, ars, acs, w, ldw, bias, add, m0, m1, n0, n1, K);
     buffer_release(buf, slot);
 }
 
@@ -688,29 +733,44 @@ static int threads_available(void) {
 /* Thread t of nt's part of gemm's product: the dimension with more register tiles split
  * into nt contiguous ranges of whole tiles (static, so the same for every call). */
 static void gemm_share(float *out, int ldo, const float *a, size_t ars, size_t acs, const float *w, int ldw,
-                       const float *panels, int Kp, const float *bias, int M, int K, int N, int nt, int t) {
+                       const float *panels, int Kp, const float *bias, int add, int M, int K, int N, int nt, int t) {
     const long um = (M + MR - 1) / MR, un = (N + NR - 1) / NR;
     if (um >= un) {
         int m0 = (int)(um * t / nt) * MR, m1 = (int)(um * (t + 1) / nt) * MR;
         if (m1 > M) m1 = M;
-        gemm_part(out, ldo, a, ars, acs, w, ldw, panels, Kp, bias, m0, m1, 0, N, K);
+        gemm_part(out, ldo, a, ars, acs, w, ldw, panels, Kp, bias, add, m0, m1, 0, N, K);
     } else {
         int n0 = (int)(un * t / nt) * NR, n1 = (int)(un * (t + 1) / nt) * NR;
         if (n1 > N) n1 = N;
-        gemm_part(out, ldo, a, ars, acs, w, ldw, panels, Kp, bias, 0, M, n0, n1, K);
+        gemm_part(out, ldo, a, ars, acs, w, ldw, panels, Kp, bias, add, 0, M, n0, n1, K);
     }
 }
 
 /* out[M,N] = a @ w (+ bias), a[i,k] at a[i * ars + k * acs]: matmul_strided and matmul_at,
- * and matmul_packed (panels: w packed by pack_weights with Kp >= K rows, or NULL). */
+ * and matmul_packed (panels: w packed by pack_weights with Kp >= K rows, or NULL). With
+ * add (bias NULL): out += a @ w, each output out + its chain. */
 static void gemm(float *out, int ldo, const float *a, size_t ars, size_t acs, const float *w, int ldw,
-                 const float *panels, int Kp, const float *bias, int M, int K, int N) {
+                 const float *panels, int Kp, const float *bias, int add, int M, int K, int N) {
     double macs; /* in double: M*N*K overflows a 32-bit long for the unembedding */
     int forks;
     if (M <= 0 || N <= 0) return;
     macs = (double)M * N * (K > 0 ? K : 1);
     if (K <= 0 || macs < SMALL_MACS) {
-        gemm_rows(out, ldo, a, ars, acs, w, ldw, bias, 0, M, 0, N, K > 0 ? K : 0);
+        gemm_rows(out, ldo, a, ars, acs, w, ldw, bias, add, 0, M, 0, N, K > 0 ? K : 0);
+        return;
+    }
+    if (add && K > KC) {
+        /* the chains cross K blocks in out itself: the product apart, then added */
+        float *tmp = (float *)malloc(sizeof(float) * (size_t)M * N);
+        size_t i, j;
+        if (!tmp) {
+            gemm_rows(out, ldo, a, ars, acs, w, ldw, NULL, 1, 0, M, 0, N, K);
+            return;
+        }
+        gemm(tmp, N, a, ars, acs, w, ldw, panels, Kp, NULL, 0, M, K, N);
+        for (i = 0; i < (size_t)M; i++)
+            for (j = 0; j < (size_t)N; j++) out[i * ldo + j] = out[i * ldo + j] + tmp[i * N + j];
+        free(tmp);
         return;
     }
     forks = macs >= 4 * SMALL_MACS && threads_available();
@@ -724,12 +784,12 @@ static void gemm(float *out, int ldo, const float *a, size_t ars, size_t acs, co
 #endif
         for (ch = 0; ch < nch; ch++) {
             const int n0 = ch * 512, n1 = N - n0 < 512 ? N : n0 + 512;
-            gemm_rows(out, ldo, a, ars, acs, w, ldw, bias, 0, M, n0, n1, K);
+            gemm_rows(out, ldo, a, ars, acs, w, ldw, bias, add, 0, M, n0, n1, K);
         }
         return;
     }
     if (!forks) {
-        gemm_share(out, ldo, a, ars, acs, w, ldw, panels, Kp, bias, M, K, N, 1, 0);
+        gemm_share(out, ldo, a, ars, acs, w, ldw, panels, Kp, bias, add, M, K, N, 1, 0);
         return;
     }
     if (panels && M >= 2 * GEMM_CHUNK_ROWS && (M + MR - 1) / MR >= (N + NR - 1) / NR) {
@@ -743,31 +803,32 @@ static void gemm(float *out, int ldo, const float *a, size_t ars, size_t acs, co
 #endif
         for (ch = 0; ch < n_chunks; ch++) {
             const int m0 = ch * GEMM_CHUNK_ROWS, m1 = M - m0 < GEMM_CHUNK_ROWS ? M : m0 + GEMM_CHUNK_ROWS;
-            gemm_part(out, ldo, a, ars, acs, w, ldw, panels, Kp, bias, m0, m1, 0, N, K);
+            gemm_part(out, ldo, a, ars, acs, w, ldw, panels, Kp, bias, add, m0, m1, 0, N, K);
         }
         return;
     }
 #ifdef _OPENMP
 #pragma omp parallel
-    gemm_share(out, ldo, a, ars, acs, w, ldw, panels, Kp, bias, M, K, N, omp_get_num_threads(), omp_get_thread_num());
+    gemm_share(out, ldo, a, ars, acs, w, ldw, panels, Kp, bias, add, M, K, N, omp_get_num_threads(),
+               omp_get_thread_num());
 #endif
 }
 
 static void matmul_strided(float *out, int ldo, const float *a, int lda, const float *w, int ldw,
                            const float *bias, int M, int K, int N) {
-    gemm(out, ldo, a, (size_t)lda, 1, w, ldw, NULL, 0, bias, M, K, N);
+    gemm(out, ldo, a, (size_t)lda, 1, w, ldw, NULL, 0, bias, 0, M, K, N);
 }
 
 static void matmul_at(float *out, int ldo, const float *at, int ldat, const float *w, int ldw,
                       const float *bias, int M, int K, int N) {
-    gemm(out, ldo, at, 1, (size_t)ldat, w, ldw, NULL, 0, bias, M, K, N);
+    gemm(out, ldo, at, 1, (size_t)ldat, w, ldw, NULL, 0, bias, 0, M, K, N);
 }
 
-/* out[M,N] = a @ (the first K rows of w [Kp, N]), a[i,k] at a[i * ars + k * acs], reading
- * w's packed panels (NULL: w itself). */
+/* out[M,N] = a @ (the first K rows of w [Kp, N]) (+ bias; with add: out += it), a[i,k] at
+ * a[i * ars + k * acs], reading w's packed panels (NULL: w itself). */
 static void matmul_panels(float *out, int ldo, const float *a, size_t ars, size_t acs, const float *w, int ldw,
-                          const float *panels, int Kp, const float *bias, int M, int K, int N) {
-    gemm(out, ldo, a, ars, acs, w, ldw, panels, Kp, bias, M, K, N);
+                          const float *panels, int Kp, const float *bias, int add, int M, int K, int N) {
+    gemm(out, ldo, a, ars, acs, w, ldw, panels, Kp, bias, add, M, K, N);
 }
 
 /* ---- layernorm, activations, softmax ------------------------------------ */

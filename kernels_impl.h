@@ -18,12 +18,13 @@ typedef struct {
     void (*matmul_at)(float *out, int ldo, const float *at, int ldat, const float *w, int ldw, const float *bias, int M,
                       int K, int N);
     /* weights packed once (kernels.h: PackedWeights): the floats the layout needs, the
-     * packing, and the product reading it: out[M, N] = a @ the first K rows of w [Kp, N],
-     * a[i,k] at a[i * ars + k * acs] (panels NULL: packs as matmul_strided does) */
+     * packing, and the product reading it: out[M, N] = a @ the first K rows of w [Kp, N]
+     * (+ bias; add: out += it instead), a[i,k] at a[i * ars + k * acs] (panels NULL:
+     * packs as matmul_strided does) */
     size_t (*packed_floats)(int K, int N);
     void (*pack_weights)(float *panels, const float *w, int ldw, int K, int N);
     void (*matmul_packed)(float *out, int ldo, const float *a, size_t ars, size_t acs, const float *w, int ldw,
-                          const float *panels, int Kp, const float *bias, int M, int K, int N);
+                          const float *panels, int Kp, const float *bias, int add, int M, int K, int N);
     void (*layernorm)(float *out, float *scale, const float *x, const float *w, const float *b, int rows, int D,
                       float eps);
     void (*gelu_erf)(float *x, size_t n);

@@ -1446,12 +1446,11 @@ static void normalize_with_scale(float *out, const float *x, const float *scale,
  * computed as 12) in every product of a tile's queries. */
 #define ATTN_QB 96
 
-/* One thread's tiles of the attention (z and result: those of hooks the block does not keep). */
+/* One thread's tiles of the attention (z: when the block does not keep the hook). */
 typedef struct {
     float *pattern; /* [T, ATTN_QB] scores, then pattern, of one head's query tile, key by query */
     float *query_t; /* [dh, ATTN_QB] the tile's queries of one head, transposed */
     float *z;       /* [ATTN_QB, dh] */
-    float *result;  /* [ATTN_QB, D] */
 } AttentionTiles;
 
 /* Each (row b, head h)'s keys and values made ready once for the products of all its
@@ -1566,7 +1565,6 @@ static void attention(const ModelConfig *c, const LayerWeights *w, LayerActivati
         tl.pattern = xalloc_array((size_t)ATTN_QB * T, sizeof(float), "attention tile");
         tl.query_t = xalloc_array((size_t)ATTN_QB * dh, sizeof(float), "attention tile");
         tl.z = X->z ? NULL : xalloc_array((size_t)ATTN_QB * dh, sizeof(float), "attention tile");
-        tl.result = X->result ? NULL : xalloc_array((size_t)ATTN_QB * D, sizeof(float), "attention tile");
         if (!read_pattern) prepare_heads(key_t, vp, a, X->k, X->v, B, T, H, dh); /* ends with a barrier */
         /* Tiles with the most keys first, so the threads finish together. */
 #ifdef _OPENMP
@@ -1584,8 +1582,7 @@ static void attention(const ModelConfig *c, const LayerWeights *w, LayerActivati
                 const float *vh = X->v + (size_t)b * T * HD + (size_t)h * dh;
                 float *z = X->z ? X->z + row0 * HD + (size_t)h * dh : tl.z;
                 const int ldz = X->z ? HD : dh;
-                float *r = X->result ? X->result + (row0 * H + h) * D : tl.result;
-                const int ldr = X->result ? H * D : D;
+                float *r;
                 /* z tile [mb, dh] = pattern tile [mb, nk] @ v [nk, dh] */
                 if (read_pattern) {
                     matmul_strided(z, ldz, kept_p, T, vh, HD, NULL, mb, nk, dh);
@@ -1595,11 +1592,19 @@ static void attention(const ModelConfig *c, const LayerWeights *w, LayerActivati
                                            X->q + row0 * HD + (size_t)h * dh, key_t + bh * dh * T, i0, mb, T, HD, dh);
                     matmul_at_packed(z, ldz, tl.pattern, mb, &vp[bh], nk, mb);
                 }
-                /* result tile [mb, D] = z tile @ W_O[h] [dh, D] */
-                matmul_packed(r, ldr, z, ldz, &w->W_O_packed[h], NULL, mb);
+                /* result tile [mb, D] = z tile @ W_O[h] [dh, D]; attn_out rows = b_O +
+                 * result_0 + result_1 + ..., straight from the products when the result
+                 * is not kept (x + y is y + x, bit for bit) */
+                if (!X->result) {
+                    if (h == 0) matmul_packed(out, D, z, ldz, &w->W_O_packed[h], w->b_O, mb);
+                    else matmul_packed_add(out, D, z, ldz, &w->W_O_packed[h], mb);
+                    continue;
+                }
+                r = X->result + (row0 * H + h) * D;
+                matmul_packed(r, H * D, z, ldz, &w->W_O_packed[h], NULL, mb);
                 for (i = 0; i < mb; i++) {
                     float *o = out + (size_t)i * D;
-                    const float *ri = r + (size_t)i * ldr;
+                    const float *ri = r + (size_t)i * H * D;
                     if (h == 0)
                         for (d = 0; d < D; d++) o[d] = w->b_O[d];
                     for (d = 0; d < D; d++) o[d] += ri[d];
@@ -1610,22 +1615,12 @@ static void attention(const ModelConfig *c, const LayerWeights *w, LayerActivati
         free(tl.pattern);
         free(tl.query_t);
         free(tl.z);
-        free(tl.result);
     }
     free(vp);
 }
 
-/* out = a + b over n floats (elementwise, so threads do not change the bits). */
-static void add_vectors(float *out, const float *a, const float *b, size_t n) {
-    size_t i;
-#ifdef _OPENMP
-#pragma omp parallel for schedule(static) if (n > 65536)
-#endif
-    for (i = 0; i < n; i++) out[i] = a[i] + b[i];
-}
-
-/* out = x over n floats, as add_vectors shares its work (one thread copying a batch's
- * residual stream kept the other waiting). */
+/* out = x over n floats, elementwise, shared between the threads (one thread copying a
+ * batch's residual stream kept the other waiting). */
 static void copy_floats(float *out, const float *x, size_t n) {
     size_t i;
 #ifdef _OPENMP
@@ -1671,46 +1666,75 @@ static void patch_values(const ModelConfig *c, const LayerWeights *w, Activation
     }
 }
 
-/* Rows of the MLP computed together: their [MLP_ROWS, M] hidden activations (384 KB for
- * gelu-4l) stay in L2 from the product with W_in through the activation function to the
- * product with W_out, instead of going to memory and back twice. */
-#ifndef MLP_ROWS
-#define MLP_ROWS 48
+/* Rows of a block's row-wise parts computed together (a layernorm and the products that
+ * read it; the MLP): the MLP's [CHUNK_ROWS, M] hidden activations (384 KB for gelu-4l)
+ * stay in L2 from the product with W_in through the activation function to the product
+ * with W_out, and a layernorm's rows are still in cache for the products. Each chunk goes
+ * to the next thread free: shares fixed in advance kept one thread waiting whenever the
+ * host slowed the other (the two threads' times in the MLP differed by up to 10%, either
+ * way, run to run); 1024 rows make 22 chunks, so the last one leaves at most 2% of the
+ * work to one thread. Every element is the same chain as in one product over all rows,
+ * and the layernorms and activations are row by row or elementwise: the same bits
+ * whatever the chunks and whoever computes them. */
+#ifndef CHUNK_ROWS
+#define CHUNK_ROWS 48
 #endif
 
-/* The MLP of rows [0, BT): mlp_pre = ln2_normalized W_in + b_in (in mlp_post when
- * mlp_pre is not kept), mlp_post = act(mlp_pre), mlp_out = mlp_post W_out + b_out, a
- * chunk of at most MLP_ROWS rows at a time, each chunk to the next thread free. Shares
- * fixed in advance kept one thread waiting whenever the host slowed the other (the two
- * threads' times in this region differed by up to 10%, either way, run to run); 1024
- * rows make 22 chunks, so the last one leaves at most 2% of the work to one thread. Each
- * element is the same chain as in one product over all rows, and the activation is
- * elementwise: the same bits whatever the chunks and whoever computes them. */
-static void mlp(const ModelConfig *c, const LayerWeights *w, LayerActivations *X, int BT) {
-    const int D = c->d_model, M = c->d_mlp, n_chunks = (BT + MLP_ROWS - 1) / MLP_ROWS;
+/* ln1 and the attention's inputs of rows [0, BT), by chunks (one parallel region where
+ * there were four): ln1_normalized, q and k (with_qk), v (with_v); the products read
+ * ln1_normalized as it is when with_qk is 0 (Fig 3's rerun keeps the clean ones). */
+static void attention_inputs(const ModelConfig *c, const LayerWeights *w, LayerActivations *X, int BT, int with_qk,
+                             int with_v) {
+    const int D = c->d_model, HD = c->n_heads * c->d_head, n_chunks = (BT + CHUNK_ROWS - 1) / CHUNK_ROWS;
     int chunk;
 #ifdef _OPENMP
 #pragma omp parallel for schedule(dynamic, 1) if (n_chunks > 1)
 #endif
     for (chunk = 0; chunk < n_chunks; chunk++) {
-        const int r0 = chunk * MLP_ROWS, n = BT - r0 < MLP_ROWS ? BT - r0 : MLP_ROWS;
+        const int r0 = chunk * CHUNK_ROWS, n = BT - r0 < CHUNK_ROWS ? BT - r0 : CHUNK_ROWS;
+        const float *x = X->ln1_normalized + (size_t)r0 * D;
+        if (with_qk) {
+            layernorm(X->ln1_normalized + (size_t)r0 * D, X->ln1_scale + r0, X->resid_pre + (size_t)r0 * D, w->ln1_w,
+                      w->ln1_b, n, D, c->eps);
+            matmul_packed(X->q + (size_t)r0 * HD, HD, x, D, &w->W_Q_panels, w->b_Q, n);
+            matmul_packed(X->k + (size_t)r0 * HD, HD, x, D, &w->W_K_panels, w->b_K, n);
+        }
+        if (with_v) matmul_packed(X->v + (size_t)r0 * HD, HD, x, D, &w->W_V_panels, w->b_V, n);
+    }
+}
+
+/* ln2, the MLP and resid_post of rows [0, BT), by chunks: ln2_normalized, mlp_pre =
+ * ln2_normalized W_in + b_in (in mlp_post when mlp_pre is not kept), mlp_post =
+ * act(mlp_pre), mlp_out = mlp_post W_out + b_out, resid_post = resid_mid + mlp_out. */
+static void mlp(const ModelConfig *c, const LayerWeights *w, LayerActivations *X, int BT) {
+    const int D = c->d_model, M = c->d_mlp, n_chunks = (BT + CHUNK_ROWS - 1) / CHUNK_ROWS;
+    int chunk;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(dynamic, 1) if (n_chunks > 1)
+#endif
+    for (chunk = 0; chunk < n_chunks; chunk++) {
+        const int r0 = chunk * CHUNK_ROWS, n = BT - r0 < CHUNK_ROWS ? BT - r0 : CHUNK_ROWS;
+        const size_t at = (size_t)r0 * D;
         float *pre = (X->mlp_pre ? X->mlp_pre : X->mlp_post) + (size_t)r0 * M, *post = X->mlp_post + (size_t)r0 * M;
-        matmul_packed(pre, M, X->ln2_normalized + (size_t)r0 * D, D, &w->W_in_packed, w->b_in, n);
+        size_t i;
+        layernorm(X->ln2_normalized + at, X->ln2_scale + r0, X->resid_mid + at, w->ln2_w, w->ln2_b, n, D, c->eps);
+        matmul_packed(pre, M, X->ln2_normalized + at, D, &w->W_in_packed, w->b_in, n);
         if (X->mlp_pre) memcpy(post, pre, (size_t)n * M * sizeof(float));
         if (c->act_fn == ACT_GELU) gelu_erf(post, (size_t)n * M);
         else if (c->act_fn == ACT_GELU_NEW) gelu_tanh(post, (size_t)n * M);
         else relu(post, (size_t)n * M);
-        matmul_packed(X->mlp_out + (size_t)r0 * D, D, post, M, &w->W_out_packed, w->b_out, n);
+        matmul_packed(X->mlp_out + at, D, post, M, &w->W_out_packed, w->b_out, n);
+        for (i = 0; i < (size_t)n * D; i++) X->resid_post[at + i] = X->resid_mid[at + i] + X->mlp_out[at + i];
     }
 }
 
-/* One transformer block: ln1, attention, (MLP), filling the hooks layer l keeps.
+/* One transformer block: ln1 and the attention's inputs, attention, (ln2, MLP),
+ * filling the hooks layer l keeps.
  * b_Q/b_K/b_V [H,dh] are already the packed [H*dh] bias of the packed matrices. */
 static void run_block(const Model *m, Activations *a, int l, int B, int T, const ForwardOptions *opt) {
     const ModelConfig *c = &m->cfg;
     const LayerWeights *w = &m->layers[l];
     LayerActivations X = block_arrays(a, l);
-    int D = c->d_model, H = c->n_heads, dh = c->d_head, HD = H * dh;
     size_t BT = (size_t)B * T;
 
     /* Fig 3's patched rerun keeps the clean queries, keys and pattern it already has. */
@@ -1721,19 +1745,12 @@ static void run_block(const Model *m, Activations *a, int l, int B, int T, const
     if (reuse && !all_heads_patched && !a->layer[l].ln1_normalized)
         die(EXIT_INTERNAL, "internal: reusing layer %d's attention needs its ln1_normalized kept", l);
 
-    if (!reuse) {
-        layernorm(X.ln1_normalized, X.ln1_scale, X.resid_pre, w->ln1_w, w->ln1_b, (int)BT, D, c->eps);
-        matmul_packed(X.q, HD, X.ln1_normalized, D, &w->W_Q_panels, w->b_Q, (int)BT);
-        matmul_packed(X.k, HD, X.ln1_normalized, D, &w->W_K_panels, w->b_K, (int)BT);
-    }
-    if (!all_heads_patched) matmul_packed(X.v, HD, X.ln1_normalized, D, &w->W_V_panels, w->b_V, (int)BT);
+    attention_inputs(c, w, &X, (int)BT, !reuse, !all_heads_patched);
     if (opt->v_patch_layer == l) patch_values(c, w, a, X.v, BT, opt);
     /* An attention-only block has no resid_mid (nor a buffer for it): its sum is resid_post. */
     attention(c, w, &X, c->attn_only ? X.resid_post : X.resid_mid, a, B, T, reuse);
     if (c->attn_only) return;
-    layernorm(X.ln2_normalized, X.ln2_scale, X.resid_mid, w->ln2_w, w->ln2_b, (int)BT, D, c->eps);
     mlp(c, w, &X, (int)BT);
-    add_vectors(X.resid_post, X.resid_mid, X.mlp_out, BT * D);
 }
 
 void model_forward(const Model *m, Activations *a, const int *tokens, int n_rows, int n_pos, const ForwardOptions *opt) {

@@ -195,6 +195,34 @@ static void test_matmul_packed_shape(int M, int K, int N, int with_bias) {
     free(a), free(w), free(bias), free(want), free(got), free(panels);
 }
 
+/* matmul_packed_add: out + the product, bit for bit matmul_packed into a scratch array then
+ * added element by element, on 1, 2 and 3 threads; the columns beside the block untouched. */
+static void test_matmul_packed_add_shape(int M, int K, int N) {
+    const int lda = K + 1, ldo = N + 3;
+    float *a = rand_buf((size_t)M * lda), *w = rand_buf((size_t)K * N), *prod = rand_buf((size_t)M * N);
+    float *start = rand_buf((size_t)M * ldo), *want = rand_buf((size_t)M * ldo), *got = rand_buf((size_t)M * ldo);
+    const size_t floats = packed_weights_floats(K, N);
+    float *panels = rand_buf(floats + 1);
+    PackedWeights p;
+    char what[96];
+    int i, j, t, same = 1;
+    snprintf(what, sizeof what, "matmul_packed_add %dx%dx%d (%s)", M, K, N, kernels_name());
+    pack_weights(&p, panels, floats, w, N, K, N);
+    matmul_packed(prod, N, a, lda, &p, NULL, M);
+    memcpy(want, start, sizeof(float) * M * ldo);
+    for (i = 0; i < M; i++)
+        for (j = 0; j < N; j++) want[(size_t)i * ldo + j] += prod[(size_t)i * N + j];
+    for (t = 1; t <= 3; t++) {
+        set_thread_count(t);
+        memcpy(got, start, sizeof(float) * M * ldo);
+        matmul_packed_add(got, ldo, a, lda, &p, M);
+        if (memcmp(got, want, sizeof(float) * M * ldo) != 0) same = 0;
+    }
+    set_thread_count(2);
+    CHECK(same, "%s: the same bits as out += matmul_packed, on 1, 2 and 3 threads", what);
+    free(a), free(w), free(prod), free(start), free(want), free(got), free(panels);
+}
+
 static void test_matmul_packed(void) {
     static const int shapes[][3] = {
         {1, 1, 1},      {3, 200, 3000}, /* few rows: the plain loop on w */
@@ -211,6 +239,11 @@ static void test_matmul_packed(void) {
         test_matmul_packed_shape(shapes[s][0], shapes[s][1], shapes[s][2], 0);
         test_matmul_packed_shape(shapes[s][0], shapes[s][1], shapes[s][2], 1);
     }
+    test_matmul_packed_add_shape(96, 64, 512);   /* a head's W_O into attn_out */
+    test_matmul_packed_add_shape(64, 64, 512);   /* the last tile: a partial panel of rows */
+    test_matmul_packed_add_shape(13, 100, 45);   /* edge tiles both ways */
+    test_matmul_packed_add_shape(3, 20, 7);      /* few rows: the plain loop */
+    test_matmul_packed_add_shape(200, 700, 300); /* two K blocks: added after the product */
     /* no panels, or too few floats for them: nothing packed, the product still right */
     pack_weights(&p, NULL, 0, w, 3, 2, 3);
     CHECK(p.panels == NULL, "pack_weights without a buffer packs nothing");
