@@ -149,6 +149,10 @@ void transpose_floats(float *dst, int ldd, const float *src, int lds, int rows, 
     active->transpose(dst, ldd, src, lds, rows, cols);
 }
 
+void add_floats(float *out, const float *a, const float *b, size_t n) {
+    active->add_floats(out, a, b, n);
+}
+
 void interleave_lanes(double *blk, const float *const *src, int D) {
     active->interleave_lanes(blk, src, D);
 }

@@ -80,6 +80,11 @@ void gelu_erf(float *x, size_t n);   /* 0.5 x (1 + erf(x / sqrt 2)) */
 void gelu_tanh(float *x, size_t n);  /* 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) - gelu_new / gelu_fast */
 void relu(float *x, size_t n);
 
+/* out[i] = a[i] + b[i] for i < n, one thread (out may be a or b): the residual stream's
+ * sums and the attention's per-head sums, in the kernels' vector width (the same bits as
+ * any loop: each element is one float addition). */
+void add_floats(float *out, const float *a, const float *b, size_t n);
+
 /* In-place softmax of x[0..n): exp(x - max) / sum, exp in float (within 1 ulp),
  * the sum in double in a fixed order (8 interleaved partial sums) and the
  * division in double, so the same bits on every call. */

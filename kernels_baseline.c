@@ -1052,6 +1052,12 @@ static void gelu_tanh(float *x, size_t n) {
     }
 }
 
+/* out[i] = a[i] + b[i] (out may be a or b; kernels.h). */
+static void add_floats(float *out, const float *a, const float *b, size_t n) {
+    size_t i;
+    for (i = 0; i < n; i++) out[i] = a[i] + b[i];
+}
+
 static void relu(float *x, size_t n) {
     size_t i;
     for (i = 0; i < n; i++)
@@ -1322,5 +1328,5 @@ const KernelTable KERNELS_TABLE = {
     KERNELS_TABLE_NAME, VL,          matmul_strided,   matmul_at,     packed_floats,
     pack_panels,        matmul_panels, layernorm,
     gelu_erf,           gelu_tanh,   relu,             softmax_row,   softmax_causal_columns,
-    dot_lanes,          interleave_lanes, transpose_kernel, madd_peak_loop,
+    dot_lanes,          interleave_lanes, transpose_kernel, add_floats,     madd_peak_loop,
 };

@@ -36,6 +36,7 @@ typedef struct {
                       int n, int D);
     void (*interleave_lanes)(double *blk, const float *const *src, int D);
     void (*transpose)(float *dst, int ldd, const float *src, int lds, int rows, int cols);
+    void (*add_floats)(float *out, const float *a, const float *b, size_t n);
     double (*madd_peak_loop)(long iters); /* flops done by the peak loop (see kernels_madd_peak) */
 } KernelTable;
 

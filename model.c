@@ -1575,7 +1575,7 @@ static void attention(const ModelConfig *c, const LayerWeights *w, LayerActivati
             const int mb = T - i0 < ATTN_QB ? T - i0 : ATTN_QB, nk = i0 + mb;
             const size_t row0 = (size_t)b * T + i0; /* first (row, position) of the tile */
             float *out = X->attn_out + row0 * D;
-            int h, i, d;
+            int h, i;
             for (h = 0; h < H; h++) {
                 const size_t bh = (size_t)b * H + h;
                 float *kept_p = X->pattern ? X->pattern + (bh * T + i0) * T : NULL;
@@ -1602,15 +1602,10 @@ static void attention(const ModelConfig *c, const LayerWeights *w, LayerActivati
                 }
                 r = X->result + (row0 * H + h) * D;
                 matmul_packed(r, H * D, z, ldz, &w->W_O_packed[h], NULL, mb);
-                for (i = 0; i < mb; i++) {
-                    float *o = out + (size_t)i * D;
-                    const float *ri = r + (size_t)i * H * D;
-                    if (h == 0)
-                        for (d = 0; d < D; d++) o[d] = w->b_O[d];
-                    for (d = 0; d < D; d++) o[d] += ri[d];
-                }
+                for (i = 0; i < mb; i++) /* (b_O + result_0 is result_0 + b_O, bit for bit) */
+                    add_floats(out + (size_t)i * D, h == 0 ? w->b_O : out + (size_t)i * D, r + (size_t)i * H * D, (size_t)D);
             }
-            for (i = 0; i < mb * D; i++) resid_after[row0 * D + i] = X->resid_pre[row0 * D + i] + out[i];
+            add_floats(resid_after + row0 * D, X->resid_pre + row0 * D, out, (size_t)mb * D);
         }
         free(tl.pattern);
         free(tl.query_t);
@@ -1716,7 +1711,6 @@ static void mlp(const ModelConfig *c, const LayerWeights *w, LayerActivations *X
         const int r0 = chunk * CHUNK_ROWS, n = BT - r0 < CHUNK_ROWS ? BT - r0 : CHUNK_ROWS;
         const size_t at = (size_t)r0 * D;
         float *pre = (X->mlp_pre ? X->mlp_pre : X->mlp_post) + (size_t)r0 * M, *post = X->mlp_post + (size_t)r0 * M;
-        size_t i;
         layernorm(X->ln2_normalized + at, X->ln2_scale + r0, X->resid_mid + at, w->ln2_w, w->ln2_b, n, D, c->eps);
         matmul_packed(pre, M, X->ln2_normalized + at, D, &w->W_in_packed, w->b_in, n);
         if (X->mlp_pre) memcpy(post, pre, (size_t)n * M * sizeof(float));
@@ -1724,7 +1718,7 @@ static void mlp(const ModelConfig *c, const LayerWeights *w, LayerActivations *X
         else if (c->act_fn == ACT_GELU_NEW) gelu_tanh(post, (size_t)n * M);
         else relu(post, (size_t)n * M);
         matmul_packed(X->mlp_out + at, D, post, M, &w->W_out_packed, w->b_out, n);
-        for (i = 0; i < (size_t)n * D; i++) X->resid_post[at + i] = X->resid_mid[at + i] + X->mlp_out[at + i];
+        add_floats(X->resid_post + at, X->resid_mid + at, X->mlp_out + at, (size_t)n * D);
     }
 }
 

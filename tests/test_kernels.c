@@ -368,6 +368,32 @@ static void test_relu(void) {
     CHECK(v[0] == 0.0f && v[1] == 0.0f && v[2] == 3.5f && v[3] == 0.0f && v[4] == 1e30f, "relu values");
 }
 
+/* add_floats: each element the float sum a + b (computed here in double, then rounded to
+ * float: the correctly rounded sum, double having more than twice float's precision),
+ * into a third array and in place over either operand, for
+ * lengths around the vector widths; nothing past n written. */
+static void test_add_floats(void) {
+    enum { N = 103 };
+    float *a = rand_buf(N + 1), *b = rand_buf(N + 1), *out = rand_buf(N + 1), *x = rand_buf(N + 1);
+    int n, i, wrong = 0, past = 0;
+    for (i = 0; i <= N; i++) b[i] = ldexpf(b[i], (int)(frand() * 40.0f)); /* sums that round */
+    for (n = 0; n <= N; n += n < 40 ? 1 : 21) {
+        const float guard = out[n];
+        add_floats(out, a, b, (size_t)n);
+        for (i = 0; i < n; i++) wrong += out[i] != (float)((double)a[i] + (double)b[i]);
+        past += out[n] != guard;
+        memcpy(x, a, sizeof(float) * (N + 1));
+        add_floats(x, x, b, (size_t)n); /* in place over a */
+        for (i = 0; i < n; i++) wrong += x[i] != out[i];
+        memcpy(x, b, sizeof(float) * (N + 1));
+        add_floats(x, a, x, (size_t)n); /* in place over b */
+        for (i = 0; i < n; i++) wrong += x[i] != out[i];
+    }
+    CHECK(wrong == 0, "add_floats: a + b element by element, also in place (%d wrong, %s)", wrong, kernels_name());
+    CHECK(past == 0, "add_floats writes nothing past n (%d written)", past);
+    free(a), free(b), free(out), free(x);
+}
+
 /* ---- softmax ----------------------------------------------------------- */
 
 static void test_softmax(void) {
@@ -636,6 +662,7 @@ static void test_all(void) {
     test_matmul_packed();
     test_matmul_at();
     test_matmul_at_packed();
+    test_add_floats();
     test_layernorm();
     test_gelu();
     test_relu();
