@@ -29,6 +29,7 @@ typedef struct {
     double *dla;     /* [N_DLA * T] one row's DLA values */
     float *logits;   /* [T, SEC32_LOGIT_COLS] one block of columns of a row's logits */
     float *nf;       /* [T, D] ln_final's output */
+    float *nf_t;     /* [D, T] the same, transposed: each block's product reads it in place */
     Top2Scan *top2;  /* [T] each position's top-2 over the blocks of columns so far */
     float *dir;      /* [T, D] each position's W_U[:,top1] - W_U[:,top2] */
     float *next;     /* [T, D] each position's W_U[:, next token] (positions 0..T-2) */
@@ -50,6 +51,7 @@ static void *sec32_begin(const ExpInputs *in, int n_rows, int T, int batch_rows)
     f->dla = xalloc_array((size_t)N_DLA * T, sizeof(double), "work");
     f->logits = xalloc_array((size_t)T * SEC32_LOGIT_COLS, sizeof(float), "logits");
     f->nf = xalloc_array((size_t)T * c->d_model, sizeof(float), "logits");
+    f->nf_t = xalloc_array((size_t)T * c->d_model, sizeof(float), "logits");
     f->top2 = xalloc_array((size_t)T, sizeof *f->top2, "logits");
     f->dir = xalloc_array((size_t)T * c->d_model, sizeof(float), "Section 3.2 directions");
     f->next = xalloc_array((size_t)T * c->d_model, sizeof(float), "Section 3.2 directions");
@@ -93,10 +95,13 @@ static void sec32_batch(void *state, const ExpInputs *in, ExpBatch *batch) {
          * whatever the hook holds); each element the same chain as in one product */
         layernorm(f->nf, NULL, a->layer[m->cfg.n_layers - 1].resid_post + (size_t)b * T * D, m->lnf_w, m->lnf_b, T, D,
                   m->cfg.eps);
+        /* transposed once a row: the products read it where it is (matmul_at), where a
+         * row-major a was packed, a transposition, again for each of the 48 blocks */
+        transpose_floats(f->nf_t, T, f->nf, D, T, D);
         for (c0 = 0; c0 < V; c0 += SEC32_LOGIT_COLS) {
             const int nc = V - c0 < SEC32_LOGIT_COLS ? V - c0 : SEC32_LOGIT_COLS;
             int pos;
-            matmul_strided(f->logits, nc, f->nf, D, m->W_U + c0, V, m->b_U + c0, T, D, nc);
+            matmul_at(f->logits, nc, f->nf_t, T, m->W_U + c0, V, m->b_U + c0, T, D, nc);
 #ifdef _OPENMP
 #pragma omp parallel for schedule(static)
 #endif
@@ -191,6 +196,7 @@ static void sec32_end(void *state) {
     free(f->dla);
     free(f->logits);
     free(f->nf);
+    free(f->nf_t);
     free(f->top2);
     free(f->dir);
     free(f->next);

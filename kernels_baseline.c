@@ -731,11 +731,14 @@ static int threads_available(void) {
 }
 
 /* Thread t of nt's part of gemm's product: the dimension with more register tiles split
- * into nt contiguous ranges of whole tiles (static, so the same for every call). */
+ * into nt contiguous ranges of whole tiles (static, so the same for every call); the
+ * columns when a is read in place and w not packed yet (each thread then packs only its
+ * columns of w, and nothing of a: Section 3.2's logits). */
 static void gemm_share(float *out, int ldo, const float *a, size_t ars, size_t acs, const float *w, int ldw,
                        const float *panels, int Kp, const float *bias, int add, int M, int K, int N, int nt, int t) {
     const long um = (M + MR - 1) / MR, un = (N + NR - 1) / NR;
-    if (um >= un) {
+    const int a_in_place = ars == 1 && acs != 1 && APV == 1;
+    if (um >= un && !(a_in_place && !panels && un >= 4L * nt)) {
         int m0 = (int)(um * t / nt) * MR, m1 = (int)(um * (t + 1) / nt) * MR;
         if (m1 > M) m1 = M;
         gemm_part(out, ldo, a, ars, acs, w, ldw, panels, Kp, bias, add, m0, m1, 0, N, K);
