@@ -296,7 +296,7 @@ static void *scan_begin(const ExpInputs *in, int n_rows, int T, int batch_rows) 
 static void scan_code_batch(Scan *s) {
     int k;
 #ifdef _OPENMP
-#pragma omp parallel for schedule(dynamic, 8)
+#pragma omp parallel for schedule(static)
 #endif
     for (k = 0; k < s->n_gpairs; k++) {
         Samples *p = &s->pair[k];

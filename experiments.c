@@ -603,10 +603,10 @@ static void collect_queue(const Model *m, const Activations *a, const PrQueue *q
             const int n = n_bt - bt0 < EXP_STAT_CHUNK ? (int)(n_bt - bt0) : EXP_STAT_CHUNK;
             const int n_blocks = (n + DOT_LANES - 1) / DOT_LANES;
             int j, s;
-            /* Blocks and targets to the next thread free (see mlp in model.c): each writes
-             * its own part of stat or its own target, so the bits do not depend on who. */
+            /* Static: each thread writes a contiguous half of every value's positions in
+             * stat (blocks dealt one by one put both threads on every cache line of it) */
 #ifdef _OPENMP
-#pragma omp for schedule(dynamic, 1)
+#pragma omp for schedule(static)
 #endif
             for (j = 0; j < n_blocks; j++) {
                 const int first = j * DOT_LANES, len = n - first < DOT_LANES ? n - first : DOT_LANES;
@@ -614,7 +614,7 @@ static void collect_queue(const Model *m, const Activations *a, const PrQueue *q
             } /* barrier */
             /* in (b, t) order, whatever thread computed them; each target by one thread */
 #ifdef _OPENMP
-#pragma omp for schedule(dynamic, 4)
+#pragma omp for schedule(static)
 #endif
             for (s = 0; s < n_flat_values; s++) {
                 int r = 0;
