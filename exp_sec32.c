@@ -29,7 +29,8 @@ typedef struct {
     double *dla;     /* [N_DLA * T] one row's DLA values */
     float *logits;   /* [T, SEC32_LOGIT_COLS] one block of columns of a row's logits */
     float *nf;       /* [T, D] ln_final's output */
-    float *nf_t;     /* [D, T] the same, transposed: each block's product reads it in place */
+    float *nf_t;     /* [D, T + 16] the same, transposed: each block's product reads it in place
+                        (rows T + 16 floats apart: see key_stride in model.c) */
     Top2Scan *top2;  /* [T] each position's top-2 over the blocks of columns so far */
     float *dir;      /* [T, D] each position's W_U[:,top1] - W_U[:,top2] */
     float *next;     /* [T, D] each position's W_U[:, next token] (positions 0..T-2) */
@@ -51,7 +52,7 @@ static void *sec32_begin(const ExpInputs *in, int n_rows, int T, int batch_rows)
     f->dla = xalloc_array((size_t)N_DLA * T, sizeof(double), "work");
     f->logits = xalloc_array((size_t)T * SEC32_LOGIT_COLS, sizeof(float), "logits");
     f->nf = xalloc_array((size_t)T * c->d_model, sizeof(float), "logits");
-    f->nf_t = xalloc_array((size_t)T * c->d_model, sizeof(float), "logits");
+    f->nf_t = xalloc_array((size_t)(T + 16) * c->d_model, sizeof(float), "logits");
     f->top2 = xalloc_array((size_t)T, sizeof *f->top2, "logits");
     f->dir = xalloc_array((size_t)T * c->d_model, sizeof(float), "Section 3.2 directions");
     f->next = xalloc_array((size_t)T * c->d_model, sizeof(float), "Section 3.2 directions");
@@ -97,11 +98,11 @@ static void sec32_batch(void *state, const ExpInputs *in, ExpBatch *batch) {
                   m->cfg.eps);
         /* transposed once a row: the products read it where it is (matmul_at), where a
          * row-major a was packed, a transposition, again for each of the 48 blocks */
-        transpose_floats(f->nf_t, T, f->nf, D, T, D);
+        transpose_floats(f->nf_t, T + 16, f->nf, D, T, D);
         for (c0 = 0; c0 < V; c0 += SEC32_LOGIT_COLS) {
             const int nc = V - c0 < SEC32_LOGIT_COLS ? V - c0 : SEC32_LOGIT_COLS;
             int pos;
-            matmul_at(f->logits, nc, f->nf_t, T, m->W_U + c0, V, m->b_U + c0, T, D, nc);
+            matmul_at(f->logits, nc, f->nf_t, T + 16, m->W_U + c0, V, m->b_U + c0, T, D, nc);
 #ifdef _OPENMP
 #pragma omp parallel for schedule(static)
 #endif
@@ -241,13 +242,14 @@ static void sec32_hooks(const ExpInputs *in, HookRequest *req) {
 }
 
 /* sec32_begin's work buffers: two V-composition sets, a row's DLA values, its
- * ln_final output, a block of its logits and its top-2 scans. */
+ * ln_final output (and transposed), its directions, a block of its logits and its
+ * top-2 scans. */
 static size_t sec32_memory(const ExpInputs *in, int n_rows, int T, int batch_rows) {
     const ModelConfig *c = &in->model->cfg;
     (void)n_rows;
     (void)batch_rows;
     return 2 * vcomp_bytes(in->model, T) + (size_t)N_DLA * T * sizeof(double) +
-           (size_t)T * ((size_t)SEC32_LOGIT_COLS + 3 * (size_t)c->d_model) * sizeof(float) + (size_t)T * (sizeof(Top2Scan) + 2 * sizeof(int));
+           ((size_t)T * ((size_t)SEC32_LOGIT_COLS + 4 * (size_t)c->d_model) + 16 * (size_t)c->d_model) * sizeof(float) + (size_t)T * (sizeof(Top2Scan) + 2 * sizeof(int));
 }
 
 const Experiment experiment_sec32 = {

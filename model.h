@@ -217,7 +217,7 @@ typedef struct {
     HookMask kept;               /* the global kinds kept */
     float *work[HOOK_COUNT_MAX]; /* internal: per kind, the forward pass's work space for
                                     blocks that do not keep it (NULL if all do) */
-    float *key_t;                /* internal: keys transposed per (row, head) [B,H,dh,T] */
+    float *key_t;                /* internal: keys transposed per (row, head) [B,H,dh,T + 16] */
     float *value_panels;         /* internal: per (row, head) its values packed (pack_weights) */
     size_t value_panel_floats;   /* internal: the floats of each (row, head)'s in value_panels */
     float *scratch;              /* internal: the value patch's input and values */
