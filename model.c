@@ -1684,18 +1684,29 @@ static void patch_values(const ModelConfig *c, const LayerWeights *w, Activation
 #define CHUNK_ROWS 48
 #endif
 
+/* The chunks of rows [0, BT): how many, and chunk k's first row (*r0) and rows (returned). */
+static int chunk_count(int BT) {
+    return (BT + CHUNK_ROWS - 1) / CHUNK_ROWS;
+}
+
+static int chunk_rows(int k, int BT, int *r0) {
+    *r0 = k * CHUNK_ROWS;
+    return BT - *r0 < CHUNK_ROWS ? BT - *r0 : CHUNK_ROWS;
+}
+
 /* ln1 and the attention's inputs of rows [0, BT), by chunks (one parallel region where
  * there were four): ln1_normalized, q and k (with_qk), v (with_v); the products read
  * ln1_normalized as it is when with_qk is 0 (Fig 3's rerun keeps the clean ones). */
 static void attention_inputs(const ModelConfig *c, const LayerWeights *w, LayerActivations *X, int BT, int with_qk,
                              int with_v) {
-    const int D = c->d_model, HD = c->n_heads * c->d_head, n_chunks = (BT + CHUNK_ROWS - 1) / CHUNK_ROWS;
+    const int D = c->d_model, HD = c->n_heads * c->d_head, n_chunks = chunk_count(BT);
     int chunk;
 #ifdef _OPENMP
 #pragma omp parallel for schedule(dynamic, 1) if (n_chunks > 1)
 #endif
     for (chunk = 0; chunk < n_chunks; chunk++) {
-        const int r0 = chunk * CHUNK_ROWS, n = BT - r0 < CHUNK_ROWS ? BT - r0 : CHUNK_ROWS;
+        int r0;
+        const int n = chunk_rows(chunk, BT, &r0);
         const float *x = X->ln1_normalized + (size_t)r0 * D;
         if (with_qk) {
             layernorm(X->ln1_normalized + (size_t)r0 * D, X->ln1_scale + r0, X->resid_pre + (size_t)r0 * D, w->ln1_w,
@@ -1711,13 +1722,14 @@ static void attention_inputs(const ModelConfig *c, const LayerWeights *w, LayerA
  * ln2_normalized W_in + b_in (in mlp_post when mlp_pre is not kept), mlp_post =
  * act(mlp_pre), mlp_out = mlp_post W_out + b_out, resid_post = resid_mid + mlp_out. */
 static void mlp(const ModelConfig *c, const LayerWeights *w, LayerActivations *X, int BT) {
-    const int D = c->d_model, M = c->d_mlp, n_chunks = (BT + CHUNK_ROWS - 1) / CHUNK_ROWS;
+    const int D = c->d_model, M = c->d_mlp, n_chunks = chunk_count(BT);
     int chunk;
 #ifdef _OPENMP
 #pragma omp parallel for schedule(dynamic, 1) if (n_chunks > 1)
 #endif
     for (chunk = 0; chunk < n_chunks; chunk++) {
-        const int r0 = chunk * CHUNK_ROWS, n = BT - r0 < CHUNK_ROWS ? BT - r0 : CHUNK_ROWS;
+        int r0;
+        const int n = chunk_rows(chunk, BT, &r0);
         const size_t at = (size_t)r0 * D;
         float *pre = (X->mlp_pre ? X->mlp_pre : X->mlp_post) + (size_t)r0 * M, *post = X->mlp_post + (size_t)r0 * M;
         layernorm(X->ln2_normalized + at, X->ln2_scale + r0, X->resid_mid + at, w->ln2_w, w->ln2_b, n, D, c->eps);
