@@ -51,17 +51,13 @@ static void fig2_vectors(const void *ctx, const Activations *a, int b, int t, co
     const ExpHeads *hd = in->heads;
     const int D = m->cfg.d_model, H = m->cfg.n_heads, L = m->cfg.n_layers;
     const size_t bt = (size_t)b * a->n_pos + t;
-    int l, h, c, d, n = 0;
+    int l, h, n = 0;
     for (l = 0; l < L; l++) {
         for (h = 0; h < H; h++)
             if (l != hd->writer_layer || h != hd->writer_head) vec[n++] = head_output(m, a, l, h, b, t);
         if (!m->cfg.attn_only) vec[n++] = a->layer[l].mlp_out + bt * D;
     }
-    for (d = 0; d < D; d++) scratch[d] = 0;
-    for (c = 0; c < hd->n_cleaners; c++) {
-        const float *r = head_output(m, a, hd->patched_layer, hd->cleaners[c], b, t);
-        for (d = 0; d < D; d++) scratch[d] += r[d];
-    }
+    cleaners_output(scratch, m, hd, a, b, t);
     vec[n++] = scratch;
     vec[n] = head_output(m, a, hd->writer_layer, hd->writer_head, b, t);
 }

@@ -131,13 +131,8 @@ static void sec32_batch(void *state, const ExpInputs *in, ExpBatch *batch) {
                 const float s = a->lnf_scale[bt];
                 double *out = f->dla + N_DLA * (size_t)pos;
                 const float *writer = head_output(m, a, hd->writer_layer, hd->writer_head, b, pos);
-                int c, d;
                 const float *u = f->dir + (size_t)pos * D;
-                for (d = 0; d < D; d++) sum[d] = 0;
-                for (c = 0; c < hd->n_cleaners; c++) {
-                    const float *r = head_output(m, a, hd->patched_layer, hd->cleaners[c], b, pos);
-                    for (d = 0; d < D; d++) sum[d] += r[d];
-                }
+                cleaners_output(sum, m, hd, a, b, pos);
                 out[DLA_WRITER] = direct_logit_attribution(writer, D, s, m->lnf_w, u);
                 out[DLA_CLEANERS] = direct_logit_attribution(sum, D, s, m->lnf_w, u);
                 out[DLA_VCOMP] = direct_logit_attribution(f->w.v + (size_t)pos * D, D, s, m->lnf_w, u);

@@ -252,6 +252,14 @@ const float *head_output(const Model *m, const Activations *a, int l, int h, int
     return a->layer[l].result + (((size_t)b * a->n_pos + t) * m->cfg.n_heads + h) * m->cfg.d_model;
 }
 
+void cleaners_output(float *out, const Model *m, const ExpHeads *hd, const Activations *a, int b, int t) {
+    const int D = m->cfg.d_model;
+    int c, d;
+    for (d = 0; d < D; d++) out[d] = 0;
+    for (c = 0; c < hd->n_cleaners; c++)
+        add_floats(out, out, head_output(m, a, hd->patched_layer, hd->cleaners[c], b, t), (size_t)D);
+}
+
 void head_label(char *buf, size_t size, int l, int h) {
     snprintf(buf, size, "L%dH%d", l, h);
 }
@@ -714,7 +722,7 @@ void v_composition(VCompBuffers *w, const Model *m, const ExpHeads *hd, const Ac
             src = w->z;
         }
         matmul(w->tmp, src, P->W_O + (size_t)h * dh * D, NULL, n, dh, D);
-        for (k = 0; k < (size_t)n * D; k++) w->v[k] += w->tmp[k];
+        add_floats(w->v, w->v, w->tmp, (size_t)n * D);
     }
 }
 

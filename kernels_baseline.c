@@ -732,8 +732,9 @@ static int threads_available(void) {
 
 /* Thread t of nt's part of gemm's product: the dimension with more register tiles split
  * into nt contiguous ranges of whole tiles (static, so the same for every call); the
- * columns when a is read in place and w not packed yet (each thread then packs only its
- * columns of w, and nothing of a: Section 3.2's logits). */
+ * columns when a is read in place and w not packed yet, given at least 4 slivers of w a
+ * thread (each thread then packs only its columns of w, and nothing of a: Section 3.2's
+ * logits). */
 static void gemm_share(float *out, int ldo, const float *a, size_t ars, size_t acs, const float *w, int ldw,
                        const float *panels, int Kp, const float *bias, int add, int M, int K, int N, int nt, int t) {
     const long um = (M + MR - 1) / MR, un = (N + NR - 1) / NR;

@@ -1420,10 +1420,9 @@ static void embed_tokens(const Model *m, Activations *a, const int *tokens, int 
     for (row = 0; row < BT; row++) {
         const float *e = m->W_E + (size_t)tokens[row] * D;
         const float *p = m->W_pos + (size_t)(row % T) * D;
-        int d;
         if (a->embed) memcpy(a->embed + (size_t)row * D, e, (size_t)D * sizeof(float));
         if (a->pos_embed) memcpy(a->pos_embed + (size_t)row * D, p, (size_t)D * sizeof(float));
-        for (d = 0; d < D; d++) resid[(size_t)row * D + d] = e[d] + p[d];
+        add_floats(resid + (size_t)row * D, e, p, (size_t)D);
     }
 }
 

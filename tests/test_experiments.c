@@ -120,8 +120,9 @@ static const float *result_at(const Activations *a, int l, int h, int b, int t) 
 static void test_projection_identities(const Model *m, const Dataset *ds) {
     Activations a;
     Error err;
-    int b, t, l, bad_mlp = 0, bad_sum = 0, d;
-    float sum[D];
+    int b, t, l, bad_mlp = 0, bad_sum = 0, bad_cleaners = 0, d;
+    float sum[D], cleaners[D];
+    const ExpHeads hd = default_heads(); /* cleaners L2H1, L2H3 */
     double worst = 0;
     if (activations_alloc(&a, m, ROWS, T, 0, 0, &err)) {
         CHECK(0, "activations: %s", err.msg);
@@ -140,6 +141,8 @@ static void test_projection_identities(const Model *m, const Dataset *ds) {
                 if (fabs(diff - 1) > 1e-4) bad_mlp++;
             }
             for (d = 0; d < D; d++) sum[d] = result_at(&a, 2, 1, b, t)[d] + result_at(&a, 2, 3, b, t)[d];
+            cleaners_output(cleaners, m, &hd, &a, b, t);
+            for (d = 0; d < D; d++) bad_cleaners += cleaners[d] != (0.0f + result_at(&a, 2, 1, b, t)[d]) + result_at(&a, 2, 3, b, t)[d];
             separate = projection_ratio(result_at(&a, 2, 1, b, t), w, D) + projection_ratio(result_at(&a, 2, 3, b, t), w, D);
             together = projection_ratio(sum, w, D);
             if (fabs(separate - together) > 1e-5 * (1 + fabs(together))) bad_sum++;
@@ -147,6 +150,7 @@ static void test_projection_identities(const Model *m, const Dataset *ds) {
         }
     CHECK(bad_mlp == 0, "PR(resid_post, MLP) - PR(resid_mid, MLP) = 1 at every sample (%d off)", bad_mlp);
     CHECK(bad_sum == 0, "PR of the summed cleaners = sum of their PRs (%d off, worst %g)", bad_sum, worst);
+    CHECK(bad_cleaners == 0, "cleaners_output = 0 + L2H1 + L2H3's results, element by element (%d differ)", bad_cleaners);
     {
         float zero[D];
         memset(zero, 0, sizeof zero);
