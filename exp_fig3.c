@@ -306,11 +306,12 @@ static const ExpOutput fig3_outputs[] = {
 static const char *const fig3_figures[] = {"fig3a", "fig3b", NULL};
 
 /* The residual locations, the writer's and the patched layer's head outputs, and the
- * patched layer's pattern (the patched rerun reuses it: reuse_attention_pattern). */
+ * patched layer's pattern tiles (the patched rerun reuses them: reuse_attention_pattern). */
 static void fig3_hooks(const ExpInputs *in, HookRequest *req) {
     exp_hooks_resid_locations(in->model, req);
     hook_request_add(req, in->heads->writer_layer, HOOK_BIT(HOOK_RESULT));
-    hook_request_add(req, in->heads->patched_layer, HOOK_BIT(HOOK_RESULT) | HOOK_BIT(HOOK_PATTERN));
+    hook_request_add(req, in->heads->patched_layer, HOOK_BIT(HOOK_RESULT));
+    hook_request_pattern_tiles(req, in->heads->patched_layer);
 }
 
 /* fig3_begin's samples (clean and patched) and its per-batch patch buffers. */

@@ -229,11 +229,12 @@ static void sec32_report_section(const ReportContext *c, ReportSection *s) {
 static const ExpOutput sec32_outputs[] = {{NULL, NULL}};
 static const char *const sec32_figures[] = {NULL};
 
-/* The writer's and the cleaners' outputs, and the cleaners' pattern (v_composition
+/* The writer's and the cleaners' outputs, and the cleaners' pattern tiles (v_composition
  * weighted by attention). */
 static void sec32_hooks(const ExpInputs *in, HookRequest *req) {
     hook_request_add(req, in->heads->writer_layer, HOOK_BIT(HOOK_RESULT));
-    hook_request_add(req, in->heads->patched_layer, HOOK_BIT(HOOK_RESULT) | HOOK_BIT(HOOK_PATTERN));
+    hook_request_add(req, in->heads->patched_layer, HOOK_BIT(HOOK_RESULT));
+    hook_request_pattern_tiles(req, in->heads->patched_layer);
 }
 
 /* sec32_begin's work buffers: two V-composition sets, a row's DLA values, its

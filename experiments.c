@@ -700,7 +700,7 @@ void v_composition(VCompBuffers *w, const Model *m, const ExpHeads *hd, const Ac
                    int attention_weighted) {
     const LayerWeights *P = &m->layers[hd->patched_layer];
     const LayerActivations *LP = &a->layer[hd->patched_layer];
-    int D = m->cfg.d_model, dh = m->cfg.d_head, H = m->cfg.n_heads, T = a->n_pos, i, c;
+    int D = m->cfg.d_model, dh = m->cfg.d_head, T = a->n_pos, i, c;
     size_t k;
 #ifdef _OPENMP
 #pragma omp parallel for schedule(static)
@@ -717,8 +717,16 @@ void v_composition(VCompBuffers *w, const Model *m, const ExpHeads *hd, const Ac
         matmul(w->y, w->x, P->W_V + (size_t)h * D * dh, NULL, n, D, dh);
         src = w->y;
         if (attention_weighted) {
-            /* pattern [B,H,T,T]: row i of head h is A_h[i, :], zero above the diagonal */
-            matmul(w->z, LP->pattern + ((size_t)b * H + h) * T * T, w->y, NULL, n, n, dh);
+            /* z = A_h[0:n, 0:n] y tile by tile of queries: a pattern tile holds A_h[i0 + i, j]
+             * at j * mb + i for the keys j < i0 + mb (later keys' weights are 0) */
+            int tile_k, i0, mb;
+            for (tile_k = 0; tile_k < pattern_tile_count(T); tile_k++) {
+                const float *tile = pattern_tile(m, a, hd->patched_layer, b, h, tile_k, &i0, &mb);
+                if (i0 >= n) break;
+                if (!tile) die(EXIT_INTERNAL, "internal: v_composition needs layer %d's pattern tiles", hd->patched_layer);
+                matmul_at(w->z + (size_t)i0 * dh, dh, tile, mb, w->y, dh, NULL, n - i0 < mb ? n - i0 : mb,
+                          n < i0 + mb ? n : i0 + mb, dh);
+            }
             src = w->z;
         }
         matmul(w->tmp, src, P->W_O + (size_t)h * dh * D, NULL, n, dh, D);

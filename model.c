@@ -1258,10 +1258,16 @@ void hook_request_add(HookRequest *r, int layer, HookMask kinds) {
     r->layer_kinds[r->n_layers++] = local;
 }
 
+void hook_request_pattern_tiles(HookRequest *r, int layer) {
+    if (layer >= 0 && layer < 64) r->pattern_tiles |= (uint64_t)1 << layer;
+    else hook_request_add(r, layer, HOOK_BIT(HOOK_PATTERN));
+}
+
 void hook_request_merge(HookRequest *r, const HookRequest *from) {
     int i;
     hook_request_add(r, -1, from->kinds);
     for (i = 0; i < from->n_layers; i++) hook_request_add(r, from->layer[i], from->layer_kinds[i]);
+    r->pattern_tiles |= from->pattern_tiles;
 }
 
 HookMask hook_request_kinds(const HookRequest *r, int layer) {
@@ -1295,6 +1301,42 @@ static size_t key_stride(int T) {
     return (size_t)T + 16;
 }
 
+/* Query rows per tile of the attention (the last tile may have fewer): the diagonal
+ * tile is computed in full, so a tile of QB rows wastes about QB/2 of T keys. A
+ * multiple of every kernel copy's register tile rows (12 and 6): 64 left a partial
+ * register tile (4 rows computed as 12) in every product of a tile's queries. */
+#define ATTN_QB 96
+
+int pattern_tile_rows(void) {
+    return ATTN_QB;
+}
+
+int pattern_tile_count(int T) {
+    return (T + ATTN_QB - 1) / ATTN_QB;
+}
+
+/* Where the tile of queries from i0 (a multiple of ATTN_QB) starts among its (row,
+ * head)'s pattern tiles: every tile before it is full, tile k holding (k + 1) QB x QB. */
+static size_t pattern_tile_offset(int i0) {
+    const size_t k = (size_t)(i0 / ATTN_QB);
+    return (size_t)ATTN_QB * ATTN_QB * k * (k + 1) / 2;
+}
+
+/* The floats of one (row, head)'s pattern tiles at T positions. */
+static size_t pattern_tiles_floats(int T) {
+    const int last = (pattern_tile_count(T) - 1) * ATTN_QB; /* the last tile's first query */
+    return pattern_tile_offset(last) + (size_t)T * (T - last);
+}
+
+const float *pattern_tile(const Model *m, const Activations *a, int layer, int b, int h, int k, int *i0, int *mb) {
+    const LayerActivations *X = &a->layer[layer];
+    const int T = a->n_pos;
+    if (!X->pattern_tiles) return NULL;
+    *i0 = k * ATTN_QB;
+    *mb = T - *i0 < ATTN_QB ? T - *i0 : ATTN_QB;
+    return X->pattern_tiles + ((size_t)b * m->cfg.n_heads + h) * pattern_tiles_floats(T) + pattern_tile_offset(*i0);
+}
+
 /* Lays out every activation buffer in the arena (a sizing pass when base is
  * NULL), in forward order; hooks not kept get NULL. Then the forward pass's
  * work space: one buffer per KEPT_OR_WORK kind some block does not keep (the
@@ -1308,6 +1350,11 @@ static void layout_activations(Activations *a, const ModelConfig *c, Arena *ar) 
         HookPoint hp = hook_walk_at(c, i);
         *hook_field(a, hp) = hook_kept(hp, c, a) ? arena_take(ar, hook_capacity(hp.kind, c, a)) : NULL;
     }
+    for (l = 0; l < c->n_layers; l++)
+        a->layer[l].pattern_tiles =
+            a->layer[l].keeps_pattern_tiles
+                ? arena_take(ar, (size_t)a->max_rows * c->n_heads * pattern_tiles_floats(a->max_pos))
+                : NULL;
     for (k = 0; k < HOOK_COUNT; k++) {
         a->work[k] = NULL;
         if (hook_table[k].kept != KEPT_OR_WORK || !hook_kind_exists((HookKind)k, c)) continue;
@@ -1337,7 +1384,7 @@ int activations_alloc_hooks(Activations *a, const Model *m, int max_rows, int ma
         return error_set_code(err, EXIT_USAGE, "activations: need 1..%d positions, got %d", c->n_ctx, max_pos);
     /* Refuse before any size arithmetic could overflow size_t (an upper bound: every hook kept). */
     estimate = (double)max_rows * max_pos *
-               ((double)c->n_layers * (c->n_heads * (double)max_pos * 2 + 16.0 * c->d_model + 2.0 * c->d_mlp +
+               ((double)c->n_layers * (c->n_heads * (double)max_pos * 3 + 16.0 * c->d_model + 2.0 * c->d_mlp +
                                        c->n_heads * (double)c->d_model) +
                 (double)c->d_vocab + 12.0 * c->d_model + 2.0 * c->d_mlp);
     if (estimate * sizeof(float) > 1e13)
@@ -1350,6 +1397,7 @@ int activations_alloc_hooks(Activations *a, const Model *m, int max_rows, int ma
     a->kept = hook_request_kinds(keep, -1);
     for (l = 0; l < c->n_layers; l++) {
         a->layer[l].kept = hook_request_kinds(keep, l);
+        a->layer[l].keeps_pattern_tiles = l < 64 && ((keep->pattern_tiles >> l) & 1u);
         if (a->layer[l].kept & HOOK_BIT(HOOK_ATTN_SCORES)) a->has_scores = 1;
     }
     a->has_logits = (a->kept & HOOK_BIT(HOOK_LOGITS)) != 0;
@@ -1446,12 +1494,6 @@ static void normalize_with_scale(float *out, const float *x, const float *scale,
     }
 }
 
-/* Query rows per tile of the attention: the diagonal tile is computed in full,
- * so a tile of QB rows wastes about QB/2 of T keys. A multiple of every kernel
- * copy's register tile rows (12 and 6): 64 left a partial register tile (4 rows
- * computed as 12) in every product of a tile's queries. */
-#define ATTN_QB 96
-
 /* One thread's tiles of the attention (z: when the block does not keep the hook). */
 typedef struct {
     float *pattern; /* [T, ATTN_QB] scores, then pattern, of one head's query tile, key by query */
@@ -1462,7 +1504,7 @@ typedef struct {
 /* Each (row b, head h)'s keys and values made ready once for the products of all its
  * query tiles (inside a parallel region: shares the (row, head)s; ends with a barrier):
  * key_t[b, h] = k[b, :, h, :] transposed, key_t[((b*H + h)*dh + e)*ldk + j] = k[b, j, h, e]
- * (ldk = key_stride(T)),
+ * (ldk = key_stride(T); not when key_t is NULL: a rerun reading kept pattern tiles),
  * read in place by the product with the queries; vp[b*H + h] the
  * values v[b, :, h, :] [T, dh] packed into a's value panels (each tile packed them again
  * for its first nk keys before). */
@@ -1475,7 +1517,7 @@ static void prepare_heads(float *key_t, PackedWeights *vp, const Activations *a,
 #endif
     for (bh = 0; bh < B * H; bh++) {
         const size_t at = (size_t)(bh / H) * T * HD + (size_t)(bh % H) * dh;
-        transpose_floats(key_t + (size_t)bh * dh * key_stride(T), (int)key_stride(T), k + at, HD, T, dh);
+        if (key_t) transpose_floats(key_t + (size_t)bh * dh * key_stride(T), (int)key_stride(T), k + at, HD, T, dh);
         pack_weights(&vp[bh], a->value_panels + (size_t)bh * a->value_panel_floats, a->value_panel_floats, v + at, HD,
                      T, dh);
     }
@@ -1488,7 +1530,8 @@ static int scale_is_power_of_two(float s) {
 }
 
 /* Scores and pattern of query rows [i0, i0+mb) of (row b, head h), over keys
- * 0..nk-1 (nk = i0+mb), key by query: pt [nk, mb] gets the pattern transposed,
+ * 0..nk-1 (nk = i0+mb), key by query: pt [nk, mb] gets the pattern transposed (a
+ * pattern tile, pattern_tile),
  * zeros past each query's own key (the layout the pattern's product with the values
  * reads as a plain copy, and the softmax vectorizes across queries). The kept hooks
  * (NULL when not kept) get the query rows: scores [mb, T] the scaled scores with the
@@ -1555,12 +1598,16 @@ static void attention_pattern_tile(float *pt, float *query_t, float *scores, flo
  * (the zeros above the diagonal add exactly nothing), and attn_out is
  * b_O + result_0 + result_1 + ... in head order: the same bits whatever is kept.
  * Each tile is computed by one thread from its inputs alone, so the result does
- * not depend on the thread count. With reuse (the pattern kept from the same
- * batch's run), the pattern is read instead of recomputed. */
+ * not depend on the thread count. A block that keeps its pattern tiles computes each
+ * pattern tile where it is kept. With reuse (the pattern kept from the same batch's
+ * run), the pattern is read instead of recomputed: its tiles as the product reads
+ * them, or else the pattern hook. */
 static void attention(const ModelConfig *c, const LayerWeights *w, LayerActivations *X, float *resid_after,
                       Activations *a, int B, int T, int reuse) {
     const int H = c->n_heads, dh = c->d_head, HD = H * dh, D = c->d_model;
-    const int n_qb = (T + ATTN_QB - 1) / ATTN_QB, read_pattern = reuse && X->pattern;
+    const int n_qb = (T + ATTN_QB - 1) / ATTN_QB, read_tiles = reuse && X->pattern_tiles;
+    const int read_pattern = reuse && !read_tiles && X->pattern;
+    const size_t tiles_floats = pattern_tiles_floats(T);
     float *key_t = a->key_t;
     PackedWeights *vp = xalloc_array((size_t)B * H, sizeof *vp, "attention");
     int task;
@@ -1572,7 +1619,7 @@ static void attention(const ModelConfig *c, const LayerWeights *w, LayerActivati
         tl.pattern = xalloc_array((size_t)ATTN_QB * T, sizeof(float), "attention tile");
         tl.query_t = xalloc_array((size_t)ATTN_QB * dh, sizeof(float), "attention tile");
         tl.z = X->z ? NULL : xalloc_array((size_t)ATTN_QB * dh, sizeof(float), "attention tile");
-        if (!read_pattern) prepare_heads(key_t, vp, a, X->k, X->v, B, T, H, dh); /* ends with a barrier */
+        if (!read_pattern) prepare_heads(read_tiles ? NULL : key_t, vp, a, X->k, X->v, B, T, H, dh); /* a barrier */
         /* Tiles with the most keys first, so the threads finish together. */
 #ifdef _OPENMP
 #pragma omp for schedule(dynamic, 1)
@@ -1586,6 +1633,7 @@ static void attention(const ModelConfig *c, const LayerWeights *w, LayerActivati
             for (h = 0; h < H; h++) {
                 const size_t bh = (size_t)b * H + h;
                 float *kept_p = X->pattern ? X->pattern + (bh * T + i0) * T : NULL;
+                float *tile = X->pattern_tiles ? X->pattern_tiles + bh * tiles_floats + pattern_tile_offset(i0) : tl.pattern;
                 const float *vh = X->v + (size_t)b * T * HD + (size_t)h * dh;
                 float *z = X->z ? X->z + row0 * HD + (size_t)h * dh : tl.z;
                 const int ldz = X->z ? HD : dh;
@@ -1594,11 +1642,12 @@ static void attention(const ModelConfig *c, const LayerWeights *w, LayerActivati
                 if (read_pattern) {
                     matmul_strided(z, ldz, kept_p, T, vh, HD, NULL, mb, nk, dh);
                 } else {
-                    attention_pattern_tile(tl.pattern, tl.query_t,
-                                           X->attn_scores ? X->attn_scores + (bh * T + i0) * T : NULL, kept_p,
-                                           X->q + row0 * HD + (size_t)h * dh, key_t + bh * dh * key_stride(T),
-                                           (int)key_stride(T), i0, mb, T, HD, dh);
-                    matmul_at_packed(z, ldz, tl.pattern, mb, &vp[bh], nk, mb);
+                    if (!read_tiles)
+                        attention_pattern_tile(tile, tl.query_t,
+                                               X->attn_scores ? X->attn_scores + (bh * T + i0) * T : NULL, kept_p,
+                                               X->q + row0 * HD + (size_t)h * dh, key_t + bh * dh * key_stride(T),
+                                               (int)key_stride(T), i0, mb, T, HD, dh);
+                    matmul_at_packed(z, ldz, tile, mb, &vp[bh], nk, mb);
                 }
                 /* result tile [mb, D] = z tile @ W_O[h] [dh, D]; attn_out rows = b_O +
                  * result_0 + result_1 + ..., straight from the products when the result
@@ -1754,8 +1803,9 @@ static void run_block(const Model *m, Activations *a, int l, int B, int T, const
     /* Fig 3's patched rerun keeps the clean queries, keys and pattern it already has. */
     const int reuse = opt->reuse_attention_pattern && l == opt->start_layer;
     const int all_heads_patched = opt->v_patch_layer == l && !opt->v_patch_heads;
-    if (reuse && !(X.pattern || (a->layer[l].q && a->layer[l].k)))
-        die(EXIT_INTERNAL, "internal: reusing layer %d's attention needs its pattern, or q and k, kept", l);
+    if (reuse && !(X.pattern_tiles || X.pattern || (a->layer[l].q && a->layer[l].k)))
+        die(EXIT_INTERNAL, "internal: reusing layer %d's attention needs its pattern tiles, its pattern or q and k kept",
+            l);
     if (reuse && !all_heads_patched && !a->layer[l].ln1_normalized)
         die(EXIT_INTERNAL, "internal: reusing layer %d's attention needs its ln1_normalized kept", l);
 

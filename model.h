@@ -168,13 +168,22 @@ typedef struct {
     int n_layers;                            /* blocks listed below */
     int layer[HOOK_REQUEST_LAYERS];          /* a block ... */
     HookMask layer_kinds[HOOK_REQUEST_LAYERS]; /* ... and the per-layer kinds kept in it alone */
+    uint64_t pattern_tiles;                  /* bit l: block l keeps its attention pattern in the
+                                                attention's own query tiles (pattern_tile; not a
+                                                hook point). Set with hook_request_pattern_tiles */
 } HookRequest;
 
 /* Adds `kinds` to r: in block `layer` alone, or (layer -1, or global kinds) in every
  * block. When r already lists HOOK_REQUEST_LAYERS other blocks, per-layer kinds go to
  * every block instead (more memory, never less data). */
 void hook_request_add(HookRequest *r, int layer, HookMask kinds);
-/* Adds every kind of `from` to r (its every-block kinds and its blocks' own). */
+/* Asks r for block `layer`'s pattern tiles (pattern_tile): what a rerun reusing the
+ * block's pattern (ForwardOptions.reuse_attention_pattern) or a reader of whole rows of
+ * the pattern needs, at no transposition and about half the hook's memory. A block past
+ * the 64 the bit set holds gets its pattern hook instead (never less data). */
+void hook_request_pattern_tiles(HookRequest *r, int layer);
+/* Adds every kind of `from` to r (its every-block kinds and its blocks' own, its
+ * pattern tiles). */
 void hook_request_merge(HookRequest *r, const HookRequest *from);
 /* The kinds a block keeps under r: per-layer kinds of block `layer`, or the global
  * kinds for layer -1 (always-kept kinds included). */
@@ -203,6 +212,8 @@ typedef struct {
     float *mlp_out;        /* [B,T,D] */
     float *resid_post;     /* [B,T,D] always kept */
     HookMask kept;         /* the per-layer kinds kept in this block */
+    float *pattern_tiles;  /* the pattern by query tiles (pattern_tile), when requested */
+    int keeps_pattern_tiles; /* internal: requested (HookRequest.pattern_tiles) */
 } LayerActivations;
 
 typedef struct {
@@ -258,8 +269,8 @@ typedef struct {
      * tokens, same resid_pre), so its ln1, queries, keys, scores and pattern are
      * kept rather than recomputed: only the values and what follows are. Same
      * bits as recomputing them; for a value patch at start_layer (Fig 3). Needs
-     * that block to keep its pattern (or q and k), and ln1_normalized unless every
-     * head is patched. */
+     * that block to keep its pattern tiles, its pattern or q and k, and
+     * ln1_normalized unless every head is patched. */
     int reuse_attention_pattern;
 } ForwardOptions;
 
@@ -269,6 +280,18 @@ ForwardOptions forward_options_default(void);
  * caller: see model_check_tokens) and fills every activation. */
 void model_forward(const Model *m, Activations *a, const int *tokens, int n_rows, int n_pos,
                    const ForwardOptions *opt);
+
+/* The attention computes each (row, head)'s pattern by tiles of query rows, key by
+ * query. A block asked for its pattern tiles (hook_request_pattern_tiles) keeps them as
+ * they are: pattern_tile_count(T) tiles per (row, head), tile k for queries i0 = k *
+ * pattern_tile_rows() .. i0 + mb - 1 over keys 0 .. i0 + mb - 1:
+ *     tile[j * mb + i] = pattern[b, h, i0 + i, j]   (0 past query i0 + i's own key),
+ * about half of the hook's [T, T] (no keys past a tile's last query). pattern_tile
+ * returns tile k of row b, head h of the batch last run, its i0 and mb; NULL when the
+ * block does not keep its tiles. */
+int pattern_tile_rows(void);
+int pattern_tile_count(int T);
+const float *pattern_tile(const Model *m, const Activations *a, int layer, int b, int h, int k, int *i0, int *mb);
 
 /* 0 if every id is in [0, d_vocab) and n_pos <= n_ctx; else -1 naming `source`. */
 int model_check_tokens(const Model *m, const int *tokens, size_t n, int n_pos, const char *source, Error *err);

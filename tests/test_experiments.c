@@ -585,9 +585,9 @@ static void test_unit_table(void) {
           "report_output_names: results.tsv, uncertainty.tsv, report.md first, SHA256SUMS last");
 }
 
-/* The clean pass keeps what its units declare: the pattern of the cleaners' layer only,
- * every head's result for Fig 2, the writer's result for Fig 5 alone; and that is much
- * less memory than keeping every hook. */
+/* The clean pass keeps what its units declare: the pattern tiles of the cleaners' layer
+ * only (no pattern hook), every head's result for Fig 2, the writer's result for Fig 5
+ * alone; and that is much less memory than keeping every hook. */
 static void test_clean_pass_hooks(const Model *m) {
     ExpHeads hd = default_heads();
     ExpInputs in;
@@ -602,15 +602,17 @@ static void test_clean_pass_hooks(const Model *m) {
     exp_clean_pass_hooks(&in, experiment_all(), &req);
     for (l = 0; l < m->cfg.n_layers; l++) {
         const HookMask k = hook_request_kinds(&req, l);
-        if (((k & pattern) != 0) != (l == hd.patched_layer) || !(k & result) || !(k & HOOK_BIT(HOOK_MLP_OUT)) ||
-            (k & HOOK_BIT(HOOK_ATTN_SCORES)) || (k & HOOK_BIT(HOOK_Q)))
+        if ((k & pattern) || !(k & result) || !(k & HOOK_BIT(HOOK_MLP_OUT)) || (k & HOOK_BIT(HOOK_ATTN_SCORES)) ||
+            (k & HOOK_BIT(HOOK_Q)))
             only_patched = 0;
     }
-    CHECK(only_patched, "every unit: pattern in the cleaners' layer only, result and mlp_out everywhere, no q/scores");
+    CHECK(only_patched && req.pattern_tiles == (uint64_t)1 << hd.patched_layer,
+          "every unit: pattern tiles in the cleaners' layer only, no pattern hook, result and mlp_out everywhere, no "
+          "q/scores");
     CHECK(!(hook_request_kinds(&req, -1) & HOOK_BIT(HOOK_LOGITS)), "the clean pass keeps no logits");
     exp_clean_pass_hooks(&in, EXP_FIG5, &req);
     CHECK(hook_request_kinds(&req, hd.writer_layer) & result && !(hook_request_kinds(&req, 1) & result) &&
-              !(hook_request_kinds(&req, hd.patched_layer) & pattern),
+              !(hook_request_kinds(&req, hd.patched_layer) & pattern) && !req.pattern_tiles,
           "Fig 5 alone: the writer's result, no pattern");
     exp_clean_pass_hooks(&in, experiment_all(), &req);
     if (activations_alloc(&a_all, m, 2, T, 0, 0, &err) || activations_alloc_hooks(&a_req, m, 2, T, &req, &err)) {

@@ -357,8 +357,8 @@ static int same_hook(const Activations *a, const Activations *b, int l, size_t o
 static void test_hooks_kept_alone(void) {
     enum { TL = 150 };
     Model m;
-    Activations all, few, some;
-    HookRequest r_few, r_some;
+    Activations all, few, some, tiles;
+    HookRequest r_few, r_some, r_tiles;
     ForwardOptions opt = forward_options_default();
     Error err;
     HookView v;
@@ -378,9 +378,17 @@ static void test_hooks_kept_alone(void) {
     hook_request_add(&r_some, -1, HOOK_BIT(HOOK_LOGITS));
     hook_request_add(&r_some, 1, HOOK_BIT(HOOK_PATTERN) | HOOK_BIT(HOOK_RESULT));
     hook_request_add(&r_some, 0, HOOK_BIT(HOOK_Z));
+    r_tiles = r_few;
+    hook_request_pattern_tiles(&r_tiles, 1);
     CHECK(activations_alloc(&all, &m, 2, TL, 1, 1, &err) == 0, "alloc");
+    CHECK(activations_alloc_hooks(&tiles, &m, 2, TL, &r_tiles, &err) == 0, "alloc");
     CHECK(activations_alloc_hooks(&few, &m, 2, TL, &r_few, &err) == 0, "alloc");
     CHECK(activations_alloc_hooks(&some, &m, 2, TL, &r_some, &err) == 0, "alloc");
+    /* T = 150: tiles of 96 and 54 queries, over 96 and 150 keys: 96^2 + 150 x 54 of 150^2 */
+    CHECK(tiles.bytes - few.bytes == 2 * 4 * (96 * 96 + 150 * 54) * sizeof(float) && !tiles.layer[1].pattern &&
+              !tiles.layer[0].pattern_tiles && tiles.layer[1].pattern_tiles,
+          "pattern tiles: block 1 alone, %lu bytes (the hook: %lu)", (unsigned long)(tiles.bytes - few.bytes),
+          (unsigned long)(2 * 4 * TT * sizeof(float)));
     CHECK(few.bytes + 3 * 2 * 2 * 4 * TT * sizeof(float) < all.bytes && some.bytes < all.bytes - 3 * 4 * 2 * TT,
           "fewer hooks, fewer bytes (%lu, %lu, every hook %lu)", (unsigned long)few.bytes, (unsigned long)some.bytes,
           (unsigned long)all.bytes);
@@ -404,6 +412,22 @@ static void test_hooks_kept_alone(void) {
         CHECK(memcmp(all.logits, few.logits, BT * 20 * sizeof(float)) == 0 &&
                   memcmp(all.logits, some.logits, BT * 20 * sizeof(float)) == 0,
               "%d thread(s): logits identical keeping few hooks", nt);
+        model_forward(&m, &tiles, tok, 2, TL, NULL);
+        {
+            int b, h, k, i0, mb, i, j, same = 1, n_tiles = 0;
+            for (b = 0; b < 2; b++)
+                for (h = 0; h < 4; h++)
+                    for (k = 0; k < pattern_tile_count(TL); k++) {
+                        const float *p = pattern_tile(&m, &tiles, 1, b, h, k, &i0, &mb);
+                        n_tiles++;
+                        for (i = 0; i < mb; i++)
+                            for (j = 0; j < i0 + mb; j++)
+                                same &= p[(size_t)j * mb + i] == all.layer[1].pattern[(((size_t)b * 4 + h) * TL + i0 + i) * TL + j] &&
+                                        signbit(p[(size_t)j * mb + i]) == 0;
+                    }
+            CHECK(same && n_tiles == 2 * 4 * 2 && !pattern_tile(&m, &tiles, 0, 0, 0, 0, &i0, &mb),
+                  "%d thread(s): pattern tiles (%d) hold the pattern hook's values, key by query", nt, n_tiles);
+        }
         CHECK(same_hook(&all, &some, 1, offsetof(LayerActivations, pattern), 2 * 4 * TT) &&
                   same_hook(&all, &some, 1, offsetof(LayerActivations, result), BT * 4 * D) &&
                   same_hook(&all, &some, 0, offsetof(LayerActivations, z), BT * HD),
@@ -419,12 +443,17 @@ static void test_hooks_kept_alone(void) {
     opt.reuse_attention_pattern = 1;
     model_forward(&m, &all, tok, 2, TL, &opt);
     model_forward(&m, &some, tok, 2, TL, &opt);
+    model_forward(&m, &tiles, tok, 2, TL, &opt);
     CHECK(memcmp(all.logits, some.logits, BT * 20 * sizeof(float)) == 0 &&
               same_hook(&all, &some, 1, offsetof(LayerActivations, result), BT * 4 * D),
           "value-patched rerun reusing a kept pattern (no q, k kept) = the same rerun keeping every hook");
+    CHECK(memcmp(all.logits, tiles.logits, BT * 20 * sizeof(float)) == 0 &&
+              same_hook(&all, &tiles, 2, offsetof(LayerActivations, resid_post), BT * D),
+          "value-patched rerun reusing kept pattern tiles (no q, k kept) = the same rerun keeping every hook");
     activations_free(&all);
     activations_free(&few);
     activations_free(&some);
+    activations_free(&tiles);
     model_free(&m);
     free(resid);
     free(scale);
