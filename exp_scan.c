@@ -363,18 +363,17 @@ static void scan_rank(const Scan *s, Results *res) {
     free(score);
 }
 
-/* Pair k's samples, in the order they were added, into out (room for s->n_samples): a copy
- * of the exact list (the finish sorts its copies), or the decoded codes. */
-static void pair_samples(const Scan *s, int k, Samples *out) {
+/* Pair k's samples into out (room for s->n_samples): a copy of the exact list (the finish
+ * sorts its copies), or the decoded codes, in the order they were added or, for the
+ * quantiles alone (for_quantiles), block by block in an order they do not depend on
+ * (samples_set_codes). */
+static void pair_samples(const Scan *s, int k, Samples *out, int for_quantiles) {
     out->n_nan = s->exact ? s->pair[k].n_nan : s->n_nan_coded[k];
     if (s->exact) {
         out->count = s->pair[k].count;
         memcpy(out->values, s->pair[k].values, out->count * sizeof(float));
     } else {
-        const uint16_t *code = s->codes[k];
-        size_t i;
-        out->count = s->n_coded[k];
-        for (i = 0; i < out->count; i++) out->values[i] = compact_value(code[i]);
+        samples_set_codes(out, s->codes[k], s->n_coded[k], for_quantiles);
     }
 }
 
@@ -396,7 +395,7 @@ static void scan_writer(const Scan *s, int w, Samples *buf, Results *res, size_t
 #ifdef _OPENMP
 #pragma omp parallel for schedule(static)
 #endif
-        for (k = 0; k < n; k++) pair_samples(s, s->pair0[w] + k0 + k, &buf[k]);
+        for (k = 0; k < n; k++) pair_samples(s, s->pair0[w] + k0 + k, &buf[k], 1);
         for (k = 0; k < n; k++) {
             series[k] = &buf[k];
             *n_nan += buf[k].n_nan;
@@ -416,7 +415,7 @@ static void scan_writer(const Scan *s, int w, Samples *buf, Results *res, size_t
     snprintf(name, sizeof name, "scan.%s.n_cleaners", wname);
     results_set(res, name, n_c);
     if (n_c == 0) return;
-    for (c = 0; c < n_c; c++) pair_samples(s, s->pair0[w] + idx[c], &buf[c]);
+    for (c = 0; c < n_c; c++) pair_samples(s, s->pair0[w] + idx[c], &buf[c], 0);
     sum->count = sum->n_nan = 0;
     for (i = 0; i < buf[0].count; i++) {
         double acc = 0;

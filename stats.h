@@ -34,6 +34,12 @@ double samples_quantile(Samples *s, double q);
  * exact: every code's value is a float. */
 uint16_t compact_code(float v);
 float compact_value(uint16_t code);
+/* out's samples (n_nan left as it is) := compact_value of codes[0..n): in the codes' order,
+ * or with sorted_blocks each block of the standard errors (samples_quantile_se) sorted,
+ * an order neither the quantiles nor their standard errors depend on: then
+ * samples_quantiles_many gives the same bits as for the codes' order without sorting
+ * floats (the codes are sorted instead: two passes of 8 bits, 2-byte elements). */
+void samples_set_codes(Samples *out, const uint16_t *codes, size_t n, int sorted_blocks);
 
 /* Standard errors of the quantiles qs[0..nq) of s (into se[0..nq)), by batch means: the
  * samples, in the order they were added, are cut into G contiguous blocks of equal size

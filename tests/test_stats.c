@@ -309,8 +309,65 @@ static void test_compact(void) {
           "codes order like the values");
 }
 
+/* samples_set_codes: in the codes' order, compact_value of each code; with sorted
+ * blocks, each block of the standard errors a sorted permutation of that, and
+ * samples_quantiles_many the same bits on both orders; on codes of every kind (the
+ * infinities' 0 and 65535, zero's 32768, runs of duplicates) and sizes around the
+ * block count. */
+static void test_set_codes(void) {
+    static const size_t sizes[] = {3, 4, 5, 39, 40, 41, 1000, 100003};
+    static const double qs[5] = {0.5, 0.125, 0.25, 0.75, 0.875};
+    enum { NS = sizeof sizes / sizeof *sizes };
+    Samples in_order[NS], blocked[NS], *p_order[NS], *p_blocked[NS];
+    double v_order[NS * 5], se_order[NS * 5], v_blocked[NS * 5], se_blocked[NS * 5];
+    size_t k, i;
+    int bad_decode = 0, bad_block = 0, bad_q = 0;
+    check_seed(0xC0DE5ULL);
+    for (k = 0; k < NS; k++) {
+        const size_t n = sizes[k], groups = n < 4 ? 0 : n / 2 < 20 ? n / 2 : 20;
+        uint16_t *code = malloc(n * sizeof *code);
+        size_t g;
+        for (i = 0; i < n; i++) {
+            const float r = check_rnd();
+            code[i] = i % 5 == 0 ? (uint16_t)(r < 0.3f ? 0 : r < 0.6f ? 65535 : 32768)
+                      : i % 5 == 1 ? (uint16_t)(32760 + (int)(r * 16))
+                                   : (uint16_t)(r * 65535.0f);
+        }
+        samples_init(&in_order[k]);
+        samples_init(&blocked[k]);
+        samples_set_codes(&in_order[k], code, n, 0);
+        samples_set_codes(&blocked[k], code, n, 1);
+        for (i = 0; i < n; i++) bad_decode += !same_double(in_order[k].values[i], compact_value(code[i]));
+        bad_decode += in_order[k].count != n || blocked[k].count != n;
+        for (g = 0; g < groups; g++) {
+            const size_t a = g * n / groups, b = (g + 1) * n / groups;
+            float *ref = malloc((b - a) * sizeof *ref);
+            memcpy(ref, in_order[k].values + a, (b - a) * sizeof *ref);
+            qsort(ref, b - a, sizeof *ref, compare_signed_zeros);
+            for (i = a; i < b; i++) bad_block += !same_double(blocked[k].values[i], ref[i - a]);
+            free(ref);
+        }
+        if (groups == 0)
+            for (i = 0; i < n; i++) bad_block += !same_double(blocked[k].values[i], in_order[k].values[i]);
+        p_order[k] = &in_order[k];
+        p_blocked[k] = &blocked[k];
+        free(code);
+    }
+    samples_quantiles_many(p_order, NS, qs, 5, v_order, se_order);
+    samples_quantiles_many(p_blocked, NS, qs, 5, v_blocked, se_blocked);
+    for (i = 0; i < NS * 5; i++) bad_q += !same_double(v_order[i], v_blocked[i]) || !same_double(se_order[i], se_blocked[i]);
+    CHECK(bad_decode == 0, "samples_set_codes: compact_value of each code, in order (%d differ)", bad_decode);
+    CHECK(bad_block == 0, "samples_set_codes: each block a sorted permutation (%d differ)", bad_block);
+    CHECK(bad_q == 0, "samples_set_codes: quantiles and SEs the bits of the codes' order (%d differ)", bad_q);
+    for (k = 0; k < NS; k++) {
+        samples_free(&in_order[k]);
+        samples_free(&blocked[k]);
+    }
+}
+
 int main(void) {
     test_compact();
+    test_set_codes();
     test_quantiles();
     test_sort();
     test_quantiles_many();
