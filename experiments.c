@@ -592,14 +592,17 @@ static void collect_queue(const Model *m, const Activations *a, const PrQueue *q
     const size_t n_bt = (size_t)a->n_rows * a->n_pos;
     const int D = m->cfg.d_model;
     PrMerge mg;
-    float *stat;
+    float *stat_block, *stat;
     int n_flat_values, n_stat;
     if (q->n <= 0 || n_bt == 0) return;
     pr_merge_build(&mg, m, a, q);
     n_flat_values = mg.first_value[q->n];
     n_stat = mg.plan.n_values;
-    /* [n_stat][EXP_STAT_CHUNK]: a chunk's values, value by value */
-    stat = xalloc_array((size_t)EXP_STAT_CHUNK * (size_t)(n_stat > 0 ? n_stat : 1), sizeof *stat, "statistics");
+    /* [n_stat][EXP_STAT_CHUNK]: a chunk's values, value by value, from a 64-byte boundary
+     * (so that each pair of blocks of positions fills whole cache lines of every value) */
+    stat_block = xalloc_array((size_t)EXP_STAT_CHUNK * (size_t)(n_stat > 0 ? n_stat : 1) + 16, sizeof *stat,
+                              "statistics");
+    stat = stat_block + (64 - (uintptr_t)stat_block % 64) % 64 / sizeof *stat;
 #ifdef _OPENMP
 #pragma omp parallel
 #endif
@@ -611,10 +614,12 @@ static void collect_queue(const Model *m, const Activations *a, const PrQueue *q
             const int n = n_bt - bt0 < EXP_STAT_CHUNK ? (int)(n_bt - bt0) : EXP_STAT_CHUNK;
             const int n_blocks = (n + DOT_LANES - 1) / DOT_LANES;
             int j, s;
-            /* Static: each thread writes a contiguous half of every value's positions in
-             * stat (blocks dealt one by one put both threads on every cache line of it) */
+            /* Pairs of blocks to the next thread free: 2 x DOT_LANES positions of a value
+             * are one cache line of stat (blocks dealt one by one put both threads on every
+             * cache line; halves fixed in advance kept one thread waiting whenever the host
+             * slowed the other) */
 #ifdef _OPENMP
-#pragma omp for schedule(static)
+#pragma omp for schedule(dynamic, 2)
 #endif
             for (j = 0; j < n_blocks; j++) {
                 const int first = j * DOT_LANES, len = n - first < DOT_LANES ? n - first : DOT_LANES;
@@ -633,7 +638,7 @@ static void collect_queue(const Model *m, const Activations *a, const PrQueue *q
         }
         pr_work_free(&w);
     }
-    free(stat);
+    free(stat_block);
     pr_merge_free(&mg);
 }
 
