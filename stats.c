@@ -11,6 +11,13 @@ void samples_init(Samples *s) {
     memset(s, 0, sizeof *s);
 }
 
+void samples_init_reserved(Samples *s, size_t n) {
+    samples_init(s);
+    if (n == 0 || n > SIZE_MAX / sizeof *s->values) return;
+    s->values = malloc(n * sizeof *s->values);
+    if (s->values) s->cap = n;
+}
+
 /* Room for n more values: the capacity doubles (from 1024) until they fit. */
 static void samples_reserve(Samples *s, size_t n) {
     size_t ncap = s->cap ? s->cap : 1024;

@@ -16,6 +16,10 @@ typedef struct {
 } Samples;
 
 void samples_init(Samples *s);
+/* samples_init with room for n values, allocated but not written (their pages are mapped
+ * as values arrive, by whichever thread adds them). Without that much memory now, the
+ * list starts empty and grows as values are added. */
+void samples_init_reserved(Samples *s, size_t n);
 void samples_add(Samples *s, float v);
 /* samples_add of v[0], ..., v[n-1], in that order. */
 void samples_add_n(Samples *s, const float *v, size_t n);

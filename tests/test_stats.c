@@ -83,6 +83,30 @@ static void test_add_n(void) {
           (unsigned long)ref.n_nan);
     samples_free(&s);
     samples_free(&ref);
+    /* room reserved up front: the values land in it (no reallocation) until it is full,
+     * then the list grows and keeps them */
+    {
+        const float *room;
+        samples_init_reserved(&s, 2000);
+        room = s.values;
+        samples_init(&ref);
+        samples_add_n(&s, v, 2000);
+        CHECK(s.cap == 2000 && s.values == room && s.count + s.n_nan == 2000, "samples_init_reserved: 2000 values in the room");
+        samples_add_n(&s, v + 2000, N - 2000);
+        samples_add_n(&ref, v, N);
+        for (bad = 0, i = 0; i < ref.count && i < s.count; i++) bad += memcmp(&s.values[i], &ref.values[i], sizeof(float)) != 0;
+        CHECK(s.count == ref.count && s.n_nan == ref.n_nan && bad == 0 && s.cap >= s.count,
+              "samples_init_reserved, then grown: the values of an unreserved list (%lu differ)", (unsigned long)bad);
+        samples_free(&s);
+        samples_free(&ref);
+        samples_init_reserved(&s, 0);
+        CHECK(s.values == NULL && s.cap == 0 && s.count == 0, "samples_init_reserved(0): an empty list");
+        samples_init_reserved(&s, (size_t)-1 / 2);
+        CHECK(s.cap == 0 && s.count == 0, "samples_init_reserved beyond memory: an empty list");
+        samples_add(&s, 1.5f);
+        CHECK(s.count == 1 && s.values[0] == 1.5f, "which still grows");
+        samples_free(&s);
+    }
 }
 
 static void test_pearson_and_least_squares(void) {
