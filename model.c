@@ -1512,8 +1512,10 @@ static void prepare_heads(float *key_t, PackedWeights *vp, const Activations *a,
                           int B, int T, int H, int dh) {
     const int HD = H * dh;
     int bh;
+    /* (row, head)s to the next thread free: a batch row has only H of them, and halves
+     * fixed in advance kept one thread waiting whenever the host slowed the other */
 #ifdef _OPENMP
-#pragma omp for schedule(static)
+#pragma omp for schedule(dynamic, 1)
 #endif
     for (bh = 0; bh < B * H; bh++) {
         const size_t at = (size_t)(bh / H) * T * HD + (size_t)(bh % H) * dh;
