@@ -1332,6 +1332,9 @@ const float *pattern_tile(const Model *m, const Activations *a, int layer, int b
     const LayerActivations *X = &a->layer[layer];
     const int T = a->n_pos;
     if (!X->pattern_tiles) return NULL;
+    if (b < 0 || b >= a->n_rows || h < 0 || h >= m->cfg.n_heads || k < 0 || k >= pattern_tile_count(T))
+        die(EXIT_INTERNAL, "internal: pattern tile %d of row %d, head %d: the batch has %d rows, %d heads, %d tiles", k, b,
+            h, a->n_rows, m->cfg.n_heads, pattern_tile_count(T));
     *i0 = k * ATTN_QB;
     *mb = T - *i0 < ATTN_QB ? T - *i0 : ATTN_QB;
     return X->pattern_tiles + ((size_t)b * m->cfg.n_heads + h) * pattern_tiles_floats(T) + pattern_tile_offset(*i0);

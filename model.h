@@ -179,8 +179,9 @@ typedef struct {
 void hook_request_add(HookRequest *r, int layer, HookMask kinds);
 /* Asks r for block `layer`'s pattern tiles (pattern_tile): what a rerun reusing the
  * block's pattern (ForwardOptions.reuse_attention_pattern) or a reader of whole rows of
- * the pattern needs, at no transposition and about half the hook's memory. A block past
- * the 64 the bit set holds gets its pattern hook instead (never less data). */
+ * the pattern needs, at no transposition and about half the hook's memory. Layer -1, or
+ * a block past the 64 the bit set holds, gets the pattern hook instead (every block for
+ * -1): never less data. */
 void hook_request_pattern_tiles(HookRequest *r, int layer);
 /* Adds every kind of `from` to r (its every-block kinds and its blocks' own, its
  * pattern tiles). */
@@ -288,7 +289,7 @@ void model_forward(const Model *m, Activations *a, const int *tokens, int n_rows
  *     tile[j * mb + i] = pattern[b, h, i0 + i, j]   (0 past query i0 + i's own key),
  * about half of the hook's [T, T] (no keys past a tile's last query). pattern_tile
  * returns tile k of row b, head h of the batch last run, its i0 and mb; NULL when the
- * block does not keep its tiles. */
+ * block does not keep its tiles (k, b or h out of range: an internal error). */
 int pattern_tile_rows(void);
 int pattern_tile_count(int T);
 const float *pattern_tile(const Model *m, const Activations *a, int layer, int b, int h, int k, int *i0, int *mb);

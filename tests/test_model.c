@@ -380,6 +380,20 @@ static void test_hooks_kept_alone(void) {
     hook_request_add(&r_some, 0, HOOK_BIT(HOOK_Z));
     r_tiles = r_few;
     hook_request_pattern_tiles(&r_tiles, 1);
+    {
+        HookRequest every, far, merged;
+        memset(&every, 0, sizeof every);
+        memset(&far, 0, sizeof far);
+        memset(&merged, 0, sizeof merged);
+        hook_request_pattern_tiles(&every, -1);
+        hook_request_pattern_tiles(&far, 70);
+        hook_request_merge(&merged, &r_tiles);
+        CHECK(!every.pattern_tiles && (hook_request_kinds(&every, 2) & HOOK_BIT(HOOK_PATTERN)) && !far.pattern_tiles &&
+                  (hook_request_kinds(&far, 70) & HOOK_BIT(HOOK_PATTERN)) &&
+                  !(hook_request_kinds(&far, 1) & HOOK_BIT(HOOK_PATTERN)) && merged.pattern_tiles == 2u &&
+                  !(hook_request_kinds(&r_tiles, 1) & HOOK_BIT(HOOK_PATTERN)),
+              "pattern tiles: block 1's bit (merged too); -1 and block 70 get the pattern hook instead");
+    }
     CHECK(activations_alloc(&all, &m, 2, TL, 1, 1, &err) == 0, "alloc");
     CHECK(activations_alloc_hooks(&tiles, &m, 2, TL, &r_tiles, &err) == 0, "alloc");
     CHECK(activations_alloc_hooks(&few, &m, 2, TL, &r_few, &err) == 0, "alloc");
