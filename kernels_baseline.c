@@ -751,7 +751,8 @@ static void gemm_share(float *out, int ldo, const float *a, size_t ars, size_t a
 }
 
 /* out[M,N] = a @ w (+ bias), a[i,k] at a[i * ars + k * acs]: matmul_strided and matmul_at,
- * and matmul_packed (panels: w packed by pack_weights with Kp >= K rows, or NULL). With
+ * and the table's matmul_packed itself (panels: the first K rows of w [Kp, N] packed by
+ * pack_weights, or NULL: w read as it is). With
  * add (bias NULL): out += a @ w, each output out + its chain. */
 static void gemm(float *out, int ldo, const float *a, size_t ars, size_t acs, const float *w, int ldw,
                  const float *panels, int Kp, const float *bias, int add, int M, int K, int N) {
@@ -826,13 +827,6 @@ static void matmul_strided(float *out, int ldo, const float *a, int lda, const f
 static void matmul_at(float *out, int ldo, const float *at, int ldat, const float *w, int ldw,
                       const float *bias, int M, int K, int N) {
     gemm(out, ldo, at, 1, (size_t)ldat, w, ldw, NULL, 0, bias, 0, M, K, N);
-}
-
-/* out[M,N] = a @ (the first K rows of w [Kp, N]) (+ bias; with add: out += it), a[i,k] at
- * a[i * ars + k * acs], reading w's packed panels (NULL: w itself). */
-static void matmul_panels(float *out, int ldo, const float *a, size_t ars, size_t acs, const float *w, int ldw,
-                          const float *panels, int Kp, const float *bias, int add, int M, int K, int N) {
-    gemm(out, ldo, a, ars, acs, w, ldw, panels, Kp, bias, add, M, K, N);
 }
 
 /* ---- layernorm, activations, softmax ------------------------------------ */
@@ -1330,7 +1324,7 @@ static void interleave_lanes(double *blk, const float *const *src, int D) {
 
 const KernelTable KERNELS_TABLE = {
     KERNELS_TABLE_NAME, VL,          matmul_strided,   matmul_at,     packed_floats,
-    pack_panels,        matmul_panels, layernorm,
+    pack_panels,        gemm,        layernorm,
     gelu_erf,           gelu_tanh,   relu,             softmax_row,   softmax_causal_columns,
     dot_lanes,          interleave_lanes, transpose_kernel, add_floats,     madd_peak_loop,
 };

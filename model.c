@@ -1307,10 +1307,6 @@ static size_t key_stride(int T) {
  * register tile (4 rows computed as 12) in every product of a tile's queries. */
 #define ATTN_QB 96
 
-int pattern_tile_rows(void) {
-    return ATTN_QB;
-}
-
 int pattern_tile_count(int T) {
     return (T + ATTN_QB - 1) / ATTN_QB;
 }
@@ -1497,7 +1493,8 @@ static void normalize_with_scale(float *out, const float *x, const float *scale,
     }
 }
 
-/* One thread's tiles of the attention (z: when the block does not keep the hook). */
+/* One thread's tiles of the attention (z: when the block does not keep the hook; pattern:
+ * when it keeps no pattern tiles, which the tiles are computed in instead). */
 typedef struct {
     float *pattern; /* [T, ATTN_QB] scores, then pattern, of one head's query tile, key by query */
     float *query_t; /* [dh, ATTN_QB] the tile's queries of one head, transposed */
@@ -1621,7 +1618,7 @@ static void attention(const ModelConfig *c, const LayerWeights *w, LayerActivati
 #endif
     {
         AttentionTiles tl;
-        tl.pattern = xalloc_array((size_t)ATTN_QB * T, sizeof(float), "attention tile");
+        tl.pattern = X->pattern_tiles ? NULL : xalloc_array((size_t)ATTN_QB * T, sizeof(float), "attention tile");
         tl.query_t = xalloc_array((size_t)ATTN_QB * dh, sizeof(float), "attention tile");
         tl.z = X->z ? NULL : xalloc_array((size_t)ATTN_QB * dh, sizeof(float), "attention tile");
         if (!read_pattern) prepare_heads(read_tiles ? NULL : key_t, vp, a, X->k, X->v, B, T, H, dh); /* a barrier */

@@ -284,13 +284,12 @@ void model_forward(const Model *m, Activations *a, const int *tokens, int n_rows
 
 /* The attention computes each (row, head)'s pattern by tiles of query rows, key by
  * query. A block asked for its pattern tiles (hook_request_pattern_tiles) keeps them as
- * they are: pattern_tile_count(T) tiles per (row, head), tile k for queries i0 = k *
- * pattern_tile_rows() .. i0 + mb - 1 over keys 0 .. i0 + mb - 1:
+ * they are: pattern_tile_count(T) tiles per (row, head), tile k for queries i0 .. i0 +
+ * mb - 1 (consecutive tiles, in order) over keys 0 .. i0 + mb - 1:
  *     tile[j * mb + i] = pattern[b, h, i0 + i, j]   (0 past query i0 + i's own key),
  * about half of the hook's [T, T] (no keys past a tile's last query). pattern_tile
  * returns tile k of row b, head h of the batch last run, its i0 and mb; NULL when the
  * block does not keep its tiles (k, b or h out of range: an internal error). */
-int pattern_tile_rows(void);
 int pattern_tile_count(int T);
 const float *pattern_tile(const Model *m, const Activations *a, int layer, int b, int h, int k, int *i0, int *mb);
 
