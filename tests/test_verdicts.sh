@@ -5,6 +5,7 @@
 #   - a reference value the run does not meet (--reference FILE): exit 6 after writing
 #     the complete, verifying report, which names the failed check;
 #   - a missing part (no tokenizer: Fig 4 skipped): its checks are MISSING, exit 6;
+#   - --skip LIST: those units are not run, the others' metrics are the full run's;
 #   - changed options (--cleaners, --n-prompts below a reference's @rows): those checks
 #     are "not comparable", not failures;
 #   - a killed run leaves a directory that does not verify, even over a complete one;
@@ -67,6 +68,28 @@ cp $PL/config.json $PL/model.safetensors $PL/data.jsonl "$TMP/notok/"
 run 6 notok $RUN "$BIN" all --model "$TMP/notok" $FAST --out "$TMP/notok_out"
 grep -q "fig4.p1.L0H2.clean.*MISSING" "$TMP/notok_out/report.md" || fail "Fig 4's checks are not MISSING"
 grep -q "skipping Fig 4" "$TMP/notok.log" || fail "no warning that Fig 4 is skipped"
+
+# --skip: the units left out are not run (no metrics, figures, report section or checks);
+# the others give the full run's values exactly. Only `all` takes it; unknown names refused.
+run 0 skip $RUN "$BIN" all --model $PL $FAST --skip scan,fig5 --out "$TMP/skip"
+grep -q "verdict: REPRODUCED" "$TMP/skip.log" || fail "--skip scan,fig5: the other units' checks do not pass"
+[ ! -e "$TMP/skip/scan.tsv" ] && [ ! -e "$TMP/skip/fig5.svg" ] || fail "--skip scan,fig5 wrote their figures"
+grep -q "^fig1\." "$TMP/skip/results.tsv" || fail "--skip scan,fig5: Fig 1's metrics missing"
+grep -q "^scan\.\|^fig5\." "$TMP/skip/results.tsv" && fail "--skip scan,fig5: their metrics are in results.tsv"
+grep "^fig[1234]\.\|^sec32\." "$TMP/ok/results.tsv" >"$TMP/kept_full.tsv"
+grep "^fig[1234]\.\|^sec32\." "$TMP/skip/results.tsv" >"$TMP/kept_skip.tsv"
+[ -s "$TMP/kept_full.tsv" ] && cmp -s "$TMP/kept_full.tsv" "$TMP/kept_skip.tsv" ||
+    fail "--skip scan,fig5: the other units' metrics differ from the full run's"
+grep -q "^### Scan:" "$TMP/ok/report.md" || fail "report.md of the full run has no scan section"
+grep -q "^### Scan:\|^### Fig 5:" "$TMP/skip/report.md" && fail "--skip scan,fig5: report.md still has their sections"
+grep -q -- "--skip scan,fig5" "$TMP/skip/report.md" || fail "--skip is not in report.md's settings"
+run 0 verify_skip $RUN "$BIN" verify "$TMP/skip"
+run 1 skip_bad $RUN "$BIN" all --model $PL --skip fig9 --out "$TMP/skip_bad"
+grep -q "'fig9' is not an experiment (fig1, fig2, fig3, fig4, fig5, sec32, scan)" "$TMP/skip_bad.log" ||
+    fail "--skip fig9: no clear message"
+run 1 skip_one $RUN "$BIN" fig1 --model $PL --skip scan --out "$TMP/skip_one"
+run 1 skip_all $RUN "$BIN" all --model $PL --skip fig1,fig2,fig3,fig4,fig5,sec32,scan --out "$TMP/skip_all"
+[ ! -e "$TMP/skip_bad" ] && [ ! -e "$TMP/skip_one" ] && [ ! -e "$TMP/skip_all" ] || fail "a refused --skip wrote an output directory"
 
 # Changed options: not comparable, not failed.
 run 0 cleaners $RUN "$BIN" all --model $PL $FAST --cleaners L2H2,L2H3 --out "$TMP/cl"
