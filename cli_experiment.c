@@ -20,7 +20,7 @@ typedef struct {
     unsigned requested; /* EXP_* bits of the units asked for */
     unsigned which;     /* those that run (`all` skips Fig 4 without a tokenizer) */
     int is_all;         /* `all`: every unit */
-    const char *skip;   /* --skip LIST (`all` only): units not to run, else NULL */
+    unsigned skipped;   /* EXP_* bits of --skip LIST (`all` only; repeats add up): units not to run */
     const char *model_dir, *weights, *data, *out, *prompts_file, *writer, *cleaners, *checks, *reference;
     long n_rows, seq_len, threads, bos;
     int no_processing;
@@ -98,9 +98,9 @@ static void print_usage(FILE *f) {
             "                    none: report the numbers without a verdict\n"
             "  --reference FILE  check against FILE instead (NAME<TAB>VALUE<TAB>TOLERANCE[<TAB>SOURCE]\n"
             "                    lines, @KEY<TAB>VALUE configuration lines; README)\n"
-            "  --skip LIST       (all only) experiments not to run, comma-separated (e.g. scan: about\n"
-            "                    a seventh of the paper-scale run and half its memory); their metrics,\n"
-            "                    figures and checks are left out\n"
+            "  --skip LIST       (all only) experiments not to run, comma-separated, repeatable (scan:\n"
+            "                    about a seventh of the paper-scale run and half its memory); their\n"
+            "                    metrics, figures and checks are left out\n"
             "  --scan-pairs M    how the scan keeps its node x node samples: auto (default: exact\n"
             "                    when they fit in 192 MB, else compact), exact, or compact (16-bit\n"
             "                    codes, half the memory: quantiles within 1.2e-4, the cleaners'\n"
@@ -129,10 +129,10 @@ static void print_usage(FILE *f) {
 /* Options                                                                   */
 /* ------------------------------------------------------------------------ */
 
-/* --skip LIST: takes its units out of the run (which and requested: their metrics and
- * checks too). Only `all` takes it, and it must leave something to run. */
-static void skip_units(ExpOptions *o) {
-    const char *p = o->skip;
+/* --skip LIST: adds its units to o->skipped (parse_options then takes them out of the run,
+ * their metrics and checks too). Only `all` takes it. */
+static void skip_units(ExpOptions *o, const char *list) {
+    const char *p = list;
     if (!o->is_all) die(EXIT_USAGE, "--skip is for `cleanup all` (`cleanup %s` runs one experiment)", o->cmd);
     for (;;) {
         const char *end = strchr(p, ',');
@@ -151,12 +151,22 @@ static void skip_units(ExpOptions *o) {
                 used += (size_t)snprintf(known + used, sizeof known - used, "%s%s", i ? ", " : "", units[i]->name);
             die(EXIT_USAGE, "--skip: '%.*s' is not an experiment (%s)", (int)(len < 64 ? len : 64), p, known);
         }
-        o->which &= ~bit;
+        o->skipped |= bit;
         if (!end) break;
         p = end + 1;
     }
-    if (!o->which) die(EXIT_USAGE, "--skip %s leaves no experiment to run", o->skip);
-    o->requested = o->which;
+}
+
+/* The names of the units in bits, comma-separated, in the units' order. */
+static void unit_names(unsigned bits, char *buf, size_t size) {
+    const Experiment *const *units;
+    size_t used = 0;
+    int i, n;
+    units = experiment_list(&n);
+    buf[0] = '\0';
+    for (i = 0; i < n; i++)
+        if ((bits & (1u << i)) && used + strlen(units[i]->name) + 2 < size)
+            used += (size_t)snprintf(buf + used, size - used, "%s%s", used ? "," : "", units[i]->name);
 }
 
 /* Fills o from argv. Returns -1 to go on, or an exit code (after --help or a bad option). */
@@ -210,7 +220,7 @@ static int parse_options(int argc, char **argv, ExpOptions *o) {
             o->cleaners = v;
             o->heads_given = 1;
         } else if (arg_value(argc, argv, &i, "--skip", &v)) {
-            o->skip = v;
+            skip_units(o, v);
         } else if (arg_value(argc, argv, &i, "--scan-pairs", &v)) {
             if (strcmp(v, "auto") == 0) o->scan_pairs = SCAN_PAIRS_AUTO;
             else if (strcmp(v, "exact") == 0) o->scan_pairs = SCAN_PAIRS_EXACT;
@@ -238,7 +248,13 @@ static int parse_options(int argc, char **argv, ExpOptions *o) {
             die_unknown_option(o->cmd, argv[i], options);
         }
     }
-    if (o->skip) skip_units(o);
+    if (o->skipped) {
+        char names[256];
+        o->which &= ~o->skipped;
+        o->requested = o->which;
+        unit_names(o->skipped, names, sizeof names);
+        if (!o->which) die(EXIT_USAGE, "--skip %s leaves no experiment to run", names);
+    }
     if (o->reference && strcmp(o->checks, "none") == 0)
         die(EXIT_USAGE, "--reference and --checks none contradict each other");
     if (!o->max_memory_from && getenv("CLEANUP_MAX_MEMORY") && *getenv("CLEANUP_MAX_MEMORY")) {
@@ -677,7 +693,11 @@ static int settings(const ExpOptions *o, const ExpRun *run, char lines[][160]) {
     if (run->tok) snprintf(lines[n++], 160, "--bos-id %d", tokenizer_bos_id(run->tok));
     snprintf(lines[n++], 160, "%s", run->model.processed ? "processing: TransformerLens" : "--no-processing");
     snprintf(lines[n++], 160, "--checks %s", o->reference ? o->reference : o->checks);
-    if (o->skip) snprintf(lines[n++], 160, "--skip %.140s", o->skip);
+    if (o->skipped) {
+        char names[140];
+        unit_names(o->skipped, names, sizeof names);
+        snprintf(lines[n++], 160, "--skip %s", names);
+    }
     return n;
 }
 
