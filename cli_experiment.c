@@ -311,11 +311,14 @@ static void prepare_out(const ExpOptions *o) {
         units = experiment_list(&n);
         for (i = 0; i < n; i++)
             for (f = units[i]->outputs; !(o->requested & (1u << i)) && f->name; f++)
-                if (strstr((char *)data, f->name))
+                if (strstr((char *)data, f->name)) {
+                    char skipped[140];
+                    unit_names(o->skipped, skipped, sizeof skipped);
                     die(EXIT_USAGE,
-                        "--out %s holds another run (its SHA256SUMS lists %s, which `cleanup %s` does not write); "
-                        "give another --out",
-                        o->out, f->name, o->cmd);
+                        "--out %s holds another run (its SHA256SUMS lists %s, which `cleanup %s%s%s` does not "
+                        "write); give another --out",
+                        o->out, f->name, o->cmd, o->skipped ? " --skip " : "", skipped);
+                }
         free(data);
         if (remove(sums) != 0) die(EXIT_IO, "%s: cannot remove the previous run's checksums", sums);
     }

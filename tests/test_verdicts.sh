@@ -85,6 +85,11 @@ grep -q "^### Scan:" "$TMP/ok/report.md" || fail "report.md of the full run has 
 grep -q "^### Scan:\|^### Fig 5:" "$TMP/skip/report.md" && fail "--skip scan,fig5: report.md still has their sections"
 grep -q -- "Settings in effect:.*\`--skip fig5,scan\`" "$TMP/skip/report.md" || fail "--skip is not in report.md's settings"
 run 0 verify_skip $RUN "$BIN" verify "$TMP/skip"
+# a full run's directory is not mixed with a run that skips some of its outputs
+run 1 skip_into_full $RUN "$BIN" all --model $PL $FAST --skip scan --out "$TMP/ok"
+grep -q "holds another run (its SHA256SUMS lists scan.*, which \`cleanup all --skip scan\` does not write)" \
+    "$TMP/skip_into_full.log" || fail "--skip into a full run's directory: no clear refusal"
+run 0 verify_ok_after_skip $RUN "$BIN" verify "$TMP/ok"
 run 1 skip_bad $RUN "$BIN" all --model $PL --skip fig9 --out "$TMP/skip_bad"
 grep -q "'fig9' is not an experiment (fig1, fig2, fig3, fig4, fig5, sec32, scan)" "$TMP/skip_bad.log" ||
     fail "--skip fig9: no clear message"
