@@ -129,6 +129,18 @@ static void print_usage(FILE *f) {
 /* Options                                                                   */
 /* ------------------------------------------------------------------------ */
 
+/* The names of the units in bits, in the units' order, sep between them. */
+static void unit_names(unsigned bits, const char *sep, char *buf, size_t size) {
+    const Experiment *const *units;
+    size_t used = 0;
+    int i, n;
+    units = experiment_list(&n);
+    buf[0] = '\0';
+    for (i = 0; i < n; i++)
+        if ((bits & (1u << i)) && used + strlen(sep) + strlen(units[i]->name) < size)
+            used += (size_t)snprintf(buf + used, size - used, "%s%s", used ? sep : "", units[i]->name);
+}
+
 /* --skip LIST: adds its units to o->skipped (parse_options then takes them out of the run,
  * their metrics and checks too). Only `all` takes it. */
 static void skip_units(ExpOptions *o, const char *list) {
@@ -141,32 +153,14 @@ static void skip_units(ExpOptions *o, const char *list) {
         unsigned bit = 0;
         snprintf(name, sizeof name, "%.*s", (int)(len < sizeof name ? len : sizeof name - 1), p);
         if (len == 0 || len >= sizeof name || !experiment_find(name, &bit)) {
-            const Experiment *const *units;
             char known[256];
-            size_t used = 0;
-            int i, n;
-            units = experiment_list(&n);
-            known[0] = '\0';
-            for (i = 0; i < n && used + 32 < sizeof known; i++)
-                used += (size_t)snprintf(known + used, sizeof known - used, "%s%s", i ? ", " : "", units[i]->name);
+            unit_names(experiment_all(), ", ", known, sizeof known);
             die(EXIT_USAGE, "--skip: '%.*s' is not an experiment (%s)", (int)(len < 64 ? len : 64), p, known);
         }
         o->skipped |= bit;
         if (!end) break;
         p = end + 1;
     }
-}
-
-/* The names of the units in bits, comma-separated, in the units' order. */
-static void unit_names(unsigned bits, char *buf, size_t size) {
-    const Experiment *const *units;
-    size_t used = 0;
-    int i, n;
-    units = experiment_list(&n);
-    buf[0] = '\0';
-    for (i = 0; i < n; i++)
-        if ((bits & (1u << i)) && used + strlen(units[i]->name) + 2 < size)
-            used += (size_t)snprintf(buf + used, size - used, "%s%s", used ? "," : "", units[i]->name);
 }
 
 /* Fills o from argv. Returns -1 to go on, or an exit code (after --help or a bad option). */
@@ -252,7 +246,7 @@ static int parse_options(int argc, char **argv, ExpOptions *o) {
         char names[256];
         o->which &= ~o->skipped;
         o->requested = o->which;
-        unit_names(o->skipped, names, sizeof names);
+        unit_names(o->skipped, ",", names, sizeof names);
         if (!o->which) die(EXIT_USAGE, "--skip %s leaves no experiment to run", names);
     }
     if (o->reference && strcmp(o->checks, "none") == 0)
@@ -313,7 +307,7 @@ static void prepare_out(const ExpOptions *o) {
             for (f = units[i]->outputs; !(o->requested & (1u << i)) && f->name; f++)
                 if (strstr((char *)data, f->name)) {
                     char skipped[140];
-                    unit_names(o->skipped, skipped, sizeof skipped);
+                    unit_names(o->skipped, ",", skipped, sizeof skipped);
                     die(EXIT_USAGE,
                         "--out %s holds another run (its SHA256SUMS lists %s, which `cleanup %s%s%s` does not "
                         "write); give another --out",
@@ -698,7 +692,7 @@ static int settings(const ExpOptions *o, const ExpRun *run, char lines[][160]) {
     snprintf(lines[n++], 160, "--checks %s", o->reference ? o->reference : o->checks);
     if (o->skipped) {
         char names[140];
-        unit_names(o->skipped, names, sizeof names);
+        unit_names(o->skipped, ",", names, sizeof names);
         snprintf(lines[n++], 160, "--skip %s", names);
     }
     return n;
