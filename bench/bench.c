@@ -11,8 +11,9 @@
  * and without the unembedding and the time share outside the big matmuls
  * (attention and glue) next to PyTorch's, tokenizer MB/s on generated English-like text (when
  * ../shared/data/20B_tokenizer.json is there), model load time and `cleanup all`
- * wall and CPU time on synthetic gelu-4l-shaped weights next to the same protocol
- * in PyTorch (tools/protocol_torch.py, when torch is there) (with --all), and peak RSS.
+ * wall and CPU time on synthetic gelu-4l-shaped weights, with and without the scan
+ * (--skip scan: its share), next to the same protocol in PyTorch
+ * (tools/protocol_torch.py, when torch is there) (with --all), and peak RSS.
  *
  * usage: build/bench [--quick] [--all] [--rows N] [--only peak|matmul|forward|tokenizer]
  * Wall-clock timings take the best of several runs: the machine is shared.
@@ -631,6 +632,25 @@ static void bench_all(int rows) {
         ours_cpu = children_cpu_seconds() - c;
         printf("  cleanup all --n-prompts %d, 2 threads: %.1f s wall, %.1f s CPU (exit %d)\n", rows, ours_wall, ours_cpu,
                rc);
+        {
+            /* the full-model scan's share (issue 15's time target predates the scan) */
+            char cmd2[560];
+            double c2 = children_cpu_seconds(), wall2, cpu2;
+            int rc2;
+            snprintf(cmd2, sizeof cmd2,
+                     "%s all --model %s --n-prompts %d --skip scan --out build/bench-out-noscan --threads 2 > /dev/null",
+                     bin, dir, rows);
+            t = now_seconds();
+            rc2 = system(cmd2);
+            wall2 = now_seconds() - t;
+            cpu2 = children_cpu_seconds() - c2;
+            if (rc2 != 0 || rc != 0)
+                printf("  the same with --skip scan: exit %d (no comparison)\n", rc2);
+            else
+                printf("  the same with --skip scan: %.1f s wall, %.1f s CPU: the scan %.0f%% of the run's wall time, "
+                       "%.0f%% of its CPU\n",
+                       wall2, cpu2, 100 * (ours_wall - wall2) / ours_wall, 100 * (ours_cpu - cpu2) / ours_cpu);
+        }
         /* issue 15: the protocol against a TransformerLens-style PyTorch pipeline
          * (tools/protocol_torch.py: the same experiments, cached forward passes) */
         if (rc != -1 && run_protocol_torch(dir, rows, torch) == 0)
