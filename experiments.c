@@ -724,8 +724,8 @@ void v_composition(VCompBuffers *w, const Model *m, const ExpHeads *hd, const Ac
             int tile_k, i0, mb;
             for (tile_k = 0; tile_k < pattern_tile_count(T); tile_k++) {
                 const float *tile = pattern_tile(m, a, hd->patched_layer, b, h, tile_k, &i0, &mb);
-                if (i0 >= n) break;
                 if (!tile) die(EXIT_INTERNAL, "internal: v_composition needs layer %d's pattern tiles", hd->patched_layer);
+                if (i0 >= n) break;
                 matmul_at(w->z + (size_t)i0 * dh, dh, tile, mb, w->y, dh, NULL, n - i0 < mb ? n - i0 : mb,
                           n < i0 + mb ? n : i0 + mb, dh);
             }

@@ -1259,7 +1259,7 @@ void hook_request_add(HookRequest *r, int layer, HookMask kinds) {
 }
 
 void hook_request_pattern_tiles(HookRequest *r, int layer) {
-    if (layer >= 0 && layer < 64) r->pattern_tiles |= (uint64_t)1 << layer;
+    if (layer >= 0 && layer < HOOK_TILE_LAYERS) r->pattern_tiles |= (uint64_t)1 << layer;
     else hook_request_add(r, layer, HOOK_BIT(HOOK_PATTERN));
 }
 
@@ -1396,7 +1396,7 @@ int activations_alloc_hooks(Activations *a, const Model *m, int max_rows, int ma
     a->kept = hook_request_kinds(keep, -1);
     for (l = 0; l < c->n_layers; l++) {
         a->layer[l].kept = hook_request_kinds(keep, l);
-        a->layer[l].keeps_pattern_tiles = l < 64 && ((keep->pattern_tiles >> l) & 1u);
+        a->layer[l].keeps_pattern_tiles = l < HOOK_TILE_LAYERS && ((keep->pattern_tiles >> l) & 1u);
         if (a->layer[l].kept & HOOK_BIT(HOOK_ATTN_SCORES)) a->has_scores = 1;
     }
     a->has_logits = (a->kept & HOOK_BIT(HOOK_LOGITS)) != 0;
@@ -1607,7 +1607,7 @@ static void attention_pattern_tile(float *pt, float *query_t, float *scores, flo
 static void attention(const ModelConfig *c, const LayerWeights *w, LayerActivations *X, float *resid_after,
                       Activations *a, int B, int T, int reuse) {
     const int H = c->n_heads, dh = c->d_head, HD = H * dh, D = c->d_model;
-    const int n_qb = (T + ATTN_QB - 1) / ATTN_QB, read_tiles = reuse && X->pattern_tiles;
+    const int n_qb = pattern_tile_count(T), read_tiles = reuse && X->pattern_tiles;
     const int read_pattern = reuse && !read_tiles && X->pattern;
     const size_t tiles_floats = pattern_tiles_floats(T);
     float *key_t = a->key_t;

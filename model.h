@@ -156,6 +156,8 @@ typedef uint32_t HookMask;
 
 /* Blocks a HookRequest can give kinds of their own (beyond its every-block kinds). */
 #define HOOK_REQUEST_LAYERS 8
+/* Blocks whose pattern tiles a request can ask for (the bits of HookRequest.pattern_tiles). */
+#define HOOK_TILE_LAYERS 64
 
 /* The hook points a batch's activations keep for the caller. Zero-initialised: only
  * the ones every run keeps (hooks_always_kept: the residual stream at each block's
@@ -180,8 +182,8 @@ void hook_request_add(HookRequest *r, int layer, HookMask kinds);
 /* Asks r for block `layer`'s pattern tiles (pattern_tile): what a rerun reusing the
  * block's pattern (ForwardOptions.reuse_attention_pattern) or a reader of whole rows of
  * the pattern needs, at no transposition and about half the hook's memory. Layer -1, or
- * a block past the 64 the bit set holds, gets the pattern hook instead (every block for
- * -1): never less data. */
+ * a block from HOOK_TILE_LAYERS on, gets the pattern hook instead (every block for -1):
+ * never less data. */
 void hook_request_pattern_tiles(HookRequest *r, int layer);
 /* Adds every kind of `from` to r (its every-block kinds and its blocks' own, its
  * pattern tiles). */
