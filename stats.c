@@ -214,13 +214,6 @@ void samples_set_codes(Samples *out, const uint16_t *codes, size_t n, int sorted
     free(tmp);
 }
 
-static int is_sorted(const float *v, size_t n) {
-    size_t i;
-    for (i = 1; i < n; i++)
-        if (v[i - 1] > v[i]) return 0;
-    return 1;
-}
-
 /* Type-7 interpolation between order statistics lo and lo + 1 (values lo_value,
  * hi_value) at h = (n - 1) q, in double. */
 static double interpolate(double lo_value, double hi_value, double h, size_t lo) {
@@ -231,7 +224,7 @@ double samples_quantile(Samples *s, double q) {
     double h;
     size_t lo;
     if (s->count == 0) return NAN;
-    if (!is_sorted(s->values, s->count)) sort_floats(s->values, s->count);
+    if (!is_key_sorted(s->values, s->count)) sort_floats(s->values, s->count);
     h = (double)(s->count - 1) * q;
     lo = (size_t)floor(h);
     if (lo >= s->count - 1) return s->values[s->count - 1];

@@ -187,6 +187,26 @@ static void test_sort(void) {
     }
 }
 
+/* samples_quantile sorts -0 before +0 (sort_floats' order) whatever order they came in:
+ * a list already in numeric order with +0 before -0 is sorted again, so its maximum (the
+ * one quantile returned as stored, not interpolated) is +0 as for the other order. */
+static void test_quantile_signed_zeros(void) {
+    static const float orders[2][3] = {{-1.0f, 0.0f, -0.0f}, {-1.0f, -0.0f, 0.0f}};
+    int k;
+    for (k = 0; k < 2; k++) {
+        Samples s;
+        int i;
+        double top;
+        samples_init(&s);
+        for (i = 0; i < 3; i++) samples_add(&s, orders[k][i]);
+        top = samples_quantile(&s, 1.0);
+        CHECK(top == 0.0 && !signbit(top), "order %d: the maximum of -1, 0, -0 is +0 (sign bit %d)", k,
+              signbit(top) != 0);
+        CHECK(signbit(s.values[1]) && !signbit(s.values[2]), "order %d: sorted -0 then +0", k);
+        samples_free(&s);
+    }
+}
+
 /* Orders floats as numbers, -0 before +0 (the reference for the sorted order). */
 static int compare_signed_zeros(const void *a, const void *b) {
     float x = *(const float *)a, y = *(const float *)b;
@@ -394,6 +414,7 @@ int main(void) {
     test_set_codes();
     test_quantiles();
     test_sort();
+    test_quantile_signed_zeros();
     test_quantiles_many();
     test_add_n();
     test_pearson_and_least_squares();
