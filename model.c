@@ -1499,6 +1499,7 @@ typedef struct {
     float *pattern; /* [T, ATTN_QB] scores, then pattern, of one head's query tile, key by query */
     float *query_t; /* [dh, ATTN_QB] the tile's queries of one head, transposed */
     float *z;       /* [ATTN_QB, dh] */
+    float *out;     /* [ATTN_QB, D] the tile of attn_out, when the block does not keep it */
 } AttentionTiles;
 
 /* Each (row b, head h)'s keys and values made ready once for the products of all its
@@ -1603,9 +1604,11 @@ static void attention_pattern_tile(float *pt, float *query_t, float *scores, flo
  * not depend on the thread count. A block that keeps its pattern tiles computes each
  * pattern tile where it is kept. With reuse (the pattern kept from the same batch's
  * run), the pattern is read instead of recomputed: its tiles as the product reads
- * them, or else the pattern hook. */
+ * them, or else the pattern hook. attn_out, when the block does not keep it (out_kept 0),
+ * is a tile in the thread's own buffer: the shared work array only sent it to memory and
+ * back before the residual sum read it. */
 static void attention(const ModelConfig *c, const LayerWeights *w, LayerActivations *X, float *resid_after,
-                      Activations *a, int B, int T, int reuse) {
+                      Activations *a, int B, int T, int reuse, int out_kept) {
     const int H = c->n_heads, dh = c->d_head, HD = H * dh, D = c->d_model;
     const int n_qb = pattern_tile_count(T), read_tiles = reuse && X->pattern_tiles;
     const int read_pattern = reuse && !read_tiles && X->pattern;
@@ -1621,6 +1624,7 @@ static void attention(const ModelConfig *c, const LayerWeights *w, LayerActivati
         tl.pattern = X->pattern_tiles ? NULL : xalloc_array((size_t)ATTN_QB * T, sizeof(float), "attention tile");
         tl.query_t = xalloc_array((size_t)ATTN_QB * dh, sizeof(float), "attention tile");
         tl.z = X->z ? NULL : xalloc_array((size_t)ATTN_QB * dh, sizeof(float), "attention tile");
+        tl.out = out_kept ? NULL : xalloc_array((size_t)ATTN_QB * D, sizeof(float), "attention tile");
         if (!read_pattern) prepare_heads(read_tiles ? NULL : key_t, vp, a, X->k, X->v, B, T, H, dh); /* a barrier */
         /* Tiles with the most keys first, so the threads finish together. */
 #ifdef _OPENMP
@@ -1630,7 +1634,7 @@ static void attention(const ModelConfig *c, const LayerWeights *w, LayerActivati
             const int b = task % B, i0 = (n_qb - 1 - task / B) * ATTN_QB;
             const int mb = T - i0 < ATTN_QB ? T - i0 : ATTN_QB, nk = i0 + mb;
             const size_t row0 = (size_t)b * T + i0; /* first (row, position) of the tile */
-            float *out = X->attn_out + row0 * D;
+            float *out = tl.out ? tl.out : X->attn_out + row0 * D;
             int h, i;
             for (h = 0; h < H; h++) {
                 const size_t bh = (size_t)b * H + h;
@@ -1669,6 +1673,7 @@ static void attention(const ModelConfig *c, const LayerWeights *w, LayerActivati
         free(tl.pattern);
         free(tl.query_t);
         free(tl.z);
+        free(tl.out);
     }
     free(vp);
 }
@@ -1837,7 +1842,7 @@ static void run_block(const Model *m, Activations *a, int l, int B, int T, const
     attention_inputs(c, w, &X, (int)BT, !reuse, !all_heads_patched, a->layer[l].ln1_normalized != NULL);
     if (opt->v_patch_layer == l) patch_values(c, w, a, X.v, BT, opt);
     /* An attention-only block has no resid_mid (nor a buffer for it): its sum is resid_post. */
-    attention(c, w, &X, c->attn_only ? X.resid_post : X.resid_mid, a, B, T, reuse);
+    attention(c, w, &X, c->attn_only ? X.resid_post : X.resid_mid, a, B, T, reuse, a->layer[l].attn_out != NULL);
     if (c->attn_only) return;
     mlp(c, w, &X, (int)BT, a->layer[l].mlp_post != NULL, a->layer[l].ln2_normalized != NULL);
 }
