@@ -109,13 +109,17 @@ void points_free(Points *p) {
     memset(p, 0, sizeof *p);
 }
 
-double projection_ratio(const float *a, const float *b, int D) {
-    double ab = 0, bb = 0;
+/* x.y in double in dot_rows' order (kernels.h): DOT_CHAINS chains, chain l summing
+ * x[d] y[d] for d = l mod DOT_CHAINS in d order, combined pairwise. */
+static double dot_in_chains(const float *x, const float *y, int D) {
+    double c[DOT_CHAINS] = {0};
     int d;
-    for (d = 0; d < D; d++) {
-        ab += (double)a[d] * b[d];
-        bb += (double)b[d] * b[d];
-    }
+    for (d = 0; d < D; d++) c[d % DOT_CHAINS] += (double)x[d] * y[d];
+    return ((c[0] + c[1]) + (c[2] + c[3])) + ((c[4] + c[5]) + (c[6] + c[7]));
+}
+
+double projection_ratio(const float *a, const float *b, int D) {
+    const double ab = dot_in_chains(a, b, D), bb = dot_in_chains(b, b, D);
     if (bb == 0) return NAN;
     return ab / bb;
 }
@@ -341,12 +345,11 @@ void pr_plan_free(PrPlan *p) {
     memset(p, 0, sizeof *p);
 }
 
-/* The span of d the projection ratios take at a time: every vector's part of it stays
- * in L2 (47 vectors x 128 x DOT_LANES doubles = 385 KB for the gelu-4l scan) while all
- * the groups read it, and every dot product continues its chain span after span. With
- * the register tiles of dot_lanes, 128 took 17% less time than 32 (the tiles' setup is
- * paid once a span; 30 rows of gelu-4l, 1 thread). */
-#define PR_SPAN_D 128
+/* Positions of a batch whose projection ratios one thread computes at a time: the
+ * threads take PR_BLOCK x 2 of them (a cache line of each value's floats), one position
+ * after the other, the next one's vectors asked from memory while the current one's are
+ * multiplied. */
+#define PR_BLOCK 8
 
 /* The queue's plans merged into one plan over the distinct vectors they read: a vector
  * that several plans name (the same array at the batch's first position: Figs 1, 2, 3
@@ -440,20 +443,20 @@ static void pr_merge_free(PrMerge *mg) {
     free(mg->merged_value);
 }
 
-/* One thread's work space for DOT_LANES positions of a merged plan. */
+/* One thread's work space for PR_BLOCK positions of a merged plan. */
 typedef struct {
-    const float **flat;  /* [DOT_LANES][flat vectors] what each plan's PositionVectors gave */
-    float *scratch;      /* [plans][DOT_LANES][D] their scratch */
-    const float **vec;   /* [DOT_LANES][merged vectors] the positions' vectors */
-    double *block;       /* [merged vectors][PR_SPAN_D][DOT_LANES] a span of the vectors, lane by lane */
+    const float **flat;  /* [PR_BLOCK][flat vectors] what each plan's PositionVectors gave */
+    float *scratch;      /* [plans][PR_BLOCK][D] their scratch */
+    const float **vec;   /* [PR_BLOCK][merged vectors] the positions' vectors */
     char *used;          /* [merged vectors] vectors some group reads */
     int *run_end;        /* [n_groups] for the first group of a run of groups with the same
                             targets (in the same order): one past the run's last group */
-    const double **in;   /* [n_values] a run's targets' blocks, from the current span */
-    const double **dir;  /* [n_groups] a run's directions' blocks, from the current span */
-    double **out, **self; /* [n_groups] where a run's groups put a.b, and b.b */
-    double *dot;         /* [n_groups + n_values][DOT_LANES]: per group b.b, then a.b of
-                            each target (group g from g + start[g]) */
+    const float **in;    /* [n_values] a run's targets at the current position */
+    const float **dir;   /* [n_groups] a run's directions there */
+    double *dot;         /* [n_values] a run's a.b, direction by direction */
+    double *self;        /* [n_groups] a run's b.b */
+    float *values;       /* [n_values][PR_BLOCK] the block's values, value by value */
+    int n_runs;
 } PrWork;
 
 /* Whether groups g and h of p project the same targets, in the same order. */
@@ -468,44 +471,47 @@ static void pr_work_alloc(PrWork *w, const PrMerge *mg, int D) {
     const size_t nv = (size_t)(p->n_values > 0 ? p->n_values : 1), ng = (size_t)(p->n_groups > 0 ? p->n_groups : 1);
     const size_t n_flat = (size_t)(mg->first_vec[mg->n_plans] > 0 ? mg->first_vec[mg->n_plans] : 1);
     const size_t nvm = (size_t)(p->n_vectors > 0 ? p->n_vectors : 1);
+    size_t most = 1;
     int g, h, k;
-    w->flat = xalloc_array((size_t)DOT_LANES * n_flat, sizeof *w->flat, "projection ratios");
-    w->scratch = xalloc_array((size_t)mg->n_plans * DOT_LANES * D, sizeof *w->scratch, "projection ratios");
-    w->vec = xalloc_array((size_t)DOT_LANES * nvm, sizeof *w->vec, "projection ratios");
-    w->block = xalloc_array(nvm * PR_SPAN_D * DOT_LANES, sizeof *w->block, "projection ratios");
+    w->flat = xalloc_array((size_t)PR_BLOCK * n_flat, sizeof *w->flat, "projection ratios");
+    w->scratch = xalloc_array((size_t)mg->n_plans * PR_BLOCK * D, sizeof *w->scratch, "projection ratios");
+    w->vec = xalloc_array((size_t)PR_BLOCK * nvm, sizeof *w->vec, "projection ratios");
     w->used = xalloc_array(nvm, 1, "projection ratios");
     w->run_end = xalloc_array(ng, sizeof *w->run_end, "projection ratios");
     w->in = xalloc_array(nv, sizeof *w->in, "projection ratios");
     w->dir = xalloc_array(ng, sizeof *w->dir, "projection ratios");
-    w->out = xalloc_array(ng, sizeof *w->out, "projection ratios");
     w->self = xalloc_array(ng, sizeof *w->self, "projection ratios");
-    w->dot = xalloc_array((nv + ng) * DOT_LANES, sizeof *w->dot, "projection ratios");
     memset(w->used, 0, nvm);
     for (g = 0; g < p->n_groups; g++) {
         w->used[p->direction[g]] = 1;
         for (k = p->start[g]; k < p->start[g + 1]; k++) w->used[p->target[k]] = 1;
     }
+    w->values = xalloc_array(nv * PR_BLOCK, sizeof *w->values, "projection ratios");
+    w->n_runs = 0;
     for (g = 0; g < p->n_groups; g = h) {
         for (h = g + 1; h < p->n_groups && same_targets(p, g, h); h++) continue;
         w->run_end[g] = h;
+        w->n_runs++;
+        if ((size_t)(h - g) * (size_t)(p->start[g + 1] - p->start[g]) > most)
+            most = (size_t)(h - g) * (size_t)(p->start[g + 1] - p->start[g]);
     }
+    w->dot = xalloc_array(most, sizeof *w->dot, "projection ratios");
 }
 
 static void pr_work_free(PrWork *w) {
     free(w->flat);
     free(w->scratch);
     free(w->vec);
-    free(w->block);
     free(w->used);
     free(w->run_end);
     free(w->in);
     free(w->dir);
-    free(w->out);
-    free(w->self);
     free(w->dot);
+    free(w->self);
+    free(w->values);
 }
 
-/* The merged vectors of the n (1..DOT_LANES) positions bt0 .. bt0+n-1 into w->vec (a lane
+/* The merged vectors of the n (1..PR_BLOCK) positions bt0 .. bt0+n-1 into w->vec (a slot
  * past n repeats the last position): every plan's PositionVectors, each merged vector
  * from the plan that supplies it. A vector two plans share must be the same array at
  * every position, as it was at the first (checked). */
@@ -513,12 +519,12 @@ static void pr_vectors(PrWork *w, const PrMerge *mg, const Activations *a, const
                        int n) {
     const int T = a->n_pos, nvm = mg->plan.n_vectors, n_flat = mg->first_vec[mg->n_plans];
     int l, r, i;
-    for (l = 0; l < DOT_LANES; l++) {
+    for (l = 0; l < PR_BLOCK; l++) {
         const size_t bt = bt0 + (size_t)(l < n ? l : n - 1);
         const float **flat = w->flat + (size_t)l * n_flat, **vec = w->vec + (size_t)l * nvm;
         for (r = 0; r < mg->n_plans; r++)
             q->req[r].fn(q->req[r].ctx, a, (int)(bt / (size_t)T), (int)(bt % (size_t)T), flat + mg->first_vec[r],
-                         w->scratch + ((size_t)r * DOT_LANES + l) * D);
+                         w->scratch + ((size_t)r * PR_BLOCK + l) * D);
         for (i = 0; i < nvm; i++) vec[i] = flat[mg->owner[i]];
         for (i = 0; i < n_flat; i++)
             if (flat[i] != vec[mg->merged_vector[i]])
@@ -529,57 +535,43 @@ static void pr_vectors(PrWork *w, const PrMerge *mg, const Activations *a, const
     }
 }
 
-/* The merged plan's values at the n (1..DOT_LANES) positions bt0 .. bt0+n-1 of the batch
+/* The merged plan's values at the n (1..PR_BLOCK) positions bt0 .. bt0+n-1 of the batch
  * into out[s * ld + j] (value by value, so that each value's positions are contiguous for
- * the appends): span of d by span, the positions' vectors interleaved lane
- * by lane, then every group's dot products side by side. The same double chains as
- * projection_ratio, so the same floats. */
-static void pr_lanes(PrWork *w, const PrMerge *mg, const Activations *a, const PrQueue *q, int D, size_t bt0, int n,
+ * the appends): position by position, each run of groups with the same targets by one
+ * dot_rows (each target read once for all the run's directions), straight from the
+ * hooks' floats; then the block's values to out at once (a cache line of out per value
+ * and block, not per position). dot_rows' order is projection_ratio's, so the same
+ * floats. The next position's vectors are asked from memory a part before each run (all
+ * at once, the requests queued behind each other and the thread waited). */
+static void pr_block(PrWork *w, const PrMerge *mg, const Activations *a, const PrQueue *q, int D, size_t bt0, int n,
                      float *out, size_t ld) {
     const PrPlan *p = &mg->plan;
     const int nv = p->n_vectors;
-    const size_t stride = (size_t)PR_SPAN_D * DOT_LANES;
-    int l, v, d0, g, k;
+    int l, g, k, r, s;
     pr_vectors(w, mg, a, q, D, bt0, n);
-    memset(w->dot, 0, (size_t)(p->n_groups + p->n_values) * DOT_LANES * sizeof *w->dot);
-    for (d0 = 0; d0 < D; d0 += PR_SPAN_D) {
-        const int span = D - d0 < PR_SPAN_D ? D - d0 : PR_SPAN_D;
-        /* this span of every vector, lane by lane: the block stays in cache for the
-         * dot products (the whole of d, 1.5 MB for the gelu-4l scan, went to memory) */
-        for (v = 0; v < nv; v++) {
-            const float *src[DOT_LANES];
-            if (!w->used[v]) continue;
-#if defined(__GNUC__)
-            /* the activations are in memory, not in cache: ask for the next vector's span now */
-            if (v + 1 < nv) {
-                int i;
-                for (l = 0; l < DOT_LANES; l++)
-                    for (i = 0; i < span; i += 16) __builtin_prefetch(w->vec[(size_t)l * nv + v + 1] + d0 + i);
-            }
-#endif
-            for (l = 0; l < DOT_LANES; l++) src[l] = w->vec[(size_t)l * nv + v] + d0;
-            interleave_lanes(w->block + (size_t)v * stride, src, span);
-        }
-        /* a run of groups with the same targets at once: each target read once for all */
-        for (g = 0; g < p->n_groups; g = w->run_end[g]) {
+    for (l = 0; l < n; l++) {
+        const float **vec = w->vec + (size_t)l * nv;
+        int run = 0, v_next = 0;
+        for (g = 0; g < p->n_groups; g = w->run_end[g], run++) {
             const int n_t = p->start[g + 1] - p->start[g], n_dir = w->run_end[g] - g;
-            int r;
-            for (k = 0; k < n_t; k++) w->in[k] = w->block + (size_t)p->target[p->start[g] + k] * stride;
-            for (r = 0; r < n_dir; r++) {
-                double *dot = w->dot + (size_t)(g + r + p->start[g + r]) * DOT_LANES;
-                w->dir[r] = w->block + (size_t)p->direction[g + r] * stride;
-                w->self[r] = dot;
-                w->out[r] = dot + DOT_LANES;
-            }
-            dot_lanes(w->out, w->self, w->dir, n_dir, w->in, n_t, span);
+#if defined(__GNUC__)
+            if (l + 1 < n) /* the activations are in memory, not in cache */
+                for (; v_next < (run + 1) * nv / w->n_runs; v_next++) {
+                    int i;
+                    if (!w->used[v_next]) continue;
+                    for (i = 0; i < D; i += 16) __builtin_prefetch(vec[nv + v_next] + i);
+                }
+#endif
+            for (k = 0; k < n_t; k++) w->in[k] = vec[p->target[p->start[g] + k]];
+            for (r = 0; r < n_dir; r++) w->dir[r] = vec[p->direction[g + r]];
+            dot_rows(w->dot, w->self, w->dir, n_dir, w->in, n_t, D);
+            for (r = 0; r < n_dir; r++)
+                for (k = 0; k < n_t; k++)
+                    w->values[(size_t)(p->start[g + r] + k) * PR_BLOCK + l] =
+                        pr_sample(w->dot[(size_t)r * n_t + k], w->self[r]);
         }
     }
-    for (g = 0; g < p->n_groups; g++) {
-        const double *dot = w->dot + (size_t)(g + p->start[g]) * DOT_LANES;
-        for (k = 0; k < p->start[g + 1] - p->start[g]; k++)
-            for (l = 0; l < n; l++)
-                out[(size_t)(p->start[g] + k) * ld + l] = pr_sample(dot[(size_t)(1 + k) * DOT_LANES + l], dot[l]);
-    }
+    for (s = 0; s < p->n_values; s++) memcpy(out + (size_t)s * ld, w->values + (size_t)s * PR_BLOCK, (size_t)n * sizeof *out);
 }
 
 /* The queue's plans on the batch a, merged (PrMerge): a chunk of EXP_STAT_CHUNK positions
@@ -609,9 +601,9 @@ static void collect_queue(const Model *m, const Activations *a, const PrQueue *q
         pr_work_alloc(&w, &mg, D);
         for (bt0 = 0; bt0 < n_bt; bt0 += EXP_STAT_CHUNK) {
             const int n = n_bt - bt0 < EXP_STAT_CHUNK ? (int)(n_bt - bt0) : EXP_STAT_CHUNK;
-            const int n_blocks = (n + DOT_LANES - 1) / DOT_LANES;
+            const int n_blocks = (n + PR_BLOCK - 1) / PR_BLOCK;
             int j, s;
-            /* Pairs of blocks to the next thread free: 2 x DOT_LANES positions of a value
+            /* Pairs of blocks to the next thread free: 2 x PR_BLOCK positions of a value
              * are one cache line of stat (blocks dealt one by one put both threads on every
              * cache line; halves fixed in advance kept one thread waiting whenever the host
              * slowed the other) */
@@ -619,8 +611,8 @@ static void collect_queue(const Model *m, const Activations *a, const PrQueue *q
 #pragma omp for schedule(dynamic, 2)
 #endif
             for (j = 0; j < n_blocks; j++) {
-                const int first = j * DOT_LANES, len = n - first < DOT_LANES ? n - first : DOT_LANES;
-                pr_lanes(&w, &mg, a, q, D, bt0 + (size_t)first, len, stat + first, EXP_STAT_CHUNK);
+                const int first = j * PR_BLOCK, len = n - first < PR_BLOCK ? n - first : PR_BLOCK;
+                pr_block(&w, &mg, a, q, D, bt0 + (size_t)first, len, stat + first, EXP_STAT_CHUNK);
             } /* barrier */
             /* in (b, t) order, whatever thread computed them; each target by one thread */
 #ifdef _OPENMP

@@ -221,7 +221,9 @@ int exp_clean_pass(const Model *m, const Dataset *ds, const ExpHeads *heads, uns
 /* Measurements shared by the units                                          */
 /* ------------------------------------------------------------------------ */
 
-/* PR(a, b) = (a.b)/(b.b) over D (double sums); NaN when b is zero. */
+/* PR(a, b) = (a.b)/(b.b) over D; NaN when b is zero. Each dot product in double in
+ * dot_rows' order (kernels.h: 8 chains along d, combined pairwise), so the projection
+ * ratios a unit collects (collect_prs) are this function's values bit for bit. */
 double projection_ratio(const float *a, const float *b, int D);
 /* DLA of r along u: ((r - mean_D r) / scale) . u, with the ln_final weight folded into
  * the direction when the model is unprocessed (lnf_w not NULL). */
@@ -289,8 +291,8 @@ extern const char *const quantiles3_names[3];
 /* The projection ratios a unit takes at every position of a batch. At each position the
  * unit names n_vectors vectors (PositionVectors); the plan groups them: group g projects
  * each of its targets onto its direction, and its values are numbered start[g] ..
- * start[g+1]-1 in target order. Every position gets the same plan (the same groups), so
- * DOT_LANES positions are computed side by side (kernels.h: dot_lanes). */
+ * start[g+1]-1 in target order. Every position gets the same plan (the same groups): a
+ * run of groups with the same targets is one dot_rows call a position (kernels.h). */
 typedef struct {
     int n_vectors;
     int n_groups, n_values;

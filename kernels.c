@@ -140,9 +140,8 @@ void softmax_causal_columns(float *x, int ld, int rows, int cols, int first) {
     active->softmax_causal_columns(x, ld, rows, cols, first);
 }
 
-void dot_lanes(double *const *out, double *const *self, const double *const *b, int nb, const double *const *a, int n,
-               int D) {
-    active->dot_lanes(out, self, b, nb, a, n, D);
+void dot_rows(double *out, double *self, const float *const *b, int nb, const float *const *a, int n, int D) {
+    active->dot_rows(out, self, b, nb, a, n, D);
 }
 
 void transpose_floats(float *dst, int ldd, const float *src, int lds, int rows, int cols) {
@@ -151,10 +150,6 @@ void transpose_floats(float *dst, int ldd, const float *src, int lds, int rows, 
 
 void add_floats(float *out, const float *a, const float *b, size_t n) {
     active->add_floats(out, a, b, n);
-}
-
-void interleave_lanes(double *blk, const float *const *src, int D) {
-    active->interleave_lanes(blk, src, D);
 }
 
 size_t packed_weights_floats(int K, int N) {

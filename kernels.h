@@ -96,25 +96,19 @@ void softmax_row(float *x, int n);
  * rows from n_c on are set to 0. Vectorized across the columns. */
 void softmax_causal_columns(float *x, int ld, int rows, int cols, int first);
 
-/* Dot products of vectors stored lane by lane: a block holds DOT_LANES vectors of length
- * D interleaved (element d of vector l at d * DOT_LANES + l; for example one hook at
- * DOT_LANES positions), as doubles holding float values. For r < nb, k < n, l < DOT_LANES:
- *   out[r][k * DOT_LANES + l] += a[k][d * DOT_LANES + l] * b[r][d * DOT_LANES + l]
- *   self[r][l]                += b[r][d * DOT_LANES + l] * b[r][d * DOT_LANES + l]  (self not NULL)
- * for d = 0..D-1 in d order, one double chain per (r, k, l) and per (r, l): zero out and
- * self first for dot products, or pass the next span of d (a + offset, b + offset) to
- * continue the chains. Several directions b share the vectors a: each a is read once for
- * all of them. The products of float values are exact in double, so every kernel copy
- * gives the plain loop's bits. */
-#define DOT_LANES 8
-void dot_lanes(double *const *out, double *const *self, const double *const *b, int nb, const double *const *a, int n,
-               int D);
+/* Dot products of float vectors in double, in one fixed order: for r < nb, k < n,
+ *   out[r * n + k] = dot(b[r], a[k]),   self[r] = dot(b[r], b[r])  (self not NULL),
+ * where dot(x, y) over d < D is DOT_CHAINS chains, chain l the sum of x[d] * y[d] for
+ * d = l, l + DOT_CHAINS, ... in d order, combined ((c0 + c1) + (c2 + c3)) + ((c4 + c5) +
+ * (c6 + c7)): the order of one vector of 8 doubles along d (projection_ratio's, the
+ * projection ratios of every experiment). Several directions b share the vectors a: each
+ * a is read once for a tile of them. The products of float values are exact in double,
+ * so every kernel copy gives the plain loop's bits. */
+#define DOT_CHAINS 8
+void dot_rows(double *out, double *self, const float *const *b, int nb, const float *const *a, int n, int D);
 /* dst[c * ldd + r] = src[r * lds + c] for r < rows, c < cols: a copy, transposed (the
  * attention's keys and queries). */
 void transpose_floats(float *dst, int ldd, const float *src, int lds, int rows, int cols);
-/* The block of DOT_LANES vectors src[0..DOT_LANES) of length D, in double:
- * blk[d * DOT_LANES + l] = src[l][d]. */
-void interleave_lanes(double *blk, const float *const *src, int D);
 
 /* ---- instruction set ------------------------------------------------------
  * The kernels are compiled three times on x86-64: for the baseline

@@ -1205,28 +1205,45 @@ static double madd_peak_loop(long iters) {
 
 /* ---- dot products side by side (projection ratios) ------------------------ */
 
-/* out[r][k*DOT_LANES + l] += a[k][d*DOT_LANES + l] * b[r][d*DOT_LANES + l] for d = 0..D-1
- * in order, and self[r][l] += b[r][d*DOT_LANES + l]^2 (kernels.h). Each lane is one
- * double chain; the values are floats, whose products are exact in double, so a fused
- * multiply-add rounds exactly as a multiply then an add does and every copy gives the
- * same bits. The lanes are independent: one vector of DOT_LANES doubles (GNU vector
- * types; the plain loop elsewhere). A register tile of DOT_DIRS directions x DOT_STEP
- * vectors: each load of a serves every direction of the tile, each load of b every
- * vector (the loads, not the multiply-adds, bounded the one-direction kernel). */
+/* out[r * n + k] = dot(b[r], a[k]) and self[r] = dot(b[r], b[r]) (kernels.h): each dot
+ * product in double as DOT_CHAINS chains, chain l summing x[d] y[d] for d = l, l + 8, ...
+ * in d order, then the chains pairwise. The values are floats, whose products are exact
+ * in double, so a fused multiply-add rounds exactly as a multiply then an add does and
+ * every copy gives the plain loop's bits. One vector of DOT_CHAINS doubles holds the
+ * chains of one dot product (GNU vector types; the plain loop elsewhere), filled straight
+ * from the floats (8 at a time, converted in the register: no copy in double). A register
+ * tile of DOT_DIRS directions x DOT_STEP vectors: each load of a serves every direction of
+ * the tile, each load of b every vector. */
 #if defined(__GNUC__) && !defined(KERNELS_PORTABLE)
-/* The lanes as one vector of doubles (two or four registers below AVX-512). */
-typedef double vlanes __attribute__((vector_size(DOT_LANES * sizeof(double))));
+/* The chains as one vector of doubles (two or four registers below AVX-512). */
+typedef double vchains __attribute__((vector_size(DOT_CHAINS * sizeof(double))));
+typedef float vchains_f __attribute__((vector_size(DOT_CHAINS * sizeof(float))));
 
-/* *v = the DOT_LANES doubles at p (through a pointer: returning a vector wider than the
- * build's registers changes the ABI, and gcc warns about it). */
-static inline void load_lanes(vlanes *v, const double *p) {
-    memcpy(v, p, sizeof *v);
+/* *v = the DOT_CHAINS floats at p, in double (through a pointer: returning a vector
+ * wider than the build's registers changes the ABI, and gcc warns about it). Built
+ * element by element: gcc 12 turns __builtin_convertvector of 8 floats into two half
+ * conversions and a shuffle, this into one vcvtps2pd. */
+static inline void load_chains(vchains *v, const float *p) {
+    vchains_f f;
+    memcpy(&f, p, sizeof f);
+    *v = (vchains){f[0], f[1], f[2], f[3], f[4], f[5], f[6], f[7]};
+}
+
+/* The last n < DOT_CHAINS floats at p, zero-padded (a zero product adds exactly nothing). */
+static inline void load_chains_tail(vchains *v, const float *p, int n) {
+    float f[DOT_CHAINS] = {0};
+    memcpy(f, p, (size_t)n * sizeof *f);
+    load_chains(v, f);
+}
+
+static inline double chains_sum(const vchains *v) {
+    return (((*v)[0] + (*v)[1]) + ((*v)[2] + (*v)[3])) + (((*v)[4] + (*v)[5]) + ((*v)[6] + (*v)[7]));
 }
 
 /* The tile: AVX-512's 32 registers hold 4 x 6 accumulators, 4 directions and a vector
- * (eight or more chains keep its two FMA pipes busy through four cycles of latency);
+ * (24 chains of vectors keep its two FMA pipes busy through four cycles of latency);
  * narrower copies hold a vector in two or four registers, so 2 x 2. A lone direction
- * (Fig 2, Fig 3) takes DOT_STEP1 vectors at a time instead. */
+ * (Fig 2, the MLPs of the scan) takes DOT_STEP1 vectors at a time instead. */
 #if VL == 16
 #define DOT_DIRS 4
 #define DOT_STEP 6
@@ -1240,79 +1257,82 @@ static inline void load_lanes(vlanes *v, const double *p) {
 /* One tile: directions bp[0..R) (repeats allowed) times vectors a[k..k+C) (the last
  * repeated past n), over d = 0..D-1; stores only directions < nr and vectors < n.
  * R and C are constants at every call, so the accumulators stay in registers. */
-static inline void dot_tile(double *const *out, const double *const *bp, int nr, const double *const *a, int k, int n,
+static inline void dot_tile(double *out, int ldo, const float *const *bp, int nr, const float *const *a, int k, int n,
                             int D, const int R, const int C) {
-    const double *ap[DOT_STEP1];
-    vlanes s[DOT_DIRS][DOT_STEP1], bd[DOT_DIRS], x;
-    const int m = n - k < C ? n - k : C;
+    const float *ap[DOT_STEP1];
+    vchains s[DOT_DIRS][DOT_STEP1], bd[DOT_DIRS], x;
+    const int m = n - k < C ? n - k : C, tail = D % DOT_CHAINS;
     int i, j, d;
     for (j = 0; j < C; j++) ap[j] = a[k + (j < m ? j : m - 1)];
     for (i = 0; i < R; i++)
-        for (j = 0; j < C; j++) load_lanes(&s[i][j], out[i < nr ? i : nr - 1] + (size_t)(k + (j < m ? j : m - 1)) * DOT_LANES);
-    for (d = 0; d < D; d++) {
-        const size_t o = (size_t)d * DOT_LANES;
-        for (i = 0; i < R; i++) load_lanes(&bd[i], bp[i] + o);
+        for (j = 0; j < C; j++) s[i][j] = (vchains){0};
+    for (d = 0; d + DOT_CHAINS <= D; d += DOT_CHAINS) {
+        for (i = 0; i < R; i++) load_chains(&bd[i], bp[i] + d);
         for (j = 0; j < C; j++) {
-            load_lanes(&x, ap[j] + o);
+            load_chains(&x, ap[j] + d);
+            for (i = 0; i < R; i++) s[i][j] += x * bd[i];
+        }
+    }
+    if (tail) {
+        for (i = 0; i < R; i++) load_chains_tail(&bd[i], bp[i] + d, tail);
+        for (j = 0; j < C; j++) {
+            load_chains_tail(&x, ap[j] + d, tail);
             for (i = 0; i < R; i++) s[i][j] += x * bd[i];
         }
     }
     for (i = 0; i < nr && i < R; i++)
-        for (j = 0; j < m; j++) memcpy(out[i] + (size_t)(k + j) * DOT_LANES, &s[i][j], sizeof s[i][j]);
+        for (j = 0; j < m; j++) out[(size_t)i * ldo + k + j] = chains_sum(&s[i][j]);
 }
 
-static void dot_lanes(double *const *out, double *const *self, const double *const *b, int nb, const double *const *a,
-                      int n, int D) {
-    int r0, k, d, i;
+/* self[r] for DOT_DIRS directions at once (repeats allowed; stores the first nr). */
+static inline void dot_self(double *self, const float *const *bp, int nr, int D) {
+    vchains s[DOT_DIRS], x;
+    const int tail = D % DOT_CHAINS;
+    int i, d;
+    for (i = 0; i < DOT_DIRS; i++) s[i] = (vchains){0};
+    for (d = 0; d + DOT_CHAINS <= D; d += DOT_CHAINS)
+        for (i = 0; i < DOT_DIRS; i++) {
+            load_chains(&x, bp[i] + d);
+            s[i] += x * x;
+        }
+    if (tail)
+        for (i = 0; i < DOT_DIRS; i++) {
+            load_chains_tail(&x, bp[i] + d, tail);
+            s[i] += x * x;
+        }
+    for (i = 0; i < nr; i++) self[i] = chains_sum(&s[i]);
+}
+
+static void dot_rows(double *out, double *self, const float *const *b, int nb, const float *const *a, int n, int D) {
+    int r0, k, i;
     for (r0 = 0; r0 < nb; r0 += DOT_DIRS) {
         const int nr = nb - r0 < DOT_DIRS ? nb - r0 : DOT_DIRS;
-        const double *bp[DOT_DIRS];
+        const float *bp[DOT_DIRS];
         for (i = 0; i < DOT_DIRS; i++) bp[i] = b[r0 + (i < nr ? i : nr - 1)];
-        if (self) { /* few chains, but only D steps per direction */
-            vlanes s[DOT_DIRS], bd;
-            for (i = 0; i < DOT_DIRS; i++) load_lanes(&s[i], self[r0 + (i < nr ? i : nr - 1)]);
-            for (d = 0; d < D; d++)
-                for (i = 0; i < DOT_DIRS; i++) {
-                    load_lanes(&bd, bp[i] + (size_t)d * DOT_LANES);
-                    s[i] += bd * bd;
-                }
-            for (i = 0; i < nr; i++) memcpy(self[r0 + i], &s[i], sizeof s[i]);
-        }
+        if (self) dot_self(self + r0, bp, nr, D);
         if (nr == 1)
-            for (k = 0; k < n; k += DOT_STEP1) dot_tile(out + r0, bp, 1, a, k, n, D, 1, DOT_STEP1);
+            for (k = 0; k < n; k += DOT_STEP1) dot_tile(out + (size_t)r0 * n, n, bp, 1, a, k, n, D, 1, DOT_STEP1);
         else
-            for (k = 0; k < n; k += DOT_STEP) dot_tile(out + r0, bp, nr, a, k, n, D, DOT_DIRS, DOT_STEP);
+            for (k = 0; k < n; k += DOT_STEP) dot_tile(out + (size_t)r0 * n, n, bp, nr, a, k, n, D, DOT_DIRS, DOT_STEP);
     }
 }
 #else
-static void dot_lanes(double *const *out, double *const *self, const double *const *b, int nb, const double *const *a,
-                      int n, int D) {
-    int r, k, d, l;
+/* dot(x, y) of kernels.h, one chain at a time. */
+static double dot_chains(const float *x, const float *y, int D) {
+    double c[DOT_CHAINS] = {0};
+    int d;
+    for (d = 0; d < D; d++) c[d % DOT_CHAINS] += (double)x[d] * y[d];
+    return ((c[0] + c[1]) + (c[2] + c[3])) + ((c[4] + c[5]) + (c[6] + c[7]));
+}
+
+static void dot_rows(double *out, double *self, const float *const *b, int nb, const float *const *a, int n, int D) {
+    int r, k;
     for (r = 0; r < nb; r++) {
-        if (self)
-            for (d = 0; d < D; d++)
-                for (l = 0; l < DOT_LANES; l++) self[r][l] += b[r][(size_t)d * DOT_LANES + l] * b[r][(size_t)d * DOT_LANES + l];
-        for (k = 0; k < n; k++)
-            for (d = 0; d < D; d++)
-                for (l = 0; l < DOT_LANES; l++)
-                    out[r][(size_t)k * DOT_LANES + l] += a[k][(size_t)d * DOT_LANES + l] * b[r][(size_t)d * DOT_LANES + l];
+        if (self) self[r] = dot_chains(b[r], b[r], D);
+        for (k = 0; k < n; k++) out[(size_t)r * n + k] = dot_chains(b[r], a[k], D);
     }
 }
 #endif
-
-/* blk[d * DOT_LANES + l] = src[l][d] (kernels.h): eight floats of each lane at a time,
- * turned into rows of lanes through a small tile the vectorizer keeps in registers. */
-static void interleave_lanes(double *blk, const float *const *src, int D) {
-    int d0, d, l;
-    for (d0 = 0; d0 + 8 <= D; d0 += 8) {
-        float tile[DOT_LANES][8];
-        for (l = 0; l < DOT_LANES; l++) memcpy(tile[l], src[l] + d0, sizeof tile[l]);
-        for (d = 0; d < 8; d++)
-            for (l = 0; l < DOT_LANES; l++) blk[(size_t)(d0 + d) * DOT_LANES + l] = tile[l][d];
-    }
-    for (d = d0; d < D; d++)
-        for (l = 0; l < DOT_LANES; l++) blk[(size_t)d * DOT_LANES + l] = src[l][d];
-}
 
 /* ---- the table ------------------------------------------------------------ */
 
@@ -1326,5 +1346,5 @@ const KernelTable KERNELS_TABLE = {
     KERNELS_TABLE_NAME, VL,          matmul_strided,   matmul_at,     packed_floats,
     pack_panels,        gemm,        layernorm,
     gelu_erf,           gelu_tanh,   relu,             softmax_row,   softmax_causal_columns,
-    dot_lanes,          interleave_lanes, transpose_kernel, add_floats,     madd_peak_loop,
+    dot_rows,           transpose_kernel, add_floats,     madd_peak_loop,
 };

@@ -6,9 +6,9 @@
 
 #include <stddef.h>
 
-/* Lanes of dot_lanes, as in kernels.h (kernels.c includes both headers, so a mismatch
+/* Chains of dot_rows, as in kernels.h (kernels.c includes both headers, so a mismatch
  * does not compile; the copies cannot include kernels.h, whose names they define static). */
-#define DOT_LANES 8
+#define DOT_CHAINS 8
 
 typedef struct {
     const char *name;  /* "baseline", "avx2", "avx512"; NULL: not compiled into this build */
@@ -32,9 +32,7 @@ typedef struct {
     void (*relu)(float *x, size_t n);
     void (*softmax_row)(float *x, int n);
     void (*softmax_causal_columns)(float *x, int ld, int rows, int cols, int first);
-    void (*dot_lanes)(double *const *out, double *const *self, const double *const *b, int nb, const double *const *a,
-                      int n, int D);
-    void (*interleave_lanes)(double *blk, const float *const *src, int D);
+    void (*dot_rows)(double *out, double *self, const float *const *b, int nb, const float *const *a, int n, int D);
     void (*transpose)(float *dst, int ldd, const float *src, int lds, int rows, int cols);
     void (*add_floats)(float *out, const float *a, const float *b, size_t n);
     double (*madd_peak_loop)(long iters); /* flops done by the peak loop (see kernels_madd_peak) */

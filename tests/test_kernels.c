@@ -549,85 +549,64 @@ static void test_softmax_columns(void) {
 
 /* ---- dot products side by side ------------------------------------------- */
 
-/* dot_lanes against the plain loop of projection_ratio (x += (double)a[d] * b[d] in d
- * order), bit for bit on every copy: the products of floats are exact in double, so an
- * FMA copy must give the same sums. Float values spanning 2^-60..2^60 make any other
- * order or any rounded product show. 1..9 directions by 1..17 vectors cover the register
- * tiles and their remainders; the chains are computed whole, and again in three spans of
- * d continued; self gives each direction's own sum of squares. */
-static void test_dot_lanes(void) {
-    enum { D = 67, NMAX = 17, BMAX = 9 };
-    static const int cut[4] = {0, 5, 40, D};
-    double *blk[NMAX + BMAX], out[BMAX][NMAX * DOT_LANES], part[BMAX][NMAX * DOT_LANES];
-    double self[BMAX][DOT_LANES], self_part[BMAX][DOT_LANES];
-    double *outp[BMAX], *partp[BMAX], *selfp[BMAX], *self_partp[BMAX];
-    const double *at[NMAX], *bt[BMAX];
-    int n, nb, k, r, l, d, c, bad = 0, bad_spans = 0, bad_self = 0, untouched = 0;
+/* dot_rows against its definition (kernels.h: 8 chains, chain l over d = l mod 8 in d
+ * order, combined pairwise), written out here as a plain loop, bit for bit on every copy:
+ * the products of floats are exact in double, so an FMA copy must give the same sums.
+ * Float values spanning 2^-60..2^60 make any other order or any rounded product show (a
+ * single chain in d order, the order before, differs on most of them: checked too).
+ * 1..9 directions by 1..17 vectors cover the register tiles and their remainders;
+ * D = 67, 64 and 5 a tail of d, none, and fewer elements than chains. */
+static double dot_rows_reference(const float *x, const float *y, int D) {
+    double c[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    int d;
+    for (d = 0; d < D; d++) c[d % 8] += (double)x[d] * (double)y[d];
+    return ((c[0] + c[1]) + (c[2] + c[3])) + ((c[4] + c[5]) + (c[6] + c[7]));
+}
+
+static void test_dot_rows(void) {
+    enum { DMAX = 67, NMAX = 17, BMAX = 9 };
+    static const int lengths[3] = {67, 64, 5};
+    float *vec[NMAX + BMAX];
+    double out[BMAX * NMAX + 4], self[BMAX + 4];
+    int n, nb, k, r, d, li, bad = 0, bad_self = 0, untouched = 0, sequential_differs = 0, sums = 0;
+    CHECK(DOT_CHAINS == 8, "dot_rows has the 8 chains its definition here writes out");
     for (k = 0; k < NMAX + BMAX; k++) {
-        blk[k] = (double *)malloc(sizeof(double) * D * DOT_LANES);
-        for (d = 0; d < D * DOT_LANES; d++) blk[k][d] = (double)ldexpf(frand(), (int)(frand() * 60.0f));
+        vec[k] = (float *)malloc(sizeof(float) * DMAX);
+        for (d = 0; d < DMAX; d++) vec[k][d] = ldexpf(frand(), (int)(frand() * 60.0f));
     }
-    blk[NMAX][3 * DOT_LANES + 1] = 0.0;
-    for (r = 0; r < BMAX; r++) {
-        outp[r] = out[r], partp[r] = part[r], selfp[r] = self[r], self_partp[r] = self_part[r];
-    }
-    for (nb = 1; nb <= BMAX; nb++)
-        for (n = 1; n <= NMAX; n++) {
-            memset(out, 0, sizeof out);
-            memset(part, 0, sizeof part);
-            memset(self, 0, sizeof self);
-            memset(self_part, 0, sizeof self_part);
-            dot_lanes(outp, selfp, (const double *const *)blk + NMAX, nb, (const double *const *)blk, n, D);
-            for (c = 0; c < 3; c++) {
-                for (k = 0; k < n; k++) at[k] = blk[k] + cut[c] * DOT_LANES;
-                for (r = 0; r < nb; r++) bt[r] = blk[NMAX + r] + cut[c] * DOT_LANES;
-                dot_lanes(partp, c == 1 ? NULL : self_partp, bt, nb, at, n, cut[c + 1] - cut[c]);
-            }
-            for (r = 0; r < BMAX; r++)
-                for (l = 0; l < DOT_LANES; l++) {
-                    double ref_self = 0, ref_self_part = 0;
-                    for (d = 0; d < D; d++) {
-                        const double x = (double)(float)blk[NMAX + r][d * DOT_LANES + l];
-                        ref_self += x * x;
-                        if (d < cut[1] || d >= cut[2]) ref_self_part += x * x;
-                    }
-                    for (k = 0; k < NMAX; k++) {
-                        double ref = 0;
-                        if (r >= nb || k >= n) { /* outside the product: left alone */
-                            untouched += out[r][k * DOT_LANES + l] != 0 || part[r][k * DOT_LANES + l] != 0;
-                            continue;
-                        }
-                        for (d = 0; d < D; d++)
-                            ref += (double)(float)blk[k][d * DOT_LANES + l] * (double)(float)blk[NMAX + r][d * DOT_LANES + l];
-                        bad += out[r][k * DOT_LANES + l] != ref;
-                        bad_spans += part[r][k * DOT_LANES + l] != ref;
-                    }
-                    if (r < nb) {
-                        bad_self += self[r][l] != ref_self || self_part[r][l] != ref_self_part;
-                    } else {
-                        untouched += self[r][l] != 0 || self_part[r][l] != 0;
+    vec[NMAX][3] = 0.0f;
+    for (li = 0; li < 3; li++) {
+        const int D = lengths[li];
+        for (nb = 1; nb <= BMAX; nb++)
+            for (n = 1; n <= NMAX; n++) {
+                for (k = 0; k < BMAX * NMAX + 4; k++) out[k] = -1.0;
+                for (k = 0; k < BMAX + 4; k++) self[k] = -1.0;
+                dot_rows(out, self, (const float *const *)vec + NMAX, nb, (const float *const *)vec, n, D);
+                for (r = 0; r < nb; r++) {
+                    bad_self += self[r] != dot_rows_reference(vec[NMAX + r], vec[NMAX + r], D);
+                    for (k = 0; k < n; k++) {
+                        double seq = 0;
+                        bad += out[r * n + k] != dot_rows_reference(vec[NMAX + r], vec[k], D);
+                        for (d = 0; d < D; d++) seq += (double)vec[NMAX + r][d] * (double)vec[k][d];
+                        sequential_differs += seq != out[r * n + k];
+                        sums++;
                     }
                 }
-        }
-    CHECK(bad == 0, "dot_lanes equals the plain double chain bit for bit (%d of the sums differ)", bad);
-    CHECK(bad_spans == 0, "dot_lanes continued over spans of d equals it too (%d differ)", bad_spans);
-    CHECK(bad_self == 0, "dot_lanes' self sums equal the plain chain, whole and in the spans given (%d differ)", bad_self);
-    CHECK(untouched == 0, "dot_lanes writes nothing past its nb directions and n vectors (%d written)", untouched);
-    for (k = 0; k < NMAX + BMAX; k++) free(blk[k]);
-    { /* interleave_lanes: element d of vector l at d * DOT_LANES + l, for lengths with and without a tail */
-        float *src[DOT_LANES];
-        double *inter = (double *)malloc(sizeof(double) * D * DOT_LANES);
-        int len, wrong = 0;
-        for (l = 0; l < DOT_LANES; l++) src[l] = rand_buf(D);
-        for (len = 1; len <= D; len += 11) {
-            interleave_lanes(inter, (const float *const *)src, len);
-            for (d = 0; d < len; d++)
-                for (l = 0; l < DOT_LANES; l++) wrong += inter[d * DOT_LANES + l] != (double)src[l][d];
-        }
-        CHECK(wrong == 0, "interleave_lanes puts element d of vector l at d * DOT_LANES + l (%d wrong)", wrong);
-        for (l = 0; l < DOT_LANES; l++) free(src[l]);
-        free(inter);
+                for (k = nb * n; k < BMAX * NMAX + 4; k++) untouched += out[k] != -1.0;
+                for (k = nb; k < BMAX + 4; k++) untouched += self[k] != -1.0;
+                if (nb == 2 && n == 3) { /* self NULL: the products alone */
+                    dot_rows(out, NULL, (const float *const *)vec + NMAX, nb, (const float *const *)vec, n, D);
+                    for (k = 0; k < nb * n; k++) bad += out[k] != dot_rows_reference(vec[NMAX + k / n], vec[k % n], D);
+                }
+            }
     }
+    CHECK(bad == 0, "dot_rows equals the 8-chain double loop bit for bit (%d of the sums differ)", bad);
+    CHECK(bad_self == 0, "dot_rows' self sums equal it too (%d differ)", bad_self);
+    CHECK(untouched == 0, "dot_rows writes nothing past its nb x n products and nb self sums (%d written)", untouched);
+    CHECK(sequential_differs > sums / 4,
+          "the test's values tell the orders apart: one chain in d order differs on %d of %d sums", sequential_differs,
+          sums);
+    for (k = 0; k < NMAX + BMAX; k++) free(vec[k]);
 }
 
 /* transpose_floats against its definition, every element and nothing else: shapes below,
@@ -668,7 +647,7 @@ static void test_all(void) {
     test_relu();
     test_softmax();
     test_softmax_columns();
-    test_dot_lanes();
+    test_dot_rows();
     test_transpose();
 }
 
