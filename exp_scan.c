@@ -32,7 +32,8 @@
  * are known only at the end (from the pairs' final medians): with every sample kept they
  * are summed sample by sample like the exact pairs, in the one pass over the rows.
  * Measured against exact pairs in EXPERIMENTS.md "Scan". The finish works through
- * SCAN_MAX_CLEANERS series of floats at a time.
+ * SCAN_MAX_CLEANERS series of floats at a time, and the cleaners' sums of SCAN_SUM_BATCH
+ * writers.
  */
 #include <math.h>
 #include <stdint.h>
@@ -51,6 +52,9 @@
 #define SCAN_CLEANER_THRESHOLD 0.03
 #define SCAN_CLEANER_RELATIVE 0.25
 #define SCAN_MAX_CLEANERS 8
+/* Writers whose cleaners' sums the finish keeps at once (their quantiles in parallel:
+ * 8 x 1.2 MB at paper scale). */
+#define SCAN_SUM_BATCH 8
 /* Top writers drawn in the line figure and listed in report.md. */
 #define SCAN_TOP_LINES 6
 #define SCAN_REPORT_ROWS 12
@@ -300,9 +304,7 @@ static void scan_code_batch(Scan *s) {
 #endif
     for (k = 0; k < s->n_gpairs; k++) {
         Samples *p = &s->pair[k];
-        uint16_t *dst = s->codes[k] + s->n_coded[k];
-        size_t i;
-        for (i = 0; i < p->count; i++) dst[i] = compact_code(p->values[i]);
+        compact_codes(s->codes[k] + s->n_coded[k], p->values, p->count);
         s->n_coded[k] += p->count;
         s->n_nan_coded[k] += p->n_nan;
         p->count = 0;
@@ -380,11 +382,13 @@ static void pair_samples(const Scan *s, int k, Samples *out, int for_quantiles) 
 /* Source w's pairs: scan.{w}.{n}.* for every later node n (none for the last layer's), then
  * scan.{w}.n_cleaners and scan.{w}.cleaners_sum.*: the cleaners' PR summed sample by
  * sample, most negative first (NaN samples are those where w is zero: every pair of w
- * leaves out the same ones). buf: SCAN_MAX_CLEANERS + 1 Samples of room s->n_samples. */
-static void scan_writer(const Scan *s, int w, Samples *buf, Results *res, size_t *n_nan) {
+ * leaves out the same ones) into *sum, whose quantiles the caller takes (several writers'
+ * at once: one series' quantiles are one thread's work). Returns the number of cleaners.
+ * buf: SCAN_MAX_CLEANERS Samples of room s->n_samples; sum: room s->n_samples. */
+static int scan_writer(const Scan *s, int w, Samples *buf, Samples *sum, Results *res, size_t *n_nan) {
     const int n_later = s->sh.n_src - s->first[w];
     double med[256], value[SCAN_MAX_CLEANERS * 3], se[SCAN_MAX_CLEANERS * 3];
-    Samples *series[SCAN_MAX_CLEANERS], *sum = &buf[SCAN_MAX_CLEANERS];
+    Samples *series[SCAN_MAX_CLEANERS];
     char wname[32], nname[32], name[128];
     int idx[SCAN_MAX_CLEANERS], k0, k, j, n_c, c;
     size_t i;
@@ -414,7 +418,10 @@ static void scan_writer(const Scan *s, int w, Samples *buf, Results *res, size_t
     n_c = pick_cleaners(med, n_later, idx);
     snprintf(name, sizeof name, "scan.%s.n_cleaners", wname);
     results_set(res, name, n_c);
-    if (n_c == 0) return;
+    if (n_c == 0) return 0;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static)
+#endif
     for (c = 0; c < n_c; c++) pair_samples(s, s->pair0[w] + idx[c], &buf[c], 0);
     sum->count = sum->n_nan = 0;
     for (i = 0; i < buf[0].count; i++) {
@@ -422,8 +429,7 @@ static void scan_writer(const Scan *s, int w, Samples *buf, Results *res, size_t
         for (c = 0; c < n_c; c++) acc += buf[c].values[i];
         samples_add(sum, (float)acc);
     }
-    snprintf(name, sizeof name, "scan.%s.cleaners_sum", wname);
-    add_quantiles3(res, name, sum);
+    return n_c;
 }
 
 /* The resid x node quantiles (five), all series at once in parallel. */
@@ -455,7 +461,7 @@ static void scan_resid_quantiles(Scan *s, Results *res, size_t *n_nan) {
 static void scan_finish(void *state, const ExpInputs *in, Results *res, Points *points) {
     Scan *s = state;
     const ScanShape *sh = &s->sh;
-    Samples *buf = NULL;
+    Samples *buf;
     size_t n_nan = 0;
     double so_far = 0;
     int w;
@@ -463,9 +469,29 @@ static void scan_finish(void *state, const ExpInputs *in, Results *res, Points *
     (void)points;
     if (!s->exact) scan_code_batch(s); /* the last batch's pairs */
     scan_resid_quantiles(s, res, &n_nan);
-    if (s->n_gpairs > 0) buf = samples_array(SCAN_MAX_CLEANERS + 1, s->n_samples);
-    for (w = s->lo; w < s->hi; w++) scan_writer(s, w, buf, res, &n_nan);
-    if (buf) samples_array_free(buf, SCAN_MAX_CLEANERS + 1);
+    if (s->n_gpairs > 0) {
+        /* the cleaners' sums of SCAN_SUM_BATCH writers, then their quantiles in parallel */
+        Samples *sums = samples_array(SCAN_SUM_BATCH, s->n_samples), *series[SCAN_SUM_BATCH];
+        char names[SCAN_SUM_BATCH][64], wname[32];
+        const char *name_of[SCAN_SUM_BATCH];
+        int n_sums = 0;
+        buf = samples_array(SCAN_MAX_CLEANERS, s->n_samples);
+        for (w = s->lo; w < s->hi; w++) {
+            if (scan_writer(s, w, buf, &sums[n_sums], res, &n_nan) > 0) {
+                src_name(sh, w, wname, sizeof wname);
+                snprintf(names[n_sums], sizeof names[n_sums], "scan.%s.cleaners_sum", wname);
+                name_of[n_sums] = names[n_sums];
+                series[n_sums] = &sums[n_sums];
+                n_sums++;
+            }
+            if (n_sums == SCAN_SUM_BATCH || (w + 1 == s->hi && n_sums > 0)) {
+                results_add_quantiles_of(res, name_of, series, n_sums, quantiles3, quantiles3_names, 3);
+                n_sums = 0;
+            }
+        }
+        samples_array_free(buf, SCAN_MAX_CLEANERS);
+        samples_array_free(sums, SCAN_SUM_BATCH);
+    }
     /* A pass over some of the sources (experiments_run splits the scan when its stores
      * exceed the memory budget): the count so far; the last pass ranks them all. */
     if (s->lo > 0 && results_get(res, "scan.n_nan", &so_far)) n_nan += (size_t)so_far;
@@ -853,8 +879,8 @@ static const char *const scan_figures[] = {"scan_heatmap", "scan_top", NULL};
 
 /* scan_begin's stores for this pass's sources: the resid x node series, and the pairs
  * (exact, or compact: their codes and one batch's samples); and the finish's
- * SCAN_MAX_CLEANERS + 1 series of floats (the clean pass's activations are freed by then,
- * but the budget counts them throughout). */
+ * SCAN_MAX_CLEANERS + SCAN_SUM_BATCH series of floats (the clean pass's activations are
+ * freed by then, but the budget counts them throughout). */
 static size_t scan_memory(const ExpInputs *in, int n_rows, int T, int batch_rows) {
     const ModelConfig *c = &in->model->cfg;
     const size_t n_samples = (size_t)n_rows * T;
@@ -866,7 +892,7 @@ static size_t scan_memory(const ExpInputs *in, int n_rows, int T, int batch_rows
     scan_range(in, &sh, &lo, &hi);
     for (w = lo; w < hi; w++) n_gpairs += (size_t)(sh.n_src - first_later(&sh, w));
     bytes = (size_t)(hi - lo) * sh.n_loc * n_samples * sizeof(float);
-    if (n_gpairs > 0) bytes += (size_t)(SCAN_MAX_CLEANERS + 1) * n_samples * sizeof(float);
+    if (n_gpairs > 0) bytes += (size_t)(SCAN_MAX_CLEANERS + SCAN_SUM_BATCH) * n_samples * sizeof(float);
     if (scan_exact(in, &sh, n_samples)) return bytes + n_gpairs * n_samples * sizeof(float);
     return bytes + n_gpairs * (n_samples * sizeof(uint16_t) + (size_t)batch_rows * T * sizeof(float));
 }

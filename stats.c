@@ -68,23 +68,35 @@ void samples_free(Samples *s) {
 #define COMPACT_MANTISSA 512
 #define COMPACT_INF 32767
 
-uint16_t compact_code(float v) {
+/* compact_code, inlined into compact_codes' loop. floor(y + 0.5) of a y >= 0 is its
+ * truncation, a conversion: no call to floor (a libm call where the build has no SSE4.1,
+ * and most of a paper-scale scan's coding time). */
+static inline uint16_t code_of(float v) {
     double x = fabs((double)v); /* the products and sums below are exact in double */
     long i;
     if (x < 4.0) {
-        i = (long)floor(x * 4096.0 + 0.5);
+        i = (long)(x * 4096.0 + 0.5);
     } else if (x < 8.0) {
-        i = COMPACT_4 + (long)floor((x - 4.0) * 2048.0 + 0.5);
+        i = COMPACT_4 + (long)((x - 4.0) * 2048.0 + 0.5);
     } else if (x >= 1048576.0) {
         i = COMPACT_INF; /* also the infinities */
     } else {
         /* x = 2^(e-1) (1 + f), e >= 4: octave e - 4, f rounded to 9 bits (a carry moves up an octave) */
         int e;
         double f = frexp(x, &e); /* x = f 2^e, f in [0.5, 1) */
-        i = COMPACT_8 + (long)(e - 4) * COMPACT_MANTISSA + (long)floor((2.0 * f - 1.0) * COMPACT_MANTISSA + 0.5);
+        i = COMPACT_8 + (long)(e - 4) * COMPACT_MANTISSA + (long)((2.0 * f - 1.0) * COMPACT_MANTISSA + 0.5);
         if (i > COMPACT_INF) i = COMPACT_INF;
     }
     return (uint16_t)(32768 + (v < 0 ? -i : i));
+}
+
+uint16_t compact_code(float v) {
+    return code_of(v);
+}
+
+void compact_codes(uint16_t *dst, const float *src, size_t n) {
+    size_t i;
+    for (i = 0; i < n; i++) dst[i] = code_of(src[i]);
 }
 
 float compact_value(uint16_t code) {

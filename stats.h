@@ -37,6 +37,8 @@ double samples_quantile(Samples *s, double q);
  * become +-infinity. NaN has no code (Samples does not store it either). compact_value is
  * exact: every code's value is a float. */
 uint16_t compact_code(float v);
+/* dst[i] = compact_code(src[i]) for i < n. */
+void compact_codes(uint16_t *dst, const float *src, size_t n);
 float compact_value(uint16_t code);
 /* out's samples (n_nan left as it is) := compact_value of codes[0..n): in the codes' order,
  * or with sorted_blocks each block of the standard errors (samples_quantile_se) sorted,

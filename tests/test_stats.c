@@ -343,6 +343,19 @@ static void test_compact(void) {
                 bad_near += fabs((double)compact_value((uint16_t)(code + 1)) - v) < err;
         }
     }
+    { /* compact_codes: compact_code of each, on the edges and a sweep of every range */
+        float src[4096];
+        uint16_t dst[4096];
+        long differ = 0;
+        int i;
+        for (i = 0; i < 4096; i++)
+            src[i] = i < (int)(sizeof edges / sizeof *edges)
+                         ? edges[i] * (i % 2 ? -1.0f : 1.0f)
+                         : (float)ldexp(check_rnd() + 1.0, (i % 48) - 27) * (i % 3 ? 1.0f : -1.0f);
+        compact_codes(dst, src, 4096);
+        for (i = 0; i < 4096; i++) differ += dst[i] != compact_code(src[i]);
+        CHECK(differ == 0, "compact_codes is compact_code of each value (%ld differ)", differ);
+    }
     CHECK(bad_err == 0, "%ld of %ld values beyond the stated error", bad_err, n);
     CHECK(bad_near == 0, "%ld of %ld values not coded to the nearest code", bad_near, n);
     CHECK(isinf(compact_value(compact_code(INFINITY))) && compact_value(compact_code(-INFINITY)) < 0 &&
