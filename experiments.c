@@ -453,7 +453,7 @@ typedef struct {
                             targets (in the same order): one past the run's last group */
     const float **in;    /* [n_values] a run's targets at the current position */
     const float **dir;   /* [n_groups] a run's directions there */
-    double *dot;         /* [n_values] a run's a.b, direction by direction */
+    double *dot;         /* a run's a.b, direction by direction (room for the largest run) */
     double *self;        /* [n_groups] a run's b.b */
     float *values;       /* [n_values][PR_BLOCK] the block's values, value by value */
     int n_runs;
@@ -571,7 +571,8 @@ static void pr_block(PrWork *w, const PrMerge *mg, const Activations *a, const P
                         pr_sample(w->dot[(size_t)r * n_t + k], w->self[r]);
         }
     }
-    for (s = 0; s < p->n_values; s++) memcpy(out + (size_t)s * ld, w->values + (size_t)s * PR_BLOCK, (size_t)n * sizeof *out);
+    for (s = 0; s < p->n_values; s++)
+        memcpy(out + (size_t)s * ld, w->values + (size_t)s * PR_BLOCK, (size_t)n * sizeof *out);
 }
 
 /* The queue's plans on the batch a, merged (PrMerge): a chunk of EXP_STAT_CHUNK positions

@@ -1762,22 +1762,22 @@ static void attention_inputs(const ModelConfig *c, const LayerWeights *w, LayerA
 #pragma omp parallel if (n_chunks > 1)
 #endif
     {
-    float *normalized = ln1_kept || !with_qk ? NULL : xalloc_array((size_t)CHUNK_ROWS * D, sizeof(float), "attention");
+        float *normalized = ln1_kept || !with_qk ? NULL : xalloc_array((size_t)CHUNK_ROWS * D, sizeof(float), "attention");
 #ifdef _OPENMP
 #pragma omp for schedule(dynamic, 1)
 #endif
-    for (chunk = 0; chunk < n_chunks; chunk++) {
-        int r0;
-        const int n = chunk_rows(chunk, BT, &r0);
-        float *x = normalized ? normalized : X->ln1_normalized + (size_t)r0 * D;
-        if (with_qk) {
-            layernorm(x, X->ln1_scale + r0, X->resid_pre + (size_t)r0 * D, w->ln1_w, w->ln1_b, n, D, c->eps);
-            matmul_packed(X->q + (size_t)r0 * HD, HD, x, D, &w->W_Q_panels, w->b_Q, n);
-            matmul_packed(X->k + (size_t)r0 * HD, HD, x, D, &w->W_K_panels, w->b_K, n);
+        for (chunk = 0; chunk < n_chunks; chunk++) {
+            int r0;
+            const int n = chunk_rows(chunk, BT, &r0);
+            float *x = normalized ? normalized : X->ln1_normalized + (size_t)r0 * D;
+            if (with_qk) {
+                layernorm(x, X->ln1_scale + r0, X->resid_pre + (size_t)r0 * D, w->ln1_w, w->ln1_b, n, D, c->eps);
+                matmul_packed(X->q + (size_t)r0 * HD, HD, x, D, &w->W_Q_panels, w->b_Q, n);
+                matmul_packed(X->k + (size_t)r0 * HD, HD, x, D, &w->W_K_panels, w->b_K, n);
+            }
+            if (with_v) matmul_packed(X->v + (size_t)r0 * HD, HD, x, D, &w->W_V_panels, w->b_V, n);
         }
-        if (with_v) matmul_packed(X->v + (size_t)r0 * HD, HD, x, D, &w->W_V_panels, w->b_V, n);
-    }
-    free(normalized);
+        free(normalized);
     }
 }
 
@@ -1795,29 +1795,29 @@ static void mlp(const ModelConfig *c, const LayerWeights *w, LayerActivations *X
 #pragma omp parallel if (n_chunks > 1)
 #endif
     {
-    float *hidden = (post_kept || X->mlp_pre) ? NULL : xalloc_array((size_t)CHUNK_ROWS * M, sizeof(float), "MLP");
-    float *normalized = ln2_kept ? NULL : xalloc_array((size_t)CHUNK_ROWS * D, sizeof(float), "MLP");
+        float *hidden = (post_kept || X->mlp_pre) ? NULL : xalloc_array((size_t)CHUNK_ROWS * M, sizeof(float), "MLP");
+        float *normalized = ln2_kept ? NULL : xalloc_array((size_t)CHUNK_ROWS * D, sizeof(float), "MLP");
 #ifdef _OPENMP
 #pragma omp for schedule(dynamic, 1)
 #endif
-    for (chunk = 0; chunk < n_chunks; chunk++) {
-        int r0;
-        const int n = chunk_rows(chunk, BT, &r0);
-        const size_t at = (size_t)r0 * D;
-        float *post = hidden ? hidden : X->mlp_post + (size_t)r0 * M;
-        float *pre = X->mlp_pre ? X->mlp_pre + (size_t)r0 * M : post;
-        float *x = normalized ? normalized : X->ln2_normalized + at;
-        layernorm(x, X->ln2_scale + r0, X->resid_mid + at, w->ln2_w, w->ln2_b, n, D, c->eps);
-        matmul_packed(pre, M, x, D, &w->W_in_packed, w->b_in, n);
-        if (X->mlp_pre) memcpy(post, pre, (size_t)n * M * sizeof(float));
-        if (c->act_fn == ACT_GELU) gelu_erf(post, (size_t)n * M);
-        else if (c->act_fn == ACT_GELU_NEW) gelu_tanh(post, (size_t)n * M);
-        else relu(post, (size_t)n * M);
-        matmul_packed(X->mlp_out + at, D, post, M, &w->W_out_packed, w->b_out, n);
-        add_floats(X->resid_post + at, X->resid_mid + at, X->mlp_out + at, (size_t)n * D);
-    }
-    free(hidden);
-    free(normalized);
+        for (chunk = 0; chunk < n_chunks; chunk++) {
+            int r0;
+            const int n = chunk_rows(chunk, BT, &r0);
+            const size_t at = (size_t)r0 * D;
+            float *post = hidden ? hidden : X->mlp_post + (size_t)r0 * M;
+            float *pre = X->mlp_pre ? X->mlp_pre + (size_t)r0 * M : post;
+            float *x = normalized ? normalized : X->ln2_normalized + at;
+            layernorm(x, X->ln2_scale + r0, X->resid_mid + at, w->ln2_w, w->ln2_b, n, D, c->eps);
+            matmul_packed(pre, M, x, D, &w->W_in_packed, w->b_in, n);
+            if (X->mlp_pre) memcpy(post, pre, (size_t)n * M * sizeof(float));
+            if (c->act_fn == ACT_GELU) gelu_erf(post, (size_t)n * M);
+            else if (c->act_fn == ACT_GELU_NEW) gelu_tanh(post, (size_t)n * M);
+            else relu(post, (size_t)n * M);
+            matmul_packed(X->mlp_out + at, D, post, M, &w->W_out_packed, w->b_out, n);
+            add_floats(X->resid_post + at, X->resid_mid + at, X->mlp_out + at, (size_t)n * D);
+        }
+        free(hidden);
+        free(normalized);
     }
 }
 
