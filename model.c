@@ -1042,7 +1042,7 @@ size_t model_packed_floats(const Model *m) {
 
 /* When activations keep a hook that exists for the model (HookRequest). */
 typedef enum {
-    KEPT_IF_ASKED, /* when requested; else not stored at all (tiles in cache, or not needed) */
+    KEPT_IF_ASKED, /* when requested; else not stored at all (tiles or chunks in cache, or not needed) */
     KEPT_ALWAYS,   /* always: the forward pass needs it whole across blocks (residual stream, scales) */
     KEPT_OR_WORK   /* when requested; else computed in work space shared by the blocks */
 } HookKept;
@@ -1071,7 +1071,7 @@ static const HookSpec hook_table[HOOK_COUNT] = {
     [HOOK_POS_EMBED] = {"hook_pos_embed", NULL, 0, KEPT_IF_ASKED, 3, BTD, ACTS_FIELD(pos_embed)},
     [HOOK_RESID_PRE] = {"hook_resid_pre", NULL, 0, KEPT_ALWAYS, 3, BTD, LACTS_FIELD(resid_pre)},
     [HOOK_LN1_SCALE] = {"ln1.hook_scale", NULL, 0, KEPT_ALWAYS, 3, BT1, LACTS_FIELD(ln1_scale)},
-    [HOOK_LN1_NORMALIZED] = {"ln1.hook_normalized", NULL, 0, KEPT_OR_WORK, 3, BTD, LACTS_FIELD(ln1_normalized)},
+    [HOOK_LN1_NORMALIZED] = {"ln1.hook_normalized", NULL, 0, KEPT_IF_ASKED, 3, BTD, LACTS_FIELD(ln1_normalized)},
     [HOOK_Q] = {"attn.hook_q", NULL, 0, KEPT_OR_WORK, 4, BTHd, LACTS_FIELD(q)},
     [HOOK_K] = {"attn.hook_k", NULL, 0, KEPT_OR_WORK, 4, BTHd, LACTS_FIELD(k)},
     [HOOK_V] = {"attn.hook_v", NULL, 0, KEPT_OR_WORK, 4, BTHd, LACTS_FIELD(v)},
@@ -1080,12 +1080,12 @@ static const HookSpec hook_table[HOOK_COUNT] = {
     [HOOK_Z] = {"attn.hook_z", NULL, 0, KEPT_IF_ASKED, 4, BTHd, LACTS_FIELD(z)},
     [HOOK_RESULT] = {"attn.hook_result", NULL, 0, KEPT_IF_ASKED, 4, {DIM_ROWS, DIM_POS, DIM_HEADS, DIM_MODEL},
                      LACTS_FIELD(result)},
-    [HOOK_ATTN_OUT] = {"hook_attn_out", NULL, 0, KEPT_OR_WORK, 3, BTD, LACTS_FIELD(attn_out)},
+    [HOOK_ATTN_OUT] = {"hook_attn_out", NULL, 0, KEPT_IF_ASKED, 3, BTD, LACTS_FIELD(attn_out)},
     [HOOK_RESID_MID] = {"hook_resid_mid", NULL, 1, KEPT_OR_WORK, 3, BTD, LACTS_FIELD(resid_mid)},
     [HOOK_LN2_SCALE] = {"ln2.hook_scale", NULL, 1, KEPT_ALWAYS, 3, BT1, LACTS_FIELD(ln2_scale)},
-    [HOOK_LN2_NORMALIZED] = {"ln2.hook_normalized", NULL, 1, KEPT_OR_WORK, 3, BTD, LACTS_FIELD(ln2_normalized)},
+    [HOOK_LN2_NORMALIZED] = {"ln2.hook_normalized", NULL, 1, KEPT_IF_ASKED, 3, BTD, LACTS_FIELD(ln2_normalized)},
     [HOOK_MLP_PRE] = {"mlp.hook_pre", NULL, 1, KEPT_IF_ASKED, 3, {DIM_ROWS, DIM_POS, DIM_MLP}, LACTS_FIELD(mlp_pre)},
-    [HOOK_MLP_POST] = {"mlp.hook_post", NULL, 1, KEPT_OR_WORK, 3, {DIM_ROWS, DIM_POS, DIM_MLP}, LACTS_FIELD(mlp_post)},
+    [HOOK_MLP_POST] = {"mlp.hook_post", NULL, 1, KEPT_IF_ASKED, 3, {DIM_ROWS, DIM_POS, DIM_MLP}, LACTS_FIELD(mlp_post)},
     [HOOK_MLP_OUT] = {"hook_mlp_out", NULL, 1, KEPT_OR_WORK, 3, BTD, LACTS_FIELD(mlp_out)},
     [HOOK_RESID_POST] = {"hook_resid_post", NULL, 0, KEPT_ALWAYS, 3, BTD, LACTS_FIELD(resid_post)},
     [HOOK_LNF_SCALE] = {"ln_final.hook_scale", NULL, 0, KEPT_ALWAYS, 3, BT1, ACTS_FIELD(lnf_scale)},
@@ -1604,11 +1604,10 @@ static void attention_pattern_tile(float *pt, float *query_t, float *scores, flo
  * not depend on the thread count. A block that keeps its pattern tiles computes each
  * pattern tile where it is kept. With reuse (the pattern kept from the same batch's
  * run), the pattern is read instead of recomputed: its tiles as the product reads
- * them, or else the pattern hook. attn_out, when the block does not keep it (out_kept 0),
- * is a tile in the thread's own buffer: the shared work array only sent it to memory and
- * back before the residual sum read it. */
+ * them, or else the pattern hook. attn_out, when the block does not keep it (NULL), is a
+ * tile in the thread's own buffer until the residual sum reads it. */
 static void attention(const ModelConfig *c, const LayerWeights *w, LayerActivations *X, float *resid_after,
-                      Activations *a, int B, int T, int reuse, int out_kept) {
+                      Activations *a, int B, int T, int reuse) {
     const int H = c->n_heads, dh = c->d_head, HD = H * dh, D = c->d_model;
     const int n_qb = pattern_tile_count(T), read_tiles = reuse && X->pattern_tiles;
     const int read_pattern = reuse && !read_tiles && X->pattern;
@@ -1624,7 +1623,7 @@ static void attention(const ModelConfig *c, const LayerWeights *w, LayerActivati
         tl.pattern = X->pattern_tiles ? NULL : xalloc_array((size_t)ATTN_QB * T, sizeof(float), "attention tile");
         tl.query_t = xalloc_array((size_t)ATTN_QB * dh, sizeof(float), "attention tile");
         tl.z = X->z ? NULL : xalloc_array((size_t)ATTN_QB * dh, sizeof(float), "attention tile");
-        tl.out = out_kept ? NULL : xalloc_array((size_t)ATTN_QB * D, sizeof(float), "attention tile");
+        tl.out = X->attn_out ? NULL : xalloc_array((size_t)ATTN_QB * D, sizeof(float), "attention tile");
         if (!read_pattern) prepare_heads(read_tiles ? NULL : key_t, vp, a, X->k, X->v, B, T, H, dh); /* a barrier */
         /* Tiles with the most keys first, so the threads finish together. */
 #ifdef _OPENMP
@@ -1692,14 +1691,10 @@ static void copy_floats(float *out, const float *x, size_t n) {
  * those it does not keep but the pass needs whole (KEPT_OR_WORK kinds). */
 static LayerActivations block_arrays(Activations *a, int l) {
     LayerActivations X = a->layer[l];
-    if (!X.ln1_normalized) X.ln1_normalized = a->work[HOOK_LN1_NORMALIZED];
     if (!X.q) X.q = a->work[HOOK_Q];
     if (!X.k) X.k = a->work[HOOK_K];
     if (!X.v) X.v = a->work[HOOK_V];
-    if (!X.attn_out) X.attn_out = a->work[HOOK_ATTN_OUT];
     if (!X.resid_mid) X.resid_mid = a->work[HOOK_RESID_MID];
-    if (!X.ln2_normalized) X.ln2_normalized = a->work[HOOK_LN2_NORMALIZED];
-    if (!X.mlp_post) X.mlp_post = a->work[HOOK_MLP_POST];
     if (!X.mlp_out) X.mlp_out = a->work[HOOK_MLP_OUT];
     return X;
 }
@@ -1752,24 +1747,26 @@ static int chunk_rows(int k, int BT, int *r0) {
 /* ln1 and the attention's inputs of rows [0, BT), by chunks (one parallel region where
  * there were four): ln1_normalized, q and k (with_qk), v (with_v); the products read
  * ln1_normalized as it is when with_qk is 0 (Fig 3's rerun keeps the clean ones). When
- * the hook is not kept (ln1_kept 0), a chunk's normalized rows live in the thread's own
- * buffer: the shared work array ([B,T,D], 2 MB a row) only sent them to memory and back. */
+ * the hook is not kept (NULL), a chunk's normalized rows live in the thread's own buffer
+ * (a shared [B,T,D] array only sent them to memory and back). */
 static void attention_inputs(const ModelConfig *c, const LayerWeights *w, LayerActivations *X, int BT, int with_qk,
-                             int with_v, int ln1_kept) {
+                             int with_v) {
     const int D = c->d_model, HD = c->n_heads * c->d_head, n_chunks = chunk_count(BT);
     int chunk;
 #ifdef _OPENMP
 #pragma omp parallel if (n_chunks > 1)
 #endif
     {
-        float *normalized = ln1_kept || !with_qk ? NULL : xalloc_array((size_t)CHUNK_ROWS * D, sizeof(float), "attention");
+        float *normalized =
+            X->ln1_normalized || !with_qk ? NULL : xalloc_array((size_t)CHUNK_ROWS * D, sizeof(float), "attention");
 #ifdef _OPENMP
 #pragma omp for schedule(dynamic, 1)
 #endif
         for (chunk = 0; chunk < n_chunks; chunk++) {
             int r0;
             const int n = chunk_rows(chunk, BT, &r0);
-            float *x = normalized ? normalized : X->ln1_normalized + (size_t)r0 * D;
+            /* without with_qk the products read the kept hook (run_block checks it is kept) */
+            float *x = normalized ? normalized : X->ln1_normalized ? X->ln1_normalized + (size_t)r0 * D : NULL;
             if (with_qk) {
                 layernorm(x, X->ln1_scale + r0, X->resid_pre + (size_t)r0 * D, w->ln1_w, w->ln1_b, n, D, c->eps);
                 matmul_packed(X->q + (size_t)r0 * HD, HD, x, D, &w->W_Q_panels, w->b_Q, n);
@@ -1784,19 +1781,18 @@ static void attention_inputs(const ModelConfig *c, const LayerWeights *w, LayerA
 /* ln2, the MLP and resid_post of rows [0, BT), by chunks: ln2_normalized, mlp_pre =
  * ln2_normalized W_in + b_in (in mlp_post when mlp_pre is not kept), mlp_post =
  * act(mlp_pre), mlp_out = mlp_post W_out + b_out, resid_post = resid_mid + mlp_out.
- * ln2_normalized and mlp_post, when not kept (ln2_kept, post_kept 0; mlp_pre not kept
- * either), are the thread's own chunk buffers (96 and 384 KB for gelu-4l, in L2): the
- * shared work arrays ([B,T,M] is 8 MB a row) sent every chunk to memory and back (the
- * MLP's samples 5% fewer in a 60-row profile; the same bits). */
-static void mlp(const ModelConfig *c, const LayerWeights *w, LayerActivations *X, int BT, int post_kept, int ln2_kept) {
+ * ln2_normalized and mlp_post, when not kept (NULL), are the thread's own chunk buffers
+ * (96 and 384 KB for gelu-4l, in L2): shared [B,T,M] arrays (8 MB a row) sent every chunk
+ * to memory and back (the MLP's samples 5% fewer in a 60-row profile; the same bits). */
+static void mlp(const ModelConfig *c, const LayerWeights *w, LayerActivations *X, int BT) {
     const int D = c->d_model, M = c->d_mlp, n_chunks = chunk_count(BT);
     int chunk;
 #ifdef _OPENMP
 #pragma omp parallel if (n_chunks > 1)
 #endif
     {
-        float *hidden = (post_kept || X->mlp_pre) ? NULL : xalloc_array((size_t)CHUNK_ROWS * M, sizeof(float), "MLP");
-        float *normalized = ln2_kept ? NULL : xalloc_array((size_t)CHUNK_ROWS * D, sizeof(float), "MLP");
+        float *hidden = X->mlp_post ? NULL : xalloc_array((size_t)CHUNK_ROWS * M, sizeof(float), "MLP");
+        float *normalized = X->ln2_normalized ? NULL : xalloc_array((size_t)CHUNK_ROWS * D, sizeof(float), "MLP");
 #ifdef _OPENMP
 #pragma omp for schedule(dynamic, 1)
 #endif
@@ -1839,12 +1835,12 @@ static void run_block(const Model *m, Activations *a, int l, int B, int T, const
     if (reuse && !all_heads_patched && !a->layer[l].ln1_normalized)
         die(EXIT_INTERNAL, "internal: reusing layer %d's attention needs its ln1_normalized kept", l);
 
-    attention_inputs(c, w, &X, (int)BT, !reuse, !all_heads_patched, a->layer[l].ln1_normalized != NULL);
+    attention_inputs(c, w, &X, (int)BT, !reuse, !all_heads_patched);
     if (opt->v_patch_layer == l) patch_values(c, w, a, X.v, BT, opt);
     /* An attention-only block has no resid_mid (nor a buffer for it): its sum is resid_post. */
-    attention(c, w, &X, c->attn_only ? X.resid_post : X.resid_mid, a, B, T, reuse, a->layer[l].attn_out != NULL);
+    attention(c, w, &X, c->attn_only ? X.resid_post : X.resid_mid, a, B, T, reuse);
     if (c->attn_only) return;
-    mlp(c, w, &X, (int)BT, a->layer[l].mlp_post != NULL, a->layer[l].ln2_normalized != NULL);
+    mlp(c, w, &X, (int)BT);
 }
 
 void model_forward(const Model *m, Activations *a, const int *tokens, int n_rows, int n_pos, const ForwardOptions *opt) {

@@ -163,8 +163,9 @@ typedef uint32_t HookMask;
  * the ones every run keeps (hooks_always_kept: the residual stream at each block's
  * input and output and the LayerNorm scales; the forward pass needs them itself).
  * What is not kept is neither allocated nor stored: the forward pass computes it in
- * work space shared by the blocks, or (attention scores, pattern, z, result) tile by
- * tile in cache. Fill with hook_request_add. */
+ * work space shared by the blocks (q, k, v, resid_mid, mlp_out), chunk by chunk of rows
+ * in each thread's own buffer (the layernorms' outputs, mlp_post), or (attention scores,
+ * pattern, z, result, attn_out) tile by tile in cache. Fill with hook_request_add. */
 typedef struct {
     HookMask kinds;                          /* global kinds, and per-layer kinds kept in every block */
     int n_layers;                            /* blocks listed below */

@@ -378,6 +378,10 @@ static void test_hooks_kept_alone(void) {
     hook_request_add(&r_some, -1, HOOK_BIT(HOOK_LOGITS));
     hook_request_add(&r_some, 1, HOOK_BIT(HOOK_PATTERN) | HOOK_BIT(HOOK_RESULT));
     hook_request_add(&r_some, 0, HOOK_BIT(HOOK_Z));
+    /* kinds the forward pass otherwise computes chunk by chunk in per-thread buffers: kept
+     * alone, and mlp_pre without mlp_post (the activation then works in the buffer) */
+    hook_request_add(&r_some, 0, HOOK_BIT(HOOK_ATTN_OUT) | HOOK_BIT(HOOK_LN2_NORMALIZED));
+    hook_request_add(&r_some, 2, HOOK_BIT(HOOK_MLP_PRE) | HOOK_BIT(HOOK_LN1_NORMALIZED));
     r_tiles = r_few;
     hook_request_pattern_tiles(&r_tiles, 1);
     {
@@ -407,7 +411,9 @@ static void test_hooks_kept_alone(void) {
           "fewer hooks, fewer bytes (%lu, %lu, every hook %lu)", (unsigned long)few.bytes, (unsigned long)some.bytes,
           (unsigned long)all.bytes);
     CHECK(!few.layer[0].pattern && !few.layer[1].q && !few.layer[2].result && !few.embed && few.logits &&
-              some.layer[1].pattern && !some.layer[0].pattern && some.layer[0].z && !some.layer[1].z,
+              some.layer[1].pattern && !some.layer[0].pattern && some.layer[0].z && !some.layer[1].z &&
+              some.layer[0].attn_out && !some.layer[1].attn_out && some.layer[2].mlp_pre && !some.layer[2].mlp_post &&
+              !few.layer[0].ln1_normalized && !few.layer[0].ln2_normalized && !few.layer[0].mlp_post,
           "only the requested hooks have room");
     CHECK(hook_lookup(&m, &few, "blocks.1.attn.hook_pattern", &v, &err) != 0 && strstr(err.msg, "not kept"),
           "a hook not kept is refused: %s", err.msg);
@@ -446,6 +452,12 @@ static void test_hooks_kept_alone(void) {
                   same_hook(&all, &some, 1, offsetof(LayerActivations, result), BT * 4 * D) &&
                   same_hook(&all, &some, 0, offsetof(LayerActivations, z), BT * HD),
               "%d thread(s): a pattern, result and z kept alone are identical", nt);
+        CHECK(same_hook(&all, &some, 0, offsetof(LayerActivations, attn_out), BT * D) &&
+                  same_hook(&all, &some, 0, offsetof(LayerActivations, ln2_normalized), BT * D) &&
+                  same_hook(&all, &some, 2, offsetof(LayerActivations, ln1_normalized), BT * D) &&
+                  same_hook(&all, &some, 2, offsetof(LayerActivations, mlp_pre), BT * 32),
+              "%d thread(s): attn_out, the layernorms' outputs and mlp_pre (without mlp_post) kept alone are "
+              "identical", nt);
     }
     /* Fig 3's rerun at block 1 reusing its kept pattern, every value patched */
     for (i = 0; i < (int)(BT * D); i++) resid[i] = all.layer[1].resid_pre[i] * 0.5f;
