@@ -99,7 +99,7 @@ static void print_usage(FILE *f) {
             "  --reference FILE  check against FILE instead (NAME<TAB>VALUE<TAB>TOLERANCE[<TAB>SOURCE]\n"
             "                    lines, @KEY<TAB>VALUE configuration lines; README)\n"
             "  --skip LIST       (all only) experiments not to run, comma-separated, repeatable (scan:\n"
-            "                    about a seventh of the paper-scale run and half its memory); their\n"
+            "                    about a tenth of the paper-scale run and half its memory); their\n"
             "                    metrics, figures and checks are left out\n"
             "  --scan-pairs M    how the scan keeps its node x node samples: auto (default: exact\n"
             "                    when they fit in 192 MB, else compact), exact, or compact (16-bit\n"
