@@ -511,16 +511,15 @@ static void pr_work_free(PrWork *w) {
     free(w->values);
 }
 
-/* The merged vectors of the n (1..PR_BLOCK) positions bt0 .. bt0+n-1 into w->vec (a slot
- * past n repeats the last position): every plan's PositionVectors, each merged vector
- * from the plan that supplies it. A vector two plans share must be the same array at
- * every position, as it was at the first (checked). */
+/* The merged vectors of the n (1..PR_BLOCK) positions bt0 .. bt0+n-1 into w->vec: every
+ * plan's PositionVectors, each merged vector from the plan that supplies it. A vector two
+ * plans share must be the same array at every position, as it was at the first (checked). */
 static void pr_vectors(PrWork *w, const PrMerge *mg, const Activations *a, const PrQueue *q, int D, size_t bt0,
                        int n) {
     const int T = a->n_pos, nvm = mg->plan.n_vectors, n_flat = mg->first_vec[mg->n_plans];
     int l, r, i;
-    for (l = 0; l < PR_BLOCK; l++) {
-        const size_t bt = bt0 + (size_t)(l < n ? l : n - 1);
+    for (l = 0; l < n; l++) {
+        const size_t bt = bt0 + (size_t)l;
         const float **flat = w->flat + (size_t)l * n_flat, **vec = w->vec + (size_t)l * nvm;
         for (r = 0; r < mg->n_plans; r++)
             q->req[r].fn(q->req[r].ctx, a, (int)(bt / (size_t)T), (int)(bt % (size_t)T), flat + mg->first_vec[r],
