@@ -199,19 +199,23 @@ bench-tokenizer:
 
 # The kernels are written for vectorizers; gcc vectorizes all of their loops
 # only at -O3 (an OPT given on the command line still wins).
-$(BUILD)/kernels_baseline.o $(BUILD)/kernels_avx2.o $(BUILD)/kernels_avx512.o: OPT = -O3
+$(BUILD)/kernels_baseline.o $(BUILD)/kernels_avx2.o $(BUILD)/kernels_avx512.o $(BUILD)/kernels_bf16.o: OPT = -O3
 # On x86-64 the kernels are compiled a second time for AVX2 + FMA and a third
 # time for AVX-512; kernels.c runs each copy only where the CPU and the OS
 # support it (kernels.h: kernels_init). Elsewhere, or when the compiler does
 # not know the flags, kernels_avx2.c and kernels_avx512.c compile to empty tables.
 # model.c's attention loops (scale, head sum, residual add) likewise; elementwise,
 # so vectorizing them changes no bit (gcc reorders no float sum without -ffast-math).
-$(BUILD)/model.o: OPT = -O3
+$(BUILD)/model.o $(BUILD)/top2_screen.o: OPT = -O3
 ifneq ($(filter x86_64-% amd64-%,$(shell $(CC) -dumpmachine)),)
 AVX512FLAGS := -mavx512f -mavx512vl -mavx512bw -mavx512dq -mavx2 -mfma
 AVX512FLAGS := $(shell printf 'int main(void){return 0;}' | $(CC) $(AVX512FLAGS) -x c - -o /dev/null >/dev/null 2>&1 && echo $(AVX512FLAGS))
+BF16FLAGS := -mavx512f -mavx512bf16
+BF16FLAGS := $(shell printf 'int main(void){return 0;}' | $(CC) $(BF16FLAGS) -x c - -o /dev/null >/dev/null 2>&1 && echo $(BF16FLAGS))
 $(BUILD)/kernels_avx2.o: CFLAGS += -mavx2 -mfma -ffp-contract=fast
 $(BUILD)/kernels_avx512.o: CFLAGS += $(AVX512FLAGS) -ffp-contract=fast
+# The screening product (kernels.h: screen_product), run only where the CPU has AVX512_BF16.
+$(BUILD)/kernels_bf16.o: CFLAGS += $(BF16FLAGS)
 endif
 $(BUILD)/kernels_avx2.o $(BUILD)/kernels_avx512.o: kernels_baseline.c
 

@@ -55,6 +55,9 @@ static void print_help(FILE *f) {
             "  CLEANUP_SIMD  auto (default): the widest kernels the CPU and OS run - avx512, else avx2\n"
             "                (AVX2+FMA), else baseline; baseline, avx2 or avx512 to choose (refused if the\n"
             "                machine lacks it; results may differ in the last bits; run.txt says which)\n"
+            "  CLEANUP_BF16  auto (default): Section 3.2's top-2 logits screened in bfloat16 where the\n"
+            "                CPU has AVX512_BF16 (the same results); off: every logit in float;\n"
+            "                portable: the screening in plain C (slow; for tests)\n"
             "\n"
             "exit codes:\n"
             "  0 success   1 bad command line   2 bad or missing input file\n"
@@ -88,8 +91,10 @@ int main(int argc, char **argv) {
         fprintf(stderr, "cleanup: unknown command '%s' (try cleanup --help)\n", argv[1]);
         return EXIT_USAGE;
     }
-    if (kernels_init(&why)) {
-        fprintf(stderr, "cleanup: CLEANUP_SIMD=%s: %s\n", getenv("CLEANUP_SIMD"), why);
+    rc = kernels_init(&why);
+    if (rc) {
+        const char *var = rc == -2 ? "CLEANUP_BF16" : "CLEANUP_SIMD";
+        fprintf(stderr, "cleanup: %s=%s: %s\n", var, getenv(var), why);
         return EXIT_USAGE;
     }
     rc = run(argc - 1, argv + 1);

@@ -11,6 +11,7 @@
 #include "experiments.h"
 #include "kernels.h"
 #include "report.h"
+#include "top2_screen.h"
 
 #define SEC32_ROWS 30
 /* Columns of the logits computed at once, for every position of a row (x T floats:
@@ -19,6 +20,10 @@
  * rows while in cache (64 positions against all 99 MB of gelu-4l's W_U ran at about 60%
  * of the multiply-add peak, bound by reading W_U from memory; T = 1024 at about 87%). */
 #define SEC32_LOGIT_COLS 1024
+/* The top-2 is screened in bfloat16 (top2_screen.h) from this many columns of W_U on:
+ * below, the logits are a small part of the run (the planted model's 663) and the
+ * screen's set-up (W_U packed, its columns' norms) would cost about what it saves. */
+#define SEC32_SCREEN_MIN_VOCAB 8192
 
 /* DLA values of one position (f->dla). */
 enum { DLA_WRITER, DLA_CLEANERS, DLA_VCOMP, DLA_VCOMP_SAME, DLA_WRITER_NEXT, DLA_VCOMP_NEXT, N_DLA };
@@ -35,6 +40,9 @@ typedef struct {
     float *dir;      /* [T, D] each position's W_U[:,top1] - W_U[:,top2] */
     float *next;     /* [T, D] each position's W_U[:, next token] (positions 0..T-2) */
     int *top1, *second; /* [T] each position's top-2 indices, for unembed_directions */
+    Top2Screen screen;  /* the top-2 screened in bfloat16 (top2_screen.h), while rows need it */
+    int screening;      /* screen set up */
+    int last_row;       /* the last row the unit reads: the screen is freed after it */
     Points cleaners; /* (writer DLA, cleaners' actual DLA) */
     Points vcomp;    /* (writer DLA, attention-weighted V-composition DLA) */
     /* Other readings, reported beside the paper's (not scored): */
@@ -45,7 +53,6 @@ typedef struct {
 static void *sec32_begin(const ExpInputs *in, int n_rows, int T, int batch_rows) {
     const ModelConfig *c = &in->model->cfg;
     Sec32 *f = xalloc_array(1, sizeof *f, "Section 3.2");
-    (void)n_rows;
     (void)batch_rows;
     vcomp_alloc(&f->w, in->model, T);
     vcomp_alloc(&f->w_same, in->model, T);
@@ -58,6 +65,8 @@ static void *sec32_begin(const ExpInputs *in, int n_rows, int T, int batch_rows)
     f->next = xalloc_array((size_t)T * c->d_model, sizeof(float), "Section 3.2 directions");
     f->top1 = xalloc_array((size_t)T, sizeof *f->top1, "Section 3.2 directions");
     f->second = xalloc_array((size_t)T, sizeof *f->second, "Section 3.2 directions");
+    f->screening = c->d_vocab >= SEC32_SCREEN_MIN_VOCAB && top2_screen_init(&f->screen, in->model, T);
+    f->last_row = (n_rows < SEC32_ROWS ? n_rows : SEC32_ROWS) - 1;
     points_init(&f->cleaners);
     points_init(&f->vcomp);
     points_init(&f->vcomp_same);
@@ -65,30 +74,48 @@ static void *sec32_begin(const ExpInputs *in, int n_rows, int T, int batch_rows)
     return f;
 }
 
-/* The directions of the row's T positions: f->dir[pos] = W_U[:, top1] - W_U[:, top2] and
- * f->next[pos] = W_U[:, tokens[pos + 1]] for pos < T-1 (unembed_directions). */
-static void sec32_directions(Sec32 *f, const Model *m, const int *tokens, int T) {
-    int pos;
+/* The row's top-2 indices into f->top1 and f->second, from f->nf (ln_final's output):
+ * the logits a block of columns at a time for all positions, each block's top-2 scan
+ * continued per position (top2_scan: the indices of logits_top2 over the whole row). */
+static void sec32_top2_exact(Sec32 *f, const Model *m, int T) {
+    const int D = m->cfg.d_model, V = m->cfg.d_vocab;
+    int c0, pos;
+    /* transposed once a row: the products read it where it is (matmul_at), where a
+     * row-major a was packed, a transposition, again for each of the 48 blocks */
+    transpose_floats(f->nf_t, T + 16, f->nf, D, T, D);
+    for (c0 = 0; c0 < V; c0 += SEC32_LOGIT_COLS) {
+        const int nc = V - c0 < SEC32_LOGIT_COLS ? V - c0 : SEC32_LOGIT_COLS;
+        matmul_at(f->logits, nc, f->nf_t, T + 16, m->W_U + c0, V, m->b_U + c0, T, D, nc);
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static)
+#endif
+        for (pos = 0; pos < T; pos++) {
+            const float *lg = f->logits + (size_t)pos * nc;
+            if (c0 == 0) {
+                top2_start(&f->top2[pos], lg[0]);
+                top2_scan(&f->top2[pos], lg + 1, 1, nc - 1);
+            } else {
+                top2_scan(&f->top2[pos], lg, c0, nc);
+            }
+        }
+    }
     for (pos = 0; pos < T; pos++) {
         f->top1[pos] = f->top2[pos].top1;
         f->second[pos] = f->top2[pos].top2;
     }
-    unembed_directions(m, f->top1, f->second, T, f->dir);
-    unembed_directions(m, tokens + 1, NULL, T - 1, f->next);
 }
 
-/* Per row: the logits a block of columns at a time for all positions, each block's
- * top-2 scan continued per position (top2_scan: the indices of logits_top2 over the
- * whole row), then the DLA values of the positions in parallel into f->dla, added in
- * order. */
+/* Per row: the top-2 indices (screened in bfloat16 where the kernels can, the same
+ * indices: top2_screen.h), the directions W_U[:, top1] - W_U[:, top2] and W_U[:, next
+ * token], then the DLA values of the positions in parallel into f->dla, added in order. */
 static void sec32_batch(void *state, const ExpInputs *in, ExpBatch *batch) {
     Sec32 *f = state;
     const Model *m = in->model;
     const ExpHeads *hd = in->heads;
     const Activations *a = batch->acts;
     const int first_row = batch->first_row;
-    const int D = m->cfg.d_model, V = m->cfg.d_vocab, T = a->n_pos;
-    int b, i, c0;
+    const int D = m->cfg.d_model, T = a->n_pos;
+    int b, i;
     for (b = 0; b < a->n_rows && first_row + b < SEC32_ROWS; b++) {
         v_composition(&f->w, m, hd, a, b, 0, T, 1);
         v_composition(&f->w_same, m, hd, a, b, 0, T, 0);
@@ -96,27 +123,14 @@ static void sec32_batch(void *state, const ExpInputs *in, ExpBatch *batch) {
          * whatever the hook holds); each element the same chain as in one product */
         layernorm(f->nf, NULL, a->layer[m->cfg.n_layers - 1].resid_post + (size_t)b * T * D, m->lnf_w, m->lnf_b, T, D,
                   m->cfg.eps);
-        /* transposed once a row: the products read it where it is (matmul_at), where a
-         * row-major a was packed, a transposition, again for each of the 48 blocks */
-        transpose_floats(f->nf_t, T + 16, f->nf, D, T, D);
-        for (c0 = 0; c0 < V; c0 += SEC32_LOGIT_COLS) {
-            const int nc = V - c0 < SEC32_LOGIT_COLS ? V - c0 : SEC32_LOGIT_COLS;
-            int pos;
-            matmul_at(f->logits, nc, f->nf_t, T + 16, m->W_U + c0, V, m->b_U + c0, T, D, nc);
-#ifdef _OPENMP
-#pragma omp parallel for schedule(static)
-#endif
-            for (pos = 0; pos < T; pos++) {
-                const float *lg = f->logits + (size_t)pos * nc;
-                if (c0 == 0) {
-                    top2_start(&f->top2[pos], lg[0]);
-                    top2_scan(&f->top2[pos], lg + 1, 1, nc - 1);
-                } else {
-                    top2_scan(&f->top2[pos], lg, c0, nc);
-                }
-            }
+        if (!f->screening || top2_screen_row(&f->screen, m, f->nf, f->top1, f->second) != 0)
+            sec32_top2_exact(f, m, T);
+        if (first_row + b == f->last_row && f->screening) { /* its memory back for the rows after */
+            top2_screen_free(&f->screen);
+            f->screening = 0;
         }
-        sec32_directions(f, m, batch->tokens + (size_t)b * T, T);
+        unembed_directions(m, f->top1, f->second, T, f->dir);
+        unembed_directions(m, batch->tokens + (size_t)b * T + 1, NULL, T - 1, f->next);
 #ifdef _OPENMP
 #pragma omp parallel
 #endif
@@ -198,6 +212,7 @@ static void sec32_end(void *state) {
     free(f->next);
     free(f->top1);
     free(f->second);
+    if (f->screening) top2_screen_free(&f->screen);
     points_free(&f->cleaners);
     points_free(&f->vcomp);
     points_free(&f->vcomp_same);
@@ -238,14 +253,16 @@ static void sec32_hooks(const ExpInputs *in, HookRequest *req) {
 }
 
 /* sec32_begin's work buffers: two V-composition sets, a row's DLA values, its
- * ln_final output (and transposed), its directions, a block of its logits and its
- * top-2 scans. */
+ * ln_final output (and transposed), its directions, a block of its logits, its
+ * top-2 scans and the bfloat16 screen (freed after the unit's last row, but counted
+ * for the whole pass). */
 static size_t sec32_memory(const ExpInputs *in, int n_rows, int T, int batch_rows) {
     const ModelConfig *c = &in->model->cfg;
     (void)n_rows;
     (void)batch_rows;
     return 2 * vcomp_bytes(in->model, T) + (size_t)N_DLA * T * sizeof(double) +
-           ((size_t)T * ((size_t)SEC32_LOGIT_COLS + 4 * (size_t)c->d_model) + 16 * (size_t)c->d_model) * sizeof(float) + (size_t)T * (sizeof(Top2Scan) + 2 * sizeof(int));
+           ((size_t)T * ((size_t)SEC32_LOGIT_COLS + 4 * (size_t)c->d_model) + 16 * (size_t)c->d_model) * sizeof(float) + (size_t)T * (sizeof(Top2Scan) + 2 * sizeof(int)) +
+           (c->d_vocab >= SEC32_SCREEN_MIN_VOCAB ? top2_screen_bytes(in->model, T) : 0);
 }
 
 const Experiment experiment_sec32 = {

@@ -8,6 +8,7 @@
 #define CLEANUP_KERNELS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /* out[M,N] = a[M,K] @ w[K,N] (+ bias[N] if bias is not NULL). out must not alias a or w. */
 void matmul(float *out, const float *a, const float *w, const float *bias, int M, int K, int N);
@@ -25,6 +26,14 @@ void matmul_strided(float *out, int ldo, const float *a, int lda, const float *w
  * products of few rows by few columns over a long k, a large part of their time). */
 void matmul_at(float *out, int ldo, const float *at, int ldat, const float *w, int ldw, const float *bias, int M, int K,
                int N);
+
+/* Chosen outputs of a [M, K] @ w [K, N], a given transposed (as matmul_at takes it):
+ *   out[q] = sum_k at[k * ldat + rows[q]] * w[k * ldw + cols[q]] (+ bias[cols[q]] if not NULL)
+ * for q < n, each the same chain as that output of matmul_at (the same bits): a few outputs
+ * of a large product (the candidates of Section 3.2's top-2 logits) without the rest, each
+ * row k of at and w read once, in order. One thread. */
+void matmul_pairs(float *out, const float *at, int ldat, const int *rows, const float *w, int ldw, const int *cols,
+                  const float *bias, int n, int K);
 
 /* ---- weights packed once ----------------------------------------------------
  * matmul copies the panels of w it multiplies by into the layout its register tiles
@@ -126,6 +135,8 @@ void transpose_floats(float *dst, int ldd, const float *src, int lds, int rows, 
  * 0, or -1 with *why set to a static message (unknown name, or a copy asked
  * for that the CPU, its OS or the build lacks); the caller names CLEANUP_SIMD. */
 int kernels_init(const char **why);
+/* (-2 instead when CLEANUP_BF16, kernels.h: screen_name, is not unset, empty, "auto",
+ * "off" or "portable"; the caller names CLEANUP_BF16.) */
 
 /* Selects the kernels by name ("baseline", "avx2", "avx512"); 0 on success,
  * -1 if this build or machine lacks them (the active kernels are then unchanged). */
@@ -139,5 +150,45 @@ int kernels_vector_floats(void);
  * chains, `iters` steps) and returns the flops it did; time it to get the
  * machine's peak at the kernels' instruction set (`make bench`). */
 double kernels_peak_loop(long iters);
+
+/* ---- screening products in bfloat16 ---------------------------------------------
+ * For a product whose outputs are only compared, to rule most of them out before the few
+ * that matter are computed exactly (Section 3.2's top-2 of 48,262 logits a position): a
+ * and w rounded to bfloat16 (8 significant bits; below 2^-126 in magnitude to 0) and
+ * multiplied by AVX512_BF16's dot products of pairs, twice the float multiply-add rate.
+ * Every screened output s of the product sum_k a[i,k] w[k,j] obeys
+ *     |s - sum_k a[i,k] w[k,j]| <= screen_error(K) * sum_k |a[i,k]| |w[k,j]|
+ *                                   + K * 2^-124 * (max_k |a[i,k]| + max_k |w[k,j]| + 1)
+ * for finite a and w below 2^100 in magnitude (the caller checks), in exact arithmetic on
+ * the right: the rounding of both operands, the products (exact in float) and a float sum
+ * in any order, with any rounding of at most 2^-23 relative a step and denormals flushed
+ * (the instructions flush them). The same values on every call, whatever the threads. */
+
+/* The implementation screen_product runs: "bf16" (the AVX512_BF16 instructions; where the
+ * CPU has them with the zmm state saved, and the avx512 kernels are active), "portable"
+ * (the same arithmetic in plain C, one multiply-add at a time: for tests on any machine)
+ * or NULL (off: screen_product must not be called). kernels_init and kernels_use choose
+ * by the environment variable CLEANUP_BF16: unset, empty or "auto", "bf16" where it runs
+ * and off elsewhere; "off"; "portable". The results are the same whichever runs. */
+const char *screen_name(void);
+/* Selects "bf16", "portable" or "off" (NULL or "off"); 0, or -1 when "bf16" cannot run
+ * here (the choice is then unchanged). For tests. */
+int screen_use(const char *name);
+/* The coefficient of sum |a| |w| in the bound above, for products over K terms
+ * (K <= 65536). */
+double screen_error(int K);
+/* uint32_t words of M rows of K values packed for screen_product; of [K, N] weights. */
+size_t screen_rows_words(int M, int K);
+size_t screen_weights_words(int K, int N);
+/* Rounds a [M, K] (row stride lda) to bfloat16 into rows (screen_rows_words(M, K) words)
+ * in the layout the product reads. One thread. */
+void screen_pack_rows(uint32_t *rows, const float *a, int lda, int M, int K);
+/* The same for w [K, N] (row stride ldw) into panels (screen_weights_words(K, N) words);
+ * threads share the work. */
+void screen_pack_weights(uint32_t *panels, const float *w, int ldw, int K, int N);
+/* out[i * ldo + (j - n0)] = the screened product of row i < M and column j, n0 <= j < n1
+ * (n0 a multiple of 32; n1 <= N), from rows and panels packed with the same K. Threads
+ * share the work. */
+void screen_product(float *out, int ldo, const uint32_t *rows, int M, const uint32_t *panels, int K, int n0, int n1);
 
 #endif

@@ -829,6 +829,20 @@ static void matmul_at(float *out, int ldo, const float *at, int ldat, const floa
     gemm(out, ldo, at, 1, (size_t)ldat, w, ldw, NULL, 0, bias, 0, M, K, N);
 }
 
+/* Chosen outputs of a @ w, each gemm_rows' chain (k in order, one madd a step, then the
+ * bias): k outer, so that a's and w's rows k are read once for all of them, in order. */
+static void matmul_pairs(float *out, const float *at, int ldat, const int *rows, const float *w, int ldw,
+                         const int *cols, const float *bias, int n, int K) {
+    int q, k;
+    for (q = 0; q < n; q++) out[q] = 0.0f;
+    for (k = 0; k < K; k++) {
+        const float *restrict ak = at + (size_t)k * ldat, *restrict wk = w + (size_t)k * ldw;
+        for (q = 0; q < n; q++) out[q] = madd(ak[rows[q]], wk[cols[q]], out[q]);
+    }
+    if (bias)
+        for (q = 0; q < n; q++) out[q] = out[q] + bias[cols[q]];
+}
+
 /* ---- layernorm, activations, softmax ------------------------------------ */
 
 /* Sum of x[0..n) in double, in a fixed order: 8 interleaved partial sums
@@ -1343,7 +1357,7 @@ static void dot_rows(double *out, double *self, const float *const *b, int nb, c
 #endif
 
 const KernelTable KERNELS_TABLE = {
-    KERNELS_TABLE_NAME, VL,          matmul_strided,   matmul_at,     packed_floats,
+    KERNELS_TABLE_NAME, VL,          matmul_strided,   matmul_at,     matmul_pairs,     packed_floats,
     pack_panels,        gemm,        layernorm,
     gelu_erf,           gelu_tanh,   relu,             softmax_row,   softmax_causal_columns,
     dot_rows,           transpose_kernel, add_floats,     madd_peak_loop,

@@ -5,6 +5,7 @@
 #define CLEANUP_KERNELS_IMPL_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /* Chains of dot_rows, as in kernels.h (kernels.c includes both headers, so a mismatch
  * does not compile; the copies cannot include kernels.h, whose names they define static). */
@@ -17,6 +18,8 @@ typedef struct {
                            const float *bias, int M, int K, int N);
     void (*matmul_at)(float *out, int ldo, const float *at, int ldat, const float *w, int ldw, const float *bias, int M,
                       int K, int N);
+    void (*matmul_pairs)(float *out, const float *at, int ldat, const int *rows, const float *w, int ldw,
+                         const int *cols, const float *bias, int n, int K);
     /* weights packed once (kernels.h: PackedWeights): the floats the layout needs, the
      * packing, and the product reading it: out[M, N] = a @ the first K rows of w [Kp, N]
      * (+ bias; add: out += it instead), a[i,k] at a[i * ars + k * acs] (panels NULL:
@@ -42,6 +45,24 @@ extern const KernelTable kernels_baseline; /* kernels_baseline.c */
 extern const KernelTable kernels_avx2;     /* kernels_avx2.c (name NULL off x86-64) */
 extern const KernelTable kernels_avx512;   /* kernels_avx512.c (name NULL off x86-64) */
 
+/* ---- the screening product (kernels.h: screen_*) --------------------------------
+ * Its register tile: SCREEN_ROWS rows of a by SCREEN_COLS columns of w. Packed rows: tiles
+ * of SCREEN_ROWS rows, tile t at rows + t * SCREEN_ROWS * kp, its pair p of row r at
+ * [p * SCREEN_ROWS + r]; packed weights: slivers of SCREEN_COLS columns, the sliver of
+ * columns [j, j + SCREEN_COLS) at panels + j * kp, its pair p of column c at
+ * [p * SCREEN_COLS + c]; kp = (K + 1) / 2 pairs, each a uint32_t holding bfloat16(x[2p])
+ * in its low half and bfloat16(x[2p + 1]) in its high half (0 past K, rows and columns). */
+#define SCREEN_ROWS 12
+#define SCREEN_COLS 32
+
+/* kernels_bf16.c: 1 when this build has the AVX512_BF16 product (x86-64 gcc/clang). */
+extern const int screen_bf16_compiled;
+/* out[i * ldo + (j - n0)] for i < M, n0 <= j < n1 (n0 a multiple of SCREEN_COLS): the
+ * packed rows' dot products with the packed columns (threads share the rows). Only on a
+ * CPU with AVX512_BF16 (a stub that does nothing when not compiled). */
+void screen_product_bf16(float *out, int ldo, const uint32_t *rows, int M, const uint32_t *panels, int K, int n0,
+                         int n1);
+
 /* Makes `t` the active table, whatever the CPU (the tests use it for a table
  * they compiled themselves). */
 void kernels_use_table(const KernelTable *t);
@@ -54,6 +75,7 @@ void kernels_use_table(const KernelTable *t);
 /* What the CPU and the operating system together can run: */
 #define KERNELS_CPU_AVX2_FMA 1u /* AVX2 + FMA, and the OS saves the ymm state */
 #define KERNELS_CPU_AVX512 2u   /* AVX-512 F, VL, BW, DQ (+ AVX2, FMA), and the OS saves the zmm and opmask state */
+#define KERNELS_CPU_AVX512_BF16 4u /* and AVX512_BF16 (CPUID leaf 7 subleaf 1 EAX bit 5) */
 
 /* The KERNELS_CPU_* bits from the raw answers: ecx1 = CPUID leaf 1 ECX,
  * ebx7 = CPUID leaf 7 subleaf 0 EBX, xcr0 = XGETBV(0) (read only when ecx1
@@ -62,6 +84,10 @@ void kernels_use_table(const KernelTable *t);
  * for xmm/ymm, 5-7 for opmask and zmm): a CPU bit alone would let the
  * program fault on the first vector instruction. */
 unsigned kernels_cpu_features_from(unsigned ecx1, unsigned ebx7, unsigned long long xcr0);
+
+/* features with KERNELS_CPU_AVX512_BF16 added when it has KERNELS_CPU_AVX512 and eax7_1
+ * (CPUID leaf 7 subleaf 1 EAX) says AVX512_BF16: the dot products use the zmm state. */
+unsigned kernels_cpu_bf16_from(unsigned features, unsigned eax7_1);
 
 /* The KERNELS_CPU_* bits of this machine (0 off x86-64 gcc/clang builds). */
 unsigned kernels_cpu_features(void);

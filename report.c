@@ -668,8 +668,8 @@ static int write_run_txt(const char *out_dir, const ReportInput *in, Error *err)
     if (in->command_line_full) text_printf(&t, "command: %s\n", in->command_line_full);
     if (in->model_source) text_printf(&t, "model: %s (no input files)\n", in->model_source);
     for (k = 0; k < in->n_settings; k++) text_printf(&t, "setting: %s\n", in->settings[k]);
-    text_printf(&t, "run time: %.1f s\nthreads: %d\nkernels: %s (CLEANUP_SIMD)\n", in->seconds, in->threads,
-                kernels_name());
+    text_printf(&t, "run time: %.1f s\nthreads: %d\nkernels: %s (CLEANUP_SIMD)\nscreening: %s (CLEANUP_BF16)\n",
+                in->seconds, in->threads, kernels_name(), screen_name() ? screen_name() : "off");
     if (in->memory_budget)
         text_printf(&t, "memory budget: %.1f MB (%s)\nbatch: %d rows\npasses over the rows: %d\n",
                     (double)in->memory_budget / 1048576.0, in->memory_budget_from ? in->memory_budget_from : "default",

@@ -4,7 +4,8 @@
  * a row computed alone; matmul_at bit for bit against matmul_strided, matmul_at_packed
  * against matmul_at on a prefix of w's rows; layernorm, gelu,
  * relu and softmax against double formulas, softmax_causal_columns bit for bit
- * against softmax_row. */
+ * against softmax_row; matmul_pairs bit for bit against matmul_at's outputs; the
+ * bfloat16 screening product within its stated bound of the exact product. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -636,11 +637,42 @@ static void test_transpose(void) {
     for (i = 0; i < sizeof shapes / sizeof shapes[0]; i++) test_transpose_case(shapes[i][0], shapes[i][1]);
 }
 
+/* matmul_pairs: chosen outputs of matmul_at (repeats, the first and last row and column
+ * included), bit for bit, with and without the bias, over one and several K blocks. */
+static void test_matmul_pairs_shape(int M, int K, int N) {
+    enum { PAIRS = 300 };
+    const int ldat = M + 3, ldw = N + 5;
+    float *at = rand_buf((size_t)K * ldat), *w = rand_buf((size_t)K * ldw), *bias = rand_buf((size_t)N);
+    float *full = rand_buf((size_t)M * N), *got = rand_buf(PAIRS);
+    int rows[PAIRS], cols[PAIRS], q, with_bias, same;
+    for (q = 0; q < PAIRS; q++) {
+        rows[q] = q == 0 ? 0 : q == 1 ? M - 1 : (int)((frand() + 1.0f) * 0.5f * (M - 1) + 0.5f);
+        cols[q] = q == 0 ? N - 1 : q == 1 ? 0 : (int)((frand() + 1.0f) * 0.5f * (N - 1) + 0.5f);
+    }
+    for (with_bias = 0; with_bias < 2; with_bias++) {
+        matmul_at(full, N, at, ldat, w, ldw, with_bias ? bias : NULL, M, K, N);
+        matmul_pairs(got, at, ldat, rows, w, ldw, cols, with_bias ? bias : NULL, PAIRS, K);
+        for (q = 0, same = 1; q < PAIRS; q++)
+            if (memcmp(&got[q], &full[(size_t)rows[q] * N + cols[q]], sizeof(float))) same = 0;
+        CHECK(same, "matmul_pairs %dx%dx%d%s: matmul_at's outputs bit for bit", M, K, N, with_bias ? " + bias" : "");
+    }
+    free(at), free(w), free(bias), free(full), free(got);
+}
+
+static void test_matmul_pairs(void) {
+    test_matmul_pairs_shape(1, 1, 1);
+    test_matmul_pairs_shape(7, 13, 5);
+    test_matmul_pairs_shape(96, 512, 300);  /* the blocked product, one K block (Section 3.2's D) */
+    test_matmul_pairs_shape(64, 1100, 200); /* chains across K blocks */
+    test_matmul_pairs_shape(300, 64, 1500);
+}
+
 static void test_all(void) {
     test_matmul();
     test_matmul_packed();
     test_matmul_at();
     test_matmul_at_packed();
+    test_matmul_pairs();
     test_add_floats();
     test_layernorm();
     test_gelu();
@@ -708,6 +740,106 @@ static void test_dispatch(void) {
                kernels_cpu_features() & KERNELS_CPU_AVX512 ? ", AVX-512" : ", no AVX-512");
 }
 
+/* ---- the screening product ------------------------------------------------ */
+
+/* x * 2^e for a random e in [lo, hi]. */
+static float scaled(float x, int lo, int hi) {
+    return (float)ldexp(x, lo + (int)((frand() + 1.0f) * 0.5f * (hi - lo)));
+}
+
+/* screen_product under the implementation `impl` on a [M, K] x w [K, N], columns
+ * [n0, n1): every value within kernels.h's bound of the exact product (the reference
+ * summed in double: its own error, K 2^-52 sum |a w|, is allowed on top). Kinds of values:
+ * 0 uniform in (-1, 1); 1 magnitudes from 2^-40 to 2^40; 2 near and below the smallest
+ * normal float (flushed); 3 pairs that cancel exactly (a[2p] = a[2p+1], w[2p] = -w[2p+1]).
+ * *ratio gets the largest error / bound seen. */
+static void test_screen_case(const char *impl, int M, int K, int N, int n0, int n1, int kind, double *ratio) {
+    const int ldo = n1 - n0 + 3;
+    float *a = rand_buf((size_t)M * K), *w = rand_buf((size_t)K * N), *out = rand_buf((size_t)M * ldo);
+    uint32_t *rows = (uint32_t *)malloc(sizeof(uint32_t) * screen_rows_words(M, K));
+    uint32_t *panels = (uint32_t *)malloc(sizeof(uint32_t) * screen_weights_words(K, N));
+    const double coef = screen_error(K);
+    int i, j, k, bad = 0;
+    size_t e;
+    if (kind == 1) {
+        for (e = 0; e < (size_t)M * K; e++) a[e] = scaled(a[e], -40, 40);
+        for (e = 0; e < (size_t)K * N; e++) w[e] = scaled(w[e], -40, 40);
+    } else if (kind == 2) {
+        for (e = 0; e < (size_t)M * K; e++) a[e] = scaled(a[e], -130, -100);
+        for (e = 0; e < (size_t)K * N; e++)
+            if (e % 3 == 0) w[e] = scaled(w[e], -30, 0);
+    } else if (kind == 3) {
+        for (i = 0; i < M; i++)
+            for (k = 0; k + 1 < K; k += 2) a[(size_t)i * K + k + 1] = a[(size_t)i * K + k];
+        for (k = 0; k + 1 < K; k += 2)
+            for (j = 0; j < N; j++) w[(size_t)(k + 1) * N + j] = -w[(size_t)k * N + j];
+    }
+    screen_pack_rows(rows, a, K, M, K);
+    screen_pack_weights(panels, w, N, K, N);
+    screen_product(out, ldo, rows, M, panels, K, n0, n1);
+    for (i = 0; i < M && !bad; i++)
+        for (j = n0; j < n1 && !bad; j++) {
+            double ref = 0.0, mag = 0.0, amax = 0.0, wmax = 0.0, bound, err;
+            for (k = 0; k < K; k++) {
+                const double x = a[(size_t)i * K + k], y = w[(size_t)k * N + j];
+                ref += x * y;
+                mag += fabs(x * y);
+                if (fabs(x) > amax) amax = fabs(x);
+                if (fabs(y) > wmax) wmax = fabs(y);
+            }
+            bound = coef * mag + K * 0x1p-124 * (amax + wmax + 1.0);
+            err = fabs(out[(size_t)i * ldo + (j - n0)] - ref);
+            if (!(err <= bound + K * 0x1p-52 * mag)) {
+                CHECK(0, "screen_product (%s) %dx%dx%d kind %d: [%d,%d] = %.9g, exact %.9g, bound %.3g", impl, M, K, N,
+                      kind, i, j, out[(size_t)i * ldo + (j - n0)], ref, bound);
+                bad = 1;
+            }
+            if (bound > 0 && err / bound > *ratio) *ratio = err / bound;
+        }
+    CHECK(!bad, "screen_product (%s) %dx%dx%d columns [%d, %d) kind %d: within the bound", impl, M, K, N, n0, n1, kind);
+    free(a), free(w), free(out), free(rows), free(panels);
+}
+
+/* Every screening implementation this machine runs: "portable" always, "bf16" where the
+ * CPU has AVX512_BF16 (and the avx512 kernels are active); the pure CPU-bit logic; and
+ * that the screening follows the kernels (off under avx2 and baseline). */
+static void test_screen(void) {
+    static const char *const impls[] = {"portable", "bf16"};
+    const unsigned both = KERNELS_CPU_AVX2_FMA | KERNELS_CPU_AVX512;
+    size_t i;
+    CHECK(kernels_cpu_bf16_from(both, 1u << 5) == (both | KERNELS_CPU_AVX512_BF16), "AVX512_BF16 on an AVX-512 CPU");
+    CHECK(kernels_cpu_bf16_from(both, ~(1u << 5)) == both, "no AVX512_BF16 bit: not set");
+    CHECK(kernels_cpu_bf16_from(KERNELS_CPU_AVX2_FMA, 1u << 5) == KERNELS_CPU_AVX2_FMA,
+          "the BF16 bit without the zmm state (AVX-512 unusable): not set");
+    CHECK(screen_error(512) > 1.0 / 128 && screen_error(512) < 1.0 / 126, "screen_error(512) is 2^-7 and a little");
+    for (i = 0; i < sizeof impls / sizeof impls[0]; i++) {
+        double ratio = 0.0;
+        int kind;
+        if (kernels_use("avx512") != 0 && strcmp(impls[i], "bf16") == 0) kernels_use("baseline");
+        if (screen_use(impls[i]) != 0) {
+            CHECK(strcmp(impls[i], "portable") != 0, "the portable screening runs anywhere");
+            printf("  screening %s: not on this CPU (or build), not tested here\n", impls[i]);
+            continue;
+        }
+        CHECK(strcmp(screen_name(), impls[i]) == 0, "screen_use(%s) selects it", impls[i]);
+        for (kind = 0; kind < 4; kind++) {
+            test_screen_case(impls[i], 13, 7, 33, 0, 33, kind, &ratio);      /* partial tiles, odd K */
+            test_screen_case(impls[i], 25, 64, 100, 32, 97, kind, &ratio);   /* a column range */
+            test_screen_case(impls[i], 40, 512, 1029, 0, 1029, kind, &ratio); /* Section 3.2's K */
+        }
+        test_screen_case(impls[i], 3, 2000, 64, 0, 64, 0, &ratio);
+        printf("  screening %s: largest error %.3f of the bound\n", impls[i], ratio);
+        CHECK(ratio > 0.05 && ratio <= 1.0, "screening %s: its errors are bfloat16's, within the bound", impls[i]);
+    }
+    screen_use("off");
+    CHECK(screen_name() == NULL, "screen_use(off)");
+    kernels_use("avx2");
+    CHECK(kernels_use("avx2") != 0 || screen_name() == NULL, "no screening under the avx2 kernels");
+    kernels_use("baseline");
+    CHECK(screen_name() == NULL, "no screening under the baseline kernels");
+    CHECK(screen_use("bf16") != 0, "the bf16 screening is refused under the baseline kernels");
+}
+
 /* Weights packed by one set of kernels and multiplied under another (whose layout may
  * differ): the other's matmul_strided bits, through w. */
 static void test_packed_other_kernels(void) {
@@ -748,6 +880,7 @@ int main(void) {
     }
     CHECK(kernels_use("sse9") == -1, "unknown kernels are refused");
     test_packed_other_kernels();
+    test_screen();
     test_dispatch();
     return check_done("test_kernels");
 }

@@ -735,11 +735,12 @@ static void test_full(const char *dir) {
     {
         /* run time and threads live in run.txt, outside SHA256SUMS */
         char *run = slurp(dir, "run.txt", NULL);
-        char want[128];
-        snprintf(want, sizeof want, "run time: 1.2 s\nthreads: 2\nkernels: %s (CLEANUP_SIMD)\n", kernels_name());
+        char want[160];
+        snprintf(want, sizeof want, "run time: 1.2 s\nthreads: 2\nkernels: %s (CLEANUP_SIMD)\nscreening: %s (CLEANUP_BF16)\n",
+                 kernels_name(), screen_name() ? screen_name() : "off");
         CHECK(run && strncmp(run, "program: cleanup ", 17) == 0 && strlen(run) > strlen(want) &&
                   strcmp(run + strlen(run) - strlen(want), want) == 0,
-              "run.txt has the program, run time, threads and kernels: %s", run ? run : "(missing)"); /* 1.25 printed with %.1f */
+              "run.txt has the program, run time, threads, kernels and screening: %s", run ? run : "(missing)"); /* 1.25 printed with %.1f */
         free(run);
     }
     check_line(md, "`fig4.p3.top2`", "| no |", 1);
