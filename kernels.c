@@ -194,6 +194,10 @@ void add_floats(float *out, const float *a, const float *b, size_t n) {
     active->add_floats(out, a, b, n);
 }
 
+int first_reaching(const float *s, const float *add, const float *mul, float x, float need, int n) {
+    return active->first_reaching(s, add, mul, x, need, n);
+}
+
 size_t packed_weights_floats(int K, int N) {
     return active->packed_floats(K, N);
 }

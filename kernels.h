@@ -115,6 +115,11 @@ void softmax_causal_columns(float *x, int ld, int rows, int cols, int first);
  * so every kernel copy gives the plain loop's bits. */
 #define DOT_CHAINS 8
 void dot_rows(double *out, double *self, const float *const *b, int nb, const float *const *a, int n, int D);
+/* The first j in [0, n) with s[j] + add[j] + x * mul[j] >= need, or n: a search through
+ * bounds that rarely succeeds (Section 3.2's screened logits against the second best),
+ * tested many elements at a time. The sum is evaluated in float in any order, with or
+ * without a fused multiply-add (the copies differ): the caller allows for its rounding. */
+int first_reaching(const float *s, const float *add, const float *mul, float x, float need, int n);
 /* dst[c * ldd + r] = src[r * lds + c] for r < rows, c < cols: a copy, transposed (the
  * attention's keys and queries). */
 void transpose_floats(float *dst, int ldd, const float *src, int lds, int rows, int cols);

@@ -11,5 +11,5 @@
 #include "kernels_baseline.c"
 #else
 #include "kernels_impl.h"
-const KernelTable kernels_avx2 = {NULL, 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
+const KernelTable kernels_avx2 = {NULL, 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
 #endif

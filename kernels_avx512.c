@@ -14,5 +14,5 @@
 #include "kernels_baseline.c"
 #else
 #include "kernels_impl.h"
-const KernelTable kernels_avx512 = {NULL, 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
+const KernelTable kernels_avx512 = {NULL, 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
 #endif

@@ -843,6 +843,22 @@ static void matmul_pairs(float *out, const float *at, int ldat, const int *rows,
         for (q = 0; q < n; q++) out[q] = out[q] + bias[cols[q]];
 }
 
+/* The chunks first_reaching tests at once: a fixed count, so that the test vectorizes;
+ * only a chunk with a hit is looked at element by element. */
+#define REACH_CHUNK 32
+
+static int first_reaching(const float *s, const float *add, const float *mul, float x, float need, int n) {
+    int j0, j;
+    for (j0 = 0; j0 + REACH_CHUNK <= n; j0 += REACH_CHUNK) {
+        int hit = 0;
+        for (j = 0; j < REACH_CHUNK; j++) hit |= s[j0 + j] + add[j0 + j] + x * mul[j0 + j] >= need;
+        if (hit) break;
+    }
+    for (j = j0; j < n; j++)
+        if (s[j] + add[j] + x * mul[j] >= need) return j;
+    return n;
+}
+
 /* ---- layernorm, activations, softmax ------------------------------------ */
 
 /* Sum of x[0..n) in double, in a fixed order: 8 interleaved partial sums
@@ -1360,5 +1376,5 @@ const KernelTable KERNELS_TABLE = {
     KERNELS_TABLE_NAME, VL,          matmul_strided,   matmul_at,     matmul_pairs,     packed_floats,
     pack_panels,        gemm,        layernorm,
     gelu_erf,           gelu_tanh,   relu,             softmax_row,   softmax_causal_columns,
-    dot_rows,           transpose_kernel, add_floats,     madd_peak_loop,
+    dot_rows,           transpose_kernel, add_floats,     first_reaching,   madd_peak_loop,
 };

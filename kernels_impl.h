@@ -38,6 +38,7 @@ typedef struct {
     void (*dot_rows)(double *out, double *self, const float *const *b, int nb, const float *const *a, int n, int D);
     void (*transpose)(float *dst, int ldd, const float *src, int lds, int rows, int cols);
     void (*add_floats)(float *out, const float *a, const float *b, size_t n);
+    int (*first_reaching)(const float *s, const float *add, const float *mul, float x, float need, int n);
     double (*madd_peak_loop)(long iters); /* flops done by the peak loop (see kernels_madd_peak) */
 } KernelTable;
 

@@ -183,35 +183,30 @@ static void screen_position(Top2Screen *s, int t, int c0, int nc) {
     Top2Bounds *b = &s->bounds[t];
     int *cand = s->cand + (size_t)t * TOP2_SCREEN_CAP;
     double *cub = s->cand_ub + (size_t)t * TOP2_SCREEN_CAP;
-    int j0, j;
+    int j;
     if (b->overflow) return;
     if (c0 == 0) first_bounds(s, t, nc);
-    for (j0 = 0; j0 < nc; j0 += 16) {
-        const int j1 = nc - j0 < 16 ? nc : j0 + 16;
-        const float need = (float)(b->lb2 - 2 * s->margin[t]);
-        int hit = 0;
-        for (j = j0; j < j1; j++) hit |= sv[j] + hi_f[j] + xn_f * col_f[j] >= need;
-        if (!hit) continue;
-        for (j = j0; j < j1; j++) {
-            const double e = xn * col[j] + xa, ub = (double)sv[j] + hi[j] + e;
-            if (c0 > 0) {
-                const double lb = (double)sv[j] + lo[j] - e;
-                if (lb > b->lb1) {
-                    b->lb2 = b->lb1;
-                    b->lb1 = lb;
-                } else if (lb > b->lb2) {
-                    b->lb2 = lb;
-                }
+    /* each column whose float upper bound reaches lb2 - 2 margin, looked at in double */
+    for (j = 0; (j += first_reaching(sv + j, hi_f + j, col_f + j, xn_f, (float)(b->lb2 - 2 * s->margin[t]), nc - j)) < nc;
+         j++) {
+        const double e = xn * col[j] + xa, ub = (double)sv[j] + hi[j] + e;
+        if (c0 > 0) {
+            const double lb = (double)sv[j] + lo[j] - e;
+            if (lb > b->lb1) {
+                b->lb2 = b->lb1;
+                b->lb1 = lb;
+            } else if (lb > b->lb2) {
+                b->lb2 = lb;
             }
-            if (ub < b->lb2) continue;
-            if (b->n == TOP2_SCREEN_CAP) prune(s, t);
-            if (b->n == TOP2_SCREEN_CAP) {
-                b->overflow = 1;
-                return;
-            }
-            cand[b->n] = c0 + j;
-            cub[b->n++] = ub;
         }
+        if (ub < b->lb2) continue;
+        if (b->n == TOP2_SCREEN_CAP) prune(s, t);
+        if (b->n == TOP2_SCREEN_CAP) {
+            b->overflow = 1;
+            return;
+        }
+        cand[b->n] = c0 + j;
+        cub[b->n++] = ub;
     }
 }
 

@@ -667,12 +667,39 @@ static void test_matmul_pairs(void) {
     test_matmul_pairs_shape(300, 64, 1500);
 }
 
+/* first_reaching: on small integers (every sum exact in float, whatever the order or
+ * fused multiply-adds) against a plain search, the hit at every place of a chunk, in the
+ * tail, at the first element, and none. */
+static void test_first_reaching(void) {
+    enum { N = 200 };
+    float s[N], add[N], mul[N];
+    int n, at, j, want, ok = 1;
+    for (j = 0; j < N; j++) {
+        s[j] = (float)(j % 7) - 3.0f;
+        add[j] = (float)(j % 5) - 2.0f;
+        mul[j] = (float)(j % 3);
+    }
+    for (n = 0; n <= N && ok; n += n < 70 ? 1 : 13)
+        for (at = -1; at < n && ok; at++) {
+            const float keep = s[at < 0 ? 0 : at];
+            if (at >= 0) s[at] = 100.0f; /* reaches 50; nothing else does */
+            want = at >= 0 ? at : n;
+            for (j = 0; j < at; j++)
+                if (s[j] + add[j] + 2.0f * mul[j] >= 50.0f) want = j;
+            if (first_reaching(s, add, mul, 2.0f, 50.0f, n) != want) ok = 0;
+            if (at >= 0) s[at] = keep;
+        }
+    CHECK(ok, "first_reaching: the first element reaching the bound (n = %d, at %d)", n, at);
+    CHECK(first_reaching(s, add, mul, 2.0f, 5.0f, N) == 4, "first_reaching: a sum equal to the bound reaches it (1 + 2 + 2 * 1 at 4)");
+}
+
 static void test_all(void) {
     test_matmul();
     test_matmul_packed();
     test_matmul_at();
     test_matmul_at_packed();
     test_matmul_pairs();
+    test_first_reaching();
     test_add_floats();
     test_layernorm();
     test_gelu();
