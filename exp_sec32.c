@@ -123,7 +123,7 @@ static void sec32_batch(void *state, const ExpInputs *in, ExpBatch *batch) {
          * whatever the hook holds); each element the same chain as in one product */
         layernorm(f->nf, NULL, a->layer[m->cfg.n_layers - 1].resid_post + (size_t)b * T * D, m->lnf_w, m->lnf_b, T, D,
                   m->cfg.eps);
-        if (!f->screening || top2_screen_row(&f->screen, m, f->nf, f->top1, f->second) != 0)
+        if (!f->screening || f->screen.T != T || top2_screen_row(&f->screen, m, f->nf, f->top1, f->second) != 0)
             sec32_top2_exact(f, m, T);
         if (first_row + b == f->last_row && f->screening) { /* its memory back for the rows after */
             top2_screen_free(&f->screen);

@@ -349,6 +349,8 @@ static void screen_product_portable(float *out, int ldo, const uint32_t *rows, i
 }
 
 void screen_product(float *out, int ldo, const uint32_t *rows, int M, const uint32_t *panels, int K, int n0, int n1) {
+    if (n0 % SCREEN_COLS != 0 || n0 < 0 || n1 < n0)
+        die(EXIT_INTERNAL, "internal: screen_product of columns [%d, %d) (the first a multiple of %d)", n0, n1, SCREEN_COLS);
     if (screen_mode == SCREEN_BF16) screen_product_bf16(out, ldo, rows, M, panels, K, n0, n1);
     else if (screen_mode == SCREEN_PORTABLE) screen_product_portable(out, ldo, rows, M, panels, K, n0, n1);
     else die(EXIT_INTERNAL, "internal: screen_product called with the screening off");

@@ -9,13 +9,14 @@
  * tokens/s on gelu-4l's shape (batch 4 x 1024, random weights in memory; and batch 1 x 1024
  * keeping the hooks `cleanup all`'s clean pass keeps, the shape it runs at paper scale) with
  * and without the unembedding and the time share outside the big matmuls
- * (attention and glue) next to PyTorch's, tokenizer MB/s on generated English-like text (when
+ * (attention and glue) next to PyTorch's, Section 3.2's logits of one row as the float product
+ * and as the bfloat16 screen (where the CPU has AVX512_BF16), tokenizer MB/s on generated English-like text (when
  * ../shared/data/20B_tokenizer.json is there), model load time and `cleanup all`
  * wall and CPU time on synthetic gelu-4l-shaped weights, with and without the scan
  * (--skip scan: its share), next to the same protocol in PyTorch
  * (tools/protocol_torch.py, when torch is there) (with --all), and peak RSS.
  *
- * usage: build/bench [--quick] [--all] [--rows N] [--only peak|matmul|forward|tokenizer]
+ * usage: build/bench [--quick] [--all] [--rows N] [--only peak|matmul|forward|screen|tokenizer]
  * Wall-clock timings take the best of several runs: the machine is shared.
  * Not part of `make test`. */
 #if defined(__unix__) || defined(__APPLE__)
@@ -40,7 +41,7 @@
 #endif
 
 static int quick;
-static const char *only = ""; /* --only peak|matmul|forward|tokenizer: one section */
+static const char *only = ""; /* --only peak|matmul|forward|screen|tokenizer: one section */
 
 /* CPU seconds of this process (all threads): unlike wall time, not inflated
  * when other programs share the cores. */
@@ -464,6 +465,57 @@ static void bench_forward(double peak2) {
 
 /* ---- tokenizer ------------------------------------------------------------- */
 
+/* ---- Section 3.2's logits: the bfloat16 screen against the float product ------------ */
+
+/* One row of Section 3.2 at gelu-4l's shape: 1024 positions x 512 against all 48,262
+ * columns of W_U, as the float product (matmul_at, a block of 1024 columns at a time, as
+ * the exact path does) and as the screening product (kernels.h screen_product, the same
+ * blocks), 2 threads, best of 3 each, alternated in this run. */
+static void bench_screen(void) {
+    enum { T = 1024, D = 512, V = 48262, BLOCK = 1024 };
+    float *x = rand_floats((size_t)T * D, 1.0f, 11), *xt = rand_floats((size_t)D * T, 1.0f, 12);
+    float *w = rand_floats((size_t)D * V, 0.05f, 13), *out = rand_floats((size_t)T * BLOCK, 1.0f, 14);
+    uint32_t *rows, *panels;
+    double best_f = 1e30, best_s = 1e30, flops = 2.0 * T * D * V;
+    int r, c0;
+    printf("\nSection 3.2's logits, one row (%d x %d x %d, 2 threads, best of 3):\n", T, D, V);
+    if (!screen_name()) {
+        printf("  screening: off on this machine (no AVX512_BF16, or CLEANUP_BF16=off): skipped\n");
+        free(x), free(xt), free(w), free(out);
+        return;
+    }
+    rows = malloc(sizeof(uint32_t) * screen_rows_words(T, D));
+    panels = malloc(sizeof(uint32_t) * screen_weights_words(D, V));
+    if (!rows || !panels) {
+        printf("  out of memory: skipped\n");
+        free(x), free(xt), free(w), free(out), free(rows), free(panels);
+        return;
+    }
+    set_thread_count(2);
+    screen_pack_weights(panels, w, V, D, V);
+    for (r = 0; r < 3; r++) {
+        double t = now_seconds();
+        for (c0 = 0; c0 < V; c0 += BLOCK) {
+            const int nc = V - c0 < BLOCK ? V - c0 : BLOCK;
+            matmul_at(out, nc, xt, T, w + c0, V, NULL, T, D, nc);
+        }
+        t = now_seconds() - t;
+        if (t < best_f) best_f = t;
+        t = now_seconds();
+        screen_pack_rows(rows, x, D, T, D);
+        for (c0 = 0; c0 < V; c0 += BLOCK) {
+            const int nc = V - c0 < BLOCK ? V - c0 : BLOCK;
+            screen_product(out, nc, rows, T, panels, D, c0, c0 + nc);
+        }
+        t = now_seconds() - t;
+        if (t < best_s) best_s = t;
+    }
+    printf("  float (matmul_at, %s): %.1f ms, %.0f GFLOP/s\n", kernels_name(), 1e3 * best_f, flops / best_f / 1e9);
+    printf("  bfloat16 screen (%s): %.1f ms, %.0f GFLOP/s: %.2fx the float product\n", screen_name(), 1e3 * best_s,
+           flops / best_s / 1e9, best_f / best_s);
+    free(x), free(xt), free(w), free(out), free(rows), free(panels);
+}
+
 static void bench_tokenizer(void) {
     static const char *words[] = {
         "the", "of", "and", "to", "in", "a", "is", "that", "for", "it", "as", "was", "with", "be", "by", "on",
@@ -671,7 +723,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--rows") && i + 1 < argc) rows = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--only") && i + 1 < argc) only = argv[++i];
         else {
-            fprintf(stderr, "usage: bench [--quick] [--all] [--rows N] [--only peak|matmul|forward|tokenizer]\n");
+            fprintf(stderr, "usage: bench [--quick] [--all] [--rows N] [--only peak|matmul|forward|screen|tokenizer]\n");
             return 1;
         }
     }
@@ -711,6 +763,7 @@ int main(int argc, char **argv) {
     fflush(stdout);
     if (!*only || !strcmp(only, "matmul")) bench_matmul(p1, p2);
     if (!*only || !strcmp(only, "forward")) bench_forward(p2);
+    if (!*only || !strcmp(only, "screen")) bench_screen();
     if (!*only || !strcmp(only, "tokenizer")) bench_tokenizer();
     if (all) bench_all(rows);
 #if defined(__unix__) || defined(__APPLE__)
