@@ -1,6 +1,7 @@
 /* kernels.c - see kernels.h. The public entry points forward to one table
  * of kernels (kernels_impl.h), chosen once by kernels_init. */
 #include "kernels.h"
+#include "kernels_bf16.h"
 #include "kernels_impl.h"
 #include "util.h"
 

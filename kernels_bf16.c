@@ -4,10 +4,7 @@
  * -mavx512f -mavx512bf16 for this file only; kernels.c calls it only where the CPU has
  * AVX512_BF16 and the operating system saves the zmm registers. Without those flags
  * (other CPUs, other compilers) it compiles to a stub that kernels.c never calls. */
-#include "kernels_impl.h"
-
-#include <stdint.h>
-#include <string.h>
+#include "kernels_bf16.h"
 
 #if defined(__AVX512F__) && defined(__AVX512BF16__)
 #include <immintrin.h>
