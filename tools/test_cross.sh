@@ -43,6 +43,11 @@ triplet() {
         riscv64) echo riscv64-linux-gnu ;; *) return 1 ;;
     esac
 }
+debarch() { # Debian's name for the architecture (its cross C library: libc6-dev-NAME-cross)
+    case $1 in
+        aarch64) echo arm64 ;; armhf) echo armhf ;; s390x) echo s390x ;; i686) echo i386 ;; riscv64) echo riscv64 ;;
+    esac
+}
 emulator() {
     case $1 in
         aarch64) echo qemu-aarch64-static ;; armhf) echo qemu-arm-static ;;
@@ -56,6 +61,8 @@ missing=""
 for a in "$@"; do
     t=$(triplet "$a") || { echo "test_cross: unknown architecture '$a' (aarch64 armhf s390x i686 riscv64)" >&2; exit 1; }
     command -v "$t-gcc" >/dev/null 2>&1 || missing="$missing gcc-$t"
+    # the cross C library is only a Recommends of gcc-$t, which --no-install-recommends skips
+    [ -f "/usr/$t/include/stdio.h" ] || missing="$missing libc6-dev-$(debarch "$a")-cross"
     command -v "$(emulator "$a")" >/dev/null 2>&1 || case $missing in *qemu-user-static*) ;; *) missing="$missing qemu-user-static" ;; esac
 done
 if [ -n "$missing" ]; then
