@@ -12,8 +12,9 @@
  * the float logit f = fl(x . W_U[:,v]) + b_U[v] satisfy
  *   |s + b_U[v] - f| <= C ||x|| ||W_U[:,v]|| + Cb |b_U[v]| + A(x)
  * with C = screen_error(D) + gamma_{D+1} (the float chain's own rounding, 2^-24 a step,
- * around the exact sum), Cb = gamma_{D+1}, A the absolute terms (denormals), and
- * sum |x| |w| <= ||x|| ||w|| (Cauchy-Schwarz). Column v is a candidate when its upper
+ * around the exact sum), Cb = gamma_{D+1}, each with a slack of 2^-30 for the bound's own
+ * double arithmetic, A the absolute terms (denormals), and sum |x| |w| <= ||x|| ||w||
+ * (Cauchy-Schwarz). Column v is a candidate when its upper
  * bound reaches the second highest lower bound of any two other columns. */
 #ifndef CLEANUP_TOP2_SCREEN_H
 #define CLEANUP_TOP2_SCREEN_H
