@@ -74,15 +74,13 @@ static void *sec32_begin(const ExpInputs *in, int n_rows, int T, int batch_rows)
     return f;
 }
 
-/* The row's top-2 indices into f->top1 and f->second, from f->nf (ln_final's output):
- * the logits a block of columns at a time for all positions, each block's top-2 scan
- * continued per position (top2_scan: the indices of logits_top2 over the whole row). */
+/* The row's top-2 indices into f->top1 and f->second, from f->nf_t (ln_final's output,
+ * transposed): the logits a block of columns at a time for all positions, each block's
+ * top-2 scan continued per position (top2_scan: the indices of logits_top2 over the whole
+ * row). */
 static void sec32_top2_exact(Sec32 *f, const Model *m, int T) {
     const int D = m->cfg.d_model, V = m->cfg.d_vocab;
     int c0, pos;
-    /* transposed once a row: the products read it where it is (matmul_at), where a
-     * row-major a was packed, a transposition, again for each of the 48 blocks */
-    transpose_floats(f->nf_t, T + 16, f->nf, D, T, D);
     for (c0 = 0; c0 < V; c0 += SEC32_LOGIT_COLS) {
         const int nc = V - c0 < SEC32_LOGIT_COLS ? V - c0 : SEC32_LOGIT_COLS;
         matmul_at(f->logits, nc, f->nf_t, T + 16, m->W_U + c0, V, m->b_U + c0, T, D, nc);
@@ -123,7 +121,11 @@ static void sec32_batch(void *state, const ExpInputs *in, ExpBatch *batch) {
          * whatever the hook holds); each element the same chain as in one product */
         layernorm(f->nf, NULL, a->layer[m->cfg.n_layers - 1].resid_post + (size_t)b * T * D, m->lnf_w, m->lnf_b, T, D,
                   m->cfg.eps);
-        if (!f->screening || f->screen.T != T || top2_screen_row(&f->screen, m, f->nf, f->top1, f->second) != 0)
+        /* transposed once a row: the products read it where it is (matmul_at, matmul_pairs),
+         * where a row-major a was packed, a transposition, again for each of the 48 blocks */
+        transpose_floats(f->nf_t, T + 16, f->nf, D, T, D);
+        if (!f->screening || f->screen.T != T ||
+            top2_screen_row(&f->screen, m, f->nf, f->nf_t, T + 16, f->top1, f->second) != 0)
             sec32_top2_exact(f, m, T);
         if (first_row + b == f->last_row && f->screening) { /* its memory back for the rows after */
             top2_screen_free(&f->screen);

@@ -91,14 +91,21 @@ static int screen_bf16_runs(void) {
     return screen_bf16_compiled && active == &kernels_avx512 && (kernels_cpu_features() & KERNELS_CPU_AVX512_BF16);
 }
 
-/* The screening that goes with the active kernels (kernels.h: screen_name): CLEANUP_BF16
- * "off" keeps it off, "portable" selects the plain C one; unset, empty or "auto", the
- * instructions where they run. */
-static void screen_follow_kernels(void) {
+/* What CLEANUP_BF16 asks for: SCREEN_OFF ("off"), SCREEN_PORTABLE ("portable"), SCREEN_BF16
+ * (unset, empty or "auto": the instructions where they run), or -1 for anything else. */
+static int screen_setting(void) {
     const char *e = getenv("CLEANUP_BF16");
-    if (e && strcmp(e, "off") == 0) screen_mode = SCREEN_OFF;
-    else if (e && strcmp(e, "portable") == 0) screen_mode = SCREEN_PORTABLE;
-    else screen_mode = screen_bf16_runs() ? SCREEN_BF16 : SCREEN_OFF;
+    if (!e || !*e || strcmp(e, "auto") == 0) return SCREEN_BF16;
+    if (strcmp(e, "off") == 0) return SCREEN_OFF;
+    if (strcmp(e, "portable") == 0) return SCREEN_PORTABLE;
+    return -1;
+}
+
+/* The screening that goes with the active kernels (kernels.h: screen_name). */
+static void screen_follow_kernels(void) {
+    const int want = screen_setting();
+    if (want == SCREEN_BF16) screen_mode = screen_bf16_runs() ? SCREEN_BF16 : SCREEN_OFF;
+    else screen_mode = want == SCREEN_PORTABLE ? SCREEN_PORTABLE : SCREEN_OFF;
 }
 
 void kernels_use_table(const KernelTable *t) {
@@ -117,9 +124,8 @@ int kernels_use(const char *name) {
 
 int kernels_init(const char **why) {
     const KernelTable *t = kernels_choose(getenv("CLEANUP_SIMD"), kernels_cpu_features(), why);
-    const char *bf16 = getenv("CLEANUP_BF16");
     if (!t) return -1;
-    if (bf16 && *bf16 && strcmp(bf16, "auto") != 0 && strcmp(bf16, "off") != 0 && strcmp(bf16, "portable") != 0) {
+    if (screen_setting() < 0) {
         *why = "unknown value (expected auto, off or portable)";
         return -2;
     }

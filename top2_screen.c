@@ -40,7 +40,7 @@ size_t top2_screen_bytes(const Model *m, int T) {
     const size_t cands = (size_t)T * TOP2_SCREEN_CAP;
     if (!screen_name()) return 0;
     return screen_weights_words(D, V) * sizeof(uint32_t) + (size_t)V * (3 * sizeof(double) + 3 * sizeof(float)) +
-           screen_rows_words(T, D) * sizeof(uint32_t) + (size_t)T * (TOP2_SCREEN_BLOCK + D) * sizeof(float) +
+           screen_rows_words(T, D) * sizeof(uint32_t) + (size_t)T * TOP2_SCREEN_BLOCK * sizeof(float) +
            (size_t)T * (3 * sizeof(double) + sizeof(Top2Bounds)) +
            cands * (3 * sizeof(int) + sizeof(uint64_t) + sizeof(double) + 2 * sizeof(float)) + (size_t)(n_groups(V) + 1) * sizeof(int);
 }
@@ -95,7 +95,6 @@ int top2_screen_init(Top2Screen *s, const Model *m, int T) {
     screen_pack_weights(s->panels, m->W_U, V, D, V);
     s->rows = xalloc_array(screen_rows_words(T, D), sizeof(uint32_t), "logits screening");
     s->screened = xalloc_array((size_t)T * TOP2_SCREEN_BLOCK, sizeof(float), "logits screening");
-    s->xt = xalloc_array((size_t)T * D, sizeof(float), "logits screening");
     s->x_norm = xalloc_array((size_t)T, sizeof(double), "logits screening");
     s->x_abs = xalloc_array((size_t)T, sizeof(double), "logits screening");
     s->margin = xalloc_array((size_t)T, sizeof(double), "logits screening");
@@ -121,7 +120,6 @@ void top2_screen_free(Top2Screen *s) {
     free(s->lo_f);
     free(s->rows);
     free(s->screened);
-    free(s->xt);
     free(s->x_norm);
     free(s->x_abs);
     free(s->margin);
@@ -218,7 +216,7 @@ static int by_key(const void *a, const void *b) {
 
 /* The candidates' exact logits (matmul_pairs: each the chain matmul_at computes for it),
  * grouped by TOP2_SCREEN_GROUP columns: each group streams its part of W_U's rows. */
-static void exact_logits(Top2Screen *s, const Model *m, const float *x) {
+static void exact_logits(Top2Screen *s, const Model *m, const float *xt, int ldxt) {
     const int T = s->T, D = s->D, V = s->V, G = n_groups(V);
     int *next = xalloc_array((size_t)G, sizeof(int), "logits screening");
     int t, g, i;
@@ -240,27 +238,26 @@ static void exact_logits(Top2Screen *s, const Model *m, const float *x) {
         s->q_pos[i] = (int)(s->order[i] & 0xffffffffu) / TOP2_SCREEN_CAP;
         s->q_col[i] = (int)(s->order[i] >> 32);
     }
-    transpose_floats(s->xt, T, x, D, T, D); /* xt[d * T + t] = x[t * D + d] */
 #ifdef _OPENMP
 #pragma omp parallel for schedule(dynamic, 1)
 #endif
     for (g = 0; g < G; g++) {
         const int q0 = s->group_start[g], n = s->group_start[g + 1] - q0;
-        if (n > 0) matmul_pairs(s->q_logit + q0, s->xt, T, s->q_pos + q0, m->W_U, V, s->q_col + q0, m->b_U, n, D);
+        if (n > 0) matmul_pairs(s->q_logit + q0, xt, ldxt, s->q_pos + q0, m->W_U, V, s->q_col + q0, m->b_U, n, D);
     }
     for (i = 0; i < s->group_start[G]; i++) s->cand_logit[s->order[i] & 0xffffffffu] = s->q_logit[i];
 }
 
-int top2_screen_row(Top2Screen *s, const Model *m, const float *x, int *top1, int *top2) {
+int top2_screen_row(Top2Screen *s, const Model *m, const float *x, const float *xt, int ldxt, int *top1, int *top2) {
     const int T = s->T, D = s->D, V = s->V;
     int t, c0, bad = 0, overflow = 0;
     if (!s->panels) return -1;
     for (t = 0; t < T; t++) {
-        const float *xt = x + (size_t)t * D;
+        const float *xr = x + (size_t)t * D;
         double sumsq = 0.0, amax = 0.0, xn, mag;
         int d;
         for (d = 0; d < D; d++) {
-            const double v = xt[d];
+            const double v = xr[d];
             if (!(fabs(v) <= amax)) amax = isnan(v) ? HUGE_VAL : fabs(v);
             sumsq += v * v;
         }
@@ -287,7 +284,7 @@ int top2_screen_row(Top2Screen *s, const Model *m, const float *x, int *top1, in
         prune(s, t); /* by the final lb2 */
     }
     if (overflow) return -1;
-    exact_logits(s, m, x);
+    exact_logits(s, m, xt, ldxt);
     /* logits_top2's scan over each position's candidates in column order: every column left
      * out is below two candidates, so it changes neither index */
     for (t = 0; t < T; t++) {

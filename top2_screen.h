@@ -50,7 +50,6 @@ typedef struct {
     double col_max, b_max;       /* max col, max |b_U| */
     uint32_t *rows;              /* the row's positions packed */
     float *screened;             /* [T, TOP2_SCREEN_BLOCK] a block of columns' screened products */
-    float *xt;                   /* [D, T] the row's positions transposed, for matmul_pairs */
     double *x_norm, *x_abs;      /* [T] ||x|| (rounded up), the absolute term A(x) */
     double *margin;              /* [T] what the float tests may be off by, A(x) included */
     Top2Bounds *bounds;          /* [T] */
@@ -76,9 +75,11 @@ int top2_screen_init(Top2Screen *s, const Model *m, int T);
 void top2_screen_free(Top2Screen *s);
 
 /* top1[t], top2[t] for t < T: logits_top2's indices on x[t] W_U + b_U (x [T, D], the
- * row's ln_final output). Returns 0, or -1 with nothing set when this row must take the
- * exact path (a value of x not finite or too large, or a position with more than
- * TOP2_SCREEN_CAP candidates). Threads share the work. */
-int top2_screen_row(Top2Screen *s, const Model *m, const float *x, int *top1, int *top2);
+ * row's ln_final output; xt the same transposed, x[t, d] at xt[d * ldxt + t], as the
+ * exact path's matmul_at reads it: the candidates' logits read it too). Returns 0, or -1
+ * with nothing set when this row must take the exact path (a value of x not finite or
+ * too large, or a position with more than TOP2_SCREEN_CAP candidates). Threads share the
+ * work. */
+int top2_screen_row(Top2Screen *s, const Model *m, const float *x, const float *xt, int ldxt, int *top1, int *top2);
 
 #endif

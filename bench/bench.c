@@ -729,8 +729,10 @@ int main(int argc, char **argv) {
     }
     {
         const char *why;
-        if (kernels_init(&why)) {
-            fprintf(stderr, "bench: CLEANUP_SIMD=%s: %s\n", getenv("CLEANUP_SIMD"), why);
+        const int rc = kernels_init(&why);
+        if (rc) {
+            const char *var = rc == -2 ? "CLEANUP_BF16" : "CLEANUP_SIMD";
+            fprintf(stderr, "bench: %s=%s: %s\n", var, getenv(var), why);
             return 1;
         }
     }

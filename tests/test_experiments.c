@@ -630,7 +630,7 @@ int main(void) {
     Dataset ds;
     const char *why;
     if (kernels_init(&why)) { /* the kernels users get (CLEANUP_SIMD) */
-        printf("  CLEANUP_SIMD: %s\n", why);
+        printf("  kernels_init (CLEANUP_SIMD, CLEANUP_BF16): %s\n", why);
         return 1;
     }
     build_model(&m);

@@ -488,7 +488,7 @@ static void test_hooks_kept_alone(void) {
 int main(void) {
     const char *why;
     if (kernels_init(&why)) { /* the kernels users get (CLEANUP_SIMD) */
-        printf("  CLEANUP_SIMD: %s\n", why);
+        printf("  kernels_init (CLEANUP_SIMD, CLEANUP_BF16): %s\n", why);
         return 1;
     }
     test_processing_preserves_function();

@@ -234,7 +234,7 @@ static void test_paper_table(void) {
 int main(void) {
     const char *why;
     if (kernels_init(&why)) {
-        printf("  CLEANUP_SIMD: %s\n", why);
+        printf("  kernels_init (CLEANUP_SIMD, CLEANUP_BF16): %s\n", why);
         return 1;
     }
     test_paper_table();

@@ -19,22 +19,23 @@
 enum { T = 75, D = 41, V = 2600 };
 
 /* The exact path: matmul_at's logits, logits_top2 per position. */
-static void exact_top2(const Model *m, const float *x, int *top1, int *top2) {
-    float *xt = malloc(sizeof(float) * D * T), *lg = malloc(sizeof(float) * T * V);
-    int t, d;
-    for (t = 0; t < T; t++)
-        for (d = 0; d < D; d++) xt[(size_t)d * T + t] = x[(size_t)t * D + d];
+static void exact_top2(const Model *m, const float *xt, int *top1, int *top2) {
+    float *lg = malloc(sizeof(float) * T * V);
+    int t;
     matmul_at(lg, V, xt, T, m->W_U, V, m->b_U, T, D, V);
     for (t = 0; t < T; t++) logits_top2(lg + (size_t)t * V, V, &top1[t], &top2[t]);
-    free(xt);
     free(lg);
 }
 
 /* One row against the exact path; returns top2_screen_row's code. */
 static int check_row(Top2Screen *s, const Model *m, const float *x, const char *what) {
-    int want1[T], want2[T], got1[T], got2[T], t, same = 1, rc;
-    exact_top2(m, x, want1, want2);
-    rc = top2_screen_row(s, m, x, got1, got2);
+    float *xt = malloc(sizeof(float) * D * T);
+    int want1[T], want2[T], got1[T], got2[T], t, d, same = 1, rc;
+    for (t = 0; t < T; t++)
+        for (d = 0; d < D; d++) xt[(size_t)d * T + t] = x[(size_t)t * D + d];
+    exact_top2(m, xt, want1, want2);
+    rc = top2_screen_row(s, m, x, xt, T, got1, got2);
+    free(xt);
     if (rc == 0) {
         for (t = 0; t < T; t++)
             if (got1[t] != want1[t] || got2[t] != want2[t]) {
