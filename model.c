@@ -1493,6 +1493,169 @@ static void normalize_with_scale(float *out, const float *x, const float *scale,
     }
 }
 
+/* Rows of a block's row-wise parts computed together (a layernorm and the products that
+ * read it; the MLP): the MLP's [CHUNK_ROWS, M] hidden activations (384 KB for gelu-4l)
+ * stay in L2 from the product with W_in through the activation function to the product
+ * with W_out, and a layernorm's rows are still in cache for the products. Each chunk goes
+ * to the next thread free: shares fixed in advance kept one thread waiting whenever the
+ * host slowed the other (the two threads' times in the MLP differed by up to 10%, either
+ * way, run to run); 1024 rows make 22 chunks, so the last one leaves at most 2% of the
+ * work to one thread. Every element is the same chain as in one product over all rows,
+ * and the layernorms and activations are row by row or elementwise: the same bits
+ * whatever the chunks and whoever computes them. */
+#ifndef CHUNK_ROWS
+#define CHUNK_ROWS 48
+#endif
+
+/* The chunks of rows [0, BT): how many, and chunk k's first row (*r0) and rows (returned). */
+static int chunk_count(int BT) {
+    return (BT + CHUNK_ROWS - 1) / CHUNK_ROWS;
+}
+
+static int chunk_rows(int k, int BT, int *r0) {
+    *r0 = k * CHUNK_ROWS;
+    return BT - *r0 < CHUNK_ROWS ? BT - *r0 : CHUNK_ROWS;
+}
+
+/* ln1 and the attention's inputs of the rows [r0, r0 + n) (a chunk): ln1_normalized, q and
+ * k (with_qk), v (with_v); the products read ln1_normalized as it is when with_qk is 0 (Fig
+ * 3's rerun keeps the clean ones). When the hook is not kept, the normalized rows live in
+ * `rows`, the thread's own [CHUNK_ROWS, D] buffer (a shared [B,T,D] array only sent them to
+ * memory and back). */
+static void attention_input_rows(const ModelConfig *c, const LayerWeights *w, const LayerActivations *X, int r0, int n,
+                                 int with_qk, int with_v, float *rows) {
+    const int D = c->d_model, HD = c->n_heads * c->d_head;
+    /* without with_qk the products read the kept hook (run_block checks it is kept) */
+    float *x = X->ln1_normalized ? X->ln1_normalized + (size_t)r0 * D : with_qk ? rows : NULL;
+    if (with_qk) {
+        layernorm(x, X->ln1_scale + r0, X->resid_pre + (size_t)r0 * D, w->ln1_w, w->ln1_b, n, D, c->eps);
+        matmul_packed(X->q + (size_t)r0 * HD, HD, x, D, &w->W_Q_panels, w->b_Q, n);
+        matmul_packed(X->k + (size_t)r0 * HD, HD, x, D, &w->W_K_panels, w->b_K, n);
+    }
+    if (with_v) matmul_packed(X->v + (size_t)r0 * HD, HD, x, D, &w->W_V_panels, w->b_V, n);
+}
+
+/* ln2, the MLP and resid_post of the rows [r0, r0 + n): ln2_normalized, mlp_pre =
+ * ln2_normalized W_in + b_in (in mlp_post when mlp_pre is not kept), mlp_post =
+ * act(mlp_pre), mlp_out = mlp_post W_out + b_out, resid_post = resid_mid + mlp_out.
+ * ln2_normalized and mlp_post, when not kept, are the thread's own buffers `rows` [CHUNK_ROWS,
+ * D] and `hidden` [CHUNK_ROWS, M] (96 and 384 KB for gelu-4l, in L2): shared [B,T,M] arrays
+ * (8 MB a row) sent every chunk to memory and back (the MLP's samples 5% fewer in a 60-row
+ * profile; the same bits). */
+static void mlp_rows(const ModelConfig *c, const LayerWeights *w, const LayerActivations *X, int r0, int n, float *hidden,
+                     float *rows) {
+    const int D = c->d_model, M = c->d_mlp;
+    const size_t at = (size_t)r0 * D;
+    float *post = X->mlp_post ? X->mlp_post + (size_t)r0 * M : hidden;
+    float *pre = X->mlp_pre ? X->mlp_pre + (size_t)r0 * M : post;
+    float *x = X->ln2_normalized ? X->ln2_normalized + at : rows;
+    layernorm(x, X->ln2_scale + r0, X->resid_mid + at, w->ln2_w, w->ln2_b, n, D, c->eps);
+    matmul_packed(pre, M, x, D, &w->W_in_packed, w->b_in, n);
+    if (X->mlp_pre) memcpy(post, pre, (size_t)n * M * sizeof(float));
+    if (c->act_fn == ACT_GELU) gelu_erf(post, (size_t)n * M);
+    else if (c->act_fn == ACT_GELU_NEW) gelu_tanh(post, (size_t)n * M);
+    else relu(post, (size_t)n * M);
+    matmul_packed(X->mlp_out + at, D, post, M, &w->W_out_packed, w->b_out, n);
+    add_floats(X->resid_post + at, X->resid_mid + at, X->mlp_out + at, (size_t)n * D);
+}
+
+/* The next block's attention inputs, computed chunk by chunk inside this block's attention
+ * region right after the MLP of the same rows (see attention): its weights, its arrays, and
+ * which inputs it computes (attention_input_rows). */
+typedef struct {
+    const LayerWeights *w;
+    LayerActivations X;
+    int with_qk, with_v;
+} NextInputs;
+
+/* The attention's tasks, one per (row b, query tile qt), are dealt largest tile first:
+ * task (n_qb - 1 - qt) * B + b. A chunk of rows [r0, r0 + n) can go on (its MLP) once the
+ * tasks of every tile holding one of its rows are done: the largest of those task numbers. */
+static int attention_task_of_row(int r, int B, int T, int n_qb) {
+    return (n_qb - 1 - (r % T) / ATTN_QB) * B + r / T;
+}
+
+static int chunk_ready_after(int r0, int n, int B, int T, int n_qb) {
+    int r, last = 0;
+    for (r = r0; r < r0 + n; r++) {
+        const int t = attention_task_of_row(r, B, T, n_qb);
+        if (t > last) last = t;
+    }
+    return last;
+}
+
+/* Rows [r0, r0 + n) of a batch: a chunk. */
+typedef struct {
+    int r0, n;
+} RowRange;
+
+/* The chunks of rows [0, B*T) in the order their attention tiles finish (the task they
+ * wait for, then the chunk): the first chunks dealt out are the first that can go on. The
+ * last two are cut in halves (24 rows for CHUNK_ROWS 48, two register tiles high): the
+ * other thread then waits at most half a chunk's MLP at the region's end. *count gets the
+ * number of chunks. */
+static RowRange *chunks_in_ready_order(int B, int T, int n_qb, int *count) {
+    const int BT = B * T, n = chunk_count(BT), halves = n >= 2 ? 2 : 0;
+    int *order = xalloc_array((size_t)n, sizeof *order, "attention"), *after = xalloc_array((size_t)n, sizeof *after, "attention");
+    RowRange *out = xalloc_array((size_t)n + (size_t)halves, sizeof *out, "attention");
+    int k, j, m = 0;
+    for (k = 0; k < n; k++) {
+        int r0;
+        const int rows = chunk_rows(k, BT, &r0);
+        after[k] = chunk_ready_after(r0, rows, B, T, n_qb);
+    }
+    for (k = 0; k < n; k++) { /* insertion sort by (after, k): a few dozen chunks a row */
+        for (j = k; j > 0 && after[order[j - 1]] > after[k]; j--) order[j] = order[j - 1];
+        order[j] = k;
+    }
+    for (k = 0; k < n; k++) {
+        int r0;
+        const int rows = chunk_rows(order[k], BT, &r0), half = rows / 2;
+        if (k >= n - halves && half > 0) {
+            out[m].r0 = r0;
+            out[m++].n = half;
+            out[m].r0 = r0 + half;
+            out[m++].n = rows - half;
+        } else {
+            out[m].r0 = r0;
+            out[m++].n = rows;
+        }
+    }
+    free(order);
+    free(after);
+    *count = m;
+    return out;
+}
+
+/* Task t of the attention is done: its rows of resid_after are written (flushed before the
+ * flag, so a thread that sees the flag sees them). */
+static void mark_task_done(int *done, int t) {
+#ifdef _OPENMP
+#pragma omp flush
+#pragma omp atomic write
+#endif
+    done[t] = 1;
+}
+
+/* Waits until every attention task holding a row of [r0, r0 + n) is done (the other thread
+ * is finishing it: the tasks are dealt out before any chunk). */
+static void wait_for_rows(int *done, int r0, int n, int B, int T, int n_qb) {
+    int r;
+    for (r = r0; r < r0 + n; r++) {
+        const int t = attention_task_of_row(r, B, T, n_qb);
+        int flag;
+        do {
+#ifdef _OPENMP
+#pragma omp atomic read
+#endif
+            flag = done[t];
+        } while (!flag);
+    }
+#ifdef _OPENMP
+#pragma omp flush
+#endif
+}
+
 /* One thread's tiles of the attention (z: when the block does not keep the hook; pattern:
  * when it keeps no pattern tiles, which the tiles are computed in instead). */
 typedef struct {
@@ -1605,21 +1768,43 @@ static void attention_pattern_tile(float *pt, float *query_t, float *scores, flo
  * pattern tile where it is kept. With reuse (the pattern kept from the same batch's
  * run), the pattern is read instead of recomputed: its tiles as the product reads
  * them, or else the pattern hook. attn_out, when the block does not keep it (NULL), is a
- * tile in the thread's own buffer until the residual sum reads it. */
+ * tile in the thread's own buffer until the residual sum reads it.
+ *
+ * Then, in the same parallel region, the block's MLP (mlp_rows; not in an attention-only
+ * block) and, when next is not NULL, the next block's resid_pre (a copy of this one's
+ * resid_post) and attention inputs (attention_input_rows), chunk by chunk: a thread that has
+ * no tile left goes on with the chunks whose tiles are done (the order they finish in),
+ * instead of waiting at the end of the attention, the MLP and a copy for the other thread's
+ * last task (about 4% of both threads' time at paper scale went to such waits). The next
+ * block's inputs may share work arrays (q, k, v) with this block's: a chunk's rows of them
+ * are rewritten only after every tile reading them is done (a tile reads its own queries,
+ * and its keys and values from key_t and the value panels, copies made before any chunk;
+ * the caller passes no next block when the tiles read v itself: a kept pattern reused).
+ * Each row is computed by the same operations as before, whoever computes it: the same
+ * bits whatever the order and the thread count. */
 static void attention(const ModelConfig *c, const LayerWeights *w, LayerActivations *X, float *resid_after,
-                      Activations *a, int B, int T, int reuse) {
+                      Activations *a, int B, int T, int reuse, const NextInputs *next) {
     const int H = c->n_heads, dh = c->d_head, HD = H * dh, D = c->d_model;
     const int n_qb = pattern_tile_count(T), read_tiles = reuse && X->pattern_tiles;
     const int read_pattern = reuse && !read_tiles && X->pattern;
+    const int with_mlp = !c->attn_only;
     const size_t tiles_floats = pattern_tiles_floats(T);
     float *key_t = a->key_t;
     PackedWeights *vp = xalloc_array((size_t)B * H, sizeof *vp, "attention");
-    int task;
+    int *task_done = xalloc_array((size_t)B * n_qb, sizeof *task_done, "attention");
+    int n_chunks = 0;
+    RowRange *chunks = with_mlp ? chunks_in_ready_order(B, T, n_qb, &n_chunks) : NULL;
+    const int need_rows = with_mlp && (!X->ln2_normalized || (next && next->with_qk && !next->X.ln1_normalized));
+    int task, i;
+    if (next && (read_pattern || !with_mlp))
+        die(EXIT_INTERNAL, "internal: the next block's inputs after an attention reading v itself or without an MLP");
 #ifdef _OPENMP
 #pragma omp parallel
 #endif
     {
         AttentionTiles tl;
+        float *hidden = with_mlp && !X->mlp_post ? xalloc_array((size_t)CHUNK_ROWS * c->d_mlp, sizeof(float), "MLP") : NULL;
+        float *rows = need_rows ? xalloc_array((size_t)CHUNK_ROWS * D, sizeof(float), "MLP") : NULL;
         tl.pattern = X->pattern_tiles ? NULL : xalloc_array((size_t)ATTN_QB * T, sizeof(float), "attention tile");
         tl.query_t = xalloc_array((size_t)ATTN_QB * dh, sizeof(float), "attention tile");
         tl.z = X->z ? NULL : xalloc_array((size_t)ATTN_QB * dh, sizeof(float), "attention tile");
@@ -1627,7 +1812,7 @@ static void attention(const ModelConfig *c, const LayerWeights *w, LayerActivati
         if (!read_pattern) prepare_heads(read_tiles ? NULL : key_t, vp, a, X->k, X->v, B, T, H, dh); /* a barrier */
         /* Tiles with the most keys first, so the threads finish together. */
 #ifdef _OPENMP
-#pragma omp for schedule(dynamic, 1)
+#pragma omp for schedule(dynamic, 1) nowait
 #endif
         for (task = 0; task < B * n_qb; task++) {
             const int b = task % B, i0 = (n_qb - 1 - task / B) * ATTN_QB;
@@ -1668,13 +1853,54 @@ static void attention(const ModelConfig *c, const LayerWeights *w, LayerActivati
                     add_floats(out + (size_t)i * D, h == 0 ? w->b_O : out + (size_t)i * D, r + (size_t)i * H * D, (size_t)D);
             }
             add_floats(resid_after + row0 * D, X->resid_pre + row0 * D, out, (size_t)mb * D);
+            mark_task_done(task_done, task);
+        }
+        /* (no barrier: the chunks wait for their own tiles) */
+#ifdef _OPENMP
+#pragma omp for schedule(dynamic, 1)
+#endif
+        for (i = 0; i < n_chunks; i++) {
+            const int r0 = chunks[i].r0, n = chunks[i].n;
+            wait_for_rows(task_done, r0, n, B, T, n_qb);
+            mlp_rows(c, w, X, r0, n, hidden, rows);
+            if (next) {
+                memcpy(next->X.resid_pre + (size_t)r0 * D, X->resid_post + (size_t)r0 * D, (size_t)n * D * sizeof(float));
+                attention_input_rows(c, next->w, &next->X, r0, n, next->with_qk, next->with_v, rows);
+            }
         }
         free(tl.pattern);
         free(tl.query_t);
         free(tl.z);
         free(tl.out);
+        free(hidden);
+        free(rows);
     }
     free(vp);
+    free(task_done);
+    free(chunks);
+}
+
+/* ln1 and the attention's inputs of rows [0, BT) (attention_input_rows), by chunks, in one
+ * parallel region (there were four). */
+static void attention_inputs(const ModelConfig *c, const LayerWeights *w, LayerActivations *X, int BT, int with_qk,
+                             int with_v) {
+    const int D = c->d_model, n_chunks = chunk_count(BT);
+    int chunk;
+#ifdef _OPENMP
+#pragma omp parallel if (n_chunks > 1)
+#endif
+    {
+        float *rows = X->ln1_normalized || !with_qk ? NULL : xalloc_array((size_t)CHUNK_ROWS * D, sizeof(float), "attention");
+#ifdef _OPENMP
+#pragma omp for schedule(dynamic, 1)
+#endif
+        for (chunk = 0; chunk < n_chunks; chunk++) {
+            int r0;
+            const int n = chunk_rows(chunk, BT, &r0);
+            attention_input_rows(c, w, X, r0, n, with_qk, with_v, rows);
+        }
+        free(rows);
+    }
 }
 
 /* out = x over n floats, elementwise, shared between the threads (one thread copying a
@@ -1720,133 +1946,54 @@ static void patch_values(const ModelConfig *c, const LayerWeights *w, Activation
     }
 }
 
-/* Rows of a block's row-wise parts computed together (a layernorm and the products that
- * read it; the MLP): the MLP's [CHUNK_ROWS, M] hidden activations (384 KB for gelu-4l)
- * stay in L2 from the product with W_in through the activation function to the product
- * with W_out, and a layernorm's rows are still in cache for the products. Each chunk goes
- * to the next thread free: shares fixed in advance kept one thread waiting whenever the
- * host slowed the other (the two threads' times in the MLP differed by up to 10%, either
- * way, run to run); 1024 rows make 22 chunks, so the last one leaves at most 2% of the
- * work to one thread. Every element is the same chain as in one product over all rows,
- * and the layernorms and activations are row by row or elementwise: the same bits
- * whatever the chunks and whoever computes them. */
-#ifndef CHUNK_ROWS
-#define CHUNK_ROWS 48
-#endif
-
-/* The chunks of rows [0, BT): how many, and chunk k's first row (*r0) and rows (returned). */
-static int chunk_count(int BT) {
-    return (BT + CHUNK_ROWS - 1) / CHUNK_ROWS;
+/* Which of block l's attention inputs its forward computes: q and k unless Fig 3's patched
+ * rerun keeps the clean queries, keys and pattern it already has (its first block), v
+ * unless every head's values are patched (patch_values makes them). */
+static void block_inputs(const ForwardOptions *opt, int l, int *with_qk, int *with_v) {
+    *with_qk = !(opt->reuse_attention_pattern && l == opt->start_layer);
+    *with_v = !(opt->v_patch_layer == l && !opt->v_patch_heads);
 }
 
-static int chunk_rows(int k, int BT, int *r0) {
-    *r0 = k * CHUNK_ROWS;
-    return BT - *r0 < CHUNK_ROWS ? BT - *r0 : CHUNK_ROWS;
-}
-
-/* ln1 and the attention's inputs of rows [0, BT), by chunks (one parallel region where
- * there were four): ln1_normalized, q and k (with_qk), v (with_v); the products read
- * ln1_normalized as it is when with_qk is 0 (Fig 3's rerun keeps the clean ones). When
- * the hook is not kept (NULL), a chunk's normalized rows live in the thread's own buffer
- * (a shared [B,T,D] array only sent them to memory and back). */
-static void attention_inputs(const ModelConfig *c, const LayerWeights *w, LayerActivations *X, int BT, int with_qk,
-                             int with_v) {
-    const int D = c->d_model, HD = c->n_heads * c->d_head, n_chunks = chunk_count(BT);
-    int chunk;
-#ifdef _OPENMP
-#pragma omp parallel if (n_chunks > 1)
-#endif
-    {
-        float *normalized =
-            X->ln1_normalized || !with_qk ? NULL : xalloc_array((size_t)CHUNK_ROWS * D, sizeof(float), "attention");
-#ifdef _OPENMP
-#pragma omp for schedule(dynamic, 1)
-#endif
-        for (chunk = 0; chunk < n_chunks; chunk++) {
-            int r0;
-            const int n = chunk_rows(chunk, BT, &r0);
-            /* without with_qk the products read the kept hook (run_block checks it is kept) */
-            float *x = normalized ? normalized : X->ln1_normalized ? X->ln1_normalized + (size_t)r0 * D : NULL;
-            if (with_qk) {
-                layernorm(x, X->ln1_scale + r0, X->resid_pre + (size_t)r0 * D, w->ln1_w, w->ln1_b, n, D, c->eps);
-                matmul_packed(X->q + (size_t)r0 * HD, HD, x, D, &w->W_Q_panels, w->b_Q, n);
-                matmul_packed(X->k + (size_t)r0 * HD, HD, x, D, &w->W_K_panels, w->b_K, n);
-            }
-            if (with_v) matmul_packed(X->v + (size_t)r0 * HD, HD, x, D, &w->W_V_panels, w->b_V, n);
-        }
-        free(normalized);
-    }
-}
-
-/* ln2, the MLP and resid_post of rows [0, BT), by chunks: ln2_normalized, mlp_pre =
- * ln2_normalized W_in + b_in (in mlp_post when mlp_pre is not kept), mlp_post =
- * act(mlp_pre), mlp_out = mlp_post W_out + b_out, resid_post = resid_mid + mlp_out.
- * ln2_normalized and mlp_post, when not kept (NULL), are the thread's own chunk buffers
- * (96 and 384 KB for gelu-4l, in L2): shared [B,T,M] arrays (8 MB a row) sent every chunk
- * to memory and back (the MLP's samples 5% fewer in a 60-row profile; the same bits). */
-static void mlp(const ModelConfig *c, const LayerWeights *w, LayerActivations *X, int BT) {
-    const int D = c->d_model, M = c->d_mlp, n_chunks = chunk_count(BT);
-    int chunk;
-#ifdef _OPENMP
-#pragma omp parallel if (n_chunks > 1)
-#endif
-    {
-        float *hidden = X->mlp_post ? NULL : xalloc_array((size_t)CHUNK_ROWS * M, sizeof(float), "MLP");
-        float *normalized = X->ln2_normalized ? NULL : xalloc_array((size_t)CHUNK_ROWS * D, sizeof(float), "MLP");
-#ifdef _OPENMP
-#pragma omp for schedule(dynamic, 1)
-#endif
-        for (chunk = 0; chunk < n_chunks; chunk++) {
-            int r0;
-            const int n = chunk_rows(chunk, BT, &r0);
-            const size_t at = (size_t)r0 * D;
-            float *post = hidden ? hidden : X->mlp_post + (size_t)r0 * M;
-            float *pre = X->mlp_pre ? X->mlp_pre + (size_t)r0 * M : post;
-            float *x = normalized ? normalized : X->ln2_normalized + at;
-            layernorm(x, X->ln2_scale + r0, X->resid_mid + at, w->ln2_w, w->ln2_b, n, D, c->eps);
-            matmul_packed(pre, M, x, D, &w->W_in_packed, w->b_in, n);
-            if (X->mlp_pre) memcpy(post, pre, (size_t)n * M * sizeof(float));
-            if (c->act_fn == ACT_GELU) gelu_erf(post, (size_t)n * M);
-            else if (c->act_fn == ACT_GELU_NEW) gelu_tanh(post, (size_t)n * M);
-            else relu(post, (size_t)n * M);
-            matmul_packed(X->mlp_out + at, D, post, M, &w->W_out_packed, w->b_out, n);
-            add_floats(X->resid_post + at, X->resid_mid + at, X->mlp_out + at, (size_t)n * D);
-        }
-        free(hidden);
-        free(normalized);
-    }
-}
-
-/* One transformer block: ln1 and the attention's inputs, attention, (ln2, MLP),
- * filling the hooks layer l keeps.
+/* One transformer block: ln1 and the attention's inputs (unless the previous block computed
+ * them: inputs_done), attention, (ln2, MLP), filling the hooks layer l keeps; and, when l is
+ * not the last block and nothing prevents it, the next block's resid_pre and attention
+ * inputs with the MLP (attention): returns 1 when it did.
  * b_Q/b_K/b_V [H,dh] are already the packed [H*dh] bias of the packed matrices. */
-static void run_block(const Model *m, Activations *a, int l, int B, int T, const ForwardOptions *opt) {
+static int run_block(const Model *m, Activations *a, int l, int B, int T, const ForwardOptions *opt, int inputs_done,
+                     int last) {
     const ModelConfig *c = &m->cfg;
     const LayerWeights *w = &m->layers[l];
     LayerActivations X = block_arrays(a, l);
     size_t BT = (size_t)B * T;
-
-    /* Fig 3's patched rerun keeps the clean queries, keys and pattern it already has. */
+    int with_qk, with_v;
     const int reuse = opt->reuse_attention_pattern && l == opt->start_layer;
-    const int all_heads_patched = opt->v_patch_layer == l && !opt->v_patch_heads;
+    /* the tiles read v itself when they reuse a kept pattern (no tiles kept) */
+    const int tiles_read_v = reuse && !X.pattern_tiles && X.pattern;
+    const int chain = l < last && !c->attn_only && !tiles_read_v;
+    NextInputs next;
+    block_inputs(opt, l, &with_qk, &with_v);
     if (reuse && !(X.pattern_tiles || X.pattern || (a->layer[l].q && a->layer[l].k)))
         die(EXIT_INTERNAL, "internal: reusing layer %d's attention needs its pattern tiles, its pattern or q and k kept",
             l);
-    if (reuse && !all_heads_patched && !a->layer[l].ln1_normalized)
+    if (reuse && with_v && !a->layer[l].ln1_normalized)
         die(EXIT_INTERNAL, "internal: reusing layer %d's attention needs its ln1_normalized kept", l);
 
-    attention_inputs(c, w, &X, (int)BT, !reuse, !all_heads_patched);
+    if (!inputs_done) attention_inputs(c, w, &X, (int)BT, with_qk, with_v);
     if (opt->v_patch_layer == l) patch_values(c, w, a, X.v, BT, opt);
+    if (chain) {
+        next.w = &m->layers[l + 1];
+        next.X = block_arrays(a, l + 1);
+        block_inputs(opt, l + 1, &next.with_qk, &next.with_v);
+    }
     /* An attention-only block has no resid_mid (nor a buffer for it): its sum is resid_post. */
-    attention(c, w, &X, c->attn_only ? X.resid_post : X.resid_mid, a, B, T, reuse);
-    if (c->attn_only) return;
-    mlp(c, w, &X, (int)BT);
+    attention(c, w, &X, c->attn_only ? X.resid_post : X.resid_mid, a, B, T, reuse, chain ? &next : NULL);
+    return chain;
 }
 
 void model_forward(const Model *m, Activations *a, const int *tokens, int n_rows, int n_pos, const ForwardOptions *opt) {
     const ModelConfig *c = &m->cfg;
     ForwardOptions plain = forward_options_default();
-    int last = c->n_layers - 1, l;
+    int last = c->n_layers - 1, l, inputs_done = 0;
     size_t BT = (size_t)n_rows * n_pos;
     if (!opt) opt = &plain;
     if (n_rows > a->max_rows || n_pos > a->max_pos || n_rows <= 0 || n_pos <= 0)
@@ -1857,8 +2004,9 @@ void model_forward(const Model *m, Activations *a, const int *tokens, int n_rows
     if (opt->stop_after_layer >= 0 && opt->stop_after_layer < last) last = opt->stop_after_layer;
     if (opt->start_layer == 0) embed_tokens(m, a, tokens, n_rows, n_pos);
     for (l = opt->start_layer; l <= last; l++) {
-        if (l > opt->start_layer) copy_floats(a->layer[l].resid_pre, a->layer[l - 1].resid_post, BT * c->d_model);
-        run_block(m, a, l, n_rows, n_pos, opt);
+        if (l > opt->start_layer && !inputs_done)
+            copy_floats(a->layer[l].resid_pre, a->layer[l - 1].resid_post, BT * c->d_model);
+        inputs_done = run_block(m, a, l, n_rows, n_pos, opt, inputs_done, last);
     }
     if (last != c->n_layers - 1) return;
     layernorm(a->lnf_normalized, a->lnf_scale, a->layer[last].resid_post, m->lnf_w, m->lnf_b, (int)BT, c->d_model, c->eps);
