@@ -19,8 +19,12 @@
  * thread stacks, the tokenizer, small scratch (about 15 MB of RSS on Linux x86-64). */
 #define EXP_PROGRAM_BYTES ((size_t)16 << 20)
 /* Positions whose projection ratios are computed at once (in parallel) before being
- * appended to their Samples; bounds the scratch to EXP_STAT_CHUNK x statistics floats. */
-#define EXP_STAT_CHUNK 256
+ * appended to their Samples; bounds the scratch to EXP_STAT_CHUNK x statistics floats
+ * (2.7 MB at paper scale, 1300 statistics). Each chunk ends twice with a barrier, where one
+ * thread waits for the other's last block: 256 positions a chunk gave 8 of those a row
+ * (about 1% of both threads' time at paper scale), 512 gives 4 (a third of that waiting
+ * left in a 60-row profile; 1024, a quarter, for 2.7 MB more). */
+#define EXP_STAT_CHUNK 512
 
 /* ------------------------------------------------------------------------ */
 /* The units                                                                 */
