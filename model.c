@@ -1499,8 +1499,8 @@ static void normalize_with_scale(float *out, const float *x, const float *scale,
  * with W_out, and a layernorm's rows are still in cache for the products. Each chunk goes
  * to the next thread free: shares fixed in advance kept one thread waiting whenever the
  * host slowed the other (the two threads' times in the MLP differed by up to 10%, either
- * way, run to run); 1024 rows make 22 chunks, so the last one leaves at most 2% of the
- * work to one thread. Every element is the same chain as in one product over all rows,
+ * way, run to run); 1024 rows make 22 chunks, the last ones dealt in smaller pieces
+ * (chunks_in_ready_order). Every element is the same chain as in one product over all rows,
  * and the layernorms and activations are row by row or elementwise: the same bits
  * whatever the chunks and whoever computes them. */
 #ifndef CHUNK_ROWS
@@ -1568,12 +1568,21 @@ typedef struct {
     int with_qk, with_v;
 } NextInputs;
 
-/* The attention's tasks, one per (row b, query tile qt), are dealt largest tile first:
- * task (n_qb - 1 - qt) * B + b. A chunk of rows [r0, r0 + n) can go on (its MLP) once the
- * tasks of every tile holding one of its rows are done: the largest of those task numbers. */
+/* The attention's tasks, one per (row b, query tile qt), are dealt largest tile first
+ * (the threads then finish together): task (n_qb - 1 - qt) * B + b. attention_task_tile
+ * gives a task's tile (its query tile, *b its row), attention_task_of_row the task holding
+ * flattened row r; the chunks' waits rely on the two agreeing. */
+static int attention_task_tile(int task, int B, int n_qb, int *b) {
+    *b = task % B;
+    return n_qb - 1 - task / B;
+}
+
 static int attention_task_of_row(int r, int B, int T, int n_qb) {
     return (n_qb - 1 - (r % T) / ATTN_QB) * B + r / T;
 }
+
+/* A chunk of rows [r0, r0 + n) can go on (its MLP) once the tasks of every tile holding one
+ * of its rows are done: the largest of those task numbers. */
 
 static int chunk_ready_after(int r0, int n, int B, int T, int n_qb) {
     int r, last = 0;
@@ -1637,8 +1646,8 @@ static void mark_task_done(int *done, int t) {
     done[t] = 1;
 }
 
-/* Waits until every attention task holding a row of [r0, r0 + n) is done (the other thread
- * is finishing it: the tasks are dealt out before any chunk). */
+/* Waits until every attention task holding a row of [r0, r0 + n) is done (another thread is
+ * finishing it: every task is dealt out before any chunk, and tasks wait on nothing). */
 static void wait_for_rows(int *done, int r0, int n, int B, int T, int n_qb) {
     int r;
     for (r = r0; r < r0 + n; r++) {
@@ -1779,11 +1788,12 @@ static void attention_pattern_tile(float *pt, float *query_t, float *scores, flo
  * block's inputs may share work arrays (q, k, v) with this block's: a chunk's rows of them
  * are rewritten only after every tile reading them is done (a tile reads its own queries,
  * and its keys and values from key_t and the value panels, copies made before any chunk;
- * the caller passes no next block when the tiles read v itself: a kept pattern reused).
+ * it leaves the next block alone when the tiles read v itself: a kept pattern reused).
  * Each row is computed by the same operations as before, whoever computes it: the same
- * bits whatever the order and the thread count. */
-static void attention(const ModelConfig *c, const LayerWeights *w, LayerActivations *X, float *resid_after,
-                      Activations *a, int B, int T, int reuse, const NextInputs *next) {
+ * bits whatever the order and the thread count. Returns 1 when it computed the next
+ * block's resid_pre and inputs, 0 when the caller still has to. */
+static int attention(const ModelConfig *c, const LayerWeights *w, LayerActivations *X, float *resid_after,
+                     Activations *a, int B, int T, int reuse, const NextInputs *next) {
     const int H = c->n_heads, dh = c->d_head, HD = H * dh, D = c->d_model;
     const int n_qb = pattern_tile_count(T), read_tiles = reuse && X->pattern_tiles;
     const int read_pattern = reuse && !read_tiles && X->pattern;
@@ -1796,8 +1806,9 @@ static void attention(const ModelConfig *c, const LayerWeights *w, LayerActivati
     RowRange *chunks = with_mlp ? chunks_in_ready_order(B, T, n_qb, &n_chunks) : NULL;
     const int need_rows = with_mlp && (!X->ln2_normalized || (next && next->with_qk && !next->X.ln1_normalized));
     int task, i;
-    if (next && (read_pattern || !with_mlp))
-        die(EXIT_INTERNAL, "internal: the next block's inputs after an attention reading v itself or without an MLP");
+    /* The next block's inputs need the MLP's chunks, and tiles that leave v alone once
+     * they start (a reused kept pattern reads v itself: no next block then). */
+    if (!with_mlp || read_pattern) next = NULL;
 #ifdef _OPENMP
 #pragma omp parallel
 #endif
@@ -1810,12 +1821,13 @@ static void attention(const ModelConfig *c, const LayerWeights *w, LayerActivati
         tl.z = X->z ? NULL : xalloc_array((size_t)ATTN_QB * dh, sizeof(float), "attention tile");
         tl.out = X->attn_out ? NULL : xalloc_array((size_t)ATTN_QB * D, sizeof(float), "attention tile");
         if (!read_pattern) prepare_heads(read_tiles ? NULL : key_t, vp, a, X->k, X->v, B, T, H, dh); /* a barrier */
-        /* Tiles with the most keys first, so the threads finish together. */
+        /* Tiles with the most keys first (attention_task_tile). */
 #ifdef _OPENMP
 #pragma omp for schedule(dynamic, 1) nowait
 #endif
         for (task = 0; task < B * n_qb; task++) {
-            const int b = task % B, i0 = (n_qb - 1 - task / B) * ATTN_QB;
+            int b;
+            const int i0 = attention_task_tile(task, B, n_qb, &b) * ATTN_QB;
             const int mb = T - i0 < ATTN_QB ? T - i0 : ATTN_QB, nk = i0 + mb;
             const size_t row0 = (size_t)b * T + i0; /* first (row, position) of the tile */
             float *out = tl.out ? tl.out : X->attn_out + row0 * D;
@@ -1878,6 +1890,7 @@ static void attention(const ModelConfig *c, const LayerWeights *w, LayerActivati
     free(vp);
     free(task_done);
     free(chunks);
+    return next != NULL;
 }
 
 /* ln1 and the attention's inputs of rows [0, BT) (attention_input_rows), by chunks, in one
@@ -1967,9 +1980,6 @@ static int run_block(const Model *m, Activations *a, int l, int B, int T, const 
     size_t BT = (size_t)B * T;
     int with_qk, with_v;
     const int reuse = opt->reuse_attention_pattern && l == opt->start_layer;
-    /* the tiles read v itself when they reuse a kept pattern (no tiles kept) */
-    const int tiles_read_v = reuse && !X.pattern_tiles && X.pattern;
-    const int chain = l < last && !c->attn_only && !tiles_read_v;
     NextInputs next;
     block_inputs(opt, l, &with_qk, &with_v);
     if (reuse && !(X.pattern_tiles || X.pattern || (a->layer[l].q && a->layer[l].k)))
@@ -1980,14 +1990,13 @@ static int run_block(const Model *m, Activations *a, int l, int B, int T, const 
 
     if (!inputs_done) attention_inputs(c, w, &X, (int)BT, with_qk, with_v);
     if (opt->v_patch_layer == l) patch_values(c, w, a, X.v, BT, opt);
-    if (chain) {
+    if (l < last) {
         next.w = &m->layers[l + 1];
         next.X = block_arrays(a, l + 1);
         block_inputs(opt, l + 1, &next.with_qk, &next.with_v);
     }
     /* An attention-only block has no resid_mid (nor a buffer for it): its sum is resid_post. */
-    attention(c, w, &X, c->attn_only ? X.resid_post : X.resid_mid, a, B, T, reuse, chain ? &next : NULL);
-    return chain;
+    return attention(c, w, &X, c->attn_only ? X.resid_post : X.resid_mid, a, B, T, reuse, l < last ? &next : NULL);
 }
 
 void model_forward(const Model *m, Activations *a, const int *tokens, int n_rows, int n_pos, const ForwardOptions *opt) {
