@@ -63,7 +63,8 @@ static int *parse_token_list(const char *s, int *count) {
     return ids;
 }
 
-/* Writes one hook as text; the batch dimension (one row here) is dropped. */
+/* Writes one hook as text, in its TransformerLens shape (HookView's strides); the batch
+ * dimension (one row here) is dropped. */
 static int write_hook_dat(const char *dir, const char *name, const HookView *v, Error *err) {
     char *file_name = xalloc_array(strlen(name) + 8, 1, "file name"), *path, *buf;
     size_t rows = 1, last, r, j, cap, used = 0;
@@ -79,8 +80,14 @@ static int write_hook_dat(const char *dir, const char *name, const HookView *v, 
     for (d = 1; d < v->ndim; d++) used += (size_t)snprintf(buf + used, cap - used, " %d", v->shape[d]);
     buf[used++] = '\n';
     for (r = 0; r < rows; r++) {
+        const float *row = v->data;
+        size_t rest = r;
+        for (d = v->ndim - 2; d >= 1; d--) { /* r's index along each middle dimension */
+            row += rest % (size_t)v->shape[d] * v->stride[d];
+            rest /= (size_t)v->shape[d];
+        }
         for (j = 0; j < last; j++)
-            used += (size_t)snprintf(buf + used, cap - used, j ? " %.9g" : "%.9g", v->data[r * last + j]);
+            used += (size_t)snprintf(buf + used, cap - used, j ? " %.9g" : "%.9g", row[j * v->stride[v->ndim - 1]]);
         buf[used++] = '\n';
     }
     rc = write_file_atomic(path, buf, used, err);

@@ -257,7 +257,7 @@ void exp_hooks_resid_locations(const Model *m, HookRequest *req) {
 }
 
 const float *head_output(const Model *m, const Activations *a, int l, int h, int b, int t) {
-    return a->layer[l].result + (((size_t)b * a->n_pos + t) * m->cfg.n_heads + h) * m->cfg.d_model;
+    return hook_result_at(&m->cfg, a, l, b, t, h);
 }
 
 void cleaners_output(float *out, const Model *m, const ExpHeads *hd, const Activations *a, int b, int t) {

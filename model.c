@@ -1186,13 +1186,25 @@ static int hook_shape(HookKind k, const ModelConfig *c, int B, int T, int shape[
 /* hook_view, with `name` (as the caller spelled it) in the messages. */
 static int hook_view_named(const Model *m, const Activations *a, HookPoint p, const char *name, HookView *view,
                            Error *err) {
+    size_t step;
+    int d;
     if (!hook_kind_exists(p.kind, &m->cfg))
         return error_set_code(err, EXIT_USAGE, "hook '%s' does not exist in an attention-only model", name);
     view->data = *hook_field((Activations *)a, p);
     if (!view->data)
         return error_set_code(err, EXIT_USAGE, "hook '%s' was not kept in this run", name);
     view->ndim = hook_shape(p.kind, &m->cfg, a->n_rows, a->n_pos, view->shape);
+    for (d = view->ndim - 1, step = 1; d >= 0; step *= (size_t)view->shape[d--]) view->stride[d] = step;
+    for (d = view->ndim; d < 5; d++) view->stride[d] = 0;
+    if (p.kind == HOOK_RESULT) { /* [B,T,H,D] viewed on [B,H,T,D] */
+        view->stride[1] = (size_t)view->shape[3];
+        view->stride[2] = (size_t)view->shape[1] * view->shape[3];
+    }
     return 0;
+}
+
+const float *hook_result_at(const ModelConfig *c, const Activations *a, int l, int b, int t, int h) {
+    return a->layer[l].result + (((size_t)b * c->n_heads + h) * a->n_pos + t) * c->d_model;
 }
 
 int hook_view(const Model *m, const Activations *a, HookPoint p, HookView *view, Error *err) {
@@ -1755,7 +1767,7 @@ static void attention_pattern_tile(float *pt, float *query_t, float *scores, flo
  * attention-only block).
  * q,k,v,z [B,T,H,dh] (X holds the block's arrays: its kept hooks, work space for
  * the others, NULL for z, result, scores and pattern when not kept); scores,
- * pattern [B,H,T,T]; result [B,T,H,D]; attn_out, resid_pre, resid_after [B,T,D];
+ * pattern [B,H,T,T]; result [B,H,T,D] (hook_result_at); attn_out, resid_pre, resid_after [B,T,D];
  * a's key_t and value_panels the work space of prepare_heads.
  *
  * Fused per (row b, tile of ATTN_QB queries): for each head in order, the tile's
@@ -1859,10 +1871,10 @@ static int attention(const ModelConfig *c, const LayerWeights *w, LayerActivatio
                     else matmul_packed_add(out, D, z, ldz, &w->W_O_packed[h], mb);
                     continue;
                 }
-                r = X->result + (row0 * H + h) * D;
-                matmul_packed(r, H * D, z, ldz, &w->W_O_packed[h], NULL, mb);
+                r = X->result + (bh * T + i0) * D; /* the tile's rows of head h, one block */
+                matmul_packed(r, D, z, ldz, &w->W_O_packed[h], NULL, mb);
                 for (i = 0; i < mb; i++) /* (b_O + result_0 is result_0 + b_O, bit for bit) */
-                    add_floats(out + (size_t)i * D, h == 0 ? w->b_O : out + (size_t)i * D, r + (size_t)i * H * D, (size_t)D);
+                    add_floats(out + (size_t)i * D, h == 0 ? w->b_O : out + (size_t)i * D, r + (size_t)i * D, (size_t)D);
             }
             add_floats(resid_after + row0 * D, X->resid_pre + row0 * D, out, (size_t)mb * D);
             mark_task_done(task_done, task);

@@ -206,7 +206,7 @@ typedef struct {
     float *attn_scores;    /* [B,H,T,T] */
     float *pattern;        /* [B,H,T,T] */
     float *z;              /* [B,T,H,dh] */
-    float *result;         /* [B,T,H,D] */
+    float *result;         /* TransformerLens' [B,T,H,D], stored [B,H,T,D]: hook_result_at */
     float *attn_out;       /* [B,T,D] */
     float *resid_mid;      /* [B,T,D] */
     float *ln2_scale;      /* [B,T] always kept */
@@ -299,6 +299,13 @@ const float *pattern_tile(const Model *m, const Activations *a, int layer, int b
 /* 0 if every id is in [0, d_vocab) and n_pos <= n_ctx; else -1 naming `source`. */
 int model_check_tokens(const Model *m, const int *tokens, size_t n, int n_pos, const char *source, Error *err);
 
+/* hook_result of head h of layer l at (row b, position t) of the batch a last ran: D
+ * floats (the block must keep hook_result). The hook is stored head by head, [B,H,T,D], so
+ * that the attention writes each head's rows of a query tile as one contiguous block
+ * (writing them 16 KB apart, between the other heads' rows, took 13-27% longer at
+ * gelu-4l's shape: BENCHMARKS.md session 15); hook_view presents it as [B,T,H,D]. */
+const float *hook_result_at(const ModelConfig *c, const Activations *a, int l, int b, int t, int h);
+
 /* Intervention for Fig 4: hook_result of head `head` of layer `layer` at position
  * `pos` of row `row`, when that head's query, key and value input (the
  * ln1-normalised vector, i.e. hook_normalized) at `pos` is replaced by
@@ -351,11 +358,14 @@ void hook_point_name(HookPoint p, char *buf, size_t cap);
  * (EXIT_USAGE) for names that are no hook of a model with config c. */
 int hook_parse(const ModelConfig *c, const char *name, HookPoint *p, Error *err);
 
-/* A hook point's data in the current batch, for `cleanup run` and tests. */
+/* A hook point's data in the current batch, for `cleanup run` and tests: element
+ * (i0, i1, ...) of the TransformerLens shape is data[i0 * stride[0] + i1 * stride[1] + ...]
+ * (row-major strides for every hook but hook_result, which is stored head by head). */
 typedef struct {
     float *data;
-    int ndim;       /* including the batch dimension */
+    int ndim;          /* including the batch dimension */
     int shape[5];
+    size_t stride[5];  /* in floats */
 } HookView;
 
 /* The data of hook point p in the batch a last ran (shape with the batch

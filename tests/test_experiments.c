@@ -112,10 +112,6 @@ static ExpHeads default_heads(void) {
     return hd;
 }
 
-static const float *result_at(const Activations *a, int l, int h, int b, int t) {
-    return a->layer[l].result + (((size_t)b * a->n_pos + t) * H + h) * D;
-}
-
 /* PR(resid_post, MLP) - PR(resid_mid, MLP) = 1 and the cleaners' summed PR, per sample. */
 static void test_projection_identities(const Model *m, const Dataset *ds) {
     Activations a;
@@ -132,7 +128,7 @@ static void test_projection_identities(const Model *m, const Dataset *ds) {
     for (b = 0; b < ROWS; b++)
         for (t = 0; t < T; t++) {
             size_t bt = (size_t)b * T + t;
-            const float *w = result_at(&a, 0, 2, b, t);
+            const float *w = head_output(m, &a, 0, 2, b, t);
             double separate = 0, together;
             for (l = 0; l < L; l++) {
                 const float *mlp = a.layer[l].mlp_out + bt * D;
@@ -140,10 +136,10 @@ static void test_projection_identities(const Model *m, const Dataset *ds) {
                               projection_ratio(a.layer[l].resid_mid + bt * D, mlp, D);
                 if (fabs(diff - 1) > 1e-4) bad_mlp++;
             }
-            for (d = 0; d < D; d++) sum[d] = result_at(&a, 2, 1, b, t)[d] + result_at(&a, 2, 3, b, t)[d];
+            for (d = 0; d < D; d++) sum[d] = head_output(m, &a, 2, 1, b, t)[d] + head_output(m, &a, 2, 3, b, t)[d];
             cleaners_output(cleaners, m, &hd, &a, b, t);
-            for (d = 0; d < D; d++) bad_cleaners += cleaners[d] != (0.0f + result_at(&a, 2, 1, b, t)[d]) + result_at(&a, 2, 3, b, t)[d];
-            separate = projection_ratio(result_at(&a, 2, 1, b, t), w, D) + projection_ratio(result_at(&a, 2, 3, b, t), w, D);
+            for (d = 0; d < D; d++) bad_cleaners += cleaners[d] != (0.0f + head_output(m, &a, 2, 1, b, t)[d]) + head_output(m, &a, 2, 3, b, t)[d];
+            separate = projection_ratio(head_output(m, &a, 2, 1, b, t), w, D) + projection_ratio(head_output(m, &a, 2, 3, b, t), w, D);
             together = projection_ratio(sum, w, D);
             if (fabs(separate - together) > 1e-5 * (1 + fabs(together))) bad_sum++;
             if (fabs(separate - together) > worst) worst = fabs(separate - together);
@@ -232,7 +228,7 @@ static void test_patch_closed_form(const Model *m, const Dataset *ds) {
     for (b = 0; b < n_rows; b++)
         for (t = 0; t < T; t++) {
             size_t bt = (size_t)b * T + t;
-            memcpy(writer + bt * D, result_at(&a, 0, 2, b, t), D * sizeof(float));
+            memcpy(writer + bt * D, head_output(m, &a, 0, 2, b, t), D * sizeof(float));
             for (d = 0; d < D; d++) resid[bt * D + d] = a.layer[p].resid_pre[bt * D + d] - writer[bt * D + d];
             scale[bt] = a.layer[p].ln1_scale[bt];
         }
@@ -266,8 +262,9 @@ static void test_patch_closed_form(const Model *m, const Dataset *ds) {
                         for (e = 0; e < DH; e++) delta[d] += A * y[e] * WO[(size_t)e * D + d];
                 }
                 for (d = 0; d < D; d++) {
-                    double expect = clean_result[(((size_t)b * T + t) * H + h) * D + d] - delta[d];
-                    double got = result_at(&a, p, h, b, t)[d];
+                    /* (the copy has the hook's layout: the same offset as in a) */
+                    double expect = clean_result[head_output(m, &a, p, h, b, t) - a.layer[p].result + d] - delta[d];
+                    double got = head_output(m, &a, p, h, b, t)[d];
                     double diff = fabs(got - expect);
                     if (diff > worst) worst = diff;
                     if (diff > 1e-4 * (1 + fabs(expect))) bad++;
@@ -371,24 +368,24 @@ static void test_pass_samples(const Model *m, const Dataset *ds) {
     for (b = 0; b < ROWS; b++)
         for (t = 0; t < T; t++) {
             const size_t bt = (size_t)b * T + t;
-            const float *w = result_at(&a, 0, 2, b, t); /* the writer L0H2 */
+            const float *w = head_output(m, &a, 0, 2, b, t); /* the writer L0H2 */
             n = 0;
             for (h = 0; h < H; h++)
                 for (k = 0; k < NLOC; k++) {
                     const float *x = location_at(&a, k, loc, sizeof loc) + bt * D;
                     snprintf(names[n], sizeof names[n], "fig1.L0H%d.%s", h, loc);
-                    samples_add(&s[n++], (float)projection_ratio(x, result_at(&a, 0, h, b, t), D));
+                    samples_add(&s[n++], (float)projection_ratio(x, head_output(m, &a, 0, h, b, t), D));
                 }
             for (l = 0; l < L; l++) {
                 for (h = 0; h < H; h++) {
                     if (l == 0 && h == 2) continue;
                     snprintf(names[n], sizeof names[n], "fig2.L%dH%d", l, h);
-                    samples_add(&s[n++], (float)projection_ratio(result_at(&a, l, h, b, t), w, D));
+                    samples_add(&s[n++], (float)projection_ratio(head_output(m, &a, l, h, b, t), w, D));
                 }
                 snprintf(names[n], sizeof names[n], "fig2.MLP%d", l);
                 samples_add(&s[n++], (float)projection_ratio(a.layer[l].mlp_out + bt * D, w, D));
             }
-            for (d = 0; d < D; d++) sum[d] = 0.0f + result_at(&a, 2, 1, b, t)[d] + result_at(&a, 2, 3, b, t)[d];
+            for (d = 0; d < D; d++) sum[d] = 0.0f + head_output(m, &a, 2, 1, b, t)[d] + head_output(m, &a, 2, 3, b, t)[d];
             snprintf(names[n], sizeof names[n], "fig2.cleaners_sum");
             samples_add(&s[n++], (float)projection_ratio(sum, w, D));
             for (k = 0; k < NLOC; k++) {
@@ -398,7 +395,7 @@ static void test_pass_samples(const Model *m, const Dataset *ds) {
             }
             for (h = 0; h < H; h++) {
                 snprintf(names[n], sizeof names[n], "fig3.clean.L2H%d", h);
-                samples_add(&s[n++], (float)projection_ratio(result_at(&a, 2, h, b, t), w, D));
+                samples_add(&s[n++], (float)projection_ratio(head_output(m, &a, 2, h, b, t), w, D));
             }
         }
     CHECK(n == NS, "%d statistics (got %d)", NS, n);

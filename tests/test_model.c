@@ -140,7 +140,8 @@ static void test_processing_preserves_function(void) {
         CHECK(max_abs_diff(a.layer[l].ln1_scale, b.layer[l].ln1_scale, B * T) < 1e-4, "layer %d ln1 scale unchanged", l);
         CHECK(centred_diff(a.layer[l].resid_pre, b.layer[l].resid_pre, B * T, D) < 1e-4, "layer %d resid_pre = raw - mean", l);
         CHECK(centred_diff(a.layer[l].resid_post, b.layer[l].resid_post, B * T, D) < 1e-4, "layer %d resid_post = raw - mean", l);
-        /* every head result of the processed model has zero mean over D */
+        /* every head result of the processed model has zero mean over D (each of the
+         * B x T x H rows of D floats, whatever their order) */
         for (r = 0; r < B * T; r++)
             for (h = 0; h < 4; h++) {
                 double mean = 0;
@@ -206,7 +207,7 @@ static void test_interventions(int processed) {
 
     /* 3. remove L0H1's output from the value input: the closed form of docs/PROTOCOL.md section 5.3 */
     for (i = 0; i < (int)BT; i++)
-        for (d = 0; d < D; d++) resid[(size_t)i * D + d] -= clean.layer[0].result[((size_t)i * H + 1) * D + d];
+        for (d = 0; d < D; d++) resid[(size_t)i * D + d] -= hook_result_at(&m.cfg, &clean, 0, i / T, i % T, 1)[d];
     model_forward(&m, &patched, tokens, B, T, &opt);
     if (processed) {
         for (b = 0; b < B; b++)
@@ -215,9 +216,9 @@ static void test_interventions(int processed) {
                     const float *A = clean.layer[P].pattern + (((size_t)b * H + h) * T + i) * T;
                     const LayerWeights *w = &m.layers[P];
                     double expect[16];
-                    for (d = 0; d < D; d++) expect[d] = clean.layer[P].result[(((size_t)b * T + i) * H + h) * D + d];
+                    for (d = 0; d < D; d++) expect[d] = hook_result_at(&m.cfg, &clean, P, b, i, h)[d];
                     for (j = 0; j <= i; j++) {
-                        const float *wr = clean.layer[0].result + (((size_t)b * T + j) * H + 1) * D;
+                        const float *wr = hook_result_at(&m.cfg, &clean, 0, b, j, 1);
                         double s = clean.layer[P].ln1_scale[b * T + j], vv[4] = {0, 0, 0, 0};
                         for (e = 0; e < dh; e++)
                             for (d = 0; d < D; d++) vv[e] += wr[d] / s * w->W_V[((size_t)h * D + d) * dh + e];
@@ -228,7 +229,7 @@ static void test_interventions(int processed) {
                         }
                     }
                     for (d = 0; d < D; d++) {
-                        double diff = fabs(expect[d] - patched.layer[P].result[(((size_t)b * T + i) * H + h) * D + d]);
+                        double diff = fabs(expect[d] - hook_result_at(&m.cfg, &patched, P, b, i, h)[d]);
                         if (diff > worst) worst = diff;
                     }
                 }
@@ -279,7 +280,7 @@ static void test_interventions(int processed) {
         for (h = 0; h < H; h++) {
             int pos = T - 1 - b * 3;
             head_result_with_input(&m, &clean, b, 1, h, pos, clean.layer[1].ln1_normalized + ((size_t)b * T + pos) * D, out);
-            CHECK(max_abs_diff(out, clean.layer[1].result + (((size_t)b * T + pos) * H + h) * D, D) < 1e-5,
+            CHECK(max_abs_diff(out, hook_result_at(&m.cfg, &clean, 1, b, pos, h), D) < 1e-5,
                   "head_result_with_input(clean) = hook_result (row %d head %d)", b, h);
         }
     activations_free(&clean);
