@@ -1580,17 +1580,31 @@ typedef struct {
     int with_qk, with_v;
 } NextInputs;
 
-/* The attention's tasks, one per (row b, query tile qt), are dealt largest tile first
- * (the threads then finish together): task (n_qb - 1 - qt) * B + b. attention_task_tile
- * gives a task's tile (its query tile, *b its row), attention_task_of_row the task holding
- * flattened row r; the chunks' waits rely on the two agreeing. */
-static int attention_task_tile(int task, int B, int n_qb, int *b) {
+/* Query tiles an attention task holds: neighbours, each head's turn for all of them before
+ * the next head's, so that the head's transposed keys, packed values and W_O panel, read
+ * from L3 by the first tile, are still in L2 for the second (BENCHMARKS.md session 15). */
+#ifndef TILES_PER_TASK
+#define TILES_PER_TASK 2
+#endif
+
+/* The attention's tasks, one per (row b, group g of TILES_PER_TASK query tiles from the
+ * last), are dealt largest first (the threads then finish together): task g * B + b.
+ * attention_task_tiles gives a task's row (*b), its first query tile (returned, the
+ * largest) and how many (*n_tiles: first, first - 1, ...); attention_task_of_row the task
+ * holding flattened row r; the chunks' waits rely on the two agreeing. */
+static int attention_task_count(int B, int n_qb) {
+    return B * ((n_qb + TILES_PER_TASK - 1) / TILES_PER_TASK);
+}
+
+static int attention_task_tiles(int task, int B, int n_qb, int *b, int *n_tiles) {
+    const int first = n_qb - 1 - task / B * TILES_PER_TASK;
     *b = task % B;
-    return n_qb - 1 - task / B;
+    *n_tiles = first + 1 < TILES_PER_TASK ? first + 1 : TILES_PER_TASK;
+    return first;
 }
 
 static int attention_task_of_row(int r, int B, int T, int n_qb) {
-    return (n_qb - 1 - (r % T) / ATTN_QB) * B + r / T;
+    return (n_qb - 1 - (r % T) / ATTN_QB) / TILES_PER_TASK * B + r / T;
 }
 
 /* A chunk of rows [r0, r0 + n) can go on (its MLP) once the tasks of every tile holding one
@@ -1683,7 +1697,7 @@ typedef struct {
     float *pattern; /* [T, ATTN_QB] scores, then pattern, of one head's query tile, key by query */
     float *query_t; /* [dh, ATTN_QB] the tile's queries of one head, transposed */
     float *z;       /* [ATTN_QB, dh] */
-    float *out;     /* [ATTN_QB, D] the tile of attn_out, when the block does not keep it */
+    float *out;     /* [TILES_PER_TASK, ATTN_QB, D] the task's tiles of attn_out, when the block does not keep it */
 } AttentionTiles;
 
 /* Each (row b, head h)'s keys and values made ready once for the products of all its
@@ -1762,6 +1776,61 @@ static void attention_pattern_tile(float *pt, float *query_t, float *scores, flo
     }
 }
 
+/* What every task of one attention call reads: the block's arrays and weights, the keys and
+ * values prepare_heads made ready, and where the pattern comes from (computed; read from
+ * kept pattern tiles, read_tiles; read from the kept pattern hook, read_pattern). */
+typedef struct {
+    const LayerWeights *w;
+    const LayerActivations *X;
+    const float *key_t;
+    const PackedWeights *vp;
+    int T, H, dh, D, read_tiles, read_pattern;
+} AttentionJob;
+
+/* The rows of attn_out that query tile qt of row b adds up in, the k-th tile of its task:
+ * the hook's own rows, or the thread's buffer when the block does not keep it. */
+static float *tile_out(const AttentionJob *j, const AttentionTiles *tl, int b, int qt, int k) {
+    return tl->out ? tl->out + (size_t)k * ATTN_QB * j->D : j->X->attn_out + ((size_t)b * j->T + (size_t)qt * ATTN_QB) * j->D;
+}
+
+/* Head h's turn on query tile qt of row b (the k-th tile of its task): the tile's pattern
+ * (computed, or read when reused), z tile [mb, dh] = pattern tile [mb, nk] @ v [nk, dh],
+ * result tile [mb, D] = z tile @ W_O[h] [dh, D], and the tile's attn_out rows = b_O +
+ * result_0 + result_1 + ... (head by head, in order: h = 0 starts them), straight from the
+ * products when the result is not kept (x + y is y + x, bit for bit). */
+static void head_tile(const AttentionJob *j, AttentionTiles *tl, int b, int h, int qt, int k) {
+    const LayerActivations *X = j->X;
+    const int T = j->T, H = j->H, dh = j->dh, D = j->D, HD = H * dh;
+    const int i0 = qt * ATTN_QB, mb = T - i0 < ATTN_QB ? T - i0 : ATTN_QB, nk = i0 + mb;
+    const size_t row0 = (size_t)b * T + i0, bh = (size_t)b * H + h; /* first (row, position) of the tile */
+    float *out = tile_out(j, tl, b, qt, k);
+    float *kept_p = X->pattern ? X->pattern + (bh * T + i0) * T : NULL;
+    float *tile = X->pattern_tiles ? X->pattern_tiles + bh * pattern_tiles_floats(T) + pattern_tile_offset(i0) : tl->pattern;
+    const float *vh = X->v + (size_t)b * T * HD + (size_t)h * dh;
+    float *z = X->z ? X->z + row0 * HD + (size_t)h * dh : tl->z;
+    const int ldz = X->z ? HD : dh;
+    float *r;
+    int i;
+    if (j->read_pattern) {
+        matmul_strided(z, ldz, kept_p, T, vh, HD, NULL, mb, nk, dh);
+    } else {
+        if (!j->read_tiles)
+            attention_pattern_tile(tile, tl->query_t, X->attn_scores ? X->attn_scores + (bh * T + i0) * T : NULL,
+                                   kept_p, X->q + row0 * HD + (size_t)h * dh, j->key_t + bh * dh * key_stride(T),
+                                   (int)key_stride(T), i0, mb, T, HD, dh);
+        matmul_at_packed(z, ldz, tile, mb, &j->vp[bh], nk, mb);
+    }
+    if (!X->result) {
+        if (h == 0) matmul_packed(out, D, z, ldz, &j->w->W_O_packed[h], j->w->b_O, mb);
+        else matmul_packed_add(out, D, z, ldz, &j->w->W_O_packed[h], mb);
+        return;
+    }
+    r = X->result + (bh * T + i0) * D; /* the tile's rows of head h, one block */
+    matmul_packed(r, D, z, ldz, &j->w->W_O_packed[h], NULL, mb);
+    for (i = 0; i < mb; i++) /* (b_O + result_0 is result_0 + b_O, bit for bit) */
+        add_floats(out + (size_t)i * D, h == 0 ? j->w->b_O : out + (size_t)i * D, r + (size_t)i * D, (size_t)D);
+}
+
 /* Causal attention of one block, its output hook_attn_out = sum_h z_h @ W_O[h] + b_O,
  * and resid_after = resid_pre + attn_out (resid_mid, or resid_post of an
  * attention-only block).
@@ -1770,7 +1839,8 @@ static void attention_pattern_tile(float *pt, float *query_t, float *scores, flo
  * pattern [B,H,T,T]; result [B,H,T,D] (hook_result_at); attn_out, resid_pre, resid_after [B,T,D];
  * a's key_t and value_panels the work space of prepare_heads.
  *
- * Fused per (row b, tile of ATTN_QB queries): for each head in order, the tile's
+ * Fused per task (row b, TILES_PER_TASK neighbouring tiles of ATTN_QB queries), head by
+ * head, each of the task's tiles in turn (head_tile): the tile's
  * raw scores by one matmul against the keys 0..i0+QB-1 (the causal lower
  * triangle plus the diagonal tile), stored key by query, scale, mask and softmax
  * query by query (vectorized across them), z tile = pattern tile @ v,
@@ -1784,12 +1854,12 @@ static void attention_pattern_tile(float *pt, float *query_t, float *scores, flo
  *     dot += q[e] * k[e];   z[e] += p[j] * v[j][e];   r[d] += z[e] * W_O[e][d]
  * (the zeros above the diagonal add exactly nothing), and attn_out is
  * b_O + result_0 + result_1 + ... in head order: the same bits whatever is kept.
- * Each tile is computed by one thread from its inputs alone, so the result does
+ * Each task is computed by one thread from its inputs alone, so the result does
  * not depend on the thread count. A block that keeps its pattern tiles computes each
  * pattern tile where it is kept. With reuse (the pattern kept from the same batch's
  * run), the pattern is read instead of recomputed: its tiles as the product reads
- * them, or else the pattern hook. attn_out, when the block does not keep it (NULL), is a
- * tile in the thread's own buffer until the residual sum reads it.
+ * them, or else the pattern hook. attn_out, when the block does not keep it (NULL), is the
+ * task's tiles in the thread's own buffer until the residual sum reads them.
  *
  * Then, in the same parallel region, the block's MLP (mlp_rows; not in an attention-only
  * block) and, when next is not NULL, the next block's resid_pre (a copy of this one's
@@ -1806,14 +1876,15 @@ static void attention_pattern_tile(float *pt, float *query_t, float *scores, flo
  * block's resid_pre and inputs, 0 when the caller still has to. */
 static int attention(const ModelConfig *c, const LayerWeights *w, LayerActivations *X, float *resid_after,
                      Activations *a, int B, int T, int reuse, const NextInputs *next) {
-    const int H = c->n_heads, dh = c->d_head, HD = H * dh, D = c->d_model;
+    const int H = c->n_heads, dh = c->d_head, D = c->d_model;
     const int n_qb = pattern_tile_count(T), read_tiles = reuse && X->pattern_tiles;
     const int read_pattern = reuse && !read_tiles && X->pattern;
     const int with_mlp = !c->attn_only;
-    const size_t tiles_floats = pattern_tiles_floats(T);
     float *key_t = a->key_t;
     PackedWeights *vp = xalloc_array((size_t)B * H, sizeof *vp, "attention");
-    int *task_done = xalloc_array((size_t)B * n_qb, sizeof *task_done, "attention");
+    const AttentionJob job = {w, X, key_t, vp, T, H, dh, D, read_tiles, read_pattern};
+    const int n_tasks = attention_task_count(B, n_qb);
+    int *task_done = xalloc_array((size_t)n_tasks, sizeof *task_done, "attention");
     int n_chunks = 0;
     RowRange *chunks = with_mlp ? chunks_in_ready_order(B, T, n_qb, &n_chunks) : NULL;
     const int need_rows = with_mlp && (!X->ln2_normalized || (next && next->with_qk && !next->X.ln1_normalized));
@@ -1831,52 +1902,23 @@ static int attention(const ModelConfig *c, const LayerWeights *w, LayerActivatio
         tl.pattern = X->pattern_tiles ? NULL : xalloc_array((size_t)ATTN_QB * T, sizeof(float), "attention tile");
         tl.query_t = xalloc_array((size_t)ATTN_QB * dh, sizeof(float), "attention tile");
         tl.z = X->z ? NULL : xalloc_array((size_t)ATTN_QB * dh, sizeof(float), "attention tile");
-        tl.out = X->attn_out ? NULL : xalloc_array((size_t)ATTN_QB * D, sizeof(float), "attention tile");
+        tl.out = X->attn_out ? NULL : xalloc_array((size_t)TILES_PER_TASK * ATTN_QB * D, sizeof(float), "attention tile");
         if (!read_pattern) prepare_heads(read_tiles ? NULL : key_t, vp, a, X->k, X->v, B, T, H, dh); /* a barrier */
-        /* Tiles with the most keys first (attention_task_tile). */
+        /* Tiles with the most keys first (attention_task_tiles). */
 #ifdef _OPENMP
 #pragma omp for schedule(dynamic, 1) nowait
 #endif
-        for (task = 0; task < B * n_qb; task++) {
-            int b;
-            const int i0 = attention_task_tile(task, B, n_qb, &b) * ATTN_QB;
-            const int mb = T - i0 < ATTN_QB ? T - i0 : ATTN_QB, nk = i0 + mb;
-            const size_t row0 = (size_t)b * T + i0; /* first (row, position) of the tile */
-            float *out = tl.out ? tl.out : X->attn_out + row0 * D;
-            int h, i;
-            for (h = 0; h < H; h++) {
-                const size_t bh = (size_t)b * H + h;
-                float *kept_p = X->pattern ? X->pattern + (bh * T + i0) * T : NULL;
-                float *tile = X->pattern_tiles ? X->pattern_tiles + bh * tiles_floats + pattern_tile_offset(i0) : tl.pattern;
-                const float *vh = X->v + (size_t)b * T * HD + (size_t)h * dh;
-                float *z = X->z ? X->z + row0 * HD + (size_t)h * dh : tl.z;
-                const int ldz = X->z ? HD : dh;
-                float *r;
-                /* z tile [mb, dh] = pattern tile [mb, nk] @ v [nk, dh] */
-                if (read_pattern) {
-                    matmul_strided(z, ldz, kept_p, T, vh, HD, NULL, mb, nk, dh);
-                } else {
-                    if (!read_tiles)
-                        attention_pattern_tile(tile, tl.query_t,
-                                               X->attn_scores ? X->attn_scores + (bh * T + i0) * T : NULL, kept_p,
-                                               X->q + row0 * HD + (size_t)h * dh, key_t + bh * dh * key_stride(T),
-                                               (int)key_stride(T), i0, mb, T, HD, dh);
-                    matmul_at_packed(z, ldz, tile, mb, &vp[bh], nk, mb);
-                }
-                /* result tile [mb, D] = z tile @ W_O[h] [dh, D]; attn_out rows = b_O +
-                 * result_0 + result_1 + ..., straight from the products when the result
-                 * is not kept (x + y is y + x, bit for bit) */
-                if (!X->result) {
-                    if (h == 0) matmul_packed(out, D, z, ldz, &w->W_O_packed[h], w->b_O, mb);
-                    else matmul_packed_add(out, D, z, ldz, &w->W_O_packed[h], mb);
-                    continue;
-                }
-                r = X->result + (bh * T + i0) * D; /* the tile's rows of head h, one block */
-                matmul_packed(r, D, z, ldz, &w->W_O_packed[h], NULL, mb);
-                for (i = 0; i < mb; i++) /* (b_O + result_0 is result_0 + b_O, bit for bit) */
-                    add_floats(out + (size_t)i * D, h == 0 ? w->b_O : out + (size_t)i * D, r + (size_t)i * D, (size_t)D);
+        for (task = 0; task < n_tasks; task++) {
+            int b, n_tiles, h, k;
+            const int first = attention_task_tiles(task, B, n_qb, &b, &n_tiles);
+            for (h = 0; h < H; h++)
+                for (k = 0; k < n_tiles; k++) head_tile(&job, &tl, b, h, first - k, k);
+            for (k = 0; k < n_tiles; k++) {
+                const int i0 = (first - k) * ATTN_QB, mb = T - i0 < ATTN_QB ? T - i0 : ATTN_QB;
+                const size_t row0 = (size_t)b * T + i0;
+                add_floats(resid_after + row0 * D, X->resid_pre + row0 * D, tile_out(&job, &tl, b, first - k, k),
+                           (size_t)mb * D);
             }
-            add_floats(resid_after + row0 * D, X->resid_pre + row0 * D, out, (size_t)mb * D);
             mark_task_done(task_done, task);
         }
         /* (no barrier: the chunks wait for their own tiles) */
