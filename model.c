@@ -1802,7 +1802,8 @@ static void head_tile(const AttentionJob *j, AttentionTiles *tl, int b, int h, i
     const LayerActivations *X = j->X;
     const int T = j->T, H = j->H, dh = j->dh, D = j->D, HD = H * dh;
     const int i0 = qt * ATTN_QB, mb = T - i0 < ATTN_QB ? T - i0 : ATTN_QB, nk = i0 + mb;
-    const size_t row0 = (size_t)b * T + i0, bh = (size_t)b * H + h; /* first (row, position) of the tile */
+    const size_t row0 = (size_t)b * T + i0; /* first (row, position) of the tile */
+    const size_t bh = (size_t)b * H + h;
     float *out = tile_out(j, tl, b, qt, k);
     float *kept_p = X->pattern ? X->pattern + (bh * T + i0) * T : NULL;
     float *tile = X->pattern_tiles ? X->pattern_tiles + bh * pattern_tiles_floats(T) + pattern_tile_offset(i0) : tl->pattern;
