@@ -1183,6 +1183,12 @@ static int hook_shape(HookKind k, const ModelConfig *c, int B, int T, int shape[
     return hook_table[k].ndim;
 }
 
+/* Where hook_result keeps head h's vector at (row b, position t) of a batch of T positions:
+ * head by head, [B,H,T,D] (hook_result_at, model.h). The one place that knows the layout. */
+static size_t result_offset(int H, int T, int D, int b, int t, int h) {
+    return (((size_t)b * H + h) * T + t) * D;
+}
+
 /* hook_view, with `name` (as the caller spelled it) in the messages. */
 static int hook_view_named(const Model *m, const Activations *a, HookPoint p, const char *name, HookView *view,
                            Error *err) {
@@ -1196,15 +1202,17 @@ static int hook_view_named(const Model *m, const Activations *a, HookPoint p, co
     view->ndim = hook_shape(p.kind, &m->cfg, a->n_rows, a->n_pos, view->shape);
     for (d = view->ndim - 1, step = 1; d >= 0; step *= (size_t)view->shape[d--]) view->stride[d] = step;
     for (d = view->ndim; d < 5; d++) view->stride[d] = 0;
-    if (p.kind == HOOK_RESULT) { /* [B,T,H,D] viewed on [B,H,T,D] */
-        view->stride[1] = (size_t)view->shape[3];
-        view->stride[2] = (size_t)view->shape[1] * view->shape[3];
+    if (p.kind == HOOK_RESULT) { /* [B,T,H,D] on result_offset's storage */
+        const int H = m->cfg.n_heads, D = m->cfg.d_model, T = a->n_pos;
+        view->stride[0] = result_offset(H, T, D, 1, 0, 0);
+        view->stride[1] = result_offset(H, T, D, 0, 1, 0);
+        view->stride[2] = result_offset(H, T, D, 0, 0, 1);
     }
     return 0;
 }
 
 const float *hook_result_at(const ModelConfig *c, const Activations *a, int l, int b, int t, int h) {
-    return a->layer[l].result + (((size_t)b * c->n_heads + h) * a->n_pos + t) * c->d_model;
+    return a->layer[l].result + result_offset(c->n_heads, a->n_pos, c->d_model, b, t, h);
 }
 
 int hook_view(const Model *m, const Activations *a, HookPoint p, HookView *view, Error *err) {
@@ -1323,6 +1331,13 @@ int pattern_tile_count(int T) {
     return (T + ATTN_QB - 1) / ATTN_QB;
 }
 
+/* Query tile qt of T positions: its first position (*i0) and its rows (returned; the last
+ * tile may have fewer than ATTN_QB). */
+static int query_tile(int qt, int T, int *i0) {
+    *i0 = qt * ATTN_QB;
+    return T - *i0 < ATTN_QB ? T - *i0 : ATTN_QB;
+}
+
 /* Where the tile of queries from i0 (a multiple of ATTN_QB) starts among its (row,
  * head)'s pattern tiles: every tile before it is full, tile k holding (k + 1) QB x QB. */
 static size_t pattern_tile_offset(int i0) {
@@ -1343,8 +1358,7 @@ const float *pattern_tile(const Model *m, const Activations *a, int layer, int b
     if (b < 0 || b >= a->n_rows || h < 0 || h >= m->cfg.n_heads || k < 0 || k >= pattern_tile_count(T))
         die(EXIT_INTERNAL, "internal: pattern tile %d of row %d, head %d: the batch has %d rows, %d heads, %d tiles", k, b,
             h, a->n_rows, m->cfg.n_heads, pattern_tile_count(T));
-    *i0 = k * ATTN_QB;
-    *mb = T - *i0 < ATTN_QB ? T - *i0 : ATTN_QB;
+    *mb = query_tile(k, T, i0);
     return X->pattern_tiles + ((size_t)b * m->cfg.n_heads + h) * pattern_tiles_floats(T) + pattern_tile_offset(*i0);
 }
 
@@ -1609,7 +1623,6 @@ static int attention_task_of_row(int r, int B, int T, int n_qb) {
 
 /* A chunk of rows [r0, r0 + n) can go on (its MLP) once the tasks of every tile holding one
  * of its rows are done: the largest of those task numbers. */
-
 static int chunk_ready_after(int r0, int n, int B, int T, int n_qb) {
     int r, last = 0;
     for (r = r0; r < r0 + n; r++) {
@@ -1790,7 +1803,9 @@ typedef struct {
 /* The rows of attn_out that query tile qt of row b adds up in, the k-th tile of its task:
  * the hook's own rows, or the thread's buffer when the block does not keep it. */
 static float *tile_out(const AttentionJob *j, const AttentionTiles *tl, int b, int qt, int k) {
-    return tl->out ? tl->out + (size_t)k * ATTN_QB * j->D : j->X->attn_out + ((size_t)b * j->T + (size_t)qt * ATTN_QB) * j->D;
+    int i0;
+    query_tile(qt, j->T, &i0);
+    return tl->out ? tl->out + (size_t)k * ATTN_QB * j->D : j->X->attn_out + ((size_t)b * j->T + i0) * j->D;
 }
 
 /* Head h's turn on query tile qt of row b (the k-th tile of its task): the tile's pattern
@@ -1801,7 +1816,8 @@ static float *tile_out(const AttentionJob *j, const AttentionTiles *tl, int b, i
 static void head_tile(const AttentionJob *j, AttentionTiles *tl, int b, int h, int qt, int k) {
     const LayerActivations *X = j->X;
     const int T = j->T, H = j->H, dh = j->dh, D = j->D, HD = H * dh;
-    const int i0 = qt * ATTN_QB, mb = T - i0 < ATTN_QB ? T - i0 : ATTN_QB, nk = i0 + mb;
+    int i0;
+    const int mb = query_tile(qt, T, &i0), nk = i0 + mb;
     const size_t row0 = (size_t)b * T + i0; /* first (row, position) of the tile */
     const size_t bh = (size_t)b * H + h;
     float *out = tile_out(j, tl, b, qt, k);
@@ -1826,7 +1842,7 @@ static void head_tile(const AttentionJob *j, AttentionTiles *tl, int b, int h, i
         else matmul_packed_add(out, D, z, ldz, &j->w->W_O_packed[h], mb);
         return;
     }
-    r = X->result + (bh * T + i0) * D; /* the tile's rows of head h, one block */
+    r = X->result + result_offset(H, T, D, b, i0, h); /* the tile's rows of head h, one block */
     matmul_packed(r, D, z, ldz, &j->w->W_O_packed[h], NULL, mb);
     for (i = 0; i < mb; i++) /* (b_O + result_0 is result_0 + b_O, bit for bit) */
         add_floats(out + (size_t)i * D, h == 0 ? j->w->b_O : out + (size_t)i * D, r + (size_t)i * D, (size_t)D);
@@ -1915,7 +1931,8 @@ static int attention(const ModelConfig *c, const LayerWeights *w, LayerActivatio
             for (h = 0; h < H; h++)
                 for (k = 0; k < n_tiles; k++) head_tile(&job, &tl, b, h, first - k, k);
             for (k = 0; k < n_tiles; k++) {
-                const int i0 = (first - k) * ATTN_QB, mb = T - i0 < ATTN_QB ? T - i0 : ATTN_QB;
+                int i0;
+                const int mb = query_tile(first - k, T, &i0);
                 const size_t row0 = (size_t)b * T + i0;
                 add_floats(resid_after + row0 * D, X->resid_pre + row0 * D, tile_out(&job, &tl, b, first - k, k),
                            (size_t)mb * D);
