@@ -196,19 +196,61 @@ static inline void transpose_4x4(float *dst, size_t ldd, const float *src, size_
 }
 #endif
 
+#if defined(TRANSPOSE_4X4) && VL >= 8
+/* The 8 x 8 block by 256-bit shuffles, where the copy has them (AVX2, AVX-512). */
+#define TRANSPOSE_8X8 1
+typedef float v8f __attribute__((vector_size(8 * sizeof(float))));
+
+/* dst[c * ldd + r] = src[r * lds + c] for r, c < 8: eight loads, 24 shuffles, eight
+ * stores (three rounds of interleaving: pairs of rows, pairs of pairs, halves). */
+static inline void transpose_8x8(float *dst, size_t ldd, const float *src, size_t lds) {
+    v8f r[8], t[8], u[8], c;
+    int i;
+    for (i = 0; i < 8; i++) memcpy(&r[i], src + (size_t)i * lds, sizeof r[i]);
+    for (i = 0; i < 8; i += 2) {
+        t[i] = __builtin_shufflevector(r[i], r[i + 1], 0, 8, 1, 9, 4, 12, 5, 13);     /* columns 0 1 4 5 */
+        t[i + 1] = __builtin_shufflevector(r[i], r[i + 1], 2, 10, 3, 11, 6, 14, 7, 15); /* columns 2 3 6 7 */
+    }
+    for (i = 0; i < 8; i += 4) {
+        u[i] = __builtin_shufflevector(t[i], t[i + 2], 0, 1, 8, 9, 4, 5, 12, 13);         /* columns 0, 4 */
+        u[i + 1] = __builtin_shufflevector(t[i], t[i + 2], 2, 3, 10, 11, 6, 7, 14, 15);   /* columns 1, 5 */
+        u[i + 2] = __builtin_shufflevector(t[i + 1], t[i + 3], 0, 1, 8, 9, 4, 5, 12, 13); /* columns 2, 6 */
+        u[i + 3] = __builtin_shufflevector(t[i + 1], t[i + 3], 2, 3, 10, 11, 6, 7, 14, 15); /* columns 3, 7 */
+    }
+    for (i = 0; i < 4; i++) {
+        c = __builtin_shufflevector(u[i], u[i + 4], 0, 1, 2, 3, 8, 9, 10, 11);
+        memcpy(dst + (size_t)i * ldd, &c, sizeof c);
+        c = __builtin_shufflevector(u[i], u[i + 4], 4, 5, 6, 7, 12, 13, 14, 15);
+        memcpy(dst + (size_t)(i + 4) * ldd, &c, sizeof c);
+    }
+}
+#endif
+
 /* dst[c * ldd + r] = src[r * lds + c] for r < rows, c < cols (a plain copy, so every
  * path gives the same bits). In blocks of 16 rows of src, so that each row of dst gets a
- * whole cache line at a time; 4 x 4 blocks by vector shuffles where compiled (element by
- * element, each load or store of a strided transposition was one instruction). */
+ * whole cache line at a time; where compiled, 8 x 8 and 4 x 4 blocks by vector shuffles
+ * (element by element, each load or store of a strided transposition was one
+ * instruction), down to a block's last multiple of 4 rows (pack_a's blocks are 12). */
 static void transpose_rows(float *restrict dst, size_t ldd, const float *restrict src, size_t lds, int rows, int cols) {
     int r0, r1, r, c;
     for (r0 = 0; r0 < rows; r0 = r1) {
         r1 = rows - r0 < 16 ? rows : r0 + 16;
         c = 0;
 #ifdef TRANSPOSE_4X4
-        if (r1 - r0 == 16)
+        if ((r1 - r0) % 4 == 0) {
+#ifdef TRANSPOSE_8X8
+            for (; c + 8 <= cols; c += 8) {
+                for (r = r0; r + 8 <= r1; r += 8)
+                    transpose_8x8(dst + (size_t)c * ldd + r, ldd, src + (size_t)r * lds + c, lds);
+                for (; r < r1; r += 4) {
+                    transpose_4x4(dst + (size_t)c * ldd + r, ldd, src + (size_t)r * lds + c, lds);
+                    transpose_4x4(dst + (size_t)(c + 4) * ldd + r, ldd, src + (size_t)r * lds + c + 4, lds);
+                }
+            }
+#endif
             for (; c + 4 <= cols; c += 4)
                 for (r = r0; r < r1; r += 4) transpose_4x4(dst + (size_t)c * ldd + r, ldd, src + (size_t)r * lds + c, lds);
+        }
 #endif
         for (; c < cols; c++)
             for (r = r0; r < r1; r++) dst[(size_t)c * ldd + r] = src[(size_t)r * lds + c];

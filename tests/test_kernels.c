@@ -611,7 +611,8 @@ static void test_dot_rows(void) {
 }
 
 /* transpose_floats against its definition, every element and nothing else: shapes below,
- * at and past the 4 x 4 and 16-row blocks (the attention's: 96 x 64 queries, 1024 x 64 keys). */
+ * at and past the 4 x 4, 8 x 8 and 16-row blocks (the attention's: 96 x 64 queries, 1024 x 64 keys;
+ * pack_a's 12-row blocks). */
 static void test_transpose_case(int rows, int cols) {
     const int lds = cols + 3, ldd = rows + 5;
     float *src = rand_buf((size_t)rows * lds), *dst = (float *)malloc(sizeof(float) * (size_t)cols * ldd);
@@ -632,7 +633,8 @@ static void test_transpose_case(int rows, int cols) {
 }
 
 static void test_transpose(void) {
-    static const int shapes[][2] = {{1, 1}, {3, 5}, {4, 4}, {16, 4}, {17, 63}, {33, 7}, {96, 64}, {64, 96}, {1024, 64}};
+    static const int shapes[][2] = {{1, 1}, {3, 5}, {4, 4}, {8, 8}, {12, 13}, {12, 512}, {16, 4}, {16, 12},
+                                         {17, 63}, {20, 9}, {24, 17}, {33, 7}, {96, 64}, {64, 96}, {1024, 64}};
     size_t i;
     for (i = 0; i < sizeof shapes / sizeof shapes[0]; i++) test_transpose_case(shapes[i][0], shapes[i][1]);
 }
