@@ -1177,6 +1177,38 @@ static void softmax_row(float *x, int n) {
  * sums stay in L1). */
 #define SOFTMAX_COLS 64
 
+/* The three row steps of softmax_causal_columns on columns [cs, cb) of one row r of a
+ * block. Called with the constant bounds 0, SOFTMAX_COLS for a block's full rows (most
+ * of a tile: every row up to the block's first query's own key), so that the compiler
+ * makes a copy of each loop with a fixed trip count and no remainder (the variable
+ * bounds cost about a third of the softmax's time); the same operations either way. */
+static inline void softmax_max_step(float *restrict mx, const float *restrict r, int cs, int cb) {
+    int c;
+    for (c = cs; c < cb; c++) mx[c] = r[c] > mx[c] ? r[c] : mx[c];
+}
+
+/* exp of r - mx clamped at -150 into r, added to the row's chain a (selects, then
+ * arithmetic: see gelu_erf); nan_seen[c] set by a NaN. */
+static inline void softmax_exp_step(float *restrict r, double *restrict a, const float *restrict mx,
+                                    int *restrict nan_seen, int cs, int cb) {
+    float cl[SOFTMAX_COLS];
+    int c;
+    for (c = cs; c < cb; c++) {
+        const float d = r[c] - mx[c];
+        cl[c] = d > -150.0f ? d : -150.0f;
+        nan_seen[c] |= d != d;
+    }
+    for (c = cs; c < cb; c++) {
+        r[c] = expf_small(cl[c]);
+        a[c] += r[c];
+    }
+}
+
+static inline void softmax_div_step(float *restrict r, const double *restrict sum, int cs, int cb) {
+    int c;
+    for (c = cs; c < cb; c++) r[c] = (float)(r[c] / sum[c]);
+}
+
 /* softmax_row on each column c of x [rows, cols] (row stride ld) over its first
  * n_c = min(rows, first + c + 1) rows, the rows below set to 0 (kernels.h). Row by
  * row, each step vectorized across the columns, with softmax_row's operations per
@@ -1188,6 +1220,9 @@ static void softmax_causal_columns(float *x, int ld, int rows, int cols, int fir
     int c0, c, j, k;
     for (c0 = 0; c0 < cols; c0 += SOFTMAX_COLS) {
         const int cb = cols - c0 < SOFTMAX_COLS ? cols - c0 : SOFTMAX_COLS;
+        /* rows [0, full) hold every column of the block (row j belongs to the
+         * columns c >= j - first - c0) */
+        const int full = cb == SOFTMAX_COLS ? (first + c0 + 1 < rows ? first + c0 + 1 : rows) : 0;
         float mx[SOFTMAX_COLS];
         double acc[8][SOFTMAX_COLS], sum[SOFTMAX_COLS];
         int nan_seen[SOFTMAX_COLS];
@@ -1197,38 +1232,28 @@ static void softmax_causal_columns(float *x, int ld, int rows, int cols, int fir
         }
         for (k = 0; k < 8; k++)
             for (c = 0; c < cb; c++) acc[k][c] = 0.0;
-        /* Row j belongs to columns c >= j - first - c0 (of this block). */
-        for (j = 1; j < rows; j++) {
-            const float *restrict r = x + (size_t)j * ld + c0;
+        for (j = 1; j < full; j++) softmax_max_step(mx, x + (size_t)j * ld + c0, 0, SOFTMAX_COLS);
+        for (j = full > 1 ? full : 1; j < rows; j++) {
             const int cs = j - first - c0 > 0 ? j - first - c0 : 0;
             if (cs >= cb) break;
-            for (c = cs; c < cb; c++) mx[c] = r[c] > mx[c] ? r[c] : mx[c];
+            softmax_max_step(mx, x + (size_t)j * ld + c0, cs, cb);
         }
-        for (j = 0; j < rows; j++) {
+        for (j = 0; j < full; j++) softmax_exp_step(x + (size_t)j * ld + c0, acc[j % 8], mx, nan_seen, 0, SOFTMAX_COLS);
+        for (j = full; j < rows; j++) {
             float *restrict r = x + (size_t)j * ld + c0;
-            double *restrict a = acc[j % 8];
             const int cs = j - first - c0 > 0 ? (j - first - c0 < cb ? j - first - c0 : cb) : 0;
-            float cl[SOFTMAX_COLS];
             for (c = 0; c < cs; c++) r[c] = 0.0f; /* past the column's last row */
-            for (c = cs; c < cb; c++) { /* selects, then arithmetic (see gelu_erf) */
-                const float d = r[c] - mx[c];
-                cl[c] = d > -150.0f ? d : -150.0f;
-                nan_seen[c] |= d != d;
-            }
-            for (c = cs; c < cb; c++) {
-                r[c] = expf_small(cl[c]);
-                a[c] += r[c];
-            }
+            softmax_exp_step(r, acc[j % 8], mx, nan_seen, cs, cb);
         }
         for (c = 0; c < cb; c++)
             sum[c] = nan_seen[c] ? NAN
                                  : ((acc[0][c] + acc[1][c]) + (acc[2][c] + acc[3][c])) +
                                        ((acc[4][c] + acc[5][c]) + (acc[6][c] + acc[7][c]));
-        for (j = 0; j < rows; j++) {
-            float *restrict r = x + (size_t)j * ld + c0;
+        for (j = 0; j < full; j++) softmax_div_step(x + (size_t)j * ld + c0, sum, 0, SOFTMAX_COLS);
+        for (j = full; j < rows; j++) {
             const int cs = j - first - c0 > 0 ? j - first - c0 : 0;
             if (cs >= cb) break;
-            for (c = cs; c < cb; c++) r[c] = (float)(r[c] / sum[c]);
+            softmax_div_step(x + (size_t)j * ld + c0, sum, cs, cb);
         }
     }
 }

@@ -513,7 +513,8 @@ static void test_softmax_columns_case(int rows, int cols, int first, int with_na
     if (!y) exit(1);
     for (i = 0; i < rows * ld; i++) x[i] *= 8.0f;
     if (rows > 3 && cols > 2) x[(size_t)2 * ld + cols - 1] = -1e5f;
-    if (with_nan) x[(size_t)(rows - 1) * ld + cols - 1] = NAN;
+    if (with_nan == 1) x[(size_t)(rows - 1) * ld + cols - 1] = NAN;
+    if (with_nan == 2) x[(size_t)1 * ld + 5] = NAN; /* in a full row: column 5 all NaN */
     memcpy(y, x, sizeof(float) * rows * ld);
     softmax_causal_columns(y, ld, rows, cols, first);
     for (c = 0; c < cols; c++) {
@@ -531,7 +532,11 @@ static void test_softmax_columns_case(int rows, int cols, int first, int with_na
     CHECK(same, "softmax_causal_columns %dx%d from %d: softmax_row's bits, column by column (other columns untouched)",
           rows, cols, first);
     CHECK(zeros, "softmax_causal_columns %dx%d from %d: zeros past each column's rows", rows, cols, first);
-    if (with_nan) {
+    if (with_nan == 2) {
+        CHECK(y[(size_t)3 * ld + 5] != y[(size_t)3 * ld + 5], "a NaN in a full row makes its column NaN");
+        CHECK(y[(size_t)3 * ld + 4] == y[(size_t)3 * ld + 4], "and leaves the column beside it");
+    }
+    if (with_nan == 1) {
         const int n = first + cols < rows ? first + cols : rows;
         CHECK(n < rows || y[0 * ld + cols - 1] != y[0 * ld + cols - 1], "a NaN makes its column NaN");
         CHECK(y[0] == y[0], "a NaN in one column leaves the others");
@@ -546,6 +551,8 @@ static void test_softmax_columns(void) {
     test_softmax_columns_case(200, 70, 100, 0); /* two blocks of columns, the last partial */
     test_softmax_columns_case(50, 130, 0, 0);   /* more columns than rows: capped */
     test_softmax_columns_case(300, 20, 280, 1);
+    test_softmax_columns_case(300, 128, 100, 2); /* whole blocks of full rows (their own loops), a NaN */
+    test_softmax_columns_case(100, 64, 200, 0);  /* every row full: first + 1 past the rows */
 }
 
 /* ---- dot products side by side ------------------------------------------- */
