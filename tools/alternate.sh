@@ -3,7 +3,11 @@
 # and prints each pair's wall times, then the mean of (A - B) and its standard error.
 # Hosts like the ones BENCHMARKS.md was measured on change speed by 10-20% within minutes,
 # so a difference between builds means something only from alternated runs like these
-# (BENCHMARKS.md: "Every timing below is alternated runs").
+# (BENCHMARKS.md: "Every timing below is alternated runs"). The order alternates too,
+# A B, B A, A B, ... (ABBA): a drift within a pair or a penalty for running second falls
+# on A and B alike over an even number of pairs (session 16, paper scale, the order fixed:
+# B ran second and came out 5.7 s slower in 4 pairs of 4, then, swapped, 3.1 s faster in
+# 2 of 2: most of both was the second run's place, not the build).
 #
 #   sh tools/alternate.sh A B [PAIRS] -- ARGS...
 #
@@ -11,7 +15,8 @@
 # arguments of both runs except --out (each run writes to a fresh scratch directory,
 # removed afterwards), for example
 #   sh tools/alternate.sh /tmp/cleanup.old ./cleanup 4 -- all --model DIR
-# Output: one line a pair ("pair 1: A 69.48 s, B 65.76 s, A - B 3.72 s"), then
+# Output: one line a pair ("pair 1: A 69.48 s, B 65.76 s, A - B 3.72 s": A's and B's
+# times whichever ran first; even pairs run B first), then
 # "A - B: mean 3.03 s, SE 1.11 s over 8 pairs" (the SE of the mean of the differences).
 # Needs GNU date (`date +%s.%N`) for sub-second times.
 set -eu
@@ -65,8 +70,13 @@ wall() {
 i=1
 : > "$tmp/diffs"
 while [ "$i" -le "$pairs" ]; do
-    ta=$(wall "$a" "$@")
-    tb=$(wall "$b" "$@")
+    if [ $((i % 2)) -eq 1 ]; then
+        ta=$(wall "$a" "$@")
+        tb=$(wall "$b" "$@")
+    else
+        tb=$(wall "$b" "$@")
+        ta=$(wall "$a" "$@")
+    fi
     echo "$ta $tb" | awk -v i="$i" '{printf "pair %d: A %.2f s, B %.2f s, A - B %.2f s\n", i, $1, $2, $1 - $2}'
     echo "$ta $tb" | awk '{print $1 - $2}' >> "$tmp/diffs"
     i=$((i + 1))
