@@ -1031,6 +1031,21 @@ static inline float expf_small(float y) {
  * multiply-adds, the exp), longer than the processor can overlap: the passes' shorter
  * chains took 20-27% less time (every copy; the same operations on the same values,
  * so the same bits: checked on every float against the one-pass code). */
+/* f of gelu_erf's erfc(t) = u exp(-t^2 + f(u)) at v = (12 u - 7) / 5: the degree-10
+ * polynomial, highest degree first, by Horner's rule (tools/check_float_math.c's reference
+ * gelus read it too). */
+static const double erfc_poly[11] = {-2.2855769757973959e-05, 5.4860246839211018e-05, 0.00012986821453811326,
+                                     -0.00053432061049722029, -0.00027596115816574528, 0.0037074767403680437,
+                                     -0.0010455518349476696,  -0.029470336858025158,   0.015745074072064092,
+                                     0.57030710297661857,     -0.55859535372792424};
+
+static inline double erfc_poly_at(double v) {
+    double f = erfc_poly[0];
+    int k;
+    for (k = 1; k < 11; k++) f = f * v + erfc_poly[k];
+    return f;
+}
+
 static void gelu_erf(float *x, size_t n) {
     /* Chunks of 1024 elements: threads take whole chunks, each element is
      * computed alone, so the result does not depend on the thread count. */
@@ -1064,21 +1079,8 @@ static void gelu_erf(float *x, size_t n) {
             hi[i] = chi * chi * 0.5f;
             lo[i] = (ac - chi) * (ac + chi) * 0.5f;
         }
-        for (i = 0; i < len; i++) { /* f(v), v = (12 u - 7) / 5: u in [1/6, 1] -> v in [-1, 1] */
-            const double v = (12.0 * u[i] - 7.0) * 0.2;
-            double fi = -2.2855769757973959e-05;
-            fi = fi * v + 5.4860246839211018e-05;
-            fi = fi * v + 0.00012986821453811326;
-            fi = fi * v - 0.00053432061049722029;
-            fi = fi * v - 0.00027596115816574528;
-            fi = fi * v + 0.0037074767403680437;
-            fi = fi * v - 0.0010455518349476696;
-            fi = fi * v - 0.029470336858025158;
-            fi = fi * v + 0.015745074072064092;
-            fi = fi * v + 0.57030710297661857;
-            fi = fi * v - 0.55859535372792424;
-            f[i] = fi;
-        }
+        for (i = 0; i < len; i++) /* f(v), v = (12 u - 7) / 5: u in [1/6, 1] -> v in [-1, 1] */
+            f[i] = erfc_poly_at((12.0 * u[i] - 7.0) * 0.2);
         /* erfc(t)/2 = 0.5 u exp(-hi + (f - lo)), and c times it */
         for (i = 0; i < len; i++)
             p[i] = xp[i] - sg[i] * ((float)((double)c[i] * u[i] * 0.5) * expf_split(-hi[i], (float)(f[i] - (double)lo[i])));

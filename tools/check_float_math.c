@@ -62,18 +62,8 @@ static float gelu_erf_double(float xpf, float cf, float sgf) {
     const double t = fabs(c) * 0.70710678118654752440;
     const double u = 1.0 / (1.0 + 0.5 * t);
     const double v = (12.0 * u - 7.0) * 0.2;
-    double f = -2.2855769757973959e-05, h;
-    f = f * v + 5.4860246839211018e-05;
-    f = f * v + 0.00012986821453811326;
-    f = f * v - 0.00053432061049722029;
-    f = f * v - 0.00027596115816574528;
-    f = f * v + 0.0037074767403680437;
-    f = f * v - 0.0010455518349476696;
-    f = f * v - 0.029470336858025158;
-    f = f * v + 0.015745074072064092;
-    f = f * v + 0.57030710297661857;
-    f = f * v - 0.55859535372792424;
-    h = 0.5 * u * exp_small(f - t * t);
+    const double f = erfc_poly_at(v);
+    const double h = 0.5 * u * exp_small(f - t * t);
     return (float)((double)xpf - (double)sgf * (c * h));
 }
 
