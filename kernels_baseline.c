@@ -997,6 +997,21 @@ static inline float expf_small(float y) {
     return expf_split(y, 0.0f);
 }
 
+/* f of gelu_erf's erfc(t) = u exp(-t^2 + f(u)) at v = (12 u - 7) / 5: the degree-10
+ * polynomial, highest degree first, by Horner's rule (tools/check_float_math.c's reference
+ * gelus read it too). */
+static const double erfc_poly[11] = {-2.2855769757973959e-05, 5.4860246839211018e-05, 0.00012986821453811326,
+                                     -0.00053432061049722029, -0.00027596115816574528, 0.0037074767403680437,
+                                     -0.0010455518349476696,  -0.029470336858025158,   0.015745074072064092,
+                                     0.57030710297661857,     -0.55859535372792424};
+
+static inline double erfc_poly_at(double v) {
+    double f = erfc_poly[0];
+    int k;
+    for (k = 1; k < 11; k++) f = f * v + erfc_poly[k];
+    return f;
+}
+
 /* gelu(x) = x Phi(x), Phi(x) = erfc(-x/sqrt 2)/2 = 1 - erfc(|x|/sqrt 2)/2 for
  * x >= 0, erfc(|x|/sqrt 2)/2 for x < 0: the same function as 0.5 x (1 + erf(x/sqrt 2)),
  * without its cancellation for negative x. erfc(t) = u exp(-t^2 + f(u)),
@@ -1030,22 +1045,7 @@ static inline float expf_small(float y) {
  * it per element was one dependent chain of some 120 cycles (a division, ten double
  * multiply-adds, the exp), longer than the processor can overlap: the passes' shorter
  * chains took 20-27% less time (every copy; the same operations on the same values,
- * so the same bits: checked on every float against the one-pass code). */
-/* f of gelu_erf's erfc(t) = u exp(-t^2 + f(u)) at v = (12 u - 7) / 5: the degree-10
- * polynomial, highest degree first, by Horner's rule (tools/check_float_math.c's reference
- * gelus read it too). */
-static const double erfc_poly[11] = {-2.2855769757973959e-05, 5.4860246839211018e-05, 0.00012986821453811326,
-                                     -0.00053432061049722029, -0.00027596115816574528, 0.0037074767403680437,
-                                     -0.0010455518349476696,  -0.029470336858025158,   0.015745074072064092,
-                                     0.57030710297661857,     -0.55859535372792424};
-
-static inline double erfc_poly_at(double v) {
-    double f = erfc_poly[0];
-    int k;
-    for (k = 1; k < 11; k++) f = f * v + erfc_poly[k];
-    return f;
-}
-
+ * so the same bits: tools/activation_digest.c, on every float, against the one-pass code). */
 static void gelu_erf(float *x, size_t n) {
     /* Chunks of 1024 elements: threads take whole chunks, each element is
      * computed alone, so the result does not depend on the thread count. */
@@ -1193,7 +1193,7 @@ static void softmax_row(float *x, int n) {
  * block. Called with the constant bounds 0, SOFTMAX_COLS for a block's full rows (most
  * of a tile: every row up to the block's first query's own key), so that the compiler
  * makes a copy of each loop with a fixed trip count and no remainder (the variable
- * bounds cost about a third of the softmax's time); the same operations either way. */
+ * bounds cost about 15% of the softmax's time); the same operations either way. */
 static inline void softmax_max_step(float *restrict mx, const float *restrict r, int cs, int cb) {
     int c;
     for (c = cs; c < cb; c++) mx[c] = r[c] > mx[c] ? r[c] : mx[c];
