@@ -46,7 +46,7 @@ static void fig1_vectors(const void *ctx, const Activations *a, int b, int t, co
     int h, k;
     (void)scratch;
     for (k = 0; k < n_loc; k++) vec[k] = resid_location_data(m, a, k) + bt * D;
-    for (h = 0; h < H; h++) vec[n_loc + h] = head_output(m, a, 0, h, b, t);
+    for (h = 0; h < H; h++) vec[n_loc + h] = hook_result_at(m, a, 0, h, b, t);
 }
 
 /* PR of every residual location onto each layer-0 head: value h * n_loc + k. */

@@ -54,12 +54,12 @@ static void fig2_vectors(const void *ctx, const Activations *a, int b, int t, co
     int l, h, n = 0;
     for (l = 0; l < L; l++) {
         for (h = 0; h < H; h++)
-            if (l != hd->writer_layer || h != hd->writer_head) vec[n++] = head_output(m, a, l, h, b, t);
+            if (l != hd->writer_layer || h != hd->writer_head) vec[n++] = hook_result_at(m, a, l, h, b, t);
         if (!m->cfg.attn_only) vec[n++] = a->layer[l].mlp_out + bt * D;
     }
     cleaners_output(scratch, m, hd, a, b, t);
     vec[n++] = scratch;
-    vec[n] = head_output(m, a, hd->writer_layer, hd->writer_head, b, t);
+    vec[n] = hook_result_at(m, a, hd->writer_layer, hd->writer_head, b, t);
 }
 
 /* PR onto the writer of each of fig2_vectors' vectors before it. */

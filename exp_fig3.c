@@ -65,9 +65,9 @@ static void fig3_vectors(const void *ctx, const Activations *a, int b, int t, co
     int k, h;
     (void)scratch;
     for (k = 0; k < n_loc; k++) vec[k] = resid_location_data(m, a, k) + bt * D;
-    for (h = 0; h < H; h++) vec[n_loc + h] = head_output(m, a, p->in->heads->patched_layer, h, b, t);
+    for (h = 0; h < H; h++) vec[n_loc + h] = hook_result_at(m, a, p->in->heads->patched_layer, h, b, t);
     vec[n_loc + H] = p->patched ? p->f->writer + bt * D
-                                : head_output(m, a, p->in->heads->writer_layer, p->in->heads->writer_head, b, t);
+                                : hook_result_at(m, a, p->in->heads->writer_layer, p->in->heads->writer_head, b, t);
 }
 
 /* The statistics of one run (clean: which 0, patched: 1): PR onto the writer's clean
@@ -104,7 +104,7 @@ static void fig3_batch(void *state, const ExpInputs *in, ExpBatch *b) {
 #endif
     for (i = 0; i < n_bt; i++) {
         const size_t bt = (size_t)i;
-        const float *w = head_output(m, a, hd->writer_layer, hd->writer_head, i / T, i % T);
+        const float *w = hook_result_at(m, a, hd->writer_layer, hd->writer_head, i / T, i % T);
         const float *x = a->layer[p].resid_pre + bt * D;
         int d;
         memcpy(f->writer + bt * D, w, (size_t)D * sizeof(float));

@@ -117,7 +117,7 @@ int exp_fig4_prompt(const Model *m, const Dataset *ds, const ExpHeads *hd, const
         head_label(lab, sizeof lab, layers[hi], heads[hi]);
         snprintf(name, sizeof name, "fig4.p%d.%s.clean", k, lab);
         results_set(res, name,
-                    direct_logit_attribution(head_output(m, &ap, layers[hi], heads[hi], 0, last), D, s, m->lnf_w, u));
+                    direct_logit_attribution(hook_result_at(m, &ap, layers[hi], heads[hi], 0, last), D, s, m->lnf_w, u));
         samples_init(&patched[hi]);
     }
 

@@ -63,7 +63,7 @@ static void fig5_batch(void *state, const ExpInputs *in, ExpBatch *batch) {
                 const float s = a->lnf_scale[bt];
                 unembed_direction(m, batch->tokens[bt + 1], -1, u);
                 f->dla[2 * (size_t)j] = direct_logit_attribution(
-                    head_output(m, a, in->heads->writer_layer, in->heads->writer_head, b, pos), D, s, m->lnf_w, u);
+                    hook_result_at(m, a, in->heads->writer_layer, in->heads->writer_head, b, pos), D, s, m->lnf_w, u);
                 f->dla[2 * (size_t)j + 1] = direct_logit_attribution(f->w.v + (size_t)j * D, D, s, m->lnf_w, u);
             }
             free(u);

@@ -136,7 +136,7 @@ static const float *src_vector(const Model *m, const Activations *a, const ScanS
     if (i == 1) return a->pos_embed + bt * D;
     node = i - 2;
     l = node / s->per_layer;
-    if (node % s->per_layer < s->H) return head_output(m, a, l, node % s->per_layer, b, t);
+    if (node % s->per_layer < s->H) return hook_result_at(m, a, l, node % s->per_layer, b, t);
     return a->layer[l].mlp_out + bt * D;
 }
 

@@ -146,7 +146,7 @@ static void sec32_batch(void *state, const ExpInputs *in, ExpBatch *batch) {
                 const size_t bt = (size_t)b * T + pos;
                 const float s = a->lnf_scale[bt];
                 double *out = f->dla + N_DLA * (size_t)pos;
-                const float *writer = head_output(m, a, hd->writer_layer, hd->writer_head, b, pos);
+                const float *writer = hook_result_at(m, a, hd->writer_layer, hd->writer_head, b, pos);
                 const float *u = f->dir + (size_t)pos * D;
                 cleaners_output(sum, m, hd, a, b, pos);
                 out[DLA_WRITER] = direct_logit_attribution(writer, D, s, m->lnf_w, u);

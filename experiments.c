@@ -256,16 +256,12 @@ void exp_hooks_resid_locations(const Model *m, HookRequest *req) {
     if (!m->cfg.attn_only) hook_request_add(req, -1, HOOK_BIT(HOOK_RESID_MID));
 }
 
-const float *head_output(const Model *m, const Activations *a, int l, int h, int b, int t) {
-    return hook_result_at(&m->cfg, a, l, b, t, h);
-}
-
 void cleaners_output(float *out, const Model *m, const ExpHeads *hd, const Activations *a, int b, int t) {
     const int D = m->cfg.d_model;
     int c, d;
     for (d = 0; d < D; d++) out[d] = 0;
     for (c = 0; c < hd->n_cleaners; c++)
-        add_floats(out, out, head_output(m, a, hd->patched_layer, hd->cleaners[c], b, t), (size_t)D);
+        add_floats(out, out, hook_result_at(m, a, hd->patched_layer, hd->cleaners[c], b, t), (size_t)D);
 }
 
 void head_label(char *buf, size_t size, int l, int h) {
@@ -305,7 +301,6 @@ static void normalize_contribution(float *out, const float *x, float scale, cons
     mean /= D;
     for (d = 0; d < D; d++) out[d] = (float)((x[d] - mean) / scale) * (w ? w[d] : 1.0f);
 }
-
 
 /* ------------------------------------------------------------------------ */
 /* Per-position statistics                                                   */
@@ -705,7 +700,7 @@ void v_composition(VCompBuffers *w, const Model *m, const ExpHeads *hd, const Ac
 #endif
     for (i = 0; i < n; i++) {
         size_t bt = (size_t)b * T + from + i;
-        normalize_contribution(w->x + (size_t)i * D, head_output(m, a, hd->writer_layer, hd->writer_head, b, from + i),
+        normalize_contribution(w->x + (size_t)i * D, hook_result_at(m, a, hd->writer_layer, hd->writer_head, b, from + i),
                                LP->ln1_scale[bt], P->ln1_w, D);
     }
     for (k = 0; k < (size_t)n * D; k++) w->v[k] = 0;

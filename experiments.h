@@ -270,8 +270,6 @@ void exp_hooks_resid_locations(const Model *m, HookRequest *req);
 /* The hooks the clean pass keeps for the clean-pass units in `which` (EXP_* bits): the
  * union of their declarations (every hook but scores and logits if one has none). */
 void exp_clean_pass_hooks(const ExpInputs *in, unsigned which, HookRequest *req);
-/* hook_result of head h of layer l at (b, t): [D] (the batch must keep layer l's hook_result). */
-const float *head_output(const Model *m, const Activations *a, int l, int h, int b, int t);
 /* out [D] = 0 + the cleaners' hook_result at (b, t), added in hd's order (the summed
  * cleaner of Fig 2, the cleaners' actual output of Section 3.2). */
 void cleaners_output(float *out, const Model *m, const ExpHeads *hd, const Activations *a, int b, int t);

@@ -1211,8 +1211,8 @@ static int hook_view_named(const Model *m, const Activations *a, HookPoint p, co
     return 0;
 }
 
-const float *hook_result_at(const ModelConfig *c, const Activations *a, int l, int b, int t, int h) {
-    return a->layer[l].result + result_offset(c->n_heads, a->n_pos, c->d_model, b, t, h);
+const float *hook_result_at(const Model *m, const Activations *a, int l, int h, int b, int t) {
+    return a->layer[l].result + result_offset(m->cfg.n_heads, a->n_pos, m->cfg.d_model, b, t, h);
 }
 
 int hook_view(const Model *m, const Activations *a, HookPoint p, HookView *view, Error *err) {

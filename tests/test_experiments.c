@@ -128,7 +128,7 @@ static void test_projection_identities(const Model *m, const Dataset *ds) {
     for (b = 0; b < ROWS; b++)
         for (t = 0; t < T; t++) {
             size_t bt = (size_t)b * T + t;
-            const float *w = head_output(m, &a, 0, 2, b, t);
+            const float *w = hook_result_at(m, &a, 0, 2, b, t);
             double separate = 0, together;
             for (l = 0; l < L; l++) {
                 const float *mlp = a.layer[l].mlp_out + bt * D;
@@ -136,10 +136,10 @@ static void test_projection_identities(const Model *m, const Dataset *ds) {
                               projection_ratio(a.layer[l].resid_mid + bt * D, mlp, D);
                 if (fabs(diff - 1) > 1e-4) bad_mlp++;
             }
-            for (d = 0; d < D; d++) sum[d] = head_output(m, &a, 2, 1, b, t)[d] + head_output(m, &a, 2, 3, b, t)[d];
+            for (d = 0; d < D; d++) sum[d] = hook_result_at(m, &a, 2, 1, b, t)[d] + hook_result_at(m, &a, 2, 3, b, t)[d];
             cleaners_output(cleaners, m, &hd, &a, b, t);
-            for (d = 0; d < D; d++) bad_cleaners += cleaners[d] != (0.0f + head_output(m, &a, 2, 1, b, t)[d]) + head_output(m, &a, 2, 3, b, t)[d];
-            separate = projection_ratio(head_output(m, &a, 2, 1, b, t), w, D) + projection_ratio(head_output(m, &a, 2, 3, b, t), w, D);
+            for (d = 0; d < D; d++) bad_cleaners += cleaners[d] != (0.0f + hook_result_at(m, &a, 2, 1, b, t)[d]) + hook_result_at(m, &a, 2, 3, b, t)[d];
+            separate = projection_ratio(hook_result_at(m, &a, 2, 1, b, t), w, D) + projection_ratio(hook_result_at(m, &a, 2, 3, b, t), w, D);
             together = projection_ratio(sum, w, D);
             if (fabs(separate - together) > 1e-5 * (1 + fabs(together))) bad_sum++;
             if (fabs(separate - together) > worst) worst = fabs(separate - together);
@@ -228,7 +228,7 @@ static void test_patch_closed_form(const Model *m, const Dataset *ds) {
     for (b = 0; b < n_rows; b++)
         for (t = 0; t < T; t++) {
             size_t bt = (size_t)b * T + t;
-            memcpy(writer + bt * D, head_output(m, &a, 0, 2, b, t), D * sizeof(float));
+            memcpy(writer + bt * D, hook_result_at(m, &a, 0, 2, b, t), D * sizeof(float));
             for (d = 0; d < D; d++) resid[bt * D + d] = a.layer[p].resid_pre[bt * D + d] - writer[bt * D + d];
             scale[bt] = a.layer[p].ln1_scale[bt];
         }
@@ -263,8 +263,8 @@ static void test_patch_closed_form(const Model *m, const Dataset *ds) {
                 }
                 for (d = 0; d < D; d++) {
                     /* (the copy has the hook's layout: the same offset as in a) */
-                    double expect = clean_result[head_output(m, &a, p, h, b, t) - a.layer[p].result + d] - delta[d];
-                    double got = head_output(m, &a, p, h, b, t)[d];
+                    double expect = clean_result[hook_result_at(m, &a, p, h, b, t) - a.layer[p].result + d] - delta[d];
+                    double got = hook_result_at(m, &a, p, h, b, t)[d];
                     double diff = fabs(got - expect);
                     if (diff > worst) worst = diff;
                     if (diff > 1e-4 * (1 + fabs(expect))) bad++;
@@ -368,24 +368,24 @@ static void test_pass_samples(const Model *m, const Dataset *ds) {
     for (b = 0; b < ROWS; b++)
         for (t = 0; t < T; t++) {
             const size_t bt = (size_t)b * T + t;
-            const float *w = head_output(m, &a, 0, 2, b, t); /* the writer L0H2 */
+            const float *w = hook_result_at(m, &a, 0, 2, b, t); /* the writer L0H2 */
             n = 0;
             for (h = 0; h < H; h++)
                 for (k = 0; k < NLOC; k++) {
                     const float *x = location_at(&a, k, loc, sizeof loc) + bt * D;
                     snprintf(names[n], sizeof names[n], "fig1.L0H%d.%s", h, loc);
-                    samples_add(&s[n++], (float)projection_ratio(x, head_output(m, &a, 0, h, b, t), D));
+                    samples_add(&s[n++], (float)projection_ratio(x, hook_result_at(m, &a, 0, h, b, t), D));
                 }
             for (l = 0; l < L; l++) {
                 for (h = 0; h < H; h++) {
                     if (l == 0 && h == 2) continue;
                     snprintf(names[n], sizeof names[n], "fig2.L%dH%d", l, h);
-                    samples_add(&s[n++], (float)projection_ratio(head_output(m, &a, l, h, b, t), w, D));
+                    samples_add(&s[n++], (float)projection_ratio(hook_result_at(m, &a, l, h, b, t), w, D));
                 }
                 snprintf(names[n], sizeof names[n], "fig2.MLP%d", l);
                 samples_add(&s[n++], (float)projection_ratio(a.layer[l].mlp_out + bt * D, w, D));
             }
-            for (d = 0; d < D; d++) sum[d] = 0.0f + head_output(m, &a, 2, 1, b, t)[d] + head_output(m, &a, 2, 3, b, t)[d];
+            for (d = 0; d < D; d++) sum[d] = 0.0f + hook_result_at(m, &a, 2, 1, b, t)[d] + hook_result_at(m, &a, 2, 3, b, t)[d];
             snprintf(names[n], sizeof names[n], "fig2.cleaners_sum");
             samples_add(&s[n++], (float)projection_ratio(sum, w, D));
             for (k = 0; k < NLOC; k++) {
@@ -395,7 +395,7 @@ static void test_pass_samples(const Model *m, const Dataset *ds) {
             }
             for (h = 0; h < H; h++) {
                 snprintf(names[n], sizeof names[n], "fig3.clean.L2H%d", h);
-                samples_add(&s[n++], (float)projection_ratio(head_output(m, &a, 2, h, b, t), w, D));
+                samples_add(&s[n++], (float)projection_ratio(hook_result_at(m, &a, 2, h, b, t), w, D));
             }
         }
     CHECK(n == NS, "%d statistics (got %d)", NS, n);

@@ -207,7 +207,7 @@ static void test_interventions(int processed) {
 
     /* 3. remove L0H1's output from the value input: the closed form of docs/PROTOCOL.md section 5.3 */
     for (i = 0; i < (int)BT; i++)
-        for (d = 0; d < D; d++) resid[(size_t)i * D + d] -= hook_result_at(&m.cfg, &clean, 0, i / T, i % T, 1)[d];
+        for (d = 0; d < D; d++) resid[(size_t)i * D + d] -= hook_result_at(&m, &clean, 0, 1, i / T, i % T)[d];
     model_forward(&m, &patched, tokens, B, T, &opt);
     if (processed) {
         for (b = 0; b < B; b++)
@@ -216,9 +216,9 @@ static void test_interventions(int processed) {
                     const float *A = clean.layer[P].pattern + (((size_t)b * H + h) * T + i) * T;
                     const LayerWeights *w = &m.layers[P];
                     double expect[16];
-                    for (d = 0; d < D; d++) expect[d] = hook_result_at(&m.cfg, &clean, P, b, i, h)[d];
+                    for (d = 0; d < D; d++) expect[d] = hook_result_at(&m, &clean, P, h, b, i)[d];
                     for (j = 0; j <= i; j++) {
-                        const float *wr = hook_result_at(&m.cfg, &clean, 0, b, j, 1);
+                        const float *wr = hook_result_at(&m, &clean, 0, 1, b, j);
                         double s = clean.layer[P].ln1_scale[b * T + j], vv[4] = {0, 0, 0, 0};
                         for (e = 0; e < dh; e++)
                             for (d = 0; d < D; d++) vv[e] += wr[d] / s * w->W_V[((size_t)h * D + d) * dh + e];
@@ -229,7 +229,7 @@ static void test_interventions(int processed) {
                         }
                     }
                     for (d = 0; d < D; d++) {
-                        double diff = fabs(expect[d] - hook_result_at(&m.cfg, &patched, P, b, i, h)[d]);
+                        double diff = fabs(expect[d] - hook_result_at(&m, &patched, P, h, b, i)[d]);
                         if (diff > worst) worst = diff;
                     }
                 }
@@ -280,7 +280,7 @@ static void test_interventions(int processed) {
         for (h = 0; h < H; h++) {
             int pos = T - 1 - b * 3;
             head_result_with_input(&m, &clean, b, 1, h, pos, clean.layer[1].ln1_normalized + ((size_t)b * T + pos) * D, out);
-            CHECK(max_abs_diff(out, hook_result_at(&m.cfg, &clean, 1, b, pos, h), D) < 1e-5,
+            CHECK(max_abs_diff(out, hook_result_at(&m, &clean, 1, h, b, pos), D) < 1e-5,
                   "head_result_with_input(clean) = hook_result (row %d head %d)", b, h);
         }
     activations_free(&clean);
