@@ -1243,6 +1243,20 @@ static float *arena_take(Arena *a, size_t n) {
     return p;
 }
 
+/* n rounded up to a multiple of 16 floats (64 bytes, a cache line). */
+static size_t round_up16(size_t n) {
+    return (n + 15) / 16 * 16;
+}
+
+/* The calling thread's number in the current parallel region (0 outside one). */
+static int thread_index(void) {
+#ifdef _OPENMP
+    return omp_get_thread_num();
+#else
+    return 0;
+#endif
+}
+
 /* The kinds kept whatever the request. */
 HookMask hooks_always_kept(void) {
     HookMask m = 0;
@@ -1325,7 +1339,9 @@ static size_t key_stride(int T) {
  * tile is computed in full, so a tile of QB rows wastes about QB/2 of T keys. A
  * multiple of every kernel copy's register tile rows (12 and 6): 64 left a partial
  * register tile (4 rows computed as 12) in every product of a tile's queries. */
+#ifndef ATTN_QB
 #define ATTN_QB 96
+#endif
 
 int pattern_tile_count(int T) {
     return (T + ATTN_QB - 1) / ATTN_QB;
@@ -1394,6 +1410,8 @@ static void layout_activations(Activations *a, const ModelConfig *c, Arena *ar) 
     a->scratch = arena_take(ar, BT * D + BT * HD);
 }
 
+static size_t thread_buffer_floats(const ModelConfig *c, int T);
+
 int activations_alloc_hooks(Activations *a, const Model *m, int max_rows, int max_pos, const HookRequest *keep,
                             Error *err) {
     const ModelConfig *c = &m->cfg;
@@ -1439,6 +1457,14 @@ int activations_alloc_hooks(Activations *a, const Model *m, int max_rows, int ma
     layout_activations(a, c, &ar);
     a->base = ar.base;
     a->bytes = ar.total * sizeof(float);
+    a->thread_work_threads = thread_count();
+    a->thread_work_floats = thread_buffer_floats(c, max_pos);
+    a->thread_work = alloc_array((size_t)a->thread_work_threads * a->thread_work_floats, sizeof(float));
+    if (!a->thread_work) {
+        activations_free(a);
+        return error_set_code(err, EXIT_INTERNAL, "out of memory: the forward pass's buffers for %d threads",
+                              thread_count());
+    }
     return 0;
 }
 
@@ -1454,6 +1480,7 @@ int activations_alloc(Activations *a, const Model *m, int max_rows, int max_pos,
 
 void activations_free(Activations *a) {
     free(a->base);
+    free(a->thread_work);
     free(a->layer);
     memset(a, 0, sizeof *a);
 }
@@ -1713,6 +1740,63 @@ typedef struct {
     float *out;     /* [TILES_PER_TASK, ATTN_QB, D] the task's tiles of attn_out, when the block does not keep it */
 } AttentionTiles;
 
+/* One thread's buffers in the forward pass's parallel regions: its attention tiles, and
+ * the MLP's hidden activations [CHUNK_ROWS, M] and a chunk's normalised rows [CHUNK_ROWS,
+ * D] (when the block does not keep those hooks). Slices of a->thread_work, made once per
+ * activations and reused by every pass: buffers malloc'ed per call got pages new to the
+ * process each time, 1,300 KB a thread and block, and a page fault costs 10-14 us on the
+ * hosts of BENCHMARKS.md (session 17: some 2,000 faults a row's clean pass and rerun). */
+typedef struct {
+    AttentionTiles tiles;
+    float *hidden, *rows;
+} ThreadBuffers;
+
+/* Lays out one thread's ThreadBuffers for up to T positions in ar (a sizing pass when
+ * ar->base is NULL), each piece a multiple of 16 floats. */
+static void layout_thread_buffers(Arena *ar, const ModelConfig *c, int T, ThreadBuffers *tb) {
+    const size_t qb = ATTN_QB;
+    tb->tiles.pattern = arena_take(ar, round_up16(qb * T));
+    tb->tiles.query_t = arena_take(ar, round_up16(qb * c->d_head));
+    tb->tiles.z = arena_take(ar, round_up16(qb * c->d_head));
+    tb->tiles.out = arena_take(ar, round_up16((size_t)TILES_PER_TASK * qb * c->d_model));
+    tb->hidden = arena_take(ar, round_up16((size_t)CHUNK_ROWS * c->d_mlp));
+    tb->rows = arena_take(ar, round_up16((size_t)CHUNK_ROWS * c->d_model));
+}
+
+static size_t thread_buffer_floats(const ModelConfig *c, int T) {
+    Arena sizing = {NULL, 0, 0};
+    ThreadBuffers tb;
+    layout_thread_buffers(&sizing, c, T, &tb);
+    return sizing.used;
+}
+
+/* Room in a->thread_work for every thread a parallel region may now start (thread_count):
+ * activations_alloc_hooks made it for the threads of its time; more threads since then
+ * get a larger block here, before any region. */
+static void reserve_thread_work(Activations *a, const ModelConfig *c) {
+    const int n = thread_count();
+    if (a->thread_work_threads >= n) return;
+    free(a->thread_work);
+    a->thread_work_floats = thread_buffer_floats(c, a->max_pos);
+    a->thread_work = xalloc_array((size_t)n * a->thread_work_floats, sizeof(float), "thread buffers");
+    a->thread_work_threads = n;
+}
+
+/* The calling thread's buffers (inside a parallel region of the forward pass). */
+static ThreadBuffers thread_buffers(const Activations *a, const ModelConfig *c) {
+    const int t = thread_index();
+    Arena ar;
+    ThreadBuffers tb;
+    if (t >= a->thread_work_threads)
+        die(EXIT_INTERNAL, "internal: thread %d of a forward pass has no buffers (room for %d)", t,
+            a->thread_work_threads);
+    ar.base = a->thread_work + (size_t)t * a->thread_work_floats;
+    ar.used = 0;
+    ar.total = a->thread_work_floats;
+    layout_thread_buffers(&ar, c, a->max_pos, &tb);
+    return tb;
+}
+
 /* Each (row b, head h)'s keys and values made ready once for the products of all its
  * query tiles (inside a parallel region: shares the (row, head)s; ends with a barrier):
  * key_t[b, h] = k[b, :, h, :] transposed, key_t[((b*H + h)*dh + e)*ldk + j] = k[b, j, h, e]
@@ -1913,13 +1997,13 @@ static int attention(const ModelConfig *c, const LayerWeights *w, LayerActivatio
 #pragma omp parallel
 #endif
     {
-        AttentionTiles tl;
-        float *hidden = with_mlp && !X->mlp_post ? xalloc_array((size_t)CHUNK_ROWS * c->d_mlp, sizeof(float), "MLP") : NULL;
-        float *rows = need_rows ? xalloc_array((size_t)CHUNK_ROWS * D, sizeof(float), "MLP") : NULL;
-        tl.pattern = X->pattern_tiles ? NULL : xalloc_array((size_t)ATTN_QB * T, sizeof(float), "attention tile");
-        tl.query_t = xalloc_array((size_t)ATTN_QB * dh, sizeof(float), "attention tile");
-        tl.z = X->z ? NULL : xalloc_array((size_t)ATTN_QB * dh, sizeof(float), "attention tile");
-        tl.out = X->attn_out ? NULL : xalloc_array((size_t)TILES_PER_TASK * ATTN_QB * D, sizeof(float), "attention tile");
+        const ThreadBuffers tb = thread_buffers(a, c);
+        AttentionTiles tl = tb.tiles;
+        float *hidden = with_mlp && !X->mlp_post ? tb.hidden : NULL;
+        float *rows = need_rows ? tb.rows : NULL;
+        if (X->pattern_tiles) tl.pattern = NULL;
+        if (X->z) tl.z = NULL;
+        if (X->attn_out) tl.out = NULL;
         if (!read_pattern) prepare_heads(read_tiles ? NULL : key_t, vp, a, X->k, X->v, B, T, H, dh); /* a barrier */
         /* Tiles with the most keys first (attention_task_tiles). */
 #ifdef _OPENMP
@@ -1952,12 +2036,6 @@ static int attention(const ModelConfig *c, const LayerWeights *w, LayerActivatio
                 attention_input_rows(c, next->w, &next->X, r0, n, next->with_qk, next->with_v, rows);
             }
         }
-        free(tl.pattern);
-        free(tl.query_t);
-        free(tl.z);
-        free(tl.out);
-        free(hidden);
-        free(rows);
     }
     free(vp);
     free(task_done);
@@ -1967,15 +2045,15 @@ static int attention(const ModelConfig *c, const LayerWeights *w, LayerActivatio
 
 /* ln1 and the attention's inputs of rows [0, BT) (attention_input_rows), by chunks, in one
  * parallel region (there were four). */
-static void attention_inputs(const ModelConfig *c, const LayerWeights *w, LayerActivations *X, int BT, int with_qk,
-                             int with_v) {
-    const int D = c->d_model, n_chunks = chunk_count(BT);
+static void attention_inputs(const ModelConfig *c, const LayerWeights *w, LayerActivations *X, const Activations *a,
+                             int BT, int with_qk, int with_v) {
+    const int n_chunks = chunk_count(BT);
     int chunk;
 #ifdef _OPENMP
 #pragma omp parallel if (n_chunks > 1)
 #endif
     {
-        float *rows = X->ln1_normalized || !with_qk ? NULL : xalloc_array((size_t)CHUNK_ROWS * D, sizeof(float), "attention");
+        float *rows = X->ln1_normalized || !with_qk ? NULL : thread_buffers(a, c).rows;
 #ifdef _OPENMP
 #pragma omp for schedule(dynamic, 1)
 #endif
@@ -1984,7 +2062,6 @@ static void attention_inputs(const ModelConfig *c, const LayerWeights *w, LayerA
             const int n = chunk_rows(chunk, BT, &r0);
             attention_input_rows(c, w, X, r0, n, with_qk, with_v, rows);
         }
-        free(rows);
     }
 }
 
@@ -2060,7 +2137,7 @@ static int run_block(const Model *m, Activations *a, int l, int B, int T, const 
     if (reuse && with_v && !a->layer[l].ln1_normalized)
         die(EXIT_INTERNAL, "internal: reusing layer %d's attention needs its ln1_normalized kept", l);
 
-    if (!inputs_done) attention_inputs(c, w, &X, (int)BT, with_qk, with_v);
+    if (!inputs_done) attention_inputs(c, w, &X, a, (int)BT, with_qk, with_v);
     if (opt->v_patch_layer == l) patch_values(c, w, a, X.v, BT, opt);
     if (l < last) {
         next.w = &m->layers[l + 1];
@@ -2082,6 +2159,7 @@ void model_forward(const Model *m, Activations *a, const int *tokens, int n_rows
             a->max_pos);
     a->n_rows = n_rows;
     a->n_pos = n_pos;
+    reserve_thread_work(a, c);
     if (opt->stop_after_layer >= 0 && opt->stop_after_layer < last) last = opt->stop_after_layer;
     if (opt->start_layer == 0) embed_tokens(m, a, tokens, n_rows, n_pos);
     for (l = opt->start_layer; l <= last; l++) {

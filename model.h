@@ -236,8 +236,13 @@ typedef struct {
     float *value_panels;         /* internal: per (row, head) its values packed (pack_weights) */
     size_t value_panel_floats;   /* internal: the floats of each (row, head)'s in value_panels */
     float *scratch;              /* internal: the value patch's input and values */
+    float *thread_work;          /* internal: each forward thread's own buffers (attention
+                                    tiles, MLP chunks), thread_work_floats a thread, for
+                                    thread_work_threads threads; kept between passes */
+    size_t thread_work_floats;
+    int thread_work_threads;
     float *base;                 /* internal: the one block all of the above live in */
-    size_t bytes;                /* total bytes allocated */
+    size_t bytes;                /* bytes of the block above (thread_work comes on top) */
 } Activations;
 
 /* Allocates activations for up to max_rows x max_pos tokens, once, up front, keeping
