@@ -64,8 +64,10 @@ $(shell mkdir -p $(BUILD) && { [ -f $(BUILD)/commit.txt ] && [ "$$(cat $(BUILD)/
 $(BUILD)/version.o: $(BUILD)/commit.txt
 $(BUILD)/version.o: CFLAGS += -DCLEANUP_COMMIT='"$(VERSION_COMMIT)"'
 
+# CPPFLAGS: for a measurement's variant build, e.g. `make BUILD=build-x CPPFLAGS=-DATTN_QB=192`
+# (an OPT on the command line would also replace the -O3 of the kernels and model.c below).
 $(BUILD)/%.o: %.c $(HEADERS) | $(BUILD)
-	$(CC) $(CFLAGS) -c -o $@ $<
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
 
 $(BUILD)/test_%: tests/test_%.c tests/check.h $(BUILD)/libcleanup.a $(HEADERS) | $(BUILD)
 	$(CC) $(CFLAGS) -I. $(LDFLAGS) -o $@ $< $(BUILD)/libcleanup.a $(LDLIBS)

@@ -1338,7 +1338,8 @@ static size_t key_stride(int T) {
 /* Query rows per tile of the attention (the last tile may have fewer): the diagonal
  * tile is computed in full, so a tile of QB rows wastes about QB/2 of T keys. A
  * multiple of every kernel copy's register tile rows (12 and 6): 64 left a partial
- * register tile (4 rows computed as 12) in every product of a tile's queries. */
+ * register tile (4 rows computed as 12) in every product of a tile's queries. 48 to 384
+ * rows (with 1-4 tiles a task) were alike at gelu-4l's shape (BENCHMARKS.md session 17). */
 #ifndef ATTN_QB
 #define ATTN_QB 96
 #endif
