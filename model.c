@@ -1744,9 +1744,10 @@ typedef struct {
 /* One thread's buffers in the forward pass's parallel regions: its attention tiles, and
  * the MLP's hidden activations [CHUNK_ROWS, M] and a chunk's normalised rows [CHUNK_ROWS,
  * D] (when the block does not keep those hooks). Slices of a->thread_work, made once per
- * activations and reused by every pass: buffers malloc'ed per call got pages new to the
- * process each time, 1,300 KB a thread and block, and a page fault costs 10-14 us on the
- * hosts of BENCHMARKS.md (session 17: some 2,000 faults a row's clean pass and rerun). */
+ * activations and reused by every pass. Malloc'ed per call (1.3 MB a thread and block for
+ * gelu-4l), they were new pages whenever malloc had given the memory back to the system in
+ * between, as it did for passes run back to back (a timing harness: 2,000 page faults a
+ * row's clean pass and rerun, at 10-14 us each on the hosts of BENCHMARKS.md, session 17). */
 typedef struct {
     AttentionTiles tiles;
     float *hidden, *rows;
