@@ -1411,7 +1411,7 @@ static void layout_activations(Activations *a, const ModelConfig *c, Arena *ar) 
     a->scratch = arena_take(ar, BT * D + BT * HD);
 }
 
-static size_t thread_buffer_floats(const ModelConfig *c, int T);
+static int alloc_thread_work(Activations *a, const ModelConfig *c, int n_threads);
 
 int activations_alloc_hooks(Activations *a, const Model *m, int max_rows, int max_pos, const HookRequest *keep,
                             Error *err) {
@@ -1458,10 +1458,7 @@ int activations_alloc_hooks(Activations *a, const Model *m, int max_rows, int ma
     layout_activations(a, c, &ar);
     a->base = ar.base;
     a->bytes = ar.total * sizeof(float);
-    a->thread_work_threads = thread_count();
-    a->thread_work_floats = thread_buffer_floats(c, max_pos);
-    a->thread_work = alloc_array((size_t)a->thread_work_threads * a->thread_work_floats, sizeof(float));
-    if (!a->thread_work) {
+    if (alloc_thread_work(a, c, thread_count()) != 0) {
         activations_free(a);
         return error_set_code(err, EXIT_INTERNAL, "out of memory: the forward pass's buffers for %d threads",
                               thread_count());
@@ -1772,16 +1769,26 @@ static size_t thread_buffer_floats(const ModelConfig *c, int T) {
     return sizing.used;
 }
 
+/* a->thread_work with room for n_threads threads' buffers (the old block freed). Returns
+ * 0, or -1 when memory is short (a left as it was). */
+static int alloc_thread_work(Activations *a, const ModelConfig *c, int n_threads) {
+    const size_t floats = thread_buffer_floats(c, a->max_pos);
+    float *block = alloc_array((size_t)n_threads * floats, sizeof(float));
+    if (!block) return -1;
+    free(a->thread_work);
+    a->thread_work = block;
+    a->thread_work_floats = floats;
+    a->thread_work_threads = n_threads;
+    return 0;
+}
+
 /* Room in a->thread_work for every thread a parallel region may now start (thread_count):
  * activations_alloc_hooks made it for the threads of its time; more threads since then
  * get a larger block here, before any region. */
 static void reserve_thread_work(Activations *a, const ModelConfig *c) {
     const int n = thread_count();
-    if (a->thread_work_threads >= n) return;
-    free(a->thread_work);
-    a->thread_work_floats = thread_buffer_floats(c, a->max_pos);
-    a->thread_work = xalloc_array((size_t)n * a->thread_work_floats, sizeof(float), "thread buffers");
-    a->thread_work_threads = n;
+    if (a->thread_work_threads < n && alloc_thread_work(a, c, n) != 0)
+        die(EXIT_INTERNAL, "out of memory: the forward pass's buffers for %d threads", n);
 }
 
 /* The calling thread's buffers (inside a parallel region of the forward pass). */

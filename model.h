@@ -305,11 +305,11 @@ const float *pattern_tile(const Model *m, const Activations *a, int layer, int b
 int model_check_tokens(const Model *m, const int *tokens, size_t n, int n_pos, const char *source, Error *err);
 
 /* hook_result of head h of layer l at (row b, position t) of the batch a last ran: D
- * floats (the block must keep hook_result). The one accessor of the hook for its readers. The hook is stored head by head, [B,H,T,D], so
- * that the attention writes each head's rows of a query tile as one contiguous block
- * (written 16 KB apart, between the other heads' rows, the W_O products and sums took about
- * 10% longer and the paper-scale run 2.4 s longer: BENCHMARKS.md session 15); hook_view
- * presents it as [B,T,H,D]. */
+ * floats (the block must keep hook_result); the one accessor of the hook for its readers.
+ * The hook is stored head by head, [B,H,T,D], so that the attention writes each head's
+ * rows of a query tile as one contiguous block (written 16 KB apart, between the other
+ * heads' rows, the W_O products and sums took about 10% longer and the paper-scale run
+ * 2.4 s longer: BENCHMARKS.md session 15); hook_view presents it as [B,T,H,D]. */
 const float *hook_result_at(const Model *m, const Activations *a, int l, int h, int b, int t);
 
 /* Intervention for Fig 4: hook_result of head `head` of layer `layer` at position
