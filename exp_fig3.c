@@ -85,6 +85,18 @@ static void fig3_collect(Fig3 *f, const ExpInputs *in, ExpBatch *b, int which) {
     }
 }
 
+ForwardOptions fig3_rerun_options(int patched_layer, const float *patch_resid, const float *patch_scale) {
+    ForwardOptions opt = forward_options_default();
+    opt.start_layer = patched_layer;
+    opt.compute_logits = 0;
+    opt.v_patch_layer = patched_layer;
+    opt.v_patch_heads = NULL; /* every head of the layer */
+    opt.v_patch_resid = patch_resid;
+    opt.v_patch_scale = patch_scale;
+    opt.reuse_attention_pattern = 1; /* the clean run of the batch is in the activations */
+    return opt;
+}
+
 /* Collects the clean statistics, then reruns the model from the patched layer with every
  * head's value input = resid_pre - writer output, normalised with the clean ln1 scale
  * (frozen); queries and keys stay clean, and the layers below are the clean run's
@@ -98,7 +110,7 @@ static void fig3_batch(void *state, const ExpInputs *in, ExpBatch *b) {
     Activations *a = b->acts;
     const int D = m->cfg.d_model, T = a->n_pos, p = hd->patched_layer, n_bt = a->n_rows * T;
     int i;
-    ForwardOptions opt = forward_options_default();
+    ForwardOptions opt;
 #ifdef _OPENMP
 #pragma omp parallel for schedule(static)
 #endif
@@ -112,13 +124,7 @@ static void fig3_batch(void *state, const ExpInputs *in, ExpBatch *b) {
         f->patch_scale[bt] = a->layer[p].ln1_scale[bt];
     }
     fig3_collect(f, in, b, 0);
-    opt.start_layer = p;
-    opt.compute_logits = 0;
-    opt.v_patch_layer = p;
-    opt.v_patch_heads = NULL; /* every head of the layer */
-    opt.v_patch_resid = f->patch_resid;
-    opt.v_patch_scale = f->patch_scale;
-    opt.reuse_attention_pattern = 1; /* the clean run of this batch is in a */
+    opt = fig3_rerun_options(p, f->patch_resid, f->patch_scale);
     model_forward(m, a, NULL, a->n_rows, T, &opt);
     fig3_collect(f, in, b, 1);
 }
