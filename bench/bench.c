@@ -14,9 +14,13 @@
  * ../shared/data/20B_tokenizer.json is there), model load time and `cleanup all`
  * wall and CPU time on synthetic gelu-4l-shaped weights, with and without the scan
  * (--skip scan: its share), next to the same protocol in PyTorch
- * (tools/protocol_torch.py, when torch is there) (with --all), and peak RSS.
+ * (tools/protocol_torch.py, when torch is there) (with --all), `cleanup all` at the paper's
+ * scale K times with the host's peak before each run, the median against issue 15's 60 s
+ * and 1.5 GB (with --paper or --only paper; --runs K, 5 by default; about a minute a run
+ * on the hosts of BENCHMARKS.md), and peak RSS.
  *
- * usage: build/bench [--quick] [--all] [--rows N] [--only peak|matmul|forward|screen|tokenizer]
+ * usage: build/bench [--quick] [--all] [--rows N] [--paper] [--runs K]
+ *                    [--only peak|matmul|forward|screen|tokenizer|paper]
  * Wall-clock timings take the best of several runs: the machine is shared.
  * Not part of `make test`. */
 #if defined(__unix__) || defined(__APPLE__)
@@ -43,7 +47,7 @@
 #endif
 
 static int quick;
-static const char *only = ""; /* --only peak|matmul|forward|screen|tokenizer: one section */
+static const char *only = ""; /* --only peak|matmul|forward|screen|tokenizer|paper: one section */
 
 /* CPU seconds of this process (all threads): unlike wall time, not inflated
  * when other programs share the cores. */
@@ -754,19 +758,140 @@ static void bench_all(int rows) {
     }
 }
 
+/* ---- paper scale: issue 15's time target ------------------------------------- */
+
+/* The run's peak RSS in MB of 10^6 bytes from OUT/run.txt ("peak RSS: 1393.0 MB", there
+ * kB / 1024 of getrusage: units of 2^20 bytes), or -1. */
+static double run_peak_rss_mb(const char *out) {
+    char path[256], line[256];
+    double mb = -1;
+    FILE *f;
+    snprintf(path, sizeof path, "%s/run.txt", out);
+    f = fopen(path, "r");
+    if (!f) return -1;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "peak RSS: %lf MB", &mb) == 1) break;
+    fclose(f);
+    return mb < 0 ? -1 : mb * 1048576.0 / 1e6;
+}
+
+/* 1 if file name is the same bytes in directories a and b, 0 if not or unreadable. */
+static int same_file(const char *a, const char *b, const char *name) {
+    char pa[256], pb[256];
+    unsigned char *da = NULL, *db = NULL;
+    size_t la = 0, lb = 0;
+    Error err;
+    int same;
+    snprintf(pa, sizeof pa, "%s/%s", a, name);
+    snprintf(pb, sizeof pb, "%s/%s", b, name);
+    same = read_file(pa, (size_t)1 << 30, &da, &la, &err) == 0 && read_file(pb, (size_t)1 << 30, &db, &lb, &err) == 0 &&
+           la == lb && memcmp(da, db, la) == 0;
+    free(da);
+    free(db);
+    return same;
+}
+
+static int cmp_doubles(const void *a, const void *b) {
+    const double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Median of v[0..n) (sorts v). */
+static double median_of(double *v, int n) {
+    qsort(v, (size_t)n, sizeof *v, cmp_doubles);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+/* Issue 15's headline target: `cleanup all` at the paper's scale (300 rows x 1024
+ * tokens of `synth --shape gelu-4l` weights, made once in build/bench-paper) in at most
+ * 60 s with a peak RSS of at most 1.5 GB (1,500 MB of 10^6 bytes), `runs` times. The hosts this is
+ * measured on are shared, and their speed moves by 10-25% within an hour (BENCHMARKS.md):
+ * one run says little, so each run comes after the kernels' 2-thread multiply-add peak,
+ * the host's speed at that moment, and the verdict is on the median. Each run's
+ * results.tsv, scan.tsv and uncertainty.tsv must be the first run's bit for bit. */
+static void bench_paper(int runs) {
+    const char *dir = "build/bench-paper", *first = "build/bench-paper-out1", *next = "build/bench-paper-out";
+    const char *bin = getenv("CLEANUP") && *getenv("CLEANUP") ? getenv("CLEANUP") : "./cleanup";
+    const double target_s = 60.0, target_mb = 1500.0;
+    static const char *const compared[] = {"results.tsv", "scan.tsv", "uncertainty.tsv"};
+    double *wall = xalloc_array((size_t)runs, sizeof *wall, "bench");
+    double rss_max = 0;
+    char cmd[640];
+    int r, met = 0, all_same = 1, failed = 0, rss_known = 1;
+    printf("\ncleanup all at the paper's scale (synthetic gelu-4l weights, 300 rows x 1024, 2 threads), %d run%s\n", runs,
+           runs == 1 ? "" : "s");
+    /* made once: .made marks a complete synth (an interrupted one is made again) */
+    snprintf(cmd, sizeof cmd,
+             "test -f %s/.made || { %s synth --shape gelu-4l --out %s --rows 300 > /dev/null && touch %s/.made; }", dir,
+             bin, dir, dir);
+    if (system(cmd) != 0) {
+        printf("  skipped: '%s' failed\n", cmd);
+        free(wall);
+        return;
+    }
+    printf("  %-4s %9s %9s %10s %12s %12s\n", "run", "wall s", "CPU s", "peak RSS", "FMA peak", "outputs");
+    for (r = 0; r < runs; r++) {
+        const char *out = r == 0 ? first : next;
+        double peak_cpu, peak, c, t, rss;
+        int rc, same = 1;
+        size_t k;
+        peak = peak_gflops(2, &peak_cpu);
+        snprintf(cmd, sizeof cmd, "%s all --model %s --out %s --threads 2 > /dev/null 2>&1", bin, dir, out);
+        fflush(stdout);
+        c = children_cpu_seconds();
+        t = now_seconds();
+        rc = system(cmd);
+        wall[r] = now_seconds() - t;
+        c = children_cpu_seconds() - c;
+        if (rc != 0) {
+            printf("  %-4d failed (exit %d): %s\n", r + 1, rc, cmd);
+            failed = 1;
+            break;
+        }
+        rss = run_peak_rss_mb(out);
+        if (rss < 0) rss_known = 0;
+        if (rss > rss_max) rss_max = rss;
+        for (k = 0; r > 0 && k < sizeof compared / sizeof compared[0]; k++) same &= same_file(first, next, compared[k]);
+        all_same &= same;
+        met += wall[r] <= target_s;
+        printf("  %-4d %9.1f %9.1f %7.0f MB %6.0f GFLOP/s %12s\n", r + 1, wall[r], c, rss, peak,
+               r == 0 ? "(reference)" : same ? "identical" : "DIFFER");
+    }
+    if (!failed && runs > 0) {
+        const double med = median_of(wall, runs); /* sorts wall */
+        printf("  wall time: median %.1f s, range %.1f-%.1f s; %d of %d runs within %.0f s; peak RSS at most %.0f MB\n",
+               med, wall[0], wall[runs - 1], met, runs, target_s, rss_max);
+        printf("  issue 15's targets (median <= %.0f s, peak RSS <= %.0f MB): %s, %s; outputs %s\n", target_s,
+               target_mb, med <= target_s ? "time met" : "time NOT met",
+               !rss_known ? "memory unknown (a run.txt without its peak RSS)"
+               : rss_max <= target_mb ? "memory met"
+                                      : "memory NOT met",
+               all_same ? "identical in every run" : "NOT identical across runs");
+    }
+    free(wall);
+}
+
 int main(int argc, char **argv) {
     double p1 = 0, p2 = 0;
-    int i, all = 0, rows = 8;
+    int i, all = 0, rows = 8, paper = 0, runs = 5;
     for (i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--quick")) quick = 1;
         else if (!strcmp(argv[i], "--all")) all = 1;
         else if (!strcmp(argv[i], "--rows") && i + 1 < argc) rows = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--only") && i + 1 < argc) only = argv[++i];
+        else if (!strcmp(argv[i], "--paper")) paper = 1;
+        else if (!strcmp(argv[i], "--runs") && i + 1 < argc) runs = atoi(argv[++i]);
         else {
-            fprintf(stderr, "usage: bench [--quick] [--all] [--rows N] [--only peak|matmul|forward|screen|tokenizer]\n");
+            fprintf(stderr, "usage: bench [--quick] [--all] [--rows N] [--paper] [--runs K]\n"
+                            "             [--only peak|matmul|forward|screen|tokenizer|paper]\n");
             return 1;
         }
     }
+    if (runs < 1) {
+        fprintf(stderr, "bench: --runs needs a count of at least 1\n");
+        return 1;
+    }
+    if (!strcmp(only, "paper")) paper = 1;
     {
         const char *why;
         const int rc = kernels_init(&why);
@@ -808,6 +933,7 @@ int main(int argc, char **argv) {
     if (!*only || !strcmp(only, "screen")) bench_screen();
     if (!*only || !strcmp(only, "tokenizer")) bench_tokenizer();
     if (all) bench_all(rows);
+    if (paper) bench_paper(runs);
 #if defined(__unix__) || defined(__APPLE__)
     {
         struct rusage ru;
