@@ -802,24 +802,31 @@ static double median_of(double *v, int n) {
     return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
-/* Issue 15's headline target: `cleanup all` at the paper's scale (300 rows x 1024
- * tokens of `synth --shape gelu-4l` weights, made once in build/bench-paper) in at most
- * 60 s with a peak RSS of at most 1.5 GB (1,500 MB of 10^6 bytes), `runs` times. The hosts this is
- * measured on are shared, and their speed moves by 10-25% within an hour (BENCHMARKS.md):
- * one run says little, so each run comes after the kernels' 2-thread multiply-add peak,
- * the host's speed at that moment, and the verdict is on the median. Each run's
- * results.tsv, scan.tsv and uncertainty.tsv must be the first run's bit for bit. */
+/* Issue 15's headline target: `cleanup all` at the paper's scale (300 rows x 1024 tokens
+ * of `synth --shape gelu-4l` weights, made once in build/bench-paper), `runs` times: at
+ * most 60 s with the AVX-512 kernels, 120 s with the AVX2 ones (the issue's AVX2-only
+ * hosts; on a host with AVX-512, CLEANUP_SIMD=avx2 is only a stand-in for one, and the
+ * verdict says so), no time target for the baseline copy; a peak RSS of at most 1.5 GB
+ * (1,500 MB of 10^6 bytes). The hosts this is measured on are shared, and their speed
+ * moves by 10-25% within an hour (BENCHMARKS.md): one run says little, so each run comes
+ * after the kernels' 2-thread multiply-add peak, the host's speed at that moment, and the
+ * verdict is on the median. Each run's results.tsv, scan.tsv and uncertainty.tsv must be
+ * the first run's bit for bit. */
 static void bench_paper(int runs) {
     const char *dir = "build/bench-paper", *first = "build/bench-paper-out1", *next = "build/bench-paper-out";
     const char *bin = getenv("CLEANUP") && *getenv("CLEANUP") ? getenv("CLEANUP") : "./cleanup";
-    const double target_s = 60.0, target_mb = 1500.0;
+    const char *copy = kernels_name();
+    const double target_s = !strcmp(copy, "avx512") ? 60.0 : !strcmp(copy, "avx2") ? 120.0 : 0.0;
+    const double target_mb = 1500.0;
+    const int stand_in = !strcmp(copy, "avx2") && kernels_use("avx512") == 0; /* this host has AVX-512 */
     static const char *const compared[] = {"results.tsv", "scan.tsv", "uncertainty.tsv"};
     double *wall = xalloc_array((size_t)runs, sizeof *wall, "bench");
     double rss_max = 0;
     char cmd[640];
     int r, met = 0, all_same = 1, failed = 0, rss_known = 1;
-    printf("\ncleanup all at the paper's scale (synthetic gelu-4l weights, 300 rows x 1024, 2 threads), %d run%s\n", runs,
-           runs == 1 ? "" : "s");
+    kernels_use(copy); /* back from the check above */
+    printf("\ncleanup all at the paper's scale (synthetic gelu-4l weights, 300 rows x 1024, 2 threads), %d run%s\n",
+           runs, runs == 1 ? "" : "s");
     /* made once: .made marks a complete synth (an interrupted one is made again) */
     snprintf(cmd, sizeof cmd,
              "test -f %s/.made || { %s synth --shape gelu-4l --out %s --rows 300 > /dev/null && touch %s/.made; }", dir,
@@ -859,10 +866,16 @@ static void bench_paper(int runs) {
     }
     if (!failed && runs > 0) {
         const double med = median_of(wall, runs); /* sorts wall */
-        printf("  wall time: median %.1f s, range %.1f-%.1f s; %d of %d runs within %.0f s; peak RSS at most %.0f MB\n",
-               med, wall[0], wall[runs - 1], met, runs, target_s, rss_max);
-        printf("  issue 15's targets (median <= %.0f s, peak RSS <= %.0f MB): %s, %s; outputs %s\n", target_s,
-               target_mb, med <= target_s ? "time met" : "time NOT met",
+        char time_target[160] = "no time target for the baseline copy", within[64] = "";
+        if (target_s > 0) {
+            snprintf(time_target, sizeof time_target, "median <= %.0f s with the %s kernels%s", target_s, copy,
+                     stand_in ? " (here a stand-in for an AVX2-only host: this one has AVX-512)" : "");
+            snprintf(within, sizeof within, "; %d of %d runs within %.0f s", met, runs, target_s);
+        }
+        printf("  wall time: median %.1f s, range %.1f-%.1f s%s; peak RSS at most %.0f MB\n", med, wall[0],
+               wall[runs - 1], within, rss_max);
+        printf("  issue 15's targets (%s; peak RSS <= %.0f MB): %s, %s; outputs %s\n", time_target, target_mb,
+               target_s <= 0 ? "time not judged" : med <= target_s ? "time met" : "time NOT met",
                !rss_known ? "memory unknown (a run.txt without its peak RSS)"
                : rss_max <= target_mb ? "memory met"
                                       : "memory NOT met",
