@@ -397,13 +397,13 @@ int exp_fig4_prompt(const Model *m, const Dataset *ds, const ExpHeads *heads, co
                     int other_head, int k, Results *res, Error *err, size_t max_memory);
 
 /* The units (exp_*.c). */
+extern const Experiment experiment_fig1, experiment_fig2, experiment_fig3, experiment_fig4, experiment_fig5,
+    experiment_sec32, experiment_scan;
+
 /* Fig 3's patched rerun (exp_fig3.c): from patched_layer, every head of it reading
  * patch_resid [B,T,D] (resid_pre - the writer's output) as its value input, normalised
  * with the frozen clean scale patch_scale [B,T]; queries, keys and the pattern the clean
- * run's (kept in the activations), no logits. */
+ * run's (kept in the activations), no logits. bench.c times the same rerun. */
 ForwardOptions fig3_rerun_options(int patched_layer, const float *patch_resid, const float *patch_scale);
-
-extern const Experiment experiment_fig1, experiment_fig2, experiment_fig3, experiment_fig4, experiment_fig5,
-    experiment_sec32, experiment_scan;
 
 #endif

@@ -683,15 +683,20 @@ static void bench_sha256(void) {
     free(b);
 }
 
+/* The cleanup binary the `cleanup all` sections run: $CLEANUP (the Makefile passes its
+ * build's), else ./cleanup. */
+static const char *cleanup_binary(void) {
+    const char *bin = getenv("CLEANUP");
+    return bin && *bin ? bin : "./cleanup";
+}
+
 static void bench_all(int rows) {
     char cmd[512];
     Model m;
     Error err;
     double t;
     int rc;
-    const char *dir = "build/bench-gelu4l";
-    /* the binary to run: $CLEANUP (the Makefile passes its build's), else ./cleanup */
-    const char *bin = getenv("CLEANUP") && *getenv("CLEANUP") ? getenv("CLEANUP") : "./cleanup";
+    const char *dir = "build/bench-gelu4l", *bin = cleanup_binary();
     printf("\ncleanup all on synthetic gelu-4l-shaped weights (%d rows x 1024)\n", rows);
     snprintf(cmd, sizeof cmd, "%s synth --shape gelu-4l --out %s --rows %d > /dev/null", bin, dir, rows);
     if (system(cmd) != 0) {
@@ -814,8 +819,7 @@ static double median_of(double *v, int n) {
  * the first run's bit for bit. */
 static void bench_paper(int runs) {
     const char *dir = "build/bench-paper", *first = "build/bench-paper-out1", *next = "build/bench-paper-out";
-    const char *bin = getenv("CLEANUP") && *getenv("CLEANUP") ? getenv("CLEANUP") : "./cleanup";
-    const char *copy = kernels_name();
+    const char *bin = cleanup_binary(), *copy = kernels_name();
     const double target_s = !strcmp(copy, "avx512") ? 60.0 : !strcmp(copy, "avx2") ? 120.0 : 0.0;
     const double target_mb = 1500.0;
     const int stand_in = !strcmp(copy, "avx2") && kernels_use("avx512") == 0; /* this host has AVX-512 */
