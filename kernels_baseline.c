@@ -642,9 +642,18 @@ static void gemm_blocked(float *out, int ldo, const float *a, size_t ars, size_t
                         /* Ask for the next tile's output lines now: they are
                          * often not in cache (written once: the first store
                          * would wait for the line), and a micro-kernel's time
-                         * is enough to fetch them. */
+                         * is enough to fetch them: every line of each row's NR
+                         * floats (for 32 floats two or three 64-byte lines, as the
+                         * row starts). Asking for the first line alone left the
+                         * others to the stores: the unembedding's product (49 MB
+                         * of output, its rows 193 KB apart) 1-7% slower with the
+                         * AVX-512 kernels (Zen 5; BENCHMARKS.md session 19). */
                         if (ir + MR < mc)
-                            for (i = 0; i < MR && ir + MR + i < mc; i++) __builtin_prefetch(o + (size_t)(MR + i) * ldo, 1);
+                            for (i = 0; i < MR && ir + MR + i < mc; i++) {
+                                const float *next = o + (size_t)(MR + i) * ldo;
+                                for (j = 0; j < NR; j += 16) __builtin_prefetch(next + j, 1);
+                                __builtin_prefetch(next + NR - 1, 1);
+                            }
 #endif
                         if (mr == MR && nr == NR) {
                             /* The carried partial sums live in out itself;
