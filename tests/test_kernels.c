@@ -161,6 +161,10 @@ static void test_matmul(void) {
     test_matmul_determinism(13, 64, 1000); /* split over columns */
     test_matmul_determinism(3, 200, 3000); /* few rows: column chunks over threads */
     test_matmul_determinism(150, 128, 2500); /* a packed once, columns split over threads */
+    /* a last tile of every height below the widest register tile (12 rows), its rows in
+     * fours (micro_kernel_short), over two K blocks and a partial last sliver: each row the
+     * same bits as the plain loop's */
+    for (s = 1; s <= 11; s++) test_matmul_determinism(24 + (int)s, 600, 70);
 }
 
 /* ---- weights packed once ----------------------------------------------- */
