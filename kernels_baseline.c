@@ -708,8 +708,10 @@ static void gemm_blocked(float *out, int ldo, const float *a, size_t ars, size_t
                                                    mr - i < 4 ? mr - i : 4);
 #endif
                         } else {
-                            /* Edge tile: through c; rows and columns past the
-                             * edge compute on zero padding and are dropped. */
+                            /* Edge tile (a last sliver of fewer than NR columns;
+                             * or fewer than MR rows, without the short kernel):
+                             * through c; rows and columns past the edge compute on
+                             * zero padding and are dropped. */
                             if (!first)
                                 for (i = 0; i < MR; i++)
                                     for (j = 0; j < NR; j++)
