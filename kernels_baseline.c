@@ -325,6 +325,9 @@ static void pack_a(float *restrict ap, const float *a, size_t ars, size_t acs, i
     }
 }
 
+/* Floats in a 64-byte cache line (the output prefetch in gemm_blocked asks line by line). */
+#define LINE_FLOATS 16
+
 #define CHAIN_START 0
 #define CHAIN_CONTINUE 1
 #define CHAIN_ADD 2
@@ -690,7 +693,7 @@ static void gemm_blocked(float *out, int ldo, const float *a, size_t ars, size_t
                         if (ir + MR < mc)
                             for (i = 0; i < MR && ir + MR + i < mc; i++) {
                                 const float *next = o + (size_t)(MR + i) * ldo;
-                                for (j = 0; j < NR; j += 16) __builtin_prefetch(next + j, 1);
+                                for (j = 0; j < NR; j += LINE_FLOATS) __builtin_prefetch(next + j, 1);
                                 __builtin_prefetch(next + NR - 1, 1);
                             }
 #endif
